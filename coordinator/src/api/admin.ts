@@ -1,0 +1,20 @@
+import { z } from 'zod'
+import { eq } from 'drizzle-orm'
+import { CampaignName } from '@autoresearch-grid/shared'
+import { adminProcedure, router } from './trpc.ts'
+import { setCampaignStatus } from '../campaigns/campaigns.ts'
+import { addHypothesis } from '../hypotheses/add.ts'
+import { createWorkerToken, revokeContributorTokens } from '../auth/access.ts'
+import { workers } from '../db/schema.ts'
+import { DisplayName } from '@autoresearch-grid/shared'
+
+export const adminRouter = router({
+  pause: adminProcedure.input(z.object({ campaign: CampaignName })).mutation(({ ctx, input }) => setCampaignStatus(ctx.app, input.campaign, 'paused')),
+  resume: adminProcedure.input(z.object({ campaign: CampaignName })).mutation(({ ctx, input }) => setCampaignStatus(ctx.app, input.campaign, 'active')),
+  addHypothesis: adminProcedure.input(z.object({ campaign: CampaignName, title: z.string().max(200), body: z.string().max(4000).default(''), priority: z.number().int().min(-100).max(100).default(0) }))
+    .mutation(({ ctx, input }) => addHypothesis(ctx.app, input.campaign, { ...input, source: 'maintainer', author: 'maintainer' })),
+  createToken: adminProcedure.input(z.object({ contributor: DisplayName })).mutation(({ ctx, input }) => createWorkerToken(ctx.app, input.contributor)),
+  revokeTokens: adminProcedure.input(z.object({ contributor: DisplayName })).mutation(({ ctx, input }) => ({ revoked: revokeContributorTokens(ctx.app, input.contributor) })),
+  banWorker: adminProcedure.input(z.object({ workerId: z.string().max(64), banned: z.boolean().default(true) }))
+    .mutation(({ ctx, input }) => ({ changed: ctx.app.db.update(workers).set({ banned: input.banned }).where(eq(workers.id, input.workerId)).run().changes })),
+})

@@ -1,0 +1,7 @@
+import { router } from './trpc.ts'
+import { workerRouter } from './worker.ts'
+import { dashboardRouter } from './dashboard.ts'
+import { adminRouter } from './admin.ts'
+
+export const appRouter = router({ worker: workerRouter, dashboard: dashboardRouter, admin: adminRouter })
+export type AppRouter = typeof appRouter

@@ -1,0 +1,75 @@
+import { z } from 'zod'
+import { AssignmentEvent, FollowUp, Heartbeat, HelloReply, Report, ReportReply, WorkerHello } from '@autoresearch-grid/shared'
+import { router, workerProcedure } from './trpc.ts'
+import { heartbeat, hello, ownWorker, fingerprintProblem } from '../workers/registry.ts'
+import { leasedCount, leaseNextUnit, toWorkUnit } from '../units/assign.ts'
+import { ingestReport } from '../units/report.ts'
+import { addHypothesis } from '../hypotheses/add.ts'
+import { getCampaign } from '../campaigns/campaigns.ts'
+import type { BusEvent } from '../events/bus.ts'
+
+const WorkerRef = z.object({ workerId: z.string().max(64) })
+
+export const workerRouter = router({
+  hello: workerProcedure.input(WorkerHello).output(HelloReply).mutation(({ ctx, input }) => hello(ctx.app, ctx.principal.contributorId, input)),
+
+  heartbeat: workerProcedure.input(Heartbeat).mutation(({ ctx, input }) => heartbeat(ctx.app, ownWorker(ctx.app, ctx.principal.contributorId, input.workerId), input)),
+
+  report: workerProcedure.input(WorkerRef.extend({ report: Report })).output(ReportReply)
+    .mutation(({ ctx, input }) => ingestReport(ctx.app, ownWorker(ctx.app, ctx.principal.contributorId, input.workerId), input.report)),
+
+  propose: workerProcedure.input(WorkerRef.extend({ campaign: z.string().max(64), hypotheses: z.array(FollowUp).max(3) }))
+    .mutation(({ ctx, input }) => {
+      const w = ownWorker(ctx.app, ctx.principal.contributorId, input.workerId)
+      return input.hypotheses.map(h => addHypothesis(ctx.app, input.campaign, { ...h, source: 'agent', author: w.name }))
+    }),
+
+  /**
+   * The worker's feed: work units whenever it has room for one (capacity: how many it holds at
+   * once, 2 with pipelining), and news of a new best. Waits on the coordinator's bus rather than
+   * polling the database, with a slow timer for leases that expire without an event.
+   */
+  assignments: workerProcedure.input(WorkerRef.extend({ capacity: z.number().int().min(1).max(4).default(1), fingerprints: z.record(z.string(), z.string()).default({}) }))
+    .subscription(async function* ({ ctx, input, signal }) {
+      const app = ctx.app
+      const worker = ownWorker(app, ctx.principal.contributorId, input.workerId)
+      const stop = new AbortController()
+      signal?.addEventListener('abort', () => stop.abort())
+      let wake: (() => void) | null = null
+      const pending: BusEvent[] = []
+      const off = app.bus.onEvent(e => {
+        if (e.type === 'best-changed' || e.type === 'work-available' || (e.type === 'unit-done' && e.workerId === worker.id) || e.type === 'campaign') {
+          if (e.type === 'best-changed') pending.push(e)
+          wake?.()
+        }
+      })
+      try {
+        while (!stop.signal.aborted) {
+          for (const e of pending.splice(0)) {
+            if (e.type === 'best-changed') yield AssignmentEvent.parse({ type: 'bestChanged', campaign: e.campaign, commit: e.commit, valBpb: e.valBpb })
+          }
+          let gave = false
+          while (leasedCount(app, worker.id) < input.capacity) {
+            const unit = leaseNextUnit(app, ownWorker(app, worker.contributorId, worker.id), c => fingerprintProblem(c, input.fingerprints[c.name]) === null)
+            if (!unit) break
+            gave = true
+            yield { type: 'unit', unit: await toWorkUnit(app, unit) } satisfies AssignmentEvent
+          }
+          if (!gave && leasedCount(app, worker.id) === 0) yield { type: 'idle', reason: 'no work for now: every campaign is paused or waiting' } satisfies AssignmentEvent
+          await new Promise<void>(resolve => {
+            const timer = setTimeout(resolve, app.settings.pollMs * 5)
+            wake = () => { clearTimeout(timer); resolve() }
+            stop.signal.addEventListener('abort', () => { clearTimeout(timer); resolve() }, { once: true })
+          })
+          wake = null
+        }
+      } finally {
+        off()
+      }
+    }),
+
+  campaign: workerProcedure.input(z.object({ name: z.string().max(64) })).query(({ ctx, input }) => {
+    const c = getCampaign(ctx.app, input.name)
+    return c ? { name: c.name, spec: c.spec, bestCommit: c.bestCommit } : null
+  }),
+})

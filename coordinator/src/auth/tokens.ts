@@ -1,0 +1,23 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+
+/** Tokens are shown once and stored as a SHA-256 hash; the prefix says what a token is for. */
+export function newToken(kind: 'worker' | 'admin'): string {
+  return `arg_${kind === 'admin' ? 'adm' : 'wrk'}_${randomBytes(24).toString('base64url')}`
+}
+
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex')
+}
+
+export function sameHash(a: string, b: string): boolean {
+  const x = Buffer.from(a, 'hex')
+  const y = Buffer.from(b, 'hex')
+  return x.length === y.length && timingSafeEqual(x, y)
+}
+
+/** Reads `Authorization: Bearer <token>` or a bare token. */
+export function bearer(header: unknown): string | null {
+  if (typeof header !== 'string' || header.length === 0 || header.length > 512) return null
+  const m = /^Bearer\s+(\S+)$/i.exec(header.trim())
+  return m ? m[1] : header.trim()
+}

@@ -1,0 +1,20 @@
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { openDb } from './db/open.ts'
+import { GitStore } from './git/store.ts'
+import { Bus } from './events/bus.ts'
+import { DEFAULT_SETTINGS, type Ctx, type Settings } from './context.ts'
+import { syncBranches } from './campaigns/campaigns.ts'
+import { expireLeases } from './units/leases.ts'
+
+/** Opens a coordinator's state in a data dir: `coordinator.db` (SQLite) and `git/` (the code). */
+export async function openCoordinator(dataDir: string, settings: Partial<Settings> = {}): Promise<Ctx & { close(): void }> {
+  await mkdir(dataDir, { recursive: true })
+  const db = openDb(join(dataDir, 'coordinator.db'))
+  const git = await GitStore.open(join(dataDir, 'git'))
+  const ctx: Ctx = { db, git, bus: new Bus(), dataDir, settings: { ...DEFAULT_SETTINGS, ...settings }, now: Date.now }
+  await syncBranches(ctx)
+  const timer = setInterval(() => expireLeases(ctx), Math.max(250, ctx.settings.pollMs))
+  timer.unref()
+  return { ...ctx, close: () => { clearInterval(timer); db.$client.close() } }
+}

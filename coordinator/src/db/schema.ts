@@ -1,0 +1,162 @@
+/**
+ * The data model (DESIGN §5). This file is its documentation: every table a coordinator keeps,
+ * what each column means, and how rows relate. Migrations under coordinator/drizzle/ are generated
+ * from it with `pnpm --filter @autoresearch-grid/coordinator db:generate` and never edited by hand.
+ */
+import { sql } from 'drizzle-orm'
+import { index, integer, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
+
+const now = sql`(unixepoch('subsec') * 1000)`
+const createdAt = () => integer('created_at').notNull().default(now)
+
+/** A research campaign: one branch of accepted bests, one spec (budget, metric, noise policy). */
+export const campaigns = sqliteTable('campaigns', {
+  name: text('name').primaryKey(),
+  branch: text('branch').notNull(),
+  /** CampaignSpec as JSON (shared/src/campaign.ts). */
+  spec: text('spec', { mode: 'json' }).notNull(),
+  status: text('status', { enum: ['active', 'paused'] }).notNull().default('active'),
+  /** The commit at the tip of the campaign branch: the current best. */
+  bestCommit: text('best_commit').notNull(),
+  /** Path of the campaign's tokenizer file inside the data dir, served to workers. */
+  tokenizerFile: text('tokenizer_file'),
+  createdAt: createdAt(),
+})
+
+/** A person (or lab) who contributes GPUs; workers and tokens belong to one. */
+export const contributors = sqliteTable('contributors', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull().unique(),
+  email: text('email'),
+  createdAt: createdAt(),
+})
+
+/** Bearer tokens: only a SHA-256 hash is stored; revoking sets revoked_at. */
+export const tokens = sqliteTable('tokens', {
+  id: text('id').primaryKey(),
+  kind: text('kind', { enum: ['worker', 'admin'] }).notNull(),
+  contributorId: text('contributor_id').references(() => contributors.id),
+  hash: text('hash').notNull().unique(),
+  label: text('label').notNull(),
+  revokedAt: integer('revoked_at'),
+  createdAt: createdAt(),
+})
+
+/** One GPU loop of a contributor. */
+export const workers = sqliteTable('workers', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull(),
+  contributorId: text('contributor_id').notNull().references(() => contributors.id),
+  hardware: text('hardware', { mode: 'json' }).notNull(),
+  hardwareClass: text('hardware_class').notNull(),
+  lastSeen: integer('last_seen').notNull(),
+  banned: integer('banned', { mode: 'boolean' }).notNull().default(false),
+  createdAt: createdAt(),
+}, t => [uniqueIndex('workers_contributor_name').on(t.contributorId, t.name)])
+
+/** An idea to try: from the maintainer, an agent's follow-up, or the system. */
+export const hypotheses = sqliteTable('hypotheses', {
+  id: text('id').primaryKey(),
+  campaign: text('campaign').notNull().references(() => campaigns.name),
+  title: text('title').notNull(),
+  body: text('body').notNull().default(''),
+  source: text('source', { enum: ['maintainer', 'agent', 'system'] }).notNull(),
+  author: text('author'),
+  priority: integer('priority').notNull().default(0),
+  status: text('status', { enum: ['open', 'in-progress', 'tested', 'merged', 'rejected', 'duplicate'] }).notNull().default('open'),
+  dedupKey: text('dedup_key').notNull(),
+  duplicateOf: text('duplicate_of'),
+  parentExperiment: text('parent_experiment'),
+  createdAt: createdAt(),
+}, t => [index('hypotheses_campaign_status').on(t.campaign, t.status)])
+
+/** A unit of work handed to a worker under a lease. */
+export const workUnits = sqliteTable('work_units', {
+  id: text('id').primaryKey(),
+  kind: text('kind', { enum: ['baseline', 'explore', 'verify', 'rebase'] }).notNull(),
+  campaign: text('campaign').notNull().references(() => campaigns.name),
+  hypothesisId: text('hypothesis_id'),
+  parentCommit: text('parent_commit').notNull(),
+  /** For verify units: the commit to re-measure; for rebase units: the experiment to re-apply. */
+  targetCommit: text('target_commit'),
+  targetExperiment: text('target_experiment'),
+  /** Only workers of this class may take it (baselines, verifications); null = any. */
+  hardwareClass: text('hardware_class'),
+  /** A worker that must not take it (a candidate's own worker cannot verify it). */
+  excludedWorker: text('excluded_worker'),
+  workerId: text('worker_id'),
+  leaseToken: text('lease_token'),
+  leaseExpiresAt: integer('lease_expires_at'),
+  attempts: integer('attempts').notNull().default(0),
+  state: text('state', { enum: ['queued', 'leased', 'done', 'cancelled'] }).notNull().default('queued'),
+  /** Last progress from heartbeats, as JSON. */
+  progress: text('progress', { mode: 'json' }),
+  createdAt: createdAt(),
+  updatedAt: integer('updated_at').notNull().default(now),
+}, t => [index('work_units_state').on(t.state, t.campaign), index('work_units_worker').on(t.workerId, t.state)])
+
+/** Everything a worker trained and reported, kept or not. */
+export const experiments = sqliteTable('experiments', {
+  id: text('id').primaryKey(),
+  unitId: text('unit_id').notNull().unique(),
+  campaign: text('campaign').notNull().references(() => campaigns.name),
+  kind: text('kind', { enum: ['baseline', 'explore', 'verify', 'rebase'] }).notNull(),
+  workerId: text('worker_id').notNull(),
+  contributorId: text('contributor_id').notNull(),
+  hardwareClass: text('hardware_class').notNull(),
+  hypothesisId: text('hypothesis_id'),
+  parentCommit: text('parent_commit').notNull(),
+  /** The commit of the trained source, under refs/experiments/<id>. */
+  commit: text('commit').notNull(),
+  description: text('description').notNull(),
+  diff: text('diff').notNull(),
+  sourceHash: text('source_hash').notNull(),
+  metrics: text('metrics', { mode: 'json' }),
+  valBpb: real('val_bpb'),
+  /** pending: waiting for a baseline; kept: merged; measured: a baseline/verify sample. */
+  status: text('status', { enum: ['pending', 'kept', 'discarded', 'measured', 'crash', 'rejected', 'rejected-unsafe', 'stale'] }).notNull(),
+  decision: text('decision').notNull().default(''),
+  logTail: text('log_tail').notNull().default(''),
+  agentNotes: text('agent_notes').notNull().default(''),
+  timings: text('timings', { mode: 'json' }),
+  createdAt: createdAt(),
+}, t => [index('experiments_campaign').on(t.campaign, t.createdAt), index('experiments_source').on(t.sourceHash, t.hardwareClass)])
+
+/** A val_bpb sample of a commit on a hardware class (baselines, verifications, candidates). */
+export const measurements = sqliteTable('measurements', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  campaign: text('campaign').notNull(),
+  commit: text('commit').notNull(),
+  hardwareClass: text('hardware_class').notNull(),
+  valBpb: real('val_bpb').notNull(),
+  experimentId: text('experiment_id').notNull(),
+  workerId: text('worker_id').notNull(),
+  createdAt: createdAt(),
+}, t => [index('measurements_commit').on(t.campaign, t.commit, t.hardwareClass)])
+
+/** A move of the campaign branch to a better commit; revertible by the maintainer. */
+export const merges = sqliteTable('merges', {
+  id: text('id').primaryKey(),
+  campaign: text('campaign').notNull(),
+  experimentId: text('experiment_id').notNull(),
+  bestBefore: text('best_before').notNull(),
+  bestAfter: text('best_after').notNull(),
+  valBefore: real('val_before').notNull(),
+  valAfter: real('val_after').notNull(),
+  delta: real('delta').notNull(),
+  sigma: real('sigma'),
+  samples: text('samples', { mode: 'json' }),
+  verifiers: text('verifiers', { mode: 'json' }),
+  hardwareClass: text('hardware_class').notNull(),
+  reverted: integer('reverted', { mode: 'boolean' }).notNull().default(false),
+  createdAt: createdAt(),
+})
+
+/** Append-only audit log; drives the live UI. */
+export const events = sqliteTable('events', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  campaign: text('campaign'),
+  type: text('type').notNull(),
+  payload: text('payload', { mode: 'json' }).notNull(),
+  createdAt: createdAt(),
+}, t => [index('events_campaign').on(t.campaign, t.id)])

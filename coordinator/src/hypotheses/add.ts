@@ -1,0 +1,42 @@
+import { and, eq, inArray } from 'drizzle-orm'
+import { LIMITS } from '@autoresearch-grid/shared'
+import type { Ctx } from '../context.ts'
+import { newId } from '../context.ts'
+import { hypotheses } from '../db/schema.ts'
+import { logEvent } from '../events/log.ts'
+import { getCampaign, UserError } from '../campaigns/campaigns.ts'
+
+export interface NewHypothesis {
+  title: string
+  body?: string
+  source: 'maintainer' | 'agent' | 'system'
+  author?: string | null
+  priority?: number
+  parentExperiment?: string | null
+}
+
+/** Lowercase words without punctuation: the key two phrasings of one idea are likely to share. */
+export function dedupKey(text: string): string {
+  return text.toLowerCase().normalize('NFKD').replace(/[^\p{L}\p{N}.]+/gu, ' ').trim().split(/\s+/).sort().join(' ')
+}
+
+/** Adds an idea to a campaign's queue unless an open or tested one says the same; returns its id. */
+export function addHypothesis(ctx: Ctx, campaign: string, h: NewHypothesis): { id: string; duplicateOf: string | null } {
+  if (!getCampaign(ctx, campaign)) throw new UserError(`no campaign "${campaign}"; list them with \`coordinator campaign list\``)
+  const title = h.title.trim()
+  if (title.length < 3 || title.length > LIMITS.hypothesisTitleChars) throw new UserError(`a hypothesis title is 3-${LIMITS.hypothesisTitleChars} characters`)
+  const key = dedupKey(`${title}`)
+  const id = newId('h')
+  const existing = ctx.db.select().from(hypotheses)
+    .where(and(eq(hypotheses.campaign, campaign), eq(hypotheses.dedupKey, key), inArray(hypotheses.status, ['open', 'in-progress', 'tested', 'merged']))).get()
+  ctx.db.transaction(tx => {
+    tx.insert(hypotheses).values({
+      id, campaign, title, body: (h.body ?? '').slice(0, LIMITS.hypothesisBodyChars), source: h.source, author: h.author ?? null,
+      priority: h.priority ?? 0, status: existing ? 'duplicate' : 'open', dedupKey: key, duplicateOf: existing?.id ?? null,
+      parentExperiment: h.parentExperiment ?? null,
+    }).run()
+    logEvent(tx, campaign, 'hypothesis-added', { hypothesis: id, title, source: h.source, duplicateOf: existing?.id ?? null })
+  })
+  if (!existing) ctx.bus.emit({ type: 'work-available', campaign })
+  return { id, duplicateOf: existing?.id ?? null }
+}

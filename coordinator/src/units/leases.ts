@@ -1,0 +1,28 @@
+import { and, eq, lt } from 'drizzle-orm'
+import type { Ctx, Settings } from '../context.ts'
+import { workUnits } from '../db/schema.ts'
+import { logEvent } from '../events/log.ts'
+import type { Campaign } from '../campaigns/campaigns.ts'
+
+/** A lease covers the budget plus start-up, compile and agent time; heartbeats keep renewing it. */
+export function leaseSeconds(c: Pick<Campaign, 'spec'>, s: Settings): number {
+  return c.spec.budgetSeconds + s.leaseMarginSeconds
+}
+
+/**
+ * Returns expired leases to the queue. The lease token is kept: a late report that still carries it
+ * counts as long as nobody else has taken the unit since (then the unit has a new token).
+ */
+export function expireLeases(ctx: Ctx): number {
+  const now = ctx.now()
+  const expired = ctx.db.select().from(workUnits).where(and(eq(workUnits.state, 'leased'), lt(workUnits.leaseExpiresAt, now))).all()
+  if (!expired.length) return 0
+  ctx.db.transaction(tx => {
+    for (const u of expired) {
+      tx.update(workUnits).set({ state: 'queued', workerId: null, updatedAt: now }).where(and(eq(workUnits.id, u.id), eq(workUnits.state, 'leased'))).run()
+      logEvent(tx, u.campaign, 'lease-expired', { unit: u.id, worker: u.workerId, kind: u.kind })
+    }
+  })
+  for (const c of new Set(expired.map(u => u.campaign))) ctx.bus.emit({ type: 'work-available', campaign: c })
+  return expired.length
+}

@@ -1,0 +1,85 @@
+import { and, eq, inArray, notInArray } from 'drizzle-orm'
+import type { HelloReply, Heartbeat, WorkerHello } from '@autoresearch-grid/shared'
+import type { Ctx } from '../context.ts'
+import { newId } from '../context.ts'
+import { workUnits, workers } from '../db/schema.ts'
+import { logEvent } from '../events/log.ts'
+import { listCampaigns, UserError, type Campaign } from '../campaigns/campaigns.ts'
+import { leaseSeconds } from '../units/leases.ts'
+
+export type Worker = typeof workers.$inferSelect
+
+/** Why a worker's numbers would not be comparable on a campaign, with what to do; null if fine. */
+export function fingerprintProblem(c: Campaign, fingerprint: string | undefined): string | null {
+  if (!c.spec.fingerprint) return null
+  if (!fingerprint) return `not prepared for campaign "${c.name}": download its tokenizer and run prepare.py with it (worker join does this for you)`
+  if (fingerprint !== c.spec.fingerprint)
+    return `data fingerprint ${fingerprint.slice(0, 12)}… differs from campaign "${c.name}"'s ${c.spec.fingerprint.slice(0, 12)}…: ` +
+      `prepare with the campaign's tokenizer (GET /tokenizer/${c.name}), the same data source and the campaign's profile "${c.spec.profile}", then join again`
+  return null
+}
+
+/** Registers (or re-registers) one GPU loop of a contributor; re-queues units it no longer holds. */
+export function hello(ctx: Ctx, contributorId: string, input: WorkerHello): HelloReply {
+  const now = ctx.now()
+  const existing = ctx.db.select().from(workers).where(and(eq(workers.contributorId, contributorId), eq(workers.name, input.name))).get()
+  if (existing?.banned) throw new UserError(`worker "${input.name}" is banned on this coordinator; ask its maintainer`)
+  const workerId = existing?.id ?? newId('w')
+  ctx.db.transaction(tx => {
+    if (existing) {
+      tx.update(workers).set({ hardware: input.hardware, hardwareClass: input.hardware.hardwareClass, lastSeen: now }).where(eq(workers.id, workerId)).run()
+    } else {
+      tx.insert(workers).values({ id: workerId, name: input.name, contributorId, hardware: input.hardware, hardwareClass: input.hardware.hardwareClass, lastSeen: now }).run()
+    }
+    // A restarted worker lost whatever it was not holding: hand those units to someone else now,
+    // rather than after their leases run out.
+    const lost = tx.select({ id: workUnits.id }).from(workUnits)
+      .where(and(eq(workUnits.workerId, workerId), eq(workUnits.state, 'leased'), input.holding.length ? notInArray(workUnits.id, input.holding) : undefined)).all()
+    if (lost.length) {
+      tx.update(workUnits).set({ state: 'queued', workerId: null, updatedAt: now }).where(inArray(workUnits.id, lost.map(u => u.id))).run()
+      logEvent(tx, null, 'units-requeued', { worker: workerId, units: lost.map(u => u.id), reason: 'worker restarted' })
+    }
+    logEvent(tx, null, 'worker-hello', { worker: workerId, name: input.name, hardwareClass: input.hardware.hardwareClass })
+  })
+  const campaigns = listCampaigns(ctx).map(c => ({
+    name: c.name,
+    spec: c.spec,
+    tokenizerPath: c.tokenizerFile ? `/tokenizer/${c.name}` : null,
+    refused: fingerprintProblem(c, input.fingerprints[c.name]),
+  }))
+  ctx.bus.emit({ type: 'work-available', campaign: '*' })
+  return { workerId, campaigns }
+}
+
+export function getWorker(ctx: Pick<Ctx, 'db'>, id: string): Worker | undefined {
+  return ctx.db.select().from(workers).where(eq(workers.id, id)).get()
+}
+
+/** The worker, if it belongs to this contributor; anything else is refused the same way. */
+export function ownWorker(ctx: Pick<Ctx, 'db'>, contributorId: string, workerId: string): Worker {
+  const w = getWorker(ctx, workerId)
+  if (!w || w.contributorId !== contributorId) throw new UserError(`unknown worker "${workerId}": call worker.hello first`)
+  if (w.banned) throw new UserError('this worker is banned on this coordinator')
+  return w
+}
+
+/** Renews the leases the worker still holds and records progress. Returns units it should stop. */
+export function heartbeat(ctx: Ctx, worker: Worker, hb: Heartbeat): { cancelled: string[] } {
+  const now = ctx.now()
+  const cancelled: string[] = []
+  ctx.db.transaction(tx => {
+    tx.update(workers).set({ lastSeen: now }).where(eq(workers.id, worker.id)).run()
+    for (const u of hb.units) {
+      const unit = tx.select().from(workUnits).where(eq(workUnits.id, u.unitId)).get()
+      if (!unit || unit.leaseToken !== u.leaseToken || unit.workerId !== worker.id || unit.state !== 'leased') {
+        cancelled.push(u.unitId)
+        continue
+      }
+      const campaign = listCampaigns({ db: tx as never }).find(c => c.name === unit.campaign)!
+      tx.update(workUnits).set({ leaseExpiresAt: now + leaseSeconds(campaign, ctx.settings) * 1000, progress: u.progress, updatedAt: now })
+        .where(eq(workUnits.id, unit.id)).run()
+      ctx.bus.emit({ type: 'progress', campaign: unit.campaign, workerId: worker.id, unitId: unit.id })
+    }
+  })
+  return { cancelled }
+}

@@ -1,0 +1,43 @@
+import { z } from 'zod'
+
+/** Campaign names end up in git branch names and URLs, so they are kept to a safe alphabet. */
+export const CampaignName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'a campaign name is 1-63 lowercase letters, digits or dashes, starting with a letter or digit')
+
+export const Profile = z.enum(['gpu', 'cpu-tiny'])
+export type Profile = z.infer<typeof Profile>
+
+/** How the ratchet treats noise; the defaults are documented in docs/RATCHET.md. */
+export const NoisePolicy = z.object({
+  /** σ of val_bpb assumed until enough repeated measurements exist. */
+  priorSigma: z.number().positive().default(0.01),
+  /** Smallest improvement worth keeping, in val_bpb. */
+  minDelta: z.number().nonnegative().default(0.001),
+  /** How many σ (scaled by the sample sizes) an improvement must clear. */
+  z: z.number().positive().default(2),
+  /** Verification runs (by other workers) needed before a merge; 0 keeps single runs. */
+  replications: z.number().int().min(0).max(10).default(0),
+  /** An improvement larger than this is suspicious until someone else reproduces it. */
+  maxImprovement: z.number().positive().default(0.5),
+  /** Allowed relative deviation of training_seconds from the budget. */
+  budgetTolerance: z.number().positive().max(1).default(0.25),
+})
+export type NoisePolicy = z.infer<typeof NoisePolicy>
+
+export const CampaignSpec = z.object({
+  budgetSeconds: z.number().int().min(1).max(24 * 3600),
+  profile: Profile,
+  metric: z.literal('val_bpb').default('val_bpb'),
+  direction: z.literal('lower').default('lower'),
+  editableFiles: z.array(z.string().regex(/^[A-Za-z0-9_.-]+\.py$/)).min(1).default(['train.py']),
+  /** Data fingerprint every worker must reproduce (null until the first worker prepared the data). */
+  fingerprint: z.string().regex(/^[0-9a-f]{16,128}$/).nullable().default(null),
+  vocabSize: z.number().int().min(256).max(65536).default(8192),
+  noise: NoisePolicy.default(NoisePolicy.parse({})),
+})
+export type CampaignSpec = z.infer<typeof CampaignSpec>
+export type CampaignSpecInput = z.input<typeof CampaignSpec>
+
+export const CampaignStatus = z.enum(['active', 'paused'])
+export type CampaignStatus = z.infer<typeof CampaignStatus>

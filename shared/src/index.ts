@@ -1,0 +1,5 @@
+export * from './campaign.ts'
+export * from './hardware.ts'
+export * from './limits.ts'
+export * from './metrics.ts'
+export * from './protocol.ts'

@@ -1,0 +1,14 @@
+/** Upper bounds for everything a worker can send; the server refuses anything larger. */
+export const LIMITS = {
+  sourceBytes: 256 * 1024,
+  diffBytes: 256 * 1024,
+  logTailBytes: 16 * 1024,
+  descriptionChars: 300,
+  notesChars: 4000,
+  hypothesisTitleChars: 200,
+  hypothesisBodyChars: 4000,
+  followUps: 3,
+  nameChars: 64,
+  /** Whole HTTP/WebSocket message. */
+  messageBytes: 1024 * 1024,
+} as const

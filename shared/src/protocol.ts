@@ -1,0 +1,111 @@
+import { z } from 'zod'
+import { CampaignName, CampaignSpec, Profile } from './campaign.ts'
+import { Hardware } from './hardware.ts'
+import { Metrics, Progress } from './metrics.ts'
+import { LIMITS } from './limits.ts'
+
+/** Display names: anything printable, stored verbatim and rendered escaped, never used as a path. */
+export const DisplayName = z
+  .string()
+  .min(1)
+  .max(LIMITS.nameChars)
+  .refine(s => !/[\u0000-\u001f\u007f]/.test(s), 'a name may not contain control characters')
+
+export const SourceFiles = z
+  .record(z.string().regex(/^[A-Za-z0-9_.-]+$/), z.string())
+  .refine(files => Object.values(files).reduce((n, s) => n + s.length, 0) <= LIMITS.sourceBytes, `source files are limited to ${LIMITS.sourceBytes} bytes`)
+export type SourceFiles = z.infer<typeof SourceFiles>
+
+export const WorkerHello = z.object({
+  name: DisplayName,
+  hardware: Hardware,
+  /** The fingerprint of the worker's prepared data, per campaign it prepared for. */
+  fingerprints: z.record(CampaignName, z.string().max(128)).default({}),
+  version: z.string().max(40),
+  /** Units this worker still holds (training or spooled); others leased to it are re-queued at once. */
+  holding: z.array(z.string().max(64)).max(16).default([]),
+})
+export type WorkerHello = z.infer<typeof WorkerHello>
+
+export const HelloReply = z.object({
+  workerId: z.string(),
+  campaigns: z.array(z.object({
+    name: CampaignName,
+    spec: CampaignSpec,
+    /** The URL path of the tokenizer every worker must prepare with, or null if none is pinned yet. */
+    tokenizerPath: z.string().nullable(),
+    /** Problem with this worker's data for the campaign, with what to do about it. */
+    refused: z.string().nullable(),
+  })),
+})
+export type HelloReply = z.infer<typeof HelloReply>
+
+export const UnitKind = z.enum(['baseline', 'explore', 'verify', 'rebase'])
+export type UnitKind = z.infer<typeof UnitKind>
+
+export const WorkUnit = z.object({
+  id: z.string(),
+  kind: UnitKind,
+  campaign: CampaignName,
+  profile: Profile,
+  budgetSeconds: z.number().int().positive(),
+  leaseToken: z.string(),
+  leaseExpiresAt: z.number(),
+  parentCommit: z.string(),
+  /** The files to start from: the parent's for explore/baseline, the candidate's for verify. */
+  source: SourceFiles,
+  editableFiles: z.array(z.string()),
+  hypothesis: z.object({ id: z.string(), title: z.string(), body: z.string() }).nullable(),
+  /** For rebase units: the diff of the idea to re-apply. */
+  referenceDiff: z.string().nullable(),
+  /** Short descriptions of what was already tried on this parent, so agents avoid repeats. */
+  triedOnParent: z.array(z.string()).max(200),
+})
+export type WorkUnit = z.infer<typeof WorkUnit>
+
+export const AssignmentEvent = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('unit'), unit: WorkUnit }),
+  z.object({ type: z.literal('bestChanged'), campaign: CampaignName, commit: z.string(), valBpb: z.number().nullable() }),
+  z.object({ type: z.literal('cancel'), unitId: z.string(), reason: z.string() }),
+  z.object({ type: z.literal('idle'), reason: z.string() }),
+])
+export type AssignmentEvent = z.infer<typeof AssignmentEvent>
+
+export const Heartbeat = z.object({
+  workerId: z.string(),
+  units: z.array(z.object({ unitId: z.string(), leaseToken: z.string(), progress: Progress.nullable() })).max(8),
+})
+export type Heartbeat = z.infer<typeof Heartbeat>
+
+export const ReportStatus = z.enum(['ok', 'crash', 'rejected-unsafe'])
+export type ReportStatus = z.infer<typeof ReportStatus>
+
+export const FollowUp = z.object({
+  title: z.string().min(3).max(LIMITS.hypothesisTitleChars),
+  body: z.string().max(LIMITS.hypothesisBodyChars).default(''),
+})
+
+export const Report = z.object({
+  unitId: z.string(),
+  leaseToken: z.string(),
+  status: ReportStatus,
+  /** The files that were trained (all editable files, full text). */
+  source: SourceFiles,
+  description: z.string().min(1).max(LIMITS.descriptionChars),
+  diff: z.string().max(LIMITS.diffBytes),
+  metrics: Metrics.nullable(),
+  logTail: z.string().max(LIMITS.logTailBytes),
+  agentNotes: z.string().max(LIMITS.notesChars).default(''),
+  followUps: z.array(FollowUp).max(LIMITS.followUps).default([]),
+  timings: z.object({ agentSeconds: z.number().nonnegative(), runSeconds: z.number().nonnegative() }),
+})
+export type Report = z.infer<typeof Report>
+export type ReportInput = z.input<typeof Report>
+
+export const ReportReply = z.object({
+  experimentId: z.string(),
+  /** What the coordinator decided, in words, e.g. "kept: new best 1.234 (was 1.250)". */
+  decision: z.string(),
+  duplicate: z.boolean(),
+})
+export type ReportReply = z.infer<typeof ReportReply>

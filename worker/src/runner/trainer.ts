@@ -1,0 +1,195 @@
+import { execa } from 'execa'
+import { parseProgressLine, parseSummary, type Metrics, type Profile, type Progress } from '@autoresearch-grid/shared'
+import { LineSplitter, type Line } from './lines.ts'
+import { OutputCollector } from './output.ts'
+import { groupAlive, signalGroup, trackGroup } from './process-group.ts'
+
+export interface RunTrainerOptions {
+  /** The Python with torch (see `python/find.ts`). */
+  python: string
+  /** Directory holding `train.py` and its locked `prepare.py` (see `run-dir.ts`). */
+  runDir: string
+  /** Script to run inside `runDir`. */
+  script?: string
+  budgetSeconds: number
+  profile: Profile
+  seed?: number
+  /** `AUTORESEARCH_CACHE`: where `prepare.py` put the data. */
+  cacheDir?: string
+  /** More environment (e.g. `CUDA_VISIBLE_DEVICES`); the named options above win over it. */
+  extraEnv?: Record<string, string>
+  /** Kill the run after this long; defaults to twice the budget plus two minutes of start-up. */
+  hardTimeoutSeconds?: number
+  /** After SIGTERM, how long the group gets to exit before SIGKILL. */
+  killGraceSeconds?: number
+  /**
+   * Command prefix the trainer runs under, e.g. `['unshare', '--net', '--map-root-user']` or a
+   * sandbox wrapper: the seam for network isolation. The group is still the runner's to kill.
+   */
+  wrap?: readonly string[]
+  onProgress?: (progress: Progress) => void
+  onLine?: (line: string) => void
+  signal?: AbortSignal
+}
+
+export interface TrainerResult {
+  /** null when the process was killed by a signal or never started. */
+  exitCode: number | null
+  /** The signal that ended it, e.g. `SIGKILL`. */
+  signal: string | null
+  /** Set only for a clean exit with a complete summary. */
+  metrics: Metrics | null
+  /** What went wrong, in words; null exactly when `metrics` is set. */
+  error: string | null
+  /** The last 50 lines of stdout and stderr, interleaved as they came. */
+  logTail: string
+  runSeconds: number
+  timedOut: boolean
+  aborted: boolean
+}
+
+const PYTHON_ERROR = /^\s*([A-Za-z_][\w.]*(Error|Exception|Interrupt)|AssertionError)\b.*/
+
+/** The last `SomeError: message` line, which usually says more than the exit code. */
+function lastPythonError(logTail: string): string | null {
+  const lines = logTail.split('\n').filter(l => PYTHON_ERROR.test(l))
+  return lines.length ? lines[lines.length - 1].trim() : null
+}
+
+interface Outcome {
+  exitCode: number | null
+  signal: string | null
+  timedOut: boolean
+  aborted: boolean
+  abortReason: string
+  spawnError: string | null
+  hardTimeoutSeconds: number
+  budgetSeconds: number
+  script: string
+}
+
+/** Pure: turns how the process ended and what it printed into metrics or an error. */
+export function judgeRun(outcome: Outcome, summaryText: string, logTail: string): { metrics: Metrics | null; error: string | null } {
+  const o = outcome
+  if (o.spawnError) return { metrics: null, error: `could not start the trainer: ${o.spawnError}` }
+  if (o.timedOut) return { metrics: null, error: `killed after the hard timeout of ${o.hardTimeoutSeconds}s (budget ${o.budgetSeconds}s): ${o.script} did not finish in time` }
+  if (o.aborted) return { metrics: null, error: `aborted: ${o.abortReason}` }
+  const cause = lastPythonError(logTail)
+  if (o.signal) return { metrics: null, error: `${o.script} was killed by ${o.signal}${o.signal === 'SIGKILL' ? ' (out of memory?)' : ''}${cause ? `; last error: ${cause}` : ''}` }
+  if (o.exitCode !== 0) return { metrics: null, error: `${o.script} exited with code ${o.exitCode}${cause ? `: ${cause}` : ''}` }
+  try {
+    return { metrics: parseSummary(summaryText), error: null }
+  } catch (err) {
+    return { metrics: null, error: `${o.script} exited 0 but its summary is unusable: ${(err as Error).message}` }
+  }
+}
+
+/**
+ * Runs `train.py` once. Never throws for anything the trainer does (crash, hang, garbage output):
+ * that is reported in the result. Throws only if a callback throws, after the run is stopped.
+ */
+export async function runTrainer(options: RunTrainerOptions): Promise<TrainerResult> {
+  const script = options.script ?? 'train.py'
+  const hardTimeoutSeconds = options.hardTimeoutSeconds ?? options.budgetSeconds * 2 + 120
+  const graceMs = (options.killGraceSeconds ?? 10) * 1000
+  const started = performance.now()
+  const output = new OutputCollector()
+  const outcome: Outcome = {
+    exitCode: null, signal: null, timedOut: false, aborted: false, abortReason: '', spawnError: null,
+    hardTimeoutSeconds, budgetSeconds: options.budgetSeconds, script,
+  }
+  const finish = (): TrainerResult => ({
+    exitCode: outcome.exitCode,
+    signal: outcome.signal,
+    ...judgeRun(outcome, output.summaryText(), output.logTail()),
+    logTail: output.logTail(),
+    runSeconds: (performance.now() - started) / 1000,
+    timedOut: outcome.timedOut,
+    aborted: outcome.aborted,
+  })
+  const reasonOf = (signal: AbortSignal) => signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? 'cancelled')
+
+  if (options.signal?.aborted) {
+    outcome.aborted = true
+    outcome.abortReason = reasonOf(options.signal)
+    return finish()
+  }
+
+  const env: Record<string, string> = {
+    ...options.extraEnv,
+    PYTHONUNBUFFERED: '1',
+    AUTORESEARCH_TIME_BUDGET: String(options.budgetSeconds),
+    AUTORESEARCH_PROFILE: options.profile,
+  }
+  if (options.seed !== undefined) env.AUTORESEARCH_SEED = String(options.seed)
+  if (options.cacheDir !== undefined) env.AUTORESEARCH_CACHE = options.cacheDir
+
+  const command = [...(options.wrap ?? []), options.python, script]
+  const child = execa(command[0], command.slice(1), {
+    cwd: options.runDir,
+    env,
+    detached: true,
+    stdin: 'ignore',
+    all: true,
+    buffer: false,
+    reject: false,
+  })
+
+  let callbackError: unknown = null
+  let killTimer: NodeJS.Timeout | undefined
+  const pgid = child.pid
+  const untrack = pgid === undefined ? () => {} : trackGroup(pgid)
+
+  const terminate = () => {
+    if (pgid === undefined || killTimer) return
+    signalGroup(pgid, 'SIGTERM')
+    killTimer = setTimeout(() => signalGroup(pgid, 'SIGKILL'), graceMs)
+  }
+  const onAbort = () => {
+    outcome.aborted = true
+    outcome.abortReason = reasonOf(options.signal!)
+    terminate()
+  }
+  options.signal?.addEventListener('abort', onAbort, { once: true })
+  const hardTimer = setTimeout(() => {
+    outcome.timedOut = true
+    terminate()
+  }, hardTimeoutSeconds * 1000)
+
+  // Once the leader exits, whatever it left behind in its group is an orphan of a finished run;
+  // killing it also closes the pipes it holds, so the output stream can end.
+  child.on('exit', () => {
+    if (pgid !== undefined && groupAlive(pgid)) signalGroup(pgid, 'SIGKILL')
+  })
+
+  const splitter = new LineSplitter()
+  const handle = (line: Line) => {
+    output.add(line)
+    if (callbackError) return
+    try {
+      options.onLine?.(line.text)
+      const progress = options.onProgress ? parseProgressLine(line.text) : null
+      if (progress) options.onProgress!(progress)
+    } catch (err) {
+      callbackError = err
+      terminate()
+    }
+  }
+  child.all?.setEncoding('utf8')
+  child.all?.on('data', (chunk: string) => splitter.push(chunk).forEach(handle))
+
+  const result = await child
+  splitter.end().forEach(handle)
+  clearTimeout(hardTimer)
+  clearTimeout(killTimer)
+  options.signal?.removeEventListener('abort', onAbort)
+  untrack()
+
+  outcome.exitCode = typeof result.exitCode === 'number' ? result.exitCode : null
+  outcome.signal = result.signal ?? null
+  if (pgid === undefined || (result.exitCode === undefined && !result.signal)) {
+    outcome.spawnError = result.shortMessage ?? `could not run ${command[0]}`
+  }
+  if (callbackError) throw callbackError
+  return finish()
+}
