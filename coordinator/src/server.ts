@@ -18,7 +18,7 @@ export interface ServerOptions { logger?: boolean | object }
  * each campaign's tokenizer at /tokenizer/<campaign> so every worker prepares identical data.
  */
 export async function buildServer(app: Ctx, opts: ServerOptions = {}): Promise<FastifyInstance> {
-  const server = Fastify({ logger: opts.logger ?? false, bodyLimit: LIMITS.messageBytes, maxParamLength: 5000 })
+  const server = Fastify({ logger: opts.logger ?? false, bodyLimit: LIMITS.messageBytes, routerOptions: { maxParamLength: 5000 } })
   await server.register(fastifyTRPCPlugin, {
     prefix: '/trpc',
     trpcOptions: {

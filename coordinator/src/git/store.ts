@@ -4,6 +4,15 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { tmpdir } from 'node:os'
 
+/**
+ * Git sees only what it needs from our environment: simple-git refuses variables such as EDITOR
+ * that could run programs, and the store's behaviour should not depend on the caller's shell.
+ */
+function gitEnv(extra: Record<string, string>): Record<string, string> {
+  const keep = ['PATH', 'HOME', 'TMPDIR', 'LANG', 'SYSTEMROOT']
+  return { ...Object.fromEntries(keep.filter(k => process.env[k]).map(k => [k, process.env[k]!])), GIT_CONFIG_NOSYSTEM: '1', ...extra }
+}
+
 export interface Author { name: string; email: string }
 export interface CommitInput {
   files: Record<string, string>
@@ -39,8 +48,7 @@ export class GitStore {
     const scratch = await mkdtemp(join(tmpdir(), 'arg-git-'))
     const index = join(scratch, 'index')
     try {
-      const env = { ...process.env, GIT_INDEX_FILE: index }
-      const git = this.git.env(env)
+      const git = this.git.env(gitEnv({ GIT_INDEX_FILE: index }))
       for (const [name, text] of Object.entries(input.files).sort(([a], [b]) => a.localeCompare(b))) {
         if (!/^[A-Za-z0-9_.-]+$/.test(name) || name.startsWith('.')) throw new Error(`refusing file name ${JSON.stringify(name)}`)
         const path = join(scratch, 'blob')
@@ -53,7 +61,7 @@ export class GitStore {
       const who = { GIT_AUTHOR_NAME: input.author.name, GIT_AUTHOR_EMAIL: input.author.email, GIT_AUTHOR_DATE: when,
         GIT_COMMITTER_NAME: 'autoresearch-grid', GIT_COMMITTER_EMAIL: 'coordinator@autoresearch-grid.local', GIT_COMMITTER_DATE: when }
       const parents = input.parents.flatMap(p => ['-p', p])
-      return (await this.git.env({ ...process.env, ...who }).raw(['commit-tree', tree, ...parents, '-m', input.message])).trim()
+      return (await this.git.env(gitEnv(who)).raw(['commit-tree', tree, ...parents, '-m', input.message])).trim()
     } finally {
       await rm(scratch, { recursive: true, force: true })
     }

@@ -1,0 +1,142 @@
+import { Command, InvalidArgumentError } from 'commander'
+import { readFile, writeFile, chmod } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { Profile } from '@autoresearch-grid/shared'
+import { defaultTrainerDir, findPython, ensurePrepared } from '@autoresearch-grid/trainer'
+import { openCoordinator } from './coordinator.ts'
+import { buildServer } from './server.ts'
+import { createAdminToken, createWorkerToken } from './auth/access.ts'
+import { createCampaign, listCampaigns, UserError } from './campaigns/campaigns.ts'
+import { addHypothesis } from './hypotheses/add.ts'
+import { overview } from './api/dashboard.ts'
+
+const defaultData = process.env.AUTORESEARCH_DATA ?? '.autoresearch-grid'
+const int = (v: string) => {
+  const n = Number(v)
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number')
+  return n
+}
+
+/** The admin token is made on first start and kept (readable by its owner only) in the data dir. */
+async function adminToken(dataDir: string, app: Parameters<typeof createAdminToken>[0]): Promise<{ token: string; file: string }> {
+  const file = join(dataDir, 'admin.token')
+  if (existsSync(file)) return { token: (await readFile(file, 'utf8')).trim(), file }
+  const token = createAdminToken(app)
+  await writeFile(file, token + '\n', { mode: 0o600 })
+  await chmod(file, 0o600)
+  return { token, file }
+}
+
+const program = new Command('coordinator').description('autoresearch-grid coordinator: campaigns, workers, the ratchet and the leaderboard')
+  .option('--data <dir>', 'data directory (SQLite file, git store, tokenizers)', defaultData)
+  .showHelpAfterError()
+
+program.command('start').description('serve the API (HTTP + WebSocket) and the status page')
+  .option('--port <n>', 'port to listen on', int, 8377)
+  .option('--host <host>', 'address to listen on', '127.0.0.1')
+  .option('--lease-margin <s>', 'seconds a lease lasts beyond the budget', int)
+  .action(async (o: { port: number; host: string; leaseMargin?: number }) => {
+    const dataDir = resolve(program.opts().data)
+    const app = await openCoordinator(dataDir, o.leaseMargin !== undefined ? { leaseMarginSeconds: o.leaseMargin } : {})
+    const { file } = await adminToken(dataDir, app)
+    const server = await buildServer(app, { logger: { level: process.env.LOG_LEVEL ?? 'warn' } })
+    const address = await server.listen({ port: o.port, host: o.host })
+    console.log(`coordinator listening on ${address} (data: ${dataDir})`)
+    console.log(`status page: ${address}/`)
+    console.log(`admin token: ${file}`)
+    const stop = async () => {
+      await server.close()
+      app.close()
+      process.exit(0)
+    }
+    process.once('SIGINT', stop)
+    process.once('SIGTERM', stop)
+  })
+
+const token = program.command('token').description('worker and admin tokens')
+token.command('create <contributor>').description('create a worker token for a contributor (printed once; only its hash is kept)')
+  .option('--email <email>', "the contributor's email, used as git author")
+  .action(async (name: string, o: { email?: string }) => {
+    const app = await openCoordinator(resolve(program.opts().data))
+    const { token } = createWorkerToken(app, name, o.email)
+    app.close()
+    console.log(token)
+  })
+token.command('admin').description('print the admin token (created on first use)').action(async () => {
+  const dataDir = resolve(program.opts().data)
+  const app = await openCoordinator(dataDir)
+  console.log((await adminToken(dataDir, app)).token)
+  app.close()
+})
+
+const campaign = program.command('campaign').description('research campaigns')
+campaign.command('create <name>').description('create a campaign seeded from trainer/train.py, with a pinned tokenizer and data fingerprint')
+  .option('--budget <s>', 'training budget per experiment, seconds', int, 300)
+  .option('--profile <p>', 'trainer profile: gpu | cpu-tiny', 'gpu')
+  .option('--train-py <file>', 'starting train.py (default: the trainer that ships here)')
+  .option('--source <source>', 'data source for prepare.py: embedded | dir:PATH | climbmix', 'embedded')
+  .option('--vocab-size <n>', 'tokenizer vocabulary size', int)
+  .option('--tokenizer <file>', 'use this tokenizer instead of training one')
+  .option('--no-prepare', 'do not run prepare.py here: no pinned fingerprint (workers are not checked)')
+  .option('--replications <n>', 'verification runs by other workers before a merge', int)
+  .option('--min-delta <x>', 'smallest improvement worth keeping', Number)
+  .action(async (name: string, o: { budget: number; profile: string; trainPy?: string; source: string; vocabSize?: number; tokenizer?: string; prepare: boolean; replications?: number; minDelta?: number }) => {
+    const profile = Profile.safeParse(o.profile)
+    if (!profile.success) throw new UserError(`--profile must be gpu or cpu-tiny, not "${o.profile}"`)
+    const dataDir = resolve(program.opts().data)
+    const trainPy = o.trainPy ?? join(defaultTrainerDir(), 'train.py')
+    let fingerprint: string | null = null
+    let tokenizerFile = o.tokenizer
+    if (o.prepare) {
+      const python = await findPython()
+      const prepared = await ensurePrepared({
+        python: python.path, trainerDir: defaultTrainerDir(), cacheDir: join(dataDir, 'prepare-cache'), profile: profile.data,
+        tokenizerFile: o.tokenizer, source: o.source, vocabSize: o.vocabSize,
+      })
+      fingerprint = prepared.fingerprint
+      tokenizerFile = prepared.tokenizerPath
+    }
+    const app = await openCoordinator(dataDir)
+    try {
+      const c = await createCampaign(app, {
+        name, seed: { 'train.py': await readFile(trainPy, 'utf8') }, tokenizerFile,
+        spec: { budgetSeconds: o.budget, profile: profile.data, fingerprint, ...(o.vocabSize ? { vocabSize: o.vocabSize } : {}),
+          noise: { ...(o.replications !== undefined ? { replications: o.replications } : {}), ...(o.minDelta !== undefined ? { minDelta: o.minDelta } : {}) } },
+      })
+      console.log(`campaign ${c.name} created on branch ${c.branch} at ${c.bestCommit.slice(0, 10)}${fingerprint ? ` (data fingerprint ${fingerprint.slice(0, 12)}…)` : ''}`)
+    } finally {
+      app.close()
+    }
+  })
+campaign.command('list').description('list campaigns with their best').action(async () => {
+  const app = await openCoordinator(resolve(program.opts().data))
+  for (const c of listCampaigns(app)) {
+    const o = overview(app, c.name)!
+    console.log(`${c.name}\t${c.status}\t${c.spec.profile}\t${c.spec.budgetSeconds}s\tbest ${o.bestValBpb?.toFixed(6) ?? '-'}\t${o.merges} merges`)
+  }
+  app.close()
+})
+
+program.command('hypothesis').description('research ideas').command('add <campaign> <text>').description('queue an idea for workers to try')
+  .option('--priority <n>', 'higher goes first', Number, 0)
+  .option('--body <text>', 'longer explanation', '')
+  .action(async (name: string, text: string, o: { priority: number; body: string }) => {
+    const app = await openCoordinator(resolve(program.opts().data))
+    try {
+      const r = addHypothesis(app, name, { title: text, body: o.body, priority: o.priority, source: 'maintainer', author: 'maintainer' })
+      console.log(r.duplicateOf ? `${r.id} (duplicate of ${r.duplicateOf})` : r.id)
+    } finally {
+      app.close()
+    }
+  })
+
+try {
+  await program.parseAsync()
+} catch (err) {
+  if (err instanceof UserError || (err as Error).name === 'PythonNotFound' || (err as Error).name === 'PrepareError') {
+    console.error(`error: ${(err as Error).message}`)
+    process.exit(2)
+  }
+  throw err
+}

@@ -1,0 +1,87 @@
+/**
+ * Near-duplicate hypotheses: agents on many workers propose overlapping ideas ("raise the learning
+ * rate", "Try increasing the LR"), and training each phrasing separately wastes GPU time. Texts are
+ * normalized to word stems, then compared as sets of words and adjacent word pairs (Jaccard), so
+ * shared vocabulary counts and word order counts a little ("decrease the learning rate" is not
+ * "increase the learning rate"). Numbers are kept as words: "lr 0.04" and "lr 0.08" are different
+ * experiments.
+ */
+
+/** Words that carry no idea of their own. Kept small: "not", "no", "more", "less" change meaning. */
+const STOP_WORDS = new Set([
+  'a', 'an', 'the', 'of', 'to', 'in', 'on', 'for', 'and', 'or', 'with', 'by', 'at', 'from', 'as', 'into',
+  'is', 'are', 'be', 'been', 'it', 'its', 'this', 'that', 'these', 'those', 'we', 'our', 'let', 'lets',
+  'try', 'trying', 'maybe', 'perhaps', 'should', 'could', 'would', 'will', 'can', 'then', 'so', 'also',
+])
+
+/** Abbreviations agents and people use interchangeably with the words. */
+const EXPANSIONS = new Map<string, string[]>([
+  ['lr', ['learning', 'rate']],
+  ['wd', ['weight', 'decay']],
+  ['bs', ['batch', 'size']],
+  ['seq', ['sequence']],
+  ['len', ['length']],
+  ['attn', ['attention']],
+])
+
+/** Crude suffix stripping, the same on both sides of a comparison: increasing/increased/increases → increas. */
+function stem(word: string): string {
+  if (/^\d/.test(word)) return word
+  for (const suffix of ['ing', 'ed', 'es', 's']) {
+    if (word.endsWith(suffix) && word.length - suffix.length >= 3 && !word.endsWith('ss')) return word.slice(0, -suffix.length)
+  }
+  return word
+}
+
+/** Lowercase word stems without punctuation, accents or stop words; numbers (with decimals) kept whole. */
+export function normalizeWords(text: string): string[] {
+  const words = text
+    .normalize('NFKD')
+    .replace(/\p{M}/gu, '') // accents split off by NFKD
+    .toLowerCase()
+    .match(/\d+(?:\.\d+)*|\p{L}+/gu) ?? []
+  return words.flatMap(w => EXPANSIONS.get(w) ?? [w]).filter(w => !STOP_WORDS.has(w)).map(stem)
+}
+
+/** The normalized text as one string: equal keys mean the same words in the same order. */
+export function dedupKey(text: string): string {
+  return normalizeWords(text).join(' ')
+}
+
+function shingles(words: readonly string[]): Set<string> {
+  const set = new Set<string>(words)
+  for (let i = 0; i + 1 < words.length; i++) set.add(`${words[i]} ${words[i + 1]}`)
+  return set
+}
+
+/** Jaccard similarity in [0, 1] of the two texts' words and word pairs; 1 for identical normalized text. */
+export function similarity(a: string, b: string): number {
+  const sa = shingles(normalizeWords(a))
+  const sb = shingles(normalizeWords(b))
+  if (sa.size === 0 && sb.size === 0) return 1
+  let shared = 0
+  for (const s of sa) if (sb.has(s)) shared++
+  return shared / (sa.size + sb.size - shared)
+}
+
+/** At or above this, two hypotheses are treated as one idea (see the examples in the tests). */
+export const DEFAULT_DUPLICATE_THRESHOLD = 0.6
+
+export interface ExistingHypothesis {
+  id: string
+  text: string
+}
+
+/** The most similar existing hypothesis at or above the threshold, or undefined if the idea is new. */
+export function findDuplicate(
+  text: string,
+  existing: readonly ExistingHypothesis[],
+  threshold: number = DEFAULT_DUPLICATE_THRESHOLD,
+): { id: string; similarity: number } | undefined {
+  let best: { id: string; similarity: number } | undefined
+  for (const h of existing) {
+    const s = similarity(text, h.text)
+    if (s >= threshold && (best === undefined || s > best.similarity)) best = { id: h.id, similarity: s }
+  }
+  return best
+}

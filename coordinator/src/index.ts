@@ -1,0 +1,6 @@
+export type { AppRouter } from './api/router.ts'
+export { openCoordinator } from './coordinator.ts'
+export { buildServer } from './server.ts'
+export { createWorkerToken, createAdminToken } from './auth/access.ts'
+export { createCampaign } from './campaigns/campaigns.ts'
+export { addHypothesis } from './hypotheses/add.ts'

@@ -1,0 +1,247 @@
+import { mean } from './stats.ts'
+import { assertValidSettings, type RatchetSettings } from './settings.ts'
+
+/**
+ * THE ratchet (DESIGN §7): what to do with candidate C, trained from parent P, given every val_bpb
+ * sample of C and of P on one hardware class H. A pure function of the samples (it keeps no state
+ * between calls): the caller reads measurements and σ from the database, calls it after every new
+ * sample of C or P, and acts on the answer.
+ *
+ *   Δ = mean(C) − mean(P on H)
+ *   threshold = max(minDelta, z·σ·√(1/n_C + 1/n_P))
+ *   promising ⇔ Δ ≤ −threshold          (not promising ⇔ Δ > −threshold → discard)
+ *
+ * 1. Screen: the author's runs (the claim) must be promising, else C is discarded at once.
+ * 2. Verify: a promising C is re-run by workers other than its author until `replications`
+ *    verifications are in. There is no early stop: the first verification alone says too little,
+ *    and stopping on it loses real improvements for the sake of one run.
+ * 3. Verdict: with the verifications in, the rule must still hold on all samples, and C merges.
+ * A change that deletes code (linesDelta < 0) is a simplification win when Δ ≤ +minDelta, screened,
+ * verified and judged the same way.
+ *
+ * Two guards keep one worker's numbers from carrying a merge on their own:
+ * - the independent runs (workers other than the author) must point the same way by themselves:
+ *   their mean must beat the parent by minDelta (a simplification's: be no worse than +minDelta).
+ *   This also blunts the winner's curse: C reached verification *because* its first run was good;
+ * - an improvement claimed above `maxImprovement` sets the author's runs aside entirely: the
+ *   independent runs alone must satisfy the rule, and if they do not, C is rejected as an
+ *   unreproduced claim (a forged or buggy number), not merely discarded.
+ * Sanity comes first: a non-finite or non-positive val_bpb or a run outside the time budget, from
+ * any worker, rejects C.
+ */
+
+export interface CandidateSample {
+  valBpb: number
+  workerId: string
+  /** training_seconds from the run's summary. */
+  trainingSeconds: number
+}
+
+export interface RatchetInput {
+  candidate: {
+    /** The worker whose exploration produced C. Its runs are a claim; everyone else's are evidence. */
+    authorId: string
+    /** Every run of C on class H: the author's, then verifications (order does not matter). */
+    samples: readonly CandidateSample[]
+    /** Lines added minus lines deleted in the editable files; negative when the change deletes code. */
+    linesDelta: number
+  }
+  /** val_bpb of P on class H (baselines, and P's own runs when it was a candidate). */
+  parentSamples: readonly number[]
+  /** Noise floor of the campaign on class H (see noise.ts). */
+  sigma: number
+  /** False once the best has moved on from P: C's change must then be merged onto the new best. */
+  parentIsBest: boolean
+  settings: RatchetSettings
+}
+
+/** The numbers behind a decision, recorded with the merge so it can be checked and reverted. */
+export interface Evidence {
+  /** mean(C) − mean(P); negative is better. */
+  delta: number
+  threshold: number
+  sigma: number
+  nC: number
+  nP: number
+  candidateMean: number
+  parentMean: number
+  /**
+   * `author`: the claim (the author's runs only); `all`: every run; `independent`: the runs of
+   * other workers alone, used when the claim exceeded the cap.
+   */
+  samplesUsed: 'author' | 'all' | 'independent'
+}
+
+export type RejectReason = 'non-finite-metric' | 'non-positive-metric' | 'out-of-budget' | 'unreproduced-improvement'
+/**
+ * not-promising: the author's runs do not clear the threshold; not-confirmed: with the
+ * verifications in, all runs together do not; not-reproduced: they do, but the other workers' runs
+ * by themselves do not point the same way.
+ */
+export type DiscardReason = 'not-promising' | 'not-confirmed' | 'not-reproduced'
+export type VerifyReason = 'promising' | 'simplification' | 'above-cap' | 'unmeasured'
+
+export type Decision =
+  | { kind: 'reject'; reason: RejectReason; message: string; workerId?: string; evidence?: Evidence }
+  | { kind: 'await-baseline'; message: string }
+  | { kind: 'discard'; reason: DiscardReason; message: string; evidence: Evidence }
+  | {
+      kind: 'verify'
+      reason: VerifyReason
+      /** More verification runs needed before the next decision can merge. */
+      needed: number
+      /** Workers that must not run them. */
+      excludeWorkerIds: string[]
+      message: string
+      evidence?: Evidence
+    }
+  | { kind: 'stale'; simplification: boolean; message: string; evidence?: Evidence }
+  | {
+      kind: 'merge'
+      simplification: boolean
+      message: string
+      evidence: Evidence
+      samples: CandidateSample[]
+      /** Distinct workers other than the author whose runs are among the samples. */
+      verifierIds: string[]
+    }
+
+const SIMPLIFICATION = 'simplification (deletes code, within noise)'
+const fmt = (x: number): string => x.toFixed(6)
+const signed = (x: number): string => (x >= 0 ? '+' : '') + fmt(x)
+
+function sanityFailure(s: CandidateSample, settings: RatchetSettings): Decision | undefined {
+  if (!Number.isFinite(s.valBpb))
+    return { kind: 'reject', reason: 'non-finite-metric', workerId: s.workerId, message: `rejected: val_bpb ${s.valBpb} from ${s.workerId} is not a finite number` }
+  if (s.valBpb <= 0)
+    return { kind: 'reject', reason: 'non-positive-metric', workerId: s.workerId, message: `rejected: val_bpb ${s.valBpb} from ${s.workerId} is not positive` }
+  const { budgetSeconds: b, budgetTolerance: tol } = settings
+  if (!(Number.isFinite(s.trainingSeconds) && Math.abs(s.trainingSeconds - b) <= tol * b))
+    return {
+      kind: 'reject',
+      reason: 'out-of-budget',
+      workerId: s.workerId,
+      message: `rejected: ${s.workerId} trained ${s.trainingSeconds}s, outside the ${b}s budget ±${Math.round(tol * 100)}%`,
+    }
+  return undefined
+}
+
+function evidenceOf(samples: readonly CandidateSample[], parent: readonly number[], sigma: number, settings: RatchetSettings, samplesUsed: Evidence['samplesUsed']): Evidence {
+  const candidateMean = mean(samples.map(s => s.valBpb))
+  const parentMean = mean(parent)
+  const nC = samples.length
+  const nP = parent.length
+  return {
+    delta: candidateMean - parentMean,
+    threshold: Math.max(settings.minDelta, settings.z * sigma * Math.sqrt(1 / nC + 1 / nP)),
+    sigma,
+    nC,
+    nP,
+    candidateMean,
+    parentMean,
+    samplesUsed,
+  }
+}
+
+function describe(e: Evidence): string {
+  return `Δ ${signed(e.delta)} (C ${fmt(e.candidateMean)} over ${e.nC}, P ${fmt(e.parentMean)} over ${e.nP}; threshold ${fmt(e.threshold)} at σ ${fmt(e.sigma)})`
+}
+
+export function decide(input: RatchetInput): Decision {
+  const { candidate, parentSamples, sigma, parentIsBest, settings } = input
+  assertValidSettings(settings)
+  if (!(Number.isFinite(sigma) && sigma >= 0)) throw new RangeError(`sigma must be a number ≥ 0, got ${sigma}`)
+  for (const p of parentSamples)
+    if (!(Number.isFinite(p) && p > 0)) throw new RangeError(`parent samples must be positive numbers (they passed sanity when measured), got ${p}`)
+
+  // 1. Sanity: a number that cannot be a real result of this code ends the candidate, whoever ran it.
+  for (const s of candidate.samples) {
+    const failure = sanityFailure(s, settings)
+    if (failure) return failure
+  }
+
+  const author = candidate.samples.filter(s => s.workerId === candidate.authorId)
+  const independent = candidate.samples.filter(s => s.workerId !== candidate.authorId)
+  const selfOk = settings.allowSelfVerification === true
+  const excludeAuthor = [candidate.authorId]
+
+  // 2. Enough data to compare at all.
+  if (candidate.samples.length === 0) {
+    // A commit nobody has trained yet: one the coordinator made by merging C's change onto a newer best.
+    if (!parentIsBest) return { kind: 'stale', simplification: false, message: 'stale: the best moved on before this commit was measured' }
+    const needed = Math.max(1, settings.replications)
+    return { kind: 'verify', reason: 'unmeasured', needed, excludeWorkerIds: selfOk ? [] : excludeAuthor, message: `verify: not measured yet, ${needed} run(s) needed` }
+  }
+  if (parentSamples.length === 0) return { kind: 'await-baseline', message: 'waiting for a baseline of the parent on this hardware class' }
+
+  // 3. The claim: the author's runs earn verification runs only if they look like a win.
+  const claim = author.length > 0 ? evidenceOf(author, parentSamples, sigma, settings, 'author') : undefined
+  const wins = (e: Evidence) => ({
+    improvement: e.delta <= -e.threshold,
+    simplification: candidate.linesDelta < 0 && e.delta <= settings.minDelta,
+  })
+  const claimed = claim && wins(claim)
+  if (claim && claimed && !claimed.improvement && !claimed.simplification)
+    return { kind: 'discard', reason: 'not-promising', evidence: claim, message: `discarded: not promising; ${describe(claim)}` }
+  const claimSimplification = claimed !== undefined && !claimed.improvement
+  const what = claimed === undefined ? 'change' : claimSimplification ? SIMPLIFICATION : 'improvement'
+  const claimText = claim ? `; ${describe(claim)}` : ''
+  // Too good to be true: the author's word does not count until someone else sees it too.
+  const aboveCap = claim !== undefined && -claim.delta > settings.maxImprovement
+
+  // 4. Promising, but built on an old best: the caller merges the change onto the current best.
+  if (!parentIsBest)
+    return { kind: 'stale', simplification: claimSimplification, evidence: claim, message: `stale: promising ${what}, but the best moved on since its parent${claimText}` }
+
+  // 5. Verification runs by other workers (or, where allowed, by the author itself).
+  const required = aboveCap ? Math.max(1, settings.replications) : settings.replications
+  const done = aboveCap || !selfOk ? independent.length : candidate.samples.length - (author.length > 0 ? 1 : 0)
+  const needed = Math.max(0, required - done)
+  if (needed > 0)
+    return {
+      kind: 'verify',
+      reason: aboveCap ? 'above-cap' : claimed === undefined ? 'unmeasured' : claimSimplification ? 'simplification' : 'promising',
+      needed,
+      excludeWorkerIds: aboveCap || !selfOk ? excludeAuthor : [],
+      evidence: claim,
+      message: aboveCap
+        ? `verify: claimed improvement ${fmt(-claim.delta)} exceeds the cap ${fmt(settings.maxImprovement)}; ${needed} more run(s) by other workers must reproduce it`
+        : `verify: promising ${what}, ${needed} more verification run(s) needed${claimText}`,
+    }
+
+  // 6. The verdict, on all samples (on the independent ones alone when the claim exceeded the cap).
+  const evidence = aboveCap
+    ? evidenceOf(independent, parentSamples, sigma, settings, 'independent')
+    : evidenceOf(candidate.samples, parentSamples, sigma, settings, 'all')
+  const independentDelta = independent.length > 0 && !aboveCap ? mean(independent.map(s => s.valBpb)) - evidence.parentMean : undefined
+  const agrees = (bar: number) => independentDelta === undefined || independentDelta <= bar
+  const final = wins(evidence)
+  const improvement = final.improvement && agrees(-settings.minDelta)
+  const simplification = !improvement && !aboveCap && final.simplification && agrees(settings.minDelta)
+  if (!improvement && !simplification) {
+    if (aboveCap)
+      return {
+        kind: 'reject',
+        reason: 'unreproduced-improvement',
+        evidence,
+        message: `rejected: claimed improvement ${fmt(-claim!.delta)} was not reproduced by other workers: ${describe(evidence)}`,
+      }
+    if (final.improvement || final.simplification)
+      return {
+        kind: 'discard',
+        reason: 'not-reproduced',
+        evidence,
+        message: `discarded: other workers' runs do not show the win by themselves (their Δ ${signed(independentDelta!)}); ${describe(evidence)}`,
+      }
+    return { kind: 'discard', reason: 'not-confirmed', evidence, message: `discarded: not confirmed by verification; ${describe(evidence)}` }
+  }
+  const verifierIds = [...new Set(independent.map(s => s.workerId))].sort()
+  return {
+    kind: 'merge',
+    simplification,
+    evidence,
+    samples: [...candidate.samples],
+    verifierIds,
+    message: `merged: ${simplification ? SIMPLIFICATION : 'improvement'}, verified by ${verifierIds.length > 0 ? verifierIds.join(', ') : 'its own worker'}; ${describe(evidence)}`,
+  }
+}

@@ -1,0 +1,74 @@
+import { pooledSd } from './stats.ts'
+
+/**
+ * The noise floor σ of val_bpb for one campaign on one hardware class: how much two runs of the
+ * same code differ (seeds, nondeterministic kernels, thermal state). It is the pooled standard
+ * deviation of repeated measurements of the same commit — baselines of a best, verifications of a
+ * candidate — so differences between commits never inflate it.
+ *
+ * Until the data holds at least MIN_DEGREES_OF_FREEDOM repeats, the campaign spec's prior σ is
+ * used instead. A "repeat" is every measurement of a commit beyond its first on that class, so
+ * the count is the pooled estimate's degrees of freedom, Σ (nᵢ − 1): three measurements of one
+ * commit give 2; two measurements each of three commits give 3. Three degrees of freedom is the
+ * least at which a pooled sd stops being wild (with 1 or 2 the estimate is below half the true σ
+ * about 1 time in 5, which would make the ratchet trust luck).
+ */
+export const MIN_DEGREES_OF_FREEDOM = 3
+
+/** One row of the measurements table, as the ratchet needs it. */
+export interface Measurement {
+  commit: string
+  hardwareClass: string
+  valBpb: number
+}
+
+export interface NoiseFloor {
+  /** The σ to use in decisions. */
+  sigma: number
+  source: 'measured' | 'prior'
+  /** Σ (nᵢ − 1) over commits measured at least twice on the class. */
+  degreesOfFreedom: number
+  /** Commits that contributed repeats. */
+  commits: number
+  /** The pooled estimate even while the prior is in use (null when there are no repeats at all). */
+  measuredSigma: number | null
+}
+
+export function noiseFloor(
+  measurements: readonly Measurement[],
+  hardwareClass: string,
+  priorSigma: number,
+  minDegreesOfFreedom: number = MIN_DEGREES_OF_FREEDOM,
+): NoiseFloor {
+  const byCommit = new Map<string, number[]>()
+  for (const m of measurements) {
+    // A crashed or rejected run says nothing about run-to-run spread of a working one.
+    if (m.hardwareClass !== hardwareClass || !Number.isFinite(m.valBpb) || m.valBpb <= 0) continue
+    const group = byCommit.get(m.commit)
+    if (group) group.push(m.valBpb)
+    else byCommit.set(m.commit, [m.valBpb])
+  }
+  return noiseFloorOfGroups([...byCommit.values()], priorSigma, minDegreesOfFreedom)
+}
+
+/**
+ * The same rule over samples already grouped by commit (one class): for callers that keep groups
+ * in memory, like the simulation.
+ */
+export function noiseFloorOfGroups(
+  groups: readonly (readonly number[])[],
+  priorSigma: number,
+  minDegreesOfFreedom: number = MIN_DEGREES_OF_FREEDOM,
+): NoiseFloor {
+  if (!(Number.isFinite(priorSigma) && priorSigma > 0)) throw new RangeError(`priorSigma must be a positive number, got ${priorSigma}`)
+  const pooled = pooledSd(groups)
+  const df = pooled?.degreesOfFreedom ?? 0
+  const measured = pooled !== undefined && df >= minDegreesOfFreedom
+  return {
+    sigma: measured ? pooled.sd : priorSigma,
+    source: measured ? 'measured' : 'prior',
+    degreesOfFreedom: df,
+    commits: pooled?.groups ?? 0,
+    measuredSigma: pooled?.sd ?? null,
+  }
+}

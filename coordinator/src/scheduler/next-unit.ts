@@ -1,0 +1,132 @@
+/**
+ * What an idle worker should do next (DESIGN §8), as a pure choice over a snapshot of the queue.
+ * In order of value:
+ *   1. a baseline of the current best on the worker's class, while the class has fewer than
+ *      `baselineRuns` of them (nothing measured on a class can be judged without one, and every
+ *      candidate compared against this best gains from a tighter parent mean);
+ *   2. a verification the worker is eligible for: same class as the candidate's runs, and not the
+ *      candidate's own worker (a worker that has not measured that candidate yet is preferred);
+ *   3. a rebase (re-implementing a promising change on a newer best);
+ *   4. exploring the highest-priority open hypothesis not yet tried on the best and not being
+ *      explored on it by someone else right now;
+ *   5. free exploration, where the agent picks the idea.
+ * Within a step the oldest queued unit goes first. The caller leases or creates what this returns,
+ * in the same transaction as the snapshot, so two workers never get the same unit.
+ */
+
+export type UnitKind = 'baseline' | 'verify' | 'rebase' | 'explore'
+
+export interface QueuedUnit {
+  id: string
+  kind: UnitKind
+  /** baseline: the commit measured; verify: the candidate re-run; explore/rebase: the parent trained from. */
+  commit: string
+  /** Only workers of this class may take it; null: any class. */
+  hardwareClass: string | null
+  /** verify: the worker whose candidate it is. */
+  candidateWorkerId?: string | null
+  /** verify: workers that already ran the candidate. */
+  measuredBy?: readonly string[]
+  hypothesisId?: string | null
+  /** The worker holding the lease, or null while it waits in the queue. */
+  leasedTo: string | null
+  queuedAt: number
+}
+
+export interface HypothesisState {
+  id: string
+  /** Higher first. */
+  priority: number
+  status: string
+  /** Parent commits the hypothesis was already explored on. */
+  triedOn: readonly string[]
+  createdAt: number
+}
+
+export interface SchedulerSettings {
+  /** Baseline runs of each best wanted per hardware class. */
+  baselineRuns: number
+  /** Mirror of the ratchet's setting: may a worker verify its own candidate? */
+  allowSelfVerification: boolean
+}
+
+export const DEFAULT_SCHEDULER_SETTINGS: SchedulerSettings = { baselineRuns: 4, allowSelfVerification: false }
+
+/** Hypotheses in these states may still be explored (on parents they were not tried on). */
+export const EXPLORABLE_STATUSES: readonly string[] = ['open', 'in-progress']
+
+export interface SchedulerInput {
+  worker: { id: string; hardwareClass: string }
+  /** The campaign's current best commit. */
+  best: string
+  /** Measurements of the best per hardware class (absent: none). */
+  baselines: Readonly<Record<string, number>>
+  /** Queued and leased units of the campaign (done and cancelled ones left out). */
+  units: readonly QueuedUnit[]
+  hypotheses: readonly HypothesisState[]
+  settings?: SchedulerSettings
+}
+
+export type NextUnit =
+  | { action: 'lease'; unitId: string; kind: UnitKind; reason: string }
+  | { action: 'create'; kind: 'baseline'; commit: string; hardwareClass: string; reason: string }
+  | { action: 'create'; kind: 'explore'; parentCommit: string; hypothesisId: string | null; reason: string }
+
+const oldestFirst = (a: QueuedUnit, b: QueuedUnit): number => a.queuedAt - b.queuedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+
+function fitsClass(unit: QueuedUnit, cls: string): boolean {
+  return unit.hardwareClass === null || unit.hardwareClass === cls
+}
+
+function baselineStep(input: SchedulerInput, settings: SchedulerSettings): NextUnit | undefined {
+  const cls = input.worker.hardwareClass
+  const ofBest = input.units.filter(u => u.kind === 'baseline' && u.commit === input.best && u.hardwareClass === cls)
+  const queued = ofBest.filter(u => u.leasedTo === null).sort(oldestFirst)[0]
+  if (queued) return { action: 'lease', unitId: queued.id, kind: 'baseline', reason: `baseline of the best on ${cls}` }
+  const measured = input.baselines[cls] ?? 0
+  const running = ofBest.length
+  if (measured + running < settings.baselineRuns)
+    return {
+      action: 'create',
+      kind: 'baseline',
+      commit: input.best,
+      hardwareClass: cls,
+      reason: `${cls} has ${measured} baseline run(s) of the best (${running} running), ${settings.baselineRuns} wanted`,
+    }
+  return undefined
+}
+
+function verifyStep(input: SchedulerInput, settings: SchedulerSettings): NextUnit | undefined {
+  const { id, hardwareClass: cls } = input.worker
+  const eligible = input.units.filter(
+    u => u.kind === 'verify' && u.leasedTo === null && u.hardwareClass === cls && (settings.allowSelfVerification || u.candidateWorkerId !== id),
+  )
+  const fresh = (u: QueuedUnit) => !(u.measuredBy ?? []).includes(id)
+  const pick = eligible.filter(fresh).sort(oldestFirst)[0] ?? eligible.sort(oldestFirst)[0]
+  return pick && { action: 'lease', unitId: pick.id, kind: 'verify', reason: `verification of ${pick.commit}` }
+}
+
+function rebaseStep(input: SchedulerInput): NextUnit | undefined {
+  const pick = input.units.filter(u => u.kind === 'rebase' && u.leasedTo === null && fitsClass(u, input.worker.hardwareClass)).sort(oldestFirst)[0]
+  return pick && { action: 'lease', unitId: pick.id, kind: 'rebase', reason: `rebase onto the best` }
+}
+
+function exploreStep(input: SchedulerInput): NextUnit {
+  const explores = input.units.filter(u => u.kind === 'explore' && u.commit === input.best && fitsClass(u, input.worker.hardwareClass))
+  const taken = new Set(explores.filter(u => u.leasedTo !== null).map(u => u.hypothesisId ?? null))
+  const hypothesis = input.hypotheses
+    .filter(h => EXPLORABLE_STATUSES.includes(h.status) && !h.triedOn.includes(input.best) && !taken.has(h.id))
+    .sort((a, b) => b.priority - a.priority || a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))[0]
+  const hypothesisId = hypothesis?.id ?? null
+  const queued = explores.filter(u => u.leasedTo === null && (u.hypothesisId ?? null) === hypothesisId).sort(oldestFirst)[0]
+  const what = hypothesis ? `hypothesis ${hypothesis.id} (priority ${hypothesis.priority})` : 'free exploration'
+  if (queued) return { action: 'lease', unitId: queued.id, kind: 'explore', reason: what }
+  return { action: 'create', kind: 'explore', parentCommit: input.best, hypothesisId, reason: what }
+}
+
+export function nextUnit(input: SchedulerInput): NextUnit {
+  const settings = input.settings ?? DEFAULT_SCHEDULER_SETTINGS
+  if (!(Number.isInteger(settings.baselineRuns) && settings.baselineRuns >= 1))
+    throw new RangeError(`baselineRuns must be a whole number ≥ 1, got ${settings.baselineRuns}`)
+  return baselineStep(input, settings) ?? verifyStep(input, settings) ?? rebaseStep(input) ?? exploreStep(input)
+}

@@ -1,0 +1,101 @@
+import t from 'tap'
+import { simpleGit } from 'simple-git'
+import { join } from 'node:path'
+import type { AssignmentEvent, WorkUnit } from '@autoresearch-grid/shared'
+import { CPU, report, startCoordinator, wsClient, SEED_TRAIN_PY } from '../helpers.ts'
+
+/** Subscribes and resolves with the next unit pushed to this worker. */
+function nextUnit(api: ReturnType<typeof wsClient>['api'], workerId: string): Promise<WorkUnit> {
+  return new Promise((resolve, reject) => {
+    const sub = api.worker.assignments.subscribe({ workerId }, {
+      onData: (e: AssignmentEvent) => { if (e.type === 'unit') { sub.unsubscribe(); resolve(e.unit) } },
+      onError: err => reject(err),
+    })
+  })
+}
+
+t.test('a worker gets a baseline first, then explores, and only an improvement moves the branch', async t => {
+  const c = await startCoordinator()
+  t.teardown(c.close)
+  await c.campaign()
+  const { api, close } = wsClient(c.url, c.workerToken('alice'))
+  t.teardown(close)
+  const { workerId } = await api.worker.hello.mutate({ name: 'gpu0', hardware: CPU, fingerprints: {}, version: 't' })
+
+  const baseline = await nextUnit(api, workerId)
+  t.equal(baseline.kind, 'baseline')
+  t.same(baseline.source, { 'train.py': SEED_TRAIN_PY })
+  t.match((await api.worker.report.mutate({ workerId, report: report(baseline, 1.5) })).decision, /measured 1.5/)
+
+  const worse = await nextUnit(api, workerId)
+  t.equal(worse.kind, 'explore')
+  t.match((await api.worker.report.mutate({ workerId, report: report(worse, 1.6, 'DEPTH = 5\n') })).decision, /^discarded/)
+
+  const better = await nextUnit(api, workerId)
+  const r = await api.worker.report.mutate({ workerId, report: report(better, 1.4, 'DEPTH = 6\n') })
+  t.match(r.decision, /^kept/)
+
+  const git = simpleGit(join(c.dir, 'git'))
+  const log = await git.raw(['log', '--format=%an <%ae>|%s', 'autoresearch/demo'])
+  t.match(log.split('\n')[0], /^alice <alice@example.org>\|an edit/)
+  t.equal(log.trim().split('\n').length, 2, 'seed + the kept experiment, nothing else')
+  t.equal(await git.raw(['show', 'autoresearch/demo:train.py']), 'DEPTH = 6\n')
+  const refs = await git.raw(['for-each-ref', '--format=%(refname)', 'refs/experiments'])
+  t.equal(refs.trim().split('\n').length, 3, 'every experiment has a ref, kept or not')
+})
+
+t.test('a repeated report returns the first answer and records nothing twice', async t => {
+  const c = await startCoordinator()
+  t.teardown(c.close)
+  await c.campaign()
+  const { api, close } = wsClient(c.url, c.workerToken())
+  t.teardown(close)
+  const { workerId } = await api.worker.hello.mutate({ name: 'gpu0', hardware: CPU, fingerprints: {}, version: 't' })
+  const unit = await nextUnit(api, workerId)
+  const first = await api.worker.report.mutate({ workerId, report: report(unit, 1.5) })
+  const again = await api.worker.report.mutate({ workerId, report: report(unit, 1.5) })
+  t.equal(again.experimentId, first.experimentId)
+  t.equal(again.duplicate, true)
+  const rows = c.app.db.$client.prepare('select count(*) as n from measurements').get() as { n: number }
+  t.equal(rows.n, 1)
+})
+
+t.test('a candidate that arrives before its baseline is decided when the baseline lands', async t => {
+  const c = await startCoordinator()
+  t.teardown(c.close)
+  await c.campaign()
+  const a = wsClient(c.url, c.workerToken('alice'))
+  const b = wsClient(c.url, c.workerToken('bob'))
+  t.teardown(() => { a.close(); b.close() })
+  const wa = (await a.api.worker.hello.mutate({ name: 'a', hardware: CPU, fingerprints: {}, version: 't' })).workerId
+  const wb = (await b.api.worker.hello.mutate({ name: 'b', hardware: CPU, fingerprints: {}, version: 't' })).workerId
+  const baseline = await nextUnit(a.api, wa)
+  const explore = await nextUnit(b.api, wb)
+  t.equal(baseline.kind, 'baseline')
+  t.equal(explore.kind, 'explore', 'the class already has a baseline in flight')
+  t.match((await b.api.worker.report.mutate({ workerId: wb, report: report(explore, 1.2, 'DEPTH = 3\n') })).decision, /^waiting for a baseline/)
+  await a.api.worker.report.mutate({ workerId: wa, report: report(baseline, 1.5) })
+  const exp = await a.api.dashboard.experiment.query({ id: (await a.api.dashboard.experiments.query({ campaign: 'demo' })).find(e => e.kind === 'explore')!.id })
+  t.equal(exp?.status, 'kept')
+})
+
+t.test('everything survives a coordinator restart', async t => {
+  const c = await startCoordinator()
+  await c.campaign()
+  const token = c.workerToken()
+  const w = wsClient(c.url, token)
+  const { workerId } = await w.api.worker.hello.mutate({ name: 'gpu0', hardware: CPU, fingerprints: {}, version: 't' })
+  const unit = await nextUnit(w.api, workerId)
+  await w.api.worker.report.mutate({ workerId, report: report(unit, 1.5) })
+  w.close()
+  await c.stop()
+  const again = await startCoordinator({}, c.dir)
+  t.teardown(again.close)
+  const w2 = wsClient(again.url, token)
+  t.teardown(w2.close)
+  const list = await w2.api.dashboard.experiments.query({ campaign: 'demo' })
+  t.equal(list.length, 1)
+  t.equal(list[0].valBpb, 1.5)
+  const hello = await w2.api.worker.hello.mutate({ name: 'gpu0', hardware: CPU, fingerprints: {}, version: 't' })
+  t.equal(hello.workerId, workerId, 'the same worker keeps its identity')
+})

@@ -1,0 +1,51 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createTRPCClient, createWSClient, httpLink, wsLink } from '@trpc/client'
+import WebSocket from 'ws'
+import type { Hardware, Metrics, ReportInput } from '@autoresearch-grid/shared'
+import { openCoordinator } from '../src/coordinator.ts'
+import { buildServer } from '../src/server.ts'
+import { createAdminToken, createWorkerToken } from '../src/auth/access.ts'
+import { createCampaign } from '../src/campaigns/campaigns.ts'
+import type { AppRouter } from '../src/api/router.ts'
+import type { Settings } from '../src/context.ts'
+
+export const SEED_TRAIN_PY = 'DEPTH = 4\nMATRIX_LR = 0.02\nprint("train")\n'
+
+/** A real coordinator on a loopback port with a fresh data dir; `close` removes everything. */
+export async function startCoordinator(settings: Partial<Settings> = {}, dataDir?: string) {
+  const dir = dataDir ?? await mkdtemp(join(tmpdir(), 'arg-coord-'))
+  const app = await openCoordinator(dir, { pollMs: 200, ...settings })
+  const server = await buildServer(app)
+  const url = await server.listen({ port: 0, host: '127.0.0.1' })
+  return {
+    app, server, url, dir,
+    adminToken: () => createAdminToken(app),
+    workerToken: (name = 'alice') => createWorkerToken(app, name, `${name}@example.org`).token,
+    campaign: (name = 'demo', noise = {}) => createCampaign(app, { name, seed: { 'train.py': SEED_TRAIN_PY }, spec: { budgetSeconds: 10, profile: 'cpu-tiny', noise } }),
+    stop: async () => { await server.close(); app.close() },
+    close: async () => { await server.close(); app.close(); if (!dataDir) await rm(dir, { recursive: true, force: true }) },
+  }
+}
+
+export function wsClient(url: string, token: string | null) {
+  const client = createWSClient({ url: url.replace(/^http/, 'ws') + '/trpc', WebSocket: WebSocket as never, connectionParams: () => (token ? { token } : {}), retryDelayMs: () => 100 })
+  return { api: createTRPCClient<AppRouter>({ links: [wsLink({ client })] }), close: () => client.close() }
+}
+
+export function httpClient(url: string, token: string | null) {
+  return createTRPCClient<AppRouter>({ links: [httpLink({ url: url + '/trpc', headers: () => (token ? { authorization: `Bearer ${token}` } : {}) })] })
+}
+
+export const CPU: Hardware = { gpus: [], cpu: { model: 'test cpu', cores: 2, arch: 'x86_64' }, platform: 'linux', torch: '1.13.1', hardwareClass: 'cpu-x86_64' }
+
+export function metrics(valBpb: number, trainingSeconds = 10): Metrics {
+  return { val_bpb: valBpb, training_seconds: trainingSeconds, total_seconds: trainingSeconds + 3, peak_vram_mb: 0, mfu_percent: 0, total_tokens_M: 0.1, num_steps: 20, num_params_M: 1, depth: 4 }
+}
+
+export function report(unit: { id: string; leaseToken: string; source: Record<string, string> }, valBpb: number | null, edit?: string): ReportInput {
+  const source = edit ? { 'train.py': edit } : unit.source
+  return { unitId: unit.id, leaseToken: unit.leaseToken, status: valBpb === null ? 'crash' : 'ok', source, description: edit ? 'an edit' : 'as given',
+    diff: '', metrics: valBpb === null ? null : metrics(valBpb), logTail: 'log', timings: { agentSeconds: 0, runSeconds: 12 } }
+}

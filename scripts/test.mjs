@@ -1,0 +1,52 @@
+// `npm test`: installs what is missing, then runs every suite — the TypeScript type check, the tap
+// suites of shared/, coordinator/, worker/ and bench/, and the trainer's pytest suite — and ends
+// with one line that counts them all together: `N passed, N failed`.
+import { spawn } from 'node:child_process'
+import { bootstrap, root } from './bootstrap.mjs'
+
+const { python } = bootstrap({ tests: true })
+
+/** Runs a command, echoing its output, and returns the output. */
+function capture(cmd, args, env = {}) {
+  return new Promise(resolve => {
+    const child = spawn(cmd, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    const take = stream => chunk => { out += chunk; stream.write(chunk) }
+    child.stdout.on('data', take(process.stdout))
+    child.stderr.on('data', take(process.stderr))
+    child.on('close', code => resolve({ code, out }))
+  })
+}
+
+const suites = []
+const only = process.argv.slice(2)
+const wanted = name => only.length === 0 || only.includes(name)
+
+if (wanted('types')) {
+  const r = await capture('npx', ['tsc', '-p', 'tsconfig.json', '--noEmit'])
+  suites.push({ name: 'types', passed: r.code === 0 ? 1 : 0, failed: r.code === 0 ? 0 : 1 })
+}
+
+if (wanted('tap')) {
+  // Each `t.test(...)` inside a test file is one test: in TAP they are the points one level down.
+  const r = await capture('npx', ['tap', '--reporter=tap', 'shared/test', 'coordinator/test', 'worker/test'], { AUTORESEARCH_PYTHON: python })
+  const passed = (r.out.match(/^ {4}ok \d+/gm) ?? []).length
+  let failed = (r.out.match(/^ {4}not ok \d+/gm) ?? []).length
+  if (r.code !== 0 && failed === 0) failed = 1 // a file that crashed before its first test
+  suites.push({ name: 'tap', passed, failed })
+}
+
+if (wanted('pytest')) {
+  const r = await capture(python, ['-m', 'pytest', '-q', '-p', 'no:cacheprovider', 'trainer/tests'], { PYTHONDONTWRITEBYTECODE: '1' })
+  const count = word => Number((new RegExp(`(\\d+) ${word}`).exec(r.out.split('\n').filter(l => /passed|failed|error/.test(l)).pop() ?? '') ?? [])[1] ?? 0)
+  let failed = count('failed') + count('error')
+  if (r.code !== 0 && failed === 0) failed = 1
+  suites.push({ name: 'pytest', passed: count('passed'), failed })
+}
+
+const passed = suites.reduce((n, s) => n + s.passed, 0)
+const failed = suites.reduce((n, s) => n + s.failed, 0)
+console.log('')
+for (const s of suites) console.log(`${s.name}: ${s.passed} passed, ${s.failed} failed`)
+console.log(`${passed} passed, ${failed} failed`)
+process.exit(failed === 0 ? 0 : 1)

@@ -1,0 +1,45 @@
+import { createTRPCClient, createWSClient, wsLink, type TRPCClient } from '@trpc/client'
+import WebSocket from 'ws'
+import type { AppRouter } from '@autoresearch-grid/coordinator'
+
+export type Api = TRPCClient<AppRouter>
+
+export interface Connection {
+  api: Api
+  close(): Promise<void>
+  /** The coordinator's HTTP base URL, e.g. http://127.0.0.1:8377. */
+  httpBase: string
+}
+
+/** Accepts http(s):// or ws(s):// coordinator URLs, with or without the /trpc path. */
+export function coordinatorUrls(url: string): { ws: string; http: string } {
+  let u: URL
+  try {
+    u = new URL(url)
+  } catch {
+    throw new Error(`"${url}" is not a URL: pass the coordinator's address, e.g. http://127.0.0.1:8377`)
+  }
+  const secure = u.protocol === 'https:' || u.protocol === 'wss:'
+  if (!['http:', 'https:', 'ws:', 'wss:'].includes(u.protocol)) throw new Error(`"${url}" must start with http://, https://, ws:// or wss://`)
+  const base = `${u.host}${u.pathname.replace(/\/trpc\/?$/, '').replace(/\/$/, '')}`
+  return { ws: `${secure ? 'wss' : 'ws'}://${base}/trpc`, http: `${secure ? 'https' : 'http'}://${base}` }
+}
+
+/**
+ * One WebSocket to the coordinator for everything: calls and the assignment feed. The socket
+ * reconnects by itself with exponential back-off and jitter; tRPC re-subscribes after a reconnect.
+ */
+export function connect(url: string, token: string, hooks: { onOpen?(): void; onClose?(cause?: unknown): void } = {}): Connection {
+  const urls = coordinatorUrls(url)
+  const client = createWSClient({
+    url: urls.ws,
+    WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
+    connectionParams: () => ({ token }),
+    retryDelayMs: attempt => Math.min(30_000, 500 * 2 ** attempt) * (0.5 + Math.random() / 2),
+    keepAlive: { enabled: true, intervalMs: 10_000, pongTimeoutMs: 10_000 },
+    onOpen: hooks.onOpen,
+    onClose: hooks.onClose,
+  })
+  const api = createTRPCClient<AppRouter>({ links: [wsLink({ client })] })
+  return { api, httpBase: urls.http, close: async () => client.close() }
+}

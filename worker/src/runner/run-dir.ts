@@ -1,0 +1,48 @@
+import { chmod, copyFile, mkdir, readdir, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+
+export interface PrepareRunDirOptions {
+  /** Emptied and refilled: a run never sees files from the previous one. */
+  runDir: string
+  /** The unit's editable files by name, e.g. `{ 'train.py': '...' }`. */
+  files: Record<string, string>
+  /** The trainer checkout that holds the locked files. */
+  trainerDir: string
+  /** Files copied from `trainerDir`, read-only; the unit may not supply them. */
+  lockedFiles?: readonly string[]
+}
+
+export const DEFAULT_LOCKED_FILES = ['prepare.py'] as const
+
+/** A plain file name: no directories, no `.`/`..`, nothing hidden. */
+function checkFileName(name: string): void {
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(name)) {
+    throw new Error(`refusing to write "${name}" into the run directory: unit files must be plain names like train.py`)
+  }
+}
+
+/**
+ * Builds the directory a trainer runs in: the unit's files plus *copies* of the locked files, made
+ * read-only, so whatever the agent or the trainer does there cannot touch the originals.
+ */
+export async function prepareRunDir(options: PrepareRunDirOptions): Promise<{ runDir: string; files: string[] }> {
+  const locked = options.lockedFiles ?? DEFAULT_LOCKED_FILES
+  for (const name of Object.keys(options.files)) {
+    checkFileName(name)
+    if (locked.includes(name)) throw new Error(`the unit supplies ${name}, which is locked: only the worker's own copy from ${options.trainerDir} is used`)
+  }
+  await mkdir(options.runDir, { recursive: true })
+  for (const entry of await readdir(options.runDir)) await rm(join(options.runDir, entry), { recursive: true, force: true })
+
+  for (const [name, text] of Object.entries(options.files)) await writeFile(join(options.runDir, name), text)
+  for (const name of locked) {
+    const target = join(options.runDir, name)
+    try {
+      await copyFile(join(options.trainerDir, name), target)
+    } catch (err) {
+      throw new Error(`cannot copy locked ${name} from ${options.trainerDir} (${(err as Error).message}); is the trainer directory right?`)
+    }
+    await chmod(target, 0o444)
+  }
+  return { runDir: options.runDir, files: [...Object.keys(options.files), ...locked].sort() }
+}

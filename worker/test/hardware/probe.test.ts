@@ -1,0 +1,42 @@
+import t from 'tap'
+import { Hardware } from '@autoresearch-grid/shared'
+import { findPython } from '../../src/python/find.ts'
+import { probeHardware, toHardware } from '../../src/hardware/probe.ts'
+
+const RAW = { gpus: [], mps: false, torch: '1.13.1', arch: 'x86_64', platform: 'linux', cores: 2, cpu: 'Intel Xeon' }
+
+t.test('a CPU-only report becomes cpu-<arch> hardware', async t => {
+  const hw = toHardware(RAW)
+  t.equal(hw.hardwareClass, 'cpu-x86_64')
+  t.same(hw.cpu, { model: 'Intel Xeon', cores: 2, arch: 'x86_64' })
+  t.equal(hw.torch, '1.13.1')
+})
+
+t.test('GPUs are kept with their memory and decide the class', async t => {
+  const hw = toHardware({ ...RAW, gpus: [{ name: 'NVIDIA H100 80GB HBM3', memoryMb: 81559 }] })
+  t.same(hw.gpus, [{ name: 'NVIDIA H100 80GB HBM3', memoryMb: 81559 }])
+  t.equal(hw.hardwareClass, 'h100-80g')
+})
+
+t.test('an empty CPU model is reported as unknown rather than rejected', async t => {
+  t.equal(toHardware({ ...RAW, cpu: '' }).cpu.model, 'unknown')
+})
+
+t.test('over-long strings are clipped to the shared limits', async t => {
+  const hw = toHardware({ ...RAW, cpu: 'x'.repeat(500), torch: 'v'.repeat(200) })
+  t.equal(hw.cpu.model.length, 200)
+  t.equal(hw.torch?.length, 80)
+})
+
+t.test('probing this machine through its Python gives valid Hardware', async t => {
+  const python = await findPython().catch(() => null)
+  if (!python) return t.skip('no Python with torch here')
+  const hw = await probeHardware({ python: python.path })
+  t.ok(Hardware.safeParse(hw).success)
+  t.equal(hw.torch, python.torchVersion)
+  t.ok(hw.cpu.cores >= 1)
+})
+
+t.test('a probe through a broken interpreter says which one failed', async t => {
+  await t.rejects(probeHardware({ python: '/nonexistent/python' }), /hardware probe through \/nonexistent\/python failed/)
+})

@@ -1,0 +1,56 @@
+import t from 'tap'
+import { chmodSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { findPython, PythonNotFoundError } from '../../src/python/find.ts'
+
+/** A stand-in interpreter: a shell script that answers the torch probe the way we tell it to. */
+function fakePython(dir: string, name: string, body: string): string {
+  const path = join(dir, name)
+  writeFileSync(path, `#!/bin/sh\n${body}\n`)
+  chmodSync(path, 0o755)
+  return path
+}
+
+const WITH_TORCH = 'echo 2.8.0+cu128; echo /opt/venv/bin/python'
+const WITHOUT_TORCH = `echo "ModuleNotFoundError: No module named 'torch'" >&2; exit 1`
+
+t.test('returns the first candidate that imports torch, with its version and executable', async t => {
+  const dir = t.testdir()
+  const found = await findPython({
+    env: {},
+    candidates: [join(dir, 'missing'), fakePython(dir, 'bare', WITHOUT_TORCH), fakePython(dir, 'good', WITH_TORCH)],
+  })
+  t.same(found, { path: '/opt/venv/bin/python', torchVersion: '2.8.0+cu128' })
+})
+
+t.test('AUTORESEARCH_PYTHON wins over the candidates', async t => {
+  const dir = t.testdir()
+  const override = fakePython(dir, 'override', 'echo 1.13.1; echo /custom/python')
+  const found = await findPython({ env: { AUTORESEARCH_PYTHON: override }, candidates: [fakePython(dir, 'good', WITH_TORCH)] })
+  t.equal(found.path, '/custom/python')
+})
+
+t.test('an AUTORESEARCH_PYTHON without torch is an error, not a silent fallback', async t => {
+  const dir = t.testdir()
+  const bare = fakePython(dir, 'bare', WITHOUT_TORCH)
+  await t.rejects(
+    findPython({ env: { AUTORESEARCH_PYTHON: bare }, candidates: [fakePython(dir, 'good', WITH_TORCH)] }),
+    { name: 'PythonNotFoundError', message: new RegExp(`AUTORESEARCH_PYTHON=${bare} .*has no torch`) },
+  )
+})
+
+t.test('with no usable Python the error lists what was tried and what to install', async t => {
+  const dir = t.testdir()
+  const err = await findPython({ env: {}, candidates: [join(dir, 'missing'), fakePython(dir, 'bare', WITHOUT_TORCH)] }).catch(e => e)
+  t.type(err, PythonNotFoundError)
+  t.match(err.message, /missing: not found/)
+  t.match(err.message, /bare: has no torch/)
+  t.match(err.message, /apt-get install python3-torch python3-sentencepiece/)
+  t.match(err.message, /uv sync/)
+})
+
+t.test('a candidate that hangs is given up after the timeout', async t => {
+  const dir = t.testdir()
+  const err = await findPython({ env: {}, candidates: [fakePython(dir, 'slow', 'exec sleep 30')], timeoutMs: 300 }).catch(e => e)
+  t.match(err.message, /timed out/)
+})

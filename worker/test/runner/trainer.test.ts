@@ -1,0 +1,151 @@
+import t, { type Test } from 'tap'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Progress } from '@autoresearch-grid/shared'
+import { runTrainer, type RunTrainerOptions } from '../../src/runner/trainer.ts'
+
+const FAKE = readFileSync(new URL('../fixtures/fake_train.py', import.meta.url), 'utf8')
+const PYTHON = process.env.AUTORESEARCH_TEST_PYTHON ?? 'python3'
+
+function options(t: Test, mode: string, extra: Partial<RunTrainerOptions> = {}): RunTrainerOptions {
+  const runDir = t.testdir({ 'train.py': FAKE })
+  return {
+    python: PYTHON,
+    runDir,
+    budgetSeconds: 1,
+    profile: 'cpu-tiny',
+    ...extra,
+    extraEnv: { FAKE_MODE: mode, ...extra.extraEnv },
+  }
+}
+
+/** Alive and not a zombie waiting for a reaper that may not exist in a container. */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+  } catch {
+    return false
+  }
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))
+  } catch {
+    return false
+  }
+}
+
+t.test('a clean run yields parsed metrics and no error', async t => {
+  const r = await runTrainer(options(t, 'ok'))
+  t.equal(r.exitCode, 0)
+  t.equal(r.error, null)
+  t.equal(r.metrics?.val_bpb, 0.9979)
+  t.equal(r.metrics?.num_steps, 4)
+})
+
+t.test('progress lines reach onProgress in order', async t => {
+  const seen: Progress[] = []
+  await runTrainer(options(t, 'ok', { onProgress: p => seen.push(p) }))
+  t.same(seen.map(p => p.step), [1, 2, 3, 4])
+  t.equal(seen[3].percent, 100)
+  t.equal(seen[0].loss, 4.5)
+})
+
+t.test('progress redrawn with carriage returns is reported and kept out of the tail', async t => {
+  const seen: number[] = []
+  const r = await runTrainer(options(t, 'cr', { onProgress: p => seen.push(p.step) }))
+  t.same(seen, [1, 2, 3, 4])
+  t.notMatch(r.logTail, /step 00001/)
+  t.equal(r.metrics?.val_bpb, 0.9979)
+})
+
+t.test('stdout and stderr both reach onLine', async t => {
+  const lines: string[] = []
+  await runTrainer(options(t, 'ok', { onLine: l => lines.push(l) }))
+  t.ok(lines.includes('loading data'))
+  t.ok(lines.includes('some warning on stderr'))
+})
+
+t.test('budget, profile, seed, cache and unbuffered output reach the trainer', async t => {
+  const r = await runTrainer(options(t, 'env', { budgetSeconds: 7, seed: 42, cacheDir: '/tmp/c', extraEnv: { EXTRA: 'yes' } }))
+  for (const expected of ['AUTORESEARCH_TIME_BUDGET=7', 'AUTORESEARCH_PROFILE=cpu-tiny', 'AUTORESEARCH_SEED=42', 'AUTORESEARCH_CACHE=/tmp/c', 'PYTHONUNBUFFERED=1', 'EXTRA=yes']) {
+    t.match(r.logTail, expected)
+  }
+})
+
+t.test('extraEnv cannot override the budget', async t => {
+  const r = await runTrainer(options(t, 'env', { budgetSeconds: 3, extraEnv: { AUTORESEARCH_TIME_BUDGET: '9999' } }))
+  t.match(r.logTail, 'AUTORESEARCH_TIME_BUDGET=3')
+})
+
+t.test('a crash gives no metrics, an error naming the exit code and exception, and the log tail', async t => {
+  const r = await runTrainer(options(t, 'crash'))
+  t.equal(r.exitCode, 1)
+  t.equal(r.metrics, null)
+  t.match(r.error, /exited with code 1: RuntimeError: CUDA out of memory/)
+  t.match(r.logTail, /Traceback/)
+})
+
+t.test('a clean exit with an incomplete summary is a parse error', async t => {
+  const r = await runTrainer(options(t, 'no-summary'))
+  t.equal(r.exitCode, 0)
+  t.equal(r.metrics, null)
+  t.match(r.error, /summary is unusable: .*incomplete/)
+})
+
+t.test('a hang is killed at the hard timeout', async t => {
+  const r = await runTrainer(options(t, 'hang', { hardTimeoutSeconds: 1 }))
+  t.equal(r.timedOut, true)
+  t.equal(r.metrics, null)
+  t.match(r.error, /hard timeout of 1s/)
+  t.ok(r.runSeconds >= 1 && r.runSeconds < 10, `took ${r.runSeconds}s`)
+})
+
+t.test('the hard timeout kills the trainer\'s child processes too', async t => {
+  const dir = t.testdir()
+  const pidfile = join(dir, 'pids')
+  const r = await runTrainer(options(t, 'hang-children', { hardTimeoutSeconds: 1.5, extraEnv: { FAKE_PIDFILE: pidfile } }))
+  t.equal(r.timedOut, true)
+  const pids = readFileSync(pidfile, 'utf8').split('\n').map(Number)
+  t.equal(pids.length, 2)
+  await new Promise(resolve => setTimeout(resolve, 200))
+  for (const pid of pids) t.notOk(isAlive(pid), `child ${pid} is gone`)
+})
+
+t.test('a trainer that ignores SIGTERM is killed after the grace period', async t => {
+  const r = await runTrainer(options(t, 'ignore-term', { hardTimeoutSeconds: 1, killGraceSeconds: 0.5 }))
+  t.equal(r.timedOut, true)
+  t.equal(r.signal, 'SIGKILL')
+  t.ok(r.runSeconds < 10)
+})
+
+t.test('an abort signal stops the run and says so', async t => {
+  const controller = new AbortController()
+  const run = runTrainer(options(t, 'hang', {
+    signal: controller.signal,
+    onProgress: () => controller.abort(new Error('unit cancelled by coordinator')),
+  }))
+  const r = await run
+  t.equal(r.aborted, true)
+  t.equal(r.metrics, null)
+  t.match(r.error, /aborted: unit cancelled by coordinator/)
+})
+
+t.test('an already aborted signal starts nothing', async t => {
+  const r = await runTrainer(options(t, 'ok', { signal: AbortSignal.abort(new Error('shutting down')) }))
+  t.equal(r.aborted, true)
+  t.equal(r.logTail, '')
+})
+
+t.test('a missing interpreter is reported as a start failure', async t => {
+  const r = await runTrainer({ ...options(t, 'ok'), python: '/nonexistent/python' })
+  t.equal(r.metrics, null)
+  t.match(r.error, /could not start the trainer/)
+})
+
+t.test('the wrap prefix runs in front of the interpreter', async t => {
+  const r = await runTrainer(options(t, 'env', { wrap: ['env', 'EXTRA=wrapped'] }))
+  t.match(r.logTail, 'EXTRA=wrapped')
+})
+
+t.test('a throwing callback stops the run and is rethrown', async t => {
+  await t.rejects(runTrainer(options(t, 'hang', { onProgress: () => { throw new Error('bug in callback') } })), /bug in callback/)
+})
