@@ -80,7 +80,9 @@ if device.type == "cuda":
     torch.backends.cudnn.allow_tf32 = True
 autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
 if device.type == "cpu":
-    torch.set_num_threads(os.cpu_count() or 1)
+    # Half the cores: the small ops of a tiny model gain little from more threads, and an OpenMP
+    # thread that loses its core to another process stalls all the others at every barrier.
+    torch.set_num_threads(max(1, (os.cpu_count() or 2) // 2))
     if sys.platform.startswith("linux"):
         # glibc hands large freed blocks back to the OS, so every big tensor op page-faults its output
         # in again (half the time of a CPU step). Keep freed memory in the process instead.
@@ -377,7 +379,7 @@ if device.type == "cuda":
     model = torch.compile(model, dynamic=False)
 
 PEAK_FLOPS = {"H100 PCIe": 756e12, "H100": 989.5e12, "H200": 989.5e12, "GH200": 989.5e12, "B200": 2250e12,
-              "A100": 312e12, "L40S": 362e12, "L4": 121e12, "A10": 125e12, "RTX 4090": 165.2e12, "RTX 3090": 71e12}
+              "A100": 312e12, "L40S": 362e12, "L40": 181e12, "L4": 121e12, "A10": 125e12, "RTX 4090": 165.2e12, "RTX 3090": 71e12}
 gpu_name = torch.cuda.get_device_name() if device.type == "cuda" else ""
 peak_flops = next((v for k, v in PEAK_FLOPS.items() if k in gpu_name), 0.0)
 

@@ -134,7 +134,7 @@ program.command('hypothesis').description('research ideas').command('add <campai
 try {
   await program.parseAsync()
 } catch (err) {
-  if (err instanceof UserError || (err as Error).name === 'PythonNotFound' || (err as Error).name === 'PrepareError') {
+  if (err instanceof UserError || (err as Error).name === 'PythonNotFoundError' || (err as Error).name === 'PrepareError') {
     console.error(`error: ${(err as Error).message}`)
     process.exit(2)
   }

@@ -1,17 +1,22 @@
 /**
- * Near-duplicate hypotheses: agents on many workers propose overlapping ideas ("raise the learning
- * rate", "Try increasing the LR"), and training each phrasing separately wastes GPU time. Texts are
- * normalized to word stems, then compared as sets of words and adjacent word pairs (Jaccard), so
- * shared vocabulary counts and word order counts a little ("decrease the learning rate" is not
- * "increase the learning rate"). Numbers are kept as words: "lr 0.04" and "lr 0.08" are different
- * experiments.
+ * Near-duplicate hypotheses: agents on many workers propose overlapping ideas ("Increase the
+ * learning rate", "Try increasing the LR"), and training each phrasing separately wastes GPU time.
+ * Texts are normalized to word stems, then compared as sets of words and adjacent word pairs
+ * (Jaccard), so shared vocabulary counts and word order counts a little ("decrease the learning
+ * rate" is not "increase the learning rate"). Numbers are kept whole, and two texts that both name
+ * numbers are only as similar as their sets of numbers: "LR 0.04" and "LR 0.08" are different
+ * experiments however alike the words around them.
+ *
+ * The bias is deliberate: a missed duplicate costs one training run, a false match throws an idea
+ * away. A paraphrase that reorders the sentence ("cosine schedule for the learning rate" against
+ * "cosine learning rate schedule") shares all words but few pairs and may be missed.
  */
 
 /** Words that carry no idea of their own. Kept small: "not", "no", "more", "less" change meaning. */
 const STOP_WORDS = new Set([
   'a', 'an', 'the', 'of', 'to', 'in', 'on', 'for', 'and', 'or', 'with', 'by', 'at', 'from', 'as', 'into',
   'is', 'are', 'be', 'been', 'it', 'its', 'this', 'that', 'these', 'those', 'we', 'our', 'let', 'lets',
-  'try', 'trying', 'maybe', 'perhaps', 'should', 'could', 'would', 'will', 'can', 'then', 'so', 'also',
+  'try', 'trying', 'use', 'using', 'maybe', 'perhaps', 'should', 'could', 'would', 'will', 'can', 'then', 'so', 'also',
 ])
 
 /** Abbreviations agents and people use interchangeably with the words. */
@@ -24,13 +29,17 @@ const EXPANSIONS = new Map<string, string[]>([
   ['attn', ['attention']],
 ])
 
-/** Crude suffix stripping, the same on both sides of a comparison: increasing/increased/increases → increas. */
+/** Crude suffix stripping, the same on both sides of a comparison: increase/increasing/increased/increases → increas. */
 function stem(word: string): string {
   if (/^\d/.test(word)) return word
+  let w = word
   for (const suffix of ['ing', 'ed', 'es', 's']) {
-    if (word.endsWith(suffix) && word.length - suffix.length >= 3 && !word.endsWith('ss')) return word.slice(0, -suffix.length)
+    if (w.endsWith(suffix) && w.length - suffix.length >= 3 && !w.endsWith('ss')) {
+      w = w.slice(0, -suffix.length)
+      break
+    }
   }
-  return word
+  return w.length > 3 && w.endsWith('e') ? w.slice(0, -1) : w
 }
 
 /** Lowercase word stems without punctuation, accents or stop words; numbers (with decimals) kept whole. */
@@ -39,6 +48,7 @@ export function normalizeWords(text: string): string[] {
     .normalize('NFKD')
     .replace(/\p{M}/gu, '') // accents split off by NFKD
     .toLowerCase()
+    .replace(/(\p{L})-(?=\p{L})/gu, '$1') // warm-up → warmup
     .match(/\d+(?:\.\d+)*|\p{L}+/gu) ?? []
   return words.flatMap(w => EXPANSIONS.get(w) ?? [w]).filter(w => !STOP_WORDS.has(w)).map(stem)
 }
@@ -54,14 +64,26 @@ function shingles(words: readonly string[]): Set<string> {
   return set
 }
 
-/** Jaccard similarity in [0, 1] of the two texts' words and word pairs; 1 for identical normalized text. */
-export function similarity(a: string, b: string): number {
-  const sa = shingles(normalizeWords(a))
-  const sb = shingles(normalizeWords(b))
-  if (sa.size === 0 && sb.size === 0) return 1
+function jaccard(a: ReadonlySet<string>, b: ReadonlySet<string>): number {
+  if (a.size === 0 && b.size === 0) return 1
   let shared = 0
-  for (const s of sa) if (sb.has(s)) shared++
-  return shared / (sa.size + sb.size - shared)
+  for (const x of a) if (b.has(x)) shared++
+  return shared / (a.size + b.size - shared)
+}
+
+const isNumber = (w: string) => /^\d/.test(w)
+
+/**
+ * Similarity in [0, 1]: Jaccard of the two texts' words and adjacent word pairs, times the Jaccard
+ * of their numbers when both name some. 1 for the same normalized text.
+ */
+export function similarity(a: string, b: string): number {
+  const wa = normalizeWords(a)
+  const wb = normalizeWords(b)
+  const na = new Set(wa.filter(isNumber))
+  const nb = new Set(wb.filter(isNumber))
+  const numbers = na.size > 0 && nb.size > 0 ? jaccard(na, nb) : 1
+  return jaccard(shingles(wa), shingles(wb)) * numbers
 }
 
 /** At or above this, two hypotheses are treated as one idea (see the examples in the tests). */

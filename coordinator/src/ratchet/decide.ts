@@ -8,14 +8,14 @@ import { assertValidSettings, type RatchetSettings } from './settings.ts'
  * sample of C or P, and acts on the answer.
  *
  *   Δ = mean(C) − mean(P on H)
- *   threshold = max(minDelta, z·σ·√(1/n_C + 1/n_P))
- *   promising ⇔ Δ ≤ −threshold          (not promising ⇔ Δ > −threshold → discard)
+ *   threshold(z) = max(minDelta, z·σ·√(1/n_C + 1/n_P))
+ *   clears(z) ⇔ Δ ≤ −threshold(z)
  *
- * 1. Screen: the author's runs (the claim) must be promising, else C is discarded at once.
+ * 1. Screen: the author's runs (the claim) must clear screenZ (default: z), else C is discarded.
  * 2. Verify: a promising C is re-run by workers other than its author until `replications`
  *    verifications are in. There is no early stop: the first verification alone says too little,
  *    and stopping on it loses real improvements for the sake of one run.
- * 3. Verdict: with the verifications in, the rule must still hold on all samples, and C merges.
+ * 3. Verdict: with the verifications in, all samples together must clear z; then C merges.
  * A change that deletes code (linesDelta < 0) is a simplification win when Δ ≤ +minDelta, screened,
  * verified and judged the same way.
  *
@@ -175,7 +175,8 @@ export function decide(input: RatchetInput): Decision {
   if (parentSamples.length === 0) return { kind: 'await-baseline', message: 'waiting for a baseline of the parent on this hardware class' }
 
   // 3. The claim: the author's runs earn verification runs only if they look like a win.
-  const claim = author.length > 0 ? evidenceOf(author, parentSamples, sigma, settings, 'author') : undefined
+  const screen = { ...settings, z: settings.screenZ ?? settings.z }
+  const claim = author.length > 0 ? evidenceOf(author, parentSamples, sigma, screen, 'author') : undefined
   const wins = (e: Evidence) => ({
     improvement: e.delta <= -e.threshold,
     simplification: candidate.linesDelta < 0 && e.delta <= settings.minDelta,

@@ -6,6 +6,12 @@ import { pooledSd } from './stats.ts'
  * deviation of repeated measurements of the same commit — baselines of a best, verifications of a
  * candidate — so differences between commits never inflate it.
  *
+ * Only runs that nobody chose count: baselines and verifications. The run an exploration reports
+ * is the candidate's claim: it is verified *because* it looked good (so it sits far from the
+ * verifications more often than chance), and it may be forged; either way it would inflate σ and
+ * blunt every later decision. In the simulation, one forging worker in four stalled a whole
+ * campaign this way until its claims were left out.
+ *
  * Until the data holds at least MIN_DEGREES_OF_FREEDOM repeats, the campaign spec's prior σ is
  * used instead. A "repeat" is every measurement of a commit beyond its first on that class, so
  * the count is the pooled estimate's degrees of freedom, Σ (nᵢ − 1): three measurements of one
@@ -20,7 +26,11 @@ export interface Measurement {
   commit: string
   hardwareClass: string
   valBpb: number
+  /** The kind of unit that produced it; `explore` and `rebase` runs are claims and are left out. */
+  kind?: 'baseline' | 'verify' | 'explore' | 'rebase'
 }
+
+const isClaim = (m: Measurement) => m.kind === 'explore' || m.kind === 'rebase'
 
 export interface NoiseFloor {
   /** The σ to use in decisions. */
@@ -43,7 +53,7 @@ export function noiseFloor(
   const byCommit = new Map<string, number[]>()
   for (const m of measurements) {
     // A crashed or rejected run says nothing about run-to-run spread of a working one.
-    if (m.hardwareClass !== hardwareClass || !Number.isFinite(m.valBpb) || m.valBpb <= 0) continue
+    if (m.hardwareClass !== hardwareClass || isClaim(m) || !Number.isFinite(m.valBpb) || m.valBpb <= 0) continue
     const group = byCommit.get(m.commit)
     if (group) group.push(m.valBpb)
     else byCommit.set(m.commit, [m.valBpb])

@@ -44,6 +44,8 @@ export interface CampaignConfig {
   seed: number
   /** True run-to-run standard deviation of val_bpb. */
   sigma: number
+  /** The σ in whose units effects are drawn (default: `sigma`): set it to compare noise levels on the same ideas. */
+  effectSigma?: number
   /** Total training runs (GPU budget) of the campaign, all kinds counted. */
   runs: number
   workers: number
@@ -51,10 +53,9 @@ export interface CampaignConfig {
   /**
    * What counts as the parent's samples: every run of the parent commit (`all`, what the
    * measurements table holds), or only runs of baseline units (`baselines`): a merged candidate's
-   * own runs were selected for being good, so they make the parent look better than it is; or
-   * every run but its author's (`not-author`): the author's run is the one picked for luck.
+   * own runs were selected for being good, so they make the parent look better than it is.
    */
-  parentSamples: 'all' | 'baselines' | 'not-author'
+  parentSamples: 'all' | 'baselines'
   /** The campaign spec's prior σ, used until the measurements give 3 degrees of freedom. */
   priorSigma: number
   /** Baseline runs of each best the scheduler asks for. */
@@ -155,7 +156,7 @@ function simulateNaive(cfg: CampaignConfig, rng: Rng): CampaignResult {
     const reports: { commit: Commit; value: number }[] = []
     for (const w of workers) {
       if (runs >= cfg.runs) break
-      const idea = drawIdea(rng, cfg.effects, cfg.sigma)
+      const idea = drawIdea(rng, cfg.effects, cfg.effectSigma ?? cfg.sigma)
       idea.forged = forgers.has(w)
       ideas.push(idea)
       const commit: Commit = { id: `c${nextId++}`, trueValue: best.trueValue + idea.effect, parent: best.id, idea, author: w, forged: idea.forged }
@@ -204,7 +205,7 @@ function simulateNoiseAware(cfg: CampaignConfig, rng: Rng): CampaignResult {
   const commits = new Map<string, Commit>()
   const measured = new Map<string, number[]>() // commit → every val_bpb reported for it
   const baselineRuns = new Map<string, number[]>() // commit → the runs of baseline units only
-  const unbiasedRuns = new Map<string, number[]>() // commit → every run except its author's
+  const unchosenRuns = new Map<string, number[]>() // commit → baseline and verification runs: the noise floor's data
   const open: Candidate[] = []
   const queue: QueuedUnit[] = []
   const rebaseIdeas = new Map<string, Commit>() // rebase unit → the stale candidate it re-implements
@@ -217,8 +218,7 @@ function simulateNoiseAware(cfg: CampaignConfig, rng: Rng): CampaignResult {
   let staleRuns = 0
   let sigmaEstimate: number | null = null
 
-  const parentRunsOf = (commit: string): number[] =>
-    (cfg.parentSamples === 'all' ? measured : cfg.parentSamples === 'baselines' ? baselineRuns : unbiasedRuns).get(commit) ?? []
+  const parentRunsOf = (commit: string): number[] => (cfg.parentSamples === 'all' ? measured : baselineRuns).get(commit) ?? []
   const addCommit = (c: Omit<Commit, 'id'>): Commit => {
     const commit = { ...c, id: `c${nextId++}` }
     commits.set(commit.id, commit)
@@ -277,7 +277,7 @@ function simulateNoiseAware(cfg: CampaignConfig, rng: Rng): CampaignResult {
       const sample = (commit: Commit, forged: number) => {
         const value = rng.normal(commit.trueValue, cfg.sigma) - forged
         record(commit.id, value)
-        if (worker !== commit.author) unbiasedRuns.set(commit.id, [...(unbiasedRuns.get(commit.id) ?? []), value])
+        if (unit.kind === 'baseline' || unit.kind === 'verify') unchosenRuns.set(commit.id, [...(unchosenRuns.get(commit.id) ?? []), value])
         return { valBpb: value, workerId: worker, trainingSeconds: cfg.settings.budgetSeconds }
       }
       if (unit.kind === 'baseline') {
@@ -290,7 +290,7 @@ function simulateNoiseAware(cfg: CampaignConfig, rng: Rng): CampaignResult {
         // on the best the worker receives.
         const parent = unit.kind === 'rebase' ? best : commits.get(unit.commit)!
         const stale = rebaseIdeas.get(unit.id)
-        const idea = stale?.idea ?? drawIdea(rng, cfg.effects, cfg.sigma)
+        const idea = stale?.idea ?? drawIdea(rng, cfg.effects, cfg.effectSigma ?? cfg.sigma)
         if (!stale) {
           idea.forged = forgers.has(worker)
           ideas.push(idea)
@@ -303,7 +303,7 @@ function simulateNoiseAware(cfg: CampaignConfig, rng: Rng): CampaignResult {
     removeUnits(u => !done.has(u.id))
 
     // 3. The coordinator decides every open candidate on what is now known.
-    const noise = noiseFloorOfGroups([...measured.values()], cfg.priorSigma)
+    const noise = noiseFloorOfGroups([...unchosenRuns.values()], cfg.priorSigma)
     sigmaEstimate = noise.measuredSigma
     const toDecide = [...open]
     for (let candidate = toDecide.shift(); candidate; candidate = toDecide.shift()) {
@@ -365,8 +365,9 @@ export interface SimulationSummary {
   /** Merges whose true effect was ≥ 0 (no better, or worse). */
   falseMerges: number
   falseAcceptShare: number
-  /** Of the null or harmful candidates that were decided, the share merged. */
+  /** Of the decided candidates with no effect, the share merged; and of those with no effect or a harmful one. */
   nullAcceptRate: number
+  notBetterAcceptRate: number
   /** Of the decided candidates truly better by more than 2σ, the share merged; and of all better ones. */
   bigKeptRate: number
   realKeptRate: number
@@ -410,7 +411,8 @@ export function summarize(results: readonly CampaignResult[], budgetSeconds: num
     merges: merges.length,
     falseMerges,
     falseAcceptShare: ratio(falseMerges, merges.length),
-    nullAcceptRate: keptShare(ideas.filter(i => i.sigmas >= 0)),
+    nullAcceptRate: keptShare(ideas.filter(i => i.sigmas === 0)),
+    notBetterAcceptRate: keptShare(ideas.filter(i => i.sigmas >= 0)),
     bigKeptRate: keptShare(ideas.filter(i => i.sigmas < -2)),
     realKeptRate: keptShare(ideas.filter(i => i.sigmas < 0)),
     runsPerMerge: ratio(runs, merges.length),

@@ -55,6 +55,7 @@ export async function joinCoordinator(o: JoinOptions): Promise<void> {
   const conn = connect(o.url, o.token, { onClose: () => log('connection lost; reconnecting'), onOpen: () => log(`connected to ${o.url}`) })
   const api = conn.api
   const fingerprints: Record<string, string> = {}
+  /** Campaign → the prepared data set folder the trainer reads (AUTORESEARCH_DATA). */
   const prepared = new Map<string, string>()
 
   const hello = async () => {
@@ -74,7 +75,7 @@ export async function joinCoordinator(o: JoinOptions): Promise<void> {
     log(`preparing data for ${c.name} (${c.spec.profile})`)
     const p = await ensurePrepared({ python: python.path, trainerDir: o.trainerDir, cacheDir: cacheDir(c.name), profile: c.spec.profile, tokenizerFile, vocabSize: c.spec.vocabSize })
     fingerprints[c.name] = p.fingerprint
-    prepared.set(c.name, p.fingerprint)
+    prepared.set(c.name, p.dataDir)
   }
   const cacheDir = (campaign: string) => join(o.stateDir, 'data', campaign)
 
@@ -150,7 +151,7 @@ export async function joinCoordinator(o: JoinOptions): Promise<void> {
       const stop = () => slot.abort.abort('worker stopping')
       o.signal?.addEventListener('abort', stop, { once: true })
       try {
-        const report = await runUnit({ unit, workspace, stateDir: o.stateDir, trainerDir: o.trainerDir, python: python.path, cacheDir: cacheDir(unit.campaign),
+        const report = await runUnit({ unit, workspace, stateDir: o.stateDir, trainerDir: o.trainerDir, python: python.path, cacheDir: cacheDir(unit.campaign), dataDir: prepared.get(unit.campaign),
           env: o.env, seed: o.seed, signal: slot.abort.signal, log, onProgress: p => { slot.progress = p } })
         if (slot.abort.signal.aborted) {
           log(`${unit.id}: stopped (${String(slot.abort.signal.reason)})`)
@@ -177,6 +178,7 @@ interface RunUnit {
   trainerDir: string
   python: string
   cacheDir: string
+  dataDir?: string
   env?: Record<string, string>
   seed?: number
   signal: AbortSignal
@@ -191,7 +193,7 @@ export async function runUnit(r: RunUnit): Promise<Report> {
   let files = { ...unit.source }
   let description: string
   if (unit.kind === 'explore' || unit.kind === 'rebase') {
-    const proposal = proposeHeuristic({ source: unit.source['train.py'], tried: unit.triedOnParent, seed: r.seed ?? Date.now(), hypothesis: unit.hypothesis ?? undefined })
+    const proposal = proposeHeuristic({ source: unit.source['train.py'], tried: unit.triedOnParent, seed: r.seed ?? Date.now(), hypothesis: unit.hypothesis ?? undefined, profile: unit.profile })
     if (proposal) {
       files = { ...files, 'train.py': proposal.source }
       description = proposal.description
@@ -209,7 +211,7 @@ export async function runUnit(r: RunUnit): Promise<Report> {
   const { runDir } = await prepareRunDir({ runDir: join(r.stateDir, 'run'), files, trainerDir: r.trainerDir })
   let lastShown = -1
   const result = await runTrainer({
-    python: r.python, runDir, budgetSeconds: unit.budgetSeconds, profile: unit.profile, cacheDir: r.cacheDir, seed: r.seed,
+    python: r.python, runDir, budgetSeconds: unit.budgetSeconds, profile: unit.profile, cacheDir: r.cacheDir, dataDir: r.dataDir, seed: r.seed,
     extraEnv: r.env, signal: r.signal,
     onProgress: p => {
       r.onProgress(p)

@@ -1,3 +1,4 @@
+import { LIMITS } from '@autoresearch-grid/shared'
 import type { Line } from './lines.ts'
 
 /**
@@ -14,6 +15,8 @@ export class OutputCollector {
     private readonly tailLines = 50,
     /** A summary is ten lines; anything far longer after `---` is not a summary. */
     private readonly summaryLines = 1000,
+    /** The report refuses a longer tail; its end (the error) is the part worth keeping. */
+    private readonly tailChars: number = LIMITS.logTailBytes,
   ) {}
 
   add(line: Line): void {
@@ -26,9 +29,10 @@ export class OutputCollector {
     else if (this.summary && this.summary.length < this.summaryLines) this.summary.push(line.text)
   }
 
-  /** The last lines, newline-joined. */
+  /** The last lines, newline-joined, cut from the front to fit the report. */
   logTail(): string {
-    return this.tail.join('\n')
+    const text = this.tail.join('\n')
+    return text.length <= this.tailChars ? text : text.slice(text.length - this.tailChars)
   }
 
   /** The text `parseSummary` should see: the last `---` block, or the tail when there was none. */

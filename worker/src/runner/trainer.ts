@@ -5,7 +5,7 @@ import { OutputCollector } from './output.ts'
 import { groupAlive, signalGroup, trackGroup } from './process-group.ts'
 
 export interface RunTrainerOptions {
-  /** The Python with torch (see `python/find.ts`). */
+  /** The Python with torch (see `findPython` in @autoresearch-grid/trainer). */
   python: string
   /** Directory holding `train.py` and its locked `prepare.py` (see `run-dir.ts`). */
   runDir: string
@@ -16,6 +16,8 @@ export interface RunTrainerOptions {
   seed?: number
   /** `AUTORESEARCH_CACHE`: where `prepare.py` put the data. */
   cacheDir?: string
+  /** `AUTORESEARCH_DATA`: the prepared data set to train on (`ensurePrepared().dataDir`). */
+  dataDir?: string
   /** More environment (e.g. `CUDA_VISIBLE_DEVICES`); the named options above win over it. */
   extraEnv?: Record<string, string>
   /** Kill the run after this long; defaults to twice the budget plus two minutes of start-up. */
@@ -41,7 +43,7 @@ export interface TrainerResult {
   metrics: Metrics | null
   /** What went wrong, in words; null exactly when `metrics` is set. */
   error: string | null
-  /** The last 50 lines of stdout and stderr, interleaved as they came. */
+  /** The last 50 lines of stdout and stderr, interleaved as they came, within `LIMITS.logTailBytes`. */
   logTail: string
   runSeconds: number
   timedOut: boolean
@@ -123,6 +125,7 @@ export async function runTrainer(options: RunTrainerOptions): Promise<TrainerRes
   }
   if (options.seed !== undefined) env.AUTORESEARCH_SEED = String(options.seed)
   if (options.cacheDir !== undefined) env.AUTORESEARCH_CACHE = options.cacheDir
+  if (options.dataDir !== undefined) env.AUTORESEARCH_DATA = options.dataDir
 
   const command = [...(options.wrap ?? []), options.python, script]
   const child = execa(command[0], command.slice(1), {

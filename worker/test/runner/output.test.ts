@@ -40,3 +40,12 @@ t.test('without a --- line the summary text is the tail', async t => {
   o.add(line('Traceback'))
   t.equal(o.summaryText(), 'Traceback')
 })
+
+t.test('a tail of very long lines is cut from the front to the size limit', async t => {
+  const o = new OutputCollector(50, 1000, 100)
+  o.add(line('x'.repeat(500)))
+  o.add(line('RuntimeError: the end'))
+  const tail = o.logTail()
+  t.equal(tail.length, 100)
+  t.match(tail, /RuntimeError: the end$/)
+})

@@ -64,9 +64,9 @@ t.test('stdout and stderr both reach onLine', async t => {
   t.ok(lines.includes('some warning on stderr'))
 })
 
-t.test('budget, profile, seed, cache and unbuffered output reach the trainer', async t => {
-  const r = await runTrainer(options(t, 'env', { budgetSeconds: 7, seed: 42, cacheDir: '/tmp/c', extraEnv: { EXTRA: 'yes' } }))
-  for (const expected of ['AUTORESEARCH_TIME_BUDGET=7', 'AUTORESEARCH_PROFILE=cpu-tiny', 'AUTORESEARCH_SEED=42', 'AUTORESEARCH_CACHE=/tmp/c', 'PYTHONUNBUFFERED=1', 'EXTRA=yes']) {
+t.test('budget, profile, seed, cache, data and unbuffered output reach the trainer', async t => {
+  const r = await runTrainer(options(t, 'env', { budgetSeconds: 7, seed: 42, cacheDir: '/tmp/c', dataDir: '/tmp/c/data/x', extraEnv: { EXTRA: 'yes' } }))
+  for (const expected of ['AUTORESEARCH_TIME_BUDGET=7', 'AUTORESEARCH_PROFILE=cpu-tiny', 'AUTORESEARCH_SEED=42', 'AUTORESEARCH_CACHE=/tmp/c', 'AUTORESEARCH_DATA=/tmp/c/data/x', 'PYTHONUNBUFFERED=1', 'EXTRA=yes']) {
     t.match(r.logTail, expected)
   }
 })

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { parseDescription } from '../../src/prepare/describe.ts'
+import { parseDescription } from '../describe.ts'
 
 const FP = 'ab'.repeat(32)
 const OUTPUT = `training a 512-token BPE tokenizer on embedded ...

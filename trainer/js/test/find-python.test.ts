@@ -1,7 +1,7 @@
 import t from 'tap'
 import { chmodSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { findPython, PythonNotFoundError } from '../../src/python/find.ts'
+import { findPython, PythonNotFoundError } from '../find-python.ts'
 
 /** A stand-in interpreter: a shell script that answers the torch probe the way we tell it to. */
 function fakePython(dir: string, name: string, body: string): string {

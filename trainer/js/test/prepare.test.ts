@@ -2,18 +2,17 @@ import t from 'tap'
 import { copyFileSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { findPython } from '../../src/python/find.ts'
-import { ensurePrepared, PrepareError } from '../../src/prepare/data.ts'
+import { findPython } from '../find-python.ts'
+import { ensurePrepared, PrepareError } from '../prepare.ts'
 
 // Integration with the real trainer: one small data set (512-token vocabulary, ~10 s on 2 cores)
 // is prepared into a fresh cache and reused by the tests below, in order.
-const trainerDir = fileURLToPath(new URL('../../../trainer/', import.meta.url))
+const trainerDir = fileURLToPath(new URL('../../', import.meta.url))
 const hasTrainer = existsSync(join(trainerDir, 'prepare.py'))
 const python = hasTrainer ? await findPython().catch(() => null) : null
 
-if (!python) {
-  t.skip('needs trainer/prepare.py and a Python with torch')
-} else {
+t.test('with the real trainer', { skip: python ? false : 'needs trainer/prepare.py and a Python with torch' }, async t => {
+  if (!python) return
   const cacheDir = t.testdir()
   const base = { python: python.path, trainerDir, cacheDir, vocabSize: 512, profile: 'cpu-tiny' as const }
   let first: Awaited<ReturnType<typeof ensurePrepared>>
@@ -54,4 +53,4 @@ if (!python) {
     t.match(err?.message, /failed \(exit code 1\): error: .*is not a folder/)
     t.match(err?.message, /prepare log/)
   })
-}
+})

@@ -1,0 +1,20 @@
+/** The noise-aware ratchet: pure decisions over measurements, and the tools to check them. */
+export { decide, type CandidateSample, type Decision, type DiscardReason, type Evidence, type RatchetInput, type RejectReason, type VerifyReason } from './decide.ts'
+export { decideNaive, type NaiveDecision } from './naive.ts'
+export { assertValidSettings, DEFAULT_RATCHET_SETTINGS, type RatchetSettings } from './settings.ts'
+export { MIN_DEGREES_OF_FREEDOM, noiseFloor, noiseFloorOfGroups, type Measurement, type NoiseFloor } from './noise.ts'
+export { gpuClass, hardwareClass, marketedGb, type GpuDescription, type HardwareDescription } from './hardware-class.ts'
+export { mean, normalCdf, normalQuantile, pooledSd, sampleSd, type PooledSd } from './stats.ts'
+export { createRng, type Rng } from './random.ts'
+export {
+  DEFAULT_EFFECTS,
+  simulateCampaign,
+  summarize,
+  type CampaignConfig,
+  type CampaignResult,
+  type EffectModel,
+  type IdeaKind,
+  type IdeaOutcome,
+  type MergeRecord,
+  type SimulationSummary,
+} from './simulate.ts'

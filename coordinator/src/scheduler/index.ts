@@ -1,0 +1,12 @@
+/** Which unit of work an idle worker gets: a pure choice over a snapshot of the queue. */
+export {
+  DEFAULT_SCHEDULER_SETTINGS,
+  EXPLORABLE_STATUSES,
+  nextUnit,
+  type HypothesisState,
+  type NextUnit,
+  type QueuedUnit,
+  type SchedulerInput,
+  type SchedulerSettings,
+  type UnitKind,
+} from './next-unit.ts'

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# GPU benchmark of train.py (docs/TRAINER.md has the results). Run from the repository root:
+#   trainer/bench_gpu.sh startup   prepare, a cold 20 s run (empty compile cache), a warm 300 s run
+#   trainer/bench_gpu.sh seeds     prepare, then the default config for seeds 1..3 at SEEDS_BUDGET s
+# The corpus is the embedded one, copied to .bench-corpus/ (the device machine has no node_modules).
+# Logs go to $OUT (or ./bench-out).
+set -euo pipefail
+OUT=${OUT:-bench-out}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1
+export AUTORESEARCH_CACHE=${AUTORESEARCH_CACHE:-/tmp/autoresearch-bench}
+export AUTORESEARCH_PROFILE=${AUTORESEARCH_PROFILE:-gpu}
+CORPUS=${CORPUS:-$PWD/.bench-corpus}
+
+{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+  "${PYTHON:-python3}" -c 'import torch, sys; print("torch", torch.__version__, "cuda", torch.version.cuda, "python", sys.version.split()[0])'
+} | tee "$OUT/machine.txt"
+
+"${PYTHON:-python3}" trainer/prepare.py --source embedded --embedded-path "$CORPUS" --vocab-size 8192 2>&1 | tee "$OUT/prepare.log"
+
+run() {  # run NAME BUDGET SEED
+  echo "=== $1: budget $2 s, seed $3"
+  AUTORESEARCH_TIME_BUDGET=$2 AUTORESEARCH_SEED=$3 "${PYTHON:-python3}" trainer/train.py 2>&1 | tee "$OUT/$1.log"
+}
+
+case "${1:-startup}" in
+  startup)
+    rm -rf "$AUTORESEARCH_CACHE/compile"
+    run cold20 20 42
+    run warm300 300 42
+    ;;
+  seeds)
+    for seed in 1 2 3; do run "seed$seed" "${SEEDS_BUDGET:-120}" "$seed"; done
+    ;;
+esac
+
+echo "=== summary"
+for f in "$OUT"/*.log; do
+  [ "$(basename "$f")" = prepare.log ] && continue
+  printf '%-10s' "$(basename "$f" .log)"
+  grep -E '^(val_bpb|training_seconds|total_seconds|peak_vram_mb|mfu_percent|num_steps):' "$f" | awk '{printf " %s %s", $1, $2}'
+  grep -E '^step ' "$f" | tail -1 | grep -oE 'tok/s [0-9,]+' | tr -d ',' | awk '{printf " %s", $0}'
+  echo
+done

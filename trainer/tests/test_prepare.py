@@ -1,0 +1,70 @@
+"""prepare.py: preparing, the fingerprint and the --check contract."""
+
+from conftest import SMALL_VOCAB, key_values, run_prepare
+
+
+def test_prepare_prints_the_contract_lines(small_data_dir):
+    out = key_values(run_prepare("--check", "--vocab-size", str(SMALL_VOCAB)).stdout)
+    for key in ("data_dir", "tokenizer", "vocab_size", "train_tokens", "val_tokens", "profile", "fingerprint"):
+        assert key in out
+    assert out["vocab_size"] == str(SMALL_VOCAB)
+    assert int(out["train_tokens"]) > 1_000_000 and int(out["val_tokens"]) > 50_000
+    assert len(out["fingerprint"]) == 64
+
+
+def test_check_prints_the_same_fingerprint_twice(small_data_dir):
+    first = key_values(run_prepare("--check", "--vocab-size", str(SMALL_VOCAB)).stdout)["fingerprint"]
+    second = key_values(run_prepare("--check", "--vocab-size", str(SMALL_VOCAB)).stdout)["fingerprint"]
+    assert first == second
+
+
+def test_default_vocab_prepares_fast_and_has_its_own_fingerprint(small_data_dir):
+    out = key_values(run_prepare("--source", "embedded").stdout)
+    assert out["vocab_size"] == "8192"
+    small = key_values(run_prepare("--check", "--vocab-size", str(SMALL_VOCAB)).stdout)
+    assert out["fingerprint"] != small["fingerprint"]
+    assert out["data_dir"] != small["data_dir"]
+
+
+def test_a_given_tokenizer_reproduces_the_fingerprint_of_its_data(small_data_dir, tmp_path):
+    tokenizer = key_values(run_prepare("--check", "--vocab-size", str(SMALL_VOCAB)).stdout)["tokenizer"]
+    original = key_values(run_prepare("--check", "--vocab-size", str(SMALL_VOCAB)).stdout)["fingerprint"]
+    # Another worker with an empty cache, handed the coordinator's tokenizer file.
+    other = key_values(run_prepare("--tokenizer", tokenizer, cache=tmp_path).stdout)
+    assert other["fingerprint"] == original
+    assert run_prepare("--print-tokenizer-path", "--tokenizer", tokenizer, cache=tmp_path).stdout.strip().endswith("tokenizer.model")
+
+
+def test_check_fails_clearly_when_nothing_is_prepared(tmp_path):
+    proc = run_prepare("--check", cache=tmp_path, check=False)
+    assert proc.returncode == 1
+    assert "not prepared" in proc.stderr
+
+
+def test_unknown_source_is_a_clear_error(tmp_path):
+    proc = run_prepare("--source", "nowhere", cache=tmp_path, check=False)
+    assert proc.returncode == 1
+    assert "--source" in proc.stderr
+
+
+def test_dir_source_reads_txt_and_jsonl(tmp_path):
+    import json
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    text = "The quick brown fox jumps over the lazy dog. " * 40
+    for i in range(60):
+        (corpus / f"doc{i:02d}.txt").write_text(f"{i} {text}")
+    with open(corpus / "more.jsonl", "w") as f:
+        for i in range(60):
+            f.write(json.dumps({"text": f"line {i}: {text}"}) + "\n")
+    out = key_values(run_prepare("--source", f"dir:{corpus}", "--vocab-size", "300", cache=tmp_path / "cache").stdout)
+    assert int(out["train_tokens"]) > 0 and int(out["val_tokens"]) > 0
+    assert "/data/dir-corpus-" in out["data_dir"]
+
+
+def test_validation_split_is_pinned_by_document_name():
+    import prepare
+    names = [f"datasets-sotu/{year}_x.txt" for year in range(1790, 2000)]
+    first = [n for n in names if prepare.is_val(n)]
+    assert first == [n for n in names if prepare.is_val(n)]
+    assert 0.03 < len(first) / len(names) < 0.2

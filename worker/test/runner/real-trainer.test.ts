@@ -1,0 +1,49 @@
+import t from 'tap'
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { Progress } from '@autoresearch-grid/shared'
+import { findPython } from '@autoresearch-grid/trainer'
+import { ensurePrepared } from '@autoresearch-grid/trainer'
+import { prepareRunDir } from '../../src/runner/run-dir.ts'
+import { runTrainer } from '../../src/runner/trainer.ts'
+
+// End to end on the real trainer, cpu-tiny profile: prepare a small data set, build a run
+// directory, train for a few seconds. Slow (tens of seconds on 2 cores), so only two runs.
+const trainerDir = fileURLToPath(new URL('../../../trainer/', import.meta.url))
+const ready = existsSync(join(trainerDir, 'prepare.py')) && existsSync(join(trainerDir, 'train.py'))
+const python = ready ? await findPython().catch(() => null) : null
+
+t.test('the real trainer', { skip: python ? false : 'needs trainer/prepare.py, trainer/train.py and a Python with torch' }, async t => {
+  if (!python) return
+  const cacheDir = t.testdir()
+  const data = await ensurePrepared({ python: python.path, trainerDir, cacheDir, vocabSize: 512, profile: 'cpu-tiny' })
+  const train = readFileSync(join(trainerDir, 'train.py'), 'utf8')
+  const run = async (source: string, onProgress?: (p: Progress) => void) => {
+    const runDir = join(cacheDir, 'run')
+    await prepareRunDir({ runDir, trainerDir, files: { 'train.py': source } })
+    return runTrainer({
+      python: python.path, runDir, budgetSeconds: 2, profile: 'cpu-tiny', seed: 1, cacheDir,
+      dataDir: data.dataDir, hardTimeoutSeconds: 300, onProgress,
+    })
+  }
+
+  t.test('trains for the budget and reports parsed metrics and progress', async t => {
+    const progress: Progress[] = []
+    const r = await run(train, p => progress.push(p))
+    t.equal(r.error, null, 'no error')
+    t.ok(r.metrics && Number.isFinite(r.metrics.val_bpb) && r.metrics.val_bpb > 0, `val_bpb ${r.metrics?.val_bpb}`)
+    t.ok(progress.length >= 1, `${progress.length} progress lines`)
+    t.match(r.logTail, `fingerprint: ${data.fingerprint}`, 'the run used the data ensurePrepared reported')
+  })
+
+  t.test('a train.py whose loss is NaN is reported as a failed run with its log', async t => {
+    const nan = train.replace(/^LOGIT_SOFTCAP = .*$/m, 'LOGIT_SOFTCAP = float("nan")')
+    t.not(nan, train, 'the edit applied')
+    const r = await run(nan)
+    t.equal(r.metrics, null)
+    t.not(r.exitCode, 0)
+    t.match(r.error, /exited with code/)
+    t.match(r.logTail, /diverged|not finite|nan/i)
+  })
+})
