@@ -62,7 +62,7 @@ WARMDOWN_FRAC = 0.5  # share of the time budget at the end spent decaying it
 FINAL_LR_FRAC = 0.0  # learning rate at the end, relative to the peak
 
 # Loop.
-UNTIMED_STEPS = 5 if PROFILE == "gpu" else 1  # first steps (compilation, allocator warm-up) do not count
+UNTIMED_STEPS = 2 if PROFILE == "gpu" else 1  # first steps (compilation, allocator warm-up) do not count
 LOG_EVERY = 1.0 if PROFILE == "gpu" else 0.5  # seconds between progress lines
 
 # ---------------------------------------------------------------------------------------------
@@ -395,6 +395,7 @@ print(f"model: depth {depth}, dim {dim}, heads {dim // head_dim}, windows {windo
 
 loader = make_loader(data, device_batch, device)
 x, y = next(loader)
+t_setup = time.time() - T_START
 step, train_time, timed_tokens, total_tokens = 0, 0.0, 0, 0
 smooth_loss, last_log = 0.0, 0.0
 explode_at = 3 * math.log(data.vocab_size)  # far above the loss of a uniform guess: diverged
@@ -419,6 +420,8 @@ while True:
               " lower the learning rates or check the last change", flush=True)
         sys.exit(1)
     dt = time.time() - t0
+    if step == 0:
+        first_step = dt  # mostly torch.compile
     step += 1
     total_tokens += total_batch
     if step > UNTIMED_STEPS:
@@ -449,11 +452,14 @@ while True:
 # Evaluation and summary.
 
 gc.enable()
+t_eval = time.time()
 with autocast:
     val_bpb = evaluate_bpb(model, data, device_batch)
+t_eval = time.time() - t_eval
 tok_s = timed_tokens / train_time if train_time > 0 else 0.0
 mfu = 100 * tok_s * flops_per_token / peak_flops if peak_flops else 0.0
 peak_vram = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else 0.0
+print(f"overhead: setup {t_setup:.1f}s | first step {first_step:.1f}s | eval {t_eval:.1f}s", flush=True)
 print("---")
 print(f"val_bpb:          {val_bpb:.6f}")
 print(f"training_seconds: {train_time:.1f}")

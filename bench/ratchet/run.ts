@@ -66,7 +66,7 @@ const AS_WRITTEN: Over = { settings: { z: 2, screenZ: undefined, replications: 2
 const DEFAULTS: Over = {}
 const RATCHETS: [string, Over][] = [
   ['naive (one run beats the best’s one run)', NAIVE],
-  ['single z = 2, 2 verifications (DESIGN §7 as first written)', AS_WRITTEN],
+  ['one z = 2 for screen and verdict (DESIGN §7’s shape), 2 verifications', AS_WRITTEN],
   [`noise-aware defaults (screen ${DEFAULT_RATCHET_SETTINGS.screenZ}σ, verdict ${DEFAULT_RATCHET_SETTINGS.z}σ, ${DEFAULT_RATCHET_SETTINGS.replications} verifications)`, DEFAULTS],
 ]
 
@@ -117,9 +117,16 @@ const sweepTable = table(
 )
 
 // 4. One worker in four forges its exploration results.
+const UNDEFENDED: [string, Over] = [`${RATCHETS[2][0]}, without the forgery defences`, { forgeryDefences: false }]
 const forgery = [10, 3].flatMap(forgeSigmas =>
-  [RATCHETS[0], RATCHETS[2]].map(([name, over]) => ({ forgeSigmas, name, s: run(config(H100_SIGMA, { ...over, seed: 3, forgers: 1, forgeSigmas }), SEEDS) })),
+  [RATCHETS[0], ...(forgeSigmas === 10 ? [UNDEFENDED] : []), RATCHETS[2]].map(([name, over]) => ({
+    forgeSigmas,
+    name,
+    s: run(config(H100_SIGMA, { ...over, seed: 3, forgers: 1, forgeSigmas }), SEEDS),
+  })),
 )
+const undefended = forgery[1].s
+const defended = forgery[2].s
 const forgeryTable = table(
   ['forged by', 'ratchet', 'forged merges that were not improvements / campaign', 'false accepts (all merges)', 'best’s true drift (σ)'],
   forgery.map(({ forgeSigmas, name, s }) => [
@@ -140,7 +147,7 @@ const scaling = [1, 4, 16, 64].flatMap(workers =>
 const scalingTable = table(
   ['workers', 'ratchet', 'wall-clock hours', 'real merges / GPU-hour', 'true gain / GPU-hour (bpb)', 'true gain / wall-clock hour (bpb)', 'false accepts', 'verify runs', 'baseline runs', 'runs gone stale', 'rebase runs'],
   scaling.map(({ workers, name, s }) => [
-    String(workers), name, num((s.runs / s.campaigns / workers) * (BUDGET_SECONDS / 3600), 0), num(s.realMergesPerGpuHour, 2), num(s.gainPerGpuHour, 4), num(s.gainPerWallHour, 3),
+    String(workers), name, num((s.runs / s.campaigns / workers) * (BUDGET_SECONDS / 3600), 1), num(s.realMergesPerGpuHour, 2), num(s.gainPerGpuHour, 4), num(s.gainPerWallHour, 3),
     pct(s.falseAcceptShare), pct(s.share.verify, 0), pct(s.share.baseline, 0), pct(s.share.stale, 0), pct(s.share.rebase, 1),
   ]),
 )
@@ -189,8 +196,9 @@ across classes; \`hardwareClass()\` in \`ratchet/hardware-class.ts\` names them,
 4. **Verify.** Workers other than the author re-run C until \`replications\` verifications are in. No
    early stop: one verification says too little, and stopping on it loses real improvements.
 5. **Verdict.** All runs together must reach Δ ≤ −threshold(z), *and* the other workers' runs alone
-   must beat P by minDelta (so one worker's lucky or inflated number cannot carry the mean). Then C
-   merges; the merge records Δ, σ, the threshold, n_C, n_P, every sample and the verifiers.
+   must clear threshold(screenZ) — they would have earned verification by themselves — so one
+   worker's lucky or inflated number cannot carry the mean. Then C merges; the merge records Δ, σ,
+   the threshold, n_C, n_P, every sample and the verifiers.
 
 A change that deletes code (negative line delta) and stays within Δ ≤ +minDelta is a
 *simplification win*, screened, verified and judged the same way, and flagged on the merge.
@@ -255,12 +263,13 @@ ${keptTable}
 ${costTable}
 
 *Drift* is the change of the best's true val_bpb over a campaign; *harm merged* adds up the true
-effects of merges that made things worse; *leaderboard optimism* is how much better the final best
-looks than it is (naive: its one lucky run; ours: the mean of its runs).
+effects of merges that made things worse; *leaderboard optimism* is the final best's reported
+val_bpb minus its true one (negative: it looks better than it is; naive reports the one run it was
+kept with, ours the mean of its runs).
 
 **Headline.** At σ = ${H100_SIGMA} the defaults give ${verdict(ours)}, at ${num(ours.runsPerMerge)} runs per
 merge. The naive ratchet: ${pct(naive.falseAcceptShare)} false accepts, ${pct(naive.nullAcceptRate)} of null candidates merged.
-The single-z rule as first written: ${verdict(written)}.
+One z = 2 for screen and verdict: ${verdict(written)}.
 Measuring the same ideas with σ = ${SMALL_SIGMA} every real improvement is larger than 3σ, and the
 defaults give ${verdict(oursSmall)}; the naive ratchet still merges ${pct(naiveSmall.nullAcceptRate)} of null candidates
 (${pct(naiveSmall.falseAcceptShare)} of its merges), because the number it must beat was itself a lucky run.
@@ -293,7 +302,18 @@ ${forgeryTable}
 
 Above the cap the author's number never counts, so a forgery is only as good as an honest null
 candidate's luck with other workers' runs; below the cap the verdict's second condition (the other
-workers' runs alone must beat the parent) does the same work.
+workers' runs alone must clear the screen's bar) does most of the same work.
+
+Keeping forgeries out of the branch is not enough, though: every forged claim earns verification
+runs, and verifications come before exploration, so one forger in four can keep the other three
+busy disproving it: without the two rules below, the best moved ${num(undefended.driftSigmas, 0)}σ in a campaign instead of
+${num(defended.driftSigmas, 0)}σ. The two rules, which the simulation plays by default: exploration runs (the claims) do not
+enter the noise floor (a forged run far from its verifications inflated σ and with it every
+threshold), and a worker with ${2} claims above the cap that others did not reproduce becomes a
+*suspect* — the scheduler (\`suspectWorkerIds\`) stops verifying its candidates until the maintainer
+decides. A forger that stays below the cap is not caught by that rule: its claims are discarded, but
+each costs ${DEFAULT_RATCHET_SETTINGS.replications} verification runs; catching it needs a reputation (a worker whose claims fail verification
+far more often than others'), which is left to the coordinator.
 
 ## Scaling: improvements per GPU-hour for 1, 4, 16 and 64 workers
 

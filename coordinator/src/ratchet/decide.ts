@@ -15,14 +15,16 @@ import { assertValidSettings, type RatchetSettings } from './settings.ts'
  * 2. Verify: a promising C is re-run by workers other than its author until `replications`
  *    verifications are in. There is no early stop: the first verification alone says too little,
  *    and stopping on it loses real improvements for the sake of one run.
- * 3. Verdict: with the verifications in, all samples together must clear z; then C merges.
+ * 3. Verdict: with the verifications in, all samples together must clear z, and the other
+ *    workers' runs by themselves must clear screenZ (they would have earned verification on their
+ *    own); then C merges.
  * A change that deletes code (linesDelta < 0) is a simplification win when Δ ≤ +minDelta, screened,
  * verified and judged the same way.
  *
  * Two guards keep one worker's numbers from carrying a merge on their own:
- * - the independent runs (workers other than the author) must point the same way by themselves:
- *   their mean must beat the parent by minDelta (a simplification's: be no worse than +minDelta).
- *   This also blunts the winner's curse: C reached verification *because* its first run was good;
+ * - the independent runs (workers other than the author) must show the win by themselves: clear
+ *   the screen's threshold (a simplification's: be no worse than +minDelta). This also blunts the
+ *   winner's curse: C reached verification *because* its first run was good;
  * - an improvement claimed above `maxImprovement` sets the author's runs aside entirely: the
  *   independent runs alone must satisfy the rule, and if they do not, C is rejected as an
  *   unreproduced claim (a forged or buggy number), not merely discarded.
@@ -76,7 +78,7 @@ export type RejectReason = 'non-finite-metric' | 'non-positive-metric' | 'out-of
 /**
  * not-promising: the author's runs do not clear the threshold; not-confirmed: with the
  * verifications in, all runs together do not; not-reproduced: they do, but the other workers' runs
- * by themselves do not point the same way.
+ * by themselves do not show the win.
  */
 export type DiscardReason = 'not-promising' | 'not-confirmed' | 'not-reproduced'
 export type VerifyReason = 'promising' | 'simplification' | 'above-cap' | 'unmeasured'
@@ -214,11 +216,12 @@ export function decide(input: RatchetInput): Decision {
   const evidence = aboveCap
     ? evidenceOf(independent, parentSamples, sigma, settings, 'independent')
     : evidenceOf(candidate.samples, parentSamples, sigma, settings, 'all')
-  const independentDelta = independent.length > 0 && !aboveCap ? mean(independent.map(s => s.valBpb)) - evidence.parentMean : undefined
-  const agrees = (bar: number) => independentDelta === undefined || independentDelta <= bar
+  // The other workers' runs alone, against the screen's bar (when the claim exceeded the cap they
+  // are the evidence already).
+  const alone = independent.length > 0 && !aboveCap ? evidenceOf(independent, parentSamples, sigma, screen, 'independent') : undefined
   const final = wins(evidence)
-  const improvement = final.improvement && agrees(-settings.minDelta)
-  const simplification = !improvement && !aboveCap && final.simplification && agrees(settings.minDelta)
+  const improvement = final.improvement && (alone === undefined || alone.delta <= -alone.threshold)
+  const simplification = !improvement && !aboveCap && final.simplification && (alone === undefined || alone.delta <= settings.minDelta)
   if (!improvement && !simplification) {
     if (aboveCap)
       return {
@@ -227,13 +230,15 @@ export function decide(input: RatchetInput): Decision {
         evidence,
         message: `rejected: claimed improvement ${fmt(-claim!.delta)} was not reproduced by other workers: ${describe(evidence)}`,
       }
-    if (final.improvement || final.simplification)
+    if (final.improvement || final.simplification) {
+      const bar = final.improvement ? -alone!.threshold : settings.minDelta
       return {
         kind: 'discard',
         reason: 'not-reproduced',
         evidence,
-        message: `discarded: other workers' runs do not show the win by themselves (their Δ ${signed(independentDelta!)}); ${describe(evidence)}`,
+        message: `discarded: other workers' runs do not show the win by themselves (their Δ ${signed(alone!.delta)}, needed ≤ ${signed(bar)}); ${describe(evidence)}`,
       }
+    }
     return { kind: 'discard', reason: 'not-confirmed', evidence, message: `discarded: not confirmed by verification; ${describe(evidence)}` }
   }
   const verifierIds = [...new Set(independent.map(s => s.workerId))].sort()

@@ -66,6 +66,12 @@ export interface CampaignConfig {
   /** How many workers forge their exploration results, and by how much (in units of σ). */
   forgers: number
   forgeSigmas: number
+  /**
+   * The coordinator's defences against forgers (default on): exploration runs stay out of the
+   * noise floor, and a worker with two unreproduced claims above the cap becomes a suspect whose
+   * candidates nobody verifies. Off only to show what they are for.
+   */
+  forgeryDefences?: boolean
   startValBpb: number
 }
 
@@ -193,6 +199,8 @@ function simulateNaive(cfg: CampaignConfig, rng: Rng): CampaignResult {
   }
 }
 
+const SUSPECT_AFTER = 2
+
 interface Candidate {
   commit: Commit
   samples: CandidateSample[]
@@ -217,6 +225,11 @@ function simulateNoiseAware(cfg: CampaignConfig, rng: Rng): CampaignResult {
   let rounds = 0
   let staleRuns = 0
   let sigmaEstimate: number | null = null
+  // The coordinator's policy for forgers: two claims above the cap that others did not reproduce
+  // make a worker suspect, and nobody spends runs verifying its candidates any more.
+  const unreproduced = new Map<string, number>()
+  const defended = cfg.forgeryDefences ?? true
+  const suspects = () => (defended ? [...unreproduced].filter(([, n]) => n >= SUSPECT_AFTER).map(([w]) => w) : [])
 
   const parentRunsOf = (commit: string): number[] => (cfg.parentSamples === 'all' ? measured : baselineRuns).get(commit) ?? []
   const addCommit = (c: Omit<Commit, 'id'>): Commit => {
@@ -259,6 +272,7 @@ function simulateNoiseAware(cfg: CampaignConfig, rng: Rng): CampaignResult {
         baselines: { [CLASS]: parentRunsOf(best.id).length },
         units: queue,
         hypotheses: [],
+        suspectWorkerIds: suspects(),
         settings: { baselineRuns: cfg.baselineRuns, allowSelfVerification: cfg.settings.allowSelfVerification ?? false },
       })
       const unit =
@@ -303,7 +317,7 @@ function simulateNoiseAware(cfg: CampaignConfig, rng: Rng): CampaignResult {
     removeUnits(u => !done.has(u.id))
 
     // 3. The coordinator decides every open candidate on what is now known.
-    const noise = noiseFloorOfGroups([...unchosenRuns.values()], cfg.priorSigma)
+    const noise = noiseFloorOfGroups([...(defended ? unchosenRuns : measured).values()], cfg.priorSigma)
     sigmaEstimate = noise.measuredSigma
     const toDecide = [...open]
     for (let candidate = toDecide.shift(); candidate; candidate = toDecide.shift()) {
@@ -342,6 +356,8 @@ function simulateNoiseAware(cfg: CampaignConfig, rng: Rng): CampaignResult {
         }
       } else {
         idea.outcome = 'closed'
+        if (decision.kind === 'reject' && decision.reason === 'unreproduced-improvement')
+          unreproduced.set(commit.author!, (unreproduced.get(commit.author!) ?? 0) + 1)
       }
     }
   }

@@ -5,7 +5,9 @@
  *      `baselineRuns` of them (nothing measured on a class can be judged without one, and every
  *      candidate compared against this best gains from a tighter parent mean);
  *   2. a verification the worker is eligible for: same class as the candidate's runs, and not the
- *      candidate's own worker (a worker that has not measured that candidate yet is preferred);
+ *      candidate's own worker (a worker that has not measured that candidate yet is preferred).
+ *      Candidates of suspect workers are not verified at all: a worker that forges huge claims
+ *      would otherwise keep every honest worker busy disproving them;
  *   3. a rebase (re-implementing a promising change on a newer best);
  *   4. exploring the highest-priority open hypothesis not yet tried on the best and not being
  *      explored on it by someone else right now;
@@ -64,6 +66,11 @@ export interface SchedulerInput {
   /** Queued and leased units of the campaign (done and cancelled ones left out). */
   units: readonly QueuedUnit[]
   hypotheses: readonly HypothesisState[]
+  /**
+   * Workers whose claims others failed to reproduce (the coordinator's policy decides who, e.g.
+   * two `unreproduced-improvement` rejections); their candidates wait for the maintainer.
+   */
+  suspectWorkerIds?: readonly string[]
   settings?: SchedulerSettings
 }
 
@@ -98,8 +105,14 @@ function baselineStep(input: SchedulerInput, settings: SchedulerSettings): NextU
 
 function verifyStep(input: SchedulerInput, settings: SchedulerSettings): NextUnit | undefined {
   const { id, hardwareClass: cls } = input.worker
+  const suspect = new Set(input.suspectWorkerIds ?? [])
   const eligible = input.units.filter(
-    u => u.kind === 'verify' && u.leasedTo === null && u.hardwareClass === cls && (settings.allowSelfVerification || u.candidateWorkerId !== id),
+    u =>
+      u.kind === 'verify' &&
+      u.leasedTo === null &&
+      u.hardwareClass === cls &&
+      (settings.allowSelfVerification || u.candidateWorkerId !== id) &&
+      !suspect.has(u.candidateWorkerId ?? ''),
   )
   const fresh = (u: QueuedUnit) => !(u.measuredBy ?? []).includes(id)
   const pick = eligible.filter(fresh).sort(oldestFirst)[0] ?? eligible.sort(oldestFirst)[0]

@@ -221,11 +221,18 @@ t.test('the verdict', async t => {
     t.equal(expectKind(t, decide(input(samples, { settings: { screenZ: 1 } })), 'discard').reason, 'not-confirmed')
   })
 
-  t.test("when other workers' runs alone do not beat the parent by minDelta, the candidate is not reproduced", async t => {
-    // A lucky (or inflated) author run carries the mean; the two independent runs see no gain.
+  t.test("when other workers' runs see no gain at all, the candidate is not reproduced", async t => {
+    // A lucky (or inflated) author run carries the mean; the two independent runs see nothing.
     const samples = [run(0.92), run(1.0, 'w-b'), run(1.0, 'w-c')]
     const d = expectKind(t, decide(input(samples)), 'discard')
     t.equal(d.reason, 'not-reproduced')
+  })
+
+  t.test("other workers' runs alone must clear the screen's threshold, not merely beat the parent", async t => {
+    // All three: Δ −0.03, past 0.0153. The two independent runs alone: Δ −0.01, short of
+    // 2·0.01·√(1/2 + 1/4) = 0.0173.
+    const samples = [run(0.93), run(0.99, 'w-b'), run(0.99, 'w-c')]
+    t.equal(expectKind(t, decide(input(samples)), 'discard').reason, 'not-reproduced')
   })
 
   t.test('a verifier that ran twice counts twice but is listed once', async t => {

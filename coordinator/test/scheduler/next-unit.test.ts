@@ -169,3 +169,9 @@ t.test('5. otherwise free exploration on the best', async t => {
 t.test('baselineRuns below 1 is a bug and throws', async t => {
   t.throws(() => nextUnit(state({ settings: { baselineRuns: 0, allowSelfVerification: false } })), RangeError)
 })
+
+t.test('candidates of suspect workers are not verified', async t => {
+  const v = verify({ candidateWorkerId: 'w-forger' })
+  t.match(nextUnit(state({ units: [v], suspectWorkerIds: ['w-forger'] })), { action: 'create', kind: 'explore' })
+  t.match(nextUnit(state({ units: [v], suspectWorkerIds: ['w-someone-else'] })), { action: 'lease', unitId: v.id })
+})
