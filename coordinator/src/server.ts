@@ -10,12 +10,14 @@ import { appRouter } from './api/router.ts'
 import { makeContext } from './api/trpc.ts'
 import { getCampaign } from './campaigns/campaigns.ts'
 import { statusPage } from './status/page.ts'
+import { registerGitHttp } from './git/http.ts'
 
 export interface ServerOptions { logger?: boolean | object }
 
 /**
  * One port serves everything: tRPC over HTTP and WebSocket at /trpc, the status page at /, and
- * each campaign's tokenizer at /tokenizer/<campaign> so every worker prepares identical data.
+ * each campaign's tokenizer at /tokenizer/<campaign> so every worker prepares identical data, and
+ * a read-only git clone of each campaign at /git/<campaign>.
  */
 export async function buildServer(app: Ctx, opts: ServerOptions = {}): Promise<FastifyInstance> {
   const server = Fastify({ logger: opts.logger ?? false, bodyLimit: LIMITS.messageBytes, routerOptions: { maxParamLength: 5000 } })
@@ -50,6 +52,7 @@ export async function buildServer(app: Ctx, opts: ServerOptions = {}): Promise<F
     if (!c?.tokenizerFile) return reply.code(404).send({ error: `campaign "${req.params.campaign}" has no pinned tokenizer` })
     return reply.type('application/octet-stream').send(createReadStream(join(app.dataDir, c.tokenizerFile)))
   })
+  registerGitHttp(server, app)
   server.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(statusPage(app)))
   return server
 }

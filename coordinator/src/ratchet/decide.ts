@@ -183,7 +183,7 @@ export function decide(input: RatchetInput): Decision {
     improvement: e.delta <= -e.threshold,
     simplification: candidate.linesDelta < 0 && e.delta <= settings.minDelta,
   })
-  const claimed = claim && wins(claim)
+  const claimed = claim ? wins(claim) : undefined
   if (claim && claimed && !claimed.improvement && !claimed.simplification)
     return { kind: 'discard', reason: 'not-promising', evidence: claim, message: `discarded: not promising; ${describe(claim)}` }
   const claimSimplification = claimed !== undefined && !claimed.improvement
@@ -248,6 +248,6 @@ export function decide(input: RatchetInput): Decision {
     evidence,
     samples: [...candidate.samples],
     verifierIds,
-    message: `merged: ${simplification ? SIMPLIFICATION : 'improvement'}, verified by ${verifierIds.length > 0 ? verifierIds.join(', ') : 'its own worker'}; ${describe(evidence)}`,
+    message: `merged: ${simplification ? SIMPLIFICATION : 'improvement'}, verified by ${verifierIds.length > 0 ? verifierIds.join(', ') : 'no other worker'}; ${describe(evidence)}`,
   }
 }

@@ -13,10 +13,12 @@ import type { RatchetSettings } from './settings.ts'
  *
  * The noise-aware campaign runs the real pieces end to end — scheduler, noise floor estimated from
  * the repeated measurements, `decide` — and plays the coordinator's part in between: it creates the
- * verification units a decision asks for, moves the best on a merge, and on a stale decision
- * either merges the change onto the new best (a clean three-way merge, with probability
- * `cleanMergeRate`) or queues a rebase. Effects are additive: a change worth e on its parent is
- * worth e on any later best.
+ * verification units a decision asks for, moves the best on a merge, on a stale decision either
+ * merges the change onto the new best (a clean three-way merge, with probability
+ * `cleanMergeRate`) or queues a rebase, and marks a worker suspect after two unreproduced claims.
+ * Parent samples are every run of the parent (or only its baseline runs, see `parentSamples`); the
+ * noise floor uses baseline and verification runs only. Effects are additive: a change worth e on
+ * its parent is worth e on any later best.
  *
  * The naive campaign is plain autoresearch spread over the same workers: each run explores on the
  * current best and is kept when its one number beats the number the best was kept with.
