@@ -9,15 +9,15 @@ import { pooledSd } from './stats.ts'
  * Only runs that nobody chose count: baselines and verifications. The run an exploration reports
  * is the candidate's claim: it is verified *because* it looked good (so it sits far from the
  * verifications more often than chance), and it may be forged; either way it would inflate σ and
- * blunt every later decision. In the simulation, one forging worker in four stalled a whole
- * campaign this way until its claims were left out.
+ * blunt every later decision (docs/RATCHET.md, "Forged results").
  *
  * Until the data holds at least MIN_DEGREES_OF_FREEDOM repeats, the campaign spec's prior σ is
  * used instead. A "repeat" is every measurement of a commit beyond its first on that class, so
  * the count is the pooled estimate's degrees of freedom, Σ (nᵢ − 1): three measurements of one
- * commit give 2; two measurements each of three commits give 3. Three degrees of freedom is the
- * least at which a pooled sd stops being wild (with 1 or 2 the estimate is below half the true σ
- * about 1 time in 5, which would make the ratchet trust luck).
+ * commit give 2; two measurements each of three commits give 3. Three is a compromise: an estimate
+ * below half the true σ would make the ratchet trust luck, and that happens 38 % of the time with
+ * 1 degree of freedom, 22 % with 2, 14 % with 3; the scheduler's 4 baseline runs of the first best
+ * reach 3 at once, and every verified candidate adds more.
  */
 export const MIN_DEGREES_OF_FREEDOM = 3
 

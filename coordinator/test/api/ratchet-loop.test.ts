@@ -1,6 +1,7 @@
 import t from 'tap'
 import { simpleGit } from 'simple-git'
 import { join } from 'node:path'
+import { writeFile } from 'node:fs/promises'
 import type { AssignmentEvent, WorkUnit } from '@autoresearch-grid/shared'
 import { CPU, report, startCoordinator, wsClient, SEED_TRAIN_PY } from '../helpers.ts'
 
@@ -114,5 +115,8 @@ t.test('git clone of /git/<campaign> serves the branch of accepted bests with th
   const clone = simpleGit(target)
   t.equal((await clone.raw(['log', '--format=%an', 'HEAD'])).trim(), 'alice\nautoresearch-grid')
   t.equal(await clone.raw(['show', 'HEAD:train.py']), 'DEPTH = 7\n')
+  await writeFile(join(target, 'train.py'), 'DEPTH = 99\n')
+  await clone.raw(['-c', 'user.name=mallory', '-c', 'user.email=m@example.org', 'commit', '-qam', 'sneaky'])
   await t.rejects(async () => { await clone.push('origin', 'HEAD:refs/heads/autoresearch/demo') }, 'pushing is not possible')
+  t.equal((await simpleGit(join(c.dir, 'git')).raw(['show', 'autoresearch/demo:train.py'])), 'DEPTH = 7\n', 'the branch is unchanged')
 })
