@@ -7,9 +7,13 @@ import { defaultTrainerDir, findPython, ensurePrepared } from '@autoresearch-gri
 import { openCoordinator } from './coordinator.ts'
 import { buildServer } from './server.ts'
 import { createAdminToken, createWorkerToken } from './auth/access.ts'
-import { createCampaign, listCampaigns, UserError } from './campaigns/campaigns.ts'
-import { addHypothesis } from './hypotheses/add.ts'
+import { createCampaign, getCampaign, listCampaigns, UserError } from './campaigns/campaigns.ts'
 import { overview } from './api/dashboard.ts'
+import { eq } from 'drizzle-orm'
+import type { Metrics } from '@autoresearch-grid/shared'
+import { experiments } from './db/schema.ts'
+import { addHypothesis, markHypothesis } from './hypotheses/add.ts'
+import { parseResultsTsv, resultStatus, toResultsTsv } from './campaigns/results-tsv.ts'
 
 const defaultData = process.env.AUTORESEARCH_DATA ?? '.autoresearch-grid'
 const int = (v: string) => {
@@ -126,6 +130,48 @@ program.command('hypothesis').description('research ideas').command('add <campai
     try {
       const r = addHypothesis(app, name, { title: text, body: o.body, priority: o.priority, source: 'maintainer', author: 'maintainer' })
       console.log(r.duplicateOf ? `${r.id} (duplicate of ${r.duplicateOf})` : r.id)
+    } finally {
+      app.close()
+    }
+  })
+
+program.command('export <campaign>').description('print the experiments of a campaign')
+  .requiredOption('--tsv', 'in the results.tsv format of autoresearch')
+  .action(async (name: string) => {
+    const app = await openCoordinator(resolve(program.opts().data))
+    try {
+      if (!getCampaign(app, name)) throw new UserError(`no campaign "${name}"`)
+      const rows = app.db.select().from(experiments).where(eq(experiments.campaign, name)).orderBy(experiments.createdAt).all()
+        .flatMap(e => {
+          const status = resultStatus(e.status)
+          const m = e.metrics as Metrics | null
+          return status ? [{ commit: e.commit, valBpb: e.valBpb, memoryGb: (m?.peak_vram_mb ?? 0) / 1024, status, description: e.description }] : []
+        })
+      process.stdout.write(toResultsTsv(rows))
+    } finally {
+      app.close()
+    }
+  })
+
+program.command('import <campaign>').description('start a campaign from a solo autoresearch run: its train.py, and its results.tsv as ideas already tried')
+  .requiredOption('--tsv <file>', 'the results.tsv of the run')
+  .requiredOption('--train-py <file>', 'the best train.py of the run')
+  .option('--budget <s>', 'training budget per experiment, seconds', int, 300)
+  .option('--profile <p>', 'trainer profile: gpu | cpu-tiny', 'gpu')
+  .action(async (name: string, o: { tsv: string; trainPy: string; budget: number; profile: string }) => {
+    const rows = parseResultsTsv(await readFile(o.tsv, 'utf8'))
+    const profile = Profile.safeParse(o.profile)
+    if (!profile.success) throw new UserError(`--profile must be gpu or cpu-tiny, not "${o.profile}"`)
+    const app = await openCoordinator(resolve(program.opts().data))
+    try {
+      await createCampaign(app, { name, seed: { 'train.py': await readFile(o.trainPy, 'utf8') }, spec: { budgetSeconds: o.budget, profile: profile.data } })
+      let n = 0
+      for (const r of rows.filter(r => r.description)) {
+        const h = addHypothesis(app, name, { title: r.description.slice(0, 200), source: 'system', author: 'import', priority: -1 })
+        markHypothesis(app, h.id, r.status === 'keep' ? 'merged' : 'rejected')
+        n++
+      }
+      console.log(`campaign ${name} created from ${o.trainPy}; ${n} ideas from ${o.tsv} recorded as already tried (no fingerprint pinned: run campaign create to pin one)`)
     } finally {
       app.close()
     }

@@ -40,3 +40,7 @@ export function addHypothesis(ctx: Ctx, campaign: string, h: NewHypothesis): { i
   if (!existing) ctx.bus.emit({ type: 'work-available', campaign })
   return { id, duplicateOf: existing?.id ?? null }
 }
+
+export function markHypothesis(ctx: Pick<Ctx, 'db'>, id: string, status: 'open' | 'tested' | 'merged' | 'rejected'): void {
+  ctx.db.update(hypotheses).set({ status }).where(eq(hypotheses.id, id)).run()
+}
