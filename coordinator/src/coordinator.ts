@@ -6,6 +6,7 @@ import { Bus } from './events/bus.ts'
 import { DEFAULT_SETTINGS, type Ctx, type Settings } from './context.ts'
 import { syncBranches } from './campaigns/campaigns.ts'
 import { expireLeases } from './units/leases.ts'
+import { recoverMerges } from './units/merge.ts'
 
 /** Opens a coordinator's state in a data dir: `coordinator.db` (SQLite) and `git/` (the code). */
 export async function openCoordinator(dataDir: string, settings: Partial<Settings> = {}): Promise<Ctx & { close(): void }> {
@@ -14,6 +15,7 @@ export async function openCoordinator(dataDir: string, settings: Partial<Setting
   const git = await GitStore.open(join(dataDir, 'git'))
   const ctx: Ctx = { db, git, bus: new Bus(), dataDir, settings: { ...DEFAULT_SETTINGS, ...settings }, now: Date.now }
   await syncBranches(ctx)
+  await recoverMerges(ctx)
   const timer = setInterval(() => expireLeases(ctx), Math.max(250, ctx.settings.pollMs))
   timer.unref()
   return { ...ctx, close: () => { clearInterval(timer); db.$client.close() } }

@@ -23,7 +23,9 @@ export async function startCoordinator(settings: Partial<Settings> = {}, dataDir
     app, server, url, dir,
     adminToken: () => createAdminToken(app),
     workerToken: (name = 'alice') => createWorkerToken(app, name, `${name}@example.org`).token,
-    campaign: (name = 'demo', noise = {}) => createCampaign(app, { name, seed: { 'train.py': SEED_TRAIN_PY }, spec: { budgetSeconds: 10, profile: 'cpu-tiny', noise } }),
+    /** A campaign; by default the single-run ratchet (one baseline, no verification) unless `noise` says otherwise. */
+    campaign: (name = 'demo', noise: Record<string, unknown> = { replications: 0, baselineRuns: 1 }) =>
+      createCampaign(app, { name, seed: { 'train.py': SEED_TRAIN_PY }, spec: { budgetSeconds: 10, profile: 'cpu-tiny', noise } }),
     stop: async () => { await server.close(); app.close() },
     close: async () => { await server.close(); app.close(); if (!dataDir) await rm(dir, { recursive: true, force: true }) },
   }

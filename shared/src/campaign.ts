@@ -8,18 +8,28 @@ export const CampaignName = z
 export const Profile = z.enum(['gpu', 'cpu-tiny'])
 export type Profile = z.infer<typeof Profile>
 
-/** How the ratchet treats noise; the defaults are documented in docs/RATCHET.md. */
+/**
+ * How the ratchet treats noise (DESIGN §7, docs/RATCHET.md). The defaults come from the
+ * simulation in bench/ratchet: a lenient screen on the author's run, then a strict verdict once
+ * other workers have re-run the candidate.
+ */
 export const NoisePolicy = z.object({
   /** σ of val_bpb assumed until enough repeated measurements exist. */
   priorSigma: z.number().positive().default(0.01),
-  /** Smallest improvement worth keeping, in val_bpb. */
+  /** Smallest improvement worth keeping, in val_bpb; also the harm a simplification may cost. */
   minDelta: z.number().nonnegative().default(0.001),
-  /** How many σ (scaled by the sample sizes) an improvement must clear. */
-  z: z.number().positive().default(2),
+  /** Standard errors an improvement must clear in the verdict, with the verifications in. */
+  z: z.number().positive().default(2.25),
+  /** Standard errors the author's own run must clear to earn verification runs at all. */
+  screenZ: z.number().nonnegative().default(1),
   /** Verification runs (by other workers) needed before a merge; 0 keeps single runs. */
-  replications: z.number().int().min(0).max(10).default(0),
+  replications: z.number().int().min(0).max(10).default(3),
+  /** Baseline runs of each best per hardware class, for a tight parent mean. */
+  baselineRuns: z.number().int().min(1).max(10).default(4),
+  /** Let a candidate's own worker verify it: only for campaigns with a single worker per class. */
+  allowSelfVerification: z.boolean().default(false),
   /** An improvement larger than this is suspicious until someone else reproduces it. */
-  maxImprovement: z.number().positive().default(0.5),
+  maxImprovement: z.number().positive().default(0.25),
   /** Allowed relative deviation of training_seconds from the budget. */
   budgetTolerance: z.number().positive().max(1).default(0.25),
 })

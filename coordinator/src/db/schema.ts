@@ -111,10 +111,16 @@ export const experiments = sqliteTable('experiments', {
   description: text('description').notNull(),
   diff: text('diff').notNull(),
   sourceHash: text('source_hash').notNull(),
+  /** Lines added minus deleted in the editable files (negative: a simplification), from git. */
+  linesDelta: integer('lines_delta').notNull().default(0),
   metrics: text('metrics', { mode: 'json' }),
   valBpb: real('val_bpb'),
-  /** pending: waiting for a baseline; kept: merged; measured: a baseline/verify sample. */
-  status: text('status', { enum: ['pending', 'kept', 'discarded', 'measured', 'crash', 'rejected', 'rejected-unsafe', 'stale'] }).notNull(),
+  /**
+   * pending: waiting for a baseline or for verifications; merging: accepted, the branch is being
+   * moved; kept: on the branch; measured: a baseline or verification run; stale: promising, but the
+   * best moved on (its change is merged onto the new best or re-applied by a rebase unit).
+   */
+  status: text('status', { enum: ['pending', 'merging', 'kept', 'discarded', 'measured', 'crash', 'rejected', 'rejected-unsafe', 'stale'] }).notNull(),
   decision: text('decision').notNull().default(''),
   logTail: text('log_tail').notNull().default(''),
   agentNotes: text('agent_notes').notNull().default(''),
@@ -131,6 +137,9 @@ export const measurements = sqliteTable('measurements', {
   valBpb: real('val_bpb').notNull(),
   experimentId: text('experiment_id').notNull(),
   workerId: text('worker_id').notNull(),
+  /** The unit kind that produced it: explore runs are selected for looking good, so σ leaves them out. */
+  kind: text('kind', { enum: ['baseline', 'explore', 'verify', 'rebase'] }).notNull().default('baseline'),
+  trainingSeconds: real('training_seconds').notNull().default(0),
   createdAt: createdAt(),
 }, t => [index('measurements_commit').on(t.campaign, t.commit, t.hardwareClass)])
 

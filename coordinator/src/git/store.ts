@@ -108,6 +108,34 @@ export class GitStore {
     })
   }
 
+  /** Lines added minus lines deleted between two commits. */
+  async linesDelta(from: string, to: string): Promise<number> {
+    const numstat = await this.git.raw(['diff', '--numstat', from, to])
+    return numstat.split('\n').filter(Boolean).reduce((n, line) => {
+      const [added, removed] = line.split('\t')
+      return n + (Number(added) || 0) - (Number(removed) || 0)
+    }, 0)
+  }
+
+  /**
+   * Three-way merge of two commits over their merge base, without a work tree (git merge-tree).
+   * Returns the merged files' tree as a commit-ready file map, or null on a conflict.
+   */
+  async mergeFiles(ours: string, theirs: string, names: string[]): Promise<Record<string, string> | null> {
+    let output: string
+    try {
+      output = await this.git.raw(['merge-tree', '--write-tree', '--no-messages', ours, theirs])
+    } catch {
+      return null
+    }
+    // A clean merge prints just the tree; a conflict also lists the conflicted entries.
+    const [tree, ...conflicts] = output.trim().split('\n')
+    if (conflicts.some(l => l.trim()) || !/^[0-9a-f]{40,64}$/.test(tree)) return null
+    const out: Record<string, string> = {}
+    for (const n of names) out[n] = await this.git.raw(['cat-file', 'blob', `${tree}:${n}`])
+    return out
+  }
+
   async diff(from: string, to: string): Promise<string> {
     return this.git.raw(['diff', from, to])
   }

@@ -5,6 +5,7 @@ import { newId } from '../context.ts'
 import { hypotheses } from '../db/schema.ts'
 import { logEvent } from '../events/log.ts'
 import { getCampaign, UserError } from '../campaigns/campaigns.ts'
+import { dedupKey, findDuplicate } from './dedup.ts'
 
 export interface NewHypothesis {
   title: string
@@ -15,20 +16,17 @@ export interface NewHypothesis {
   parentExperiment?: string | null
 }
 
-/** Lowercase words without punctuation: the key two phrasings of one idea are likely to share. */
-export function dedupKey(text: string): string {
-  return text.toLowerCase().normalize('NFKD').replace(/[^\p{L}\p{N}.]+/gu, ' ').trim().split(/\s+/).sort().join(' ')
-}
-
 /** Adds an idea to a campaign's queue unless an open or tested one says the same; returns its id. */
 export function addHypothesis(ctx: Ctx, campaign: string, h: NewHypothesis): { id: string; duplicateOf: string | null } {
   if (!getCampaign(ctx, campaign)) throw new UserError(`no campaign "${campaign}"; list them with \`coordinator campaign list\``)
   const title = h.title.trim()
   if (title.length < 3 || title.length > LIMITS.hypothesisTitleChars) throw new UserError(`a hypothesis title is 3-${LIMITS.hypothesisTitleChars} characters`)
-  const key = dedupKey(`${title}`)
+  const key = dedupKey(title)
   const id = newId('h')
-  const existing = ctx.db.select().from(hypotheses)
-    .where(and(eq(hypotheses.campaign, campaign), eq(hypotheses.dedupKey, key), inArray(hypotheses.status, ['open', 'in-progress', 'tested', 'merged']))).get()
+  const known = ctx.db.select({ id: hypotheses.id, title: hypotheses.title }).from(hypotheses)
+    .where(and(eq(hypotheses.campaign, campaign), inArray(hypotheses.status, ['open', 'in-progress', 'tested', 'merged', 'rejected']))).all()
+  const dup = findDuplicate(title, known.map(k => ({ id: k.id, text: k.title })))
+  const existing = dup ? { id: dup.id } : undefined
   ctx.db.transaction(tx => {
     tx.insert(hypotheses).values({
       id, campaign, title, body: (h.body ?? '').slice(0, LIMITS.hypothesisBodyChars), source: h.source, author: h.author ?? null,

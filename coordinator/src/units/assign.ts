@@ -1,6 +1,6 @@
-import { and, desc, eq, inArray, isNull, ne, or, sql } from 'drizzle-orm'
+import { and, desc, eq, inArray, isNotNull, sql } from 'drizzle-orm'
 import { randomBytes } from 'node:crypto'
-import type { UnitKind, WorkUnit } from '@autoresearch-grid/shared'
+import type { WorkUnit } from '@autoresearch-grid/shared'
 import type { Ctx } from '../context.ts'
 import { newId } from '../context.ts'
 import { experiments, hypotheses, measurements, workUnits } from '../db/schema.ts'
@@ -8,73 +8,60 @@ import { logEvent, type Writer } from '../events/log.ts'
 import { getCampaign, listCampaigns, type Campaign } from '../campaigns/campaigns.ts'
 import type { Worker } from '../workers/registry.ts'
 import { leaseSeconds } from './leases.ts'
+import { nextUnit, type SchedulerInput } from '../scheduler/index.ts'
 
 type Unit = typeof workUnits.$inferSelect
 
-const KIND_ORDER: Record<UnitKind, number> = { baseline: 0, verify: 1, rebase: 2, explore: 3 }
-
-/** Units a worker may take from the queue: its class (or any), never its own candidate's verification. */
-function queuedFor(tx: Writer, c: Campaign, w: Worker): Unit[] {
-  return tx.select().from(workUnits).where(and(
-    eq(workUnits.campaign, c.name),
-    eq(workUnits.state, 'queued'),
-    or(isNull(workUnits.hardwareClass), eq(workUnits.hardwareClass, w.hardwareClass)),
-    or(isNull(workUnits.excludedWorker), ne(workUnits.excludedWorker, w.id)),
-  )).all().sort((a, b) => KIND_ORDER[a.kind] - KIND_ORDER[b.kind] || a.createdAt - b.createdAt)
-}
-
-function hasBaseline(tx: Writer, c: Campaign, cls: string): boolean {
-  const measured = tx.select({ n: sql<number>`count(*)` }).from(measurements)
-    .where(and(eq(measurements.campaign, c.name), eq(measurements.commit, c.bestCommit), eq(measurements.hardwareClass, cls))).get()!.n > 0
-  if (measured) return true
-  const inFlight = tx.select({ n: sql<number>`count(*)` }).from(workUnits).where(and(
-    eq(workUnits.campaign, c.name), eq(workUnits.kind, 'baseline'), eq(workUnits.parentCommit, c.bestCommit),
-    eq(workUnits.hardwareClass, cls), inArray(workUnits.state, ['queued', 'leased']))).get()!.n
-  return inFlight > 0
-}
-
-/** The open hypothesis of highest priority that nobody has taken on this parent yet. */
-function nextHypothesis(tx: Writer, c: Campaign) {
-  const taken = tx.select({ id: workUnits.hypothesisId }).from(workUnits)
-    .where(and(eq(workUnits.campaign, c.name), eq(workUnits.parentCommit, c.bestCommit))).all().map(r => r.id).filter(Boolean) as string[]
-  return tx.select().from(hypotheses).where(and(eq(hypotheses.campaign, c.name), inArray(hypotheses.status, ['open', 'in-progress'])))
-    .orderBy(desc(hypotheses.priority), hypotheses.createdAt).all().find(h => !taken.includes(h.id))
+/** A snapshot of a campaign's queue, in the scheduler's terms (a pure choice is made over it). */
+function snapshot(tx: Writer, c: Campaign, worker: Worker): SchedulerInput {
+  const units = tx.select().from(workUnits).where(and(eq(workUnits.campaign, c.name), inArray(workUnits.state, ['queued', 'leased']))).all()
+  const measured = tx.select({ commit: measurements.commit, cls: measurements.hardwareClass, worker: measurements.workerId }).from(measurements)
+    .where(eq(measurements.campaign, c.name)).all()
+  const baselines: Record<string, number> = {}
+  for (const m of measured) if (m.commit === c.bestCommit) baselines[m.cls] = (baselines[m.cls] ?? 0) + 1
+  const tried = tx.select({ h: workUnits.hypothesisId, parent: workUnits.parentCommit }).from(workUnits)
+    .where(and(eq(workUnits.campaign, c.name), isNotNull(workUnits.hypothesisId))).all()
+  const hs = tx.select().from(hypotheses).where(and(eq(hypotheses.campaign, c.name), inArray(hypotheses.status, ['open', 'in-progress']))).all()
+  return {
+    worker: { id: worker.id, hardwareClass: worker.hardwareClass },
+    best: c.bestCommit,
+    baselines,
+    units: units.map(u => ({
+      id: u.id, kind: u.kind, commit: u.kind === 'verify' ? u.targetCommit! : u.parentCommit, hardwareClass: u.hardwareClass,
+      candidateWorkerId: u.excludedWorker, measuredBy: u.kind === 'verify' ? measured.filter(m => m.commit === u.targetCommit).map(m => m.worker) : [],
+      hypothesisId: u.hypothesisId, leasedTo: u.state === 'leased' ? u.workerId : null, queuedAt: u.createdAt,
+    })),
+    hypotheses: hs.map(h => ({ id: h.id, priority: h.priority, status: h.status, createdAt: h.createdAt, triedOn: tried.filter(t => t.h === h.id).map(t => t.parent) })),
+    settings: { baselineRuns: c.spec.noise.baselineRuns, allowSelfVerification: c.spec.noise.allowSelfVerification },
+  }
 }
 
 /**
- * Picks and leases the most valuable unit for an idle worker (DESIGN §8): a queued unit it may
- * take (baselines, verifications, rebases, re-queued explores first), else a baseline of the best
- * for its class if none exists, else an exploration of the best hypothesis or a free one.
+ * Leases the most valuable unit for an idle worker (DESIGN §8, chosen by scheduler/next-unit.ts):
+ * baselines of the best for its class, verifications it may run, rebases, then exploration.
  * Synchronous, inside one transaction: two workers asking at once cannot get the same unit.
  */
 export function leaseNextUnit(ctx: Ctx, worker: Worker, eligible: (c: Campaign) => boolean): Unit | null {
   const now = ctx.now()
   return ctx.db.transaction(tx => {
     for (const c of listCampaigns({ db: tx as never }).filter(c => c.status === 'active' && eligible(c))) {
-      let unit: Unit | undefined = queuedFor(tx, c, worker)[0]
-      if (!unit) {
-        let kind: UnitKind = 'explore'
-        let hypothesisId: string | null = null
-        let hardwareClass: string | null = null
-        if (!hasBaseline(tx, c, worker.hardwareClass)) {
-          kind = 'baseline'
-          hardwareClass = worker.hardwareClass
-        } else {
-          const h = nextHypothesis(tx, c)
-          if (h) {
-            hypothesisId = h.id
-            tx.update(hypotheses).set({ status: 'in-progress' }).where(eq(hypotheses.id, h.id)).run()
-          }
-        }
-        unit = { id: newId('u'), kind, campaign: c.name, hypothesisId, parentCommit: c.bestCommit, targetCommit: null, targetExperiment: null,
-          hardwareClass, excludedWorker: null, workerId: null, leaseToken: null, leaseExpiresAt: null, attempts: 0, state: 'queued',
-          progress: null, createdAt: now, updatedAt: now }
+      const choice = nextUnit(snapshot(tx, c, worker))
+      let unit: Unit
+      if (choice.action === 'lease') {
+        unit = tx.select().from(workUnits).where(eq(workUnits.id, choice.unitId)).get()!
+      } else {
+        const base = { id: newId('u'), campaign: c.name, targetCommit: null, targetExperiment: null, excludedWorker: null, workerId: null, leaseToken: null,
+          leaseExpiresAt: null, attempts: 0, state: 'queued' as const, progress: null, createdAt: now, updatedAt: now }
+        unit = choice.kind === 'baseline'
+          ? { ...base, kind: 'baseline', hypothesisId: null, parentCommit: choice.commit, hardwareClass: choice.hardwareClass }
+          : { ...base, kind: 'explore', hypothesisId: choice.hypothesisId, parentCommit: choice.parentCommit, hardwareClass: null }
         tx.insert(workUnits).values(unit).run()
       }
+      if (unit.hypothesisId) tx.update(hypotheses).set({ status: 'in-progress' }).where(and(eq(hypotheses.id, unit.hypothesisId), eq(hypotheses.status, 'open'))).run()
       const lease = { workerId: worker.id, leaseToken: randomBytes(16).toString('hex'), leaseExpiresAt: now + leaseSeconds(c, ctx.settings) * 1000,
         state: 'leased' as const, attempts: unit.attempts + 1, updatedAt: now, progress: null }
       tx.update(workUnits).set(lease).where(eq(workUnits.id, unit.id)).run()
-      logEvent(tx, c.name, 'unit-leased', { unit: unit.id, kind: unit.kind, worker: worker.id, hypothesis: unit.hypothesisId })
+      logEvent(tx, c.name, 'unit-leased', { unit: unit.id, kind: unit.kind, worker: worker.id, hypothesis: unit.hypothesisId, reason: choice.reason })
       return { ...unit, ...lease }
     }
     return null
@@ -89,9 +76,12 @@ export async function toWorkUnit(ctx: Ctx, unit: Unit): Promise<WorkUnit> {
   const tried = ctx.db.select({ d: experiments.description }).from(experiments)
     .where(and(eq(experiments.campaign, c.name), eq(experiments.parentCommit, unit.parentCommit), eq(experiments.kind, 'explore')))
     .orderBy(desc(experiments.createdAt)).limit(200).all().map(r => r.d)
-  const reference = unit.targetExperiment
-    ? ctx.db.select({ diff: experiments.diff }).from(experiments).where(eq(experiments.id, unit.targetExperiment)).get()?.diff ?? null
-    : null
+  const target = unit.targetExperiment ? ctx.db.select().from(experiments).where(eq(experiments.id, unit.targetExperiment)).get() : undefined
+  const reference = unit.kind === 'rebase' ? target?.diff ?? null : null
+  // A rebase re-applies someone's idea on the new best: the idea is the hypothesis.
+  const hypothesis = unit.kind === 'rebase' && target
+    ? { id: target.id, title: `re-apply: ${target.description}`, body: 'The best moved on since this change was tried and its diff no longer applies cleanly. Re-apply the same idea to the current train.py; the original diff is attached as reference.' }
+    : h ? { id: h.id, title: h.title, body: h.body } : null
   return {
     id: unit.id,
     kind: unit.kind,
@@ -103,7 +93,7 @@ export async function toWorkUnit(ctx: Ctx, unit: Unit): Promise<WorkUnit> {
     parentCommit: unit.parentCommit,
     source: await sourceOf(ctx, commit, c.spec.editableFiles),
     editableFiles: c.spec.editableFiles,
-    hypothesis: h ? { id: h.id, title: h.title, body: h.body } : null,
+    hypothesis,
     referenceDiff: reference,
     triedOnParent: tried,
   }

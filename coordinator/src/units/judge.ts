@@ -1,36 +1,82 @@
-import type { ReportStatus } from '@autoresearch-grid/shared'
+import { and, eq, inArray, sql } from 'drizzle-orm'
+import type { Metrics, ReportStatus } from '@autoresearch-grid/shared'
 import type { Writer } from '../events/log.ts'
+import { logEvent } from '../events/log.ts'
 import type { Campaign } from '../campaigns/campaigns.ts'
-import type { experiments } from '../db/schema.ts'
-import { parentMean } from './report.ts'
+import { experiments, hypotheses, measurements, workUnits } from '../db/schema.ts'
+import { decide, noiseFloor, type Decision, type RatchetSettings } from '../ratchet/index.ts'
+import { newId } from '../context.ts'
 
 type Experiment = typeof experiments.$inferSelect
-export interface Verdict {
-  status: Experiment['status']
-  decision: string
-  /** Whether the val_bpb is a usable sample of the measured commit. */
-  measured: boolean
+
+/** The ratchet's settings for a campaign: its noise policy plus its budget. */
+export function ratchetSettings(c: Campaign): RatchetSettings {
+  return { ...c.spec.noise, budgetSeconds: c.spec.budgetSeconds }
 }
 
 /**
- * Reads what the ratchet needs from the database and applies it to one experiment.
- * First ratchet: a candidate is kept only if it beats the mean of its parent's measurements on the
- * same hardware class by at least minDelta, and only while its parent is still the best.
+ * Whether a run can count as a measurement at all. Candidates get the full rule from `decide`;
+ * baselines and verifications only need to be sane, or they would poison the parent's mean.
  */
-export function judge(tx: Writer, c: Campaign, exp: Experiment, status: ReportStatus): Verdict {
-  if (status === 'rejected-unsafe') return { status: 'rejected-unsafe', decision: 'rejected: the worker found the code unsafe to run', measured: false }
-  const m = exp.metrics as { val_bpb: number; training_seconds: number } | null
-  if (status === 'crash' || !m) return { status: 'crash', decision: 'crashed: no metrics', measured: false }
-  if (!Number.isFinite(m.val_bpb) || m.val_bpb <= 0) return { status: 'rejected', decision: `rejected: val_bpb ${m.val_bpb} is not a positive finite number`, measured: false }
+export function runProblem(c: Campaign, status: ReportStatus, m: Metrics | null): { status: Experiment['status']; decision: string } | null {
+  if (status === 'rejected-unsafe') return { status: 'rejected-unsafe', decision: 'rejected: the worker found the code unsafe to run' }
+  if (status === 'crash' || !m) return { status: 'crash', decision: 'crashed: no metrics' }
+  if (!Number.isFinite(m.val_bpb) || m.val_bpb <= 0) return { status: 'rejected', decision: `rejected: val_bpb ${m.val_bpb} is not a positive finite number` }
   const tol = c.spec.noise.budgetTolerance
   if (Math.abs(m.training_seconds - c.spec.budgetSeconds) > tol * c.spec.budgetSeconds)
-    return { status: 'rejected', decision: `rejected: trained ${m.training_seconds}s, outside the ${c.spec.budgetSeconds}s budget ±${tol * 100}%`, measured: false }
-  if (exp.kind === 'baseline' || exp.kind === 'verify') return { status: 'measured', decision: `measured ${m.val_bpb.toFixed(6)} on ${exp.hardwareClass}`, measured: true }
-  const parent = parentMean(tx, c.name, exp.parentCommit, exp.hardwareClass)
-  if (parent === null) return { status: 'pending', decision: `waiting for a baseline of the parent on ${exp.hardwareClass}`, measured: true }
-  const delta = m.val_bpb - parent
-  const verdict = `val_bpb ${m.val_bpb.toFixed(6)} vs parent ${parent.toFixed(6)} (Δ ${delta >= 0 ? '+' : ''}${delta.toFixed(6)})`
-  if (delta > -c.spec.noise.minDelta) return { status: 'discarded', decision: `discarded: ${verdict}`, measured: true }
-  if (exp.parentCommit !== c.bestCommit) return { status: 'stale', decision: `stale: ${verdict}, but the best moved on since its parent`, measured: true }
-  return { status: 'kept', decision: `kept: ${verdict}`, measured: true }
+    return { status: 'rejected', decision: `rejected: trained ${m.training_seconds}s, outside the ${c.spec.budgetSeconds}s budget ±${Math.round(tol * 100)}%` }
+  return null
+}
+
+/** Reads what the ratchet needs for one candidate on its class and asks it. */
+export function decideCandidate(tx: Writer, c: Campaign, exp: Experiment): Decision {
+  const onClass = tx.select().from(measurements).where(and(eq(measurements.campaign, c.name), eq(measurements.hardwareClass, exp.hardwareClass))).all()
+  const samples = onClass.filter(m => m.commit === exp.commit).map(m => ({ valBpb: m.valBpb, workerId: m.workerId, trainingSeconds: m.trainingSeconds }))
+  const parentSamples = onClass.filter(m => m.commit === exp.parentCommit).map(m => m.valBpb)
+  const sigma = noiseFloor(onClass, exp.hardwareClass, c.spec.noise.priorSigma).sigma
+  return decide({
+    candidate: { authorId: exp.workerId, samples, linesDelta: exp.linesDelta },
+    parentSamples, sigma, parentIsBest: exp.parentCommit === c.bestCommit, settings: ratchetSettings(c),
+  })
+}
+
+export interface Applied {
+  status: Experiment['status']
+  /** The decision that accepted it, for the merge record. */
+  merge?: Extract<Decision, { kind: 'merge' }>
+}
+
+const STATUS: Record<Decision['kind'], Experiment['status']> = {
+  reject: 'rejected', 'await-baseline': 'pending', discard: 'discarded', verify: 'pending', stale: 'stale', merge: 'merging',
+}
+
+/** Records a decision on a candidate: its status, verification units, and its hypothesis. */
+export function applyDecision(tx: Writer, c: Campaign, exp: Experiment, d: Decision, now: number): Applied {
+  const status = STATUS[d.kind]
+  tx.update(experiments).set({ status, decision: d.message }).where(eq(experiments.id, exp.id)).run()
+  if (d.kind === 'verify') ensureVerifications(tx, c, exp, d.needed, now)
+  else cancelVerifications(tx, exp.id, now)
+  if (exp.hypothesisId && status !== 'pending') {
+    tx.update(hypotheses).set({ status: status === 'merging' ? 'merged' : 'tested' }).where(eq(hypotheses.id, exp.hypothesisId)).run()
+  }
+  if (status !== 'pending' || d.kind === 'verify') logEvent(tx, c.name, 'decision', { experiment: exp.id, kind: d.kind, message: d.message })
+  return { status, merge: d.kind === 'merge' ? d : undefined }
+}
+
+/** Queues verification runs of a candidate until `needed` are outstanding: same class, other workers. */
+function ensureVerifications(tx: Writer, c: Campaign, exp: Experiment, needed: number, now: number): void {
+  const outstanding = tx.select({ n: sql<number>`count(*)` }).from(workUnits)
+    .where(and(eq(workUnits.targetExperiment, exp.id), eq(workUnits.kind, 'verify'), inArray(workUnits.state, ['queued', 'leased']))).get()!.n
+  for (let i = outstanding; i < needed; i++) {
+    tx.insert(workUnits).values({
+      id: newId('u'), kind: 'verify', campaign: c.name, hypothesisId: null, parentCommit: exp.parentCommit, targetCommit: exp.commit,
+      targetExperiment: exp.id, hardwareClass: exp.hardwareClass, excludedWorker: c.spec.noise.allowSelfVerification ? null : exp.workerId,
+      state: 'queued', createdAt: now, updatedAt: now,
+    }).run()
+  }
+}
+
+function cancelVerifications(tx: Writer, experimentId: string, now: number): void {
+  tx.update(workUnits).set({ state: 'cancelled', updatedAt: now })
+    .where(and(eq(workUnits.targetExperiment, experimentId), eq(workUnits.kind, 'verify'), eq(workUnits.state, 'queued'))).run()
 }

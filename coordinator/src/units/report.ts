@@ -1,16 +1,18 @@
-import { and, eq, sql } from 'drizzle-orm'
+import { and, eq, inArray } from 'drizzle-orm'
 import { createHash } from 'node:crypto'
 import { LIMITS, type Report, type ReportReply } from '@autoresearch-grid/shared'
 import type { Ctx } from '../context.ts'
 import { newId } from '../context.ts'
-import { campaigns, contributors, experiments, hypotheses, measurements, merges, workUnits } from '../db/schema.ts'
+import { contributors, experiments, hypotheses, measurements, workUnits } from '../db/schema.ts'
 import { logEvent, type Writer } from '../events/log.ts'
 import { getCampaign, UserError, type Campaign } from '../campaigns/campaigns.ts'
 import type { Worker } from '../workers/registry.ts'
 import { addHypothesis } from '../hypotheses/add.ts'
-import { judge } from './judge.ts'
+import { applyDecision, decideCandidate, runProblem } from './judge.ts'
+import { finishMerge, mergeStale, type MergeJob } from './merge.ts'
+import { sourceOf } from './assign.ts'
 
-type Experiment = typeof experiments.$inferSelect
+export type Experiment = typeof experiments.$inferSelect
 
 export function sourceHash(files: Record<string, string>): string {
   const h = createHash('sha256')
@@ -22,6 +24,27 @@ function commitMessage(r: Report, c: Campaign): string {
   const m = r.metrics
   const trailer = m ? `\n\nval_bpb: ${m.val_bpb.toFixed(6)}\ntraining_seconds: ${m.training_seconds}\nstatus: ${r.status}` : `\n\nstatus: ${r.status}`
   return `${r.description}${trailer}\ncampaign: ${c.name}`
+}
+
+export interface Outcome {
+  /** Candidates the ratchet accepted: the branch moves in a second step (merge.ts). */
+  merges: MergeJob[]
+  /** Promising candidates whose parent is no longer the best. */
+  stale: Experiment[]
+  decided: { id: string; status: string }[]
+}
+
+/**
+ * Re-decides candidates that a new measurement may settle: those waiting for a baseline of the
+ * measured commit, and the candidate a verification re-ran.
+ */
+function settle(tx: Writer, c: Campaign, candidates: Experiment[], now: number, out: Outcome): void {
+  for (const exp of candidates) {
+    const applied = applyDecision(tx, c, exp, decideCandidate(tx, c, exp), now)
+    out.decided.push({ id: exp.id, status: applied.status })
+    if (applied.merge) out.merges.push({ campaign: c.name, experiment: { ...exp, status: applied.status }, decision: applied.merge })
+    if (applied.status === 'stale') out.stale.push(exp)
+  }
 }
 
 /**
@@ -47,9 +70,16 @@ export async function ingestReport(ctx: Ctx, worker: Worker, r: Report): Promise
   const missing = c.spec.editableFiles.filter(f => !(f in r.source))
   if (missing.length) throw new UserError(`the report lacks ${missing.join(', ')}`)
 
+  // Baselines and verifications measure a commit the coordinator chose: the worker must have run
+  // exactly that code, and then no new commit is made.
+  const measuring = unit.kind === 'baseline' ? unit.parentCommit : unit.kind === 'verify' ? unit.targetCommit : null
+  const hash = sourceHash(r.source)
+  if (measuring && hash !== sourceHash(await sourceOf(ctx, measuring, c.spec.editableFiles)))
+    throw new UserError(`a ${unit.kind} unit must run the code it was given, unchanged`)
   const contributor = ctx.db.select().from(contributors).where(eq(contributors.id, worker.contributorId)).get()!
   const author = { name: contributor.name, email: contributor.email ?? `${contributor.id}@contributors.autoresearch-grid.local` }
-  const commit = await ctx.git.commit({ files: r.source, parents: [unit.parentCommit], message: commitMessage(r, c), author })
+  const commit = measuring ?? await ctx.git.commit({ files: r.source, parents: [unit.parentCommit], message: commitMessage(r, c), author })
+  const linesDelta = measuring ? 0 : await ctx.git.linesDelta(unit.parentCommit, commit)
   const id = newId('e')
   const now = ctx.now()
 
@@ -58,80 +88,50 @@ export async function ingestReport(ctx: Ctx, worker: Worker, r: Report): Promise
     const fresh = tx.select().from(workUnits).where(eq(workUnits.id, unit.id)).get()!
     if (fresh.leaseToken !== r.leaseToken || fresh.state === 'done') return null
     const campaign = getCampaign({ db: tx as never }, c.name)!
+    const problem = runProblem(campaign, r.status, r.metrics)
     const exp: Experiment = {
       id, unitId: unit.id, campaign: c.name, kind: unit.kind, workerId: worker.id, contributorId: worker.contributorId,
       hardwareClass: worker.hardwareClass, hypothesisId: unit.hypothesisId, parentCommit: unit.parentCommit, commit,
-      description: r.description.slice(0, LIMITS.descriptionChars), diff: r.diff, sourceHash: sourceHash(r.source), metrics: r.metrics,
-      valBpb: r.metrics?.val_bpb ?? null, status: 'pending', decision: '', logTail: r.logTail, agentNotes: r.agentNotes,
-      timings: r.timings, createdAt: now,
+      description: r.description.slice(0, LIMITS.descriptionChars), diff: r.diff, sourceHash: hash, linesDelta, metrics: r.metrics,
+      valBpb: r.metrics?.val_bpb ?? null, status: problem?.status ?? (measuring ? 'measured' : 'pending'),
+      decision: problem?.decision ?? (measuring ? `measured ${r.metrics!.val_bpb.toFixed(6)} on ${worker.hardwareClass}` : ''),
+      logTail: r.logTail, agentNotes: r.agentNotes, timings: r.timings, createdAt: now,
     }
-    const verdict = judge(tx, campaign, exp, r.status)
-    exp.status = verdict.status
-    exp.decision = verdict.decision
     tx.insert(experiments).values(exp).run()
-    if (verdict.measured && exp.valBpb !== null) {
-      const measuredCommit = unit.kind === 'verify' && unit.targetCommit ? unit.targetCommit : unit.kind === 'baseline' ? unit.parentCommit : commit
-      tx.insert(measurements).values({ campaign: c.name, commit: measuredCommit, hardwareClass: worker.hardwareClass, valBpb: exp.valBpb, experimentId: id, workerId: worker.id }).run()
-    }
     tx.update(workUnits).set({ state: 'done', updatedAt: now }).where(eq(workUnits.id, unit.id)).run()
-    if (unit.hypothesisId) {
-      tx.update(hypotheses).set({ status: verdict.status === 'kept' ? 'merged' : 'tested' }).where(eq(hypotheses.id, unit.hypothesisId)).run()
+    logEvent(tx, c.name, 'experiment', { experiment: id, worker: worker.id, kind: unit.kind, status: exp.status, valBpb: exp.valBpb })
+    const out: Outcome = { merges: [], stale: [], decided: [{ id, status: exp.status }] }
+    if (problem) {
+      if (unit.hypothesisId) tx.update(hypotheses).set({ status: 'tested' }).where(eq(hypotheses.id, unit.hypothesisId)).run()
+      return out
     }
-    logEvent(tx, c.name, 'experiment', { experiment: id, worker: worker.id, kind: unit.kind, status: exp.status, valBpb: exp.valBpb, decision: exp.decision })
-    const moved = verdict.status === 'kept' ? promote(tx, campaign, exp) : null
-    // A new baseline can settle candidates that were waiting for it.
-    const settled = unit.kind === 'baseline' ? settlePending(tx, campaign, worker.hardwareClass) : []
-    return { exp, moved: moved ?? settled.find(s => s.moved)?.moved ?? null, settled }
+    tx.insert(measurements).values({ campaign: c.name, commit, hardwareClass: worker.hardwareClass, valBpb: exp.valBpb!, experimentId: id,
+      workerId: worker.id, kind: unit.kind, trainingSeconds: r.metrics!.training_seconds }).run()
+    out.decided = []
+    if (!measuring) settle(tx, campaign, [exp], now, out)
+    else {
+      const waiting = tx.select().from(experiments).where(and(eq(experiments.campaign, c.name), eq(experiments.status, 'pending'),
+        eq(experiments.hardwareClass, worker.hardwareClass), inArray(experiments.kind, ['explore', 'rebase']))).all()
+        .filter(e => (unit.kind === 'verify' ? e.id === unit.targetExperiment : e.parentCommit === commit))
+      settle(tx, campaign, waiting, now, out)
+      out.decided.unshift({ id, status: exp.status })
+    }
+    return out
   })
   if (!outcome) {
     const again = ctx.db.select().from(experiments).where(eq(experiments.unitId, unit.id)).get()
     if (again) return { experimentId: again.id, decision: again.decision, duplicate: true }
     throw new UserError(`work unit "${unit.id}" was re-assigned while your report was being stored`)
   }
-  await ctx.git.setRef(`refs/experiments/${id}`, commit)
-  if (outcome.moved) {
-    const best = getCampaign(ctx, c.name)!
-    await ctx.git.setRef(`refs/heads/${best.branch}`, best.bestCommit)
-    ctx.bus.emit({ type: 'best-changed', campaign: c.name, commit: best.bestCommit, valBpb: outcome.moved.valBpb })
-  }
+  if (!measuring) await ctx.git.setRef(`refs/experiments/${id}`, commit)
+  for (const job of outcome.merges) await finishMerge(ctx, job)
+  for (const exp of outcome.stale) await mergeStale(ctx, exp)
   for (const f of r.followUps) {
     addHypothesis(ctx, c.name, { title: f.title, body: f.body, source: 'agent', author: worker.name, parentExperiment: id })
   }
-  ctx.bus.emit({ type: 'experiment', campaign: c.name, experimentId: id, status: outcome.exp.status })
-  for (const s of outcome.settled) ctx.bus.emit({ type: 'experiment', campaign: c.name, experimentId: s.id, status: s.status })
+  for (const d of outcome.decided) ctx.bus.emit({ type: 'experiment', campaign: c.name, experimentId: d.id, status: d.status })
   ctx.bus.emit({ type: 'unit-done', workerId: worker.id, unitId: unit.id })
   ctx.bus.emit({ type: 'work-available', campaign: c.name })
-  return { experimentId: id, decision: outcome.exp.decision, duplicate: false }
-}
-
-/** Moves the campaign's best to a kept experiment and records the merge. */
-function promote(tx: Writer, c: Campaign, exp: Experiment): { valBpb: number } {
-  const before = parentMean(tx, c.name, c.bestCommit, exp.hardwareClass)
-  tx.update(campaigns).set({ bestCommit: exp.commit }).where(eq(campaigns.name, c.name)).run()
-  tx.insert(merges).values({
-    id: newId('m'), campaign: c.name, experimentId: exp.id, bestBefore: c.bestCommit, bestAfter: exp.commit,
-    valBefore: before ?? exp.valBpb!, valAfter: exp.valBpb!, delta: exp.valBpb! - (before ?? exp.valBpb!), sigma: null,
-    samples: [exp.valBpb], verifiers: [], hardwareClass: exp.hardwareClass,
-  }).run()
-  logEvent(tx, c.name, 'best-changed', { from: c.bestCommit, to: exp.commit, experiment: exp.id, valBpb: exp.valBpb })
-  c.bestCommit = exp.commit
-  return { valBpb: exp.valBpb! }
-}
-
-export function parentMean(tx: Writer, campaign: string, commit: string, cls: string): number | null {
-  const row = tx.select({ mean: sql<number | null>`avg(${measurements.valBpb})` }).from(measurements)
-    .where(and(eq(measurements.campaign, campaign), eq(measurements.commit, commit), eq(measurements.hardwareClass, cls))).get()
-  return row?.mean ?? null
-}
-
-/** Decides candidates that arrived before their parent's baseline on this class. */
-function settlePending(tx: Writer, c: Campaign, cls: string): { id: string; status: string; moved: { valBpb: number } | null }[] {
-  const pending = tx.select().from(experiments)
-    .where(and(eq(experiments.campaign, c.name), eq(experiments.status, 'pending'), eq(experiments.hardwareClass, cls))).orderBy(experiments.createdAt).all()
-  return pending.map(exp => {
-    const verdict = judge(tx, c, exp, 'ok')
-    tx.update(experiments).set({ status: verdict.status, decision: verdict.decision }).where(eq(experiments.id, exp.id)).run()
-    logEvent(tx, c.name, 'experiment-decided', { experiment: exp.id, status: verdict.status, decision: verdict.decision })
-    return { id: exp.id, status: verdict.status, moved: verdict.status === 'kept' ? promote(tx, c, exp) : null }
-  })
+  const decision = ctx.db.select({ d: experiments.decision }).from(experiments).where(eq(experiments.id, id)).get()!.d
+  return { experimentId: id, decision, duplicate: false }
 }

@@ -34,7 +34,7 @@ t.test('a worker gets a baseline first, then explores, and only an improvement m
 
   const better = await nextUnit(api, workerId)
   const r = await api.worker.report.mutate({ workerId, report: report(better, 1.4, 'DEPTH = 6\n') })
-  t.match(r.decision, /^kept/)
+  t.match(r.decision, /^merged/)
 
   const git = simpleGit(join(c.dir, 'git'))
   const log = await git.raw(['log', '--format=%an <%ae>|%s', 'autoresearch/demo'])
@@ -42,7 +42,7 @@ t.test('a worker gets a baseline first, then explores, and only an improvement m
   t.equal(log.trim().split('\n').length, 2, 'seed + the kept experiment, nothing else')
   t.equal(await git.raw(['show', 'autoresearch/demo:train.py']), 'DEPTH = 6\n')
   const refs = await git.raw(['for-each-ref', '--format=%(refname)', 'refs/experiments'])
-  t.equal(refs.trim().split('\n').length, 3, 'every experiment has a ref, kept or not')
+  t.equal(refs.trim().split('\n').length, 2, 'every explored candidate has a ref, kept or not')
 })
 
 t.test('a repeated report returns the first answer and records nothing twice', async t => {
@@ -74,7 +74,7 @@ t.test('a candidate that arrives before its baseline is decided when the baselin
   const explore = await nextUnit(b.api, wb)
   t.equal(baseline.kind, 'baseline')
   t.equal(explore.kind, 'explore', 'the class already has a baseline in flight')
-  t.match((await b.api.worker.report.mutate({ workerId: wb, report: report(explore, 1.2, 'DEPTH = 3\n') })).decision, /^waiting for a baseline/)
+  t.match((await b.api.worker.report.mutate({ workerId: wb, report: report(explore, 1.4, 'DEPTH = 3\n') })).decision, /^waiting for a baseline/)
   await a.api.worker.report.mutate({ workerId: wa, report: report(baseline, 1.5) })
   const exp = await a.api.dashboard.experiment.query({ id: (await a.api.dashboard.experiments.query({ campaign: 'demo' })).find(e => e.kind === 'explore')!.id })
   t.equal(exp?.status, 'kept')
@@ -109,7 +109,7 @@ t.test('git clone of /git/<campaign> serves the branch of accepted bests with th
   t.teardown(close)
   const { workerId } = await api.worker.hello.mutate({ name: 'gpu0', hardware: CPU, fingerprints: {}, version: 't' })
   await api.worker.report.mutate({ workerId, report: report(await nextUnit(api, workerId), 1.5) })
-  await api.worker.report.mutate({ workerId, report: report(await nextUnit(api, workerId), 1.2, 'DEPTH = 7\n') })
+  await api.worker.report.mutate({ workerId, report: report(await nextUnit(api, workerId), 1.4, 'DEPTH = 7\n') })
   const target = join(c.dir, 'clone')
   await simpleGit().clone(`${c.url}/git/demo`, target)
   const clone = simpleGit(target)

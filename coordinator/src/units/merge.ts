@@ -1,0 +1,113 @@
+import { and, eq, inArray } from 'drizzle-orm'
+import type { Ctx } from '../context.ts'
+import { newId } from '../context.ts'
+import { campaigns, contributors, experiments, measurements, merges, workers, workUnits } from '../db/schema.ts'
+import { logEvent } from '../events/log.ts'
+import { getCampaign } from '../campaigns/campaigns.ts'
+import type { Decision } from '../ratchet/index.ts'
+import { applyDecision, decideCandidate } from './judge.ts'
+import { sourceOf } from './assign.ts'
+
+type Experiment = typeof experiments.$inferSelect
+export interface MergeJob { campaign: string; experiment: Experiment; decision: Extract<Decision, { kind: 'merge' }> }
+
+function author(ctx: Ctx, contributorId: string) {
+  const c = ctx.db.select().from(contributors).where(eq(contributors.id, contributorId)).get()!
+  return { name: c.name, email: c.email ?? `${c.id}@contributors.autoresearch-grid.local` }
+}
+
+/**
+ * Second step of a merge: a commit on the campaign branch authored by the contributor, whose
+ * message carries the evidence (val_bpb, Δ, σ, n, verifiers); then the best moves to it, if it is
+ * still the candidate's parent. If the best moved on meanwhile, the candidate goes the stale way.
+ */
+export async function finishMerge(ctx: Ctx, job: MergeJob): Promise<void> {
+  const exp = job.experiment
+  const c = getCampaign(ctx, job.campaign)!
+  if (c.bestCommit !== exp.parentCommit) return markStale(ctx, exp, 'the best moved on while it was being merged')
+  const ev = job.decision.evidence
+  const verifierNames = job.decision.verifierIds.map(id => ctx.db.select({ n: workers.name }).from(workers).where(eq(workers.id, id)).get()?.n ?? id)
+  const message = `${exp.description}\n\nval_bpb: ${ev.candidateMean.toFixed(6)}\ndelta: ${ev.delta.toFixed(6)}\nsigma: ${ev.sigma.toFixed(6)}\n` +
+    `n: ${ev.nC} (parent ${ev.nP})\nverifiers: ${verifierNames.join(', ') || 'none'}${job.decision.simplification ? '\nsimplification: yes' : ''}\n` +
+    `experiment: ${exp.id}\ncampaign: ${c.name}`
+  const files = await sourceOf(ctx, exp.commit, c.spec.editableFiles)
+  const commit = await ctx.git.commit({ files, parents: [c.bestCommit], message, author: author(ctx, exp.contributorId), date: ctx.now() })
+  const moved = ctx.db.transaction(tx => {
+    const now = getCampaign({ db: tx as never }, c.name)!
+    if (now.bestCommit !== exp.parentCommit) return false
+    tx.update(campaigns).set({ bestCommit: commit }).where(eq(campaigns.name, c.name)).run()
+    tx.update(experiments).set({ status: 'kept' }).where(eq(experiments.id, exp.id)).run()
+    tx.insert(merges).values({
+      id: newId('m'), campaign: c.name, experimentId: exp.id, bestBefore: exp.parentCommit, bestAfter: commit, valBefore: ev.parentMean,
+      valAfter: ev.candidateMean, delta: ev.delta, sigma: ev.sigma, samples: job.decision.samples, verifiers: job.decision.verifierIds,
+      hardwareClass: exp.hardwareClass,
+    }).run()
+    // The branch commit holds the candidate's exact source: its measurements are the new best's.
+    for (const m of tx.select().from(measurements).where(and(eq(measurements.campaign, c.name), eq(measurements.commit, exp.commit))).all()) {
+      const { id: _id, ...rest } = m
+      tx.insert(measurements).values({ ...rest, commit }).run()
+    }
+    logEvent(tx, c.name, 'best-changed', { from: exp.parentCommit, to: commit, experiment: exp.id, valBpb: ev.candidateMean, delta: ev.delta })
+    return true
+  })
+  if (!moved) return markStale(ctx, exp, 'the best moved on while it was being merged')
+  await ctx.git.setRef(`refs/heads/${c.branch}`, commit)
+  ctx.bus.emit({ type: 'best-changed', campaign: c.name, commit, valBpb: ev.candidateMean })
+}
+
+async function markStale(ctx: Ctx, exp: Experiment, why: string): Promise<void> {
+  ctx.db.update(experiments).set({ status: 'stale', decision: `stale: ${why}` }).where(eq(experiments.id, exp.id)).run()
+  await mergeStale(ctx, exp)
+}
+
+/**
+ * A promising candidate whose parent is no longer the best (DESIGN §7): merge its change onto the
+ * best with a three-way merge of the editable files. Clean: the merged code becomes a new
+ * candidate that other workers verify against the best. Conflict: a `rebase` unit asks an agent to
+ * re-apply the idea on the best, with the candidate's diff as reference.
+ */
+export async function mergeStale(ctx: Ctx, exp: Experiment): Promise<void> {
+  const c = getCampaign(ctx, exp.campaign)!
+  const files = await ctx.git.mergeFiles(c.bestCommit, exp.commit, c.spec.editableFiles)
+  const now = ctx.now()
+  if (files) {
+    const message = `${exp.description}\n\nthree-way merge of experiment ${exp.id} onto ${c.bestCommit.slice(0, 10)}\ncampaign: ${c.name}`
+    const commit = await ctx.git.commit({ files, parents: [c.bestCommit, exp.commit], message, author: author(ctx, exp.contributorId), date: now })
+    const diff = await ctx.git.diff(c.bestCommit, commit)
+    const linesDelta = await ctx.git.linesDelta(c.bestCommit, commit)
+    const id = newId('e')
+    ctx.db.transaction(tx => {
+      const campaign = getCampaign({ db: tx as never }, c.name)!
+      if (campaign.bestCommit !== c.bestCommit) return
+      const unitId = newId('u')
+      // The coordinator did this rebase itself; the unit row records it, done, for the experiment.
+      tx.insert(workUnits).values({ id: unitId, kind: 'rebase', campaign: c.name, hypothesisId: exp.hypothesisId, parentCommit: c.bestCommit,
+        targetExperiment: exp.id, workerId: exp.workerId, state: 'done', createdAt: now, updatedAt: now }).run()
+      const merged: Experiment = { ...exp, id, unitId, kind: 'rebase', parentCommit: c.bestCommit, commit, diff, linesDelta, metrics: null, valBpb: null,
+        status: 'pending', description: `${exp.description} (merged onto the new best)`.slice(0, 300), decision: '', logTail: '', agentNotes: `three-way merge of ${exp.id}`, createdAt: now }
+      tx.insert(experiments).values(merged).run()
+      logEvent(tx, c.name, 'merged-onto-best', { experiment: exp.id, merged: id, commit })
+      applyDecision(tx, campaign, merged, decideCandidate(tx, campaign, merged), now)
+    })
+    await ctx.git.setRef(`refs/experiments/${id}`, commit)
+  } else {
+    ctx.db.transaction(tx => {
+      const pending = tx.select().from(workUnits).where(and(eq(workUnits.targetExperiment, exp.id), eq(workUnits.kind, 'rebase'), inArray(workUnits.state, ['queued', 'leased']))).get()
+      if (pending) return
+      tx.insert(workUnits).values({ id: newId('u'), kind: 'rebase', campaign: c.name, hypothesisId: exp.hypothesisId, parentCommit: c.bestCommit,
+        targetExperiment: exp.id, state: 'queued', createdAt: now, updatedAt: now }).run()
+      logEvent(tx, c.name, 'rebase-queued', { experiment: exp.id, onto: c.bestCommit })
+    })
+  }
+  ctx.bus.emit({ type: 'work-available', campaign: c.name })
+}
+
+/** After a crash between the two steps of a merge: finish what was accepted. */
+export async function recoverMerges(ctx: Ctx): Promise<void> {
+  for (const exp of ctx.db.select().from(experiments).where(eq(experiments.status, 'merging')).all()) {
+    const c = getCampaign(ctx, exp.campaign)!
+    const d = decideCandidate(ctx.db, c, exp)
+    if (d.kind === 'merge') await finishMerge(ctx, { campaign: c.name, experiment: exp, decision: d })
+    else applyDecision(ctx.db, c, exp, d, ctx.now())
+  }
+}
