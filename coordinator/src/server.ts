@@ -9,13 +9,13 @@ import type { Ctx } from './context.ts'
 import { appRouter } from './api/router.ts'
 import { makeContext } from './api/trpc.ts'
 import { getCampaign } from './campaigns/campaigns.ts'
-import { statusPage } from './status/page.ts'
 import { registerGitHttp } from './git/http.ts'
+import { dashboardPlugin } from './dashboard/plugin.ts'
 
 export interface ServerOptions { logger?: boolean | object }
 
 /**
- * One port serves everything: tRPC over HTTP and WebSocket at /trpc, the status page at /, and
+ * One port serves everything: tRPC over HTTP and WebSocket at /trpc, the dashboard at /, and
  * each campaign's tokenizer at /tokenizer/<campaign> so every worker prepares identical data, and
  * a read-only git clone of each campaign at /git/<campaign>.
  */
@@ -53,6 +53,6 @@ export async function buildServer(app: Ctx, opts: ServerOptions = {}): Promise<F
     return reply.type('application/octet-stream').send(createReadStream(join(app.dataDir, c.tokenizerFile)))
   })
   registerGitHttp(server, app)
-  server.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(statusPage(app)))
+  await server.register(dashboardPlugin, { app })
   return server
 }

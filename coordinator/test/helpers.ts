@@ -11,7 +11,7 @@ import { createCampaign } from '../src/campaigns/campaigns.ts'
 import type { AppRouter } from '../src/api/router.ts'
 import type { Settings } from '../src/context.ts'
 
-export const SEED_TRAIN_PY = 'DEPTH = 4\nMATRIX_LR = 0.02\nprint("train")\n'
+export const SEED_TRAIN_PY = 'DEPTH = 4\n\n# Muon learning rate\n\nMATRIX_LR = 0.02\n\nprint("train")\n'
 
 /** A real coordinator on a loopback port with a fresh data dir; `close` removes everything. */
 export async function startCoordinator(settings: Partial<Settings> = {}, dataDir?: string) {

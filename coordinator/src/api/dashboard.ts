@@ -1,9 +1,12 @@
 import { z } from 'zod'
 import { and, desc, eq, sql } from 'drizzle-orm'
 import { publicProcedure, router } from './trpc.ts'
-import { contributors, experiments, hypotheses, merges, workUnits, workers } from '../db/schema.ts'
+import { contributors, experiments, merges, workUnits, workers } from '../db/schema.ts'
 import { getCampaign, listCampaigns } from '../campaigns/campaigns.ts'
 import type { Ctx } from '../context.ts'
+import { curve, experimentDetail, hypothesisQueue, leaderboard, listExperiments, mergeList, summary, workerBoard } from '../dashboard/queries.ts'
+import { toLiveEvent } from '../dashboard/live.ts'
+import { dashboardAdminProcedures } from '../dashboard/admin-procedures.ts'
 
 /** One campaign at a glance: what the status page and the dashboard's header show. */
 export function overview(app: Ctx, name: string) {
@@ -41,14 +44,37 @@ export function liveWorkers(app: Ctx) {
   })
 }
 
+const Campaign = z.object({ campaign: z.string().max(64) })
+
 export const dashboardRouter = router({
   campaigns: publicProcedure.query(({ ctx }) => listCampaigns(ctx.app).map(c => overview(ctx.app, c.name)!)),
   campaign: publicProcedure.input(z.object({ name: z.string().max(64) })).query(({ ctx, input }) => overview(ctx.app, input.name)),
-  experiments: publicProcedure.input(z.object({ campaign: z.string().max(64), limit: z.number().int().min(1).max(500).default(50) }))
-    .query(({ ctx, input }) => recentExperiments(ctx.app, input.campaign, input.limit)),
+  summary: publicProcedure.input(Campaign).query(({ ctx, input }) => summary(ctx.app, input.campaign)),
+  curve: publicProcedure.input(Campaign).query(({ ctx, input }) => curve(ctx.app, input.campaign)),
+  leaderboard: publicProcedure.input(Campaign).query(({ ctx, input }) => leaderboard(ctx.app, input.campaign)),
+  experiments: publicProcedure.input(Campaign.extend({
+    limit: z.number().int().min(1).max(500).default(50),
+    status: z.string().max(32).optional(),
+    kind: z.string().max(32).optional(),
+    workerId: z.string().max(64).optional(),
+    text: z.string().max(200).optional(),
+  })).query(({ ctx, input }) => listExperiments(ctx.app, input)),
   experiment: publicProcedure.input(z.object({ id: z.string().max(64) }))
     .query(({ ctx, input }) => ctx.app.db.select().from(experiments).where(eq(experiments.id, input.id)).get() ?? null),
+  experimentDetail: publicProcedure.input(z.object({ id: z.string().max(64) })).query(({ ctx, input }) => experimentDetail(ctx.app, input.id)),
   workers: publicProcedure.query(({ ctx }) => liveWorkers(ctx.app)),
-  hypotheses: publicProcedure.input(z.object({ campaign: z.string().max(64) }))
-    .query(({ ctx, input }) => ctx.app.db.select().from(hypotheses).where(eq(hypotheses.campaign, input.campaign)).orderBy(desc(hypotheses.priority), hypotheses.createdAt).all()),
+  workerBoard: publicProcedure.query(({ ctx }) => workerBoard(ctx.app)),
+  hypotheses: publicProcedure.input(Campaign).query(({ ctx, input }) => hypothesisQueue(ctx.app, input.campaign)),
+  merges: publicProcedure.input(Campaign).query(({ ctx, input }) => mergeList(ctx.app, input.campaign)),
+  /** Whether the caller's token is the admin token: the page shows the maintainer's controls. */
+  whoami: publicProcedure.query(({ ctx }) => ({ admin: ctx.principal?.kind === 'admin' })),
+  /** Signals for the live page: which section of which campaign changed (see dashboard/live.ts). */
+  live: publicProcedure.input(z.object({ campaign: z.string().max(64).nullable().default(null) }))
+    .subscription(async function* ({ ctx, input, signal }) {
+      for await (const e of ctx.app.bus.stream(signal ?? new AbortController().signal)) {
+        const live = toLiveEvent(e, input.campaign)
+        if (live) yield live
+      }
+    }),
+  ...dashboardAdminProcedures,
 })

@@ -9,8 +9,12 @@ export function escapeHtml(s: unknown): string {
 
 const fmt = (v: number | null | undefined) => (v === null || v === undefined ? '–' : v.toFixed(6))
 
-/** A plain, self-refreshing status page: campaigns, workers and the latest experiments. */
-export function statusPage(app: Ctx): string {
+/**
+ * The plain summary: workers, campaigns and their latest experiments, as server-rendered HTML.
+ * The dashboard at / embeds it for readers without JavaScript (and for curl); /status serves it
+ * as a page of its own that refreshes itself.
+ */
+export function statusSections(app: Ctx): string {
   const sections = listCampaigns(app).map(c => {
     const o = overview(app, c.name)!
     const rows = recentExperiments(app, c.name, 30).map(e => `<tr class="${escapeHtml(e.status)}"><td>${new Date(e.createdAt).toISOString().slice(11, 19)}</td>` +
@@ -24,8 +28,13 @@ ${Object.entries(o.counts).map(([k, n]) => `${escapeHtml(k)} ${n}`).join(' · ')
   const workers = liveWorkers(app).map(w => `<li>${escapeHtml(w.name)} (${escapeHtml(w.contributor)}, ${escapeHtml(w.hardwareClass)}): ` +
     (w.unit ? `${escapeHtml(w.unit.kind)} ${w.unit.progress ? `${w.unit.progress.percent.toFixed(0)}%` : 'starting'}` : 'idle') +
     ` · seen ${Math.round((Date.now() - w.lastSeen) / 1000)}s ago</li>`).join('')
+  return `<h3>Workers</h3><ul>${workers || '<li>none yet: run <code>worker join</code></li>'}</ul>${sections || '<p>No campaigns yet: <code>coordinator campaign create NAME</code></p>'}`
+}
+
+/** The plain summary as a self-refreshing page of its own. */
+export function statusPage(app: Ctx): string {
   return `<!doctype html><html><head><meta charset="utf-8"><meta http-equiv="refresh" content="3"><title>autoresearch-grid</title>
 <style>body{font:14px system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;width:100%}td,th{padding:3px 8px;border-bottom:1px solid #eee;text-align:left}
 tr.kept{background:#e6f7e6}tr.crash,tr.rejected,tr.rejected-unsafe{color:#a33}small{color:#777;font-weight:normal}</style></head>
-<body><h1>autoresearch-grid</h1><h3>Workers</h3><ul>${workers || '<li>none yet: run <code>worker join</code></li>'}</ul>${sections || '<p>No campaigns yet: <code>coordinator campaign create NAME</code></p>'}</body></html>`
+<body><h1>autoresearch-grid</h1>${statusSections(app)}<p><a href="/">the live dashboard</a></p></body></html>`
 }

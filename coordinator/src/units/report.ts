@@ -80,6 +80,8 @@ export async function ingestReport(ctx: Ctx, worker: Worker, r: Report): Promise
   const author = { name: contributor.name, email: contributor.email ?? `${contributor.id}@contributors.autoresearch-grid.local` }
   const commit = measuring ?? await ctx.git.commit({ files: r.source, parents: [unit.parentCommit], message: commitMessage(r, c), author })
   const linesDelta = measuring ? 0 : await ctx.git.linesDelta(unit.parentCommit, commit)
+  // The diff on record is git's, not the worker's: rebases and reviews rely on it.
+  const diff = measuring ? '' : (await ctx.git.diff(unit.parentCommit, commit)).slice(0, LIMITS.diffBytes)
   const id = newId('e')
   const now = ctx.now()
 
@@ -92,7 +94,7 @@ export async function ingestReport(ctx: Ctx, worker: Worker, r: Report): Promise
     const exp: Experiment = {
       id, unitId: unit.id, campaign: c.name, kind: unit.kind, workerId: worker.id, contributorId: worker.contributorId,
       hardwareClass: worker.hardwareClass, hypothesisId: unit.hypothesisId, parentCommit: unit.parentCommit, commit,
-      description: r.description.slice(0, LIMITS.descriptionChars), diff: r.diff, sourceHash: hash, linesDelta, metrics: r.metrics,
+      description: r.description.slice(0, LIMITS.descriptionChars), diff, sourceHash: hash, linesDelta, metrics: r.metrics,
       valBpb: r.metrics?.val_bpb ?? null, status: problem?.status ?? (measuring ? 'measured' : 'pending'),
       decision: problem?.decision ?? (measuring ? `measured ${r.metrics!.val_bpb.toFixed(6)} on ${worker.hardwareClass}` : ''),
       logTail: r.logTail, agentNotes: r.agentNotes, timings: r.timings, createdAt: now,
