@@ -25,7 +25,9 @@ function cli(args) {
 
 const cuda = spawnSync(python, ['-c', 'import torch; print(torch.cuda.is_available())'], { encoding: 'utf8' }).stdout.trim() === 'True'
 if (!cli(['campaign', 'list']).split('\n').some(l => l.startsWith('demo\t'))) {
-  const spec = cuda ? ['--profile', 'gpu', '--budget', '300'] : ['--profile', 'cpu-tiny', '--budget', '30']
+  // One local worker: it may verify its own candidates, and two baselines make a parent mean.
+  const ratchet = ['--replications', '1', '--baseline-runs', '2', '--allow-self-verification']
+  const spec = [...(cuda ? ['--profile', 'gpu', '--budget', '300'] : ['--profile', 'cpu-tiny', '--budget', '30']), ...ratchet]
   console.log(`creating the demo campaign (${cuda ? 'CUDA: gpu profile, 300 s' : 'no GPU: cpu-tiny profile, 30 s'} per experiment); preparing the embedded corpus...`)
   console.log(cli(['campaign', 'create', 'demo', ...spec]))
 }

@@ -83,9 +83,13 @@ campaign.command('create <name>').description('create a campaign seeded from tra
   .option('--vocab-size <n>', 'tokenizer vocabulary size', int)
   .option('--tokenizer <file>', 'use this tokenizer instead of training one')
   .option('--no-prepare', 'do not run prepare.py here: no pinned fingerprint (workers are not checked)')
-  .option('--replications <n>', 'verification runs by other workers before a merge', int)
-  .option('--min-delta <x>', 'smallest improvement worth keeping', Number)
-  .action(async (name: string, o: { budget: number; profile: string; trainPy?: string; source: string; vocabSize?: number; tokenizer?: string; prepare: boolean; replications?: number; minDelta?: number }) => {
+  .option('--replications <n>', 'verification runs by other workers before a merge (default 3)', int)
+  .option('--baseline-runs <n>', 'baseline runs of each best per hardware class (default 4)', int)
+  .option('--allow-self-verification', 'let a worker verify its own candidates (for a single worker per class)')
+  .option('--min-delta <x>', 'smallest improvement worth keeping (default 0.001)', Number)
+  .option('--prior-sigma <x>', 'σ of val_bpb assumed until measured (default 0.01)', Number)
+  .action(async (name: string, o: { budget: number; profile: string; trainPy?: string; source: string; vocabSize?: number; tokenizer?: string; prepare: boolean;
+    replications?: number; baselineRuns?: number; allowSelfVerification?: boolean; minDelta?: number; priorSigma?: number }) => {
     const profile = Profile.safeParse(o.profile)
     if (!profile.success) throw new UserError(`--profile must be gpu or cpu-tiny, not "${o.profile}"`)
     const dataDir = resolve(program.opts().data)
@@ -106,7 +110,8 @@ campaign.command('create <name>').description('create a campaign seeded from tra
       const c = await createCampaign(app, {
         name, seed: { 'train.py': await readFile(trainPy, 'utf8') }, tokenizerFile,
         spec: { budgetSeconds: o.budget, profile: profile.data, fingerprint, ...(o.vocabSize ? { vocabSize: o.vocabSize } : {}),
-          noise: { ...(o.replications !== undefined ? { replications: o.replications } : {}), ...(o.minDelta !== undefined ? { minDelta: o.minDelta } : {}) } },
+          noise: Object.fromEntries(Object.entries({ replications: o.replications, baselineRuns: o.baselineRuns, allowSelfVerification: o.allowSelfVerification,
+            minDelta: o.minDelta, priorSigma: o.priorSigma }).filter(([, v]) => v !== undefined)) },
       })
       console.log(`campaign ${c.name} created on branch ${c.branch} at ${c.bestCommit.slice(0, 10)}${fingerprint ? ` (data fingerprint ${fingerprint.slice(0, 12)}…)` : ''}`)
     } finally {

@@ -3,7 +3,6 @@ export { decide, type CandidateSample, type Decision, type DiscardReason, type E
 export { decideNaive, type NaiveDecision } from './naive.ts'
 export { assertValidSettings, DEFAULT_RATCHET_SETTINGS, type RatchetSettings } from './settings.ts'
 export { MIN_DEGREES_OF_FREEDOM, noiseFloor, noiseFloorOfGroups, type Measurement, type NoiseFloor } from './noise.ts'
-export { gpuClass, hardwareClass, marketedGb, type GpuDescription, type HardwareDescription } from './hardware-class.ts'
 export { mean, normalCdf, normalQuantile, pooledSd, sampleSd, type PooledSd } from './stats.ts'
 export { createRng, type Rng } from './random.ts'
 export {

@@ -1,5 +1,5 @@
 import { and, eq, inArray, notInArray } from 'drizzle-orm'
-import type { HelloReply, Heartbeat, WorkerHello } from '@autoresearch-grid/shared'
+import { hardwareClass, type HelloReply, type Heartbeat, type WorkerHello } from '@autoresearch-grid/shared'
 import type { Ctx } from '../context.ts'
 import { newId } from '../context.ts'
 import { workUnits, workers } from '../db/schema.ts'
@@ -20,8 +20,11 @@ export function fingerprintProblem(c: Campaign, fingerprint: string | undefined)
 }
 
 /** Registers (or re-registers) one GPU loop of a contributor; re-queues units it no longer holds. */
-export function hello(ctx: Ctx, contributorId: string, input: WorkerHello): HelloReply {
+export function hello(ctx: Ctx, contributorId: string, hi: WorkerHello): HelloReply {
   const now = ctx.now()
+  // Results are compared within a class, so the class is derived here, not taken on the worker's word.
+  const cls = hardwareClass({ gpus: hi.hardware.gpus, arch: hi.hardware.cpu.arch, mps: hi.hardware.hardwareClass.startsWith('mps') })
+  const input = { ...hi, hardware: { ...hi.hardware, hardwareClass: cls } }
   const existing = ctx.db.select().from(workers).where(and(eq(workers.contributorId, contributorId), eq(workers.name, input.name))).get()
   if (existing?.banned) throw new UserError(`worker "${input.name}" is banned on this coordinator; ask its maintainer`)
   const workerId = existing?.id ?? newId('w')

@@ -1,7 +1,6 @@
 import { execa } from 'execa'
 import { z } from 'zod'
-import { Hardware } from '@autoresearch-grid/shared'
-import { hardwareClass } from './class.ts'
+import { Hardware, hardwareClass } from '@autoresearch-grid/shared'
 
 /**
  * One Python run reports everything the coordinator needs about this machine. It goes through the

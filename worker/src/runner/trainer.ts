@@ -3,6 +3,7 @@ import { parseProgressLine, parseSummary, type Metrics, type Profile, type Progr
 import { LineSplitter, type Line } from './lines.ts'
 import { OutputCollector } from './output.ts'
 import { groupAlive, signalGroup, trackGroup } from './process-group.ts'
+import { trainerEnvironment } from './env.ts'
 
 export interface RunTrainerOptions {
   /** The Python with torch (see `findPython` in @autoresearch-grid/trainer). */
@@ -18,7 +19,10 @@ export interface RunTrainerOptions {
   cacheDir?: string
   /** `AUTORESEARCH_DATA`: the prepared data set to train on (`ensurePrepared().dataDir`). */
   dataDir?: string
-  /** More environment (e.g. `CUDA_VISIBLE_DEVICES`); the named options above win over it. */
+  /**
+   * More environment (e.g. `CUDA_VISIBLE_DEVICES`); the named options above win over it. The
+   * worker's own environment reaches the trainer only through `trainerEnvironment` (no secrets).
+   */
   extraEnv?: Record<string, string>
   /** Kill the run after this long; defaults to twice the budget plus two minutes of start-up. */
   hardTimeoutSeconds?: number
@@ -118,6 +122,7 @@ export async function runTrainer(options: RunTrainerOptions): Promise<TrainerRes
   }
 
   const env: Record<string, string> = {
+    ...trainerEnvironment(process.env),
     ...options.extraEnv,
     PYTHONUNBUFFERED: '1',
     AUTORESEARCH_TIME_BUDGET: String(options.budgetSeconds),
@@ -131,6 +136,7 @@ export async function runTrainer(options: RunTrainerOptions): Promise<TrainerRes
   const child = execa(command[0], command.slice(1), {
     cwd: options.runDir,
     env,
+    extendEnv: false,
     detached: true,
     stdin: 'ignore',
     all: true,

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { gpuClass, hardwareClass, marketedGb } from '../../src/ratchet/hardware-class.ts'
+import { gpuClass, hardwareClass, marketedGb } from '../src/hardware-class.ts'
 
 const one = (name: string, memoryMb?: number) => hardwareClass({ gpus: [{ name, memoryMb }], arch: 'x86_64' })
 
