@@ -24,6 +24,8 @@ export const WorkerHello = z.object({
   version: z.string().max(40),
   /** Units this worker still holds (training or spooled); others leased to it are re-queued at once. */
   holding: z.array(z.string().max(64)).max(16).default([]),
+  /** Who edits train.py on this worker: `heuristic`, `claude:<model>` or `external:<command>`. */
+  agent: z.string().max(80).optional(),
 })
 export type WorkerHello = z.infer<typeof WorkerHello>
 
@@ -85,6 +87,23 @@ export const FollowUp = z.object({
   body: z.string().max(LIMITS.hypothesisBodyChars).default(''),
 })
 
+/** What the agent spent on one experiment (all its turns and repair attempts together). */
+export const AgentUsage = z.object({
+  /** `heuristic`, `claude:<model>` or `external:<command>`. */
+  agent: z.string().max(80),
+  /** Model calls (HTTP requests that returned a message; retries of one call count once). */
+  requests: z.number().int().nonnegative().default(0),
+  inputTokens: z.number().int().nonnegative().default(0),
+  outputTokens: z.number().int().nonnegative().default(0),
+  cacheReadTokens: z.number().int().nonnegative().default(0),
+  cacheWriteTokens: z.number().int().nonnegative().default(0),
+  /** US dollars at list prices; null when the model's price is unknown to the worker. */
+  costUsd: z.number().nonnegative().nullable().default(null),
+  /** Training attempts: 1, or more when a crash was handed back to the agent for repair. */
+  attempts: z.number().int().min(1).max(10).default(1),
+})
+export type AgentUsage = z.infer<typeof AgentUsage>
+
 export const Report = z.object({
   unitId: z.string(),
   leaseToken: z.string(),
@@ -98,6 +117,10 @@ export const Report = z.object({
   agentNotes: z.string().max(LIMITS.notesChars).default(''),
   followUps: z.array(FollowUp).max(LIMITS.followUps).default([]),
   timings: z.object({ agentSeconds: z.number().nonnegative(), runSeconds: z.number().nonnegative() }),
+  /** Token usage and cost of the agent for this experiment. */
+  agentUsage: AgentUsage.optional(),
+  /** The worker's GPU duty cycle so far: seconds the trainer ran / seconds the worker held work. */
+  dutyCycle: z.number().min(0).max(1).optional(),
 })
 export type Report = z.infer<typeof Report>
 export type ReportInput = z.input<typeof Report>

@@ -69,3 +69,13 @@ export async function checkSource(python: string, files: Record<string, string>,
     await rm(dir, { recursive: true, force: true })
   }
 }
+
+/**
+ * The one door to running code: checks first, runs only on a pass. `run` is never called for a
+ * candidate that fails the policy.
+ */
+export async function runIfSafe<T>(o: { python: string; files: Record<string, string>; parent: Record<string, string>; editable: readonly string[]; run: () => Promise<T> }): Promise<{ verdict: SafetyVerdict; result: T | null }> {
+  const verdict = await checkSource(o.python, o.files, o.parent, o.editable)
+  if (!verdict.ok) return { verdict, result: null }
+  return { verdict, result: await o.run() }
+}
