@@ -42,11 +42,11 @@ TOTAL_BATCH_TOKENS = 2**19  # tokens per optimizer step (reached by gradient acc
 DEVICE_BATCH = 128  # rows of SEQ_LEN tokens per forward/backward pass
 
 # Sizes for the cpu-tiny profile (CPU demos and tests): tens of steps in a few seconds on 2 cores.
-TINY_DEPTH = 2
-TINY_MODEL_DIM = 128
-TINY_HEAD_DIM = 64
-TINY_TOTAL_BATCH_TOKENS = 2**10
-TINY_DEVICE_BATCH = 8
+TINY_DEPTH = 2  # blocks
+TINY_MODEL_DIM = 128  # width
+TINY_HEAD_DIM = 64  # channels per head
+TINY_TOTAL_BATCH_TOKENS = 2**10  # tokens per optimizer step
+TINY_DEVICE_BATCH = 8  # rows per forward/backward pass
 
 # Optimization. Learning rates of the AdamW groups are scaled by (model_dim / 768) ** -0.5.
 MATRIX_LR = 0.04  # Muon, for the 2-D weights inside the blocks
@@ -54,9 +54,9 @@ EMBEDDING_LR = 0.6  # AdamW, token and value embeddings
 UNEMBEDDING_LR = 0.004  # AdamW, lm_head
 SCALAR_LR = 0.5  # AdamW, residual mixing scalars
 WEIGHT_DECAY = 0.0  # decoupled weight decay on the Muon matrices
-ADAM_BETA1 = 0.8
-ADAM_BETA2 = 0.95
-MUON_MOMENTUM = 0.95
+ADAM_BETA1 = 0.8  # AdamW momentum
+ADAM_BETA2 = 0.95  # AdamW second-moment decay
+MUON_MOMENTUM = 0.95  # Muon momentum (Nesterov)
 WARMUP_FRAC = 0.0  # share of the time budget spent ramping the learning rate up
 WARMDOWN_FRAC = 0.5  # share of the time budget at the end spent decaying it
 FINAL_LR_FRAC = 0.0  # learning rate at the end, relative to the peak
@@ -406,7 +406,7 @@ explode_at = 3 * math.log(data.vocab_size)  # far above the loss of a uniform gu
 while True:
     t0 = time.time()
     progress = min(train_time / TIME_BUDGET, 1.0)
-    for micro in range(grad_accum):
+    for _ in range(grad_accum):
         with autocast:
             loss = model(x, y)
         (loss / grad_accum).backward()
@@ -418,9 +418,8 @@ while True:
         opt.step()
     model.zero_grad(set_to_none=True)
     loss_f = loss.item()  # also waits for the GPU, so the step time below is real
-    if not math.isfinite(loss_f) or loss_f > explode_at:
-        print(f"step {step:05d} | loss {loss_f} | FAIL: training diverged (loss is {'not finite' if not math.isfinite(loss_f) else 'exploding'});"
-              " lower the learning rates or check the last change", flush=True)
+    if not math.isfinite(loss_f) or loss_f > explode_at:  # fail fast: no point burning the budget
+        print(f"FAIL: training diverged at step {step} (loss {loss_f}); lower the learning rates or undo the last change", flush=True)
         sys.exit(1)
     dt = time.time() - t0
     if step == 0:
@@ -459,6 +458,9 @@ t_eval = time.time()
 with autocast:
     val_bpb = evaluate_bpb(model, data, device_batch)
 t_eval = time.time() - t_eval
+if not math.isfinite(val_bpb):
+    print(f"FAIL: val_bpb is {val_bpb}: the model produces non-finite losses", flush=True)
+    sys.exit(1)
 tok_s = timed_tokens / train_time if train_time > 0 else 0.0
 mfu = 100 * tok_s * flops_per_token / peak_flops if peak_flops else 0.0
 peak_vram = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else 0.0

@@ -33,9 +33,9 @@ export const workerRouter = router({
     .subscription(async function* ({ ctx, input, signal }) {
       const app = ctx.app
       const worker = ownWorker(app, ctx.principal.contributorId, input.workerId)
-      const stop = new AbortController()
-      signal?.addEventListener('abort', () => stop.abort())
       let wake: (() => void) | null = null
+      const onAbort = () => wake?.()
+      signal?.addEventListener('abort', onAbort)
       const pending: BusEvent[] = []
       const off = app.bus.onEvent(e => {
         if (e.type === 'best-changed' || e.type === 'work-available' || (e.type === 'unit-done' && e.workerId === worker.id) || e.type === 'campaign') {
@@ -43,28 +43,32 @@ export const workerRouter = router({
           wake?.()
         }
       })
+      let idle = false
       try {
-        while (!stop.signal.aborted) {
+        while (!signal?.aborted) {
           for (const e of pending.splice(0)) {
             if (e.type === 'best-changed') yield AssignmentEvent.parse({ type: 'bestChanged', campaign: e.campaign, commit: e.commit, valBpb: e.valBpb })
           }
-          let gave = false
           while (leasedCount(app, worker.id) < input.capacity) {
             const unit = leaseNextUnit(app, ownWorker(app, worker.contributorId, worker.id), c => fingerprintProblem(c, input.fingerprints[c.name]) === null)
             if (!unit) break
-            gave = true
+            idle = false
             yield { type: 'unit', unit: await toWorkUnit(app, unit) } satisfies AssignmentEvent
           }
-          if (!gave && leasedCount(app, worker.id) === 0) yield { type: 'idle', reason: 'no work for now: every campaign is paused or waiting' } satisfies AssignmentEvent
+          if (!idle && leasedCount(app, worker.id) === 0) {
+            idle = true
+            yield { type: 'idle', reason: 'no work for now: every campaign is paused or waiting' } satisfies AssignmentEvent
+          }
+          // Sleep until something changes, with a slow timer for leases that expire on their own.
           await new Promise<void>(resolve => {
             const timer = setTimeout(resolve, app.settings.pollMs * 5)
             wake = () => { clearTimeout(timer); resolve() }
-            stop.signal.addEventListener('abort', () => { clearTimeout(timer); resolve() }, { once: true })
           })
           wake = null
         }
       } finally {
         off()
+        signal?.removeEventListener('abort', onAbort)
       }
     }),
 

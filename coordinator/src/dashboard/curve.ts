@@ -4,8 +4,8 @@ import { noiseFloor, type Measurement, type NoiseFloor } from '../ratchet/index.
  * The campaign's progress chart as data (pure: rows in, series out). One curve per hardware class,
  * because val_bpb is only comparable within a class (DESIGN §7):
  * - every experiment with a usable val_bpb is a point, grouped by what became of it;
- * - the running best joins the class's first baseline and then each kept experiment (not reverted)
- *   in time order, at the value its merge recorded (the verified mean where there was one);
+ * - the running best is a step line of what the class knew of the best: its baselines of each
+ *   best, and the kept experiments (not reverted) at the value their merge recorded;
  * - the noise band is ± σ of the class, the ratchet's own noise floor (`noiseFloor`: pooled sd of
  *   repeated baseline/verify measurements of one commit, the campaign's prior until there are enough).
  */
@@ -17,6 +17,7 @@ export interface CurveExperiment {
   status: string
   hardwareClass: string
   valBpb: number | null
+  commit: string
   parentCommit: string
   description: string
   contributor: string | null
@@ -69,16 +70,36 @@ export function progressCurve(rows: readonly CurveExperiment[], measurements: re
   })).sort((a, b) => b.points.length - a.points.length)
 }
 
-/** First baseline (the mean of the baselines of that same parent), then each kept experiment. */
+/**
+ * What the class knew of the best over time. A baseline measures the best of its day (its parent),
+ * so it sets the line to the mean of that commit's baselines so far on this class; a kept
+ * experiment sets it to the value its merge recorded. A class that only ever measures bests that
+ * other classes found still gets a line that follows them down.
+ */
 function runningBest(list: readonly CurveExperiment[]): ClassCurve['best'] {
-  const first = list.find(e => e.kind === 'baseline')
   const out: ClassCurve['best'] = []
-  if (first) {
-    const same = list.filter(e => e.kind === 'baseline' && e.parentCommit === first.parentCommit).map(e => e.valBpb!)
-    out.push({ t: first.createdAt, valBpb: same.reduce((s, v) => s + v, 0) / same.length, experimentId: first.id })
+  const baselines = new Map<string, number[]>()
+  // Bests this class has moved past: a late baseline of one of them must not pull the line back.
+  const superseded = new Set<string>()
+  let current: string | null = null
+  const moveTo = (commit: string, e: CurveExperiment, valBpb: number) => {
+    if (current !== null && current !== commit) superseded.add(current)
+    current = commit
+    const last = out[out.length - 1]
+    if (last && last.valBpb === valBpb) return
+    if (last && last.t === e.createdAt) out.pop()
+    out.push({ t: e.createdAt, valBpb, experimentId: e.id })
   }
   for (const e of list) {
-    if (e.merge && !e.merge.reverted) out.push({ t: e.createdAt, valBpb: e.merge.valAfter, experimentId: e.id })
+    if (e.kind === 'baseline' && !superseded.has(e.parentCommit)) {
+      const samples = baselines.get(e.parentCommit) ?? []
+      samples.push(e.valBpb!)
+      baselines.set(e.parentCommit, samples)
+      moveTo(e.parentCommit, e, samples.reduce((s, v) => s + v, 0) / samples.length)
+    } else if (e.merge && !e.merge.reverted) {
+      superseded.add(e.parentCommit)
+      moveTo(e.commit, e, e.merge.valAfter)
+    }
   }
   return out
 }

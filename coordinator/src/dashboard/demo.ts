@@ -52,6 +52,12 @@ const IDEAS: Idea[] = [
   { title: 'Sliding-window attention on every layer', set: ['WINDOW_PATTERN', '"SSSS"'], priority: -1 },
 ]
 
+const FRESH_IDEAS: [string, number][] = [
+  ['Untie the embedding and unembedding weights', 6],
+  ['Value embeddings on alternate layers', 4],
+  ['Cosine instead of linear warmdown', 2],
+]
+
 const NUDGES: [string, number[]][] = [['MATRIX_LR', [0.03, 0.045, 0.055, 0.06]], ['EMBEDDING_LR', [0.3, 0.5, 0.8]], ['WARMDOWN_RATIO', [0.3, 0.35, 0.6]], ['DEPTH', [9, 11]]]
 
 function setConstant(source: string, [name, value]: [string, string]): string {
@@ -166,7 +172,7 @@ export async function seedDemo(app: Ctx, url: string, opts: DemoOptions = {}) {
   const rng = createRng(opts.seed ?? 7)
   await createCampaign(app, {
     name, seed: { 'train.py': DEMO_TRAIN_PY },
-    spec: { budgetSeconds: 300, profile: 'gpu', noise: { priorSigma: 0.005, minDelta: 0.001, replications: 1, baselineRuns: 2 } as never },
+    spec: { budgetSeconds: 300, profile: 'gpu', noise: { priorSigma: 0.005, minDelta: 0.001, replications: 1, baselineRuns: 2 } },
   })
   for (const idea of IDEAS) addHypothesis(app, name, { title: idea.title, source: 'maintainer', author: 'maintainer', priority: idea.priority ?? 0 })
 
@@ -198,6 +204,8 @@ export async function seedDemo(app: Ctx, url: string, opts: DemoOptions = {}) {
     }
   }
   app.now = realNow
+  // The maintainer queued a few more ideas since: the queue is not all history.
+  for (const [title, priority] of FRESH_IDEAS) addHypothesis(app, name, { title, source: 'maintainer', author: 'maintainer', priority })
   if (opts.leaveRunning ?? true) {
     for (const w of workers) {
       const unit = await nextUnit(w)

@@ -63,8 +63,8 @@ export function curve(app: Ctx, campaign: string) {
   if (!c) return []
   const rows = app.db.select({
     id: experiments.id, createdAt: experiments.createdAt, kind: experiments.kind, status: experiments.status, hardwareClass: experiments.hardwareClass,
-    valBpb: experiments.valBpb, parentCommit: experiments.parentCommit, description: experiments.description, contributor: contributors.name,
-    valAfter: merges.valAfter, reverted: merges.reverted,
+    valBpb: experiments.valBpb, commit: experiments.commit, parentCommit: experiments.parentCommit, description: experiments.description,
+    contributor: contributors.name, valAfter: merges.valAfter, reverted: merges.reverted,
   }).from(experiments)
     .leftJoin(contributors, eq(contributors.id, experiments.contributorId))
     .leftJoin(merges, eq(merges.experimentId, experiments.id))
@@ -169,11 +169,17 @@ export async function experimentDetail(app: Ctx, id: string) {
   const own = app.db.select({ commit: measurements.commit }).from(measurements).where(eq(measurements.experimentId, id)).get()
   const measured = own?.commit ?? e.commit
   const samples = (commit: string) => app.db.select({ valBpb: measurements.valBpb, experimentId: measurements.experimentId, kind: experiments.kind,
-    worker: workers.name, createdAt: measurements.createdAt }).from(measurements)
+    worker: workers.name, createdAt: experiments.createdAt }).from(measurements)
     .leftJoin(experiments, eq(experiments.id, measurements.experimentId)).leftJoin(workers, eq(workers.id, measurements.workerId))
     .where(and(eq(measurements.campaign, e.campaign), eq(measurements.commit, commit), eq(measurements.hardwareClass, e.hardwareClass)))
-    .orderBy(measurements.createdAt).all()
+    .orderBy(measurements.id).all()
   const merge = app.db.select().from(merges).where(eq(merges.experimentId, id)).get() ?? null
+  // Verifiers are worker ids: show their names.
+  const verifiers = Array.isArray(merge?.verifiers) ? (merge.verifiers as unknown[]).map(v => {
+    const w = typeof v === 'string' ? app.db.select({ name: workers.name, contributor: contributors.name }).from(workers)
+      .leftJoin(contributors, eq(contributors.id, workers.contributorId)).where(eq(workers.id, v)).get() : undefined
+    return w ? `${w.name} (${w.contributor ?? '?'})` : String(v)
+  }) : []
   const hypothesis = e.hypothesisId ? app.db.select({ id: hypotheses.id, title: hypotheses.title, body: hypotheses.body }).from(hypotheses).where(eq(hypotheses.id, e.hypothesisId)).get() ?? null : null
   let diff = e.diff
   try {
@@ -183,8 +189,8 @@ export async function experimentDetail(app: Ctx, id: string) {
   }
   const c = getCampaign(app, e.campaign)
   return {
-    ...e, diff, worker: app.db.select({ name: workers.name }).from(workers).where(eq(workers.id, e.workerId)).get()?.name ?? null,
-    contributor: app.db.select({ name: contributors.name }).from(contributors).where(eq(contributors.id, e.contributorId)).get()?.name ?? null, hypothesis, merge,
+    ...e, diff, merge: merge && { ...merge, verifiers }, worker: app.db.select({ name: workers.name }).from(workers).where(eq(workers.id, e.workerId)).get()?.name ?? null,
+    contributor: app.db.select({ name: contributors.name }).from(contributors).where(eq(contributors.id, e.contributorId)).get()?.name ?? null, hypothesis,
     measuredCommit: measured,
     samples: { measured: samples(measured), parent: measured === e.parentCommit ? [] : samples(e.parentCommit) },
     noise: c ? noiseFloor(campaignMeasurements(app, e.campaign), e.hardwareClass, c.spec.noise.priorSigma) : null,

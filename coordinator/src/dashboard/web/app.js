@@ -230,13 +230,20 @@ async function loadHypotheses() {
     h('td', { class: 'desc', title: hy.body || undefined }, hy.title),
     h('td', { class: 'muted' }, hy.source === 'agent' ? `agent · ${hy.author ?? '?'}` : hy.source),
     h('td', {}, badge(hy.status)),
-    h('td', { class: 'admin-only nowrap' },
-      h('button', { type: 'button', class: 'small', title: 'raise priority', onclick: () => changeHypothesis(hy.id, { priority: Math.min(100, hy.priority + 1) }) }, '▲'),
-      h('button', { type: 'button', class: 'small', title: 'lower priority', onclick: () => changeHypothesis(hy.id, { priority: Math.max(-100, hy.priority - 1) }) }, '▼'),
-      hy.status === 'open' ? h('button', { type: 'button', class: 'small danger', onclick: () => changeHypothesis(hy.id, { status: 'rejected' }) }, 'drop')
-        : hy.status === 'rejected' ? h('button', { type: 'button', class: 'small', onclick: () => changeHypothesis(hy.id, { status: 'open' }) }, 'reopen') : null),
+    h('td', { class: 'admin-only nowrap' }, ...hypothesisActions(hy)),
   )))
   if (!rows.length) $('hypothesis-rows').append(h('tr', {}, h('td', { colspan: 5, class: 'muted' }, 'The queue is empty: workers explore freely.')))
+}
+
+/** Waiting ideas can be reordered or dropped; dropped ones brought back; the rest is history. */
+function hypothesisActions(hy) {
+  if (hy.status === 'rejected') return [h('button', { type: 'button', class: 'small', onclick: () => changeHypothesis(hy.id, { status: 'open' }) }, 'reopen')]
+  if (hy.status !== 'open' && hy.status !== 'in-progress') return []
+  return [
+    h('button', { type: 'button', class: 'small', title: 'raise priority', 'aria-label': 'raise priority', onclick: () => changeHypothesis(hy.id, { priority: Math.min(100, hy.priority + 1) }) }, '▲'),
+    h('button', { type: 'button', class: 'small', title: 'lower priority', 'aria-label': 'lower priority', onclick: () => changeHypothesis(hy.id, { priority: Math.max(-100, hy.priority - 1) }) }, '▼'),
+    h('button', { type: 'button', class: 'small danger', onclick: () => changeHypothesis(hy.id, { status: 'rejected' }) }, 'drop'),
+  ]
 }
 
 async function loadMerges() {
@@ -246,7 +253,7 @@ async function loadMerges() {
     h('td', { class: 'muted nowrap' }, when(m.experimentAt ?? m.createdAt)),
     h('td', { class: 'desc clickable', onclick: () => openDetail(m.experimentId) }, m.description ?? m.experimentId, h('span', { class: 'muted' }, ` · ${m.contributor ?? '?'}`)),
     h('td', { class: 'num mono' }, signed(m.delta)),
-    h('td', { class: 'muted' }, m.hardwareClass),
+    h('td', { class: 'muted nowrap' }, m.hardwareClass),
     h('td', {}, m.reverted ? badge('reverted') : h('button', { type: 'button', class: 'small danger', onclick: () => revert(m) }, 'revert')),
   )))
   if (!state.merges.length) $('merge-rows').append(h('tr', {}, h('td', { colspan: 5, class: 'muted' }, 'No merges yet.')))
@@ -270,7 +277,8 @@ async function loadDetail() {
     return
   }
   const kv = (pairs) => h('dl', { class: 'kv' }, ...pairs.filter(([, v]) => v !== null && v !== undefined && v !== '').flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]))
-  const metrics = e.metrics ? Object.entries(e.metrics).map(([k, v]) => [k, typeof v === 'number' ? String(v) : JSON.stringify(v)]) : []
+  const number = v => (typeof v === 'number' ? String(Number(v.toFixed(6))) : JSON.stringify(v))
+  const metrics = e.metrics ? Object.entries(e.metrics).map(([k, v]) => [k, number(v)]) : []
   const samples = (title, list) => h('div', { class: 'samples' },
     h('h4', {}, title, list.length ? h('span', { class: 'muted' }, ` · mean ${bpb(list.reduce((s, m) => s + m.valBpb, 0) / list.length, 6)} of ${list.length}`) : null),
     list.length ? h('table', {}, h('tbody', {}, ...list.map(m => h('tr', { class: m.experimentId === e.id ? 'this' : '' },

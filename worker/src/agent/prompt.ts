@@ -1,0 +1,64 @@
+import type { AgentTask, Failure } from './agent.ts'
+
+/** Used when neither the campaign nor the checkout has a program.md. */
+export const DEFAULT_PROGRAM = `# Research program
+
+Lower val_bpb (bits per byte on the pinned validation split) of the small GPT in train.py, trained
+for a fixed wall-clock budget. Prefer changes that are small, readable and testable in one run:
+hyperparameters, schedules, architecture tweaks, optimizer details. A simplification that keeps
+val_bpb equal is a win. Never touch prepare.py (data, tokenizer, metric).`
+
+/** What the safety policy allows, said once so the model does not write code that is refused. */
+const POLICY = `train.py must pass a static safety policy before it is run, or it is rejected unrun:
+- imports only from: torch (not torch.hub/onnx/distributed/multiprocessing/profiler/utils.cpp_extension/...),
+  prepare (its loaders and constants), math, time, gc, dataclasses, functools, itertools, typing,
+  collections, contextlib, warnings, random, copy, enum, re; os only for os.environ/os.getenv/os.path/os.cpu_count;
+  sys only for sys.stdout/sys.stderr/sys.exit
+- no open(), eval, exec, compile, __import__, type(), getattr with a computed name, match statements,
+  string type annotations, dunder attributes other than __init__/__name__, no torch.save/torch.load,
+  no subprocess, sockets, file writes or ctypes (beyond the existing mallopt lines)`
+
+export function systemPrompt(task: AgentTask): string {
+  const u = task.unit
+  return `You are an autonomous ML researcher running one experiment of the campaign "${u.campaign}",
+one of many volunteers' GPUs working on it together. The maintainer's research program follows.
+
+<program>
+${task.program.trim()}
+</program>
+
+## This experiment
+- The trainer runs \`python train.py\` with a wall-clock training budget of ${u.budgetSeconds} s (profile "${u.profile}"),
+  then prints a summary block starting with \`---\` (val_bpb, training_seconds, ...). Lower val_bpb is better.
+- You may view and edit only: ${u.editableFiles.join(', ')}. prepare.py is locked; it provides PROFILE, SEED,
+  SEQ_LEN, TIME_BUDGET, load_data, make_loader, evaluate_bpb and fingerprint. Keep the summary block as it is.
+- ${POLICY.split('\n').join('\n  ')}
+- Make one focused change. Edit with the tools, then call \`finish\` once with a one-line description
+  (what changed), a short rationale and 0-3 follow-up hypotheses. Do not explain at length outside the tools.`
+}
+
+const fence = (name: string, text: string) => `<file name="${name}">\n${text}\n</file>`
+
+export function firstMessage(task: AgentTask): string {
+  const u = task.unit
+  const parts: string[] = []
+  if (u.kind === 'rebase' && u.referenceDiff) {
+    parts.push(`This is a rebase: another worker's change improved val_bpb, but the code moved on since. Re-implement the idea of this diff on the current files below (not a blind patch: the lines may differ).\n\n<reference_diff>\n${u.referenceDiff}\n</reference_diff>`)
+  } else if (u.hypothesis) {
+    parts.push(`Test this hypothesis:\n\n<hypothesis title="${u.hypothesis.title.replace(/"/g, "'")}">\n${u.hypothesis.body || u.hypothesis.title}\n</hypothesis>`)
+  } else {
+    parts.push('No hypothesis was assigned: choose the most promising change you can think of.')
+  }
+  if (u.triedOnParent.length) {
+    parts.push(`Already tried on this exact code (do not repeat these):\n${u.triedOnParent.slice(-50).map(d => `- ${d}`).join('\n')}`)
+  }
+  parts.push(`The current files:\n\n${Object.entries(task.files).map(([n, t]) => fence(n, t)).join('\n\n')}`)
+  return parts.join('\n\n')
+}
+
+export function repairMessage(failure: Failure): string {
+  if (failure.kind === 'unsafe') {
+    return `Your candidate was refused by the safety policy and was not run:\n${failure.error}\n\nChange the code so it passes the policy (attempt ${failure.attempt + 1}), then call finish again.`
+  }
+  return `The training run of your candidate failed: ${failure.error}\n\nLast lines of its log:\n<log>\n${failure.logTail}\n</log>\n\nFix the cause with the tools (attempt ${failure.attempt + 1}), then call finish again. If the idea itself cannot work, make the smallest change that keeps it and runs.`
+}

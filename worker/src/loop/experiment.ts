@@ -1,0 +1,220 @@
+import { createHash } from 'node:crypto'
+import { join } from 'node:path'
+import { LIMITS, type AgentUsage, type Progress, type Report, type WorkUnit } from '@autoresearch-grid/shared'
+import { AgentError, emptyUsage, type Agent, type AgentSession, type Failure, type Proposal } from '../agent/agent.ts'
+import { HeuristicAgent } from '../agent/heuristic-agent.ts'
+import { prepareRunDir } from '../runner/run-dir.ts'
+import { runTrainer, type TrainerResult } from '../runner/trainer.ts'
+import { checkSource, describeViolations, type SafetyVerdict } from '../safety/policy.ts'
+import type { Workspace } from '../workspace/git.ts'
+
+/**
+ * One experiment, in the two phases the pipeline overlaps: `prepareExperiment` (the agent edits,
+ * the safety policy checks; no GPU) and `trainExperiment` (train, hand crashes back to the agent,
+ * report). Shared by `worker join` and `worker solo`.
+ */
+
+export const MAX_ATTEMPTS = 3
+
+export interface ExperimentContext {
+  agent: Agent
+  python: string
+  trainerDir: string
+  /** program.md, given to the agent. */
+  program: string
+  /** Prefix that starts the trainer without network (see safety/isolation.ts); [] for none. */
+  wrap: readonly string[]
+  /** Where the trainer runs; emptied before each run. One GPU lane, so one folder. */
+  runDir: string
+  /** Extra trainer environment, e.g. CUDA_VISIBLE_DEVICES. */
+  env?: Record<string, string>
+  /** The trainer's seed (AUTORESEARCH_SEED); the trainer's default when absent. */
+  trainerSeed?: number
+  /** Mixed into the per-unit seed of the agent's choices. */
+  baseSeed?: number
+  maxAttempts?: number
+  hardTimeoutSeconds?: number
+  log: (line: string) => void
+  onProgress?: (unit: WorkUnit, progress: Progress) => void
+  /** Called around each trainer run, for the duty cycle. */
+  onTraining?: (running: boolean) => void
+  /** The duty cycle to put in reports. */
+  dutyCycle?: () => number | undefined
+}
+
+export interface Prepared {
+  unit: WorkUnit
+  workspace: Workspace
+  session: AgentSession | null
+  agentLabel: string
+  files: Record<string, string>
+  description: string
+  rationale: string
+  followUps: Proposal['followUps']
+  verdict: SafetyVerdict
+  attempts: number
+  agentSeconds: number
+  notes: string[]
+}
+
+export interface DataPaths {
+  cacheDir?: string
+  dataDir?: string
+}
+
+/** Deterministic per unit: the same unit and base seed always give the agent the same seed. */
+export function unitSeed(unitId: string, base = 0): number {
+  return createHash('sha256').update(`${base}:${unitId}`).digest().readUInt32BE(0)
+}
+
+const edits = (kind: WorkUnit['kind']) => kind === 'explore' || kind === 'rebase'
+
+/**
+ * Keeps asking for repairs while the candidate fails the safety policy and attempts remain. Only
+ * for candidates our own agent wrote: code the coordinator asks us to measure is never edited.
+ */
+async function untilSafe(ctx: ExperimentContext, p: Prepared, maxAttempts: number): Promise<void> {
+  p.verdict = await checkSource(ctx.python, p.files, p.unit.source, p.unit.editableFiles)
+  while (!p.verdict.ok && p.session && p.attempts < maxAttempts) {
+    const error = describeViolations(p.verdict.violations)
+    p.notes.push(`attempt ${p.attempts} refused by the safety policy: ${error.split('\n')[0]}`)
+    const proposal = await timedRepair(p, { kind: 'unsafe', error, logTail: '', attempt: p.attempts })
+    if (!proposal) break
+    adopt(p, proposal)
+    p.verdict = await checkSource(ctx.python, p.files, p.unit.source, p.unit.editableFiles)
+  }
+}
+
+async function timedRepair(p: Prepared, failure: Failure): Promise<Proposal | null> {
+  const started = performance.now()
+  try {
+    return await p.session!.repair(failure)
+  } catch (err) {
+    if (!(err instanceof AgentError)) throw err
+    p.notes.push(`repair failed: ${err.message}`)
+    return null
+  } finally {
+    p.agentSeconds += (performance.now() - started) / 1000
+  }
+}
+
+function adopt(p: Prepared, proposal: Proposal): void {
+  p.attempts++
+  p.files = proposal.files
+  p.description = proposal.description
+  p.rationale = proposal.rationale
+  if (proposal.followUps.length) p.followUps = proposal.followUps
+}
+
+/** Only the files the unit may change, so a structural violation cannot reach the workspace. */
+function editableOnly(files: Record<string, string>, editable: readonly string[]): Record<string, string> {
+  return Object.fromEntries(Object.entries(files).filter(([n]) => editable.includes(n)))
+}
+
+/** Phase 1: the parent goes into the workspace, the agent proposes, the policy checks. */
+export async function prepareExperiment(ctx: ExperimentContext, unit: WorkUnit, workspace: Workspace, signal?: AbortSignal): Promise<Prepared> {
+  const started = performance.now()
+  await workspace.startFrom(unit.parentCommit, unit.source, { unitId: unit.id })
+  const p: Prepared = {
+    unit, workspace, session: null, agentLabel: ctx.agent.label, files: { ...unit.source },
+    description: `${unit.kind} of ${unit.parentCommit.slice(0, 10)}`, rationale: '', followUps: [],
+    verdict: { ok: false, violations: [] }, attempts: 1, agentSeconds: 0, notes: [],
+  }
+  if (edits(unit.kind)) {
+    const task = { unit, files: { ...unit.source }, program: ctx.program, seed: unitSeed(unit.id, ctx.baseSeed), dir: workspace.dir, signal, log: ctx.log }
+    let proposal: Proposal
+    try {
+      p.session = ctx.agent.begin(task)
+      proposal = await p.session.propose()
+    } catch (err) {
+      if (!(err instanceof AgentError) || signal?.aborted) throw err
+      // The unit still gets an experiment: the built-in researcher stands in for this one.
+      ctx.log(`${unit.id}: ${ctx.agent.label} failed (${err.message}); the heuristic researcher takes this unit`)
+      p.notes.push(`${ctx.agent.label} failed: ${err.message}; fell back to the heuristic researcher`)
+      p.session = new HeuristicAgent().begin(task)
+      p.agentLabel = `heuristic (fallback from ${ctx.agent.label})`
+      proposal = await p.session.propose()
+    }
+    p.attempts = 0
+    adopt(p, proposal)
+  }
+  p.agentSeconds = (performance.now() - started) / 1000
+  await untilSafe(ctx, p, ctx.maxAttempts ?? MAX_ATTEMPTS)
+  await workspace.commitCandidate(editableOnly(p.files, unit.editableFiles), p.description)
+  return p
+}
+
+function usageOf(p: Prepared): AgentUsage {
+  const base = p.session?.usage() ?? emptyUsage(edits(p.unit.kind) ? p.agentLabel : 'none')
+  return { ...base, agent: p.agentLabel.slice(0, 80), attempts: Math.min(10, Math.max(1, p.attempts)) }
+}
+
+function report(ctx: ExperimentContext, p: Prepared, status: Report['status'], diff: string, run: TrainerResult | null, runSeconds: number): Report {
+  const notes = [p.rationale, ...p.notes, run?.error ? `last run: ${run.error}` : ''].filter(Boolean).join('\n')
+  const duty = ctx.dutyCycle?.()
+  return {
+    unitId: p.unit.id,
+    leaseToken: p.unit.leaseToken,
+    status,
+    source: editableOnly(p.files, p.unit.editableFiles),
+    description: p.description.slice(0, LIMITS.descriptionChars) || 'candidate',
+    diff: diff.length <= LIMITS.diffBytes ? diff : diff.slice(0, LIMITS.diffBytes),
+    metrics: run?.metrics ?? null,
+    logTail: (run?.logTail ?? '').slice(-LIMITS.logTailBytes),
+    agentNotes: notes.slice(0, LIMITS.notesChars),
+    followUps: p.followUps.map(f => ({ title: f.title, body: f.body ?? '' })).slice(0, LIMITS.followUps),
+    timings: { agentSeconds: Math.round(p.agentSeconds * 1000) / 1000, runSeconds: Math.round(runSeconds * 1000) / 1000 },
+    agentUsage: usageOf(p),
+    ...(duty !== undefined && Number.isFinite(duty) ? { dutyCycle: Math.min(1, Math.max(0, duty)) } : {}),
+  }
+}
+
+/**
+ * Phase 2: trains the prepared candidate; a crash goes back to the agent (the last 50 log lines)
+ * for up to `maxAttempts` candidates in all. Returns null when stopped (cancel, shutdown).
+ * A candidate that fails the safety policy is reported as rejected-unsafe and never run.
+ */
+export async function trainExperiment(ctx: ExperimentContext, p: Prepared, data: DataPaths, signal?: AbortSignal): Promise<Report | null> {
+  const { unit } = p
+  const maxAttempts = ctx.maxAttempts ?? MAX_ATTEMPTS
+  if (!p.verdict.ok) {
+    const why = describeViolations(p.verdict.violations)
+    ctx.log(`${unit.id}: refused by the safety policy, not run: ${why.split('\n')[0]}`)
+    p.notes.unshift(`rejected by the safety policy (never run):\n${why}`)
+    return report(ctx, p, 'rejected-unsafe', await p.workspace.diff(), null, 0)
+  }
+  let runSeconds = 0
+  for (;;) {
+    ctx.log(`${unit.id} ${unit.kind} on ${unit.campaign}${p.attempts > 1 ? ` (attempt ${p.attempts})` : ''}: ${p.description}`)
+    await prepareRunDir({ runDir: ctx.runDir, files: editableOnly(p.files, unit.editableFiles), trainerDir: ctx.trainerDir })
+    ctx.onTraining?.(true)
+    let result: TrainerResult
+    try {
+      result = await runTrainer({
+        python: ctx.python, runDir: ctx.runDir, budgetSeconds: unit.budgetSeconds, profile: unit.profile, seed: ctx.trainerSeed,
+        cacheDir: data.cacheDir, dataDir: data.dataDir, extraEnv: ctx.env, wrap: ctx.wrap, signal, hardTimeoutSeconds: ctx.hardTimeoutSeconds,
+        onProgress: prog => ctx.onProgress?.(unit, prog),
+      })
+    } finally {
+      ctx.onTraining?.(false)
+    }
+    runSeconds += result.runSeconds
+    if (result.aborted || signal?.aborted) return null
+    if (result.metrics) return report(ctx, p, 'ok', await p.workspace.diff(), result, runSeconds)
+    ctx.log(`${unit.id}: attempt ${p.attempts} failed: ${result.error}`)
+    p.notes.push(`attempt ${p.attempts} failed: ${result.error}`)
+    if (!p.session || p.attempts >= maxAttempts) return report(ctx, p, 'crash', await p.workspace.diff(), result, runSeconds)
+    const proposal = await timedRepair(p, { kind: 'crash', error: result.error ?? 'the run failed', logTail: result.logTail, attempt: p.attempts })
+    if (!proposal) return report(ctx, p, 'crash', await p.workspace.diff(), result, runSeconds)
+    adopt(p, proposal)
+    await untilSafe(ctx, p, maxAttempts)
+    await p.workspace.commitCandidate(editableOnly(p.files, unit.editableFiles), `${p.description}\n\nrepair attempt ${p.attempts}`)
+    if (!p.verdict.ok) {
+      p.notes.unshift(`rejected by the safety policy (never run):\n${describeViolations(p.verdict.violations)}`)
+      return report(ctx, p, 'rejected-unsafe', await p.workspace.diff(), result, runSeconds)
+    }
+  }
+}
+
+/** The run folder of a GPU lane inside a worker's state. */
+export const runDirOf = (stateDir: string) => join(stateDir, 'run')
