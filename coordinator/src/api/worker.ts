@@ -1,4 +1,6 @@
 import { z } from 'zod'
+import { and, eq, isNotNull } from 'drizzle-orm'
+import { experiments } from '../db/schema.ts'
 import { AssignmentEvent, FollowUp, Heartbeat, HelloReply, Report, ReportReply, WorkerHello } from '@autoresearch-grid/shared'
 import { router, workerProcedure } from './trpc.ts'
 import { heartbeat, hello, ownWorker, fingerprintProblem } from '../workers/registry.ts'
@@ -70,6 +72,18 @@ export const workerRouter = router({
         off()
         signal?.removeEventListener('abort', onAbort)
       }
+    }),
+
+  /**
+   * Whether this exact source was already trained on the worker's class in a campaign: an identical
+   * train.py is never trained twice; the worker skips it and the earlier result stands.
+   */
+  known: workerProcedure.input(WorkerRef.extend({ campaign: z.string().max(64), sourceHash: z.string().regex(/^[0-9a-f]{64}$/) }))
+    .query(({ ctx, input }) => {
+      const w = ownWorker(ctx.app, ctx.principal.contributorId, input.workerId)
+      const e = ctx.app.db.select().from(experiments).where(and(eq(experiments.campaign, input.campaign), eq(experiments.sourceHash, input.sourceHash),
+        eq(experiments.hardwareClass, w.hardwareClass), isNotNull(experiments.valBpb))).orderBy(experiments.createdAt).get()
+      return e ? { experimentId: e.id, valBpb: e.valBpb, status: e.status, description: e.description } : null
     }),
 
   campaign: workerProcedure.input(z.object({ name: z.string().max(64) })).query(({ ctx, input }) => {

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { writeFile } from 'node:fs/promises'
 import type { AssignmentEvent, WorkUnit } from '@autoresearch-grid/shared'
 import { CPU, report, startCoordinator, wsClient, SEED_TRAIN_PY } from '../helpers.ts'
+import { sourceHash } from '../../src/units/report.ts'
 
 /** Subscribes and resolves with the next unit pushed to this worker. */
 function nextUnit(api: ReturnType<typeof wsClient>['api'], workerId: string): Promise<WorkUnit> {
@@ -119,4 +120,18 @@ t.test('git clone of /git/<campaign> serves the branch of accepted bests with th
   await clone.raw(['-c', 'user.name=mallory', '-c', 'user.email=m@example.org', 'commit', '-qam', 'sneaky'])
   await t.rejects(async () => { await clone.push('origin', 'HEAD:refs/heads/autoresearch/demo') }, 'pushing is not possible')
   t.equal((await simpleGit(join(c.dir, 'git')).raw(['show', 'autoresearch/demo:train.py'])), 'DEPTH = 7\n', 'the branch is unchanged')
+})
+
+t.test('a worker can ask whether an identical train.py was already trained on its class', async t => {
+  const c = await startCoordinator()
+  t.teardown(c.close)
+  await c.campaign()
+  const { api, close } = wsClient(c.url, c.workerToken())
+  t.teardown(close)
+  const { workerId } = await api.worker.hello.mutate({ name: 'gpu0', hardware: CPU, fingerprints: {}, version: 't' })
+  await api.worker.report.mutate({ workerId, report: report(await nextUnit(api, workerId), 1.5) })
+  const r = await api.worker.report.mutate({ workerId, report: report(await nextUnit(api, workerId), 1.6, 'DEPTH = 9\n') })
+  const hash = sourceHash({ 'train.py': 'DEPTH = 9\n' })
+  t.match(await api.worker.known.query({ workerId, campaign: 'demo', sourceHash: hash }), { experimentId: r.experimentId, valBpb: 1.6 })
+  t.equal(await api.worker.known.query({ workerId, campaign: 'demo', sourceHash: sourceHash({ 'train.py': 'DEPTH = 10\n' }) }), null)
 })
