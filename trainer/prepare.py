@@ -10,6 +10,7 @@ Contract (what the worker and the coordinator rely on)
                     [--num-shards N] [--embedded-path DIR] [--force]
   python prepare.py [same source flags] --check                  # describe, never prepare
   python prepare.py [same source flags] --print-tokenizer-path   # one line: the tokenizer file
+  --profile gpu|cpu-tiny picks whose fingerprint is printed (e.g. a CPU coordinator of a GPU campaign).
 
   Preparing (or finding it already prepared) prints `key: value` lines and ends with
       data_dir: PATH          the prepared data set (train.py reads it; pin it with AUTORESEARCH_DATA)
@@ -188,6 +189,9 @@ def download(url, dest, attempts=6):
             part.rename(dest)
             return dest
         except (urllib.error.URLError, OSError) as e:
+            if getattr(e, "code", None) == 416 and part.exists():  # nothing left to fetch: it is whole
+                part.rename(dest)
+                return dest
             if attempt == attempts:
                 raise DataError(f"download of {url} failed after {attempts} attempts: {e}")
             wait = 2 ** attempt
@@ -284,7 +288,9 @@ def train_tokenizer(source, vocab_size):
         split_digits=True, character_coverage=0.9995,
         unk_id=0, bos_id=1, eos_id=-1, pad_id=-1, bos_piece="<|bos|>",
         input_sentence_size=0, max_sentence_length=4 * TOKENIZER_CHUNK_CHARS + 64,
-        num_threads=os.cpu_count() or 1, minloglevel=2)
+        # One thread: sentencepiece's BPE result depends on the thread count, and the same data should
+        # give the same tokenizer on every machine. (Workers normally get the coordinator's file anyway.)
+        num_threads=1, minloglevel=2)
     return model.getvalue()
 
 
@@ -327,7 +333,7 @@ def _write_split(sp, docs, folder, split, cap=None):
 
         def flush():
             nonlocal n
-            for ids in sp.encode([t for t in batch], num_threads=os.cpu_count() or 1):
+            for ids in sp.encode(batch, num_threads=os.cpu_count() or 1):
                 if cap is not None and n >= cap:
                     break
                 starts.append(n)
@@ -528,14 +534,14 @@ def evaluate_bpb(model, data, batch_size, device=None):
 # Command line.
 
 
-def describe(data):
+def describe(data, profile=PROFILE):
     print(f"data_dir: {data.dir}")
     print(f"tokenizer: {data.tokenizer_path}")
     print(f"vocab_size: {data.vocab_size}")
     print(f"train_tokens: {data.meta['train_tokens']}")
     print(f"val_tokens: {data.meta['val_tokens']}")
-    print(f"profile: {PROFILE}")
-    print(f"fingerprint: {fingerprint(data)}", flush=True)
+    print(f"profile: {profile}")
+    print(f"fingerprint: {fingerprint(data, profile)}", flush=True)
 
 
 def main(argv=None):
@@ -548,6 +554,8 @@ def main(argv=None):
     ap.add_argument("--force", action="store_true", help="prepare again even if cached")
     ap.add_argument("--check", action="store_true", help="describe the prepared data; exit 1 if missing")
     ap.add_argument("--print-tokenizer-path", action="store_true", help="print the tokenizer file and exit")
+    ap.add_argument("--profile", choices=sorted(PROFILES), default=PROFILE,
+                    help="profile whose fingerprint to print (default: AUTORESEARCH_PROFILE, else by hardware)")
     args = ap.parse_args(argv)
     if not 256 + 8 <= args.vocab_size <= 65536:
         ap.error("--vocab-size must be between 264 and 65536")
@@ -566,7 +574,7 @@ def main(argv=None):
         else:
             folder = prepare(source, args.vocab_size, args.tokenizer, args.force)
             (CACHE_DIR / "current").write_text(f"{folder}\n")
-        describe(Data(folder))
+        describe(Data(folder), args.profile)
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -15,7 +15,7 @@ import { experiments } from './db/schema.ts'
 import { addHypothesis, markHypothesis } from './hypotheses/add.ts'
 import { parseResultsTsv, resultStatus, toResultsTsv } from './campaigns/results-tsv.ts'
 
-const defaultData = process.env.AUTORESEARCH_DATA ?? '.autoresearch-grid'
+const defaultData = process.env.AUTORESEARCH_COORDINATOR_DATA ?? '.autoresearch-grid'
 const int = (v: string) => {
   const n = Number(v)
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number')

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createTRPCClient, createWSClient, httpLink, wsLink } from '@trpc/client'
 import WebSocket from 'ws'
-import type { Hardware, Metrics, ReportInput } from '@autoresearch-grid/shared'
+import type { AssignmentEvent, Hardware, Metrics, ReportInput, WorkUnit } from '@autoresearch-grid/shared'
 import { openCoordinator } from '../src/coordinator.ts'
 import { buildServer } from '../src/server.ts'
 import { createAdminToken, createWorkerToken } from '../src/auth/access.ts'
@@ -51,3 +51,32 @@ export function report(unit: { id: string; leaseToken: string; source: Record<st
   return { unitId: unit.id, leaseToken: unit.leaseToken, status: valBpb === null ? 'crash' : 'ok', source, description: edit ? 'an edit' : 'as given',
     diff: '', metrics: valBpb === null ? null : metrics(valBpb), logTail: 'log', timings: { agentSeconds: 0, runSeconds: 12 } }
 }
+
+type Api = ReturnType<typeof wsClient>['api']
+
+/** One subscription per worker; `next()` resolves with the next unit pushed to it. */
+function feed(api: Api, workerId: string) {
+  const units: WorkUnit[] = []
+  let wake: (() => void) | null = null
+  const sub = api.worker.assignments.subscribe({ workerId }, {
+    onData: (e: AssignmentEvent) => { if (e.type === 'unit') { units.push(e.unit); wake?.() } },
+  })
+  return {
+    next: async (): Promise<WorkUnit> => {
+      while (!units.length) await new Promise<void>(r => { wake = r })
+      return units.shift()!
+    },
+    stop: () => sub.unsubscribe(),
+  }
+}
+
+/** Workers that said hello, each with its own contributor token and assignment feed. */
+export async function joinWorkers(c: Awaited<ReturnType<typeof startCoordinator>>, names: string[]) {
+  return Promise.all(names.map(async name => {
+    const { api, close } = wsClient(c.url, c.workerToken(name))
+    const { workerId } = await api.worker.hello.mutate({ name, hardware: CPU, fingerprints: {}, version: 't' })
+    const f = feed(api, workerId)
+    return { name, api, workerId, next: f.next, stopFeed: f.stop, close: () => { f.stop(); close() } }
+  }))
+}
+

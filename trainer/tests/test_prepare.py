@@ -68,3 +68,35 @@ def test_validation_split_is_pinned_by_document_name():
     first = [n for n in names if prepare.is_val(n)]
     assert first == [n for n in names if prepare.is_val(n)]
     assert 0.03 < len(first) / len(names) < 0.2
+
+
+def test_tokenizer_training_does_not_depend_on_the_core_count(monkeypatch):
+    import os
+    import prepare
+    source = prepare.Source("embedded")
+    monkeypatch.setattr(prepare, "TOKENIZER_TRAIN_CHARS", 1_000_000)  # quicker, still shows the effect
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    one = prepare.train_tokenizer(source, 512)
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    assert prepare.train_tokenizer(source, 512) == one
+
+
+def test_download_replaces_a_stale_partial_file(tmp_path):
+    import functools
+    import http.server
+    import threading
+    import prepare
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "shard.parquet").write_bytes(b"0123456789" * 1000)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        dest = tmp_path / "shard.parquet"
+        (tmp_path / "shard.parquet.part").write_bytes(b"junk")  # a server without ranges resends all
+        prepare.download(f"http://127.0.0.1:{server.server_port}/shard.parquet", dest)
+        assert dest.read_bytes() == (served / "shard.parquet").read_bytes()
+    finally:
+        server.shutdown()

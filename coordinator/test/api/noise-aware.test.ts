@@ -1,35 +1,7 @@
 import t from 'tap'
 import { simpleGit } from 'simple-git'
 import { join } from 'node:path'
-import type { AssignmentEvent, WorkUnit } from '@autoresearch-grid/shared'
-import { CPU, report, SEED_TRAIN_PY, startCoordinator, wsClient } from '../helpers.ts'
-
-type Api = ReturnType<typeof wsClient>['api']
-
-/** One subscription per worker; `next()` resolves with the next unit pushed to it. */
-function feed(api: Api, workerId: string) {
-  const units: WorkUnit[] = []
-  let wake: (() => void) | null = null
-  const sub = api.worker.assignments.subscribe({ workerId }, {
-    onData: (e: AssignmentEvent) => { if (e.type === 'unit') { units.push(e.unit); wake?.() } },
-  })
-  return {
-    next: async (): Promise<WorkUnit> => {
-      while (!units.length) await new Promise<void>(r => { wake = r })
-      return units.shift()!
-    },
-    stop: () => sub.unsubscribe(),
-  }
-}
-
-async function workers(c: Awaited<ReturnType<typeof startCoordinator>>, names: string[]) {
-  return Promise.all(names.map(async name => {
-    const { api, close } = wsClient(c.url, c.workerToken(name))
-    const { workerId } = await api.worker.hello.mutate({ name, hardware: CPU, fingerprints: {}, version: 't' })
-    const f = feed(api, workerId)
-    return { name, api, workerId, next: f.next, stopFeed: f.stop, close: () => { f.stop(); close() } }
-  }))
-}
+import { joinWorkers, report, SEED_TRAIN_PY, startCoordinator } from '../helpers.ts'
 
 const edit = (from: string, to: string) => SEED_TRAIN_PY.replace(from, to)
 
@@ -37,7 +9,7 @@ t.test('a promising candidate is merged only after other workers reproduce it, w
   const c = await startCoordinator()
   t.teardown(c.close)
   await c.campaign('demo', { replications: 2, baselineRuns: 2, priorSigma: 0.01 })
-  const [a, b, d] = await workers(c, ['ann', 'ben', 'dee'])
+  const [a, b, d] = await joinWorkers(c, ['ann', 'ben', 'dee'])
   t.teardown(() => [a, b, d].forEach(w => w.close()))
   const [ua, ub, ud] = [await a.next(), await b.next(), await d.next()]
   t.same([ua.kind, ub.kind, ud.kind], ['baseline', 'baseline', 'explore'], 'two baselines of the best first')
@@ -67,7 +39,7 @@ t.test('a claim the other workers cannot reproduce is discarded and the branch d
   const c = await startCoordinator()
   t.teardown(c.close)
   await c.campaign('demo', { replications: 1, baselineRuns: 1, priorSigma: 0.01 })
-  const [a, b] = await workers(c, ['ann', 'ben'])
+  const [a, b] = await joinWorkers(c, ['ann', 'ben'])
   t.teardown(() => [a, b].forEach(w => w.close()))
   const ub = await b.next()
   await a.api.worker.report.mutate({ workerId: a.workerId, report: report(await a.next(), 1.5) })
@@ -84,7 +56,7 @@ t.test('two workers improving the same parent are both merged: the second throug
   const c = await startCoordinator()
   t.teardown(c.close)
   await c.campaign('demo', { replications: 1, baselineRuns: 1, priorSigma: 0.01 })
-  const [a, b] = await workers(c, ['ann', 'ben'])
+  const [a, b] = await joinWorkers(c, ['ann', 'ben'])
   t.teardown(() => [a, b].forEach(w => w.close()))
   await a.api.worker.report.mutate({ workerId: a.workerId, report: report(await a.next(), 1.50) })
   const [ua, ub] = [await a.next(), await b.next()]
@@ -115,7 +87,7 @@ t.test('a stale change that conflicts with the new best becomes a rebase unit wi
   const c = await startCoordinator()
   t.teardown(c.close)
   await c.campaign('demo', { replications: 0, baselineRuns: 1, priorSigma: 0.01 })
-  const [a, b] = await workers(c, ['ann', 'ben'])
+  const [a, b] = await joinWorkers(c, ['ann', 'ben'])
   t.teardown(() => [a, b].forEach(w => w.close()))
   await a.api.worker.report.mutate({ workerId: a.workerId, report: report(await a.next(), 1.50) })
   const [ua, ub] = [await a.next(), await b.next()]
@@ -132,7 +104,7 @@ t.test('a late report for an expired lease still counts when nobody took the uni
   const c = await startCoordinator({ leaseMarginSeconds: -9, pollMs: 100 }) // 10 s budget − 9 s: a 1-second lease
   t.teardown(c.close)
   await c.campaign()
-  const [a] = await workers(c, ['ann'])
+  const [a] = await joinWorkers(c, ['ann'])
   t.teardown(() => a.close())
   const first = await a.next()
   a.stopFeed() // ann goes quiet, and nobody else is there to take the unit
@@ -145,11 +117,11 @@ t.test('an expired lease goes to the next idle worker, and the old lease can no 
   const c = await startCoordinator({ leaseMarginSeconds: -9, pollMs: 100 })
   t.teardown(c.close)
   await c.campaign()
-  const [a] = await workers(c, ['ann'])
+  const [a] = await joinWorkers(c, ['ann'])
   const first = await a.next()
   a.stopFeed()
   await new Promise(r => setTimeout(r, 1500))
-  const [b] = await workers(c, ['ben'])
+  const [b] = await joinWorkers(c, ['ben'])
   t.teardown(() => [a, b].forEach(w => w.close()))
   const taken = await b.next()
   t.equal(taken.id, first.id, 'the expired unit went to the next worker')

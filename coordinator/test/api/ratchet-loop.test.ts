@@ -3,37 +3,26 @@ import { simpleGit } from 'simple-git'
 import { join } from 'node:path'
 import { writeFile } from 'node:fs/promises'
 import type { AssignmentEvent, WorkUnit } from '@autoresearch-grid/shared'
-import { CPU, report, startCoordinator, wsClient, SEED_TRAIN_PY } from '../helpers.ts'
+import { CPU, joinWorkers, report, startCoordinator, wsClient, SEED_TRAIN_PY } from '../helpers.ts'
 import { sourceHash } from '../../src/units/report.ts'
-
-/** Subscribes and resolves with the next unit pushed to this worker. */
-function nextUnit(api: ReturnType<typeof wsClient>['api'], workerId: string): Promise<WorkUnit> {
-  return new Promise((resolve, reject) => {
-    const sub = api.worker.assignments.subscribe({ workerId }, {
-      onData: (e: AssignmentEvent) => { if (e.type === 'unit') { sub.unsubscribe(); resolve(e.unit) } },
-      onError: err => reject(err),
-    })
-  })
-}
 
 t.test('a worker gets a baseline first, then explores, and only an improvement moves the branch', async t => {
   const c = await startCoordinator()
   t.teardown(c.close)
   await c.campaign()
-  const { api, close } = wsClient(c.url, c.workerToken('alice'))
+  const [{ api, workerId, next, close }] = await joinWorkers(c, ['alice'])
   t.teardown(close)
-  const { workerId } = await api.worker.hello.mutate({ name: 'gpu0', hardware: CPU, fingerprints: {}, version: 't' })
 
-  const baseline = await nextUnit(api, workerId)
+  const baseline = await next()
   t.equal(baseline.kind, 'baseline')
   t.same(baseline.source, { 'train.py': SEED_TRAIN_PY })
   t.match((await api.worker.report.mutate({ workerId, report: report(baseline, 1.5) })).decision, /measured 1.5/)
 
-  const worse = await nextUnit(api, workerId)
+  const worse = await next()
   t.equal(worse.kind, 'explore')
   t.match((await api.worker.report.mutate({ workerId, report: report(worse, 1.6, 'DEPTH = 5\n') })).decision, /^discarded/)
 
-  const better = await nextUnit(api, workerId)
+  const better = await next()
   const r = await api.worker.report.mutate({ workerId, report: report(better, 1.4, 'DEPTH = 6\n') })
   t.match(r.decision, /^merged/)
 
@@ -50,10 +39,9 @@ t.test('a repeated report returns the first answer and records nothing twice', a
   const c = await startCoordinator()
   t.teardown(c.close)
   await c.campaign()
-  const { api, close } = wsClient(c.url, c.workerToken())
+  const [{ api, workerId, next, close }] = await joinWorkers(c, ['alice'])
   t.teardown(close)
-  const { workerId } = await api.worker.hello.mutate({ name: 'gpu0', hardware: CPU, fingerprints: {}, version: 't' })
-  const unit = await nextUnit(api, workerId)
+  const unit = await next()
   const first = await api.worker.report.mutate({ workerId, report: report(unit, 1.5) })
   const again = await api.worker.report.mutate({ workerId, report: report(unit, 1.5) })
   t.equal(again.experimentId, first.experimentId)
@@ -66,13 +54,11 @@ t.test('a candidate that arrives before its baseline is decided when the baselin
   const c = await startCoordinator()
   t.teardown(c.close)
   await c.campaign()
-  const a = wsClient(c.url, c.workerToken('alice'))
-  const b = wsClient(c.url, c.workerToken('bob'))
+  const [a, b] = await joinWorkers(c, ['alice', 'bob'])
   t.teardown(() => { a.close(); b.close() })
-  const wa = (await a.api.worker.hello.mutate({ name: 'a', hardware: CPU, fingerprints: {}, version: 't' })).workerId
-  const wb = (await b.api.worker.hello.mutate({ name: 'b', hardware: CPU, fingerprints: {}, version: 't' })).workerId
-  const baseline = await nextUnit(a.api, wa)
-  const explore = await nextUnit(b.api, wb)
+  const [wa, wb] = [a.workerId, b.workerId]
+  const baseline = await a.next()
+  const explore = await b.next()
   t.equal(baseline.kind, 'baseline')
   t.equal(explore.kind, 'explore', 'the class already has a baseline in flight')
   t.match((await b.api.worker.report.mutate({ workerId: wb, report: report(explore, 1.4, 'DEPTH = 3\n') })).decision, /^waiting for a baseline/)
@@ -87,7 +73,9 @@ t.test('everything survives a coordinator restart', async t => {
   const token = c.workerToken()
   const w = wsClient(c.url, token)
   const { workerId } = await w.api.worker.hello.mutate({ name: 'gpu0', hardware: CPU, fingerprints: {}, version: 't' })
-  const unit = await nextUnit(w.api, workerId)
+  const unit = await new Promise<WorkUnit>(resolve => {
+    const sub = w.api.worker.assignments.subscribe({ workerId }, { onData: (e: AssignmentEvent) => { if (e.type === 'unit') { sub.unsubscribe(); resolve(e.unit) } } })
+  })
   await w.api.worker.report.mutate({ workerId, report: report(unit, 1.5) })
   w.close()
   await c.stop()
@@ -106,11 +94,10 @@ t.test('git clone of /git/<campaign> serves the branch of accepted bests with th
   const c = await startCoordinator()
   t.teardown(c.close)
   await c.campaign()
-  const { api, close } = wsClient(c.url, c.workerToken('alice'))
+  const [{ api, workerId, next, close }] = await joinWorkers(c, ['alice'])
   t.teardown(close)
-  const { workerId } = await api.worker.hello.mutate({ name: 'gpu0', hardware: CPU, fingerprints: {}, version: 't' })
-  await api.worker.report.mutate({ workerId, report: report(await nextUnit(api, workerId), 1.5) })
-  await api.worker.report.mutate({ workerId, report: report(await nextUnit(api, workerId), 1.4, 'DEPTH = 7\n') })
+  await api.worker.report.mutate({ workerId, report: report(await next(), 1.5) })
+  await api.worker.report.mutate({ workerId, report: report(await next(), 1.4, 'DEPTH = 7\n') })
   const target = join(c.dir, 'clone')
   await simpleGit().clone(`${c.url}/git/demo`, target)
   const clone = simpleGit(target)
@@ -126,11 +113,10 @@ t.test('a worker can ask whether an identical train.py was already trained on it
   const c = await startCoordinator()
   t.teardown(c.close)
   await c.campaign()
-  const { api, close } = wsClient(c.url, c.workerToken())
+  const [{ api, workerId, next, close }] = await joinWorkers(c, ['alice'])
   t.teardown(close)
-  const { workerId } = await api.worker.hello.mutate({ name: 'gpu0', hardware: CPU, fingerprints: {}, version: 't' })
-  await api.worker.report.mutate({ workerId, report: report(await nextUnit(api, workerId), 1.5) })
-  const r = await api.worker.report.mutate({ workerId, report: report(await nextUnit(api, workerId), 1.6, 'DEPTH = 9\n') })
+  await api.worker.report.mutate({ workerId, report: report(await next(), 1.5) })
+  const r = await api.worker.report.mutate({ workerId, report: report(await next(), 1.6, 'DEPTH = 9\n') })
   const hash = sourceHash({ 'train.py': 'DEPTH = 9\n' })
   t.match(await api.worker.known.query({ workerId, campaign: 'demo', sourceHash: hash }), { experimentId: r.experimentId, valBpb: 1.6 })
   t.equal(await api.worker.known.query({ workerId, campaign: 'demo', sourceHash: sourceHash({ 'train.py': 'DEPTH = 10\n' }) }), null)

@@ -5,11 +5,20 @@ import { join } from 'node:path'
 import { httpClient, SEED_TRAIN_PY, startCoordinator } from '../helpers.ts'
 import { explore, join as joinWorker, seedScenario, TRAINING_SECONDS } from './scripted.ts'
 
+/** One seeded coordinator for the tests that only read; the ones that change it start their own. */
+let shared: Promise<{ c: Awaited<ReturnType<typeof startCoordinator>>; s: Awaited<ReturnType<typeof seedScenario>> }> | null = null
+function seeded() {
+  shared ??= (async () => {
+    const c = await startCoordinator()
+    const s = await seedScenario(c)
+    t.teardown(async () => { s.close(); await c.close() })
+    return { c, s }
+  })()
+  return shared
+}
+
 t.test('the leaderboard ranks contributors by merges, with the Δ they took off and their GPU-hours', async t => {
-  const c = await startCoordinator()
-  t.teardown(c.close)
-  const s = await seedScenario(c)
-  t.teardown(s.close)
+  const { c, s } = await seeded()
   t.match(s.first.decision, /^(kept|merged)/)
   t.match(s.second.decision, /^(kept|merged)/)
   const board = await httpClient(c.url, null).dashboard.leaderboard.query({ campaign: 'demo' })
@@ -25,10 +34,7 @@ t.test('the leaderboard ranks contributors by merges, with the Δ they took off 
 })
 
 t.test('the curve has every measured run as a point and a running best that steps down at each merge', async t => {
-  const c = await startCoordinator()
-  t.teardown(c.close)
-  const s = await seedScenario(c)
-  t.teardown(s.close)
+  const { c, s } = await seeded()
   const [cls, ...others] = await httpClient(c.url, null).dashboard.curve.query({ campaign: 'demo' })
   t.equal(others.length, 0, 'one hardware class')
   t.equal(cls.hardwareClass, 'cpu-x86_64')
@@ -41,10 +47,7 @@ t.test('the curve has every measured run as a point and a running best that step
 })
 
 t.test('the summary shows the best, σ, the pace and the workers online', async t => {
-  const c = await startCoordinator()
-  t.teardown(c.close)
-  const s = await seedScenario(c)
-  t.teardown(s.close)
+  const { c, s } = await seeded()
   const sum = (await httpClient(c.url, null).dashboard.summary.query({ campaign: 'demo' }))!
   t.equal(sum.bestValBpb, 1.3)
   t.equal(sum.merges, 2)
@@ -54,10 +57,7 @@ t.test('the summary shows the best, σ, the pace and the workers online', async 
 })
 
 t.test('the experiment list filters by status, kind, worker and text', async t => {
-  const c = await startCoordinator()
-  t.teardown(c.close)
-  const s = await seedScenario(c)
-  t.teardown(s.close)
+  const { c, s } = await seeded()
   const api = httpClient(c.url, null)
   const list = (f: object) => api.dashboard.experiments.query({ campaign: 'demo', ...f })
   t.same((await list({ status: 'discarded' })).map(e => e.description), ['much deeper: 9 layers'])
@@ -68,10 +68,7 @@ t.test('the experiment list filters by status, kind, worker and text', async t =
 })
 
 t.test('an experiment\'s detail has the diff from git and the samples behind its decision', async t => {
-  const c = await startCoordinator()
-  t.teardown(c.close)
-  const s = await seedScenario(c)
-  t.teardown(s.close)
+  const { c, s } = await seeded()
   const d = (await httpClient(c.url, null).dashboard.experimentDetail.query({ id: s.second.experimentId }))!
   t.match(d.diff, /-DEPTH = 5\n\+DEPTH = 6/)
   t.same(d.samples.measured.map(m => m.valBpb), [1.3])

@@ -12,7 +12,7 @@ type ContentBlockParam = Anthropic.ContentBlockParam
 type ToolResult = Anthropic.ToolResultBlockParam
 
 /** A current Claude model; ANTHROPIC_MODEL overrides it. */
-export const DEFAULT_MODEL = 'claude-sonnet-4-5'
+export const DEFAULT_MODEL = 'claude-sonnet-5-5'
 
 export interface ClaudeOptions {
   apiKey: string
@@ -114,6 +114,7 @@ class ClaudeSession implements AgentSession {
     ]
     this.owed = null
     this.messages.push({ role: 'user', content })
+    const failed = this.lastFiles
     let proposal: Proposal
     try {
       proposal = await this.converse()
@@ -125,7 +126,7 @@ class ClaudeSession implements AgentSession {
       throw err
     }
     // Submitting the same files again is giving up: running them would fail the same way.
-    return this.lastFiles && JSON.stringify(proposal.files) === JSON.stringify(this.lastFiles) ? null : this.remember(proposal)
+    return failed && JSON.stringify(proposal.files) === JSON.stringify(failed) ? null : proposal
   }
 
   private remember(p: Proposal): Proposal {

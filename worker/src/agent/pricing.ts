@@ -10,16 +10,16 @@ export interface Price {
 const price = (input: number, output: number): Price => ({ input, output, cacheWrite: input * 1.25, cacheRead: input * 0.1 })
 
 /**
- * Known models by id prefix, most specific first. A model missing here reports its tokens with a
- * null cost rather than a guess; set ANTHROPIC_PRICE="<input>,<output>" (dollars per million
- * tokens) to price it.
+ * Models by id prefix, most specific first: list prices as published for each family when this
+ * was written (later generations of a family are assumed to keep its price). A model missing here
+ * reports its tokens with a null cost rather than a guess; ANTHROPIC_PRICE="<input>,<output>"
+ * (dollars per million tokens) prices any model and wins over the table.
  */
 const TABLE: [RegExp, Price][] = [
-  [/^claude-opus-4-[5-9]/, price(5, 25)],
-  [/^claude-opus-4/, price(15, 75)],
-  [/^claude-sonnet-4/, price(3, 15)],
-  [/^claude-3-7-sonnet|^claude-3-5-sonnet/, price(3, 15)],
-  [/^claude-haiku-4-5/, price(1, 5)],
+  [/^claude-opus-4-[0-4](?!\d)|^claude-opus-4-20/, price(15, 75)],
+  [/^claude-opus-[4-9]/, price(5, 25)],
+  [/^claude-sonnet-[4-9]|^claude-3-7-sonnet|^claude-3-5-sonnet/, price(3, 15)],
+  [/^claude-haiku-[4-9]/, price(1, 5)],
   [/^claude-3-5-haiku/, price(0.8, 4)],
   [/^claude-3-haiku/, price(0.25, 1.25)],
 ]

@@ -29,7 +29,7 @@ function unit(over: Partial<WorkUnit> = {}): WorkUnit {
 async function setup(script: Step[]) {
   const server = await startMessagesServer(script)
   t.teardown(server.close)
-  const agent = new ClaudeAgent({ apiKey: 'sk-test', model: 'claude-sonnet-4-5', baseURL: server.url, retryBaseMs: 10 })
+  const agent = new ClaudeAgent({ apiKey: 'sk-test', model: 'claude-sonnet-5-5', baseURL: server.url, retryBaseMs: 10 })
   return { server, agent }
 }
 
@@ -37,10 +37,12 @@ function context(dir: string, agent: ClaudeAgent, lines: string[] = []): Experim
   return { agent, python, trainerDir, program: '# program\nLower val_bpb.', wrap: [], runDir: join(dir, 'run'), log: l => lines.push(l), hardTimeoutSeconds: 120 }
 }
 
+// Prepared once for the whole file, in a folder that outlives each test's own.
+const shared = t.testdir({})
 let data: { cacheDir: string; dataDir: string } | null = null
-async function prepared(dir: string) {
+async function prepared() {
   if (!data) {
-    const cacheDir = join(dir, 'cache')
+    const cacheDir = join(shared, 'cache')
     data = { cacheDir, dataDir: (await ensurePrepared({ python, trainerDir, cacheDir, vocabSize: 512, profile: 'cpu-tiny' })).dataDir }
   }
   return data
@@ -55,7 +57,7 @@ t.test('the agent edits train.py through tools and the loop trains the edit', as
   ])
   const ctx = context(dir, agent)
   const p = await prepareExperiment(ctx, unit(), await openWorkspace(join(dir, 'ws')))
-  const report = await trainExperiment(ctx, p, await prepared(dir))
+  const report = await trainExperiment(ctx, p, await prepared())
 
   t.equal(report!.status, 'ok', report!.agentNotes)
   t.ok(report!.metrics!.val_bpb > 0, `val_bpb ${report!.metrics?.val_bpb}`)
@@ -63,7 +65,7 @@ t.test('the agent edits train.py through tools and the loop trains the edit', as
   t.match(report!.diff, /^\+MATRIX_LR = 0\.06/m)
   t.equal(report!.description, 'MATRIX_LR 0.04 -> 0.06')
   t.same(report!.followUps, [{ title: 'try MATRIX_LR 0.08', body: 'if 0.06 helps' }])
-  t.match(report!.agentUsage, { agent: 'claude:claude-sonnet-4-5', requests: 3, inputTokens: 4000, outputTokens: 250, attempts: 1 })
+  t.match(report!.agentUsage, { agent: 'claude:claude-sonnet-5-5', requests: 3, inputTokens: 4000, outputTokens: 250, attempts: 1 })
   t.equal(report!.agentUsage!.costUsd, (4000 * 3 + 250 * 15) / 1e6, 'cost at Sonnet list prices')
 
   const first = server.requests[0]
@@ -87,13 +89,14 @@ t.test('a crash goes back to the agent with the log tail, and the repaired candi
     },
     message([toolUse('finish', { description: 'MATRIX_LR unchanged, crash fixed', rationale: 'removed the raise' })]),
   ])
-  const ctx = context(dir, agent)
+  const lines: string[] = []
+  const ctx = context(dir, agent, lines)
   const p = await prepareExperiment(ctx, unit(), await openWorkspace(join(dir, 'ws')))
-  const report = await trainExperiment(ctx, p, await prepared(dir))
+  const report = await trainExperiment(ctx, p, await prepared())
 
   t.match(crashLog, /RuntimeError: boom: shapes do not match/, 'the repair turn carried the error from the log')
   t.match(crashLog, /exited with code 1/)
-  t.equal(report!.status, 'ok')
+  t.equal(report!.status, 'ok', report!.agentNotes)
   t.equal(report!.description, 'MATRIX_LR unchanged, crash fixed')
   t.equal(report!.agentUsage!.attempts, 2)
   t.match(report!.agentNotes, /attempt 1 failed/)
@@ -106,7 +109,7 @@ t.test('after three failed attempts the unit is reported as a crash with its log
   const { server, agent } = await setup([broken(1), finish(1), broken(2), finish(2), broken(3), finish(3)])
   const ctx = context(dir, agent)
   const p = await prepareExperiment(ctx, unit(), await openWorkspace(join(dir, 'ws')))
-  const report = await trainExperiment(ctx, p, await prepared(dir))
+  const report = await trainExperiment(ctx, p, await prepared())
   t.equal(report!.status, 'crash')
   t.equal(report!.agentUsage!.attempts, 3)
   t.match(report!.logTail, /broken 3/)
@@ -155,7 +158,7 @@ t.test('a tool call aimed at prepare.py (or any other path) is refused', async t
 
 t.test('an error retrying cannot fix says what to do', async t => {
   const { agent } = await setup([apiError(404, 'not_found_error', 'model: claude-nope')])
-  await t.rejects(agent.begin({ unit: unit(), files: { 'train.py': TRAIN }, program: '', seed: 1, dir: '/nonexistent' }).propose(), new AgentError('model "claude-sonnet-4-5" not found (404): set ANTHROPIC_MODEL to a current Claude model id'))
+  await t.rejects(agent.begin({ unit: unit(), files: { 'train.py': TRAIN }, program: '', seed: 1, dir: '/nonexistent' }).propose(), new AgentError('model "claude-sonnet-5-5" not found (404): set ANTHROPIC_MODEL to a current Claude model id'))
 })
 
 t.test('when Claude cannot be reached, the heuristic researcher takes the unit', async t => {

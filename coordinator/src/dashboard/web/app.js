@@ -25,9 +25,15 @@ function h(tag, props = {}, ...children) {
     else if (k === 'dataset') Object.assign(el.dataset, v)
     else el.setAttribute(k, v === true ? '' : String(v))
   }
-  for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) el.append(c instanceof Node ? c : String(c))
+  el.append(...nodes(children))
   return el
 }
+
+/** Children as DOM nodes: nested lists flattened, null/false dropped, everything else as text. */
+const nodes = children => children.flat(Infinity).filter(c => c !== null && c !== undefined && c !== false).map(c => (c instanceof Node ? c : document.createTextNode(String(c))))
+
+/** Replaces an element's content, with the same rules as h(). */
+const fill = (el, ...children) => el.replaceChildren(...nodes(children))
 
 const bpb = (v, digits = 4) => (v === null || v === undefined ? '–' : v.toFixed(digits))
 const signed = (v, digits = 4) => (v === null || v === undefined ? '–' : `${v > 0 ? '+' : v < 0 ? '−' : '±'}${Math.abs(v).toFixed(digits)}`)
@@ -285,7 +291,7 @@ async function loadDetail() {
       h('td', { class: 'mono num' }, bpb(m.valBpb, 6)), h('td', {}, m.kind ?? ''), h('td', {}, m.worker ?? '?'),
       h('td', { class: 'muted' }, m.experimentId === e.id ? 'this run' : when(m.createdAt)))))) : h('p', { class: 'muted' }, 'none yet'))
   const merge = e.merge
-  $('detail-body').replaceChildren(
+  fill($('detail-body'),
     h('h2', {}, e.description),
     h('p', {}, badge(e.status), merge?.reverted ? badge('reverted') : null, ' ', h('span', { class: `kind kind-${e.kind}` }, e.kind), ' ', h('span', { class: 'decision' }, e.decision)),
     h('div', { class: 'detail-grid' },
