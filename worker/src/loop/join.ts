@@ -1,89 +1,152 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { TRPCClientError } from '@trpc/client'
 import type { AssignmentEvent, HelloReply, Progress, Report, WorkUnit } from '@autoresearch-grid/shared'
 import { ensurePrepared, findPython } from '@autoresearch-grid/trainer'
-import { connect, type Api } from '../client/connect.ts'
+import type { Agent } from '../agent/agent.ts'
+import { chooseAgent } from '../agent/choose.ts'
+import { connect } from '../client/connect.ts'
 import { probeHardware } from '../hardware/probe.ts'
-import { prepareRunDir } from '../runner/run-dir.ts'
-import { runTrainer } from '../runner/trainer.ts'
-import { openWorkspace, type Workspace } from '../workspace/git.ts'
-import { proposeHeuristic } from '../agent/heuristic.ts'
+import { detectIsolation } from '../safety/isolation.ts'
+import { plainProgress, progressFor, type ProgressSink } from '../ui/progress.ts'
+import { Deliverer } from './deliver.ts'
+import { DutyCycle } from './duty-cycle.ts'
+import { prepareExperiment, runDirOf, trainExperiment, type ExperimentContext, type Prepared } from './experiment.ts'
+import { runPipeline } from './pipeline.ts'
+import { readProgram } from './program.ts'
+import { WorkspacePool } from './slots.ts'
 import { Spool } from './spool.ts'
 
-export const WORKER_VERSION = '0.1.0'
+export const WORKER_VERSION = '0.2.0'
 
 export interface JoinOptions {
   url: string
   token: string
   name: string
-  /** Where this worker keeps its workspace, prepared data, runs and undelivered results. */
+  /** Where this worker keeps its workspaces, runs and undelivered results. */
   stateDir: string
   trainerDir: string
+  /** Prepared data, shared by the loops of one machine (default: `<stateDir>/data`). */
+  dataRoot?: string
   /** Environment for the trainer, e.g. CUDA_VISIBLE_DEVICES for the GPU this loop owns. */
   env?: Record<string, string>
+  /** The trainer's seed; the trainer's default when absent. Also mixed into the agent's per-unit seed. */
   seed?: number
+  /** Who edits train.py; chosen from the environment and `agentCmd` when absent. */
+  agent?: Agent
+  agentCmd?: string
+  /** Prepare the next unit while the current one trains (default true). */
+  pipeline?: boolean
+  /** program.md to give the agent (default: the checkout's). */
+  programFile?: string
+  /** Run the trainer without network where possible (default true). */
+  isolate?: boolean
+  /** The GPU lane's name in progress output, e.g. `gpu0`. */
+  lane?: string
+  /** Plain log lines; when absent, a progress bar on a terminal. */
   log?: (line: string) => void
+  progress?: ProgressSink
+  /** Stop after this many trained units (benchmarks, tests). */
+  maxUnits?: number
+  /** Pause before the first redelivery of a result; doubled per attempt (default 1 s). */
+  redeliverMs?: number
   signal?: AbortSignal
+  /** Each report, as it is spooled. */
+  onReport?: (report: Report) => void
+}
+
+export interface JoinSummary {
+  units: number
+  trainingSeconds: number
+  heldSeconds: number
+  dutyCycle: number | undefined
 }
 
 type Campaign = HelloReply['campaigns'][number]
 
-/** Errors the coordinator answers with (bad request, unauthorized): retrying will not help. */
-function isFinal(err: unknown): boolean {
-  const code = err instanceof TRPCClientError ? (err.data as { code?: string } | undefined)?.code : undefined
-  return code === 'BAD_REQUEST' || code === 'UNAUTHORIZED' || code === 'FORBIDDEN' || code === 'NOT_FOUND'
-}
-
-const sleep = (ms: number, signal?: AbortSignal) => new Promise<void>(resolve => {
-  const t = setTimeout(resolve, ms)
-  signal?.addEventListener('abort', () => { clearTimeout(t); resolve() }, { once: true })
-})
+/** Preparations in flight, by cache folder: loops of one machine share the data and prepare it once. */
+const preparing = new Map<string, Promise<{ fingerprint: string; dataDir: string }>>()
 
 /**
  * `worker join`: one GPU loop. Registers with the coordinator, prepares each campaign's data with
- * the coordinator's tokenizer (so its fingerprint matches), then takes units from its feed one at a
- * time: edit (heuristic researcher), train, report. Results are spooled to disk before sending.
+ * the coordinator's tokenizer (so its fingerprint matches), then works through its feed: the agent
+ * edits, the safety policy checks, the trainer runs without network, crashes go back to the agent,
+ * results are spooled and delivered in the background. With pipelining it holds a spare unit and
+ * prepares it while the current one trains.
  */
-export async function joinCoordinator(o: JoinOptions): Promise<void> {
-  const log = o.log ?? ((l: string) => console.log(l))
+export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
+  const ui = o.progress ?? (o.log ? plainProgress(o.log) : progressFor())
+  const lane = o.lane ?? ''
+  const log = (line: string) => ui.log(lane ? `[${lane}] ${line}` : line)
+  const pipelined = o.pipeline ?? true
   const python = await findPython()
   const hardware = await probeHardware({ python: python.path, env: { ...process.env, ...o.env } })
-  log(`worker ${o.name}: ${hardware.hardwareClass}, torch ${python.torchVersion} (${python.path})`)
+  const agent = o.agent ?? chooseAgent({ agentCmd: o.agentCmd, env: process.env, stateDir: o.stateDir, trainerDir: o.trainerDir })
+  const isolation = o.isolate === false ? { wrap: [], how: 'network isolation off (--no-isolate)', isolated: false } : await detectIsolation()
+  const program = await readProgram(o.trainerDir, o.programFile)
+  log(`worker ${o.name}: ${hardware.hardwareClass}, torch ${python.torchVersion} (${python.path}); researcher: ${agent.label}; ${pipelined ? 'pipelined' : 'not pipelined'}; trainer: ${isolation.how}`)
+
   const spool = new Spool(join(o.stateDir, 'spool'))
-  const workspace = await openWorkspace(join(o.stateDir, 'workspace'))
-  const conn = connect(o.url, o.token, { onClose: () => log('connection lost; reconnecting'), onOpen: () => log(`connected to ${o.url}`) })
+  const stop = new AbortController()
+  const onAbort = () => stop.abort(o.signal?.reason)
+  o.signal?.addEventListener('abort', onAbort, { once: true })
+  let deliverer: Deliverer | null = null
+  const conn = connect(o.url, o.token, {
+    onClose: () => log('connection lost; reconnecting'),
+    onOpen: () => { log(`connected to ${o.url}`); deliverer?.wake() },
+  })
   const api = conn.api
   const fingerprints: Record<string, string> = {}
   /** Campaign → the prepared data set folder the trainer reads (AUTORESEARCH_DATA). */
   const prepared = new Map<string, string>()
+  const cacheDir = (campaign: string) => join(o.dataRoot ?? join(o.stateDir, 'data'), campaign)
+  /** Units in this worker's hands: queued, being prepared, training or waiting to train. */
+  const held = new Map<string, { unit: WorkUnit; progress: Progress | null; abort: AbortController }>()
+  const queue: WorkUnit[] = []
+  const duty = new DutyCycle()
+  let trained = 0
+  const summary = (): JoinSummary => {
+    const d = duty.seconds()
+    return { units: trained, trainingSeconds: d.training, heldSeconds: d.held, dutyCycle: duty.ratio() }
+  }
+  /** Frozen when the last unit is done, so a spare unit's wind-down does not count. */
+  let final: JoinSummary | null = null
 
   const hello = async () => {
-    const holding = (await spool.list()).map(s => s.report.unitId)
-    return api.worker.hello.mutate({ name: o.name, hardware, fingerprints, version: WORKER_VERSION, holding })
+    const holding = [...new Set([...held.keys(), ...(await spool.list()).map(s => s.report.unitId)])].slice(0, 16)
+    return api.worker.hello.mutate({ name: o.name, hardware, fingerprints, version: WORKER_VERSION, holding, agent: agent.label })
   }
   const prepare = async (c: Campaign) => {
     if (prepared.has(c.name)) return
-    let tokenizerFile: string | undefined
-    if (c.tokenizerPath) {
-      const res = await fetch(new URL(c.tokenizerPath, conn.httpBase))
-      if (!res.ok) throw new Error(`could not download the tokenizer of ${c.name}: HTTP ${res.status}`)
-      tokenizerFile = join(o.stateDir, 'tokenizers', `${c.name}.model`)
-      await mkdir(join(o.stateDir, 'tokenizers'), { recursive: true })
-      await writeFile(tokenizerFile, Buffer.from(await res.arrayBuffer()))
+    const dir = cacheDir(c.name)
+    const key = `${dir}\0${c.tokenizerPath ?? ''}\0${c.spec.profile}`
+    let job = preparing.get(key)
+    if (!job) {
+      job = (async () => {
+        let tokenizerFile: string | undefined
+        if (c.tokenizerPath) {
+          const res = await fetch(new URL(c.tokenizerPath, conn.httpBase))
+          if (!res.ok) throw new Error(`could not download the tokenizer of ${c.name}: HTTP ${res.status}`)
+          tokenizerFile = join(dir, '..', `${c.name}.tokenizer.model`)
+          await mkdir(join(dir, '..'), { recursive: true })
+          await writeFile(tokenizerFile, Buffer.from(await res.arrayBuffer()))
+        }
+        log(`preparing data for ${c.name} (${c.spec.profile})`)
+        return ensurePrepared({ python: python.path, trainerDir: o.trainerDir, cacheDir: dir, profile: c.spec.profile, tokenizerFile, vocabSize: c.spec.vocabSize })
+      })()
+      preparing.set(key, job)
+      job.catch(() => preparing.delete(key))
     }
-    log(`preparing data for ${c.name} (${c.spec.profile})`)
-    const p = await ensurePrepared({ python: python.path, trainerDir: o.trainerDir, cacheDir: cacheDir(c.name), profile: c.spec.profile, tokenizerFile, vocabSize: c.spec.vocabSize })
+    const p = await job
     fingerprints[c.name] = p.fingerprint
     prepared.set(c.name, p.dataDir)
   }
-  const cacheDir = (campaign: string) => join(o.stateDir, 'data', campaign)
 
   let reply: HelloReply
   try {
     reply = await hello()
   } catch (err) {
     await conn.close()
+    o.signal?.removeEventListener('abort', onAbort)
     throw new Error(`the coordinator refused this worker: ${(err as Error).message}`)
   }
   for (const c of reply.campaigns) await prepare(c)
@@ -91,148 +154,122 @@ export async function joinCoordinator(o: JoinOptions): Promise<void> {
   const workerId = reply.workerId
   for (const c of reply.campaigns) if (c.refused) log(`not taking work from ${c.name}: ${c.refused}`)
 
-  const deliver = async (item: { workerId: string; report: Report }) => {
-    for (let attempt = 0; !o.signal?.aborted; attempt++) {
-      try {
-        const r = await api.worker.report.mutate({ workerId: item.workerId, report: item.report })
-        await spool.remove(item.report.unitId)
-        log(`${item.report.unitId}: ${r.decision}${r.duplicate ? ' (already recorded)' : ''}`)
-        return
-      } catch (err) {
-        if (isFinal(err)) {
-          await spool.remove(item.report.unitId)
-          log(`${item.report.unitId}: the coordinator did not take this result: ${(err as Error).message}`)
-          return
-        }
-        await sleep(Math.min(30_000, 1000 * 2 ** attempt) * (0.5 + Math.random() / 2), o.signal)
-      }
-    }
-  }
-  for (const item of await spool.list()) await deliver(item)
+  deliverer = new Deliverer({ spool, log, baseMs: o.redeliverMs, send: item => api.worker.report.mutate({ workerId: item.workerId, report: item.report }) })
+  deliverer.kick()
 
-  const queue: WorkUnit[] = []
   let wake: (() => void) | null = null
-  const current = new Map<string, { unit: WorkUnit; progress: Progress | null; abort: AbortController }>()
-  const sub = api.worker.assignments.subscribe({ workerId, capacity: 1, fingerprints }, {
+  const sub = api.worker.assignments.subscribe({ workerId, capacity: pipelined ? 2 : 1, fingerprints }, {
     onData: (e: AssignmentEvent) => {
       if (e.type === 'unit') {
-        if (!queue.some(u => u.id === e.unit.id) && !current.has(e.unit.id)) queue.push(e.unit)
+        if (!held.has(e.unit.id)) {
+          held.set(e.unit.id, { unit: e.unit, progress: null, abort: new AbortController() })
+          duty.hold(1)
+          queue.push(e.unit)
+        }
         wake?.()
       } else if (e.type === 'bestChanged') log(`new best on ${e.campaign}: ${e.valBpb?.toFixed(6) ?? '?'} at ${e.commit.slice(0, 10)}`)
-      else if (e.type === 'cancel') current.get(e.unitId)?.abort.abort(e.reason)
+      else if (e.type === 'cancel') held.get(e.unitId)?.abort.abort(e.reason)
     },
     onError: err => log(`assignment feed error: ${err.message}`),
   })
   const beat = setInterval(() => {
-    const units = [...current.values()].map(c => ({ unitId: c.unit.id, leaseToken: c.unit.leaseToken, progress: c.progress }))
+    const units = [...held.values()].slice(0, 8).map(h => ({ unitId: h.unit.id, leaseToken: h.unit.leaseToken, progress: h.progress }))
     api.worker.heartbeat.mutate({ workerId, units }).then(r => {
-      for (const id of r.cancelled) current.get(id)?.abort.abort('the coordinator cancelled this unit')
+      for (const id of r.cancelled) held.get(id)?.abort.abort('the coordinator cancelled this unit')
     }, () => {})
   }, 5000)
 
-  try {
-    while (!o.signal?.aborted) {
+  const release = (id: string) => {
+    if (held.delete(id)) duty.hold(-1)
+  }
+  const pool = new WorkspacePool(join(o.stateDir, 'workspaces'), pipelined ? 2 : 1)
+  const ctx: ExperimentContext = {
+    agent, python: python.path, trainerDir: o.trainerDir, program, wrap: isolation.wrap, runDir: runDirOf(o.stateDir),
+    env: o.env, trainerSeed: o.seed, baseSeed: o.seed, log,
+    onProgress: (unit, p) => {
+      const h = held.get(unit.id)
+      if (h) h.progress = p
+      ui.progress(lane, p)
+    },
+    onTraining: running => duty.training(running),
+    dutyCycle: () => duty.ratio(),
+  }
+
+  const nextUnit = async (): Promise<WorkUnit | null> => {
+    for (;;) {
+      if (stop.signal.aborted) return null
       const unit = queue.shift()
-      if (!unit) {
-        await new Promise<void>(resolve => {
-          wake = resolve
-          o.signal?.addEventListener('abort', () => resolve(), { once: true })
-        })
-        wake = null
-        continue
-      }
-      if (!prepared.has(unit.campaign)) {
-        reply = await hello()
-        const c = reply.campaigns.find(x => x.name === unit.campaign)
-        if (c) await prepare(c)
-      }
-      const slot = { unit, progress: null as Progress | null, abort: new AbortController() }
-      current.set(unit.id, slot)
-      const stop = () => slot.abort.abort('worker stopping')
-      o.signal?.addEventListener('abort', stop, { once: true })
-      try {
-        const report = await runUnit({ unit, workspace, stateDir: o.stateDir, trainerDir: o.trainerDir, python: python.path, cacheDir: cacheDir(unit.campaign), dataDir: prepared.get(unit.campaign),
-          env: o.env, seed: o.seed, signal: slot.abort.signal, log, onProgress: p => { slot.progress = p } })
-        if (slot.abort.signal.aborted) {
-          log(`${unit.id}: stopped (${String(slot.abort.signal.reason)})`)
-          continue
-        }
-        await spool.put({ workerId, report })
-        await deliver({ workerId, report })
-      } finally {
-        o.signal?.removeEventListener('abort', stop)
-        current.delete(unit.id)
-      }
+      if (unit) return unit
+      await new Promise<void>(resolve => {
+        wake = resolve
+        stop.signal.addEventListener('abort', () => resolve(), { once: true })
+      })
+      wake = null
     }
+  }
+
+  try {
+    await runPipeline<WorkUnit, Prepared>({
+      pipelined,
+      signal: stop.signal,
+      next: nextUnit,
+      prepare: async unit => {
+        const h = held.get(unit.id)!
+        if (!prepared.has(unit.campaign)) {
+          reply = await hello()
+          const c = reply.campaigns.find(x => x.name === unit.campaign)
+          if (c) await prepare(c)
+        }
+        const workspace = await pool.acquire()
+        try {
+          return await prepareExperiment(ctx, unit, workspace, AbortSignal.any([h.abort.signal, stop.signal]))
+        } catch (err) {
+          pool.release(workspace)
+          throw err
+        }
+      },
+      train: async p => {
+        const h = held.get(p.unit.id)
+        try {
+          const signal = AbortSignal.any([h?.abort.signal ?? stop.signal, stop.signal])
+          if (signal.aborted) return log(`${p.unit.id}: stopped before training (${String(signal.reason)})`)
+          ui.start(lane, { unitId: p.unit.id, title: p.unit.hypothesis?.title ?? p.description, budgetSeconds: p.unit.budgetSeconds })
+          let report: Report | null
+          try {
+            report = await trainExperiment(ctx, p, { cacheDir: cacheDir(p.unit.campaign), dataDir: prepared.get(p.unit.campaign) }, signal)
+          } finally {
+            ui.stop(lane)
+          }
+          if (!report) return log(`${p.unit.id}: stopped (${String(signal.reason ?? 'cancelled')})`)
+          await deliverer!.push(workerId, report)
+          o.onReport?.(report)
+          trained++
+          const d = duty.seconds()
+          log(`${p.unit.id}: ${report.status}${report.metrics ? ` val_bpb ${report.metrics.val_bpb.toFixed(6)}` : ''}; GPU duty cycle ${((duty.ratio() ?? 0) * 100).toFixed(0)}% (${d.training.toFixed(0)}s training of ${d.held.toFixed(0)}s)`)
+          if (o.maxUnits !== undefined && trained >= o.maxUnits) {
+            final = summary()
+            stop.abort('done')
+          }
+        } finally {
+          pool.release(p.workspace)
+          release(p.unit.id)
+        }
+      },
+      onError: (unit, err) => {
+        if (stop.signal.aborted || held.get(unit.id)?.abort.signal.aborted) log(`${unit.id}: stopped`)
+        else log(`${unit.id}: failed inside the worker, left for its lease to expire: ${(err as Error).stack ?? err}`)
+        release(unit.id)
+      },
+    })
+    // A natural end (maxUnits) waits for the results to reach the coordinator; a stop keeps them
+    // spooled for the next start.
+    if (!o.signal?.aborted) await deliverer.idle()
   } finally {
     clearInterval(beat)
     sub.unsubscribe()
+    await deliverer.stop()
     await conn.close()
+    o.signal?.removeEventListener('abort', onAbort)
   }
-}
-
-interface RunUnit {
-  unit: WorkUnit
-  workspace: Workspace
-  stateDir: string
-  trainerDir: string
-  python: string
-  cacheDir: string
-  dataDir?: string
-  env?: Record<string, string>
-  seed?: number
-  signal: AbortSignal
-  log: (line: string) => void
-  onProgress: (p: Progress) => void
-}
-
-/** Edits (for explore units), trains and measures one unit; returns the report to send. */
-export async function runUnit(r: RunUnit): Promise<Report> {
-  const { unit, log } = r
-  const started = Date.now()
-  let files = { ...unit.source }
-  let description: string
-  if (unit.kind === 'explore' || unit.kind === 'rebase') {
-    const proposal = proposeHeuristic({ source: unit.source['train.py'], tried: unit.triedOnParent, seed: r.seed ?? Date.now(), hypothesis: unit.hypothesis ?? undefined, profile: unit.profile })
-    if (proposal) {
-      files = { ...files, 'train.py': proposal.source }
-      description = proposal.description
-    } else {
-      description = 'repeat of the parent: every heuristic mutation was already tried on it'
-    }
-  } else {
-    description = `${unit.kind} of ${unit.parentCommit.slice(0, 10)}`
-  }
-  const agentSeconds = (Date.now() - started) / 1000
-  await r.workspace.startFrom(unit.parentCommit, unit.source, { unitId: unit.id })
-  await r.workspace.commitCandidate(files, description)
-  const diff = await r.workspace.diff()
-  log(`${unit.id} ${unit.kind} on ${unit.campaign}: ${description}`)
-  const { runDir } = await prepareRunDir({ runDir: join(r.stateDir, 'run'), files, trainerDir: r.trainerDir })
-  let lastShown = -1
-  const result = await runTrainer({
-    python: r.python, runDir, budgetSeconds: unit.budgetSeconds, profile: unit.profile, cacheDir: r.cacheDir, dataDir: r.dataDir, seed: r.seed,
-    extraEnv: r.env, signal: r.signal,
-    onProgress: p => {
-      r.onProgress(p)
-      const decile = Math.floor(p.percent / 25)
-      if (decile > lastShown) {
-        lastShown = decile
-        log(`${unit.id}: step ${p.step} ${p.percent.toFixed(0)}%${p.loss !== null ? ` loss ${p.loss.toFixed(4)}` : ''}`)
-      }
-    },
-  })
-  return {
-    unitId: unit.id,
-    leaseToken: unit.leaseToken,
-    status: result.metrics ? 'ok' : 'crash',
-    source: files,
-    description: description.slice(0, 300),
-    diff,
-    metrics: result.metrics,
-    logTail: result.logTail.slice(-16_000),
-    agentNotes: result.error ?? '',
-    followUps: [],
-    timings: { agentSeconds, runSeconds: result.runSeconds },
-  }
+  return final ?? summary()
 }

@@ -1,0 +1,114 @@
+import { TRPCClientError } from '@trpc/client'
+import type { Report, ReportReply } from '@autoresearch-grid/shared'
+import type { Spool, Spooled } from './spool.ts'
+
+/** Errors the coordinator answers with (bad request, unauthorized): retrying will not help. */
+export function isFinal(err: unknown): boolean {
+  const code = err instanceof TRPCClientError ? (err.data as { code?: string } | undefined)?.code : undefined
+  return code === 'BAD_REQUEST' || code === 'UNAUTHORIZED' || code === 'FORBIDDEN' || code === 'NOT_FOUND'
+}
+
+/** Pure: the pause before delivery attempt `attempt` (0-based): exponential, capped, with jitter. */
+export function backoffMs(attempt: number, random: () => number = Math.random, baseMs = 1000, capMs = 30_000): number {
+  return Math.min(capMs, baseMs * 2 ** attempt) * (0.5 + random() / 2)
+}
+
+export interface DelivererOptions {
+  spool: Spool
+  send(item: Spooled): Promise<ReportReply>
+  log(line: string): void
+  baseMs?: number
+  capMs?: number
+}
+
+/**
+ * Sends spooled results in the background, oldest first, one at a time, so the GPU lane never
+ * waits on the coordinator. A result leaves the spool only once the coordinator answered (a
+ * decision, or a refusal that retrying cannot change); a lost connection means waiting with
+ * growing pauses, cut short by `wake()` when the connection comes back. The coordinator's reports
+ * are idempotent, so a result sent twice (answer lost on the way back) is recorded once.
+ */
+export class Deliverer {
+  private timer: NodeJS.Timeout | null = null
+  private resume: (() => void) | null = null
+  private running: Promise<void> | null = null
+  private pending = false
+  private stopped = false
+  private attempt = 0
+
+  constructor(private readonly o: DelivererOptions) {}
+
+  /** Spools a new result and makes sure it is on its way. */
+  async push(workerId: string, report: Report): Promise<void> {
+    await this.o.spool.put({ workerId, report })
+    this.kick()
+  }
+
+  /** Try again now (the connection is back). */
+  wake(): void {
+    this.attempt = 0
+    if (this.resume) this.resume()
+    else this.kick()
+  }
+
+  kick(): void {
+    if (this.stopped) return
+    this.pending = true
+    if (!this.running) this.running = this.loop()
+  }
+
+  /** Drains until no kick arrived during the last pass. */
+  private async loop(): Promise<void> {
+    try {
+      while (this.pending && !this.stopped) {
+        this.pending = false
+        await this.drain()
+      }
+    } finally {
+      this.running = null
+    }
+  }
+
+  /** Resolves when the spool is empty or delivery is stopped. */
+  async idle(): Promise<void> {
+    while (this.running) await this.running
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    this.resume?.()
+    await this.running
+  }
+
+  private async drain(): Promise<void> {
+    for (;;) {
+      if (this.stopped) return
+      const items = await this.o.spool.list()
+      if (items.length === 0) return
+      for (const item of items) {
+        if (this.stopped) return
+        try {
+          const r = await this.o.send(item)
+          await this.o.spool.remove(item.report.unitId)
+          this.attempt = 0
+          this.o.log(`${item.report.unitId}: ${r.decision}${r.duplicate ? ' (already recorded)' : ''}`)
+        } catch (err) {
+          if (isFinal(err)) {
+            await this.o.spool.remove(item.report.unitId)
+            this.o.log(`${item.report.unitId}: the coordinator did not take this result: ${(err as Error).message}`)
+            continue
+          }
+          const pause = backoffMs(this.attempt++, Math.random, this.o.baseMs, this.o.capMs)
+          this.o.log(`${item.report.unitId}: could not deliver (${(err as Error).message}); kept in the spool, retrying in ${(pause / 1000).toFixed(1)}s`)
+          await new Promise<void>(resolve => {
+            this.resume = resolve
+            this.timer = setTimeout(resolve, pause)
+          })
+          clearTimeout(this.timer!)
+          this.resume = null
+          break
+        }
+      }
+    }
+  }
+}
