@@ -1,6 +1,7 @@
 // Installs whatever `npm start` and `npm test` need and is missing, with no dependencies of its
-// own: the pnpm workspace (through corepack, or npx when corepack's download fails), and a Python
-// with PyTorch + sentencepiece (Debian's packages when apt is usable). Prints what to do otherwise.
+// own: the pnpm workspace (through corepack, or npx when corepack's download fails), a Python
+// with PyTorch + sentencepiece (Debian's packages when apt is usable), and for the tests Debian's
+// Chromium (the dashboard's browser tests). Prints what to do otherwise.
 import { execFileSync, spawnSync } from 'node:child_process'
 import { existsSync, statSync } from 'node:fs'
 import { dirname, join } from 'node:path'
@@ -95,9 +96,21 @@ function ensurePython(withTests) {
   return py
 }
 
+/** The dashboard's browser tests drive Debian's Chromium; without it they are skipped, saying why. */
+export const CHROMIUM = '/usr/bin/chromium'
+
+function ensureChromium() {
+  if (existsSync(CHROMIUM)) return
+  if (!aptInstall(['chromium']) || !existsSync(CHROMIUM)) {
+    say(`no Chromium at ${CHROMIUM} and apt-get could not install it: the dashboard's browser tests will be skipped.`)
+    say('On Debian/Ubuntu: `sudo apt-get install chromium`.')
+  }
+}
+
 export function bootstrap({ tests = false } = {}) {
   ensureNode()
   ensureDependencies()
   const python = ensurePython(tests)
+  if (tests) ensureChromium()
   return { python }
 }

@@ -18,5 +18,5 @@ export async function openCoordinator(dataDir: string, settings: Partial<Setting
   await recoverMerges(ctx)
   const timer = setInterval(() => expireLeases(ctx), Math.max(250, ctx.settings.pollMs))
   timer.unref()
-  return { ...ctx, close: () => { clearInterval(timer); db.$client.close() } }
+  return { ...ctx, close: () => { clearInterval(timer); git.close(); db.$client.close() } }
 }

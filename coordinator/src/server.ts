@@ -11,6 +11,14 @@ import { makeContext } from './api/trpc.ts'
 import { getCampaign } from './campaigns/campaigns.ts'
 import { registerGitHttp } from './git/http.ts'
 import { dashboardPlugin } from './dashboard/plugin.ts'
+import { TokenSessions } from './auth/sessions.ts'
+import { addressKey } from './auth/rate-limit.ts'
+
+/**
+ * Bounds on what one caller can make the server hold (DESIGN §11): calls in one batched message,
+ * and WebSockets open at once from one address (a worker needs one; a dashboard tab one).
+ */
+export const SERVER_LIMITS = { batchCalls: 32, socketsPerAddress: 256, revokedSweepMs: 2000 } as const
 
 export interface ServerOptions { logger?: boolean | object }
 
@@ -26,21 +34,45 @@ export async function buildServer(app: Ctx, opts: ServerOptions = {}): Promise<F
     trpcOptions: {
       router: appRouter,
       createContext: ({ req }: { req: { headers: Record<string, unknown>; ip: string } }) => makeContext(app, req.headers.authorization, req.ip),
+      maxBatchSize: SERVER_LIMITS.batchCalls,
     },
   })
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: LIMITS.messageBytes })
+  const sessions = new TokenSessions()
   const handler = applyWSSHandler({
     wss,
     router: appRouter,
-    createContext: ({ req, info }) => makeContext(app, info.connectionParams?.token, req.socket.remoteAddress ?? ''),
+    createContext: ({ req, res, info }) => {
+      const ctx = makeContext(app, info.connectionParams?.token, req.socket.remoteAddress ?? '')
+      if (ctx.principal) sessions.add(ctx.principal.tokenId, res)
+      return ctx
+    },
     keepAlive: { enabled: true, pingMs: 15_000, pongWaitMs: 10_000 },
+    maxBatchSize: SERVER_LIMITS.batchCalls,
   })
+  const sockets = new Map<string, number>()
   server.server.on('upgrade', (req, socket, head) => {
     if (!req.url?.startsWith('/trpc')) return socket.destroy()
-    wss.handleUpgrade(req, socket, head, ws => wss.emit('connection', ws, req))
+    const key = addressKey(req.socket.remoteAddress ?? '')
+    if ((sockets.get(key) ?? 0) >= SERVER_LIMITS.socketsPerAddress) {
+      socket.end(`HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\nat most ${SERVER_LIMITS.socketsPerAddress} WebSockets per address\n`)
+      return
+    }
+    wss.handleUpgrade(req, socket, head, ws => {
+      sockets.set(key, (sockets.get(key) ?? 0) + 1)
+      ws.once('close', () => {
+        const n = (sockets.get(key) ?? 1) - 1
+        if (n > 0) sockets.set(key, n)
+        else sockets.delete(key)
+      })
+      wss.emit('connection', ws, req)
+    })
   })
+  const sweep = setInterval(() => sessions.closeRevoked(app), SERVER_LIMITS.revokedSweepMs)
+  sweep.unref()
   server.addHook('onClose', async () => {
+    clearInterval(sweep)
     handler.broadcastReconnectNotification()
     for (const ws of wss.clients) ws.terminate()
     await new Promise<void>(resolve => wss.close(() => resolve()))

@@ -49,6 +49,9 @@ TORCH_DENIED = (
 )
 # Private torch names a trainer legitimately uses (train.py's oneDNN path, compiled models, fused ops).
 PRIVATE_OK = {"_C", "_nn", "_dynamo", "_orig_mod", "_foreach_add_", "_foreach_mul_", "_foreach_lerp_", "_foreach_sqrt", "_foreach_div_"}
+# torch._inductor.config is where speed flags live, but also the C++ compiler command: only these.
+INDUCTOR_OK = {"coordinate_descent_tuning", "epilogue_fusion", "max_autotune", "max_autotune_gemm", "fx_graph_cache",
+               "freezing", "triton.unique_kernel_names", "triton.cudagraphs", "shape_padding", "aggressive_fusion"}
 # Attribute names refused on any object: file, process, serialization and import machinery.
 ATTR_DENIED = {
     "load", "save", "load_library", "load_inline", "from_file", "tofile", "dump", "dumps", "loads", "fileno", "raw",
@@ -101,7 +104,7 @@ class Checker(ast.NodeVisitor):
     # -- imports -------------------------------------------------------------------------------
 
     def module_allowed(self, name):
-        if name in FREE_MODULES or name in RESTRICTED or name == "ctypes":
+        if name in FREE_MODULES or name in RESTRICTED or name == "ctypes" or name == "torch._inductor.config":
             return True
         if name == "torch" or name.startswith("torch."):
             if any(name == d or name.startswith(d + ".") for d in TORCH_DENIED):
@@ -195,6 +198,11 @@ class Checker(ast.NodeVisitor):
         return None
 
     def check_torch_path(self, node, path):
+        if path == "torch._inductor" or path.startswith("torch._inductor."):
+            rest = path[len("torch._inductor.config."):] if path.startswith("torch._inductor.config.") else None
+            if rest is None or not any(rest == ok or rest.startswith(ok + ".") for ok in INDUCTOR_OK) or rest.startswith("triton.") and rest not in INDUCTOR_OK:
+                return self.fail(node, "%s is not allowed (of torch._inductor only these config flags: %s)" % (path, ", ".join(sorted(INDUCTOR_OK))))
+            return None
         for d in TORCH_DENIED:
             if path == d or path.startswith(d + "."):
                 return self.fail(node, "%s is not allowed (files, processes, native code or network)" % d)
@@ -231,6 +239,10 @@ class Checker(ast.NodeVisitor):
             if not (node.attr == "mallopt" and isinstance(call, ast.Call) and call.func is node and not call.keywords
                     and all(self.int_expr(a) for a in call.args)):
                 self.fail(node, "the ctypes handle may only call mallopt with integer constants")
+        elif node.attr == "_inductor":
+            # Only as torch._inductor written out, so the path check below sees what follows.
+            if self.dotted(node) != "torch._inductor" or outermost:
+                self.fail(node, "`._inductor` is allowed only as torch._inductor.config.<flag>")
         else:
             self.check_attr_name(node, node.attr, owner=node.value)
             path = self.dotted(node)
@@ -286,7 +298,7 @@ class Checker(ast.NodeVisitor):
             used_as_value = not (isinstance(parent, ast.Attribute) and parent.value is node)
             if module == "os.environ":
                 self.check_environ_use(node, parent)
-            elif used_as_value and (module == "ctypes" or (module in RESTRICTED and module not in ("sys.stdout", "sys.stderr"))):
+            elif used_as_value and (module == "ctypes" or module.startswith("torch._inductor") or (module in RESTRICTED and module not in ("sys.stdout", "sys.stderr"))):
                 self.fail(node, "%s may only be used as %s.<name> with an allowed name" % (module, node.id))
         if node.id in ("self", "cls") and isinstance(node.ctx, ast.Store):
             self.fail(node, "`%s` may not be reassigned" % node.id)

@@ -1,6 +1,7 @@
 import { initTRPC, TRPCError } from '@trpc/server'
 import type { Ctx } from '../context.ts'
-import { authenticate, type Principal } from '../auth/access.ts'
+import { authenticate, revokedAmong, type Principal } from '../auth/access.ts'
+import { authLimiter } from '../auth/rate-limit.ts'
 import { bearer } from '../auth/tokens.ts'
 import { UserError } from '../campaigns/campaigns.ts'
 
@@ -23,26 +24,66 @@ const t = initTRPC.context<ApiContext>().create({
   },
 })
 
-/** Errors a caller can cause become BAD_REQUEST with their message; the rest stay 500s. */
-const userErrors = t.middleware(async ({ next }) => {
+/**
+ * Errors a caller can cause become BAD_REQUEST with their message; the rest stay 500s. A
+ * subscription fails while it runs, after the procedure returned, so its stream is mapped too.
+ */
+const userErrors = t.middleware(async ({ type, next }) => {
   const result = await next()
   if (!result.ok && result.error.cause instanceof UserError) {
     throw new TRPCError({ code: 'BAD_REQUEST', message: result.error.cause.message, cause: result.error.cause })
   }
+  if (result.ok && type === 'subscription' && isAsyncIterable(result.data)) return { ...result, data: withUserErrors(result.data) }
+  return result
+})
+
+function isAsyncIterable(x: unknown): x is AsyncIterable<unknown> {
+  return typeof x === 'object' && x !== null && Symbol.asyncIterator in x
+}
+
+async function* withUserErrors<T>(events: AsyncIterable<T>): AsyncGenerator<T> {
+  try {
+    yield* events
+  } catch (err) {
+    if (err instanceof UserError) throw new TRPCError({ code: 'BAD_REQUEST', message: err.message, cause: err })
+    throw err
+  }
+}
+
+/**
+ * Durable before acknowledged (DESIGN §11): a mutation's answer waits until what it committed is
+ * on disk. Transactions commit without waiting for the disk; concurrent callers share one sync
+ * (group commit, db/open.ts).
+ */
+const durable = t.middleware(async ({ ctx, type, next }) => {
+  const result = await next()
+  if (type === 'mutation') await ctx.app.db.durable()
   return result
 })
 
 export const router = t.router
-export const publicProcedure = t.procedure.use(userErrors)
+export const publicProcedure = t.procedure.use(userErrors).use(durable)
+
+/**
+ * Whether the caller holds a live token of this kind. A WebSocket authenticated when it opened, so
+ * revocation is checked again on every call. A refusal counts against the caller's address, and an
+ * address with too many refusals is locked out for a while (auth/rate-limit.ts).
+ */
+function authorized<K extends Principal['kind']>(ctx: ApiContext, kind: K, refusal: string): asserts ctx is ApiContext & { principal: Extract<Principal, { kind: K }> } {
+  const limiter = authLimiter(ctx.app)
+  const wait = limiter.retryAfterMs(ctx.remote)
+  if (wait > 0) throw new TRPCError({ code: 'TOO_MANY_REQUESTS', message: `too many failed logins from this address: try again in ${Math.ceil(wait / 1000)} s, with a valid token` })
+  if (ctx.principal?.kind === kind && !revokedAmong(ctx.app, [ctx.principal.tokenId]).length) return
+  limiter.fail(ctx.remote)
+  throw new TRPCError({ code: 'UNAUTHORIZED', message: refusal })
+}
 
 export const workerProcedure = publicProcedure.use(({ ctx, next }) => {
-  if (ctx.principal?.kind !== 'worker') {
-    throw new TRPCError({ code: 'UNAUTHORIZED', message: 'a valid worker token is required: ask the maintainer for one (`coordinator token create <name>`) and pass --token' })
-  }
+  authorized(ctx, 'worker', 'a valid worker token is required: ask the maintainer for one (`coordinator token create <name>`) and pass --token')
   return next({ ctx: { ...ctx, principal: ctx.principal } })
 })
 
 export const adminProcedure = publicProcedure.use(({ ctx, next }) => {
-  if (ctx.principal?.kind !== 'admin') throw new TRPCError({ code: 'UNAUTHORIZED', message: 'the admin token is required for this' })
+  authorized(ctx, 'admin', 'the admin token is required for this')
   return next({ ctx: { ...ctx, principal: ctx.principal } })
 })

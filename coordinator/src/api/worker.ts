@@ -35,32 +35,43 @@ export const workerRouter = router({
     .subscription(async function* ({ ctx, input, signal }) {
       const app = ctx.app
       const worker = ownWorker(app, ctx.principal.contributorId, input.workerId)
+      // `dirty`: something happened since the last look (an event may arrive while a yield is
+      // suspended, when nobody is asleep to wake).
+      let dirty = false
       let wake: (() => void) | null = null
       const onAbort = () => wake?.()
       signal?.addEventListener('abort', onAbort)
       const pending: BusEvent[] = []
-      const off = app.bus.onEvent(e => {
-        if (e.type === 'best-changed' || e.type === 'work-available' || (e.type === 'unit-done' && e.workerId === worker.id) || e.type === 'campaign') {
-          if (e.type === 'best-changed') pending.push(e)
-          wake?.()
-        }
+      const feed = app.bus.feed(worker.id, e => {
+        if (e.type === 'best-changed') pending.push(e)
+        dirty = true
+        wake?.()
       })
       let idle = false
       try {
         while (!signal?.aborted) {
+          dirty = false
           for (const e of pending.splice(0)) {
             if (e.type === 'best-changed') yield AssignmentEvent.parse({ type: 'bestChanged', campaign: e.campaign, commit: e.commit, valBpb: e.valBpb })
           }
-          while (leasedCount(app, worker.id) < input.capacity) {
+          let held = leasedCount(app, worker.id)
+          while (held < input.capacity) {
             const unit = leaseNextUnit(app, ownWorker(app, worker.contributorId, worker.id), c => fingerprintProblem(c, input.fingerprints[c.name]) === null)
             if (!unit) break
             idle = false
-            yield { type: 'unit', unit: await toWorkUnit(app, unit) } satisfies AssignmentEvent
+            const message = await toWorkUnit(app, unit)
+            // A lease lost to a power cut would make its report unknown: on disk before it is sent.
+            await app.db.durable()
+            yield { type: 'unit', unit: message } satisfies AssignmentEvent
+            held = leasedCount(app, worker.id)
           }
-          if (!idle && leasedCount(app, worker.id) === 0) {
+          // Only a feed with room for work is woken by `work-available` (events/bus.ts).
+          feed.hungry = held < input.capacity
+          if (!idle && held === 0) {
             idle = true
             yield { type: 'idle', reason: 'no work for now: every campaign is paused or waiting' } satisfies AssignmentEvent
           }
+          if (dirty || signal?.aborted) continue
           // Sleep until something changes, with a slow timer for leases that expire on their own.
           await new Promise<void>(resolve => {
             const timer = setTimeout(resolve, app.settings.pollMs * 5)
@@ -69,7 +80,7 @@ export const workerRouter = router({
           wake = null
         }
       } finally {
-        off()
+        feed.off()
         signal?.removeEventListener('abort', onAbort)
       }
     }),

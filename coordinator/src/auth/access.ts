@@ -1,8 +1,9 @@
-import { and, eq, isNull } from 'drizzle-orm'
+import { and, eq, isNotNull, isNull, sql } from 'drizzle-orm'
 import type { Ctx } from '../context.ts'
 import { newId } from '../context.ts'
 import { contributors, tokens } from '../db/schema.ts'
 import { logEvent } from '../events/log.ts'
+import { prepared } from '../db/prepared.ts'
 import { hashToken, newToken } from './tokens.ts'
 
 export type Principal = { kind: 'worker'; contributorId: string; tokenId: string } | { kind: 'admin'; tokenId: string }
@@ -36,6 +37,16 @@ export function authenticate(ctx: Pick<Ctx, 'db'>, token: string | null): Princi
   if (!row) return null
   if (row.kind === 'admin') return { kind: 'admin', tokenId: row.id }
   return { kind: 'worker', contributorId: row.contributorId!, tokenId: row.id }
+}
+
+const revoked = prepared(db => db.select({ id: tokens.id }).from(tokens).where(and(eq(tokens.id, sql.placeholder('id')), isNotNull(tokens.revokedAt))).prepare())
+
+/**
+ * Of these token ids, the ones revoked since (a WebSocket authenticates once, when it opens).
+ * Asked on every call: a prepared query (db/prepared.ts), one primary-key lookup per id.
+ */
+export function revokedAmong(ctx: Pick<Ctx, 'db'>, tokenIds: string[]): string[] {
+  return tokenIds.filter(id => revoked(ctx.db).get({ id }))
 }
 
 export function revokeContributorTokens(ctx: Pick<Ctx, 'db'>, contributorName: string): number {

@@ -1,10 +1,11 @@
-import { eq } from 'drizzle-orm'
+import { eq, sql } from 'drizzle-orm'
 import { mkdir, copyFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CampaignName, CampaignSpec, type CampaignSpecInput } from '@autoresearch-grid/shared'
 import type { Ctx } from '../context.ts'
 import { campaigns } from '../db/schema.ts'
 import { logEvent } from '../events/log.ts'
+import { prepared } from '../db/prepared.ts'
 
 export const SEED_AUTHOR = { name: 'autoresearch-grid', email: 'seed@autoresearch-grid.local' }
 
@@ -47,12 +48,17 @@ export async function createCampaign(ctx: Ctx, input: CreateCampaign) {
 
 export type Campaign = typeof campaigns.$inferSelect & { spec: CampaignSpec }
 
+const q = prepared(db => ({
+  one: db.select().from(campaigns).where(eq(campaigns.name, sql.placeholder('name'))).prepare(),
+  all: db.select().from(campaigns).prepare(),
+}))
+
 export function getCampaign(ctx: Pick<Ctx, 'db'>, name: string): Campaign | undefined {
-  return ctx.db.select().from(campaigns).where(eq(campaigns.name, name)).get() as Campaign | undefined
+  return q(ctx.db).one.get({ name }) as Campaign | undefined
 }
 
 export function listCampaigns(ctx: Pick<Ctx, 'db'>): Campaign[] {
-  return ctx.db.select().from(campaigns).all() as Campaign[]
+  return q(ctx.db).all.all() as Campaign[]
 }
 
 export function setCampaignStatus(ctx: Ctx, name: string, status: 'active' | 'paused') {

@@ -1,4 +1,4 @@
-import { noiseFloor, type Measurement, type NoiseFloor } from '../ratchet/index.ts'
+import type { NoiseFloor } from '../ratchet/index.ts'
 
 /**
  * The campaign's progress chart as data (pure: rows in, series out). One curve per hardware class,
@@ -6,8 +6,9 @@ import { noiseFloor, type Measurement, type NoiseFloor } from '../ratchet/index.
  * - every experiment with a usable val_bpb is a point, grouped by what became of it;
  * - the running best is a step line of what the class knew of the best: its baselines of each
  *   best, and the kept experiments (not reverted) at the value their merge recorded;
- * - the noise band is ± σ of the class, the ratchet's own noise floor (`noiseFloor`: pooled sd of
- *   repeated baseline/verify measurements of one commit, the campaign's prior until there are enough).
+ * - the noise band is ± σ of the class, the ratchet's own noise floor (pooled sd of repeated
+ *   baseline/verify measurements of one commit; the campaign's prior until there are enough),
+ *   which the caller looks up.
  */
 
 export interface CurveExperiment {
@@ -53,7 +54,7 @@ function groupOf(e: CurveExperiment): PointGroup {
   return 'tried'
 }
 
-export function progressCurve(rows: readonly CurveExperiment[], measurements: readonly Measurement[], priorSigma: number): ClassCurve[] {
+export function progressCurve(rows: readonly CurveExperiment[], noiseOf: (hardwareClass: string) => NoiseFloor): ClassCurve[] {
   const byClass = new Map<string, CurveExperiment[]>()
   for (const e of [...rows].sort((a, b) => a.createdAt - b.createdAt)) {
     if (e.valBpb === null || !Number.isFinite(e.valBpb) || e.valBpb <= 0) continue
@@ -66,7 +67,7 @@ export function progressCurve(rows: readonly CurveExperiment[], measurements: re
     points: list.map(e => ({ id: e.id, t: e.createdAt, valBpb: e.valBpb!, group: groupOf(e), kind: e.kind, status: e.status,
       description: e.description, contributor: e.contributor })),
     best: runningBest(list),
-    noise: noiseFloor(measurements, hardwareClass, priorSigma),
+    noise: noiseOf(hardwareClass),
   })).sort((a, b) => b.points.length - a.points.length)
 }
 

@@ -1,4 +1,4 @@
-import type { BusEvent } from '../events/bus.ts'
+import type { Bus, BusEvent } from '../events/bus.ts'
 
 /**
  * What the page hears over its one WebSocket subscription: which part of a campaign changed, not
@@ -12,6 +12,7 @@ export type LiveEvent =
   | { type: 'workers'; campaign: string | null }
   | { type: 'campaign'; campaign: string }
   | { type: 'queue'; campaign: string }
+  | { type: 'resync' }
 
 /** Maps a coordinator bus event to what the dashboard of `campaign` (null: every campaign) needs to know. */
 export function toLiveEvent(e: BusEvent, campaign: string | null): LiveEvent | null {
@@ -25,5 +26,57 @@ export function toLiveEvent(e: BusEvent, campaign: string | null): LiveEvent | n
     // Emitted when a hypothesis is added or reordered, a worker says hello, or a unit frees up.
     case 'work-available': return mine(e.campaign) ? { type: 'queue', campaign: e.campaign } : null
     default: return null
+  }
+}
+
+/**
+ * Heartbeats arrive every 5 s from every worker: with thousands of workers that is hundreds of
+ * `progress` events a second, and the page only needs to know that bars moved. A tab hears at most
+ * one per second (the last of a burst is delayed, never dropped); its bars move on by themselves
+ * in between (web/app.js, tickWorkers).
+ */
+export const PROGRESS_EVERY_MS = 1000
+/** A tab that cannot keep up is told to re-read everything instead of being sent a backlog. */
+const MAX_QUEUED = 256
+
+/** The live feed of one dashboard tab, until `signal` aborts. */
+export async function* liveEvents(bus: Bus, campaign: string | null, signal: AbortSignal): AsyncGenerator<LiveEvent> {
+  const queue: LiveEvent[] = []
+  let wake: (() => void) | null = null
+  let lastProgress = 0
+  let trailing: ReturnType<typeof setTimeout> | null = null
+  const push = (e: LiveEvent) => {
+    if (queue.length >= MAX_QUEUED) queue.splice(0, queue.length, { type: 'resync' })
+    else queue.push(e)
+    wake?.()
+  }
+  const off = bus.onEvent(e => {
+    const live = toLiveEvent(e, campaign)
+    if (!live) return
+    if (live.type !== 'progress') return push(live)
+    const wait = lastProgress + PROGRESS_EVERY_MS - Date.now()
+    if (wait <= 0) {
+      lastProgress = Date.now()
+      push(live)
+    } else {
+      trailing ??= setTimeout(() => {
+        trailing = null
+        lastProgress = Date.now()
+        push(live)
+      }, wait)
+    }
+  })
+  const onAbort = () => wake?.()
+  signal.addEventListener('abort', onAbort, { once: true })
+  try {
+    while (!signal.aborted) {
+      if (!queue.length) await new Promise<void>(resolve => { wake = resolve })
+      wake = null
+      yield* queue.splice(0)
+    }
+  } finally {
+    off()
+    signal.removeEventListener('abort', onAbort)
+    if (trailing) clearTimeout(trailing)
   }
 }

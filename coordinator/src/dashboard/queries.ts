@@ -2,11 +2,10 @@ import { and, desc, eq, gt, like, or, sql, type SQL } from 'drizzle-orm'
 import type { Ctx } from '../context.ts'
 import { contributors, experiments, hypotheses, measurements, merges, workUnits, workers } from '../db/schema.ts'
 import { getCampaign } from '../campaigns/campaigns.ts'
-import { overview } from '../api/dashboard.ts'
-import { noiseFloor, type Measurement } from '../ratchet/index.ts'
+import { noiseFloorOf } from '../units/noise-floor.ts'
 import { progressCurve, type CurveExperiment } from './curve.ts'
 
-/** Reads behind the dashboard's sections; every one is scoped to a campaign except the workers. */
+/** Reads behind the dashboard's sections (and the status page); all scoped to a campaign but the workers'. */
 
 /** A worker counts as online when it was heard from within this window (heartbeats come every 5 s). */
 export const ONLINE_MS = 60_000
@@ -17,11 +16,40 @@ const CURVE_LIMIT = 5000
 const VALID_RUN = sql`${experiments.valBpb} is not null and ${experiments.status} not in ('crash', 'rejected', 'rejected-unsafe')`
 const TRAINING_HOURS = sql<number>`coalesce(sum(case when ${VALID_RUN} then json_extract(${experiments.metrics}, '$.training_seconds') else 0 end), 0) / 3600.0`
 
-/** The measurements of a campaign with the kind of run behind each (explore runs are claims, not noise samples). */
-function campaignMeasurements(app: Ctx, campaign: string): Measurement[] {
-  return app.db.select({ commit: measurements.commit, hardwareClass: measurements.hardwareClass, valBpb: measurements.valBpb, kind: experiments.kind })
-    .from(measurements).innerJoin(experiments, eq(experiments.id, measurements.experimentId))
-    .where(eq(measurements.campaign, campaign)).all()
+/** One campaign at a glance: what the status page and the dashboard's header show. */
+export function overview(app: Ctx, name: string) {
+  const c = getCampaign(app, name)
+  if (!c) return null
+  const counts = app.db.select({ status: experiments.status, n: sql<number>`count(*)` }).from(experiments)
+    .where(eq(experiments.campaign, name)).groupBy(experiments.status).all()
+  const best = app.db.select().from(experiments).where(and(eq(experiments.campaign, name), eq(experiments.commit, c.bestCommit))).get()
+  const baseline = app.db.select().from(experiments).where(and(eq(experiments.campaign, name), eq(experiments.kind, 'baseline')))
+    .orderBy(experiments.createdAt).get()
+  return {
+    name: c.name, branch: c.branch, status: c.status, spec: c.spec, bestCommit: c.bestCommit,
+    bestValBpb: best?.valBpb ?? baseline?.valBpb ?? null,
+    counts: Object.fromEntries(counts.map(r => [r.status, r.n])) as Record<string, number>,
+    merges: app.db.select({ n: sql<number>`count(*)` }).from(merges).where(and(eq(merges.campaign, name), eq(merges.reverted, false))).get()!.n,
+  }
+}
+
+export function recentExperiments(app: Ctx, campaign: string, limit: number) {
+  return app.db.select({
+    id: experiments.id, kind: experiments.kind, status: experiments.status, valBpb: experiments.valBpb, description: experiments.description,
+    decision: experiments.decision, commit: experiments.commit, parentCommit: experiments.parentCommit, worker: workers.name,
+    contributor: contributors.name, hardwareClass: experiments.hardwareClass, createdAt: experiments.createdAt,
+  }).from(experiments)
+    .leftJoin(workers, eq(workers.id, experiments.workerId)).leftJoin(contributors, eq(contributors.id, experiments.contributorId))
+    .where(eq(experiments.campaign, campaign)).orderBy(desc(experiments.createdAt)).limit(limit).all()
+}
+
+export function liveWorkers(app: Ctx) {
+  const rows = app.db.select({ id: workers.id, name: workers.name, hardwareClass: workers.hardwareClass, lastSeen: workers.lastSeen,
+    banned: workers.banned, contributor: contributors.name }).from(workers).leftJoin(contributors, eq(contributors.id, workers.contributorId)).all()
+  return rows.map(w => {
+    const unit = app.db.select().from(workUnits).where(and(eq(workUnits.workerId, w.id), eq(workUnits.state, 'leased'))).orderBy(desc(workUnits.updatedAt)).get()
+    return { ...w, unit: unit ? { id: unit.id, kind: unit.kind, campaign: unit.campaign, progress: unit.progress as { percent: number; step: number; loss: number | null } | null } : null }
+  })
 }
 
 /** The header tiles: best, σ per class, pace and the fleet. */
@@ -29,13 +57,14 @@ export function summary(app: Ctx, campaign: string) {
   const o = overview(app, campaign)
   if (!o) return null
   const now = app.now()
-  const ms = campaignMeasurements(app, campaign)
   const classes = app.db.select({ hardwareClass: experiments.hardwareClass, n: sql<number>`count(*)` }).from(experiments)
     .where(eq(experiments.campaign, campaign)).groupBy(experiments.hardwareClass).orderBy(desc(sql`count(*)`)).all()
-  const noise = classes.map(c => ({ hardwareClass: c.hardwareClass, experiments: c.n, ...noiseFloor(ms, c.hardwareClass, o.spec.noise.priorSigma) }))
+  // σ as the ratchet decides with it (units/noise-floor.ts).
+  const noise = classes.map(c => ({ hardwareClass: c.hardwareClass, experiments: c.n, ...noiseFloorOf(app.db, campaign, c.hardwareClass, o.spec.noise.priorSigma) }))
   // The best as the ratchet sees it: the mean of the current best's samples on the busiest class.
   const primary = classes[0]?.hardwareClass ?? null
-  const samples = ms.filter(m => m.commit === o.bestCommit && m.hardwareClass === primary).map(m => m.valBpb)
+  const samples = primary === null ? [] : app.db.select({ valBpb: measurements.valBpb }).from(measurements)
+    .where(and(eq(measurements.campaign, campaign), eq(measurements.commit, o.bestCommit), eq(measurements.hardwareClass, primary))).all().map(m => m.valBpb)
   const lastMerge = app.db.select({ valAfter: merges.valAfter }).from(merges)
     .where(and(eq(merges.campaign, campaign), eq(merges.reverted, false), eq(merges.bestAfter, o.bestCommit))).get()
   const bestValBpb = samples.length ? samples.reduce((s, v) => s + v, 0) / samples.length : lastMerge?.valAfter ?? o.bestValBpb
@@ -70,7 +99,7 @@ export function curve(app: Ctx, campaign: string) {
     .leftJoin(merges, eq(merges.experimentId, experiments.id))
     .where(eq(experiments.campaign, campaign)).orderBy(desc(experiments.createdAt)).limit(CURVE_LIMIT).all()
   const list: CurveExperiment[] = rows.map(({ valAfter, reverted, ...e }) => ({ ...e, merge: valAfter === null ? null : { valAfter, reverted: !!reverted } }))
-  return progressCurve(list, campaignMeasurements(app, campaign), c.spec.noise.priorSigma)
+  return progressCurve(list, cls => noiseFloorOf(app.db, campaign, cls, c.spec.noise.priorSigma))
 }
 
 /**
@@ -193,7 +222,7 @@ export async function experimentDetail(app: Ctx, id: string) {
     contributor: app.db.select({ name: contributors.name }).from(contributors).where(eq(contributors.id, e.contributorId)).get()?.name ?? null, hypothesis,
     measuredCommit: measured,
     samples: { measured: samples(measured), parent: measured === e.parentCommit ? [] : samples(e.parentCommit) },
-    noise: c ? noiseFloor(campaignMeasurements(app, e.campaign), e.hardwareClass, c.spec.noise.priorSigma) : null,
+    noise: c ? noiseFloorOf(app.db, e.campaign, e.hardwareClass, c.spec.noise.priorSigma) : null,
   }
 }
 

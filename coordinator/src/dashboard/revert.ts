@@ -1,6 +1,6 @@
 import { and, eq } from 'drizzle-orm'
 import type { Ctx } from '../context.ts'
-import { campaigns, events, experiments, merges } from '../db/schema.ts'
+import { campaigns, events, experiments, measurements, merges } from '../db/schema.ts'
 import { logEvent } from '../events/log.ts'
 import { getCampaign, UserError } from '../campaigns/campaigns.ts'
 
@@ -40,7 +40,7 @@ function mergesSince(app: Ctx, campaign: string, best: string, target: Merge): M
  * Takes a merge back without rewriting history: a new commit on the campaign branch, child of the
  * current best, restores the files of the best before that merge. Merges made on top of it were
  * measured against it, so they go too (the reply lists them). The database is the truth for the
- * best (syncBranches brings the ref in line after a crash), so the ref moves after the commit lands.
+ * best (syncBranches brings the ref in line after a crash), so the ref moves after the row does.
  */
 export async function revertMerge(app: Ctx, mergeId: string): Promise<{ commit: string; reverted: string[]; valBpb: number }> {
   const target = app.db.select().from(merges).where(eq(merges.id, mergeId)).get()
@@ -62,6 +62,12 @@ export async function revertMerge(app: Ctx, mergeId: string): Promise<{ commit: 
     if (now.best !== c.bestCommit) throw new UserError('the best moved while reverting: look at the new best and try again')
     tx.update(campaigns).set({ bestCommit: commit }).where(eq(campaigns.name, c.name)).run()
     for (const m of chain) tx.update(merges).set({ reverted: true }).where(eq(merges.id, m.id)).run()
+    // The revert commit holds exactly the old best's source: its measurements are the new best's
+    // (as a merge does with its candidate's), so the ratchet has a parent mean at once.
+    for (const m of tx.select().from(measurements).where(and(eq(measurements.campaign, c.name), eq(measurements.commit, target.bestBefore))).all()) {
+      const { id: _id, ...rest } = m
+      tx.insert(measurements).values({ ...rest, commit }).run()
+    }
     logEvent(tx, c.name, 'merge-reverted', { merge: target.id, experiment: target.experimentId, alsoReverted: chain.slice(0, -1).map(m => m.id),
       from: c.bestCommit, commit, restores: target.bestBefore })
   })

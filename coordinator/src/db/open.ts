@@ -1,25 +1,89 @@
 import Database from 'better-sqlite3'
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator'
+import { open, type FileHandle } from 'node:fs/promises'
+import { createRequire } from 'node:module'
+import { Worker } from 'node:worker_threads'
 import { fileURLToPath } from 'node:url'
 import * as schema from './schema.ts'
 
-export type Db = BetterSQLite3Database<typeof schema> & { $client: Database.Database }
+export type Db = BetterSQLite3Database<typeof schema> & {
+  $client: Database.Database
+  /** Resolves once every transaction committed so far is on disk: await it before acknowledging. */
+  durable(): Promise<void>
+}
 
 const MIGRATIONS = fileURLToPath(new URL('../../drizzle', import.meta.url))
 
 /**
  * Opens (and migrates) the coordinator's SQLite file. WAL lets the dashboard read while a report
- * is written; synchronous=FULL makes a committed report survive a power cut, which is what
- * "durable before acknowledged" means for a volunteer's 5 minutes of GPU time.
+ * is written. "Durable before acknowledged" (a volunteer's 5 minutes of GPU time must survive a
+ * power cut) is kept by group commit: transactions commit without waiting for the disk
+ * (synchronous=NORMAL), and whoever acknowledges a write first awaits `durable()`, one fdatasync
+ * of the WAL in the background shared by everything committed meanwhile. synchronous=FULL did that
+ * fsync inside every commit, on the event loop: 2.4 ms each on the benchmark's disk, so at most
+ * ~400 writes a second for the whole coordinator (docs/PERFORMANCE.md, "Coordinator under load").
  */
 export function openDb(file: string, migrationsFolder = process.env.AUTORESEARCH_MIGRATIONS ?? MIGRATIONS): Db {
   const sqlite = new Database(file)
   sqlite.pragma('journal_mode = WAL')
-  sqlite.pragma('synchronous = FULL')
+  sqlite.pragma('synchronous = NORMAL')
   sqlite.pragma('foreign_keys = ON')
   sqlite.pragma('busy_timeout = 5000')
   const db = drizzle(sqlite, { schema })
   migrate(db, { migrationsFolder })
-  return db as Db
+  // Checkpoints (copying the WAL into the database file, two fsyncs) run on another thread; left to
+  // SQLite they ran inside whichever commit crossed 1000 pages, stalling the event loop for tens
+  // of milliseconds a few times a second under load.
+  sqlite.pragma('wal_autocheckpoint = 0')
+  const checkpoints = startCheckpoints(file)
+  const wal = groupCommit(`${file}-wal`)
+  const close = sqlite.close.bind(sqlite)
+  sqlite.close = () => {
+    void checkpoints.terminate()
+    wal.close()
+    return close()
+  }
+  return Object.assign(db, { durable: wal.durable }) as Db
+}
+
+/**
+ * A worker thread with its own connection that checkpoints the WAL every half second (PASSIVE:
+ * it never waits for, nor blocks, the coordinator's reads and writes). It does not keep the
+ * process alive. Plain JavaScript, since a worker thread does not get the coordinator's tsx loader.
+ */
+function startCheckpoints(file: string, everyMs = 500): Worker {
+  const code = `
+    const { workerData } = require('node:worker_threads')
+    const Database = require(workerData.driver)
+    const db = new Database(workerData.file)
+    db.pragma('busy_timeout = 5000')
+    db.pragma('synchronous = NORMAL')
+    setInterval(() => { try { db.pragma('wal_checkpoint(PASSIVE)') } catch {} }, workerData.everyMs)`
+  const worker = new Worker(code, { eval: true, workerData: { file, everyMs, driver: createRequire(import.meta.url).resolve('better-sqlite3') } })
+  worker.unref()
+  return worker
+}
+
+/**
+ * One fdatasync of the WAL at a time, off the event loop. A caller that arrives while one runs may
+ * have committed after it began, so it waits for the next, which serves everyone who arrived
+ * meanwhile. fdatasync works on the file, whichever descriptor wrote it; the WAL stays the same
+ * file while this connection is open, so one descriptor is kept. With no WAL file there is nothing
+ * unsynced: a checkpoint (which syncs the database file) has taken it all.
+ */
+function groupCommit(wal: string): { durable: () => Promise<void>; close: () => void } {
+  let running: Promise<void> | null = null
+  let next: Promise<void> | null = null
+  let handle: FileHandle | null = null
+  const syncOnce = async () => {
+    handle ??= await open(wal, 'r').catch((err: NodeJS.ErrnoException) => { if (err.code === 'ENOENT') return null; throw err })
+    if (handle) await handle.datasync()
+  }
+  const durable = (): Promise<void> => {
+    if (!running) return (running = syncOnce().finally(() => { running = null }))
+    next ??= running.catch(() => {}).then(() => { next = null; return durable() })
+    return next
+  }
+  return { durable, close: () => { void handle?.close(); handle = null } }
 }

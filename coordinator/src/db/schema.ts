@@ -93,7 +93,16 @@ export const workUnits = sqliteTable('work_units', {
   progress: text('progress', { mode: 'json' }),
   createdAt: createdAt(),
   updatedAt: integer('updated_at').notNull().default(now),
-}, t => [index('work_units_state').on(t.state, t.campaign), index('work_units_worker').on(t.workerId, t.state)])
+}, t => [
+  index('work_units_state').on(t.state, t.campaign),
+  index('work_units_worker').on(t.workerId, t.state),
+  // The scheduler's questions, in time independent of how many units are leased (units/assign.ts):
+  // running baselines of a campaign, and what was tried or is being tried of a hypothesis on a parent.
+  index('work_units_kind').on(t.campaign, t.kind, t.state),
+  index('work_units_hypothesis').on(t.hypothesisId, t.parentCommit),
+  // A candidate's verification units, counted or cancelled at each decision on it (units/judge.ts).
+  index('work_units_target').on(t.targetExperiment),
+])
 
 /** Everything a worker trained and reported, kept or not. */
 export const experiments = sqliteTable('experiments', {
@@ -126,7 +135,12 @@ export const experiments = sqliteTable('experiments', {
   agentNotes: text('agent_notes').notNull().default(''),
   timings: text('timings', { mode: 'json' }),
   createdAt: createdAt(),
-}, t => [index('experiments_campaign').on(t.campaign, t.createdAt), index('experiments_source').on(t.sourceHash, t.hardwareClass)])
+}, t => [
+  index('experiments_campaign').on(t.campaign, t.createdAt),
+  index('experiments_source').on(t.sourceHash, t.hardwareClass),
+  // What was tried on a parent (sent with every unit) and candidates waiting for a parent's baseline.
+  index('experiments_parent').on(t.campaign, t.parentCommit, t.createdAt),
+])
 
 /** A val_bpb sample of a commit on a hardware class (baselines, verifications, candidates). */
 export const measurements = sqliteTable('measurements', {

@@ -9,10 +9,50 @@ export type BusEvent =
   | { type: 'progress'; campaign: string; workerId: string; unitId: string }
   | { type: 'campaign'; campaign: string }
 
+/** A worker's assignment feed, as the bus sees it (see `Bus.feed`). */
+export interface Feed {
+  /** Whether the feed has room for work: only then does `work-available` wake it. */
+  hungry: boolean
+  off(): void
+}
+
+interface FeedEntry { workerId: string; fn: (e: BusEvent) => void; hungry: boolean }
+
 export class Bus {
   private readonly emitter = new EventEmitter()
+  /** Assignment feeds by worker id, kept apart from the general listeners (see `feed`). */
+  private readonly feeds = new Map<string, Set<FeedEntry>>()
+  private readonly allFeeds = new Set<FeedEntry>()
   constructor() { this.emitter.setMaxListeners(0) }
-  emit(e: BusEvent): void { this.emitter.emit('event', e) }
+  emit(e: BusEvent): void {
+    this.emitter.emit('event', e)
+    if (e.type === 'unit-done') for (const f of this.feeds.get(e.workerId) ?? []) f.fn(e)
+    else if (e.type === 'work-available') for (const f of [...this.allFeeds]) { if (f.hungry) f.fn(e) }
+    else if (e.type === 'best-changed' || e.type === 'campaign') for (const f of [...this.allFeeds]) f.fn(e)
+  }
+  /**
+   * A worker's assignment feed: it hears its own `unit-done`, every `best-changed` and `campaign`,
+   * and `work-available` only while it is hungry. Listeners on the general stream would hear every
+   * event: with 10,000 connected workers each report (three events) and each heartbeat (one) ran
+   * 10,000 listeners, and every `work-available` woke 10,000 feeds that had no room for work anyway
+   * (docs/PERFORMANCE.md, "Coordinator under load").
+   */
+  feed(workerId: string, fn: (e: BusEvent) => void): Feed {
+    const entry: FeedEntry = { workerId, fn, hungry: false }
+    let set = this.feeds.get(workerId)
+    if (!set) this.feeds.set(workerId, (set = new Set()))
+    set.add(entry)
+    this.allFeeds.add(entry)
+    return {
+      get hungry() { return entry.hungry },
+      set hungry(yes: boolean) { entry.hungry = yes },
+      off: () => {
+        this.allFeeds.delete(entry)
+        set.delete(entry)
+        if (!set.size) this.feeds.delete(workerId)
+      },
+    }
+  }
   /** Async iterator over events until the signal aborts. */
   stream(signal: AbortSignal): AsyncIterable<BusEvent> {
     const it = on(this.emitter, 'event', { signal })

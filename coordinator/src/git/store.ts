@@ -1,8 +1,9 @@
 import { simpleGit, type SimpleGit } from 'simple-git'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { existsSync } from 'node:fs'
+import { mkdir, rm } from 'node:fs/promises'
+import { closeSync, existsSync, ftruncateSync, openSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
-import { tmpdir } from 'node:os'
+import { randomBytes } from 'node:crypto'
+import { catFileObject, GitPipe, lines, upTo } from './pipe.ts'
 
 /**
  * Git sees only what it needs from our environment: simple-git refuses variables such as EDITOR
@@ -24,13 +25,69 @@ export interface CommitInput {
 }
 
 /**
+ * What git makes of a name or email in an ident line (ident.c, `strbuf_addstr_without_crud`):
+ * "crud" is trimmed from both ends, and the delimiters `<`, `>` and newlines are dropped inside.
+ */
+export function identPart(s: string): string {
+  const crud = (c: string) => c.charCodeAt(0) <= 32 || '.,:;<>"\\\''.includes(c)
+  let a = 0
+  let b = s.length
+  while (a < b && crud(s[a])) a++
+  while (b > a && crud(s[b - 1])) b--
+  return s.slice(a, b).replace(/[<>\n]/g, '')
+}
+
+/** A commit or tree id; anything else is refused before it reaches a git command line or pipe. */
+const OBJECT_ID = /^[0-9a-f]{40,64}$/
+const FILE_NAME = /^[A-Za-z0-9_.-]+$/
+
+function objectId(id: string): string {
+  if (!OBJECT_ID.test(id)) throw new Error(`not a git object id: ${JSON.stringify(id)}`)
+  return id
+}
+
+/**
  * The coordinator's git repository: the truth for code (DESIGN §6). It is bare and written only
- * through plumbing (hash-object, update-index on a private index, write-tree, commit-tree,
- * update-ref with the expected old value), so two merges at once can never trample each other:
- * the loser's update-ref fails and it retries on the new tip.
+ * through plumbing, so two merges at once can never trample each other (update-ref with the
+ * expected old value: the loser fails and retries on the new tip). What a report or a merge needs
+ * goes through long-running plumbing processes (git/pipe.ts), never a git started per call: blobs
+ * by `hash-object -w --stdin-paths`, trees by `mktree --batch`, commits by `hash-object -t commit
+ * -w --stdin-paths` from the text `commit-tree` would write, file contents from `cat-file --batch`,
+ * diffs from `diff-tree --stdin`, refs through `update-ref --stdin`, and three-way merges from
+ * `merge-tree --write-tree` run by a shell loop (git 2.39's `merge-tree --stdin` answers only at
+ * the end of its input). Rare questions (log, resolve, compare-and-swap) use simple-git.
  */
 export class GitStore {
-  private constructor(readonly dir: string, private readonly git: SimpleGit) {}
+  private readonly pipes: Record<'blobs' | 'trees' | 'commits' | 'objects' | 'diffs' | 'refs' | 'merges', GitPipe>
+  /**
+   * Files handed to hash-object live here (inside the git dir, where git ignores it; emptied at
+   * open). Each stays open and is rewritten in place once git has answered for it: opening and
+   * deleting a file per object cost more of the event loop than the rest of a report's git work.
+   */
+  private readonly scratch: string
+  private readonly freeScratch: { path: string; fd: number }[] = []
+  private scratchFiles: { path: string; fd: number }[] = []
+  /** Ends each answer of diff-tree and of the merge loop; random, so no file content can forge it. */
+  private readonly mark = `arg-${randomBytes(12).toString('hex')}:`
+  /** A parentless commit (made on first use): asked after each diff, its header ends that answer. */
+  private endOfDiff: Promise<string> | null = null
+
+  private constructor(readonly dir: string, private readonly git: SimpleGit) {
+    const env = gitEnv({})
+    const git_ = (...args: string[]) => new GitPipe(dir, 'git', args, env)
+    this.scratch = join(dir, 'arg-scratch')
+    this.pipes = {
+      blobs: git_('hash-object', '-w', '--stdin-paths'),
+      trees: git_('mktree', '--batch'),
+      commits: git_('hash-object', '-t', 'commit', '-w', '--stdin-paths'),
+      objects: git_('cat-file', '--batch'),
+      diffs: git_('diff-tree', '--stdin', '-p', '--always', `--format=${this.mark}%H`),
+      refs: git_('update-ref', '--stdin'),
+      // Reads "<ours> <theirs>" lines (object ids, checked before they are sent) and prints git's
+      // answer, then the mark and git's exit status. The shell forks git, not the coordinator.
+      merges: new GitPipe(dir, 'sh', ['-c', 'while read -r ours theirs; do git merge-tree --write-tree --no-messages "$ours" "$theirs"; printf "%s%s\\n" "$0" "$?"; done', this.mark], env),
+    }
+  }
 
   static async open(dir: string): Promise<GitStore> {
     await mkdir(dir, { recursive: true })
@@ -40,31 +97,72 @@ export class GitStore {
       await git.raw(['config', 'uploadpack.allowReachableSHA1InWant', 'true'])
       await git.raw(['config', 'http.receivepack', 'false'])
     }
-    return new GitStore(dir, git)
+    const store = new GitStore(dir, git)
+    await rm(store.scratch, { recursive: true, force: true })
+    await mkdir(store.scratch, { recursive: true })
+    return store
+  }
+
+  /** Ends the long-running git processes (they do not keep the process alive meanwhile). */
+  close(): void {
+    for (const p of Object.values(this.pipes)) p.close()
+    for (const f of this.scratchFiles) closeSync(f.fd)
+    this.scratchFiles = []
+    this.freeScratch.length = 0
+  }
+
+  /** Writes `text` to a scratch file, has `pipe` hash it, and returns the object id. */
+  private async hashFile(pipe: GitPipe, text: string): Promise<string> {
+    let file = this.freeScratch.pop()
+    if (!file) {
+      const path = join(this.scratch, String(this.scratchFiles.length))
+      file = { path, fd: openSync(path, 'w') }
+      this.scratchFiles.push(file)
+    }
+    try {
+      // A few kB into the page cache: cheaper done here than as a round trip to libuv's threads.
+      const bytes = Buffer.from(text)
+      writeSync(file.fd, bytes, 0, bytes.length, 0)
+      ftruncateSync(file.fd, bytes.length)
+      const [id] = await pipe.request(`${file.path}\n`, lines(1))
+      return id
+    } finally {
+      this.freeScratch.push(file)
+    }
   }
 
   /** Writes a commit whose tree holds exactly `files`; returns its sha. Touches no ref. */
   async commit(input: CommitInput): Promise<string> {
-    const scratch = await mkdtemp(join(tmpdir(), 'arg-git-'))
-    const index = join(scratch, 'index')
-    try {
-      const git = this.git.env(gitEnv({ GIT_INDEX_FILE: index }))
-      for (const [name, text] of Object.entries(input.files).sort(([a], [b]) => a.localeCompare(b))) {
-        if (!/^[A-Za-z0-9_.-]+$/.test(name) || name.startsWith('.')) throw new Error(`refusing file name ${JSON.stringify(name)}`)
-        const path = join(scratch, 'blob')
-        await writeFile(path, text)
-        const blob = (await git.raw(['hash-object', '-w', path])).trim()
-        await git.raw(['update-index', '--add', '--cacheinfo', `100644,${blob},${name}`])
-      }
-      const tree = (await git.raw(['write-tree'])).trim()
-      const when = `${Math.floor((input.date ?? Date.now()) / 1000)} +0000`
-      const who = { GIT_AUTHOR_NAME: input.author.name, GIT_AUTHOR_EMAIL: input.author.email, GIT_AUTHOR_DATE: when,
-        GIT_COMMITTER_NAME: 'autoresearch-grid', GIT_COMMITTER_EMAIL: 'coordinator@autoresearch-grid.local', GIT_COMMITTER_DATE: when }
-      const parents = input.parents.flatMap(p => ['-p', p])
-      return (await this.git.env(gitEnv(who)).raw(['commit-tree', tree, ...parents, '-m', input.message])).trim()
-    } finally {
-      await rm(scratch, { recursive: true, force: true })
-    }
+    const names = Object.keys(input.files).sort()
+    for (const name of names) if (!FILE_NAME.test(name) || name.startsWith('.')) throw new Error(`refusing file name ${JSON.stringify(name)}`)
+    input.parents.forEach(objectId)
+    const blobs = await Promise.all(names.map(n => this.hashFile(this.pipes.blobs, input.files[n])))
+    const [tree] = await this.pipes.trees.request(names.map((n, i) => `100644 blob ${blobs[i]}\t${n}\n`).join('') + '\n', lines(1))
+    // Exactly what `git commit-tree -m` writes (a message ends with a newline); git would refuse
+    // an empty name, and so does this.
+    const when = `${Math.floor((input.date ?? Date.now()) / 1000)} +0000`
+    const author = { name: identPart(input.author.name), email: identPart(input.author.email) }
+    if (!author.name) throw new Error(`empty ident name not allowed: ${JSON.stringify(input.author)}`)
+    const message = input.message.endsWith('\n') ? input.message : `${input.message}\n`
+    const text = `tree ${objectId(tree)}\n${input.parents.map(p => `parent ${p}\n`).join('')}author ${author.name} <${author.email}> ${when}\n` +
+      `committer autoresearch-grid <coordinator@autoresearch-grid.local> ${when}\n\n${message}`
+    return this.hashFile(this.pipes.commits, text)
+  }
+
+  /**
+   * The diff of a commit against its parent (or the given one, for a merge), as `git diff parent
+   * commit` prints it; for a root commit, empty. One long-running diff-tree answers all of them.
+   */
+  async changes(commit: string, parent?: string): Promise<string> {
+    this.endOfDiff ??= this.commit({ files: {}, parents: [], message: 'end of diff', author: { name: 'autoresearch-grid', email: 'coordinator@autoresearch-grid.local' }, date: 0 })
+      .catch(err => { this.endOfDiff = null; throw err })
+    const end = await this.endOfDiff
+    const head = `${this.mark}${commit}\n`
+    const answer = upTo(`${this.mark}${end}\n`)
+    const question = parent ? `${objectId(commit)} ${objectId(parent)}\n` : `${objectId(commit)}\n`
+    const out = await this.pipes.diffs.request(`${question}${end}\n`, answer)
+    // The answer is the header, a blank line, then the patch (nothing when the trees are equal).
+    return (out.startsWith(head) ? out.slice(head.length) : out).replace(/^\n/, '')
   }
 
   /** Moves `ref` to `to` only if it still points at `from` (null: only if it does not exist). */
@@ -78,7 +176,8 @@ export class GitStore {
   }
 
   async setRef(ref: string, to: string): Promise<void> {
-    await this.git.raw(['update-ref', ref, to])
+    if (/\s/.test(ref) || !/^[0-9a-f]{40,64}$/.test(to)) throw new Error(`bad ref update ${JSON.stringify(ref)} -> ${JSON.stringify(to)}`)
+    await this.pipes.refs.request(`start\nupdate ${ref} ${to}\nprepare\ncommit\n`, lines(3))
   }
 
   async resolve(ref: string): Promise<string | null> {
@@ -90,13 +189,13 @@ export class GitStore {
   }
 
   async readFile(commit: string, name: string): Promise<string> {
-    return this.git.raw(['cat-file', 'blob', `${commit}:${name}`])
+    if (!FILE_NAME.test(name)) throw new Error(`refusing file name ${JSON.stringify(name)}`)
+    return this.pipes.objects.request(`${objectId(commit)}:${name}\n`, catFileObject(`${name} in ${commit}`))
   }
 
   async readFiles(commit: string, names: string[]): Promise<Record<string, string>> {
-    const out: Record<string, string> = {}
-    for (const n of names) out[n] = await this.readFile(commit, n)
-    return out
+    const texts = await Promise.all(names.map(n => this.readFile(commit, n)))
+    return Object.fromEntries(names.map((n, i) => [n, texts[i]]))
   }
 
   /** Commits reachable from `ref`, newest first, with author and subject. */
@@ -108,32 +207,21 @@ export class GitStore {
     })
   }
 
-  /** Lines added minus lines deleted between two commits. */
-  async linesDelta(from: string, to: string): Promise<number> {
-    const numstat = await this.git.raw(['diff', '--numstat', from, to])
-    return numstat.split('\n').filter(Boolean).reduce((n, line) => {
-      const [added, removed] = line.split('\t')
-      return n + (Number(added) || 0) - (Number(removed) || 0)
-    }, 0)
-  }
-
   /**
    * Three-way merge of two commits over their merge base, without a work tree (git merge-tree).
    * Returns the merged files' tree as a commit-ready file map, or null on a conflict.
    */
   async mergeFiles(ours: string, theirs: string, names: string[]): Promise<Record<string, string> | null> {
-    let output: string
-    try {
-      output = await this.git.raw(['merge-tree', '--write-tree', '--no-messages', ours, theirs])
-    } catch {
-      return null
-    }
-    // A clean merge prints just the tree; a conflict also lists the conflicted entries.
-    const [tree, ...conflicts] = output.trim().split('\n')
-    if (conflicts.some(l => l.trim()) || !/^[0-9a-f]{40,64}$/.test(tree)) return null
-    const out: Record<string, string> = {}
-    for (const n of names) out[n] = await this.git.raw(['cat-file', 'blob', `${tree}:${n}`])
-    return out
+    const out = await this.pipes.merges.request(`${objectId(ours)} ${objectId(theirs)}\n`, out => {
+      const at = out.indexOf(this.mark)
+      const nl = at < 0 ? -1 : out.indexOf(10, at)
+      if (nl < 0) return null
+      return { value: { output: out.toString('utf8', 0, at), status: out.toString('utf8', at + this.mark.length, nl) }, used: nl + 1 }
+    })
+    // A clean merge prints just the tree and exits 0; a conflict also lists the conflicted entries.
+    const [tree, ...conflicts] = out.output.trim().split('\n')
+    if (out.status !== '0' || conflicts.some(l => l.trim()) || !OBJECT_ID.test(tree)) return null
+    return this.readFiles(tree, names)
   }
 
   async diff(from: string, to: string): Promise<string> {

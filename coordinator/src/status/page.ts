@@ -1,6 +1,6 @@
 import type { Ctx } from '../context.ts'
 import { listCampaigns } from '../campaigns/campaigns.ts'
-import { liveWorkers, overview, recentExperiments } from '../api/dashboard.ts'
+import { liveWorkers, overview, recentExperiments } from '../dashboard/queries.ts'
 
 /** Everything shown on a page goes through here: names and descriptions come from strangers. */
 export function escapeHtml(s: unknown): string {

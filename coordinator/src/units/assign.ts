@@ -1,10 +1,11 @@
-import { and, desc, eq, inArray, isNotNull, sql } from 'drizzle-orm'
+import { and, desc, eq, inArray, sql } from 'drizzle-orm'
 import { randomBytes } from 'node:crypto'
 import type { WorkUnit } from '@autoresearch-grid/shared'
 import type { Ctx } from '../context.ts'
 import { newId } from '../context.ts'
 import { experiments, hypotheses, measurements, workUnits } from '../db/schema.ts'
 import { logEvent, type Writer } from '../events/log.ts'
+import { prepared } from '../db/prepared.ts'
 import { getCampaign, listCampaigns, type Campaign } from '../campaigns/campaigns.ts'
 import type { Worker } from '../workers/registry.ts'
 import { leaseSeconds } from './leases.ts'
@@ -12,26 +13,67 @@ import { nextUnit, type SchedulerInput } from '../scheduler/index.ts'
 
 type Unit = typeof workUnits.$inferSelect
 
-/** A snapshot of a campaign's queue, in the scheduler's terms (a pure choice is made over it). */
+const p = sql.placeholder
+/** Every lease runs these: prepared once (db/prepared.ts). */
+const q = prepared(db => ({
+  leased: db.select({ n: sql<number>`count(*)` }).from(workUnits).where(and(eq(workUnits.workerId, p('worker')), eq(workUnits.state, 'leased'))).prepare(),
+  queued: db.select().from(workUnits).where(and(eq(workUnits.state, 'queued'), eq(workUnits.campaign, p('campaign')))).prepare(),
+  runningBaselines: db.select().from(workUnits)
+    .where(and(eq(workUnits.campaign, p('campaign')), eq(workUnits.kind, 'baseline'), eq(workUnits.state, 'leased'), eq(workUnits.parentCommit, p('best')))).prepare(),
+  openHypotheses: db.select().from(hypotheses).where(and(eq(hypotheses.campaign, p('campaign')), inArray(hypotheses.status, ['open', 'in-progress']))).prepare(),
+  measuredOf: db.select({ commit: measurements.commit, cls: measurements.hardwareClass, worker: measurements.workerId }).from(measurements)
+    .where(and(eq(measurements.campaign, p('campaign')), eq(measurements.commit, p('commit')))).prepare(),
+  unit: db.select().from(workUnits).where(eq(workUnits.id, p('id'))).prepare(),
+  insertUnit: db.insert(workUnits).values({
+    id: p('id'), kind: p('kind'), campaign: p('campaign'), hypothesisId: p('hypothesisId'), parentCommit: p('parentCommit'), hardwareClass: p('hardwareClass'),
+    state: 'queued', attempts: 0, createdAt: p('now'), updatedAt: p('now'),
+  }).prepare(),
+  lease: db.update(workUnits).set({ workerId: sql`${p('worker')}`, leaseToken: sql`${p('token')}`, leaseExpiresAt: sql`${p('expires')}`, state: 'leased',
+    attempts: sql`${p('attempts')}`, updatedAt: sql`${p('now')}`, progress: null }).where(eq(workUnits.id, p('id'))).prepare(),
+  startHypothesis: db.update(hypotheses).set({ status: 'in-progress' }).where(and(eq(hypotheses.id, p('id')), eq(hypotheses.status, 'open'))).prepare(),
+  hypothesis: db.select().from(hypotheses).where(eq(hypotheses.id, p('id'))).prepare(),
+  experiment: db.select().from(experiments).where(eq(experiments.id, p('id'))).prepare(),
+  tried: db.select({ d: experiments.description }).from(experiments)
+    .where(and(eq(experiments.campaign, p('campaign')), eq(experiments.parentCommit, p('parent')), eq(experiments.kind, 'explore')))
+    .orderBy(desc(experiments.createdAt)).limit(200).prepare(),
+  /** triedOn's answers by campaign and parent, for this database. */
+  triedCache: new Map<string, { at: number; descriptions: string[] }>(),
+}))
+
+/**
+ * A snapshot of a campaign's queue, in the scheduler's terms (a pure choice is made over it). It
+ * holds only what the choice can depend on, read through indexes, so a lease costs the same with
+ * 10 or 10,000 units out: every queued unit; of the leased ones, baselines of the best (counted
+ * against the baselines wanted) and explorations of a hypothesis on the best (taken); and for each
+ * open hypothesis, whether it was tried on the best (the scheduler asks nothing else of `triedOn`).
+ * Reading every leased unit and every measurement of the campaign made each lease O(N), and the
+ * assignment feed stalled at a few thousand workers (docs/PERFORMANCE.md, "Coordinator under load").
+ */
 function snapshot(tx: Writer, c: Campaign, worker: Worker): SchedulerInput {
-  const units = tx.select().from(workUnits).where(and(eq(workUnits.campaign, c.name), inArray(workUnits.state, ['queued', 'leased']))).all()
-  const measured = tx.select({ commit: measurements.commit, cls: measurements.hardwareClass, worker: measurements.workerId }).from(measurements)
-    .where(eq(measurements.campaign, c.name)).all()
+  const best = c.bestCommit
+  const queued = q(tx).queued.all({ campaign: c.name })
+  const runningBaselines = q(tx).runningBaselines.all({ campaign: c.name, best })
+  const hs = q(tx).openHypotheses.all({ campaign: c.name })
+  const ids = hs.map(h => h.id)
+  const onBest = Array.from({ length: Math.ceil(ids.length / 500) }, (_, i) => ids.slice(i * 500, (i + 1) * 500)).flatMap(chunk =>
+    tx.select({ h: workUnits.hypothesisId, kind: workUnits.kind, state: workUnits.state, unit: workUnits }).from(workUnits)
+      .where(and(inArray(workUnits.hypothesisId, chunk), eq(workUnits.parentCommit, best), eq(workUnits.campaign, c.name))).all())
+  const takenExplores = onBest.filter(u => u.kind === 'explore' && u.state === 'leased').map(u => u.unit)
+  const verifyTargets = [...new Set(queued.filter(u => u.kind === 'verify' && u.targetCommit).map(u => u.targetCommit!))]
+  const measured = [best, ...verifyTargets].flatMap(commit => q(tx).measuredOf.all({ campaign: c.name, commit }))
   const baselines: Record<string, number> = {}
-  for (const m of measured) if (m.commit === c.bestCommit) baselines[m.cls] = (baselines[m.cls] ?? 0) + 1
-  const tried = tx.select({ h: workUnits.hypothesisId, parent: workUnits.parentCommit }).from(workUnits)
-    .where(and(eq(workUnits.campaign, c.name), isNotNull(workUnits.hypothesisId))).all()
-  const hs = tx.select().from(hypotheses).where(and(eq(hypotheses.campaign, c.name), inArray(hypotheses.status, ['open', 'in-progress']))).all()
+  for (const m of measured) if (m.commit === best) baselines[m.cls] = (baselines[m.cls] ?? 0) + 1
+  const units = [...queued, ...runningBaselines, ...takenExplores]
   return {
     worker: { id: worker.id, hardwareClass: worker.hardwareClass },
-    best: c.bestCommit,
+    best,
     baselines,
     units: units.map(u => ({
       id: u.id, kind: u.kind, commit: u.kind === 'verify' ? u.targetCommit! : u.parentCommit, hardwareClass: u.hardwareClass,
       candidateWorkerId: u.excludedWorker, measuredBy: u.kind === 'verify' ? measured.filter(m => m.commit === u.targetCommit).map(m => m.worker) : [],
       hypothesisId: u.hypothesisId, leasedTo: u.state === 'leased' ? u.workerId : null, queuedAt: u.createdAt,
     })),
-    hypotheses: hs.map(h => ({ id: h.id, priority: h.priority, status: h.status, createdAt: h.createdAt, triedOn: tried.filter(t => t.h === h.id).map(t => t.parent) })),
+    hypotheses: hs.map(h => ({ id: h.id, priority: h.priority, status: h.status, createdAt: h.createdAt, triedOn: onBest.some(t => t.h === h.id) ? [best] : [] })),
     settings: { baselineRuns: c.spec.noise.baselineRuns, allowSelfVerification: c.spec.noise.allowSelfVerification },
   }
 }
@@ -48,19 +90,19 @@ export function leaseNextUnit(ctx: Ctx, worker: Worker, eligible: (c: Campaign) 
       const choice = nextUnit(snapshot(tx, c, worker))
       let unit: Unit
       if (choice.action === 'lease') {
-        unit = tx.select().from(workUnits).where(eq(workUnits.id, choice.unitId)).get()!
+        unit = q(tx).unit.get({ id: choice.unitId })!
       } else {
         const base = { id: newId('u'), campaign: c.name, targetCommit: null, targetExperiment: null, excludedWorker: null, workerId: null, leaseToken: null,
           leaseExpiresAt: null, attempts: 0, state: 'queued' as const, progress: null, createdAt: now, updatedAt: now }
         unit = choice.kind === 'baseline'
           ? { ...base, kind: 'baseline', hypothesisId: null, parentCommit: choice.commit, hardwareClass: choice.hardwareClass }
           : { ...base, kind: 'explore', hypothesisId: choice.hypothesisId, parentCommit: choice.parentCommit, hardwareClass: null }
-        tx.insert(workUnits).values(unit).run()
+        q(tx).insertUnit.run({ id: unit.id, kind: unit.kind, campaign: unit.campaign, hypothesisId: unit.hypothesisId, parentCommit: unit.parentCommit, hardwareClass: unit.hardwareClass, now })
       }
-      if (unit.hypothesisId) tx.update(hypotheses).set({ status: 'in-progress' }).where(and(eq(hypotheses.id, unit.hypothesisId), eq(hypotheses.status, 'open'))).run()
+      if (unit.hypothesisId) q(tx).startHypothesis.run({ id: unit.hypothesisId })
       const lease = { workerId: worker.id, leaseToken: randomBytes(16).toString('hex'), leaseExpiresAt: now + leaseSeconds(c, ctx.settings) * 1000,
         state: 'leased' as const, attempts: unit.attempts + 1, updatedAt: now, progress: null }
-      tx.update(workUnits).set(lease).where(eq(workUnits.id, unit.id)).run()
+      q(tx).lease.run({ worker: lease.workerId, token: lease.leaseToken, expires: lease.leaseExpiresAt, attempts: lease.attempts, now, id: unit.id })
       logEvent(tx, c.name, 'unit-leased', { unit: unit.id, kind: unit.kind, worker: worker.id, hypothesis: unit.hypothesisId, reason: choice.reason })
       return { ...unit, ...lease }
     }
@@ -72,11 +114,9 @@ export function leaseNextUnit(ctx: Ctx, worker: Worker, eligible: (c: Campaign) 
 export async function toWorkUnit(ctx: Ctx, unit: Unit): Promise<WorkUnit> {
   const c = getCampaign(ctx, unit.campaign)!
   const commit = unit.kind === 'verify' && unit.targetCommit ? unit.targetCommit : unit.parentCommit
-  const h = unit.hypothesisId ? ctx.db.select().from(hypotheses).where(eq(hypotheses.id, unit.hypothesisId)).get() : undefined
-  const tried = ctx.db.select({ d: experiments.description }).from(experiments)
-    .where(and(eq(experiments.campaign, c.name), eq(experiments.parentCommit, unit.parentCommit), eq(experiments.kind, 'explore')))
-    .orderBy(desc(experiments.createdAt)).limit(200).all().map(r => r.d)
-  const target = unit.targetExperiment ? ctx.db.select().from(experiments).where(eq(experiments.id, unit.targetExperiment)).get() : undefined
+  const h = unit.hypothesisId ? q(ctx.db).hypothesis.get({ id: unit.hypothesisId }) : undefined
+  const tried = triedOn(ctx, c.name, unit.parentCommit)
+  const target = unit.targetExperiment ? q(ctx.db).experiment.get({ id: unit.targetExperiment }) : undefined
   const reference = unit.kind === 'rebase' ? target?.diff ?? null : null
   // A rebase re-applies someone's idea on the new best: the idea is the hypothesis.
   const hypothesis = unit.kind === 'rebase' && target
@@ -99,6 +139,24 @@ export async function toWorkUnit(ctx: Ctx, unit: Unit): Promise<WorkUnit> {
   }
 }
 
+/**
+ * What was explored on a parent, newest first, for agents to avoid repeats. Advice, not a rule: a
+ * list up to a second old serves every lease meanwhile, where reading 200 rows each time cost more
+ * than the rest of a lease together.
+ */
+function triedOn(ctx: Ctx, campaign: string, parent: string): string[] {
+  const key = `${campaign}\0${parent}`
+  const now = Date.now()
+  const { tried, triedCache } = q(ctx.db)
+  let t = triedCache.get(key)
+  if (!t || now - t.at > 1000) {
+    if (triedCache.size > 100) triedCache.clear()
+    t = { at: now, descriptions: tried.all({ campaign, parent }).map(r => r.d) }
+    triedCache.set(key, t)
+  }
+  return t.descriptions
+}
+
 const sources = new Map<string, Record<string, string>>()
 
 /** Commits never change, so their files are cached after the first read. */
@@ -114,5 +172,5 @@ export async function sourceOf(ctx: Ctx, commit: string, files: string[]): Promi
 }
 
 export function leasedCount(ctx: Pick<Ctx, 'db'>, workerId: string): number {
-  return ctx.db.select({ n: sql<number>`count(*)` }).from(workUnits).where(and(eq(workUnits.workerId, workerId), eq(workUnits.state, 'leased'))).get()!.n
+  return q(ctx.db).leased.get({ worker: workerId })!.n
 }

@@ -2,12 +2,27 @@ import { and, eq, inArray, sql } from 'drizzle-orm'
 import type { Metrics, ReportStatus } from '@autoresearch-grid/shared'
 import type { Writer } from '../events/log.ts'
 import { logEvent } from '../events/log.ts'
+import { prepared } from '../db/prepared.ts'
 import type { Campaign } from '../campaigns/campaigns.ts'
 import { experiments, hypotheses, measurements, workUnits } from '../db/schema.ts'
-import { decide, noiseFloor, type Decision, type RatchetSettings } from '../ratchet/index.ts'
+import { decide, type Decision, type RatchetSettings } from '../ratchet/index.ts'
+import { noiseFloorOf } from './noise-floor.ts'
 import { newId } from '../context.ts'
 
 type Experiment = typeof experiments.$inferSelect
+
+const p = sql.placeholder
+/** Every report is judged: prepared once (db/prepared.ts). */
+const q = prepared(db => ({
+  samples: db.select().from(measurements)
+    .where(and(eq(measurements.campaign, p('campaign')), eq(measurements.commit, p('commit')), eq(measurements.hardwareClass, p('cls')))).prepare(),
+  decided: db.update(experiments).set({ status: sql`${p('status')}`, decision: sql`${p('decision')}` }).where(eq(experiments.id, p('id'))).prepare(),
+  hypothesis: db.update(hypotheses).set({ status: sql`${p('status')}` }).where(eq(hypotheses.id, p('id'))).prepare(),
+  outstanding: db.select({ n: sql<number>`count(*)` }).from(workUnits)
+    .where(and(eq(workUnits.targetExperiment, p('experiment')), eq(workUnits.kind, 'verify'), inArray(workUnits.state, ['queued', 'leased']))).prepare(),
+  cancel: db.update(workUnits).set({ state: 'cancelled', updatedAt: sql`${p('now')}` })
+    .where(and(eq(workUnits.targetExperiment, p('experiment')), eq(workUnits.kind, 'verify'), eq(workUnits.state, 'queued'))).prepare(),
+}))
 
 /** The ratchet's settings for a campaign: its noise policy plus its budget. */
 export function ratchetSettings(c: Campaign): RatchetSettings {
@@ -30,10 +45,10 @@ export function runProblem(c: Campaign, status: ReportStatus, m: Metrics | null)
 
 /** Reads what the ratchet needs for one candidate on its class and asks it. */
 export function decideCandidate(tx: Writer, c: Campaign, exp: Experiment): Decision {
-  const onClass = tx.select().from(measurements).where(and(eq(measurements.campaign, c.name), eq(measurements.hardwareClass, exp.hardwareClass))).all()
-  const samples = onClass.filter(m => m.commit === exp.commit).map(m => ({ valBpb: m.valBpb, workerId: m.workerId, trainingSeconds: m.trainingSeconds }))
-  const parentSamples = onClass.filter(m => m.commit === exp.parentCommit).map(m => m.valBpb)
-  const sigma = noiseFloor(onClass, exp.hardwareClass, c.spec.noise.priorSigma).sigma
+  const of = (commit: string) => q(tx).samples.all({ campaign: c.name, commit, cls: exp.hardwareClass })
+  const samples = of(exp.commit).map(m => ({ valBpb: m.valBpb, workerId: m.workerId, trainingSeconds: m.trainingSeconds }))
+  const parentSamples = of(exp.parentCommit).map(m => m.valBpb)
+  const sigma = noiseFloorOf(tx, c.name, exp.hardwareClass, c.spec.noise.priorSigma).sigma
   return decide({
     candidate: { authorId: exp.workerId, samples, linesDelta: exp.linesDelta },
     parentSamples, sigma, parentIsBest: exp.parentCommit === c.bestCommit, settings: ratchetSettings(c),
@@ -53,11 +68,11 @@ const STATUS: Record<Decision['kind'], Experiment['status']> = {
 /** Records a decision on a candidate: its status, verification units, and its hypothesis. */
 export function applyDecision(tx: Writer, c: Campaign, exp: Experiment, d: Decision, now: number): Applied {
   const status = STATUS[d.kind]
-  tx.update(experiments).set({ status, decision: d.message }).where(eq(experiments.id, exp.id)).run()
+  q(tx).decided.run({ status, decision: d.message, id: exp.id })
   if (d.kind === 'verify') ensureVerifications(tx, c, exp, d.needed, now)
   else cancelVerifications(tx, exp.id, now)
   if (exp.hypothesisId && status !== 'pending') {
-    tx.update(hypotheses).set({ status: status === 'merging' ? 'merged' : 'tested' }).where(eq(hypotheses.id, exp.hypothesisId)).run()
+    q(tx).hypothesis.run({ status: status === 'merging' ? 'merged' : 'tested', id: exp.hypothesisId })
   }
   if (status !== 'pending' || d.kind === 'verify') logEvent(tx, c.name, 'decision', { experiment: exp.id, kind: d.kind, message: d.message })
   return { status, merge: d.kind === 'merge' ? d : undefined }
@@ -65,8 +80,7 @@ export function applyDecision(tx: Writer, c: Campaign, exp: Experiment, d: Decis
 
 /** Queues verification runs of a candidate until `needed` are outstanding: same class, other workers. */
 function ensureVerifications(tx: Writer, c: Campaign, exp: Experiment, needed: number, now: number): void {
-  const outstanding = tx.select({ n: sql<number>`count(*)` }).from(workUnits)
-    .where(and(eq(workUnits.targetExperiment, exp.id), eq(workUnits.kind, 'verify'), inArray(workUnits.state, ['queued', 'leased']))).get()!.n
+  const outstanding = q(tx).outstanding.get({ experiment: exp.id })!.n
   for (let i = outstanding; i < needed; i++) {
     tx.insert(workUnits).values({
       id: newId('u'), kind: 'verify', campaign: c.name, hypothesisId: null, parentCommit: exp.parentCommit, targetCommit: exp.commit,
@@ -77,6 +91,5 @@ function ensureVerifications(tx: Writer, c: Campaign, exp: Experiment, needed: n
 }
 
 function cancelVerifications(tx: Writer, experimentId: string, now: number): void {
-  tx.update(workUnits).set({ state: 'cancelled', updatedAt: now })
-    .where(and(eq(workUnits.targetExperiment, experimentId), eq(workUnits.kind, 'verify'), eq(workUnits.state, 'queued'))).run()
+  q(tx).cancel.run({ experiment: experimentId, now })
 }

@@ -7,6 +7,7 @@ import { getCampaign } from '../campaigns/campaigns.ts'
 import type { Decision } from '../ratchet/index.ts'
 import { applyDecision, decideCandidate } from './judge.ts'
 import { sourceOf } from './assign.ts'
+import { linesDelta as countLinesDelta } from '../git/lines-delta.ts'
 
 type Experiment = typeof experiments.$inferSelect
 export interface MergeJob { campaign: string; experiment: Experiment; decision: Extract<Decision, { kind: 'merge' }> }
@@ -73,8 +74,8 @@ export async function mergeStale(ctx: Ctx, exp: Experiment): Promise<void> {
   if (files) {
     const message = `${exp.description}\n\nthree-way merge of experiment ${exp.id} onto ${c.bestCommit.slice(0, 10)}\ncampaign: ${c.name}`
     const commit = await ctx.git.commit({ files, parents: [c.bestCommit, exp.commit], message, author: author(ctx, exp.contributorId), date: now })
-    const diff = await ctx.git.diff(c.bestCommit, commit)
-    const linesDelta = await ctx.git.linesDelta(c.bestCommit, commit)
+    const diff = await ctx.git.changes(commit, c.bestCommit)
+    const linesDelta = countLinesDelta(await sourceOf(ctx, c.bestCommit, c.spec.editableFiles), files)
     const id = newId('e')
     ctx.db.transaction(tx => {
       const campaign = getCampaign({ db: tx as never }, c.name)!

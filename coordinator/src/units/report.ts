@@ -1,18 +1,40 @@
-import { and, eq, inArray } from 'drizzle-orm'
+import { and, eq, inArray, sql } from 'drizzle-orm'
 import { createHash } from 'node:crypto'
 import { LIMITS, type Report, type ReportReply } from '@autoresearch-grid/shared'
 import type { Ctx } from '../context.ts'
 import { newId } from '../context.ts'
 import { contributors, experiments, hypotheses, measurements, workUnits } from '../db/schema.ts'
 import { logEvent, type Writer } from '../events/log.ts'
+import { prepared } from '../db/prepared.ts'
 import { getCampaign, UserError, type Campaign } from '../campaigns/campaigns.ts'
 import type { Worker } from '../workers/registry.ts'
 import { addHypothesis } from '../hypotheses/add.ts'
 import { applyDecision, decideCandidate, runProblem } from './judge.ts'
 import { finishMerge, mergeStale, type MergeJob } from './merge.ts'
 import { sourceOf } from './assign.ts'
+import { linesDelta as countLinesDelta } from '../git/lines-delta.ts'
 
 export type Experiment = typeof experiments.$inferSelect
+
+const p = sql.placeholder
+const EXPERIMENT_COLUMNS = ['id', 'unitId', 'campaign', 'kind', 'workerId', 'contributorId', 'hardwareClass', 'hypothesisId', 'parentCommit', 'commit', 'description',
+  'diff', 'sourceHash', 'linesDelta', 'metrics', 'valBpb', 'status', 'decision', 'logTail', 'agentNotes', 'timings', 'createdAt'] as const satisfies (keyof Experiment)[]
+/** Every report runs these: prepared once (db/prepared.ts). */
+const q = prepared(db => ({
+  unit: db.select().from(workUnits).where(eq(workUnits.id, p('id'))).prepare(),
+  ofUnit: db.select().from(experiments).where(eq(experiments.unitId, p('unit'))).prepare(),
+  contributor: db.select().from(contributors).where(eq(contributors.id, p('id'))).prepare(),
+  // JSON columns take JSON text: through a bare placeholder drizzle would store null as the text "null".
+  insert: db.insert(experiments).values(Object.fromEntries(EXPERIMENT_COLUMNS.map(k => [k, k === 'metrics' || k === 'timings' ? sql`${p(k)}` : p(k)])) as never).prepare(),
+  done: db.update(workUnits).set({ state: 'done', updatedAt: sql`${p('now')}` }).where(eq(workUnits.id, p('id'))).prepare(),
+  measure: db.insert(measurements).values({ campaign: p('campaign'), commit: p('commit'), hardwareClass: p('cls'), valBpb: p('valBpb'), experimentId: p('experiment'),
+    workerId: p('worker'), kind: p('kind'), trainingSeconds: p('seconds') }).prepare(),
+  candidate: db.select().from(experiments).where(and(eq(experiments.id, p('id')), eq(experiments.status, 'pending'), eq(experiments.hardwareClass, p('cls')),
+    inArray(experiments.kind, ['explore', 'rebase']))).prepare(),
+  awaitingBaseline: db.select().from(experiments).where(and(eq(experiments.campaign, p('campaign')), eq(experiments.parentCommit, p('commit')),
+    eq(experiments.status, 'pending'), eq(experiments.hardwareClass, p('cls')), inArray(experiments.kind, ['explore', 'rebase']))).prepare(),
+  decision: db.select({ d: experiments.decision }).from(experiments).where(eq(experiments.id, p('id'))).prepare(),
+}))
 
 export function sourceHash(files: Record<string, string>): string {
   const h = createHash('sha256')
@@ -54,9 +76,9 @@ function settle(tx: Writer, c: Campaign, candidates: Experiment[], now: number, 
  * answer back. Everything about one report lands in one transaction.
  */
 export async function ingestReport(ctx: Ctx, worker: Worker, r: Report): Promise<ReportReply> {
-  const unit = ctx.db.select().from(workUnits).where(eq(workUnits.id, r.unitId)).get()
+  const unit = q(ctx.db).unit.get({ id: r.unitId })
   if (!unit) throw new UserError(`unknown work unit "${r.unitId}"`)
-  const previous = ctx.db.select().from(experiments).where(eq(experiments.unitId, unit.id)).get()
+  const previous = q(ctx.db).ofUnit.get({ unit: unit.id })
   if (previous) {
     if (previous.workerId !== worker.id) throw new UserError(`work unit "${unit.id}" was already reported by another worker`)
     return { experimentId: previous.id, decision: previous.decision, duplicate: true }
@@ -76,18 +98,19 @@ export async function ingestReport(ctx: Ctx, worker: Worker, r: Report): Promise
   const hash = sourceHash(r.source)
   if (measuring && hash !== sourceHash(await sourceOf(ctx, measuring, c.spec.editableFiles)))
     throw new UserError(`a ${unit.kind} unit must run the code it was given, unchanged`)
-  const contributor = ctx.db.select().from(contributors).where(eq(contributors.id, worker.contributorId)).get()!
+  const contributor = q(ctx.db).contributor.get({ id: worker.contributorId })!
   const author = { name: contributor.name, email: contributor.email ?? `${contributor.id}@contributors.autoresearch-grid.local` }
   const commit = measuring ?? await ctx.git.commit({ files: r.source, parents: [unit.parentCommit], message: commitMessage(r, c), author })
-  const linesDelta = measuring ? 0 : await ctx.git.linesDelta(unit.parentCommit, commit)
+  // Counted from the two sources, exactly as git's numstat would (git/lines-delta.ts): no git run.
+  const linesDelta = measuring ? 0 : countLinesDelta(await sourceOf(ctx, unit.parentCommit, c.spec.editableFiles), r.source)
   // The diff on record is git's, not the worker's: rebases and reviews rely on it.
-  const diff = measuring ? '' : (await ctx.git.diff(unit.parentCommit, commit)).slice(0, LIMITS.diffBytes)
+  const diff = measuring ? '' : (await ctx.git.changes(commit)).slice(0, LIMITS.diffBytes)
   const id = newId('e')
   const now = ctx.now()
 
   const outcome = ctx.db.transaction(tx => {
     // Re-read inside the transaction: another report may have landed while git was writing.
-    const fresh = tx.select().from(workUnits).where(eq(workUnits.id, unit.id)).get()!
+    const fresh = q(tx).unit.get({ id: unit.id })!
     if (fresh.leaseToken !== r.leaseToken || fresh.state === 'done') return null
     const campaign = getCampaign({ db: tx as never }, c.name)!
     const problem = runProblem(campaign, r.status, r.metrics)
@@ -99,29 +122,31 @@ export async function ingestReport(ctx: Ctx, worker: Worker, r: Report): Promise
       decision: problem?.decision ?? (measuring ? `measured ${r.metrics!.val_bpb.toFixed(6)} on ${worker.hardwareClass}` : ''),
       logTail: r.logTail, agentNotes: r.agentNotes, timings: r.timings, createdAt: now,
     }
-    tx.insert(experiments).values(exp).run()
-    tx.update(workUnits).set({ state: 'done', updatedAt: now }).where(eq(workUnits.id, unit.id)).run()
+    const json = (v: unknown) => (v === null || v === undefined ? null : JSON.stringify(v))
+    q(tx).insert.run({ ...exp, metrics: json(exp.metrics), timings: json(exp.timings) })
+    q(tx).done.run({ now, id: unit.id })
     logEvent(tx, c.name, 'experiment', { experiment: id, worker: worker.id, kind: unit.kind, status: exp.status, valBpb: exp.valBpb })
     const out: Outcome = { merges: [], stale: [], decided: [{ id, status: exp.status }] }
     if (problem) {
       if (unit.hypothesisId) tx.update(hypotheses).set({ status: 'tested' }).where(eq(hypotheses.id, unit.hypothesisId)).run()
       return out
     }
-    tx.insert(measurements).values({ campaign: c.name, commit, hardwareClass: worker.hardwareClass, valBpb: exp.valBpb!, experimentId: id,
-      workerId: worker.id, kind: unit.kind, trainingSeconds: r.metrics!.training_seconds }).run()
+    q(tx).measure.run({ campaign: c.name, commit, cls: worker.hardwareClass, valBpb: exp.valBpb!, experiment: id,
+      worker: worker.id, kind: unit.kind, seconds: r.metrics!.training_seconds })
     out.decided = []
     if (!measuring) settle(tx, campaign, [exp], now, out)
     else {
-      const waiting = tx.select().from(experiments).where(and(eq(experiments.campaign, c.name), eq(experiments.status, 'pending'),
-        eq(experiments.hardwareClass, worker.hardwareClass), inArray(experiments.kind, ['explore', 'rebase']))).all()
-        .filter(e => (unit.kind === 'verify' ? e.id === unit.targetExperiment : e.parentCommit === commit))
+      // A verification settles its own candidate; a baseline those waiting on its commit (indexed lookups either way).
+      const waiting = unit.kind === 'verify'
+        ? q(tx).candidate.all({ id: unit.targetExperiment ?? '', cls: worker.hardwareClass })
+        : q(tx).awaitingBaseline.all({ campaign: c.name, commit, cls: worker.hardwareClass })
       settle(tx, campaign, waiting, now, out)
       out.decided.unshift({ id, status: exp.status })
     }
     return out
   })
   if (!outcome) {
-    const again = ctx.db.select().from(experiments).where(eq(experiments.unitId, unit.id)).get()
+    const again = q(ctx.db).ofUnit.get({ unit: unit.id })
     if (again) return { experimentId: again.id, decision: again.decision, duplicate: true }
     throw new UserError(`work unit "${unit.id}" was re-assigned while your report was being stored`)
   }
@@ -134,6 +159,6 @@ export async function ingestReport(ctx: Ctx, worker: Worker, r: Report): Promise
   for (const d of outcome.decided) ctx.bus.emit({ type: 'experiment', campaign: c.name, experimentId: d.id, status: d.status })
   ctx.bus.emit({ type: 'unit-done', workerId: worker.id, unitId: unit.id })
   ctx.bus.emit({ type: 'work-available', campaign: c.name })
-  const decision = ctx.db.select({ d: experiments.decision }).from(experiments).where(eq(experiments.id, id)).get()!.d
+  const decision = q(ctx.db).decision.get({ id })!.d
   return { experimentId: id, decision, duplicate: false }
 }

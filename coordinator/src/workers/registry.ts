@@ -1,10 +1,11 @@
-import { and, eq, inArray, notInArray } from 'drizzle-orm'
+import { and, eq, inArray, notInArray, sql } from 'drizzle-orm'
 import { hardwareClass, type HelloReply, type Heartbeat, type WorkerHello } from '@autoresearch-grid/shared'
 import type { Ctx } from '../context.ts'
 import { newId } from '../context.ts'
 import { workUnits, workers } from '../db/schema.ts'
 import { logEvent } from '../events/log.ts'
-import { listCampaigns, UserError, type Campaign } from '../campaigns/campaigns.ts'
+import { prepared } from '../db/prepared.ts'
+import { getCampaign, listCampaigns, UserError, type Campaign } from '../campaigns/campaigns.ts'
 import { leaseSeconds } from '../units/leases.ts'
 
 export type Worker = typeof workers.$inferSelect
@@ -54,8 +55,17 @@ export function hello(ctx: Ctx, contributorId: string, hi: WorkerHello): HelloRe
   return { workerId, campaigns }
 }
 
+const q = prepared(db => ({
+  worker: db.select().from(workers).where(eq(workers.id, sql.placeholder('id'))).prepare(),
+  seen: db.update(workers).set({ lastSeen: sql`${sql.placeholder('now')}` }).where(eq(workers.id, sql.placeholder('id'))).prepare(),
+  unit: db.select().from(workUnits).where(eq(workUnits.id, sql.placeholder('id'))).prepare(),
+  // A placeholder in set() bypasses the column's JSON encoding: `progress` comes as JSON text.
+  renew: db.update(workUnits).set({ leaseExpiresAt: sql`${sql.placeholder('expires')}`, progress: sql`${sql.placeholder('progress')}`, updatedAt: sql`${sql.placeholder('now')}` })
+    .where(eq(workUnits.id, sql.placeholder('id'))).prepare(),
+}))
+
 export function getWorker(ctx: Pick<Ctx, 'db'>, id: string): Worker | undefined {
-  return ctx.db.select().from(workers).where(eq(workers.id, id)).get()
+  return q(ctx.db).worker.get({ id })
 }
 
 /** The worker, if it belongs to this contributor; anything else is refused the same way. */
@@ -70,17 +80,17 @@ export function ownWorker(ctx: Pick<Ctx, 'db'>, contributorId: string, workerId:
 export function heartbeat(ctx: Ctx, worker: Worker, hb: Heartbeat): { cancelled: string[] } {
   const now = ctx.now()
   const cancelled: string[] = []
+  // Every worker beats every few seconds: prepared queries only (db/prepared.ts).
   ctx.db.transaction(tx => {
-    tx.update(workers).set({ lastSeen: now }).where(eq(workers.id, worker.id)).run()
+    q(tx).seen.run({ now, id: worker.id })
     for (const u of hb.units) {
-      const unit = tx.select().from(workUnits).where(eq(workUnits.id, u.unitId)).get()
+      const unit = q(tx).unit.get({ id: u.unitId })
       if (!unit || unit.leaseToken !== u.leaseToken || unit.workerId !== worker.id || unit.state !== 'leased') {
         cancelled.push(u.unitId)
         continue
       }
-      const campaign = listCampaigns({ db: tx as never }).find(c => c.name === unit.campaign)!
-      tx.update(workUnits).set({ leaseExpiresAt: now + leaseSeconds(campaign, ctx.settings) * 1000, progress: u.progress, updatedAt: now })
-        .where(eq(workUnits.id, unit.id)).run()
+      const campaign = getCampaign({ db: tx as never }, unit.campaign)!
+      q(tx).renew.run({ expires: now + leaseSeconds(campaign, ctx.settings) * 1000, progress: u.progress === null ? null : JSON.stringify(u.progress), now, id: unit.id })
       ctx.bus.emit({ type: 'progress', campaign: unit.campaign, workerId: worker.id, unitId: unit.id })
     }
   })

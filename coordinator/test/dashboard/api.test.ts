@@ -101,6 +101,7 @@ t.test('reverting a merge adds a commit that restores the code from before it, a
   t.equal(await git.raw(['show', 'autoresearch/demo:train.py']), 'DEPTH = 5\n')
   t.match(await git.raw(['log', '-1', '--format=%an %s', 'autoresearch/demo']), /^maintainer revert: deeper still/)
   t.equal((await admin.dashboard.campaign.query({ name: 'demo' }))?.bestCommit, r.commit)
+  t.equal((await admin.dashboard.summary.query({ campaign: 'demo' }))?.bestValBpb, 1.4, 'the restored code keeps its measurements')
   t.same(heard, [{ type: 'best-changed', campaign: 'demo', commit: r.commit, valBpb: 1.4 }])
   const after = await admin.dashboard.merges.query({ campaign: 'demo' })
   t.same(after.map(m => m.reverted), [true, false])

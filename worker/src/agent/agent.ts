@@ -34,6 +34,8 @@ export interface AgentTask {
   files: Record<string, string>
   /** program.md: the maintainer's research direction. */
   program: string
+  /** Locked files (prepare.py) as read-only context: the agent reads them, never edits them. */
+  locked?: Record<string, string>
   /** Deterministic choices (the heuristic) derive from it. */
   seed: number
   /**

@@ -34,7 +34,14 @@ ${task.program.trim()}
   SEQ_LEN, TIME_BUDGET, load_data, make_loader, evaluate_bpb and fingerprint. Keep the summary block as it is.
 - ${POLICY.split('\n').join('\n  ')}
 - Make one focused change. Edit with the tools, then call \`finish\` once with a one-line description
-  (what changed), a short rationale and 0-3 follow-up hypotheses. Do not explain at length outside the tools.`
+  (what changed), a short rationale and 0-3 follow-up hypotheses. Do not explain at length outside the tools.${lockedContext(task)}`
+}
+
+/** The locked files, to read (the tools cannot open them). */
+function lockedContext(task: AgentTask): string {
+  const files = Object.entries(task.locked ?? {})
+  if (!files.length) return ''
+  return `\n\n## Locked files, for reading only\n\n${files.map(([n, t]) => `<locked_file name="${n}">\n${t}\n</locked_file>`).join('\n\n')}`
 }
 
 const fence = (name: string, text: string) => `<file name="${name}">\n${text}\n</file>`

@@ -1,6 +1,7 @@
 import { createTRPCClient, createWSClient, wsLink, type TRPCClient } from '@trpc/client'
 import WebSocket from 'ws'
 import type { AppRouter } from '@autoresearch-grid/coordinator'
+import { backoffMs } from './backoff.ts'
 
 export type Api = TRPCClient<AppRouter>
 
@@ -35,7 +36,7 @@ export function connect(url: string, token: string, hooks: { onOpen?(): void; on
     url: urls.ws,
     WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
     connectionParams: () => ({ token }),
-    retryDelayMs: attempt => Math.min(30_000, 500 * 2 ** attempt) * (0.5 + Math.random() / 2),
+    retryDelayMs: attempt => backoffMs(attempt, Math.random, 500),
     keepAlive: { enabled: true, intervalMs: 10_000, pongTimeoutMs: 10_000 },
     onOpen: hooks.onOpen,
     onClose: hooks.onClose,

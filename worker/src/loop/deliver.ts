@@ -1,6 +1,9 @@
 import { TRPCClientError } from '@trpc/client'
 import type { Report, ReportReply } from '@autoresearch-grid/shared'
+import { backoffMs } from '../client/backoff.ts'
 import type { Spool, Spooled } from './spool.ts'
+
+export { backoffMs }
 
 /** Errors the coordinator answers with (bad request, unauthorized): retrying will not help. */
 export function isFinal(err: unknown): boolean {
@@ -8,14 +11,13 @@ export function isFinal(err: unknown): boolean {
   return code === 'BAD_REQUEST' || code === 'UNAUTHORIZED' || code === 'FORBIDDEN' || code === 'NOT_FOUND'
 }
 
-/** Pure: the pause before delivery attempt `attempt` (0-based): exponential, capped, with jitter. */
-export function backoffMs(attempt: number, random: () => number = Math.random, baseMs = 1000, capMs = 30_000): number {
-  return Math.min(capMs, baseMs * 2 ** attempt) * (0.5 + random() / 2)
-}
 
 export interface DelivererOptions {
   spool: Spool
-  send(item: Spooled): Promise<ReportReply>
+  /** Sends one result; must give up when `signal` aborts (the attempt timed out). */
+  send(item: Spooled, signal: AbortSignal): Promise<ReportReply>
+  /** How long one attempt may take; a socket that is down queues calls rather than failing them. */
+  attemptMs?: number
   log(line: string): void
   baseMs?: number
   capMs?: number
@@ -34,6 +36,7 @@ export class Deliverer {
   private running: Promise<void> | null = null
   private pending = false
   private stopped = false
+  private readonly halt = new AbortController()
   private attempt = 0
 
   constructor(private readonly o: DelivererOptions) {}
@@ -74,8 +77,10 @@ export class Deliverer {
     while (this.running) await this.running
   }
 
+  /** Stops at once: an attempt in flight is abandoned (its result stays spooled). */
   async stop(): Promise<void> {
     this.stopped = true
+    this.halt.abort()
     this.resume?.()
     await this.running
   }
@@ -88,11 +93,16 @@ export class Deliverer {
       for (const item of items) {
         if (this.stopped) return
         try {
-          const r = await this.o.send(item)
+          const attemptMs = this.o.attemptMs ?? 30_000
+          const timeout = AbortSignal.timeout(attemptMs)
+          const r = await this.o.send(item, AbortSignal.any([timeout, this.halt.signal])).catch(err => {
+            throw timeout.aborted ? new Error(`no answer within ${attemptMs / 1000}s: the coordinator is down or unreachable`) : err
+          })
           await this.o.spool.remove(item.report.unitId)
           this.attempt = 0
           this.o.log(`${item.report.unitId}: ${r.decision}${r.duplicate ? ' (already recorded)' : ''}`)
         } catch (err) {
+          if (this.stopped) return
           if (isFinal(err)) {
             await this.o.spool.remove(item.report.unitId)
             this.o.log(`${item.report.unitId}: the coordinator did not take this result: ${(err as Error).message}`)

@@ -22,6 +22,8 @@ export interface ExperimentContext {
   trainerDir: string
   /** program.md, given to the agent. */
   program: string
+  /** Locked files (prepare.py) the agent may read. */
+  locked?: Record<string, string>
   /** Prefix that starts the trainer without network (see safety/isolation.ts); [] for none. */
   wrap: readonly string[]
   /** Where the trainer runs; emptied before each run. One GPU lane, so one folder. */
@@ -121,7 +123,7 @@ export async function prepareExperiment(ctx: ExperimentContext, unit: WorkUnit, 
     verdict: { ok: false, violations: [] }, attempts: 1, agentSeconds: 0, notes: [],
   }
   if (edits(unit.kind)) {
-    const task = { unit, files: { ...unit.source }, program: ctx.program, seed: unitSeed(unit.id, ctx.baseSeed), dir: workspace.dir, signal, log: ctx.log }
+    const task = { unit, files: { ...unit.source }, program: ctx.program, locked: ctx.locked, seed: unitSeed(unit.id, ctx.baseSeed), dir: workspace.dir, signal, log: ctx.log }
     let proposal: Proposal
     try {
       p.session = ctx.agent.begin(task)
@@ -214,6 +216,14 @@ export async function trainExperiment(ctx: ExperimentContext, p: Prepared, data:
       return report(ctx, p, 'rejected-unsafe', await p.workspace.diff(), result, runSeconds)
     }
   }
+}
+
+/** Pure: `; claude:… 12.3k tokens in, 1.1k out, $0.0520` for the log, empty for an agent that made no calls. */
+export function usageLine(r: Report): string {
+  const u = r.agentUsage
+  if (!u || u.requests === 0 || u.agent.startsWith('external')) return ''
+  const k = (n: number) => (n >= 1000 ? `${(n / 1000).toFixed(1)}k` : String(n))
+  return `; ${u.agent}: ${u.requests} calls, ${k(u.inputTokens + u.cacheReadTokens + u.cacheWriteTokens)} tokens in, ${k(u.outputTokens)} out${u.costUsd !== null ? `, $${u.costUsd.toFixed(4)}` : ''}`
 }
 
 /** The run folder of a GPU lane inside a worker's state. */

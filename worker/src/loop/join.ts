@@ -10,9 +10,9 @@ import { detectIsolation } from '../safety/isolation.ts'
 import { plainProgress, progressFor, type ProgressSink } from '../ui/progress.ts'
 import { Deliverer } from './deliver.ts'
 import { DutyCycle } from './duty-cycle.ts'
-import { prepareExperiment, runDirOf, trainExperiment, type ExperimentContext, type Prepared } from './experiment.ts'
+import { prepareExperiment, runDirOf, trainExperiment, usageLine, type ExperimentContext, type Prepared } from './experiment.ts'
 import { runPipeline } from './pipeline.ts'
-import { readProgram } from './program.ts'
+import { readLocked, readProgram } from './program.ts'
 import { WorkspacePool } from './slots.ts'
 import { Spool } from './spool.ts'
 
@@ -34,6 +34,7 @@ export interface JoinOptions {
   /** Who edits train.py; chosen from the environment and `agentCmd` when absent. */
   agent?: Agent
   agentCmd?: string
+  agentTimeoutSeconds?: number
   /** Prepare the next unit while the current one trains (default true). */
   pipeline?: boolean
   /** program.md to give the agent (default: the checkout's). */
@@ -49,6 +50,8 @@ export interface JoinOptions {
   maxUnits?: number
   /** Pause before the first redelivery of a result; doubled per attempt (default 1 s). */
   redeliverMs?: number
+  /** How long one delivery attempt may wait for the coordinator (default 30 s). */
+  deliverAttemptMs?: number
   signal?: AbortSignal
   /** Each report, as it is spooled. */
   onReport?: (report: Report) => void
@@ -80,7 +83,7 @@ export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
   const pipelined = o.pipeline ?? true
   const python = await findPython()
   const hardware = await probeHardware({ python: python.path, env: { ...process.env, ...o.env } })
-  const agent = o.agent ?? chooseAgent({ agentCmd: o.agentCmd, env: process.env, stateDir: o.stateDir, trainerDir: o.trainerDir })
+  const agent = o.agent ?? chooseAgent({ agentCmd: o.agentCmd, agentTimeoutSeconds: o.agentTimeoutSeconds, env: process.env, stateDir: o.stateDir, trainerDir: o.trainerDir })
   const isolation = o.isolate === false ? { wrap: [], how: 'network isolation off (--no-isolate)', isolated: false } : await detectIsolation()
   const program = await readProgram(o.trainerDir, o.programFile)
   log(`worker ${o.name}: ${hardware.hardwareClass}, torch ${python.torchVersion} (${python.path}); researcher: ${agent.label}; ${pipelined ? 'pipelined' : 'not pipelined'}; trainer: ${isolation.how}`)
@@ -90,9 +93,11 @@ export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
   const onAbort = () => stop.abort(o.signal?.reason)
   o.signal?.addEventListener('abort', onAbort, { once: true })
   let deliverer: Deliverer | null = null
+  let online = false
   const conn = connect(o.url, o.token, {
-    onClose: () => log('connection lost; reconnecting'),
-    onOpen: () => { log(`connected to ${o.url}`); deliverer?.wake() },
+    // Said once per outage: the socket retries quietly, with growing pauses (client/connect.ts).
+    onClose: () => { if (online) log('connection lost; reconnecting'); online = false },
+    onOpen: () => { online = true; log(`connected to ${o.url}`); deliverer?.wake() },
   })
   const api = conn.api
   const fingerprints: Record<string, string> = {}
@@ -154,7 +159,10 @@ export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
   const workerId = reply.workerId
   for (const c of reply.campaigns) if (c.refused) log(`not taking work from ${c.name}: ${c.refused}`)
 
-  deliverer = new Deliverer({ spool, log, baseMs: o.redeliverMs, send: item => api.worker.report.mutate({ workerId: item.workerId, report: item.report }) })
+  deliverer = new Deliverer({
+    spool, log, baseMs: o.redeliverMs, attemptMs: o.deliverAttemptMs,
+    send: (item, signal) => api.worker.report.mutate({ workerId: item.workerId, report: item.report }, { signal }),
+  })
   deliverer.kick()
 
   let wake: (() => void) | null = null
@@ -184,7 +192,7 @@ export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
   }
   const pool = new WorkspacePool(join(o.stateDir, 'workspaces'), pipelined ? 2 : 1)
   const ctx: ExperimentContext = {
-    agent, python: python.path, trainerDir: o.trainerDir, program, wrap: isolation.wrap, runDir: runDirOf(o.stateDir),
+    agent, python: python.path, trainerDir: o.trainerDir, program, locked: await readLocked(o.trainerDir), wrap: isolation.wrap, runDir: runDirOf(o.stateDir),
     env: o.env, trainerSeed: o.seed, baseSeed: o.seed, log,
     onProgress: (unit, p) => {
       const h = held.get(unit.id)
@@ -245,7 +253,7 @@ export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
           o.onReport?.(report)
           trained++
           const d = duty.seconds()
-          log(`${p.unit.id}: ${report.status}${report.metrics ? ` val_bpb ${report.metrics.val_bpb.toFixed(6)}` : ''}; GPU duty cycle ${((duty.ratio() ?? 0) * 100).toFixed(0)}% (${d.training.toFixed(0)}s training of ${d.held.toFixed(0)}s)`)
+          log(`${p.unit.id}: ${report.status}${report.metrics ? ` val_bpb ${report.metrics.val_bpb.toFixed(6)}` : ''}; GPU duty cycle ${((duty.ratio() ?? 0) * 100).toFixed(0)}% (${d.training.toFixed(0)}s training of ${d.held.toFixed(0)}s)${usageLine(report)}`)
           if (o.maxUnits !== undefined && trained >= o.maxUnits) {
             final = summary()
             stop.abort('done')

@@ -20,3 +20,13 @@ export async function readProgram(trainerDir: string, explicit?: string): Promis
   }
   return DEFAULT_PROGRAM
 }
+
+/** The locked files an agent may read (prepare.py), from the trainer the worker runs. */
+export async function readLocked(trainerDir: string, names: readonly string[] = ['prepare.py']): Promise<Record<string, string>> {
+  const out: Record<string, string> = {}
+  for (const n of names) {
+    const text = await readFile(join(trainerDir, n), 'utf8').catch(() => null)
+    if (text !== null) out[n] = text
+  }
+  return out
+}

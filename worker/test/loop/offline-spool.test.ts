@@ -3,13 +3,16 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { openCoordinator, buildServer, createCampaign, createWorkerToken } from '@autoresearch-grid/coordinator'
+import { execa, type ResultPromise } from 'execa'
+import { openCoordinator, createCampaign, createWorkerToken } from '@autoresearch-grid/coordinator'
 import { experiments } from '../../../coordinator/src/db/schema.ts'
 import { joinCoordinator } from '../../src/loop/join.ts'
 import { HeuristicAgent } from '../../src/agent/heuristic-agent.ts'
 
-// The coordinator goes away while a worker trains; the result waits in the worker's spool; the
-// coordinator comes back on the same port with the same data; the result arrives exactly once.
+// The coordinator goes away while a worker trains (killed: the real CLI, SIGKILL); the result
+// waits in the worker's spool; the coordinator comes back on the same port with the same data; the
+// result arrives exactly once.
+const coordinatorCli = fileURLToPath(new URL('../../../coordinator/bin/coordinator.mjs', import.meta.url))
 const trainerDir = fileURLToPath(new URL('../../../trainer/', import.meta.url))
 const TRAIN = readFileSync(join(trainerDir, 'train.py'), 'utf8')
 
@@ -21,17 +24,20 @@ async function freePort(): Promise<number> {
   return port
 }
 
-async function start(dir: string, port: number) {
-  const app = await openCoordinator(dir, { pollMs: 200 })
-  const server = await buildServer(app)
-  await server.listen({ port, host: '127.0.0.1' })
-  return { app, stop: async () => { await server.close(); app.close() } }
+/** Wrapped: an async function returning the process itself would wait for it to exit. */
+async function start(data: string, port: number): Promise<{ proc: ResultPromise }> {
+  const proc = execa(process.execPath, [coordinatorCli, '--data', data, 'start', '--port', String(port)], { reject: false })
+  await new Promise<void>((resolve, reject) => {
+    proc.stdout!.on('data', (b: Buffer) => { if (/listening on/.test(String(b))) resolve() })
+    proc.on('exit', code => reject(new Error(`coordinator exited with ${code}`)))
+  })
+  return { proc }
 }
 
-async function until(what: string, check: () => boolean, timeoutMs = 120_000): Promise<void> {
+async function until(what: string, check: () => boolean, lines: string[], timeoutMs = 120_000): Promise<void> {
   const end = Date.now() + timeoutMs
   while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; the worker said:\n${lines.join("\n")}`)
     await new Promise(r => setTimeout(r, 100))
   }
 }
@@ -40,32 +46,40 @@ t.test('a result finished while the coordinator is down is spooled and delivered
   const dir = t.testdir({})
   const data = join(dir, 'coordinator')
   const port = await freePort()
-  let coordinator = await start(data, port)
-  await createCampaign(coordinator.app, { name: 'demo', seed: { 'train.py': TRAIN }, spec: { budgetSeconds: 3, profile: 'cpu-tiny', vocabSize: 512 } })
-  const token = createWorkerToken(coordinator.app, 'alice', 'alice@example.org').token
-  t.teardown(() => coordinator.stop().catch(() => {}))
+  const setup = await openCoordinator(data)
+  await createCampaign(setup, { name: 'demo', seed: { 'train.py': TRAIN }, spec: { budgetSeconds: 3, profile: 'cpu-tiny', vocabSize: 512 } })
+  const token = createWorkerToken(setup, 'alice', 'alice@example.org').token
+  setup.close()
+  let coordinator = (await start(data, port)).proc
+  t.teardown(() => { coordinator.kill('SIGKILL') })
 
   const lines: string[] = []
   const stateDir = join(dir, 'worker')
   const worker = joinCoordinator({
     url: `http://127.0.0.1:${port}`, token, name: 'w1', stateDir, trainerDir, agent: new HeuristicAgent(),
-    pipeline: false, maxUnits: 1, redeliverMs: 200, log: l => lines.push(l),
+    pipeline: false, maxUnits: 1, redeliverMs: 200, deliverAttemptMs: 1000, log: l => lines.push(l),
   })
   worker.catch(() => {})
 
-  await until('training to start', () => lines.some(l => /^u?\S+ (baseline|explore) on demo/.test(l)))
-  await coordinator.stop()
-  await until('the result to be spooled and its delivery to fail', () => lines.some(l => /could not deliver/.test(l)))
+  await until('training to start', () => lines.some(l => /^u?\S+ (baseline|explore) on demo/.test(l)), lines)
+  coordinator.kill('SIGKILL')
+  await coordinator
+  await until('the result to be spooled and its delivery to fail', () => lines.some(l => /could not deliver/.test(l)), lines)
   t.equal(readdirSync(join(stateDir, 'spool')).filter(f => f.endsWith('.json')).length, 1, 'the result is on disk')
 
-  coordinator = await start(data, port)
+  coordinator = (await start(data, port)).proc
   const summary = await worker
   t.equal(summary.units, 1)
-  t.ok(lines.some(l => /connected to/.test(l) && lines.indexOf(l) > lines.findIndex(x => /could not deliver/.test(x))), 'the worker reconnected')
+  const failed = lines.findIndex(l => /could not deliver \(no answer within/.test(l))
+  t.ok(lines.slice(failed).some(l => /^connected to/.test(l)), 'the worker reconnected after delivery failed')
   t.same(readdirSync(join(stateDir, 'spool')).filter(f => f.endsWith('.json')), [], 'the spool is empty')
 
-  const rows = coordinator.app.db.select().from(experiments).all()
+  coordinator.kill('SIGTERM')
+  await coordinator
+  const check = await openCoordinator(data)
+  t.teardown(() => check.close())
+  const rows = check.db.select().from(experiments).all()
   t.equal(rows.length, 1, 'exactly one experiment')
   t.ok(rows[0].valBpb && rows[0].valBpb > 0, `with its val_bpb ${rows[0].valBpb}`)
-  t.equal(lines.filter(l => /: (kept|discarded|measured|baseline|recorded|waiting)/i.test(l) || /already recorded/.test(l)).length >= 1, true, lines.join('\n'))
+  t.ok(lines.slice(failed).some(l => l.startsWith(`${rows[0].unitId}: `) && !/could not deliver/.test(l)), 'the coordinator\'s decision came back')
 })

@@ -98,6 +98,18 @@ t.test('a candidate that changes a file that is not editable is refused before p
   t.match(v.violations[0].message, /prepare\.py is not an editable file/)
 })
 
+t.test('settings that choose what torch\'s compiler runs are refused; its speed flags are not', async t => {
+  const refused = [
+    'import torch._inductor.config as ic\nic.cpp.cxx = ("sh", "-c", "touch marker")',
+    'import torch\nt = torch\nt._inductor.config.cpp.cxx = "sh"',
+    'import torch\nm = torch.compile(lambda x: x, options={"cpp.cxx": "sh"})',
+    'import os\nos.environ.setdefault("CXX", "sh")',
+  ]
+  for (const source of refused) t.equal((await checkSource(python, { 'train.py': source }, { 'train.py': '' }, ['train.py'])).ok, false, source.split('\n').pop())
+  const ok = 'import torch\ntorch._inductor.config.coordinate_descent_tuning = True\ntorch._dynamo.config.cache_size_limit = 64'
+  t.same((await checkSource(python, { 'train.py': ok }, { 'train.py': ok }, ['train.py'])).violations, [])
+})
+
 t.test('ordinary trainer idioms pass', async t => {
   const ok = [
     'import os\nx = os.environ.get("AUTORESEARCH_SEED", "1")\nos.environ.setdefault("TRITON_CACHE_DIR", "/tmp/x")\nif "A" in os.environ: pass',

@@ -445,7 +445,7 @@ function wireForms() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Live updates: an event marks sections stale; stale sections are re-read at most every 250 ms.
+// Live updates: an event marks sections stale; stale sections are re-read together, 100 ms after the first.
 
 const loaders = {
   campaigns: loadCampaigns, summary: loadSummary, curve: loadCurve, leaderboard: loadLeaderboard, workers: loadWorkers,
@@ -467,7 +467,7 @@ let flushing = null
 
 function invalidate(...sections) {
   for (const s of sections) stale.add(s)
-  flushTimer ??= setTimeout(flush, 250)
+  flushTimer ??= setTimeout(flush, 100)
 }
 
 async function flush() {

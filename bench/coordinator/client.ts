@@ -1,0 +1,191 @@
+/**
+ * One client process of the coordinator load benchmark: it holds many simulated workers, each with
+ * its own tRPC WebSocket connection to the coordinator (loopback only: see ws-client.ts), and runs the worker's loop
+ * on a compressed clock: hello, subscribe to `worker.assignments`, "train" for a second or so,
+ * report, and heartbeat every 5 s like the real worker. Started by load.ts with an IPC channel; it
+ * gets `start` and `stop` messages and answers with `ready` and `stats`.
+ */
+import type { AssignmentEvent, ReportInput, WorkUnit } from '../../shared/src/index.ts'
+import { boundClient, loopbackAddress } from './ws-client.ts'
+import { editSource, HARDWARE, logTail, rng, runMetrics } from './research-model.ts'
+
+export interface ClientConfig {
+  url: string
+  /** Global index of the first worker of this process, and how many it runs. */
+  first: number
+  count: number
+  /** tokens[k] belongs to contributor k; worker i uses tokens[floor(i / workersPerToken)]. */
+  tokens: string[]
+  workersPerToken: number
+  /** Simulated training time: uniform in [0.5, 1.5] × this. */
+  meanTrainMs: number
+  budgetSeconds: number
+  heartbeatMs: number
+  /** Hellos in flight at once, per process. */
+  connectConcurrency: number
+  seed: number
+}
+
+export type ToClient = { type: 'start'; config: ClientConfig } | { type: 'stop' }
+
+export interface ClientStats {
+  connected: number
+  helloFailures: number
+  /** Epoch ms of each acknowledged report. */
+  acks: number[]
+  /** Pairs [epoch ms the wait began, ms until the unit came]: first unit after subscribing, and later ones. */
+  firstUnit: number[]
+  nextUnit: number[]
+  workersWithUnit: number
+  units: number
+  idleEvents: number
+  bestChanged: number
+  heartbeats: number
+  errors: Record<string, number>
+}
+
+export type FromClient =
+  | { type: 'progress'; connected: number }
+  | { type: 'ready'; connected: number; helloFailures: number }
+  | { type: 'stats'; stats: ClientStats }
+
+type Api = ReturnType<typeof boundClient>['api']
+
+interface SimWorker {
+  index: number
+  api: Api
+  close: () => void
+  workerId: string
+  held: WorkUnit | null
+  /** performance.now() and Date.now() when it began waiting for a unit; null while it holds one. */
+  waitingSince: { perf: number; epoch: number; first: boolean } | null
+  training: NodeJS.Timeout | null
+  beat: NodeJS.Timeout | null
+  unsubscribe: () => void
+  gotUnit: boolean
+}
+
+function send(m: FromClient): void {
+  process.send!(m)
+}
+
+async function run(cfg: ClientConfig, stopped: Promise<void>): Promise<ClientStats> {
+  const random = rng(cfg.seed)
+  const stats: ClientStats = { connected: 0, helloFailures: 0, acks: [], firstUnit: [], nextUnit: [], workersWithUnit: 0, units: 0, idleEvents: 0, bestChanged: 0, heartbeats: 0, errors: {} }
+  const fail = (what: string, err: unknown) => {
+    const key = `${what}: ${(err as Error).message}`.slice(0, 160)
+    stats.errors[key] = (stats.errors[key] ?? 0) + 1
+  }
+  const workers: SimWorker[] = []
+  const pendingReports = new Set<Promise<unknown>>()
+  let stopping = false
+
+  const waitForUnit = (w: SimWorker, first: boolean) => { w.waitingSince = { perf: performance.now(), epoch: Date.now(), first } }
+
+  const report = (w: SimWorker, unit: WorkUnit, trainedMs: number) => {
+    w.training = null
+    if (stopping) return
+    const measuring = unit.kind === 'baseline' || unit.kind === 'verify'
+    const name = unit.editableFiles[0]
+    const edit = measuring ? { source: unit.source[name], description: `${unit.kind} run` } : editSource(unit.source[name], random)
+    const r: ReportInput = {
+      unitId: unit.id, leaseToken: unit.leaseToken, status: 'ok', source: { ...unit.source, [name]: edit.source }, description: edit.description,
+      diff: '', metrics: runMetrics(edit.source, cfg.budgetSeconds, random), logTail: logTail(), agentNotes: '',
+      timings: { agentSeconds: 0.2, runSeconds: trainedMs / 1000 },
+    }
+    w.held = null
+    waitForUnit(w, false)
+    const p = w.api.worker.report.mutate({ workerId: w.workerId, report: r }).then(() => { stats.acks.push(Date.now()) }, err => fail('report', err))
+    pendingReports.add(p)
+    void p.finally(() => pendingReports.delete(p))
+  }
+
+  const onEvent = (w: SimWorker, e: AssignmentEvent) => {
+    if (e.type === 'idle') stats.idleEvents++
+    if (e.type === 'bestChanged') stats.bestChanged++
+    if (e.type !== 'unit' || stopping) return
+    stats.units++
+    if (!w.gotUnit) { w.gotUnit = true; stats.workersWithUnit++ }
+    if (w.waitingSince) {
+      const ms = performance.now() - w.waitingSince.perf
+      ;(w.waitingSince.first ? stats.firstUnit : stats.nextUnit).push(w.waitingSince.epoch, ms)
+      w.waitingSince = null
+    }
+    w.held = e.unit
+    const trainMs = cfg.meanTrainMs * (0.5 + random())
+    w.training = setTimeout(() => report(w, e.unit, trainMs), trainMs)
+  }
+
+  const join = async (index: number): Promise<void> => {
+    const contributor = Math.floor(index / cfg.workersPerToken)
+    const { api, close } = boundClient(cfg.url, cfg.tokens[contributor], loopbackAddress(contributor))
+    try {
+      const { workerId } = await api.worker.hello.mutate({ name: `bench-${index}`, hardware: HARDWARE[index % HARDWARE.length], fingerprints: {}, version: 'bench', agent: 'heuristic' })
+      const w: SimWorker = { index, api, close, workerId, held: null, waitingSince: null, training: null, beat: null, unsubscribe: () => {}, gotUnit: false }
+      workers.push(w)
+      stats.connected++
+      waitForUnit(w, true)
+      const sub = api.worker.assignments.subscribe({ workerId, capacity: 1, fingerprints: {} }, {
+        onData: e => onEvent(w, e),
+        onError: err => fail('assignments', err),
+      })
+      w.unsubscribe = () => sub.unsubscribe()
+      // Heartbeats at the real worker's interval, each worker at its own phase.
+      const heartbeat = () => {
+        const units = w.held ? [{ unitId: w.held.id, leaseToken: w.held.leaseToken, progress: { step: 500, percent: 50, loss: 3.2, remainingSeconds: 150 } }] : []
+        stats.heartbeats++
+        w.api.worker.heartbeat.mutate({ workerId: w.workerId, units }).catch(err => fail('heartbeat', err))
+      }
+      w.beat = setTimeout(function tick() { heartbeat(); w.beat = setTimeout(tick, cfg.heartbeatMs) }, random() * cfg.heartbeatMs)
+    } catch (err) {
+      stats.helloFailures++
+      fail('hello', err)
+      close()
+    }
+  }
+
+  // Joins with a bounded number of hellos in flight, like a crowd arriving rather than one burst.
+  let next = cfg.first
+  const end = cfg.first + cfg.count
+  const progress = setInterval(() => send({ type: 'progress', connected: stats.connected }), 1000)
+  const joined = Promise.all(Array.from({ length: Math.min(cfg.connectConcurrency, cfg.count) }, async () => {
+    while (next < end && !stopping) await join(next++)
+  })).then(() => {
+    clearInterval(progress)
+    if (!stopping) send({ type: 'ready', connected: stats.connected, helloFailures: stats.helloFailures })
+  })
+  await Promise.race([joined.then(() => stopped), stopped])
+  clearInterval(progress)
+  stopping = true
+  // Workers still waiting count with the wait so far (a lower bound): leaving them out would hide
+  // exactly the slow assignments.
+  for (const w of workers) {
+    if (w.waitingSince) (w.waitingSince.first ? stats.firstUnit : stats.nextUnit).push(w.waitingSince.epoch, performance.now() - w.waitingSince.perf)
+  }
+  for (const w of workers) {
+    if (w.training) clearTimeout(w.training)
+    if (w.beat) clearTimeout(w.beat)
+  }
+  // Reports already sent may still be acknowledged; give them a moment, bounded.
+  await Promise.race([Promise.allSettled([...pendingReports]), new Promise(r => setTimeout(r, 5000))])
+  for (const w of workers) {
+    w.unsubscribe()
+    w.close()
+  }
+  return stats
+}
+
+if (process.send) {
+  let stop!: () => void
+  const stopped = new Promise<void>(r => { stop = r })
+  process.on('message', (m: ToClient) => {
+    if (m.type === 'start') {
+      run(m.config, stopped).then(
+        stats => process.connected ? process.send!({ type: 'stats', stats } satisfies FromClient, () => process.exit(0)) : process.exit(0),
+        err => { console.error(err); process.exit(1) })
+    }
+    if (m.type === 'stop') stop()
+  })
+  // Bounded no matter what: a client whose parent died does not linger.
+  process.on('disconnect', () => stop())
+}

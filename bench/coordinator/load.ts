@@ -1,0 +1,226 @@
+/**
+ * One run of the coordinator load benchmark: a real coordinator (the CLI, as its own process, so
+ * its memory and CPU can be read from /proc), a campaign seeded with the real train.py, and N
+ * simulated workers spread over several client processes, each worker with its own WebSocket.
+ * Everything talks over 127.0.0.1, and every phase has a time limit, so a run always ends.
+ */
+import { fork, spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { loadavg, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { openCoordinator } from '../../coordinator/src/coordinator.ts'
+import { createCampaign } from '../../coordinator/src/campaigns/campaigns.ts'
+import { createWorkerToken } from '../../coordinator/src/auth/access.ts'
+import { openDb } from '../../coordinator/src/db/open.ts'
+import type { ClientConfig, ClientStats, FromClient, ToClient } from './client.ts'
+import { openFilesHardLimit, sample, type ProcSample } from './proc.ts'
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+const CLIENT = fileURLToPath(new URL('./client.ts', import.meta.url))
+const CAMPAIGN = 'bench'
+
+export interface LoadOptions {
+  workers: number
+  /** Length of the measured window, after every worker has said hello. */
+  seconds: number
+  /** Reports per second the workers offer together: each trains N / rate seconds on average. */
+  rate: number
+  /** Simulated workers per client process. */
+  workersPerProcess?: number
+  heartbeatMs?: number
+  /** How long the workers may take to connect before the window starts anyway (default 180 s). */
+  connectTimeoutSeconds?: number
+  /** Extra node flags for the coordinator, e.g. --cpu-prof. */
+  nodeArgs?: string[]
+  log?: (line: string) => void
+}
+
+export interface Percentiles { n: number; p50: number; p99: number; max: number }
+
+export interface LoadResult {
+  workers: number
+  connected: number
+  helloFailures: number
+  /** Until every worker said hello; null if they had not when the connect time limit ran out. */
+  connectSeconds: number | null
+  workersWithUnit: number
+  /** Subscribe → first unit, and report sent → next unit, in ms (the latter within the window). */
+  firstUnit: Percentiles
+  nextUnit: Percentiles
+  meanTrainSeconds: number
+  offeredPerSecond: number
+  reportsPerSecond: number
+  reportsInWindow: number
+  /** Experiments the coordinator stored over the whole run, by status, and merges (new bests). */
+  experiments: Record<string, number>
+  merges: number
+  heartbeatsPerSecond: number
+  cpuPercent: number
+  gitCpuPercent: number
+  clientCpuPercent: number
+  rssMb: number
+  peakRssMb: number
+  errors: Record<string, number>
+  windowSeconds: number
+  /** The machine's 1-minute load average when the run began: anything above ~0 is someone else's work. */
+  loadBefore: number
+}
+
+function percentiles(values: number[]): Percentiles {
+  const v = [...values].sort((a, b) => a - b)
+  const at = (q: number) => (v.length ? v[Math.min(v.length - 1, Math.floor(q * v.length))] : NaN)
+  return { n: v.length, p50: at(0.5), p99: at(0.99), max: v.length ? v[v.length - 1] : NaN }
+}
+
+const sleep = (ms: number) => new Promise(r => setTimeout(r, ms))
+
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout
+  return Promise.race([p, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms / 1000} s`)), ms) })])
+    .finally(() => clearTimeout(timer))
+}
+
+/** Starts `coordinator start` on a free loopback port, with the open-files limit raised to the hard limit. */
+async function startCoordinator(dataDir: string, nodeArgs: string[], log: (s: string) => void): Promise<{ child: ChildProcess; url: string }> {
+  const script = `ulimit -n ${openFilesHardLimit()} 2>/dev/null; exec node ${nodeArgs.join(' ')} coordinator/bin/coordinator.mjs --data "$0" start --port 0 --host 127.0.0.1`
+  const child = spawn('bash', ['-c', script, dataDir], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: 'warn' } })
+  child.stderr!.on('data', (b: Buffer) => log(`coordinator: ${b.toString().trimEnd()}`))
+  const url = await within(new Promise<string>((resolve, reject) => {
+    let out = ''
+    child.stdout!.on('data', (b: Buffer) => {
+      out += b.toString()
+      const m = /listening on (http:\/\/\S+)/.exec(out)
+      if (m) resolve(m[1])
+    })
+    child.once('exit', code => reject(new Error(`the coordinator exited (${code}) before listening: ${out}`)))
+  }), 60_000, 'starting the coordinator')
+  return { child, url }
+}
+
+async function stopProcess(child: ChildProcess, ms = 15_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise<void>(r => child.once('exit', () => r()))
+  child.kill('SIGTERM')
+  await Promise.race([exited, sleep(ms)])
+  if (child.exitCode === null && child.signalCode === null) {
+    child.kill('SIGKILL')
+    await exited
+  }
+}
+
+export async function runLoad(o: LoadOptions): Promise<LoadResult> {
+  const log = o.log ?? (() => {})
+  const perProcess = o.workersPerProcess ?? 1250
+  const heartbeatMs = o.heartbeatMs ?? 5000
+  const workersPerToken = 50
+  const meanTrainMs = Math.max(500, (o.workers / o.rate) * 1000)
+  const budgetSeconds = Math.max(1, Math.round(meanTrainMs / 1000))
+  const loadBefore = loadavg()[0]
+  const dir = await mkdtemp(join(tmpdir(), 'arg-load-'))
+  const clients: ChildProcess[] = []
+  let coordinator: ChildProcess | undefined
+  try {
+    // The campaign and contributors' tokens, written straight into the data dir before the server starts.
+    const setup = await openCoordinator(dir)
+    await createCampaign(setup, {
+      name: CAMPAIGN, seed: { 'train.py': await readFile(join(ROOT, 'trainer/train.py'), 'utf8') },
+      spec: { budgetSeconds, profile: 'gpu' },
+    })
+    const tokens = Array.from({ length: Math.ceil(o.workers / workersPerToken) }, (_, k) => createWorkerToken(setup, `bench-contributor-${k}`, `c${k}@bench.invalid`).token)
+    setup.close()
+
+    const started = await startCoordinator(dir, o.nodeArgs ?? [], log)
+    coordinator = started.child
+    const pid = coordinator.pid!
+    log(`coordinator ${started.url} (pid ${pid}); ${o.workers} workers, mean training ${(meanTrainMs / 1000).toFixed(2)} s, budget ${budgetSeconds} s`)
+
+    const processes = Math.max(1, Math.ceil(o.workers / perProcess))
+    const ready: Promise<Extract<FromClient, { type: 'ready' }>>[] = []
+    const connectedSoFar: number[] = []
+    const done: Promise<ClientStats>[] = []
+    const t0 = performance.now()
+    for (let p = 0; p < processes; p++) {
+      const first = Math.floor((p * o.workers) / processes)
+      const count = Math.floor(((p + 1) * o.workers) / processes) - first
+      const child = fork(CLIENT, [], { cwd: ROOT, execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+      clients.push(child)
+      connectedSoFar.push(0)
+      child.on('message', (m: FromClient) => { if (m.type === 'progress' || m.type === 'ready') connectedSoFar[p] = m.connected })
+      const messages = (type: FromClient['type']) => new Promise<FromClient>((resolve, reject) => {
+        child.on('message', (m: FromClient) => { if (m.type === type) resolve(m) })
+        child.once('exit', code => reject(new Error(`client process ${p} exited (${code}) before sending "${type}"`)))
+      })
+      ready.push(messages('ready') as never)
+      done.push(messages('stats').then(m => (m as Extract<FromClient, { type: 'stats' }>).stats))
+      done[p].catch(() => {})
+      ready[p].catch(() => {})
+      const config: ClientConfig = { url: started.url, first, count, tokens, workersPerToken, meanTrainMs, budgetSeconds, heartbeatMs, connectConcurrency: 50, seed: 1 + p }
+      child.send({ type: 'start', config } satisfies ToClient)
+    }
+    const readies = await within(Promise.all(ready), (o.connectTimeoutSeconds ?? 180) * 1000, 'connecting').catch(() => null)
+    const connectSeconds = readies ? (performance.now() - t0) / 1000 : null
+    const connectedAtStart = connectedSoFar.reduce((a, b) => a + b, 0)
+    log(readies ? `all hellos done in ${connectSeconds!.toFixed(1)} s (${connectedAtStart} connected)`
+      : `only ${connectedAtStart} of ${o.workers} workers had said hello after ${o.connectTimeoutSeconds ?? 180} s; measuring anyway`)
+
+    const windowStart = Date.now()
+    const first: ProcSample | null = sample(pid)
+    const clientsFirst = clients.map(c => sample(c.pid!))
+    let last = first
+    while (Date.now() - windowStart < o.seconds * 1000) {
+      await sleep(500)
+      last = sample(pid) ?? last
+    }
+    const windowEnd = Date.now()
+    const elapsedSeconds = (performance.now() - t0) / 1000
+    const clientsLast = clients.map(c => sample(c.pid!))
+    for (const c of clients) c.send({ type: 'stop' } satisfies ToClient)
+    const stats = await within(Promise.all(done), 60_000, 'collecting client statistics')
+    const windowSeconds = (windowEnd - windowStart) / 1000
+    await stopProcess(coordinator)
+
+    const db = openDb(join(dir, 'coordinator.db'))
+    const byStatus = db.$client.prepare('select status, count(*) as n from experiments group by status').all() as { status: string; n: number }[]
+    const merges = (db.$client.prepare('select count(*) as n from merges').get() as { n: number }).n
+    db.$client.close()
+
+    const inWindow = (pairs: number[]) => {
+      const out: number[] = []
+      for (let i = 0; i < pairs.length; i += 2) if (pairs[i] >= windowStart && pairs[i] < windowEnd) out.push(pairs[i + 1])
+      return out
+    }
+    const cpu = (a: ProcSample | null, b: ProcSample | null, key: 'cpuSeconds' | 'childCpuSeconds') => (a && b ? (100 * (b[key] - a[key])) / windowSeconds : NaN)
+    const errors: Record<string, number> = {}
+    for (const s of stats) for (const [k, n] of Object.entries(s.errors)) errors[k] = (errors[k] ?? 0) + n
+    const reportsInWindow = stats.reduce((n, s) => n + s.acks.filter(t => t >= windowStart && t < windowEnd).length, 0)
+    return {
+      workers: o.workers,
+      connected: stats.reduce((n, s) => n + s.connected, 0),
+      helloFailures: stats.reduce((n, s) => n + s.helloFailures, 0),
+      connectSeconds,
+      workersWithUnit: stats.reduce((n, s) => n + s.workersWithUnit, 0),
+      firstUnit: percentiles(stats.flatMap(s => s.firstUnit.filter((_, i) => i % 2 === 1))),
+      nextUnit: percentiles(stats.flatMap(s => inWindow(s.nextUnit))),
+      meanTrainSeconds: meanTrainMs / 1000,
+      offeredPerSecond: o.workers / (meanTrainMs / 1000),
+      reportsPerSecond: reportsInWindow / windowSeconds,
+      reportsInWindow,
+      experiments: Object.fromEntries(byStatus.map(r => [r.status, r.n])),
+      merges,
+      heartbeatsPerSecond: stats.reduce((n, s) => n + s.heartbeats, 0) / elapsedSeconds,
+      cpuPercent: cpu(first, last, 'cpuSeconds'),
+      gitCpuPercent: cpu(first, last, 'childCpuSeconds'),
+      clientCpuPercent: clientsFirst.reduce((n, a, i) => n + cpu(a, clientsLast[i], 'cpuSeconds'), 0),
+      rssMb: last?.rssMb ?? NaN,
+      peakRssMb: last?.peakRssMb ?? NaN,
+      errors,
+      windowSeconds,
+      loadBefore,
+    }
+  } finally {
+    for (const c of clients) await stopProcess(c, 5000)
+    if (coordinator) await stopProcess(coordinator)
+    await rm(dir, { recursive: true, force: true })
+  }
+}

@@ -1,0 +1,22 @@
+import type { Writer } from '../events/log.ts'
+
+/**
+ * Queries compiled once per database and run with `sql.placeholder(...)` values. drizzle builds
+ * the SQL text of a query every time it runs one: 0.1–0.3 ms on the load benchmark's VM, fifty
+ * times what SQLite then takes to answer. On the paths that every lease, report and heartbeat
+ * take, building SQL was most of the coordinator's work (docs/PERFORMANCE.md, "Coordinator under
+ * load"); those paths use prepared queries instead.
+ *
+ * `queries(handle)` accepts the database or a transaction on it: a transaction shares its
+ * database's session (drizzle's better-sqlite3 driver), so that is the key, and a query prepared
+ * once runs inside any later transaction of that database.
+ */
+export function prepared<Q>(build: (db: Writer) => Q): (handle: Writer) => Q {
+  const bySession = new WeakMap<object, Q>()
+  return handle => {
+    const session = (handle as unknown as { session: object }).session
+    let q = bySession.get(session)
+    if (!q) bySession.set(session, (q = build(handle)))
+    return q
+  }
+}

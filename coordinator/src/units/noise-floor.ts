@@ -1,0 +1,49 @@
+import { eq, gt, sql } from 'drizzle-orm'
+import { measurements } from '../db/schema.ts'
+import type { Writer } from '../events/log.ts'
+import { prepared } from '../db/prepared.ts'
+import { noiseFloorOfGroups, type NoiseFloor } from '../ratchet/index.ts'
+
+/**
+ * The noise floor σ of a campaign on a hardware class (ratchet/noise.ts), from measurements kept
+ * grouped in memory and brought up to date with only the rows added since the last call. Reading
+ * every measurement of the class for every candidate made each report O(reports so far)
+ * (docs/PERFORMANCE.md, "Coordinator under load").
+ *
+ * Exactness: rows are only ever appended, and each call first checks that the last row it took
+ * is still there, unchanged. A transaction rolled back after its rows were taken, or another
+ * database behind the same process, fails that check and the groups are read afresh.
+ */
+interface Groups {
+  /** `${campaign}\0${class}` → commit → val_bpb samples that count for σ. */
+  byClass: Map<string, Map<string, number[]>>
+  last: { id: number; experimentId: string; commit: string } | null
+}
+
+let groups: Groups = { byClass: new Map(), last: null }
+
+const q = prepared(db => ({
+  row: db.select({ experimentId: measurements.experimentId, commit: measurements.commit }).from(measurements).where(eq(measurements.id, sql.placeholder('id'))).prepare(),
+  since: db.select().from(measurements).where(gt(measurements.id, sql.placeholder('id'))).orderBy(measurements.id).prepare(),
+}))
+
+export function noiseFloorOf(tx: Writer, campaign: string, hardwareClass: string, priorSigma: number): NoiseFloor {
+  const seen = groups.last
+  if (seen) {
+    const row = q(tx).row.get({ id: seen.id })
+    if (row?.experimentId !== seen.experimentId || row.commit !== seen.commit) groups = { byClass: new Map(), last: null }
+  }
+  const fresh = q(tx).since.all({ id: groups.last?.id ?? 0 })
+  for (const m of fresh) {
+    groups.last = { id: m.id, experimentId: m.experimentId, commit: m.commit }
+    // The same rule as noiseFloor(): claims (explore, rebase runs) and non-runs say nothing about spread.
+    if (m.kind === 'explore' || m.kind === 'rebase' || !Number.isFinite(m.valBpb) || m.valBpb <= 0) continue
+    const key = `${m.campaign}\0${m.hardwareClass}`
+    let byCommit = groups.byClass.get(key)
+    if (!byCommit) groups.byClass.set(key, (byCommit = new Map()))
+    const samples = byCommit.get(m.commit)
+    if (samples) samples.push(m.valBpb)
+    else byCommit.set(m.commit, [m.valBpb])
+  }
+  return noiseFloorOfGroups([...(groups.byClass.get(`${campaign}\0${hardwareClass}`)?.values() ?? [])], priorSigma)
+}
