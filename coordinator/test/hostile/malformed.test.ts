@@ -254,9 +254,9 @@ t.test('refused messages leave nothing behind on the heap', { timeout: 180_000 }
     for (let i = 0; i < 3; i++) { gc(); await new Promise(r => setTimeout(r, 50)) }
     return process.memoryUsage().heapUsed
   }
-  await storm(c.url, token, workerId, 10, { http: 200, ws: 200 })
+  await storm(c.url, token, workerId, 10, { http: 150, ws: 150 })
   const before = await heap()
-  const outcomes = await storm(c.url, token, workerId, 11, { http: 800, ws: 800 })
+  const outcomes = await storm(c.url, token, workerId, 11, { http: 500, ws: 500 })
   const after = await heap()
   t.equal(outcomes.filter(o => !refused(o)).length, 0, `all ${outcomes.length} refused`)
   const grownMiB = (after - before) / 1024 / 1024

@@ -30,13 +30,13 @@ export function coordinatorUrls(url: string): { ws: string; http: string } {
  * One WebSocket to the coordinator for everything: calls and the assignment feed. The socket
  * reconnects by itself with exponential back-off and jitter; tRPC re-subscribes after a reconnect.
  */
-export function connect(url: string, token: string, hooks: { onOpen?(): void; onClose?(cause?: unknown): void } = {}): Connection {
+export function connect(url: string, token: string, hooks: { onOpen?(): void; onClose?(cause?: unknown): void; maxRetryDelayMs?: number } = {}): Connection {
   const urls = coordinatorUrls(url)
   const client = createWSClient({
     url: urls.ws,
     WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
     connectionParams: () => ({ token }),
-    retryDelayMs: attempt => backoffMs(attempt, Math.random, 500),
+    retryDelayMs: attempt => backoffMs(attempt, Math.random, 500, hooks.maxRetryDelayMs ?? 30_000),
     keepAlive: { enabled: true, intervalMs: 10_000, pongTimeoutMs: 10_000 },
     onOpen: hooks.onOpen,
     onClose: hooks.onClose,

@@ -52,6 +52,8 @@ export interface JoinOptions {
   redeliverMs?: number
   /** How long one delivery attempt may wait for the coordinator (default 30 s). */
   deliverAttemptMs?: number
+  /** Longest pause between reconnection attempts (default 30 s). */
+  reconnectMaxMs?: number
   signal?: AbortSignal
   /** Each report, as it is spooled. */
   onReport?: (report: Report) => void
@@ -98,6 +100,7 @@ export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
     // Said once per outage: the socket retries quietly, with growing pauses (client/connect.ts).
     onClose: () => { if (online) log('connection lost; reconnecting'); online = false },
     onOpen: () => { online = true; log(`connected to ${o.url}`); deliverer?.wake() },
+    maxRetryDelayMs: o.reconnectMaxMs,
   })
   const api = conn.api
   const fingerprints: Record<string, string> = {}
@@ -136,7 +139,7 @@ export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
           await writeFile(tokenizerFile, Buffer.from(await res.arrayBuffer()))
         }
         log(`preparing data for ${c.name} (${c.spec.profile})`)
-        return ensurePrepared({ python: python.path, trainerDir: o.trainerDir, cacheDir: dir, profile: c.spec.profile, tokenizerFile, vocabSize: c.spec.vocabSize })
+        return ensurePrepared({ python: python.path, trainerDir: o.trainerDir, cacheDir: dir, profile: c.spec.profile, tokenizerFile, vocabSize: c.spec.vocabSize, signal: o.signal })
       })()
       preparing.set(key, job)
       job.catch(() => preparing.delete(key))

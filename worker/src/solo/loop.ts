@@ -73,7 +73,7 @@ export async function runSolo(o: SoloOptions): Promise<SoloSummary> {
   log(`solo on ${repo.branch} in ${o.dir}: ${profile}, ${o.budgetSeconds}s per experiment; researcher: ${agent.label}; ${pipelined ? 'pipelined' : 'not pipelined'}; trainer: ${isolation.how}`)
   log(`preparing data (${profile})`)
   const cacheDir = join(stateDir, 'data')
-  const data = await ensurePrepared({ python: python.path, trainerDir: o.trainerDir, cacheDir, profile, vocabSize: o.vocabSize })
+  const data = await ensurePrepared({ python: python.path, trainerDir: o.trainerDir, cacheDir, profile, vocabSize: o.vocabSize, signal: o.signal })
 
   const rows = parseResults(await repo.results())
   const state = { ...summarize(rows), commit: await repo.head(), source: await repo.trainPy(), count: rows.length }

@@ -1,5 +1,7 @@
 import t from 'tap'
 import { readdirSync, readFileSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -43,7 +45,9 @@ async function until(what: string, check: () => boolean, lines: string[], timeou
 }
 
 t.test('a result finished while the coordinator is down is spooled and delivered exactly once when it is back', { timeout: 300_000 }, async t => {
-  const dir = t.testdir({})
+  // Not t.testdir: git may still be tidying the coordinator's repository when the test ends.
+  const dir = await mkdtemp(join(tmpdir(), 'arg-spool-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 }))
   const data = join(dir, 'coordinator')
   const port = await freePort()
   const setup = await openCoordinator(data)
@@ -57,7 +61,7 @@ t.test('a result finished while the coordinator is down is spooled and delivered
   const stateDir = join(dir, 'worker')
   const worker = joinCoordinator({
     url: `http://127.0.0.1:${port}`, token, name: 'w1', stateDir, trainerDir, agent: new HeuristicAgent(),
-    pipeline: false, maxUnits: 1, redeliverMs: 200, deliverAttemptMs: 1000, log: l => lines.push(l),
+    pipeline: false, maxUnits: 1, redeliverMs: 200, deliverAttemptMs: 1000, reconnectMaxMs: 1000, log: l => lines.push(l),
   })
   worker.catch(() => {})
 
@@ -77,8 +81,8 @@ t.test('a result finished while the coordinator is down is spooled and delivered
   coordinator.kill('SIGTERM')
   await coordinator
   const check = await openCoordinator(data)
-  t.teardown(() => check.close())
   const rows = check.db.select().from(experiments).all()
+  check.close()
   t.equal(rows.length, 1, 'exactly one experiment')
   t.ok(rows[0].valBpb && rows[0].valBpb > 0, `with its val_bpb ${rows[0].valBpb}`)
   t.ok(lines.slice(failed).some(l => l.startsWith(`${rows[0].unitId}: `) && !/could not deliver/.test(l)), 'the coordinator\'s decision came back')

@@ -105,7 +105,7 @@ t.test('settings that choose what torch\'s compiler runs are refused; its speed 
     'import torch\nm = torch.compile(lambda x: x, options={"cpp.cxx": "sh"})',
     'import os\nos.environ.setdefault("CXX", "sh")',
   ]
-  for (const source of refused) t.equal((await checkSource(python, { 'train.py': source }, { 'train.py': '' }, ['train.py'])).ok, false, source.split('\n').pop())
+  for (const source of refused) t.equal((await checkSource(python, { 'train.py': source }, { 'train.py': '' }, ['train.py'])).ok, false, source.split('\n').pop()!)
   const ok = 'import torch\ntorch._inductor.config.coordinate_descent_tuning = True\ntorch._dynamo.config.cache_size_limit = 64'
   t.same((await checkSource(python, { 'train.py': ok }, { 'train.py': ok }, ['train.py'])).violations, [])
 })
