@@ -167,7 +167,7 @@ async function run(cfg: ClientConfig, stopped: Promise<void>): Promise<ClientSta
     if (w.beat) clearTimeout(w.beat)
   }
   // Reports already sent may still be acknowledged; give them a moment, bounded.
-  await Promise.race([Promise.allSettled([...pendingReports]), new Promise(r => setTimeout(r, 5000))])
+  await Promise.race([Promise.allSettled([...pendingReports]), new Promise(r => setTimeout(r, 5000).unref())])
   for (const w of workers) {
     w.unsubscribe()
     w.close()

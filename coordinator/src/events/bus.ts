@@ -16,18 +16,19 @@ export interface Feed {
   off(): void
 }
 
-interface FeedEntry { workerId: string; fn: (e: BusEvent) => void; hungry: boolean }
+interface FeedEntry { workerId: string; fn: (e: BusEvent) => void }
 
 export class Bus {
   private readonly emitter = new EventEmitter()
   /** Assignment feeds by worker id, kept apart from the general listeners (see `feed`). */
   private readonly feeds = new Map<string, Set<FeedEntry>>()
   private readonly allFeeds = new Set<FeedEntry>()
+  private readonly hungryFeeds = new Set<FeedEntry>()
   constructor() { this.emitter.setMaxListeners(0) }
   emit(e: BusEvent): void {
     this.emitter.emit('event', e)
     if (e.type === 'unit-done') for (const f of this.feeds.get(e.workerId) ?? []) f.fn(e)
-    else if (e.type === 'work-available') for (const f of [...this.allFeeds]) { if (f.hungry) f.fn(e) }
+    else if (e.type === 'work-available') for (const f of [...this.hungryFeeds]) f.fn(e)
     else if (e.type === 'best-changed' || e.type === 'campaign') for (const f of [...this.allFeeds]) f.fn(e)
   }
   /**
@@ -38,15 +39,20 @@ export class Bus {
    * (docs/PERFORMANCE.md, "Coordinator under load").
    */
   feed(workerId: string, fn: (e: BusEvent) => void): Feed {
-    const entry: FeedEntry = { workerId, fn, hungry: false }
+    const entry: FeedEntry = { workerId, fn }
     let set = this.feeds.get(workerId)
     if (!set) this.feeds.set(workerId, (set = new Set()))
     set.add(entry)
     this.allFeeds.add(entry)
+    const hungry = this.hungryFeeds
     return {
-      get hungry() { return entry.hungry },
-      set hungry(yes: boolean) { entry.hungry = yes },
+      get hungry() { return hungry.has(entry) },
+      set hungry(yes: boolean) {
+        if (yes) hungry.add(entry)
+        else hungry.delete(entry)
+      },
       off: () => {
+        hungry.delete(entry)
         this.allFeeds.delete(entry)
         set.delete(entry)
         if (!set.size) this.feeds.delete(workerId)

@@ -7,26 +7,13 @@ import Database from 'better-sqlite3'
 import { simpleGit } from 'simple-git'
 import type { NoisePolicy } from '@autoresearch-grid/shared'
 import { openCoordinator } from '../../src/coordinator.ts'
-import { createCampaign as createCampaignIn } from '../../src/campaigns/campaigns.ts'
+import { createCampaign } from '../../src/campaigns/campaigns.ts'
 import { createWorkerToken } from '../../src/auth/access.ts'
 
 // The coordinator as its maintainer runs it: the real CLI in a process of its own, so that
 // `kill -9` is a real crash (no finally blocks, no flush, open sockets reset by the kernel).
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 const CLI = join(ROOT, 'coordinator/bin/coordinator.mjs')
-
-/** Runs one CLI command to completion and returns what it printed. */
-export function coordinatorCli(dataDir: string, args: string[], timeoutMs = 120_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, '--data', dataDir, ...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs })
-    let out = ''
-    let err = ''
-    child.stdout.on('data', b => { out += b })
-    child.stderr.on('data', b => { err += b })
-    child.on('error', reject)
-    child.on('close', code => (code === 0 ? resolve(out.trim()) : reject(new Error(`coordinator ${args.join(' ')} exited with ${code}: ${err}`))))
-  })
-}
 
 /**
  * A data dir as `coordinator campaign create demo --profile cpu-tiny --no-prepare` and
@@ -37,7 +24,7 @@ export function coordinatorCli(dataDir: string, args: string[], timeoutMs = 120_
 export async function prepareDataDir(dataDir: string, o: { budget: number; noise?: Partial<NoisePolicy>; contributors: string[] }): Promise<string[]> {
   const app = await openCoordinator(dataDir)
   try {
-    await createCampaignIn(app, { name: 'demo', seed: { 'train.py': await readFile(join(ROOT, 'trainer/train.py'), 'utf8') },
+    await createCampaign(app, { name: 'demo', seed: { 'train.py': await readFile(join(ROOT, 'trainer/train.py'), 'utf8') },
       spec: { budgetSeconds: o.budget, profile: 'cpu-tiny', vocabSize: 512, noise: o.noise ?? {} } })
     return o.contributors.map(name => createWorkerToken(app, name, `${name}@example.org`).token)
   } finally {

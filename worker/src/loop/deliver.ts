@@ -95,7 +95,12 @@ export class Deliverer {
         try {
           const attemptMs = this.o.attemptMs ?? 30_000
           const timeout = AbortSignal.timeout(attemptMs)
-          const r = await this.o.send(item, AbortSignal.any([timeout, this.halt.signal])).catch(err => {
+          const signal = AbortSignal.any([timeout, this.halt.signal])
+          // Raced as well as passed on: an attempt ends on time even if the client ignored the signal.
+          const r = await Promise.race([
+            this.o.send(item, signal),
+            new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true })),
+          ]).catch(err => {
             throw timeout.aborted ? new Error(`no answer within ${attemptMs / 1000}s: the coordinator is down or unreachable`) : err
           })
           await this.o.spool.remove(item.report.unitId)

@@ -212,8 +212,9 @@ export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
       const unit = queue.shift()
       if (unit) return unit
       await new Promise<void>(resolve => {
-        wake = resolve
-        stop.signal.addEventListener('abort', () => resolve(), { once: true })
+        const done = () => { stop.signal.removeEventListener('abort', done); resolve() }
+        wake = done
+        stop.signal.addEventListener('abort', done, { once: true })
       })
       wake = null
     }

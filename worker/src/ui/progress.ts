@@ -90,7 +90,7 @@ export function terminalProgress(stream: NodeJS.WriteStream): ProgressSink {
   }
   const draw = () => {
     clear()
-    const width = Math.max(40, (stream.columns ?? 100) - 1)
+    const width = Math.max(40, (stream.columns || 100) - 1)
     const lines = [...lanes].map(([lane, s]) => renderLane(lanes.size > 1 ? lane : '', s).slice(0, width))
     if (lines.length) stream.write(lines.join('\n'))
     drawn = lines.length

@@ -28,10 +28,12 @@ async function freePort(): Promise<number> {
 
 /** Wrapped: an async function returning the process itself would wait for it to exit. */
 async function start(data: string, port: number): Promise<{ proc: ResultPromise }> {
-  const proc = execa(process.execPath, [coordinatorCli, '--data', data, 'start', '--port', String(port)], { reject: false })
+  const proc = execa(process.execPath, [coordinatorCli, '--data', data, 'start', '--port', String(port)], { reject: false, all: true })
+  let out = ''
   await new Promise<void>((resolve, reject) => {
-    proc.stdout!.on('data', (b: Buffer) => { if (/listening on/.test(String(b))) resolve() })
-    proc.on('exit', code => reject(new Error(`coordinator exited with ${code}`)))
+    const timer = setTimeout(() => reject(new Error(`the coordinator did not start within 90 s:\n${out}`)), 90_000)
+    proc.all!.on('data', (b: Buffer) => { out += String(b); if (/listening on/.test(out)) { clearTimeout(timer); resolve() } })
+    proc.on('exit', code => { clearTimeout(timer); reject(new Error(`coordinator exited with ${code}:\n${out}`)) })
   })
   return { proc }
 }
@@ -58,6 +60,8 @@ t.test('a result finished while the coordinator is down is spooled and delivered
   t.teardown(() => { coordinator.kill('SIGKILL') })
 
   const lines: string[] = []
+  const dump = setTimeout(() => console.error(`still waiting; the worker said:\n${lines.join('\n')}`), 200_000)
+  t.teardown(() => clearTimeout(dump))
   const stateDir = join(dir, 'worker')
   const worker = joinCoordinator({
     url: `http://127.0.0.1:${port}`, token, name: 'w1', stateDir, trainerDir, agent: new HeuristicAgent(),
@@ -78,7 +82,7 @@ t.test('a result finished while the coordinator is down is spooled and delivered
   t.ok(lines.slice(failed).some(l => /^connected to/.test(l)), 'the worker reconnected after delivery failed')
   t.same(readdirSync(join(stateDir, 'spool')).filter(f => f.endsWith('.json')), [], 'the spool is empty')
 
-  coordinator.kill('SIGTERM')
+  coordinator.kill('SIGKILL')
   await coordinator
   const check = await openCoordinator(data)
   const rows = check.db.select().from(experiments).all()
