@@ -29,7 +29,7 @@ if (wanted('types')) {
 
 if (wanted('tap')) {
   // Each `t.test(...)` inside a test file is one test: in TAP they are the points one level down.
-  const r = await capture('npx', ['tap', '--reporter=tap', 'shared/test', 'coordinator/test', 'worker/test', 'trainer/js/test'], { AUTORESEARCH_PYTHON: python })
+  const r = await capture('npx', ['tap', '--reporter=tap', 'shared/test', 'coordinator/test', 'worker/test', 'trainer/js/test', 'deploy/test'], { AUTORESEARCH_PYTHON: python })
   const passed = (r.out.match(/^ {4}ok \d+/gm) ?? []).length
   let failed = (r.out.match(/^ {4}not ok \d+/gm) ?? []).length
   if (r.code !== 0 && failed === 0) failed = 1 // a file that crashed before its first test

@@ -380,9 +380,21 @@ def prepare(source, vocab_size=VOCAB_SIZE, tokenizer_file=None, force=False):
             "bos_id": sp.bos_id(), "train_tokens": n_train, "val_tokens": n_val,
             "val_percent": VAL_PERCENT, "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
     (tmp / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
-    # Built aside and renamed into place: a crash never leaves a half-prepared data set behind.
-    shutil.rmtree(final, ignore_errors=True)
-    tmp.rename(final)
+    # Built aside and renamed into place: a crash never leaves a half-prepared data set behind. One
+    # already there (--force, or a broken one) is moved aside rather than deleted under a reader; of
+    # two processes preparing the same data set at once, the first to finish wins, the other uses it.
+    stale = None
+    if final.exists() and (force or not (final / "meta.json").exists()):
+        stale = final.with_name(final.name + f".old{os.getpid()}")
+        final.rename(stale)
+    try:
+        tmp.rename(final)
+    except OSError:
+        if not (final / "meta.json").exists():
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
+    if stale:
+        shutil.rmtree(stale, ignore_errors=True)
     print(f"prepared in {time.time() - t0:.1f}s", flush=True)
     return final
 
@@ -573,7 +585,9 @@ def main(argv=None):
                 return 0
         else:
             folder = prepare(source, args.vocab_size, args.tokenizer, args.force)
-            (CACHE_DIR / "current").write_text(f"{folder}\n")
+            pointer = CACHE_DIR / f"current.tmp{os.getpid()}"
+            pointer.write_text(f"{folder}\n")
+            os.replace(pointer, CACHE_DIR / "current")  # readers never see it half-written
         describe(Data(folder), args.profile)
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -28,6 +28,8 @@ import torch.nn.functional as F
 
 from prepare import PROFILE, SEED, SEQ_LEN, TIME_BUDGET, evaluate_bpb, fingerprint, load_data, make_loader
 
+T_IMPORTS = time.time() - T_START
+
 # ---------------------------------------------------------------------------------------------
 # Hyperparameters (gpu profile). One per line: tools rewrite them with a regex.
 
@@ -40,6 +42,7 @@ SHORT_WINDOW = 0.5  # sliding window as a fraction of the context length
 LOGIT_SOFTCAP = 15.0  # logits are squashed into (-cap, cap): keeps early training calm
 TOTAL_BATCH_TOKENS = 2**19  # tokens per optimizer step (reached by gradient accumulation)
 DEVICE_BATCH = 128  # rows of SEQ_LEN tokens per forward/backward pass
+FLEX_OPTIONS = {}  # kernel_options for flex_attention (block sizes, warps, stages; "bwd_"/"fwd_" prefixes)
 
 # Sizes for the cpu-tiny profile (CPU demos and tests): tens of steps in a few seconds on 2 cores.
 TINY_DEPTH = 2  # blocks
@@ -185,7 +188,7 @@ def make_attention_masks(windows, seq_len):
 
 def attend(q, k, v, mask):  # q, k, v: (B, H, T, D)
     if HAS_FLEX:
-        return flex_attention(q, k, v, block_mask=mask)
+        return flex_attention(q, k, v, block_mask=mask, kernel_options=FLEX_OPTIONS or None)
     T = q.size(2)
     mask = mask[:T, :T]
     if HAS_SDPA:
@@ -373,7 +376,13 @@ tokens_per_pass = device_batch * SEQ_LEN
 assert total_batch % tokens_per_pass == 0, "TOTAL_BATCH_TOKENS must be a multiple of DEVICE_BATCH * SEQ_LEN"
 grad_accum = total_batch // tokens_per_pass
 
-model = GPT(data.vocab_size, depth, dim, head_dim, SEQ_LEN).to(device)
+t_data = time.time()
+if device.type == "cuda":  # initialized where it trains: no copy of every weight from the CPU
+    with torch.device(device):
+        model = GPT(data.vocab_size, depth, dim, head_dim, SEQ_LEN)
+else:  # torch 1.13 has no device context manager
+    model = GPT(data.vocab_size, depth, dim, head_dim, SEQ_LEN).to(device)
+t_model = time.time()
 num_params = sum(p.numel() for p in model.parameters())
 flops_per_token = model.flops_per_token()
 windows = model.windows
@@ -399,6 +408,7 @@ print(f"model: depth {depth}, dim {dim}, heads {dim // head_dim}, windows {windo
 loader = make_loader(data, device_batch, device)
 x, y = next(loader)
 t_setup = time.time() - T_START
+setup_parts = f"imports {T_IMPORTS:.1f}s, data {t_data - T_START - T_IMPORTS:.1f}s, model {t_model - t_data:.1f}s, rest {time.time() - t_model:.1f}s"
 step, train_time, timed_tokens, total_tokens = 0, 0.0, 0, 0
 smooth_loss, last_log = 0.0, 0.0
 explode_at = 3 * math.log(data.vocab_size)  # far above the loss of a uniform guess: diverged
@@ -464,7 +474,7 @@ if not math.isfinite(val_bpb):
 tok_s = timed_tokens / train_time if train_time > 0 else 0.0
 mfu = 100 * tok_s * flops_per_token / peak_flops if peak_flops else 0.0
 peak_vram = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else 0.0
-print(f"overhead: setup {t_setup:.1f}s | first step {first_step:.1f}s | eval {t_eval:.1f}s", flush=True)
+print(f"overhead: setup {t_setup:.1f}s ({setup_parts}) | first step {first_step:.1f}s | eval {t_eval:.1f}s", flush=True)
 print("---")
 print(f"val_bpb:          {val_bpb:.6f}")
 print(f"training_seconds: {train_time:.1f}")

@@ -30,6 +30,8 @@ export type ToClient = { type: 'start'; config: ClientConfig } | { type: 'stop' 
 
 export interface ClientStats {
   connected: number
+  /** Per worker: ms from opening its WebSocket to the reply to its hello. */
+  connectMs: number[]
   helloFailures: number
   /** Epoch ms of each acknowledged report. */
   acks: number[]
@@ -71,7 +73,7 @@ function send(m: FromClient): void {
 
 async function run(cfg: ClientConfig, stopped: Promise<void>): Promise<ClientStats> {
   const random = rng(cfg.seed)
-  const stats: ClientStats = { connected: 0, helloFailures: 0, acks: [], firstUnit: [], nextUnit: [], workersWithUnit: 0, units: 0, idleEvents: 0, bestChanged: 0, heartbeats: 0, errors: {} }
+  const stats: ClientStats = { connected: 0, connectMs: [], helloFailures: 0, acks: [], firstUnit: [], nextUnit: [], workersWithUnit: 0, units: 0, idleEvents: 0, bestChanged: 0, heartbeats: 0, errors: {} }
   const fail = (what: string, err: unknown) => {
     const key = `${what}: ${(err as Error).message}`.slice(0, 160)
     stats.errors[key] = (stats.errors[key] ?? 0) + 1
@@ -118,9 +120,11 @@ async function run(cfg: ClientConfig, stopped: Promise<void>): Promise<ClientSta
 
   const join = async (index: number): Promise<void> => {
     const contributor = Math.floor(index / cfg.workersPerToken)
+    const opened = performance.now()
     const { api, close } = boundClient(cfg.url, cfg.tokens[contributor], loopbackAddress(contributor))
     try {
-      const { workerId } = await api.worker.hello.mutate({ name: `bench-${index}`, hardware: HARDWARE[index % HARDWARE.length], fingerprints: {}, version: 'bench', agent: 'heuristic' })
+      const { workerId, heartbeatSeconds } = await api.worker.hello.mutate({ name: `bench-${index}`, hardware: HARDWARE[index % HARDWARE.length], fingerprints: {}, version: 'bench', agent: 'heuristic' })
+      stats.connectMs.push(performance.now() - opened)
       const w: SimWorker = { index, api, close, workerId, held: null, waitingSince: null, training: null, beat: null, unsubscribe: () => {}, gotUnit: false }
       workers.push(w)
       stats.connected++
@@ -130,13 +134,15 @@ async function run(cfg: ClientConfig, stopped: Promise<void>): Promise<ClientSta
         onError: err => fail('assignments', err),
       })
       w.unsubscribe = () => sub.unsubscribe()
-      // Heartbeats at the real worker's interval, each worker at its own phase.
+      // Heartbeats as often as the coordinator asks, like the real worker (heartbeatMs when it does
+      // not say), each worker at its own phase.
+      let beatMs = heartbeatSeconds ? heartbeatSeconds * 1000 : cfg.heartbeatMs
       const heartbeat = () => {
         const units = w.held ? [{ unitId: w.held.id, leaseToken: w.held.leaseToken, progress: { step: 500, percent: 50, loss: 3.2, remainingSeconds: 150 } }] : []
         stats.heartbeats++
-        w.api.worker.heartbeat.mutate({ workerId: w.workerId, units }).catch(err => fail('heartbeat', err))
+        w.api.worker.heartbeat.mutate({ workerId: w.workerId, units }).then(r => { if (r.heartbeatSeconds) beatMs = r.heartbeatSeconds * 1000 }, err => fail('heartbeat', err))
       }
-      w.beat = setTimeout(function tick() { heartbeat(); w.beat = setTimeout(tick, cfg.heartbeatMs) }, random() * cfg.heartbeatMs)
+      w.beat = setTimeout(function tick() { heartbeat(); w.beat = setTimeout(tick, beatMs) }, random() * beatMs)
     } catch (err) {
       stats.helloFailures++
       fail('hello', err)

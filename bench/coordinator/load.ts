@@ -6,19 +6,25 @@
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import { loadavg, tmpdir } from 'node:os'
+import { loadavg, setPriority, tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import { openCoordinator } from '../../coordinator/src/coordinator.ts'
 import { createCampaign } from '../../coordinator/src/campaigns/campaigns.ts'
 import { createWorkerToken } from '../../coordinator/src/auth/access.ts'
 import { openDb } from '../../coordinator/src/db/open.ts'
+import type BetterSqlite3 from '../../coordinator/node_modules/@types/better-sqlite3/index.d.ts'
 import type { ClientConfig, ClientStats, FromClient, ToClient } from './client.ts'
 import { openFilesHardLimit, sample, type ProcSample } from './proc.ts'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+/** Read-only looks at the coordinator's database while it runs (WAL lets a reader in beside it). */
+const Database = createRequire(new URL('../../coordinator/package.json', import.meta.url))('better-sqlite3') as typeof BetterSqlite3
 const CLIENT = fileURLToPath(new URL('./client.ts', import.meta.url))
 const CAMPAIGN = 'bench'
+/** Niceness of the client processes (see where they are started). */
+const CLIENT_NICENESS = 10
 
 export interface LoadOptions {
   workers: number
@@ -28,6 +34,7 @@ export interface LoadOptions {
   rate: number
   /** Simulated workers per client process. */
   workersPerProcess?: number
+  /** Heartbeat interval when the coordinator does not say (it does: workers/heartbeat-interval.ts). */
   heartbeatMs?: number
   /** How long the workers may take to connect before the window starts anyway (default 180 s). */
   connectTimeoutSeconds?: number
@@ -44,6 +51,8 @@ export interface LoadResult {
   helloFailures: number
   /** Until every worker said hello; null if they had not when the connect time limit ran out. */
   connectSeconds: number | null
+  /** Per worker: opening its WebSocket to the reply to its hello, in ms. */
+  connect: Percentiles
   workersWithUnit: number
   /** Subscribe → first unit, and report sent → next unit, in ms (the latter within the window). */
   firstUnit: Percentiles
@@ -65,6 +74,8 @@ export interface LoadResult {
   windowSeconds: number
   /** The machine's 1-minute load average when the run began: anything above ~0 is someone else's work. */
   loadBefore: number
+  /** The most units waiting in the queue at once during the window (sampled twice a second). */
+  queuedMax: number
 }
 
 function percentiles(values: number[]): Percentiles {
@@ -146,6 +157,9 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       const first = Math.floor((p * o.workers) / processes)
       const count = Math.floor(((p + 1) * o.workers) / processes) - first
       const child = fork(CLIENT, [], { cwd: ROOT, execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+      // The simulated workers stand for other machines: on this one they yield the CPU to the
+      // coordinator, or eight busy client processes would starve the process being measured.
+      setPriority(child.pid!, CLIENT_NICENESS)
       clients.push(child)
       connectedSoFar.push(0)
       child.on('message', (m: FromClient) => { if (m.type === 'progress' || m.type === 'ready') connectedSoFar[p] = m.connected })
@@ -170,10 +184,15 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     const first: ProcSample | null = sample(pid)
     const clientsFirst = clients.map(c => sample(c.pid!))
     let last = first
+    const peek = new Database(join(dir, 'coordinator.db'), { readonly: true })
+    const queued = peek.prepare(`select count(*) as n from work_units where state = 'queued'`)
+    let queuedMax = 0
     while (Date.now() - windowStart < o.seconds * 1000) {
       await sleep(500)
       last = sample(pid) ?? last
+      queuedMax = Math.max(queuedMax, (queued.get() as { n: number }).n)
     }
+    peek.close()
     const windowEnd = Date.now()
     const elapsedSeconds = (performance.now() - t0) / 1000
     const clientsLast = clients.map(c => sample(c.pid!))
@@ -201,6 +220,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       connected: stats.reduce((n, s) => n + s.connected, 0),
       helloFailures: stats.reduce((n, s) => n + s.helloFailures, 0),
       connectSeconds,
+      connect: percentiles(stats.flatMap(s => s.connectMs)),
       workersWithUnit: stats.reduce((n, s) => n + s.workersWithUnit, 0),
       firstUnit: percentiles(stats.flatMap(s => s.firstUnit.filter((_, i) => i % 2 === 1))),
       nextUnit: percentiles(stats.flatMap(s => inWindow(s.nextUnit))),
@@ -219,6 +239,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       errors,
       windowSeconds,
       loadBefore,
+      queuedMax,
     }
   } finally {
     for (const c of clients) await stopProcess(c, 5000)

@@ -14,6 +14,8 @@ import type { Metrics } from '@autoresearch-grid/shared'
 import { experiments } from './db/schema.ts'
 import { addHypothesis, markHypothesis } from './hypotheses/add.ts'
 import { parseResultsTsv, resultStatus, toResultsTsv } from './campaigns/results-tsv.ts'
+import { resumeLeases } from './units/leases.ts'
+import { parseTrustProxy, type TrustProxy } from './auth/trust-proxy.ts'
 
 const defaultData = process.env.AUTORESEARCH_COORDINATOR_DATA ?? '.autoresearch-grid'
 const int = (v: string) => {
@@ -40,16 +42,29 @@ program.command('start').description('serve the API (HTTP + WebSocket) and the s
   .option('--port <n>', 'port to listen on', int, 8377)
   .option('--host <host>', 'address to listen on', '127.0.0.1')
   .option('--lease-margin <s>', 'seconds a lease lasts beyond the budget', int)
-  .action(async (o: { port: number; host: string; leaseMargin?: number }) => {
+  .option('--trust-proxy <proxies>', 'behind a reverse proxy: whose X-Forwarded-For names the client (true | a hop count | addresses or subnets, comma-separated)',
+    (v: string) => {
+      try {
+        return parseTrustProxy(v)
+      } catch (err) {
+        throw new InvalidArgumentError((err as Error).message)
+      }
+    })
+  .action(async (o: { port: number; host: string; leaseMargin?: number; trustProxy?: TrustProxy }) => {
     const dataDir = resolve(program.opts().data)
     const app = await openCoordinator(dataDir, o.leaseMargin !== undefined ? { leaseMarginSeconds: o.leaseMargin } : {})
+    // Workers kept training while this coordinator was down: their leases get one margin to reconnect.
+    const resumed = resumeLeases(app)
     const { file } = await adminToken(dataDir, app)
-    const server = await buildServer(app, { logger: { level: process.env.LOG_LEVEL ?? 'warn' } })
+    const server = await buildServer(app, { logger: { level: process.env.LOG_LEVEL ?? 'warn' }, trustProxy: o.trustProxy })
     const address = await server.listen({ port: o.port, host: o.host })
     console.log(`coordinator listening on ${address} (data: ${dataDir})`)
     console.log(`status page: ${address}/`)
     console.log(`admin token: ${file}`)
+    if (resumed) console.log(`${resumed} lease(s) held across the restart: their workers have ${app.settings.leaseMarginSeconds} s to reconnect`)
     const stop = async () => {
+      // Everything acknowledged is already on disk; a close that hangs must not keep the process.
+      setTimeout(() => { console.error('coordinator: close took over 5 s, exiting anyway'); process.exit(1) }, 5000).unref()
       await server.close()
       app.close()
       process.exit(0)
@@ -83,9 +98,9 @@ campaign.command('create <name>').description('create a campaign seeded from tra
   .option('--vocab-size <n>', 'tokenizer vocabulary size', int)
   .option('--tokenizer <file>', 'use this tokenizer instead of training one')
   .option('--no-prepare', 'do not run prepare.py here: no pinned fingerprint (workers are not checked)')
-  .option('--replications <n>', 'verification runs by other workers before a merge (default 3)', int)
+  .option('--replications <n>', 'verification runs by other contributors before a merge (default 3)', int)
   .option('--baseline-runs <n>', 'baseline runs of each best per hardware class (default 4)', int)
-  .option('--allow-self-verification', 'let a worker verify its own candidates (for a single worker per class)')
+  .option('--allow-self-verification', 'let a contributor verify its own candidates (for a single contributor per class)')
   .option('--min-delta <x>', 'smallest improvement worth keeping (default 0.001)', Number)
   .option('--prior-sigma <x>', 'σ of val_bpb assumed until measured (default 0.01)', Number)
   .action(async (name: string, o: { budget: number; profile: string; trainPy?: string; source: string; vocabSize?: number; tokenizer?: string; prepare: boolean;

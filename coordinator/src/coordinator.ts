@@ -7,6 +7,7 @@ import { DEFAULT_SETTINGS, type Ctx, type Settings } from './context.ts'
 import { syncBranches } from './campaigns/campaigns.ts'
 import { expireLeases } from './units/leases.ts'
 import { recoverMerges } from './units/merge.ts'
+import { restoreExperimentRefs } from './units/experiment-refs.ts'
 
 /** Opens a coordinator's state in a data dir: `coordinator.db` (SQLite) and `git/` (the code). */
 export async function openCoordinator(dataDir: string, settings: Partial<Settings> = {}): Promise<Ctx & { close(): void }> {
@@ -15,6 +16,7 @@ export async function openCoordinator(dataDir: string, settings: Partial<Setting
   const git = await GitStore.open(join(dataDir, 'git'))
   const ctx: Ctx = { db, git, bus: new Bus(), dataDir, settings: { ...DEFAULT_SETTINGS, ...settings }, now: Date.now }
   await syncBranches(ctx)
+  await restoreExperimentRefs(ctx)
   await recoverMerges(ctx)
   const timer = setInterval(() => expireLeases(ctx), Math.max(250, ctx.settings.pollMs))
   timer.unref()

@@ -13,6 +13,7 @@ import { registerGitHttp } from './git/http.ts'
 import { dashboardPlugin } from './dashboard/plugin.ts'
 import { TokenSessions } from './auth/sessions.ts'
 import { addressKey } from './auth/rate-limit.ts'
+import { clientAddress, trustFunction, type TrustProxy } from './auth/trust-proxy.ts'
 
 /**
  * Bounds on what one caller can make the server hold (DESIGN §11): calls in one batched message,
@@ -20,7 +21,11 @@ import { addressKey } from './auth/rate-limit.ts'
  */
 export const SERVER_LIMITS = { batchCalls: 32, socketsPerAddress: 256, revokedSweepMs: 2000 } as const
 
-export interface ServerOptions { logger?: boolean | object }
+export interface ServerOptions {
+  logger?: boolean | object
+  /** Proxies whose X-Forwarded-For names the client (auth/trust-proxy.ts); absent: none. */
+  trustProxy?: TrustProxy
+}
 
 /**
  * One port serves everything: tRPC over HTTP and WebSocket at /trpc, the dashboard at /, and
@@ -28,7 +33,8 @@ export interface ServerOptions { logger?: boolean | object }
  * a read-only git clone of each campaign at /git/<campaign>.
  */
 export async function buildServer(app: Ctx, opts: ServerOptions = {}): Promise<FastifyInstance> {
-  const server = Fastify({ logger: opts.logger ?? false, bodyLimit: LIMITS.messageBytes, routerOptions: { maxParamLength: 5000 } })
+  const trust = opts.trustProxy === undefined ? null : trustFunction(opts.trustProxy)
+  const server = Fastify({ logger: opts.logger ?? false, bodyLimit: LIMITS.messageBytes, routerOptions: { maxParamLength: 5000 }, ...(trust ? { trustProxy: trust } : {}) })
   await server.register(fastifyTRPCPlugin, {
     prefix: '/trpc',
     trpcOptions: {
@@ -44,7 +50,7 @@ export async function buildServer(app: Ctx, opts: ServerOptions = {}): Promise<F
     wss,
     router: appRouter,
     createContext: ({ req, res, info }) => {
-      const ctx = makeContext(app, info.connectionParams?.token, req.socket.remoteAddress ?? '')
+      const ctx = makeContext(app, info.connectionParams?.token, clientAddress(req, trust))
       if (ctx.principal) sessions.add(ctx.principal.tokenId, res)
       return ctx
     },
@@ -54,7 +60,7 @@ export async function buildServer(app: Ctx, opts: ServerOptions = {}): Promise<F
   const sockets = new Map<string, number>()
   server.server.on('upgrade', (req, socket, head) => {
     if (!req.url?.startsWith('/trpc')) return socket.destroy()
-    const key = addressKey(req.socket.remoteAddress ?? '')
+    const key = addressKey(clientAddress(req, trust))
     if ((sockets.get(key) ?? 0) >= SERVER_LIMITS.socketsPerAddress) {
       socket.end(`HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\nat most ${SERVER_LIMITS.socketsPerAddress} WebSockets per address\n`)
       return
@@ -71,7 +77,10 @@ export async function buildServer(app: Ctx, opts: ServerOptions = {}): Promise<F
   })
   const sweep = setInterval(() => sessions.closeRevoked(app), SERVER_LIMITS.revokedSweepMs)
   sweep.unref()
-  server.addHook('onClose', async () => {
+  // Before the HTTP server closes, not after (onClose): it waits for every connection to end, and
+  // an upgraded socket never ends on its own, so `coordinator start` hung on SIGTERM while workers
+  // were connected. Clients are told to reconnect, which they do once a coordinator listens again.
+  server.addHook('preClose', async () => {
     clearInterval(sweep)
     handler.broadcastReconnectNotification()
     for (const ws of wss.clients) ws.terminate()

@@ -22,11 +22,15 @@ export const NoisePolicy = z.object({
   z: z.number().positive().default(2.25),
   /** Standard errors the author's own run must clear to earn verification runs at all. */
   screenZ: z.number().nonnegative().default(1),
-  /** Verification runs (by other workers) needed before a merge; 0 keeps single runs. */
+  /** Verification runs (by workers of other contributors) needed before a merge; 0 keeps single runs. */
   replications: z.number().int().min(0).max(10).default(3),
   /** Baseline runs of each best per hardware class, for a tight parent mean. */
   baselineRuns: z.number().int().min(1).max(10).default(4),
-  /** Let a candidate's own worker verify it: only for campaigns with a single worker per class. */
+  /**
+   * Let a candidate's own contributor verify it (the author's worker or another of the same
+   * token): only for campaigns with a single contributor per class. Off, verifications count only
+   * from other contributors' workers.
+   */
   allowSelfVerification: z.boolean().default(false),
   /** An improvement larger than this is suspicious until someone else reproduces it. */
   maxImprovement: z.number().positive().default(0.25),

@@ -9,6 +9,8 @@ export const LIMITS = {
   hypothesisBodyChars: 4000,
   followUps: 3,
   nameChars: 64,
+  /** Units one worker may hold at once: its pipeline depth (worker/src/loop/depth.ts). */
+  capacity: 4,
   /** Whole HTTP/WebSocket message. */
   messageBytes: 1024 * 1024,
 } as const

@@ -39,6 +39,11 @@ export const HelloReply = z.object({
     /** Problem with this worker's data for the campaign, with what to do about it. */
     refused: z.string().nullable(),
   })),
+  /**
+   * Seconds until the worker's next heartbeat: the coordinator spaces heartbeats out as more
+   * workers connect (every heartbeat reply says it again). Absent from older coordinators: 5.
+   */
+  heartbeatSeconds: z.number().positive().max(3600).optional(),
 })
 export type HelloReply = z.infer<typeof HelloReply>
 
@@ -60,6 +65,11 @@ export const WorkUnit = z.object({
   hypothesis: z.object({ id: z.string(), title: z.string(), body: z.string() }).nullable(),
   /** For rebase units: the diff of the idea to re-apply. */
   referenceDiff: z.string().nullable(),
+  /**
+   * For rebase units: the files the reference diff was made from (the candidate's parent), so the
+   * worker can re-apply it with a three-way merge (`git apply --3way`) rather than a blind patch.
+   */
+  referenceBase: SourceFiles.nullable().optional(),
   /** Short descriptions of what was already tried on this parent, so agents avoid repeats. */
   triedOnParent: z.array(z.string()).max(200),
 })
@@ -76,6 +86,11 @@ export type AssignmentEvent = z.infer<typeof AssignmentEvent>
 export const Heartbeat = z.object({
   workerId: z.string(),
   units: z.array(z.object({ unitId: z.string(), leaseToken: z.string(), progress: Progress.nullable() })).max(8),
+  /**
+   * How many units the worker wants to hold from now on: its pipeline depth, which it adapts to how
+   * slow its agent is compared with a training run. Replaces the capacity of its assignment feed.
+   */
+  capacity: z.number().int().min(1).max(LIMITS.capacity).optional(),
 })
 export type Heartbeat = z.infer<typeof Heartbeat>
 
@@ -121,6 +136,11 @@ export const Report = z.object({
   agentUsage: AgentUsage.optional(),
   /** The worker's GPU duty cycle so far: seconds the trainer ran / seconds the worker held work. */
   dutyCycle: z.number().min(0).max(1).optional(),
+  /**
+   * Not trained: `worker.known` said this exact source was already measured on the worker's class
+   * as this experiment (DESIGN §8: an identical train.py is never trained twice). `metrics` is null.
+   */
+  reused: z.object({ experimentId: z.string().max(64) }).optional(),
 })
 export type Report = z.infer<typeof Report>
 export type ReportInput = z.input<typeof Report>

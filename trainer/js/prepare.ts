@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { execa } from 'execa'
-import type { Profile } from '@autoresearch-grid/shared'
+import { bundledFile, type Profile } from '@autoresearch-grid/shared'
 import { parseDescription, type DataDescription } from './describe.ts'
 
 export interface EnsurePreparedOptions {
@@ -37,6 +37,15 @@ export class PrepareError extends Error {
 
 const TAIL_LINES = 30
 
+/**
+ * In a checkout prepare.py finds the embedded corpus in node_modules itself; a release bundle
+ * carries it in dist/corpus and says so, unless AUTORESEARCH_EMBEDDED_DIR already points elsewhere.
+ */
+export function embeddedCorpusEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const corpus = bundledFile('corpus')
+  return corpus && !env.AUTORESEARCH_EMBEDDED_DIR ? { AUTORESEARCH_EMBEDDED_DIR: corpus } : {}
+}
+
 async function sha256(path: string): Promise<string> {
   return createHash('sha256').update(await readFile(path)).digest('hex')
 }
@@ -55,7 +64,7 @@ export async function ensurePrepared(options: EnsurePreparedOptions): Promise<Pr
   if (tokenizerFile) flags.push('--tokenizer', tokenizerFile)
   else if (options.vocabSize !== undefined) flags.push('--vocab-size', String(options.vocabSize))
 
-  const env: Record<string, string> = { ...options.extraEnv, PYTHONUNBUFFERED: '1', AUTORESEARCH_CACHE: options.cacheDir }
+  const env: Record<string, string> = { ...embeddedCorpusEnv(), ...options.extraEnv, PYTHONUNBUFFERED: '1', AUTORESEARCH_CACHE: options.cacheDir }
   if (options.profile) env.AUTORESEARCH_PROFILE = options.profile
 
   const run = (args: string[], stream: boolean) => {

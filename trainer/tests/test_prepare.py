@@ -100,3 +100,30 @@ def test_download_replaces_a_stale_partial_file(tmp_path):
         assert dest.read_bytes() == (served / "shard.parquet").read_bytes()
     finally:
         server.shutdown()
+
+
+def test_a_data_set_another_process_finished_first_is_kept(tmp_path, monkeypatch):
+    # Two preparers of one data set at once (test runs share a cache): the loser must neither fail
+    # nor delete the winner's folder under its readers.
+    import prepare
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i in range(40):
+        (corpus / f"doc{i:02d}.txt").write_text(f"{i} " + "The quick brown fox jumps over the lazy dog. " * 40)
+    monkeypatch.setattr(prepare, "CACHE_DIR", tmp_path / "cache")
+    source = prepare.Source(f"dir:{corpus}")
+    final = prepare.prepare(source, 300)
+    winner = final.with_name("winner")
+    final.rename(winner)
+    (winner / "marker").write_text("first to finish")
+    write_split = prepare._write_split
+
+    def slow_write_split(sp, docs, folder, split, cap=None):
+        if split == "train" and not final.exists():
+            winner.rename(final)  # the other process finishes while this one tokenizes
+        return write_split(sp, docs, folder, split, cap)
+
+    monkeypatch.setattr(prepare, "_write_split", slow_write_split)
+    assert prepare.prepare(source, 300) == final
+    assert (final / "marker").read_text() == "first to finish"
+    assert [p.name for p in final.parent.iterdir()] == [final.name], "no temporary folder left behind"

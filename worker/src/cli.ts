@@ -31,6 +31,10 @@ function stopOnSignals(): AbortSignal {
   return stop.signal
 }
 
+// Past a file-size limit (ulimit -f) a write then fails with EFBIG, which the spool reports and
+// survives (loop/spool.ts), instead of the signal killing the worker.
+process.on('SIGXFSZ', () => {})
+
 const safeName = (s: string) => s.replace(/[^A-Za-z0-9_.-]+/g, '_')
 
 /** `--gpus 0,2` → [0, 2]; `all` → every CUDA device torch sees; absent → [] (one loop, devices untouched). */
@@ -38,7 +42,8 @@ async function resolveGpus(spec: string | undefined): Promise<number[]> {
   if (!spec) return []
   if (spec !== 'all') return parseGpuList(spec)
   const hw = await probeHardware({ python: (await findPython()).path })
-  if (!hw.gpus.length) console.log('--gpus all: no CUDA GPU found; running one CPU loop')
+  // Asked for every GPU and given none: a silent CPU loop would hide a missing driver or a CPU-only torch.
+  if (!hw.gpus.length) throw new Error(`--gpus all: torch sees no CUDA GPU on this machine (torch ${hw.torch}); check the driver and torch's CUDA build with \`worker doctor\`, or leave out --gpus to run one loop on the CPU`)
   return hw.gpus.map((_, i) => i)
 }
 
@@ -52,14 +57,16 @@ program.command('join <url>').description('join a coordinator and research until
   .option('--agent-timeout <seconds>', 'time limit for one --agent-cmd run', int('--agent-timeout'), 1800)
   .option('--program <file>', 'research direction for the agent (default: program.md of the checkout)')
   .option('--no-pipeline', 'do not hold a spare unit: prepare each unit only after the previous one trained')
+  .option('--max-depth <n>', 'most units held at once (2-4, default 4): with a slow agent, several proposals are prepared side by side, as many as keep the GPU busy', int('--max-depth'))
   .option('--no-isolate', 'run the trainer with network access even where it could be isolated')
   .option('--seed <n>', 'trainer seed, also mixed into the agent\'s choices', int('--seed'))
-  .action(async (url: string, o: { token: string; name: string; gpus?: string; state?: string; trainer: string; agentCmd?: string; agentTimeout: number; program?: string; pipeline: boolean; isolate: boolean; seed?: number }) => {
+  .option('--max-units <n>', 'stop after each GPU loop trained this many units and delivered the results (default: until Ctrl-C)', int('--max-units'))
+  .action(async (url: string, o: { token: string; name: string; gpus?: string; state?: string; trainer: string; agentCmd?: string; agentTimeout: number; program?: string; pipeline: boolean; maxDepth?: number; isolate: boolean; seed?: number; maxUnits?: number }) => {
     const signal = stopOnSignals()
     const stateDir = resolve(o.state ?? join(homedir(), '.autoresearch-grid', 'workers', safeName(o.name)))
     const loops = planLoops(o.name, stateDir, await resolveGpus(o.gpus))
     const progress = progressFor()
-    const common = { url, token: o.token, trainerDir: resolve(o.trainer), agentCmd: o.agentCmd, agentTimeoutSeconds: o.agentTimeout, programFile: o.program, pipeline: o.pipeline, isolate: o.isolate, seed: o.seed, signal, progress, dataRoot: join(stateDir, 'data') }
+    const common = { url, token: o.token, trainerDir: resolve(o.trainer), agentCmd: o.agentCmd, agentTimeoutSeconds: o.agentTimeout, programFile: o.program, pipeline: o.pipeline, maxDepth: o.maxDepth, isolate: o.isolate, seed: o.seed, maxUnits: o.maxUnits, signal, progress, dataRoot: join(stateDir, 'data') }
     await Promise.all(loops.map(l => joinCoordinator({ ...common, ...l })))
     process.exit(0)
   })

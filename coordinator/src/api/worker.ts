@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { and, eq, isNotNull } from 'drizzle-orm'
 import { experiments } from '../db/schema.ts'
-import { AssignmentEvent, FollowUp, Heartbeat, HelloReply, Report, ReportReply, WorkerHello } from '@autoresearch-grid/shared'
+import { AssignmentEvent, FollowUp, Heartbeat, HelloReply, LIMITS, Report, ReportReply, WorkerHello } from '@autoresearch-grid/shared'
 import { router, workerProcedure } from './trpc.ts'
 import { heartbeat, hello, ownWorker, fingerprintProblem } from '../workers/registry.ts'
 import { leasedCount, leaseNextUnit, toWorkUnit } from '../units/assign.ts'
@@ -28,10 +28,11 @@ export const workerRouter = router({
 
   /**
    * The worker's feed: work units whenever it has room for one (capacity: how many it holds at
-   * once, 2 with pipelining), and news of a new best. Waits on the coordinator's bus rather than
-   * polling the database, with a slow timer for leases that expire without an event.
+   * once, its pipeline depth; a heartbeat may change it later), and news of a new best. Waits on
+   * the coordinator's bus rather than polling the database, with a slow timer for leases that
+   * expire without an event.
    */
-  assignments: workerProcedure.input(WorkerRef.extend({ capacity: z.number().int().min(1).max(4).default(1), fingerprints: z.record(z.string(), z.string()).default({}) }))
+  assignments: workerProcedure.input(WorkerRef.extend({ capacity: z.number().int().min(1).max(LIMITS.capacity).default(1), fingerprints: z.record(z.string(), z.string()).default({}) }))
     .subscription(async function* ({ ctx, input, signal }) {
       const app = ctx.app
       const worker = ownWorker(app, ctx.principal.contributorId, input.workerId)
@@ -42,7 +43,14 @@ export const workerRouter = router({
       const onAbort = () => wake?.()
       signal?.addEventListener('abort', onAbort)
       const pending: BusEvent[] = []
+      // Heartbeats carry the capacity the worker wants now; a client that re-subscribes after a
+      // reconnect starts from what it first asked for, until its next heartbeat.
+      let capacity = input.capacity
       const feed = app.bus.feed(worker.id, e => {
+        if (e.type === 'capacity') {
+          if (e.capacity === capacity) return
+          capacity = e.capacity
+        }
         if (e.type === 'best-changed') pending.push(e)
         dirty = true
         wake?.()
@@ -55,7 +63,7 @@ export const workerRouter = router({
             if (e.type === 'best-changed') yield AssignmentEvent.parse({ type: 'bestChanged', campaign: e.campaign, commit: e.commit, valBpb: e.valBpb })
           }
           let held = leasedCount(app, worker.id)
-          while (held < input.capacity) {
+          while (held < capacity) {
             const unit = leaseNextUnit(app, ownWorker(app, worker.contributorId, worker.id), c => fingerprintProblem(c, input.fingerprints[c.name]) === null)
             if (!unit) break
             idle = false
@@ -66,7 +74,7 @@ export const workerRouter = router({
             held = leasedCount(app, worker.id)
           }
           // Only a feed with room for work is woken by `work-available` (events/bus.ts).
-          feed.hungry = held < input.capacity
+          feed.hungry = held < capacity
           if (!idle && held === 0) {
             idle = true
             yield { type: 'idle', reason: 'no work for now: every campaign is paused or waiting' } satisfies AssignmentEvent

@@ -4,14 +4,15 @@ import { readFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { runtimeFile } from '@autoresearch-grid/shared'
 import type { Ctx } from '../context.ts'
 import { statusPage, statusSections } from '../status/page.ts'
 
 const here = dirname(fileURLToPath(import.meta.url))
 /** The page, its ES modules and its stylesheet: plain files, edited and reloaded, no build step. */
-export const WEB_DIR = join(here, 'web')
+export const WEB_DIR = runtimeFile('dashboardWeb', () => join(here, 'web'))
 /** uPlot (the chart) from node_modules, so the page needs no CDN and works offline. */
-const UPLOT_DIR = join(dirname(createRequire(import.meta.url).resolve('uplot/package.json')), 'dist')
+const UPLOT_DIR = runtimeFile('uplot', () => join(dirname(createRequire(import.meta.url).resolve('uplot/package.json')), 'dist'))
 
 /**
  * The page only runs its own scripts and talks only to its own origin: a name or a diff that

@@ -5,6 +5,7 @@ import { open, type FileHandle } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { Worker } from 'node:worker_threads'
 import { fileURLToPath } from 'node:url'
+import { bundledFile, runtimeFile } from '@autoresearch-grid/shared'
 import * as schema from './schema.ts'
 
 export type Db = BetterSQLite3Database<typeof schema> & {
@@ -13,7 +14,10 @@ export type Db = BetterSQLite3Database<typeof schema> & {
   durable(): Promise<void>
 }
 
-const MIGRATIONS = fileURLToPath(new URL('../../drizzle', import.meta.url))
+const MIGRATIONS = runtimeFile('migrations', () => fileURLToPath(new URL('../../drizzle', import.meta.url)))
+/** In a release bundle there is no node_modules for better-sqlite3 to find its addon in. */
+const NATIVE_BINDING = bundledFile('sqliteAddon')
+const DRIVER = runtimeFile('sqliteDriver', () => createRequire(import.meta.url).resolve('better-sqlite3'))
 
 /**
  * Opens (and migrates) the coordinator's SQLite file. WAL lets the dashboard read while a report
@@ -25,7 +29,7 @@ const MIGRATIONS = fileURLToPath(new URL('../../drizzle', import.meta.url))
  * ~400 writes a second for the whole coordinator (docs/PERFORMANCE.md, "Coordinator under load").
  */
 export function openDb(file: string, migrationsFolder = process.env.AUTORESEARCH_MIGRATIONS ?? MIGRATIONS): Db {
-  const sqlite = new Database(file)
+  const sqlite = new Database(file, NATIVE_BINDING ? { nativeBinding: NATIVE_BINDING } : {})
   sqlite.pragma('journal_mode = WAL')
   sqlite.pragma('synchronous = NORMAL')
   sqlite.pragma('foreign_keys = ON')
@@ -56,11 +60,11 @@ function startCheckpoints(file: string, everyMs = 500): Worker {
   const code = `
     const { workerData } = require('node:worker_threads')
     const Database = require(workerData.driver)
-    const db = new Database(workerData.file)
+    const db = new Database(workerData.file, workerData.nativeBinding ? { nativeBinding: workerData.nativeBinding } : {})
     db.pragma('busy_timeout = 5000')
     db.pragma('synchronous = NORMAL')
     setInterval(() => { try { db.pragma('wal_checkpoint(PASSIVE)') } catch {} }, workerData.everyMs)`
-  const worker = new Worker(code, { eval: true, workerData: { file, everyMs, driver: createRequire(import.meta.url).resolve('better-sqlite3') } })
+  const worker = new Worker(code, { eval: true, workerData: { file, everyMs, driver: DRIVER, nativeBinding: NATIVE_BINDING } })
   worker.unref()
   return worker
 }

@@ -8,6 +8,8 @@ export type BusEvent =
   | { type: 'best-changed'; campaign: string; commit: string; valBpb: number | null }
   | { type: 'progress'; campaign: string; workerId: string; unitId: string }
   | { type: 'campaign'; campaign: string }
+  /** A worker declared a new capacity (heartbeat): only its own feeds hear it. */
+  | { type: 'capacity'; workerId: string; capacity: number }
 
 /** A worker's assignment feed, as the bus sees it (see `Bus.feed`). */
 export interface Feed {
@@ -58,6 +60,14 @@ export class Bus {
         if (!set.size) this.feeds.delete(workerId)
       },
     }
+  }
+  /** A worker's capacity, as its heartbeat declares it, to its own feeds only (never the general stream). */
+  declareCapacity(workerId: string, capacity: number): void {
+    for (const f of this.feeds.get(workerId) ?? []) f.fn({ type: 'capacity', workerId, capacity })
+  }
+  /** Workers with an assignment feed open: the connected workers. */
+  get workersWithFeeds(): number {
+    return this.feeds.size
   }
   /** Async iterator over events until the signal aborts. */
   stream(signal: AbortSignal): AsyncIterable<BusEvent> {

@@ -37,6 +37,20 @@ export function identPart(s: string): string {
   return s.slice(a, b).replace(/[<>\n]/g, '')
 }
 
+/** The author git records when a contributor's name or email leaves nothing git can use. */
+export const FALLBACK_AUTHOR: Author = { name: 'unnamed contributor', email: 'unnamed@contributors.autoresearch-grid.local' }
+
+/**
+ * The author a commit records for a contributor: what git makes of the name and email (identPart,
+ * so commits stay byte for byte what `git commit-tree` writes), and FALLBACK_AUTHOR's where nothing
+ * is left. Names are display names, stored verbatim in the database, and may be anything printable
+ * (`<>`, `...`, `'`): git would refuse such a name as empty, and every report of that contributor
+ * failed with it.
+ */
+export function gitAuthor(a: Author): Author {
+  return { name: identPart(a.name) || FALLBACK_AUTHOR.name, email: identPart(a.email) || FALLBACK_AUTHOR.email }
+}
+
 /** A commit or tree id; anything else is refused before it reaches a git command line or pipe. */
 const OBJECT_ID = /^[0-9a-f]{40,64}$/
 const FILE_NAME = /^[A-Za-z0-9_.-]+$/
@@ -138,11 +152,10 @@ export class GitStore {
     input.parents.forEach(objectId)
     const blobs = await Promise.all(names.map(n => this.hashFile(this.pipes.blobs, input.files[n])))
     const [tree] = await this.pipes.trees.request(names.map((n, i) => `100644 blob ${blobs[i]}\t${n}\n`).join('') + '\n', lines(1))
-    // Exactly what `git commit-tree -m` writes (a message ends with a newline); git would refuse
-    // an empty name, and so does this.
+    // Exactly what `git commit-tree -m` writes (a message ends with a newline), with an author git
+    // accepts whatever the contributor is called (gitAuthor).
     const when = `${Math.floor((input.date ?? Date.now()) / 1000)} +0000`
-    const author = { name: identPart(input.author.name), email: identPart(input.author.email) }
-    if (!author.name) throw new Error(`empty ident name not allowed: ${JSON.stringify(input.author)}`)
+    const author = gitAuthor(input.author)
     const message = input.message.endsWith('\n') ? input.message : `${input.message}\n`
     const text = `tree ${objectId(tree)}\n${input.parents.map(p => `parent ${p}\n`).join('')}author ${author.name} <${author.email}> ${when}\n` +
       `committer autoresearch-grid <coordinator@autoresearch-grid.local> ${when}\n\n${message}`
@@ -178,6 +191,18 @@ export class GitStore {
   async setRef(ref: string, to: string): Promise<void> {
     if (/\s/.test(ref) || !/^[0-9a-f]{40,64}$/.test(to)) throw new Error(`bad ref update ${JSON.stringify(ref)} -> ${JSON.stringify(to)}`)
     await this.pipes.refs.request(`start\nupdate ${ref} ${to}\nprepare\ncommit\n`, lines(3))
+  }
+
+  async deleteRef(ref: string): Promise<void> {
+    if (/\s/.test(ref)) throw new Error(`bad ref ${JSON.stringify(ref)}`)
+    await this.pipes.refs.request(`start\ndelete ${ref}\nprepare\ncommit\n`, lines(3))
+  }
+
+  /** The refs under a prefix (e.g. `refs/experiments/`), each with the object it names. */
+  async refs(prefix: string): Promise<Map<string, string>> {
+    if (/\s/.test(prefix) || !prefix.startsWith('refs/')) throw new Error(`bad ref prefix ${JSON.stringify(prefix)}`)
+    const out = await this.git.raw(['for-each-ref', '--format=%(objectname) %(refname)', prefix])
+    return new Map(out.split('\n').filter(Boolean).map(line => [line.slice(line.indexOf(' ') + 1), line.slice(0, line.indexOf(' '))]))
   }
 
   async resolve(ref: string): Promise<string | null> {

@@ -1,5 +1,5 @@
 import { mean } from './stats.ts'
-import { assertValidSettings, type RatchetSettings } from './settings.ts'
+import { assertValidSettings, budgetProblem, type RatchetSettings } from './settings.ts'
 
 /**
  * THE ratchet (DESIGN §7): what to do with candidate C, trained from parent P, given every val_bpb
@@ -11,18 +11,22 @@ import { assertValidSettings, type RatchetSettings } from './settings.ts'
  *   threshold(z) = max(minDelta, z·σ·√(1/n_C + 1/n_P))
  *   clears(z) ⇔ Δ ≤ −threshold(z)
  *
+ * Independence is by contributor, not by worker: one contributor (one token) may run many workers,
+ * so the author's runs are those of every worker of C's contributor, and only runs by workers of
+ * other contributors are evidence.
+ *
  * 1. Screen: the author's runs (the claim) must clear screenZ (default: z), else C is discarded.
- * 2. Verify: a promising C is re-run by workers other than its author until `replications`
+ * 2. Verify: a promising C is re-run by workers of other contributors until `replications`
  *    verifications are in. There is no early stop: the first verification alone says too little,
  *    and stopping on it loses real improvements for the sake of one run.
  * 3. Verdict: with the verifications in, all samples together must clear z, and the other
- *    workers' runs by themselves must clear screenZ (they would have earned verification on their
+ *    contributors' runs by themselves must clear screenZ (they would have earned verification on their
  *    own); then C merges.
  * A change that deletes code (linesDelta < 0) is a simplification win when Δ ≤ +minDelta, screened,
  * verified and judged the same way.
  *
- * Two guards keep one worker's numbers from carrying a merge on their own:
- * - the independent runs (workers other than the author) must show the win by themselves: clear
+ * Two guards keep one contributor's numbers from carrying a merge on their own:
+ * - the independent runs (other contributors') must show the win by themselves: clear
  *   the screen's threshold (a simplification's: be no worse than +minDelta). This also blunts the
  *   winner's curse: C reached verification *because* its first run was good;
  * - an improvement claimed above `maxImprovement` sets the author's runs aside entirely: the
@@ -35,13 +39,18 @@ import { assertValidSettings, type RatchetSettings } from './settings.ts'
 export interface CandidateSample {
   valBpb: number
   workerId: string
+  /** The contributor whose worker ran it: the unit of independence. */
+  contributorId: string
   /** training_seconds from the run's summary. */
   trainingSeconds: number
 }
 
 export interface RatchetInput {
   candidate: {
-    /** The worker whose exploration produced C. Its runs are a claim; everyone else's are evidence. */
+    /**
+     * The contributor whose worker's exploration produced C. Runs by any worker of this contributor
+     * are a claim; other contributors' runs are evidence.
+     */
     authorId: string
     /** Every run of C on class H: the author's, then verifications (order does not matter). */
     samples: readonly CandidateSample[]
@@ -69,7 +78,7 @@ export interface Evidence {
   parentMean: number
   /**
    * `author`: the claim (the author's runs only); `all`: every run; `independent`: the runs of
-   * other workers alone, used when the claim exceeded the cap.
+   * other contributors alone, used when the claim exceeded the cap.
    */
   samplesUsed: 'author' | 'all' | 'independent'
 }
@@ -77,8 +86,8 @@ export interface Evidence {
 export type RejectReason = 'non-finite-metric' | 'non-positive-metric' | 'out-of-budget' | 'unreproduced-improvement'
 /**
  * not-promising: the author's runs do not clear the threshold; not-confirmed: with the
- * verifications in, all runs together do not; not-reproduced: they do, but the other workers' runs
- * by themselves do not show the win.
+ * verifications in, all runs together do not; not-reproduced: they do, but the other contributors'
+ * runs by themselves do not show the win.
  */
 export type DiscardReason = 'not-promising' | 'not-confirmed' | 'not-reproduced'
 export type VerifyReason = 'promising' | 'simplification' | 'above-cap' | 'unmeasured'
@@ -92,8 +101,8 @@ export type Decision =
       reason: VerifyReason
       /** More verification runs needed before the next decision can merge. */
       needed: number
-      /** Workers that must not run them. */
-      excludeWorkerIds: string[]
+      /** Contributors whose workers must not run them (the author's, unless self-verification is allowed). */
+      excludeContributorIds: string[]
       message: string
       evidence?: Evidence
     }
@@ -104,7 +113,7 @@ export type Decision =
       message: string
       evidence: Evidence
       samples: CandidateSample[]
-      /** Distinct workers other than the author whose runs are among the samples. */
+      /** Distinct workers of other contributors whose runs are among the samples. */
       verifierIds: string[]
     }
 
@@ -117,14 +126,8 @@ function sanityFailure(s: CandidateSample, settings: RatchetSettings): Decision 
     return { kind: 'reject', reason: 'non-finite-metric', workerId: s.workerId, message: `rejected: val_bpb ${s.valBpb} from ${s.workerId} is not a finite number` }
   if (s.valBpb <= 0)
     return { kind: 'reject', reason: 'non-positive-metric', workerId: s.workerId, message: `rejected: val_bpb ${s.valBpb} from ${s.workerId} is not positive` }
-  const { budgetSeconds: b, budgetTolerance: tol } = settings
-  if (!(Number.isFinite(s.trainingSeconds) && Math.abs(s.trainingSeconds - b) <= tol * b))
-    return {
-      kind: 'reject',
-      reason: 'out-of-budget',
-      workerId: s.workerId,
-      message: `rejected: ${s.workerId} trained ${s.trainingSeconds}s, outside the ${b}s budget ±${Math.round(tol * 100)}%`,
-    }
+  const budget = budgetProblem(s.trainingSeconds, settings)
+  if (budget) return { kind: 'reject', reason: 'out-of-budget', workerId: s.workerId, message: `rejected: ${s.workerId} ${budget}` }
   return undefined
 }
 
@@ -162,8 +165,8 @@ export function decide(input: RatchetInput): Decision {
     if (failure) return failure
   }
 
-  const author = candidate.samples.filter(s => s.workerId === candidate.authorId)
-  const independent = candidate.samples.filter(s => s.workerId !== candidate.authorId)
+  const author = candidate.samples.filter(s => s.contributorId === candidate.authorId)
+  const independent = candidate.samples.filter(s => s.contributorId !== candidate.authorId)
   const selfOk = settings.allowSelfVerification === true
   const excludeAuthor = [candidate.authorId]
 
@@ -172,7 +175,7 @@ export function decide(input: RatchetInput): Decision {
     // A commit nobody has trained yet: one the coordinator made by merging C's change onto a newer best.
     if (!parentIsBest) return { kind: 'stale', simplification: false, message: 'stale: the best moved on before this commit was measured' }
     const needed = Math.max(1, settings.replications)
-    return { kind: 'verify', reason: 'unmeasured', needed, excludeWorkerIds: selfOk ? [] : excludeAuthor, message: `verify: not measured yet, ${needed} run(s) needed` }
+    return { kind: 'verify', reason: 'unmeasured', needed, excludeContributorIds: selfOk ? [] : excludeAuthor, message: `verify: not measured yet, ${needed} run(s) needed` }
   }
   if (parentSamples.length === 0) return { kind: 'await-baseline', message: 'waiting for a baseline of the parent on this hardware class' }
 
@@ -196,7 +199,7 @@ export function decide(input: RatchetInput): Decision {
   if (!parentIsBest)
     return { kind: 'stale', simplification: claimSimplification, evidence: claim, message: `stale: promising ${what}, but the best moved on since its parent${claimText}` }
 
-  // 5. Verification runs by other workers (or, where allowed, by the author itself).
+  // 5. Verification runs by other contributors (or, where allowed, by the author's own workers).
   const required = aboveCap ? Math.max(1, settings.replications) : settings.replications
   const done = aboveCap || !selfOk ? independent.length : candidate.samples.length - (author.length > 0 ? 1 : 0)
   const needed = Math.max(0, required - done)
@@ -205,10 +208,10 @@ export function decide(input: RatchetInput): Decision {
       kind: 'verify',
       reason: aboveCap ? 'above-cap' : claimed === undefined ? 'unmeasured' : claimSimplification ? 'simplification' : 'promising',
       needed,
-      excludeWorkerIds: aboveCap || !selfOk ? excludeAuthor : [],
+      excludeContributorIds: aboveCap || !selfOk ? excludeAuthor : [],
       evidence: claim,
       message: aboveCap
-        ? `verify: claimed improvement ${fmt(-claim.delta)} exceeds the cap ${fmt(settings.maxImprovement)}; ${needed} more run(s) by other workers must reproduce it`
+        ? `verify: claimed improvement ${fmt(-claim.delta)} exceeds the cap ${fmt(settings.maxImprovement)}; ${needed} more run(s) by other contributors must reproduce it`
         : `verify: promising ${what}, ${needed} more verification run(s) needed${claimText}`,
     }
 
@@ -216,7 +219,7 @@ export function decide(input: RatchetInput): Decision {
   const evidence = aboveCap
     ? evidenceOf(independent, parentSamples, sigma, settings, 'independent')
     : evidenceOf(candidate.samples, parentSamples, sigma, settings, 'all')
-  // The other workers' runs alone, against the screen's bar (when the claim exceeded the cap they
+  // The other contributors' runs alone, against the screen's bar (when the claim exceeded the cap they
   // are the evidence already).
   const alone = independent.length > 0 && !aboveCap ? evidenceOf(independent, parentSamples, sigma, screen, 'independent') : undefined
   const final = wins(evidence)
@@ -228,7 +231,7 @@ export function decide(input: RatchetInput): Decision {
         kind: 'reject',
         reason: 'unreproduced-improvement',
         evidence,
-        message: `rejected: claimed improvement ${fmt(-claim!.delta)} was not reproduced by other workers: ${describe(evidence)}`,
+        message: `rejected: claimed improvement ${fmt(-claim!.delta)} was not reproduced by other contributors: ${describe(evidence)}`,
       }
     if (final.improvement || final.simplification) {
       const bar = final.improvement ? -alone!.threshold : settings.minDelta
@@ -236,7 +239,7 @@ export function decide(input: RatchetInput): Decision {
         kind: 'discard',
         reason: 'not-reproduced',
         evidence,
-        message: `discarded: other workers' runs do not show the win by themselves (their Δ ${signed(alone!.delta)}, needed ≤ ${signed(bar)}); ${describe(evidence)}`,
+        message: `discarded: other contributors' runs do not show the win by themselves (their Δ ${signed(alone!.delta)}, needed ≤ ${signed(bar)}); ${describe(evidence)}`,
       }
     }
     return { kind: 'discard', reason: 'not-confirmed', evidence, message: `discarded: not confirmed by verification; ${describe(evidence)}` }
@@ -248,6 +251,6 @@ export function decide(input: RatchetInput): Decision {
     evidence,
     samples: [...candidate.samples],
     verifierIds,
-    message: `merged: ${simplification ? SIMPLIFICATION : 'improvement'}, verified by ${verifierIds.length > 0 ? verifierIds.join(', ') : 'no other worker'}; ${describe(evidence)}`,
+    message: `merged: ${simplification ? SIMPLIFICATION : 'improvement'}, verified by ${verifierIds.length > 0 ? verifierIds.join(', ') : 'no other contributor'}; ${describe(evidence)}`,
   }
 }

@@ -1,7 +1,7 @@
 /** The noise-aware ratchet: pure decisions over measurements, and the tools to check them. */
 export { decide, type CandidateSample, type Decision, type DiscardReason, type Evidence, type RatchetInput, type RejectReason, type VerifyReason } from './decide.ts'
 export { decideNaive, type NaiveDecision } from './naive.ts'
-export { assertValidSettings, DEFAULT_RATCHET_SETTINGS, type RatchetSettings } from './settings.ts'
+export { assertValidSettings, BUDGET_SLACK_SECONDS, budgetProblem, DEFAULT_RATCHET_SETTINGS, type RatchetSettings } from './settings.ts'
 export { MIN_DEGREES_OF_FREEDOM, noiseFloor, noiseFloorOfGroups, type Measurement, type NoiseFloor } from './noise.ts'
 export { mean, normalCdf, normalQuantile, pooledSd, sampleSd, type PooledSd } from './stats.ts'
 export { createRng, type Rng } from './random.ts'

@@ -14,17 +14,24 @@ export interface RatchetSettings {
    * screening run, not the verdict, is where a strict rule loses most of them (docs/RATCHET.md).
    */
   screenZ?: number
-  /** Verification runs by workers other than the candidate's own before a merge (0: none). */
+  /** Verification runs by workers of other contributors than the candidate's before a merge (0: none). */
   replications: number
-  /** An improvement (−Δ) claimed above this counts only when other workers reproduce it. */
+  /** An improvement (−Δ) claimed above this counts only when other contributors reproduce it. */
   maxImprovement: number
   /** The campaign's training budget, and the allowed relative deviation of training_seconds. */
   budgetSeconds: number
   budgetTolerance: number
   /**
-   * Let the candidate's own worker re-run it as a verification. Off by default: results from
-   * untrusted workers count only when someone else reproduces them. Meant for single-worker
-   * campaigns, where nobody else can. The cap still needs another worker.
+   * The allowed deviation in seconds when that is more than the relative one (absent:
+   * BUDGET_SLACK_SECONDS). The trainer stops at the step ending nearest the budget, so it misses
+   * by up to half a step: on a slow CPU with a budget of seconds, that is far more than 25 %.
+   */
+  budgetSlackSeconds?: number
+  /**
+   * Let the candidate's own contributor (its author's worker or any other worker on the same token)
+   * re-run it as a verification. Off by default: results from untrusted contributors count only
+   * when someone else reproduces them. Meant for single-contributor campaigns, where nobody else
+   * can. The cap still needs another contributor.
    */
   allowSelfVerification?: boolean
 }
@@ -47,6 +54,20 @@ export const DEFAULT_RATCHET_SETTINGS: RatchetSettings = {
   allowSelfVerification: false,
 }
 
+/** See RatchetSettings.budgetSlackSeconds: a step or two of the CPU trainer under load. */
+export const BUDGET_SLACK_SECONDS = 5
+
+/**
+ * Whether a run's training_seconds fits the budget: within max(budgetTolerance · budget,
+ * budgetSlackSeconds) of it. Returns null when it does, else what was allowed, for the message.
+ */
+export function budgetProblem(trainingSeconds: number, s: Pick<RatchetSettings, 'budgetSeconds' | 'budgetTolerance' | 'budgetSlackSeconds'>): string | null {
+  const b = s.budgetSeconds
+  const slack = Math.max(s.budgetTolerance * b, s.budgetSlackSeconds ?? BUDGET_SLACK_SECONDS)
+  if (Number.isFinite(trainingSeconds) && Math.abs(trainingSeconds - b) <= slack) return null
+  return `trained ${trainingSeconds}s, outside the ${b}s budget ±${Number(slack.toFixed(2))}s`
+}
+
 /** Settings come from a validated campaign spec; anything out of range here is a bug. */
 export function assertValidSettings(s: RatchetSettings): void {
   const bad = (what: string, value: unknown): never => {
@@ -59,4 +80,5 @@ export function assertValidSettings(s: RatchetSettings): void {
   if (!(Number.isFinite(s.maxImprovement) && s.maxImprovement > 0)) bad('maxImprovement must be > 0', s.maxImprovement)
   if (!(Number.isFinite(s.budgetSeconds) && s.budgetSeconds > 0)) bad('budgetSeconds must be > 0', s.budgetSeconds)
   if (!(Number.isFinite(s.budgetTolerance) && s.budgetTolerance >= 0 && s.budgetTolerance < 1)) bad('budgetTolerance must be in [0, 1)', s.budgetTolerance)
+  if (s.budgetSlackSeconds !== undefined && !(Number.isFinite(s.budgetSlackSeconds) && s.budgetSlackSeconds >= 0)) bad('budgetSlackSeconds must be ≥ 0', s.budgetSlackSeconds)
 }

@@ -142,6 +142,7 @@ function drawIdea(rng: Rng, m: EffectModel, sigma: number): Idea {
   return { kind, effect: sigmas * sigma, outcome: 'open', lastDecision: '', forged: false }
 }
 
+/** Simulated workers; each is also its own contributor (one token per worker). */
 const workerIds = (n: number) => Array.from({ length: n }, (_, i) => `w${i}`)
 
 function outcomes(ideas: readonly Idea[], sigma: number): IdeaOutcome[] {
@@ -269,7 +270,7 @@ function simulateNoiseAware(cfg: CampaignConfig, rng: Rng): CampaignResult {
     for (let i = 0; i < workers.length && runs + leased.length < cfg.runs; i++) {
       const worker = workers[(i + rounds) % workers.length]
       const choice = nextUnit({
-        worker: { id: worker, hardwareClass: CLASS },
+        worker: { id: worker, contributorId: worker, hardwareClass: CLASS },
         best: best.id,
         baselines: { [CLASS]: parentRunsOf(best.id).length },
         units: queue,
@@ -294,7 +295,7 @@ function simulateNoiseAware(cfg: CampaignConfig, rng: Rng): CampaignResult {
         const value = rng.normal(commit.trueValue, cfg.sigma) - forged
         record(commit.id, value)
         if (unit.kind === 'baseline' || unit.kind === 'verify') unchosenRuns.set(commit.id, [...(unchosenRuns.get(commit.id) ?? []), value])
-        return { valBpb: value, workerId: worker, trainingSeconds: cfg.settings.budgetSeconds }
+        return { valBpb: value, workerId: worker, contributorId: worker, trainingSeconds: cfg.settings.budgetSeconds }
       }
       if (unit.kind === 'baseline') {
         const { valBpb } = sample(commits.get(unit.commit)!, 0)

@@ -4,8 +4,10 @@
  *   1. a baseline of the current best on the worker's class, while the class has fewer than
  *      `baselineRuns` of them (nothing measured on a class can be judged without one, and every
  *      candidate compared against this best gains from a tighter parent mean);
- *   2. a verification the worker is eligible for: same class as the candidate's runs, and not the
- *      candidate's own worker (a worker that has not measured that candidate yet is preferred).
+ *   2. a verification the worker is eligible for: same class as the candidate's runs, and not a
+ *      worker of the candidate's contributor (one contributor may run many workers, so a second
+ *      worker on the same token is no independent witness); a worker that has not measured that
+ *      candidate yet is preferred.
  *      Candidates of suspect workers are not verified at all: a worker that forges huge claims
  *      would otherwise keep every honest worker busy disproving them;
  *   3. a rebase (re-implementing a promising change on a newer best);
@@ -27,6 +29,8 @@ export interface QueuedUnit {
   hardwareClass: string | null
   /** verify: the worker whose candidate it is. */
   candidateWorkerId?: string | null
+  /** verify: the contributor whose candidate it is; none of its workers may take it. */
+  candidateContributorId?: string | null
   /** verify: workers that already ran the candidate. */
   measuredBy?: readonly string[]
   hypothesisId?: string | null
@@ -48,7 +52,7 @@ export interface HypothesisState {
 export interface SchedulerSettings {
   /** Baseline runs of each best wanted per hardware class. */
   baselineRuns: number
-  /** Mirror of the ratchet's setting: may a worker verify its own candidate? */
+  /** Mirror of the ratchet's setting: may the candidate's contributor (any of its workers) verify it? */
   allowSelfVerification: boolean
 }
 
@@ -58,7 +62,7 @@ export const DEFAULT_SCHEDULER_SETTINGS: SchedulerSettings = { baselineRuns: 4, 
 export const EXPLORABLE_STATUSES: readonly string[] = ['open', 'in-progress']
 
 export interface SchedulerInput {
-  worker: { id: string; hardwareClass: string }
+  worker: { id: string; contributorId: string; hardwareClass: string }
   /** The campaign's current best commit. */
   best: string
   /** Measurements of the best per hardware class (absent: none). */
@@ -104,14 +108,14 @@ function baselineStep(input: SchedulerInput, settings: SchedulerSettings): NextU
 }
 
 function verifyStep(input: SchedulerInput, settings: SchedulerSettings): NextUnit | undefined {
-  const { id, hardwareClass: cls } = input.worker
+  const { id, contributorId, hardwareClass: cls } = input.worker
   const suspect = new Set(input.suspectWorkerIds ?? [])
   const eligible = input.units.filter(
     u =>
       u.kind === 'verify' &&
       u.leasedTo === null &&
       u.hardwareClass === cls &&
-      (settings.allowSelfVerification || u.candidateWorkerId !== id) &&
+      (settings.allowSelfVerification || (u.candidateWorkerId !== id && u.candidateContributorId !== contributorId)) &&
       !suspect.has(u.candidateWorkerId ?? ''),
   )
   const fresh = (u: QueuedUnit) => !(u.measuredBy ?? []).includes(id)

@@ -1,4 +1,4 @@
-import { and, desc, eq, inArray, sql } from 'drizzle-orm'
+import { and, desc, eq, inArray, isNull, or, sql } from 'drizzle-orm'
 import { randomBytes } from 'node:crypto'
 import type { WorkUnit } from '@autoresearch-grid/shared'
 import type { Ctx } from '../context.ts'
@@ -14,10 +14,20 @@ import { nextUnit, type SchedulerInput } from '../scheduler/index.ts'
 type Unit = typeof workUnits.$inferSelect
 
 const p = sql.placeholder
+/**
+ * Queued units of each kind a lease looks at: the oldest this many that fit the worker's class.
+ * The scheduler takes the oldest unit it may run, so a longer queue changes its answer only when
+ * all of these are closed to the worker (another's verification of its own contributor's
+ * candidate, say); then it explores instead and the unit waits for another worker.
+ */
+const QUEUE_WINDOW = 64
+const KINDS = ['baseline', 'verify', 'rebase', 'explore'] as const
 /** Every lease runs these: prepared once (db/prepared.ts). */
 const q = prepared(db => ({
   leased: db.select({ n: sql<number>`count(*)` }).from(workUnits).where(and(eq(workUnits.workerId, p('worker')), eq(workUnits.state, 'leased'))).prepare(),
-  queued: db.select().from(workUnits).where(and(eq(workUnits.state, 'queued'), eq(workUnits.campaign, p('campaign')))).prepare(),
+  // The oldest queued units of one kind that a worker of this class could take (see `snapshot`).
+  queued: db.select().from(workUnits).where(and(eq(workUnits.state, 'queued'), eq(workUnits.campaign, p('campaign')), eq(workUnits.kind, p('kind')),
+    or(isNull(workUnits.hardwareClass), eq(workUnits.hardwareClass, p('cls'))))).orderBy(workUnits.createdAt, workUnits.id).limit(QUEUE_WINDOW).prepare(),
   runningBaselines: db.select().from(workUnits)
     .where(and(eq(workUnits.campaign, p('campaign')), eq(workUnits.kind, 'baseline'), eq(workUnits.state, 'leased'), eq(workUnits.parentCommit, p('best')))).prepare(),
   openHypotheses: db.select().from(hypotheses).where(and(eq(hypotheses.campaign, p('campaign')), inArray(hypotheses.status, ['open', 'in-progress']))).prepare(),
@@ -33,6 +43,7 @@ const q = prepared(db => ({
   startHypothesis: db.update(hypotheses).set({ status: 'in-progress' }).where(and(eq(hypotheses.id, p('id')), eq(hypotheses.status, 'open'))).prepare(),
   hypothesis: db.select().from(hypotheses).where(eq(hypotheses.id, p('id'))).prepare(),
   experiment: db.select().from(experiments).where(eq(experiments.id, p('id'))).prepare(),
+  contributorOf: db.select({ c: experiments.contributorId }).from(experiments).where(eq(experiments.id, p('id'))).prepare(),
   tried: db.select({ d: experiments.description }).from(experiments)
     .where(and(eq(experiments.campaign, p('campaign')), eq(experiments.parentCommit, p('parent')), eq(experiments.kind, 'explore')))
     .orderBy(desc(experiments.createdAt)).limit(200).prepare(),
@@ -43,7 +54,8 @@ const q = prepared(db => ({
 /**
  * A snapshot of a campaign's queue, in the scheduler's terms (a pure choice is made over it). It
  * holds only what the choice can depend on, read through indexes, so a lease costs the same with
- * 10 or 10,000 units out: every queued unit; of the leased ones, baselines of the best (counted
+ * 10 or 10,000 units out: the oldest queued units of each kind that fit the worker's class
+ * (QUEUE_WINDOW); of the leased ones, baselines of the best (counted
  * against the baselines wanted) and explorations of a hypothesis on the best (taken); and for each
  * open hypothesis, whether it was tried on the best (the scheduler asks nothing else of `triedOn`).
  * Reading every leased unit and every measurement of the campaign made each lease O(N), and the
@@ -51,7 +63,7 @@ const q = prepared(db => ({
  */
 function snapshot(tx: Writer, c: Campaign, worker: Worker): SchedulerInput {
   const best = c.bestCommit
-  const queued = q(tx).queued.all({ campaign: c.name })
+  const queued = KINDS.flatMap(kind => q(tx).queued.all({ campaign: c.name, kind, cls: worker.hardwareClass }))
   const runningBaselines = q(tx).runningBaselines.all({ campaign: c.name, best })
   const hs = q(tx).openHypotheses.all({ campaign: c.name })
   const ids = hs.map(h => h.id)
@@ -61,16 +73,25 @@ function snapshot(tx: Writer, c: Campaign, worker: Worker): SchedulerInput {
   const takenExplores = onBest.filter(u => u.kind === 'explore' && u.state === 'leased').map(u => u.unit)
   const verifyTargets = [...new Set(queued.filter(u => u.kind === 'verify' && u.targetCommit).map(u => u.targetCommit!))]
   const measured = [best, ...verifyTargets].flatMap(commit => q(tx).measuredOf.all({ campaign: c.name, commit }))
+  // A verification is closed to every worker of the candidate's contributor, not only its own worker.
+  const contributorOf = new Map(queued.filter(u => u.kind === 'verify' && u.targetExperiment).map(u => u.targetExperiment!)
+    .map(e => [e, q(tx).contributorOf.get({ id: e })?.c ?? null]))
   const baselines: Record<string, number> = {}
-  for (const m of measured) if (m.commit === best) baselines[m.cls] = (baselines[m.cls] ?? 0) + 1
+  const measuredBy = new Map<string, string[]>()
+  for (const m of measured) {
+    if (m.commit === best) baselines[m.cls] = (baselines[m.cls] ?? 0) + 1
+    let by = measuredBy.get(m.commit)
+    if (!by) measuredBy.set(m.commit, (by = []))
+    by.push(m.worker)
+  }
   const units = [...queued, ...runningBaselines, ...takenExplores]
   return {
-    worker: { id: worker.id, hardwareClass: worker.hardwareClass },
+    worker: { id: worker.id, contributorId: worker.contributorId, hardwareClass: worker.hardwareClass },
     best,
     baselines,
     units: units.map(u => ({
       id: u.id, kind: u.kind, commit: u.kind === 'verify' ? u.targetCommit! : u.parentCommit, hardwareClass: u.hardwareClass,
-      candidateWorkerId: u.excludedWorker, measuredBy: u.kind === 'verify' ? measured.filter(m => m.commit === u.targetCommit).map(m => m.worker) : [],
+      candidateWorkerId: u.excludedWorker, candidateContributorId: u.excludedWorker && u.targetExperiment ? contributorOf.get(u.targetExperiment) : null, measuredBy: u.kind === 'verify' ? measuredBy.get(u.targetCommit!) ?? [] : [],
       hypothesisId: u.hypothesisId, leasedTo: u.state === 'leased' ? u.workerId : null, queuedAt: u.createdAt,
     })),
     hypotheses: hs.map(h => ({ id: h.id, priority: h.priority, status: h.status, createdAt: h.createdAt, triedOn: onBest.some(t => t.h === h.id) ? [best] : [] })),
@@ -135,6 +156,8 @@ export async function toWorkUnit(ctx: Ctx, unit: Unit): Promise<WorkUnit> {
     editableFiles: c.spec.editableFiles,
     hypothesis,
     referenceDiff: reference,
+    // The diff's own parent, so the worker can re-apply it with a three-way merge.
+    referenceBase: unit.kind === 'rebase' && target ? await sourceOf(ctx, target.parentCommit, c.spec.editableFiles) : null,
     triedOnParent: tried,
   }
 }

@@ -5,7 +5,7 @@ import { logEvent } from '../events/log.ts'
 import { prepared } from '../db/prepared.ts'
 import type { Campaign } from '../campaigns/campaigns.ts'
 import { experiments, hypotheses, measurements, workUnits } from '../db/schema.ts'
-import { decide, type Decision, type RatchetSettings } from '../ratchet/index.ts'
+import { budgetProblem, decide, type Decision, type RatchetSettings } from '../ratchet/index.ts'
 import { noiseFloorOf } from './noise-floor.ts'
 import { newId } from '../context.ts'
 
@@ -15,6 +15,10 @@ const p = sql.placeholder
 /** Every report is judged: prepared once (db/prepared.ts). */
 const q = prepared(db => ({
   samples: db.select().from(measurements)
+    .where(and(eq(measurements.campaign, p('campaign')), eq(measurements.commit, p('commit')), eq(measurements.hardwareClass, p('cls')))).prepare(),
+  // Independence is by contributor: each run's contributor is its experiment's (one indexed join).
+  runs: db.select({ valBpb: measurements.valBpb, workerId: measurements.workerId, contributorId: experiments.contributorId, trainingSeconds: measurements.trainingSeconds })
+    .from(measurements).innerJoin(experiments, eq(experiments.id, measurements.experimentId))
     .where(and(eq(measurements.campaign, p('campaign')), eq(measurements.commit, p('commit')), eq(measurements.hardwareClass, p('cls')))).prepare(),
   decided: db.update(experiments).set({ status: sql`${p('status')}`, decision: sql`${p('decision')}` }).where(eq(experiments.id, p('id'))).prepare(),
   hypothesis: db.update(hypotheses).set({ status: sql`${p('status')}` }).where(eq(hypotheses.id, p('id'))).prepare(),
@@ -37,20 +41,17 @@ export function runProblem(c: Campaign, status: ReportStatus, m: Metrics | null)
   if (status === 'rejected-unsafe') return { status: 'rejected-unsafe', decision: 'rejected: the worker found the code unsafe to run' }
   if (status === 'crash' || !m) return { status: 'crash', decision: 'crashed: no metrics' }
   if (!Number.isFinite(m.val_bpb) || m.val_bpb <= 0) return { status: 'rejected', decision: `rejected: val_bpb ${m.val_bpb} is not a positive finite number` }
-  const tol = c.spec.noise.budgetTolerance
-  if (Math.abs(m.training_seconds - c.spec.budgetSeconds) > tol * c.spec.budgetSeconds)
-    return { status: 'rejected', decision: `rejected: trained ${m.training_seconds}s, outside the ${c.spec.budgetSeconds}s budget ±${Math.round(tol * 100)}%` }
-  return null
+  const budget = budgetProblem(m.training_seconds, ratchetSettings(c))
+  return budget ? { status: 'rejected', decision: `rejected: ${budget}` } : null
 }
 
 /** Reads what the ratchet needs for one candidate on its class and asks it. */
 export function decideCandidate(tx: Writer, c: Campaign, exp: Experiment): Decision {
-  const of = (commit: string) => q(tx).samples.all({ campaign: c.name, commit, cls: exp.hardwareClass })
-  const samples = of(exp.commit).map(m => ({ valBpb: m.valBpb, workerId: m.workerId, trainingSeconds: m.trainingSeconds }))
-  const parentSamples = of(exp.parentCommit).map(m => m.valBpb)
+  const samples = q(tx).runs.all({ campaign: c.name, commit: exp.commit, cls: exp.hardwareClass })
+  const parentSamples = q(tx).samples.all({ campaign: c.name, commit: exp.parentCommit, cls: exp.hardwareClass }).map(m => m.valBpb)
   const sigma = noiseFloorOf(tx, c.name, exp.hardwareClass, c.spec.noise.priorSigma).sigma
   return decide({
-    candidate: { authorId: exp.workerId, samples, linesDelta: exp.linesDelta },
+    candidate: { authorId: exp.contributorId, samples, linesDelta: exp.linesDelta },
     parentSamples, sigma, parentIsBest: exp.parentCommit === c.bestCommit, settings: ratchetSettings(c),
   })
 }
@@ -78,7 +79,11 @@ export function applyDecision(tx: Writer, c: Campaign, exp: Experiment, d: Decis
   return { status, merge: d.kind === 'merge' ? d : undefined }
 }
 
-/** Queues verification runs of a candidate until `needed` are outstanding: same class, other workers. */
+/**
+ * Queues verification runs of a candidate until `needed` are outstanding: same class, and (unless
+ * the campaign allows self-verification) workers of other contributors. `excludedWorker` names the
+ * candidate's worker; the scheduler keeps every worker of that worker's contributor away.
+ */
 function ensureVerifications(tx: Writer, c: Campaign, exp: Experiment, needed: number, now: number): void {
   const outstanding = q(tx).outstanding.get({ experiment: exp.id })!.n
   for (let i = outstanding; i < needed; i++) {

@@ -10,6 +10,23 @@ export function leaseSeconds(c: Pick<Campaign, 'spec'>, s: Settings): number {
 }
 
 /**
+ * Gives every live lease at least one lease margin from now; run when a coordinator starts serving.
+ * Leases run on while the coordinator is down, and nobody can renew them then: after a restart
+ * longer than the margin every unit would be re-queued at the first expiry sweep, before its
+ * worker, training all along, had a chance to reconnect and beat. A worker that is really gone
+ * keeps its units for at most one margin longer. Returns how many leases were extended.
+ */
+export function resumeLeases(ctx: Ctx): number {
+  const until = ctx.now() + ctx.settings.leaseMarginSeconds * 1000
+  return ctx.db.transaction(tx => {
+    const extended = tx.update(workUnits).set({ leaseExpiresAt: until })
+      .where(and(eq(workUnits.state, 'leased'), lt(workUnits.leaseExpiresAt, until))).returning({ id: workUnits.id }).all()
+    if (extended.length) logEvent(tx, null, 'leases-resumed', { units: extended.length, until })
+    return extended.length
+  })
+}
+
+/**
  * Returns expired leases to the queue. The lease token is kept: a late report that still carries it
  * counts as long as nobody else has taken the unit since (then the unit has a new token).
  */

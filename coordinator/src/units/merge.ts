@@ -1,4 +1,4 @@
-import { and, eq, inArray } from 'drizzle-orm'
+import { and, eq, inArray, notExists } from 'drizzle-orm'
 import type { Ctx } from '../context.ts'
 import { newId } from '../context.ts'
 import { campaigns, contributors, experiments, measurements, merges, workers, workUnits } from '../db/schema.ts'
@@ -68,6 +68,13 @@ async function markStale(ctx: Ctx, exp: Experiment, why: string): Promise<void> 
  * re-apply the idea on the best, with the candidate's diff as reference.
  */
 export async function mergeStale(ctx: Ctx, exp: Experiment): Promise<void> {
+  // The git work happens outside the transaction: if the best moves meanwhile, merge onto the new one.
+  for (let attempt = 0; attempt < 5; attempt++) if (await mergeStaleOnce(ctx, exp)) break
+  ctx.bus.emit({ type: 'work-available', campaign: exp.campaign })
+}
+
+/** One try of mergeStale against the best as it is now; false when the best moved under it. */
+async function mergeStaleOnce(ctx: Ctx, exp: Experiment): Promise<boolean> {
   const c = getCampaign(ctx, exp.campaign)!
   const files = await ctx.git.mergeFiles(c.bestCommit, exp.commit, c.spec.editableFiles)
   const now = ctx.now()
@@ -77,9 +84,9 @@ export async function mergeStale(ctx: Ctx, exp: Experiment): Promise<void> {
     const diff = await ctx.git.changes(commit, c.bestCommit)
     const linesDelta = countLinesDelta(await sourceOf(ctx, c.bestCommit, c.spec.editableFiles), files)
     const id = newId('e')
-    ctx.db.transaction(tx => {
+    const stored = ctx.db.transaction(tx => {
       const campaign = getCampaign({ db: tx as never }, c.name)!
-      if (campaign.bestCommit !== c.bestCommit) return
+      if (campaign.bestCommit !== c.bestCommit) return false
       const unitId = newId('u')
       // The coordinator did this rebase itself; the unit row records it, done, for the experiment.
       tx.insert(workUnits).values({ id: unitId, kind: 'rebase', campaign: c.name, hypothesisId: exp.hypothesisId, parentCommit: c.bestCommit,
@@ -89,21 +96,28 @@ export async function mergeStale(ctx: Ctx, exp: Experiment): Promise<void> {
       tx.insert(experiments).values(merged).run()
       logEvent(tx, c.name, 'merged-onto-best', { experiment: exp.id, merged: id, commit })
       applyDecision(tx, campaign, merged, decideCandidate(tx, campaign, merged), now)
+      return true
     })
+    if (!stored) return false
     await ctx.git.setRef(`refs/experiments/${id}`, commit)
-  } else {
-    ctx.db.transaction(tx => {
-      const pending = tx.select().from(workUnits).where(and(eq(workUnits.targetExperiment, exp.id), eq(workUnits.kind, 'rebase'), inArray(workUnits.state, ['queued', 'leased']))).get()
-      if (pending) return
-      tx.insert(workUnits).values({ id: newId('u'), kind: 'rebase', campaign: c.name, hypothesisId: exp.hypothesisId, parentCommit: c.bestCommit,
-        targetExperiment: exp.id, state: 'queued', createdAt: now, updatedAt: now }).run()
-      logEvent(tx, c.name, 'rebase-queued', { experiment: exp.id, onto: c.bestCommit })
-    })
+    return true
   }
-  ctx.bus.emit({ type: 'work-available', campaign: c.name })
+  return ctx.db.transaction(tx => {
+    if (getCampaign({ db: tx as never }, c.name)!.bestCommit !== c.bestCommit) return false
+    const pending = tx.select().from(workUnits).where(and(eq(workUnits.targetExperiment, exp.id), eq(workUnits.kind, 'rebase'), inArray(workUnits.state, ['queued', 'leased']))).get()
+    if (pending) return true
+    tx.insert(workUnits).values({ id: newId('u'), kind: 'rebase', campaign: c.name, hypothesisId: exp.hypothesisId, parentCommit: c.bestCommit,
+      targetExperiment: exp.id, state: 'queued', createdAt: now, updatedAt: now }).run()
+    logEvent(tx, c.name, 'rebase-queued', { experiment: exp.id, onto: c.bestCommit })
+    return true
+  })
 }
 
-/** After a crash between the two steps of a merge: finish what was accepted. */
+/**
+ * After a crash between the steps of a merge: finish what was accepted, then carry every stale
+ * candidate that has no follow-up yet onto the best (a crash after the report's transaction but
+ * before `mergeStale` leaves one behind, and nothing else would ever revisit it).
+ */
 export async function recoverMerges(ctx: Ctx): Promise<void> {
   for (const exp of ctx.db.select().from(experiments).where(eq(experiments.status, 'merging')).all()) {
     const c = getCampaign(ctx, exp.campaign)!
@@ -111,4 +125,16 @@ export async function recoverMerges(ctx: Ctx): Promise<void> {
     if (d.kind === 'merge') await finishMerge(ctx, { campaign: c.name, experiment: exp, decision: d })
     else applyDecision(ctx.db, c, exp, d, ctx.now())
   }
+  for (const exp of staleWithoutFollowUp(ctx)) await mergeStale(ctx, exp)
+}
+
+/**
+ * Stale candidates that were never carried onto a newer best: neither a three-way merge (recorded
+ * as a done `rebase` unit targeting them) nor a rebase unit exists for them.
+ */
+export function staleWithoutFollowUp(ctx: Pick<Ctx, 'db'>): Experiment[] {
+  const followUp = ctx.db.select({ id: workUnits.id }).from(workUnits)
+    .where(and(eq(workUnits.targetExperiment, experiments.id), eq(workUnits.kind, 'rebase')))
+  return ctx.db.select().from(experiments)
+    .where(and(eq(experiments.status, 'stale'), inArray(experiments.kind, ['explore', 'rebase']), notExists(followUp))).all()
 }

@@ -1,6 +1,5 @@
 import { and, eq, inArray, sql } from 'drizzle-orm'
-import { createHash } from 'node:crypto'
-import { LIMITS, type Report, type ReportReply } from '@autoresearch-grid/shared'
+import { LIMITS, sourceHash, type Report, type ReportReply } from '@autoresearch-grid/shared'
 import type { Ctx } from '../context.ts'
 import { newId } from '../context.ts'
 import { contributors, experiments, hypotheses, measurements, workUnits } from '../db/schema.ts'
@@ -13,6 +12,8 @@ import { applyDecision, decideCandidate, runProblem } from './judge.ts'
 import { finishMerge, mergeStale, type MergeJob } from './merge.ts'
 import { sourceOf } from './assign.ts'
 import { linesDelta as countLinesDelta } from '../git/lines-delta.ts'
+import { ingestReuse } from './reuse.ts'
+import { crashPoint } from '../faults/crash-point.ts'
 
 export type Experiment = typeof experiments.$inferSelect
 
@@ -36,11 +37,8 @@ const q = prepared(db => ({
   decision: db.select({ d: experiments.decision }).from(experiments).where(eq(experiments.id, p('id'))).prepare(),
 }))
 
-export function sourceHash(files: Record<string, string>): string {
-  const h = createHash('sha256')
-  for (const name of Object.keys(files).sort()) h.update(name).update('\0').update(files[name]).update('\0')
-  return h.digest('hex')
-}
+/** Defined in shared/ (the worker asks `worker.known` with the same hash); re-exported for tests. */
+export { sourceHash }
 
 function commitMessage(r: Report, c: Campaign): string {
   const m = r.metrics
@@ -91,6 +89,7 @@ export async function ingestReport(ctx: Ctx, worker: Worker, r: Report): Promise
   if (extra.length) throw new UserError(`only ${c.spec.editableFiles.join(', ')} may change; the report also carries ${extra.join(', ')}`)
   const missing = c.spec.editableFiles.filter(f => !(f in r.source))
   if (missing.length) throw new UserError(`the report lacks ${missing.join(', ')}`)
+  if (r.reused) return ingestReuse(ctx, worker, unit, c, { ...r, reused: r.reused })
 
   // Baselines and verifications measure a commit the coordinator chose: the worker must have run
   // exactly that code, and then no new commit is made.
@@ -107,6 +106,10 @@ export async function ingestReport(ctx: Ctx, worker: Worker, r: Report): Promise
   const diff = measuring ? '' : (await ctx.git.changes(commit)).slice(0, LIMITS.diffBytes)
   const id = newId('e')
   const now = ctx.now()
+  // The ref before the transaction that records the experiment: a crash between the two leaves at
+  // worst a ref to a commit nobody recorded (harmless), never a recorded experiment without its
+  // ref. A report that turns out to be a duplicate takes its ref back below.
+  if (!measuring) await ctx.git.setRef(`refs/experiments/${id}`, commit)
 
   const outcome = ctx.db.transaction(tx => {
     // Re-read inside the transaction: another report may have landed while git was writing.
@@ -145,12 +148,13 @@ export async function ingestReport(ctx: Ctx, worker: Worker, r: Report): Promise
     }
     return out
   })
+  if (!measuring) crashPoint('experiment-recorded')
   if (!outcome) {
+    if (!measuring) await ctx.git.deleteRef(`refs/experiments/${id}`)
     const again = q(ctx.db).ofUnit.get({ unit: unit.id })
     if (again) return { experimentId: again.id, decision: again.decision, duplicate: true }
     throw new UserError(`work unit "${unit.id}" was re-assigned while your report was being stored`)
   }
-  if (!measuring) await ctx.git.setRef(`refs/experiments/${id}`, commit)
   for (const job of outcome.merges) await finishMerge(ctx, job)
   for (const exp of outcome.stale) await mergeStale(ctx, exp)
   for (const f of r.followUps) {

@@ -7,6 +7,7 @@ import { logEvent } from '../events/log.ts'
 import { prepared } from '../db/prepared.ts'
 import { getCampaign, listCampaigns, UserError, type Campaign } from '../campaigns/campaigns.ts'
 import { leaseSeconds } from '../units/leases.ts'
+import { heartbeatSeconds } from './heartbeat-interval.ts'
 
 export type Worker = typeof workers.$inferSelect
 
@@ -52,7 +53,7 @@ export function hello(ctx: Ctx, contributorId: string, hi: WorkerHello): HelloRe
     refused: fingerprintProblem(c, input.fingerprints[c.name]),
   }))
   ctx.bus.emit({ type: 'work-available', campaign: '*' })
-  return { workerId, campaigns }
+  return { workerId, campaigns, heartbeatSeconds: heartbeatSeconds(ctx.bus.workersWithFeeds + 1) }
 }
 
 const q = prepared(db => ({
@@ -76,8 +77,11 @@ export function ownWorker(ctx: Pick<Ctx, 'db'>, contributorId: string, workerId:
   return w
 }
 
-/** Renews the leases the worker still holds and records progress. Returns units it should stop. */
-export function heartbeat(ctx: Ctx, worker: Worker, hb: Heartbeat): { cancelled: string[] } {
+/**
+ * Renews the leases the worker still holds and records progress. Returns units it should stop,
+ * and when to beat next (heartbeat-interval.ts).
+ */
+export function heartbeat(ctx: Ctx, worker: Worker, hb: Heartbeat): { cancelled: string[]; heartbeatSeconds: number } {
   const now = ctx.now()
   const cancelled: string[] = []
   // Every worker beats every few seconds: prepared queries only (db/prepared.ts).
@@ -85,14 +89,23 @@ export function heartbeat(ctx: Ctx, worker: Worker, hb: Heartbeat): { cancelled:
     q(tx).seen.run({ now, id: worker.id })
     for (const u of hb.units) {
       const unit = q(tx).unit.get({ id: u.unitId })
-      if (!unit || unit.leaseToken !== u.leaseToken || unit.workerId !== worker.id || unit.state !== 'leased') {
+      // A lease that ran out while nobody took the unit since (expiry keeps the token; a new lease
+      // gets a new one) is taken back: the worker is still on it, and its late report would count
+      // anyway (DESIGN §8). Cancelling it here would throw that run away.
+      const reclaim = unit?.state === 'queued' && unit.leaseToken === u.leaseToken
+      if (!unit || unit.leaseToken !== u.leaseToken || (!reclaim && (unit.workerId !== worker.id || unit.state !== 'leased'))) {
         cancelled.push(u.unitId)
         continue
+      }
+      if (reclaim) {
+        tx.update(workUnits).set({ state: 'leased', workerId: worker.id }).where(eq(workUnits.id, unit.id)).run()
+        logEvent(tx, unit.campaign, 'lease-reclaimed', { unit: unit.id, worker: worker.id })
       }
       const campaign = getCampaign({ db: tx as never }, unit.campaign)!
       q(tx).renew.run({ expires: now + leaseSeconds(campaign, ctx.settings) * 1000, progress: u.progress === null ? null : JSON.stringify(u.progress), now, id: unit.id })
       ctx.bus.emit({ type: 'progress', campaign: unit.campaign, workerId: worker.id, unitId: unit.id })
     }
   })
-  return { cancelled }
+  if (hb.capacity !== undefined) ctx.bus.declareCapacity(worker.id, hb.capacity)
+  return { cancelled, heartbeatSeconds: heartbeatSeconds(ctx.bus.workersWithFeeds) }
 }

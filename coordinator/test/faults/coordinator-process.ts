@@ -38,13 +38,15 @@ export class CoordinatorProcess {
   port = 0
   /** How many times it was started, and the time each start was listening. */
   readonly listeningAt: number[] = []
+  /** Extra environment for the next start (e.g. AUTORESEARCH_TEST_CRASH_AT, src/faults/crash-point.ts). */
+  env: Record<string, string> = {}
 
   constructor(readonly dataDir: string, readonly startArgs: string[] = []) {}
 
   /** Starts `coordinator start` (on the previous port after the first start) and waits until it listens. */
   async start(timeoutMs = 60_000): Promise<string> {
     const proc = spawn(process.execPath, [CLI, '--data', this.dataDir, 'start', '--port', String(this.port), ...this.startArgs], {
-      stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: 'error' },
+      stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: 'error', ...this.env },
     })
     this.proc = proc
     let log = ''

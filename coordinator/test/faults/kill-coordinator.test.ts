@@ -104,7 +104,7 @@ t.test('kill -9 of the coordinator with units in flight: no answered result lost
   const refs = await experimentRefs(data)
   const committed = rows.filter(r => r.kind === 'explore' || r.kind === 'rebase')
   const missingRefs = committed.filter(r => !refs.has(r.id)).map(r => r.id)
-  t.same(missingRefs, [], 'every explored commit keeps its refs/experiments/<id>', { todo: missingRefs.length ? 'a crash between the report transaction and update-ref loses the ref (units/report.ts)' : false })
+  t.same(missingRefs, [], 'every explored commit keeps its refs/experiments/<id>')
 
   // A promising candidate whose parent was overtaken is carried onto the new best (DESIGN §7): by a
   // three-way merge the coordinator makes, or by a rebase unit. A crash must not drop that step.

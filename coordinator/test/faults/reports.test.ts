@@ -86,6 +86,24 @@ t.test('a late report for an expired lease that nobody took since is still store
   t.equal(experimentsOf(c, unit.id).length, 1)
 })
 
+t.test('a heartbeat after the lease ran out, while nobody took the unit since, takes it back instead of cancelling the run', async t => {
+  const c = await startCoordinator()
+  t.teardown(c.close)
+  await c.campaign()
+  const [a] = await joinWorkers(c, ['ann'])
+  t.teardown(a.close)
+  const unit = await a.next()
+  a.stopFeed()
+  t.equal(outliveLeases(c), 1, 'the lease ran out (a worker frozen past it, say)')
+  const hb = await a.api.worker.heartbeat.mutate({ workerId: a.workerId, units: [{ unitId: unit.id, leaseToken: unit.leaseToken, progress: null }] })
+  t.same(hb.cancelled, [], 'the run is not cancelled')
+  const row = c.app.db.$client.prepare('select state, worker_id as workerId from work_units where id = ?').get(unit.id) as { state: string; workerId: string }
+  t.same(row, { state: 'leased', workerId: a.workerId }, 'the unit is leased to it again, under the same token')
+  const stored = await a.api.worker.report.mutate({ workerId: a.workerId, report: report(unit, 1.5) })
+  t.equal(stored.duplicate, false)
+  t.equal(experimentsOf(c, unit.id).length, 1)
+})
+
 t.test('a late report after another worker took the unit and reported it is refused; one experiment stands', async t => {
   const c = await startCoordinator()
   t.teardown(c.close)

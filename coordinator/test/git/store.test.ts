@@ -3,7 +3,7 @@ import { simpleGit } from 'simple-git'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { GitStore } from '../../src/git/store.ts'
+import { FALLBACK_AUTHOR, GitStore } from '../../src/git/store.ts'
 import { linesDelta } from '../../src/git/lines-delta.ts'
 
 async function store(t: { teardown(fn: () => unknown): void }) {
@@ -28,6 +28,23 @@ t.test('a commit is byte for byte what git commit-tree writes, odd author names 
       GIT_COMMITTER_NAME: 'autoresearch-grid', GIT_COMMITTER_EMAIL: 'coordinator@autoresearch-grid.local', GIT_COMMITTER_DATE: when,
     }).raw(['commit-tree', `${ours}^{tree}`, '-p', parent, '-m', message])).trim()
     t.equal(ours, theirs, JSON.stringify(name))
+  }
+})
+
+t.test('a name or email git would refuse as empty gets the fallback author; others are kept as git spells them', async t => {
+  const { s, git } = await store(t)
+  const cases: [string, string, string, string][] = [
+    ['<>', 'a@example.org', FALLBACK_AUTHOR.name, 'a@example.org'],
+    ['...', 'a@example.org', FALLBACK_AUTHOR.name, 'a@example.org'],
+    ['  \n ', 'a@example.org', FALLBACK_AUTHOR.name, 'a@example.org'],
+    ['<<>>\n<>', '<>', FALLBACK_AUTHOR.name, FALLBACK_AUTHOR.email],
+    ['Ada <ada@evil> Lovelace', 'a@example.org', 'Ada ada@evil Lovelace', 'a@example.org'],
+  ]
+  for (const [name, email, wantName, wantEmail] of cases) {
+    const c = await s.commit({ files: SEED, parents: [], message: `by ${JSON.stringify(name)}`, author: { name, email } })
+    const [an, ae] = (await git.raw(['log', '-1', '--format=%an%x1f%ae', c])).trim().split('\x1f')
+    t.same([an, ae], [wantName, wantEmail], JSON.stringify(name))
+    t.equal((await git.raw(['fsck', '--no-dangling', '--strict'])).trim(), '', 'git fsck --strict is content')
   }
 })
 

@@ -99,7 +99,9 @@ t.test('a contributor whose name git cannot use as an author still gets results 
       .then(x => x.experimentId, (err: Error) => `refused: ${err.message}`)
     stored.push(r)
   }
-  const refused = stored.filter(s => s.startsWith('refused'))
-  t.same(refused, [], 'both explorations are stored',
-    { todo: refused.length ? 'git/store.ts throws "empty ident name" for names made only of characters git strips; a fallback author name would keep the result' : false })
+  t.same(stored.filter(s => s.startsWith('refused')), [], 'both explorations are stored')
+  const refs = await simpleGit(join(c.dir, 'git')).raw(['for-each-ref', '--format=%(refname) %(authorname)', 'refs/experiments/'])
+  t.equal(refs.split('\n').filter(l => l.endsWith(' unnamed contributor')).length, 2, 'their commits carry the fallback author')
+  const names = c.app.db.$client.prepare('select name from contributors order by name').all() as { name: string }[]
+  t.same(names.map(n => n.name), ['...', '<>'], 'the contributors keep their names verbatim')
 })

@@ -16,7 +16,8 @@ const PARENT = [1.0, 1.0, 1.0, 1.0]
 const SIGMA = 0.01
 const AUTHOR = 'w-author'
 
-const run = (valBpb: number, workerId = AUTHOR, trainingSeconds = 300): CandidateSample => ({ valBpb, workerId, trainingSeconds })
+// Each worker is its own contributor unless a test says otherwise (`sibling`: another worker of the author's contributor).
+const run = (valBpb: number, workerId = AUTHOR, trainingSeconds = 300, contributorId = workerId): CandidateSample => ({ valBpb, workerId, contributorId, trainingSeconds })
 
 function input(samples: CandidateSample[], over: Partial<Omit<RatchetInput, 'candidate' | 'settings'>> & { linesDelta?: number; settings?: Partial<RatchetSettings> } = {}): RatchetInput {
   return {
@@ -77,6 +78,21 @@ t.test('sanity', async t => {
     t.not(decide(input([run(0.95, AUTHOR, 270)])).kind, 'reject')
   })
 
+  t.test('a tiny budget gets an absolute slack: 2 s measured as 2.6 s is within it, as is 6.9 s; 7.5 s is not', async t => {
+    const tiny = { budgetSeconds: 2, budgetTolerance: 0.25 }
+    t.not(decide(input([run(0.95, AUTHOR, 2.6)], { settings: tiny })).kind, 'reject', '2.6 s: 30 % over, but within the 5 s slack')
+    t.not(decide(input([run(0.95, AUTHOR, 6.9)], { settings: tiny })).kind, 'reject')
+    const d = expectKind(t, decide(input([run(0.95, AUTHOR, 7.5)], { settings: tiny })), 'reject')
+    t.equal(d.reason, 'out-of-budget')
+    t.match(d.message, /trained 7\.5s, outside the 2s budget ±5s/)
+  })
+
+  t.test('the slack is a setting, and the relative tolerance rules where it allows more', async t => {
+    t.equal(expectKind(t, decide(input([run(0.95, AUTHOR, 3.6)], { settings: { budgetSeconds: 2, budgetTolerance: 0.25, budgetSlackSeconds: 1 } })), 'reject').reason, 'out-of-budget')
+    t.not(decide(input([run(0.95, AUTHOR, 2.9)], { settings: { budgetSeconds: 2, budgetTolerance: 0.25, budgetSlackSeconds: 1 } })).kind, 'reject')
+    t.match(decide(input([run(0.95, AUTHOR, 340)])).message, /±30s/, 'a 300 s budget at 10 %: 30 s, more than the slack')
+  })
+
   t.test('a non-finite training time rejects the candidate', async t => {
     t.equal(expectKind(t, decide(input([run(0.95, AUTHOR, NaN)])), 'reject').reason, 'out-of-budget')
   })
@@ -95,7 +111,7 @@ t.test('missing data', async t => {
     const d = expectKind(t, decide(input([])), 'verify')
     t.equal(d.reason, 'unmeasured')
     t.equal(d.needed, 2)
-    t.same(d.excludeWorkerIds, [AUTHOR])
+    t.same(d.excludeContributorIds, [AUTHOR])
   })
 
   t.test('an unmeasured commit needs one run even when no replications are required', async t => {
@@ -167,7 +183,7 @@ t.test('verification', async t => {
     const d = expectKind(t, decide(input([run(0.97)])), 'verify')
     t.equal(d.reason, 'promising')
     t.equal(d.needed, 2)
-    t.same(d.excludeWorkerIds, [AUTHOR])
+    t.same(d.excludeContributorIds, [AUTHOR])
   })
 
   t.test("the author's own re-runs do not count as verifications", async t => {
@@ -187,10 +203,31 @@ t.test('verification', async t => {
     t.same(d.verifierIds, [])
   })
 
+  t.test("another worker of the author's contributor is no verifier: independence is by contributor", async t => {
+    const sibling = (v: number, w = 'w-sibling') => run(v, w, 300, AUTHOR)
+    const d = expectKind(t, decide(input([run(0.97), sibling(0.97), sibling(0.968, 'w-sibling-2')])), 'verify')
+    t.equal(d.needed, 2, 'two sibling runs count for nothing')
+    t.same(d.excludeContributorIds, [AUTHOR])
+    const merged = expectKind(t, decide(input([run(0.97), sibling(0.97), run(0.965, 'w-b'), run(0.968, 'w-c')])), 'merge')
+    t.same(merged.verifierIds, ['w-b', 'w-c'], "the sibling is not named a verifier")
+  })
+
+  t.test("a claim above the cap re-run only by the author's other worker is not reproduced", async t => {
+    const d = expectKind(t, decide(input([run(0.8), run(0.8, 'w-sibling', 300, AUTHOR)], { settings: { replications: 0 } })), 'verify')
+    t.equal(d.reason, 'above-cap')
+    t.equal(d.needed, 1)
+  })
+
+  t.test("with self-verification allowed, the author's other workers may verify too", async t => {
+    const settings = { allowSelfVerification: true }
+    const d = expectKind(t, decide(input([run(0.97), run(0.975, 'w-sibling', 300, AUTHOR), run(0.968, 'w-sibling-2', 300, AUTHOR)], { settings })), 'merge')
+    t.same(d.verifierIds, [])
+  })
+
   t.test('with self-verification allowed, the author may verify its own candidate', async t => {
     const settings = { allowSelfVerification: true }
     const waiting = expectKind(t, decide(input([run(0.97)], { settings })), 'verify')
-    t.same(waiting.excludeWorkerIds, [])
+    t.same(waiting.excludeContributorIds, [])
     const d = expectKind(t, decide(input([run(0.97), run(0.975), run(0.968)], { settings })), 'merge')
     t.same(d.verifierIds, [])
   })
@@ -281,7 +318,7 @@ t.test('the improvement cap', async t => {
     const d = expectKind(t, decide(input([run(0.8)])), 'verify')
     t.equal(d.reason, 'above-cap')
     t.equal(d.needed, 2)
-    t.same(d.excludeWorkerIds, [AUTHOR])
+    t.same(d.excludeContributorIds, [AUTHOR])
   })
 
   t.test('a claim above the cap needs another worker even when no replications are required', async t => {
@@ -293,7 +330,7 @@ t.test('the improvement cap', async t => {
     const samples = Array.from({ length: 6 }, () => run(0.8))
     const d = expectKind(t, decide(input(samples, { settings: { allowSelfVerification: true } })), 'verify')
     t.equal(d.reason, 'above-cap')
-    t.same(d.excludeWorkerIds, [AUTHOR])
+    t.same(d.excludeContributorIds, [AUTHOR])
   })
 
   t.test('a forged huge improvement that other workers do not see is rejected, not just discarded', async t => {

@@ -3,7 +3,7 @@ import { nextUnit, type HypothesisState, type QueuedUnit, type SchedulerInput } 
 
 const H100 = 'h100-80g'
 const BEST = 'c-best'
-const ME = { id: 'w-me', hardwareClass: H100 }
+const ME = { id: 'w-me', contributorId: 'c-me', hardwareClass: H100 }
 
 let n = 0
 const unit = (u: Partial<QueuedUnit> & Pick<QueuedUnit, 'kind'>): QueuedUnit => ({
@@ -74,6 +74,18 @@ t.test('2. then verifications the worker is eligible for', async t => {
   t.test('a worker never verifies its own candidate', async t => {
     const own = verify({ candidateWorkerId: ME.id })
     t.equal(nextUnit(state({ units: [own] })).kind, 'explore')
+  })
+
+  t.test("nor a candidate of its own contributor's other worker (same token: no independent witness)", async t => {
+    const sibling = verify({ candidateWorkerId: 'w-my-other-gpu', candidateContributorId: ME.contributorId })
+    t.equal(nextUnit(state({ units: [sibling] })).kind, 'explore')
+    const other = verify({ candidateWorkerId: 'w-author', candidateContributorId: 'c-someone' })
+    t.match(nextUnit(state({ units: [sibling, other] })), { action: 'lease', unitId: other.id })
+  })
+
+  t.test("self-verification allowed: the contributor's own workers may verify", async t => {
+    const sibling = verify({ candidateWorkerId: 'w-my-other-gpu', candidateContributorId: ME.contributorId })
+    t.equal(nextUnit(state({ units: [sibling], settings: { baselineRuns: 4, allowSelfVerification: true } })).kind, 'verify')
   })
 
   t.test('unless self-verification is allowed (single-worker campaigns)', async t => {

@@ -26,7 +26,7 @@ export interface AgentSession {
 }
 
 /** The part of a work unit an agent reads. */
-export type AgentUnit = Pick<WorkUnit, 'id' | 'kind' | 'campaign' | 'profile' | 'budgetSeconds' | 'editableFiles' | 'hypothesis' | 'referenceDiff' | 'triedOnParent'>
+export type AgentUnit = Pick<WorkUnit, 'id' | 'kind' | 'campaign' | 'profile' | 'budgetSeconds' | 'editableFiles' | 'hypothesis' | 'referenceDiff' | 'referenceBase' | 'triedOnParent'>
 
 export interface AgentTask {
   unit: AgentUnit

@@ -1,5 +1,6 @@
 import { parseConstants, proposeHeuristic } from './heuristic.ts'
 import { emptyUsage, type Agent, type AgentSession, type AgentTask, type Failure, type Proposal } from './agent.ts'
+import { reapplyDiff } from './rebase.ts'
 
 /**
  * Pure: re-applies the constant changes of a reference diff (`+NAME = value` lines) to a newer
@@ -50,6 +51,16 @@ export class HeuristicAgent implements Agent {
 
     return {
       propose: async () => {
+        // A rebase re-applies the reference diff itself (rebase.ts); failing that, its constants;
+        // only when neither applies does the catalogue, steered by the hypothesis text, stand in.
+        if (task.unit.kind === 'rebase' && task.unit.referenceDiff) {
+          const applied = await reapplyDiff({ dir: task.dir, files: task.files, diff: task.unit.referenceDiff, base: task.unit.referenceBase })
+          if (applied && JSON.stringify(applied.files) !== JSON.stringify(task.files)) {
+            last = null
+            const idea = task.unit.hypothesis?.title.replace(/^re-apply:\s*/, '') ?? 'the reference diff'
+            return { files: applied.files, description: `re-applied (${applied.how}): ${idea}`.slice(0, 300), rationale: `git apply --3way of the reference diff onto the current best (${applied.how})`, followUps: [] }
+          }
+        }
         if (task.unit.kind === 'rebase' && task.unit.referenceDiff && source !== undefined) {
           const again = reapplyConstants(source, task.unit.referenceDiff)
           if (again) {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { execa } from 'execa'
 import { TRPCClientError } from '@trpc/client'
-import { parseDescription, findPython, type FoundPython } from '@autoresearch-grid/trainer'
+import { parseDescription, findPython, embeddedCorpusEnv, type FoundPython } from '@autoresearch-grid/trainer'
 import type { Hardware } from '@autoresearch-grid/shared'
 import { connect } from '../client/connect.ts'
 import { probeHardware } from '../hardware/probe.ts'
@@ -175,7 +175,7 @@ async function checkData(o: DoctorOptions, python: FoundPython | null, c: { name
     }
     const r = await execa(python.path, ['prepare.py', ...flags, '--check'], {
       cwd: o.trainerDir, reject: false, stdin: 'ignore', timeout: 120_000,
-      env: { AUTORESEARCH_CACHE: join(o.stateDir, 'data', c.name), AUTORESEARCH_PROFILE: c.spec.profile },
+      env: { ...embeddedCorpusEnv(), AUTORESEARCH_CACHE: join(o.stateDir, 'data', c.name), AUTORESEARCH_PROFILE: c.spec.profile },
     })
     if (r.exitCode !== 0) return { name, level: 'warn', detail: 'not prepared yet', fix: '`worker join` prepares it with the campaign\'s tokenizer on its first start (for gpu campaigns that downloads data shards)' }
     const found = parseDescription(String(r.stdout))

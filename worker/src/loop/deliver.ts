@@ -41,9 +41,16 @@ export class Deliverer {
 
   constructor(private readonly o: DelivererOptions) {}
 
-  /** Spools a new result and makes sure it is on its way. */
+  /**
+   * Spools a new result and makes sure it is on its way. A disk that refuses it (full, say) does
+   * not lose it: the spool keeps it in memory, and the worker is told what to do.
+   */
   async push(workerId: string, report: Report): Promise<void> {
-    await this.o.spool.put({ workerId, report })
+    const kept = await this.o.spool.put({ workerId, report })
+    if (!kept.durable) {
+      this.o.log(`${report.unitId}: could not save the result in ${this.o.spool.dir}: ${kept.problem}. ` +
+        'It is kept in memory and sent when the coordinator answers, but it is lost if the worker stops first.')
+    }
     this.kick()
   }
 

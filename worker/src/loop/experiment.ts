@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
-import { LIMITS, type AgentUsage, type Progress, type Report, type WorkUnit } from '@autoresearch-grid/shared'
+import { LIMITS, sourceHash, type AgentUsage, type Progress, type Report, type WorkUnit } from '@autoresearch-grid/shared'
 import { AgentError, emptyUsage, type Agent, type AgentSession, type Failure, type Proposal } from '../agent/agent.ts'
 import { HeuristicAgent } from '../agent/heuristic-agent.ts'
 import { prepareRunDir } from '../runner/run-dir.ts'
@@ -42,6 +42,19 @@ export interface ExperimentContext {
   onTraining?: (running: boolean) => void
   /** The duty cycle to put in reports. */
   dutyCycle?: () => number | undefined
+  /**
+   * Whether this exact source was already measured on this worker's hardware class (the
+   * coordinator's `worker.known`); absent where there is nobody to ask (`worker solo`).
+   */
+  known?: (campaign: string, sourceHash: string) => Promise<Known | null>
+}
+
+/** The coordinator's answer to `worker.known`: the experiment that already measured a source. */
+export interface Known {
+  experimentId: string
+  valBpb: number | null
+  status: string
+  description: string
 }
 
 export interface Prepared {
@@ -185,6 +198,8 @@ export async function trainExperiment(ctx: ExperimentContext, p: Prepared, data:
     p.notes.unshift(`rejected by the safety policy (never run):\n${why}`)
     return report(ctx, p, 'rejected-unsafe', await p.workspace.diff(), null, 0)
   }
+  const reused = await alreadyMeasured(ctx, p)
+  if (reused) return reused
   let runSeconds = 0
   for (;;) {
     ctx.log(`${unit.id} ${unit.kind} on ${unit.campaign}${p.attempts > 1 ? ` (attempt ${p.attempts})` : ''}: ${p.description}`)
@@ -216,6 +231,28 @@ export async function trainExperiment(ctx: ExperimentContext, p: Prepared, data:
       return report(ctx, p, 'rejected-unsafe', await p.workspace.diff(), result, runSeconds)
     }
   }
+}
+
+/**
+ * DESIGN §8: an identical train.py is never trained twice on a class. Before training a candidate
+ * our agent wrote, ask the coordinator; if it already measured this exact source here, report the
+ * reuse instead of spending the GPU on it. A run that was rejected (say, out of budget on a
+ * loaded machine) is not worth reusing, and a coordinator that cannot answer just means we train.
+ */
+async function alreadyMeasured(ctx: ExperimentContext, p: Prepared): Promise<Report | null> {
+  if (!ctx.known || !edits(p.unit.kind)) return null
+  const files = editableOnly(p.files, p.unit.editableFiles)
+  let known: Known | null
+  try {
+    known = await ctx.known(p.unit.campaign, sourceHash(files))
+  } catch (err) {
+    ctx.log(`${p.unit.id}: could not ask whether this source was already measured (${(err as Error).message}); training it`)
+    return null
+  }
+  if (!known || known.valBpb === null || known.status.startsWith('rejected')) return null
+  ctx.log(`${p.unit.id}: not trained: identical to experiment ${known.experimentId} (val_bpb ${known.valBpb.toFixed(6)}, ${known.status}) on this hardware class`)
+  p.notes.push(`not trained: this exact source was already measured as experiment ${known.experimentId} (val_bpb ${known.valBpb.toFixed(6)})`)
+  return { ...report(ctx, p, 'ok', await p.workspace.diff(), null, 0), reused: { experimentId: known.experimentId } }
 }
 
 /** Pure: `; claude:… 12.3k tokens in, 1.1k out, $0.0520` for the log, empty for an agent that made no calls. */

@@ -1,14 +1,17 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { AssignmentEvent, HelloReply, Progress, Report, WorkUnit } from '@autoresearch-grid/shared'
+import { LIMITS, type AssignmentEvent, type HelloReply, type Progress, type Report, type WorkUnit } from '@autoresearch-grid/shared'
 import { ensurePrepared, findPython } from '@autoresearch-grid/trainer'
 import type { Agent } from '../agent/agent.ts'
 import { chooseAgent } from '../agent/choose.ts'
 import { connect } from '../client/connect.ts'
+import { ResumableFeed } from '../client/feed.ts'
 import { probeHardware } from '../hardware/probe.ts'
 import { detectIsolation } from '../safety/isolation.ts'
+import { killLeftover } from '../runner/leftovers.ts'
 import { plainProgress, progressFor, type ProgressSink } from '../ui/progress.ts'
 import { Deliverer } from './deliver.ts'
+import { DEFAULT_DEPTH_CAP, DepthGauge } from './depth.ts'
 import { DutyCycle } from './duty-cycle.ts'
 import { prepareExperiment, runDirOf, trainExperiment, usageLine, type ExperimentContext, type Prepared } from './experiment.ts'
 import { runPipeline } from './pipeline.ts'
@@ -35,8 +38,13 @@ export interface JoinOptions {
   agent?: Agent
   agentCmd?: string
   agentTimeoutSeconds?: number
-  /** Prepare the next unit while the current one trains (default true). */
+  /** Prepare the next units while the current one trains (default true). */
   pipeline?: boolean
+  /**
+   * Most units held at once with pipelining (default 4, the coordinator's limit): the depth adapts
+   * up to it, to how slow the agent is against a training run (loop/depth.ts). 2 is a fixed spare.
+   */
+  maxDepth?: number
   /** program.md to give the agent (default: the checkout's). */
   programFile?: string
   /** Run the trainer without network where possible (default true). */
@@ -64,6 +72,9 @@ export interface JoinSummary {
   trainingSeconds: number
   heldSeconds: number
   dutyCycle: number | undefined
+  /** The pipeline depth at the end, and the most units held at once. */
+  depth: number
+  maxHeld: number
 }
 
 type Campaign = HelloReply['campaigns'][number]
@@ -83,23 +94,28 @@ export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
   const lane = o.lane ?? ''
   const log = (line: string) => ui.log(lane ? `[${lane}] ${line}` : line)
   const pipelined = o.pipeline ?? true
+  const cap = pipelined ? Math.max(1, Math.min(LIMITS.capacity, Math.floor(o.maxDepth ?? DEFAULT_DEPTH_CAP))) : 1
   const python = await findPython()
   const hardware = await probeHardware({ python: python.path, env: { ...process.env, ...o.env } })
   const agent = o.agent ?? chooseAgent({ agentCmd: o.agentCmd, agentTimeoutSeconds: o.agentTimeoutSeconds, env: process.env, stateDir: o.stateDir, trainerDir: o.trainerDir })
   const isolation = o.isolate === false ? { wrap: [], how: 'network isolation off (--no-isolate)', isolated: false } : await detectIsolation()
   const program = await readProgram(o.trainerDir, o.programFile)
-  log(`worker ${o.name}: ${hardware.hardwareClass}, torch ${python.torchVersion} (${python.path}); researcher: ${agent.label}; ${pipelined ? 'pipelined' : 'not pipelined'}; trainer: ${isolation.how}`)
+  log(`worker ${o.name}: ${hardware.hardwareClass}, torch ${python.torchVersion} (${python.path}); researcher: ${agent.label}; ${cap > 1 ? `pipelined, up to ${cap} units` : 'not pipelined'}; trainer: ${isolation.how}`)
 
+  // A trainer a killed predecessor left running would share the GPU with ours (runner/leftovers.ts).
+  const leftover = await killLeftover(runDirOf(o.stateDir))
+  if (leftover) log(`stopped a trainer that a previous run of this worker left running (process group ${leftover})`)
   const spool = new Spool(join(o.stateDir, 'spool'))
   const stop = new AbortController()
   const onAbort = () => stop.abort(o.signal?.reason)
   o.signal?.addEventListener('abort', onAbort, { once: true })
   let deliverer: Deliverer | null = null
+  let feed: ResumableFeed | null = null
   let online = false
   const conn = connect(o.url, o.token, {
     // Said once per outage: the socket retries quietly, with growing pauses (client/connect.ts).
-    onClose: () => { if (online) log('connection lost; reconnecting'); online = false },
-    onOpen: () => { online = true; log(`connected to ${o.url}`); deliverer?.wake() },
+    onClose: () => { if (online) log('connection lost; reconnecting'); online = false; feed?.closed() },
+    onOpen: () => { online = true; log(`connected to ${o.url}`); deliverer?.wake(); feed?.opened() },
     maxRetryDelayMs: o.reconnectMaxMs,
   })
   const api = conn.api
@@ -111,10 +127,15 @@ export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
   const held = new Map<string, { unit: WorkUnit; progress: Progress | null; abort: AbortController }>()
   const queue: WorkUnit[] = []
   const duty = new DutyCycle()
+  let budgetSeconds = 300
+  const gauge = new DepthGauge({ cap, budgetSeconds: () => budgetSeconds })
+  /** The depth the pipeline works to and the coordinator was told (heartbeats carry it). */
+  let depth = gauge.depth()
+  let maxHeld = 0
   let trained = 0
   const summary = (): JoinSummary => {
     const d = duty.seconds()
-    return { units: trained, trainingSeconds: d.training, heldSeconds: d.held, dutyCycle: duty.ratio() }
+    return { units: trained, trainingSeconds: d.training, heldSeconds: d.held, dutyCycle: duty.ratio(), depth, maxHeld }
   }
   /** Frozen when the last unit is done, so a spare unit's wind-down does not count. */
   let final: JoinSummary | null = null
@@ -168,32 +189,57 @@ export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
   })
   deliverer.kick()
 
-  let wake: (() => void) | null = null
-  const sub = api.worker.assignments.subscribe({ workerId, capacity: pipelined ? 2 : 1, fingerprints }, {
+  /** Wakes every `nextUnit` waiting for the feed. */
+  let waiting: (() => void)[] = []
+  const wake = () => { for (const w of waiting.splice(0)) w() }
+  // After a reconnect: hello with the units held, then the feed again (client/feed.ts).
+  feed = new ResumableFeed({ hello, log, maxRetryMs: o.reconnectMaxMs, subscribe: () => api.worker.assignments.subscribe({ workerId, capacity: depth, fingerprints }, {
     onData: (e: AssignmentEvent) => {
       if (e.type === 'unit') {
         if (!held.has(e.unit.id)) {
           held.set(e.unit.id, { unit: e.unit, progress: null, abort: new AbortController() })
+          maxHeld = Math.max(maxHeld, held.size)
+          budgetSeconds = e.unit.budgetSeconds
           duty.hold(1)
           queue.push(e.unit)
         }
-        wake?.()
+        wake()
       } else if (e.type === 'bestChanged') log(`new best on ${e.campaign}: ${e.valBpb?.toFixed(6) ?? '?'} at ${e.commit.slice(0, 10)}`)
       else if (e.type === 'cancel') held.get(e.unitId)?.abort.abort(e.reason)
     },
     onError: err => log(`assignment feed error: ${err.message}`),
-  })
-  const beat = setInterval(() => {
+  }) })
+  // As often as the coordinator asks: it spaces heartbeats out as more workers connect.
+  let beatSeconds = reply.heartbeatSeconds ?? 5
+  const beat = () => {
     const units = [...held.values()].slice(0, 8).map(h => ({ unitId: h.unit.id, leaseToken: h.unit.leaseToken, progress: h.progress }))
-    api.worker.heartbeat.mutate({ workerId, units }).then(r => {
+    api.worker.heartbeat.mutate({ workerId, units, capacity: depth }).then(r => {
       for (const id of r.cancelled) held.get(id)?.abort.abort('the coordinator cancelled this unit')
+      if (r.heartbeatSeconds) beatSeconds = r.heartbeatSeconds
     }, () => {})
-  }, 5000)
+  }
+  let beating = setTimeout(function tick() {
+    beat()
+    beating = setTimeout(tick, beatSeconds * 1000)
+  }, beatSeconds * 1000)
+  // The depth follows the gauge; a change goes to the coordinator at once (it sends units up to it)
+  // and to the pipeline (it fetches up to it). Checked on each measurement and every second, since
+  // an agent that is still thinking already says it is slow.
+  let depthChanged = () => {}
+  const recheck = () => {
+    const d = gauge.depth()
+    if (d === depth) return
+    log(`pipeline depth ${depth} -> ${d}: ${gauge.describe()}`)
+    depth = d
+    beat()
+    depthChanged()
+  }
+  const rechecking = setInterval(recheck, 1000)
 
   const release = (id: string) => {
     if (held.delete(id)) duty.hold(-1)
   }
-  const pool = new WorkspacePool(join(o.stateDir, 'workspaces'), pipelined ? 2 : 1)
+  const pool = new WorkspacePool(join(o.stateDir, 'workspaces'), cap)
   const ctx: ExperimentContext = {
     agent, python: python.path, trainerDir: o.trainerDir, program, locked: await readLocked(o.trainerDir), wrap: isolation.wrap, runDir: runDirOf(o.stateDir),
     env: o.env, trainerSeed: o.seed, baseSeed: o.seed, log,
@@ -204,6 +250,7 @@ export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
     },
     onTraining: running => duty.training(running),
     dutyCycle: () => duty.ratio(),
+    known: (campaign, hash) => api.worker.known.query({ workerId, campaign, sourceHash: hash }),
   }
 
   const nextUnit = async (): Promise<WorkUnit | null> => {
@@ -213,16 +260,16 @@ export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
       if (unit) return unit
       await new Promise<void>(resolve => {
         const done = () => { stop.signal.removeEventListener('abort', done); resolve() }
-        wake = done
+        waiting.push(done)
         stop.signal.addEventListener('abort', done, { once: true })
       })
-      wake = null
     }
   }
 
   try {
     await runPipeline<WorkUnit, Prepared>({
-      pipelined,
+      depth: () => depth,
+      onDepthChange: f => { depthChanged = f },
       signal: stop.signal,
       next: nextUnit,
       prepare: async unit => {
@@ -233,11 +280,19 @@ export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
           if (c) await prepare(c)
         }
         const workspace = await pool.acquire()
+        // Only units the agent edits measure the agent; a baseline or verify is ready at once.
+        const timed = unit.kind === 'explore' || unit.kind === 'rebase'
+        if (timed) gauge.agentStarted(unit.id)
         try {
-          return await prepareExperiment(ctx, unit, workspace, AbortSignal.any([h.abort.signal, stop.signal]))
+          const p = await prepareExperiment(ctx, unit, workspace, AbortSignal.any([h.abort.signal, stop.signal]))
+          if (timed) gauge.agentEnded(unit.id)
+          return p
         } catch (err) {
+          if (timed) gauge.agentEnded(unit.id, false)
           pool.release(workspace)
           throw err
+        } finally {
+          recheck()
         }
       },
       train: async p => {
@@ -253,11 +308,13 @@ export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
             ui.stop(lane)
           }
           if (!report) return log(`${p.unit.id}: stopped (${String(signal.reason ?? 'cancelled')})`)
+          if (report.timings.runSeconds > 0) gauge.trained(report.timings.runSeconds)
+          recheck()
           await deliverer!.push(workerId, report)
           o.onReport?.(report)
           trained++
           const d = duty.seconds()
-          log(`${p.unit.id}: ${report.status}${report.metrics ? ` val_bpb ${report.metrics.val_bpb.toFixed(6)}` : ''}; GPU duty cycle ${((duty.ratio() ?? 0) * 100).toFixed(0)}% (${d.training.toFixed(0)}s training of ${d.held.toFixed(0)}s)${usageLine(report)}`)
+          log(`${p.unit.id}: ${report.status}${report.metrics ? ` val_bpb ${report.metrics.val_bpb.toFixed(6)}` : ''}; GPU duty cycle ${((duty.ratio() ?? 0) * 100).toFixed(0)}% (${d.training.toFixed(0)}s training of ${d.held.toFixed(0)}s, depth ${depth})${usageLine(report)}`)
           if (o.maxUnits !== undefined && trained >= o.maxUnits) {
             final = summary()
             stop.abort('done')
@@ -277,8 +334,9 @@ export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
     // spooled for the next start.
     if (!o.signal?.aborted) await deliverer.idle()
   } finally {
-    clearInterval(beat)
-    sub.unsubscribe()
+    clearTimeout(beating)
+    clearInterval(rechecking)
+    feed.stop()
     await deliverer.stop()
     await conn.close()
     o.signal?.removeEventListener('abort', onAbort)

@@ -2,9 +2,9 @@ import { join } from 'node:path'
 import { openWorkspace, type Workspace } from '../workspace/git.ts'
 
 /**
- * One local git workspace per unit in flight (two with pipelining: the one training and the one
- * the agent prepares), so the agent's edits for the next unit never touch the files of the one
- * being trained.
+ * One local git workspace per unit in flight (as many as the pipeline's depth: the one training
+ * and those the agents prepare), so the agents' edits for later units never touch the files of the
+ * one being trained, nor each other's. Opened on demand and reused.
  */
 export class WorkspacePool {
   private free: Workspace[] = []

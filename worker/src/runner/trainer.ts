@@ -1,14 +1,20 @@
 import { execa } from 'execa'
+import { join } from 'node:path'
 import { parseProgressLine, parseSummary, type Metrics, type Profile, type Progress } from '@autoresearch-grid/shared'
 import { LineSplitter, type Line } from './lines.ts'
 import { OutputCollector } from './output.ts'
 import { groupAlive, signalGroup, trackGroup } from './process-group.ts'
 import { trainerEnvironment } from './env.ts'
+import { LAUNCH_FAILED, launched } from './launcher.ts'
+import { forgetGroup, recordGroup } from './leftovers.ts'
 
 export interface RunTrainerOptions {
   /** The Python with torch (see `findPython` in @autoresearch-grid/trainer). */
   python: string
-  /** Directory holding `train.py` and its locked `prepare.py` (see `run-dir.ts`). */
+  /**
+   * Directory holding `train.py` and its locked `prepare.py` (see `run-dir.ts`). While the trainer
+   * runs, `<runDir>.pid` records its process group (leftovers.ts): one trainer per run folder.
+   */
   runDir: string
   /** Script to run inside `runDir`. */
   script?: string
@@ -131,8 +137,13 @@ export async function runTrainer(options: RunTrainerOptions): Promise<TrainerRes
   if (options.seed !== undefined) env.AUTORESEARCH_SEED = String(options.seed)
   if (options.cacheDir !== undefined) env.AUTORESEARCH_CACHE = options.cacheDir
   if (options.dataDir !== undefined) env.AUTORESEARCH_DATA = options.dataDir
+  // torch's bytecode kept with the compile caches. An install without it (uv compiles none by
+  // default) in a site-packages the trainer may not write to compiles ~2,000 modules of torch from
+  // source on every start-up: 10 s of each experiment on an H100 box (docs/TRAINER.md).
+  if (options.profile === 'gpu' && options.cacheDir !== undefined) env.PYTHONPYCACHEPREFIX ??= join(options.cacheDir, 'compile', 'pycache')
 
-  const command = [...(options.wrap ?? []), options.python, script]
+  // Through the launcher, which kills the trainer's group if the worker dies (launcher.ts).
+  const command = launched(options.python, [...(options.wrap ?? []), options.python, script])
   const child = execa(command[0], command.slice(1), {
     cwd: options.runDir,
     env,
@@ -148,6 +159,7 @@ export async function runTrainer(options: RunTrainerOptions): Promise<TrainerRes
   let killTimer: NodeJS.Timeout | undefined
   const pgid = child.pid
   const untrack = pgid === undefined ? () => {} : trackGroup(pgid)
+  const recorded = pgid === undefined ? null : recordGroup(options.runDir, pgid).then(() => true, () => false)
 
   const terminate = () => {
     if (pgid === undefined || killTimer) return
@@ -193,12 +205,15 @@ export async function runTrainer(options: RunTrainerOptions): Promise<TrainerRes
   clearTimeout(killTimer)
   options.signal?.removeEventListener('abort', onAbort)
   untrack()
+  if (await recorded) await forgetGroup(options.runDir)
 
   outcome.exitCode = typeof result.exitCode === 'number' ? result.exitCode : null
   outcome.signal = result.signal ?? null
   if (pgid === undefined || (result.exitCode === undefined && !result.signal)) {
     outcome.spawnError = result.shortMessage ?? `could not run ${command[0]}`
   }
+  const launchFailed = result.exitCode === 127 ? LAUNCH_FAILED.exec(output.logTail()) : null
+  if (launchFailed) outcome.spawnError = launchFailed[1]
   if (callbackError) throw callbackError
   return finish()
 }

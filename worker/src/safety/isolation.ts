@@ -11,8 +11,13 @@ export interface Isolation {
 /**
  * Ways to start the trainer in a network namespace of its own (only a down loopback inside), best
  * first. `--map-root-user` needs unprivileged user namespaces; plain `--net` needs root.
+ * `--kill-child` (util-linux 2.32+) makes unshare take train.py with it if unshare itself is killed;
+ * the launcher (runner/launcher.ts) already kills the group when the worker dies, this covers a
+ * kill aimed at unshare alone. Older unshares get the same isolation without it.
  */
 export const CANDIDATES: readonly string[][] = [
+  ['unshare', '--net', '--map-root-user', '--kill-child'],
+  ['unshare', '--net', '--kill-child'],
   ['unshare', '--net', '--map-root-user'],
   ['unshare', '--net'],
 ]

@@ -3,9 +3,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { execa } from 'execa'
+import { runtimeFile } from '@autoresearch-grid/shared'
 
 /** The ast checker shipped with the worker (see its docstring for the policy). */
-export const CHECKER = fileURLToPath(new URL('../../safety/check_train.py', import.meta.url))
+export const CHECKER = runtimeFile('safetyChecker', () => fileURLToPath(new URL('../../safety/check_train.py', import.meta.url)))
 
 export interface Violation {
   file: string

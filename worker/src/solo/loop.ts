@@ -11,6 +11,7 @@ import { readLocked, readProgram } from '../loop/program.ts'
 import { WorkspacePool } from '../loop/slots.ts'
 import { checkSource } from '../safety/policy.ts'
 import { detectIsolation } from '../safety/isolation.ts'
+import { killLeftover } from '../runner/leftovers.ts'
 import { plainProgress, progressFor, type ProgressSink } from '../ui/progress.ts'
 import { mergeText } from '../workspace/merge.ts'
 import { ResearchRepo } from './repo.ts'
@@ -71,6 +72,9 @@ export async function runSolo(o: SoloOptions): Promise<SoloSummary> {
   const isolation = o.isolate === false ? { wrap: [], how: 'network isolation off (--no-isolate)' } : await detectIsolation()
   const program = await readProgram(o.trainerDir, o.programFile)
   log(`solo on ${repo.branch} in ${o.dir}: ${profile}, ${o.budgetSeconds}s per experiment; researcher: ${agent.label}; ${pipelined ? 'pipelined' : 'not pipelined'}; trainer: ${isolation.how}`)
+  // A trainer a killed predecessor left running would share the GPU with ours (runner/leftovers.ts).
+  const leftover = await killLeftover(runDirOf(stateDir))
+  if (leftover) log(`stopped a trainer that a previous run left running (process group ${leftover})`)
   log(`preparing data (${profile})`)
   const cacheDir = join(stateDir, 'data')
   const data = await ensurePrepared({ python: python.path, trainerDir: o.trainerDir, cacheDir, profile, vocabSize: o.vocabSize, signal: o.signal })
@@ -149,7 +153,8 @@ export async function runSolo(o: SoloOptions): Promise<SoloSummary> {
     return { experiments: done, kept, best: state.best, dutyCycle: duty.ratio(), trainingSeconds: d.training, heldSeconds: d.held }
   }
   await runPipeline<WorkUnit, Prepared>({
-    pipelined,
+    depth: pipelined ? 2 : 1,
+    order: 'arrival',
     signal: stop.signal,
     next: async () => {
       if (stop.signal.aborted) return null

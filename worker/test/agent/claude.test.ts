@@ -3,11 +3,12 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { WorkUnit } from '@autoresearch-grid/shared'
-import { ensurePrepared, findPython } from '@autoresearch-grid/trainer'
+import { findPython } from '@autoresearch-grid/trainer'
 import { ClaudeAgent, claudeFromEnv } from '../../src/agent/claude.ts'
 import { AgentError } from '../../src/agent/agent.ts'
 import { prepareExperiment, trainExperiment, type ExperimentContext } from '../../src/loop/experiment.ts'
 import { openWorkspace } from '../../src/workspace/git.ts'
+import { sharedCorpus } from '../fixtures/corpus.ts'
 import { apiError, message, startMessagesServer, toolResults, toolUse, type Step } from '../fixtures/messages-server.ts'
 
 // The real Anthropic SDK, pointed at a loopback server that speaks the Messages API with scripted
@@ -37,16 +38,8 @@ function context(dir: string, agent: ClaudeAgent, lines: string[] = []): Experim
   return { agent, python, trainerDir, program: '# program\nLower val_bpb.', wrap: [], runDir: join(dir, 'run'), log: l => lines.push(l), hardTimeoutSeconds: 120 }
 }
 
-// Prepared once for the whole file, in a folder that outlives each test's own.
-const shared = t.testdir({})
-let data: { cacheDir: string; dataDir: string } | null = null
-async function prepared() {
-  if (!data) {
-    const cacheDir = join(shared, 'cache')
-    data = { cacheDir, dataDir: (await ensurePrepared({ python, trainerDir, cacheDir, vocabSize: 512, profile: 'cpu-tiny' })).dataDir }
-  }
-  return data
-}
+// The data set every worker test that trains shares, prepared once (fixtures/corpus.ts).
+const prepared = sharedCorpus
 
 t.test('the agent edits train.py through tools and the loop trains the edit', async t => {
   const dir = t.testdir({})

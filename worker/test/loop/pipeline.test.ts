@@ -6,12 +6,14 @@ import { createCampaign } from '@autoresearch-grid/coordinator'
 import { startCoordinator } from '../../../coordinator/test/helpers.ts'
 import type { Agent, AgentTask } from '../../src/agent/agent.ts'
 import { HeuristicAgent } from '../../src/agent/heuristic-agent.ts'
+import { DepthGauge } from '../../src/loop/depth.ts'
 import { DutyCycle } from '../../src/loop/duty-cycle.ts'
 import { runPipeline } from '../../src/loop/pipeline.ts'
 import { joinCoordinator, type JoinSummary } from '../../src/loop/join.ts'
 
-// Pipelining: while the GPU trains unit N the agent prepares unit N+1. The last test is also the
-// benchmark behind docs/PERFORMANCE.md: DUTY_UNITS, DUTY_AGENT_SECONDS and DUTY_BUDGET scale it.
+// Pipelining: while the GPU trains unit N the agent prepares the next ones, as many at once as keep
+// the GPU busy. The last test runs the real join loop (DUTY_UNITS, DUTY_AGENT_SECONDS and
+// DUTY_BUDGET scale it); the measurement in docs/PERFORMANCE.md is bench/duty-cycle/run.ts.
 const trainerDir = fileURLToPath(new URL('../../../trainer/', import.meta.url))
 const TRAIN = readFileSync(join(trainerDir, 'train.py'), 'utf8')
 const sleep = (ms: number) => new Promise(r => setTimeout(r, ms))
@@ -35,7 +37,7 @@ t.test('with pipelining the next unit is prepared while the current one trains',
   const run = (pipelined: boolean) => {
     let n = 0
     return runPipeline<number, number>({
-      pipelined,
+      depth: pipelined ? 2 : 1,
       next: async () => (n < 3 ? ++n : null),
       prepare: async u => { events.push(`prepare ${u} start`); await sleep(30); events.push(`prepare ${u} end`); return u },
       train: async u => { events.push(`train ${u} start`); await sleep(30); events.push(`train ${u} end`) },
@@ -48,6 +50,76 @@ t.test('with pipelining the next unit is prepared while the current one trains',
   events.length = 0
   await run(false)
   t.ok(events.indexOf('prepare 2 start') > events.indexOf('train 1 end'), 'without pipelining, unit 2 waits for unit 1')
+})
+
+/**
+ * A fake agent slower than a training run, and the real depth rule: the pipeline takes several
+ * units in hand and prepares them side by side, so the trainer hardly waits; with a fixed spare it
+ * waits for the agent every time. Milliseconds stand in for minutes.
+ */
+async function simulate(o: { agentMs: number; trainMs: number; units: number; cap: number }) {
+  const gauge = new DepthGauge({ cap: o.cap, budgetSeconds: () => o.trainMs / 1000 })
+  let n = 0
+  let preparing = 0
+  let trained = 0
+  /** Most proposals in flight at once once the agent was measured (the start holds the cap). */
+  let mostPreparing = 0
+  let trainingMs = 0
+  let firstTrainStart = 0
+  let lastTrainEnd = 0
+  await runPipeline<number, number>({
+    depth: () => gauge.depth(),
+    next: async () => (n < o.units ? ++n : null),
+    prepare: async u => {
+      gauge.agentStarted(String(u))
+      preparing++
+      if (trained >= 2) mostPreparing = Math.max(mostPreparing, preparing)
+      await sleep(o.agentMs)
+      preparing--
+      gauge.agentEnded(String(u))
+      return u
+    },
+    train: async () => {
+      const start = performance.now()
+      firstTrainStart ||= start
+      await sleep(o.trainMs)
+      lastTrainEnd = performance.now()
+      trainingMs += lastTrainEnd - start
+      trained++
+      gauge.trained((lastTrainEnd - start) / 1000)
+    },
+    onError: (_, err) => { throw err },
+  })
+  // From the first training on: the agent's first proposal cannot be hidden by anything.
+  return { depth: gauge.depth(), mostPreparing, busy: trainingMs / (lastTrainEnd - firstTrainStart) }
+}
+
+t.test('with an agent slower than a training run, the depth grows and several proposals run at once', async t => {
+  const adaptive = await simulate({ agentMs: 300, trainMs: 150, units: 10, cap: 4 })
+  const fixed = await simulate({ agentMs: 300, trainMs: 150, units: 10, cap: 2 })
+  t.comment(`trainer busy ${(adaptive.busy * 100).toFixed(0)}% adaptive (depth ${adaptive.depth}), ${(fixed.busy * 100).toFixed(0)}% with one spare`)
+  t.ok(adaptive.depth >= 3, `depth ${adaptive.depth}: 1 + ceil(agent / training), at least 3 units in hand`)
+  t.ok(adaptive.mostPreparing >= 3, `${adaptive.mostPreparing} proposals were prepared at once`)
+  t.ok(fixed.mostPreparing <= 2, `with one spare, ${fixed.mostPreparing} at most (the spare, and the next unit while the trainer waits for it)`)
+  t.ok(adaptive.busy > fixed.busy + 0.2, `the trainer is busier: ${adaptive.busy.toFixed(2)} vs ${fixed.busy.toFixed(2)}`)
+})
+
+t.test('with an agent faster than a training run, the depth settles at one spare', async t => {
+  const r = await simulate({ agentMs: 20, trainMs: 150, units: 6, cap: 4 })
+  t.equal(r.depth, 2)
+})
+
+t.test('the trainer takes the candidate ready first, not the unit that came first', async t => {
+  const trained: number[] = []
+  let n = 0
+  await runPipeline<number, number>({
+    depth: 3,
+    next: async () => (n < 3 ? ++n : null),
+    prepare: async u => { await sleep(u === 1 ? 200 : 20); return u },
+    train: async u => { trained.push(u) },
+    onError: (_, err) => { throw err },
+  })
+  t.same(trained, [2, 3, 1])
 })
 
 /** The heuristic researcher, made as slow as a model that thinks for a while. */
@@ -86,5 +158,7 @@ t.test('with an agent slower than a training run, pipelining raises the GPU duty
   t.comment(`pipelining on:  ${line(on)}`)
   t.equal(on.units, units)
   t.equal(off.units, units)
+  t.ok(on.maxHeld > 2, `the coordinator sent ${on.maxHeld} units at once: more than one spare while the agent was not yet measured`)
+  t.equal(off.maxHeld, 1, 'without pipelining, one unit at a time')
   t.ok(on.dutyCycle! > off.dutyCycle! + 0.1, `duty cycle ${line(on)} with pipelining vs ${line(off)} without`)
 })

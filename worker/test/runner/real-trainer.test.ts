@@ -4,11 +4,11 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Progress } from '@autoresearch-grid/shared'
 import { findPython } from '@autoresearch-grid/trainer'
-import { ensurePrepared } from '@autoresearch-grid/trainer'
+import { sharedCorpus } from '../fixtures/corpus.ts'
 import { prepareRunDir } from '../../src/runner/run-dir.ts'
 import { runTrainer } from '../../src/runner/trainer.ts'
 
-// End to end on the real trainer, cpu-tiny profile: prepare a small data set, build a run
+// End to end on the real trainer, cpu-tiny profile: a small prepared data set, build a run
 // directory, train for a few seconds. Slow (tens of seconds on 2 cores), so only two runs.
 const trainerDir = fileURLToPath(new URL('../../../trainer/', import.meta.url))
 const ready = existsSync(join(trainerDir, 'prepare.py')) && existsSync(join(trainerDir, 'train.py'))
@@ -16,11 +16,13 @@ const python = ready ? await findPython().catch(() => null) : null
 
 t.test('the real trainer', { skip: python ? false : 'needs trainer/prepare.py, trainer/train.py and a Python with torch' }, async t => {
   if (!python) return
-  const cacheDir = t.testdir()
-  const data = await ensurePrepared({ python: python.path, trainerDir, cacheDir, vocabSize: 512, profile: 'cpu-tiny' })
+  // The data set the worker tests share (fixtures/corpus.ts); preparing it is trainer/js's test.
+  const data = await sharedCorpus()
+  const cacheDir = data.cacheDir
+  const scratch = t.testdir()
   const train = readFileSync(join(trainerDir, 'train.py'), 'utf8')
   const run = async (source: string, onProgress?: (p: Progress) => void) => {
-    const runDir = join(cacheDir, 'run')
+    const runDir = join(scratch, 'run')
     await prepareRunDir({ runDir, trainerDir, files: { 'train.py': source } })
     return runTrainer({
       python: python.path, runDir, budgetSeconds: 2, profile: 'cpu-tiny', seed: 1, cacheDir,

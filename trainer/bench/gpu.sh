@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # GPU benchmark of train.py (docs/TRAINER.md has the results). Run from the repository root:
-#   trainer/bench_gpu.sh startup   prepare, a cold 20 s run (empty compile cache), a warm 300 s run
-#   trainer/bench_gpu.sh seeds     prepare, then the default config for seeds 1..3 at SEEDS_BUDGET s
+#   trainer/bench/gpu.sh startup   prepare, a cold 20 s run (empty caches), two warm 10 s runs, a warm 300 s run
+#   trainer/bench/gpu.sh seeds     prepare, then the default config for seeds 1..3 at SEEDS_BUDGET s (300)
+#   trainer/bench/gpu.sh flex      flex_attention kernel options at the trainer's shapes (trainer/bench/flex.py)
 # The corpus is the embedded one, copied to .bench-corpus/ (the device machine has no node_modules).
 # Logs go to $OUT (or ./bench-out).
 set -euo pipefail
@@ -10,6 +11,9 @@ mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 export AUTORESEARCH_CACHE=${AUTORESEARCH_CACHE:-/tmp/autoresearch-bench}
 export AUTORESEARCH_PROFILE=${AUTORESEARCH_PROFILE:-gpu}
+# As the worker runs a gpu trainer: torch's bytecode cached with the compile caches (docs/TRAINER.md, "Start-up").
+export PYTHONPYCACHEPREFIX=$AUTORESEARCH_CACHE/compile/pycache
+unset PYTHONDONTWRITEBYTECODE
 CORPUS=${CORPUS:-$PWD/.bench-corpus}
 
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
@@ -27,10 +31,16 @@ case "${1:-startup}" in
   startup)
     rm -rf "$AUTORESEARCH_CACHE/compile"
     run cold20 20 42
+    run warm10a 10 42
+    run warm10b 10 42
     run warm300 300 42
     ;;
   seeds)
-    for seed in 1 2 3; do run "seed$seed" "${SEEDS_BUDGET:-120}" "$seed"; done
+    for seed in 1 2 3; do run "seed$seed" "${SEEDS_BUDGET:-300}" "$seed"; done
+    ;;
+  flex)
+    "${PYTHON:-python3}" trainer/bench/flex.py 2>&1 | tee "$OUT/flex.log"
+    exit 0
     ;;
 esac
 

@@ -1,0 +1,71 @@
+/**
+ * The trainer starts through a tiny launcher of ours that ties its life to the worker's. The
+ * runner's `process.on('exit')` hook (process-group.ts) cannot run when the worker is killed with
+ * SIGKILL or by the OOM killer; without the launcher, train.py would go on holding the
+ * volunteer's GPU as an orphan. The launcher is the leader of the trainer's process group and its
+ * parent: when the worker dies it kills the whole group (train.py, an `unshare` around it,
+ * whatever train.py started). On Linux the kernel tells it at once (prctl PR_SET_PDEATHSIG);
+ * elsewhere it notices within a fifth of a second that its parent changed.
+ *
+ * It is Python because the trainer's interpreter is the one program the worker knows is there; it
+ * runs isolated (`-I -S`: no run folder, site-packages or PYTHON* variables on its path), so
+ * nothing the agent wrote is imported by it. It is ours, not the agent's: the safety policy is for
+ * train.py, which it only execs.
+ */
+export const LAUNCHER_PY = `
+import os, signal, sys, time
+worker, argv = int(sys.argv[1]), sys.argv[2:]
+
+def kill_group(*_):
+    os.killpg(0, signal.SIGKILL)  # the trainer, what it started, and this launcher
+
+signal.signal(signal.SIGUSR2, kill_group)
+poll = 0.2
+if sys.platform.startswith("linux"):
+    try:
+        import ctypes
+        if ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGUSR2), 0, 0, 0) == 0:  # PR_SET_PDEATHSIG
+            poll = None
+    except (OSError, AttributeError):
+        pass
+if os.getppid() != worker:  # the worker died before the kernel was told
+    kill_group()
+
+# The runner signals the whole group: the trainer gets its SIGTERM; the launcher waits to report.
+for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    signal.signal(s, lambda *_: None)
+pid = os.fork()
+if pid == 0:
+    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR2):
+        signal.signal(s, signal.SIG_DFL)
+    try:
+        os.execvp(argv[0], argv)
+    except OSError as e:
+        print(f"launcher: could not start {argv[0]}: {e}", file=sys.stderr, flush=True)
+        os._exit(127)
+while True:
+    done, status = os.waitpid(pid, os.WNOHANG if poll else 0)
+    if done:
+        break
+    if os.getppid() != worker:
+        kill_group()
+    time.sleep(poll)
+
+# Ends the way the trainer ended, so the runner reads the trainer's exit code or signal.
+if os.WIFSIGNALED(status):
+    sig = os.WTERMSIG(status)
+    try:
+        signal.signal(sig, signal.SIG_DFL)
+    except (OSError, ValueError):
+        pass
+    os.kill(os.getpid(), sig)
+sys.exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
+`
+
+/** The line the launcher prints when the command it was given cannot be started (exit code 127). */
+export const LAUNCH_FAILED = /^launcher: could not start (.*)$/m
+
+/** `command` run through the launcher by `python`, for a worker whose pid is `workerPid`. */
+export function launched(python: string, command: readonly string[], workerPid = process.pid): string[] {
+  return [python, '-I', '-S', '-c', LAUNCHER_PY, String(workerPid), ...command]
+}
