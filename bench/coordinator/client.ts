@@ -2,8 +2,8 @@
  * One client process of the coordinator load benchmark: it holds many simulated workers, each with
  * its own tRPC WebSocket connection to the coordinator (loopback only: see ws-client.ts), and runs the worker's loop
  * on a compressed clock: hello, subscribe to `worker.assignments`, "train" for a second or so,
- * report, and heartbeat every 5 s like the real worker. Started by load.ts with an IPC channel; it
- * gets `start` and `stop` messages and answers with `ready` and `stats`.
+ * report, and heartbeat as often as the coordinator asks, like the real worker. Started by load.ts
+ * with an IPC channel; it gets `start`, `go` and `stop` messages and answers with `ready` and `stats`.
  */
 import type { AssignmentEvent, ReportInput, WorkUnit } from '../../shared/src/index.ts'
 import { boundClient, loopbackAddress } from './ws-client.ts'
@@ -26,7 +26,8 @@ export interface ClientConfig {
   seed: number
 }
 
-export type ToClient = { type: 'start'; config: ClientConfig } | { type: 'stop' }
+/** `go`: every process has connected its workers; start training the units held. */
+export type ToClient = { type: 'start'; config: ClientConfig } | { type: 'go' } | { type: 'stop' }
 
 export interface ClientStats {
   connected: number
@@ -71,10 +72,12 @@ function send(m: FromClient): void {
   process.send!(m)
 }
 
-async function run(cfg: ClientConfig, stopped: Promise<void>): Promise<ClientStats> {
+async function run(cfg: ClientConfig, go: Promise<void>, stopped: Promise<void>): Promise<ClientStats> {
   const random = rng(cfg.seed)
   const stats: ClientStats = { connected: 0, connectMs: [], helloFailures: 0, acks: [], firstUnit: [], nextUnit: [], workersWithUnit: 0, units: 0, idleEvents: 0, bestChanged: 0, heartbeats: 0, errors: {} }
   const fail = (what: string, err: unknown) => {
+    // Calls cut off by the stop itself (their sockets close under them) are not failures.
+    if (stopping) return
     const key = `${what}: ${(err as Error).message}`.slice(0, 160)
     stats.errors[key] = (stats.errors[key] ?? 0) + 1
   }
@@ -115,8 +118,13 @@ async function run(cfg: ClientConfig, stopped: Promise<void>): Promise<ClientSta
     }
     w.held = e.unit
     const trainMs = cfg.meanTrainMs * (0.5 + random())
-    w.training = setTimeout(() => report(w, e.unit, trainMs), trainMs)
+    // The first units wait for everyone to connect: connect time measures connecting, not the
+    // report traffic of the workers that came first.
+    if (started) w.training = setTimeout(() => report(w, e.unit, trainMs), trainMs)
+    else void go.then(() => { if (!stopping) w.training = setTimeout(() => report(w, e.unit, trainMs), trainMs) })
   }
+  let started = false
+  void go.then(() => { started = true })
 
   const join = async (index: number): Promise<void> => {
     const contributor = Math.floor(index / cfg.workersPerToken)
@@ -184,9 +192,12 @@ async function run(cfg: ClientConfig, stopped: Promise<void>): Promise<ClientSta
 if (process.send) {
   let stop!: () => void
   const stopped = new Promise<void>(r => { stop = r })
+  let go!: () => void
+  const going = new Promise<void>(r => { go = r })
   process.on('message', (m: ToClient) => {
+    if (m.type === 'go') go()
     if (m.type === 'start') {
-      run(m.config, stopped).then(
+      run(m.config, going, stopped).then(
         stats => process.connected ? process.send!({ type: 'stats', stats } satisfies FromClient, () => process.exit(0)) : process.exit(0),
         err => { console.error(err); process.exit(1) })
     }

@@ -28,7 +28,10 @@ const CLIENT_NICENESS = 10
 
 export interface LoadOptions {
   workers: number
-  /** Length of the measured window, after every worker has said hello. */
+  /**
+   * Length of the measured window. Workers connect first (each holds the unit it got without
+   * training it), then all start training, and the window opens once the first runs end.
+   */
   seconds: number
   /** Reports per second the workers offer together: each trains N / rate seconds on average. */
   rate: number
@@ -180,6 +183,9 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     log(readies ? `all hellos done in ${connectSeconds!.toFixed(1)} s (${connectedAtStart} connected)`
       : `only ${connectedAtStart} of ${o.workers} workers had said hello after ${o.connectTimeoutSeconds ?? 180} s; measuring anyway`)
 
+    // Everyone trains from now on; the window opens when the first of those runs end.
+    for (const c of clients) c.send({ type: 'go' } satisfies ToClient)
+    await sleep(meanTrainMs / 2)
     const windowStart = Date.now()
     const first: ProcSample | null = sample(pid)
     const clientsFirst = clients.map(c => sample(c.pid!))

@@ -56,7 +56,7 @@ const rows = results.map(r => `| ${r.workers.toLocaleString('en')} | ${r.connect
   `${fmt((10 * r.cpuPercent) / r.reportsPerSecond, 1)} ms | ${fmt(r.loadBefore, 1)} |`)
 const uptimeAfter = uptime()
 const table = [
-  `Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}; ${seconds} s measured per row after every worker said hello; ${rate} reports/s offered.`,
+  `Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}; ${seconds} s measured per row, once every worker has connected and the first training runs have ended; ${rate} reports/s offered.`,
   '',
   '| workers | connected | connect: all / p99 per worker | first unit p50 / p99 | next unit p50 / p99 | reports/s (of offered) | coordinator peak RSS | coordinator CPU (of one core) | coordinator CPU per report | load average before |',
   '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',

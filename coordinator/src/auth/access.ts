@@ -30,10 +30,13 @@ export function createAdminToken(ctx: Pick<Ctx, 'db'>, label = 'admin'): string 
   return token
 }
 
+// Every WebSocket and every HTTP call authenticates: prepared (db/prepared.ts).
+const byHash = prepared(db => db.select().from(tokens).where(and(eq(tokens.hash, sql.placeholder('hash')), isNull(tokens.revokedAt))).prepare())
+
 /** Looks a presented token up by its hash; revoked tokens authenticate nobody. */
 export function authenticate(ctx: Pick<Ctx, 'db'>, token: string | null): Principal | null {
   if (!token) return null
-  const row = ctx.db.select().from(tokens).where(and(eq(tokens.hash, hashToken(token)), isNull(tokens.revokedAt))).get()
+  const row = byHash(ctx.db).get({ hash: hashToken(token) })
   if (!row) return null
   if (row.kind === 'admin') return { kind: 'admin', tokenId: row.id }
   return { kind: 'worker', contributorId: row.contributorId!, tokenId: row.id }

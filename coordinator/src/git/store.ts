@@ -55,6 +55,9 @@ export function gitAuthor(a: Author): Author {
 const OBJECT_ID = /^[0-9a-f]{40,64}$/
 const FILE_NAME = /^[A-Za-z0-9_.-]+$/
 
+/** Objects handed to git's hash-object pipes at once (see `GitStore.scratchWaiters`). */
+const SCRATCH_FILES = 64
+
 function objectId(id: string): string {
   if (!OBJECT_ID.test(id)) throw new Error(`not a git object id: ${JSON.stringify(id)}`)
   return id
@@ -81,6 +84,13 @@ export class GitStore {
   private readonly scratch: string
   private readonly freeScratch: { path: string; fd: number }[] = []
   private scratchFiles: { path: string; fd: number }[] = []
+  /**
+   * Objects being hashed wait here once `SCRATCH_FILES` are in use. When reports come faster than
+   * git writes objects, a scratch file per waiting object meant thousands of open files and
+   * `open` calls, and thousands of requests queued on git's stdin: 13 % of the event loop at
+   * 10,000 workers (docs/PERFORMANCE.md, "Coordinator under load"). A waiting promise costs nothing.
+   */
+  private readonly scratchWaiters: (() => void)[] = []
   /** Ends each answer of diff-tree and of the merge loop; random, so no file content can forge it. */
   private readonly mark = `arg-${randomBytes(12).toString('hex')}:`
   /** A parentless commit (made on first use): asked after each diff, its header ends that answer. */
@@ -128,6 +138,10 @@ export class GitStore {
   /** Writes `text` to a scratch file, has `pipe` hash it, and returns the object id. */
   private async hashFile(pipe: GitPipe, text: string): Promise<string> {
     let file = this.freeScratch.pop()
+    while (!file && this.scratchFiles.length >= SCRATCH_FILES) {
+      await new Promise<void>(resolve => this.scratchWaiters.push(resolve))
+      file = this.freeScratch.pop()
+    }
     if (!file) {
       const path = join(this.scratch, String(this.scratchFiles.length))
       file = { path, fd: openSync(path, 'w') }
@@ -142,6 +156,7 @@ export class GitStore {
       return id
     } finally {
       this.freeScratch.push(file)
+      this.scratchWaiters.shift()?.()
     }
   }
 

@@ -55,8 +55,8 @@ const q = prepared(db => ({
  * A snapshot of a campaign's queue, in the scheduler's terms (a pure choice is made over it). It
  * holds only what the choice can depend on, read through indexes, so a lease costs the same with
  * 10 or 10,000 units out: the oldest queued units of each kind that fit the worker's class
- * (QUEUE_WINDOW); of the leased ones, baselines of the best (counted
- * against the baselines wanted) and explorations of a hypothesis on the best (taken); and for each
+ * (QUEUE_WINDOW); of the leased ones, baselines of the best (counted against the baselines
+ * wanted) and explorations of a hypothesis on the best (taken); and for each
  * open hypothesis, whether it was tried on the best (the scheduler asks nothing else of `triedOn`).
  * Reading every leased unit and every measurement of the campaign made each lease O(N), and the
  * assignment feed stalled at a few thousand workers (docs/PERFORMANCE.md, "Coordinator under load").

@@ -27,7 +27,7 @@ export function hello(ctx: Ctx, contributorId: string, hi: WorkerHello): HelloRe
   // Results are compared within a class, so the class is derived here, not taken on the worker's word.
   const cls = hardwareClass({ gpus: hi.hardware.gpus, arch: hi.hardware.cpu.arch, mps: hi.hardware.hardwareClass.startsWith('mps') })
   const input = { ...hi, hardware: { ...hi.hardware, hardwareClass: cls } }
-  const existing = ctx.db.select().from(workers).where(and(eq(workers.contributorId, contributorId), eq(workers.name, input.name))).get()
+  const existing = q(ctx.db).byName.get({ contributor: contributorId, name: input.name })
   if (existing?.banned) throw new UserError(`worker "${input.name}" is banned on this coordinator; ask its maintainer`)
   const workerId = existing?.id ?? newId('w')
   ctx.db.transaction(tx => {
@@ -58,6 +58,8 @@ export function hello(ctx: Ctx, contributorId: string, hi: WorkerHello): HelloRe
 
 const q = prepared(db => ({
   worker: db.select().from(workers).where(eq(workers.id, sql.placeholder('id'))).prepare(),
+  // A crowd of workers joining at once: the hello path is prepared too.
+  byName: db.select().from(workers).where(and(eq(workers.contributorId, sql.placeholder('contributor')), eq(workers.name, sql.placeholder('name')))).prepare(),
   seen: db.update(workers).set({ lastSeen: sql`${sql.placeholder('now')}` }).where(eq(workers.id, sql.placeholder('id'))).prepare(),
   unit: db.select().from(workUnits).where(eq(workUnits.id, sql.placeholder('id'))).prepare(),
   // A placeholder in set() bypasses the column's JSON encoding: `progress` comes as JSON text.

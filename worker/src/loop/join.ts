@@ -212,6 +212,9 @@ export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
   // As often as the coordinator asks: it spaces heartbeats out as more workers connect.
   let beatSeconds = reply.heartbeatSeconds ?? 5
   const beat = () => {
+    // Not while the socket is down: the client would queue every beat and send them as one batch
+    // on reconnect, past the coordinator's batch limit (the hello after a reconnect carries the units).
+    if (!online) return
     const units = [...held.values()].slice(0, 8).map(h => ({ unitId: h.unit.id, leaseToken: h.unit.leaseToken, progress: h.progress }))
     api.worker.heartbeat.mutate({ workerId, units, capacity: depth }).then(r => {
       for (const id of r.cancelled) held.get(id)?.abort.abort('the coordinator cancelled this unit')

@@ -65,6 +65,8 @@ class WorkerProcess {
 
 interface Scenario {
   dir: string
+  /** Lets the agents make their edit `i` (fixtures/scripted-agent.mjs). */
+  phase(i: number): Promise<void>
   data: string
   coord: CoordinatorProcess
   workers: WorkerProcess[]
@@ -73,19 +75,20 @@ interface Scenario {
 }
 
 /** A coordinator on a fresh data dir and one worker per contributor, each with its own edit. */
-async function scenario(t: Test, o: { edits: string[][]; leaseMargin?: number; names?: string[]; noise?: Partial<NoisePolicy> }): Promise<Scenario> {
+async function scenario(t: Test, o: { plans: string[][][]; leaseMargin?: number; names?: string[]; noise?: Partial<NoisePolicy> }): Promise<Scenario> {
   const dir = await mkdtemp(join(tmpdir(), 'arg-merge-'))
   const data = join(dir, 'data')
-  const names = o.names ?? CONTRIBUTORS.slice(0, o.edits.length)
+  const names = o.names ?? CONTRIBUTORS.slice(0, o.plans.length)
   const tokens = await prepareDataDir(data, { budget: BUDGET, noise: { ...NOISE, ...o.noise }, contributors: names })
   const coord = new CoordinatorProcess(data, ['--lease-margin', String(o.leaseMargin ?? 60)])
   await coord.start()
   await mkdir(join(dir, 'agents'))
   const workers = names.map((name, i) => new WorkerProcess(`w-${name}`, tokens[i], join(dir, name), {
-    ARG_AGENT_NAME: name, ARG_AGENT_DELETE: JSON.stringify(o.edits[i]), ARG_AGENT_STATE: join(dir, 'agents'), ARG_AGENT_BARRIER: names.filter((_, j) => o.edits[j].length).join(','),
+    ARG_AGENT_NAME: name, ARG_AGENT_PLAN: JSON.stringify(o.plans[i]), ARG_AGENT_STATE: join(dir, 'agents'), ARG_AGENT_BARRIER: names.filter((_, j) => o.plans[j].length).join(','),
   }))
   const s: Scenario = {
     dir, data, coord, workers,
+    phase: i => writeFile(join(dir, 'agents', `phase-${i}`), ''),
     sql: <T>(query: string, ...args: unknown[]) => readDb(data, db => db.prepare(query).all(...args) as T[]),
     until: async <T>(what: string, fn: () => T | undefined | false, timeoutMs = 200_000): Promise<T> => {
       for (const end = Date.now() + timeoutMs; Date.now() < end; await sleep(300)) {
@@ -114,75 +117,86 @@ const EXP = `select id, kind, worker_id as workerId, contributor_id as contribut
 const verifiersOf = (s: Scenario, experimentId: string) => s.sql<{ workerId: string }>(`select e.worker_id as workerId from work_units u
   join experiments e on e.unit_id = u.id where u.kind = 'verify' and u.target_experiment = ? and e.status = 'measured'`, experimentId).map(r => r.workerId)
 
-t.test('two workers improve the same parent in different places: both land on the branch, one through a three-way merge verified by the other worker', { timeout: 300_000 }, async t => {
-  const A = lines(15, 16)
-  const B = lines(85, 86)
-  const s = await scenario(t, { edits: [A, B] })
-  await s.until('two merges', () => s.sql<{ n: number }>('select count(*) as n from merges')[0].n >= 2)
-  const exps = s.sql<Exp>(EXP)
-  const edits = exps.filter(e => e.kind === 'explore' && e.valBpb !== null && e.status !== 'discarded')
-  t.equal(edits.length, 2, `both edits were trained as candidates (${edits.map(e => `${e.id} ${e.status}`).join(', ')})`)
-  t.equal(new Set(edits.map(e => e.parentCommit)).size, 1, 'on the same parent')
-  t.equal(new Set(edits.map(e => e.workerId)).size, 2, 'by the two workers')
-  const kept = edits.find(e => e.status === 'kept')!
-  const stale = edits.find(e => e.status === 'stale')!
-  t.ok(kept && stale, 'one merged directly, the other found the best moved on')
-  t.same(verifiersOf(s, kept.id), [stale.workerId], 'the directly merged one was verified by the other worker')
+t.test('two workers improve the same parent: both land on the branch, through a three-way merge or through a rebase unit, each verified by the other worker', { timeout: 420_000 }, async t => {
+  // Phase 0 changes different places (a clean three-way merge); phase 1, on the best phase 0 left,
+  // overlapping lines (a conflict, so a rebase unit). One coordinator and two workers for both.
+  const A0 = lines(15, 16)
+  const B0 = lines(85, 86)
+  const A1 = lines(164, 165)
+  const B1 = lines(165, 166)
+  const s = await scenario(t, { plans: [[A0, A1], [B0, B1]] })
+  const merges = () => s.sql<{ n: number }>('select count(*) as n from merges')[0].n
+  /** The two candidates of a phase: the scripted edits trained on `parent`. */
+  const candidates = (parent?: string) => s.sql<Exp>(EXP).filter(e => e.kind === 'explore' && e.valBpb !== null && e.status !== 'discarded' && (!parent || e.parentCommit === parent))
 
-  const merged = exps.find(e => e.kind === 'rebase' && e.agentNotes === `three-way merge of ${stale.id}`)
-  t.ok(merged, 'the stale one was merged onto the new best by a three-way merge')
-  if (!merged) return
-  t.equal(merged.status, 'kept', 'and that merge was kept')
-  t.equal(merged.parentCommit, s.sql<{ after: string }>('select best_after as after from merges where experiment_id = ?', kept.id)[0].after, 'on top of the first merge')
-  t.same(verifiersOf(s, merged.id), [kept.workerId], 'the merged code was verified by the OTHER worker (not the one whose idea it is)')
-  const parents = (await execa('git', ['rev-list', '--parents', '-n', '1', merged.commit], { cwd: join(s.data, 'git') })).stdout.trim().split(' ').slice(1)
-  t.same(parents, [merged.parentCommit, stale.commit], 'the three-way merge commit has the best and the candidate as parents')
+  await t.test('different places: one merges, the other is merged onto it by a three-way merge, verified by the other worker', async t => {
+    await s.until('two merges', () => merges() >= 2)
+    const exps = s.sql<Exp>(EXP)
+    const edits = candidates()
+    t.equal(edits.length, 2, `both edits were trained as candidates (${edits.map(e => `${e.id} ${e.status}`).join(', ')})`)
+    t.equal(new Set(edits.map(e => e.parentCommit)).size, 1, 'on the same parent')
+    t.equal(new Set(edits.map(e => e.workerId)).size, 2, 'by the two workers')
+    const kept = edits.find(e => e.status === 'kept')!
+    const stale = edits.find(e => e.status === 'stale')!
+    t.ok(kept && stale, 'one merged directly, the other found the best moved on')
+    if (!kept || !stale) return
+    t.same(verifiersOf(s, kept.id), [stale.workerId], 'the directly merged one was verified by the other worker')
 
-  // What a maintainer sees: `git clone http://HOST:PORT/git/<campaign>`.
-  const clone = join(s.dir, 'clone')
-  await execa('git', ['clone', '-q', `${s.coord.url}/git/demo`, clone])
-  const log = (await execa('git', ['log', '--format=%an <%ae>%x00%B%x01', 'HEAD'], { cwd: clone })).stdout.split('\x01').map(x => x.trim()).filter(Boolean)
-  t.equal(log.length, 3, 'the branch: the seed and the two merges')
-  const authors = log.slice(0, 2).map(c => c.split('\0')[0])
-  t.same(authors.sort(), ['alice <alice@example.org>', 'bob <bob@example.org>'], 'authored by the two contributors')
-  for (const c of log.slice(0, 2)) t.match(c.split('\0')[1], /val_bpb: \d+\.\d{6}\ndelta: [-\d.]+\nsigma: [\d.]+\nn: \d+ \(parent \d+\)\nverifiers: w-(alice|bob)/, 'the message carries the metrics trailer')
-  const tip = readFileSync(join(clone, 'train.py'), 'utf8').split('\n')
-  t.ok([...A, ...B].every(l => !tip.includes(l)), "the branch's train.py has both deletions")
-  t.equal(tip.length, TRAIN_PY.split('\n').length - 4, '... and nothing else removed')
-})
+    const merged = exps.find(e => e.kind === 'rebase' && e.agentNotes === `three-way merge of ${stale.id}`)
+    t.ok(merged, 'the stale one was merged onto the new best by a three-way merge')
+    if (!merged) return
+    t.equal(merged.status, 'kept', 'and that merge was kept')
+    t.equal(merged.parentCommit, s.sql<{ after: string }>('select best_after as after from merges where experiment_id = ?', kept.id)[0].after, 'on top of the first merge')
+    t.same(verifiersOf(s, merged.id), [kept.workerId], 'the merged code was verified by the OTHER worker (not the one whose idea it is)')
+    const parents = (await execa('git', ['rev-list', '--parents', '-n', '1', merged.commit], { cwd: join(s.data, 'git') })).stdout.trim().split(' ').slice(1)
+    t.same(parents, [merged.parentCommit, stale.commit], 'the three-way merge commit has the best and the candidate as parents')
 
-t.test('two workers change the same lines: the conflicting one gets a rebase unit, done by a real worker, verified and merged', { timeout: 300_000 }, async t => {
-  const A = lines(164, 165)
-  const B = lines(165, 166)
-  const s = await scenario(t, { edits: [A, B] })
-  await s.until('two merges', () => s.sql<{ n: number }>('select count(*) as n from merges')[0].n >= 2)
-  const exps = s.sql<Exp>(EXP)
-  const edits = exps.filter(e => e.kind === 'explore' && e.valBpb !== null && e.status !== 'discarded')
-  const kept = edits.find(e => e.status === 'kept')
-  const stale = edits.find(e => e.status === 'stale')
-  t.ok(kept && stale, `one merged directly, the other went stale (${edits.map(e => `${e.id} ${e.status}`).join(', ')})`)
-  if (!kept || !stale) return
-  t.notOk(exps.some(e => e.agentNotes === `three-way merge of ${stale.id}`), 'the coordinator could not merge it by itself')
-  const units = s.sql<{ id: string; state: string; workerId: string | null; attempts: number }>(`select id, state, worker_id as workerId, attempts from work_units
-    where kind = 'rebase' and target_experiment = ?`, stale.id)
-  t.equal(units.length, 1, 'one rebase unit was queued for it')
-  t.equal(units[0].state, 'done', 'it was leased and done')
-  const rebase = exps.find(e => e.unitId === units[0].id)
-  t.ok(rebase, 'by a real worker, which reported an experiment for it')
-  if (!rebase) return
-  t.equal(rebase.kind, 'rebase')
-  t.ok(s.workers.some(w => w.log.includes(`${units[0].id} rebase on demo`)), 'the worker trained it')
-  t.equal(rebase.status, 'kept', 'the rebased idea was merged')
-  t.ok(verifiersOf(s, rebase.id).length >= 1 && verifiersOf(s, rebase.id).every(w => w !== rebase.workerId), 'verified by the other worker')
-  const tip = (await execa('git', ['show', 'autoresearch/demo:train.py'], { cwd: join(s.data, 'git') })).stdout.split('\n')
-  t.ok([...A, ...B].every(l => !tip.includes(l)), 'the best has both ideas: all three lines are gone')
-  const message = (await execa('git', ['log', '-1', '--format=%B', 'autoresearch/demo'], { cwd: join(s.data, 'git') })).stdout
-  t.match(message, /^re-applied: dropped 1 line\(s\) the reference diff deletes\n\nval_bpb: /, 'the branch commit is the rebase, with its metrics trailer')
+    // What a maintainer sees: `git clone http://HOST:PORT/git/<campaign>`.
+    const clone = join(s.dir, 'clone')
+    await execa('git', ['clone', '-q', `${s.coord.url}/git/demo`, clone])
+    const log = (await execa('git', ['log', '--format=%an <%ae>%x00%B%x01', 'HEAD'], { cwd: clone })).stdout.split('\x01').map(x => x.trim()).filter(Boolean)
+    t.equal(log.length, 3, 'the branch: the seed and the two merges')
+    const authors = log.slice(0, 2).map(c => c.split('\0')[0])
+    t.same(authors.sort(), ['alice <alice@example.org>', 'bob <bob@example.org>'], 'authored by the two contributors')
+    for (const c of log.slice(0, 2)) t.match(c.split('\0')[1], /val_bpb: \d+\.\d{6}\ndelta: [-\d.]+\nsigma: [\d.]+\nn: \d+ \(parent \d+\)\nverifiers: w-(alice|bob)/, 'the message carries the metrics trailer')
+    const tip = readFileSync(join(clone, 'train.py'), 'utf8').split('\n')
+    t.ok([...A0, ...B0].every(l => !tip.includes(l)), "the branch's train.py has both deletions")
+    t.equal(tip.length, TRAIN_PY.split('\n').length - 4, '... and nothing else removed')
+  })
+
+  await t.test('the same lines: the conflicting one gets a rebase unit, done by a real worker, verified by the other and merged', async t => {
+    const best = s.sql<{ c: string }>("select best_commit as c from campaigns where name = 'demo'")[0].c
+    await s.phase(1)
+    await s.until('two more merges', () => merges() >= 4)
+    const exps = s.sql<Exp>(EXP)
+    const edits = candidates(best)
+    const kept = edits.find(e => e.status === 'kept')
+    const stale = edits.find(e => e.status === 'stale')
+    t.ok(edits.length === 2 && kept && stale, `both edits on the phase-0 best; one merged directly, the other went stale (${edits.map(e => `${e.id} ${e.status}`).join(', ')})`)
+    if (!kept || !stale) return
+    t.notOk(exps.some(e => e.agentNotes === `three-way merge of ${stale.id}`), 'the coordinator could not merge it by itself')
+    const units = s.sql<{ id: string; state: string; workerId: string | null }>(`select id, state, worker_id as workerId from work_units
+      where kind = 'rebase' and target_experiment = ?`, stale.id)
+    t.equal(units.length, 1, 'one rebase unit was queued for it')
+    t.equal(units[0]?.state, 'done', 'it was leased and done')
+    const rebase = exps.find(e => e.unitId === units[0]?.id)
+    t.ok(rebase, 'by a real worker, which reported an experiment for it')
+    if (!rebase) return
+    t.equal(rebase.kind, 'rebase')
+    t.ok(s.workers.some(w => w.log.includes(`${units[0].id} rebase on demo`)), 'the worker trained it')
+    t.equal(rebase.status, 'kept', 'the rebased idea was merged')
+    const verifiers = verifiersOf(s, rebase.id)
+    t.ok(verifiers.length >= 1 && verifiers.every(w => w !== rebase.workerId), 'verified by the other worker')
+    const tip = (await execa('git', ['show', 'autoresearch/demo:train.py'], { cwd: join(s.data, 'git') })).stdout.split('\n')
+    t.ok([...A1, ...B1].every(l => !tip.includes(l)), 'the best has both ideas: all three lines are gone')
+    const message = (await execa('git', ['log', '-1', '--format=%B', 'autoresearch/demo'], { cwd: join(s.data, 'git') })).stdout
+    t.match(message, /^re-applied: dropped 1 line\(s\) the reference diff deletes\n\nval_bpb: /, 'the branch commit is the rebase, with its metrics trailer')
+  })
 })
 
 t.test('a report whose answer was lost is answered duplicate when resent; a report after the lease ran out still counts; a known source is not trained again', { timeout: 300_000 }, async t => {
   // One worker that never edits (its agent answers "no change"), two baseline runs wanted.
-  const s = await scenario(t, { edits: [[]], names: ['carl'], noise: { baselineRuns: 2 } })
+  const s = await scenario(t, { plans: [[]], names: ['carl'], noise: { baselineRuns: 2 } })
   const [carl] = s.workers
   const spool = join(carl.state, 'spool')
   interface Unit { id: string; kind: string; state: string; leaseToken: string; progress: string | null; workerId: string | null }
