@@ -1,3 +1,4 @@
+import { seededRandom } from '../../shared/src/index.ts'
 import { message, toolUse, toolResults, type MessagesRequest, type Responder, type ScriptedReply } from '../../worker/test/fixtures/messages-server.ts'
 
 /**
@@ -16,18 +17,6 @@ const KNOBS: { name: string; next: (value: number, r: number) => number }[] = [
   { name: 'MUON_MOMENTUM', next: (_, r) => 0.85 + 0.12 * r },
   { name: 'WARMDOWN_FRAC', next: (_, r) => 0.2 + 0.6 * r },
 ]
-
-/** A small seeded generator (mulberry32): the same seed gives the same latencies and edits. */
-export function random(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** train.py as the request shows it: the first user message holds the current files. */
 function trainPy(request: MessagesRequest): string | null {
@@ -60,7 +49,7 @@ export interface SlowModelOptions {
 }
 
 export function slowModel(o: SlowModelOptions): Responder {
-  const rand = random(o.seed)
+  const rand = seededRandom(o.seed)
   return async request => {
     const seconds = o.latency[0] + (o.latency[1] - o.latency[0]) * rand()
     o.onTurn?.(seconds)

@@ -3,13 +3,14 @@
  *   npx tsx bench/ratchet/run.ts
  * Everything is seeded; the same command gives the same numbers on any machine.
  */
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { DEFAULT_RATCHET_SETTINGS, DEFAULT_EFFECTS, MIN_DEGREES_OF_FREEDOM, simulateCampaign, summarize } from '../../coordinator/src/ratchet/index.ts'
 import type { CampaignConfig, EffectModel, RatchetSettings, SimulationSummary } from '../../coordinator/src/ratchet/index.ts'
 import { DEFAULT_SCHEDULER_SETTINGS } from '../../coordinator/src/scheduler/index.ts'
 
 const COMMAND = 'npx tsx bench/ratchet/run.ts'
 const DOC = new URL('../../docs/RATCHET.md', import.meta.url)
+const PERFORMANCE = new URL('../../docs/PERFORMANCE.md', import.meta.url)
 const BUDGET_SECONDS = 300
 const H100_SIGMA = 0.038
 const SMALL_SIGMA = 0.003
@@ -343,5 +344,13 @@ are left to \`hypotheses/dedup.ts\` and the scheduler's "not tried on this paren
 `
 
 writeFileSync(DOC, doc)
+// The scaling table also goes into docs/PERFORMANCE.md (issue 9's three benchmarks side by side).
+const BEGIN = '<!-- bench/ratchet: begin -->'
+const END = '<!-- bench/ratchet: end -->'
+const perf = readFileSync(PERFORMANCE, 'utf8')
+const a = perf.indexOf(BEGIN)
+const b = perf.indexOf(END)
+if (a < 0 || b < a) throw new Error(`docs/PERFORMANCE.md has no "${BEGIN}" … "${END}" markers: put them where the scaling table goes`)
+writeFileSync(PERFORMANCE, `${perf.slice(0, a + BEGIN.length)}\n\`${COMMAND}\` (seeded: the same numbers on any machine; ${seconds} s here). ${SCALE_RUNS} runs of 5 minutes = ${SCALE_RUNS * BUDGET_SECONDS / 3600} GPU-hours per row, σ = ${H100_SIGMA}, ${SWEEP_SEEDS} campaigns per row; the one-worker row of the noise-aware ratchet allows self-verification. Definitions and discussion: [docs/RATCHET.md](RATCHET.md#scaling-improvements-per-gpu-hour-for-1-4-16-and-64-workers).\n\n${scalingTable}\n${perf.slice(b)}`)
 console.log(doc)
 console.error(`wrote ${DOC.pathname} in ${seconds} s`)

@@ -35,7 +35,7 @@ export const NoisePolicy = z.object({
   /** An improvement larger than this is suspicious until someone else reproduces it. */
   maxImprovement: z.number().positive().default(0.25),
   /** Allowed relative deviation of training_seconds from the budget. */
-  budgetTolerance: z.number().positive().max(1).default(0.25),
+  budgetTolerance: z.number().positive().lt(1).default(0.25),
 })
 export type NoisePolicy = z.infer<typeof NoisePolicy>
 

@@ -1,4 +1,5 @@
 import t from 'tap'
+import type { Test } from 'tap'
 import { simpleGit } from 'simple-git'
 import { join } from 'node:path'
 import type { AssignmentEvent, WorkUnit } from '@autoresearch-grid/shared'
@@ -71,7 +72,8 @@ t.test('results of two held units that arrive in the opposite order are both sto
   t.equal((await api.dashboard.experiment.query({ id: candidate.experimentId }))?.status, 'kept', 'the baseline settled the candidate when it came in')
 })
 
-t.test('a late report for an expired lease that nobody took since is still stored', async t => {
+/** One worker, one unit leased to it, and the lease run out with nobody taking the unit since. */
+async function leaseRunOut(t: Test, why: string) {
   const c = await startCoordinator()
   t.teardown(c.close)
   await c.campaign()
@@ -79,7 +81,12 @@ t.test('a late report for an expired lease that nobody took since is still store
   t.teardown(a.close)
   const unit = await a.next()
   a.stopFeed()
-  t.equal(outliveLeases(c), 1, 'the lease ran out')
+  t.equal(outliveLeases(c), 1, why)
+  return { c, a, unit }
+}
+
+t.test('a late report for an expired lease that nobody took since is still stored', async t => {
+  const { c, a, unit } = await leaseRunOut(t, 'the lease ran out')
   const late = await a.api.worker.report.mutate({ workerId: a.workerId, report: report(unit, 1.5) })
   t.equal(late.duplicate, false)
   t.match(late.decision, /^measured/)
@@ -87,14 +94,7 @@ t.test('a late report for an expired lease that nobody took since is still store
 })
 
 t.test('a heartbeat after the lease ran out, while nobody took the unit since, takes it back instead of cancelling the run', async t => {
-  const c = await startCoordinator()
-  t.teardown(c.close)
-  await c.campaign()
-  const [a] = await joinWorkers(c, ['ann'])
-  t.teardown(a.close)
-  const unit = await a.next()
-  a.stopFeed()
-  t.equal(outliveLeases(c), 1, 'the lease ran out (a worker frozen past it, say)')
+  const { c, a, unit } = await leaseRunOut(t, 'the lease ran out (a worker frozen past it, say)')
   const hb = await a.api.worker.heartbeat.mutate({ workerId: a.workerId, units: [{ unitId: unit.id, leaseToken: unit.leaseToken, progress: null }] })
   t.same(hb.cancelled, [], 'the run is not cancelled')
   const row = c.app.db.$client.prepare('select state, worker_id as workerId from work_units where id = ?').get(unit.id) as { state: string; workerId: string }

@@ -1,4 +1,4 @@
-import type { Profile } from '@autoresearch-grid/shared'
+import { seededRandom, type Profile } from '@autoresearch-grid/shared'
 
 /**
  * The built-in heuristic researcher: no API key, no network. It proposes one named change to one
@@ -310,18 +310,6 @@ function parseRequested(c: Constant, text: string): Value | null {
 // ---------------------------------------------------------------------------------------------
 // Choosing.
 
-/** mulberry32: a tiny deterministic PRNG, so one seed always gives the same choice. */
-function random(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 const normalize = (s: string) => s.trim().toLowerCase().replace(/\s+/g, ' ')
 
 /**
@@ -378,6 +366,6 @@ export function proposeHeuristic(input: HeuristicInput): HeuristicProposal | nul
   if (open.length === 0) return null
   const best = Math.max(...open.map(c => scores.get(c) ?? 0))
   const pool = open.filter(c => (scores.get(c) ?? 0) === best)
-  const pick = pool[Math.floor(random(input.seed)() * pool.length)]
+  const pick = pool[Math.floor(seededRandom(input.seed)() * pool.length)]
   return { name: pick.name, description: pick.description, source: pick.source }
 }

@@ -196,12 +196,17 @@ export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
   feed = new ResumableFeed({ hello, log, maxRetryMs: o.reconnectMaxMs, subscribe: () => api.worker.assignments.subscribe({ workerId, capacity: depth, fingerprints }, {
     onData: (e: AssignmentEvent) => {
       if (e.type === 'unit') {
-        if (!held.has(e.unit.id)) {
+        const mine = held.get(e.unit.id)
+        if (!mine) {
           held.set(e.unit.id, { unit: e.unit, progress: null, abort: new AbortController() })
           maxHeld = Math.max(maxHeld, held.size)
           budgetSeconds = e.unit.budgetSeconds
           duty.hold(1)
           queue.push(e.unit)
+        } else if (mine.unit.leaseToken !== e.unit.leaseToken) {
+          // Its lease ran out while this worker still had it, and the coordinator leased it back to
+          // this worker: carry on under the new lease (the report names it).
+          mine.unit.leaseToken = e.unit.leaseToken
         }
         wake()
       } else if (e.type === 'bestChanged') log(`new best on ${e.campaign}: ${e.valBpb?.toFixed(6) ?? '?'} at ${e.commit.slice(0, 10)}`)
@@ -215,8 +220,13 @@ export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
     // Not while the socket is down: the client would queue every beat and send them as one batch
     // on reconnect, past the coordinator's batch limit (the hello after a reconnect carries the units).
     if (!online) return
-    const units = [...held.values()].slice(0, 8).map(h => ({ unitId: h.unit.id, leaseToken: h.unit.leaseToken, progress: h.progress }))
-    api.worker.heartbeat.mutate({ workerId, units, capacity: depth }).then(r => {
+    const units = [...held.values()].map(h => ({ unitId: h.unit.id, leaseToken: h.unit.leaseToken, progress: h.progress }))
+    // Results still waiting in the spool keep their leases too: a unit whose lease ran out while its
+    // report could not be delivered would go to another worker, and the report be refused.
+    void spool.list().catch(() => []).then(waiting => {
+      for (const w of waiting) if (!held.has(w.report.unitId)) units.push({ unitId: w.report.unitId, leaseToken: w.report.leaseToken, progress: null })
+      return api.worker.heartbeat.mutate({ workerId, units: units.slice(0, 8), capacity: depth })
+    }).then(r => {
       for (const id of r.cancelled) held.get(id)?.abort.abort('the coordinator cancelled this unit')
       if (r.heartbeatSeconds) beatSeconds = r.heartbeatSeconds
     }, () => {})
