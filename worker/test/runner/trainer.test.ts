@@ -71,6 +71,18 @@ t.test('budget, profile, seed, cache, data and unbuffered output reach the train
   }
 })
 
+t.test('a gpu trainer keeps torch\'s bytecode with the compile caches, and may write it', async t => {
+  // An install without bytecode under PYTHONDONTWRITEBYTECODE compiled torch from source on every
+  // start: 10 s of each experiment on an H100 (docs/TRAINER.md, "Start-up").
+  process.env.PYTHONDONTWRITEBYTECODE = '1'
+  t.teardown(() => { delete process.env.PYTHONDONTWRITEBYTECODE })
+  const gpu = await runTrainer(options(t, 'env', { profile: 'gpu', cacheDir: '/tmp/c' }))
+  t.match(gpu.logTail, 'PYTHONPYCACHEPREFIX=/tmp/c/compile/pycache')
+  t.match(gpu.logTail, 'PYTHONDONTWRITEBYTECODE=<unset>')
+  const cpu = await runTrainer(options(t, 'env', { cacheDir: '/tmp/c' }))
+  t.match(cpu.logTail, 'PYTHONPYCACHEPREFIX=<unset>', 'a CPU box keeps its installed bytecode')
+})
+
 t.test('extraEnv cannot override the budget', async t => {
   const r = await runTrainer(options(t, 'env', { budgetSeconds: 3, extraEnv: { AUTORESEARCH_TIME_BUDGET: '9999' } }))
   t.match(r.logTail, 'AUTORESEARCH_TIME_BUDGET=3')
