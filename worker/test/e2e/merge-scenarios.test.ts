@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -66,7 +67,7 @@ class WorkerProcess {
 interface Scenario {
   dir: string
   /** Lets the agents make their edit `i` (fixtures/scripted-agent.mjs). */
-  phase(i: number): Promise<void>
+  phase(i: number, onCommit?: string): Promise<void>
   data: string
   coord: CoordinatorProcess
   workers: WorkerProcess[]
@@ -88,7 +89,12 @@ async function scenario(t: Test, o: { plans: string[][][]; leaseMargin?: number;
   }))
   const s: Scenario = {
     dir, data, coord, workers,
-    phase: i => writeFile(join(dir, 'agents', `phase-${i}`), ''),
+    // The phase file names the source the phase's edits must be made on (the best's train.py): a
+    // unit a worker leased earlier and still holds, on an older best, gets no edit.
+    phase: async (i, onCommit) => {
+      const source = onCommit ? (await execa('git', ['show', `${onCommit}:train.py`], { cwd: join(data, 'git'), stripFinalNewline: false })).stdout : ''
+      await writeFile(join(dir, 'agents', `phase-${i}`), source && createHash('sha256').update(source).digest('hex'))
+    },
     sql: <T>(query: string, ...args: unknown[]) => readDb(data, db => db.prepare(query).all(...args) as T[]),
     until: async <T>(what: string, fn: () => T | undefined | false, timeoutMs = 200_000): Promise<T> => {
       for (const end = Date.now() + timeoutMs; Date.now() < end; await sleep(300)) {
@@ -166,7 +172,7 @@ t.test('two workers improve the same parent: both land on the branch, through a 
 
   await t.test('the same lines: the conflicting one gets a rebase unit, done by a real worker, verified by the other and merged', async t => {
     const best = s.sql<{ c: string }>("select best_commit as c from campaigns where name = 'demo'")[0].c
-    await s.phase(1)
+    await s.phase(1, best)
     await s.until('two more merges', () => merges() >= 4)
     const exps = s.sql<Exp>(EXP)
     const edits = candidates(best)

@@ -95,8 +95,8 @@ async function simulate(o: { agentMs: number; trainMs: number; units: number; ca
 }
 
 t.test('with an agent slower than a training run, the depth grows and several proposals run at once', async t => {
-  const adaptive = await simulate({ agentMs: 300, trainMs: 150, units: 10, cap: 4 })
-  const fixed = await simulate({ agentMs: 300, trainMs: 150, units: 10, cap: 2 })
+  const adaptive = await simulate({ agentMs: 600, trainMs: 150, units: 10, cap: 4 })
+  const fixed = await simulate({ agentMs: 600, trainMs: 150, units: 10, cap: 2 })
   t.comment(`trainer busy ${(adaptive.busy * 100).toFixed(0)}% adaptive (depth ${adaptive.depth}), ${(fixed.busy * 100).toFixed(0)}% with one spare`)
   t.ok(adaptive.depth >= 3, `depth ${adaptive.depth}: 1 + ceil(agent / training), at least 3 units in hand`)
   t.ok(adaptive.mostPreparing >= 3, `${adaptive.mostPreparing} proposals were prepared at once`)
