@@ -85,6 +85,13 @@ async function leaseRunOut(t: Test, why: string) {
   return { c, a, unit }
 }
 
+/** A second worker joins and is handed the unit whose lease ran out. */
+async function retakenByBen(t: Test, c: Awaited<ReturnType<typeof startCoordinator>>) {
+  const [b] = await joinWorkers(c, ['ben'])
+  t.teardown(b.close)
+  return { b, retaken: await b.next() }
+}
+
 t.test('a late report for an expired lease that nobody took since is still stored', async t => {
   const { c, a, unit } = await leaseRunOut(t, 'the lease ran out')
   const late = await a.api.worker.report.mutate({ workerId: a.workerId, report: report(unit, 1.5) })
@@ -105,17 +112,8 @@ t.test('a heartbeat after the lease ran out, while nobody took the unit since, t
 })
 
 t.test('a late report after another worker took the unit and reported it is refused; one experiment stands', async t => {
-  const c = await startCoordinator()
-  t.teardown(c.close)
-  await c.campaign()
-  const [a] = await joinWorkers(c, ['ann'])
-  t.teardown(a.close)
-  const unit = await a.next()
-  a.stopFeed()
-  outliveLeases(c)
-  const [b] = await joinWorkers(c, ['ben'])
-  t.teardown(b.close)
-  const retaken = await b.next()
+  const { c, a, unit } = await leaseRunOut(t, 'the lease ran out')
+  const { b, retaken } = await retakenByBen(t, c)
   t.equal(retaken.id, unit.id, 'the expired unit is the next one handed out')
   t.not(retaken.leaseToken, unit.leaseToken, 'under a new lease')
   await b.api.worker.report.mutate({ workerId: b.workerId, report: report(retaken, 1.5) })
@@ -124,17 +122,8 @@ t.test('a late report after another worker took the unit and reported it is refu
 })
 
 t.test('a late report while another worker holds the unit is refused, and the holder’s report is stored', async t => {
-  const c = await startCoordinator()
-  t.teardown(c.close)
-  await c.campaign()
-  const [a] = await joinWorkers(c, ['ann'])
-  t.teardown(a.close)
-  const unit = await a.next()
-  a.stopFeed()
-  outliveLeases(c)
-  const [b] = await joinWorkers(c, ['ben'])
-  t.teardown(b.close)
-  const retaken = await b.next()
+  const { c, a, unit } = await leaseRunOut(t, 'the lease ran out')
+  const { b, retaken } = await retakenByBen(t, c)
   await t.rejects(a.api.worker.report.mutate({ workerId: a.workerId, report: report(unit, 1.2) }), /re-assigned/)
   // A stolen lease token does not help either: the unit is leased to someone else.
   await t.rejects(a.api.worker.report.mutate({ workerId: a.workerId, report: report(retaken, 1.2) }), /leased to another worker/)
