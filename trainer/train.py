@@ -37,7 +37,7 @@ DEPTH = 8  # transformer blocks
 ASPECT_RATIO = 64  # model_dim = DEPTH * ASPECT_RATIO, rounded up to a multiple of HEAD_DIM
 HEAD_DIM = 128  # channels per attention head
 MLP_RATIO = 4  # hidden width of the MLP relative to model_dim
-WINDOW_PATTERN = "SSSL"  # per layer, repeated: S = sliding window, L = full context (the last layer is always L)
+WINDOW_PATTERN = "L"  # per layer, repeated: S = sliding window, L = full context (the last layer is always L)
 SHORT_WINDOW = 0.5  # sliding window as a fraction of the context length
 LOGIT_SOFTCAP = 15.0  # logits are squashed into (-cap, cap): keeps early training calm
 TOTAL_BATCH_TOKENS = 2**19  # tokens per optimizer step (reached by gradient accumulation)
@@ -161,9 +161,9 @@ def apply_rotary(x, cos, sin):
     return torch.cat([x1 * cos + x2 * sin, x2 * cos - x1 * sin], dim=-1)
 
 
-# Attention kernels, best first: flex_attention (CUDA, torch >= 2.5) skips the masked blocks of a
-# sliding window; scaled_dot_product_attention (torch >= 2.0) takes an explicit mask; plain softmax
-# for anything older (Debian's torch 1.13).
+# Attention kernels, best first. Full-context layers: scaled_dot_product_attention's fused causal
+# kernels (torch >= 2.0). Sliding windows: flex_attention (CUDA, torch >= 2.5), which skips the masked
+# blocks; else SDPA with an explicit mask. Plain softmax for anything older (Debian's torch 1.13).
 try:
     from torch.nn.attention.flex_attention import create_block_mask, flex_attention
     HAS_FLEX = device.type == "cuda"
@@ -172,11 +172,34 @@ except ImportError:
 HAS_SDPA = hasattr(F, "scaled_dot_product_attention")
 
 
+def prefer_cudnn_attention(n_head, head_dim, seq_len):
+    """On Hopper and later GPUs cuDNN's fused attention ran causal forward + backward 1.7x faster than
+    flash and 1.35x faster than flex here (H100, docs/TRAINER.md), so SDPA is limited to it (and the
+    math fallback) when it takes this model's shapes. Returns the name of the kernel full layers use."""
+    if not HAS_SDPA:
+        return "softmax"
+    if device.type != "cuda" or torch.cuda.get_device_capability() < (9, 0):
+        return "sdpa"
+    try:
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+        q = torch.randn(1, n_head, seq_len, head_dim, device=device, dtype=torch.bfloat16, requires_grad=True)
+        with sdpa_kernel([SDPBackend.CUDNN_ATTENTION]):
+            F.scaled_dot_product_attention(q, q, q, is_causal=True).sum().backward()
+    except (ImportError, RuntimeError):
+        return "sdpa"
+    torch.backends.cuda.enable_flash_sdp(False)
+    torch.backends.cuda.enable_mem_efficient_sdp(False)
+    return "sdpa-cudnn"
+
+
 def make_attention_masks(windows, seq_len):
-    """One mask per distinct window: a flex BlockMask on CUDA, else a boolean (T, T) matrix."""
+    """One mask per distinct window: None for full causal context (SDPA's is_causal), a flex
+    BlockMask on CUDA, else a boolean (T, T) matrix."""
     masks = {}
     for w in set(windows):
-        if HAS_FLEX:
+        if w >= seq_len and HAS_SDPA:
+            masks[w] = None
+        elif HAS_FLEX:
             def mask_mod(b, h, q, kv, w=w):
                 return (q >= kv) & (q - kv < w)
             masks[w] = create_block_mask(mask_mod, None, None, seq_len, seq_len, device=device)
@@ -187,6 +210,8 @@ def make_attention_masks(windows, seq_len):
 
 
 def attend(q, k, v, mask):  # q, k, v: (B, H, T, D)
+    if mask is None:
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True)
     if HAS_FLEX:
         return flex_attention(q, k, v, block_mask=mask, kernel_options=FLEX_OPTIONS or None)
     T = q.size(2)
@@ -232,6 +257,27 @@ class MLP(nn.Module):
         return self.c_proj(F.relu(self.c_fc(x)).square())  # ReLU^2: sparse and cheap, trains well
 
 
+class SoftcapCrossEntropy(torch.autograd.Function):
+    """Per-token cross-entropy of soft-capped logits. It saves only the logits (bf16 on GPU) and their
+    log-sum-exp, and the backward recomputes the rest in one pass: left to autograd, a float32 copy of
+    the capped logits (8.6 GB per micro-batch on GPU) was written and read back."""
+
+    @staticmethod
+    def forward(ctx, logits, targets):
+        capped = LOGIT_SOFTCAP * torch.tanh(logits.float() / LOGIT_SOFTCAP)
+        lse = torch.logsumexp(capped, dim=-1)
+        ctx.save_for_backward(logits, targets, lse)
+        return lse - capped.gather(1, targets[:, None]).squeeze(1)
+
+    @staticmethod
+    def backward(ctx, grad):
+        logits, targets, lse = ctx.saved_tensors
+        t = torch.tanh(logits.float() / LOGIT_SOFTCAP)
+        probs = torch.exp(LOGIT_SOFTCAP * t - lse[:, None])
+        hit = torch.arange(logits.size(1), device=logits.device)[None, :] == targets[:, None]
+        return ((probs - hit.float()) * grad[:, None] * (1 - t * t)).to(logits.dtype), None
+
+
 class Block(nn.Module):
     def __init__(self, dim, head_dim, has_ve):
         super().__init__()
@@ -270,18 +316,18 @@ class GPT(nn.Module):
             x = self.resid_lambdas[i] * x + self.x0_lambdas[i] * x0
             ve = self.value_embeds[str(i)](idx) if i in self.ve_layers else None
             x = block(x, ve, self.cos, self.sin, self.masks[self.windows[i]])
-        logits = self.lm_head(norm(x)).float()
-        logits = LOGIT_SOFTCAP * torch.tanh(logits / LOGIT_SOFTCAP)
-        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), reduction=reduction)
-        return loss.view(targets.shape) if reduction == "none" else loss
+        logits = self.lm_head(norm(x))
+        loss = SoftcapCrossEntropy.apply(logits.view(-1, logits.size(-1)), targets.reshape(-1))
+        return loss.view(targets.shape) if reduction == "none" else loss.mean()
 
-    def flops_per_token(self):
+    def flops_per_token(self, causal=True):
         """Training FLOPs per token: 6 per matmul weight, plus attention scores and mixing (QK^T, AV:
-        12 * dim per attended key). Keys are counted as really attended: causal and windowed."""
+        12 * dim per attended key). Keys are counted as really attended: causal and windowed. With
+        causal=False, as nanochat / autoresearch count: every key of a window, no causal halving."""
         matmul = sum(p.numel() for n, p in self.named_parameters() if p.dim() == 2 and "embed" not in n and "wte" not in n)
         T = self.seq_len
-        attn = sum(12 * self.dim * sum(min(t + 1, w) for t in range(T)) / T for w in self.windows)
-        return 6 * matmul + attn
+        keys = (lambda w: sum(min(t + 1, w) for t in range(T)) / T) if causal else (lambda w: min(w, T))
+        return 6 * matmul + sum(12 * self.dim * keys(w) for w in self.windows)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -377,6 +423,7 @@ assert total_batch % tokens_per_pass == 0, "TOTAL_BATCH_TOKENS must be a multipl
 grad_accum = total_batch // tokens_per_pass
 
 t_data = time.time()
+full_attention = prefer_cudnn_attention(dim // head_dim, head_dim, SEQ_LEN)
 if device.type == "cuda":  # initialized where it trains: no copy of every weight from the CPU
     with torch.device(device):
         model = GPT(data.vocab_size, depth, dim, head_dim, SEQ_LEN)
@@ -385,6 +432,7 @@ else:  # torch 1.13 has no device context manager
 t_model = time.time()
 num_params = sum(p.numel() for p in model.parameters())
 flops_per_token = model.flops_per_token()
+flops_per_token_nanochat = model.flops_per_token(causal=False)
 windows = model.windows
 optimizers = build_optimizers(model)
 if device.type == "cuda":
@@ -398,9 +446,10 @@ peak_flops = next((v for k, v in PEAK_FLOPS.items() if k in gpu_name), 0.0)
 print(f"device: {device} {gpu_name} | torch {torch.__version__} | profile {PROFILE} | budget {TIME_BUDGET:g}s | seed {SEED}")
 print(f"data: {data.dir} | fingerprint: {fingerprint(data)}")
 print(f"model: depth {depth}, dim {dim}, heads {dim // head_dim}, windows {windows}"
-      f" | params {num_params / 1e6:.1f}M | {flops_per_token / 1e6:.1f} MFLOP/token"
+      f" | params {num_params / 1e6:.1f}M | {flops_per_token / 1e6:.1f} MFLOP/token ({flops_per_token_nanochat / 1e6:.1f} as nanochat counts)"
       f" | batch {total_batch} tokens ({grad_accum} x {device_batch} x {SEQ_LEN})"
-      f" | attention {'flex' if HAS_FLEX else 'sdpa' if HAS_SDPA else 'softmax'}", flush=True)
+      f" | attention {full_attention}"
+      f"{'' if min(windows) >= SEQ_LEN else ', windows ' + ('flex' if HAS_FLEX else 'sdpa' if HAS_SDPA else 'softmax')}", flush=True)
 
 # ---------------------------------------------------------------------------------------------
 # Training loop: runs until TIME_BUDGET seconds of (timed) training have passed.

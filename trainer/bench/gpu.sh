@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # GPU benchmark of train.py (docs/TRAINER.md has the results). Run from the repository root:
 #   trainer/bench/gpu.sh startup   prepare, a cold 20 s run (empty caches), two warm 10 s runs, a warm 300 s run
-#   trainer/bench/gpu.sh seeds     prepare, then the default config for seeds 1..3 at SEEDS_BUDGET s (300)
+#   trainer/bench/gpu.sh seeds     prepare, then the default config for seeds $SEEDS (1 2 3) at SEEDS_BUDGET s (300)
 #   trainer/bench/gpu.sh flex      flex_attention kernel options at the trainer's shapes (trainer/bench/flex.py)
 # The corpus is the embedded one, copied to .bench-corpus/ (the device machine has no node_modules).
 # Logs go to $OUT (or ./bench-out).
@@ -36,7 +36,7 @@ case "${1:-startup}" in
     run warm300 300 42
     ;;
   seeds)
-    for seed in 1 2 3; do run "seed$seed" "${SEEDS_BUDGET:-300}" "$seed"; done
+    for seed in ${SEEDS:-1 2 3}; do run "seed$seed" "${SEEDS_BUDGET:-300}" "$seed"; done
     ;;
   flex)
     "${PYTHON:-python3}" trainer/bench/flex.py 2>&1 | tee "$OUT/flex.log"
