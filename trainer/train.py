@@ -17,6 +17,10 @@ import os
 _CACHE = os.environ.get("AUTORESEARCH_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "autoresearch-grid")
 os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", os.path.join(_CACHE, "compile", "inductor"))
 os.environ.setdefault("TRITON_CACHE_DIR", os.path.join(_CACHE, "compile", "triton"))
+# AOTAutograd's cache skips graphs with a custom autograd.Function unless told otherwise, and a warm
+# start then re-traces and re-partitions the whole model (+5 s here). SoftcapCrossEntropy below only
+# calls torch ops, which the cache key covers.
+os.environ.setdefault("TORCHINDUCTOR_AUTOGRAD_CACHE_ALLOW_CUSTOM_AUTOGRAD", "1")
 
 import gc
 import math

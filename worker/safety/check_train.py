@@ -39,6 +39,7 @@ RESTRICTED = {
 ENV_WRITABLE = {
     "TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR", "PYTORCH_CUDA_ALLOC_CONF", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
     "CUBLAS_WORKSPACE_CONFIG", "TOKENIZERS_PARALLELISM", "PYTORCH_ENABLE_MPS_FALLBACK",
+    "TORCHINDUCTOR_AUTOGRAD_CACHE_ALLOW_CUSTOM_AUTOGRAD",  # a cache switch: warm starts with a custom autograd.Function
 }
 # torch corners that load, save, compile native code, spawn processes or talk to the network.
 TORCH_DENIED = (
