@@ -3,6 +3,8 @@
 #   trainer/bench/gpu.sh startup   prepare, a cold 20 s run (empty caches), two warm 10 s runs, a warm 300 s run
 #   trainer/bench/gpu.sh seeds     prepare, then the default config for seeds $SEEDS (1 2 3) at SEEDS_BUDGET s (300)
 #   trainer/bench/gpu.sh flex      flex_attention kernel options at the trainer's shapes (trainer/bench/flex.py)
+#   trainer/bench/gpu.sh attention flex against SDPA's kernels (attention.py), cuDNN's first calls (cudnn_first.py)
+#   trainer/bench/gpu.sh profile   step time and kernel table of train.py, or of TRAIN=path/to/variant/train.py
 # The corpus is the embedded one, copied to .bench-corpus/ (the device machine has no node_modules).
 # Logs go to $OUT (or ./bench-out).
 set -euo pipefail
@@ -40,6 +42,16 @@ case "${1:-startup}" in
     ;;
   flex)
     "${PYTHON:-python3}" trainer/bench/flex.py 2>&1 | tee "$OUT/flex.log"
+    exit 0
+    ;;
+  attention)
+    "${PYTHON:-python3}" trainer/bench/cudnn_first.py 2>&1 | tee "$OUT/cudnn_first.log"
+    "${PYTHON:-python3}" trainer/bench/attention.py 2>&1 | tee "$OUT/attention.log"
+    exit 0
+    ;;
+  profile)
+    [ "${TRAIN:-trainer/train.py}" = trainer/train.py ] || cp trainer/prepare.py "$(dirname "$TRAIN")/"
+    AUTORESEARCH_TIME_BUDGET=60 "${PYTHON:-python3}" trainer/bench/profile.py 2>&1 | grep -v '^step [0-9]' | tee "$OUT/profile.log"
     exit 0
     ;;
 esac
