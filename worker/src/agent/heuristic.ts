@@ -119,6 +119,8 @@ interface Knob {
   aliases?: string[]
   /** Profiles under which train.py reads it; all when absent. */
   profiles?: Profile[]
+  /** Whether the rest of the source lets the constant matter (a change would otherwise train the same model). */
+  matters?: (constants: Map<string, Constant>) => boolean
   min?: number
   max?: number
   move: (value: Value, direction: Direction) => Value | null
@@ -173,7 +175,7 @@ const KNOBS: Knob[] = [
   { constant: 'WEIGHT_DECAY', aliases: ['weight decay', 'wd'], min: 0, max: 1, move: ladder([0, 0.05, 0.1, 0.2, 0.4, 0.8]), up: 'more weight decay on the Muon matrices', down: 'less weight decay on the Muon matrices' },
   { constant: 'LOGIT_SOFTCAP', aliases: ['softcap', 'soft cap', 'logit cap'], min: 5, max: 100, move: ladder([5, 8, 10, 12, 15, 20, 30, 50, 100]), up: 'looser logit soft-cap', down: 'tighter logit soft-cap' },
   { constant: 'WINDOW_PATTERN', aliases: ['window pattern', 'sliding window', 'windows', 'attention pattern'], move: windows, accepts: v => typeof v === 'string' && /^[SL]{1,8}$/.test(v), up: 'more sliding-window layers', down: 'more full-context layers', names: { up: 'window-pattern-more-sliding', down: 'window-pattern-more-full' } },
-  { constant: 'SHORT_WINDOW', aliases: ['short window', 'window size', 'window length'], min: 0.0625, max: 1, move: ladder([0.0625, 0.125, 0.25, 0.5, 0.75, 1]), up: 'longer sliding window', down: 'shorter sliding window' },
+  { constant: 'SHORT_WINDOW', aliases: ['short window', 'window size', 'window length'], matters: c => /S/.test(String(c.get('WINDOW_PATTERN')?.value ?? 'S')), min: 0.0625, max: 1, move: ladder([0.0625, 0.125, 0.25, 0.5, 0.75, 1]), up: 'longer sliding window', down: 'shorter sliding window' },
   { constant: 'ADAM_BETA1', aliases: ['beta1', 'adam beta1'], min: 0.5, max: 0.95, move: ladder([0.5, 0.7, 0.8, 0.85, 0.9, 0.95]), up: 'more AdamW momentum', down: 'less AdamW momentum' },
   { constant: 'ADAM_BETA2', aliases: ['beta2', 'adam beta2'], min: 0.9, max: 0.999, move: ladder([0.9, 0.95, 0.98, 0.99, 0.995, 0.999]), up: 'slower AdamW second moment', down: 'faster AdamW second moment' },
   { constant: 'MUON_MOMENTUM', aliases: ['muon momentum', 'momentum'], min: 0.8, max: 0.99, move: ladder([0.8, 0.85, 0.9, 0.95, 0.97, 0.99]), up: 'more Muon momentum', down: 'less Muon momentum' },
@@ -223,7 +225,7 @@ function applyValue(source: string, constants: Map<string, Constant>, knob: Knob
 }
 
 function knobApplies(knob: Knob, constants: Map<string, Constant>, profile?: Profile): boolean {
-  return constants.has(knob.constant) && (!profile || !knob.profiles || knob.profiles.includes(profile))
+  return constants.has(knob.constant) && (!profile || !knob.profiles || knob.profiles.includes(profile)) && (!knob.matters || knob.matters(constants))
 }
 
 function catalogue(source: string, constants: Map<string, Constant>, profile?: Profile): Candidate[] {

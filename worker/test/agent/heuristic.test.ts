@@ -86,6 +86,15 @@ t.test('descriptions read NAME old -> new (purpose) on one line', async t => {
   t.ok(listMutations(SOURCE).some(m => m.description === 'MATRIX_LR 0.04 -> 0.06 (raise the Muon learning rate)'))
 })
 
+t.test('the sliding window is only moved when some layer slides', async t => {
+  const withWindow = (pattern: string) => `WINDOW_PATTERN = "${pattern}"\nSHORT_WINDOW = 0.5\n`
+  const names = (pattern: string) => listMutations(withWindow(pattern)).map(m => m.name)
+  t.ok(names('SSSL').includes('short-window-down'))
+  t.notOk(names('L').some(n => n.startsWith('short-window')), 'every layer full: the window would change nothing')
+  t.ok(names('L').includes('window-pattern-more-sliding'), 'sliding layers can still be brought in')
+  t.notOk(proposeHeuristic({ source: withWindow('L'), tried: [], seed: 1, hypothesis: { title: 'A shorter sliding window', body: '' } })?.description.startsWith('SHORT_WINDOW'))
+})
+
 t.test('mutation names are unique', async t => {
   const names = listMutations(SOURCE).map(m => m.name)
   t.equal(new Set(names).size, names.length)
