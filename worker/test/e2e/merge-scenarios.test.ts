@@ -18,7 +18,25 @@ import { CoordinatorProcess, prepareDataDir, readDb, ROOT } from '../../../coord
 // Here the plumbing is under test: verification by the other worker, the three-way merge, the
 // rebase unit, the branch and its authors as `git clone` sees them.
 const TRAIN_PY = readFileSync(join(ROOT, 'trainer/train.py'), 'utf8')
-const lines = (...numbers: number[]) => numbers.map(n => TRAIN_PY.split('\n')[n - 1])
+/**
+ * The edits delete whole-line comments of the real train.py, found by shape rather than by line
+ * number so that editing the trainer does not move them onto code: runs of consecutive comment
+ * lines that occur once in the file: the first `count` runs of at least `min` lines that lie
+ * `apart` lines from `avoid` and from each other.
+ */
+function commentRuns(count: number, min: number, avoid: string[][] = [], apart = 20): string[][] {
+  const all = TRAIN_PY.split('\n')
+  const taken = avoid.flat().map(l => all.indexOf(l))
+  const runs: string[][] = []
+  for (let i = 0; i < all.length; i++) {
+    let j = i
+    while (j < all.length && /^# \S/.test(all[j]) && all.indexOf(all[j]) === all.lastIndexOf(all[j])) j++
+    if (j - i >= min && taken.every(k => k < i - apart || k >= j + apart) && runs.every(r => Math.abs(all.indexOf(r[0]) - i) > apart)) runs.push(all.slice(i, j))
+    i = j
+  }
+  if (runs.length < count) throw new Error(`trainer/train.py has fewer than ${count} runs of ${min}+ comment lines ${apart} lines apart`)
+  return runs.slice(0, count)
+}
 const AGENT = join(ROOT, 'worker/test/fixtures/scripted-agent.mjs')
 const NOISE: Partial<NoisePolicy> = { replications: 1, baselineRuns: 1, minDelta: 100, maxImprovement: 50, budgetTolerance: 0.9 }
 const BUDGET = 2
@@ -126,10 +144,12 @@ const verifiersOf = (s: Scenario, experimentId: string) => s.sql<{ workerId: str
 t.test('two workers improve the same parent: both land on the branch, through a three-way merge or through a rebase unit, each verified by the other worker', { timeout: 420_000 }, async t => {
   // Phase 0 changes different places (a clean three-way merge); phase 1, on the best phase 0 left,
   // overlapping lines (a conflict, so a rebase unit). One coordinator and two workers for both.
-  const A0 = lines(15, 16)
-  const B0 = lines(85, 86)
-  const A1 = lines(164, 165)
-  const B1 = lines(165, 166)
+  const [a0, b0] = commentRuns(2, 2)
+  const A0 = a0.slice(0, 2)
+  const B0 = b0.slice(0, 2)
+  const [run] = commentRuns(1, 3, [A0, B0])
+  const A1 = run.slice(0, 2)
+  const B1 = run.slice(1, 3)
   const s = await scenario(t, { plans: [[A0, A1], [B0, B1]] })
   const merges = () => s.sql<{ n: number }>('select count(*) as n from merges')[0].n
   /** The two candidates of a phase: the scripted edits trained on `parent`. */
