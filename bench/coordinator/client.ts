@@ -5,9 +5,9 @@
  * report, and heartbeat as often as the coordinator asks, like the real worker. Started by load.ts
  * with an IPC channel; it gets `start`, `go` and `stop` messages and answers with `ready` and `stats`.
  */
-import type { AssignmentEvent, ReportInput, WorkUnit } from '../../shared/src/index.ts'
+import { seededRandom, type AssignmentEvent, type ReportInput, type WorkUnit } from '../../shared/src/index.ts'
 import { boundClient, loopbackAddress } from './ws-client.ts'
-import { editSource, HARDWARE, logTail, rng, runMetrics } from './research-model.ts'
+import { editSource, HARDWARE, logTail, runMetrics } from './research-model.ts'
 
 export interface ClientConfig {
   url: string
@@ -73,7 +73,8 @@ function send(m: FromClient): void {
 }
 
 async function run(cfg: ClientConfig, go: Promise<void>, stopped: Promise<void>): Promise<ClientStats> {
-  const random = rng(cfg.seed)
+  // Each client process is reproducible given its seed.
+  const random = seededRandom(cfg.seed)
   const stats: ClientStats = { connected: 0, connectMs: [], helloFailures: 0, acks: [], firstUnit: [], nextUnit: [], workersWithUnit: 0, units: 0, idleEvents: 0, bestChanged: 0, heartbeats: 0, errors: {} }
   const fail = (what: string, err: unknown) => {
     // Calls cut off by the stop itself (their sockets close under them) are not failures.

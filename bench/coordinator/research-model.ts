@@ -14,19 +14,6 @@ const KNOBS = ['MATRIX_LR', 'EMBEDDING_LR', 'UNEMBEDDING_LR', 'SCALAR_LR', 'WARM
 const EFFECT = 0.01
 const NOISE = 0.003
 
-/** A seeded xorshift generator: each client process is reproducible given its seed. */
-export function rng(seed: number): () => number {
-  let s = (seed >>> 0) || 0x9e3779b9
-  return () => {
-    s ^= s << 13
-    s >>>= 0
-    s ^= s >>> 17
-    s ^= s << 5
-    s >>>= 0
-    return s / 0x1_0000_0000
-  }
-}
-
 /** Multiplies one constant by a random factor in [0.5, 2]; returns the new source and what changed. */
 export function editSource(source: string, random: () => number): { source: string; description: string } {
   const knob = KNOBS[Math.floor(random() * KNOBS.length)]

@@ -49,7 +49,6 @@ for name, (f, w) in cases.items():
     try:
         err = ref_check(f, w)
         fw, bw = timeit(f)
-        tf = flops[w] * 3.5 / ((fw + bw) / 1e3) / 1e12  # fwd 1x + bwd 2.5x (recompute of scores)
         print(f"{name:26s} fwd {fw:7.2f} ms  bwd {bw:7.2f} ms  total {fw + bw:7.2f}  rel.err {err:.1e}  ~{flops[w] / (fw / 1e3) / 1e12:.0f} TFLOP/s fwd", flush=True)
     except Exception as ex:
         print(f"{name:26s} FAILED {type(ex).__name__}: {str(ex)[:200]}", flush=True)

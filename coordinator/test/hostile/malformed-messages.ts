@@ -8,16 +8,6 @@ import type { Hardware } from '@autoresearch-grid/shared'
  */
 export const MESSAGE_LIMIT = 1024 * 1024
 
-export function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = Math.imul(a ^ (a >>> 15), 1 | a)
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 export const HOSTILE_STRINGS = ['../../etc/passwd', "'; DROP TABLE workers;--", '<script>alert(1)</script>', '\u0000\u0001', '\ud800', '%00', '${process.exit()}']
 
 const CPU: Hardware = { gpus: [], cpu: { model: 'fuzz', cores: 2, arch: 'x86_64' }, platform: 'linux', torch: null, hardwareClass: 'cpu-x86_64' }
