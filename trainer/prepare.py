@@ -1,8 +1,10 @@
 """
-prepare.py: data, tokenizer, dataloader and the metric of autoresearch-grid.
+prepare.py: data, tokenizer, dataloader and checkpoints of autoresearch-grid.
 
-LOCKED. The agent edits train.py only; everything that makes two runs comparable lives here:
-the data, the BPE tokenizer, the pinned validation split, the time budget and `evaluate_bpb`.
+LOCKED. The agent edits train.py only; everything that makes two runs comparable lives here and in
+evaluate.py (the metric): the data, the BPE tokenizer, the pinned validation split, the time budget,
+and the checkpoint format training hands to the evaluator (`save_model`). The training run sees
+only the training split; the validation split is read by evaluate.py alone (docs/SECURITY.md).
 
 Contract (what the worker and the coordinator rely on)
 ------------------------------------------------------
@@ -49,7 +51,6 @@ import argparse
 import hashlib
 import io
 import json
-import math
 import os
 import shutil
 import sys
@@ -417,6 +418,9 @@ class Data:
         self.token_bytes = np.load(self.dir / "token_bytes.npy")
 
     def tokens(self, split):
+        if not (self.dir / f"{split}.bin").exists():
+            raise DataError(f"the {split} split is not available here ({self.dir}): training sees only the "
+                            f"training split; the validation split is read by the trusted evaluator alone")
         return np.memmap(self.dir / f"{split}.bin", dtype=np.uint16, mode="r")
 
     def doc_starts(self, split):
@@ -506,40 +510,68 @@ def make_loader(data, batch_size, device, seq_len=SEQ_LEN, seed=SEED):
 
 
 # ---------------------------------------------------------------------------------------------
-# The metric.
+# Checkpoints: what training hands to the trusted evaluator (evaluate.py). safetensors, never
+# pickle: loading one reads numbers and a JSON header, it cannot run code. The format is written and
+# read here with numpy (Debian 12 has no safetensors package, and the format is a page long: a
+# little-endian u64 header length, a JSON header of dtype/shape/offsets, the raw bytes); the files
+# load with the `safetensors` package as well.
+
+CHECKPOINT = "model.safetensors"  # in the run folder: the one file the evaluator reads from training
+_ST_DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16", torch.int64: "I64",
+              torch.int32: "I32", torch.bool: "BOOL"}
+_ST_NUMPY = {"F32": np.float32, "F16": np.float16, "BF16": np.int16, "I64": np.int64, "I32": np.int32, "BOOL": np.bool_}
+CHECKPOINT_MAX_BYTES = 16 * 2**30
 
 
-@torch.no_grad()
-def evaluate_bpb(model, data, batch_size, device=None):
-    """Bits per byte on the pinned validation tokens: THE metric.
+def save_model(model, config, path=CHECKPOINT):
+    """Write the model's weights and the config `build_model(config)` rebuilds it from.
 
-    model(x, y, reduction="none") must return the per-token cross-entropy in nats, shape (B, T).
-    bpb = sum(nats) / (ln 2 * sum(bytes)) over target tokens; special tokens (BOS) carry 0 bytes and
-    are left out of both sums. The validation documents are packed in their fixed order into
-    EVAL_TOKENS // SEQ_LEN rows (fewer if the split is smaller), the same rows for every run.
-    """
-    device = torch.device(device or next(model.parameters()).device)
-    tokens, starts = data.tokens("val"), data.doc_starts("val")
-    rows = list(packed_rows(tokens, starts, range(len(starts)), SEQ_LEN + 1, data.bos_id))[:EVAL_TOKENS // SEQ_LEN]
-    if not rows:
-        raise DataError(f"the validation split of {data.dir} is smaller than one row of {SEQ_LEN + 1} tokens")
-    token_bytes = torch.from_numpy(data.token_bytes.astype(np.int64)).to(device)
-    was_training = model.training
-    model.eval()
-    nats = torch.zeros((), dtype=torch.float64, device=device)
-    nbytes = torch.zeros((), dtype=torch.int64, device=device)
-    for i in range(0, len(rows), batch_size):
-        chunk = rows[i:i + batch_size]
-        real = len(chunk)
-        # A short last batch is filled up with copies that are then ignored: one batch shape means
-        # one compiled graph, and the count of evaluated tokens does not depend on the batch size.
-        x, y = _to_device(chunk + [chunk[0]] * (batch_size - real), device)
-        loss = model(x, y, reduction="none")[:real].float()
-        b = token_bytes[y[:real]]
-        nats += (loss * (b > 0)).sum(dtype=torch.float64)
-        nbytes += b.sum()
-    model.train(was_training)
-    return nats.item() / (math.log(2) * nbytes.item())
+    train.py calls this once at the end of training; the evaluator rebuilds the model from train.py's
+    own `build_model` and these weights, in a fresh sandbox, and computes the loss itself."""
+    model = getattr(model, "_orig_mod", model)  # torch.compile's wrapper holds the real module
+    header, blobs, offset = {"__metadata__": {"config": json.dumps(config, sort_keys=True)}}, [], 0
+    for name, t in model.state_dict().items():
+        t = t.detach().cpu().contiguous()
+        if t.dtype not in _ST_DTYPES:
+            raise DataError(f"save_model: {name} has dtype {t.dtype}, not one of {sorted(_ST_DTYPES.values())}")
+        raw = (t.view(torch.int16) if t.dtype == torch.bfloat16 else t).numpy().tobytes()
+        header[name] = {"dtype": _ST_DTYPES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(raw)]}
+        blobs.append(raw)
+        offset += len(raw)
+    head = json.dumps(header, separators=(",", ":")).encode()
+    head += b" " * (-len(head) % 8)
+    tmp = Path(f"{path}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(len(head).to_bytes(8, "little"))
+        f.write(head)
+        for raw in blobs:
+            f.write(raw)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path):
+    """(state_dict, config) from a checkpoint written by save_model. Refuses anything malformed."""
+    path = Path(path)
+    size = path.stat().st_size
+    if size > CHECKPOINT_MAX_BYTES:
+        raise DataError(f"{path.name} is {size} bytes: over the {CHECKPOINT_MAX_BYTES} byte limit")
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        if not 2 <= n <= min(size - 8, 64 * 2**20):
+            raise DataError(f"{path.name} is not a safetensors file (header length {n})")
+        header = json.loads(f.read(n))
+        body = f.read()
+    meta = header.pop("__metadata__", {}) or {}
+    config = json.loads(meta.get("config", "{}"))
+    state = {}
+    for name, info in header.items():
+        dtype, shape, (a, b) = info["dtype"], info["shape"], info["data_offsets"]
+        if dtype not in _ST_NUMPY or not 0 <= a <= b <= len(body):
+            raise DataError(f"{path.name}: tensor {name!r} has dtype {dtype} or offsets {a}..{b} out of range")
+        arr = np.frombuffer(body, dtype=_ST_NUMPY[dtype], count=(b - a) // np.dtype(_ST_NUMPY[dtype]).itemsize, offset=a)
+        t = torch.from_numpy(arr.copy()).reshape(shape)
+        state[name] = t.view(torch.bfloat16) if dtype == "BF16" else t
+    return state, config
 
 
 # ---------------------------------------------------------------------------------------------

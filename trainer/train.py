@@ -1,9 +1,13 @@
 """
-train.py: the agent's playground. A small GPT trained for a fixed wall-clock budget, then measured
-with prepare.evaluate_bpb. Everything here may change; prepare.py may not.
+train.py: the agent's playground. A small GPT trained for a fixed wall-clock budget. Everything here
+may change; prepare.py and evaluate.py may not.
 
-Reads top-down: settings -> model -> optimizer -> training loop -> summary.
-Run: python train.py   (after python prepare.py; budget and profile come from the environment)
+Reads top-down: settings -> model -> optimizer -> training loop -> checkpoint.
+Run: python train.py && python evaluate.py   (after python prepare.py; budget and profile come from
+the environment). Training sees only the training split. At the end it saves the weights with
+prepare.save_model; evaluate.py, in a fresh sandbox, rebuilds the model with `build_model(config)`
+below, feeds it validation inputs (never the targets) and computes val_bpb itself: the model's
+forward(idx) must return the logits, (B, T, vocab), and may look only at earlier tokens.
 """
 
 import time
@@ -30,7 +34,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from prepare import PROFILE, SEED, SEQ_LEN, TIME_BUDGET, evaluate_bpb, fingerprint, load_data, make_loader
+from prepare import PROFILE, SEED, SEQ_LEN, TIME_BUDGET, load_data, make_loader, save_model
 
 T_IMPORTS = time.time() - T_START
 
@@ -314,15 +318,17 @@ class GPT(nn.Module):
         self.register_buffer("sin", sin, persistent=False)
         self.masks = make_attention_masks(self.windows, seq_len)  # built once, outside torch.compile
 
-    def forward(self, idx, targets, reduction="mean"):
+    def forward(self, idx, targets=None):
+        """Mean training loss with targets; without, the soft-capped logits (what evaluate.py scores)."""
         x = x0 = norm(self.wte(idx)).to(RESIDUAL_DTYPE)
         for i, block in enumerate(self.blocks):
             x = self.resid_lambdas[i] * x + self.x0_lambdas[i] * x0
             ve = self.value_embeds[str(i)](idx) if i in self.ve_layers else None
             x = block(x, ve, self.cos, self.sin, self.masks[self.windows[i]])
         logits = self.lm_head(norm(x))
-        loss = SoftcapCrossEntropy.apply(logits.view(-1, logits.size(-1)), targets.reshape(-1))
-        return loss.view(targets.shape) if reduction == "none" else loss.mean()
+        if targets is None:
+            return LOGIT_SOFTCAP * torch.tanh(logits.float() / LOGIT_SOFTCAP)
+        return SoftcapCrossEntropy.apply(logits.view(-1, logits.size(-1)), targets.reshape(-1)).mean()
 
     def flops_per_token(self, causal=True):
         """Training FLOPs per token: 6 per matmul weight, plus attention scores and mixing (QK^T, AV:
@@ -414,127 +420,134 @@ def lr_multiplier(progress):
 # ---------------------------------------------------------------------------------------------
 # Setup.
 
-data = load_data()
-if PROFILE == "gpu":
-    depth, head_dim = DEPTH, HEAD_DIM
-    dim = -(-DEPTH * ASPECT_RATIO // HEAD_DIM) * HEAD_DIM
-    total_batch, device_batch = TOTAL_BATCH_TOKENS, DEVICE_BATCH
-else:
-    depth, dim, head_dim = TINY_DEPTH, TINY_MODEL_DIM, TINY_HEAD_DIM
-    total_batch, device_batch = TINY_TOTAL_BATCH_TOKENS, TINY_DEVICE_BATCH
-tokens_per_pass = device_batch * SEQ_LEN
-assert total_batch % tokens_per_pass == 0, "TOTAL_BATCH_TOKENS must be a multiple of DEVICE_BATCH * SEQ_LEN"
-grad_accum = total_batch // tokens_per_pass
 
-t_data = time.time()
-full_attention = prefer_cudnn_attention(dim // head_dim, head_dim, SEQ_LEN)
-if device.type == "cuda":  # initialized where it trains: no copy of every weight from the CPU
-    with torch.device(device):
-        model = GPT(data.vocab_size, depth, dim, head_dim, SEQ_LEN)
-else:  # torch 1.13 has no device context manager
-    model = GPT(data.vocab_size, depth, dim, head_dim, SEQ_LEN).to(device)
-t_model = time.time()
-num_params = sum(p.numel() for p in model.parameters())
-flops_per_token = model.flops_per_token()
-flops_per_token_nanochat = model.flops_per_token(causal=False)
-windows = model.windows
-optimizers = build_optimizers(model)
-if device.type == "cuda":
-    model = torch.compile(model, dynamic=False)
+def build_model(config):
+    """The model for a config; evaluate.py calls this (then loads the saved weights) to score it."""
+    if device.type == "cuda":  # initialized where it trains: no copy of every weight from the CPU
+        with torch.device(device):
+            return GPT(config["vocab_size"], config["depth"], config["dim"], config["head_dim"], config["seq_len"])
+    # torch 1.13 has no device context manager
+    return GPT(config["vocab_size"], config["depth"], config["dim"], config["head_dim"], config["seq_len"]).to(device)
 
-PEAK_FLOPS = {"H100 PCIe": 756e12, "H100": 989.5e12, "H200": 989.5e12, "GH200": 989.5e12, "B200": 2250e12,
-              "A100": 312e12, "L40S": 362e12, "L40": 181e12, "L4": 121e12, "A10": 125e12, "RTX 4090": 165.2e12, "RTX 3090": 71e12}
-gpu_name = torch.cuda.get_device_name() if device.type == "cuda" else ""
-peak_flops = next((v for k, v in PEAK_FLOPS.items() if k in gpu_name), 0.0)
 
-print(f"device: {device} {gpu_name} | torch {torch.__version__} | profile {PROFILE} | budget {TIME_BUDGET:g}s | seed {SEED}")
-print(f"data: {data.dir} | fingerprint: {fingerprint(data)}")
-print(f"model: depth {depth}, dim {dim}, heads {dim // head_dim}, windows {windows}"
-      f" | params {num_params / 1e6:.1f}M | {flops_per_token / 1e6:.1f} MFLOP/token ({flops_per_token_nanochat / 1e6:.1f} as nanochat counts)"
-      f" | batch {total_batch} tokens ({grad_accum} x {device_batch} x {SEQ_LEN})"
-      f" | attention {full_attention}"
-      f"{'' if min(windows) >= SEQ_LEN else ', windows ' + ('flex' if HAS_FLEX else 'sdpa' if HAS_SDPA else 'softmax')}", flush=True)
+def main():
+    data = load_data()
+    if PROFILE == "gpu":
+        depth, head_dim = DEPTH, HEAD_DIM
+        dim = -(-DEPTH * ASPECT_RATIO // HEAD_DIM) * HEAD_DIM
+        total_batch, device_batch = TOTAL_BATCH_TOKENS, DEVICE_BATCH
+    else:
+        depth, dim, head_dim = TINY_DEPTH, TINY_MODEL_DIM, TINY_HEAD_DIM
+        total_batch, device_batch = TINY_TOTAL_BATCH_TOKENS, TINY_DEVICE_BATCH
+    tokens_per_pass = device_batch * SEQ_LEN
+    assert total_batch % tokens_per_pass == 0, "TOTAL_BATCH_TOKENS must be a multiple of DEVICE_BATCH * SEQ_LEN"
+    grad_accum = total_batch // tokens_per_pass
 
-# ---------------------------------------------------------------------------------------------
-# Training loop: runs until TIME_BUDGET seconds of (timed) training have passed.
+    t_data = time.time()
+    full_attention = prefer_cudnn_attention(dim // head_dim, head_dim, SEQ_LEN)
+    config = dict(vocab_size=data.vocab_size, depth=depth, dim=dim, head_dim=head_dim, seq_len=SEQ_LEN)
+    model = build_model(config)
+    t_model = time.time()
+    num_params = sum(p.numel() for p in model.parameters())
+    flops_per_token = model.flops_per_token()
+    flops_per_token_nanochat = model.flops_per_token(causal=False)
+    windows = model.windows
+    optimizers = build_optimizers(model)
+    if device.type == "cuda":
+        model = torch.compile(model, dynamic=False)
 
-loader = make_loader(data, device_batch, device)
-x, y = next(loader)
-t_setup = time.time() - T_START
-setup_parts = f"imports {T_IMPORTS:.1f}s, data {t_data - T_START - T_IMPORTS:.1f}s, model {t_model - t_data:.1f}s, rest {time.time() - t_model:.1f}s"
-step, train_time, timed_tokens, total_tokens = 0, 0.0, 0, 0
-smooth_loss, last_log = 0.0, 0.0
-explode_at = 3 * math.log(data.vocab_size)  # far above the loss of a uniform guess: diverged
+    PEAK_FLOPS = {"H100 PCIe": 756e12, "H100": 989.5e12, "H200": 989.5e12, "GH200": 989.5e12, "B200": 2250e12,
+                  "A100": 312e12, "L40S": 362e12, "L40": 181e12, "L4": 121e12, "A10": 125e12, "RTX 4090": 165.2e12, "RTX 3090": 71e12}
+    gpu_name = torch.cuda.get_device_name() if device.type == "cuda" else ""
+    peak_flops = next((v for k, v in PEAK_FLOPS.items() if k in gpu_name), 0.0)
 
-while True:
-    t0 = time.time()
-    progress = min(train_time / TIME_BUDGET, 1.0)
-    for _ in range(grad_accum):
-        with autocast:
-            loss = model(x, y)
-        (loss / grad_accum).backward()
-        x, y = next(loader)  # the next batch is built while the GPU still works on this one
-    lrm = lr_multiplier(progress)
-    for opt in optimizers:
-        for g in opt.param_groups:
-            g["lr"] = g["initial_lr"] * lrm
-        opt.step()
-    model.zero_grad(set_to_none=True)
-    loss_f = loss.item()  # also waits for the GPU, so the step time below is real
-    if not math.isfinite(loss_f) or loss_f > explode_at:  # fail fast: no point burning the budget
-        print(f"FAIL: training diverged at step {step} (loss {loss_f}); lower the learning rates or undo the last change", flush=True)
-        sys.exit(1)
-    dt = time.time() - t0
-    if step == 0:
-        first_step = dt  # mostly torch.compile
-    step += 1
-    total_tokens += total_batch
-    if step > UNTIMED_STEPS:
-        train_time += dt
-        timed_tokens += total_batch
-    if step == UNTIMED_STEPS:
-        # Python's GC scans every live object now and then: tens of ms of stalls on a big heap.
-        # Everything allocated so far lives for the whole run, so freeze it and collect by hand.
-        gc.collect()
-        gc.freeze()
-        gc.disable()
-    elif step % 1000 == 0:
-        gc.collect()
-    smooth_loss = 0.9 * smooth_loss + 0.1 * loss_f
-    done = step > UNTIMED_STEPS and train_time + dt / 2 >= TIME_BUDGET  # stop at the step ending nearest the budget
-    now = time.time()
-    if now - last_log >= LOG_EVERY or done or step == 1:
-        last_log = now
-        tok_s = timed_tokens / train_time if train_time > 0 else total_batch / dt
-        mfu = 100 * tok_s * flops_per_token / peak_flops if peak_flops else 0.0
-        print(f"step {step:05d} | {100 * min(train_time / TIME_BUDGET, 1):.1f}% | loss {smooth_loss / (1 - 0.9 ** step):.4f}"
-              f" | lr {lrm:.2f} | dt {dt * 1000:.0f}ms | tok/s {tok_s:,.0f} | mfu {mfu:.1f}%"
-              f" | remaining {max(0.0, TIME_BUDGET - train_time):.0f}s", flush=True)
-    if done:
-        break
+    print(f"device: {device} {gpu_name} | torch {torch.__version__} | profile {PROFILE} | budget {TIME_BUDGET:g}s | seed {SEED}")
+    print(f"data: {data.dir} | train tokens {data.meta['train_tokens']:,}")
+    print(f"model: depth {depth}, dim {dim}, heads {dim // head_dim}, windows {windows}"
+          f" | params {num_params / 1e6:.1f}M | {flops_per_token / 1e6:.1f} MFLOP/token ({flops_per_token_nanochat / 1e6:.1f} as nanochat counts)"
+          f" | batch {total_batch} tokens ({grad_accum} x {device_batch} x {SEQ_LEN})"
+          f" | attention {full_attention}"
+          f"{'' if min(windows) >= SEQ_LEN else ', windows ' + ('flex' if HAS_FLEX else 'sdpa' if HAS_SDPA else 'softmax')}", flush=True)
 
-# ---------------------------------------------------------------------------------------------
-# Evaluation and summary.
+    # ---------------------------------------------------------------------------------------------
+    # Training loop: runs until TIME_BUDGET seconds of (timed) training have passed.
 
-gc.enable()
-t_eval = time.time()
-with autocast:
-    val_bpb = evaluate_bpb(model, data, device_batch)
-t_eval = time.time() - t_eval
-if not math.isfinite(val_bpb):
-    print(f"FAIL: val_bpb is {val_bpb}: the model produces non-finite losses", flush=True)
-    sys.exit(1)
-tok_s = timed_tokens / train_time if train_time > 0 else 0.0
-mfu = 100 * tok_s * flops_per_token / peak_flops if peak_flops else 0.0
-peak_vram = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else 0.0
-print(f"overhead: setup {t_setup:.1f}s ({setup_parts}) | first step {first_step:.1f}s | eval {t_eval:.1f}s", flush=True)
-print("---")
-print(f"val_bpb:          {val_bpb:.6f}")
-print(f"training_seconds: {train_time:.1f}")
-print(f"total_seconds:    {time.time() - T_START:.1f}")
-print(f"peak_vram_mb:     {peak_vram:.1f}")
-print(f"mfu_percent:      {mfu:.2f}")
-print(f"total_tokens_M:   {total_tokens / 1e6:.1f}")
-print(f"num_steps:        {step}")
-print(f"num_params_M:     {num_params / 1e6:.1f}")
-print(f"depth:            {depth}", flush=True)
+    loader = make_loader(data, device_batch, device)
+    x, y = next(loader)
+    t_setup = time.time() - T_START
+    setup_parts = f"imports {T_IMPORTS:.1f}s, data {t_data - T_START - T_IMPORTS:.1f}s, model {t_model - t_data:.1f}s, rest {time.time() - t_model:.1f}s"
+    step, train_time, timed_tokens, total_tokens = 0, 0.0, 0, 0
+    smooth_loss, last_log = 0.0, 0.0
+    explode_at = 3 * math.log(data.vocab_size)  # far above the loss of a uniform guess: diverged
+
+    while True:
+        t0 = time.time()
+        progress = min(train_time / TIME_BUDGET, 1.0)
+        for _ in range(grad_accum):
+            with autocast:
+                loss = model(x, y)
+            (loss / grad_accum).backward()
+            x, y = next(loader)  # the next batch is built while the GPU still works on this one
+        lrm = lr_multiplier(progress)
+        for opt in optimizers:
+            for g in opt.param_groups:
+                g["lr"] = g["initial_lr"] * lrm
+            opt.step()
+        model.zero_grad(set_to_none=True)
+        loss_f = loss.item()  # also waits for the GPU, so the step time below is real
+        if not math.isfinite(loss_f) or loss_f > explode_at:  # fail fast: no point burning the budget
+            print(f"FAIL: training diverged at step {step} (loss {loss_f}); lower the learning rates or undo the last change", flush=True)
+            sys.exit(1)
+        dt = time.time() - t0
+        if step == 0:
+            first_step = dt  # mostly torch.compile
+        step += 1
+        total_tokens += total_batch
+        if step > UNTIMED_STEPS:
+            train_time += dt
+            timed_tokens += total_batch
+        if step == UNTIMED_STEPS:
+            # Python's GC scans every live object now and then: tens of ms of stalls on a big heap.
+            # Everything allocated so far lives for the whole run, so freeze it and collect by hand.
+            gc.collect()
+            gc.freeze()
+            gc.disable()
+        elif step % 1000 == 0:
+            gc.collect()
+        smooth_loss = 0.9 * smooth_loss + 0.1 * loss_f
+        done = step > UNTIMED_STEPS and train_time + dt / 2 >= TIME_BUDGET  # stop at the step ending nearest the budget
+        now = time.time()
+        if now - last_log >= LOG_EVERY or done or step == 1:
+            last_log = now
+            tok_s = timed_tokens / train_time if train_time > 0 else total_batch / dt
+            mfu = 100 * tok_s * flops_per_token / peak_flops if peak_flops else 0.0
+            print(f"step {step:05d} | {100 * min(train_time / TIME_BUDGET, 1):.1f}% | loss {smooth_loss / (1 - 0.9 ** step):.4f}"
+                  f" | lr {lrm:.2f} | dt {dt * 1000:.0f}ms | tok/s {tok_s:,.0f} | mfu {mfu:.1f}%"
+                  f" | remaining {max(0.0, TIME_BUDGET - train_time):.0f}s", flush=True)
+        if done:
+            break
+
+    # ---------------------------------------------------------------------------------------------
+    # Checkpoint and summary. val_bpb is not ours to print: evaluate.py measures it from the checkpoint.
+
+    gc.enable()
+    t_save = time.time()
+    save_model(model, config)
+    t_save = time.time() - t_save
+    tok_s = timed_tokens / train_time if train_time > 0 else 0.0
+    mfu = 100 * tok_s * flops_per_token / peak_flops if peak_flops else 0.0
+    peak_vram = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else 0.0
+    print(f"overhead: setup {t_setup:.1f}s ({setup_parts}) | first step {first_step:.1f}s | save {t_save:.1f}s", flush=True)
+    print("---")
+    print(f"training_seconds: {train_time:.1f}")
+    print(f"total_seconds:    {time.time() - T_START:.1f}")
+    print(f"peak_vram_mb:     {peak_vram:.1f}")
+    print(f"mfu_percent:      {mfu:.2f}")
+    print(f"total_tokens_M:   {total_tokens / 1e6:.1f}")
+    print(f"num_steps:        {step}")
+    print(f"num_params_M:     {num_params / 1e6:.1f}")
+    print(f"depth:            {depth}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,296 @@
+"""
+evaluate.py: THE metric, val_bpb, measured by locked code the candidate cannot influence. LOCKED.
+
+Training (train.py, untrusted) ends by saving its weights (prepare.save_model). This program then
+starts the candidate's model in separate processes (model_server.py, each in a fresh sandbox when
+the worker runs it), sends them validation *inputs* only and computes the loss itself from the
+logits they return. So no code of the candidate runs in this process: it cannot patch torch or this
+file, read its frames, see the targets, or print the number.
+
+  python evaluate.py --run-dir DIR [--checkpoint FILE] [--server JSON --shm FILE]*2 [--seed N]
+
+  --server  the command line of a model server (a JSON list) that already carries its own
+            --run-dir/--checkpoint/--shm (the worker wraps it in a sandbox); this program appends
+            --rows/--seq-len/--vocab/--dtype. Given twice: the main server and the probe server.
+            Without it, both are started here as plain subprocesses (tests, `worker solo`).
+  --shm     where this program creates each server's logits buffer (the server sees it at its
+            own path).
+Reads the validation split from the data set (AUTORESEARCH_DATA, as prepare.py), and prints one
+line `evaluation: {json}` with val_bpb, the token and byte counts, the causality probe's numbers,
+and `rejection` (null, or why the number must not count). Exit 0 when that line was printed.
+
+bpb = sum(nats) / (ln 2 * sum(bytes)) over the target tokens of the pinned validation rows;
+special tokens (BOS) carry 0 bytes and are left out of both sums. The rows are the first
+EVAL_TOKENS // SEQ_LEN rows of the validation documents packed in their fixed order, as before;
+they are sent to the model in a secret random order (the sum does not depend on it).
+
+Causality probe: a model that looks at later tokens would score well on tokens it can see. Some
+rows, chosen at random with a secret seed, are sent again to a second, fresh model process — the
+same prefix, a different real continuation after a random cut. A causal model gives the same
+outputs on the prefix in both processes; the two processes cannot talk to each other, so a model
+cannot replay its first answer, and it cannot tell a probe row from a normal one.
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # -I leaves the script's folder off the path
+
+import argparse  # noqa: E402
+import collections  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import queue  # noqa: E402
+import secrets  # noqa: E402
+import subprocess  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from prepare import CHECKPOINT, EVAL_TOKENS, PROFILE, SEQ_LEN, DataError, load_data, packed_rows  # noqa: E402
+
+EVAL_ROWS = {"gpu": 32, "cpu-tiny": 8}[PROFILE]  # rows per request: 1 GiB of bf16 logits on GPU
+PROBE_SHARE = 32              # one probe row per this many evaluated rows, at least MIN_PROBES
+MIN_PROBES = 8
+PROBE_MAX_DELTA = 0.25        # nats: no prefix position of a probe may move more than this
+PROBE_MEAN_AT_CUT = 0.02      # nats: the mean advantage at the last position before the cut
+REPLY_TIMEOUT = 600           # seconds to wait for one reply (the first includes loading the model)
+
+
+class ServerError(Exception):
+    """The candidate's model could not be run (crash, wrong output): a failed run, not a number."""
+
+
+class ModelServer:
+    """One model_server.py process and its logits buffer."""
+
+    def __init__(self, argv, shm, rows, vocab, dtype):
+        self.rows, self.vocab, self.dtype = rows, vocab, dtype
+        self.slot_values = rows * SEQ_LEN * vocab
+        np_dtype = np.float32 if dtype == "float32" else np.int16
+        with open(shm, "wb") as f:
+            f.truncate(2 * self.slot_values * np.dtype(np_dtype).itemsize)
+        self.buffer = np.memmap(shm, dtype=np_dtype, mode="r+", shape=(2 * self.slot_values,))
+        argv = [*argv, "--rows", str(rows), "--seq-len", str(SEQ_LEN), "--vocab", str(vocab), "--dtype", dtype]
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.replies, self.stderr = queue.Queue(), collections.deque(maxlen=40)
+        threading.Thread(target=self._read_replies, daemon=True).start()
+        threading.Thread(target=self._read_stderr, daemon=True).start()
+
+    def _read_replies(self):
+        for line in self.proc.stdout:
+            self.replies.put(line)
+        self.replies.put(None)
+
+    def _read_stderr(self):
+        for line in self.proc.stderr:
+            self.stderr.append(line.decode("utf-8", "replace").rstrip())
+
+    def _fail(self, why):
+        self.close()
+        tail = "\n".join(self.stderr)
+        raise ServerError(f"{why}{': ' + tail.splitlines()[-1] if tail.strip() else ''}\n{tail}")
+
+    def reply(self):
+        try:
+            line = self.replies.get(timeout=REPLY_TIMEOUT)
+        except queue.Empty:
+            self._fail(f"the model gave no answer within {REPLY_TIMEOUT}s")
+        if line is None:
+            time.sleep(0.2)  # let the stderr reader catch the traceback
+            self._fail(f"the model process exited (code {self.proc.wait()})")
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            self._fail(f"the model process wrote something that is not a reply: {line[:200]!r}")
+        if not isinstance(msg, dict) or msg.get("error") or not msg.get("ok"):
+            self._fail(f"the model failed: {msg.get('error') if isinstance(msg, dict) else msg}")
+        return msg
+
+    def request(self, slot, x):
+        try:
+            self.proc.stdin.write(json.dumps({"slot": slot, "rows": len(x)}).encode() + b"\n")
+            self.proc.stdin.write(np.ascontiguousarray(x, dtype="<i4").tobytes())
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            self._fail("the model process closed its input")
+
+    def logits(self, slot, n, device):
+        raw = torch.from_numpy(self.buffer[slot * self.slot_values: slot * self.slot_values + n * SEQ_LEN * self.vocab])
+        raw = raw.view(torch.bfloat16) if self.dtype == "bfloat16" else raw
+        return raw.to(device).float().view(n, SEQ_LEN, self.vocab)
+
+    def close(self):
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()
+                self.proc.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+
+
+def token_losses(logits, y):
+    """Per-token cross-entropy in nats, computed here from what the model returned."""
+    return torch.logsumexp(logits, dim=-1) - logits.gather(-1, y[..., None]).squeeze(-1)
+
+
+def run_batches(server, inputs, device, on_logits):
+    """Sends every batch of inputs through one server, two requests in flight so the model computes
+    the next batch while this one is scored; on_logits(i, logits) for each, in order."""
+    pending = collections.deque()
+
+    def take():
+        i, slot, n = pending.popleft()
+        server.reply()
+        on_logits(i, server.logits(slot, n, device))
+
+    for i, x in enumerate(inputs):
+        server.request(i % 2, x)
+        pending.append((i, i % 2, len(x)))
+        if len(pending) == 2:
+            take()
+    while pending:
+        take()
+
+
+def plan_probes(rows, rng, count):
+    """(row index, cut, probe inputs) for `count` random rows: the row's first `cut` inputs, then a
+    real stretch of another row. The targets compared are the original row's, before the cut."""
+    T = SEQ_LEN
+    probes = []
+    for r in rng.choice(len(rows), size=count, replace=False):
+        cut = int(rng.integers(T // 4, T))
+        other = int(rng.integers(len(rows) - 1))
+        other += other >= r
+        start = int(rng.integers(0, cut + 2))
+        probes.append((int(r), cut, np.concatenate([rows[r][:cut], rows[other][start:start + T - cut]])))
+    return probes
+
+
+def main_pass(server, rows, token_bytes, device, rng, probed):
+    """Every row once, in a secret order, short last batch padded and ignored. Returns the sums of
+    nats and bytes, and the per-token losses of the probed rows."""
+    B = server.rows
+    order = rng.permutation(len(rows))
+    index = [order[i:i + B] for i in range(0, len(order), B)]
+    inputs = [rows[np.concatenate([idx, np.repeat(idx[:1], B - len(idx))]), :-1] for idx in index]
+    sums, kept = {"nats": 0.0, "bytes": 0}, {}
+
+    def score(i, logits):
+        idx = index[i]
+        y = torch.from_numpy(rows[idx, 1:]).to(device)
+        losses = token_losses(logits[:len(idx)], y)
+        b = token_bytes[y]
+        sums["nats"] += float((losses.double() * (b > 0)).sum())
+        sums["bytes"] += int(b.sum())
+        for j, r in enumerate(idx):
+            if int(r) in probed:
+                kept[int(r)] = losses[j].cpu()
+
+    run_batches(server, inputs, device, score)
+    return sums, kept
+
+
+def probe_pass(server, rows, probes, kept, device, rng):
+    """The probe rows among ordinary rows, in batches of the same size, through a fresh process.
+    Returns, per probe, the largest change of a prefix loss and the change just before the cut."""
+    B = server.rows
+    filler = rng.choice(len(rows), size=(-len(probes)) % B, replace=len(rows) < B)
+    items = [p for p in probes] + [(None, None, rows[int(r), :-1]) for r in filler]
+    items = [items[k] for k in rng.permutation(len(items))]
+    chunks = [items[i:i + B] for i in range(0, len(items), B)]
+    largest, at_cut = [], []
+
+    def compare(i, logits):
+        for j, (r, cut, _) in enumerate(chunks[i]):
+            if r is None:
+                continue
+            y = torch.from_numpy(rows[r, 1:cut + 1]).to(device)
+            delta = token_losses(logits[j, :cut], y).cpu() - kept[r][:cut]
+            largest.append(float(delta.abs().max()))
+            at_cut.append(float(delta[cut - 1]))
+
+    run_batches(server, [np.stack([x for _, _, x in chunk]) for chunk in chunks], device, compare)
+    return largest, at_cut
+
+
+def evaluate(servers, data, device, rng):
+    """val_bpb through servers[0]; the causality probe through servers[1]."""
+    rows = np.stack(list(packed_rows(data.tokens("val"), data.doc_starts("val"), range(len(data.doc_starts("val"))),
+                                     SEQ_LEN + 1, data.bos_id))[:EVAL_TOKENS // SEQ_LEN])
+    if len(rows) == 0:
+        raise DataError(f"the validation split of {data.dir} is smaller than one row of {SEQ_LEN + 1} tokens")
+    token_bytes = torch.from_numpy(data.token_bytes.astype(np.int64)).to(device)
+    probes = plan_probes(rows, rng, min(len(rows), max(MIN_PROBES, len(rows) // PROBE_SHARE)))
+    sums, kept = main_pass(servers[0], rows, token_bytes, device, rng, {r for r, _, _ in probes})
+    largest, at_cut = probe_pass(servers[1], rows, probes, kept, device, rng)
+    return {
+        "val_bpb": sums["nats"] / (math.log(2) * sums["bytes"]), "rows": len(rows), "tokens": int(len(rows) * SEQ_LEN),
+        "bytes": sums["bytes"], "probes": len(probes), "probe_max_delta": max(largest), "probe_mean_at_cut": float(np.mean(at_cut)),
+    }
+
+
+def verdict(result):
+    """Why this number must not count, or None."""
+    if not math.isfinite(result["val_bpb"]) or result["val_bpb"] <= 0:
+        return f"the model's losses are not finite (val_bpb {result['val_bpb']})"
+    if result["probe_max_delta"] > PROBE_MAX_DELTA or result["probe_mean_at_cut"] > PROBE_MEAN_AT_CUT:
+        return (f"the model looks ahead: changing tokens after a cut moved its outputs before the cut "
+                f"(largest change {result['probe_max_delta']:.3f} nats, mean advantage at the cut "
+                f"{result['probe_mean_at_cut']:.3f} nats over {result['probes']} probes; a causal model moves 0)")
+    return None
+
+
+def default_server(run_dir, checkpoint, shm):
+    here = os.path.dirname(os.path.abspath(__file__))
+    return [sys.executable, "-B", os.path.join(here, "model_server.py"), "--run-dir", run_dir, "--checkpoint", checkpoint, "--shm", shm]
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="Measure val_bpb of a trained checkpoint (trusted).")
+    ap.add_argument("--run-dir", default=".")
+    ap.add_argument("--checkpoint", help=f"default: RUN_DIR/{CHECKPOINT}")
+    ap.add_argument("--server", action="append", default=[], help="model server command line (JSON list); twice")
+    ap.add_argument("--shm", action="append", default=[], help="logits buffer file of each server")
+    ap.add_argument("--seed", type=int, help="fixed probe/order seed (tests); default: secret")
+    args = ap.parse_args(argv)
+    run_dir = os.path.abspath(args.run_dir)
+    checkpoint = args.checkpoint or os.path.join(run_dir, CHECKPOINT)
+    if len(args.server) not in (0, 2) or len(args.shm) != len(args.server):
+        ap.error("give --server and --shm twice (main and probe server), or neither")
+    started = time.time()
+    if not os.path.exists(checkpoint):
+        print("evaluation: " + json.dumps({"error": f"training saved no checkpoint ({os.path.basename(checkpoint)}): "
+                                           "train.py must end with prepare.save_model(model, config)"}), flush=True)
+        return 1
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = "bfloat16" if device.type == "cuda" else "float32"
+    servers = []
+    try:
+        data = load_data()
+        if args.server:
+            commands = [(json.loads(s), shm) for s, shm in zip(args.server, args.shm)]
+        else:
+            commands = [(default_server(run_dir, checkpoint, os.path.join(run_dir, f".logits{i}")), os.path.join(run_dir, f".logits{i}")) for i in range(2)]
+        servers = [ModelServer(argv, shm, EVAL_ROWS, data.vocab_size, dtype) for argv, shm in commands]
+        for s in servers:
+            s.reply()  # loaded
+        rng = np.random.default_rng(args.seed if args.seed is not None else secrets.randbits(64))
+        result = evaluate(servers, data, device, rng)
+        result["rejection"] = verdict(result)
+    except (ServerError, DataError) as e:
+        print("evaluation: " + json.dumps({"error": str(e)[:4000]}), flush=True)
+        return 1
+    finally:
+        for s in servers:
+            s.close()
+    result["eval_seconds"] = round(time.time() - started, 3)
+    print("evaluation: " + json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
