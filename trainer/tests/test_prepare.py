@@ -1,5 +1,7 @@
 """prepare.py: preparing, the fingerprint and the --check contract."""
 
+import pytest
+
 from conftest import SMALL_VOCAB, key_values, run_prepare
 
 
@@ -127,3 +129,19 @@ def test_a_data_set_another_process_finished_first_is_kept(tmp_path, monkeypatch
     assert prepare.prepare(source, 300) == final
     assert (final / "marker").read_text() == "first to finish"
     assert [p.name for p in final.parent.iterdir()] == [final.name], "no temporary folder left behind"
+
+
+def test_a_training_sandbox_with_the_training_files_only_trains_but_cannot_read_validation(small_data_dir, tmp_path):
+    """What a training run sees: no val.bin, no val_docs.npy. Loading and the training loader work;
+    asking for the validation split is a clear DataError that points at the evaluator."""
+    import shutil
+    import prepare
+    sandbox = tmp_path / "data"
+    sandbox.mkdir()
+    for name in ("train.bin", "train_docs.npy", "tokenizer.model", "token_bytes.npy", "meta.json"):
+        shutil.copy(small_data_dir / name, sandbox / name)
+    data = prepare.load_data(sandbox)
+    x, y = next(prepare.make_loader(data, 2, "cpu", seq_len=32, seed=1))
+    assert x.shape == y.shape == (2, 32)
+    with pytest.raises(prepare.DataError, match="evaluator"):
+        data.tokens("val")
