@@ -42,7 +42,9 @@ import json  # noqa: E402
 import math  # noqa: E402
 import queue  # noqa: E402
 import secrets  # noqa: E402
+import shutil  # noqa: E402
 import subprocess  # noqa: E402
+import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 
@@ -53,7 +55,7 @@ from prepare import CHECKPOINT, EVAL_TOKENS, PROFILE, SEQ_LEN, DataError, load_d
 
 EVAL_ROWS = {"gpu": 32, "cpu-tiny": 8}[PROFILE]  # rows per request: 1 GiB of bf16 logits on GPU
 PROBE_SHARE = 32              # one probe row per this many evaluated rows, at least MIN_PROBES
-MIN_PROBES = 8
+MIN_PROBES = 16
 PROBE_MAX_DELTA = 0.25        # nats: no prefix position of a probe may move more than this
 PROBE_MEAN_AT_CUT = 0.02      # nats: the mean advantage at the last position before the cut
 REPLY_TIMEOUT = 600           # seconds to wait for one reply (the first includes loading the model)
@@ -210,7 +212,7 @@ def probe_pass(server, rows, probes, kept, device, rng):
                 continue
             y = torch.from_numpy(rows[r, 1:cut + 1]).to(device)
             delta = token_losses(logits[j, :cut], y).cpu() - kept[r][:cut]
-            largest.append(float(delta.abs().max()))
+            largest.append(float(delta.abs().max()) if bool(torch.isfinite(delta).all()) else math.inf)
             at_cut.append(float(delta[cut - 1]))
 
     run_batches(server, [np.stack([x for _, _, x in chunk]) for chunk in chunks], device, compare)
@@ -234,14 +236,19 @@ def evaluate(servers, data, device, rng):
 
 
 def verdict(result):
-    """Why this number must not count, or None."""
-    if not math.isfinite(result["val_bpb"]) or result["val_bpb"] <= 0:
+    """Why this number must not count, or None. Written as `not (x <= limit)` so NaN fails too."""
+    if not (math.isfinite(result["val_bpb"]) and result["val_bpb"] > 0):
         return f"the model's losses are not finite (val_bpb {result['val_bpb']})"
-    if result["probe_max_delta"] > PROBE_MAX_DELTA or result["probe_mean_at_cut"] > PROBE_MEAN_AT_CUT:
+    if not (result["probe_max_delta"] <= PROBE_MAX_DELTA and result["probe_mean_at_cut"] <= PROBE_MEAN_AT_CUT):
         return (f"the model looks ahead: changing tokens after a cut moved its outputs before the cut "
                 f"(largest change {result['probe_max_delta']:.3f} nats, mean advantage at the cut "
                 f"{result['probe_mean_at_cut']:.3f} nats over {result['probes']} probes; a causal model moves 0)")
     return None
+
+
+def finite_or_none(result):
+    """JSON has no NaN: a non-finite number is printed as null (the rejection says why)."""
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in result.items()}
 
 
 def default_server(run_dir, checkpoint, shm):
@@ -262,6 +269,7 @@ def main(argv=None):
     if len(args.server) not in (0, 2) or len(args.shm) != len(args.server):
         ap.error("give --server and --shm twice (main and probe server), or neither")
     started = time.time()
+    scratch = tempfile.mkdtemp(prefix="arg-eval-")
     if not os.path.exists(checkpoint):
         print("evaluation: " + json.dumps({"error": f"training saved no checkpoint ({os.path.basename(checkpoint)}): "
                                            "train.py must end with prepare.save_model(model, config)"}), flush=True)
@@ -274,7 +282,8 @@ def main(argv=None):
         if args.server:
             commands = [(json.loads(s), shm) for s, shm in zip(args.server, args.shm)]
         else:
-            commands = [(default_server(run_dir, checkpoint, os.path.join(run_dir, f".logits{i}")), os.path.join(run_dir, f".logits{i}")) for i in range(2)]
+            shms = [os.path.join(scratch, f"logits{i}.bin") for i in range(2)]
+            commands = [(default_server(run_dir, checkpoint, shm), shm) for shm in shms]
         servers = [ModelServer(argv, shm, EVAL_ROWS, data.vocab_size, dtype) for argv, shm in commands]
         for s in servers:
             s.reply()  # loaded
@@ -287,8 +296,9 @@ def main(argv=None):
     finally:
         for s in servers:
             s.close()
+        shutil.rmtree(scratch, ignore_errors=True)
     result["eval_seconds"] = round(time.time() - started, 3)
-    print("evaluation: " + json.dumps(result), flush=True)
+    print("evaluation: " + json.dumps(finite_or_none(result)), flush=True)
     return 0
 
 

@@ -51,6 +51,7 @@ import argparse
 import hashlib
 import io
 import json
+import math
 import os
 import shutil
 import sys
@@ -559,16 +560,22 @@ def load_checkpoint(path):
         n = int.from_bytes(f.read(8), "little")
         if not 2 <= n <= min(size - 8, 64 * 2**20):
             raise DataError(f"{path.name} is not a safetensors file (header length {n})")
-        header = json.loads(f.read(n))
+        raw_header = f.read(n)
         body = f.read()
-    meta = header.pop("__metadata__", {}) or {}
-    config = json.loads(meta.get("config", "{}"))
+    try:
+        header = json.loads(raw_header)
+        meta = header.pop("__metadata__", {}) or {}
+        config = json.loads(meta.get("config", "{}"))
+        entries = [(name, info["dtype"], [int(d) for d in info["shape"]], [int(o) for o in info["data_offsets"]])
+                   for name, info in header.items()]
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise DataError(f"{path.name} has a malformed header: {e}")
     state = {}
-    for name, info in header.items():
-        dtype, shape, (a, b) = info["dtype"], info["shape"], info["data_offsets"]
-        if dtype not in _ST_NUMPY or not 0 <= a <= b <= len(body):
-            raise DataError(f"{path.name}: tensor {name!r} has dtype {dtype} or offsets {a}..{b} out of range")
-        arr = np.frombuffer(body, dtype=_ST_NUMPY[dtype], count=(b - a) // np.dtype(_ST_NUMPY[dtype]).itemsize, offset=a)
+    for name, dtype, shape, (a, b) in entries:
+        item = np.dtype(_ST_NUMPY[dtype]).itemsize if dtype in _ST_NUMPY else 0
+        if not item or not 0 <= a <= b <= len(body) or b - a != item * math.prod(shape) or min(shape, default=0) < 0:
+            raise DataError(f"{path.name}: tensor {name!r} ({dtype}, shape {shape}) does not fit its bytes {a}..{b}")
+        arr = np.frombuffer(body, dtype=_ST_NUMPY[dtype], count=(b - a) // item, offset=a)
         t = torch.from_numpy(arr.copy()).reshape(shape)
         state[name] = t.view(torch.bfloat16) if dtype == "BF16" else t
     return state, config

@@ -16,6 +16,15 @@ export type Metrics = z.infer<typeof Metrics>
 
 export const SUMMARY_KEYS = Object.keys(Metrics.shape) as (keyof Metrics)[]
 
+/**
+ * What train.py itself prints at the end: the summary without val_bpb. Since the metric is measured
+ * by the trusted evaluator (trainer/evaluate.py), these numbers are the trainer's own account of its
+ * run: shown, never compared, and training_seconds is capped by the worker's clock.
+ */
+export const TrainingSummary = Metrics.omit({ val_bpb: true })
+export type TrainingSummary = z.infer<typeof TrainingSummary>
+export const TRAINING_SUMMARY_KEYS = Object.keys(TrainingSummary.shape) as (keyof TrainingSummary)[]
+
 export class SummaryParseError extends Error {
   override name = 'SummaryParseError'
 }
@@ -35,6 +44,15 @@ function toNumber(text: string): number {
  * would let a truncated run pass for a finished one.
  */
 export function parseSummary(output: string): Metrics {
+  return parseBlock(output, Metrics, SUMMARY_KEYS)
+}
+
+/** The block train.py prints (no val_bpb: the evaluator measures that); same rules as parseSummary. */
+export function parseTrainingSummary(output: string): TrainingSummary {
+  return parseBlock(output, TrainingSummary, TRAINING_SUMMARY_KEYS)
+}
+
+function parseBlock<T>(output: string, schema: z.ZodType<T>, keys: readonly string[]): T {
   const lines = output.split(/\r?\n/)
   const start = lines.map(l => l.trim()).lastIndexOf('---')
   if (start < 0) throw new SummaryParseError('no summary block: the trainer did not print its final "---" line (did it crash or time out?)')
@@ -45,14 +63,14 @@ export function parseSummary(output: string): Metrics {
     const m = /^([A-Za-z_][A-Za-z0-9_]*):\s*(\S+)\s*$/.exec(line)
     if (!m) continue
     const [, key, value] = m
-    if (!(SUMMARY_KEYS as string[]).includes(key)) continue
+    if (!keys.includes(key)) continue
     if (seen.has(key)) throw new SummaryParseError(`summary key "${key}" appears twice`)
     if (!NUMBER.test(value)) throw new SummaryParseError(`summary key "${key}" has a value that is not a number: "${value}"`)
     seen.set(key, toNumber(value))
   }
-  const missing = SUMMARY_KEYS.filter(k => !seen.has(k))
+  const missing = keys.filter(k => !seen.has(k))
   if (missing.length) throw new SummaryParseError(`summary block is incomplete: missing ${missing.join(', ')} (output truncated?)`)
-  const parsed = Metrics.safeParse(Object.fromEntries(seen))
+  const parsed = schema.safeParse(Object.fromEntries(seen))
   if (!parsed.success) throw new SummaryParseError(`summary block is malformed: ${parsed.error.issues.map(i => `${i.path.join('.')}: ${i.message}`).join('; ')}`)
   return parsed.data
 }

@@ -94,7 +94,7 @@ export const Heartbeat = z.object({
 })
 export type Heartbeat = z.infer<typeof Heartbeat>
 
-export const ReportStatus = z.enum(['ok', 'crash', 'rejected-unsafe'])
+export const ReportStatus = z.enum(['ok', 'crash', 'rejected-unsafe', 'rejected-measurement'])
 export type ReportStatus = z.infer<typeof ReportStatus>
 
 export const FollowUp = z.object({
@@ -128,6 +128,8 @@ export const Report = z.object({
   description: z.string().min(1).max(LIMITS.descriptionChars),
   diff: z.string().max(LIMITS.diffBytes),
   metrics: Metrics.nullable(),
+  /** Why the run's number must not count (status rejected-measurement), or why it crashed, in words. */
+  rejection: z.string().max(2000).optional(),
   logTail: z.string().max(LIMITS.logTailBytes),
   agentNotes: z.string().max(LIMITS.notesChars).default(''),
   followUps: z.array(FollowUp).max(LIMITS.followUps).default([]),

@@ -32,7 +32,7 @@ RESTRICTED = {
     "gc": {"collect", "freeze", "unfreeze", "disable", "enable", "isenabled", "get_count", "get_threshold", "set_threshold", "get_freeze_count"},
     # The locked data/metric module: its loaders and constants, not its downloaders or writers.
     "prepare": {"PROFILE", "PROFILES", "SEED", "SEQ_LEN", "TIME_BUDGET", "EVAL_TOKENS", "VOCAB_SIZE", "Data", "DataError",
-                "load_data", "make_loader", "evaluate_bpb", "fingerprint", "current_data_dir"},
+                "load_data", "make_loader", "save_model", "CHECKPOINT", "current_data_dir"},
 }
 # Environment variables train.py may set (inherited by torch's compiler subprocesses: CXX or PATH
 # there would choose what runs).

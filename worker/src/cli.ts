@@ -4,6 +4,8 @@ import { join, resolve } from 'node:path'
 import { defaultTrainerDir, findPython } from '@autoresearch-grid/trainer'
 import type { Profile } from '@autoresearch-grid/shared'
 import { joinCoordinator } from './loop/join.ts'
+import { readToken } from './client/token.ts'
+import { NoSandboxError, UNSAFE_FLAG } from './sandbox/choose.ts'
 import { parseGpuList, planLoops } from './loop/gpus.ts'
 import { runSolo } from './solo/loop.ts'
 import { formatChecks, runDoctor } from './doctor/checks.ts'
@@ -48,7 +50,8 @@ async function resolveGpus(spec: string | undefined): Promise<number[]> {
 }
 
 program.command('join <url>').description('join a coordinator and research until stopped (Ctrl-C)')
-  .requiredOption('--token <token>', 'worker token from the maintainer (or AUTORESEARCH_TOKEN)', process.env.AUTORESEARCH_TOKEN)
+  .option('--token-file <file>', 'file holding the worker token (mode 0600); or set AUTORESEARCH_TOKEN')
+  .option('--token <token>', 'the worker token itself: visible to other users of this machine in `ps`, prefer --token-file or AUTORESEARCH_TOKEN')
   .option('--name <name>', 'name of this worker, unique per contributor (one loop per GPU adds -gpu<N>)', hostname())
   .option('--gpus <list>', 'GPUs to use, one loop each: "all" or indices like 0,1 (default: one loop)')
   .option('--state <dir>', 'where the worker keeps data, workspaces, runs and undelivered results')
@@ -58,16 +61,23 @@ program.command('join <url>').description('join a coordinator and research until
   .option('--program <file>', 'research direction for the agent (default: program.md of the checkout)')
   .option('--no-pipeline', 'do not hold a spare unit: prepare each unit only after the previous one trained')
   .option('--max-depth <n>', 'most units held at once (2-4, default 4): with a slow agent, several proposals are prepared side by side, as many as keep the GPU busy', int('--max-depth'))
-  .option('--no-isolate', 'run the trainer with network access even where it could be isolated')
+  .option(UNSAFE_FLAG, 'run other contributors\' code WITHOUT a sandbox where none can be made: it then runs as your user, with your files, network and keys')
   .option('--seed <n>', 'trainer seed, also mixed into the agent\'s choices', int('--seed'))
   .option('--max-units <n>', 'stop after each GPU loop trained this many units and delivered the results (default: until Ctrl-C)', int('--max-units'))
-  .action(async (url: string, o: { token: string; name: string; gpus?: string; state?: string; trainer: string; agentCmd?: string; agentTimeout: number; program?: string; pipeline: boolean; maxDepth?: number; isolate: boolean; seed?: number; maxUnits?: number }) => {
+  .action(async (url: string, o: { token?: string; tokenFile?: string; name: string; gpus?: string; state?: string; trainer: string; agentCmd?: string; agentTimeout: number; program?: string; pipeline: boolean; maxDepth?: number; unsafeNoSandbox?: boolean; seed?: number; maxUnits?: number }) => {
+    const token = readToken(o)
     const signal = stopOnSignals()
     const stateDir = resolve(o.state ?? join(homedir(), '.autoresearch-grid', 'workers', safeName(o.name)))
     const loops = planLoops(o.name, stateDir, await resolveGpus(o.gpus))
     const progress = progressFor()
-    const common = { url, token: o.token, trainerDir: resolve(o.trainer), agentCmd: o.agentCmd, agentTimeoutSeconds: o.agentTimeout, programFile: o.program, pipeline: o.pipeline, maxDepth: o.maxDepth, isolate: o.isolate, seed: o.seed, maxUnits: o.maxUnits, signal, progress, dataRoot: join(stateDir, 'data') }
-    await Promise.all(loops.map(l => joinCoordinator({ ...common, ...l })))
+    const common = { url, token, trainerDir: resolve(o.trainer), agentCmd: o.agentCmd, agentTimeoutSeconds: o.agentTimeout, programFile: o.program, pipeline: o.pipeline, maxDepth: o.maxDepth, unsafeNoSandbox: o.unsafeNoSandbox, seed: o.seed, maxUnits: o.maxUnits, signal, progress, dataRoot: join(stateDir, 'data') }
+    try {
+      await Promise.all(loops.map(l => joinCoordinator({ ...common, ...l })))
+    } catch (err) {
+      if (!(err instanceof NoSandboxError)) throw err
+      console.error(err.message)
+      process.exit(3)
+    }
     process.exit(0)
   })
 
@@ -84,9 +94,9 @@ program.command('solo [dir]').description('research alone, no coordinator: a loc
   .option('--agent-cmd <command>', 'an external coding agent to edit train.py')
   .option('--program <file>', 'research direction for the agent (default: program.md)')
   .option('--no-pipeline', 'prepare each experiment only after the previous one trained')
-  .option('--no-isolate', 'run the trainer with network access')
+  .option(UNSAFE_FLAG, 'run the trainer without the sandbox even where one can be made')
   .option('--seed <n>', 'trainer seed', int('--seed'))
-  .action(async (dir: string | undefined, o: { tag: string; budget?: number; profile?: Profile; experiments?: number; vocabSize?: number; minDelta: number; gpu?: number; state?: string; trainer: string; agentCmd?: string; program?: string; pipeline: boolean; isolate: boolean; seed?: number }) => {
+  .action(async (dir: string | undefined, o: { tag: string; budget?: number; profile?: Profile; experiments?: number; vocabSize?: number; minDelta: number; gpu?: number; state?: string; trainer: string; agentCmd?: string; program?: string; pipeline: boolean; unsafeNoSandbox?: boolean; seed?: number }) => {
     const signal = stopOnSignals()
     const env = o.gpu === undefined ? undefined : { CUDA_VISIBLE_DEVICES: String(o.gpu) }
     const python = await findPython()
@@ -94,7 +104,7 @@ program.command('solo [dir]').description('research alone, no coordinator: a loc
     const s = await runSolo({
       dir: resolve(dir ?? 'autoresearch'), tag: o.tag, trainerDir: resolve(o.trainer), stateDir: o.state ? resolve(o.state) : undefined,
       budgetSeconds: o.budget ?? (profile === 'gpu' ? 300 : 30), profile, experiments: o.experiments, vocabSize: o.vocabSize, minDelta: o.minDelta,
-      agentCmd: o.agentCmd, programFile: o.program, pipeline: o.pipeline, isolate: o.isolate, seed: o.seed, env, signal,
+      agentCmd: o.agentCmd, programFile: o.program, pipeline: o.pipeline, unsafeNoSandbox: o.unsafeNoSandbox, seed: o.seed, env, signal,
     })
     console.log(`${s.experiments} experiments, ${s.kept} kept, best val_bpb ${s.best?.toFixed(6) ?? '-'}, GPU duty cycle ${((s.dutyCycle ?? 0) * 100).toFixed(0)}%`)
     process.exit(0)

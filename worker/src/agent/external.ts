@@ -1,7 +1,7 @@
 import { chmod, copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { execa } from 'execa'
-import { simpleGit } from 'simple-git'
+import { gitWithoutHooks } from '../workspace/git.ts'
 import { LIMITS } from '@autoresearch-grid/shared'
 import { AgentError, emptyUsage, lastLines, type Agent, type AgentSession, type AgentTask, type Failure, type Proposal } from './agent.ts'
 import { firstMessage, repairMessage, systemPrompt } from './prompt.ts'
@@ -48,7 +48,7 @@ export class ExternalAgent implements Agent {
       await rm(resultFile, { force: true })
       await writeFile(promptFile, `${systemPrompt(task)}\n\n${instructions}\n\n## How to answer\nEdit ${task.unit.editableFiles.join(', ')} in the current directory; nothing else is kept.\nOptionally write JSON to the file named by $AUTORESEARCH_RESULT_FILE: {"description": "one line", "rationale": "...", "follow_ups": [{"title": "...", "body": "..."}]}.\n`)
 
-      const git = simpleGit({ baseDir: task.dir })
+      const git = gitWithoutHooks(task.dir)
       const branch = (await git.raw('symbolic-ref', '-q', 'HEAD')).trim()
       const start = (await git.raw('rev-parse', 'HEAD')).trim()
       for (const [name, text] of Object.entries(current)) await writeFile(join(task.dir, name), text)

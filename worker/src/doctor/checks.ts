@@ -8,7 +8,8 @@ import { parseDescription, findPython, embeddedCorpusEnv, type FoundPython } fro
 import type { Hardware } from '@autoresearch-grid/shared'
 import { connect } from '../client/connect.ts'
 import { probeHardware } from '../hardware/probe.ts'
-import { detectIsolation } from '../safety/isolation.ts'
+import { detectSandbox } from '../sandbox/detect.ts'
+import { UNSAFE_FLAG } from '../sandbox/choose.ts'
 import { CHECKER } from '../safety/policy.ts'
 
 export type Level = 'ok' | 'warn' | 'fail'
@@ -109,10 +110,7 @@ export async function runDoctor(o: DoctorOptions): Promise<Check[]> {
     checks.push({ name: 'disk', level: 'warn', detail: `cannot tell: ${(err as Error).message}` })
   }
 
-  const isolation = await detectIsolation()
-  checks.push(isolation.isolated
-    ? { name: 'network isolation', level: 'ok', detail: isolation.how }
-    : { name: 'network isolation', level: 'warn', detail: 'the trainer would run with network access', fix: 'allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1; in Docker: --security-opt seccomp=unconfined or run the worker with --network none) or run as root; see worker/README.md' })
+  if (python) checks.push(await checkSandbox(python.path))
 
   if (!o.url) {
     checks.push({ name: 'coordinator', level: 'warn', detail: 'not checked', fix: 'run `worker doctor <url> --token <token>` to check the connection, the token and each campaign\'s data' })
@@ -120,6 +118,17 @@ export async function runDoctor(o: DoctorOptions): Promise<Check[]> {
   }
   checks.push(...await checkCoordinator(o, python))
   return checks
+}
+
+/** The sandbox campaign code runs in: without one, `worker join` refuses other contributors' code. */
+export async function checkSandbox(python: string): Promise<Check> {
+  const found = await detectSandbox(python, { fresh: true })
+  if (found.ok) return { name: 'sandbox', level: 'ok', detail: found.how }
+  return {
+    name: 'sandbox', level: 'fail',
+    detail: `${found.problem}: \`worker join\` refuses to run other contributors' code (only ${UNSAFE_FLAG} would run it, as your user)`,
+    fix: found.fix,
+  }
 }
 
 /** The connection, the token and (with a Python) each campaign's data. */

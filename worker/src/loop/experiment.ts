@@ -4,7 +4,8 @@ import { LIMITS, sourceHash, type AgentUsage, type Progress, type Report, type W
 import { AgentError, emptyUsage, type Agent, type AgentSession, type Failure, type Proposal } from '../agent/agent.ts'
 import { HeuristicAgent } from '../agent/heuristic-agent.ts'
 import { prepareRunDir } from '../runner/run-dir.ts'
-import { runTrainer, type TrainerResult } from '../runner/trainer.ts'
+import { trainAndMeasure, type Measurement } from '../runner/measure.ts'
+import type { HostLayout } from '../sandbox/bwrap.ts'
 import { checkSource, describeViolations, type SafetyVerdict } from '../safety/policy.ts'
 import type { Workspace } from '../workspace/git.ts'
 
@@ -24,8 +25,11 @@ export interface ExperimentContext {
   program: string
   /** Locked files (prepare.py) the agent may read. */
   locked?: Record<string, string>
-  /** Prefix that starts the trainer without network (see safety/isolation.ts); [] for none. */
-  wrap: readonly string[]
+  /**
+   * The bubblewrap sandbox every run of campaign code goes into (sandbox/detect.ts); null only when
+   * the volunteer explicitly gave that up (`--unsafe-no-sandbox`).
+   */
+  sandbox: HostLayout | null
   /** Where the trainer runs; emptied before each run. One GPU lane, so one folder. */
   runDir: string
   /** Extra trainer environment, e.g. CUDA_VISIBLE_DEVICES. */
@@ -35,7 +39,8 @@ export interface ExperimentContext {
   /** Mixed into the per-unit seed of the agent's choices. */
   baseSeed?: number
   maxAttempts?: number
-  hardTimeoutSeconds?: number
+  /** Seconds past the budget the worker's clock allows for start-up (runner/measure.ts). */
+  graceSeconds?: number
   log: (line: string) => void
   onProgress?: (unit: WorkUnit, progress: Progress) => void
   /** Called around each trainer run, for the duty cycle. */
@@ -164,7 +169,7 @@ function usageOf(p: Prepared): AgentUsage {
   return { ...base, agent: p.agentLabel.slice(0, 80), attempts: Math.min(10, Math.max(1, p.attempts)) }
 }
 
-function report(ctx: ExperimentContext, p: Prepared, status: Report['status'], diff: string, run: TrainerResult | null, runSeconds: number): Report {
+function report(ctx: ExperimentContext, p: Prepared, status: Report['status'], diff: string, run: Measurement | null, runSeconds: number): Report {
   const notes = [p.rationale, ...p.notes, run?.error ? `last run: ${run.error}` : ''].filter(Boolean).join('\n')
   const duty = ctx.dutyCycle?.()
   return {
@@ -175,6 +180,7 @@ function report(ctx: ExperimentContext, p: Prepared, status: Report['status'], d
     description: p.description.slice(0, LIMITS.descriptionChars) || 'candidate',
     diff: diff.length <= LIMITS.diffBytes ? diff : diff.slice(0, LIMITS.diffBytes),
     metrics: run?.metrics ?? null,
+    ...(run?.error ? { rejection: run.error.slice(0, 2000) } : {}),
     logTail: (run?.logTail ?? '').slice(-LIMITS.logTailBytes),
     agentNotes: notes.slice(0, LIMITS.notesChars),
     followUps: p.followUps.map(f => ({ title: f.title, body: f.body ?? '' })).slice(0, LIMITS.followUps),
@@ -203,24 +209,26 @@ export async function trainExperiment(ctx: ExperimentContext, p: Prepared, data:
   let runSeconds = 0
   for (;;) {
     ctx.log(`${unit.id} ${unit.kind} on ${unit.campaign}${p.attempts > 1 ? ` (attempt ${p.attempts})` : ''}: ${p.description}`)
-    await prepareRunDir({ runDir: ctx.runDir, files: editableOnly(p.files, unit.editableFiles), trainerDir: ctx.trainerDir })
+    const files = editableOnly(p.files, unit.editableFiles)
+    await prepareRunDir({ runDir: ctx.runDir, files, trainerDir: ctx.trainerDir })
     ctx.onTraining?.(true)
-    let result: TrainerResult
+    let result: Measurement
     try {
-      result = await runTrainer({
-        python: ctx.python, runDir: ctx.runDir, budgetSeconds: unit.budgetSeconds, profile: unit.profile, seed: ctx.trainerSeed,
-        cacheDir: data.cacheDir, dataDir: data.dataDir, extraEnv: ctx.env, wrap: ctx.wrap, signal, hardTimeoutSeconds: ctx.hardTimeoutSeconds,
+      result = await trainAndMeasure({
+        python: ctx.python, trainerDir: ctx.trainerDir, runDir: ctx.runDir, budgetSeconds: unit.budgetSeconds, profile: unit.profile,
+        seed: ctx.trainerSeed, cacheDir: data.cacheDir, dataDir: data.dataDir, extraEnv: ctx.env, sandbox: ctx.sandbox,
+        sourceHash: sourceHash(files), trustedCode: unit.kind === 'baseline', graceSeconds: ctx.graceSeconds, signal,
         onProgress: prog => ctx.onProgress?.(unit, prog),
       })
     } finally {
       ctx.onTraining?.(false)
     }
     runSeconds += result.runSeconds
-    if (result.aborted || signal?.aborted) return null
-    if (result.metrics) return report(ctx, p, 'ok', await p.workspace.diff(), result, runSeconds)
-    ctx.log(`${unit.id}: attempt ${p.attempts} failed: ${result.error}`)
-    p.notes.push(`attempt ${p.attempts} failed: ${result.error}`)
-    if (!p.session || p.attempts >= maxAttempts) return report(ctx, p, 'crash', await p.workspace.diff(), result, runSeconds)
+    if (result.status === 'aborted' || signal?.aborted) return null
+    if (result.status === 'ok') return report(ctx, p, 'ok', await p.workspace.diff(), result, runSeconds)
+    ctx.log(`${unit.id}: attempt ${p.attempts} ${result.status === 'crash' ? 'failed' : 'was rejected'}: ${result.error}`)
+    p.notes.push(`attempt ${p.attempts} ${result.status === 'crash' ? 'failed' : 'was rejected by the trusted measurement'}: ${result.error}`)
+    if (!p.session || p.attempts >= maxAttempts) return report(ctx, p, result.status, await p.workspace.diff(), result, runSeconds)
     const proposal = await timedRepair(p, { kind: 'crash', error: result.error ?? 'the run failed', logTail: result.logTail, attempt: p.attempts })
     if (!proposal) return report(ctx, p, 'crash', await p.workspace.diff(), result, runSeconds)
     adopt(p, proposal)

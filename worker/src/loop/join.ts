@@ -7,7 +7,7 @@ import { chooseAgent } from '../agent/choose.ts'
 import { connect } from '../client/connect.ts'
 import { ResumableFeed } from '../client/feed.ts'
 import { probeHardware } from '../hardware/probe.ts'
-import { detectIsolation } from '../safety/isolation.ts'
+import { chooseSandbox } from '../sandbox/choose.ts'
 import { killLeftover } from '../runner/leftovers.ts'
 import { plainProgress, progressFor, type ProgressSink } from '../ui/progress.ts'
 import { Deliverer } from './deliver.ts'
@@ -47,8 +47,11 @@ export interface JoinOptions {
   maxDepth?: number
   /** program.md to give the agent (default: the checkout's). */
   programFile?: string
-  /** Run the trainer without network where possible (default true). */
-  isolate?: boolean
+  /**
+   * Run campaign code without the bubblewrap sandbox where none can be made (`--unsafe-no-sandbox`):
+   * without it, such a worker refuses to start (sandbox/choose.ts).
+   */
+  unsafeNoSandbox?: boolean
   /** The GPU lane's name in progress output, e.g. `gpu0`. */
   lane?: string
   /** Plain log lines; when absent, a progress bar on a terminal. */
@@ -98,9 +101,9 @@ export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
   const python = await findPython()
   const hardware = await probeHardware({ python: python.path, env: { ...process.env, ...o.env } })
   const agent = o.agent ?? chooseAgent({ agentCmd: o.agentCmd, agentTimeoutSeconds: o.agentTimeoutSeconds, env: process.env, stateDir: o.stateDir, trainerDir: o.trainerDir })
-  const isolation = o.isolate === false ? { wrap: [], how: 'network isolation off (--no-isolate)', isolated: false } : await detectIsolation()
+  const sandbox = await chooseSandbox(python.path, { unsafeNoSandbox: o.unsafeNoSandbox })
   const program = await readProgram(o.trainerDir, o.programFile)
-  log(`worker ${o.name}: ${hardware.hardwareClass}, torch ${python.torchVersion} (${python.path}); researcher: ${agent.label}; ${cap > 1 ? `pipelined, up to ${cap} units` : 'not pipelined'}; trainer: ${isolation.how}`)
+  log(`worker ${o.name}: ${hardware.hardwareClass}, torch ${python.torchVersion} (${python.path}); researcher: ${agent.label}; ${cap > 1 ? `pipelined, up to ${cap} units` : 'not pipelined'}; trainer: ${sandbox.how}`)
 
   // A trainer a killed predecessor left running would share the GPU with ours (runner/leftovers.ts).
   const leftover = await killLeftover(runDirOf(o.stateDir))
@@ -254,7 +257,7 @@ export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
   }
   const pool = new WorkspacePool(join(o.stateDir, 'workspaces'), cap)
   const ctx: ExperimentContext = {
-    agent, python: python.path, trainerDir: o.trainerDir, program, locked: await readLocked(o.trainerDir), wrap: isolation.wrap, runDir: runDirOf(o.stateDir),
+    agent, python: python.path, trainerDir: o.trainerDir, program, locked: await readLocked(o.trainerDir), sandbox: sandbox.host, runDir: runDirOf(o.stateDir),
     env: o.env, trainerSeed: o.seed, baseSeed: o.seed, log,
     onProgress: (unit, p) => {
       const h = held.get(unit.id)

@@ -1,12 +1,22 @@
 import { execa } from 'execa'
 import { join } from 'node:path'
-import { parseProgressLine, parseSummary, type Metrics, type Profile, type Progress } from '@autoresearch-grid/shared'
+import { parseProgressLine, parseTrainingSummary, type Profile, type Progress, type TrainingSummary } from '@autoresearch-grid/shared'
 import { LineSplitter, type Line } from './lines.ts'
 import { OutputCollector } from './output.ts'
 import { groupAlive, signalGroup, trackGroup } from './process-group.ts'
 import { trainerEnvironment } from './env.ts'
 import { LAUNCH_FAILED, launched } from './launcher.ts'
 import { forgetGroup, recordGroup } from './leftovers.ts'
+import { bwrapCommand, INSIDE, sandboxEnvironment, type HostLayout, type Mount } from '../sandbox/bwrap.ts'
+
+/** A run inside the sandbox: its mounts and its whole environment (nothing else passes). */
+export interface SandboxedRun {
+  host: HostLayout
+  /** Must include the run folder, mounted writable at INSIDE.run (the working directory). */
+  mounts: readonly Mount[]
+  /** Inside paths that replace the host's in the trainer's environment (AUTORESEARCH_DATA, caches). */
+  env: Record<string, string>
+}
 
 export interface RunTrainerOptions {
   /** The Python with torch (see `findPython` in @autoresearch-grid/trainer). */
@@ -18,6 +28,11 @@ export interface RunTrainerOptions {
   runDir: string
   /** Script to run inside `runDir`. */
   script?: string
+  /**
+   * The whole command instead of `[python, script]` (the evaluator runs this way, with its flags);
+   * then no summary is expected: read the output from `logTail`.
+   */
+  argv?: readonly string[]
   budgetSeconds: number
   profile: Profile
   seed?: number
@@ -35,10 +50,16 @@ export interface RunTrainerOptions {
   /** After SIGTERM, how long the group gets to exit before SIGKILL. */
   killGraceSeconds?: number
   /**
-   * Command prefix the trainer runs under, e.g. `['unshare', '--net', '--map-root-user']` or a
-   * sandbox wrapper: the seam for network isolation. The group is still the runner's to kill.
+   * Command prefix the trainer runs under where there is no sandbox (tests). The group is still the
+   * runner's to kill.
    */
   wrap?: readonly string[]
+  /**
+   * Run inside the bubblewrap sandbox (sandbox/bwrap.ts): the environment above is not used, the
+   * sandbox's is, and `runDir` is reached through its mount. Killing the group kills bwrap, and
+   * with it the sandbox's PID namespace: nothing the trainer started survives.
+   */
+  sandbox?: SandboxedRun
   onProgress?: (progress: Progress) => void
   onLine?: (line: string) => void
   signal?: AbortSignal
@@ -49,9 +70,12 @@ export interface TrainerResult {
   exitCode: number | null
   /** The signal that ended it, e.g. `SIGKILL`. */
   signal: string | null
-  /** Set only for a clean exit with a complete summary. */
-  metrics: Metrics | null
-  /** What went wrong, in words; null exactly when `metrics` is set. */
+  /**
+   * train.py's own account of its run (no val_bpb: the evaluator measures that). Set only for a
+   * clean exit with a complete summary.
+   */
+  summary: TrainingSummary | null
+  /** What went wrong, in words; null exactly when `summary` is set (or, with `argv`, on exit 0). */
   error: string | null
   /** The last 50 lines of stdout and stderr, interleaved as they came, within `LIMITS.logTailBytes`. */
   logTail: string
@@ -80,20 +104,27 @@ interface Outcome {
   script: string
 }
 
-/** Pure: turns how the process ended and what it printed into metrics or an error. */
-export function judgeRun(outcome: Outcome, summaryText: string, logTail: string): { metrics: Metrics | null; error: string | null } {
+/** Pure: turns how the process ended and what it printed into the training summary or an error. */
+export function judgeRun(outcome: Outcome, summaryText: string | null, logTail: string): { summary: TrainingSummary | null; error: string | null } {
   const o = outcome
-  if (o.spawnError) return { metrics: null, error: `could not start the trainer: ${o.spawnError}` }
-  if (o.timedOut) return { metrics: null, error: `killed after the hard timeout of ${o.hardTimeoutSeconds}s (budget ${o.budgetSeconds}s): ${o.script} did not finish in time` }
-  if (o.aborted) return { metrics: null, error: `aborted: ${o.abortReason}` }
+  if (o.spawnError) return { summary: null, error: `could not start the trainer: ${o.spawnError}` }
+  if (o.timedOut) return { summary: null, error: `killed by the worker's clock after ${o.hardTimeoutSeconds}s (budget ${o.budgetSeconds}s): ${o.script} did not finish in time` }
+  if (o.aborted) return { summary: null, error: `aborted: ${o.abortReason}` }
   const cause = lastPythonError(logTail)
-  if (o.signal) return { metrics: null, error: `${o.script} was killed by ${o.signal}${o.signal === 'SIGKILL' ? ' (out of memory?)' : ''}${cause ? `; last error: ${cause}` : ''}` }
-  if (o.exitCode !== 0) return { metrics: null, error: `${o.script} exited with code ${o.exitCode}${cause ? `: ${cause}` : ''}` }
+  if (o.signal) return { summary: null, error: `${o.script} was killed by ${o.signal}${o.signal === 'SIGKILL' ? ' (out of memory?)' : ''}${cause ? `; last error: ${cause}` : ''}` }
+  if (o.exitCode !== 0) return { summary: null, error: `${o.script} exited with code ${o.exitCode}${cause ? `: ${cause}` : ''}` }
+  if (summaryText === null) return { summary: null, error: null }
   try {
-    return { metrics: parseSummary(summaryText), error: null }
+    return { summary: parseTrainingSummary(summaryText), error: null }
   } catch (err) {
-    return { metrics: null, error: `${o.script} exited 0 but its summary is unusable: ${(err as Error).message}` }
+    return { summary: null, error: `${o.script} exited 0 but its summary is unusable: ${(err as Error).message}` }
   }
+}
+
+/** The trainer's environment as seen inside the sandbox: host paths dropped or replaced. */
+function insideEnvironment(env: Record<string, string>, inside: Record<string, string>): Record<string, string> {
+  const { AUTORESEARCH_CACHE, AUTORESEARCH_DATA, PYTHONPYCACHEPREFIX, TORCHINDUCTOR_CACHE_DIR, TRITON_CACHE_DIR, ...rest } = env
+  return sandboxEnvironment(rest, inside)
 }
 
 /**
@@ -113,7 +144,7 @@ export async function runTrainer(options: RunTrainerOptions): Promise<TrainerRes
   const finish = (): TrainerResult => ({
     exitCode: outcome.exitCode,
     signal: outcome.signal,
-    ...judgeRun(outcome, output.summaryText(), output.logTail()),
+    ...judgeRun(outcome, options.argv ? null : output.summaryText(), output.logTail()),
     logTail: output.logTail(),
     runSeconds: (performance.now() - started) / 1000,
     timedOut: outcome.timedOut,
@@ -143,10 +174,14 @@ export async function runTrainer(options: RunTrainerOptions): Promise<TrainerRes
   if (options.profile === 'gpu' && options.cacheDir !== undefined) env.PYTHONPYCACHEPREFIX ??= join(options.cacheDir, 'compile', 'pycache')
 
   // Through the launcher, which kills the trainer's group if the worker dies (launcher.ts).
-  const command = launched(options.python, [...(options.wrap ?? []), options.python, script])
+  const inner = options.argv ?? [options.python, script]
+  const sandbox = options.sandbox
+  const command = sandbox
+    ? launched(options.python, bwrapCommand(sandbox.host, { mounts: sandbox.mounts, env: insideEnvironment(env, sandbox.env), cwd: INSIDE.run, command: inner }))
+    : launched(options.python, [...(options.wrap ?? []), ...inner])
   const child = execa(command[0], command.slice(1), {
     cwd: options.runDir,
-    env,
+    env: sandbox ? { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8' } : env,
     extendEnv: false,
     detached: true,
     stdin: 'ignore',

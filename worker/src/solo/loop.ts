@@ -10,7 +10,7 @@ import { runPipeline } from '../loop/pipeline.ts'
 import { readLocked, readProgram } from '../loop/program.ts'
 import { WorkspacePool } from '../loop/slots.ts'
 import { checkSource } from '../safety/policy.ts'
-import { detectIsolation } from '../safety/isolation.ts'
+import { chooseSandbox } from '../sandbox/choose.ts'
 import { killLeftover } from '../runner/leftovers.ts'
 import { plainProgress, progressFor, type ProgressSink } from '../ui/progress.ts'
 import { mergeText } from '../workspace/merge.ts'
@@ -38,7 +38,8 @@ export interface SoloOptions {
   pipeline?: boolean
   programFile?: string
   seed?: number
-  isolate?: boolean
+  /** Run without the sandbox even where one can be made (`--unsafe-no-sandbox`). */
+  unsafeNoSandbox?: boolean
   env?: Record<string, string>
   log?: (line: string) => void
   progress?: ProgressSink
@@ -69,9 +70,10 @@ export async function runSolo(o: SoloOptions): Promise<SoloSummary> {
   const repo = await ResearchRepo.open(o.dir, o.tag, o.trainerDir)
   const profile = o.profile ?? ((await probeHardware({ python: python.path, env: { ...process.env, ...o.env } })).gpus.length ? 'gpu' : 'cpu-tiny')
   const agent = o.agent ?? chooseAgent({ agentCmd: o.agentCmd, env: process.env, stateDir, trainerDir: o.trainerDir })
-  const isolation = o.isolate === false ? { wrap: [], how: 'network isolation off (--no-isolate)' } : await detectIsolation()
+  // Solo trains the volunteer's own research: without a sandbox it goes on, saying so.
+  const sandbox = await chooseSandbox(python.path, { unsafeNoSandbox: o.unsafeNoSandbox, allowWithout: true })
   const program = await readProgram(o.trainerDir, o.programFile)
-  log(`solo on ${repo.branch} in ${o.dir}: ${profile}, ${o.budgetSeconds}s per experiment; researcher: ${agent.label}; ${pipelined ? 'pipelined' : 'not pipelined'}; trainer: ${isolation.how}`)
+  log(`solo on ${repo.branch} in ${o.dir}: ${profile}, ${o.budgetSeconds}s per experiment; researcher: ${agent.label}; ${pipelined ? 'pipelined' : 'not pipelined'}; trainer: ${sandbox.how}`)
   // A trainer a killed predecessor left running would share the GPU with ours (runner/leftovers.ts).
   const leftover = await killLeftover(runDirOf(stateDir))
   if (leftover) log(`stopped a trainer that a previous run left running (process group ${leftover})`)
@@ -98,7 +100,7 @@ export async function runSolo(o: SoloOptions): Promise<SoloSummary> {
     triedOnParent: state.triedSinceBest.slice(-200),
   })
   const ctx: ExperimentContext = {
-    agent, python: python.path, trainerDir: o.trainerDir, program, locked: await readLocked(o.trainerDir), wrap: isolation.wrap, runDir: runDirOf(stateDir),
+    agent, python: python.path, trainerDir: o.trainerDir, program, locked: await readLocked(o.trainerDir), sandbox: sandbox.host, runDir: runDirOf(stateDir),
     env: o.env, trainerSeed: o.seed, baseSeed: o.seed, log,
     onProgress: (_unit, p) => ui.progress('', p),
     onTraining: running => duty.training(running),

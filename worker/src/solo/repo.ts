@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs'
 import { appendFile, copyFile, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { CheckRepoActions, simpleGit, type SimpleGit } from 'simple-git'
+import { CheckRepoActions, type SimpleGit } from 'simple-git'
+import { gitWithoutHooks } from '../workspace/git.ts'
 import { HEADER } from './results.ts'
 
 /**
@@ -15,7 +16,7 @@ export class ResearchRepo {
   static async open(dir: string, tag: string, trainerDir: string): Promise<ResearchRepo> {
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(tag)) throw new Error(`tag "${tag}" must be letters, digits, dots, dashes or underscores (it becomes the branch autoresearch/${tag})`)
     await mkdir(dir, { recursive: true })
-    const git = simpleGit({ baseDir: dir })
+    const git = gitWithoutHooks(dir)
     if (!(await git.checkIsRepo(CheckRepoActions.IS_REPO_ROOT))) await git.init()
     // A box with no global identity still commits; a configured one keeps its own.
     if (!(await git.raw('config', '--get', 'user.email').catch(() => '')).trim()) {

@@ -104,13 +104,23 @@ class GitWorkspace implements Workspace {
 }
 
 /**
+ * simple-git for a folder whose files other code may have written (an agent's edits, a checkout):
+ * every command runs with hooks and fsmonitor switched off on its command line, which wins over
+ * whatever `.git/config` says, so a planted hook or `core.fsmonitor` never runs as the worker.
+ */
+export function gitWithoutHooks(dir: string): SimpleGit {
+  // simple-git refuses to set these two unless told: here, switching them off is the point.
+  return simpleGit({ baseDir: dir, config: ['core.hooksPath=/dev/null', 'core.fsmonitor=false', 'core.untrackedCache=false'], unsafe: { allowUnsafeHooksPath: true, allowUnsafeFsMonitor: true } })
+}
+
+/**
  * Opens (creating if needed) the workspace repository at `dir`. Identity and signing are set
  * locally (and commits skip hooks), so a box with no global git config, or one that signs every
  * commit, works as is.
  */
 export async function openWorkspace(dir: string): Promise<Workspace> {
   await mkdir(dir, { recursive: true })
-  const git = simpleGit({ baseDir: dir })
+  const git = gitWithoutHooks(dir)
   // Only a repository rooted here counts: a workspace inside someone's checkout must not commit to it.
   if (!(await git.checkIsRepo(CheckRepoActions.IS_REPO_ROOT))) await git.init()
   await git.addConfig('user.name', IDENTITY.name)

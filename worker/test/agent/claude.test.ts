@@ -35,7 +35,7 @@ async function setup(script: Step[]) {
 }
 
 function context(dir: string, agent: ClaudeAgent, lines: string[] = []): ExperimentContext {
-  return { agent, python, trainerDir, program: '# program\nLower val_bpb.', wrap: [], runDir: join(dir, 'run'), log: l => lines.push(l), hardTimeoutSeconds: 120 }
+  return { agent, python, trainerDir, program: '# program\nLower val_bpb.', sandbox: null, runDir: join(dir, 'run'), log: l => lines.push(l) }
 }
 
 // The data set every worker test that trains shares, prepared once (fixtures/corpus.ts).

@@ -7,6 +7,8 @@ import { findPython } from '@autoresearch-grid/trainer'
 import { sharedCorpus } from '../fixtures/corpus.ts'
 import { prepareRunDir } from '../../src/runner/run-dir.ts'
 import { runTrainer } from '../../src/runner/trainer.ts'
+import { trainAndMeasure } from '../../src/runner/measure.ts'
+import { detectSandbox } from '../../src/sandbox/detect.ts'
 
 // End to end on the real trainer, cpu-tiny profile: a small prepared data set, build a run
 // directory, train for a few seconds. Slow (tens of seconds on 2 cores), so only two runs.
@@ -30,20 +32,31 @@ t.test('the real trainer', { skip: python ? false : 'needs trainer/prepare.py, t
     })
   }
 
-  t.test('trains for the budget and reports parsed metrics and progress', async t => {
+  t.test('trains in the sandbox on the training split, and the trusted evaluator measures val_bpb', async t => {
+    const sandbox = await detectSandbox(python.path)
+    if (!sandbox.ok) return t.fail(`no sandbox here (npm test installs bubblewrap): ${sandbox.problem}`)
     const progress: Progress[] = []
-    const r = await run(train, p => progress.push(p))
-    t.equal(r.error, null, 'no error')
-    t.ok(r.metrics && Number.isFinite(r.metrics.val_bpb) && r.metrics.val_bpb > 0, `val_bpb ${r.metrics?.val_bpb}`)
+    const runDir = join(scratch, 'measured')
+    await prepareRunDir({ runDir, trainerDir, files: { 'train.py': train } })
+    const m = await trainAndMeasure({
+      python: python.path, trainerDir, runDir, budgetSeconds: 2, profile: 'cpu-tiny', seed: 1, cacheDir, dataDir: data.dataDir,
+      sandbox: sandbox.host, sourceHash: 'real-trainer-test', onProgress: p => progress.push(p),
+    })
+    t.equal(m.status, 'ok', m.error ?? '')
+    t.ok(m.metrics && Number.isFinite(m.metrics.val_bpb) && m.metrics.val_bpb > 0, `val_bpb ${m.metrics?.val_bpb}`)
+    t.equal(m.metrics?.val_bpb, m.evaluation?.val_bpb, 'the number is the evaluator\'s')
+    t.equal(m.evaluation?.probe_max_delta, 0, 'a causal model: the probe moved nothing')
+    t.ok(m.metrics!.training_seconds <= m.trainSeconds, 'training time is capped by the worker\'s clock')
     t.ok(progress.length >= 1, `${progress.length} progress lines`)
-    t.match(r.logTail, `fingerprint: ${data.fingerprint}`, 'the run used the data ensurePrepared reported')
+    t.match(m.logTail, 'data: /sandbox/data', 'training read the data set through the sandbox')
+    t.ok(existsSync(join(runDir, 'model.safetensors')), 'training saved its weights')
   })
 
   t.test('a train.py whose loss is NaN is reported as a failed run with its log', async t => {
     const nan = train.replace(/^LOGIT_SOFTCAP = .*$/m, 'LOGIT_SOFTCAP = float("nan")')
     t.not(nan, train, 'the edit applied')
     const r = await run(nan)
-    t.equal(r.metrics, null)
+    t.equal(r.summary, null)
     t.not(r.exitCode, 0)
     t.match(r.error, /exited with code/)
     t.match(r.logTail, /diverged|not finite|nan/i)

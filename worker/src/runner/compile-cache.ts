@@ -1,0 +1,84 @@
+import { cp, mkdir, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { execa } from 'execa'
+
+/**
+ * Compile caches without letting one run change what a later run of different code executes
+ * (docs/SECURITY.md, "Caches"). torch.compile's caches (inductor, triton) hold generated code that
+ * a later run loads and runs; a run that could write them could plant code for the next one.
+ *
+ * - Each source (by its hash) gets its own inductor/triton folder, the only cache a run may write.
+ *   A later run of the *same* source reuses it (a verification, a repeat baseline): that code could
+ *   have done anything to itself anyway. A run of other code never sees it.
+ * - A new source's folder starts as a copy of `trusted/`, so an edit that leaves the model's graph
+ *   alone (a learning rate, a schedule) still starts warm: the entries it needs are there.
+ * - Only runs of trusted code fill `trusted/`: a baseline of the campaign's best, which was reviewed
+ *   and reproduced by other contributors before it merged. Its new entries are copied in after it
+ *   ran. A candidate's entries never are.
+ * - torch's own bytecode (PYTHONPYCACHEPREFIX) is compiled by the worker itself, outside any
+ *   sandbox, from the installed torch; sandboxes see it read-only.
+ */
+
+const KEEP_SOURCES = 8
+
+const root = (cacheDir: string) => join(cacheDir, 'compile')
+export const trustedDir = (cacheDir: string) => join(root(cacheDir), 'trusted')
+export const bytecodeDir = (cacheDir: string) => join(root(cacheDir), 'pycache')
+const sourceDir = (cacheDir: string, sourceHash: string) => join(root(cacheDir), 'by-source', sourceHash.slice(0, 24))
+
+/** The writable cache folder for runs of this source (inductor/ and triton/ inside), made on first use. */
+export async function cacheForSource(cacheDir: string, sourceHash: string): Promise<string> {
+  const dir = sourceDir(cacheDir, sourceHash)
+  if (existsSync(dir)) {
+    const now = new Date()
+    await utimes(dir, now, now)
+    return dir
+  }
+  const fresh = `${dir}.tmp${process.pid}`
+  await rm(fresh, { recursive: true, force: true })
+  await mkdir(fresh, { recursive: true })
+  if (existsSync(trustedDir(cacheDir))) await cp(trustedDir(cacheDir), fresh, { recursive: true })
+  for (const sub of ['inductor', 'triton']) await mkdir(join(fresh, sub), { recursive: true })
+  try {
+    await rename(fresh, dir)
+  } catch {
+    await rm(fresh, { recursive: true, force: true }) // another lane made it first: use theirs
+  }
+  await evictOldSources(cacheDir)
+  return dir
+}
+
+/** Keeps the most recently used source folders; the rest are deleted. */
+async function evictOldSources(cacheDir: string): Promise<void> {
+  const base = join(root(cacheDir), 'by-source')
+  const names = (await readdir(base).catch(() => [] as string[])).filter(n => !n.includes('.tmp'))
+  if (names.length <= KEEP_SOURCES) return
+  const aged = await Promise.all(names.map(async n => ({ n, t: (await stat(join(base, n))).mtimeMs })))
+  aged.sort((a, b) => b.t - a.t)
+  for (const { n } of aged.slice(KEEP_SOURCES)) await rm(join(base, n), { recursive: true, force: true })
+}
+
+/** After a run of trusted code: its new cache entries join `trusted/` (existing ones are kept). */
+export async function promoteToTrusted(cacheDir: string, sourceHash: string): Promise<void> {
+  const dir = sourceDir(cacheDir, sourceHash)
+  if (!existsSync(dir)) return
+  await mkdir(trustedDir(cacheDir), { recursive: true })
+  await cp(dir, trustedDir(cacheDir), { recursive: true, force: false, errorOnExist: false })
+}
+
+/**
+ * torch's bytecode, compiled once by the worker (trusted) into the prefix the sandboxes read: a
+ * torch installed without .pyc files (uv's default) in a folder the trainer may not write would
+ * otherwise be compiled from source at every start (10 s on an H100 box, docs/TRAINER.md).
+ */
+export async function compileBytecode(python: string, cacheDir: string): Promise<string> {
+  const dir = bytecodeDir(cacheDir)
+  const marker = join(dir, '.compiled')
+  if (existsSync(marker)) return dir
+  await mkdir(dir, { recursive: true })
+  const script = 'import compileall, os, sys, torch, numpy\nfor m in (torch, numpy):\n    compileall.compile_dir(os.path.dirname(m.__file__), quiet=1, workers=0)'
+  await execa(python, ['-I', '-c', script], { reject: false, stdin: 'ignore', env: { ...process.env, PYTHONPYCACHEPREFIX: dir }, timeout: 900_000 })
+  await writeFile(marker, `${new Date().toISOString()}\n`)
+  return dir
+}

@@ -1,0 +1,127 @@
+import { existsSync } from 'node:fs'
+import { access, constants, mkdir, mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Profile } from '@autoresearch-grid/shared'
+import { bwrapCommand, INSIDE, sandboxEnvironment, type HostLayout, type Mount } from '../sandbox/bwrap.ts'
+import { trainerEnvironment } from './env.ts'
+import { runTrainer } from './trainer.ts'
+
+/** What trainer/evaluate.py printed: the trusted measurement of one checkpoint. */
+export interface Evaluation {
+  val_bpb: number
+  rows: number
+  tokens: number
+  bytes: number
+  probes: number
+  probe_max_delta: number
+  probe_mean_at_cut: number
+  /** Why the number must not count (a model that looks ahead, non-finite losses), or null. */
+  rejection: string | null
+  eval_seconds: number
+}
+
+export interface EvaluationOutcome {
+  evaluation: Evaluation | null
+  /** The model could not be evaluated (no checkpoint, it crashed, wrong output), in words. */
+  error: string | null
+  logTail: string
+  seconds: number
+  aborted: boolean
+}
+
+export interface EvaluateOptions {
+  python: string
+  /** The worker's own trainer folder: evaluate.py, model_server.py and prepare.py come from here. */
+  trainerDir: string
+  /** The run folder training wrote its checkpoint into (read-only for the model servers). */
+  runDir: string
+  /** The whole prepared data set: the evaluator reads its validation split. */
+  dataDir?: string
+  cacheDir?: string
+  profile: Profile
+  extraEnv?: Record<string, string>
+  /** Where the model servers run; null runs them as plain processes (no sandbox: unsafe). */
+  sandbox: HostLayout | null
+  /** Read-only torch bytecode for the sandboxes (gpu profile), see compile-cache.ts. */
+  bytecode?: string
+  timeoutSeconds: number
+  signal?: AbortSignal
+}
+
+const LINE = /^evaluation: (\{.*\})\s*$/m
+
+/** Pure: the evaluator's last `evaluation: {...}` line, or why there is none. */
+export function parseEvaluation(logTail: string): { evaluation: Evaluation | null; error: string | null } {
+  const lines = logTail.split('\n').filter(l => LINE.test(l))
+  const last = lines.length ? LINE.exec(lines[lines.length - 1])![1] : null
+  if (!last) return { evaluation: null, error: 'the evaluator printed no result' }
+  const parsed = JSON.parse(last) as Partial<Evaluation> & { error?: string }
+  if (parsed.error) return { evaluation: null, error: parsed.error }
+  if (typeof parsed.val_bpb !== 'number') return { evaluation: null, error: 'the evaluator printed no val_bpb' }
+  return { evaluation: parsed as Evaluation, error: null }
+}
+
+/** A folder for the logits buffers: shared memory where the machine has it, else the temp folder. */
+async function scratch(): Promise<string> {
+  const shm = '/dev/shm'
+  const base = await access(shm, constants.W_OK).then(() => shm, () => tmpdir())
+  return mkdtemp(join(base, 'arg-eval-'))
+}
+
+/** The command line of one sandboxed model server: the candidate's files and its logits buffer. */
+function serverCommand(o: EvaluateOptions, host: HostLayout, shmDir: string): string[] {
+  const mounts: Mount[] = [
+    { host: o.runDir, inside: INSIDE.run },
+    { host: join(o.trainerDir, 'model_server.py'), inside: `${INSIDE.harness}/model_server.py` },
+    { host: shmDir, inside: INSIDE.shm, writable: true },
+  ]
+  const inside: Record<string, string> = { AUTORESEARCH_CACHE: INSIDE.cache, AUTORESEARCH_PROFILE: o.profile, PYTHONUNBUFFERED: '1' }
+  if (o.bytecode) {
+    mounts.push({ host: o.bytecode, inside: INSIDE.pycache })
+    inside.PYTHONPYCACHEPREFIX = INSIDE.pycache
+  }
+  const { PYTHONPYCACHEPREFIX, ...base } = { ...trainerEnvironment(process.env), ...o.extraEnv }
+  return bwrapCommand(host, {
+    mounts,
+    env: sandboxEnvironment(base, inside),
+    cwd: INSIDE.run,
+    command: [o.python, '-B', `${INSIDE.harness}/model_server.py`, '--run-dir', INSIDE.run, '--checkpoint', `${INSIDE.run}/model.safetensors`, '--shm', `${INSIDE.shm}/logits.bin`],
+  })
+}
+
+/**
+ * Runs the trusted evaluator over what training saved. evaluate.py itself is our code and runs
+ * outside the sandbox (it needs the validation split, which no sandbox of campaign code may see);
+ * the candidate's model runs in two sandboxed model servers it talks to (docs/SECURITY.md).
+ */
+export async function runEvaluation(o: EvaluateOptions): Promise<EvaluationOutcome> {
+  const dir = await scratch()
+  try {
+    const args = ['--run-dir', o.runDir]
+    if (o.sandbox) {
+      for (const i of [0, 1]) {
+        const shmDir = join(dir, String(i))
+        await mkdir(shmDir)
+        args.push('--server', JSON.stringify(serverCommand(o, o.sandbox, shmDir)), '--shm', join(shmDir, 'logits.bin'))
+      }
+    }
+    const env: Record<string, string> = { ...o.extraEnv }
+    if (o.bytecode) env.PYTHONPYCACHEPREFIX = o.bytecode
+    const r = await runTrainer({
+      python: o.python, runDir: o.runDir, budgetSeconds: o.timeoutSeconds, profile: o.profile,
+      cacheDir: o.cacheDir, dataDir: o.dataDir, extraEnv: env, hardTimeoutSeconds: o.timeoutSeconds, signal: o.signal,
+      script: 'evaluate.py', argv: [o.python, '-I', '-B', join(o.trainerDir, 'evaluate.py'), ...args],
+    })
+    const base = { logTail: r.logTail, seconds: r.runSeconds, aborted: r.aborted }
+    if (r.aborted) return { ...base, evaluation: null, error: r.error }
+    const parsed = parseEvaluation(r.logTail)
+    if (parsed.evaluation || parsed.error !== 'the evaluator printed no result') return { ...base, ...parsed }
+    return { ...base, evaluation: null, error: r.error ?? parsed.error }
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+/** True when the trainer folder has the trusted evaluator (every checkout since it exists). */
+export const hasEvaluator = (trainerDir: string) => existsSync(join(trainerDir, 'evaluate.py'))

@@ -1,0 +1,98 @@
+/**
+ * The sandbox every piece of campaign code runs in: bubblewrap (docs/SECURITY.md says why bwrap).
+ * Pure: turns what the host looks like and what one run needs into bwrap's command line.
+ *
+ * Inside: the system, Python and its packages read-only at their own paths; an empty private HOME
+ * and /tmp; exactly the mounts the run asks for (its run folder writable, its data read-only); the
+ * GPU's device nodes; fresh user, PID, network, IPC, UTS and cgroup namespaces (no network at all,
+ * and nothing outlives PID 1); no capabilities; a new session (no terminal injection); the
+ * environment given here and nothing else. Not inside: the worker's state, spool, workspaces,
+ * tokens, the checkout, HOME, /etc beyond the loader's files, other units' folders.
+ */
+
+/** Fixed paths inside the sandbox, so nothing of the host's layout (user names, folders) leaks in. */
+export const INSIDE = {
+  run: '/sandbox/run',
+  data: '/sandbox/data',
+  cache: '/sandbox/cache',
+  pycache: '/sandbox/pycache',
+  home: '/sandbox/home',
+  shm: '/sandbox/shm',
+  harness: '/sandbox/harness',
+} as const
+
+export interface HostLayout {
+  /** The bwrap binary. */
+  bwrap: string
+  /** Top-level entries of / that may be symlinks into /usr (merged-usr) or real folders. */
+  rootEntries: { path: string; symlink: string | null }[]
+  /** Folders and files of the system mounted read-only at their own path (/usr, /sys, loader files). */
+  system: string[]
+  /** Python's prefixes, site-packages and library folders, read-only at their own path. */
+  python: string[]
+  /** Device nodes to pass through (the GPU's), at their own path. */
+  devices: string[]
+  /** Run as this user inside (a user namespace maps it to the worker's own user). */
+  uid: number
+  gid: number
+}
+
+export interface Mount {
+  host: string
+  inside: string
+  writable?: boolean
+}
+
+export interface SandboxRequest {
+  mounts: readonly Mount[]
+  /** The whole environment inside (bwrap clears the rest). */
+  env: Record<string, string>
+  cwd: string
+  command: readonly string[]
+  /** File descriptor bwrap reads a seccomp BPF program from, if any. */
+  seccompFd?: number
+}
+
+/** bwrap's command line for one request: `[bwrap, ...flags, '--', ...command]`. */
+export function bwrapCommand(host: HostLayout, req: SandboxRequest): string[] {
+  const args: string[] = [
+    host.bwrap,
+    '--unshare-all', '--unshare-user', '--die-with-parent', '--new-session', '--cap-drop', 'ALL',
+    '--uid', String(host.uid), '--gid', String(host.gid), '--hostname', 'sandbox',
+  ]
+  for (const dir of host.system) args.push('--ro-bind', dir, dir)
+  for (const e of host.rootEntries) {
+    if (e.symlink !== null) args.push('--symlink', e.symlink, e.path)
+    else args.push('--ro-bind', e.path, e.path)
+  }
+  for (const dir of host.python) args.push('--ro-bind', dir, dir)
+  args.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/dev/shm', '--tmpfs', '/tmp', '--tmpfs', '/sandbox', '--dir', INSIDE.home)
+  for (const node of host.devices) args.push('--dev-bind', node, node)
+  for (const m of req.mounts) args.push(m.writable ? '--bind' : '--ro-bind', m.host, m.inside)
+  // The mount points above are made by bwrap inside the sandbox's tmpfs; then it is made read-only,
+  // so the only writable places are the run's own mounts, HOME and /tmp.
+  args.push('--remount-ro', '/sandbox')
+  args.push('--tmpfs', INSIDE.home)
+  if (req.seccompFd !== undefined) args.push('--seccomp', String(req.seccompFd))
+  args.push('--clearenv')
+  for (const [k, v] of Object.entries(req.env).sort(([a], [b]) => a.localeCompare(b))) args.push('--setenv', k, v)
+  args.push('--chdir', req.cwd, '--', ...req.command)
+  return args
+}
+
+/**
+ * The environment inside: what Python, torch and the GPU stack need (already filtered of secrets by
+ * the caller), with HOME, TMPDIR and the caches pointed inside the sandbox.
+ */
+export function sandboxEnvironment(base: Record<string, string>, extra: Record<string, string>): Record<string, string> {
+  const keep = Object.fromEntries(Object.entries(base).filter(([k]) => !/^(HOME|TMPDIR|TEMP|TMP|XDG_.*|USER|LOGNAME|PWD|OLDPWD)$/.test(k)))
+  return {
+    ...keep,
+    HOME: INSIDE.home,
+    TMPDIR: '/tmp',
+    USER: 'sandbox',
+    LOGNAME: 'sandbox',
+    XDG_CACHE_HOME: `${INSIDE.home}/.cache`,
+    ...extra,
+  }
+}

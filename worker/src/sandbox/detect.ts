@@ -1,0 +1,93 @@
+import { readFileSync } from 'node:fs'
+import { execa } from 'execa'
+import { bwrapCommand, INSIDE, type HostLayout } from './bwrap.ts'
+import { probeHost } from './host.ts'
+
+export interface Sandbox {
+  ok: true
+  host: HostLayout
+  /** In words, for the log and `worker doctor`. */
+  how: string
+}
+
+export interface NoSandbox {
+  ok: false
+  /** What went wrong, e.g. "bwrap is not installed". */
+  problem: string
+  /** What the volunteer can do about it, in commands. */
+  fix: string
+}
+
+function readSysctl(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8').trim()
+  } catch {
+    return null
+  }
+}
+
+/**
+ * Pure, given the sysctls: why user namespaces (which bwrap needs without setuid) are refused, and
+ * the fix. Ubuntu 23.10+ restricts them through AppArmor; some distributions switch them off.
+ */
+export function diagnoseUserNamespaces(sysctl: (path: string) => string | null, stderr: string): NoSandbox {
+  const problem = `bwrap cannot create its namespaces: ${stderr || 'no reason given'}`
+  if (sysctl('/proc/sys/kernel/apparmor_restrict_unprivileged_userns') === '1') {
+    return {
+      ok: false, problem,
+      fix: 'AppArmor restricts unprivileged user namespaces (Ubuntu 23.10 and later). Allow bwrap alone with a profile:\n' +
+        "  printf 'abi <abi/4.0>,\\ninclude <tunables/global>\\nprofile bwrap /usr/bin/bwrap flags=(unconfined) {\\n  userns,\\n}\\n' | sudo tee /etc/apparmor.d/bwrap\n" +
+        '  sudo systemctl reload apparmor\n' +
+        'or, for the whole machine: sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0',
+    }
+  }
+  if (sysctl('/proc/sys/kernel/unprivileged_userns_clone') === '0') {
+    return { ok: false, problem, fix: 'unprivileged user namespaces are off: sudo sysctl -w kernel.unprivileged_userns_clone=1 (and in /etc/sysctl.d/ to keep it)' }
+  }
+  if (sysctl('/proc/sys/user/max_user_namespaces') === '0') {
+    return { ok: false, problem, fix: 'user namespaces are off: sudo sysctl -w user.max_user_namespaces=15000 (and in /etc/sysctl.d/ to keep it)' }
+  }
+  return {
+    ok: false, problem,
+    fix: 'inside a container, user namespaces are usually forbidden by its seccomp profile: run the worker on the host, ' +
+      'or start the container with --security-opt seccomp=unconfined --security-opt apparmor=unconfined (docker) / --privileged, ' +
+      'or install bwrap setuid root (chmod u+s $(which bwrap))',
+  }
+}
+
+const cache = new Map<string, Promise<Sandbox | NoSandbox>>()
+
+/**
+ * Finds bubblewrap and proves it works here: runs the trainer's Python inside a sandbox built the
+ * way every run's is, and checks from inside that the network and the host's HOME are gone.
+ */
+export function detectSandbox(python: string, options: { bwrap?: string; fresh?: boolean } = {}): Promise<Sandbox | NoSandbox> {
+  const bwrap = options.bwrap ?? process.env.AUTORESEARCH_BWRAP ?? 'bwrap'
+  const key = `${bwrap}\0${python}`
+  if (!options.fresh && cache.has(key)) return cache.get(key)!
+  const probe = (async (): Promise<Sandbox | NoSandbox> => {
+    const version = await execa(bwrap, ['--version'], { reject: false, stdin: 'ignore', timeout: 10_000 })
+    if (version.exitCode !== 0) {
+      return {
+        ok: false, problem: `bubblewrap (${bwrap}) is not installed`,
+        fix: 'install it: sudo apt-get install bubblewrap (Debian/Ubuntu), sudo dnf install bubblewrap (Fedora), sudo pacman -S bubblewrap (Arch); or point AUTORESEARCH_BWRAP at a bwrap binary',
+      }
+    }
+    let host: HostLayout
+    try {
+      host = await probeHost(bwrap, python)
+    } catch (err) {
+      return { ok: false, problem: (err as Error).message, fix: 'check that the trainer Python runs (worker doctor)' }
+    }
+    const check = 'import socket, os, sys\ns = socket.socket()\ntry:\n    s.connect(("1.1.1.1", 53)); print("net")\nexcept OSError:\n    pass\nprint(os.getuid(), os.getcwd())'
+    const cmd = bwrapCommand(host, { mounts: [], env: { PATH: '/usr/bin:/bin' }, cwd: INSIDE.home, command: [python, '-I', '-c', check] })
+    const r = await execa(cmd[0], cmd.slice(1), { reject: false, stdin: 'ignore', timeout: 60_000 })
+    const out = String(r.stdout)
+    if (r.exitCode !== 0) return diagnoseUserNamespaces(readSysctl, String(r.stderr).trim().split('\n').pop() ?? '')
+    if (out.includes('net')) return { ok: false, problem: 'the sandbox could reach the network', fix: 'report this: bwrap --unshare-all should remove the network' }
+    const version_ = String(version.stdout).trim()
+    return { ok: true, host, how: `bubblewrap sandbox (${version_}; no network, private HOME and /tmp, read-only system, ${host.devices.length} GPU device node(s))` }
+  })()
+  cache.set(key, probe)
+  return probe
+}

@@ -1,0 +1,89 @@
+import { existsSync, lstatSync, readdirSync, readlinkSync, realpathSync } from 'node:fs'
+import { delimiter, dirname, isAbsolute } from 'node:path'
+import { execa } from 'execa'
+import type { HostLayout } from './bwrap.ts'
+
+/** Top-level folders that are symlinks into /usr on merged-usr systems, real folders elsewhere. */
+const ROOT_ENTRIES = ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32']
+
+/**
+ * Of /etc only what the dynamic loader and Debian's alternatives need (torch finds its BLAS through
+ * /etc/alternatives): no passwd, no ssh, no credentials.
+ */
+const ETC = ['/etc/ld.so.cache', '/etc/ld.so.conf', '/etc/ld.so.conf.d', '/etc/alternatives', '/etc/localtime']
+
+/** CUDA and ROCm device nodes, and where GPU containers keep the driver's user-space libraries. */
+const GPU_NODE = /^(nvidia\d*|nvidiactl|nvidia-uvm|nvidia-uvm-tools|nvidia-modeset|nvidia-caps|kfd|dri)$/
+const GPU_LIBS = ['/usr/local/nvidia', '/usr/local/cuda', '/opt/rocm']
+
+/** Asks the Python where it lives: prefixes, site-packages, torch; all read-only inside. */
+const PYTHON_PATHS = `
+import json, os, site, sys
+paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, os.path.dirname(os.path.realpath(sys.executable))}
+paths.update(p for p in site.getsitepackages() + [site.getusersitepackages()] if os.path.isdir(p))
+paths.update(p for p in sys.path if p and os.path.isdir(p))
+try:
+    import torch
+    paths.add(os.path.dirname(os.path.dirname(os.path.realpath(torch.__file__))))
+except ImportError:
+    pass
+print(json.dumps(sorted(paths)))
+`
+
+/** Folders that are part of the system already, or that must never be mounted whole. */
+function coveredOrRefused(path: string, covered: readonly string[], home: string | undefined): boolean {
+  if (path === '/' || path === home) return true
+  return covered.some(c => path === c || path.startsWith(`${c}/`))
+}
+
+/**
+ * Reduces a set of folders to the smallest set that covers it (no folder inside another), leaving
+ * out those inside /usr (already mounted) and refusing / and HOME as a whole.
+ */
+export function minimalCover(paths: readonly string[], covered: readonly string[], home?: string): string[] {
+  const sorted = [...new Set(paths.filter(p => isAbsolute(p) && existsSync(p)))].sort()
+  const out: string[] = []
+  for (const p of sorted) {
+    if (coveredOrRefused(p, [...covered, ...out], home)) continue
+    out.push(p)
+  }
+  return out
+}
+
+export async function pythonPaths(python: string): Promise<string[]> {
+  const r = await execa(python, ['-I', '-c', PYTHON_PATHS], { reject: false, stdin: 'ignore', timeout: 60_000 })
+  if (r.exitCode !== 0) throw new Error(`cannot ask ${python} where it lives: ${String(r.stderr).trim().split('\n').pop()}`)
+  const listed = JSON.parse(String(r.stdout).trim().split('\n').pop() ?? '[]') as string[]
+  // A venv's python is a symlink to the base interpreter: both the link and its target must be inside.
+  const exe = existsSync(python) ? [dirname(python), dirname(realpathSync(python))] : []
+  const fromEnv = (process.env.LD_LIBRARY_PATH ?? '').split(delimiter).filter(Boolean)
+  return [...listed, ...exe, ...fromEnv, ...GPU_LIBS].map(p => (existsSync(p) ? realpathSync(p) : p))
+}
+
+export function gpuDevices(dev = '/dev'): string[] {
+  try {
+    return readdirSync(dev).filter(n => GPU_NODE.test(n)).map(n => `${dev}/${n}`).sort()
+  } catch {
+    return []
+  }
+}
+
+/** What the sandbox needs to know about this machine; `python` is the trainer's interpreter. */
+export async function probeHost(bwrap: string, python: string): Promise<HostLayout> {
+  const rootEntries = ROOT_ENTRIES.filter(p => existsSync(p)).map(path => {
+    const st = lstatSync(path)
+    return { path, symlink: st.isSymbolicLink() ? readlinkSync(path) : null }
+  })
+  const system = ['/usr', ...ETC, '/sys'].filter(p => existsSync(p))
+  const covered = ['/usr', ...rootEntries.filter(e => e.symlink === null).map(e => e.path)]
+  const home = process.env.HOME ? realpathSync(process.env.HOME) : undefined
+  return {
+    bwrap,
+    rootEntries,
+    system,
+    python: minimalCover(await pythonPaths(python), covered, home),
+    devices: gpuDevices(),
+    uid: 65534,
+    gid: 65534,
+  }
+}
