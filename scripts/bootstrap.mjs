@@ -1,7 +1,7 @@
 // Installs whatever `npm start` and `npm test` need and is missing, with no dependencies of its
 // own: the pnpm workspace (through corepack, or npx when corepack's download fails), a Python
-// with PyTorch + sentencepiece (Debian's packages when apt is usable), and for the tests Debian's
-// Chromium (the dashboard's browser tests). Prints what to do otherwise.
+// with PyTorch + sentencepiece (Debian's packages when apt is usable), bubblewrap (the sandbox),
+// and for the tests Debian's Chromium (the dashboard's browser tests). Prints what to do otherwise.
 import { execFileSync, spawnSync } from 'node:child_process'
 import { existsSync, statSync } from 'node:fs'
 import { dirname, join } from 'node:path'
@@ -107,10 +107,28 @@ function ensureChromium() {
   }
 }
 
+/** True when bubblewrap can make a sandbox here (the worker checks this again, thoroughly). */
+export function sandboxUsable() {
+  return quiet('bwrap', ['--unshare-all', '--die-with-parent', '--ro-bind', '/', '/', 'true']) !== null
+}
+
+/**
+ * Every run of campaign code goes into a bubblewrap sandbox (worker/src/sandbox): Debian's package
+ * where apt is usable; elsewhere the worker names the fix.
+ */
+function ensureBubblewrap() {
+  if (quiet('bwrap', ['--version'])) return
+  if (!aptInstall(['bubblewrap']) || !quiet('bwrap', ['--version'])) {
+    say('bubblewrap (bwrap) is not installed and apt-get could not install it: a worker will refuse other contributors\' code.')
+    say('On Debian/Ubuntu: `sudo apt-get install bubblewrap`; Fedora: `sudo dnf install bubblewrap`.')
+  }
+}
+
 export function bootstrap({ tests = false } = {}) {
   ensureNode()
   ensureDependencies()
   const python = ensurePython(tests)
+  ensureBubblewrap()
   if (tests) ensureChromium()
   return { python }
 }

@@ -5,7 +5,7 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { bootstrap, root } from './bootstrap.mjs'
+import { bootstrap, root, sandboxUsable } from './bootstrap.mjs'
 
 const { python } = bootstrap()
 const data = join(root, '.autoresearch-grid')
@@ -36,8 +36,8 @@ if (!existsSync(tokenFile)) writeFileSync(tokenFile, cli(['token', 'create', 'lo
 const token = readFileSync(tokenFile, 'utf8').trim()
 
 const children = []
-function start(name, args) {
-  const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, AUTORESEARCH_PYTHON: python } })
+function start(name, args, env = {}) {
+  const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, AUTORESEARCH_PYTHON: python, ...env } })
   child.stdout.setEncoding('utf8')
   child.stdout.on('data', text => { for (const line of text.split('\n').filter(Boolean)) console.log(`[${name}] ${line}`) })
   child.on('exit', code => {
@@ -68,5 +68,10 @@ const url = await new Promise(resolve => {
     if (m) resolve(m[1])
   })
 })
-start('worker', [workerCli, 'join', url, '--token', token, '--name', 'local', '--state', join(data, 'workers', 'local')])
+// The token travels in the environment, not on a command line other users can read with `ps`.
+// Without a sandbox here (bubblewrap missing, no user namespaces) the demo still runs: the only
+// code it trains is this checkout's and its own local researcher's, on a coordinator on loopback.
+const unsafe = sandboxUsable() ? [] : ['--unsafe-no-sandbox']
+if (unsafe.length) console.error('[setup] no usable bubblewrap sandbox here: the demo worker runs its own code unsandboxed. A worker that joins anyone else\'s coordinator needs it: `worker doctor` says how to enable it.')
+start('worker', [workerCli, 'join', url, '--name', 'local', '--state', join(data, 'workers', 'local'), ...unsafe], { AUTORESEARCH_TOKEN: token })
 console.log(`\n  dashboard: ${url}/\n  Ctrl-C stops everything; state is kept in ${data}\n`)

@@ -1,7 +1,8 @@
 import t from 'tap'
 import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
-import { detectIsolation } from '../../src/safety/isolation.ts'
+import { detectSandbox } from '../../src/sandbox/detect.ts'
+import { INSIDE } from '../../src/sandbox/bwrap.ts'
 import { runTrainer } from '../../src/runner/trainer.ts'
 import { trainerEnvironment } from '../../src/runner/env.ts'
 
@@ -21,9 +22,10 @@ print("secrets:", sorted(k for k in os.environ if "KEY" in k or "TOKEN" in k))
 print("path:", "PATH" in os.environ)
 `
 
-const isolation = await detectIsolation()
+const sandbox = await detectSandbox(PYTHON)
 
-t.test('the trainer runs without network where the OS allows it', { skip: isolation.isolated ? false : `no isolation on this machine: ${isolation.how}` }, async t => {
+t.test('the sandboxed trainer has no network', async t => {
+  if (!sandbox.ok) return t.fail(`no sandbox on this machine (npm test installs bubblewrap): ${sandbox.problem}`)
   const server = createServer(socket => socket.end())
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
   t.teardown(() => server.close())
@@ -31,15 +33,11 @@ t.test('the trainer runs without network where the OS allows it', { skip: isolat
   const runDir = t.testdir({ 'train.py': PROBE })
   const open = await runTrainer({ python: PYTHON, runDir, budgetSeconds: 1, profile: 'cpu-tiny', extraEnv: { PROBE_PORT: port } })
   t.match(open.logTail, /network: reachable/, 'the probe reaches the port without isolation (the control)')
-  const closed = await runTrainer({ python: PYTHON, runDir, budgetSeconds: 1, profile: 'cpu-tiny', extraEnv: { PROBE_PORT: port }, wrap: isolation.wrap })
-  t.match(closed.logTail, /network: unreachable/, `under ${isolation.wrap.join(' ')} it does not`)
-})
-
-t.test('where no wrapper works, isolation says so and runs nothing special', async t => {
-  const none = await detectIsolation({ candidates: [['/nonexistent/unshare', '--net']] })
-  t.equal(none.isolated, false)
-  t.same(none.wrap, [])
-  t.match(none.how, /WARNING: the trainer runs WITH network access.*not installed/)
+  const closed = await runTrainer({
+    python: PYTHON, runDir, budgetSeconds: 1, profile: 'cpu-tiny', extraEnv: { PROBE_PORT: port },
+    sandbox: { host: sandbox.host, mounts: [{ host: runDir, inside: INSIDE.run, writable: true }], env: {} },
+  })
+  t.match(closed.logTail, /network: unreachable/, 'in the sandbox it does not')
 })
 
 t.test('the trainer does not inherit the worker\'s secrets', async t => {
