@@ -26,7 +26,7 @@ t.test('the bundles run from a folder with no node_modules: coordinator, campaig
   const tmp = await mkdtemp(join(tmpdir(), 'arg-bundle-'))
   t.teardown(() => rm(tmp, { recursive: true, force: true }))
   const built = await bundle(join(tmp, 'build'))
-  for (const f of ['coordinator.mjs', 'worker.mjs', 'better_sqlite3.node', 'trainer/prepare.py', 'trainer/train.py', 'program.md', 'safety/check_train.py', 'web/index.html', 'vendor/uplot/uPlot.esm.js', 'drizzle/meta/_journal.json']) {
+  for (const f of ['coordinator.mjs', 'worker.mjs', 'better_sqlite3.node', 'trainer/prepare.py', 'trainer/train.py', 'trainer/evaluate.py', 'trainer/model_server.py', 'program.md', 'safety/check_train.py', 'web/index.html', 'vendor/uplot/uPlot.esm.js', 'drizzle/meta/_journal.json']) {
     t.ok(built.files.includes(f), `dist/${f} is in the bundle`)
   }
   // Moved after building: nothing may point back at where it was built.

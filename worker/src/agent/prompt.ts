@@ -28,10 +28,14 @@ ${task.program.trim()}
 </program>
 
 ## This experiment
-- The trainer runs \`python train.py\` with a wall-clock training budget of ${u.budgetSeconds} s (profile "${u.profile}"),
-  then prints a summary block starting with \`---\` (val_bpb, training_seconds, ...). Lower val_bpb is better.
+- The worker runs \`python train.py\` in a sandbox with a wall-clock training budget of ${u.budgetSeconds} s (profile
+  "${u.profile}"); its clock stops the run shortly after the budget. train.py sees the training split only and must end
+  by saving its weights with \`save_model(model, config)\`. Then the locked evaluator rebuilds the model with
+  train.py's \`build_model(config)\`, feeds it validation inputs and computes val_bpb itself (lower is better): the
+  model's \`forward(idx)\` must return logits (B, T, vocab) that depend only on earlier tokens (a check catches
+  models that look ahead).
 - You may view and edit only: ${u.editableFiles.join(', ')}. prepare.py is locked; it provides PROFILE, SEED,
-  SEQ_LEN, TIME_BUDGET, load_data, make_loader, evaluate_bpb and fingerprint. Keep the summary block as it is.
+  SEQ_LEN, TIME_BUDGET, load_data, make_loader and save_model.
 - ${POLICY.split('\n').join('\n  ')}
 - Make one focused change. Edit with the tools, then call \`finish\` once with a one-line description
   (what changed), a short rationale and 0-3 follow-up hypotheses. Do not explain at length outside the tools.${lockedContext(task)}`
