@@ -15,6 +15,9 @@ file, read its frames, see the targets, or print the number.
             Without it, both are started here as plain subprocesses (tests, `worker solo`).
   --shm     where this program creates each server's logits buffer (the server sees it at its
             own path).
+  --wait    start the servers (torch imported, CUDA up) and read the validation split, then wait
+            for a line `go` on stdin before touching the checkpoint: the worker starts this while
+            training still runs, so evaluation's start-up costs no time after it.
 Reads the validation split from the data set (AUTORESEARCH_DATA, as prepare.py), and prints one
 line `evaluation: {json}` with val_bpb, the token and byte counts, the causality probe's numbers,
 and `rejection` (null, or why the number must not count). Exit 0 when that line was printed.
@@ -94,6 +97,13 @@ class ModelServer:
         self.close()
         tail = "\n".join(self.stderr)
         raise ServerError(f"{why}{': ' + tail.splitlines()[-1] if tail.strip() else ''}\n{tail}")
+
+    def load(self):
+        try:
+            self.proc.stdin.write(b'{"load": true}\n')
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            self._fail("the model process closed its input")
 
     def reply(self):
         try:
@@ -219,12 +229,16 @@ def probe_pass(server, rows, probes, kept, device, rng):
     return largest, at_cut
 
 
-def evaluate(servers, data, device, rng):
-    """val_bpb through servers[0]; the causality probe through servers[1]."""
+def validation_rows(data):
     rows = np.stack(list(packed_rows(data.tokens("val"), data.doc_starts("val"), range(len(data.doc_starts("val"))),
                                      SEQ_LEN + 1, data.bos_id))[:EVAL_TOKENS // SEQ_LEN])
     if len(rows) == 0:
         raise DataError(f"the validation split of {data.dir} is smaller than one row of {SEQ_LEN + 1} tokens")
+    return rows
+
+
+def evaluate(servers, data, rows, device, rng):
+    """val_bpb through servers[0]; the causality probe through servers[1]."""
     token_bytes = torch.from_numpy(data.token_bytes.astype(np.int64)).to(device)
     probes = plan_probes(rows, rng, min(len(rows), max(MIN_PROBES, len(rows) // PROBE_SHARE)))
     sums, kept = main_pass(servers[0], rows, token_bytes, device, rng, {r for r, _, _ in probes})
@@ -263,17 +277,13 @@ def main(argv=None):
     ap.add_argument("--server", action="append", default=[], help="model server command line (JSON list); twice")
     ap.add_argument("--shm", action="append", default=[], help="logits buffer file of each server")
     ap.add_argument("--seed", type=int, help="fixed probe/order seed (tests); default: secret")
+    ap.add_argument("--wait", action="store_true", help="start up, then wait for `go` on stdin")
     args = ap.parse_args(argv)
     run_dir = os.path.abspath(args.run_dir)
     checkpoint = args.checkpoint or os.path.join(run_dir, CHECKPOINT)
     if len(args.server) not in (0, 2) or len(args.shm) != len(args.server):
         ap.error("give --server and --shm twice (main and probe server), or neither")
-    started = time.time()
     scratch = tempfile.mkdtemp(prefix="arg-eval-")
-    if not os.path.exists(checkpoint):
-        print("evaluation: " + json.dumps({"error": f"training saved no checkpoint ({os.path.basename(checkpoint)}): "
-                                           "train.py must end with prepare.save_model(model, config)"}), flush=True)
-        return 1
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dtype = "bfloat16" if device.type == "cuda" else "float32"
     servers = []
@@ -285,10 +295,21 @@ def main(argv=None):
             shms = [os.path.join(scratch, f"logits{i}.bin") for i in range(2)]
             commands = [(default_server(run_dir, checkpoint, shm), shm) for shm in shms]
         servers = [ModelServer(argv, shm, EVAL_ROWS, data.vocab_size, dtype) for argv, shm in commands]
+        rows = validation_rows(data)
         for s in servers:
-            s.reply()  # loaded
+            s.reply()  # torch imported, no candidate code yet
+        if args.wait and sys.stdin.readline().strip() != "go":
+            raise ServerError("cancelled before the checkpoint was ready")
+        started = time.time()
+        if not os.path.exists(checkpoint):
+            raise ServerError(f"training saved no checkpoint ({os.path.basename(checkpoint)}): "
+                              "train.py must end with prepare.save_model(model, config)")
+        for s in servers:
+            s.load()
+        for s in servers:
+            s.reply()  # the candidate's model is loaded
         rng = np.random.default_rng(args.seed if args.seed is not None else secrets.randbits(64))
-        result = evaluate(servers, data, device, rng)
+        result = evaluate(servers, data, rows, device, rng)
         result["rejection"] = verdict(result)
     except (ServerError, DataError) as e:
         print("evaluation: " + json.dumps({"error": str(e)[:4000]}), flush=True)

@@ -13,6 +13,8 @@ catches.
                          --vocab V --dtype float32|bfloat16
 
 Protocol, over stdin/stdout (the candidate's own prints go to stderr):
+  at start  {"ok": true, "warm": true} once torch is imported (and CUDA started): no candidate code yet
+  load      (one line) {"load": true}: imports train.py, loads the weights; reply {"ok": true, "ready": true}
   request  (one line) {"slot": s, "rows": n}  then n*T little-endian int32 tokens on stdin
   reply    (one line) {"ok": true}  once the logits (n, T, V) are in slot s of the buffer file,
                       or {"error": "..."}
@@ -72,6 +74,12 @@ def load_candidate(run_dir, checkpoint):
 def serve(args):
     import numpy as np
     import torch
+    if torch.cuda.is_available():
+        torch.zeros(1, device="cuda")  # the CUDA context, started while training still runs
+    reply(ok=True, warm=True)
+    line = _REQUESTS.readline()
+    if not line or not json.loads(line).get("load"):
+        return
     model, device = load_candidate(args.run_dir, args.checkpoint)
     dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[args.dtype]
     slot_values = args.rows * args.seq_len * args.vocab

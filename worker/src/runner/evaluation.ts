@@ -46,6 +46,11 @@ export interface EvaluateOptions {
   /** Read-only torch bytecode for the sandboxes (gpu profile), see compile-cache.ts. */
   bytecode?: string
   timeoutSeconds: number
+  /**
+   * Start now, while training still runs (servers up, torch imported, CUDA started), and measure
+   * once this settles true; false cancels. Unset: the checkpoint is there already.
+   */
+  checkpointReady?: Promise<boolean>
   signal?: AbortSignal
 }
 
@@ -98,7 +103,7 @@ function serverCommand(o: EvaluateOptions, host: HostLayout, shmDir: string): st
 export async function runEvaluation(o: EvaluateOptions): Promise<EvaluationOutcome> {
   const dir = await scratch()
   try {
-    const args = ['--run-dir', o.runDir]
+    const args = ['--run-dir', o.runDir, ...(o.checkpointReady ? ['--wait'] : [])]
     if (o.sandbox) {
       for (const i of [0, 1]) {
         const shmDir = join(dir, String(i))
@@ -112,6 +117,7 @@ export async function runEvaluation(o: EvaluateOptions): Promise<EvaluationOutco
       python: o.python, runDir: o.runDir, budgetSeconds: o.timeoutSeconds, profile: o.profile,
       cacheDir: o.cacheDir, dataDir: o.dataDir, extraEnv: env, hardTimeoutSeconds: o.timeoutSeconds, signal: o.signal,
       script: 'evaluate.py', argv: [o.python, '-I', '-B', join(o.trainerDir, 'evaluate.py'), ...args],
+      release: o.checkpointReady?.then(ready => (ready ? 'go\n' : null)),
     })
     const base = { logTail: r.logTail, seconds: r.runSeconds, aborted: r.aborted }
     if (r.aborted) return { ...base, evaluation: null, error: r.error }

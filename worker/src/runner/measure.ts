@@ -88,9 +88,24 @@ async function trainingSandbox(o: MeasureOptions, host: HostLayout, bytecode: st
   return { host, mounts, env }
 }
 
+function evaluateWith(o: MeasureOptions, bytecode: string | undefined, checkpointReady?: Promise<boolean>) {
+  return {
+    python: o.python, trainerDir: o.trainerDir, runDir: o.runDir, dataDir: o.dataDir, cacheDir: o.cacheDir, profile: o.profile,
+    extraEnv: o.extraEnv, sandbox: o.sandbox, bytecode, signal: o.signal, checkpointReady,
+    // Started early, it also waits out the training: its clock allows for that.
+    timeoutSeconds: Math.max(300, o.budgetSeconds) + (checkpointReady ? o.budgetSeconds + (o.graceSeconds ?? defaultGraceSeconds(o.profile, o.budgetSeconds)) : 0),
+  }
+}
+
 export async function trainAndMeasure(o: MeasureOptions): Promise<Measurement> {
   const grace = o.graceSeconds ?? defaultGraceSeconds(o.profile, o.budgetSeconds)
   const bytecode = o.profile === 'gpu' && o.cacheDir ? await compileBytecode(o.python, o.cacheDir) : undefined
+  // On a GPU the evaluator and its model servers start up while training runs (imports, CUDA), so
+  // only loading the weights and the evaluation itself come after it. Not on a CPU: there the same
+  // start-up would take cores from the timed training.
+  let trained: (ok: boolean) => void = () => {}
+  const checkpointReady = o.profile === 'gpu' ? new Promise<boolean>(resolve => { trained = resolve }) : undefined
+  const early = checkpointReady ? runEvaluation(evaluateWith(o, bytecode, checkpointReady)) : null
   const train = await runTrainer({
     python: o.python, runDir: o.runDir, budgetSeconds: o.budgetSeconds, profile: o.profile, seed: o.seed,
     cacheDir: o.cacheDir, dataDir: o.dataDir, extraEnv: o.extraEnv, signal: o.signal, onProgress: o.onProgress,
@@ -100,6 +115,9 @@ export async function trainAndMeasure(o: MeasureOptions): Promise<Measurement> {
   const result = (status: MeasureStatus, error: string | null, extra: Partial<Measurement> = {}): Measurement => ({
     status, error, metrics: null, logTail: train.logTail, runSeconds: train.runSeconds, trainSeconds: train.runSeconds, evaluation: null, ...extra,
   })
+  const ok = !train.aborted && !o.signal?.aborted && !train.timedOut && train.summary !== null && train.summary.training_seconds <= train.runSeconds + 1
+  trained(ok)
+  if (!ok) await early
   if (train.aborted || o.signal?.aborted) return result('aborted', train.error)
   if (train.timedOut) {
     return result('rejected-measurement', `training did not end within its budget: the worker's clock stopped it at ${o.budgetSeconds + grace}s ` +
@@ -110,11 +128,10 @@ export async function trainAndMeasure(o: MeasureOptions): Promise<Measurement> {
     return result('rejected-measurement', `the trainer claims ${train.summary.training_seconds}s of training, but it ran ${train.runSeconds.toFixed(1)}s by the worker's clock`)
   }
 
-  const evaluated = await runEvaluation({
-    python: o.python, trainerDir: o.trainerDir, runDir: o.runDir, dataDir: o.dataDir, cacheDir: o.cacheDir, profile: o.profile,
-    extraEnv: o.extraEnv, sandbox: o.sandbox, bytecode, timeoutSeconds: Math.max(300, o.budgetSeconds), signal: o.signal,
-  })
-  const runSeconds = train.runSeconds + evaluated.seconds
+  const afterTraining = performance.now()
+  const evaluated = await (early ?? runEvaluation(evaluateWith(o, bytecode)))
+  // By the worker's clock, from the end of training: an early evaluator's start-up is not counted twice.
+  const runSeconds = train.runSeconds + (performance.now() - afterTraining) / 1000
   const logTail = `${train.logTail}\n${evaluated.logTail}`.trim()
   const extra = { logTail, runSeconds, trainSeconds: train.runSeconds, evaluation: evaluated.evaluation }
   if (evaluated.aborted || o.signal?.aborted) return result('aborted', evaluated.error, extra)

@@ -60,6 +60,11 @@ export interface RunTrainerOptions {
    * with it the sandbox's PID namespace: nothing the trainer started survives.
    */
   sandbox?: SandboxedRun
+  /**
+   * The process reads its standard input: once this settles, a string is written to it (and the
+   * input closed), null stops the run. Unset, standard input is closed from the start.
+   */
+  release?: Promise<string | null>
   onProgress?: (progress: Progress) => void
   onLine?: (line: string) => void
   signal?: AbortSignal
@@ -184,7 +189,7 @@ export async function runTrainer(options: RunTrainerOptions): Promise<TrainerRes
     env: sandbox ? { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8' } : env,
     extendEnv: false,
     detached: true,
-    stdin: 'ignore',
+    stdin: options.release ? 'pipe' : 'ignore',
     all: true,
     buffer: false,
     reject: false,
@@ -207,6 +212,16 @@ export async function runTrainer(options: RunTrainerOptions): Promise<TrainerRes
     terminate()
   }
   options.signal?.addEventListener('abort', onAbort, { once: true })
+  options.release?.then(text => {
+    if (text === null) {
+      outcome.aborted = true
+      outcome.abortReason = 'not needed'
+      terminate()
+    } else {
+      child.stdin?.end(text)
+    }
+  }, () => terminate())
+  child.stdin?.on('error', () => {}) // the process may be gone before we write
   const hardTimer = setTimeout(() => {
     outcome.timedOut = true
     terminate()
