@@ -8,9 +8,10 @@ import { syncBranches } from './campaigns/campaigns.ts'
 import { expireLeases } from './units/leases.ts'
 import { recoverMerges } from './units/merge.ts'
 import { restoreExperimentRefs } from './units/experiment-refs.ts'
+import { startReviewRunner, type ReviewRunner } from './review/runner.ts'
 
 /** Opens a coordinator's state in a data dir: `coordinator.db` (SQLite) and `git/` (the code). */
-export async function openCoordinator(dataDir: string, settings: Partial<Settings> = {}): Promise<Ctx & { close(): void }> {
+export async function openCoordinator(dataDir: string, settings: Partial<Settings> = {}): Promise<Ctx & { reviewRunner: ReviewRunner; close(): void }> {
   await mkdir(dataDir, { recursive: true })
   const db = openDb(join(dataDir, 'coordinator.db'))
   const git = await GitStore.open(join(dataDir, 'git'))
@@ -20,5 +21,7 @@ export async function openCoordinator(dataDir: string, settings: Partial<Setting
   await recoverMerges(ctx)
   const timer = setInterval(() => expireLeases(ctx), Math.max(250, ctx.settings.pollMs))
   timer.unref()
-  return { ...ctx, close: () => { clearInterval(timer); git.close(); db.$client.close() } }
+  // Reviews left pending by a previous run are picked up by its first pass.
+  const reviewRunner = startReviewRunner(ctx)
+  return { ...ctx, reviewRunner, close: () => { reviewRunner.stop(); clearInterval(timer); git.close(); db.$client.close() } }
 }
