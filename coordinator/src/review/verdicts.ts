@@ -7,6 +7,7 @@ import { commitMerge, markStale } from '../units/merge.ts'
 import { awaitingText, oneLine, rejectedText, retryDelayMs, reviewState, type Verdict } from './policy.ts'
 import { approvalOf, verdictsOf, type MergeDecision, type ReviewRow } from './rows.ts'
 import type { Concern } from './prompt.ts'
+import { crashPoint } from '../faults/crash-point.ts'
 
 /**
  * The transitions of a review after the gate opened it, each one named verb: a verdict (agent or
@@ -60,6 +61,7 @@ export async function recordVerdict(ctx: Ctx, reviewId: string, v: VerdictInput)
     return { outcome: (s.kind === 'waiting' ? 'waiting' : s.kind) as VerdictOutcome, row: { ...updated, state }, exp, decision }
   })
   if (done.outcome === 'approved') {
+    crashPoint('review-approved')
     await commitMerge(ctx, { campaign: done.row.campaign, experiment: { ...done.exp, status: 'merging' }, decision: done.decision }, approvalOf(done.row))
   }
   announce(ctx, done.row.campaign, done.row.experimentId)
