@@ -34,6 +34,34 @@ async function reviewInput(ctx: Ctx, c: Campaign, exp: Experiment, decision: Mer
   }
 }
 
+/** Pending reviews that owe the agent's verdict and whose pause after a failure (if any) is over. */
+function dueReviews(ctx: Ctx): ReviewRow[] {
+  const now = ctx.now()
+  return ctx.db.select().from(reviews).where(eq(reviews.state, 'pending')).all()
+    .filter(r => agentOwed(r.mode, verdictsOf(r)) && (r.agentNextAt === null || r.agentNextAt <= now))
+}
+
+/** One agent review: the verdict is recorded (and acted on); a failure is recorded for a later try. */
+async function reviewOne(ctx: Ctx, agent: ReviewAgent, row: ReviewRow, program: string | null, signal: AbortSignal): Promise<void> {
+  const c = getCampaign(ctx, row.campaign)!
+  const exp = ctx.db.select().from(experiments).where(eq(experiments.id, row.experimentId)).get()!
+  if (exp.parentCommit !== c.bestCommit) return void await supersedeMoved(ctx, c.name)
+  let review
+  try {
+    review = await agent.review(await reviewInput(ctx, c, exp, row.decision as MergeDecision, program), signal)
+  } catch (err) {
+    if (signal.aborted) return
+    const message = err instanceof ReviewAgentError ? err.message : `internal error while reviewing: ${(err as Error).message}`
+    return recordAgentFailure(ctx, row.id, agent.model, message)
+  }
+  try {
+    await recordVerdict(ctx, row.id, { reviewer: 'agent', by: agent.model, verdict: review.verdict, reason: reasonOf(review), concerns: review.concerns })
+  } catch (err) {
+    // The maintainer decided while the agent was thinking: their verdict stands.
+    if (!(err instanceof UserError)) throw err
+  }
+}
+
 export interface ReviewRunner {
   /** Resolves when the current pass (if any) is over: for tests and shutdown. */
   idle(): Promise<void>
@@ -55,40 +83,14 @@ export function startReviewRunner(ctx: Ctx): ReviewRunner {
   let running = false
   let again = false
 
-  const due = (): ReviewRow[] => {
-    const now = ctx.now()
-    return ctx.db.select().from(reviews).where(eq(reviews.state, 'pending')).all()
-      .filter(r => agentOwed(r.mode, verdictsOf(r)) && (r.agentNextAt === null || r.agentNextAt <= now))
-  }
-
-  async function reviewOne(row: ReviewRow): Promise<void> {
-    const c = getCampaign(ctx, row.campaign)!
-    const exp = ctx.db.select().from(experiments).where(eq(experiments.id, row.experimentId)).get()!
-    if (exp.parentCommit !== c.bestCommit) return void await supersedeMoved(ctx, c.name)
-    let review
-    try {
-      review = await agent!.review(await reviewInput(ctx, c, exp, row.decision as MergeDecision, await program), abort.signal)
-    } catch (err) {
-      if (abort.signal.aborted) return
-      const message = err instanceof ReviewAgentError ? err.message : `internal error while reviewing: ${(err as Error).message}`
-      return recordAgentFailure(ctx, row.id, agent!.model, message)
-    }
-    try {
-      await recordVerdict(ctx, row.id, { reviewer: 'agent', by: agent!.model, verdict: review.verdict, reason: reasonOf(review), concerns: review.concerns })
-    } catch (err) {
-      // The maintainer decided while the agent was thinking: their verdict stands.
-      if (!(err instanceof UserError)) throw err
-    }
-  }
-
   async function sweep(): Promise<void> {
     const campaigns = new Set(ctx.db.select({ campaign: reviews.campaign }).from(reviews).where(eq(reviews.state, 'pending')).all().map(r => r.campaign))
     for (const name of campaigns) await supersedeMoved(ctx, name)
     if (!agent) return
-    for (const row of due()) {
+    for (const row of dueReviews(ctx)) {
       if (abort.signal.aborted) return
       const still = ctx.db.select({ id: reviews.id }).from(reviews).where(and(eq(reviews.id, row.id), eq(reviews.state, 'pending'))).get()
-      if (still) await reviewOne(row)
+      if (still) await reviewOne(ctx, agent, row, await program, abort.signal)
     }
   }
 

@@ -3,7 +3,7 @@ import type { Ctx } from '../context.ts'
 import { experiments, hypotheses, reviews } from '../db/schema.ts'
 import { logEvent } from '../events/log.ts'
 import { getCampaign, UserError } from '../campaigns/campaigns.ts'
-import { commitMerge, markStale } from '../units/merge.ts'
+import { commitMerge, mergeStale } from '../units/merge.ts'
 import { awaitingText, oneLine, rejectedText, retryDelayMs, reviewState, type Verdict } from './policy.ts'
 import { approvalOf, verdictsOf, type MergeDecision, type ReviewRow } from './rows.ts'
 import type { Concern } from './prompt.ts'
@@ -107,12 +107,16 @@ export async function supersedeMoved(ctx: Ctx, campaign: string): Promise<number
   const moved = ctx.db.select({ review: reviews, exp: experiments }).from(reviews).innerJoin(experiments, eq(experiments.id, reviews.experimentId))
     .where(and(eq(reviews.campaign, campaign), eq(reviews.state, 'pending'))).all().filter(r => r.exp.parentCommit !== c.bestCommit)
   for (const { review, exp } of moved) {
+    // Review and experiment change together: a crash before mergeStale leaves a stale candidate
+    // without follow-up, which the next start carries on (units/merge.ts recoverMerges).
     const taken = ctx.db.transaction(tx => {
       const changed = tx.update(reviews).set({ state: 'superseded', decidedAt: ctx.now() }).where(and(eq(reviews.id, review.id), eq(reviews.state, 'pending'))).run().changes
-      if (changed) logEvent(tx, campaign, 'review-superseded', { experiment: exp.id, review: review.id, best: c.bestCommit })
-      return changed > 0
+      if (!changed) return false
+      tx.update(experiments).set({ status: 'stale', decision: 'stale: the best moved on while it awaited review' }).where(eq(experiments.id, exp.id)).run()
+      logEvent(tx, campaign, 'review-superseded', { experiment: exp.id, review: review.id, best: c.bestCommit })
+      return true
     })
-    if (taken) await markStale(ctx, exp, 'the best moved on while it awaited review')
+    if (taken) await mergeStale(ctx, { ...exp, status: 'stale' })
     announce(ctx, campaign, exp.id)
   }
   return moved.length

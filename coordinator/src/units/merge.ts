@@ -68,8 +68,7 @@ export async function commitMerge(ctx: Ctx, job: MergeJob, approval: Approval): 
   ctx.bus.emit({ type: 'best-changed', campaign: c.name, commit, valBpb: ev.candidateMean })
 }
 
-/** A candidate whose parent is no longer the best: recorded as stale, then carried onto the best. */
-export async function markStale(ctx: Ctx, exp: Experiment, why: string): Promise<void> {
+async function markStale(ctx: Ctx, exp: Experiment, why: string): Promise<void> {
   ctx.db.update(experiments).set({ status: 'stale', decision: `stale: ${why}` }).where(eq(experiments.id, exp.id)).run()
   await mergeStale(ctx, exp)
 }
