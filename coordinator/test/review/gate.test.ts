@@ -5,7 +5,7 @@ import { eq } from 'drizzle-orm'
 import { events, experiments, merges, reviews } from '../../src/db/schema.ts'
 import { announceReview } from '../../src/review/announce.ts'
 import { httpClient, SEED_TRAIN_PY } from '../helpers.ts'
-import { apiError, approve, CHEAT, HONEST, MODEL, reject, reviewSetup, until, type MessagesRequest } from './setup.ts'
+import { apiError, approve, CHEAT, HONEST, message, MODEL, reject, reviewSetup, toolUse, until, type MessagesRequest } from './setup.ts'
 
 // The review gate (docs/RATCHET.md): a candidate the ratchet accepts merges only after the review
 // its campaign asks for. Real coordinator, real git, real workers; the agent is the real SDK
@@ -66,6 +66,22 @@ t.test('agent review: a cheating diff is rejected with the reason and who reject
   const detail = await httpClient(s.c.url, null).dashboard.experimentDetail.query({ id: r.experimentId })
   t.match(detail?.review, { state: 'rejected', agent: { verdict: 'reject', model: MODEL } }, 'the experiment detail shows the review')
   t.ok(eventTypes(s).includes('review-rejected'))
+})
+
+t.test('an agent answer that is not a valid submit_review is sent back to the model, and the corrected one counts', async t => {
+  const s = await reviewSetup({ review: 'agent', script: [
+    message([{ type: 'text', text: 'Looks fine to me.' }], undefined, 'end_turn'),
+    message([toolUse('submit_review', { verdict: 'probably', summary: 'fine' })]),
+    approve('fair after all'),
+  ] })
+  t.teardown(s.close)
+  await s.baseline()
+  const r = await s.explore(HONEST, 1.4)
+  await until(() => experiment(s, r.experimentId).status === 'kept', 'the merge')
+  t.equal(s.api!.requests.length, 3, 'one review, three turns')
+  const last = s.api!.requests[2].messages.at(-1)!
+  t.match(last.content, [{ type: 'tool_result', is_error: true, content: /verdict/ }], 'the model was told what was wrong')
+  t.equal(reviewOf(s, r.experimentId).agentFailures, 0, 'a corrected answer is not a failure')
 })
 
 t.test('agent errors leave the candidate awaiting review, visibly, and nothing merges until the agent answers', async t => {
