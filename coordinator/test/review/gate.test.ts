@@ -182,6 +182,19 @@ t.test('no API key: an agent review merges with a visible warning; agent+maintai
   t.match(reviewOf(s, next.experimentId), { requested: 'agent+maintainer', mode: 'maintainer', warning: /ANTHROPIC_API_KEY/ })
 })
 
+t.test('review none merges at once, recorded as unreviewed, with no warning', async t => {
+  const s = await reviewSetup({ review: 'none' })
+  t.teardown(s.close)
+  t.match((await httpClient(s.c.url, null).dashboard.summary.query({ campaign: 'demo' }))?.review, { mode: 'none', warning: null })
+  await s.baseline()
+  const r = await s.explore(HONEST, 1.4)
+  t.match(r.decision, /^merged: /)
+  t.notMatch(r.decision, /WITHOUT review/)
+  t.match(mergeRows(s), [{ reviewer: 'none', reviewReason: 'review: none' }])
+  t.match(await headMessage(s), 'reviewed-by: none (review: none)\nexperiment: ')
+  t.notOk(eventTypes(s).includes('review-skipped'))
+})
+
 t.test('the best moved while a candidate awaited review: it goes the stale way instead of merging', async t => {
   const s = await reviewSetup({ review: 'maintainer' })
   t.teardown(s.close)
