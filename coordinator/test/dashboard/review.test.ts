@@ -54,6 +54,7 @@ t.test('the maintainer approves from the queue: the reason is required, then the
   t.match(await item.locator('.review-diff').textContent(), /\+DEPTH = 6/, 'the diff')
   t.match(await item.locator('.kv').textContent(), /Δ−0\.100000/, 'the evidence')
   t.equal(await item.locator('form.verdict-form').isVisible(), false, 'no verdict form without the admin token')
+  t.notMatch(await page.locator('#review-list').textContent(), /null|undefined/, 'nothing missing shows as text')
 
   await login(page, s.c.adminToken())
   await item.locator('button', { hasText: 'Approve and merge' }).click()

@@ -98,7 +98,8 @@ export function renderReviews(ui, el, queue) {
   const pending = queue.pending.length
     ? queue.pending.map(item => pendingItem(ui, item))
     : [h('p', { class: 'muted' }, queue.review.mode === 'none' ? 'This campaign merges without review.' : 'Nothing awaits review.')]
-  el.replaceChildren(...pending,
-    queue.decided.length ? h('h3', {}, 'Decided') : null,
-    queue.decided.length ? h('table', {}, h('tbody', {}, ...queue.decided.map(item => decidedRow(ui, item)))) : null)
+  const decided = queue.decided.length
+    ? [h('h3', {}, 'Decided'), h('table', {}, h('tbody', {}, ...queue.decided.map(item => decidedRow(ui, item))))]
+    : []
+  el.replaceChildren(...pending, ...decided)
 }
