@@ -9,6 +9,7 @@ import { expireLeases } from './units/leases.ts'
 import { recoverMerges } from './units/merge.ts'
 import { restoreExperimentRefs } from './units/experiment-refs.ts'
 import { startReviewRunner, type ReviewRunner } from './review/runner.ts'
+import { supersedeAll } from './review/verdicts.ts'
 
 /** Opens a coordinator's state in a data dir: `coordinator.db` (SQLite) and `git/` (the code). */
 export async function openCoordinator(dataDir: string, settings: Partial<Settings> = {}): Promise<Ctx & { reviewRunner: ReviewRunner; close(): void }> {
@@ -21,7 +22,9 @@ export async function openCoordinator(dataDir: string, settings: Partial<Setting
   await recoverMerges(ctx)
   const timer = setInterval(() => expireLeases(ctx), Math.max(250, ctx.settings.pollMs))
   timer.unref()
-  // Reviews left pending by a previous run are picked up by its first pass.
+  // A review left pending while the best moved (a crash in between) goes the stale way now;
+  // reviews still owed by the agent are picked up by the runner's first pass.
+  await supersedeAll(ctx)
   const reviewRunner = startReviewRunner(ctx)
   return { ...ctx, reviewRunner, close: () => { reviewRunner.stop(); clearInterval(timer); git.close(); db.$client.close() } }
 }

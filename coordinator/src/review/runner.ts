@@ -9,7 +9,7 @@ import { agentOwed } from './policy.ts'
 import { ReviewAgent, ReviewAgentError } from './agent.ts'
 import { reasonOf, type ReviewInput } from './prompt.ts'
 import { verdictsOf, type MergeDecision, type ReviewRow } from './rows.ts'
-import { recordAgentFailure, recordVerdict, supersedeMoved } from './verdicts.ts'
+import { recordAgentFailure, recordVerdict, supersedeAll, supersedeMoved } from './verdicts.ts'
 
 type Experiment = typeof experiments.$inferSelect
 
@@ -72,7 +72,7 @@ export interface ReviewRunner {
  * Asks the review agent about every pending review that owes its verdict and is due, one at a
  * time (reviews are rare next to reports; one at a time keeps the API bill and the rate limit
  * predictable). Wakes on the bus (a review requested, the best moved) and on a timer (retries
- * after a failure, reviews left pending by a restart). Without an agent configured it still
+ * after a failure, reviews left pending by a restart, the first pass after start). Without an agent configured it still
  * sweeps superseded reviews; pending ones wait for the maintainer, who may stand in.
  */
 export function startReviewRunner(ctx: Ctx): ReviewRunner {
@@ -84,8 +84,7 @@ export function startReviewRunner(ctx: Ctx): ReviewRunner {
   let again = false
 
   async function sweep(): Promise<void> {
-    const campaigns = new Set(ctx.db.select({ campaign: reviews.campaign }).from(reviews).where(eq(reviews.state, 'pending')).all().map(r => r.campaign))
-    for (const name of campaigns) await supersedeMoved(ctx, name)
+    await supersedeAll(ctx)
     if (!agent) return
     for (const row of dueReviews(ctx)) {
       if (abort.signal.aborted) return
@@ -119,9 +118,10 @@ export function startReviewRunner(ctx: Ctx): ReviewRunner {
   const off = ctx.bus.onEvent(e => {
     if (e.type === 'review' || e.type === 'best-changed') wake()
   })
+  // The first pass comes with the first tick, not at once: openCoordinator has done the recovery
+  // part already, and a short CLI command (token create, campaign list) closes before any tick.
   const timer = setInterval(wake, Math.max(100, ctx.settings.pollMs))
   timer.unref()
-  wake()
   return {
     idle: () => pass,
     stop: () => {

@@ -122,6 +122,12 @@ export async function supersedeMoved(ctx: Ctx, campaign: string): Promise<number
   return moved.length
 }
 
+/** supersedeMoved for every campaign with a pending review: at start-up (the best may have moved before a crash) and on each runner pass. */
+export async function supersedeAll(ctx: Ctx): Promise<void> {
+  const campaigns = new Set(ctx.db.select({ campaign: reviews.campaign }).from(reviews).where(eq(reviews.state, 'pending')).all().map(r => r.campaign))
+  for (const name of campaigns) await supersedeMoved(ctx, name)
+}
+
 function announce(ctx: Ctx, campaign: string, experimentId: string): void {
   const status = ctx.db.select({ status: experiments.status }).from(experiments).where(eq(experiments.id, experimentId)).get()?.status ?? 'unknown'
   ctx.bus.emit({ type: 'review', campaign, experimentId })
