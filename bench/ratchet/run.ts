@@ -214,6 +214,49 @@ measurements table holds). The scheduler asks for baselines until the best has
 ${DEFAULT_SCHEDULER_SETTINGS.baselineRuns} runs on a class, so after a merge that had
 ${d.replications} verifications it needs none.
 
+## The review gate
+
+The ratchet measures that a candidate is *faster*; it cannot tell whether it is *fair*. A hostile
+contributor's \`train.py\` can set every learning rate to 0 and print a fake summary, read the
+validation split, reassign \`time.time\`, let the model attend to future tokens, or reach files
+outside its run folder: the sandbox and the trusted evaluator in the worker take most of that away,
+and the review is the last gate before the branch moves. Where step 5 says *merge*, the candidate
+becomes \`awaiting-review\` instead (\`units/merge.ts\` \`finishMerge\` → \`review/gate.ts\`), and the
+branch moves only after the approvals its campaign asks for (\`review/policy.ts\`):
+
+| \`review\` | who approves | without \`ANTHROPIC_API_KEY\` on the coordinator |
+|---|---|---|
+| \`agent\` (default) | the review agent | merges **without review**, with a warning |
+| \`maintainer\` | the maintainer, on the dashboard | the same |
+| \`agent+maintainer\` | both | the maintainer only, with a warning |
+| \`none\` | nobody (a private, trusted campaign) | the same |
+
+- **The agent** is Claude through \`@anthropic-ai/sdk\` (\`review/agent.ts\`), run by the coordinator.
+  It gets the campaign's rules (the locked-file contract: prepare.py is locked; no validation data,
+  clock tampering, forged or self-printed summary, look-ahead, file/network/process access; the full
+  list is \`CAMPAIGN_RULES\` in \`review/prompt.ts\`), program.md, the evidence, the candidate's diff
+  against its parent and the whole candidate \`train.py\` with line numbers — the contributor's text
+  fenced by a marker it does not contain, and any instruction inside it a reason to reject. It must
+  answer by one forced tool call, \`submit_review\`: verdict, summary, reasons, concerns with line
+  numbers. A call that fails (outage, refused key, malformed answer, after the SDK's own retries)
+  is never a verdict: the candidate keeps waiting, the failure shows in the review queue and the
+  audit log (\`review-error\`), and the agent is asked again after a pause that doubles (30 s up to
+  15 min).
+- **The maintainer** decides on the dashboard's review queue (diff, samples, Δ, σ, the agent's
+  review), approve or reject, a reason required either way (\`admin.review\`, admin token). In
+  \`agent\` mode the maintainer may stand in for an agent that keeps failing; in \`agent+maintainer\`
+  both must approve. One rejection rejects.
+- **On record.** An approval goes into the merge row (\`reviewer\`, \`review_reason\`) and the merge
+  commit's trailer (\`reviewed-by:\`, \`review-reason:\`); a rejection makes the candidate \`rejected\`
+  with the decision \`rejected by review (<agent model | maintainer>): <reason>\`, shown in the
+  experiment detail. An unreviewed merge says \`reviewed-by: none\` and, for a fallback,
+  \`review-warning:\`.
+- **The best may move** while a candidate waits. Its review is then \`superseded\` and the candidate
+  goes the stale way (step 3): its change is merged onto the new best, measured again, and that
+  result is reviewed afresh. Nothing merges onto a best it was not measured against.
+- **The fallback is loud**: a banner on the campaign's dashboard, a line when \`coordinator start\`
+  starts, and \`review-fallback\` / \`review-skipped\` events in the audit log.
+
 ## Defaults
 
 | setting | default | why |
@@ -341,6 +384,8 @@ are left to \`hypotheses/dedup.ts\` and the scheduler's "not tried on this paren
 - Every run takes exactly one budget and nobody crashes or disconnects.
 - No simplification candidates (every change adds code), so the simplification rule is covered by
   the unit tests only.
+- No review: every candidate the rule accepts counts as merged (the review gate above only ever
+  holds back or rejects, it never adds a merge).
 `
 
 writeFileSync(DOC, doc)

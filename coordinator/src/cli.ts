@@ -2,12 +2,12 @@ import { Command, InvalidArgumentError } from 'commander'
 import { readFile, writeFile, chmod } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { Profile } from '@autoresearch-grid/shared'
+import { Profile, ReviewMode } from '@autoresearch-grid/shared'
 import { defaultTrainerDir, findPython, ensurePrepared } from '@autoresearch-grid/trainer'
 import { openCoordinator } from './coordinator.ts'
 import { buildServer } from './server.ts'
 import { createAdminToken, createWorkerToken } from './auth/access.ts'
-import { createCampaign, getCampaign, listCampaigns, UserError } from './campaigns/campaigns.ts'
+import { createCampaign, getCampaign, listCampaigns, setCampaignReview, UserError } from './campaigns/campaigns.ts'
 import { overview } from './api/dashboard.ts'
 import { eq } from 'drizzle-orm'
 import type { Metrics } from '@autoresearch-grid/shared'
@@ -16,8 +16,15 @@ import { addHypothesis, markHypothesis } from './hypotheses/add.ts'
 import { parseResultsTsv, resultStatus, toResultsTsv } from './campaigns/results-tsv.ts'
 import { resumeLeases } from './units/leases.ts'
 import { parseTrustProxy, type TrustProxy } from './auth/trust-proxy.ts'
+import { reviewAgentFromEnv } from './review/agent.ts'
+import { announceReview } from './review/announce.ts'
 
 const defaultData = process.env.AUTORESEARCH_COORDINATOR_DATA ?? '.autoresearch-grid'
+const reviewMode = (v: string) => {
+  const m = ReviewMode.safeParse(v)
+  if (!m.success) throw new InvalidArgumentError(`expected one of ${ReviewMode.options.join(', ')}`)
+  return m.data
+}
 const int = (v: string) => {
   const n = Number(v)
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number')
@@ -52,7 +59,9 @@ program.command('start').description('serve the API (HTTP + WebSocket) and the s
     })
   .action(async (o: { port: number; host: string; leaseMargin?: number; trustProxy?: TrustProxy }) => {
     const dataDir = resolve(program.opts().data)
-    const app = await openCoordinator(dataDir, o.leaseMargin !== undefined ? { leaseMarginSeconds: o.leaseMargin } : {})
+    // The review agent's key comes from the environment, and only here (context.ts, Settings.reviewAgent).
+    const reviewAgent = reviewAgentFromEnv(process.env)
+    const app = await openCoordinator(dataDir, { reviewAgent, ...(o.leaseMargin !== undefined ? { leaseMarginSeconds: o.leaseMargin } : {}) })
     // Workers kept training while this coordinator was down: their leases get one margin to reconnect.
     const resumed = resumeLeases(app)
     const { file } = await adminToken(dataDir, app)
@@ -61,6 +70,8 @@ program.command('start').description('serve the API (HTTP + WebSocket) and the s
     console.log(`coordinator listening on ${address} (data: ${dataDir})`)
     console.log(`status page: ${address}/`)
     console.log(`admin token: ${file}`)
+    console.log(reviewAgent ? `review agent: ${reviewAgent.model}${reviewAgent.baseURL ? ` at ${reviewAgent.baseURL}` : ''}` : 'review agent: none (no ANTHROPIC_API_KEY)')
+    for (const line of announceReview(app)) console.warn(line)
     if (resumed) console.log(`${resumed} lease(s) held across the restart: their workers have ${app.settings.leaseMarginSeconds} s to reconnect`)
     const stop = async () => {
       // Everything acknowledged is already on disk; a close that hangs must not keep the process.
@@ -103,8 +114,9 @@ campaign.command('create <name>').description('create a campaign seeded from tra
   .option('--allow-self-verification', 'let a contributor verify its own candidates (for a single contributor per class)')
   .option('--min-delta <x>', 'smallest improvement worth keeping (default 0.001)', Number)
   .option('--prior-sigma <x>', 'σ of val_bpb assumed until measured (default 0.01)', Number)
+  .option('--review <mode>', 'who reviews a candidate\'s diff before it merges: agent | maintainer | agent+maintainer | none', reviewMode, 'agent')
   .action(async (name: string, o: { budget: number; profile: string; trainPy?: string; source: string; vocabSize?: number; tokenizer?: string; prepare: boolean;
-    replications?: number; baselineRuns?: number; allowSelfVerification?: boolean; minDelta?: number; priorSigma?: number }) => {
+    replications?: number; baselineRuns?: number; allowSelfVerification?: boolean; minDelta?: number; priorSigma?: number; review: ReviewMode }) => {
     const profile = Profile.safeParse(o.profile)
     if (!profile.success) throw new UserError(`--profile must be gpu or cpu-tiny, not "${o.profile}"`)
     const dataDir = resolve(program.opts().data)
@@ -124,11 +136,24 @@ campaign.command('create <name>').description('create a campaign seeded from tra
     try {
       const c = await createCampaign(app, {
         name, seed: { 'train.py': await readFile(trainPy, 'utf8') }, tokenizerFile,
-        spec: { budgetSeconds: o.budget, profile: profile.data, fingerprint, ...(o.vocabSize ? { vocabSize: o.vocabSize } : {}),
+        spec: { budgetSeconds: o.budget, profile: profile.data, fingerprint, review: o.review, ...(o.vocabSize ? { vocabSize: o.vocabSize } : {}),
           noise: Object.fromEntries(Object.entries({ replications: o.replications, baselineRuns: o.baselineRuns, allowSelfVerification: o.allowSelfVerification,
             minDelta: o.minDelta, priorSigma: o.priorSigma }).filter(([, v]) => v !== undefined)) },
       })
       console.log(`campaign ${c.name} created on branch ${c.branch} at ${c.bestCommit.slice(0, 10)}${fingerprint ? ` (data fingerprint ${fingerprint.slice(0, 12)}…)` : ''}`)
+      console.log(`review before merge: ${o.review}${o.review.includes('agent') ? ' (the agent needs ANTHROPIC_API_KEY where `coordinator start` runs)' : ''}`)
+    } finally {
+      app.close()
+    }
+  })
+campaign.command('review <name> <mode>').description('change who reviews candidates before they merge: agent | maintainer | agent+maintainer | none')
+  .action(async (name: string, mode: string) => {
+    const review = reviewMode(mode)
+    const app = await openCoordinator(resolve(program.opts().data), { reviewAgent: reviewAgentFromEnv(process.env) })
+    try {
+      const eff = setCampaignReview(app, name, review)
+      console.log(`campaign ${name}: review ${review}`)
+      if (eff.warning) console.warn(`warning: ${eff.warning} (where this runs; \`coordinator start\` decides with its own environment)`)
     } finally {
       app.close()
     }
@@ -137,7 +162,7 @@ campaign.command('list').description('list campaigns with their best').action(as
   const app = await openCoordinator(resolve(program.opts().data))
   for (const c of listCampaigns(app)) {
     const o = overview(app, c.name)!
-    console.log(`${c.name}\t${c.status}\t${c.spec.profile}\t${c.spec.budgetSeconds}s\tbest ${o.bestValBpb?.toFixed(6) ?? '-'}\t${o.merges} merges`)
+    console.log(`${c.name}\t${c.status}\t${c.spec.profile}\t${c.spec.budgetSeconds}s\tbest ${o.bestValBpb?.toFixed(6) ?? '-'}\t${o.merges} merges\treview ${o.review.requested}`)
   }
   app.close()
 })

@@ -15,11 +15,31 @@ export interface Ctx {
 export interface Settings {
   /** Seconds a lease lasts beyond the budget (start-up, compile, agent time); heartbeats renew it. */
   leaseMarginSeconds: number
-  /** How often idle subscriptions re-check for work and expired leases (ms). */
+  /** How often idle subscriptions re-check for work and expired leases (ms); also the review runner's tick. */
   pollMs: number
+  /**
+   * The review agent (review/agent.ts); null when the coordinator has no ANTHROPIC_API_KEY, and
+   * campaigns that ask for one fall back (review/policy.ts). `coordinator start` reads the
+   * environment; nothing else does, so tests and tools never pick up a developer's key.
+   */
+  reviewAgent: ReviewAgentSettings | null
+  /** First pause before a failed review is asked again (ms); it doubles up to `reviewRetryMaxMs`. */
+  reviewRetryMs: number
+  reviewRetryMaxMs: number
 }
 
-export const DEFAULT_SETTINGS: Settings = { leaseMarginSeconds: 600, pollMs: 2000 }
+export interface ReviewAgentSettings {
+  apiKey: string
+  /** The Messages API to call; default: the public API (the CLI passes ANTHROPIC_BASE_URL). */
+  baseURL?: string
+  model?: string
+  /** The SDK's own retries of one request (429, 5xx, connection errors). */
+  maxRetries?: number
+  /** Per request. */
+  timeoutMs?: number
+}
+
+export const DEFAULT_SETTINGS: Settings = { leaseMarginSeconds: 600, pollMs: 2000, reviewAgent: null, reviewRetryMs: 30_000, reviewRetryMaxMs: 15 * 60_000 }
 
 export function newId(prefix: string): string {
   return `${prefix}_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`

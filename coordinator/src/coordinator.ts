@@ -8,9 +8,11 @@ import { syncBranches } from './campaigns/campaigns.ts'
 import { expireLeases } from './units/leases.ts'
 import { recoverMerges } from './units/merge.ts'
 import { restoreExperimentRefs } from './units/experiment-refs.ts'
+import { startReviewRunner, type ReviewRunner } from './review/runner.ts'
+import { supersedeAll } from './review/verdicts.ts'
 
 /** Opens a coordinator's state in a data dir: `coordinator.db` (SQLite) and `git/` (the code). */
-export async function openCoordinator(dataDir: string, settings: Partial<Settings> = {}): Promise<Ctx & { close(): void }> {
+export async function openCoordinator(dataDir: string, settings: Partial<Settings> = {}): Promise<Ctx & { reviewRunner: ReviewRunner; close(): void }> {
   await mkdir(dataDir, { recursive: true })
   const db = openDb(join(dataDir, 'coordinator.db'))
   const git = await GitStore.open(join(dataDir, 'git'))
@@ -20,5 +22,9 @@ export async function openCoordinator(dataDir: string, settings: Partial<Setting
   await recoverMerges(ctx)
   const timer = setInterval(() => expireLeases(ctx), Math.max(250, ctx.settings.pollMs))
   timer.unref()
-  return { ...ctx, close: () => { clearInterval(timer); git.close(); db.$client.close() } }
+  // A review left pending while the best moved (a crash in between) goes the stale way now;
+  // reviews still owed by the agent are picked up by the runner's first pass.
+  await supersedeAll(ctx)
+  const reviewRunner = startReviewRunner(ctx)
+  return { ...ctx, reviewRunner, close: () => { reviewRunner.stop(); clearInterval(timer); git.close(); db.$client.close() } }
 }

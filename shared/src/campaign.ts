@@ -39,6 +39,15 @@ export const NoisePolicy = z.object({
 })
 export type NoisePolicy = z.infer<typeof NoisePolicy>
 
+/**
+ * Who must approve a candidate's diff before the branch moves to it (docs/RATCHET.md, "The review
+ * gate"): the ratchet says a change is *faster*, the review says it is *fair* (no metric
+ * tampering, no validation data, no clock games). `agent`: a Claude reviewer on the coordinator;
+ * `maintainer`: a person on the dashboard; both; or `none` (a trusted, private campaign).
+ */
+export const ReviewMode = z.enum(['agent', 'maintainer', 'agent+maintainer', 'none'])
+export type ReviewMode = z.infer<typeof ReviewMode>
+
 export const CampaignSpec = z.object({
   budgetSeconds: z.number().int().min(1).max(24 * 3600),
   profile: Profile,
@@ -49,6 +58,8 @@ export const CampaignSpec = z.object({
   fingerprint: z.string().regex(/^[0-9a-f]{16,128}$/).nullable().default(null),
   vocabSize: z.number().int().min(256).max(65536).default(8192),
   noise: NoisePolicy.default(NoisePolicy.parse({})),
+  /** Review before merge; campaigns stored before it existed read as the default. */
+  review: ReviewMode.default('agent'),
 })
 export type CampaignSpec = z.infer<typeof CampaignSpec>
 export type CampaignSpecInput = z.input<typeof CampaignSpec>

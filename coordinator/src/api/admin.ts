@@ -1,8 +1,9 @@
 import { z } from 'zod'
 import { eq } from 'drizzle-orm'
-import { CampaignName } from '@autoresearch-grid/shared'
+import { CampaignName, ReviewMode } from '@autoresearch-grid/shared'
 import { adminProcedure, router } from './trpc.ts'
-import { setCampaignStatus } from '../campaigns/campaigns.ts'
+import { setCampaignReview, setCampaignStatus } from '../campaigns/campaigns.ts'
+import { maintainerVerdict } from '../review/verdicts.ts'
 import { addHypothesis } from '../hypotheses/add.ts'
 import { createWorkerToken, revokeContributorTokens } from '../auth/access.ts'
 import { workers } from '../db/schema.ts'
@@ -17,4 +18,13 @@ export const adminRouter = router({
   revokeTokens: adminProcedure.input(z.object({ contributor: DisplayName })).mutation(({ ctx, input }) => ({ revoked: revokeContributorTokens(ctx.app, input.contributor) })),
   banWorker: adminProcedure.input(z.object({ workerId: z.string().max(64), banned: z.boolean().default(true) }))
     .mutation(({ ctx, input }) => ({ changed: ctx.app.db.update(workers).set({ banned: input.banned }).where(eq(workers.id, input.workerId)).run().changes })),
+  /** Who reviews a campaign's candidates before they merge (review/policy.ts); the answer says what applies here. */
+  setReview: adminProcedure.input(z.object({ campaign: CampaignName, review: ReviewMode }))
+    .mutation(({ ctx, input }) => setCampaignReview(ctx.app, input.campaign, input.review)),
+  /** The maintainer's verdict on a candidate awaiting review: recorded with the reason, in the merge when it merges. */
+  review: adminProcedure.input(z.object({
+    experimentId: z.string().max(64),
+    verdict: z.enum(['approve', 'reject']),
+    reason: z.string().trim().min(3, 'say why: a review needs a reason of a few words').max(2000),
+  })).mutation(({ ctx, input }) => maintainerVerdict(ctx.app, input.experimentId, input.verdict, input.reason)),
 })

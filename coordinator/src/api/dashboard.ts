@@ -5,6 +5,7 @@ import { experiments } from '../db/schema.ts'
 import { listCampaigns } from '../campaigns/campaigns.ts'
 import { curve, experimentDetail, hypothesisQueue, leaderboard, liveWorkers, listExperiments, mergeList, overview, summary, workerBoard } from '../dashboard/queries.ts'
 import { liveEvents } from '../dashboard/live.ts'
+import { reviewQueue } from '../review/queue.ts'
 import { dashboardAdminProcedures } from '../dashboard/admin-procedures.ts'
 
 // The CLI reads these from here.
@@ -32,6 +33,8 @@ export const dashboardRouter = router({
   workerBoard: publicProcedure.query(({ ctx }) => workerBoard(ctx.app)),
   hypotheses: publicProcedure.input(Campaign).query(({ ctx, input }) => hypothesisQueue(ctx.app, input.campaign)),
   merges: publicProcedure.input(Campaign).query(({ ctx, input }) => mergeList(ctx.app, input.campaign)),
+  /** Candidates awaiting review, with diff, evidence and the agent's review; the verdicts are admin.review. */
+  reviews: publicProcedure.input(Campaign).query(({ ctx, input }) => reviewQueue(ctx.app, input.campaign)),
   /** Whether the caller's token is the admin token: the page shows the maintainer's controls. */
   whoami: publicProcedure.query(({ ctx }) => ({ admin: ctx.principal?.kind === 'admin' })),
   /** Signals for the live page: which section of which campaign changed (see dashboard/live.ts). */

@@ -1,11 +1,12 @@
 import { eq, sql } from 'drizzle-orm'
 import { mkdir, copyFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { CampaignName, CampaignSpec, type CampaignSpecInput } from '@autoresearch-grid/shared'
+import { CampaignName, CampaignSpec, type CampaignSpecInput, type ReviewMode } from '@autoresearch-grid/shared'
 import type { Ctx } from '../context.ts'
 import { campaigns } from '../db/schema.ts'
 import { logEvent } from '../events/log.ts'
 import { prepared } from '../db/prepared.ts'
+import { DEFAULT_REVIEW, effectiveReview } from '../review/policy.ts'
 
 export const SEED_AUTHOR = { name: 'autoresearch-grid', email: 'seed@autoresearch-grid.local' }
 
@@ -69,6 +70,22 @@ export function setCampaignStatus(ctx: Ctx, name: string, status: 'active' | 'pa
   })
   ctx.bus.emit({ type: 'campaign', campaign: name })
   if (status === 'active') ctx.bus.emit({ type: 'work-available', campaign: name })
+}
+
+/**
+ * Changes who reviews the campaign's candidates from now on. Reviews already under way keep the
+ * mode they began with (the maintainer can still decide them on the dashboard).
+ */
+export function setCampaignReview(ctx: Ctx, name: string, review: ReviewMode) {
+  const c = getCampaign(ctx, name)
+  if (!c) throw new UserError(`no campaign "${name}"`)
+  const eff = effectiveReview(review, ctx.settings.reviewAgent !== null)
+  ctx.db.transaction(tx => {
+    tx.update(campaigns).set({ spec: { ...c.spec, review } }).where(eq(campaigns.name, name)).run()
+    logEvent(tx, name, 'campaign-review', { from: c.spec.review ?? DEFAULT_REVIEW, review, effective: eff.mode, warning: eff.warning })
+  })
+  ctx.bus.emit({ type: 'campaign', campaign: name })
+  return eff
 }
 
 /** The DB is the truth for each campaign's best; after a crash the branch ref is brought in line. */

@@ -12,6 +12,7 @@ export type LiveEvent =
   | { type: 'workers'; campaign: string | null }
   | { type: 'campaign'; campaign: string }
   | { type: 'queue'; campaign: string }
+  | { type: 'review'; campaign: string; experimentId: string }
   | { type: 'resync' }
 
 /** Maps a coordinator bus event to what the dashboard of `campaign` (null: every campaign) needs to know. */
@@ -25,6 +26,7 @@ export function toLiveEvent(e: BusEvent, campaign: string | null): LiveEvent | n
     case 'campaign': return mine(e.campaign) ? { type: 'campaign', campaign: e.campaign } : null
     // Emitted when a hypothesis is added or reordered, a worker says hello, or a unit frees up.
     case 'work-available': return mine(e.campaign) ? { type: 'queue', campaign: e.campaign } : null
+    case 'review': return mine(e.campaign) ? { type: 'review', campaign: e.campaign, experimentId: e.experimentId } : null
     default: return null
   }
 }

@@ -4,6 +4,8 @@ import { contributors, experiments, hypotheses, measurements, merges, workUnits,
 import { getCampaign } from '../campaigns/campaigns.ts'
 import { noiseFloorOf } from '../units/noise-floor.ts'
 import { progressCurve, type CurveExperiment } from './curve.ts'
+import { effectiveReview } from '../review/policy.ts'
+import { reviewOf } from '../review/queue.ts'
 
 /** Reads behind the dashboard's sections (and the status page); all scoped to a campaign but the workers'. */
 
@@ -27,6 +29,8 @@ export function overview(app: Ctx, name: string) {
     .orderBy(experiments.createdAt).get()
   return {
     name: c.name, branch: c.branch, status: c.status, spec: c.spec, bestCommit: c.bestCommit,
+    // Who reviews candidates here, and the warning when that is a fallback (the page shows it as a banner).
+    review: effectiveReview(c.spec.review, app.settings.reviewAgent !== null),
     bestValBpb: best?.valBpb ?? baseline?.valBpb ?? null,
     counts: Object.fromEntries(counts.map(r => [r.status, r.n])) as Record<string, number>,
     merges: app.db.select({ n: sql<number>`count(*)` }).from(merges).where(and(eq(merges.campaign, name), eq(merges.reverted, false))).get()!.n,
@@ -223,6 +227,7 @@ export async function experimentDetail(app: Ctx, id: string) {
     measuredCommit: measured,
     samples: { measured: samples(measured), parent: measured === e.parentCommit ? [] : samples(e.parentCommit) },
     noise: c ? noiseFloorOf(app.db, e.campaign, e.hardwareClass, c.spec.noise.priorSigma) : null,
+    review: reviewOf(app, e.id),
   }
 }
 
@@ -230,7 +235,7 @@ export async function experimentDetail(app: Ctx, id: string) {
 export function mergeList(app: Ctx, campaign: string) {
   return app.db.select({
     id: merges.id, experimentId: merges.experimentId, bestBefore: merges.bestBefore, bestAfter: merges.bestAfter, valBefore: merges.valBefore,
-    valAfter: merges.valAfter, delta: merges.delta, sigma: merges.sigma, hardwareClass: merges.hardwareClass, reverted: merges.reverted,
+    valAfter: merges.valAfter, delta: merges.delta, sigma: merges.sigma, hardwareClass: merges.hardwareClass, reverted: merges.reverted, reviewer: merges.reviewer,
     createdAt: merges.createdAt, experimentAt: experiments.createdAt, description: experiments.description, contributor: contributors.name,
   }).from(merges).leftJoin(experiments, eq(experiments.id, merges.experimentId)).leftJoin(contributors, eq(contributors.id, experiments.contributorId))
     .where(eq(merges.campaign, campaign)).orderBy(desc(merges.createdAt)).limit(200).all()

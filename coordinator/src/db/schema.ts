@@ -127,9 +127,11 @@ export const experiments = sqliteTable('experiments', {
   /**
    * pending: waiting for a baseline or for verifications; merging: accepted, the branch is being
    * moved; kept: on the branch; measured: a baseline or verification run; stale: promising, but the
-   * best moved on (its change is merged onto the new best or re-applied by a rebase unit).
+   * best moved on (its change is merged onto the new best or re-applied by a rebase unit);
+   * awaiting-review: the ratchet accepted it, and its diff waits for the review its campaign asks
+   * for (the reviews table) before the branch moves; a rejection makes it `rejected`.
    */
-  status: text('status', { enum: ['pending', 'merging', 'kept', 'discarded', 'measured', 'crash', 'rejected', 'rejected-unsafe', 'stale'] }).notNull(),
+  status: text('status', { enum: ['pending', 'merging', 'awaiting-review', 'kept', 'discarded', 'measured', 'crash', 'rejected', 'rejected-unsafe', 'stale'] }).notNull(),
   decision: text('decision').notNull().default(''),
   logTail: text('log_tail').notNull().default(''),
   agentNotes: text('agent_notes').notNull().default(''),
@@ -172,8 +174,51 @@ export const merges = sqliteTable('merges', {
   verifiers: text('verifiers', { mode: 'json' }),
   hardwareClass: text('hardware_class').notNull(),
   reverted: integer('reverted', { mode: 'boolean' }).notNull().default(false),
+  /** Who approved the diff: "<model> (agent)", "maintainer (maintainer)", or "none" when the campaign merges unreviewed. */
+  reviewer: text('reviewer'),
+  /** Their reasons, as recorded in the review (and in the merge commit's trailer). */
+  reviewReason: text('review_reason'),
   createdAt: createdAt(),
 })
+
+const REVIEW_MODES = ['agent', 'maintainer', 'agent+maintainer', 'none'] as const
+const VERDICTS = ['approve', 'reject'] as const
+
+/**
+ * The review of one candidate the ratchet accepted (review/policy.ts): who must approve, what each
+ * reviewer said, and the ratchet's decision to carry out once approved. One row per candidate;
+ * the agent's and the maintainer's verdicts are columns, since there are exactly two reviewers.
+ */
+export const reviews = sqliteTable('reviews', {
+  id: text('id').primaryKey(),
+  campaign: text('campaign').notNull(),
+  experimentId: text('experiment_id').notNull().unique(),
+  /** The mode the campaign asked for when the review began. */
+  requested: text('requested', { enum: REVIEW_MODES }).notNull(),
+  /** The mode applied: the request, or its fallback when no agent is configured (then `warning` says so). */
+  mode: text('mode', { enum: REVIEW_MODES }).notNull(),
+  warning: text('warning'),
+  /** pending: waiting for a verdict; superseded: the best moved on meanwhile (the candidate went the stale way). */
+  state: text('state', { enum: ['pending', 'approved', 'rejected', 'superseded'] }).notNull(),
+  /** The ratchet's merge decision (evidence, samples, verifiers), carried out after approval. */
+  decision: text('decision', { mode: 'json' }).notNull(),
+  agentModel: text('agent_model'),
+  agentVerdict: text('agent_verdict', { enum: VERDICTS }),
+  agentReason: text('agent_reason'),
+  /** The agent's concerns: [{ file, line, severity, text }]. */
+  agentConcerns: text('agent_concerns', { mode: 'json' }),
+  /** Failed calls so far (outages, malformed answers): each is retried, none is a verdict. */
+  agentFailures: integer('agent_failures').notNull().default(0),
+  agentError: text('agent_error'),
+  /** When the agent may be asked (again); null: at once. */
+  agentNextAt: integer('agent_next_at'),
+  agentAt: integer('agent_at'),
+  maintainerVerdict: text('maintainer_verdict', { enum: VERDICTS }),
+  maintainerReason: text('maintainer_reason'),
+  maintainerAt: integer('maintainer_at'),
+  createdAt: createdAt(),
+  decidedAt: integer('decided_at'),
+}, t => [index('reviews_state').on(t.state, t.campaign)])
 
 /** Append-only audit log; drives the live UI. */
 export const events = sqliteTable('events', {

@@ -8,6 +8,8 @@ export type BusEvent =
   | { type: 'best-changed'; campaign: string; commit: string; valBpb: number | null }
   | { type: 'progress'; campaign: string; workerId: string; unitId: string }
   | { type: 'campaign'; campaign: string }
+  /** A review began, got a verdict or failed (review/): the runner and the review queue listen. */
+  | { type: 'review'; campaign: string; experimentId: string }
   /** A worker declared a new capacity (heartbeat): only its own feeds hear it. */
   | { type: 'capacity'; workerId: string; capacity: number }
 

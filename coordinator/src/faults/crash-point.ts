@@ -5,8 +5,9 @@
  * Nothing else sets the variable; unset, a crash point costs one environment lookup.
  *
  * Points: `experiment-recorded` (units/report.ts: a new experiment's transaction has committed,
- * nothing after it has run).
+ * nothing after it has run); `review-approved` (review/verdicts.ts: the approval is recorded, the
+ * merge has not begun).
  */
-export function crashPoint(name: 'experiment-recorded'): void {
+export function crashPoint(name: 'experiment-recorded' | 'review-approved'): void {
   if (process.env.AUTORESEARCH_TEST_CRASH_AT === name) process.kill(process.pid, 'SIGKILL')
 }

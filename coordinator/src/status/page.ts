@@ -23,6 +23,7 @@ export function statusSections(app: Ctx): string {
     return `<section><h2>${escapeHtml(c.name)} <small>${escapeHtml(o.status)} · ${escapeHtml(o.spec.profile)} · ${o.spec.budgetSeconds}s budget</small></h2>
 <p>best val_bpb <b id="best-${escapeHtml(c.name)}">${fmt(o.bestValBpb)}</b> at <code>${escapeHtml(o.bestCommit.slice(0, 10))}</code> on <code>${escapeHtml(o.branch)}</code> · ${o.merges} merges ·
 ${Object.entries(o.counts).map(([k, n]) => `${escapeHtml(k)} ${n}`).join(' · ') || 'no experiments yet'}</p>
+${o.review.warning ? `<p class="warning"><b>warning:</b> ${escapeHtml(o.review.warning)}</p>` : ''}
 <table><thead><tr><th>time</th><th>kind</th><th>status</th><th>val_bpb</th><th>description</th><th>worker</th><th>class</th><th>commit</th></tr></thead><tbody>${rows}</tbody></table></section>`
   }).join('\n')
   const workers = liveWorkers(app).map(w => `<li>${escapeHtml(w.name)} (${escapeHtml(w.contributor)}, ${escapeHtml(w.hardwareClass)}): ` +

@@ -8,6 +8,7 @@ import type { Decision } from '../ratchet/index.ts'
 import { applyDecision, decideCandidate } from './judge.ts'
 import { sourceOf } from './assign.ts'
 import { linesDelta as countLinesDelta } from '../git/lines-delta.ts'
+import { gateMerge, type Approval } from '../review/gate.ts'
 
 type Experiment = typeof experiments.$inferSelect
 export interface MergeJob { campaign: string; experiment: Experiment; decision: Extract<Decision, { kind: 'merge' }> }
@@ -18,11 +19,22 @@ function author(ctx: Ctx, contributorId: string) {
 }
 
 /**
- * Second step of a merge: a commit on the campaign branch authored by the contributor, whose
- * message carries the evidence (val_bpb, Δ, σ, n, verifiers); then the best moves to it, if it is
- * still the candidate's parent. If the best moved on meanwhile, the candidate goes the stale way.
+ * Second step of a merge, behind the review gate (review/gate.ts): a candidate the ratchet accepted
+ * merges now only if its campaign's review is already satisfied (review `none`, or approved before
+ * a crash); otherwise it waits as `awaiting-review`, and the approving verdict calls commitMerge.
  */
 export async function finishMerge(ctx: Ctx, job: MergeJob): Promise<void> {
+  const approval = gateMerge(ctx, job)
+  if (approval) await commitMerge(ctx, job, approval)
+}
+
+/**
+ * The merge itself: a commit on the campaign branch authored by the contributor, whose message
+ * carries the evidence (val_bpb, Δ, σ, n, verifiers) and the review's approval; then the best
+ * moves to it, if it is still the candidate's parent. If the best moved on meanwhile (as it may
+ * while a candidate awaits review), the candidate goes the stale way.
+ */
+export async function commitMerge(ctx: Ctx, job: MergeJob, approval: Approval): Promise<void> {
   const exp = job.experiment
   const c = getCampaign(ctx, job.campaign)!
   if (c.bestCommit !== exp.parentCommit) return markStale(ctx, exp, 'the best moved on while it was being merged')
@@ -30,25 +42,25 @@ export async function finishMerge(ctx: Ctx, job: MergeJob): Promise<void> {
   const verifierNames = job.decision.verifierIds.map(id => ctx.db.select({ n: workers.name }).from(workers).where(eq(workers.id, id)).get()?.n ?? id)
   const message = `${exp.description}\n\nval_bpb: ${ev.candidateMean.toFixed(6)}\ndelta: ${ev.delta.toFixed(6)}\nsigma: ${ev.sigma.toFixed(6)}\n` +
     `n: ${ev.nC} (parent ${ev.nP})\nverifiers: ${verifierNames.join(', ') || 'none'}${job.decision.simplification ? '\nsimplification: yes' : ''}\n` +
-    `experiment: ${exp.id}\ncampaign: ${c.name}`
+    `${approval.trailer}\nexperiment: ${exp.id}\ncampaign: ${c.name}`
   const files = await sourceOf(ctx, exp.commit, c.spec.editableFiles)
   const commit = await ctx.git.commit({ files, parents: [c.bestCommit], message, author: author(ctx, exp.contributorId), date: ctx.now() })
   const moved = ctx.db.transaction(tx => {
     const now = getCampaign({ db: tx as never }, c.name)!
     if (now.bestCommit !== exp.parentCommit) return false
     tx.update(campaigns).set({ bestCommit: commit }).where(eq(campaigns.name, c.name)).run()
-    tx.update(experiments).set({ status: 'kept' }).where(eq(experiments.id, exp.id)).run()
+    tx.update(experiments).set({ status: 'kept', ...(approval.decision ? { decision: approval.decision } : {}) }).where(eq(experiments.id, exp.id)).run()
     tx.insert(merges).values({
       id: newId('m'), campaign: c.name, experimentId: exp.id, bestBefore: exp.parentCommit, bestAfter: commit, valBefore: ev.parentMean,
       valAfter: ev.candidateMean, delta: ev.delta, sigma: ev.sigma, samples: job.decision.samples, verifiers: job.decision.verifierIds,
-      hardwareClass: exp.hardwareClass,
+      hardwareClass: exp.hardwareClass, reviewer: approval.reviewer, reviewReason: approval.reason,
     }).run()
     // The branch commit holds the candidate's exact source: its measurements are the new best's.
     for (const m of tx.select().from(measurements).where(and(eq(measurements.campaign, c.name), eq(measurements.commit, exp.commit))).all()) {
       const { id: _id, ...rest } = m
       tx.insert(measurements).values({ ...rest, commit }).run()
     }
-    logEvent(tx, c.name, 'best-changed', { from: exp.parentCommit, to: commit, experiment: exp.id, valBpb: ev.candidateMean, delta: ev.delta })
+    logEvent(tx, c.name, 'best-changed', { from: exp.parentCommit, to: commit, experiment: exp.id, valBpb: ev.candidateMean, delta: ev.delta, reviewer: approval.reviewer })
     return true
   })
   if (!moved) return markStale(ctx, exp, 'the best moved on while it was being merged')

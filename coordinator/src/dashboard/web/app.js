@@ -5,9 +5,10 @@
 // page through `h()` below (textContent), never as markup.
 import { ApiError, mutate, query, subscribe } from './trpc.js'
 import { CLASS_COLORS, ProgressChart } from './chart.js'
+import { agentBox, maintainerBox, renderReviews } from './reviews.js'
 
 const TOKEN_KEY = 'autoresearch-grid.adminToken'
-const STATUSES = ['pending', 'merging', 'kept', 'discarded', 'measured', 'stale', 'crash', 'rejected', 'rejected-unsafe']
+const STATUSES = ['pending', 'awaiting-review', 'merging', 'kept', 'discarded', 'measured', 'stale', 'crash', 'rejected', 'rejected-unsafe']
 const KINDS = ['explore', 'baseline', 'verify', 'rebase']
 // The maintainer's procedures that the dashboard adds (coordinator/src/dashboard/admin-procedures.ts).
 const REVERT_MERGE = 'dashboard.revertMerge'
@@ -102,6 +103,11 @@ async function loadSummary() {
   $('tile-gpus-note').textContent = `of ${s.workersTotal} workers`
   $('tile-hours').textContent = s.gpuHours.toFixed(1)
   $('tile-hours-note').textContent = `${s.spec.budgetSeconds} s per run · ${s.spec.profile}`
+  // The review fallback is a standing warning: a banner while it applies (review/policy.ts).
+  $('review-banner').hidden = !s.review.warning
+  $('review-banner').textContent = s.review.warning ? `Campaign ${s.name}: ${s.review.warning}.` : ''
+  $('review-mode').textContent = s.review.mode === s.review.requested ? `· review: ${s.review.mode}` : `· review: ${s.review.requested}, here ${s.review.mode}`
+  $('review-form').elements.review.value = s.review.requested
   const paused = s.status === 'paused'
   $('campaign-pause').disabled = paused
   $('campaign-resume').disabled = !paused
@@ -265,6 +271,20 @@ async function loadMerges() {
   if (!state.merges.length) $('merge-rows').append(h('tr', {}, h('td', { colspan: 5, class: 'muted' }, 'No merges yet.')))
 }
 
+/** What reviews.js needs of this page: its safe DOM helpers, formatters and actions. */
+const reviewUi = {
+  h: (...a) => h(...a), badge: (...a) => badge(...a), bpb: (...a) => bpb(...a), signed: (...a) => signed(...a), short: (...a) => short(...a),
+  when: (...a) => when(...a), diffView: (...a) => diffView(...a), openDetail: id => openDetail(id), notice: text => notice(text),
+  submitVerdict: (experimentId, verdict, reason) => act('admin.review', { experimentId, verdict, reason },
+    r => (r.outcome === 'approved' ? (r.status === 'kept' ? 'Approved and merged.' : `Approved; the candidate is now ${r.status}.`)
+      : r.outcome === 'rejected' ? 'Rejected, with your reason on record.' : 'Recorded; another reviewer is still owed.')),
+}
+
+async function loadReviews() {
+  if (!state.campaign) return
+  renderReviews(reviewUi, $('review-list'), await api('dashboard.reviews')({ campaign: state.campaign }))
+}
+
 // ---------------------------------------------------------------------------------------------
 // Experiment detail, in a dialog.
 
@@ -307,6 +327,10 @@ async function loadDetail() {
       kv([['before', bpb(merge.valBefore, 6)], ['after', bpb(merge.valAfter, 6)], ['Δ', signed(merge.delta, 6)], ['σ', merge.sigma === null ? null : merge.sigma.toFixed(5)],
         ['verified by', Array.isArray(merge.verifiers) && merge.verifiers.length ? merge.verifiers.join(', ') : null]]),
       merge.reverted ? null : h('button', { type: 'button', class: 'danger admin-only', onclick: () => revert(state.merges.find(m => m.id === merge.id) ?? merge) }, 'Revert this merge')) : null,
+    e.review ? h('div', { class: 'review-box' },
+      h('h4', {}, `Review (${e.review.mode}${e.review.requested !== e.review.mode ? `, asked ${e.review.requested}` : ''}): `, badge(e.review.state, e.review.state === 'approved' ? 'kept' : e.review.state)),
+      e.review.warning ? h('p', { class: 'banner-inline' }, e.review.warning) : null,
+      agentBox(reviewUi, e.review), maintainerBox(reviewUi, e.review)) : null,
     h('div', { class: 'samples-row' },
       samples(e.measuredCommit === e.commit ? 'Samples of this commit' : `Samples of ${short(e.measuredCommit)}`, e.samples.measured),
       e.samples.parent.length || e.kind === 'explore' || e.kind === 'rebase' ? samples(`Samples of the parent ${short(e.parentCommit)}`, e.samples.parent) : null),
@@ -410,6 +434,11 @@ function wireForms() {
   })
   $('campaign-pause').addEventListener('click', () => act('admin.pause', { campaign: state.campaign }, () => `Paused ${state.campaign}: no new work is handed out.`))
   $('campaign-resume').addEventListener('click', () => act('admin.resume', { campaign: state.campaign }, () => `Resumed ${state.campaign}.`))
+  $('review-form').addEventListener('submit', ev => {
+    ev.preventDefault()
+    const review = $('review-form').elements.review.value
+    act('admin.setReview', { campaign: state.campaign, review }, r => `Review of ${state.campaign}: ${review}${r.warning ? ` (${r.warning})` : ''}.`)
+  })
   $('revoke-form').addEventListener('submit', ev => {
     ev.preventDefault()
     const name = $('revoke-form').elements.contributor.value.trim()
@@ -449,15 +478,16 @@ function wireForms() {
 
 const loaders = {
   campaigns: loadCampaigns, summary: loadSummary, curve: loadCurve, leaderboard: loadLeaderboard, workers: loadWorkers,
-  experiments: loadExperiments, hypotheses: loadHypotheses, merges: loadMerges, detail: loadDetail,
+  experiments: loadExperiments, hypotheses: loadHypotheses, merges: loadMerges, detail: loadDetail, reviews: loadReviews,
 }
 const ALL = Object.keys(loaders)
 const AFFECTS = {
-  experiment: ['summary', 'curve', 'leaderboard', 'experiments', 'workers', 'hypotheses', 'merges', 'detail'],
-  'best-changed': ['summary', 'curve', 'leaderboard', 'experiments', 'merges', 'detail'],
+  experiment: ['summary', 'curve', 'leaderboard', 'experiments', 'workers', 'hypotheses', 'merges', 'detail', 'reviews'],
+  'best-changed': ['summary', 'curve', 'leaderboard', 'experiments', 'merges', 'detail', 'reviews'],
+  review: ['reviews', 'experiments', 'detail'],
   progress: ['workers'],
   workers: ['workers', 'summary'],
-  campaign: ['campaigns', 'summary'],
+  campaign: ['campaigns', 'summary', 'reviews'],
   queue: ['hypotheses', 'workers', 'summary'],
 }
 
