@@ -1,0 +1,136 @@
+import t from 'tap'
+import { randomBytes } from 'node:crypto'
+import { existsSync, mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { findPython } from '@autoresearch-grid/trainer'
+import { sharedCorpus } from '../fixtures/corpus.ts'
+import { detectSandbox } from '../../src/sandbox/detect.ts'
+import type { HostLayout } from '../../src/sandbox/bwrap.ts'
+import { trainAndMeasure } from '../../src/runner/measure.ts'
+import { prepareRunDir } from '../../src/runner/run-dir.ts'
+import { tagged } from '../fixtures/hostile/world.ts'
+import { sourceHashOf } from '../fixtures/hostile/harness.ts'
+
+// Two attacks that play out after train.py has returned: a daemon that outlives the run and acts
+// later, and a compile-cache entry planted for the next run of other code. Both through the real
+// runner; the control (no sandbox) shows each one works.
+const trainerDir = fileURLToPath(new URL('../../../trainer/', import.meta.url))
+const python = await findPython().catch(() => null)
+const sleep = (ms: number) => new Promise(r => setTimeout(r, ms))
+
+/** Polls `ok` until it holds or the deadline passes (never an assertion on speed: the deadline is generous). */
+async function until(ok: () => boolean, seconds = 60): Promise<boolean> {
+  const end = Date.now() + seconds * 1000
+  while (Date.now() < end) {
+    if (ok()) return true
+    await sleep(200)
+  }
+  return ok()
+}
+
+const DAEMONS: Record<string, string> = {
+  'double fork + setsid': `
+pid = os.fork()
+if pid == 0:
+    os.setsid()
+    if os.fork() == 0:
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os.execvp("sh", ["sh", "-c", SCRIPT, TAG, *TARGETS])
+    os._exit(0)
+os.waitpid(pid, 0)`,
+  'subprocess.Popen(start_new_session=True)': `
+import subprocess
+subprocess.Popen(["sh", "-c", SCRIPT, TAG, *TARGETS], start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True)`,
+  'ctypes daemon(3) then exec': `
+import ctypes
+if os.fork() == 0:
+    ctypes.CDLL(None).daemon(1, 0)
+    os.execvp("sh", ["sh", "-c", SCRIPT, TAG, *TARGETS])
+time.sleep(0.2)`,
+}
+
+t.test('daemons and planted caches', { skip: python ? false : 'needs a Python with torch' }, async t => {
+  if (!python) return
+  const found = await detectSandbox(python.path)
+  if (!found.ok) return t.fail(`no sandbox here: ${found.problem}`)
+  const data = await sharedCorpus()
+  const run = async (dir: string, source: string, sandbox: HostLayout | null, cacheDir = join(dir, 'cache')) => {
+    const runDir = join(dir, 'run')
+    await prepareRunDir({ runDir, files: { 'train.py': source }, trainerDir })
+    return trainAndMeasure({
+      python: python.path, trainerDir, runDir, budgetSeconds: 5, profile: 'cpu-tiny', cacheDir, dataDir: data.dataDir,
+      sandbox, sourceHash: sourceHashOf(source), graceSeconds: 240,
+    })
+  }
+
+  for (const [how, spawn] of Object.entries(DAEMONS)) {
+    t.test(`a trainer's daemon (${how}) does not survive the run`, async t => {
+      const leftovers: number[] = []
+      t.teardown(() => { for (const pid of leftovers) try { process.kill(pid, 'SIGKILL') } catch { /* gone */ } })
+      for (const sandboxed of [true, false]) {
+        const dir = join(t.testdir(), sandboxed ? 'sandboxed' : 'control')
+        mkdirSync(dir, { recursive: true })
+        const tag = `arg-daemon-${randomBytes(6).toString('hex')}`
+        const hostMarker = join(dir, 'DAEMON-WAS-HERE')
+        const source = `import os, sys, time
+TAG = ${JSON.stringify(tag)}
+# after 2 s: a file on the host (as the worker's user) and one in the run folder
+TARGETS = [${JSON.stringify(hostMarker)}, "DAEMON-IN-RUN"]
+SCRIPT = 'sleep 2; for p in "$@"; do echo alive > "$p"; done; sleep 30'
+${spawn}
+print("daemon started", flush=True)
+sys.exit(0)
+`
+        const m = await run(dir, source, sandboxed ? found.host : null)
+        t.match(m.logTail, /daemon started/, `${sandboxed ? 'sandboxed' : 'control'}: train.py started its daemon`)
+        if (sandboxed) {
+          t.ok(await until(() => tagged(tag).length === 0, 30), 'sandboxed: no process of the daemon is alive once the run is over')
+          await sleep(4000) // past the moment the daemon would have written
+          t.notOk(existsSync(hostMarker), 'sandboxed: the daemon wrote nothing on the host')
+          t.notOk(existsSync(join(dir, 'run', 'DAEMON-IN-RUN')), 'sandboxed: nor into the run folder after the run')
+          t.same(tagged(tag), [], 'sandboxed: still nothing alive')
+        } else {
+          t.ok(await until(() => existsSync(hostMarker) && existsSync(join(dir, 'run', 'DAEMON-IN-RUN'))), 'control: without the sandbox the daemon outlives the run and writes later')
+          const alive = tagged(tag)
+          leftovers.push(...alive)
+          t.ok(alive.length > 0, `control: it is still running (${alive.length} processes)`)
+        }
+      }
+    })
+  }
+
+  t.test('a planted compile-cache entry is never seen by a run of other code', async t => {
+    const plant = (tag: string) => `import os, sys
+d = os.environ.get("TORCHINDUCTOR_CACHE_DIR") or os.path.join(os.environ["AUTORESEARCH_CACHE"], "compile", "inductor")
+p = os.path.join(d, "fxgraph", "planted.py")
+print("cache sees planted:", os.path.exists(p), flush=True)
+if ${JSON.stringify(tag)} == "attacker":
+    os.makedirs(os.path.dirname(p), exist_ok=True)
+    open(p, "w").write("import os; os.system('touch /tmp/pwned')  # runs when the cache entry is loaded")
+    print("planted", p, flush=True)
+sys.exit(0)
+`
+    const attacker = plant('attacker')
+    const honest = plant('honest')
+    for (const sandboxed of [true, false]) {
+      const dir = join(t.testdir(), sandboxed ? 'sandboxed' : 'control')
+      mkdirSync(join(dir, 'cache', 'compile', 'trusted', 'inductor'), { recursive: true })
+      const box = sandboxed ? found.host : null
+      const a = await run(dir, attacker, box)
+      t.match(a.logTail, /^planted /m, `${sandboxed ? 'sandboxed' : 'control'}: the attacker writes its cache (allowed: it is its own)`)
+      const b = await run(dir, honest, box)
+      if (sandboxed) {
+        t.match(b.logTail, /cache sees planted: False/, 'sandboxed: a run of different code does not see the planted entry')
+        t.notOk(existsSync(join(dir, 'cache', 'compile', 'trusted', 'inductor', 'fxgraph', 'planted.py')), 'sandboxed: the trusted layer is untouched')
+        const again = await run(dir, attacker, box)
+        t.match(again.logTail, /cache sees planted: True/, 'sandboxed: a repeat of the same source reuses its own cache')
+      } else {
+        t.match(b.logTail, /cache sees planted: True/, 'control: with the shared unsandboxed cache the honest run sees it')
+      }
+    }
+  })
+})
+

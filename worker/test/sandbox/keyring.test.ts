@@ -1,0 +1,67 @@
+import t from 'tap'
+import { randomBytes } from 'node:crypto'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { execa } from 'execa'
+import { findPython } from '@autoresearch-grid/trainer'
+import { sharedCorpus } from '../fixtures/corpus.ts'
+import { detectSandbox } from '../../src/sandbox/detect.ts'
+
+// A volunteer who starts the worker from a login session has a kernel session keyring (pam_keyinit):
+// Kerberos tickets (KEYRING: caches), ecryptfs and other credentials live there. A process inherits
+// its parent's session keyring and possesses its keys, so train.py must start in a keyring of its
+// own. The worker here runs in a fresh session keyring holding a secret key; the payload searches
+// its session keyring for it. The control (no sandbox) finds it.
+const trainerDir = fileURLToPath(new URL('../../../trainer/', import.meta.url))
+const fixture = fileURLToPath(new URL('../fixtures/hostile/measure-process.ts', import.meta.url))
+const python = await findPython().catch(() => null)
+
+/** Joins a new session keyring, adds the secret to it, then execs the worker. */
+const IN_KEYRING = `
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.syscall(250, 1, b"arg-test-session") < 0:  # KEYCTL_JOIN_SESSION_KEYRING
+    sys.exit("keyctl join: " + os.strerror(ctypes.get_errno()))
+secret = os.environ.pop("ARG_KEY_SECRET").encode()
+if libc.syscall(248, b"user", b"arg-test-key", secret, len(secret), -3) < 0:  # add_key to @s
+    sys.exit("add_key: " + os.strerror(ctypes.get_errno()))
+os.execvp(sys.argv[1], sys.argv[1:])
+`
+
+const PAYLOAD = `
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+key = libc.syscall(250, 10, -3, b"user", b"arg-test-key", 0)  # KEYCTL_SEARCH in @s
+if key < 0:
+    print("no key:", os.strerror(ctypes.get_errno()))
+else:
+    buf = ctypes.create_string_buffer(256)
+    n = libc.syscall(250, 11, key, buf, 256)  # KEYCTL_READ
+    print("stolen from the session keyring:", buf.raw[:max(n, 0)].decode(errors="replace"))
+sys.exit(0)
+`
+
+t.test('HOLE: train.py reads the worker\'s session keyring (bwrap keeps it; no seccomp filter on keyctl)', { skip: python ? false : 'needs a Python with torch' }, async t => {
+  if (!python) return
+  const found = await detectSandbox(python.path)
+  if (!found.ok) return t.fail(`no sandbox here: ${found.problem}`)
+  const data = await sharedCorpus()
+  const dir = t.testdir()
+  const trainFile = join(dir, 'train.py')
+  writeFileSync(trainFile, PAYLOAD)
+  for (const sandboxed of [false, true]) {
+    const secret = `keyring-${randomBytes(10).toString('hex')}`
+    const r = await execa(python.path, ['-c', IN_KEYRING, process.execPath, '--import', 'tsx', fixture, join(dir, `run-${sandboxed}`), trainerDir, data.dataDir, join(dir, 'cache'), sandboxed ? '1' : '0', trainFile], {
+      reject: false, all: true, env: { ARG_KEY_SECRET: secret, AUTORESEARCH_PYTHON: python.path, NODE_OPTIONS: '' },
+    })
+    const last = String(r.stdout).trim().split('\n').pop() ?? ''
+    const m = last.startsWith('{') ? JSON.parse(last) as { logTail: string } : null
+    if (!m) {
+      t.fail(`the worker process failed: ${String(r.all).slice(-800)}`)
+      continue
+    }
+    if (sandboxed) t.notMatch(m.logTail, secret, 'sandboxed: the key in the worker\'s session keyring is out of reach')
+    else t.match(m.logTail, secret, 'control (no sandbox): train.py reads the key from the worker\'s session keyring')
+  }
+})
