@@ -64,6 +64,17 @@ PROBE_MEAN_AT_CUT = 0.02      # nats: the mean advantage at the last position be
 REPLY_TIMEOUT = 600           # seconds to wait for one reply (the first includes loading the model)
 
 
+def pin(buffer):
+    """Page-locks a shared logits buffer for the GPU: copies from pinned memory run at the bus's
+    speed, from pageable memory at a fraction of it. Where CUDA cannot (or is absent), nothing."""
+    if not torch.cuda.is_available():
+        return
+    try:
+        torch.cuda.cudart().cudaHostRegister(buffer.ctypes.data, buffer.nbytes, 0)
+    except (AttributeError, RuntimeError):
+        pass
+
+
 class ServerError(Exception):
     """The candidate's model could not be run (crash, wrong output): a failed run, not a number."""
 
@@ -78,6 +89,7 @@ class ModelServer:
         with open(shm, "wb") as f:
             f.truncate(2 * self.slot_values * np.dtype(np_dtype).itemsize)
         self.buffer = np.memmap(shm, dtype=np_dtype, mode="r+", shape=(2 * self.slot_values,))
+        pin(self.buffer)
         argv = [*argv, "--rows", str(rows), "--seq-len", str(SEQ_LEN), "--vocab", str(vocab), "--dtype", dtype]
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.replies, self.stderr = queue.Queue(), collections.deque(maxlen=40)
@@ -308,6 +320,7 @@ def main(argv=None):
             s.load()
         for s in servers:
             s.reply()  # the candidate's model is loaded
+        loaded = time.time()
         rng = np.random.default_rng(args.seed if args.seed is not None else secrets.randbits(64))
         result = evaluate(servers, data, rows, device, rng)
         result["rejection"] = verdict(result)
@@ -319,6 +332,7 @@ def main(argv=None):
             s.close()
         shutil.rmtree(scratch, ignore_errors=True)
     result["eval_seconds"] = round(time.time() - started, 3)
+    result["load_seconds"] = round(loaded - started, 3)
     print("evaluation: " + json.dumps(finite_or_none(result)), flush=True)
     return 0
 

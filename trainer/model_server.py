@@ -84,6 +84,11 @@ def serve(args):
     dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[args.dtype]
     slot_values = args.rows * args.seq_len * args.vocab
     buffer = np.memmap(args.shm, dtype=np.float32 if dtype == torch.float32 else np.int16, mode="r+", shape=(2 * slot_values,))
+    if device.type == "cuda":  # page-locked: the copy of the logits runs at the bus's speed
+        try:
+            torch.cuda.cudart().cudaHostRegister(buffer.ctypes.data, buffer.nbytes, 0)
+        except (AttributeError, RuntimeError):
+            pass
     slots = torch.from_numpy(buffer)
     slots = slots.view(torch.bfloat16) if dtype == torch.bfloat16 else slots
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)

@@ -1,5 +1,6 @@
 import { cp, mkdir, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
+import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import { execa } from 'execa'
 
@@ -68,16 +69,43 @@ export async function promoteToTrusted(cacheDir: string, sourceHash: string): Pr
 }
 
 /**
+ * Imports what a training run imports (torch, its compiler stack, triton, sympy, numpy), then
+ * compiles every package those imports came from, and the standard library: lazily imported
+ * modules (the compiler's code generators) are covered too. Only installed code is compiled.
+ */
+const PRECOMPILE = `
+import compileall, importlib, os, sys, sysconfig
+import torch, numpy
+for name in ("torch._dynamo", "torch._inductor.compile_fx", "torch._inductor.codecache", "torch.nn.attention.flex_attention", "triton", "sympy"):
+    try:
+        importlib.import_module(name)
+    except Exception:
+        pass
+roots = {sysconfig.get_paths()["stdlib"]}
+for m in list(sys.modules.values()):
+    f = getattr(m, "__file__", None) or ""
+    for site in sys.path:
+        if site and "-packages" in site and f.startswith(site + os.sep):
+            top = f[len(site) + 1:].split(os.sep)[0]
+            roots.add(os.path.join(site, top))
+for root in sorted(roots):
+    if os.path.isdir(root):
+        compileall.compile_dir(root, quiet=2, workers=0)
+    elif root.endswith(".py") and os.path.isfile(root):
+        compileall.compile_file(root, quiet=2)
+`
+
+/**
  * torch's bytecode, compiled once by the worker (trusted) into the prefix the sandboxes read: a
  * torch installed without .pyc files (uv's default) in a folder the trainer may not write would
  * otherwise be compiled from source at every start (10 s on an H100 box, docs/TRAINER.md).
  */
 export async function compileBytecode(python: string, cacheDir: string): Promise<string> {
   const dir = bytecodeDir(cacheDir)
-  const marker = join(dir, '.compiled')
+  const marker = join(dir, `.compiled-${createHash('sha256').update(python).digest('hex').slice(0, 12)}`)
   if (existsSync(marker)) return dir
   await mkdir(dir, { recursive: true })
-  const script = 'import compileall, os, sys, torch, numpy\nfor m in (torch, numpy):\n    compileall.compile_dir(os.path.dirname(m.__file__), quiet=1, workers=0)'
+  const script = PRECOMPILE
   await execa(python, ['-I', '-c', script], { reject: false, stdin: 'ignore', env: { ...process.env, PYTHONPYCACHEPREFIX: dir }, timeout: 900_000 })
   await writeFile(marker, `${new Date().toISOString()}\n`)
   return dir
