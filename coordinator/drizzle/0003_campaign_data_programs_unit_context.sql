@@ -1,0 +1,30 @@
+CREATE TABLE `campaign_data` (
+	`campaign` text PRIMARY KEY NOT NULL,
+	`source` text NOT NULL,
+	`dir` text NOT NULL,
+	`manifest` text NOT NULL,
+	`created_at` integer DEFAULT (unixepoch('subsec') * 1000) NOT NULL,
+	FOREIGN KEY (`campaign`) REFERENCES `campaigns`(`name`) ON UPDATE no action ON DELETE no action
+);
+--> statement-breakpoint
+CREATE TABLE `campaign_programs` (
+	`campaign` text PRIMARY KEY NOT NULL,
+	`version` text NOT NULL,
+	`updated_at` integer NOT NULL,
+	FOREIGN KEY (`campaign`) REFERENCES `campaigns`(`name`) ON UPDATE no action ON DELETE no action
+);
+--> statement-breakpoint
+CREATE TABLE `unit_context` (
+	`unit_id` text PRIMARY KEY NOT NULL,
+	`campaign` text NOT NULL,
+	`parent_commit` text NOT NULL,
+	`program_version` text,
+	`claim_hash` text,
+	`claim_description` text,
+	`claim_changes` text,
+	`agent` text,
+	`claimed_at` integer,
+	`created_at` integer DEFAULT (unixepoch('subsec') * 1000) NOT NULL
+);
+--> statement-breakpoint
+CREATE INDEX `unit_context_parent` ON `unit_context` (`campaign`,`parent_commit`,`claim_hash`);
