@@ -14,12 +14,14 @@ export type Worker = typeof workers.$inferSelect
 
 /** Why a worker's numbers would not be comparable on a campaign, with what to do; null if fine. */
 export function fingerprintProblem(c: Campaign, fingerprint: string | undefined): string | null {
-  if (!c.spec.fingerprint) return null
+  // Without a pinned fingerprint any prepared data will do; but data a worker must download or be
+  // served (climbmix, a served data set) it must have, or its units could only fail.
+  if (!c.spec.fingerprint && (fingerprint || c.spec.data.kind === 'embedded')) return null
   if (!fingerprint) return `not prepared for campaign "${c.name}" (data: ${describeSource(c.spec.data)}): worker join prepares it with the campaign's tokenizer; its log says why it could not`
-  if (fingerprint !== c.spec.fingerprint)
+  if (c.spec.fingerprint && fingerprint !== c.spec.fingerprint)
     return `data fingerprint ${fingerprint.slice(0, 12)}… differs from campaign "${c.name}"'s ${c.spec.fingerprint.slice(0, 12)}…: ` +
       (c.spec.data.kind === 'served'
-        ? `download the campaign's data set again (GET /data/${c.name}; worker join does this, delete its copy under <state>/data/served to force it), then join again`
+        ? `download the campaign's data set again (GET /data/${c.name}; worker join does this, delete its copy under <state>/data/_served to force it), then join again`
         : `prepare with the campaign's tokenizer (GET /tokenizer/${c.name}), the campaign's data source (${describeSource(c.spec.data)}) and profile "${c.spec.profile}", then join again`)
   return null
 }
