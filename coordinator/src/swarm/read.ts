@@ -128,12 +128,12 @@ const escapeLike = (s: string) => s.replace(/[\\%_]/g, c => `\\${c}`)
 export function searchExperiments(ctx: Ctx, campaign: string, query: SwarmQuery, viewerParent?: string): SwarmExperiment[] {
   const where: (SQL | undefined)[] = [eq(experiments.campaign, campaign), inArray(experiments.kind, [...EDITS])]
   if (query.status) where.push(eq(experiments.status, query.status as never))
-  if (query.parent) where.push(like(experiments.parentCommit, `${escapeLike(query.parent)}%`))
+  if (query.parent) where.push(like(experiments.parentCommit, `${query.parent}%`)) // hex only (SwarmQuery)
   for (const word of (query.text ?? '').toLowerCase().split(/\s+/).filter(Boolean).slice(0, 8)) {
     const pat = `%${escapeLike(word)}%`
     where.push(or(sql`lower(${experiments.description}) like ${pat} escape '\\'`, sql`lower(${experiments.agentNotes}) like ${pat} escape '\\'`, sql`lower(${experiments.diff}) like ${pat} escape '\\'`))
   }
-  if (query.constant) where.push(like(experiments.diff, `%${escapeLike(query.constant)}%`))
+  if (query.constant) where.push(sql`${experiments.diff} like ${`%${escapeLike(query.constant)}%`} escape '\\'`)
   const limit = Math.min(query.limit ?? 10, LIMITS.searchResults)
   const rows = ctx.db.select(columns).from(experiments).where(and(...where)).orderBy(desc(experiments.createdAt)).limit(limit * 5).all()
   const mean = meansOf(ctx, campaign)
