@@ -157,13 +157,29 @@ async function tryLock(lock: string): Promise<boolean> {
 
 const exists = (p: string) => stat(p).then(() => true, () => false)
 
+type Served = { dir: string; manifest: DatasetManifest; downloaded: boolean }
+
+/** Downloads in flight in this process, by folder: the lock file only tells processes apart. */
+const inFlight = new Map<string, Promise<Served>>()
+
 /**
  * Makes sure the data set is here, whole and verified; returns its folder (prepare.py's layout:
  * pass it as AUTORESEARCH_DATA). Downloads only what is missing.
  */
-export async function ensureServedData(o: ServedDataOptions): Promise<{ dir: string; manifest: DatasetManifest; downloaded: boolean }> {
+export async function ensureServedData(o: ServedDataOptions): Promise<Served> {
   const manifest = await fetchManifest(o)
   const dir = join(o.root, manifest.id)
+  let job = inFlight.get(dir)
+  if (!job) {
+    job = download(o, manifest, dir).finally(() => inFlight.delete(dir))
+    inFlight.set(dir, job)
+    return job
+  }
+  const shared = await job
+  return { ...shared, downloaded: false }
+}
+
+async function download(o: ServedDataOptions, manifest: DatasetManifest, dir: string): Promise<Served> {
   if (await exists(join(dir, 'meta.json'))) return { dir, manifest, downloaded: false }
   await mkdir(o.root, { recursive: true }).catch(err => { throw new ServedDataError(diskProblem(err, o.root, 0) ?? (err as Error).message) })
   const lock = join(o.root, `${manifest.id}.lock`)
