@@ -241,6 +241,18 @@ async function loadHypotheses() {
   if (!rows.length) $('hypothesis-rows').append(h('tr', {}, h('td', { colspan: 5, class: 'muted' }, 'The queue is empty: workers explore freely.')))
 }
 
+/** The campaign's program.md and its history; the maintainer edits it here (admin.setProgram). */
+async function loadProgram() {
+  if (!state.campaign) return
+  const { current, history } = await api('dashboard.program')({ campaign: state.campaign })
+  $('program-text').textContent = current?.text ?? 'No program.md for this campaign: workers use their own copy. Save one here, or `coordinator program set`.'
+  $('program-meta').textContent = current ? `Version ${current.version.slice(0, 10)}: units handed out from now on carry it.` : ''
+  const editor = $('program-form').elements.text
+  // Never overwrite what the maintainer is typing.
+  if (!editor.dataset.dirty) editor.value = current?.text ?? ''
+  $('program-history').replaceChildren(...history.map(v => h('li', {}, `${when(v.date)} · ${v.author} · ${v.message} (${v.version.slice(0, 10)})`)))
+}
+
 /** Waiting ideas can be reordered or dropped; dropped ones brought back; the rest is history. */
 function hypothesisActions(hy) {
   if (hy.status === 'rejected') return [h('button', { type: 'button', class: 'small', onclick: () => changeHypothesis(hy.id, { status: 'open' }) }, 'reopen')]
@@ -422,6 +434,15 @@ function wireForms() {
       r => (r.duplicateOf ? 'Added, but it repeats an idea already in the queue (marked duplicate).' : 'Hypothesis added.'))
     if (r) $('hypothesis-add').reset()
   })
+  const editor = $('program-form').elements.text
+  editor.addEventListener('input', () => { editor.dataset.dirty = '1' })
+  $('program-form').addEventListener('submit', async ev => {
+    ev.preventDefault()
+    const f = new FormData($('program-form'))
+    const r = await act('admin.setProgram', { campaign: state.campaign, text: String(f.get('text')), message: String(f.get('message') || 'program.md edited in the dashboard') },
+      p => `Saved program.md (version ${p.version.slice(0, 10)}): the next units carry it.`)
+    if (r) { delete editor.dataset.dirty; $('program-form').elements.message.value = '' }
+  })
   const filters = $('experiment-filters')
   filters.elements.status.append(...STATUSES.map(s => h('option', { value: s }, s)))
   filters.elements.kind.append(...KINDS.map(k => h('option', { value: k }, k)))
@@ -449,7 +470,7 @@ function wireForms() {
 
 const loaders = {
   campaigns: loadCampaigns, summary: loadSummary, curve: loadCurve, leaderboard: loadLeaderboard, workers: loadWorkers,
-  experiments: loadExperiments, hypotheses: loadHypotheses, merges: loadMerges, detail: loadDetail,
+  experiments: loadExperiments, hypotheses: loadHypotheses, merges: loadMerges, detail: loadDetail, program: loadProgram,
 }
 const ALL = Object.keys(loaders)
 const AFFECTS = {
@@ -457,7 +478,7 @@ const AFFECTS = {
   'best-changed': ['summary', 'curve', 'leaderboard', 'experiments', 'merges', 'detail'],
   progress: ['workers'],
   workers: ['workers', 'summary'],
-  campaign: ['campaigns', 'summary'],
+  campaign: ['campaigns', 'summary', 'program'],
   queue: ['hypotheses', 'workers', 'summary'],
 }
 
