@@ -56,7 +56,8 @@ async function downloadTokenizer(c: Campaign, o: CampaignDataOptions): Promise<s
 }
 
 export async function prepareCampaignData(c: Campaign, o: CampaignDataOptions): Promise<CampaignData> {
-  const source = c.spec.data
+  // A coordinator from before campaigns named their data source means the embedded corpus.
+  const source = c.spec.data ?? { kind: 'embedded' as const }
   try {
     if (source.kind === 'served') {
       if (!c.dataPath) throw new CampaignDataError(`campaign ${c.name} says its data is served, but the coordinator named no data path: update the coordinator`)

@@ -150,7 +150,7 @@ export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
   const prepare = async (c: Campaign) => {
     if (prepared.has(c.name) || unavailable.has(c.name)) return
     const dir = cacheDir(c.name)
-    const key = `${dir}\0${c.tokenizerPath ?? ''}\0${c.spec.profile}\0${JSON.stringify(c.spec.data)}`
+    const key = `${dir}\0${c.tokenizerPath ?? ''}\0${c.spec.profile}\0${JSON.stringify(c.spec.data ?? null)}`
     let job = preparing.get(key)
     if (!job) {
       job = prepareCampaignData(c, {
