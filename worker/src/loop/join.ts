@@ -300,6 +300,8 @@ export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
           reply = await hello()
           const c = reply.campaigns.find(x => x.name === unit.campaign)
           if (c) await prepare(c)
+          // Never train on data other than the campaign's: the lease runs out and someone else takes it.
+          if (unavailable.has(unit.campaign)) throw new Error(unavailable.get(unit.campaign))
         }
         const workspace = await pool.acquire()
         // Only units the agent edits measure the agent; a baseline or verify is ready at once.
