@@ -83,9 +83,15 @@ function meansOf(ctx: Pick<Ctx, 'db'>, campaign: string) {
 }
 
 const views = new Map<string, { at: number; view: SwarmView }>()
+/** Buses whose new experiments already clear the cache. */
+const watched = new WeakSet<object>()
 
-/** The swarm view for a unit on `parent` (cached for a second per campaign and parent). */
+/** The swarm view for a unit on `parent` (cached for a second per campaign and parent, or until a report). */
 export function swarmViewFor(ctx: Ctx, campaign: Campaign, parent: string): SwarmView {
+  if (!watched.has(ctx.bus)) {
+    watched.add(ctx.bus)
+    ctx.bus.onEvent(e => { if (e.type === 'experiment' || e.type === 'best-changed') forgetViews(e.campaign) })
+  }
   const key = `${campaign.name}\0${parent}`
   const hit = views.get(key)
   if (hit && Date.now() - hit.at < 1000) return hit.view
