@@ -115,6 +115,22 @@ def test_a_full_disk_fails_at_once_and_says_what_to_do(tmp_path):
     assert "retrying" not in proc.stderr, "a full disk is not retried"
 
 
+def test_a_disk_that_fills_up_fails_at_once_with_what_to_do(served, tmp_path):
+    # A real small disk: a 64 KiB tmpfs (two 50 kB shards do not fit), where mounting is allowed.
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)], capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here; the file-size limit test covers a full disk")
+    try:
+        server, _ = served(n=1)
+        prepare.CACHE_DIR = disk  # the fixture's monkeypatch restores it
+        with pytest.raises(prepare.DataError, match=r"the disk holding .* is full: free space there .* or set AUTORESEARCH_CACHE to a larger disk"):
+            prepare.climbmix_shards(1)
+        assert len(server.requests) <= 2, "nothing is retried"
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)
+
+
 @pytest.mark.skipif(importlib.util.find_spec("pyarrow") is None, reason="needs pyarrow (not installable on Debian 12 without pip): reads real parquet shards")
 def test_prepare_climbmix_end_to_end_on_real_parquet(tmp_path):
     import pyarrow as pa

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { createReadStream, createWriteStream } from 'node:fs'
-import { mkdir, open, readFile, rename, rm, stat, unlink } from 'node:fs/promises'
+import { mkdir, open, readFile, rename, rm, stat, statfs, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -61,9 +61,9 @@ const sleep = (ms: number, signal?: AbortSignal) => new Promise<void>(resolve =>
 /** A file system error in words that say what to do. */
 export function diskProblem(err: unknown, where: string, needBytes: number): string | null {
   const code = (err as NodeJS.ErrnoException).code
-  const gb = (needBytes / 1e9).toFixed(2)
-  if (code === 'ENOSPC') return `the disk holding ${where} is full (the data set needs ${gb} GB): free space there or start the worker with --state on a larger disk`
-  if (code === 'EFBIG') return `a file of the data set is larger than this process may write (ulimit -f; the data set needs ${gb} GB): raise that limit`
+  const gb = needBytes >= 1e9 ? `${(needBytes / 1e9).toFixed(1)} GB` : `${(needBytes / 1e6).toFixed(1)} MB`
+  if (code === 'ENOSPC') return `the disk holding ${where} is full (the data set needs ${gb}): free space there or start the worker with --state on a larger disk`
+  if (code === 'EFBIG') return `a file of the data set is larger than this process may write (ulimit -f; the data set needs ${gb}): raise that limit`
   if (code === 'EACCES' || code === 'EROFS') return `cannot write to ${where} (${code}): start the worker with --state on a writable folder`
   return null
 }
@@ -197,6 +197,10 @@ async function download(o: ServedDataOptions, manifest: DatasetManifest, dir: st
     const partial = join(o.root, `${manifest.id}.partial`)
     await mkdir(partial, { recursive: true })
     const total = manifest.files.reduce((n, f) => n + f.size, 0)
+    // Said before the first byte rather than after gigabytes: the disk cannot hold what is missing.
+    const have = (await Promise.all(manifest.files.map(f => stat(join(partial, f.name)).then(s => s.size, () => stat(join(partial, `${f.name}.part`)).then(s => s.size, () => 0))))).reduce((a, b) => a + b, 0)
+    const free = await statfs(o.root).then(s => s.bavail * s.bsize, () => Infinity)
+    if (free < total - have) throw new ServedDataError(diskProblem(Object.assign(new Error('no space'), { code: 'ENOSPC' }), o.root, total)!)
     o.log?.(`data set ${manifest.id.slice(0, 12)}: downloading ${(total / 1e6).toFixed(1)} MB from the coordinator`)
     // meta.json last: prepare.py takes a folder with meta.json for a prepared one.
     const order = [...manifest.files].sort((a, b) => Number(a.name === 'meta.json') - Number(b.name === 'meta.json'))

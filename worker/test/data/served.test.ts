@@ -84,6 +84,19 @@ t.test('a full disk stops the download at once with what to do', async t => {
   const run = await execa('prlimit', ['--fsize=100000', '--', process.execPath, '--import', 'tsx', fixture],
     { env: { ARG_URL: s.url, ARG_TOKEN: s.token, ARG_ROOT: s.root, TSX_DISABLE_CACHE: '1', NODE_OPTIONS: '' }, reject: false, all: true })
   const out = JSON.parse(String(run.stdout).trim().split('\n').pop()!)
-  t.match(out.error, /larger than this process may write \(ulimit -f; the data set needs 0\.00 GB\): raise that limit|disk holding .* is full/, out.error)
+  t.match(out.error, /larger than this process may write \(ulimit -f; the data set needs 3\.2 MB\): raise that limit|disk holding .* is full/, out.error)
   t.equal(s.proxy.fetched('train.bin').length, 1, 'not retried')
+})
+
+t.test('a disk too small for the data set is said before the first byte is fetched', async t => {
+  const s = await setup(t)
+  // A real small disk: a 64 KiB tmpfs, where this machine lets us mount one (root).
+  const disk = join(s.root, 'small-disk')
+  await mkdir(disk)
+  const m = await execa('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', disk], { reject: false })
+  if (m.exitCode !== 0) return t.skip(`cannot mount a tmpfs here (${String(m.stderr).trim()}); the file-size limit test above covers a full disk`)
+  t.teardown(() => execa('umount', [disk], { reject: false }))
+  await t.rejects(ensureServedData({ root: join(disk, '_served'), httpBase: s.url, dataPath: '/data/mail', token: s.token }),
+    /the disk holding .*small-disk\/_served is full \(the data set needs 3\.2 MB\): free space there or start the worker with --state on a larger disk/)
+  t.equal(s.proxy.requests.length, 0, 'no file was requested')
 })
