@@ -309,7 +309,8 @@ async function loadDetail() {
     h('div', { class: 'detail-grid' },
       kv([
         ['val_bpb', bpb(e.valBpb, 6)], ['contributor', e.contributor], ['worker', e.worker], ['class', e.hardwareClass],
-        ['hypothesis', e.hypothesis?.title], ['commit', short(e.commit)], ['parent', short(e.parentCommit)],
+        ['hypothesis', e.hypothesis?.title], ['agent', e.unit?.agent], ['program.md', e.unit?.programVersion ? short(e.unit.programVersion) : null],
+        ['commit', short(e.commit)], ['parent', short(e.parentCommit)],
         ['when', new Date(e.createdAt).toLocaleString()], ['id', e.id],
         ['σ of the class', e.noise ? `${e.noise.sigma.toFixed(5)} (${e.noise.source}, ${e.noise.degreesOfFreedom} repeats)` : null],
       ]),
