@@ -47,6 +47,7 @@ Sources
 """
 
 import argparse
+import errno
 import hashlib
 import http.client
 import io
@@ -192,7 +193,6 @@ def _looks_like_parquet(path):
 
 def _disk_error(e, dest):
     """An OSError that retrying cannot fix, in words that say what to do; None otherwise."""
-    import errno
     if e.errno == errno.ENOSPC:
         return (f"the disk holding {dest.parent} is full: free space there (climbmix needs about 0.1 GB per "
                 f"shard) or set AUTORESEARCH_CACHE to a larger disk")
