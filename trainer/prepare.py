@@ -255,12 +255,17 @@ def download(url, dest, attempts=6, retry_base=2.0, check=None):
     raise DataError(f"download of {url} did not complete")
 
 
+def _climbmix_host_tag():
+    """Shards (and data prepared from them) of another host — a mirror, a test server — are kept apart."""
+    if CLIMBMIX_URL.startswith("https://huggingface.co/"):
+        return ""
+    return "-" + hashlib.sha256(CLIMBMIX_URL.encode()).hexdigest()[:8]
+
+
 def climbmix_shards(num_shards):
     """Download (or find) the train shards and the pinned validation shard; return their paths."""
     from concurrent.futures import ThreadPoolExecutor
-    # Shards of another server (a mirror, a test server) are kept apart from the public ones.
-    default = CLIMBMIX_URL.startswith("https://huggingface.co/")
-    folder = CACHE_DIR / "sources" / ("climbmix" if default else f"climbmix-{hashlib.sha256(CLIMBMIX_URL.encode()).hexdigest()[:8]}")
+    folder = CACHE_DIR / "sources" / f"climbmix{_climbmix_host_tag()}"
     folder.mkdir(parents=True, exist_ok=True)
     ids = list(range(num_shards)) + [CLIMBMIX_VAL_SHARD]
     paths = [folder / f"shard_{i:05d}.parquet" for i in ids]
@@ -285,7 +290,7 @@ class Source:
             self._docs = lambda: embedded_docs(root)
         elif spec == "climbmix":
             _need_pyarrow()
-            self.id = f"climbmix-s{num_shards}"
+            self.id = f"climbmix-s{num_shards}{_climbmix_host_tag()}"
             self.num_shards = num_shards
         elif spec.startswith("dir:"):
             root = Path(spec[4:]).expanduser().resolve()
