@@ -150,7 +150,7 @@ campaign.command('list').description('list campaigns with their best').action(as
   const app = await openCoordinator(resolve(program.opts().data))
   for (const c of listCampaigns(app)) {
     const o = overview(app, c.name)!
-    console.log(`${c.name}\t${c.status}\t${c.spec.profile}\t${c.spec.budgetSeconds}s\tbest ${o.bestValBpb?.toFixed(6) ?? '-'}\t${o.merges} merges`)
+    console.log(`${c.name}\t${c.status}\t${c.spec.profile}\t${c.spec.budgetSeconds}s\tbest ${o.bestValBpb?.toFixed(6) ?? '-'}\t${o.merges} merges\tdata: ${describeSource(c.spec.data)}`)
   }
   app.close()
 })
