@@ -37,6 +37,7 @@ Contract (what the worker and the coordinator rely on)
       AUTORESEARCH_PROFILE        gpu | cpu-tiny (default: gpu when CUDA is available, else cpu-tiny)
       AUTORESEARCH_TIME_BUDGET    training seconds (default 300)
       AUTORESEARCH_SEED           seed for data order and initialisation (default 42)
+      AUTORESEARCH_CLIMBMIX_URL   where the climbmix shards are (default: the public dataset on huggingface.co)
 
 Sources
   embedded   offline demo corpus: the State of the Union addresses and Moby Dick that ship with the
@@ -48,7 +49,9 @@ Sources
 """
 
 import argparse
+import errno
 import hashlib
+import http.client
 import io
 import json
 import math
@@ -78,7 +81,9 @@ PROFILES = {
     "cpu-tiny": {"seq_len": 128, "eval_tokens": 2**13},     # about a second on 2 CPU cores
 }
 
-CLIMBMIX_URL = "https://huggingface.co/datasets/karpathy/climbmix-400b-shuffle/resolve/main"
+# Where the shards are: a mirror or a local test server may stand in (same layout: <url>/shard_00000.parquet).
+CLIMBMIX_URL = (os.environ.get("AUTORESEARCH_CLIMBMIX_URL")
+                or "https://huggingface.co/datasets/karpathy/climbmix-400b-shuffle/resolve/main").rstrip("/")
 CLIMBMIX_VAL_SHARD = 6542      # the last shard, pinned as validation for everyone
 CLIMBMIX_TRAIN_SHARDS = 10     # default number of training shards (shard_00000 ...)
 EMBEDDED_PACKAGES = ("datasets-sotu", "datasets-moby-dick")
@@ -174,42 +179,101 @@ def dir_docs(root):
                 yield f"{rel}:{i}", text
 
 
-def download(url, dest, attempts=6):
-    """Fetch url to dest, resuming a partial download; retries with backoff."""
+PARQUET_MAGIC = b"PAR1"
+
+
+def _looks_like_parquet(path):
+    """A whole parquet file starts and ends with PAR1: a cheap check that needs no pyarrow."""
+    size = path.stat().st_size
+    if size < 12:
+        return False
+    with open(path, "rb") as f:
+        head = f.read(4)
+        f.seek(size - 4)
+        return head == PARQUET_MAGIC and f.read(4) == PARQUET_MAGIC
+
+
+def _disk_error(e, dest):
+    """An OSError that retrying cannot fix, in words that say what to do; None otherwise."""
+    if e.errno == errno.ENOSPC:
+        return (f"the disk holding {dest.parent} is full: free space there (climbmix needs about 0.1 GB per "
+                f"shard) or set AUTORESEARCH_CACHE to a larger disk")
+    if e.errno == errno.EFBIG:
+        return f"{dest.name} is larger than this process may write (ulimit -f): raise that limit"
+    if e.errno in (errno.EACCES, errno.EROFS):
+        return f"cannot write to {dest.parent} ({e.strerror}): set AUTORESEARCH_CACHE to a writable folder"
+    return None
+
+
+def download(url, dest, attempts=6, retry_base=2.0, check=None):
+    """Fetch url to dest, resuming a partial download; retries with backoff.
+
+    `check(path)` says whether a finished download is whole (e.g. parquet's magic bytes); a file that
+    fails it is deleted and fetched again from the start, once. A full disk fails at once.
+    """
     if dest.exists():
         return dest
     part = dest.with_suffix(dest.suffix + ".part")
+    corrupt = 0
     for attempt in range(1, attempts + 1):
         try:
             have = part.stat().st_size if part.exists() else 0
             req = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
-            with urllib.request.urlopen(req, timeout=60) as resp:
-                # 206: the server resumed where we stopped; 200: it sent everything again.
-                mode = "ab" if have and resp.status == 206 else "wb"
-                with open(part, mode) as out:
-                    shutil.copyfileobj(resp, out, length=1 << 20)
+            try:
+                with urllib.request.urlopen(req, timeout=60) as resp:
+                    # 206: the server resumed where we stopped; 200: it sent everything again.
+                    mode = "ab" if have and resp.status == 206 else "wb"
+                    expected = resp.headers.get("Content-Length")
+                    with open(part, mode) as out:
+                        shutil.copyfileobj(resp, out, length=1 << 20)
+                    got = part.stat().st_size - (have if mode == "ab" else 0)
+                    if expected is not None and got < int(expected):
+                        raise urllib.error.URLError(f"connection closed after {got} of {expected} bytes")
+            except urllib.error.HTTPError as e:
+                if e.code != 416 or not part.exists():  # 416: nothing left to fetch, it is whole
+                    raise
+            if check is not None and not check(part):
+                part.unlink()
+                corrupt += 1
+                if corrupt >= 2:
+                    raise DataError(f"{url} arrived corrupt twice (not a whole parquet file): the server's copy is "
+                                    f"damaged; try again later or another AUTORESEARCH_CLIMBMIX_URL")
+                print(f"download {dest.name}: arrived corrupt; fetching it again", file=sys.stderr, flush=True)
+                continue
             part.rename(dest)
             return dest
-        except (urllib.error.URLError, OSError) as e:
-            if getattr(e, "code", None) == 416 and part.exists():  # nothing left to fetch: it is whole
-                part.rename(dest)
-                return dest
+        except (OSError, http.client.HTTPException) as e:  # URLError is an OSError; a cut body an HTTPException
+            disk = _disk_error(e, dest) if isinstance(e, OSError) and not isinstance(e, urllib.error.URLError) else None
+            if disk:
+                raise DataError(disk)
+            if getattr(e, "code", None) in (401, 403, 404):
+                raise DataError(f"download of {url} failed: {e}; is the URL right (AUTORESEARCH_CLIMBMIX_URL)?")
             if attempt == attempts:
-                raise DataError(f"download of {url} failed after {attempts} attempts: {e}")
-            wait = 2 ** attempt
-            print(f"download {dest.name}: {e}; retrying in {wait}s", file=sys.stderr, flush=True)
+                raise DataError(f"download of {url} failed after {attempts} attempts: {e}; check the network "
+                                f"(or a proxy) and run again: what arrived is kept and resumed")
+            wait = retry_base ** attempt
+            print(f"download {dest.name}: {e}; retrying in {wait:g}s", file=sys.stderr, flush=True)
             time.sleep(wait)
+    raise DataError(f"download of {url} did not complete")
+
+
+def _climbmix_host_tag():
+    """Shards (and data prepared from them) of another host — a mirror, a test server — are kept apart."""
+    if CLIMBMIX_URL.startswith("https://huggingface.co/"):
+        return ""
+    return "-" + hashlib.sha256(CLIMBMIX_URL.encode()).hexdigest()[:8]
 
 
 def climbmix_shards(num_shards):
     """Download (or find) the train shards and the pinned validation shard; return their paths."""
     from concurrent.futures import ThreadPoolExecutor
-    folder = CACHE_DIR / "sources" / "climbmix"
+    folder = CACHE_DIR / "sources" / f"climbmix{_climbmix_host_tag()}"
     folder.mkdir(parents=True, exist_ok=True)
     ids = list(range(num_shards)) + [CLIMBMIX_VAL_SHARD]
     paths = [folder / f"shard_{i:05d}.parquet" for i in ids]
+    retry_base = float(os.environ.get("AUTORESEARCH_DOWNLOAD_RETRY_BASE") or 2)  # tests shorten the pauses
     with ThreadPoolExecutor(4) as pool:
-        list(pool.map(lambda p: download(f"{CLIMBMIX_URL}/{p.name}", p), paths))
+        list(pool.map(lambda p: download(f"{CLIMBMIX_URL}/{p.name}", p, retry_base=retry_base, check=_looks_like_parquet), paths))
     return paths[:-1], paths[-1]
 
 
@@ -228,7 +292,7 @@ class Source:
             self._docs = lambda: embedded_docs(root)
         elif spec == "climbmix":
             _need_pyarrow()
-            self.id = f"climbmix-s{num_shards}"
+            self.id = f"climbmix-s{num_shards}{_climbmix_host_tag()}"
             self.num_shards = num_shards
         elif spec.startswith("dir:"):
             root = Path(spec[4:]).expanduser().resolve()

@@ -2,7 +2,7 @@ import { Command, InvalidArgumentError } from 'commander'
 import { readFile, writeFile, chmod } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { Profile, ReviewMode } from '@autoresearch-grid/shared'
+import { describeSource, Profile, ReviewMode } from '@autoresearch-grid/shared'
 import { defaultTrainerDir, findPython, ensurePrepared } from '@autoresearch-grid/trainer'
 import { openCoordinator } from './coordinator.ts'
 import { buildServer } from './server.ts'
@@ -15,6 +15,8 @@ import { experiments } from './db/schema.ts'
 import { addHypothesis, markHypothesis } from './hypotheses/add.ts'
 import { parseResultsTsv, resultStatus, toResultsTsv } from './campaigns/results-tsv.ts'
 import { resumeLeases } from './units/leases.ts'
+import { parseSourceOption } from './campaigns/source-option.ts'
+import { programHistory, currentProgram, setProgram } from './campaigns/program.ts'
 import { parseTrustProxy, type TrustProxy } from './auth/trust-proxy.ts'
 import { reviewAgentFromEnv } from './review/agent.ts'
 import { announceReview } from './review/announce.ts'
@@ -105,7 +107,10 @@ campaign.command('create <name>').description('create a campaign seeded from tra
   .option('--budget <s>', 'training budget per experiment, seconds', int, 300)
   .option('--profile <p>', 'trainer profile: gpu | cpu-tiny', 'gpu')
   .option('--train-py <file>', 'starting train.py (default: the trainer that ships here)')
-  .option('--source <source>', 'data source for prepare.py: embedded | dir:PATH | climbmix', 'embedded')
+  .option('--source <source>', 'data: embedded | climbmix | dir:PATH (a folder only this coordinator has: it prepares it once and serves the result to workers)', 'embedded')
+  .option('--num-shards <n>', 'climbmix training shards every worker downloads (default 10)', int)
+  .option('--program <file>', "the campaign's program.md (default: the repository's program.md)")
+  .option('--author <name>', 'who wrote the program.md, for its history', 'maintainer')
   .option('--vocab-size <n>', 'tokenizer vocabulary size', int)
   .option('--tokenizer <file>', 'use this tokenizer instead of training one')
   .option('--no-prepare', 'do not run prepare.py here: no pinned fingerprint (workers are not checked)')
@@ -115,32 +120,40 @@ campaign.command('create <name>').description('create a campaign seeded from tra
   .option('--min-delta <x>', 'smallest improvement worth keeping (default 0.001)', Number)
   .option('--prior-sigma <x>', 'σ of val_bpb assumed until measured (default 0.01)', Number)
   .option('--review <mode>', 'who reviews a candidate\'s diff before it merges: agent | maintainer | agent+maintainer | none', reviewMode, 'agent')
-  .action(async (name: string, o: { budget: number; profile: string; trainPy?: string; source: string; vocabSize?: number; tokenizer?: string; prepare: boolean;
+  .action(async (name: string, o: { budget: number; profile: string; trainPy?: string; source: string; numShards?: number; program?: string; author: string; vocabSize?: number; tokenizer?: string; prepare: boolean;
     replications?: number; baselineRuns?: number; allowSelfVerification?: boolean; minDelta?: number; priorSigma?: number; review: ReviewMode }) => {
     const profile = Profile.safeParse(o.profile)
     if (!profile.success) throw new UserError(`--profile must be gpu or cpu-tiny, not "${o.profile}"`)
+    const source = parseSourceOption(o.source, o.numShards)
+    if (source.data.kind === 'served' && !o.prepare) throw new UserError('--source dir:PATH needs preparing here (the coordinator serves the prepared data): leave out --no-prepare')
     const dataDir = resolve(program.opts().data)
     const trainPy = o.trainPy ?? join(defaultTrainerDir(), 'train.py')
+    const programText = await readProgramFile(o.program)
     let fingerprint: string | null = null
     let tokenizerFile = o.tokenizer
+    let served: { source: string; dir: string } | undefined
     if (o.prepare) {
       const python = await findPython()
       const prepared = await ensurePrepared({
         python: python.path, trainerDir: defaultTrainerDir(), cacheDir: join(dataDir, 'prepare-cache'), profile: profile.data,
-        tokenizerFile: o.tokenizer, source: o.source, vocabSize: o.vocabSize,
+        tokenizerFile: o.tokenizer, source: source.prepareSource, numShards: source.numShards, vocabSize: o.vocabSize,
+        onLine: line => { if (/^(download|training|tokenizing|prepared)/.test(line)) console.log(line) },
       })
       fingerprint = prepared.fingerprint
       tokenizerFile = prepared.tokenizerPath
+      if (source.data.kind === 'served') served = { source: source.prepareSource, dir: prepared.dataDir }
     }
     const app = await openCoordinator(dataDir)
     try {
       const c = await createCampaign(app, {
-        name, seed: { 'train.py': await readFile(trainPy, 'utf8') }, tokenizerFile,
-        spec: { budgetSeconds: o.budget, profile: profile.data, fingerprint, review: o.review, ...(o.vocabSize ? { vocabSize: o.vocabSize } : {}),
+        name, seed: { 'train.py': await readFile(trainPy, 'utf8') }, tokenizerFile, served,
+        program: programText === null ? undefined : { text: programText, author: { name: o.author, email: `${o.author.replace(/[^A-Za-z0-9._-]+/g, '-') || 'maintainer'}@autoresearch-grid.local` } },
+        spec: { budgetSeconds: o.budget, profile: profile.data, fingerprint, data: source.data, review: o.review, ...(o.vocabSize ? { vocabSize: o.vocabSize } : {}),
           noise: Object.fromEntries(Object.entries({ replications: o.replications, baselineRuns: o.baselineRuns, allowSelfVerification: o.allowSelfVerification,
             minDelta: o.minDelta, priorSigma: o.priorSigma }).filter(([, v]) => v !== undefined)) },
       })
-      console.log(`campaign ${c.name} created on branch ${c.branch} at ${c.bestCommit.slice(0, 10)}${fingerprint ? ` (data fingerprint ${fingerprint.slice(0, 12)}…)` : ''}`)
+      console.log(`campaign ${c.name} created on branch ${c.branch} at ${c.bestCommit.slice(0, 10)}; data: ${describeSource(c.spec.data)}${fingerprint ? ` (fingerprint ${fingerprint.slice(0, 12)}…)` : ''}` +
+        `${served ? `; workers download it from /data/${c.name}` : ''}${programText === null ? '; no program.md (workers use their own)' : ''}`)
       console.log(`review before merge: ${o.review}${o.review.includes('agent') ? ' (the agent needs ANTHROPIC_API_KEY where `coordinator start` runs)' : ''}`)
     } finally {
       app.close()
@@ -162,9 +175,54 @@ campaign.command('list').description('list campaigns with their best').action(as
   const app = await openCoordinator(resolve(program.opts().data))
   for (const c of listCampaigns(app)) {
     const o = overview(app, c.name)!
-    console.log(`${c.name}\t${c.status}\t${c.spec.profile}\t${c.spec.budgetSeconds}s\tbest ${o.bestValBpb?.toFixed(6) ?? '-'}\t${o.merges} merges\treview ${o.review.requested}`)
+    console.log(`${c.name}\t${c.status}\t${c.spec.profile}\t${c.spec.budgetSeconds}s\tbest ${o.bestValBpb?.toFixed(6) ?? '-'}\t${o.merges} merges\treview ${o.review.requested}\tdata: ${describeSource(c.spec.data)}`)
   }
   app.close()
+})
+
+/** The campaign's first program.md: the file given, else the repository's; null when there is none. */
+async function readProgramFile(file?: string): Promise<string | null> {
+  const path = file ?? join(defaultTrainerDir(), '..', 'program.md')
+  if (!file && !existsSync(path)) return null
+  try {
+    return await readFile(path, 'utf8')
+  } catch (err) {
+    throw new UserError(`cannot read the program file ${path}: ${(err as Error).message}`)
+  }
+}
+
+const programCmd = program.command('program').description("a campaign's program.md: the research direction every agent receives")
+programCmd.command('set <campaign> <file>').description('make FILE the program.md of a campaign; units handed out from now on carry it (also while the coordinator runs)')
+  .option('--author <name>', 'who wrote it, for its history', 'maintainer')
+  .option('-m, --message <text>', 'what changed, for its history', 'program.md updated')
+  .action(async (name: string, file: string, o: { author: string; message: string }) => {
+    const text = await readProgramFile(file)
+    const app = await openCoordinator(resolve(program.opts().data))
+    try {
+      const p = await setProgram(app, name, text!, { name: o.author, email: `${o.author.replace(/[^A-Za-z0-9._-]+/g, '-') || 'maintainer'}@autoresearch-grid.local` }, o.message)
+      console.log(`program.md of ${name} is now version ${p.version.slice(0, 10)}`)
+    } finally {
+      app.close()
+    }
+  })
+programCmd.command('show <campaign>').description('print the current program.md of a campaign').action(async (name: string) => {
+  const app = await openCoordinator(resolve(program.opts().data))
+  try {
+    if (!getCampaign(app, name)) throw new UserError(`no campaign "${name}"`)
+    const p = await currentProgram(app, name)
+    if (!p) throw new UserError(`campaign "${name}" has no program.md: set one with \`coordinator program set ${name} FILE\``)
+    process.stdout.write(p.text.endsWith('\n') ? p.text : `${p.text}\n`)
+  } finally {
+    app.close()
+  }
+})
+programCmd.command('log <campaign>').description('the history of a campaign\'s program.md: version, time, author, message').action(async (name: string) => {
+  const app = await openCoordinator(resolve(program.opts().data))
+  try {
+    for (const v of await programHistory(app, name)) console.log(`${v.version.slice(0, 10)}\t${new Date(v.date).toISOString()}\t${v.author}\t${v.message}`)
+  } finally {
+    app.close()
+  }
 })
 
 program.command('hypothesis').description('research ideas').command('add <campaign> <text>').description('queue an idea for workers to try')

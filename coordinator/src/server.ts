@@ -10,6 +10,7 @@ import { appRouter } from './api/router.ts'
 import { makeContext } from './api/trpc.ts'
 import { getCampaign } from './campaigns/campaigns.ts'
 import { registerGitHttp } from './git/http.ts'
+import { registerDataRoutes } from './dataset/routes.ts'
 import { dashboardPlugin } from './dashboard/plugin.ts'
 import { TokenSessions } from './auth/sessions.ts'
 import { addressKey } from './auth/rate-limit.ts'
@@ -31,7 +32,8 @@ export interface ServerOptions {
 /**
  * One port serves everything: tRPC over HTTP and WebSocket at /trpc, the dashboard at /, and
  * each campaign's tokenizer at /tokenizer/<campaign> so every worker prepares identical data, and
- * a read-only git clone of each campaign at /git/<campaign>.
+ * a read-only git clone of each campaign at /git/<campaign>, and the prepared data set of a campaign
+ * whose data only the coordinator has at /data/<campaign> (worker token; dataset/routes.ts).
  */
 export async function buildServer(app: Ctx, opts: ServerOptions = {}): Promise<FastifyInstance> {
   const trust = opts.trustProxy === undefined ? null : trustFunction(opts.trustProxy)
@@ -98,6 +100,7 @@ export async function buildServer(app: Ctx, opts: ServerOptions = {}): Promise<F
     return reply.type('application/octet-stream').send(createReadStream(join(app.dataDir, c.tokenizerFile)))
   })
   registerGitHttp(server, app)
+  registerDataRoutes(server, app)
   await server.register(dashboardPlugin, { app })
   return server
 }

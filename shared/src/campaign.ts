@@ -48,6 +48,36 @@ export type NoisePolicy = z.infer<typeof NoisePolicy>
 export const ReviewMode = z.enum(['agent', 'maintainer', 'agent+maintainer', 'none'])
 export type ReviewMode = z.infer<typeof ReviewMode>
 
+/**
+ * Where a campaign's text comes from; every worker prepares exactly this, with the campaign's
+ * tokenizer, so every fingerprint matches (trainer/prepare.py, "Sources").
+ * - `embedded`: the demo corpus that ships with the checkout; every worker prepares it itself.
+ * - `climbmix`: the public parquet shards; every worker downloads `shards` training shards and the
+ *   pinned validation shard (needs pyarrow and the network).
+ * - `served`: a folder only the coordinator has (`--source dir:PATH`); the coordinator prepares it
+ *   once and serves the prepared data set to workers (GET /data/<campaign>/…), who download it.
+ */
+export const DataSource = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('embedded') }),
+  z.object({ kind: z.literal('climbmix'), shards: z.number().int().min(1).max(6542) }),
+  z.object({ kind: z.literal('served'), label: z.string().max(80) }),
+])
+export type DataSource = z.infer<typeof DataSource>
+
+/** The source as prepare.py's `--source` spells it; null for `served` (workers download it instead). */
+export function prepareSourceFlags(source: DataSource): string[] | null {
+  if (source.kind === 'embedded') return ['--source', 'embedded']
+  if (source.kind === 'climbmix') return ['--source', 'climbmix', '--num-shards', String(source.shards)]
+  return null
+}
+
+/** In words, for logs and the dashboard: `embedded`, `climbmix (10 shards)`, `served by the coordinator (emails)`. */
+export function describeSource(source: DataSource): string {
+  if (source.kind === 'climbmix') return `climbmix (${source.shards} shard${source.shards === 1 ? '' : 's'})`
+  if (source.kind === 'served') return `served by the coordinator (${source.label})`
+  return 'embedded'
+}
+
 export const CampaignSpec = z.object({
   budgetSeconds: z.number().int().min(1).max(24 * 3600),
   profile: Profile,
@@ -57,6 +87,8 @@ export const CampaignSpec = z.object({
   /** Data fingerprint every worker must reproduce (null until the first worker prepared the data). */
   fingerprint: z.string().regex(/^[0-9a-f]{16,128}$/).nullable().default(null),
   vocabSize: z.number().int().min(256).max(65536).default(8192),
+  /** The data every worker prepares (absent in campaigns made before it existed: embedded). */
+  data: DataSource.default({ kind: 'embedded' }),
   noise: NoisePolicy.default(NoisePolicy.parse({})),
   /** Review before merge; campaigns stored before it existed read as the default. */
   review: ReviewMode.default('agent'),

@@ -11,6 +11,12 @@ export const LIMITS = {
   nameChars: 64,
   /** Units one worker may hold at once: its pipeline depth (worker/src/loop/depth.ts). */
   capacity: 4,
+  /** program.md, which every unit carries. */
+  programChars: 64 * 1024,
+  /** The swarm view each unit carries (shared/src/swarm.ts), rendered for the agent: ~2,500 tokens. */
+  swarmViewChars: 10_000,
+  /** Experiments one search of the campaign returns. */
+  searchResults: 20,
   /** Whole HTTP/WebSocket message. */
   messageBytes: 1024 * 1024,
 } as const

@@ -2,6 +2,7 @@ import { z } from 'zod'
 import { CampaignName, CampaignSpec, Profile } from './campaign.ts'
 import { Hardware } from './hardware.ts'
 import { Metrics, Progress } from './metrics.ts'
+import { SwarmView } from './swarm.ts'
 import { LIMITS } from './limits.ts'
 
 /** Display names: anything printable, stored verbatim and rendered escaped, never used as a path. */
@@ -38,6 +39,11 @@ export const HelloReply = z.object({
     tokenizerPath: z.string().nullable(),
     /** Problem with this worker's data for the campaign, with what to do about it. */
     refused: z.string().nullable(),
+    /**
+     * For a `served` data source: the URL path of the manifest of the prepared data set the
+     * coordinator serves (GET, worker token); the files are under the same path. Null otherwise.
+     */
+    dataPath: z.string().nullable().optional(),
   })),
   /**
    * Seconds until the worker's next heartbeat: the coordinator spaces heartbeats out as more
@@ -72,6 +78,14 @@ export const WorkUnit = z.object({
   referenceBase: SourceFiles.nullable().optional(),
   /** Short descriptions of what was already tried on this parent, so agents avoid repeats. */
   triedOnParent: z.array(z.string()).max(200),
+  /**
+   * The campaign's program.md when the unit was made, and its version (the commit of it in the
+   * coordinator's git store): the agent follows this, not a worker's own copy. Absent from older
+   * coordinators.
+   */
+  program: z.object({ version: z.string().max(64), text: z.string().max(LIMITS.programChars) }).optional(),
+  /** The swarm's memory around this unit's parent (shared/src/swarm.ts). */
+  swarm: SwarmView.optional(),
 })
 export type WorkUnit = z.infer<typeof WorkUnit>
 

@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url'
 import { runtimeFile } from '@autoresearch-grid/shared'
 
 export { findPython, PythonNotFoundError, DEFAULT_CANDIDATES, type FoundPython } from './find-python.ts'
-export { ensurePrepared, embeddedCorpusEnv, PrepareError } from './prepare.ts'
+export { ensurePrepared, describePrepared, embeddedCorpusEnv, PrepareError } from './prepare.ts'
 export { parseDescription, type DataDescription } from './describe.ts'
 
 /** The trainer that ships with this checkout (prepare.py, train.py). */

@@ -15,6 +15,8 @@ export interface EnsurePreparedOptions {
   tokenizerFile?: string
   /** `embedded` (default), `climbmix` or `dir:PATH`. */
   source?: string
+  /** climbmix: how many training shards (prepare.py's `--num-shards`). */
+  numShards?: number
   /** Vocabulary for a tokenizer prepare.py trains itself (ignored with `tokenizerFile`). */
   vocabSize?: number
   /** The fingerprint covers the profile's evaluation constants, so it must match the campaign's. */
@@ -61,6 +63,7 @@ async function sha256(path: string): Promise<string> {
 export async function ensurePrepared(options: EnsurePreparedOptions): Promise<PreparedData> {
   const tokenizerFile = options.tokenizerFile ? resolve(options.tokenizerFile) : undefined
   const flags: string[] = ['--source', options.source ?? 'embedded']
+  if (options.numShards !== undefined) flags.push('--num-shards', String(options.numShards))
   if (tokenizerFile) flags.push('--tokenizer', tokenizerFile)
   else if (options.vocabSize !== undefined) flags.push('--vocab-size', String(options.vocabSize))
 
@@ -109,4 +112,17 @@ export async function ensurePrepared(options: EnsurePreparedOptions): Promise<Pr
   } catch (err) {
     throw new PrepareError(`prepare.py succeeded but ${(err as Error).message}\n--- prepare log ---\n${tail}`)
   }
+}
+
+/**
+ * Describes a prepared data folder that did not come from this machine's prepare.py (a data set
+ * the coordinator served): the same `key: value` lines, computed by prepare.py's own `describe`
+ * and `fingerprint`, so the fingerprint means exactly what it means everywhere else.
+ */
+export async function describePrepared(options: { python: string; trainerDir: string; dataDir: string; profile: Profile; signal?: AbortSignal }): Promise<DataDescription> {
+  const r = await execa(options.python, ['-c', 'import sys, prepare; prepare.describe(prepare.Data(sys.argv[1]), sys.argv[2])', options.dataDir, options.profile], {
+    cwd: options.trainerDir, env: { PYTHONUNBUFFERED: '1', AUTORESEARCH_PROFILE: options.profile, PYTHONDONTWRITEBYTECODE: '1' }, stdin: 'ignore', reject: false, all: true, cancelSignal: options.signal,
+  })
+  if (r.exitCode !== 0) throw new PrepareError(`could not read the data set in ${options.dataDir}: ${String(r.all ?? r.shortMessage).trim().split('\n').slice(-5).join('\n')}`)
+  return parseDescription(String(r.stdout))
 }

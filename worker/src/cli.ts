@@ -58,7 +58,7 @@ program.command('join <url>').description('join a coordinator and research until
   .option('--trainer <dir>', 'the trainer directory (prepare.py, train.py)', defaultTrainerDir())
   .option('--agent-cmd <command>', 'an external coding agent to edit train.py, run in the workspace with the prompt file as last argument')
   .option('--agent-timeout <seconds>', 'time limit for one --agent-cmd run', int('--agent-timeout'), 1800)
-  .option('--program <file>', 'research direction for the agent (default: program.md of the checkout)')
+  .option('--program <file>', "research direction for the agent when the campaign has none of its own (default: program.md of the checkout)")
   .option('--no-pipeline', 'do not hold a spare unit: prepare each unit only after the previous one trained')
   .option('--max-depth <n>', 'most units held at once (2-4, default 4): with a slow agent, several proposals are prepared side by side, as many as keep the GPU busy', int('--max-depth'))
   .option(UNSAFE_FLAG, 'run other contributors\' code WITHOUT a sandbox where none can be made: it then runs as your user, with your files, network and keys')

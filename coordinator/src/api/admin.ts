@@ -7,7 +7,8 @@ import { maintainerVerdict } from '../review/verdicts.ts'
 import { addHypothesis } from '../hypotheses/add.ts'
 import { createWorkerToken, revokeContributorTokens } from '../auth/access.ts'
 import { workers } from '../db/schema.ts'
-import { DisplayName } from '@autoresearch-grid/shared'
+import { DisplayName, LIMITS } from '@autoresearch-grid/shared'
+import { setProgram } from '../campaigns/program.ts'
 
 export const adminRouter = router({
   pause: adminProcedure.input(z.object({ campaign: CampaignName })).mutation(({ ctx, input }) => setCampaignStatus(ctx.app, input.campaign, 'paused')),
@@ -16,6 +17,10 @@ export const adminRouter = router({
     .mutation(({ ctx, input }) => addHypothesis(ctx.app, input.campaign, { ...input, source: 'maintainer', author: 'maintainer' })),
   createToken: adminProcedure.input(z.object({ contributor: DisplayName })).mutation(({ ctx, input }) => createWorkerToken(ctx.app, input.contributor)),
   revokeTokens: adminProcedure.input(z.object({ contributor: DisplayName })).mutation(({ ctx, input }) => ({ revoked: revokeContributorTokens(ctx.app, input.contributor) })),
+  /** The maintainer edits a campaign's program.md (dashboard admin panel); the next units carry it. */
+  setProgram: adminProcedure.input(z.object({ campaign: CampaignName, text: z.string().max(LIMITS.programChars), message: z.string().max(200).default('program.md edited in the dashboard'),
+    author: DisplayName.default('maintainer') }))
+    .mutation(({ ctx, input }) => setProgram(ctx.app, input.campaign, input.text, { name: input.author, email: 'maintainer@autoresearch-grid.local' }, input.message)),
   banWorker: adminProcedure.input(z.object({ workerId: z.string().max(64), banned: z.boolean().default(true) }))
     .mutation(({ ctx, input }) => ({ changed: ctx.app.db.update(workers).set({ banned: input.banned }).where(eq(workers.id, input.workerId)).run().changes })),
   /** Who reviews a campaign's candidates before they merge (review/policy.ts); the answer says what applies here. */

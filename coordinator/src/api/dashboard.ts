@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { eq } from 'drizzle-orm'
 import { publicProcedure, router } from './trpc.ts'
+import { currentProgram, programHistory } from '../campaigns/program.ts'
 import { experiments } from '../db/schema.ts'
 import { listCampaigns } from '../campaigns/campaigns.ts'
 import { curve, experimentDetail, hypothesisQueue, leaderboard, liveWorkers, listExperiments, mergeList, overview, summary, workerBoard } from '../dashboard/queries.ts'
@@ -32,6 +33,8 @@ export const dashboardRouter = router({
   workers: publicProcedure.query(({ ctx }) => liveWorkers(ctx.app)),
   workerBoard: publicProcedure.query(({ ctx }) => workerBoard(ctx.app)),
   hypotheses: publicProcedure.input(Campaign).query(({ ctx, input }) => hypothesisQueue(ctx.app, input.campaign)),
+  /** The campaign's program.md and who changed it when (campaigns/program.ts). */
+  program: publicProcedure.input(Campaign).query(async ({ ctx, input }) => ({ current: await currentProgram(ctx.app, input.campaign), history: await programHistory(ctx.app, input.campaign, 20) })),
   merges: publicProcedure.input(Campaign).query(({ ctx, input }) => mergeList(ctx.app, input.campaign)),
   /** Candidates awaiting review, with diff, evidence and the agent's review; the verdicts are admin.review. */
   reviews: publicProcedure.input(Campaign).query(({ ctx, input }) => reviewQueue(ctx.app, input.campaign)),

@@ -7,6 +7,8 @@ import { campaigns } from '../db/schema.ts'
 import { logEvent } from '../events/log.ts'
 import { prepared } from '../db/prepared.ts'
 import { DEFAULT_REVIEW, effectiveReview } from '../review/policy.ts'
+import { programProblem, setProgram } from './program.ts'
+import { buildManifest, recordServedData } from '../dataset/manifest.ts'
 
 export const SEED_AUTHOR = { name: 'autoresearch-grid', email: 'seed@autoresearch-grid.local' }
 
@@ -21,6 +23,13 @@ export interface CreateCampaign {
   seed: Record<string, string>
   /** A tokenizer file to pin for every worker (copied into the data dir). */
   tokenizerFile?: string
+  /**
+   * For a `served` data source: the prepared data folder the coordinator serves to workers, and
+   * the source it was prepared from (`dir:PATH`, kept on the coordinator only).
+   */
+  served?: { source: string; dir: string }
+  /** The campaign's first program.md, and who wrote it (campaigns/program.ts). */
+  program?: { text: string; author: { name: string; email: string } }
 }
 
 export async function createCampaign(ctx: Ctx, input: CreateCampaign) {
@@ -29,6 +38,10 @@ export async function createCampaign(ctx: Ctx, input: CreateCampaign) {
   const spec = CampaignSpec.parse(input.spec)
   if (getCampaign(ctx, name.data)) throw new UserError(`campaign "${name.data}" already exists; pick another name`)
   for (const f of spec.editableFiles) if (!(f in input.seed)) throw new UserError(`the seed has no ${f}, but the campaign says it is editable`)
+  if ((spec.data.kind === 'served') !== Boolean(input.served)) throw new UserError(spec.data.kind === 'served' ? 'a served data source needs the prepared data folder to serve' : `a ${spec.data.kind} data source is prepared by every worker; only a served one has a folder`)
+  const program = input.program ? programProblem(input.program.text) : null
+  if (program) throw new UserError(program)
+  const manifest = input.served ? await buildManifest(input.served.dir) : null
   let tokenizerFile: string | null = null
   if (input.tokenizerFile) {
     await mkdir(join(ctx.dataDir, 'tokenizers'), { recursive: true })
@@ -40,9 +53,11 @@ export async function createCampaign(ctx: Ctx, input: CreateCampaign) {
   const seed = await ctx.git.commit({ files, parents: [], message: `seed: ${name.data}\n\nThe starting point of the campaign.`, author: SEED_AUTHOR })
   ctx.db.transaction(tx => {
     tx.insert(campaigns).values({ name: name.data, branch, spec, bestCommit: seed, tokenizerFile }).run()
+    if (input.served && manifest) recordServedData({ db: tx as never }, { campaign: name.data, source: input.served.source, dir: input.served.dir, manifest })
     logEvent(tx, name.data, 'campaign-created', { branch, seed, spec })
   })
   await ctx.git.setRef(`refs/heads/${branch}`, seed)
+  if (input.program) await setProgram(ctx, name.data, input.program.text, input.program.author, 'program.md at campaign creation')
   ctx.bus.emit({ type: 'campaign', campaign: name.data })
   return getCampaign(ctx, name.data)!
 }

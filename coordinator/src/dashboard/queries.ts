@@ -1,6 +1,6 @@
 import { and, desc, eq, gt, like, or, sql, type SQL } from 'drizzle-orm'
 import type { Ctx } from '../context.ts'
-import { contributors, experiments, hypotheses, measurements, merges, workUnits, workers } from '../db/schema.ts'
+import { contributors, experiments, hypotheses, measurements, merges, unitContext, workUnits, workers } from '../db/schema.ts'
 import { getCampaign } from '../campaigns/campaigns.ts'
 import { noiseFloorOf } from '../units/noise-floor.ts'
 import { progressCurve, type CurveExperiment } from './curve.ts'
@@ -228,6 +228,8 @@ export async function experimentDetail(app: Ctx, id: string) {
     samples: { measured: samples(measured), parent: measured === e.parentCommit ? [] : samples(e.parentCommit) },
     noise: c ? noiseFloorOf(app.db, e.campaign, e.hardwareClass, c.spec.noise.priorSigma) : null,
     review: reviewOf(app, e.id),
+    // The program.md version its unit carried and the agent that made the candidate (swarm/claim.ts).
+    unit: app.db.select({ programVersion: unitContext.programVersion, agent: unitContext.agent }).from(unitContext).where(eq(unitContext.unitId, e.unitId)).get() ?? null,
   }
 }
 

@@ -228,3 +228,53 @@ export const events = sqliteTable('events', {
   payload: text('payload', { mode: 'json' }).notNull(),
   createdAt: createdAt(),
 }, t => [index('events_campaign').on(t.campaign, t.id)])
+
+/**
+ * The prepared data set a coordinator serves for a campaign whose data only it has (a `served`
+ * source, made from `campaign create --source dir:PATH`): workers download these files instead of
+ * preparing the source themselves (campaigns/data.ts).
+ */
+export const campaignData = sqliteTable('campaign_data', {
+  campaign: text('campaign').primaryKey().references(() => campaigns.name),
+  /** What prepare.py was given, e.g. `dir:/data/emails` (the maintainer's path; never sent to workers). */
+  source: text('source').notNull(),
+  /** The prepared data set folder (prepare.py's layout), absolute. */
+  dir: text('dir').notNull(),
+  /** DatasetManifest as JSON: each file's name, size, sha256 and who may read it. */
+  manifest: text('manifest', { mode: 'json' }).notNull(),
+  createdAt: createdAt(),
+})
+
+/**
+ * What the swarm knows about a unit beyond its lease (swarm/, campaigns/program.ts): the program.md
+ * version it was handed out under, and the candidate its worker's agent chose before training (a
+ * claim), so other agents see edits in flight and never pick the same one on the same parent.
+ */
+export const unitContext = sqliteTable('unit_context', {
+  unitId: text('unit_id').primaryKey(),
+  campaign: text('campaign').notNull(),
+  parentCommit: text('parent_commit').notNull(),
+  /** The commit of program.md (refs/programs/<campaign>) the unit carried; null before it had one. */
+  programVersion: text('program_version'),
+  /** sha256 of the candidate's editable files (shared/src/source-hash.ts), once claimed. */
+  claimHash: text('claim_hash'),
+  claimDescription: text('claim_description'),
+  /** Constants the candidate changes (`NAME old -> new`), as JSON. */
+  claimChanges: text('claim_changes', { mode: 'json' }),
+  /** The agent that made the candidate: `heuristic`, `claude:<model>`, … */
+  agent: text('agent'),
+  claimedAt: integer('claimed_at'),
+  createdAt: createdAt(),
+}, t => [index('unit_context_parent').on(t.campaign, t.parentCommit, t.claimHash)])
+
+/**
+ * Which program.md a campaign follows now. The text and its history (author, time, message) live in
+ * the git store under refs/programs/<campaign> (campaigns/program.ts); this row points at the current
+ * commit so every lease can tell, without asking git, whether its cached copy is still current.
+ */
+export const campaignPrograms = sqliteTable('campaign_programs', {
+  campaign: text('campaign').primaryKey().references(() => campaigns.name),
+  /** The commit of refs/programs/<campaign> that holds the current program.md. */
+  version: text('version').notNull(),
+  updatedAt: integer('updated_at').notNull(),
+})

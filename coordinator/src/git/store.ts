@@ -238,12 +238,12 @@ export class GitStore {
     return Object.fromEntries(names.map((n, i) => [n, texts[i]]))
   }
 
-  /** Commits reachable from `ref`, newest first, with author and subject. */
-  async log(ref: string, max = 100): Promise<{ commit: string; author: string; email: string; subject: string }[]> {
-    const raw = await this.git.raw(['log', `--max-count=${max}`, '--format=%H%x1f%an%x1f%ae%x1f%s', ref])
+  /** Commits reachable from `ref`, newest first, with author, author date (ms) and subject. */
+  async log(ref: string, max = 100): Promise<{ commit: string; author: string; email: string; subject: string; date: number }[]> {
+    const raw = await this.git.raw(['log', `--max-count=${max}`, '--format=%H%x1f%an%x1f%ae%x1f%at%x1f%s', ref])
     return raw.split('\n').filter(Boolean).map(line => {
-      const [commit, author, email, subject] = line.split('\x1f')
-      return { commit, author, email, subject }
+      const [commit, author, email, at, subject] = line.split('\x1f')
+      return { commit, author, email, subject, date: Number(at) * 1000 }
     })
   }
 

@@ -10,6 +10,7 @@ import { getCampaign, listCampaigns, type Campaign } from '../campaigns/campaign
 import type { Worker } from '../workers/registry.ts'
 import { leaseSeconds } from './leases.ts'
 import { nextUnit, type SchedulerInput } from '../scheduler/index.ts'
+import { unitExtras } from '../swarm/unit-extras.ts'
 
 type Unit = typeof workUnits.$inferSelect
 
@@ -159,6 +160,8 @@ export async function toWorkUnit(ctx: Ctx, unit: Unit): Promise<WorkUnit> {
     // The diff's own parent, so the worker can re-apply it with a three-way merge.
     referenceBase: unit.kind === 'rebase' && target ? await sourceOf(ctx, target.parentCommit, c.spec.editableFiles) : null,
     triedOnParent: tried,
+    // program.md and the swarm's memory (swarm/unit-extras.ts).
+    ...(await unitExtras(ctx, c, unit)),
   }
 }
 

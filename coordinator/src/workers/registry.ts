@@ -1,5 +1,5 @@
 import { and, eq, inArray, notInArray, sql } from 'drizzle-orm'
-import { hardwareClass, type HelloReply, type Heartbeat, type WorkerHello } from '@autoresearch-grid/shared'
+import { describeSource, hardwareClass, type HelloReply, type Heartbeat, type WorkerHello } from '@autoresearch-grid/shared'
 import type { Ctx } from '../context.ts'
 import { newId } from '../context.ts'
 import { workUnits, workers } from '../db/schema.ts'
@@ -8,16 +8,21 @@ import { prepared } from '../db/prepared.ts'
 import { getCampaign, listCampaigns, UserError, type Campaign } from '../campaigns/campaigns.ts'
 import { leaseSeconds } from '../units/leases.ts'
 import { heartbeatSeconds } from './heartbeat-interval.ts'
+import { dataPathOf } from '../dataset/manifest.ts'
 
 export type Worker = typeof workers.$inferSelect
 
 /** Why a worker's numbers would not be comparable on a campaign, with what to do; null if fine. */
 export function fingerprintProblem(c: Campaign, fingerprint: string | undefined): string | null {
-  if (!c.spec.fingerprint) return null
-  if (!fingerprint) return `not prepared for campaign "${c.name}": download its tokenizer and run prepare.py with it (worker join does this for you)`
-  if (fingerprint !== c.spec.fingerprint)
+  // Without a pinned fingerprint any prepared data will do; but data a worker must download or be
+  // served (climbmix, a served data set) it must have, or its units could only fail.
+  if (!c.spec.fingerprint && (fingerprint || c.spec.data.kind === 'embedded')) return null
+  if (!fingerprint) return `not prepared for campaign "${c.name}" (data: ${describeSource(c.spec.data)}): worker join prepares it with the campaign's tokenizer; its log says why it could not`
+  if (c.spec.fingerprint && fingerprint !== c.spec.fingerprint)
     return `data fingerprint ${fingerprint.slice(0, 12)}… differs from campaign "${c.name}"'s ${c.spec.fingerprint.slice(0, 12)}…: ` +
-      `prepare with the campaign's tokenizer (GET /tokenizer/${c.name}), the same data source and the campaign's profile "${c.spec.profile}", then join again`
+      (c.spec.data.kind === 'served'
+        ? `download the campaign's data set again (GET /data/${c.name}; worker join does this, delete its copy under <state>/data/_served to force it), then join again`
+        : `prepare with the campaign's tokenizer (GET /tokenizer/${c.name}), the campaign's data source (${describeSource(c.spec.data)}) and profile "${c.spec.profile}", then join again`)
   return null
 }
 
@@ -51,6 +56,7 @@ export function hello(ctx: Ctx, contributorId: string, hi: WorkerHello): HelloRe
     spec: c.spec,
     tokenizerPath: c.tokenizerFile ? `/tokenizer/${c.name}` : null,
     refused: fingerprintProblem(c, input.fingerprints[c.name]),
+    dataPath: c.spec.data.kind === 'served' ? dataPathOf(c.name) : null,
   }))
   ctx.bus.emit({ type: 'work-available', campaign: '*' })
   return { workerId, campaigns, heartbeatSeconds: heartbeatSeconds(ctx.bus.workersWithFeeds + 1) }

@@ -1,4 +1,4 @@
-import type { AgentUsage, FollowUp, WorkUnit } from '@autoresearch-grid/shared'
+import type { AgentUsage, FollowUp, SwarmExperiment, SwarmQuery, WorkUnit } from '@autoresearch-grid/shared'
 import type { z } from 'zod'
 
 /**
@@ -27,6 +27,7 @@ export interface AgentSession {
 
 /** The part of a work unit an agent reads. */
 export type AgentUnit = Pick<WorkUnit, 'id' | 'kind' | 'campaign' | 'profile' | 'budgetSeconds' | 'editableFiles' | 'hypothesis' | 'referenceDiff' | 'referenceBase' | 'triedOnParent'>
+  & Partial<Pick<WorkUnit, 'parentCommit' | 'program' | 'swarm'>>
 
 export interface AgentTask {
   unit: AgentUnit
@@ -45,6 +46,8 @@ export interface AgentTask {
   dir: string
   signal?: AbortSignal
   log?: (line: string) => void
+  /** Searches the campaign's experiments (the coordinator's swarm memory); absent offline. */
+  search?: (query: SwarmQuery) => Promise<SwarmExperiment[]>
 }
 
 export interface Proposal {
@@ -58,8 +61,11 @@ export interface Proposal {
 }
 
 export interface Failure {
-  /** `crash` (exit code, no summary, timeout) or `unsafe` (refused by the static policy). */
-  kind: 'crash' | 'unsafe'
+  /**
+   * `crash` (exit code, no summary, timeout), `unsafe` (refused by the static policy) or
+   * `duplicate` (this exact candidate was already measured, or is being trained, on this parent).
+   */
+  kind: 'crash' | 'unsafe' | 'duplicate'
   /** In words: the runner's error or the policy's violations. */
   error: string
   /** The last 50 lines of the run (empty for `unsafe`). */

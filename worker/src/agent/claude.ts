@@ -5,6 +5,7 @@ import { AgentError, emptyUsage, lastLines, type Agent, type AgentSession, type 
 import { EditableFiles, FILE_TOOLS } from './file-tools.ts'
 import { costOf, priceOf, type Price } from './pricing.ts'
 import { firstMessage, repairMessage, systemPrompt } from './prompt.ts'
+import { runSearch, SEARCH_TOOL } from '../swarm/search-tool.ts'
 
 type MessageParam = Anthropic.MessageParam
 type Message = Anthropic.Message
@@ -154,6 +155,9 @@ class ClaudeSession implements AgentSession {
           const parsed = this.readFinish(use.input)
           if (typeof parsed === 'string') results.push({ type: 'tool_result', tool_use_id: use.id, is_error: true, content: parsed })
           else finish = { id: use.id, proposal: parsed }
+        } else if (use.name === SEARCH_TOOL.name && this.task.search) {
+          const r = await runSearch(this.task.search, use.input)
+          results.push({ type: 'tool_result', tool_use_id: use.id, is_error: r.isError || undefined, content: r.content })
         } else {
           const r = this.files.run(use.name, use.input)
           if (r.isError) this.task.log?.(`${this.task.unit.id}: tool ${use.name} refused: ${r.content.split('\n')[0].slice(0, 200)}`)
@@ -197,7 +201,7 @@ class ClaudeSession implements AgentSession {
           model: this.agent.model,
           max_tokens: o.maxTokens ?? 16_000,
           system: [{ type: 'text', text: systemPrompt(this.task), cache_control: { type: 'ephemeral' } }],
-          tools: FILE_TOOLS,
+          tools: this.task.search ? [...FILE_TOOLS, SEARCH_TOOL] : FILE_TOOLS,
           messages: this.messages,
         }, { signal: this.task.signal })
         this.count(reply)

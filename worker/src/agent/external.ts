@@ -34,7 +34,9 @@ export class ExternalAgent implements Agent {
     this.label = `external:${options.command.trim().split(/\s+/)[0] ?? 'command'}`.slice(0, 80)
   }
 
-  begin(task: AgentTask): AgentSession {
+  begin(given: AgentTask): AgentSession {
+    // A command has no way to call the swarm search: its prompt must not offer it.
+    const task: AgentTask = { ...given, search: undefined }
     let current = { ...task.files }
     let calls = 0
     let attempts = 1

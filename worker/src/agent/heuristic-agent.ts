@@ -29,7 +29,10 @@ export class HeuristicAgent implements Agent {
   readonly label = 'heuristic'
 
   begin(task: AgentTask): AgentSession {
-    const tried = [...task.unit.triedOnParent]
+    // What the swarm measured or is training on this parent counts as tried too: its descriptions
+    // and the constant changes of its diffs, whoever described them how.
+    const onParent = (task.unit.swarm?.nearby ?? []).filter(e => e.onParent)
+    const tried = [...task.unit.triedOnParent, ...onParent.flatMap(e => [e.description, ...e.changes])]
     let last: string | null = null
     let attempts = 1
     const source = task.files['train.py']

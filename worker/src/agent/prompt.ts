@@ -1,4 +1,5 @@
 import type { AgentTask, Failure } from './agent.ts'
+import { renderSwarm } from '../swarm/render.ts'
 
 /** Used when neither the campaign nor the checkout has a program.md. */
 export const DEFAULT_PROGRAM = `# Research program
@@ -37,8 +38,16 @@ ${task.program.trim()}
 - You may view and edit only: ${u.editableFiles.join(', ')}. prepare.py is locked; it provides PROFILE, SEED,
   SEQ_LEN, TIME_BUDGET, load_data, make_loader and save_model.
 - ${POLICY.split('\n').join('\n  ')}
-- Make one focused change. Edit with the tools, then call \`finish\` once with a one-line description
+${swarmNote(task)}- Make one focused change. Edit with the tools, then call \`finish\` once with a one-line description
   (what changed), a short rationale and 0-3 follow-up hypotheses. Do not explain at length outside the tools.${lockedContext(task)}`
+}
+
+/** What the system prompt says about the other agents, when the unit brings their memory. */
+function swarmNote(task: AgentTask): string {
+  if (!task.unit.swarm && !task.search) return ''
+  return `- Other agents work on the same campaign: the first message shows what the swarm measured near this code${task.search ? ', and search_experiments looks up more' : ''}.
+  Never submit a change already measured on this parent: it is refused.
+`
 }
 
 /** The locked files, to read (the tools cannot open them). */
@@ -60,7 +69,8 @@ export function firstMessage(task: AgentTask): string {
   } else {
     parts.push('No hypothesis was assigned: choose the most promising change you can think of.')
   }
-  if (u.triedOnParent.length) {
+  if (u.swarm) parts.push(renderSwarm(u.swarm, Boolean(task.search)))
+  else if (u.triedOnParent.length) {
     parts.push(`Already tried on this exact code (do not repeat these):\n${u.triedOnParent.slice(-50).map(d => `- ${d}`).join('\n')}`)
   }
   parts.push(`The current files:\n\n${Object.entries(task.files).map(([n, t]) => fence(n, t)).join('\n\n')}`)
@@ -68,6 +78,9 @@ export function firstMessage(task: AgentTask): string {
 }
 
 export function repairMessage(failure: Failure): string {
+  if (failure.kind === 'duplicate') {
+    return `${failure.error}\n\nUndo or change your edit with the tools (look at the swarm's experiments first if you like), then call finish again.`
+  }
   if (failure.kind === 'unsafe') {
     return `Your candidate was refused by the safety policy and was not run:\n${failure.error}\n\nChange the code so it passes the policy (attempt ${failure.attempt + 1}), then call finish again.`
   }

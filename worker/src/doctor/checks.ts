@@ -5,12 +5,13 @@ import { dirname, join } from 'node:path'
 import { execa } from 'execa'
 import { TRPCClientError } from '@trpc/client'
 import { parseDescription, findPython, embeddedCorpusEnv, type FoundPython } from '@autoresearch-grid/trainer'
-import type { Hardware } from '@autoresearch-grid/shared'
+import { prepareSourceFlags, type DataSource, type Hardware } from '@autoresearch-grid/shared'
 import { connect } from '../client/connect.ts'
 import { probeHardware } from '../hardware/probe.ts'
 import { detectSandbox } from '../sandbox/detect.ts'
 import { UNSAFE_FLAG } from '../sandbox/choose.ts'
 import { CHECKER } from '../safety/policy.ts'
+import { checkSourceData } from './source-data.ts'
 
 export type Level = 'ok' | 'warn' | 'fail'
 
@@ -155,7 +156,7 @@ export async function checkCoordinator(o: DoctorOptions, python: FoundPython | n
       }
       return checks
     }
-    let campaigns: { name: string; spec: { profile: 'gpu' | 'cpu-tiny'; fingerprint: string | null; vocabSize: number } }[] = []
+    let campaigns: DoctorCampaign[] = []
     try {
       campaigns = await within(conn.api.dashboard.campaigns.query())
     } catch (err) {
@@ -168,14 +169,19 @@ export async function checkCoordinator(o: DoctorOptions, python: FoundPython | n
   return checks
 }
 
-/** The worker's prepared data for one campaign against the campaign's pinned fingerprint. */
-async function checkData(o: DoctorOptions, python: FoundPython | null, c: { name: string; spec: { profile: 'gpu' | 'cpu-tiny'; fingerprint: string | null; vocabSize: number } }): Promise<Check> {
+type DoctorCampaign = { name: string; spec: { profile: 'gpu' | 'cpu-tiny'; fingerprint: string | null; vocabSize: number; data?: DataSource } }
+
+/** The worker's prepared data for one campaign (its own data source) against the campaign's pinned fingerprint. */
+async function checkData(o: DoctorOptions, python: FoundPython | null, c: DoctorCampaign): Promise<Check> {
   const name = `data for ${c.name}`
   if (!python) return { name, level: 'fail', detail: 'not checked: no Python with torch' }
+  const httpBase = o.url!.replace(/^ws/, 'http').replace(/\/trpc\/?$/, '')
   const tmp = await mkdtemp(join(tmpdir(), 'arg-doctor-'))
   try {
-    const flags = ['--source', 'embedded']
-    const res = await fetch(new URL(`/tokenizer/${c.name}`, o.url!.replace(/^ws/, 'http').replace(/\/trpc\/?$/, '')))
+    const special = await checkSourceData({ stateDir: o.stateDir, trainerDir: o.trainerDir, httpBase, token: o.token }, python, c)
+    if (special) return special
+    const flags = prepareSourceFlags(c.spec.data ?? { kind: 'embedded' })!
+    const res = await fetch(new URL(`/tokenizer/${c.name}`, httpBase))
     if (res.ok) {
       await writeFile(join(tmp, 'tokenizer.model'), Buffer.from(await res.arrayBuffer()))
       flags.push('--tokenizer', join(tmp, 'tokenizer.model'))

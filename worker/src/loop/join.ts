@@ -1,7 +1,6 @@
-import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { LIMITS, type AssignmentEvent, type HelloReply, type Progress, type Report, type WorkUnit } from '@autoresearch-grid/shared'
-import { ensurePrepared, findPython } from '@autoresearch-grid/trainer'
+import { findPython } from '@autoresearch-grid/trainer'
 import type { Agent } from '../agent/agent.ts'
 import { chooseAgent } from '../agent/choose.ts'
 import { connect } from '../client/connect.ts'
@@ -16,6 +15,8 @@ import { DutyCycle } from './duty-cycle.ts'
 import { prepareExperiment, runDirOf, trainExperiment, usageLine, type ExperimentContext, type Prepared } from './experiment.ts'
 import { runPipeline } from './pipeline.ts'
 import { readLocked, readProgram } from './program.ts'
+import { CampaignDataError, prepareCampaignData } from '../data/campaign-data.ts'
+import { withSwarm } from '../swarm/agent.ts'
 import { WorkspacePool } from './slots.ts'
 import { Spool } from './spool.ts'
 
@@ -147,30 +148,31 @@ export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
     const holding = [...new Set([...held.keys(), ...(await spool.list()).map(s => s.report.unitId)])].slice(0, 16)
     return api.worker.hello.mutate({ name: o.name, hardware, fingerprints, version: WORKER_VERSION, holding, agent: agent.label })
   }
+  /** Campaigns whose data this worker cannot have, with why: it takes work from the others. */
+  const unavailable = new Map<string, string>()
   const prepare = async (c: Campaign) => {
-    if (prepared.has(c.name)) return
+    if (prepared.has(c.name) || unavailable.has(c.name)) return
     const dir = cacheDir(c.name)
-    const key = `${dir}\0${c.tokenizerPath ?? ''}\0${c.spec.profile}`
+    const key = `${dir}\0${c.tokenizerPath ?? ''}\0${c.spec.profile}\0${JSON.stringify(c.spec.data ?? null)}`
     let job = preparing.get(key)
     if (!job) {
-      job = (async () => {
-        let tokenizerFile: string | undefined
-        if (c.tokenizerPath) {
-          const res = await fetch(new URL(c.tokenizerPath, conn.httpBase))
-          if (!res.ok) throw new Error(`could not download the tokenizer of ${c.name}: HTTP ${res.status}`)
-          tokenizerFile = join(dir, '..', `${c.name}.tokenizer.model`)
-          await mkdir(join(dir, '..'), { recursive: true })
-          await writeFile(tokenizerFile, Buffer.from(await res.arrayBuffer()))
-        }
-        log(`preparing data for ${c.name} (${c.spec.profile})`)
-        return ensurePrepared({ python: python.path, trainerDir: o.trainerDir, cacheDir: dir, profile: c.spec.profile, tokenizerFile, vocabSize: c.spec.vocabSize, signal: o.signal })
-      })()
+      job = prepareCampaignData(c, {
+        python: python.path, trainerDir: o.trainerDir, cacheDir: dir, servedRoot: join(o.dataRoot ?? join(o.stateDir, 'data'), '_served'),
+        httpBase: conn.httpBase, token: o.token, log, signal: o.signal,
+      })
       preparing.set(key, job)
       job.catch(() => preparing.delete(key))
     }
-    const p = await job
-    fingerprints[c.name] = p.fingerprint
-    prepared.set(c.name, p.dataDir)
+    try {
+      const p = await job
+      fingerprints[c.name] = p.fingerprint
+      prepared.set(c.name, p.dataDir)
+      if (c.spec.fingerprint && p.fingerprint !== c.spec.fingerprint) log(`data of ${c.name} prepared, but its fingerprint ${p.fingerprint.slice(0, 12)}… is not the campaign's ${c.spec.fingerprint.slice(0, 12)}…: the coordinator will refuse it (see below)`)
+    } catch (err) {
+      if (!(err instanceof CampaignDataError)) throw err
+      unavailable.set(c.name, err.message)
+      log(`not taking work from ${c.name}: ${err.message}`)
+    }
   }
 
   let reply: HelloReply
@@ -184,7 +186,8 @@ export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
   for (const c of reply.campaigns) await prepare(c)
   reply = await hello()
   const workerId = reply.workerId
-  for (const c of reply.campaigns) if (c.refused) log(`not taking work from ${c.name}: ${c.refused}`)
+  for (const c of reply.campaigns) if (c.refused && !unavailable.has(c.name)) log(`not taking work from ${c.name}: ${c.refused}`)
+  if (reply.campaigns.length && reply.campaigns.every(c => c.refused)) log('no campaign of this coordinator can use this worker yet (see above); it stays connected and takes work once one can')
 
   deliverer = new Deliverer({
     spool, log, baseMs: o.redeliverMs, attemptMs: o.deliverAttemptMs,
@@ -257,7 +260,13 @@ export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
   }
   const pool = new WorkspacePool(join(o.stateDir, 'workspaces'), cap)
   const ctx: ExperimentContext = {
-    agent, python: python.path, trainerDir: o.trainerDir, program, locked: await readLocked(o.trainerDir), sandbox: sandbox.host, runDir: runDirOf(o.stateDir),
+    // The campaign's program.md and swarm memory reach the agent with each unit (swarm/agent.ts).
+    agent: withSwarm(agent, {
+      log,
+      search: (unit, query) => api.swarm.search.query({ workerId, campaign: unit.campaign, query, parent: unit.parentCommit }),
+      claim: (unit, c) => api.swarm.claim.mutate({ workerId, unitId: unit.id, leaseToken: held.get(unit.id)?.unit.leaseToken ?? '', ...c }),
+    }),
+    python: python.path, trainerDir: o.trainerDir, program, locked: await readLocked(o.trainerDir), sandbox: sandbox.host, runDir: runDirOf(o.stateDir),
     env: o.env, trainerSeed: o.seed, baseSeed: o.seed, log,
     onProgress: (unit, p) => {
       const h = held.get(unit.id)
@@ -294,6 +303,8 @@ export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
           reply = await hello()
           const c = reply.campaigns.find(x => x.name === unit.campaign)
           if (c) await prepare(c)
+          // Never train on data other than the campaign's: the lease runs out and someone else takes it.
+          if (unavailable.has(unit.campaign)) throw new Error(unavailable.get(unit.campaign))
         }
         const workspace = await pool.acquire()
         // Only units the agent edits measure the agent; a baseline or verify is ready at once.

@@ -247,6 +247,18 @@ async function loadHypotheses() {
   if (!rows.length) $('hypothesis-rows').append(h('tr', {}, h('td', { colspan: 5, class: 'muted' }, 'The queue is empty: workers explore freely.')))
 }
 
+/** The campaign's program.md and its history; the maintainer edits it here (admin.setProgram). */
+async function loadProgram() {
+  if (!state.campaign) return
+  const { current, history } = await api('dashboard.program')({ campaign: state.campaign })
+  $('program-text').textContent = current?.text ?? 'No program.md for this campaign: workers use their own copy. Save one here, or `coordinator program set`.'
+  $('program-meta').textContent = current ? `Version ${current.version.slice(0, 10)}: units handed out from now on carry it.` : ''
+  const editor = $('program-form').elements.text
+  // Never overwrite what the maintainer is typing.
+  if (!editor.dataset.dirty) editor.value = current?.text ?? ''
+  $('program-history').replaceChildren(...history.map(v => h('li', {}, `${when(v.date)} · ${v.author} · ${v.message} (${v.version.slice(0, 10)})`)))
+}
+
 /** Waiting ideas can be reordered or dropped; dropped ones brought back; the rest is history. */
 function hypothesisActions(hy) {
   if (hy.status === 'rejected') return [h('button', { type: 'button', class: 'small', onclick: () => changeHypothesis(hy.id, { status: 'open' }) }, 'reopen')]
@@ -317,7 +329,8 @@ async function loadDetail() {
     h('div', { class: 'detail-grid' },
       kv([
         ['val_bpb', bpb(e.valBpb, 6)], ['contributor', e.contributor], ['worker', e.worker], ['class', e.hardwareClass],
-        ['hypothesis', e.hypothesis?.title], ['commit', short(e.commit)], ['parent', short(e.parentCommit)],
+        ['hypothesis', e.hypothesis?.title], ['agent', e.unit?.agent], ['program.md', e.unit?.programVersion ? short(e.unit.programVersion) : null],
+        ['commit', short(e.commit)], ['parent', short(e.parentCommit)],
         ['when', new Date(e.createdAt).toLocaleString()], ['id', e.id],
         ['σ of the class', e.noise ? `${e.noise.sigma.toFixed(5)} (${e.noise.source}, ${e.noise.degreesOfFreedom} repeats)` : null],
       ]),
@@ -451,6 +464,15 @@ function wireForms() {
       r => (r.duplicateOf ? 'Added, but it repeats an idea already in the queue (marked duplicate).' : 'Hypothesis added.'))
     if (r) $('hypothesis-add').reset()
   })
+  const editor = $('program-form').elements.text
+  editor.addEventListener('input', () => { editor.dataset.dirty = '1' })
+  $('program-form').addEventListener('submit', async ev => {
+    ev.preventDefault()
+    const f = new FormData($('program-form'))
+    const r = await act('admin.setProgram', { campaign: state.campaign, text: String(f.get('text')), message: String(f.get('message') || 'program.md edited in the dashboard') },
+      p => `Saved program.md (version ${p.version.slice(0, 10)}): the next units carry it.`)
+    if (r) { delete editor.dataset.dirty; $('program-form').elements.message.value = '' }
+  })
   const filters = $('experiment-filters')
   filters.elements.status.append(...STATUSES.map(s => h('option', { value: s }, s)))
   filters.elements.kind.append(...KINDS.map(k => h('option', { value: k }, k)))
@@ -478,7 +500,7 @@ function wireForms() {
 
 const loaders = {
   campaigns: loadCampaigns, summary: loadSummary, curve: loadCurve, leaderboard: loadLeaderboard, workers: loadWorkers,
-  experiments: loadExperiments, hypotheses: loadHypotheses, merges: loadMerges, detail: loadDetail, reviews: loadReviews,
+  experiments: loadExperiments, hypotheses: loadHypotheses, merges: loadMerges, detail: loadDetail, reviews: loadReviews, program: loadProgram,
 }
 const ALL = Object.keys(loaders)
 const AFFECTS = {
@@ -487,7 +509,7 @@ const AFFECTS = {
   review: ['reviews', 'experiments', 'detail'],
   progress: ['workers'],
   workers: ['workers', 'summary'],
-  campaign: ['campaigns', 'summary', 'reviews'],
+  campaign: ['campaigns', 'summary', 'reviews', 'program'],
   queue: ['hypotheses', 'workers', 'summary'],
 }
 

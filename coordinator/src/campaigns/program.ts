@@ -1,0 +1,101 @@
+import { eq, sql } from 'drizzle-orm'
+import { LIMITS } from '@autoresearch-grid/shared'
+import type { Ctx } from '../context.ts'
+import { campaignPrograms } from '../db/schema.ts'
+import { prepared } from '../db/prepared.ts'
+import { logEvent } from '../events/log.ts'
+import type { Author } from '../git/store.ts'
+import { getCampaign, UserError } from './campaigns.ts'
+
+/**
+ * program.md per campaign: the maintainer's research direction, which every unit carries to its
+ * agent (DESIGN §9). Its text and history live in the git store, one commit per version on
+ * `refs/programs/<campaign>` (author, time and message, as git keeps them: `git log
+ * refs/programs/<campaign>` in a clone shows who steered the campaign when); the campaign_programs
+ * row names the current commit, so a lease knows from one indexed read whether its cached copy is
+ * current, also after `coordinator program set` changed it from another process.
+ */
+
+export const PROGRAM_FILE = 'program.md'
+
+export interface Program {
+  /** The commit that holds this program.md. */
+  version: string
+  text: string
+}
+
+export interface ProgramVersion {
+  version: string
+  author: string
+  email: string
+  /** Milliseconds since the epoch. */
+  date: number
+  message: string
+}
+
+export function programRef(campaign: string): string {
+  return `refs/programs/${campaign}`
+}
+
+const q = prepared(db => ({
+  current: db.select().from(campaignPrograms).where(eq(campaignPrograms.campaign, sql.placeholder('campaign'))).prepare(),
+}))
+
+/** Texts by version: commits never change. */
+const texts = new Map<string, string>()
+
+/** Why a program.md cannot be used, with what to do; null if it is fine. */
+export function programProblem(text: string): string | null {
+  if (!text.trim()) return 'program.md is empty: write the research direction the agents should follow'
+  if (text.length > LIMITS.programChars) return `program.md has ${text.length} characters; at most ${LIMITS.programChars} are sent with every unit: shorten it`
+  if (text.includes('\u0000')) return 'program.md contains a NUL byte: is it a text file?'
+  return null
+}
+
+/**
+ * Makes `text` the campaign's program.md: a new commit on refs/programs/<campaign> by `author`,
+ * then the pointer row. Units leased from now on carry it. Returns the new version.
+ */
+export async function setProgram(ctx: Ctx, campaign: string, text: string, author: Author, message = 'program.md updated'): Promise<Program> {
+  if (!getCampaign(ctx, campaign)) throw new UserError(`no campaign "${campaign}"`)
+  const problem = programProblem(text)
+  if (problem) throw new UserError(problem)
+  const ref = programRef(campaign)
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const parent = await ctx.git.resolve(ref)
+    if (parent && (await ctx.git.readFile(parent, PROGRAM_FILE)) === text) return { version: parent, text }
+    const version = await ctx.git.commit({ files: { [PROGRAM_FILE]: text }, parents: parent ? [parent] : [], message: message.trim() || 'program.md updated', author, date: ctx.now() })
+    // Two maintainers saving at once: the loser builds on the winner's version and tries again.
+    if (!(await ctx.git.compareAndSwap(ref, version, parent))) continue
+    const now = ctx.now()
+    ctx.db.transaction(tx => {
+      tx.insert(campaignPrograms).values({ campaign, version, updatedAt: now })
+        .onConflictDoUpdate({ target: campaignPrograms.campaign, set: { version, updatedAt: now } }).run()
+      logEvent(tx, campaign, 'program-changed', { version, author: author.name, message: message.slice(0, 200) })
+    })
+    texts.set(version, text)
+    ctx.bus.emit({ type: 'campaign', campaign })
+    return { version, text }
+  }
+  throw new UserError('program.md is being changed by someone else at the same time: try again')
+}
+
+/** The campaign's current program.md, or null when it has none (campaigns made before programs). */
+export async function currentProgram(ctx: Ctx, campaign: string): Promise<Program | null> {
+  const row = q(ctx.db).current.get({ campaign })
+  if (!row) return null
+  let text = texts.get(row.version)
+  if (text === undefined) {
+    text = await ctx.git.readFile(row.version, PROGRAM_FILE)
+    if (texts.size > 200) texts.clear()
+    texts.set(row.version, text)
+  }
+  return { version: row.version, text }
+}
+
+/** Every version, newest first. */
+export async function programHistory(ctx: Ctx, campaign: string, max = 50): Promise<ProgramVersion[]> {
+  if (!getCampaign(ctx, campaign)) throw new UserError(`no campaign "${campaign}"`)
+  if (!(await ctx.git.resolve(programRef(campaign)))) return []
+  return (await ctx.git.log(programRef(campaign), max)).map(c => ({ version: c.commit, author: c.author, email: c.email, date: c.date, message: c.subject }))
+}

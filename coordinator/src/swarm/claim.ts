@@ -1,0 +1,71 @@
+import { and, eq, inArray, ne, sql } from 'drizzle-orm'
+import { z } from 'zod'
+import type { Ctx } from '../context.ts'
+import { experiments, unitContext, workUnits } from '../db/schema.ts'
+import { prepared } from '../db/prepared.ts'
+import { UserError } from '../campaigns/campaigns.ts'
+import type { Worker } from '../workers/registry.ts'
+import { forgetViews } from './read.ts'
+
+/**
+ * Claims: before it trains, a worker says which candidate its agent chose for a unit (the source
+ * hash, description and constants changed). The coordinator answers, in one transaction, whether
+ * that exact code was already measured on the same parent or is being trained there by another
+ * unit right now; if so the worker asks its agent for something else. Two workers that picked the
+ * identical edit within seconds, or one worker whose pipelined units both drew the same mutation,
+ * each trained it: the tried-on-parent list only knows what was reported.
+ */
+
+export const Claim = z.object({
+  workerId: z.string().max(64),
+  unitId: z.string().max(64),
+  leaseToken: z.string().max(64),
+  sourceHash: z.string().regex(/^[0-9a-f]{64}$/),
+  description: z.string().max(300),
+  changes: z.array(z.string().max(120)).max(8).default([]),
+  agent: z.string().max(80),
+})
+export type Claim = z.infer<typeof Claim>
+
+export interface ClaimReply {
+  /** The experiment (or unit in flight) that already has this exact candidate on this parent. */
+  duplicateOf: { id: string; description: string; status: string; valBpb: number | null } | null
+}
+
+const p = sql.placeholder
+const q = prepared(db => ({
+  unit: db.select().from(workUnits).where(eq(workUnits.id, p('id'))).prepare(),
+  measured: db.select({ id: experiments.id, description: experiments.description, status: experiments.status, valBpb: experiments.valBpb }).from(experiments)
+    .where(and(eq(experiments.campaign, p('campaign')), eq(experiments.parentCommit, p('parent')), eq(experiments.sourceHash, p('hash')), inArray(experiments.kind, ['explore', 'rebase']))).limit(1).prepare(),
+  claimed: db.select({ id: unitContext.unitId, description: unitContext.claimDescription }).from(unitContext).innerJoin(workUnits, eq(workUnits.id, unitContext.unitId))
+    .where(and(eq(unitContext.campaign, p('campaign')), eq(unitContext.parentCommit, p('parent')), eq(unitContext.claimHash, p('hash')), ne(unitContext.unitId, p('unit')),
+      inArray(workUnits.state, ['leased', 'done']))).limit(1).prepare(),
+}))
+
+/** Notes the program version a unit is handed out under (each lease: a re-leased unit starts afresh). */
+export function recordUnitContext(ctx: Pick<Ctx, 'db'>, unit: { id: string; campaign: string; parentCommit: string }, programVersion: string | null): void {
+  ctx.db.insert(unitContext).values({ unitId: unit.id, campaign: unit.campaign, parentCommit: unit.parentCommit, programVersion })
+    .onConflictDoUpdate({ target: unitContext.unitId, set: { programVersion, claimHash: null, claimDescription: null, claimChanges: null, claimedAt: null } }).run()
+}
+
+export function claimCandidate(ctx: Ctx, worker: Worker, claim: Claim): ClaimReply {
+  const reply = ctx.db.transaction(tx => {
+    const unit = q(tx).unit.get({ id: claim.unitId })
+    if (!unit || unit.workerId !== worker.id || unit.leaseToken !== claim.leaseToken || unit.state !== 'leased')
+      throw new UserError(`unit ${claim.unitId} is not leased to this worker under that lease token: nothing to claim`)
+    const at = { campaign: unit.campaign, parent: unit.parentCommit, hash: claim.sourceHash }
+    const measured = q(tx).measured.get(at)
+    if (measured) return { duplicateOf: measured }
+    const claimed = q(tx).claimed.get({ ...at, unit: unit.id })
+    if (claimed) return { duplicateOf: { id: claimed.id, description: claimed.description ?? '', status: 'in-flight', valBpb: null } }
+    tx.insert(unitContext).values({ unitId: unit.id, campaign: unit.campaign, parentCommit: unit.parentCommit, claimHash: claim.sourceHash, claimDescription: claim.description,
+      claimChanges: claim.changes, agent: claim.agent, claimedAt: ctx.now() })
+      .onConflictDoUpdate({ target: unitContext.unitId, set: { claimHash: claim.sourceHash, claimDescription: claim.description, claimChanges: claim.changes, agent: claim.agent, claimedAt: ctx.now() } }).run()
+    return { duplicateOf: null }
+  })
+  if (!reply.duplicateOf) {
+    const unit = q(ctx.db).unit.get({ id: claim.unitId })
+    if (unit) forgetViews(unit.campaign)
+  }
+  return reply
+}

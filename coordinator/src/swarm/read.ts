@@ -1,0 +1,151 @@
+import { and, desc, eq, inArray, isNotNull, like, or, sql, type SQL } from 'drizzle-orm'
+import { constantChanges, changedConstant, LIMITS, type SwarmExperiment, type SwarmQuery, type SwarmView } from '@autoresearch-grid/shared'
+import type { Ctx } from '../context.ts'
+import { experiments, hypotheses, measurements, merges, unitContext, workUnits } from '../db/schema.ts'
+import { prepared } from '../db/prepared.ts'
+import type { Campaign } from '../campaigns/campaigns.ts'
+import { buildSwarmView, experimentEntry, type ClaimRow, type ExperimentRow } from './view.ts'
+
+/**
+ * Reads what the swarm view and the agents' search need (indexed queries, a bounded number of
+ * rows each) and hands it to the pure builder (view.ts). A view is cached for a second per
+ * campaign and parent, like the tried-on-parent list (units/assign.ts): it is advice, and the
+ * claim (claim.ts) is what stops two agents training the same candidate.
+ */
+
+const p = sql.placeholder
+const EDITS = ['explore', 'rebase'] as const
+const ROWS = { onParent: 60, recent: 30, inFlight: 40, lineage: 10, open: 12, exhausted: 20 }
+
+const columns = {
+  id: experiments.id, unitId: experiments.unitId, parentCommit: experiments.parentCommit, description: experiments.description, status: experiments.status,
+  decision: experiments.decision, valBpb: experiments.valBpb, agentNotes: experiments.agentNotes, diff: experiments.diff, sourceHash: experiments.sourceHash,
+  hardwareClass: experiments.hardwareClass,
+}
+
+const q = prepared(db => ({
+  onParent: db.select(columns).from(experiments).where(and(eq(experiments.campaign, p('campaign')), eq(experiments.parentCommit, p('parent')), inArray(experiments.kind, [...EDITS])))
+    .orderBy(desc(experiments.createdAt)).limit(ROWS.onParent).prepare(),
+  recent: db.select(columns).from(experiments).where(and(eq(experiments.campaign, p('campaign')), inArray(experiments.kind, [...EDITS])))
+    .orderBy(desc(experiments.createdAt)).limit(ROWS.recent).prepare(),
+  // Claims whose unit is still out, on any parent of the campaign (the view keeps this parent's).
+  inFlight: db.select({ ctx: unitContext }).from(unitContext).innerJoin(workUnits, eq(workUnits.id, unitContext.unitId))
+    .where(and(eq(unitContext.campaign, p('campaign')), eq(unitContext.parentCommit, p('parent')), isNotNull(unitContext.claimHash), eq(workUnits.state, 'leased')))
+    .limit(ROWS.inFlight).prepare(),
+  lineage: db.select({ commit: merges.bestAfter, description: experiments.description, valBpb: merges.valAfter, delta: merges.delta }).from(merges)
+    .innerJoin(experiments, eq(experiments.id, merges.experimentId)).where(and(eq(merges.campaign, p('campaign')), eq(merges.reverted, false)))
+    .orderBy(desc(merges.createdAt)).limit(ROWS.lineage).prepare(),
+  open: db.select({ title: hypotheses.title, priority: hypotheses.priority }).from(hypotheses)
+    .where(and(eq(hypotheses.campaign, p('campaign')), inArray(hypotheses.status, ['open', 'in-progress']))).orderBy(desc(hypotheses.priority), hypotheses.createdAt).limit(ROWS.open).prepare(),
+  exhausted: db.select({ title: hypotheses.title, status: hypotheses.status }).from(hypotheses)
+    .where(and(eq(hypotheses.campaign, p('campaign')), inArray(hypotheses.status, ['tested', 'merged', 'rejected']))).orderBy(desc(hypotheses.createdAt)).limit(ROWS.exhausted).prepare(),
+  samples: db.select({ cls: measurements.hardwareClass, v: measurements.valBpb, kind: measurements.kind }).from(measurements)
+    .where(and(eq(measurements.campaign, p('campaign')), eq(measurements.commit, p('commit')))).prepare(),
+  agentOf: db.select({ agent: unitContext.agent }).from(unitContext).where(eq(unitContext.unitId, p('unit'))).prepare(),
+}))
+
+/** Constants each experiment's diff changes: experiments never change, so computed once each. */
+const changesCache = new Map<string, string[]>()
+function changesOf(id: string, diff: string): string[] {
+  let c = changesCache.get(id)
+  if (!c) {
+    c = constantChanges(diff)
+    if (changesCache.size > 5000) changesCache.clear()
+    changesCache.set(id, c)
+  }
+  return c
+}
+
+type Row = { id: string; unitId: string; parentCommit: string; description: string; status: string; decision: string; valBpb: number | null; agentNotes: string; diff: string; sourceHash: string; hardwareClass: string }
+const toRow = (r: Row): ExperimentRow => ({ ...r, changes: changesOf(r.id, r.diff) })
+
+function claimRow(c: typeof unitContext.$inferSelect): ClaimRow {
+  return { unitId: c.unitId, parentCommit: c.parentCommit, description: c.claimDescription ?? '', changes: (c.claimChanges as string[] | null) ?? [], sourceHash: c.claimHash ?? '', agent: c.agent }
+}
+
+/** Mean val_bpb of a commit per class, from baselines and verifications (claims are not samples). */
+function meansOf(ctx: Pick<Ctx, 'db'>, campaign: string) {
+  const cache = new Map<string, Map<string, number>>()
+  return (commit: string, cls: string): number | null => {
+    let byClass = cache.get(commit)
+    if (!byClass) {
+      const sums = new Map<string, [number, number]>()
+      for (const s of q(ctx.db).samples.all({ campaign, commit })) {
+        if (s.kind === 'explore' || s.kind === 'rebase') continue
+        const [sum, n] = sums.get(s.cls) ?? [0, 0]
+        sums.set(s.cls, [sum + s.v, n + 1])
+      }
+      byClass = new Map([...sums].map(([k, [sum, n]]) => [k, sum / n]))
+      cache.set(commit, byClass)
+    }
+    return byClass.get(cls) ?? null
+  }
+}
+
+const views = new Map<string, { at: number; view: SwarmView }>()
+/** Buses whose new experiments already clear the cache. */
+const watched = new WeakSet<object>()
+
+/** The swarm view for a unit on `parent` (cached for a second per campaign and parent, or until a report). */
+export function swarmViewFor(ctx: Ctx, campaign: Campaign, parent: string): SwarmView {
+  if (!watched.has(ctx.bus)) {
+    watched.add(ctx.bus)
+    ctx.bus.onEvent(e => { if (e.type === 'experiment' || e.type === 'best-changed') forgetViews(e.campaign) })
+  }
+  const key = `${campaign.name}\0${parent}`
+  const hit = views.get(key)
+  if (hit && Date.now() - hit.at < 1000) return hit.view
+  const db = ctx.db
+  const mean = meansOf(ctx, campaign.name)
+  // The best's val_bpb: on the class that measured it most.
+  const bestSamples = q(db).samples.all({ campaign: campaign.name, commit: campaign.bestCommit }).filter(s => s.kind !== 'explore' && s.kind !== 'rebase')
+  const counts = new Map<string, number>()
+  for (const s of bestSamples) counts.set(s.cls, (counts.get(s.cls) ?? 0) + 1)
+  const topClass = [...counts].sort((a, b) => b[1] - a[1])[0]?.[0]
+  const view = buildSwarmView({
+    parent,
+    best: { commit: campaign.bestCommit, valBpb: topClass ? mean(campaign.bestCommit, topClass) : null },
+    lineage: q(db).lineage.all({ campaign: campaign.name }),
+    onParent: q(db).onParent.all({ campaign: campaign.name, parent }).map(toRow),
+    recent: q(db).recent.all({ campaign: campaign.name }).map(toRow),
+    inFlight: q(db).inFlight.all({ campaign: campaign.name, parent }).map(r => claimRow(r.ctx)),
+    parentMean: mean,
+    agentOf: unit => q(db).agentOf.get({ unit })?.agent ?? null,
+    open: q(db).open.all({ campaign: campaign.name }),
+    exhausted: q(db).exhausted.all({ campaign: campaign.name }),
+  })
+  if (views.size > 200) views.clear()
+  views.set(key, { at: Date.now(), view })
+  return view
+}
+
+/** Forgets cached views of a campaign (a claim or a report changed what they show). */
+export function forgetViews(campaign: string): void {
+  for (const key of views.keys()) if (key.startsWith(`${campaign}\0`)) views.delete(key)
+}
+
+const escapeLike = (s: string) => s.replace(/[\\%_]/g, c => `\\${c}`)
+
+/**
+ * The Claude agent's search of a campaign's experiments: by words (all of them, in the description,
+ * the notes or the diff), by a constant the edit changed, by status, by parent. Newest first,
+ * bounded by LIMITS.searchResults; each result as compact as in the view.
+ */
+export function searchExperiments(ctx: Ctx, campaign: string, query: SwarmQuery, viewerParent?: string): SwarmExperiment[] {
+  const where: (SQL | undefined)[] = [eq(experiments.campaign, campaign), inArray(experiments.kind, [...EDITS])]
+  if (query.status) where.push(eq(experiments.status, query.status as never))
+  if (query.parent) where.push(like(experiments.parentCommit, `${query.parent}%`)) // hex only (SwarmQuery)
+  for (const word of (query.text ?? '').toLowerCase().split(/\s+/).filter(Boolean).slice(0, 8)) {
+    const pat = `%${escapeLike(word)}%`
+    where.push(or(sql`lower(${experiments.description}) like ${pat} escape '\\'`, sql`lower(${experiments.agentNotes}) like ${pat} escape '\\'`, sql`lower(${experiments.diff}) like ${pat} escape '\\'`))
+  }
+  if (query.constant) where.push(sql`${experiments.diff} like ${`%${escapeLike(query.constant)}%`} escape '\\'`)
+  const limit = Math.min(query.limit ?? 10, LIMITS.searchResults)
+  const rows = ctx.db.select(columns).from(experiments).where(and(...where)).orderBy(desc(experiments.createdAt)).limit(limit * 5).all()
+  const mean = meansOf(ctx, campaign)
+  const agentOf = (unit: string) => q(ctx.db).agentOf.get({ unit })?.agent ?? null
+  return rows.map(toRow)
+    .filter(r => !query.constant || r.changes.some(c => changedConstant(c) === query.constant))
+    .slice(0, limit)
+    .map(r => experimentEntry(r, viewerParent ?? '', mean, agentOf))
+}

@@ -1,0 +1,19 @@
+import type { WorkUnit } from '@autoresearch-grid/shared'
+import type { Ctx } from '../context.ts'
+import type { Campaign } from '../campaigns/campaigns.ts'
+import { currentProgram } from '../campaigns/program.ts'
+import { recordUnitContext } from './claim.ts'
+import { swarmViewFor } from './read.ts'
+
+/**
+ * What a unit carries beyond its code (units/assign.ts adds it to every unit it hands out): the
+ * campaign's current program.md with its version, recorded against the unit, and the swarm view
+ * around the unit's parent.
+ */
+export async function unitExtras(ctx: Ctx, campaign: Campaign, unit: { id: string; campaign: string; parentCommit: string; kind: string }): Promise<Pick<WorkUnit, 'program' | 'swarm'>> {
+  const program = await currentProgram(ctx, campaign.name)
+  recordUnitContext(ctx, unit, program?.version ?? null)
+  // Only agents that edit read the swarm; a baseline or verification carries none.
+  const edits = unit.kind === 'explore' || unit.kind === 'rebase'
+  return { ...(program ? { program } : {}), ...(edits ? { swarm: swarmViewFor(ctx, campaign, unit.parentCommit) } : {}) }
+}
