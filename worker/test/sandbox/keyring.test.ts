@@ -19,25 +19,27 @@ const python = await findPython().catch(() => null)
 
 /** Joins a new session keyring, adds the secret to it, then execs the worker. */
 const IN_KEYRING = `
-import ctypes, os, sys
+import ctypes, os, platform, sys
 libc = ctypes.CDLL(None, use_errno=True)
-if libc.syscall(250, 1, b"arg-test-session") < 0:  # KEYCTL_JOIN_SESSION_KEYRING
+ADD_KEY, KEYCTL = {"x86_64": (248, 250), "aarch64": (217, 219)}[platform.machine()]
+if libc.syscall(KEYCTL, 1, b"arg-test-session") < 0:  # KEYCTL_JOIN_SESSION_KEYRING
     sys.exit("keyctl join: " + os.strerror(ctypes.get_errno()))
 secret = os.environ.pop("ARG_KEY_SECRET").encode()
-if libc.syscall(248, b"user", b"arg-test-key", secret, len(secret), -3) < 0:  # add_key to @s
+if libc.syscall(ADD_KEY, b"user", b"arg-test-key", secret, len(secret), -3) < 0:  # add_key to @s
     sys.exit("add_key: " + os.strerror(ctypes.get_errno()))
 os.execvp(sys.argv[1], sys.argv[1:])
 `
 
 const PAYLOAD = `
-import ctypes, os, sys
+import ctypes, os, platform, sys
 libc = ctypes.CDLL(None, use_errno=True)
-key = libc.syscall(250, 10, -3, b"user", b"arg-test-key", 0)  # KEYCTL_SEARCH in @s
+KEYCTL = {"x86_64": 250, "aarch64": 219}[platform.machine()]
+key = libc.syscall(KEYCTL, 10, -3, b"user", b"arg-test-key", 0)  # KEYCTL_SEARCH in @s
 if key < 0:
     print("no key:", os.strerror(ctypes.get_errno()))
 else:
     buf = ctypes.create_string_buffer(256)
-    n = libc.syscall(250, 11, key, buf, 256)  # KEYCTL_READ
+    n = libc.syscall(KEYCTL, 11, key, buf, 256)  # KEYCTL_READ
     print("stolen from the session keyring:", buf.raw[:max(n, 0)].decode(errors="replace"))
 sys.exit(0)
 `
@@ -55,6 +57,10 @@ t.test('HOLE: train.py reads the worker\'s session keyring (bwrap keeps it; no s
     const r = await execa(python.path, ['-c', IN_KEYRING, process.execPath, '--import', 'tsx', fixture, join(dir, `run-${sandboxed}`), trainerDir, data.dataDir, join(dir, 'cache'), sandboxed ? '1' : '0', trainFile], {
       reject: false, all: true, env: { ARG_KEY_SECRET: secret, AUTORESEARCH_PYTHON: python.path, NODE_OPTIONS: '' },
     })
+    if (/keyctl join:|add_key:/.test(String(r.all))) {
+      t.pass(`no session keyrings on this machine (${String(r.all).trim().split('\n').pop()}): nothing to leak`)
+      return
+    }
     const last = String(r.stdout).trim().split('\n').pop() ?? ''
     const m = last.startsWith('{') ? JSON.parse(last) as { logTail: string } : null
     if (!m) {
