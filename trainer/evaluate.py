@@ -70,7 +70,9 @@ def pin(buffer):
     if not torch.cuda.is_available():
         return
     try:
-        torch.cuda.cudart().cudaHostRegister(buffer.ctypes.data, buffer.nbytes, 0)
+        cudart = torch.cuda.cudart()
+        if int(cudart.cudaHostRegister(buffer.ctypes.data, buffer.nbytes, 0)) != 0:
+            cudart.cudaGetLastError()  # a buffer on a disk-backed file cannot be pinned: clear, go on
     except (AttributeError, RuntimeError):
         pass
 
@@ -295,7 +297,7 @@ def main(argv=None):
     checkpoint = args.checkpoint or os.path.join(run_dir, CHECKPOINT)
     if len(args.server) not in (0, 2) or len(args.shm) != len(args.server):
         ap.error("give --server and --shm twice (main and probe server), or neither")
-    scratch = tempfile.mkdtemp(prefix="arg-eval-")
+    scratch = tempfile.mkdtemp(prefix="arg-eval-", dir="/dev/shm" if os.access("/dev/shm", os.W_OK) else None)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dtype = "bfloat16" if device.type == "cuda" else "float32"
     servers = []

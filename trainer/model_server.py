@@ -86,7 +86,9 @@ def serve(args):
     buffer = np.memmap(args.shm, dtype=np.float32 if dtype == torch.float32 else np.int16, mode="r+", shape=(2 * slot_values,))
     if device.type == "cuda":  # page-locked: the copy of the logits runs at the bus's speed
         try:
-            torch.cuda.cudart().cudaHostRegister(buffer.ctypes.data, buffer.nbytes, 0)
+            cudart = torch.cuda.cudart()
+            if int(cudart.cudaHostRegister(buffer.ctypes.data, buffer.nbytes, 0)) != 0:
+                cudart.cudaGetLastError()  # not pinnable here: clear the error, copy from pageable memory
         except (AttributeError, RuntimeError):
             pass
     slots = torch.from_numpy(buffer)

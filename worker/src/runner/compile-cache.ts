@@ -106,7 +106,8 @@ export async function compileBytecode(python: string, cacheDir: string): Promise
   if (existsSync(marker)) return dir
   await mkdir(dir, { recursive: true })
   const script = PRECOMPILE
-  await execa(python, ['-I', '-c', script], { reject: false, stdin: 'ignore', env: { ...process.env, PYTHONPYCACHEPREFIX: dir }, timeout: 900_000 })
+  // -I ignores PYTHONPYCACHEPREFIX: the prefix goes on the command line.
+  await execa(python, ['-I', '-X', `pycache_prefix=${dir}`, '-c', script], { reject: false, stdin: 'ignore', timeout: 900_000 })
   await writeFile(marker, `${new Date().toISOString()}\n`)
   return dir
 }

@@ -116,7 +116,8 @@ export async function runEvaluation(o: EvaluateOptions): Promise<EvaluationOutco
     const r = await runTrainer({
       python: o.python, runDir: o.runDir, budgetSeconds: o.timeoutSeconds, profile: o.profile,
       cacheDir: o.cacheDir, dataDir: o.dataDir, extraEnv: env, hardTimeoutSeconds: o.timeoutSeconds, signal: o.signal,
-      script: 'evaluate.py', argv: [o.python, '-I', '-B', join(o.trainerDir, 'evaluate.py'), ...args],
+      // -I ignores PYTHONPYCACHEPREFIX: the trusted bytecode goes on the command line.
+      script: 'evaluate.py', argv: [o.python, '-I', '-B', ...(o.bytecode ? ['-X', `pycache_prefix=${o.bytecode}`] : []), join(o.trainerDir, 'evaluate.py'), ...args],
       release: o.checkpointReady?.then(ready => (ready ? 'go\n' : null)),
     })
     const base = { logTail: r.logTail, seconds: r.runSeconds, aborted: r.aborted }

@@ -10,7 +10,11 @@
  * tokens, the checkout, HOME, /etc beyond the loader's files, other units' folders.
  */
 
-/** Fixed paths inside the sandbox, so nothing of the host's layout (user names, folders) leaks in. */
+/**
+ * Fixed paths inside the sandbox, so the code sees no host path in its environment or working
+ * folder. (/proc/self/mountinfo still names the host folders the mounts come from: a user name, the
+ * state folder's path. They are names, not access; docs/SECURITY.md lists it among the limits.)
+ */
 export const INSIDE = {
   run: '/sandbox/run',
   data: '/sandbox/data',
@@ -32,6 +36,14 @@ export interface HostLayout {
   python: string[]
   /** Device nodes to pass through (the GPU's), at their own path. */
   devices: string[]
+  /**
+   * Kernel interfaces under the sandbox's /proc made read-only or hidden, as container runtimes do.
+   * A worker that runs as root maps the sandbox's user to root outside: /proc/sys and its kin check
+   * the user, not the namespace, so left writable they would let train.py set the host kernel's
+   * core_pattern (and run code as root). Those of them this kernel has.
+   */
+  procReadOnly: string[]
+  procHidden: string[]
   /** Run as this user inside (a user namespace maps it to the worker's own user). */
   uid: number
   gid: number
@@ -66,7 +78,10 @@ export function bwrapCommand(host: HostLayout, req: SandboxRequest): string[] {
     else args.push('--ro-bind', e.path, e.path)
   }
   for (const dir of host.python) args.push('--ro-bind', dir, dir)
-  args.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/dev/shm', '--tmpfs', '/tmp', '--tmpfs', '/sandbox', '--dir', INSIDE.home)
+  args.push('--proc', '/proc')
+  for (const path of host.procReadOnly) args.push('--ro-bind', path, path)
+  for (const path of host.procHidden) args.push('--ro-bind', '/dev/null', path)
+  args.push('--dev', '/dev', '--tmpfs', '/dev/shm', '--tmpfs', '/tmp', '--tmpfs', '/sandbox', '--dir', INSIDE.home)
   for (const node of host.devices) args.push('--dev-bind', node, node)
   for (const m of req.mounts) args.push(m.writable ? '--bind' : '--ro-bind', m.host, m.inside)
   // The mount points above are made by bwrap inside the sandbox's tmpfs; then it is made read-only,

@@ -12,6 +12,10 @@ const ROOT_ENTRIES = ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32']
  */
 const ETC = ['/etc/ld.so.cache', '/etc/ld.so.conf', '/etc/ld.so.conf.d', '/etc/alternatives', '/etc/localtime']
 
+/** Under /proc: read-only, and hidden (as Docker's default profile masks them). */
+const PROC_READ_ONLY = ['/proc/sys', '/proc/sysrq-trigger', '/proc/fs', '/proc/bus', '/proc/irq']
+const PROC_HIDDEN = ['/proc/kcore', '/proc/keys', '/proc/timer_list', '/proc/kallsyms']
+
 /** CUDA and ROCm device nodes, and where GPU containers keep the driver's user-space libraries. */
 const GPU_NODE = /^(nvidia\d*|nvidiactl|nvidia-uvm|nvidia-uvm-tools|nvidia-modeset|nvidia-caps|kfd|dri)$/
 const GPU_LIBS = ['/usr/local/nvidia', '/usr/local/cuda', '/opt/rocm']
@@ -30,21 +34,29 @@ except ImportError:
 print(json.dumps(sorted(paths)))
 `
 
-/** Folders that are part of the system already, or that must never be mounted whole. */
-function coveredOrRefused(path: string, covered: readonly string[], home: string | undefined): boolean {
-  if (path === '/' || path === home) return true
-  return covered.some(c => path === c || path.startsWith(`${c}/`))
+const inside = (path: string, dir: string) => path === dir || path.startsWith(`${dir}/`)
+
+/**
+ * Folders that are mounted already, or that must never be mounted whole: `/`, and any folder that
+ * holds one of the private ones (HOME, the worker's state) — `/home` would bring `~/.ssh` along.
+ */
+function coveredOrRefused(path: string, covered: readonly string[], privateDirs: readonly string[]): boolean {
+  if (path === '/') return true
+  if (privateDirs.some(d => inside(d, path))) return true
+  return covered.some(c => inside(path, c))
 }
 
 /**
- * Reduces a set of folders to the smallest set that covers it (no folder inside another), leaving
- * out those inside /usr (already mounted) and refusing / and HOME as a whole.
+ * Reduces a set of absolute folders to the smallest set that covers it (no folder inside another),
+ * leaving out those inside /usr (already mounted) and refusing `/` and any folder that contains a
+ * private one (HOME, the worker's state). Relative paths are dropped: they would mean whatever the
+ * worker's current folder is.
  */
-export function minimalCover(paths: readonly string[], covered: readonly string[], home?: string): string[] {
+export function minimalCover(paths: readonly string[], covered: readonly string[], privateDirs: readonly string[] = []): string[] {
   const sorted = [...new Set(paths.filter(p => isAbsolute(p) && existsSync(p)))].sort()
   const out: string[] = []
   for (const p of sorted) {
-    if (coveredOrRefused(p, [...covered, ...out], home)) continue
+    if (coveredOrRefused(p, [...covered, ...out], privateDirs)) continue
     out.push(p)
   }
   return out
@@ -56,8 +68,8 @@ export async function pythonPaths(python: string): Promise<string[]> {
   const listed = JSON.parse(String(r.stdout).trim().split('\n').pop() ?? '[]') as string[]
   // A venv's python is a symlink to the base interpreter: both the link and its target must be inside.
   const exe = existsSync(python) ? [dirname(python), dirname(realpathSync(python))] : []
-  const fromEnv = (process.env.LD_LIBRARY_PATH ?? '').split(delimiter).filter(Boolean)
-  return [...listed, ...exe, ...fromEnv, ...GPU_LIBS].map(p => (existsSync(p) ? realpathSync(p) : p))
+  const fromEnv = (process.env.LD_LIBRARY_PATH ?? '').split(delimiter).filter(p => isAbsolute(p))
+  return [...listed, ...exe, ...fromEnv, ...GPU_LIBS].filter(p => isAbsolute(p)).map(p => (existsSync(p) ? realpathSync(p) : p))
 }
 
 export function gpuDevices(dev = '/dev'): string[] {
@@ -68,21 +80,27 @@ export function gpuDevices(dev = '/dev'): string[] {
   }
 }
 
-/** What the sandbox needs to know about this machine; `python` is the trainer's interpreter. */
-export async function probeHost(bwrap: string, python: string): Promise<HostLayout> {
+/**
+ * What the sandbox needs to know about this machine; `python` is the trainer's interpreter.
+ * `privateDirs` (the worker's state) are never mounted, nor any folder that holds them.
+ */
+export async function probeHost(bwrap: string, python: string, privateDirs: readonly string[] = []): Promise<HostLayout> {
   const rootEntries = ROOT_ENTRIES.filter(p => existsSync(p)).map(path => {
     const st = lstatSync(path)
     return { path, symlink: st.isSymbolicLink() ? readlinkSync(path) : null }
   })
   const system = ['/usr', ...ETC, '/sys'].filter(p => existsSync(p))
   const covered = ['/usr', ...rootEntries.filter(e => e.symlink === null).map(e => e.path)]
-  const home = process.env.HOME ? realpathSync(process.env.HOME) : undefined
+  const home = process.env.HOME && existsSync(process.env.HOME) ? [realpathSync(process.env.HOME)] : []
+  const refused = [...home, ...privateDirs.filter(d => existsSync(d)).map(d => realpathSync(d))]
   return {
     bwrap,
     rootEntries,
     system,
-    python: minimalCover(await pythonPaths(python), covered, home),
+    python: minimalCover(await pythonPaths(python), covered, refused),
     devices: gpuDevices(),
+    procReadOnly: PROC_READ_ONLY.filter(p => existsSync(p)),
+    procHidden: PROC_HIDDEN.filter(p => existsSync(p)),
     uid: 65534,
     gid: 65534,
   }

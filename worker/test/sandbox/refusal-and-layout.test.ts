@@ -16,6 +16,8 @@ const HOST: HostLayout = {
   system: ['/usr', '/etc/ld.so.cache', '/etc/ld.so.conf', '/etc/ld.so.conf.d', '/etc/alternatives', '/etc/localtime', '/sys'],
   python: ['/opt/venv'],
   devices: ['/dev/nvidia0', '/dev/nvidiactl'],
+  procReadOnly: ['/proc/sys', '/proc/sysrq-trigger'],
+  procHidden: ['/proc/kcore'],
   uid: 65534,
   gid: 65534,
 }
@@ -115,7 +117,7 @@ t.test('the probed host: /etc beyond the loader\'s files is never mounted, nor H
   if (home) t.notOk([...host.system, ...host.python].includes(home), 'HOME is not mounted whole')
 })
 
-t.test('HOLE: /proc/sys (and /proc/sysrq-trigger) must be read-only inside: with the worker running as root the sandbox user is the host\'s root', async t => {
+t.test('/proc/sys (and /proc/sysrq-trigger) are read-only inside: with the worker running as root the sandbox user is the host\'s root', async t => {
   // bwrap maps the sandbox's uid to the worker's; for a worker running as root that is kuid 0, and
   // /proc/sys/* is writable by kuid 0 (sysctl permissions are by uid, not capability). bwrap's own
   // cover of /proc/sys is skipped when the directory is not writable at setup, and it is not
@@ -125,10 +127,10 @@ t.test('HOLE: /proc/sys (and /proc/sysrq-trigger) must be read-only inside: with
   t.ok(m.some(([f, s, d]) => f === '--ro-bind' && s === '/proc/sys' && d === '/proc/sys'), '--ro-bind /proc/sys /proc/sys after --proc /proc')
 })
 
-t.test('HOLE: minimalCover must refuse a folder that holds HOME (it would mount all of HOME: ~/.ssh, the worker\'s state)', async t => {
+t.test('minimalCover refuses a folder that holds HOME (it would mount all of HOME: ~/.ssh, the worker\'s state)', async t => {
   // A Python whose sys.path, prefix or LD_LIBRARY_PATH names a parent of HOME (/home, or a relative
   // LD_LIBRARY_PATH entry resolved against the worker's cwd) gets it mounted read-only whole.
-  t.same(minimalCover(['/home'], ['/usr'], HOME), [], '/home holds /home/alice')
-  t.same(minimalCover(['/'], ['/usr'], HOME), [], '/ is refused')
-  t.same(minimalCover([HOME], ['/usr'], HOME), [], 'HOME itself is refused')
+  t.same(minimalCover(['/home'], ['/usr'], [HOME]), [], '/home holds /home/alice')
+  t.same(minimalCover(['/'], ['/usr'], [HOME]), [], '/ is refused')
+  t.same(minimalCover([HOME], ['/usr'], [HOME]), [], 'HOME itself is refused')
 })
