@@ -188,6 +188,12 @@ t.test('six cheats with forged claims: none merges, each is rejected with a reas
         t.ok(verifications.every(v => v.valBpb === null && v.status !== 'measured'), 'no verification produced a number')
         t.ok(['rejected', 'discarded'].includes(candidate.status), `the candidate ends rejected (${candidate.status}: ${candidate.decision})`,
           { todo: redecidesFailures ? false : 'coordinator/src/units/report.ts returns before re-deciding the candidate of a failed verification (fixed on h-ratchet)' })
+        if (redecidesFailures) t.match(candidate.decision, /crash|refused|reject/i, 'because its verifications failed')
+        // The reason the trusted measurement gave goes with the report (Report.rejection); the
+        // verification's own decision should say it, not only the worker's notes.
+        if (cheat.verifierReports === 'rejected-measurement')
+          t.ok(verifications.every(v => cheat.reason.test(v.decision)), `each verification's decision carries the rejection (${verifications.map(v => v.decision).join('; ')})`,
+            { todo: redecidesFailures ? false : "coordinator/src/units/judge.ts runProblem ignores Report.rejection: a rejected-measurement run is stored as 'crashed: no metrics' (fixed on h-ratchet)" })
       }
       const why = reasons.split('\n').find(l => cheat.reason.test(l)) ?? ''
       t.comment(`RESULT ${cheat.name}: ${candidate.status} | ${candidate.decision.slice(0, 200)} | ${why.slice(0, 400)}`)
