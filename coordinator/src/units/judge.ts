@@ -63,7 +63,7 @@ export interface Applied {
 }
 
 const STATUS: Record<Decision['kind'], Experiment['status']> = {
-  reject: 'rejected', 'await-baseline': 'pending', discard: 'discarded', verify: 'pending', stale: 'stale', merge: 'merging',
+  reject: 'rejected', 'await-baseline': 'pending', hold: 'pending', discard: 'discarded', verify: 'pending', stale: 'stale', merge: 'merging',
 }
 
 /** Records a decision on a candidate: its status, verification units, and its hypothesis. */
