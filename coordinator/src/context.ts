@@ -17,6 +17,10 @@ export interface Settings {
   leaseMarginSeconds: number
   /** How often idle subscriptions re-check for work and expired leases (ms). */
   pollMs: number
+  /** Units all workers of one contributor may hold at once (absent: units/assign.ts's default, 32). */
+  maxOpenUnitsPerContributor?: number
+  /** Open agent hypotheses one contributor may have in a campaign (absent: hypotheses/quota.ts's default, 30). */
+  maxOpenProposalsPerContributor?: number
 }
 
 export const DEFAULT_SETTINGS: Settings = { leaseMarginSeconds: 600, pollMs: 2000 }

@@ -94,7 +94,7 @@ export const Heartbeat = z.object({
 })
 export type Heartbeat = z.infer<typeof Heartbeat>
 
-export const ReportStatus = z.enum(['ok', 'crash', 'rejected-unsafe'])
+export const ReportStatus = z.enum(['ok', 'crash', 'rejected-unsafe', 'rejected-measurement'])
 export type ReportStatus = z.infer<typeof ReportStatus>
 
 export const FollowUp = z.object({
@@ -141,6 +141,7 @@ export const Report = z.object({
    * as this experiment (DESIGN §8: an identical train.py is never trained twice). `metrics` is null.
    */
   reused: z.object({ experimentId: z.string().max(64) }).optional(),
+  rejection: z.string().max(2000).optional(),
 })
 export type Report = z.infer<typeof Report>
 export type ReportInput = z.input<typeof Report>
