@@ -7,6 +7,9 @@ import { addHypothesis } from '../hypotheses/add.ts'
 import { createWorkerToken, revokeContributorTokens } from '../auth/access.ts'
 import { workers } from '../db/schema.ts'
 import { DisplayName } from '@autoresearch-grid/shared'
+import { approveClass, clearSuspect, setClassSelfVerification } from '../classes/admin.ts'
+
+const ClassRef = z.object({ campaign: CampaignName, hardwareClass: z.string().min(1).max(64) })
 
 export const adminRouter = router({
   pause: adminProcedure.input(z.object({ campaign: CampaignName })).mutation(({ ctx, input }) => setCampaignStatus(ctx.app, input.campaign, 'paused')),
@@ -17,4 +20,10 @@ export const adminRouter = router({
   revokeTokens: adminProcedure.input(z.object({ contributor: DisplayName })).mutation(({ ctx, input }) => ({ revoked: revokeContributorTokens(ctx.app, input.contributor) })),
   banWorker: adminProcedure.input(z.object({ workerId: z.string().max(64), banned: z.boolean().default(true) }))
     .mutation(({ ctx, input }) => ({ changed: ctx.app.db.update(workers).set({ banned: input.banned }).where(eq(workers.id, input.workerId)).run().changes })),
+  /** A hardware class counts toward merges once approved (classes/approval.ts). */
+  approveClass: adminProcedure.input(ClassRef.extend({ approved: z.boolean().default(true) }))
+    .mutation(({ ctx, input }) => approveClass(ctx.app, input.campaign, input.hardwareClass, input.approved)),
+  setClassSelfVerification: adminProcedure.input(ClassRef.extend({ allow: z.boolean() }))
+    .mutation(({ ctx, input }) => setClassSelfVerification(ctx.app, input.campaign, input.hardwareClass, input.allow)),
+  clearSuspect: adminProcedure.input(z.object({ contributorId: z.string().max(64) })).mutation(({ ctx, input }) => clearSuspect(ctx.app, input.contributorId)),
 })

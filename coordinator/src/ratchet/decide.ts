@@ -191,6 +191,12 @@ function describe(e: Evidence): string {
  * candidate that crashes for everyone does not keep earning verification runs.
  */
 export const FAILED_CONTRIBUTORS_TO_REJECT = 2
+
+/**
+ * Verification runs beyond `replications` a candidate may earn when its win does not yet hold
+ * without the runs of any one other contributor (see withoutAnyOne).
+ */
+export const EXTRA_VERIFICATIONS = 4
 export const FAILED_RUNS_LIMIT = 3
 
 function failedElsewhere(failed: readonly { contributorId: string }[], witnesses: (id: string) => boolean): Decision | undefined {
@@ -333,6 +339,12 @@ function judgeMeasured(input: RatchetInput, m: Measured): Decision {
     ? withoutAnyOne(independent, m.parentRuns, m.authors, sigma, settings, e => (improvement ? wins(e).improvement : e.delta <= settings.minDelta))
     : undefined
   if (!improvement && !simplification) return notAWin(evidence, alone, final, aboveCap, claim, settings)
+  // Not yet shown without any one contributor: more runs by others, a few at most, rather than a
+  // verdict now. Real improvements get there; an accomplice's runs never count toward it.
+  const extra = Math.max(1, settings.replications) + EXTRA_VERIFICATIONS - independent.length
+  if (pairProof && extra > 0)
+    return { kind: 'verify', reason: aboveCap ? 'above-cap' : simplification ? 'simplification' : 'promising', needed: 1, excludeContributorIds: [...m.authors], evidence: claim,
+      message: `verify: the win does not yet hold without the runs of any one other contributor; 1 more run (at most ${extra}) by another contributor; ${describe(evidence)}` }
   if (pairProof) {
     const message = `the win does not hold without the runs of any one other contributor (without one: ${describe(pairProof)})`
     return aboveCap

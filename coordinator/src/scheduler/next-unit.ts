@@ -126,8 +126,9 @@ function verifyStep(input: SchedulerInput, settings: SchedulerSettings): NextUni
   const { id, contributorId, hardwareClass: cls } = input.worker
   const suspect = new Set(input.suspectWorkerIds ?? [])
   const suspectContributor = new Set(input.suspectContributorIds ?? [])
+  // The list names the author's contributor whenever its workers are excluded (the candidate's own worker with them).
   const mayRun = (u: QueuedUnit) => u.excludedContributorIds
-    ? !u.excludedContributorIds.includes(contributorId) && u.candidateWorkerId !== id
+    ? !u.excludedContributorIds.includes(contributorId)
     : settings.allowSelfVerification || (u.candidateWorkerId !== id && u.candidateContributorId !== contributorId)
   const eligible = input.units.filter(
     u =>

@@ -8,6 +8,7 @@ import { prepared } from '../db/prepared.ts'
 import { getCampaign, UserError, type Campaign } from '../campaigns/campaigns.ts'
 import type { Worker } from '../workers/registry.ts'
 import { addHypothesis } from '../hypotheses/add.ts'
+import { proposalRoom } from '../hypotheses/quota.ts'
 import { applyDecision, decideCandidate, runProblem } from './judge.ts'
 import { finishMerge, mergeStale, type MergeJob } from './merge.ts'
 import { sourceOf } from './assign.ts'
@@ -162,8 +163,9 @@ export async function ingestReport(ctx: Ctx, worker: Worker, r: Report): Promise
   }
   for (const job of outcome.merges) await finishMerge(ctx, job)
   for (const exp of outcome.stale) await mergeStale(ctx, exp)
-  for (const f of r.followUps) {
-    addHypothesis(ctx, c.name, { title: f.title, body: f.body, source: 'agent', author: worker.name, parentExperiment: id })
+  // Follow-ups beyond the contributor's proposal quota are dropped: the result itself still counts.
+  for (const f of r.followUps.slice(0, proposalRoom(ctx, c.name, worker.contributorId))) {
+    addHypothesis(ctx, c.name, { title: f.title, body: f.body, source: 'agent', author: worker.name, parentExperiment: id, contributorId: worker.contributorId })
   }
   for (const d of outcome.decided) ctx.bus.emit({ type: 'experiment', campaign: c.name, experimentId: d.id, status: d.status })
   ctx.bus.emit({ type: 'unit-done', workerId: worker.id, unitId: unit.id })

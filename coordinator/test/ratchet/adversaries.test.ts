@@ -37,7 +37,12 @@ t.test('three verifications by one other contributor are not enough: a second co
 
 t.test('an accomplice whose verifications carry the merge is not enough (sybil / colluding pair below the cap)', async t => {
   // mallory claims 0.95, her friend confirms 0.95 twice, one honest contributor measures the truth (1.0).
-  const d = decide(input([run(0.95, 'mallory'), run(0.95, 'friend'), run(0.95, 'friend'), run(1.0, 'h3')]))
+  const runs = [run(0.95, 'mallory'), run(0.95, 'friend'), run(0.95, 'friend'), run(1.0, 'h3')]
+  const more = expectKind(t, decide(input(runs)), 'verify')
+  t.match(more.message, /does not yet hold without the runs of any one other contributor/, 'it earns more runs by others, not a merge')
+  // Honest contributors keep measuring the truth; the friend's runs never count toward the win.
+  const honest = ['h4', 'h5', 'h6', 'h7'].map(h => run(1.0, h))
+  const d = decide(input([...runs, ...honest]))
   t.equal(d.kind, 'discard', d.message)
   t.match(d.message, /without the runs of any one other contributor/)
 })
