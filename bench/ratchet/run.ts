@@ -343,7 +343,10 @@ are left to \`hypotheses/dedup.ts\` and the scheduler's "not tried on this paren
   the unit tests only.
 `
 
-writeFileSync(DOC, doc)
+// The adversary section is written by bench/adversaries/run.ts: keep it as it is.
+const KEEP = '<!-- adversaries: kept by bench/ratchet/run.ts from here on -->'
+const previous = readFileSync(DOC, 'utf8')
+writeFileSync(DOC, previous.includes(KEEP) ? `${doc.trimEnd()}\n\n${previous.slice(previous.indexOf(KEEP))}` : doc)
 // The scaling table also goes into docs/PERFORMANCE.md (issue 9's three benchmarks side by side).
 const BEGIN = '<!-- bench/ratchet: begin -->'
 const END = '<!-- bench/ratchet: end -->'
