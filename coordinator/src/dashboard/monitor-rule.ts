@@ -1,7 +1,9 @@
 /**
  * The contributor monitor's rule, pure. For every commit (on one class) that a contributor k and
- * at least one other contributor measured, d = mean(k's runs) − mean(the others'), and it
- * disagrees when |d| > Z·σ·√(1/n_k + 1/n_others). With honest runs that happens to about 2.4 % of
+ * at least one other contributor measured, d = mean(k's runs) − the median of the other
+ * contributors' means (one liar among them must not make everyone else look wrong), and it
+ * disagrees when |d| > Z·σ·√(1/n_k + 1/n_others). With only two contributors on a commit nobody
+ * can tell which one is off, and both disagree; a third settles it. With honest runs that happens to about 2.4 % of
  * comparisons, so a contributor is flagged when at least FLAG_AFTER of its comparisons disagree
  * and they are at least FLAG_SHARE of them: a lowball reporter (every run low) or a forger (claims
  * low) or a saboteur (verifications high) shows up; one unlucky run does not. Claims are compared
@@ -33,7 +35,12 @@ export interface ContributorStanding {
   note: string | null
 }
 
-export function compareContributors(runs: readonly ContributorRun[], sigmaOf: (cls: string) => number): ContributorStanding[] {
+/**
+ * `sigmaOf(cls, k)`: the class's noise floor from every run but contributor k's. A contributor
+ * whose numbers are off sits in many groups and inflates σ; judged against σ without its own runs,
+ * it cannot hide behind the noise it makes.
+ */
+export function compareContributors(runs: readonly ContributorRun[], sigmaOf: (cls: string, without: string) => number): ContributorStanding[] {
   const byCommit = new Map<string, ContributorRun[]>()
   for (const r of runs) {
     if (!(Number.isFinite(r.valBpb) && r.valBpb > 0)) continue
@@ -44,12 +51,14 @@ export function compareContributors(runs: readonly ContributorRun[], sigmaOf: (c
   const all = new Set(runs.map(r => r.contributorId))
   for (const id of all) stats.set(id, { compared: 0, disagreements: 0, claims: 0, sum: 0 })
   for (const group of byCommit.values()) {
-    const sigma = sigmaOf(group[0].cls)
     for (const k of new Set(group.map(r => r.contributorId))) {
+      const sigma = sigmaOf(group[0].cls, k)
       const mine = group.filter(r => r.contributorId === k)
       const others = group.filter(r => r.contributorId !== k)
       if (!others.length || !(sigma > 0)) continue
-      const d = avg(mine) - avg(others)
+      const byOther = new Map<string, ContributorRun[]>()
+      for (const r of others) byOther.set(r.contributorId, [...(byOther.get(r.contributorId) ?? []), r])
+      const d = avg(mine) - lowerMedian([...byOther.values()].map(avg))
       const s = stats.get(k)!
       s.compared++
       s.sum += d / sigma
@@ -67,6 +76,11 @@ export function compareContributors(runs: readonly ContributorRun[], sigmaOf: (c
       note: flagged ? `${s.disagreements} of ${s.compared} commits disagree with other contributors' runs beyond noise (their numbers run ${mean < 0 ? 'low' : 'high'} by ${Math.abs(mean).toFixed(1)}σ on average): check their runs before trusting them` : null,
     }
   }).sort((a, b) => Number(b.flagged) - Number(a.flagged) || b.disagreements - a.disagreements || a.contributorId.localeCompare(b.contributorId))
+}
+
+function lowerMedian(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
 }
 
 function avg(rs: readonly ContributorRun[]): number {

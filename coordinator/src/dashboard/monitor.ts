@@ -2,7 +2,7 @@ import { desc, eq } from 'drizzle-orm'
 import type { Ctx } from '../context.ts'
 import { contributors, experiments, measurements } from '../db/schema.ts'
 import { getCampaign } from '../campaigns/campaigns.ts'
-import { noiseFloorOf } from '../units/noise-floor.ts'
+import { noiseFloorOfGroups } from '../ratchet/index.ts'
 import { suspectContributors } from '../units/suspects.ts'
 import { compareContributors, type ContributorRun } from './monitor-rule.ts'
 
@@ -21,8 +21,21 @@ export function contributorMonitor(app: Ctx, campaign: string) {
     contributorId: experiments.contributorId, name: contributors.name }).from(measurements)
     .innerJoin(experiments, eq(experiments.id, measurements.experimentId)).leftJoin(contributors, eq(contributors.id, experiments.contributorId))
     .where(eq(measurements.campaign, campaign)).orderBy(desc(measurements.id)).limit(WINDOW).all()
+  // σ per class without one contributor's runs (monitor-rule.ts), from the same runs the ratchet's σ counts (no claims).
   const sigmas = new Map<string, number>()
-  const sigmaOf = (cls: string) => sigmas.get(cls) ?? sigmas.set(cls, noiseFloorOf(app.db, campaign, cls, c.spec.noise.priorSigma).sigma).get(cls)!
+  const sigmaOf = (cls: string, without: string) => {
+    const key = `${cls}\0${without}`
+    let sigma = sigmas.get(key)
+    if (sigma === undefined) {
+      const groups = new Map<string, number[]>()
+      for (const r of rows) {
+        if (r.cls !== cls || r.contributorId === without || r.kind === 'explore' || r.kind === 'rebase') continue
+        groups.set(r.commit, [...(groups.get(r.commit) ?? []), r.valBpb])
+      }
+      sigmas.set(key, (sigma = noiseFloorOfGroups([...groups.values()], c.spec.noise.priorSigma).sigma))
+    }
+    return sigma
+  }
   const runs: ContributorRun[] = rows.map(r => ({ ...r, claim: r.kind === 'explore' || r.kind === 'rebase' }))
   const suspects = new Set(suspectContributors(app.db, campaign))
   const names = new Map(rows.map(r => [r.contributorId, r.name ?? r.contributorId]))
