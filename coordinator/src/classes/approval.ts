@@ -41,7 +41,12 @@ const q = prepared(db => ({
       inArray(measurements.kind, ['baseline', 'verify']))).prepare(),
   active: db.select({ c: workers.contributorId }).from(workers)
     .where(and(eq(workers.hardwareClass, p('cls')), eq(workers.banned, false), gte(workers.lastSeen, p('since')))).groupBy(workers.contributorId).prepare(),
+  /** activeContributors' answers by class: every lease asks, and reading the workers table each time costs O(workers). */
+  activeCache: new Map<string, { at: number; ids: string[] }>(),
 }))
+
+/** How long an answer of activeContributors serves later leases: who is active changes slowly. */
+const ACTIVE_CACHE_MS = 1000
 
 export function classStanding(tx: Writer, c: Campaign, cls: string): ClassStanding {
   const row = q(tx).row.get({ campaign: c.name, cls })
@@ -72,7 +77,13 @@ function reproducedBest(tx: Writer, c: Campaign, cls: string): boolean {
 
 /** Distinct contributors with a worker of the class seen lately (not banned). */
 export function activeContributors(tx: Writer, cls: string, now: number): string[] {
-  return q(tx).active.all({ cls, since: now - ACTIVE_WORKER_MS }).map((r: { c: string }) => r.c)
+  const { active, activeCache } = q(tx)
+  const hit = activeCache.get(cls)
+  if (hit && Math.abs(now - hit.at) < ACTIVE_CACHE_MS) return hit.ids
+  if (activeCache.size > 100) activeCache.clear()
+  const ids = active.all({ cls, since: now - ACTIVE_WORKER_MS }).map((r: { c: string }) => r.c)
+  activeCache.set(cls, { at: now, ids })
+  return ids
 }
 
 /**

@@ -23,6 +23,8 @@ const q = prepared(db => ({
   // Contributors already on a candidate: holding one of its verifications, or having run one.
   onTarget: db.select({ c: workers.contributorId }).from(workUnits).innerJoin(workers, eq(workers.id, workUnits.workerId))
     .where(and(eq(workUnits.targetExperiment, sql.placeholder('target')), eq(workUnits.kind, 'verify'), inArray(workUnits.state, ['leased', 'done']))).prepare(),
+  /** The pool by class for a second: leases with verifications queued would otherwise each read every worker of the class. */
+  poolCache: new Map<string, { at: number; pool: { id: string; contributorId: string }[] }>(),
   reserve: db.update(workUnits).set({ reservedFor: sql`${sql.placeholder('worker')}`, reservedUntil: sql`${sql.placeholder('until')}` })
     .where(and(eq(workUnits.id, sql.placeholder('id')), eq(workUnits.state, 'queued'))).prepare(),
 }))
@@ -70,6 +72,15 @@ export function drawVerifiers(tx: Writer, units: Unit[], now: number, windowMs: 
 
 function poolOf(tx: Writer, pools: Map<string, { id: string; contributorId: string }[]>, cls: string, now: number) {
   let pool = pools.get(cls)
-  if (!pool) pools.set(cls, (pool = q(tx).pool.all({ cls, since: now - ACTIVE_WORKER_MS })))
+  if (pool) return pool
+  const { poolCache } = q(tx)
+  const hit = poolCache.get(cls)
+  if (hit && Math.abs(now - hit.at) < 1000) pool = hit.pool
+  else {
+    if (poolCache.size > 100) poolCache.clear()
+    pool = q(tx).pool.all({ cls, since: now - ACTIVE_WORKER_MS })
+    poolCache.set(cls, { at: now, pool })
+  }
+  pools.set(cls, pool)
   return pool
 }
