@@ -1,9 +1,10 @@
 /**
  * The contributor monitor's rule, pure. For every commit (on one class) that a contributor k and
- * at least one other contributor measured, d = mean(k's runs) − the median of the other
- * contributors' means (one liar among them must not make everyone else look wrong), and it
- * disagrees when |d| > Z·σ·√(1/n_k + 1/n_others). With only two contributors on a commit nobody
- * can tell which one is off, and both disagree; a third settles it. With honest runs that happens to about 2.4 % of
+ * at least one other contributor measured, k disagrees when its mean differs from *every* other
+ * contributor's mean by more than Z·σ·√(1/n_k + 1/n_j): one liar among the others must not make
+ * everyone else look wrong. With only two contributors on a commit nobody can tell which one is
+ * off, and both disagree; a third settles it. d, for the average shown, is k's mean minus the
+ * median of the others' means. With honest runs that happens to about 2.4 % of
  * comparisons, so a contributor is flagged when at least FLAG_AFTER of its comparisons disagree
  * and they are at least FLAG_SHARE of them: a lowball reporter (every run low) or a forger (claims
  * low) or a saboteur (verifications high) shows up; one unlucky run does not. Claims are compared
@@ -58,11 +59,12 @@ export function compareContributors(runs: readonly ContributorRun[], sigmaOf: (c
       if (!others.length || !(sigma > 0)) continue
       const byOther = new Map<string, ContributorRun[]>()
       for (const r of others) byOther.set(r.contributorId, [...(byOther.get(r.contributorId) ?? []), r])
-      const d = avg(mine) - lowerMedian([...byOther.values()].map(avg))
+      const d = avg(mine) - median([...byOther.values()].map(avg))
       const s = stats.get(k)!
       s.compared++
       s.sum += d / sigma
-      if (Math.abs(d) > Z * sigma * Math.sqrt(1 / mine.length + 1 / others.length)) {
+      const apart = (j: ContributorRun[]) => Math.abs(avg(mine) - avg(j)) > Z * sigma * Math.sqrt(1 / mine.length + 1 / j.length)
+      if ([...byOther.values()].every(apart)) {
         s.disagreements++
         if (mine.some(r => r.claim)) s.claims++
       }
@@ -78,7 +80,7 @@ export function compareContributors(runs: readonly ContributorRun[], sigmaOf: (c
   }).sort((a, b) => Number(b.flagged) - Number(a.flagged) || b.disagreements - a.disagreements || a.contributorId.localeCompare(b.contributorId))
 }
 
-function lowerMedian(xs: number[]): number {
+function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b)
   return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
 }
