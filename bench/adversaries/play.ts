@@ -168,7 +168,6 @@ async function tally(s: Scenario, app: Awaited<ReturnType<typeof openCoordinator
   let honestRealMerges = 0
   for (const m of merges) {
     const effect = (await truthOf(m.after)) - (await truthOf(m.before))
-    if (process.env.ADV_DEBUG && effect >= 0) console.error('FALSE MERGE', m, await truthOf(m.before), await truthOf(m.after), db.prepare('select m.val_before, m.val_after, m.samples, e.kind, e.parent_commit, e.commit, e.decision, e.diff from merges m join experiments e on e.id = m.experiment_id where best_after = ?').get(m.after))
     if (effect >= 0) falseMerges++
     if (effect >= 0 && (hostile.has(m.author) || (JSON.parse(m.verifiers ?? '[]') as string[]).some(w => hostileWorkers.has(w)) || hostileBaseline(m.before, m.cls)))
       falseMergesWithAdversary++
@@ -179,7 +178,6 @@ async function tally(s: Scenario, app: Awaited<ReturnType<typeof openCoordinator
   const units = db.prepare(`select e.contributor_id as by, e.kind as kind, t.contributor_id as target from experiments e
     left join work_units u on u.id = e.unit_id left join experiments t on t.id = u.target_experiment where e.campaign = 'adv'`).all() as { by: string; kind: string; target: string | null }[]
   const honestUnits = units.filter(u => !hostile.has(u.by))
-  if (process.env.ADV_DEBUG) console.error(db.prepare(`select e.kind, e.status, e.reason, substr(e.decision,1,160) as d from experiments e where e.contributor_id in (${[...hostile].map(h => `'${h}'`).join(',') || "''"}) and e.kind in ('explore','rebase')`).all())
   const suspects = (await import('../../coordinator/src/units/suspects.ts')).suspectContributors(app.db, 'adv')
   const names = new Map(clients.map(c => [c.contributorId, c.name]))
   return {

@@ -125,7 +125,14 @@ export type Decision =
   | { kind: 'await-baseline'; message: string }
   /** Not judged at all for now: the class is not approved by the maintainer. */
   | { kind: 'hold'; message: string }
-  | { kind: 'discard'; reason: DiscardReason; message: string; evidence: Evidence }
+  | {
+      kind: 'discard'
+      reason: DiscardReason
+      message: string
+      evidence: Evidence
+      /** The other contributors' runs contradict the author's claim (see `contradicted`). */
+      claimContradicted?: true
+    }
   | {
       kind: 'verify'
       reason: VerifyReason
@@ -338,18 +345,23 @@ function judgeMeasured(input: RatchetInput, m: Measured): Decision {
   const pairProof = verifierContributors(settings, aboveCap) >= 2
     ? withoutAnyOne(independent, m.parentRuns, m.authors, sigma, settings, e => (improvement ? wins(e).improvement : e.delta <= settings.minDelta))
     : undefined
-  if (!improvement && !simplification) return notAWin(evidence, alone, final, aboveCap, claim, settings)
+  if (!improvement && !simplification) return contradicted(notAWin(evidence, alone, final, aboveCap, claim, settings), author, independent, sigma, settings)
   // Not yet shown without any one contributor: more runs by others, a few at most, rather than a
   // verdict now. Real improvements get there; an accomplice's runs never count toward it.
+  // Only a win the other contributors' runs show by themselves at the verdict's bar earns them: a
+  // forged claim carries the pooled verdict, and every further look would be another chance for
+  // honest noise to pass the check.
+  const othersAlone = independent.length ? evidenceOf(independent, parentSamples, sigma, settings, 'independent') : undefined
+  const othersShow = othersAlone !== undefined && (improvement ? wins(othersAlone).improvement : othersAlone.delta <= settings.minDelta)
   const extra = Math.max(1, settings.replications) + EXTRA_VERIFICATIONS - independent.length
-  if (pairProof && extra > 0)
+  if (pairProof && othersShow && extra > 0)
     return { kind: 'verify', reason: aboveCap ? 'above-cap' : simplification ? 'simplification' : 'promising', needed: 1, excludeContributorIds: [...m.authors], evidence: claim,
       message: `verify: the win does not yet hold without the runs of any one other contributor; 1 more run (at most ${extra}) by another contributor; ${describe(evidence)}` }
   if (pairProof) {
     const message = `the win does not hold without the runs of any one other contributor (without one: ${describe(pairProof)})`
     return aboveCap
       ? { kind: 'reject', reason: 'unreproduced-improvement', evidence, message: `rejected: claimed improvement was not reproduced by other contributors: ${message}` }
-      : { kind: 'discard', reason: 'not-reproduced', evidence, message: `discarded: ${message}; ${describe(evidence)}` }
+      : contradicted({ kind: 'discard', reason: 'not-reproduced', evidence, message: `discarded: ${message}; ${describe(evidence)}` }, author, independent, sigma, settings)
   }
   const verifierIds = [...new Set(independent.map(s => s.workerId))].sort()
   return {
@@ -375,6 +387,19 @@ function verificationsNeeded(input: RatchetInput, m: Measured, aboveCap: boolean
   const exclude = aboveCap || !selfOk ? [...m.authors] : []
   // While too few distinct contributors have verified, those who did wait for the others.
   return { kind: 'verify' as const, needed, excludeContributorIds: contributorsShort > 0 ? [...exclude, ...verified] : exclude, evidence: claim }
+}
+
+/**
+ * A discard whose claim the other contributors' runs contradict: the author's runs lie below theirs
+ * by more than z·σ·√(1/n_author + 1/n_others). Honest claims are lucky more often than not (they
+ * were verified *because* they looked good) but rarely by that much; a forger's claims are so
+ * every time. The coordinator counts these per contributor (units/suspects.ts: `claim-contradicted`).
+ */
+function contradicted(d: Decision, author: readonly CandidateSample[], independent: readonly CandidateSample[], sigma: number, settings: RatchetSettings): Decision {
+  if (d.kind !== 'discard' || !author.length || !independent.length) return d
+  const gap = mean(author.map(s => s.valBpb)) - mean(independent.map(s => s.valBpb))
+  if (gap >= -settings.z * sigma * Math.sqrt(1 / author.length + 1 / independent.length)) return d
+  return { ...d, claimContradicted: true, message: `${d.message}; the claim lies ${fmt(-gap)} below the other contributors' runs` }
 }
 
 function notAWin(evidence: Evidence, alone: Evidence | undefined, final: { improvement: boolean; simplification: boolean }, aboveCap: boolean,

@@ -115,7 +115,8 @@ const STATUS: Record<Decision['kind'], Experiment['status']> = {
 /** Records a decision on a candidate: its status, verification units, and its hypothesis. */
 export function applyDecision(tx: Writer, c: Campaign, exp: Experiment, d: Decision, now: number): Applied {
   const status = STATUS[d.kind]
-  q(tx).decided.run({ status, decision: d.message, reason: 'reason' in d ? d.reason : null, id: exp.id })
+  const reason = d.kind === 'discard' && d.claimContradicted ? 'claim-contradicted' : 'reason' in d ? d.reason : null
+  q(tx).decided.run({ status, decision: d.message, reason, id: exp.id })
   if (d.kind === 'verify') ensureVerifications(tx, c, exp, d.needed, d.excludeContributorIds, now)
   else cancelVerifications(tx, exp.id, now)
   if (exp.hypothesisId && status !== 'pending') {

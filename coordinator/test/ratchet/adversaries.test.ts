@@ -11,9 +11,9 @@ const SIGMA = 0.01
 const PARENT: ParentRun[] = [1.0, 1.0, 1.0, 1.0].map((valBpb, i) => ({ valBpb, contributorId: i < 2 ? 'h1' : 'h2' }))
 const run = (valBpb: number, contributorId: string, workerId = `${contributorId}-gpu0`): CandidateSample => ({ valBpb, workerId, contributorId, trainingSeconds: 300 })
 
-function input(samples: CandidateSample[], over: Partial<RatchetInput> & { carriedClaim?: RatchetInput['candidate']['carriedClaim']; failedRuns?: RatchetInput['candidate']['failedRuns'] } = {}): RatchetInput {
+function input(samples: CandidateSample[], over: Partial<RatchetInput> & { authorId?: string; carriedClaim?: RatchetInput['candidate']['carriedClaim']; failedRuns?: RatchetInput['candidate']['failedRuns'] } = {}): RatchetInput {
   return {
-    candidate: { authorId: 'mallory', samples, linesDelta: 3, carriedClaim: over.carriedClaim, failedRuns: over.failedRuns },
+    candidate: { authorId: over.authorId ?? 'mallory', samples, linesDelta: 3, carriedClaim: over.carriedClaim, failedRuns: over.failedRuns },
     parentSamples: (over.parentRuns ?? PARENT).map(r => r.valBpb),
     parentRuns: over.parentRuns ?? PARENT,
     sigma: SIGMA,
@@ -96,4 +96,11 @@ t.test('self-verification, where allowed, needs no other contributor (below the 
   const settings = { ...S, allowSelfVerification: true }
   const d = decide(input([run(0.95, 'mallory'), run(0.95, 'mallory', 'm1'), run(0.95, 'mallory', 'm2'), run(0.95, 'mallory', 'm3')], { settings }))
   t.equal(d.kind, 'merge', d.message)
+})
+
+t.test('a claim far below the other contributors\' runs is marked contradicted; an ordinary lucky one is not', async t => {
+  const forged = expectKind(t, decide(input([run(0.96, 'mallory'), run(1.0, 'h1'), run(1.001, 'h2'), run(0.999, 'h3')])), 'discard')
+  t.equal(forged.claimContradicted, true, forged.message)
+  const lucky = expectKind(t, decide(input([run(0.985, 'ann'), run(0.997, 'h1'), run(1.0, 'h2'), run(0.998, 'h3')], { authorId: 'ann' })), 'discard')
+  t.equal(lucky.claimContradicted, undefined, lucky.message)
 })
