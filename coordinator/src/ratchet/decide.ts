@@ -390,15 +390,21 @@ function verificationsNeeded(input: RatchetInput, m: Measured, aboveCap: boolean
 }
 
 /**
- * A discard whose claim the other contributors' runs contradict: the author's runs lie below theirs
- * by more than z·σ·√(1/n_author + 1/n_others). Honest claims are lucky more often than not (they
+ * A discard whose claim the other contributors' runs contradict: the author's runs lie below those
+ * of each of at least two other contributors by more than z·σ·√(1/n_author + 1/n_other). Honest claims are lucky more often than not (they
  * were verified *because* they looked good) but rarely by that much; a forger's claims are so
  * every time. The coordinator counts these per contributor (units/suspects.ts: `claim-contradicted`).
  */
 function contradicted(d: Decision, author: readonly CandidateSample[], independent: readonly CandidateSample[], sigma: number, settings: RatchetSettings): Decision {
-  if (d.kind !== 'discard' || !author.length || !independent.length) return d
-  const gap = mean(author.map(s => s.valBpb)) - mean(independent.map(s => s.valBpb))
-  if (gap >= -settings.z * sigma * Math.sqrt(1 / author.length + 1 / independent.length)) return d
+  if (d.kind !== 'discard' || !author.length) return d
+  // Below *every* other contributor's runs, and at least two of them: one saboteur verifying high
+  // must not make an honest claim look forged.
+  const byContributor = new Map<string, number[]>()
+  for (const s of independent) byContributor.set(s.contributorId, [...(byContributor.get(s.contributorId) ?? []), s.valBpb])
+  const claimed = mean(author.map(s => s.valBpb))
+  const gaps = [...byContributor.values()].map(v => ({ gap: claimed - mean(v), bar: -settings.z * sigma * Math.sqrt(1 / author.length + 1 / v.length) }))
+  if (gaps.length < 2 || gaps.some(g => g.gap >= g.bar)) return d
+  const gap = Math.max(...gaps.map(g => g.gap))
   return { ...d, claimContradicted: true, message: `${d.message}; the claim lies ${fmt(-gap)} below the other contributors' runs` }
 }
 
