@@ -129,7 +129,9 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const log = o.log ?? (() => {})
   const perProcess = o.workersPerProcess ?? 1250
   const heartbeatMs = o.heartbeatMs ?? 5000
-  const workersPerToken = 50
+  // Ten GPUs per contributor: the coordinator limits the units one contributor holds at once
+  // (32 by default) and offers no exploration to a class with fewer contributors than can verify it.
+  const workersPerToken = 10
   const meanTrainMs = Math.max(500, (o.workers / o.rate) * 1000)
   const budgetSeconds = Math.max(1, Math.round(meanTrainMs / 1000))
   const loadBefore = loadavg()[0]

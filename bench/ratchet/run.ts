@@ -204,13 +204,14 @@ across classes; \`hardwareClass()\` in \`ratchet/hardware-class.ts\` names them,
 A change that deletes code (negative line delta) and stays within Δ ≤ +minDelta is a
 *simplification win*, screened, verified and judged the same way, and flagged on the merge.
 
-**Noise floor σ** (\`ratchet/noise.ts\`): the pooled standard deviation of repeated measurements of the
-same commit on the class — √(Σ(nᵢ−1)sᵢ² / Σ(nᵢ−1)) — so differences between commits never count as
-noise. The campaign's prior σ is used until the repeats give at least ${MIN_DEGREES_OF_FREEDOM} degrees of
+**Noise floor σ** (\`ratchet/noise.ts\`): a robust estimate from repeated measurements of the same
+commit on the class — the median of all within-commit pairwise differences |a − b|, divided by
+√2·0.6745 — so differences between commits never count as noise and one wild run cannot freeze a
+class; it never drops below half the class's typical per-commit spread (issue 15, "Adversaries" below). The campaign's prior σ is used until the repeats give at least ${MIN_DEGREES_OF_FREEDOM} degrees of
 freedom, Σ(nᵢ−1) ≥ ${MIN_DEGREES_OF_FREEDOM}: four runs of one commit, or two runs each of three commits.
 
-**Parent samples** are every run of P on H, the runs it had as a candidate included (what the
-measurements table holds). The scheduler asks for baselines until the best has
+**Parent samples** are the baseline and verification runs of P on H, never claims (the author's
+own runs, explore or rebase): a merge copies only its verifications onto the new best. The scheduler asks for baselines until the best has
 ${DEFAULT_SCHEDULER_SETTINGS.baselineRuns} runs on a class, so after a merge that had
 ${d.replications} verifications it needs none.
 
@@ -388,7 +389,10 @@ are left to \`hypotheses/dedup.ts\` and the scheduler's "not tried on this paren
   holds back or rejects, it never adds a merge).
 `
 
-writeFileSync(DOC, doc)
+// The adversary section is written by bench/adversaries/run.ts: keep it as it is.
+const KEEP = '<!-- adversaries: kept by bench/ratchet/run.ts from here on -->'
+const previous = readFileSync(DOC, 'utf8')
+writeFileSync(DOC, previous.includes(KEEP) ? `${doc.trimEnd()}\n\n${previous.slice(previous.indexOf(KEEP))}` : doc)
 // The scaling table also goes into docs/PERFORMANCE.md (issue 9's three benchmarks side by side).
 const BEGIN = '<!-- bench/ratchet: begin -->'
 const END = '<!-- bench/ratchet: end -->'

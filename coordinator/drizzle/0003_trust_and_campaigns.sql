@@ -14,6 +14,16 @@ CREATE TABLE `campaign_programs` (
 	FOREIGN KEY (`campaign`) REFERENCES `campaigns`(`name`) ON UPDATE no action ON DELETE no action
 );
 --> statement-breakpoint
+CREATE TABLE `hardware_classes` (
+	`campaign` text NOT NULL,
+	`hardware_class` text NOT NULL,
+	`approved` integer DEFAULT false NOT NULL,
+	`approved_by` text,
+	`allow_self_verification` integer DEFAULT false NOT NULL,
+	`updated_at` integer DEFAULT (unixepoch('subsec') * 1000) NOT NULL
+);
+--> statement-breakpoint
+CREATE UNIQUE INDEX `hardware_classes_campaign_class` ON `hardware_classes` (`campaign`,`hardware_class`);--> statement-breakpoint
 CREATE TABLE `reviews` (
 	`id` text PRIMARY KEY NOT NULL,
 	`campaign` text NOT NULL,
@@ -54,5 +64,13 @@ CREATE TABLE `unit_context` (
 );
 --> statement-breakpoint
 CREATE INDEX `unit_context_parent` ON `unit_context` (`campaign`,`parent_commit`,`claim_hash`);--> statement-breakpoint
+ALTER TABLE `contributors` ADD `suspect_cleared_at` integer;--> statement-breakpoint
+ALTER TABLE `experiments` ADD `reason` text;--> statement-breakpoint
+CREATE INDEX `experiments_reason` ON `experiments` (`campaign`,`reason`,`contributor_id`);--> statement-breakpoint
+ALTER TABLE `hypotheses` ADD `contributor_id` text;--> statement-breakpoint
+CREATE INDEX `hypotheses_contributor` ON `hypotheses` (`contributor_id`,`status`);--> statement-breakpoint
 ALTER TABLE `merges` ADD `reviewer` text;--> statement-breakpoint
-ALTER TABLE `merges` ADD `review_reason` text;
+ALTER TABLE `merges` ADD `review_reason` text;--> statement-breakpoint
+ALTER TABLE `work_units` ADD `excluded_contributors` text;--> statement-breakpoint
+ALTER TABLE `work_units` ADD `reserved_for` text;--> statement-breakpoint
+ALTER TABLE `work_units` ADD `reserved_until` integer;

@@ -26,6 +26,10 @@ export interface Settings {
   /** First pause before a failed review is asked again (ms); it doubles up to `reviewRetryMaxMs`. */
   reviewRetryMs: number
   reviewRetryMaxMs: number
+  /** Units all workers of one contributor may hold at once (absent: units/assign.ts's default, 32). */
+  maxOpenUnitsPerContributor?: number
+  /** Open agent hypotheses one contributor may have in a campaign (absent: hypotheses/quota.ts's default, 30). */
+  maxOpenProposalsPerContributor?: number
 }
 
 export interface ReviewAgentSettings {

@@ -9,6 +9,9 @@ import { createWorkerToken, revokeContributorTokens } from '../auth/access.ts'
 import { workers } from '../db/schema.ts'
 import { DisplayName, LIMITS } from '@autoresearch-grid/shared'
 import { setProgram } from '../campaigns/program.ts'
+import { approveClass, clearSuspect, setClassSelfVerification } from '../classes/admin.ts'
+
+const ClassRef = z.object({ campaign: CampaignName, hardwareClass: z.string().min(1).max(64) })
 
 export const adminRouter = router({
   pause: adminProcedure.input(z.object({ campaign: CampaignName })).mutation(({ ctx, input }) => setCampaignStatus(ctx.app, input.campaign, 'paused')),
@@ -32,4 +35,10 @@ export const adminRouter = router({
     verdict: z.enum(['approve', 'reject']),
     reason: z.string().trim().min(3, 'say why: a review needs a reason of a few words').max(2000),
   })).mutation(({ ctx, input }) => maintainerVerdict(ctx.app, input.experimentId, input.verdict, input.reason)),
+  /** A hardware class counts toward merges once approved (classes/approval.ts). */
+  approveClass: adminProcedure.input(ClassRef.extend({ approved: z.boolean().default(true) }))
+    .mutation(({ ctx, input }) => approveClass(ctx.app, input.campaign, input.hardwareClass, input.approved)),
+  setClassSelfVerification: adminProcedure.input(ClassRef.extend({ allow: z.boolean() }))
+    .mutation(({ ctx, input }) => setClassSelfVerification(ctx.app, input.campaign, input.hardwareClass, input.allow)),
+  clearSuspect: adminProcedure.input(z.object({ contributorId: z.string().max(64) })).mutation(({ ctx, input }) => clearSuspect(ctx.app, input.contributorId)),
 })

@@ -3,7 +3,10 @@ import { eq } from 'drizzle-orm'
 import { publicProcedure, router } from './trpc.ts'
 import { currentProgram, programHistory } from '../campaigns/program.ts'
 import { experiments } from '../db/schema.ts'
-import { listCampaigns } from '../campaigns/campaigns.ts'
+import { getCampaign, listCampaigns } from '../campaigns/campaigns.ts'
+import { listClasses } from '../classes/approval.ts'
+import { contributorMonitor } from '../dashboard/monitor.ts'
+import type { Principal } from '../auth/access.ts'
 import { curve, experimentDetail, hypothesisQueue, leaderboard, liveWorkers, listExperiments, mergeList, overview, summary, workerBoard } from '../dashboard/queries.ts'
 import { liveEvents } from '../dashboard/live.ts'
 import { reviewQueue } from '../review/queue.ts'
@@ -13,6 +16,15 @@ import { dashboardAdminProcedures } from '../dashboard/admin-procedures.ts'
 export { liveWorkers, overview, recentExperiments } from '../dashboard/queries.ts'
 
 const Campaign = z.object({ campaign: z.string().max(64) })
+
+/**
+ * Log tails are the author's and the maintainer's only (issue 15: they were world-readable, and a
+ * log may print a secret the redaction missed). Everyone else gets the experiment without it.
+ */
+function withLogFor<T extends { logTail: string; contributorId: string }>(principal: Principal | null, e: T): T & { logTailHidden: boolean } {
+  const mayRead = principal?.kind === 'admin' || (principal?.kind === 'worker' && principal.contributorId === e.contributorId)
+  return { ...e, logTail: mayRead ? e.logTail : '', logTailHidden: !mayRead }
+}
 
 export const dashboardRouter = router({
   campaigns: publicProcedure.query(({ ctx }) => listCampaigns(ctx.app).map(c => overview(ctx.app, c.name)!)),
@@ -27,9 +39,21 @@ export const dashboardRouter = router({
     workerId: z.string().max(64).optional(),
     text: z.string().max(200).optional(),
   })).query(({ ctx, input }) => listExperiments(ctx.app, input)),
-  experiment: publicProcedure.input(z.object({ id: z.string().max(64) }))
-    .query(({ ctx, input }) => ctx.app.db.select().from(experiments).where(eq(experiments.id, input.id)).get() ?? null),
-  experimentDetail: publicProcedure.input(z.object({ id: z.string().max(64) })).query(({ ctx, input }) => experimentDetail(ctx.app, input.id)),
+  experiment: publicProcedure.input(z.object({ id: z.string().max(64) })).query(({ ctx, input }) => {
+    const e = ctx.app.db.select().from(experiments).where(eq(experiments.id, input.id)).get()
+    return e ? withLogFor(ctx.principal, e) : null
+  }),
+  experimentDetail: publicProcedure.input(z.object({ id: z.string().max(64) })).query(async ({ ctx, input }) => {
+    const e = await experimentDetail(ctx.app, input.id)
+    return e ? withLogFor(ctx.principal, e) : null
+  }),
+  /** Hardware classes of a campaign: approved or not, and whether they can verify (classes/approval.ts). */
+  classes: publicProcedure.input(Campaign).query(({ ctx, input }) => {
+    const c = getCampaign(ctx.app, input.campaign)
+    return c ? listClasses(ctx.app, c) : []
+  }),
+  /** Each contributor's runs against other contributors' runs of the same commits (dashboard/monitor.ts). */
+  contributorMonitor: publicProcedure.input(Campaign).query(({ ctx, input }) => contributorMonitor(ctx.app, input.campaign)),
   workers: publicProcedure.query(({ ctx }) => liveWorkers(ctx.app)),
   workerBoard: publicProcedure.query(({ ctx }) => workerBoard(ctx.app)),
   hypotheses: publicProcedure.input(Campaign).query(({ ctx, input }) => hypothesisQueue(ctx.app, input.campaign)),

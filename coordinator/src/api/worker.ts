@@ -7,7 +7,8 @@ import { heartbeat, hello, ownWorker, fingerprintProblem } from '../workers/regi
 import { leasedCount, leaseNextUnit, toWorkUnit } from '../units/assign.ts'
 import { ingestReport } from '../units/report.ts'
 import { addHypothesis } from '../hypotheses/add.ts'
-import { getCampaign } from '../campaigns/campaigns.ts'
+import { getCampaign, UserError } from '../campaigns/campaigns.ts'
+import { proposalRoom } from '../hypotheses/quota.ts'
 import type { BusEvent } from '../events/bus.ts'
 
 const WorkerRef = z.object({ workerId: z.string().max(64) })
@@ -23,7 +24,10 @@ export const workerRouter = router({
   propose: workerProcedure.input(WorkerRef.extend({ campaign: z.string().max(64), hypotheses: z.array(FollowUp).max(3) }))
     .mutation(({ ctx, input }) => {
       const w = ownWorker(ctx.app, ctx.principal.contributorId, input.workerId)
-      return input.hypotheses.map(h => addHypothesis(ctx.app, input.campaign, { ...h, source: 'agent', author: w.name }))
+      const room = proposalRoom(ctx.app, input.campaign, w.contributorId)
+      if (room < input.hypotheses.length)
+        throw new UserError(`proposal quota: your agents have ${room === 0 ? 'no' : `only ${room}`} hypothesis slot(s) left in "${input.campaign}" (open ones and those of the last hour count); propose again once some were explored`)
+      return input.hypotheses.map(h => addHypothesis(ctx.app, input.campaign, { ...h, source: 'agent', author: w.name, contributorId: w.contributorId }))
     }),
 
   /**

@@ -14,7 +14,7 @@ export function createWorkerToken(ctx: Pick<Ctx, 'db'>, contributorName: string,
   const contributorId = ctx.db.transaction(tx => {
     let c = tx.select().from(contributors).where(eq(contributors.name, contributorName)).get()
     if (!c) {
-      c = { id: newId('c'), name: contributorName, email: email ?? null, createdAt: Date.now() }
+      c = { id: newId('c'), name: contributorName, email: email ?? null, suspectClearedAt: null, createdAt: Date.now() }
       tx.insert(contributors).values(c).run()
     }
     tx.insert(tokens).values({ id: newId('t'), kind: 'worker', contributorId: c.id, hash: hashToken(token), label: contributorName }).run()

@@ -28,6 +28,11 @@ export const contributors = sqliteTable('contributors', {
   id: text('id').primaryKey(),
   name: text('name').notNull().unique(),
   email: text('email'),
+  /**
+   * When the maintainer last cleared this contributor of suspicion: unreproduced claims before it
+   * no longer make the contributor a suspect (units/suspects.ts).
+   */
+  suspectClearedAt: integer('suspect_cleared_at'),
   createdAt: createdAt(),
 })
 
@@ -67,8 +72,10 @@ export const hypotheses = sqliteTable('hypotheses', {
   dedupKey: text('dedup_key').notNull(),
   duplicateOf: text('duplicate_of'),
   parentExperiment: text('parent_experiment'),
+  /** The contributor whose worker proposed it (agent hypotheses): what the proposal quota counts. */
+  contributorId: text('contributor_id'),
   createdAt: createdAt(),
-}, t => [index('hypotheses_campaign_status').on(t.campaign, t.status)])
+}, t => [index('hypotheses_campaign_status').on(t.campaign, t.status), index('hypotheses_contributor').on(t.contributorId, t.status)])
 
 /** A unit of work handed to a worker under a lease. */
 export const workUnits = sqliteTable('work_units', {
@@ -84,6 +91,18 @@ export const workUnits = sqliteTable('work_units', {
   hardwareClass: text('hardware_class'),
   /** A worker that must not take it (a candidate's own worker cannot verify it). */
   excludedWorker: text('excluded_worker'),
+  /**
+   * verify: contributors none of whose workers may take it, as a JSON array: the candidate's author
+   * (and a carried candidate's origin author), and while too few distinct contributors have
+   * verified, those who have. Rewritten at every decision on the candidate.
+   */
+  excludedContributors: text('excluded_contributors', { mode: 'json' }).$type<string[]>(),
+  /**
+   * verify: the eligible worker drawn at random to run it, and until when only that worker may
+   * take it (then another is drawn): the author cannot predict, or time, who verifies.
+   */
+  reservedFor: text('reserved_for'),
+  reservedUntil: integer('reserved_until'),
   workerId: text('worker_id'),
   leaseToken: text('lease_token'),
   leaseExpiresAt: integer('lease_expires_at'),
@@ -133,6 +152,11 @@ export const experiments = sqliteTable('experiments', {
    */
   status: text('status', { enum: ['pending', 'merging', 'awaiting-review', 'kept', 'discarded', 'measured', 'crash', 'rejected', 'rejected-unsafe', 'stale'] }).notNull(),
   decision: text('decision').notNull().default(''),
+  /**
+   * The ratchet's reason code with the decision (ratchet/decide.ts: e.g. unreproduced-improvement),
+   * or `rejected-measurement` when the worker's trusted evaluator refused the run.
+   */
+  reason: text('reason'),
   logTail: text('log_tail').notNull().default(''),
   agentNotes: text('agent_notes').notNull().default(''),
   timings: text('timings', { mode: 'json' }),
@@ -142,6 +166,8 @@ export const experiments = sqliteTable('experiments', {
   index('experiments_source').on(t.sourceHash, t.hardwareClass),
   // What was tried on a parent (sent with every unit) and candidates waiting for a parent's baseline.
   index('experiments_parent').on(t.campaign, t.parentCommit, t.createdAt),
+  // A contributor's unreproduced claims, counted at every lease (units/suspects.ts).
+  index('experiments_reason').on(t.campaign, t.reason, t.contributorId),
 ])
 
 /** A val_bpb sample of a commit on a hardware class (baselines, verifications, candidates). */
@@ -219,6 +245,21 @@ export const reviews = sqliteTable('reviews', {
   createdAt: createdAt(),
   decidedAt: integer('decided_at'),
 }, t => [index('reviews_state').on(t.state, t.campaign)])
+/**
+ * Hardware classes of a campaign the maintainer has ruled on. A class counts toward merges when it
+ * is approved here, when it is the campaign's founding class (its first measurement), or once
+ * enough distinct contributors reproduced the best on it (classes/approval.ts).
+ */
+export const hardwareClasses = sqliteTable('hardware_classes', {
+  campaign: text('campaign').notNull(),
+  hardwareClass: text('hardware_class').notNull(),
+  approved: integer('approved', { mode: 'boolean' }).notNull().default(false),
+  /** Who approved it: `maintainer` or `reproduced` (automatic, see classes/approval.ts). */
+  approvedBy: text('approved_by'),
+  /** Let a candidate's own contributor verify it on this class (a class with one contributor). */
+  allowSelfVerification: integer('allow_self_verification', { mode: 'boolean' }).notNull().default(false),
+  updatedAt: integer('updated_at').notNull().default(now),
+}, t => [uniqueIndex('hardware_classes_campaign_class').on(t.campaign, t.hardwareClass)])
 
 /** Append-only audit log; drives the live UI. */
 export const events = sqliteTable('events', {

@@ -14,6 +14,8 @@ export interface NewHypothesis {
   author?: string | null
   priority?: number
   parentExperiment?: string | null
+  /** The contributor whose agent proposed it: what the proposal quota counts (hypotheses/quota.ts). */
+  contributorId?: string | null
 }
 
 /** Adds an idea to a campaign's queue unless an open or tested one says the same; returns its id. */
@@ -31,7 +33,7 @@ export function addHypothesis(ctx: Ctx, campaign: string, h: NewHypothesis): { i
     tx.insert(hypotheses).values({
       id, campaign, title, body: (h.body ?? '').slice(0, LIMITS.hypothesisBodyChars), source: h.source, author: h.author ?? null,
       priority: h.priority ?? 0, status: existing ? 'duplicate' : 'open', dedupKey: key, duplicateOf: existing?.id ?? null,
-      parentExperiment: h.parentExperiment ?? null,
+      parentExperiment: h.parentExperiment ?? null, contributorId: h.contributorId ?? null, createdAt: ctx.now(),
     }).run()
     logEvent(tx, campaign, 'hypothesis-added', { hypothesis: id, title, source: h.source, duplicateOf: existing?.id ?? null })
   })

@@ -34,6 +34,17 @@ import { assertValidSettings, budgetProblem, type RatchetSettings } from './sett
  *   unreproduced claim (a forged or buggy number), not merely discarded.
  * Sanity comes first: a non-finite or non-positive val_bpb or a run outside the time budget, from
  * any worker, rejects C.
+ *
+ * Issue 15 adds guards against adversaries of one or two contributors (docs/RATCHET.md,
+ * "Adversaries"):
+ * - verification needs runs by at least `minVerifierContributors` distinct other contributors, and
+ *   with two or more the verdict must hold *without any one of them* (runs of C and of P alike):
+ *   a friend's forged verification, or a friend's inflated baselines, cannot carry a merge alone;
+ * - a candidate carried onto a newer best (three-way merge or rebase) keeps its origin's claim:
+ *   the cap still judges it, and its origin's author is no independent witness either;
+ * - verification runs that crashed or that the worker's trusted evaluator refused count against
+ *   C: from two other contributors (or three in all) C is rejected as failing elsewhere;
+ * - a candidate of a hardware class the maintainer has not approved is held, unjudged.
  */
 
 export interface CandidateSample {
@@ -43,6 +54,12 @@ export interface CandidateSample {
   contributorId: string
   /** training_seconds from the run's summary. */
   trainingSeconds: number
+}
+
+/** A parent run, with whose it was (for the verdict that must hold without any one contributor). */
+export interface ParentRun {
+  valBpb: number
+  contributorId: string
 }
 
 export interface RatchetInput {
@@ -56,9 +73,20 @@ export interface RatchetInput {
     samples: readonly CandidateSample[]
     /** Lines added minus lines deleted in the editable files; negative when the change deletes code. */
     linesDelta: number
+    /**
+     * For a candidate carried onto a newer best: the claim of the experiment it came from (its
+     * author and the improvement −Δ it claimed over its own parent). Absent: C is an original.
+     */
+    carriedClaim?: { authorId: string; improvement: number }
+    /** Verification runs of C that crashed or were refused by the worker's evaluator. */
+    failedRuns?: readonly { workerId: string; contributorId: string }[]
   }
-  /** val_bpb of P on class H (baselines, and P's own runs when it was a candidate). */
+  /** val_bpb of P on class H: baselines and verifications, never claims (explore/rebase runs). */
   parentSamples: readonly number[]
+  /** The same runs with their contributors; when given, used instead of parentSamples. */
+  parentRuns?: readonly ParentRun[]
+  /** False while the maintainer has not approved class H (absent: approved). C is then held. */
+  classApproved?: boolean
   /** Noise floor of the campaign on class H (see noise.ts). */
   sigma: number
   /** False once the best has moved on from P: C's change must then be merged onto the new best. */
@@ -83,7 +111,7 @@ export interface Evidence {
   samplesUsed: 'author' | 'all' | 'independent'
 }
 
-export type RejectReason = 'non-finite-metric' | 'non-positive-metric' | 'out-of-budget' | 'unreproduced-improvement'
+export type RejectReason = 'non-finite-metric' | 'non-positive-metric' | 'out-of-budget' | 'unreproduced-improvement' | 'fails-elsewhere'
 /**
  * not-promising: the author's runs do not clear the threshold; not-confirmed: with the
  * verifications in, all runs together do not; not-reproduced: they do, but the other contributors'
@@ -95,13 +123,25 @@ export type VerifyReason = 'promising' | 'simplification' | 'above-cap' | 'unmea
 export type Decision =
   | { kind: 'reject'; reason: RejectReason; message: string; workerId?: string; evidence?: Evidence }
   | { kind: 'await-baseline'; message: string }
-  | { kind: 'discard'; reason: DiscardReason; message: string; evidence: Evidence }
+  /** Not judged at all for now: the class is not approved by the maintainer. */
+  | { kind: 'hold'; message: string }
+  | {
+      kind: 'discard'
+      reason: DiscardReason
+      message: string
+      evidence: Evidence
+      /** The other contributors' runs contradict the author's claim (see `contradicted`). */
+      claimContradicted?: true
+    }
   | {
       kind: 'verify'
       reason: VerifyReason
       /** More verification runs needed before the next decision can merge. */
       needed: number
-      /** Contributors whose workers must not run them (the author's, unless self-verification is allowed). */
+      /**
+       * Contributors whose workers must not run them: the author's (unless self-verification is
+       * allowed), and those that already verified C while too few distinct contributors have.
+       */
       excludeContributorIds: string[]
       message: string
       evidence?: Evidence
@@ -152,10 +192,57 @@ function describe(e: Evidence): string {
   return `Δ ${signed(e.delta)} (C ${fmt(e.candidateMean)} over ${e.nC}, P ${fmt(e.parentMean)} over ${e.nP}; threshold ${fmt(e.threshold)} at σ ${fmt(e.sigma)})`
 }
 
+/**
+ * Verification runs that failed elsewhere reject C once this many other contributors saw it fail,
+ * or FAILED_RUNS_LIMIT failures in all: one contributor's crashes cannot kill a candidate, and a
+ * candidate that crashes for everyone does not keep earning verification runs.
+ */
+export const FAILED_CONTRIBUTORS_TO_REJECT = 2
+
+/**
+ * Verification runs beyond `replications` a candidate may earn when its win does not yet hold
+ * without the runs of any one other contributor (see withoutAnyOne).
+ */
+export const EXTRA_VERIFICATIONS = 4
+export const FAILED_RUNS_LIMIT = 3
+
+function failedElsewhere(failed: readonly { contributorId: string }[], witnesses: (id: string) => boolean): Decision | undefined {
+  const others = new Set(failed.map(f => f.contributorId).filter(witnesses))
+  if (others.size < FAILED_CONTRIBUTORS_TO_REJECT && failed.length < FAILED_RUNS_LIMIT) return undefined
+  return {
+    kind: 'reject',
+    reason: 'fails-elsewhere',
+    message: `rejected: ${failed.length} verification run(s) by ${others.size} other contributor(s) crashed or were refused by the trusted evaluator`,
+  }
+}
+
+/**
+ * The verdict must hold without the runs of any one other contributor k (of C and of P): an
+ * accomplice's forged verification or inflated baselines cannot be what carries it. Parent runs
+ * without k and the author are used while any remain (else without k, else all: the check then
+ * guards C's runs only; docs/RATCHET.md says when that happens). Returns the failing k's evidence.
+ */
+function withoutAnyOne(
+  independent: readonly CandidateSample[], parent: readonly ParentRun[], authors: ReadonlySet<string>, sigma: number, settings: RatchetSettings,
+  holds: (e: Evidence) => boolean,
+): Evidence | undefined {
+  for (const k of new Set(independent.map(s => s.contributorId))) {
+    const rest = independent.filter(s => s.contributorId !== k)
+    const p1 = parent.filter(r => r.contributorId !== k && !authors.has(r.contributorId))
+    const p2 = p1.length ? p1 : parent.filter(r => r.contributorId !== k)
+    const p = (p2.length ? p2 : parent).map(r => r.valBpb)
+    const e = evidenceOf(rest, p, sigma, settings, 'independent')
+    if (!holds(e)) return e
+  }
+  return undefined
+}
+
 export function decide(input: RatchetInput): Decision {
-  const { candidate, parentSamples, sigma, parentIsBest, settings } = input
+  const { candidate, sigma, parentIsBest, settings } = input
   assertValidSettings(settings)
   if (!(Number.isFinite(sigma) && sigma >= 0)) throw new RangeError(`sigma must be a number ≥ 0, got ${sigma}`)
+  const parentRuns: readonly ParentRun[] = input.parentRuns ?? input.parentSamples.map(valBpb => ({ valBpb, contributorId: '' }))
+  const parentSamples = parentRuns.map(r => r.valBpb)
   for (const p of parentSamples)
     if (!(Number.isFinite(p) && p > 0)) throw new RangeError(`parent samples must be positive numbers (they passed sanity when measured), got ${p}`)
 
@@ -164,20 +251,56 @@ export function decide(input: RatchetInput): Decision {
     const failure = sanityFailure(s, settings)
     if (failure) return failure
   }
+  if (input.classApproved === false)
+    return { kind: 'hold', message: 'held: this hardware class is not approved by the maintainer yet; its numbers count toward merges once it is' }
 
+  const carried = candidate.carriedClaim
+  // Whose word is a claim: the author's, and for a carried candidate its origin's author too.
+  const authors = new Set([candidate.authorId, ...(carried ? [carried.authorId] : [])])
   const author = candidate.samples.filter(s => s.contributorId === candidate.authorId)
-  const independent = candidate.samples.filter(s => s.contributorId !== candidate.authorId)
+  const independent = candidate.samples.filter(s => !authors.has(s.contributorId))
+  const failed = failedElsewhere(candidate.failedRuns ?? [], id => !authors.has(id))
+  if (failed) return failed
   const selfOk = settings.allowSelfVerification === true
-  const excludeAuthor = [candidate.authorId]
+  const excludeAuthors = [...authors]
 
   // 2. Enough data to compare at all.
+  const carriedAboveCap = carried !== undefined && carried.improvement > settings.maxImprovement
   if (candidate.samples.length === 0) {
     // A commit nobody has trained yet: one the coordinator made by merging C's change onto a newer best.
     if (!parentIsBest) return { kind: 'stale', simplification: false, message: 'stale: the best moved on before this commit was measured' }
-    const needed = Math.max(1, settings.replications)
-    return { kind: 'verify', reason: 'unmeasured', needed, excludeContributorIds: selfOk ? [] : excludeAuthor, message: `verify: not measured yet, ${needed} run(s) needed` }
+    const needed = Math.max(1, settings.replications, carriedAboveCap ? verifierContributors(settings, true) : 0)
+    return {
+      kind: 'verify', reason: carriedAboveCap ? 'above-cap' : 'unmeasured', needed, excludeContributorIds: selfOk && !carriedAboveCap ? [] : excludeAuthors,
+      message: carriedAboveCap
+        ? `verify: carried over from a claim of ${fmt(carried.improvement)}, above the cap ${fmt(settings.maxImprovement)}; ${needed} run(s) by other contributors must reproduce it`
+        : `verify: not measured yet, ${needed} run(s) needed`,
+    }
   }
   if (parentSamples.length === 0) return { kind: 'await-baseline', message: 'waiting for a baseline of the parent on this hardware class' }
+  return judgeMeasured(input, { parentRuns, parentSamples, author, independent, authors, carriedAboveCap })
+}
+
+/** How many distinct other contributors must verify: min(minVerifierContributors, runs required). */
+function verifierContributors(settings: RatchetSettings, independentOnly: boolean): number {
+  if (settings.allowSelfVerification === true && !independentOnly) return 0
+  const required = independentOnly ? Math.max(1, settings.replications) : settings.replications
+  return Math.min(settings.minVerifierContributors ?? 1, required)
+}
+
+interface Measured {
+  parentRuns: readonly ParentRun[]
+  parentSamples: readonly number[]
+  author: readonly CandidateSample[]
+  independent: readonly CandidateSample[]
+  authors: ReadonlySet<string>
+  carriedAboveCap: boolean
+}
+
+/** Steps 3–6 of the rule, for a candidate with runs and a parent with baselines. */
+function judgeMeasured(input: RatchetInput, m: Measured): Decision {
+  const { candidate, sigma, parentIsBest, settings } = input
+  const { parentSamples, author, independent } = m
 
   // 3. The claim: the author's runs earn verification runs only if they look like a win.
   const screen = { ...settings, z: settings.screenZ ?? settings.z }
@@ -192,28 +315,21 @@ export function decide(input: RatchetInput): Decision {
   const claimSimplification = claimed !== undefined && !claimed.improvement
   const what = claimed === undefined ? 'change' : claimSimplification ? SIMPLIFICATION : 'improvement'
   const claimText = claim ? `; ${describe(claim)}` : ''
-  // Too good to be true: the author's word does not count until someone else sees it too.
-  const aboveCap = claim !== undefined && -claim.delta > settings.maxImprovement
+  // Too good to be true: the author's word does not count until someone else sees it too. A
+  // candidate carried onto a newer best keeps the verdict of its origin's claim.
+  const aboveCap = (claim !== undefined && -claim.delta > settings.maxImprovement) || m.carriedAboveCap
 
   // 4. Promising, but built on an old best: the caller merges the change onto the current best.
   if (!parentIsBest)
     return { kind: 'stale', simplification: claimSimplification, evidence: claim, message: `stale: promising ${what}, but the best moved on since its parent${claimText}` }
 
   // 5. Verification runs by other contributors (or, where allowed, by the author's own workers).
-  const required = aboveCap ? Math.max(1, settings.replications) : settings.replications
-  const done = aboveCap || !selfOk ? independent.length : candidate.samples.length - (author.length > 0 ? 1 : 0)
-  const needed = Math.max(0, required - done)
-  if (needed > 0)
-    return {
-      kind: 'verify',
-      reason: aboveCap ? 'above-cap' : claimed === undefined ? 'unmeasured' : claimSimplification ? 'simplification' : 'promising',
-      needed,
-      excludeContributorIds: aboveCap || !selfOk ? excludeAuthor : [],
-      evidence: claim,
-      message: aboveCap
-        ? `verify: claimed improvement ${fmt(-claim.delta)} exceeds the cap ${fmt(settings.maxImprovement)}; ${needed} more run(s) by other contributors must reproduce it`
-        : `verify: promising ${what}, ${needed} more verification run(s) needed${claimText}`,
-    }
+  const verify = verificationsNeeded(input, m, aboveCap, claim)
+  if (verify) return { ...verify, reason: aboveCap ? 'above-cap' : claimed === undefined ? 'unmeasured' : claimSimplification ? 'simplification' : 'promising',
+    message: aboveCap && claim
+      ? `verify: claimed improvement ${fmt(-claim.delta)} exceeds the cap ${fmt(settings.maxImprovement)}; ${verify.needed} more run(s) by other contributors must reproduce it`
+      : aboveCap ? `verify: carried over from a claim above the cap ${fmt(settings.maxImprovement)}; ${verify.needed} more run(s) by other contributors must reproduce it`
+      : `verify: promising ${what}, ${verify.needed} more verification run(s) needed${claimText}` }
 
   // 6. The verdict, on all samples (on the independent ones alone when the claim exceeded the cap).
   const evidence = aboveCap
@@ -225,24 +341,27 @@ export function decide(input: RatchetInput): Decision {
   const final = wins(evidence)
   const improvement = final.improvement && (alone === undefined || alone.delta <= -alone.threshold)
   const simplification = !improvement && !aboveCap && final.simplification && (alone === undefined || alone.delta <= settings.minDelta)
-  if (!improvement && !simplification) {
-    if (aboveCap)
-      return {
-        kind: 'reject',
-        reason: 'unreproduced-improvement',
-        evidence,
-        message: `rejected: claimed improvement ${fmt(-claim!.delta)} was not reproduced by other contributors: ${describe(evidence)}`,
-      }
-    if (final.improvement || final.simplification) {
-      const bar = final.improvement ? -alone!.threshold : settings.minDelta
-      return {
-        kind: 'discard',
-        reason: 'not-reproduced',
-        evidence,
-        message: `discarded: other contributors' runs do not show the win by themselves (their Δ ${signed(alone!.delta)}, needed ≤ ${signed(bar)}); ${describe(evidence)}`,
-      }
-    }
-    return { kind: 'discard', reason: 'not-confirmed', evidence, message: `discarded: not confirmed by verification; ${describe(evidence)}` }
+  // With two or more verifying contributors required, no one of them may be what carries it.
+  const pairProof = verifierContributors(settings, aboveCap) >= 2
+    ? withoutAnyOne(independent, m.parentRuns, m.authors, sigma, settings, e => (improvement ? wins(e).improvement : e.delta <= settings.minDelta))
+    : undefined
+  if (!improvement && !simplification) return contradicted(notAWin(evidence, alone, final, aboveCap, claim, settings), author, independent, sigma, settings)
+  // Not yet shown without any one contributor: more runs by others, a few at most, rather than a
+  // verdict now. Real improvements get there; an accomplice's runs never count toward it.
+  // Only a win the other contributors' runs show by themselves at the verdict's bar earns them: a
+  // forged claim carries the pooled verdict, and every further look would be another chance for
+  // honest noise to pass the check.
+  const othersAlone = independent.length ? evidenceOf(independent, parentSamples, sigma, settings, 'independent') : undefined
+  const othersShow = othersAlone !== undefined && (improvement ? wins(othersAlone).improvement : othersAlone.delta <= settings.minDelta)
+  const extra = Math.max(1, settings.replications) + EXTRA_VERIFICATIONS - independent.length
+  if (pairProof && othersShow && extra > 0)
+    return { kind: 'verify', reason: aboveCap ? 'above-cap' : simplification ? 'simplification' : 'promising', needed: 1, excludeContributorIds: [...m.authors], evidence: claim,
+      message: `verify: the win does not yet hold without the runs of any one other contributor; 1 more run (at most ${extra}) by another contributor; ${describe(evidence)}` }
+  if (pairProof) {
+    const message = `the win does not hold without the runs of any one other contributor (without one: ${describe(pairProof)})`
+    return aboveCap
+      ? { kind: 'reject', reason: 'unreproduced-improvement', evidence, message: `rejected: claimed improvement was not reproduced by other contributors: ${message}` }
+      : contradicted({ kind: 'discard', reason: 'not-reproduced', evidence, message: `discarded: ${message}; ${describe(evidence)}` }, author, independent, sigma, settings)
   }
   const verifierIds = [...new Set(independent.map(s => s.workerId))].sort()
   return {
@@ -253,4 +372,61 @@ export function decide(input: RatchetInput): Decision {
     verifierIds,
     message: `merged: ${simplification ? SIMPLIFICATION : 'improvement'}, verified by ${verifierIds.length > 0 ? verifierIds.join(', ') : 'no other contributor'}; ${describe(evidence)}`,
   }
+}
+
+/** Step 5: how many more verification runs, by whom; undefined when enough are in. */
+function verificationsNeeded(input: RatchetInput, m: Measured, aboveCap: boolean, claim: Evidence | undefined) {
+  const { candidate, settings } = input
+  const selfOk = settings.allowSelfVerification === true
+  const required = aboveCap ? Math.max(1, settings.replications) : settings.replications
+  const done = aboveCap || !selfOk ? m.independent.length : candidate.samples.length - (m.author.length > 0 ? 1 : 0)
+  const verified = new Set(m.independent.map(s => s.contributorId))
+  const contributorsShort = Math.max(0, verifierContributors(settings, aboveCap) - verified.size)
+  const needed = Math.max(required - done, contributorsShort)
+  if (needed <= 0) return undefined
+  const exclude = aboveCap || !selfOk ? [...m.authors] : []
+  // While too few distinct contributors have verified, those who did wait for the others.
+  return { kind: 'verify' as const, needed, excludeContributorIds: contributorsShort > 0 ? [...exclude, ...verified] : exclude, evidence: claim }
+}
+
+/**
+ * A discard whose claim the other contributors' runs contradict: the author's runs lie below those
+ * of each of at least two other contributors by more than z·σ·√(1/n_author + 1/n_other). Honest claims are lucky more often than not (they
+ * were verified *because* they looked good) but rarely by that much; a forger's claims are so
+ * every time. The coordinator counts these per contributor (units/suspects.ts: `claim-contradicted`).
+ */
+function contradicted(d: Decision, author: readonly CandidateSample[], independent: readonly CandidateSample[], sigma: number, settings: RatchetSettings): Decision {
+  if (d.kind !== 'discard' || !author.length) return d
+  // Below *every* other contributor's runs, and at least two of them: one saboteur verifying high
+  // must not make an honest claim look forged.
+  const byContributor = new Map<string, number[]>()
+  for (const s of independent) byContributor.set(s.contributorId, [...(byContributor.get(s.contributorId) ?? []), s.valBpb])
+  const claimed = mean(author.map(s => s.valBpb))
+  const gaps = [...byContributor.values()].map(v => ({ gap: claimed - mean(v), bar: -settings.z * sigma * Math.sqrt(1 / author.length + 1 / v.length) }))
+  if (gaps.length < 2 || gaps.some(g => g.gap >= g.bar)) return d
+  const gap = Math.max(...gaps.map(g => g.gap))
+  return { ...d, claimContradicted: true, message: `${d.message}; the claim lies ${fmt(-gap)} below the other contributors' runs` }
+}
+
+function notAWin(evidence: Evidence, alone: Evidence | undefined, final: { improvement: boolean; simplification: boolean }, aboveCap: boolean,
+  claim: Evidence | undefined, settings: RatchetSettings): Decision {
+  if (aboveCap)
+    return {
+      kind: 'reject',
+      reason: 'unreproduced-improvement',
+      evidence,
+      message: claim
+        ? `rejected: claimed improvement ${fmt(-claim.delta)} was not reproduced by other contributors: ${describe(evidence)}`
+        : `rejected: a claimed improvement above the cap (carried over from its origin) was not reproduced by other contributors: ${describe(evidence)}`,
+    }
+  if (final.improvement || final.simplification) {
+    const bar = final.improvement ? -alone!.threshold : settings.minDelta
+    return {
+      kind: 'discard',
+      reason: 'not-reproduced',
+      evidence,
+      message: `discarded: other contributors' runs do not show the win by themselves (their Δ ${signed(alone!.delta)}, needed ≤ ${signed(bar)}); ${describe(evidence)}`,
+    }
+  }
+  return { kind: 'discard', reason: 'not-confirmed', evidence, message: `discarded: not confirmed by verification; ${describe(evidence)}` }
 }

@@ -1,10 +1,18 @@
-import { pooledSd } from './stats.ts'
+import { pooledSd, robustPooledSd } from './stats.ts'
 
 /**
  * The noise floor σ of val_bpb for one campaign on one hardware class: how much two runs of the
- * same code differ (seeds, nondeterministic kernels, thermal state). It is the pooled standard
- * deviation of repeated measurements of the same commit — baselines of a best, verifications of a
- * candidate — so differences between commits never inflate it.
+ * same code differ (seeds, nondeterministic kernels, thermal state). It is estimated from repeated
+ * measurements of the same commit — baselines of a best, verifications of a candidate — so
+ * differences between commits never inflate it.
+ *
+ * The estimate is robust (stats.ts, robustPooledSd: the median of within-commit pairwise
+ * differences), because any contributor may report any number: with the pooled sd one
+ * verification of 4.0 among runs of 1.8 set σ to 0.449 and froze the class. A median can be
+ * dragged the other way by one commit with many identical runs (a pair of colluders re-running
+ * their own commit), so σ never drops below HISTORY_FLOOR_FRACTION of the class's typical
+ * per-commit spread: the (lower) median, over the commits measured at least twice, of each one's own
+ * robust sd. One commit is one vote there, however many runs it has.
  *
  * Only runs that nobody chose count: baselines and verifications. The run an exploration reports
  * is the candidate's claim: it is verified *because* it looked good (so it sits far from the
@@ -20,6 +28,9 @@ import { pooledSd } from './stats.ts'
  * reach 3 at once, and every verified candidate adds more.
  */
 export const MIN_DEGREES_OF_FREEDOM = 3
+
+/** σ is at least this share of the class's typical per-commit spread (see above). */
+export const HISTORY_FLOOR_FRACTION = 0.5
 
 /** One row of the measurements table, as the ratchet needs it. */
 export interface Measurement {
@@ -40,8 +51,12 @@ export interface NoiseFloor {
   degreesOfFreedom: number
   /** Commits that contributed repeats. */
   commits: number
-  /** The pooled estimate even while the prior is in use (null when there are no repeats at all). */
+  /** The robust estimate even while the prior is in use (null when there are no repeats at all). */
   measuredSigma: number | null
+  /** The classical pooled sd, for comparison on the dashboard (null without repeats). */
+  pooledSigma: number | null
+  /** The floor from the class's history (0 without repeats). */
+  floor: number
 }
 
 export function noiseFloor(
@@ -71,14 +86,20 @@ export function noiseFloorOfGroups(
   minDegreesOfFreedom: number = MIN_DEGREES_OF_FREEDOM,
 ): NoiseFloor {
   if (!(Number.isFinite(priorSigma) && priorSigma > 0)) throw new RangeError(`priorSigma must be a positive number, got ${priorSigma}`)
-  const pooled = pooledSd(groups)
-  const df = pooled?.degreesOfFreedom ?? 0
-  const measured = pooled !== undefined && df >= minDegreesOfFreedom
+  const robust = robustPooledSd(groups)
+  const df = robust?.degreesOfFreedom ?? 0
+  const perCommit = groups.filter(g => g.length >= 2).map(g => robustPooledSd([g])!.sd)
+  // The lower median: a floor guards against σ too small, so of two middle values it takes the smaller.
+  const floor = perCommit.length ? HISTORY_FLOOR_FRACTION * perCommit.sort((a, b) => a - b)[(perCommit.length - 1) >> 1] : 0
+  const estimate = robust === undefined ? undefined : Math.max(robust.sd, floor)
+  const measured = estimate !== undefined && df >= minDegreesOfFreedom
   return {
-    sigma: measured ? pooled.sd : priorSigma,
+    sigma: measured ? estimate : priorSigma,
     source: measured ? 'measured' : 'prior',
     degreesOfFreedom: df,
-    commits: pooled?.groups ?? 0,
-    measuredSigma: pooled?.sd ?? null,
+    commits: robust?.groups ?? 0,
+    measuredSigma: estimate ?? null,
+    pooledSigma: pooledSd(groups)?.sd ?? null,
+    floor,
   }
 }

@@ -34,6 +34,12 @@ export interface RatchetSettings {
    * can. The cap still needs another contributor.
    */
   allowSelfVerification?: boolean
+  /**
+   * Distinct contributors, other than the author, whose runs a verification needs (capped by the
+   * runs required). Absent: 1. With 2 or more, the verdict must also hold without the runs of any
+   * one of them (decide.ts): one accomplice cannot carry a merge. Issue 15 asks for 2.
+   */
+  minVerifierContributors?: number
 }
 
 /**
@@ -52,6 +58,7 @@ export const DEFAULT_RATCHET_SETTINGS: RatchetSettings = {
   budgetSeconds: 300,
   budgetTolerance: 0.25,
   allowSelfVerification: false,
+  minVerifierContributors: 2,
 }
 
 /** See RatchetSettings.budgetSlackSeconds: a step or two of the CPU trainer under load. */
@@ -80,5 +87,7 @@ export function assertValidSettings(s: RatchetSettings): void {
   if (!(Number.isFinite(s.maxImprovement) && s.maxImprovement > 0)) bad('maxImprovement must be > 0', s.maxImprovement)
   if (!(Number.isFinite(s.budgetSeconds) && s.budgetSeconds > 0)) bad('budgetSeconds must be > 0', s.budgetSeconds)
   if (!(Number.isFinite(s.budgetTolerance) && s.budgetTolerance >= 0 && s.budgetTolerance < 1)) bad('budgetTolerance must be in [0, 1)', s.budgetTolerance)
+  if (s.minVerifierContributors !== undefined && !(Number.isInteger(s.minVerifierContributors) && s.minVerifierContributors >= 0))
+    bad('minVerifierContributors must be a whole number ≥ 0', s.minVerifierContributors)
   if (s.budgetSlackSeconds !== undefined && !(Number.isFinite(s.budgetSlackSeconds) && s.budgetSlackSeconds >= 0)) bad('budgetSlackSeconds must be ≥ 0', s.budgetSlackSeconds)
 }

@@ -278,6 +278,8 @@ function simulateNoiseAware(cfg: CampaignConfig, rng: Rng): CampaignResult {
         suspectWorkerIds: suspects(),
         settings: { baselineRuns: cfg.baselineRuns, allowSelfVerification: cfg.settings.allowSelfVerification ?? false },
       })
+      // Exploration is always allowed here (explorationAllowed is not set).
+      if (choice.action === 'none') throw new Error(`the scheduler offered nothing: ${choice.reason}`)
       const unit =
         choice.action === 'lease' ? queue.find(u => u.id === choice.unitId)!
         : choice.kind === 'baseline' ? newUnit({ kind: 'baseline', commit: choice.commit, hardwareClass: choice.hardwareClass })
@@ -335,9 +337,12 @@ function simulateNoiseAware(cfg: CampaignConfig, rng: Rng): CampaignResult {
       commit.idea!.lastDecision = 'reason' in decision ? `${decision.kind}:${decision.reason}` : decision.kind
       if (decision.kind === 'await-baseline') continue
       if (decision.kind === 'verify') {
-        const queued = queue.filter(u => u.kind === 'verify' && u.commit === commit.id).length
-        for (let i = queued; i < decision.needed; i++)
-          newUnit({ kind: 'verify', commit: commit.id, hardwareClass: CLASS, candidateWorkerId: commit.author, measuredBy: candidate.samples.map(s => s.workerId) })
+        const queued = queue.filter(u => u.kind === 'verify' && u.commit === commit.id)
+        // As the coordinator does (units/judge.ts): queued units take the decision's latest exclusions.
+        for (const u of queued) u.excludedContributorIds = decision.excludeContributorIds
+        for (let i = queued.length; i < decision.needed; i++)
+          newUnit({ kind: 'verify', commit: commit.id, hardwareClass: CLASS, candidateWorkerId: commit.author, candidateContributorId: commit.author,
+            excludedContributorIds: decision.excludeContributorIds, measuredBy: candidate.samples.map(s => s.workerId) })
         continue
       }
       open.splice(open.indexOf(candidate), 1)

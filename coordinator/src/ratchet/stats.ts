@@ -100,3 +100,36 @@ export function normalQuantile(p: number): number {
   }
   return (lo + hi) / 2
 }
+
+/** Φ⁻¹(3/4): the median of |N(0, 1)|, which turns a median absolute deviation into an sd. */
+export const MEDIAN_ABS_NORMAL = 0.6744897501960817
+
+export function median(xs: readonly number[]): number {
+  if (xs.length === 0) throw new RangeError('median of an empty list')
+  const s = [...xs].sort((a, b) => a - b)
+  const mid = s.length >> 1
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2
+}
+
+/**
+ * A robust counterpart of pooledSd: the median over every pair of values within a group of
+ * |a − b|, scaled so that it estimates σ for normal noise (a − b ~ N(0, 2σ²), so the median of
+ * |a − b| is √2·0.6745·σ). One wild value spoils only the pairs it is in, and the median ignores a
+ * minority of spoiled pairs: with the pooled sd, one run of 4.0 next to runs of 1.8 made σ 0.449
+ * and no candidate of the class could clear a threshold again. Pairs work for groups of two as well
+ * as of ten (a residual from a group median would need a correction for each group size).
+ * Degrees of freedom are reported as pooledSd's, Σ (nᵢ − 1), so the same minimum applies.
+ */
+export function robustPooledSd(groups: readonly (readonly number[])[]): PooledSd | undefined {
+  const diffs: number[] = []
+  let df = 0
+  let used = 0
+  for (const g of groups) {
+    if (g.length < 2) continue
+    for (let i = 0; i < g.length; i++) for (let j = i + 1; j < g.length; j++) diffs.push(Math.abs(g[i] - g[j]))
+    df += g.length - 1
+    used++
+  }
+  if (df === 0) return undefined
+  return { sd: median(diffs) / (Math.SQRT2 * MEDIAN_ABS_NORMAL), degreesOfFreedom: df, groups: used }
+}

@@ -8,12 +8,15 @@
  *      worker of the candidate's contributor (one contributor may run many workers, so a second
  *      worker on the same token is no independent witness); a worker that has not measured that
  *      candidate yet is preferred.
- *      Candidates of suspect workers are not verified at all: a worker that forges huge claims
- *      would otherwise keep every honest worker busy disproving them;
+ *      Candidates of suspect workers and contributors are not verified at all: one that forges
+ *      huge claims would otherwise keep every honest worker busy disproving them. A verification
+ *      reserved for another worker (drawn at random by the coordinator, so the author cannot
+ *      predict who verifies) is closed to this one;
  *   3. a rebase (re-implementing a promising change on a newer best);
  *   4. exploring the highest-priority open hypothesis not yet tried on the best and not being
  *      explored on it by someone else right now;
- *   5. free exploration, where the agent picks the idea.
+ *   5. free exploration, where the agent picks the idea;
+ *   none of 4–5 where the worker's class cannot verify what it would explore (`explorationAllowed`).
  * Within a step the oldest queued unit goes first. The caller leases or creates what this returns,
  * in the same transaction as the snapshot, so two workers never get the same unit.
  */
@@ -33,6 +36,13 @@ export interface QueuedUnit {
   candidateContributorId?: string | null
   /** verify: workers that already ran the candidate. */
   measuredBy?: readonly string[]
+  /**
+   * verify: contributors none of whose workers may take it (the ratchet's latest decision). When
+   * given, it replaces the rule "not the candidate's contributor" (which self-verification lifts).
+   */
+  excludedContributorIds?: readonly string[] | null
+  /** verify: the only worker that may take it for now; null or absent: any eligible worker. */
+  reservedFor?: string | null
   hypothesisId?: string | null
   /** The worker holding the lease, or null while it waits in the queue. */
   leasedTo: string | null
@@ -75,6 +85,10 @@ export interface SchedulerInput {
    * two `unreproduced-improvement` rejections); their candidates wait for the maintainer.
    */
   suspectWorkerIds?: readonly string[]
+  /** The same, per contributor: every worker of a suspect contributor. */
+  suspectContributorIds?: readonly string[]
+  /** False when nobody could verify what this worker's class explores: it is offered no exploration. */
+  explorationAllowed?: boolean
   settings?: SchedulerSettings
 }
 
@@ -82,6 +96,7 @@ export type NextUnit =
   | { action: 'lease'; unitId: string; kind: UnitKind; reason: string }
   | { action: 'create'; kind: 'baseline'; commit: string; hardwareClass: string; reason: string }
   | { action: 'create'; kind: 'explore'; parentCommit: string; hypothesisId: string | null; reason: string }
+  | { action: 'none'; kind?: undefined; reason: string }
 
 const oldestFirst = (a: QueuedUnit, b: QueuedUnit): number => a.queuedAt - b.queuedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
 
@@ -110,13 +125,20 @@ function baselineStep(input: SchedulerInput, settings: SchedulerSettings): NextU
 function verifyStep(input: SchedulerInput, settings: SchedulerSettings): NextUnit | undefined {
   const { id, contributorId, hardwareClass: cls } = input.worker
   const suspect = new Set(input.suspectWorkerIds ?? [])
+  const suspectContributor = new Set(input.suspectContributorIds ?? [])
+  // The list names the author's contributor whenever its workers are excluded (the candidate's own worker with them).
+  const mayRun = (u: QueuedUnit) => u.excludedContributorIds
+    ? !u.excludedContributorIds.includes(contributorId)
+    : settings.allowSelfVerification || (u.candidateWorkerId !== id && u.candidateContributorId !== contributorId)
   const eligible = input.units.filter(
     u =>
       u.kind === 'verify' &&
       u.leasedTo === null &&
       u.hardwareClass === cls &&
-      (settings.allowSelfVerification || (u.candidateWorkerId !== id && u.candidateContributorId !== contributorId)) &&
-      !suspect.has(u.candidateWorkerId ?? ''),
+      (u.reservedFor ?? id) === id &&
+      mayRun(u) &&
+      !suspect.has(u.candidateWorkerId ?? '') &&
+      !suspectContributor.has(u.candidateContributorId ?? ''),
   )
   const fresh = (u: QueuedUnit) => !(u.measuredBy ?? []).includes(id)
   const pick = eligible.filter(fresh).sort(oldestFirst)[0] ?? eligible.sort(oldestFirst)[0]
@@ -145,5 +167,6 @@ export function nextUnit(input: SchedulerInput): NextUnit {
   const settings = input.settings ?? DEFAULT_SCHEDULER_SETTINGS
   if (!(Number.isInteger(settings.baselineRuns) && settings.baselineRuns >= 1))
     throw new RangeError(`baselineRuns must be a whole number ≥ 1, got ${settings.baselineRuns}`)
-  return baselineStep(input, settings) ?? verifyStep(input, settings) ?? rebaseStep(input) ?? exploreStep(input)
+  const nothing: NextUnit = { action: 'none', reason: `nobody could verify what ${input.worker.hardwareClass} explores (too few contributors on the class)` }
+  return baselineStep(input, settings) ?? verifyStep(input, settings) ?? (input.explorationAllowed === false ? nothing : rebaseStep(input) ?? exploreStep(input))
 }

@@ -11,6 +11,10 @@ import type { Worker } from '../workers/registry.ts'
 import { leaseSeconds } from './leases.ts'
 import { nextUnit, type SchedulerInput } from '../scheduler/index.ts'
 import { unitExtras } from '../swarm/unit-extras.ts'
+import { drawVerifiers, excludedOf } from './verifier-draw.ts'
+import { suspectContributors } from './suspects.ts'
+import { canVerify } from '../classes/approval.ts'
+import { workers } from '../db/schema.ts'
 
 type Unit = typeof workUnits.$inferSelect
 
@@ -26,6 +30,8 @@ const KINDS = ['baseline', 'verify', 'rebase', 'explore'] as const
 /** Every lease runs these: prepared once (db/prepared.ts). */
 const q = prepared(db => ({
   leased: db.select({ n: sql<number>`count(*)` }).from(workUnits).where(and(eq(workUnits.workerId, p('worker')), eq(workUnits.state, 'leased'))).prepare(),
+  leasedByContributor: db.select({ n: sql<number>`count(*)` }).from(workUnits).innerJoin(workers, eq(workers.id, workUnits.workerId))
+    .where(and(eq(workers.contributorId, p('contributor')), eq(workUnits.state, 'leased'))).prepare(),
   // The oldest queued units of one kind that a worker of this class could take (see `snapshot`).
   queued: db.select().from(workUnits).where(and(eq(workUnits.state, 'queued'), eq(workUnits.campaign, p('campaign')), eq(workUnits.kind, p('kind')),
     or(isNull(workUnits.hardwareClass), eq(workUnits.hardwareClass, p('cls'))))).orderBy(workUnits.createdAt, workUnits.id).limit(QUEUE_WINDOW).prepare(),
@@ -62,9 +68,10 @@ const q = prepared(db => ({
  * Reading every leased unit and every measurement of the campaign made each lease O(N), and the
  * assignment feed stalled at a few thousand workers (docs/PERFORMANCE.md, "Coordinator under load").
  */
-function snapshot(tx: Writer, c: Campaign, worker: Worker): SchedulerInput {
+function snapshot(tx: Writer, c: Campaign, worker: Worker, now: number, reserveMs: number): { input: SchedulerInput; drawn: boolean } {
   const best = c.bestCommit
-  const queued = KINDS.flatMap(kind => q(tx).queued.all({ campaign: c.name, kind, cls: worker.hardwareClass }))
+  const draw = drawVerifiers(tx, KINDS.flatMap(kind => q(tx).queued.all({ campaign: c.name, kind, cls: worker.hardwareClass })), now, reserveMs)
+  const queued = draw.units
   const runningBaselines = q(tx).runningBaselines.all({ campaign: c.name, best })
   const hs = q(tx).openHypotheses.all({ campaign: c.name })
   const ids = hs.map(h => h.id)
@@ -86,18 +93,23 @@ function snapshot(tx: Writer, c: Campaign, worker: Worker): SchedulerInput {
     by.push(m.worker)
   }
   const units = [...queued, ...runningBaselines, ...takenExplores]
-  return {
+  const input: SchedulerInput = {
     worker: { id: worker.id, contributorId: worker.contributorId, hardwareClass: worker.hardwareClass },
     best,
     baselines,
     units: units.map(u => ({
       id: u.id, kind: u.kind, commit: u.kind === 'verify' ? u.targetCommit! : u.parentCommit, hardwareClass: u.hardwareClass,
-      candidateWorkerId: u.excludedWorker, candidateContributorId: u.excludedWorker && u.targetExperiment ? contributorOf.get(u.targetExperiment) : null, measuredBy: u.kind === 'verify' ? measuredBy.get(u.targetCommit!) ?? [] : [],
+      candidateWorkerId: u.excludedWorker, candidateContributorId: u.targetExperiment ? contributorOf.get(u.targetExperiment) : null, measuredBy: u.kind === 'verify' ? measuredBy.get(u.targetCommit!) ?? [] : [],
+      excludedContributorIds: u.kind === 'verify' && u.excludedContributors ? excludedOf(u) : null,
+      reservedFor: u.state === 'queued' && (u.reservedUntil ?? 0) > now ? u.reservedFor : null,
       hypothesisId: u.hypothesisId, leasedTo: u.state === 'leased' ? u.workerId : null, queuedAt: u.createdAt,
     })),
     hypotheses: hs.map(h => ({ id: h.id, priority: h.priority, status: h.status, createdAt: h.createdAt, triedOn: onBest.some(t => t.h === h.id) ? [best] : [] })),
     settings: { baselineRuns: c.spec.noise.baselineRuns, allowSelfVerification: c.spec.noise.allowSelfVerification },
+    suspectContributorIds: suspectContributors(tx, c.name),
+    explorationAllowed: canVerify(tx, c, worker.hardwareClass, now),
   }
+  return { input, drawn: draw.drawn }
 }
 
 /**
@@ -107,14 +119,22 @@ function snapshot(tx: Writer, c: Campaign, worker: Worker): SchedulerInput {
  */
 export function leaseNextUnit(ctx: Ctx, worker: Worker, eligible: (c: Campaign) => boolean): Unit | null {
   const now = ctx.now()
-  return ctx.db.transaction(tx => {
+  const drawnIn = new Set<string>()
+  const leased = ctx.db.transaction(tx => {
+    // Per-contributor quota on open units: one person with many workers or tokens' worth of
+    // workers cannot take the whole queue (issue 15).
+    if (q(tx).leasedByContributor.get({ contributor: worker.contributorId })!.n >= (ctx.settings.maxOpenUnitsPerContributor ?? DEFAULT_MAX_OPEN_UNITS)) return null
     for (const c of listCampaigns({ db: tx as never }).filter(c => c.status === 'active' && eligible(c))) {
-      const choice = nextUnit(snapshot(tx, c, worker))
+      const { input, drawn } = snapshot(tx, c, worker, now, leaseSeconds(c, ctx.settings) * 1000)
+      if (drawn) drawnIn.add(c.name)
+      const choice = nextUnit(input)
+      if (choice.action === 'none') continue
       let unit: Unit
       if (choice.action === 'lease') {
         unit = q(tx).unit.get({ id: choice.unitId })!
       } else {
-        const base = { id: newId('u'), campaign: c.name, targetCommit: null, targetExperiment: null, excludedWorker: null, workerId: null, leaseToken: null,
+        const base = { id: newId('u'), campaign: c.name, targetCommit: null, targetExperiment: null, excludedWorker: null, excludedContributors: null,
+          reservedFor: null, reservedUntil: null, workerId: null, leaseToken: null,
           leaseExpiresAt: null, attempts: 0, state: 'queued' as const, progress: null, createdAt: now, updatedAt: now }
         unit = choice.kind === 'baseline'
           ? { ...base, kind: 'baseline', hypothesisId: null, parentCommit: choice.commit, hardwareClass: choice.hardwareClass }
@@ -130,7 +150,13 @@ export function leaseNextUnit(ctx: Ctx, worker: Worker, eligible: (c: Campaign) 
     }
     return null
   })
+  // A drawn verifier that is idle now must hear that a unit waits for it.
+  for (const name of drawnIn) ctx.bus.emit({ type: 'work-available', campaign: name })
+  return leased
 }
+
+/** Units a contributor's workers may hold at once, all together, unless the settings say otherwise. */
+export const DEFAULT_MAX_OPEN_UNITS = 32
 
 /** Turns a leased unit row into the message a worker receives (reads the source from git). */
 export async function toWorkUnit(ctx: Ctx, unit: Unit): Promise<WorkUnit> {

@@ -5,22 +5,41 @@ import { logEvent } from '../events/log.ts'
 import { prepared } from '../db/prepared.ts'
 import type { Campaign } from '../campaigns/campaigns.ts'
 import { experiments, hypotheses, measurements, workUnits } from '../db/schema.ts'
-import { budgetProblem, decide, type Decision, type RatchetSettings } from '../ratchet/index.ts'
+import { budgetProblem, decide, DEFAULT_RATCHET_SETTINGS, mean, type Decision, type ParentRun, type RatchetSettings } from '../ratchet/index.ts'
 import { noiseFloorOf } from './noise-floor.ts'
 import { newId } from '../context.ts'
+import { classStanding } from '../classes/approval.ts'
 
 type Experiment = typeof experiments.$inferSelect
 
 const p = sql.placeholder
 /** Every report is judged: prepared once (db/prepared.ts). */
 const q = prepared(db => ({
-  samples: db.select().from(measurements)
-    .where(and(eq(measurements.campaign, p('campaign')), eq(measurements.commit, p('commit')), eq(measurements.hardwareClass, p('cls')))).prepare(),
+  // A parent's runs that are evidence: baselines and verifications, never claims (explore and rebase
+  // runs), exactly as the noise floor counts them. A claim carried into the parent's samples (a
+  // merged candidate's capped author run) set the parent mean too low, and nothing merged after it.
+  parentRuns: db.select({ valBpb: measurements.valBpb, contributorId: experiments.contributorId })
+    .from(measurements).innerJoin(experiments, eq(experiments.id, measurements.experimentId))
+    .where(and(eq(measurements.campaign, p('campaign')), eq(measurements.commit, p('commit')), eq(measurements.hardwareClass, p('cls')),
+      inArray(measurements.kind, ['baseline', 'verify']))).prepare(),
+  // The author's own runs of a commit (an origin's claim, for a candidate carried onto a newer best).
+  claimRuns: db.select({ valBpb: measurements.valBpb }).from(measurements)
+    .where(and(eq(measurements.campaign, p('campaign')), eq(measurements.commit, p('commit')), eq(measurements.hardwareClass, p('cls')),
+      eq(measurements.workerId, p('worker')), inArray(measurements.kind, ['explore', 'rebase']))).prepare(),
+  unitOf: db.select({ kind: workUnits.kind, target: workUnits.targetExperiment }).from(workUnits).where(eq(workUnits.id, p('id'))).prepare(),
+  experiment: db.select().from(experiments).where(eq(experiments.id, p('id'))).prepare(),
+  // Verification runs of a candidate that produced no measurement: crashed, refused by the worker's
+  // trusted evaluator, or not sane.
+  failedVerifications: db.select({ workerId: experiments.workerId, contributorId: experiments.contributorId }).from(workUnits)
+    .innerJoin(experiments, eq(experiments.unitId, workUnits.id))
+    .where(and(eq(workUnits.targetExperiment, p('experiment')), eq(workUnits.kind, 'verify'), inArray(experiments.status, ['crash', 'rejected', 'rejected-unsafe']))).prepare(),
   // Independence is by contributor: each run's contributor is its experiment's (one indexed join).
   runs: db.select({ valBpb: measurements.valBpb, workerId: measurements.workerId, contributorId: experiments.contributorId, trainingSeconds: measurements.trainingSeconds })
     .from(measurements).innerJoin(experiments, eq(experiments.id, measurements.experimentId))
     .where(and(eq(measurements.campaign, p('campaign')), eq(measurements.commit, p('commit')), eq(measurements.hardwareClass, p('cls')))).prepare(),
-  decided: db.update(experiments).set({ status: sql`${p('status')}`, decision: sql`${p('decision')}` }).where(eq(experiments.id, p('id'))).prepare(),
+  decided: db.update(experiments).set({ status: sql`${p('status')}`, decision: sql`${p('decision')}`, reason: sql`${p('reason')}` }).where(eq(experiments.id, p('id'))).prepare(),
+  exclude: db.update(workUnits).set({ excludedContributors: sql`${p('excluded')}` })
+    .where(and(eq(workUnits.targetExperiment, p('experiment')), eq(workUnits.kind, 'verify'), eq(workUnits.state, 'queued'))).prepare(),
   hypothesis: db.update(hypotheses).set({ status: sql`${p('status')}` }).where(eq(hypotheses.id, p('id'))).prepare(),
   outstanding: db.select({ n: sql<number>`count(*)` }).from(workUnits)
     .where(and(eq(workUnits.targetExperiment, p('experiment')), eq(workUnits.kind, 'verify'), inArray(workUnits.state, ['queued', 'leased']))).prepare(),
@@ -28,17 +47,23 @@ const q = prepared(db => ({
     .where(and(eq(workUnits.targetExperiment, p('experiment')), eq(workUnits.kind, 'verify'), eq(workUnits.state, 'queued'))).prepare(),
 }))
 
-/** The ratchet's settings for a campaign: its noise policy plus its budget. */
+/**
+ * The ratchet's settings for a campaign: its noise policy plus its budget, and issue 15's two
+ * distinct verifying contributors. `allowSelfVerification` may be overridden for one class.
+ */
 export function ratchetSettings(c: Campaign): RatchetSettings {
-  return { ...c.spec.noise, budgetSeconds: c.spec.budgetSeconds }
+  return { ...c.spec.noise, budgetSeconds: c.spec.budgetSeconds, minVerifierContributors: DEFAULT_RATCHET_SETTINGS.minVerifierContributors }
 }
 
 /**
  * Whether a run can count as a measurement at all. Candidates get the full rule from `decide`;
  * baselines and verifications only need to be sane, or they would poison the parent's mean.
  */
-export function runProblem(c: Campaign, status: ReportStatus, m: Metrics | null): { status: Experiment['status']; decision: string } | null {
+export function runProblem(c: Campaign, status: ReportStatus, m: Metrics | null, rejection?: string): { status: Experiment['status']; decision: string; reason?: string } | null {
   if (status === 'rejected-unsafe') return { status: 'rejected-unsafe', decision: 'rejected: the worker found the code unsafe to run' }
+  // The worker's trusted evaluator refused the run (non-causal model, no checkpoint, over budget, …).
+  if (status === 'rejected-measurement')
+    return { status: 'rejected', reason: 'rejected-measurement', decision: `rejected by the trusted evaluator: ${(rejection ?? '').trim() || 'no reason given'}`.slice(0, 2100) }
   if (status === 'crash' || !m) return { status: 'crash', decision: 'crashed: no metrics' }
   if (!Number.isFinite(m.val_bpb) || m.val_bpb <= 0) return { status: 'rejected', decision: `rejected: val_bpb ${m.val_bpb} is not a positive finite number` }
   const budget = budgetProblem(m.training_seconds, ratchetSettings(c))
@@ -48,12 +73,33 @@ export function runProblem(c: Campaign, status: ReportStatus, m: Metrics | null)
 /** Reads what the ratchet needs for one candidate on its class and asks it. */
 export function decideCandidate(tx: Writer, c: Campaign, exp: Experiment): Decision {
   const samples = q(tx).runs.all({ campaign: c.name, commit: exp.commit, cls: exp.hardwareClass })
-  const parentSamples = q(tx).samples.all({ campaign: c.name, commit: exp.parentCommit, cls: exp.hardwareClass }).map(m => m.valBpb)
+  const parentRuns: ParentRun[] = q(tx).parentRuns.all({ campaign: c.name, commit: exp.parentCommit, cls: exp.hardwareClass })
   const sigma = noiseFloorOf(tx, c.name, exp.hardwareClass, c.spec.noise.priorSigma).sigma
+  const standing = classStanding(tx, c, exp.hardwareClass)
   return decide({
-    candidate: { authorId: exp.contributorId, samples, linesDelta: exp.linesDelta },
-    parentSamples, sigma, parentIsBest: exp.parentCommit === c.bestCommit, settings: ratchetSettings(c),
+    candidate: { authorId: exp.contributorId, samples, linesDelta: exp.linesDelta, carriedClaim: carriedClaimOf(tx, c, exp),
+      failedRuns: q(tx).failedVerifications.all({ experiment: exp.id }) },
+    parentSamples: parentRuns.map(r => r.valBpb), parentRuns, sigma, parentIsBest: exp.parentCommit === c.bestCommit, classApproved: standing.approved,
+    settings: { ...ratchetSettings(c), allowSelfVerification: standing.allowSelfVerification },
   })
+}
+
+/**
+ * The claim a candidate carried onto a newer best brings along (issue 15: forged claims were
+ * laundered through the stale path, where the cap never judged them). A rebase experiment's unit
+ * names its origin; the origin's claim is its author's runs against its own parent's evidence, or,
+ * when it was carried itself, the claim it carried. Undefined for an original candidate.
+ */
+export function carriedClaimOf(tx: Writer, c: Campaign, exp: Experiment, hops = 0): { authorId: string; improvement: number } | undefined {
+  if (exp.kind !== 'rebase' || hops > 20) return undefined
+  const target = q(tx).unitOf.get({ id: exp.unitId })?.target
+  const origin = target ? q(tx).experiment.get({ id: target }) : undefined
+  if (!origin) return undefined
+  const own = q(tx).claimRuns.all({ campaign: c.name, commit: origin.commit, cls: origin.hardwareClass, worker: origin.workerId }).map(r => r.valBpb)
+  const parent = q(tx).parentRuns.all({ campaign: c.name, commit: origin.parentCommit, cls: origin.hardwareClass }).map(r => r.valBpb)
+  const further = carriedClaimOf(tx, c, origin, hops + 1)
+  const improvement = own.length && parent.length ? mean(parent) - mean(own) : 0
+  return { authorId: origin.contributorId, improvement: Math.max(improvement, further?.improvement ?? -Infinity) }
 }
 
 export interface Applied {
@@ -63,14 +109,15 @@ export interface Applied {
 }
 
 const STATUS: Record<Decision['kind'], Experiment['status']> = {
-  reject: 'rejected', 'await-baseline': 'pending', discard: 'discarded', verify: 'pending', stale: 'stale', merge: 'merging',
+  reject: 'rejected', 'await-baseline': 'pending', hold: 'pending', discard: 'discarded', verify: 'pending', stale: 'stale', merge: 'merging',
 }
 
 /** Records a decision on a candidate: its status, verification units, and its hypothesis. */
 export function applyDecision(tx: Writer, c: Campaign, exp: Experiment, d: Decision, now: number): Applied {
   const status = STATUS[d.kind]
-  q(tx).decided.run({ status, decision: d.message, id: exp.id })
-  if (d.kind === 'verify') ensureVerifications(tx, c, exp, d.needed, now)
+  const reason = d.kind === 'discard' && d.claimContradicted ? 'claim-contradicted' : 'reason' in d ? d.reason : null
+  q(tx).decided.run({ status, decision: d.message, reason, id: exp.id })
+  if (d.kind === 'verify') ensureVerifications(tx, c, exp, d.needed, d.excludeContributorIds, now)
   else cancelVerifications(tx, exp.id, now)
   if (exp.hypothesisId && status !== 'pending') {
     q(tx).hypothesis.run({ status: status === 'merging' ? 'merged' : 'tested', id: exp.hypothesisId })
@@ -80,17 +127,19 @@ export function applyDecision(tx: Writer, c: Campaign, exp: Experiment, d: Decis
 }
 
 /**
- * Queues verification runs of a candidate until `needed` are outstanding: same class, and (unless
- * the campaign allows self-verification) workers of other contributors. `excludedWorker` names the
- * candidate's worker; the scheduler keeps every worker of that worker's contributor away.
+ * Queues verification runs of a candidate until `needed` are outstanding, on its class. The
+ * decision says whose workers must not run them (`excluded_contributors`: the author's, unless
+ * self-verification is allowed, and while too few distinct contributors verified, those who did);
+ * units already queued take the newest list. `excludedWorker` names the candidate's own worker.
  */
-function ensureVerifications(tx: Writer, c: Campaign, exp: Experiment, needed: number, now: number): void {
+function ensureVerifications(tx: Writer, c: Campaign, exp: Experiment, needed: number, excluded: string[], now: number): void {
   const outstanding = q(tx).outstanding.get({ experiment: exp.id })!.n
+  q(tx).exclude.run({ experiment: exp.id, excluded: JSON.stringify(excluded) })
   for (let i = outstanding; i < needed; i++) {
     tx.insert(workUnits).values({
       id: newId('u'), kind: 'verify', campaign: c.name, hypothesisId: null, parentCommit: exp.parentCommit, targetCommit: exp.commit,
-      targetExperiment: exp.id, hardwareClass: exp.hardwareClass, excludedWorker: c.spec.noise.allowSelfVerification ? null : exp.workerId,
-      state: 'queued', createdAt: now, updatedAt: now,
+      targetExperiment: exp.id, hardwareClass: exp.hardwareClass, excludedWorker: excluded.includes(exp.contributorId) ? exp.workerId : null,
+      excludedContributors: excluded, state: 'queued', createdAt: now, updatedAt: now,
     }).run()
   }
 }

@@ -55,8 +55,10 @@ export async function commitMerge(ctx: Ctx, job: MergeJob, approval: Approval): 
       valAfter: ev.candidateMean, delta: ev.delta, sigma: ev.sigma, samples: job.decision.samples, verifiers: job.decision.verifierIds,
       hardwareClass: exp.hardwareClass, reviewer: approval.reviewer, reviewReason: approval.reason,
     }).run()
-    // The branch commit holds the candidate's exact source: its measurements are the new best's.
-    for (const m of tx.select().from(measurements).where(and(eq(measurements.campaign, c.name), eq(measurements.commit, exp.commit))).all()) {
+    // The branch commit holds the candidate's exact source: its measurements are the new best's,
+    // except the claims (the author's runs), which are no evidence about the new best either.
+    for (const m of tx.select().from(measurements).where(and(eq(measurements.campaign, c.name), eq(measurements.commit, exp.commit),
+      inArray(measurements.kind, ['baseline', 'verify']))).all()) {
       const { id: _id, ...rest } = m
       tx.insert(measurements).values({ ...rest, commit }).run()
     }
@@ -104,7 +106,7 @@ async function mergeStaleOnce(ctx: Ctx, exp: Experiment): Promise<boolean> {
       tx.insert(workUnits).values({ id: unitId, kind: 'rebase', campaign: c.name, hypothesisId: exp.hypothesisId, parentCommit: c.bestCommit,
         targetExperiment: exp.id, workerId: exp.workerId, state: 'done', createdAt: now, updatedAt: now }).run()
       const merged: Experiment = { ...exp, id, unitId, kind: 'rebase', parentCommit: c.bestCommit, commit, diff, linesDelta, metrics: null, valBpb: null,
-        status: 'pending', description: `${exp.description} (merged onto the new best)`.slice(0, 300), decision: '', logTail: '', agentNotes: `three-way merge of ${exp.id}`, createdAt: now }
+        status: 'pending', description: `${exp.description} (merged onto the new best)`.slice(0, 300), decision: '', reason: null, logTail: '', agentNotes: `three-way merge of ${exp.id}`, createdAt: now }
       tx.insert(experiments).values(merged).run()
       logEvent(tx, c.name, 'merged-onto-best', { experiment: exp.id, merged: id, commit })
       applyDecision(tx, campaign, merged, decideCandidate(tx, campaign, merged), now)

@@ -8,18 +8,20 @@ import { prepared } from '../db/prepared.ts'
 import { getCampaign, UserError, type Campaign } from '../campaigns/campaigns.ts'
 import type { Worker } from '../workers/registry.ts'
 import { addHypothesis } from '../hypotheses/add.ts'
+import { proposalRoom } from '../hypotheses/quota.ts'
 import { applyDecision, decideCandidate, runProblem } from './judge.ts'
 import { finishMerge, mergeStale, type MergeJob } from './merge.ts'
 import { sourceOf } from './assign.ts'
 import { linesDelta as countLinesDelta } from '../git/lines-delta.ts'
 import { ingestReuse } from './reuse.ts'
 import { crashPoint } from '../faults/crash-point.ts'
+import { redactSecrets } from '../auth/redact.ts'
 
 export type Experiment = typeof experiments.$inferSelect
 
 const p = sql.placeholder
 const EXPERIMENT_COLUMNS = ['id', 'unitId', 'campaign', 'kind', 'workerId', 'contributorId', 'hardwareClass', 'hypothesisId', 'parentCommit', 'commit', 'description',
-  'diff', 'sourceHash', 'linesDelta', 'metrics', 'valBpb', 'status', 'decision', 'logTail', 'agentNotes', 'timings', 'createdAt'] as const satisfies (keyof Experiment)[]
+  'diff', 'sourceHash', 'linesDelta', 'metrics', 'valBpb', 'status', 'decision', 'reason', 'logTail', 'agentNotes', 'timings', 'createdAt'] as const satisfies (keyof Experiment)[]
 /** Every report runs these: prepared once (db/prepared.ts). */
 const q = prepared(db => ({
   unit: db.select().from(workUnits).where(eq(workUnits.id, p('id'))).prepare(),
@@ -116,14 +118,14 @@ export async function ingestReport(ctx: Ctx, worker: Worker, r: Report): Promise
     const fresh = q(tx).unit.get({ id: unit.id })!
     if (fresh.leaseToken !== r.leaseToken || fresh.state === 'done') return null
     const campaign = getCampaign({ db: tx as never }, c.name)!
-    const problem = runProblem(campaign, r.status, r.metrics)
+    const problem = runProblem(campaign, r.status, r.metrics, r.rejection)
     const exp: Experiment = {
       id, unitId: unit.id, campaign: c.name, kind: unit.kind, workerId: worker.id, contributorId: worker.contributorId,
       hardwareClass: worker.hardwareClass, hypothesisId: unit.hypothesisId, parentCommit: unit.parentCommit, commit,
       description: r.description.slice(0, LIMITS.descriptionChars), diff, sourceHash: hash, linesDelta, metrics: r.metrics,
       valBpb: r.metrics?.val_bpb ?? null, status: problem?.status ?? (measuring ? 'measured' : 'pending'),
-      decision: problem?.decision ?? (measuring ? `measured ${r.metrics!.val_bpb.toFixed(6)} on ${worker.hardwareClass}` : ''),
-      logTail: r.logTail, agentNotes: r.agentNotes, timings: r.timings, createdAt: now,
+      decision: problem?.decision ?? (measuring ? `measured ${r.metrics!.val_bpb.toFixed(6)} on ${worker.hardwareClass}` : ''), reason: problem?.reason ?? null,
+      logTail: redactSecrets(r.logTail), agentNotes: r.agentNotes, timings: r.timings, createdAt: now,
     }
     const json = (v: unknown) => (v === null || v === undefined ? null : JSON.stringify(v))
     q(tx).insert.run({ ...exp, metrics: json(exp.metrics), timings: json(exp.timings) })
@@ -132,6 +134,10 @@ export async function ingestReport(ctx: Ctx, worker: Worker, r: Report): Promise
     const out: Outcome = { merges: [], stale: [], decided: [{ id, status: exp.status }] }
     if (problem) {
       if (unit.hypothesisId) tx.update(hypotheses).set({ status: 'tested' }).where(eq(hypotheses.id, unit.hypothesisId)).run()
+      // A verification that crashed or was refused counts against its candidate, which is re-decided
+      // now: it gets a replacement run, or is rejected once it failed for enough others. Returning
+      // before this left the candidate waiting for a run that would never come.
+      if (unit.kind === 'verify') settle(tx, campaign, q(tx).candidate.all({ id: unit.targetExperiment ?? '', cls: worker.hardwareClass }), now, out)
       return out
     }
     q(tx).measure.run({ campaign: c.name, commit, cls: worker.hardwareClass, valBpb: exp.valBpb!, experiment: id,
@@ -157,8 +163,9 @@ export async function ingestReport(ctx: Ctx, worker: Worker, r: Report): Promise
   }
   for (const job of outcome.merges) await finishMerge(ctx, job)
   for (const exp of outcome.stale) await mergeStale(ctx, exp)
-  for (const f of r.followUps) {
-    addHypothesis(ctx, c.name, { title: f.title, body: f.body, source: 'agent', author: worker.name, parentExperiment: id })
+  // Follow-ups beyond the contributor's proposal quota are dropped: the result itself still counts.
+  for (const f of r.followUps.slice(0, proposalRoom(ctx, c.name, worker.contributorId))) {
+    addHypothesis(ctx, c.name, { title: f.title, body: f.body, source: 'agent', author: worker.name, parentExperiment: id, contributorId: worker.contributorId })
   }
   for (const d of outcome.decided) ctx.bus.emit({ type: 'experiment', campaign: c.name, experimentId: d.id, status: d.status })
   ctx.bus.emit({ type: 'unit-done', workerId: worker.id, unitId: unit.id })

@@ -7,6 +7,7 @@ import { logEvent } from '../events/log.ts'
 import { UserError, type Campaign } from '../campaigns/campaigns.ts'
 import type { Worker } from '../workers/registry.ts'
 import { addHypothesis } from '../hypotheses/add.ts'
+import { proposalRoom } from '../hypotheses/quota.ts'
 import { sourceOf } from './assign.ts'
 import { linesDelta as countLinesDelta } from '../git/lines-delta.ts'
 
@@ -49,7 +50,8 @@ export async function ingestReuse(ctx: Ctx, worker: Worker, unit: Unit, c: Campa
     throw new UserError(`work unit "${unit.id}" was re-assigned while your report was being stored`)
   }
   await ctx.git.setRef(`refs/experiments/${id}`, earlier.commit)
-  for (const f of r.followUps) addHypothesis(ctx, c.name, { title: f.title, body: f.body, source: 'agent', author: worker.name, parentExperiment: id })
+  for (const f of r.followUps.slice(0, proposalRoom(ctx, c.name, worker.contributorId)))
+    addHypothesis(ctx, c.name, { title: f.title, body: f.body, source: 'agent', author: worker.name, parentExperiment: id, contributorId: worker.contributorId })
   ctx.bus.emit({ type: 'experiment', campaign: c.name, experimentId: id, status: 'discarded' })
   ctx.bus.emit({ type: 'unit-done', workerId: worker.id, unitId: unit.id })
   ctx.bus.emit({ type: 'work-available', campaign: c.name })

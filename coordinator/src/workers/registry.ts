@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { and, eq, inArray, notInArray, sql } from 'drizzle-orm'
 import { describeSource, hardwareClass, type HelloReply, type Heartbeat, type WorkerHello } from '@autoresearch-grid/shared'
 import type { Ctx } from '../context.ts'
@@ -46,7 +47,10 @@ export function hello(ctx: Ctx, contributorId: string, hi: WorkerHello): HelloRe
     const lost = tx.select({ id: workUnits.id }).from(workUnits)
       .where(and(eq(workUnits.workerId, workerId), eq(workUnits.state, 'leased'), input.holding.length ? notInArray(workUnits.id, input.holding) : undefined)).all()
     if (lost.length) {
-      tx.update(workUnits).set({ state: 'queued', workerId: null, updatedAt: now }).where(inArray(workUnits.id, lost.map(u => u.id))).run()
+      // A fresh lease token each: the worker said it no longer holds them, so nothing may be
+      // reported or reclaimed with the old token (a report for the lost run is not coming, and one
+      // forged from the old lease must not count).
+      for (const u of lost) tx.update(workUnits).set({ state: 'queued', workerId: null, leaseToken: randomBytes(16).toString('hex'), updatedAt: now }).where(eq(workUnits.id, u.id)).run()
       logEvent(tx, null, 'units-requeued', { worker: workerId, units: lost.map(u => u.id), reason: 'worker restarted' })
     }
     logEvent(tx, null, 'worker-hello', { worker: workerId, name: input.name, hardwareClass: input.hardware.hardwareClass })

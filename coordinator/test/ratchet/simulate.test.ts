@@ -34,8 +34,14 @@ t.test('the default ratchet keeps false accepts at or below 5 % of merges', asyn
   t.ok(ours.falseAcceptShare <= 0.05, `false accepts ${(100 * ours.falseAcceptShare).toFixed(1)} %`)
 })
 
-t.test('the default ratchet keeps at least 80 % of real improvements larger than 2σ', async t => {
-  t.ok(ours.bigKeptRate >= 0.8, `kept ${(100 * ours.bigKeptRate).toFixed(1)} %`)
+// Issue 15 made the verdict hold without the runs of any one other contributor (an accomplice's
+// runs cannot carry a merge). That costs power: a candidate must convince on fewer runs. The
+// target of 80 % still holds for the rule without it (one verifying contributor), which is what a
+// campaign of trusted contributors may choose; with it, the defaults keep at least 70 %.
+t.test('the default ratchet keeps at least 70 % of real improvements larger than 2σ (80 % without the accomplice rule)', async t => {
+  t.ok(ours.bigKeptRate >= 0.7, `kept ${(100 * ours.bigKeptRate).toFixed(1)} %`)
+  const trusting = campaigns({ settings: { ...base().settings, minVerifierContributors: 1 } }, 20)
+  t.ok(trusting.bigKeptRate >= 0.8, `kept ${(100 * trusting.bigKeptRate).toFixed(1)} % with one verifying contributor`)
 })
 
 t.test('the default ratchet never merges harm worth mentioning', async t => {

@@ -297,6 +297,31 @@ async function loadReviews() {
   renderReviews(reviewUi, $('review-list'), await api('dashboard.reviews')({ campaign: state.campaign }))
 }
 
+/** The contributor monitor (coordinator/src/dashboard/monitor.ts) and the campaign's hardware classes. */
+async function loadContributors() {
+  if (!state.campaign) return
+  const [rows, classes] = await Promise.all([api('dashboard.contributorMonitor')({ campaign: state.campaign }), api('dashboard.classes')({ campaign: state.campaign })])
+  $('monitor-rows').replaceChildren(...rows.map(r => h('tr', { class: r.flagged ? 'flagged' : '', dataset: { contributor: r.name } },
+    h('td', {}, r.name),
+    h('td', { class: 'num' }, String(r.compared)),
+    h('td', { class: 'num' }, String(r.disagreements)),
+    h('td', { class: 'num' }, String(r.claimDisagreements)),
+    h('td', { class: 'num mono' }, `${r.meanDifferenceSigma >= 0 ? '+' : ''}${r.meanDifferenceSigma.toFixed(1)}σ`),
+    h('td', {}, r.flagged ? badge('flagged') : badge('ok'), r.suspect ? badge('suspect') : null, r.note ? h('span', { class: 'muted' }, ` ${r.note}`) : null),
+  )))
+  if (!rows.length) $('monitor-rows').append(h('tr', {}, h('td', { colspan: 6, class: 'muted' }, 'No runs to compare yet.')))
+  $('class-rows').replaceChildren(...classes.map(c => h('tr', { dataset: { class: c.hardwareClass } },
+    h('td', { class: 'mono' }, c.hardwareClass),
+    h('td', {}, c.approved ? `yes (${c.by})` : 'no: held'),
+    h('td', { class: 'num' }, String(c.activeContributors)),
+    h('td', { class: 'muted' }, c.note ?? ''),
+    h('td', { class: 'admin-only nowrap' },
+      c.approved && c.by !== 'maintainer' ? null : h('button', { type: 'button', class: 'small', onclick: () => act('admin.approveClass', { campaign: state.campaign, hardwareClass: c.hardwareClass, approved: !c.approved }, () => `${c.approved ? 'Withdrew approval of' : 'Approved'} ${c.hardwareClass}.`) }, c.approved ? 'withdraw' : 'approve'),
+      h('button', { type: 'button', class: 'small', onclick: () => act('admin.setClassSelfVerification', { campaign: state.campaign, hardwareClass: c.hardwareClass, allow: !c.allowSelfVerification }, () => `Self-verification ${c.allowSelfVerification ? 'off' : 'on'} for ${c.hardwareClass}.`) }, c.allowSelfVerification ? 'no self-verification' : 'allow self-verification')),
+  )))
+  if (!classes.length) $('class-rows').append(h('tr', {}, h('td', { colspan: 5, class: 'muted' }, 'Nothing measured yet.')))
+}
+
 // ---------------------------------------------------------------------------------------------
 // Experiment detail, in a dialog.
 
@@ -351,7 +376,7 @@ async function loadDetail() {
     diffView(e.diff),
     e.agentNotes ? [h('h4', {}, 'Agent notes'), h('pre', { class: 'notes' }, e.agentNotes)] : null,
     h('h4', {}, 'Log tail'),
-    h('pre', { class: 'log' }, e.logTail || '(empty)'),
+    h('pre', { class: 'log' }, e.logTailHidden ? '(only its author and the maintainer can read the log)' : e.logTail || '(empty)'),
   )
 }
 
@@ -500,11 +525,11 @@ function wireForms() {
 
 const loaders = {
   campaigns: loadCampaigns, summary: loadSummary, curve: loadCurve, leaderboard: loadLeaderboard, workers: loadWorkers,
-  experiments: loadExperiments, hypotheses: loadHypotheses, merges: loadMerges, detail: loadDetail, reviews: loadReviews, program: loadProgram,
+  experiments: loadExperiments, hypotheses: loadHypotheses, merges: loadMerges, detail: loadDetail, reviews: loadReviews, program: loadProgram, contributors: loadContributors,
 }
 const ALL = Object.keys(loaders)
 const AFFECTS = {
-  experiment: ['summary', 'curve', 'leaderboard', 'experiments', 'workers', 'hypotheses', 'merges', 'detail', 'reviews'],
+  experiment: ['summary', 'curve', 'leaderboard', 'experiments', 'workers', 'hypotheses', 'merges', 'detail', 'reviews', 'contributors'],
   'best-changed': ['summary', 'curve', 'leaderboard', 'experiments', 'merges', 'detail', 'reviews'],
   review: ['reviews', 'experiments', 'detail'],
   progress: ['workers'],

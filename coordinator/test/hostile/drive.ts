@@ -1,0 +1,40 @@
+import type { ReportInput, WorkUnit } from '@autoresearch-grid/shared'
+import { report } from '../helpers.ts'
+
+/** A worker as the tests hold it: its API, id, and the feed's `next()` (helpers.ts, joinWorkers). */
+export interface Driven {
+  name: string
+  workerId: string
+  api: { worker: { report: { mutate(input: { workerId: string; report: ReportInput }): Promise<{ experimentId: string; decision: string }> } } }
+  next(): Promise<WorkUnit>
+}
+
+/**
+ * Plays units as they arrive, each worker's by `answer`, until `done()` says so or `maxMs` passed
+ * (liveness only: a test asserts on what happened, never on how long it took). Each worker keeps
+ * one `next()` waiting at a time, so no unit is lost between rounds. `answer` returning null leaves
+ * the unit unreported (the worker keeps it).
+ */
+export async function drive(workers: Driven[], answer: (w: Driven, u: WorkUnit) => ReportInput | null, done: () => boolean, maxMs = 60_000): Promise<void> {
+  const pending = new Map<Driven, Promise<[Driven, WorkUnit]>>()
+  const end = Date.now() + maxMs
+  while (!done() && Date.now() < end) {
+    for (const w of workers) if (!pending.has(w)) pending.set(w, w.next().then(u => [w, u] as [Driven, WorkUnit]))
+    const tick = new Promise<null>(r => setTimeout(() => r(null), 200))
+    const got = await Promise.race([...pending.values(), tick])
+    if (!got) continue
+    const [w, u] = got
+    pending.delete(w)
+    const r = answer(w, u)
+    if (r) await w.api.worker.report.mutate({ workerId: w.workerId, report: r })
+  }
+}
+
+let edits = 0
+/** A fresh edit of the seed (a different MATRIX_LR each time), so every exploration is a new commit. */
+export function freshEdit(source: string): string {
+  edits++
+  return source.replace(/MATRIX_LR = [0-9.]+/, `MATRIX_LR = 0.${1000 + edits}`)
+}
+
+export { report }
