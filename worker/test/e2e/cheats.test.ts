@@ -151,10 +151,6 @@ t.test('six cheats with forged claims: none merges, each is rejected with a reas
   await m.stop()
   mallory = null
 
-  // Issue 15's coordinator (branch h-ratchet: migration 0003 adds experiments.reason) re-decides a
-  // candidate whose verification crashed or was refused, and rejects it once enough others saw it
-  // fail. Before it, such a candidate waits for a verification that never comes (see the todo).
-  const redecidesFailures = readDb(data, db => db.prepare("select 1 as y from pragma_table_info('experiments') where name = 'reason'").get()) !== undefined
   const all = await experiments()
   const campaign = (await api.dashboard.campaign.query({ name: 'demo' }))!
   t.equal(campaign.bestCommit, seed, "the campaign's best is still the seed")
@@ -186,14 +182,14 @@ t.test('six cheats with forged claims: none merges, each is rejected with a reas
         t.ok(verifications.every(v => v.valBpb! > baseline.valBpb! - 0.1), 'and no better than the trained seed: nothing learned')
       } else {
         t.ok(verifications.every(v => v.valBpb === null && v.status !== 'measured'), 'no verification produced a number')
-        t.ok(['rejected', 'discarded'].includes(candidate.status), `the candidate ends rejected (${candidate.status}: ${candidate.decision})`,
-          { todo: redecidesFailures ? false : 'coordinator/src/units/report.ts returns before re-deciding the candidate of a failed verification (fixed on h-ratchet)' })
-        if (redecidesFailures) t.match(candidate.decision, /crash|refused|reject/i, 'because its verifications failed')
+        // A candidate whose verifications crashed or were refused is re-decided, and rejected once
+        // enough other contributors saw it fail (units/report.ts, units/judge.ts).
+        t.ok(['rejected', 'discarded'].includes(candidate.status), `the candidate ends rejected (${candidate.status}: ${candidate.decision})`)
+        t.match(candidate.decision, /crash|refused|reject/i, 'because its verifications failed')
         // The reason the trusted measurement gave goes with the report (Report.rejection); the
         // verification's own decision should say it, not only the worker's notes.
         if (cheat.verifierReports === 'rejected-measurement')
-          t.ok(verifications.every(v => cheat.reason.test(v.decision)), `each verification's decision carries the rejection (${verifications.map(v => v.decision).join('; ')})`,
-            { todo: redecidesFailures ? false : "coordinator/src/units/judge.ts runProblem ignores Report.rejection: a rejected-measurement run is stored as 'crashed: no metrics' (fixed on h-ratchet)" })
+          t.ok(verifications.every(v => cheat.reason.test(v.decision)), `each verification's decision carries the rejection (${verifications.map(v => v.decision).join('; ')})`)
       }
       const why = reasons.split('\n').find(l => cheat.reason.test(l)) ?? ''
       t.comment(`RESULT ${cheat.name}: ${candidate.status} | ${candidate.decision.slice(0, 200)} | ${why.slice(0, 400)}`)
