@@ -67,7 +67,7 @@ t.test('campaign create --review, the start-up warning without a key, and an age
     'the fallback is in the audit log')
 
   t.equal((await cli(data, ['campaign', 'review', 'demo', 'agent'])).exitCode, 0)
-  t.match((await cli(data, ['campaign', 'list'])).stdout, /^demo\t.*\treview agent$/m)
+  t.match((await cli(data, ['campaign', 'list'])).stdout, /^demo\t.*\treview agent\t/m)
   const token = (await cli(data, ['token', 'create', 'alice'])).stdout.trim()
 
   const api = await startMessagesServer([approve('an honest learning-rate change')])
