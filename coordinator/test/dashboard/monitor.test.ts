@@ -1,15 +1,12 @@
 import t from 'tap'
-import { existsSync } from 'node:fs'
 import { chromium } from 'playwright-core'
+import { ARGS, CHROMIUM, skip } from './browser.ts'
 import { joinWorkers, report, startCoordinator } from '../helpers.ts'
 import { drive, freshEdit } from '../hostile/drive.ts'
 
 // Issue 15, part 4: the contributor monitor in a real browser (Debian's Chromium, as page.test.ts).
 // A lowball reporter — every number it sends 0.05 below what its runs gave, σ 0.01 — is flagged
 // next to honest contributors whose runs of the same commits agree; nobody is banned.
-const CHROMIUM = '/usr/bin/chromium'
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
-const skip = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM}: install Debian's chromium package (npm test does it where apt-get is usable)`
 
 t.test('the monitor flags a contributor whose runs disagree with others\' runs of the same commits, and bans nobody', { skip, timeout: 120_000 }, async t => {
   const c = await startCoordinator()

@@ -1,37 +1,11 @@
 import t, { type Test } from 'tap'
-import { existsSync } from 'node:fs'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
+import { open, skip } from './browser.ts'
 import { httpClient, startCoordinator } from '../helpers.ts'
 import { explore, join, seedScenario } from './scripted.ts'
 
 // The dashboard in a real browser: Debian's Chromium, driven by playwright-core.
 // scripts/bootstrap.mjs installs the `chromium` package for `npm test` where apt-get is usable.
-const CHROMIUM = '/usr/bin/chromium'
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync']
-const skip = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM}: install Debian's chromium package (npm test does it where apt-get is usable)`
-
-let browser: Promise<Browser> | null = null
-function launch() {
-  browser ??= chromium.launch({ executablePath: CHROMIUM, args: ARGS }).then(b => {
-    t.teardown(() => b.close())
-    return b
-  })
-  return browser
-}
-
-/** A fresh page on the coordinator, failing the test on any script error in the page. */
-async function open(t: Test, url: string): Promise<Page> {
-  const context = await (await launch()).newContext({ viewport: { width: 1400, height: 1000 } })
-  t.teardown(() => context.close())
-  const page = await context.newPage()
-  page.setDefaultTimeout(5000)
-  page.on('pageerror', err => t.fail(`error in the page: ${err.message}`))
-  page.on('dialog', d => d.accept())
-  await page.goto(url)
-  await page.locator('#live.on').waitFor()
-  return page
-}
 
 const cells = (page: Page, row: string) => page.locator(row).locator('td').allTextContents()
 

@@ -1,20 +1,18 @@
 import t from 'tap'
-import { existsSync } from 'node:fs'
 import { chromium } from 'playwright-core'
+import { ARGS, CHROMIUM, skip } from './browser.ts'
 import { httpClient, startCoordinator } from '../helpers.ts'
 import { createCampaign } from '../../src/campaigns/campaigns.ts'
 
 // The maintainer steers a running campaign from the dashboard: program.md and its history are
 // shown to everyone, and edited behind the admin token. Debian's Chromium, driven by playwright-core.
-const CHROMIUM = '/usr/bin/chromium'
-const skip = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM}: install Debian's chromium package (npm test does it where apt-get is usable)`
 
 t.test('program.md is shown with its history, and the admin panel saves a new version', { skip }, async t => {
   const c = await startCoordinator()
   t.teardown(c.close)
   await createCampaign(c.app, { name: 'demo', seed: { 'train.py': 'X = 1\n' }, spec: { budgetSeconds: 10, profile: 'cpu-tiny' },
     program: { text: '# Research program\nStudy the learning rates.\n', author: { name: 'Maja Maintainer', email: 'maja@example.org' } } })
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'] })
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS })
   t.teardown(() => browser.close())
   const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } })
   page.setDefaultTimeout(5000)

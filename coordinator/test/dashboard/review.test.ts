@@ -1,37 +1,12 @@
 import t, { type Test } from 'tap'
-import { existsSync } from 'node:fs'
 import { eq } from 'drizzle-orm'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
+import { open, skip } from './browser.ts'
 import { experiments, merges } from '../../src/db/schema.ts'
 import { CHEAT, HONEST, MODEL, reject, reviewSetup, until } from '../review/setup.ts'
 
 // The maintainer's side of the review gate in a real browser (Debian's Chromium, as page.test.ts):
 // the queue with diff, evidence and the agent's review; approve / reject with a required reason.
-const CHROMIUM = '/usr/bin/chromium'
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync']
-const skip = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM}: install Debian's chromium package (npm test does it where apt-get is usable)`
-
-let browser: Promise<Browser> | null = null
-function launch() {
-  browser ??= chromium.launch({ executablePath: CHROMIUM, args: ARGS }).then(b => {
-    t.teardown(() => b.close())
-    return b
-  })
-  return browser
-}
-
-async function open(t: Test, url: string): Promise<Page> {
-  const context = await (await launch()).newContext({ viewport: { width: 1400, height: 1000 } })
-  t.teardown(() => context.close())
-  const page = await context.newPage()
-  page.setDefaultTimeout(10_000)
-  page.on('pageerror', err => t.fail(`error in the page: ${err.message}`))
-  page.on('dialog', d => d.accept())
-  await page.goto(url)
-  await page.locator('#live.on').waitFor()
-  return page
-}
 
 async function login(page: Page, token: string) {
   await page.fill('#token-form [name=token]', token)
