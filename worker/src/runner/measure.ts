@@ -1,9 +1,9 @@
 import { join } from 'node:path'
-import type { Metrics, Profile, Progress, TrainingSummary } from '@autoresearch-grid/shared'
+import type { Metrics, Profile, TrainingSummary } from '@autoresearch-grid/shared'
 import { INSIDE, type HostLayout, type Mount } from '../sandbox/bwrap.ts'
 import { cacheForSource, compileBytecode, promoteToTrusted } from './compile-cache.ts'
 import { runEvaluation, type Evaluation } from './evaluation.ts'
-import { runTrainer } from './trainer.ts'
+import { runTrainer, type RunTrainerOptions } from './trainer.ts'
 
 /**
  * One experiment's number, measured so that the candidate cannot bend it (DESIGN §11, docs/SECURITY.md):
@@ -19,18 +19,10 @@ import { runTrainer } from './trainer.ts'
 /** The files of a prepared data set that training may see: never val.bin / val_docs.npy. */
 export const TRAINING_FILES = ['meta.json', 'token_bytes.npy', 'tokenizer.model', 'train.bin', 'train_docs.npy'] as const
 
-export interface MeasureOptions {
-  python: string
+/** The trainer's own options (runner/trainer.ts) and what measuring adds to them. */
+export interface MeasureOptions extends Pick<RunTrainerOptions, 'python' | 'runDir' | 'budgetSeconds' | 'profile' | 'seed' | 'cacheDir' | 'dataDir' | 'extraEnv' | 'signal' | 'onProgress'> {
   /** The worker's trainer folder: the locked prepare.py and the evaluator come from here. */
   trainerDir: string
-  /** Holds train.py (and the locked prepare.py copy); the checkpoint is written here. */
-  runDir: string
-  budgetSeconds: number
-  profile: Profile
-  seed?: number
-  cacheDir?: string
-  dataDir?: string
-  extraEnv?: Record<string, string>
   /** The bubblewrap host layout; null runs everything unsandboxed (only with the volunteer's consent). */
   sandbox: HostLayout | null
   /** Hash of the editable files: the compile cache this run may write (compile-cache.ts). */
@@ -39,8 +31,6 @@ export interface MeasureOptions {
   trustedCode?: boolean
   /** Seconds past the budget before the worker's clock stops training (start-up and compilation). */
   graceSeconds?: number
-  signal?: AbortSignal
-  onProgress?: (progress: Progress) => void
 }
 
 export type MeasureStatus = 'ok' | 'crash' | 'rejected-measurement' | 'aborted'
