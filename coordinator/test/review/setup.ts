@@ -37,6 +37,8 @@ export async function reviewSetup(o: { review: ReviewMode; script?: Step[] | Res
   await createCampaign(c.app, { name: 'demo', seed: { 'train.py': SEED_TRAIN_PY },
     spec: { budgetSeconds: 10, profile: 'cpu-tiny', noise: { replications: 0, baselineRuns: 1 }, review: o.review } })
   const [alice] = await joinWorkers(c, ['alice'])
+  /** What the best measures: the seed's 1.5, then each merged exploration's number. */
+  let bestBpb = 1.5
   return {
     c, api, alice,
     close: async () => { alice.close(); await c.close(); await api?.close() },
@@ -46,11 +48,20 @@ export async function reviewSetup(o: { review: ReviewMode; script?: Step[] | Res
       if (unit.kind !== 'baseline') throw new Error(`expected a baseline, got ${unit.kind}`)
       return alice.api.worker.report.mutate({ workerId: alice.workerId, report: report(unit, 1.5) })
     },
-    /** Alice's next exploration, reported with `source` trained to `valBpb`. */
+    /**
+     * Alice's next exploration, reported with `source` trained to `valBpb`. A new best is measured
+     * by a baseline before it is explored (a claim is never a parent sample): that comes first.
+     */
     explore: async (source: string, valBpb: number) => {
-      const unit = await alice.next()
+      let unit = await alice.next()
+      while (unit.kind === 'baseline') {
+        await alice.api.worker.report.mutate({ workerId: alice.workerId, report: report(unit, bestBpb) })
+        unit = await alice.next()
+      }
       if (unit.kind !== 'explore') throw new Error(`expected an exploration, got ${unit.kind}`)
-      return alice.api.worker.report.mutate({ workerId: alice.workerId, report: report(unit, valBpb, source) })
+      const r = await alice.api.worker.report.mutate({ workerId: alice.workerId, report: report(unit, valBpb, source) })
+      if (/^merged/.test(r.decision)) bestBpb = valBpb
+      return r
     },
   }
 }
