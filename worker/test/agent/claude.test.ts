@@ -17,6 +17,8 @@ const trainerDir = fileURLToPath(new URL('../../../trainer/', import.meta.url))
 const TRAIN = readFileSync(join(trainerDir, 'train.py'), 'utf8')
 const python = (await findPython()).path
 const LR_LINE = /^MATRIX_LR = .*$/m.exec(TRAIN)![0]
+/** train.py's line number of LR_LINE: the agent views the lines around it. */
+const LR_LINE_NO = TRAIN.split('\n').indexOf(LR_LINE) + 1
 
 function unit(over: Partial<WorkUnit> = {}): WorkUnit {
   return {
@@ -44,7 +46,7 @@ const prepared = sharedCorpus
 t.test('the agent edits train.py through tools and the loop trains the edit', async t => {
   const dir = t.testdir({})
   const { server, agent } = await setup([
-    message([{ type: 'text', text: 'Looking at the learning rates.' }, toolUse('view_file', { path: 'train.py', start_line: 40, end_line: 60 })]),
+    message([{ type: 'text', text: 'Looking at the learning rates.' }, toolUse('view_file', { path: 'train.py', start_line: LR_LINE_NO - 5, end_line: LR_LINE_NO + 5 })]),
     message([toolUse('replace_in_file', { path: 'train.py', old_string: LR_LINE, new_string: 'MATRIX_LR = 0.06  # Muon, raised' })]),
     message([toolUse('finish', { description: 'MATRIX_LR 0.04 -> 0.06', rationale: 'tiny models tolerate a higher Muon lr', follow_ups: [{ title: 'try MATRIX_LR 0.08', body: 'if 0.06 helps' }] })], { input_tokens: 2000, output_tokens: 50 }),
   ])
