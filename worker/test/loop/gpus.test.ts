@@ -42,7 +42,7 @@ t.test('--gpus 0,1 runs two workers, each training with its own CUDA_VISIBLE_DEV
   const c = await startCoordinator()
   t.teardown(c.close)
   // The seed prints the device list the trainer was given, just before its summary block.
-  const seed = TRAIN.replace(/^print\("---"\)$/m, 'print(f"CUDA_VISIBLE_DEVICES={os.environ.get(\'CUDA_VISIBLE_DEVICES\')}")\nprint("---")')
+  const seed = TRAIN.replace(/^( *)print\("---"\)$/m, '$1print(f"CUDA_VISIBLE_DEVICES={os.environ.get(\'CUDA_VISIBLE_DEVICES\')}")\n$1print("---")')
   t.not(seed, TRAIN, 'the seed prints the device list')
   await createCampaign(c.app, { name: CORPUS_CAMPAIGN, seed: { 'train.py': seed }, spec: { budgetSeconds: 2, profile: 'cpu-tiny', vocabSize: CORPUS_VOCAB, noise: { baselineRuns: 1, replications: 0 } } })
   const state = t.testdir({})
