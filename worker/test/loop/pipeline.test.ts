@@ -141,7 +141,7 @@ t.test('with an agent slower than a training run, pipelining raises the GPU duty
   const measure = async (pipeline: boolean): Promise<JoinSummary> => {
     const c = await startCoordinator()
     try {
-      await createCampaign(c.app, { name: 'demo', seed: { 'train.py': TRAIN }, spec: { budgetSeconds: budget, profile: 'cpu-tiny', vocabSize: 512, noise: { baselineRuns: 1 } } })
+      await createCampaign(c.app, { name: 'demo', seed: { 'train.py': TRAIN }, spec: { budgetSeconds: budget, profile: 'cpu-tiny', vocabSize: 512, noise: { baselineRuns: 1, replications: 0 } } })
       return await joinCoordinator({
         url: c.url, token: c.workerToken(), name: `w-${pipeline}`, stateDir: join(dataRoot, '..', `w-${pipeline}`), dataRoot, trainerDir,
         agent: new SlowAgent(agentSeconds * 1000), pipeline, maxUnits: units, log: process.env.DUTY_LOG ? l => t.comment(l) : () => {},

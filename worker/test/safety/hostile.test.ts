@@ -116,7 +116,7 @@ t.test('ordinary trainer idioms pass', async t => {
     'import sys\nprint("x", file=sys.stderr)\nsys.stdout.flush()',
     'import torch\nfrom torch import nn\nimport torch.nn.functional as F\nmps = getattr(torch.backends, "mps", None)\ntorch.backends.cudnn.benchmark = True',
     'import math, time, gc, functools, itertools, dataclasses\nfrom dataclasses import dataclass\n@dataclass\nclass C:\n    x: int = 1\n    def __init__(self):\n        self._y = 2\n    def get(self):\n        return self._y',
-    'from prepare import TIME_BUDGET, load_data, evaluate_bpb\nimport prepare\nprint(prepare.SEQ_LEN)',
+    'from prepare import TIME_BUDGET, load_data, save_model\nimport prepare\nprint(prepare.SEQ_LEN)',
   ]
   for (const source of ok) {
     const v = await checkSource(python, { 'train.py': source }, { 'train.py': source }, ['train.py'])
