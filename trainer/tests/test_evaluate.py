@@ -121,7 +121,7 @@ def trained_evaluation(trained_run_dir, small_data_dir):
 def test_the_trained_checkpoint_gets_a_finite_val_bpb_and_passes_the_probe(trained_evaluation, small_data):
     result = trained_evaluation
     assert set(result) == {"val_bpb", "rows", "tokens", "bytes", "probes", "probe_max_delta", "probe_mean_at_cut",
-                           "rejection", "eval_seconds"}
+                           "rejection", "eval_seconds", "load_seconds"}
     assert math.isfinite(result["val_bpb"]) and 0 < result["val_bpb"] < math.log2(small_data.vocab_size) * 10
     assert result["probes"] >= 8
     assert result["probe_max_delta"] == 0.0  # a causal model's prefix logits do not move at all
