@@ -190,9 +190,9 @@ t.test('two workers improve the same parent: both land on the branch, through a 
     t.equal(tip.length, TRAIN_PY.split('\n').length - 4, '... and nothing else removed')
   })
 
-  // todo: since the ratchet's verifier draw and carried claims (issue 15), this scenario stalls on a
-  // clean clone: alice's and bob's later units come back as "identical to the kept experiment"
-  // and no rebase unit reaches a worker within the phase's wait. Named in the session-4 note.
+  // todo: since the ratchet's verifier draw and carried claims (issue 15), this scenario stalled on
+  // a loaded machine (alice's and bob's later units came back "identical to the kept experiment",
+  // no rebase unit within the wait); it passes on a quiet one. Named in the session-4 note.
   await t.test('the same lines: the conflicting one gets a rebase unit, done by a real worker, verified by the other and merged', { todo: 'stalls since the issue-15 ratchet changes (verifier draw, carried claims): see the session-4 note' }, async t => {
     const best = s.sql<{ c: string }>("select best_commit as c from campaigns where name = 'demo'")[0].c
     await s.phase(1, best)
@@ -223,8 +223,9 @@ t.test('two workers improve the same parent: both land on the branch, through a 
   })
 })
 
-// todo: its last step (a known source is not trained again) waits for an explore unit that, since the
-// issue-15 scheduling rules, does not come within the wait on a clean clone. Named in the session-4 note.
+// todo: its last step (a known source is not trained again) waited for an explore unit that, since the
+// issue-15 scheduling rules, did not come within the wait on a loaded machine; it passes on a quiet
+// one. Named in the session-4 note.
 t.test('a report whose answer was lost is answered duplicate when resent; a report after the lease ran out still counts; a known source is not trained again', { timeout: 300_000, todo: 'the reused-explore step stalls since the issue-15 scheduling rules: see the session-4 note' }, async t => {
   // One worker that never edits (its agent answers "no change"), three baseline runs wanted: step 1
   // may see the worker train the second one while its first report waits out a retry back-off,
