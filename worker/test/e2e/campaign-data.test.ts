@@ -11,6 +11,7 @@ import type { AppRouter } from '@autoresearch-grid/coordinator'
 import { findPython } from '@autoresearch-grid/trainer'
 import { message, startMessagesServer, toolUse, type MessagesRequest } from '../fixtures/messages-server.ts'
 import { writeTextCorpus } from '../fixtures/text-corpus.ts'
+import { until } from '../fixtures/until.ts'
 
 // A maintainer's real campaign, as issue 16 tried it: the data is a folder only the coordinator
 // host has (deleted after `campaign create` prepared it), two `worker join`s with empty states
@@ -24,15 +25,6 @@ const workerCli = join(root, 'worker/bin/worker.mjs')
 const MARK_1 = 'PROGRAM-ONE: study the learning rates.'
 const MARK_2 = 'PROGRAM-TWO: the maintainer changed course; study the schedule.'
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs: number): Promise<T> {
-  const end = Date.now() + timeoutMs
-  for (;;) {
-    const v = await fn()
-    if (v) return v
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(r => setTimeout(r, 500))
-  }
-}
 
 const text = (content: MessagesRequest['messages'][number]['content']) => (typeof content === 'string' ? content : JSON.stringify(content))
 const systemOf = (r: MessagesRequest) => JSON.stringify(r.system ?? '')

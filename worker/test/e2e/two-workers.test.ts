@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url'
 import { simpleGit } from 'simple-git'
 import { createTRPCClient, httpLink } from '@trpc/client'
 import type { AppRouter } from '@autoresearch-grid/coordinator'
+import { until } from '../fixtures/until.ts'
 
 // The whole system as a user runs it: the real CLIs as separate processes, the real CPU trainer,
 // loopback sockets, a SQLite file and a git store on disk.
@@ -24,15 +25,6 @@ async function startCoordinator(data: string): Promise<{ proc: ResultPromise; ur
   return { proc, url }
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs: number): Promise<T> {
-  const end = Date.now() + timeoutMs
-  for (;;) {
-    const v = await fn()
-    if (v) return v
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(r => setTimeout(r, 500))
-  }
-}
 
 t.test('two real workers train on CPU, the branch advances only on improvements, and a restart keeps it all', { timeout: 420_000 }, async t => {
   const dir = await mkdtemp(join(tmpdir(), 'arg-e2e-'))
