@@ -1,8 +1,6 @@
 import { and, desc, eq, inArray, isNull, or, sql } from 'drizzle-orm'
-import { randomBytes } from 'node:crypto'
 import type { WorkUnit } from '@autoresearch-grid/shared'
 import type { Ctx } from '../context.ts'
-import { newId } from '../context.ts'
 import { experiments, hypotheses, measurements, workUnits } from '../db/schema.ts'
 import { logEvent, type Writer } from '../events/log.ts'
 import { prepared } from '../db/prepared.ts'
@@ -15,8 +13,8 @@ import { drawVerifiers, excludedOf } from './verifier-draw.ts'
 import { suspectContributors } from './suspects.ts'
 import { canVerify } from '../classes/approval.ts'
 import { workers } from '../db/schema.ts'
-
-type Unit = typeof workUnits.$inferSelect
+import { createUnit, leaseUnit, newLeaseToken, type Unit } from './lifecycle.ts'
+import { sourceOf } from './source-cache.ts'
 
 const p = sql.placeholder
 /**
@@ -41,12 +39,6 @@ const q = prepared(db => ({
   measuredOf: db.select({ commit: measurements.commit, cls: measurements.hardwareClass, worker: measurements.workerId }).from(measurements)
     .where(and(eq(measurements.campaign, p('campaign')), eq(measurements.commit, p('commit')))).prepare(),
   unit: db.select().from(workUnits).where(eq(workUnits.id, p('id'))).prepare(),
-  insertUnit: db.insert(workUnits).values({
-    id: p('id'), kind: p('kind'), campaign: p('campaign'), hypothesisId: p('hypothesisId'), parentCommit: p('parentCommit'), hardwareClass: p('hardwareClass'),
-    state: 'queued', attempts: 0, createdAt: p('now'), updatedAt: p('now'),
-  }).prepare(),
-  lease: db.update(workUnits).set({ workerId: sql`${p('worker')}`, leaseToken: sql`${p('token')}`, leaseExpiresAt: sql`${p('expires')}`, state: 'leased',
-    attempts: sql`${p('attempts')}`, updatedAt: sql`${p('now')}`, progress: null }).where(eq(workUnits.id, p('id'))).prepare(),
   startHypothesis: db.update(hypotheses).set({ status: 'in-progress' }).where(and(eq(hypotheses.id, p('id')), eq(hypotheses.status, 'open'))).prepare(),
   hypothesis: db.select().from(hypotheses).where(eq(hypotheses.id, p('id'))).prepare(),
   experiment: db.select().from(experiments).where(eq(experiments.id, p('id'))).prepare(),
@@ -129,22 +121,15 @@ export function leaseNextUnit(ctx: Ctx, worker: Worker, eligible: (c: Campaign) 
       if (drawn) drawnIn.add(c.name)
       const choice = nextUnit(input)
       if (choice.action === 'none') continue
-      let unit: Unit
-      if (choice.action === 'lease') {
-        unit = q(tx).unit.get({ id: choice.unitId })!
-      } else {
-        const base = { id: newId('u'), campaign: c.name, targetCommit: null, targetExperiment: null, excludedWorker: null, excludedContributors: null,
-          reservedFor: null, reservedUntil: null, workerId: null, leaseToken: null,
-          leaseExpiresAt: null, attempts: 0, state: 'queued' as const, progress: null, createdAt: now, updatedAt: now }
-        unit = choice.kind === 'baseline'
-          ? { ...base, kind: 'baseline', hypothesisId: null, parentCommit: choice.commit, hardwareClass: choice.hardwareClass }
-          : { ...base, kind: 'explore', hypothesisId: choice.hypothesisId, parentCommit: choice.parentCommit, hardwareClass: null }
-        q(tx).insertUnit.run({ id: unit.id, kind: unit.kind, campaign: unit.campaign, hypothesisId: unit.hypothesisId, parentCommit: unit.parentCommit, hardwareClass: unit.hardwareClass, now })
-      }
+      const unit: Unit = choice.action === 'lease'
+        ? q(tx).unit.get({ id: choice.unitId })!
+        : createUnit(tx, choice.kind === 'baseline'
+          ? { kind: 'baseline', campaign: c.name, hypothesisId: null, parentCommit: choice.commit, hardwareClass: choice.hardwareClass }
+          : { kind: 'explore', campaign: c.name, hypothesisId: choice.hypothesisId, parentCommit: choice.parentCommit }, now)
       if (unit.hypothesisId) q(tx).startHypothesis.run({ id: unit.hypothesisId })
-      const lease = { workerId: worker.id, leaseToken: randomBytes(16).toString('hex'), leaseExpiresAt: now + leaseSeconds(c, ctx.settings) * 1000,
+      const lease = { workerId: worker.id, leaseToken: newLeaseToken(), leaseExpiresAt: now + leaseSeconds(c, ctx.settings) * 1000,
         state: 'leased' as const, attempts: unit.attempts + 1, updatedAt: now, progress: null }
-      q(tx).lease.run({ worker: lease.workerId, token: lease.leaseToken, expires: lease.leaseExpiresAt, attempts: lease.attempts, now, id: unit.id })
+      leaseUnit(tx, unit.id, { workerId: lease.workerId, token: lease.leaseToken, expiresAt: lease.leaseExpiresAt }, now)
       logEvent(tx, c.name, 'unit-leased', { unit: unit.id, kind: unit.kind, worker: worker.id, hypothesis: unit.hypothesisId, reason: choice.reason })
       return { ...unit, ...lease }
     }
@@ -207,20 +192,6 @@ function triedOn(ctx: Ctx, campaign: string, parent: string): string[] {
     triedCache.set(key, t)
   }
   return t.descriptions
-}
-
-const sources = new Map<string, Record<string, string>>()
-
-/** Commits never change, so their files are cached after the first read. */
-export async function sourceOf(ctx: Ctx, commit: string, files: string[]): Promise<Record<string, string>> {
-  const key = `${commit}:${files.join(',')}`
-  let s = sources.get(key)
-  if (!s) {
-    s = await ctx.git.readFiles(commit, files)
-    if (sources.size > 500) sources.clear()
-    sources.set(key, s)
-  }
-  return s
 }
 
 export function leasedCount(ctx: Pick<Ctx, 'db'>, workerId: string): number {

@@ -7,8 +7,8 @@ import type { Campaign } from '../campaigns/campaigns.ts'
 import { experiments, hypotheses, measurements, workUnits } from '../db/schema.ts'
 import { budgetProblem, decide, DEFAULT_RATCHET_SETTINGS, mean, type Decision, type ParentRun, type RatchetSettings } from '../ratchet/index.ts'
 import { noiseFloorOf } from './noise-floor.ts'
-import { newId } from '../context.ts'
 import { classStanding } from '../classes/approval.ts'
+import { cancelVerifications, createUnit, excludeVerifiers } from './lifecycle.ts'
 
 type Experiment = typeof experiments.$inferSelect
 
@@ -38,13 +38,9 @@ const q = prepared(db => ({
     .from(measurements).innerJoin(experiments, eq(experiments.id, measurements.experimentId))
     .where(and(eq(measurements.campaign, p('campaign')), eq(measurements.commit, p('commit')), eq(measurements.hardwareClass, p('cls')))).prepare(),
   decided: db.update(experiments).set({ status: sql`${p('status')}`, decision: sql`${p('decision')}`, reason: sql`${p('reason')}` }).where(eq(experiments.id, p('id'))).prepare(),
-  exclude: db.update(workUnits).set({ excludedContributors: sql`${p('excluded')}` })
-    .where(and(eq(workUnits.targetExperiment, p('experiment')), eq(workUnits.kind, 'verify'), eq(workUnits.state, 'queued'))).prepare(),
   hypothesis: db.update(hypotheses).set({ status: sql`${p('status')}` }).where(eq(hypotheses.id, p('id'))).prepare(),
   outstanding: db.select({ n: sql<number>`count(*)` }).from(workUnits)
     .where(and(eq(workUnits.targetExperiment, p('experiment')), eq(workUnits.kind, 'verify'), inArray(workUnits.state, ['queued', 'leased']))).prepare(),
-  cancel: db.update(workUnits).set({ state: 'cancelled', updatedAt: sql`${p('now')}` })
-    .where(and(eq(workUnits.targetExperiment, p('experiment')), eq(workUnits.kind, 'verify'), eq(workUnits.state, 'queued'))).prepare(),
 }))
 
 /**
@@ -134,16 +130,11 @@ export function applyDecision(tx: Writer, c: Campaign, exp: Experiment, d: Decis
  */
 function ensureVerifications(tx: Writer, c: Campaign, exp: Experiment, needed: number, excluded: string[], now: number): void {
   const outstanding = q(tx).outstanding.get({ experiment: exp.id })!.n
-  q(tx).exclude.run({ experiment: exp.id, excluded: JSON.stringify(excluded) })
+  excludeVerifiers(tx, exp.id, excluded)
   for (let i = outstanding; i < needed; i++) {
-    tx.insert(workUnits).values({
-      id: newId('u'), kind: 'verify', campaign: c.name, hypothesisId: null, parentCommit: exp.parentCommit, targetCommit: exp.commit,
-      targetExperiment: exp.id, hardwareClass: exp.hardwareClass, excludedWorker: excluded.includes(exp.contributorId) ? exp.workerId : null,
-      excludedContributors: excluded, state: 'queued', createdAt: now, updatedAt: now,
-    }).run()
+    createUnit(tx, {
+      kind: 'verify', campaign: c.name, hypothesisId: null, parentCommit: exp.parentCommit, targetCommit: exp.commit, targetExperiment: exp.id,
+      hardwareClass: exp.hardwareClass, excludedWorker: excluded.includes(exp.contributorId) ? exp.workerId : null, excludedContributors: excluded,
+    }, now)
   }
-}
-
-function cancelVerifications(tx: Writer, experimentId: string, now: number): void {
-  q(tx).cancel.run({ experiment: experimentId, now })
 }

@@ -3,6 +3,7 @@ import type { Ctx, Settings } from '../context.ts'
 import { workUnits } from '../db/schema.ts'
 import { logEvent } from '../events/log.ts'
 import type { Campaign } from '../campaigns/campaigns.ts'
+import { expireLease, extendLeases } from './lifecycle.ts'
 
 /** A lease covers the budget plus start-up, compile and agent time; heartbeats keep renewing it. */
 export function leaseSeconds(c: Pick<Campaign, 'spec'>, s: Settings): number {
@@ -19,10 +20,9 @@ export function leaseSeconds(c: Pick<Campaign, 'spec'>, s: Settings): number {
 export function resumeLeases(ctx: Ctx): number {
   const until = ctx.now() + ctx.settings.leaseMarginSeconds * 1000
   return ctx.db.transaction(tx => {
-    const extended = tx.update(workUnits).set({ leaseExpiresAt: until })
-      .where(and(eq(workUnits.state, 'leased'), lt(workUnits.leaseExpiresAt, until))).returning({ id: workUnits.id }).all()
-    if (extended.length) logEvent(tx, null, 'leases-resumed', { units: extended.length, until })
-    return extended.length
+    const extended = extendLeases(tx, until)
+    if (extended) logEvent(tx, null, 'leases-resumed', { units: extended, until })
+    return extended
   })
 }
 
@@ -34,9 +34,10 @@ export function expireLeases(ctx: Ctx): number {
   const now = ctx.now()
   const expired = ctx.db.select().from(workUnits).where(and(eq(workUnits.state, 'leased'), lt(workUnits.leaseExpiresAt, now))).all()
   if (!expired.length) return 0
+  // The read and the transaction run in one synchronous stretch: no unit changes in between.
   ctx.db.transaction(tx => {
     for (const u of expired) {
-      tx.update(workUnits).set({ state: 'queued', workerId: null, updatedAt: now }).where(and(eq(workUnits.id, u.id), eq(workUnits.state, 'leased'))).run()
+      expireLease(tx, u.id, now)
       logEvent(tx, u.campaign, 'lease-expired', { unit: u.id, worker: u.workerId, kind: u.kind })
     }
   })

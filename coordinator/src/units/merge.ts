@@ -6,9 +6,10 @@ import { logEvent } from '../events/log.ts'
 import { getCampaign } from '../campaigns/campaigns.ts'
 import type { Decision } from '../ratchet/index.ts'
 import { applyDecision, decideCandidate } from './judge.ts'
-import { sourceOf } from './assign.ts'
+import { sourceOf } from './source-cache.ts'
 import { linesDelta as countLinesDelta } from '../git/lines-delta.ts'
 import { gateMerge, type Approval } from '../review/gate.ts'
+import { createUnit, recordDone } from './lifecycle.ts'
 
 type Experiment = typeof experiments.$inferSelect
 export interface MergeJob { campaign: string; experiment: Experiment; decision: Extract<Decision, { kind: 'merge' }> }
@@ -101,10 +102,9 @@ async function mergeStaleOnce(ctx: Ctx, exp: Experiment): Promise<boolean> {
     const stored = ctx.db.transaction(tx => {
       const campaign = getCampaign({ db: tx as never }, c.name)!
       if (campaign.bestCommit !== c.bestCommit) return false
-      const unitId = newId('u')
       // The coordinator did this rebase itself; the unit row records it, done, for the experiment.
-      tx.insert(workUnits).values({ id: unitId, kind: 'rebase', campaign: c.name, hypothesisId: exp.hypothesisId, parentCommit: c.bestCommit,
-        targetExperiment: exp.id, workerId: exp.workerId, state: 'done', createdAt: now, updatedAt: now }).run()
+      const unitId = recordDone(tx, { kind: 'rebase', campaign: c.name, hypothesisId: exp.hypothesisId, parentCommit: c.bestCommit, targetExperiment: exp.id },
+        exp.workerId, now).id
       const merged: Experiment = { ...exp, id, unitId, kind: 'rebase', parentCommit: c.bestCommit, commit, diff, linesDelta, metrics: null, valBpb: null,
         status: 'pending', description: `${exp.description} (merged onto the new best)`.slice(0, 300), decision: '', reason: null, logTail: '', agentNotes: `three-way merge of ${exp.id}`, createdAt: now }
       tx.insert(experiments).values(merged).run()
@@ -120,8 +120,7 @@ async function mergeStaleOnce(ctx: Ctx, exp: Experiment): Promise<boolean> {
     if (getCampaign({ db: tx as never }, c.name)!.bestCommit !== c.bestCommit) return false
     const pending = tx.select().from(workUnits).where(and(eq(workUnits.targetExperiment, exp.id), eq(workUnits.kind, 'rebase'), inArray(workUnits.state, ['queued', 'leased']))).get()
     if (pending) return true
-    tx.insert(workUnits).values({ id: newId('u'), kind: 'rebase', campaign: c.name, hypothesisId: exp.hypothesisId, parentCommit: c.bestCommit,
-      targetExperiment: exp.id, state: 'queued', createdAt: now, updatedAt: now }).run()
+    createUnit(tx, { kind: 'rebase', campaign: c.name, hypothesisId: exp.hypothesisId, parentCommit: c.bestCommit, targetExperiment: exp.id }, now)
     logEvent(tx, c.name, 'rebase-queued', { experiment: exp.id, onto: c.bestCommit })
     return true
   })

@@ -7,15 +7,15 @@ import { logEvent, type Writer } from '../events/log.ts'
 import { prepared } from '../db/prepared.ts'
 import { getCampaign, UserError, type Campaign } from '../campaigns/campaigns.ts'
 import type { Worker } from '../workers/registry.ts'
-import { addHypothesis } from '../hypotheses/add.ts'
-import { proposalRoom } from '../hypotheses/quota.ts'
 import { applyDecision, decideCandidate, runProblem } from './judge.ts'
 import { finishMerge, mergeStale, type MergeJob } from './merge.ts'
-import { sourceOf } from './assign.ts'
+import { sourceOf } from './source-cache.ts'
 import { linesDelta as countLinesDelta } from '../git/lines-delta.ts'
 import { ingestReuse } from './reuse.ts'
 import { crashPoint } from '../faults/crash-point.ts'
 import { redactSecrets } from '../auth/redact.ts'
+import { tryCompleteUnit, type Unit } from './lifecycle.ts'
+import { announceReport, refusedReply } from './report-outcome.ts'
 
 export type Experiment = typeof experiments.$inferSelect
 
@@ -29,7 +29,6 @@ const q = prepared(db => ({
   contributor: db.select().from(contributors).where(eq(contributors.id, p('id'))).prepare(),
   // JSON columns take JSON text: through a bare placeholder drizzle would store null as the text "null".
   insert: db.insert(experiments).values(Object.fromEntries(EXPERIMENT_COLUMNS.map(k => [k, k === 'metrics' || k === 'timings' ? sql`${p(k)}` : p(k)])) as never).prepare(),
-  done: db.update(workUnits).set({ state: 'done', updatedAt: sql`${p('now')}` }).where(eq(workUnits.id, p('id'))).prepare(),
   measure: db.insert(measurements).values({ campaign: p('campaign'), commit: p('commit'), hardwareClass: p('cls'), valBpb: p('valBpb'), experimentId: p('experiment'),
     workerId: p('worker'), kind: p('kind'), trainingSeconds: p('seconds') }).prepare(),
   candidate: db.select().from(experiments).where(and(eq(experiments.id, p('id')), eq(experiments.status, 'pending'), eq(experiments.hardwareClass, p('cls')),
@@ -76,12 +75,35 @@ function settle(tx: Writer, c: Campaign, candidates: Experiment[], now: number, 
  * answer back. Everything about one report lands in one transaction.
  */
 export async function ingestReport(ctx: Ctx, worker: Worker, r: Report): Promise<ReportReply> {
+  const checked = checkReport(ctx, worker, r)
+  if ('reply' in checked) return checked.reply
+  const { unit, c } = checked
+  if (r.reused) return ingestReuse(ctx, worker, unit, c, { ...r, reused: r.reused })
+  const run = await storeCode(ctx, worker, unit, c, r)
+  const outcome = ctx.db.transaction(tx => recordRun(tx, worker, unit, c, r, run))
+  if (!run.measuring) crashPoint('experiment-recorded')
+  if (!outcome) {
+    if (!run.measuring) await ctx.git.deleteRef(`refs/experiments/${run.id}`)
+    return refusedReply(ctx, unit.id)
+  }
+  for (const job of outcome.merges) await finishMerge(ctx, job)
+  for (const exp of outcome.stale) await mergeStale(ctx, exp)
+  announceReport(ctx, worker, c, r, run.id, outcome.decided)
+  const decision = q(ctx.db).decision.get({ id: run.id })!.d
+  return { experimentId: run.id, decision, duplicate: false }
+}
+
+/**
+ * A report's unit and campaign, if the report may be stored; the first answer, if it was stored
+ * already; a UserError saying why not otherwise (checked again, for races, in the transaction).
+ */
+function checkReport(ctx: Ctx, worker: Worker, r: Report): { reply: ReportReply } | { unit: Unit; c: Campaign } {
   const unit = q(ctx.db).unit.get({ id: r.unitId })
   if (!unit) throw new UserError(`unknown work unit "${r.unitId}"`)
   const previous = q(ctx.db).ofUnit.get({ unit: unit.id })
   if (previous) {
     if (previous.workerId !== worker.id) throw new UserError(`work unit "${unit.id}" was already reported by another worker`)
-    return { experimentId: previous.id, decision: previous.decision, duplicate: true }
+    return { reply: { experimentId: previous.id, decision: previous.decision, duplicate: true } }
   }
   if (unit.leaseToken !== r.leaseToken) throw new UserError(`work unit "${unit.id}" was re-assigned after your lease ran out; this result is not needed`)
   if (unit.state === 'leased' && unit.workerId !== worker.id) throw new UserError(`work unit "${unit.id}" is leased to another worker`)
@@ -91,8 +113,22 @@ export async function ingestReport(ctx: Ctx, worker: Worker, r: Report): Promise
   if (extra.length) throw new UserError(`only ${c.spec.editableFiles.join(', ')} may change; the report also carries ${extra.join(', ')}`)
   const missing = c.spec.editableFiles.filter(f => !(f in r.source))
   if (missing.length) throw new UserError(`the report lacks ${missing.join(', ')}`)
-  if (r.reused) return ingestReuse(ctx, worker, unit, c, { ...r, reused: r.reused })
+  return { unit, c }
+}
 
+/** A run's code as stored before its transaction: the commit it measured, and the experiment's id. */
+interface StoredRun {
+  id: string
+  /** The commit a baseline or verification measured (the coordinator's, no new commit); null for a candidate. */
+  measuring: string | null
+  commit: string
+  hash: string
+  linesDelta: number
+  diff: string
+  now: number
+}
+
+async function storeCode(ctx: Ctx, worker: Worker, unit: Unit, c: Campaign, r: Report): Promise<StoredRun> {
   // Baselines and verifications measure a commit the coordinator chose: the worker must have run
   // exactly that code, and then no new commit is made.
   const measuring = unit.kind === 'baseline' ? unit.parentCommit : unit.kind === 'verify' ? unit.targetCommit : null
@@ -110,66 +146,51 @@ export async function ingestReport(ctx: Ctx, worker: Worker, r: Report): Promise
   const now = ctx.now()
   // The ref before the transaction that records the experiment: a crash between the two leaves at
   // worst a ref to a commit nobody recorded (harmless), never a recorded experiment without its
-  // ref. A report that turns out to be a duplicate takes its ref back below.
+  // ref. A report that turns out to be a duplicate takes its ref back (ingestReport).
   if (!measuring) await ctx.git.setRef(`refs/experiments/${id}`, commit)
+  return { id, measuring, commit, hash, linesDelta, diff, now }
+}
 
-  const outcome = ctx.db.transaction(tx => {
-    // Re-read inside the transaction: another report may have landed while git was writing.
-    const fresh = q(tx).unit.get({ id: unit.id })!
-    if (fresh.leaseToken !== r.leaseToken || fresh.state === 'done') return null
-    const campaign = getCampaign({ db: tx as never }, c.name)!
-    const problem = runProblem(campaign, r.status, r.metrics, r.rejection)
-    const exp: Experiment = {
-      id, unitId: unit.id, campaign: c.name, kind: unit.kind, workerId: worker.id, contributorId: worker.contributorId,
-      hardwareClass: worker.hardwareClass, hypothesisId: unit.hypothesisId, parentCommit: unit.parentCommit, commit,
-      description: r.description.slice(0, LIMITS.descriptionChars), diff, sourceHash: hash, linesDelta, metrics: r.metrics,
-      valBpb: r.metrics?.val_bpb ?? null, status: problem?.status ?? (measuring ? 'measured' : 'pending'),
-      decision: problem?.decision ?? (measuring ? `measured ${r.metrics!.val_bpb.toFixed(6)} on ${worker.hardwareClass}` : ''), reason: problem?.reason ?? null,
-      logTail: redactSecrets(r.logTail), agentNotes: r.agentNotes, timings: r.timings, createdAt: now,
-    }
-    const json = (v: unknown) => (v === null || v === undefined ? null : JSON.stringify(v))
-    q(tx).insert.run({ ...exp, metrics: json(exp.metrics), timings: json(exp.timings) })
-    q(tx).done.run({ now, id: unit.id })
-    logEvent(tx, c.name, 'experiment', { experiment: id, worker: worker.id, kind: unit.kind, status: exp.status, valBpb: exp.valBpb })
-    const out: Outcome = { merges: [], stale: [], decided: [{ id, status: exp.status }] }
-    if (problem) {
-      if (unit.hypothesisId) tx.update(hypotheses).set({ status: 'tested' }).where(eq(hypotheses.id, unit.hypothesisId)).run()
-      // A verification that crashed or was refused counts against its candidate, which is re-decided
-      // now: it gets a replacement run, or is rejected once it failed for enough others. Returning
-      // before this left the candidate waiting for a run that would never come.
-      if (unit.kind === 'verify') settle(tx, campaign, q(tx).candidate.all({ id: unit.targetExperiment ?? '', cls: worker.hardwareClass }), now, out)
-      return out
-    }
-    q(tx).measure.run({ campaign: c.name, commit, cls: worker.hardwareClass, valBpb: exp.valBpb!, experiment: id,
-      worker: worker.id, kind: unit.kind, seconds: r.metrics!.training_seconds })
-    out.decided = []
-    if (!measuring) settle(tx, campaign, [exp], now, out)
-    else {
-      // A verification settles its own candidate; a baseline those waiting on its commit (indexed lookups either way).
-      const waiting = unit.kind === 'verify'
-        ? q(tx).candidate.all({ id: unit.targetExperiment ?? '', cls: worker.hardwareClass })
-        : q(tx).awaitingBaseline.all({ campaign: c.name, commit, cls: worker.hardwareClass })
-      settle(tx, campaign, waiting, now, out)
-      out.decided.unshift({ id, status: exp.status })
-    }
+/**
+ * The report's transaction: completes the unit (null, storing nothing, if another report landed or
+ * the unit moved on while git was writing), records the experiment and its measurement, and
+ * re-decides what the measurement may settle.
+ */
+function recordRun(tx: Writer, worker: Worker, unit: Unit, c: Campaign, r: Report, run: StoredRun): Outcome | null {
+  if (!tryCompleteUnit(tx, unit.id, r.leaseToken, run.now)) return null
+  const campaign = getCampaign({ db: tx as never }, c.name)!
+  const problem = runProblem(campaign, r.status, r.metrics, r.rejection)
+  const exp: Experiment = {
+    id: run.id, unitId: unit.id, campaign: c.name, kind: unit.kind, workerId: worker.id, contributorId: worker.contributorId,
+    hardwareClass: worker.hardwareClass, hypothesisId: unit.hypothesisId, parentCommit: unit.parentCommit, commit: run.commit,
+    description: r.description.slice(0, LIMITS.descriptionChars), diff: run.diff, sourceHash: run.hash, linesDelta: run.linesDelta, metrics: r.metrics,
+    valBpb: r.metrics?.val_bpb ?? null, status: problem?.status ?? (run.measuring ? 'measured' : 'pending'),
+    decision: problem?.decision ?? (run.measuring ? `measured ${r.metrics!.val_bpb.toFixed(6)} on ${worker.hardwareClass}` : ''), reason: problem?.reason ?? null,
+    logTail: redactSecrets(r.logTail), agentNotes: r.agentNotes, timings: r.timings, createdAt: run.now,
+  }
+  const json = (v: unknown) => (v === null || v === undefined ? null : JSON.stringify(v))
+  q(tx).insert.run({ ...exp, metrics: json(exp.metrics), timings: json(exp.timings) })
+  logEvent(tx, c.name, 'experiment', { experiment: run.id, worker: worker.id, kind: unit.kind, status: exp.status, valBpb: exp.valBpb })
+  const out: Outcome = { merges: [], stale: [], decided: [{ id: run.id, status: exp.status }] }
+  if (problem) {
+    if (unit.hypothesisId) tx.update(hypotheses).set({ status: 'tested' }).where(eq(hypotheses.id, unit.hypothesisId)).run()
+    // A verification that crashed or was refused counts against its candidate, which is re-decided
+    // now: it gets a replacement run, or is rejected once it failed for enough others. Returning
+    // before this left the candidate waiting for a run that would never come.
+    if (unit.kind === 'verify') settle(tx, campaign, q(tx).candidate.all({ id: unit.targetExperiment ?? '', cls: worker.hardwareClass }), run.now, out)
     return out
-  })
-  if (!measuring) crashPoint('experiment-recorded')
-  if (!outcome) {
-    if (!measuring) await ctx.git.deleteRef(`refs/experiments/${id}`)
-    const again = q(ctx.db).ofUnit.get({ unit: unit.id })
-    if (again) return { experimentId: again.id, decision: again.decision, duplicate: true }
-    throw new UserError(`work unit "${unit.id}" was re-assigned while your report was being stored`)
   }
-  for (const job of outcome.merges) await finishMerge(ctx, job)
-  for (const exp of outcome.stale) await mergeStale(ctx, exp)
-  // Follow-ups beyond the contributor's proposal quota are dropped: the result itself still counts.
-  for (const f of r.followUps.slice(0, proposalRoom(ctx, c.name, worker.contributorId))) {
-    addHypothesis(ctx, c.name, { title: f.title, body: f.body, source: 'agent', author: worker.name, parentExperiment: id, contributorId: worker.contributorId })
+  q(tx).measure.run({ campaign: c.name, commit: run.commit, cls: worker.hardwareClass, valBpb: exp.valBpb!, experiment: run.id,
+    worker: worker.id, kind: unit.kind, seconds: r.metrics!.training_seconds })
+  out.decided = []
+  if (!run.measuring) settle(tx, campaign, [exp], run.now, out)
+  else {
+    // A verification settles its own candidate; a baseline those waiting on its commit (indexed lookups either way).
+    const waiting = unit.kind === 'verify'
+      ? q(tx).candidate.all({ id: unit.targetExperiment ?? '', cls: worker.hardwareClass })
+      : q(tx).awaitingBaseline.all({ campaign: c.name, commit: run.commit, cls: worker.hardwareClass })
+    settle(tx, campaign, waiting, run.now, out)
+    out.decided.unshift({ id: run.id, status: exp.status })
   }
-  for (const d of outcome.decided) ctx.bus.emit({ type: 'experiment', campaign: c.name, experimentId: d.id, status: d.status })
-  ctx.bus.emit({ type: 'unit-done', workerId: worker.id, unitId: unit.id })
-  ctx.bus.emit({ type: 'work-available', campaign: c.name })
-  const decision = q(ctx.db).decision.get({ id })!.d
-  return { experimentId: id, decision, duplicate: false }
+  return out
 }

@@ -2,16 +2,14 @@ import { eq } from 'drizzle-orm'
 import { LIMITS, sourceHash, type Report, type ReportReply } from '@autoresearch-grid/shared'
 import type { Ctx } from '../context.ts'
 import { newId } from '../context.ts'
-import { experiments, hypotheses, workUnits } from '../db/schema.ts'
+import { experiments, hypotheses } from '../db/schema.ts'
 import { logEvent } from '../events/log.ts'
 import { UserError, type Campaign } from '../campaigns/campaigns.ts'
 import type { Worker } from '../workers/registry.ts'
-import { addHypothesis } from '../hypotheses/add.ts'
-import { proposalRoom } from '../hypotheses/quota.ts'
-import { sourceOf } from './assign.ts'
+import { sourceOf } from './source-cache.ts'
 import { linesDelta as countLinesDelta } from '../git/lines-delta.ts'
-
-type Unit = typeof workUnits.$inferSelect
+import { tryCompleteUnit, type Unit } from './lifecycle.ts'
+import { announceReport, refusedReply } from './report-outcome.ts'
 
 /**
  * A report that says "not trained: `worker.known` answered that this exact source was already
@@ -31,29 +29,19 @@ export async function ingestReuse(ctx: Ctx, worker: Worker, unit: Unit, c: Campa
   const now = ctx.now()
   const decision = `not trained: identical to experiment ${earlier.id} (val_bpb ${earlier.valBpb.toFixed(6)}, ${earlier.status}) on ${worker.hardwareClass}`
   const stored = ctx.db.transaction(tx => {
-    const fresh = tx.select().from(workUnits).where(eq(workUnits.id, unit.id)).get()!
-    if (fresh.leaseToken !== r.leaseToken || fresh.state === 'done') return false
+    if (!tryCompleteUnit(tx, unit.id, r.leaseToken, now)) return false
     tx.insert(experiments).values({
       id, unitId: unit.id, campaign: c.name, kind: unit.kind, workerId: worker.id, contributorId: worker.contributorId, hardwareClass: worker.hardwareClass,
       hypothesisId: unit.hypothesisId, parentCommit: unit.parentCommit, commit: earlier.commit, description: r.description.slice(0, LIMITS.descriptionChars),
       diff: earlier.parentCommit === unit.parentCommit ? earlier.diff : '', sourceHash: hash, linesDelta, metrics: null, valBpb: null, status: 'discarded',
       decision, logTail: '', agentNotes: r.agentNotes, timings: r.timings, createdAt: now,
     }).run()
-    tx.update(workUnits).set({ state: 'done', updatedAt: now }).where(eq(workUnits.id, unit.id)).run()
     if (unit.hypothesisId) tx.update(hypotheses).set({ status: 'tested' }).where(eq(hypotheses.id, unit.hypothesisId)).run()
     logEvent(tx, c.name, 'experiment', { experiment: id, worker: worker.id, kind: unit.kind, status: 'discarded', valBpb: null, reused: earlier.id })
     return true
   })
-  if (!stored) {
-    const again = ctx.db.select().from(experiments).where(eq(experiments.unitId, unit.id)).get()
-    if (again) return { experimentId: again.id, decision: again.decision, duplicate: true }
-    throw new UserError(`work unit "${unit.id}" was re-assigned while your report was being stored`)
-  }
+  if (!stored) return refusedReply(ctx, unit.id)
   await ctx.git.setRef(`refs/experiments/${id}`, earlier.commit)
-  for (const f of r.followUps.slice(0, proposalRoom(ctx, c.name, worker.contributorId)))
-    addHypothesis(ctx, c.name, { title: f.title, body: f.body, source: 'agent', author: worker.name, parentExperiment: id, contributorId: worker.contributorId })
-  ctx.bus.emit({ type: 'experiment', campaign: c.name, experimentId: id, status: 'discarded' })
-  ctx.bus.emit({ type: 'unit-done', workerId: worker.id, unitId: unit.id })
-  ctx.bus.emit({ type: 'work-available', campaign: c.name })
+  announceReport(ctx, worker, c, r, id, [{ id, status: 'discarded' }])
   return { experimentId: id, decision, duplicate: false }
 }

@@ -4,8 +4,7 @@ import { workers, workUnits } from '../db/schema.ts'
 import type { Writer } from '../events/log.ts'
 import { prepared } from '../db/prepared.ts'
 import { ACTIVE_WORKER_MS } from '../classes/approval.ts'
-
-type Unit = typeof workUnits.$inferSelect
+import { reserveVerifier, type Unit } from './lifecycle.ts'
 
 /**
  * Who runs a verification (issue 15): a worker drawn at random among those eligible, not the next
@@ -25,8 +24,6 @@ const q = prepared(db => ({
     .where(and(eq(workUnits.targetExperiment, sql.placeholder('target')), eq(workUnits.kind, 'verify'), inArray(workUnits.state, ['leased', 'done']))).prepare(),
   /** The pool by class for a second: leases with verifications queued would otherwise each read every worker of the class. */
   poolCache: new Map<string, { at: number; pool: { id: string; contributorId: string }[] }>(),
-  reserve: db.update(workUnits).set({ reservedFor: sql`${sql.placeholder('worker')}`, reservedUntil: sql`${sql.placeholder('until')}` })
-    .where(and(eq(workUnits.id, sql.placeholder('id')), eq(workUnits.state, 'queued'))).prepare(),
 }))
 
 export function excludedOf(u: Pick<Unit, 'excludedContributors'>): string[] {
@@ -63,7 +60,7 @@ export function drawVerifiers(tx: Writer, units: Unit[], now: number, windowMs: 
     const from = fresh.length ? fresh : eligible
     const pick = from[randomInt(from.length)]
     taken.add(pick.contributorId)
-    q(tx).reserve.run({ worker: pick.id, until: now + windowMs, id: u.id })
+    reserveVerifier(tx, u.id, pick.id, now + windowMs)
     drawn = true
     return { ...u, reservedFor: pick.id, reservedUntil: now + windowMs }
   })

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto'
 import { and, eq, inArray, notInArray, sql } from 'drizzle-orm'
 import { describeSource, hardwareClass, type HelloReply, type Heartbeat, type WorkerHello } from '@autoresearch-grid/shared'
 import type { Ctx } from '../context.ts'
@@ -8,6 +7,7 @@ import { logEvent } from '../events/log.ts'
 import { prepared } from '../db/prepared.ts'
 import { getCampaign, listCampaigns, UserError, type Campaign } from '../campaigns/campaigns.ts'
 import { leaseSeconds } from '../units/leases.ts'
+import { reclaimLease, renewLease, requeueUnit } from '../units/lifecycle.ts'
 import { heartbeatSeconds } from './heartbeat-interval.ts'
 import { dataPathOf } from '../dataset/manifest.ts'
 
@@ -50,7 +50,7 @@ export function hello(ctx: Ctx, contributorId: string, hi: WorkerHello): HelloRe
       // A fresh lease token each: the worker said it no longer holds them, so nothing may be
       // reported or reclaimed with the old token (a report for the lost run is not coming, and one
       // forged from the old lease must not count).
-      for (const u of lost) tx.update(workUnits).set({ state: 'queued', workerId: null, leaseToken: randomBytes(16).toString('hex'), updatedAt: now }).where(eq(workUnits.id, u.id)).run()
+      for (const u of lost) requeueUnit(tx, u.id, workerId, now)
       logEvent(tx, null, 'units-requeued', { worker: workerId, units: lost.map(u => u.id), reason: 'worker restarted' })
     }
     logEvent(tx, null, 'worker-hello', { worker: workerId, name: input.name, hardwareClass: input.hardware.hardwareClass })
@@ -72,9 +72,6 @@ const q = prepared(db => ({
   byName: db.select().from(workers).where(and(eq(workers.contributorId, sql.placeholder('contributor')), eq(workers.name, sql.placeholder('name')))).prepare(),
   seen: db.update(workers).set({ lastSeen: sql`${sql.placeholder('now')}` }).where(eq(workers.id, sql.placeholder('id'))).prepare(),
   unit: db.select().from(workUnits).where(eq(workUnits.id, sql.placeholder('id'))).prepare(),
-  // A placeholder in set() bypasses the column's JSON encoding: `progress` comes as JSON text.
-  renew: db.update(workUnits).set({ leaseExpiresAt: sql`${sql.placeholder('expires')}`, progress: sql`${sql.placeholder('progress')}`, updatedAt: sql`${sql.placeholder('now')}` })
-    .where(eq(workUnits.id, sql.placeholder('id'))).prepare(),
 }))
 
 export function getWorker(ctx: Pick<Ctx, 'db'>, id: string): Worker | undefined {
@@ -110,11 +107,11 @@ export function heartbeat(ctx: Ctx, worker: Worker, hb: Heartbeat): { cancelled:
         continue
       }
       if (reclaim) {
-        tx.update(workUnits).set({ state: 'leased', workerId: worker.id }).where(eq(workUnits.id, unit.id)).run()
+        reclaimLease(tx, unit.id, worker.id, u.leaseToken)
         logEvent(tx, unit.campaign, 'lease-reclaimed', { unit: unit.id, worker: worker.id })
       }
       const campaign = getCampaign({ db: tx as never }, unit.campaign)!
-      q(tx).renew.run({ expires: now + leaseSeconds(campaign, ctx.settings) * 1000, progress: u.progress === null ? null : JSON.stringify(u.progress), now, id: unit.id })
+      renewLease(tx, unit.id, { workerId: worker.id, token: u.leaseToken, expiresAt: now + leaseSeconds(campaign, ctx.settings) * 1000 }, u.progress, now)
       ctx.bus.emit({ type: 'progress', campaign: unit.campaign, workerId: worker.id, unitId: unit.id })
     }
   })

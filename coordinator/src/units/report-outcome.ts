@@ -1,0 +1,37 @@
+import { eq, sql } from 'drizzle-orm'
+import type { Report, ReportReply } from '@autoresearch-grid/shared'
+import type { Ctx } from '../context.ts'
+import { experiments, workUnits } from '../db/schema.ts'
+import { prepared } from '../db/prepared.ts'
+import { UserError, type Campaign } from '../campaigns/campaigns.ts'
+import type { Worker } from '../workers/registry.ts'
+import { addHypothesis } from '../hypotheses/add.ts'
+import { proposalRoom } from '../hypotheses/quota.ts'
+
+/** What every report (trained or reused: units/report.ts, units/reuse.ts) does once it is stored, or found stored already. */
+const p = sql.placeholder
+const q = prepared(db => ({
+  ofUnit: db.select().from(experiments).where(eq(experiments.unitId, p('unit'))).prepare(),
+  state: db.select({ state: workUnits.state }).from(workUnits).where(eq(workUnits.id, p('id'))).prepare(),
+}))
+
+/** The answer to a report whose transaction found its unit no longer open to it. */
+export function refusedReply(ctx: Pick<Ctx, 'db'>, unitId: string): ReportReply {
+  const again = q(ctx.db).ofUnit.get({ unit: unitId })
+  if (again) return { experimentId: again.id, decision: again.decision, duplicate: true }
+  if (q(ctx.db).state.get({ id: unitId })?.state === 'cancelled') throw new UserError(`work unit "${unitId}" was cancelled while your report was being stored`)
+  throw new UserError(`work unit "${unitId}" was re-assigned while your report was being stored`)
+}
+
+/**
+ * After a report's transaction: the agent's follow-up hypotheses, within the contributor's
+ * proposal quota (beyond it they are dropped; the result itself still counts), then the news.
+ */
+export function announceReport(ctx: Ctx, worker: Worker, c: Campaign, r: Report, experimentId: string, decided: { id: string; status: string }[]): void {
+  for (const f of r.followUps.slice(0, proposalRoom(ctx, c.name, worker.contributorId))) {
+    addHypothesis(ctx, c.name, { title: f.title, body: f.body, source: 'agent', author: worker.name, parentExperiment: experimentId, contributorId: worker.contributorId })
+  }
+  for (const d of decided) ctx.bus.emit({ type: 'experiment', campaign: c.name, experimentId: d.id, status: d.status })
+  ctx.bus.emit({ type: 'unit-done', workerId: worker.id, unitId: r.unitId })
+  ctx.bus.emit({ type: 'work-available', campaign: c.name })
+}
