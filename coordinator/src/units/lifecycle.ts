@@ -4,17 +4,19 @@
  * WHERE clause holds the rule, as in graphile-worker's getJobs/completeJobs) and throws
  * IllegalTransition, saying which rule failed, when the unit is not in a state the verb may leave.
  *
- *                  create                        lease (new token, attempts + 1)
- *   (none) ──────────────────▶ queued ───────────────────────────────────────────▶ leased
- *                              ⟲ reserve       reclaim (token of the lapsed lease)    ⟲ renew (heartbeat)
- *                              ⟲ exclude      ───────────────────────────────────▶    ⟲ extendLeases (restart)
- *                                  │  │       ◀───────────────────────────────────
- *                                  │  │        expire (lease ran out; token kept)
- *                                  │  │        requeue (its worker restarted without it; fresh token)
- *             cancelVerifications  │  │ complete (a late report with the lapsed lease's token)  │ complete (report)
- *                                  ▼  └──────────────────────────▶ done ◀──────────────────────┘
- *                              cancelled                            ▲
- *   (none) ──────────────────────── recordDone (a rebase the coordinator merged itself) ──┘
+ *              createUnit               leaseUnit (new token, attempts + 1)
+ *   (none) ────────────────▶ queued ──────────────────────────────────────▶ leased ⟲ renewLease (a heartbeat)
+ *                            │  │  ──────────────────────────────────────▶  │      ⟲ extendLeases (a restart)
+ *                            │  │   reclaimLease (the lapsed lease's token)  │
+ *                            │  │  ◀──────────────────────────────────────  │
+ *                            │  │   expireLease (ran out; token kept)        │
+ *                            │  │   requeueUnit (its worker lost it; new token)
+ *      cancelVerifications   │  │ completeUnit (a late report                │ completeUnit (its report)
+ *                            ▼  │ with the lapsed lease's token)             ▼
+ *                     cancelled └──────────────────────────────────────────▶ done ◀──── recordDone ──── (none)
+ *
+ *   queued ⟲ reserveVerifier, excludeVerifiers: who may lease a verification (verifier-draw.ts, judge.ts)
+ *   recordDone: a rebase the coordinator merged itself (merge.ts), stored done as its worker's unit
  *
  * `done` and `cancelled` are final. A lapsed lease keeps its token while the unit waits in the
  * queue, so the worker still on it can take it back (reclaim) or report late (complete); a new

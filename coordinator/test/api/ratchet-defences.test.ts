@@ -5,6 +5,7 @@ import { drive, freshEdit, type Driven } from '../hostile/drive.ts'
 import { INVENTED } from '../../../bench/adversaries/model.ts'
 import { suspectContributors } from '../../src/units/suspects.ts'
 import { drawVerifiers } from '../../src/units/verifier-draw.ts'
+import { createUnit } from '../../src/units/lifecycle.ts'
 
 // Issue 15, part 3: each fix of the ratchet, on the production path (a real coordinator, real
 // WebSocket workers). Each test fails without its fix.
@@ -298,9 +299,9 @@ t.test('a verification goes to a worker drawn at random among the eligible ones,
   t.teardown(() => ws.forEach(w => w.close()))
   for (const w of ws) w.stopFeed()
   const ann = row<{ id: string }>(c, "select id from contributors where name = 'ann'").id
-  const unit = { id: 'u_draw', kind: 'verify' as const, campaign: 'demo', hypothesisId: null, parentCommit: 'x', targetCommit: 'y', targetExperiment: null,
-    hardwareClass: 'cpu-x86_64', excludedWorker: ws[0].workerId, excludedContributors: [ann], reservedFor: null, reservedUntil: null, workerId: null,
-    leaseToken: null, leaseExpiresAt: null, attempts: 0, state: 'queued' as const, progress: null, createdAt: 0, updatedAt: 0 }
+  // A queued verification of a candidate nobody has verified yet: each draw below starts from it as stored.
+  const unit = createUnit(c.app.db, { kind: 'verify', campaign: 'demo', hypothesisId: null, parentCommit: 'x', targetCommit: 'y', targetExperiment: 'e_draw',
+    hardwareClass: 'cpu-x86_64', excludedWorker: ws[0].workerId, excludedContributors: [ann] }, 0)
   const picks = new Map<string, number>()
   for (let i = 0; i < 400; i++) {
     const { units } = drawVerifiers(c.app.db, [unit], Date.now(), 1000)
