@@ -1,8 +1,7 @@
+import { createRng, decideNaive, type Rng, type UnitKind } from '@autoresearch-grid/shared'
 import { nextUnit, type QueuedUnit } from '../scheduler/next-unit.ts'
 import { decide, type CandidateSample } from './decide.ts'
-import { decideNaive } from './naive.ts'
 import { noiseFloorOfGroups } from './noise.ts'
-import { createRng, type Rng } from './random.ts'
 import type { RatchetSettings } from './settings.ts'
 
 /**
@@ -103,7 +102,7 @@ export interface CampaignResult {
   sigma: number
   runs: number
   rounds: number
-  runsByKind: Record<'baseline' | 'explore' | 'verify' | 'rebase', number>
+  runsByKind: Record<UnitKind, number>
   /** Runs spent on candidates whose parent stopped being the best before they were decided. */
   staleRuns: number
   merges: MergeRecord[]
