@@ -5,15 +5,3 @@ export { assertValidSettings, BUDGET_SLACK_SECONDS, budgetProblem, DEFAULT_RATCH
 export { HISTORY_FLOOR_FRACTION, MIN_DEGREES_OF_FREEDOM, noiseFloor, noiseFloorOfGroups, type Measurement, type NoiseFloor } from './noise.ts'
 export { MEDIAN_ABS_NORMAL, mean, median, normalCdf, normalQuantile, pooledSd, robustPooledSd, sampleSd, type PooledSd } from './stats.ts'
 export { createRng, type Rng } from './random.ts'
-export {
-  DEFAULT_EFFECTS,
-  simulateCampaign,
-  summarize,
-  type CampaignConfig,
-  type CampaignResult,
-  type EffectModel,
-  type IdeaKind,
-  type IdeaOutcome,
-  type MergeRecord,
-  type SimulationSummary,
-} from './simulate.ts'

@@ -1,9 +1,9 @@
-import { nextUnit, type QueuedUnit } from '../scheduler/next-unit.ts'
-import { decide, type CandidateSample } from './decide.ts'
-import { decideNaive } from './naive.ts'
-import { noiseFloorOfGroups } from './noise.ts'
-import { createRng, type Rng } from './random.ts'
-import type { RatchetSettings } from './settings.ts'
+import { nextUnit, type QueuedUnit } from '../../coordinator/src/scheduler/next-unit.ts'
+import { decide, type CandidateSample } from '../../coordinator/src/ratchet/decide.ts'
+import { decideNaive } from '../../coordinator/src/ratchet/naive.ts'
+import { noiseFloorOfGroups } from '../../coordinator/src/ratchet/noise.ts'
+import { createRng, type Rng } from '../../coordinator/src/ratchet/random.ts'
+import type { RatchetSettings } from '../../coordinator/src/ratchet/settings.ts'
 
 /**
  * A synthetic campaign with known truth, to measure what a ratchet keeps. Every candidate carries
