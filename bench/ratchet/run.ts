@@ -279,7 +279,7 @@ first written.
 
 ## What the simulation does
 
-\`ratchet/simulate.ts\` plays whole campaigns with the real scheduler (\`nextUnit\`), the real noise
+\`bench/ratchet/simulate.ts\` plays whole campaigns with the real scheduler (\`nextUnit\`), the real noise
 floor and the real \`decide\`; only the training is replaced by truth + Gaussian noise of sd σ.
 ${WORKERS} workers of one class, ${RUNS} runs per campaign (≈ ${Math.round((RUNS * BUDGET_SECONDS) / 3600)} GPU-hours at 5 minutes a run), ${SEEDS} campaigns per row.
 Every exploration draws a candidate with a known true effect: ${pct(DEFAULT_EFFECTS.nullShare, 0)} none, ${pct(DEFAULT_EFFECTS.harmfulShare, 0)} harmful
