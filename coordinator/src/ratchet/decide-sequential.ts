@@ -43,11 +43,7 @@ export function judgeSequential(input: RatchetInput, m: Measured): Decision {
   if (llr <= bounds.lower) return verifications === 0 && !aboveCap
     ? { kind: 'discard', reason: 'not-promising', evidence, message: `discarded: not promising; ${text}` }
     : lost('not decisive: the evidence is against a gain')
-  if (!input.parentIsBest) return {
-    kind: 'stale', simplification: false, evidence: claim, carry: carryOf(all, independent, m.independent, carried),
-    message: `stale: the best moved on since its parent; its evidence goes with its change (${text})`,
-  }
-  const more = moreRuns(settings, m, aboveCap, verifications, llr < bounds.upper)
+  const more = moreRuns(settings, m, aboveCap, verifications, llr < bounds.upper, carried)
   if (more) return verifications >= seq.maxVerifications
     ? lost(`not decisive after ${verifications} verification runs`)
     : { kind: 'verify', reason: aboveCap ? 'above-cap' : m.author.length ? 'promising' : 'unmeasured', needed: more.needed, excludeContributorIds: more.exclude, evidence: claim,
@@ -56,6 +52,12 @@ export function judgeSequential(input: RatchetInput, m: Measured): Decision {
   if (guard === 'more') return { kind: 'verify', reason: aboveCap ? 'above-cap' : 'promising', needed: 1, excludeContributorIds: [...m.authors], evidence: claim,
     message: `verify: the win does not yet hold without the runs of any one other contributor; 1 more run by another contributor; ${text}` }
   if (guard) return lost(guard)
+  // Verified against its own parent, which is no longer the best: its change goes onto the best
+  // with this evidence, and the combination needs only a confirmation, not a fresh start.
+  if (!input.parentIsBest) return {
+    kind: 'stale', simplification: false, evidence: claim, carry: carryOf(all, independent, m.independent, carried),
+    message: `stale: a win on its parent, but the best moved on; its evidence goes with its change (${text})`,
+  }
   const verifierIds = [...new Set(m.independent.map(s => s.workerId))].sort()
   return {
     kind: 'merge', simplification: false, evidence, samples: [...candidate.samples], verifierIds,
@@ -77,11 +79,14 @@ function carryOf(all: EffectEstimate | undefined, independent: EffectEstimate | 
 }
 
 /** More runs while the test is undecided or the guards' minimum is not met; undefined when enough are in. */
-function moreRuns(settings: RatchetSettings, m: Measured, aboveCap: boolean, verifications: number, undecided: boolean) {
+function moreRuns(settings: RatchetSettings, m: Measured, aboveCap: boolean, verifications: number, undecided: boolean, carried?: CarriedEvidence) {
   const selfOk = settings.allowSelfVerification === true
   const verified = new Set(m.independent.map(s => s.contributorId))
-  const contributorsShort = Math.max(0, verifierContributors(settings, aboveCap) - verified.size)
-  const runsShort = Math.max(0, (selfOk && !aboveCap ? 1 : Math.max(1, verifierContributors(settings, true))) - verifications)
+  // Those who verified the change on an older parent count too: the verdict without any one of
+  // them still leaves their carried evidence out (guards).
+  const witnesses = new Set([...verified, ...(carried?.contributorIds ?? [])].filter(id => !m.authors.has(id)))
+  const contributorsShort = Math.max(0, verifierContributors(settings, aboveCap) - witnesses.size)
+  const runsShort = Math.max(0, (selfOk && !aboveCap || carried ? 1 : Math.max(1, verifierContributors(settings, true))) - verifications)
   if (!undecided && contributorsShort === 0 && runsShort === 0) return undefined
   const exclude = aboveCap || !selfOk ? [...m.authors] : []
   return { needed: Math.max(1, contributorsShort, runsShort), exclude: contributorsShort > 0 ? [...exclude, ...verified] : exclude }

@@ -251,7 +251,7 @@ export function decide(input: RatchetInput): Decision {
     // A commit nobody has trained yet: one the coordinator made by merging C's change onto a newer best.
     if (!parentIsBest) return { kind: 'stale', simplification: false, message: 'stale: the best moved on before this commit was measured', carry: candidate.carried }
     // The sequential policy starts with the fewest runs its guards need; it asks for more as it goes.
-    const first = settings.policy !== 'sequential' ? settings.replications : selfOk ? 1 : verifierContributors(settings, true)
+    const first = settings.policy !== 'sequential' ? settings.replications : selfOk || candidate.carried ? 1 : verifierContributors(settings, true)
     const needed = Math.max(1, first, carriedAboveCap ? verifierContributors(settings, true) : 0)
     return {
       kind: 'verify', reason: carriedAboveCap ? 'above-cap' : 'unmeasured', needed, excludeContributorIds: selfOk && !carriedAboveCap ? [] : excludeAuthors,
@@ -260,7 +260,11 @@ export function decide(input: RatchetInput): Decision {
         : `verify: not measured yet, ${needed} run(s) needed`,
     }
   }
-  if (parentSamples.length === 0) return { kind: 'await-baseline', message: 'waiting for a baseline of the parent on this hardware class' }
+  // A parent that is no longer the best gets no more baselines: under the sequential policy its
+  // candidate goes onto the best with what evidence it carries, rather than wait for ever.
+  if (parentSamples.length === 0) return !parentIsBest && settings.policy === 'sequential'
+    ? { kind: 'stale', simplification: false, message: 'stale: the best moved on before its parent was measured on this class', carry: candidate.carried }
+    : { kind: 'await-baseline', message: 'waiting for a baseline of the parent on this hardware class' }
   return judgeMeasured(input, { parentRuns, parentSamples, author, independent, authors, carriedAboveCap })
 }
 
