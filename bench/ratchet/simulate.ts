@@ -1,8 +1,8 @@
-import { createRng, decideNaive, type Rng, type UnitKind } from '@autoresearch-grid/shared'
-import { nextUnit, type QueuedUnit } from '../scheduler/next-unit.ts'
-import { decide, type CandidateSample } from './decide.ts'
-import { noiseFloorOfGroups } from './noise.ts'
-import type { RatchetSettings } from './settings.ts'
+import { createRng, decideNaive, type Rng, type UnitKind } from '../../shared/src/index.ts'
+import { nextUnit, type QueuedUnit } from '../../coordinator/src/scheduler/next-unit.ts'
+import { decide, type CandidateSample } from '../../coordinator/src/ratchet/decide.ts'
+import { noiseFloorOfGroups } from '../../coordinator/src/ratchet/noise.ts'
+import type { RatchetSettings } from '../../coordinator/src/ratchet/settings.ts'
 
 /**
  * A synthetic campaign with known truth, to measure what a ratchet keeps. Every candidate carries
