@@ -28,13 +28,13 @@
  */
 import { randomBytes } from 'node:crypto'
 import { and, eq, inArray, isNull, lt, or, sql } from 'drizzle-orm'
+import type { UnitState } from '@autoresearch-grid/shared'
 import { newId } from '../context.ts'
 import { workUnits } from '../db/schema.ts'
 import type { Writer } from '../events/log.ts'
 import { prepared } from '../db/prepared.ts'
 
 export type Unit = typeof workUnits.$inferSelect
-export type UnitState = Unit['state']
 
 /** A verb that moves or edits one existing unit, and the states it may start from. */
 export const LEGAL_FROM = {

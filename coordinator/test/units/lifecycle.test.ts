@@ -1,4 +1,5 @@
 import t, { type Test } from 'tap'
+import { UNIT_STATES, type UnitState } from '@autoresearch-grid/shared'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -6,7 +7,7 @@ import { openDb, type Db } from '../../src/db/open.ts'
 import { campaigns } from '../../src/db/schema.ts'
 import {
   cancelVerifications, completeUnit, createUnit, excludeVerifiers, expireLease, extendLeases, IllegalTransition, LEGAL_FROM, leaseUnit, newLeaseToken,
-  reclaimLease, recordDone, renewLease, requeueUnit, reserveVerifier, tryCompleteUnit, type NewUnit, type UnitState, type Verb,
+  reclaimLease, recordDone, renewLease, requeueUnit, reserveVerifier, tryCompleteUnit, type NewUnit, type Verb,
 } from '../../src/units/lifecycle.ts'
 
 // The work-unit life cycle (units/lifecycle.ts) on a real SQLite file: each verb moves a unit only
@@ -60,7 +61,7 @@ const call: Record<Verb, (db: Db, u: { id: string; token: string }) => void> = {
 t.test('every verb runs from exactly the states the diagram allows, and refuses the others with the state named', async t => {
   const db = await open(t)
   for (const verb of Object.keys(LEGAL_FROM) as Verb[]) {
-    for (const state of ['queued', 'leased', 'done', 'cancelled'] as const) {
+    for (const state of UNIT_STATES) {
       const u = unitIn(db, state)
       const legal = (LEGAL_FROM[verb] as readonly UnitState[]).includes(state)
       if (legal) t.doesNotThrow(() => call[verb](db, u), `${verb} from ${state}`)
