@@ -1,3 +1,7 @@
+/**
+ * What every report, trained (units/report.ts) or reused (units/reuse.ts), does once it is stored,
+ * or when its transaction finds the unit no longer open to it.
+ */
 import { eq, sql } from 'drizzle-orm'
 import type { Report, ReportReply } from '@autoresearch-grid/shared'
 import type { Ctx } from '../context.ts'
@@ -8,7 +12,6 @@ import type { Worker } from '../workers/registry.ts'
 import { addHypothesis } from '../hypotheses/add.ts'
 import { proposalRoom } from '../hypotheses/quota.ts'
 
-/** What every report (trained or reused: units/report.ts, units/reuse.ts) does once it is stored, or found stored already. */
 const p = sql.placeholder
 const q = prepared(db => ({
   ofUnit: db.select().from(experiments).where(eq(experiments.unitId, p('unit'))).prepare(),
