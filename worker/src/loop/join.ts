@@ -103,10 +103,10 @@ export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
   const held = new HeldUnits(duty)
   const spool = new Spool(join(o.stateDir, 'spool'))
   const depth = new LaneDepth(new DepthGauge({ cap, budgetSeconds: () => held.budgetSeconds }), log)
-  let trained = 0
+  let sink: CoordinatorSink | null = null
   const stop = new LoopStop<JoinSummary>(o.signal, () => {
     const d = duty.seconds()
-    return { units: trained, trainingSeconds: d.training, heldSeconds: d.held, dutyCycle: duty.ratio(), depth: depth.get(), maxHeld: held.maxHeld }
+    return { units: sink?.trained ?? 0, trainingSeconds: d.training, heldSeconds: d.held, dutyCycle: duty.ratio(), depth: depth.get(), maxHeld: held.maxHeld }
   })
   const data = new LaneData({
     preparer: o.preparer ?? new DataPreparer(), root: o.dataRoot ?? join(o.stateDir, 'data'), python: lane.python.path, trainerDir: o.trainerDir,
@@ -139,20 +139,7 @@ export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
   deliverer.kick()
   depth.onChange(() => session.beat())
 
-  const sink: ResultSink = {
-    record: async (p, report) => {
-      await deliverer.push(session.workerId, report)
-      o.onReport?.(report)
-      trained++
-      const d = duty.seconds()
-      log(`${p.unit.id}: ${report.status}${report.metrics ? ` val_bpb ${report.metrics.val_bpb.toFixed(6)}` : ''}; GPU duty cycle ${((duty.ratio() ?? 0) * 100).toFixed(0)}% (${d.training.toFixed(0)}s training of ${d.held.toFixed(0)}s, depth ${depth.get()})${usageLine(report)}`)
-      if (o.maxUnits !== undefined && trained >= o.maxUnits) stop.done()
-    },
-    failed: (unit, err) => {
-      if (stop.signal.aborted || held.cancelled(unit.id)?.aborted) log(`${unit.id}: stopped`)
-      else log(`${unit.id}: failed inside the worker, left for its lease to expire: ${(err as Error).stack ?? err}`)
-    },
-  }
+  sink = coordinatorSink({ o, deliverer, session, held, duty, depth, stop, log })
   try {
     await runExperimentLoop({
       source: coordinatorSource(held, data, session, stop.signal), sink, depth, signal: stop.signal, ui, lane: o.lane ?? '',
@@ -192,6 +179,32 @@ function onFeedEvent(e: AssignmentEvent, held: HeldUnits, log: (line: string) =>
   if (e.type === 'unit') held.arrived(e.unit)
   else if (e.type === 'bestChanged') log(`new best on ${e.campaign}: ${e.valBpb?.toFixed(6) ?? '?'} at ${e.commit.slice(0, 10)}`)
   else if (e.type === 'cancel') held.cancel(e.unitId, e.reason)
+}
+
+interface CoordinatorSink extends ResultSink {
+  /** Units trained and reported so far. */
+  trained: number
+}
+
+/** Reports go to the spool, which delivers them in the background; the lane stops after `maxUnits`. */
+function coordinatorSink(c: { o: JoinOptions; deliverer: Deliverer; session: CoordinatorSession; held: HeldUnits; duty: DutyCycle; depth: LaneDepth; stop: LoopStop<JoinSummary>; log: (line: string) => void }): CoordinatorSink {
+  const { o, duty, log } = c
+  const sink: CoordinatorSink = {
+    trained: 0,
+    record: async (p, report) => {
+      await c.deliverer.push(c.session.workerId, report)
+      o.onReport?.(report)
+      sink.trained++
+      const d = duty.seconds()
+      log(`${p.unit.id}: ${report.status}${report.metrics ? ` val_bpb ${report.metrics.val_bpb.toFixed(6)}` : ''}; GPU duty cycle ${((duty.ratio() ?? 0) * 100).toFixed(0)}% (${d.training.toFixed(0)}s training of ${d.held.toFixed(0)}s, depth ${c.depth.get()})${usageLine(report)}`)
+      if (o.maxUnits !== undefined && sink.trained >= o.maxUnits) c.stop.done()
+    },
+    failed: (unit, err) => {
+      if (c.stop.signal.aborted || c.held.cancelled(unit.id)?.aborted) log(`${unit.id}: stopped`)
+      else log(`${unit.id}: failed inside the worker, left for its lease to expire: ${(err as Error).stack ?? err}`)
+    },
+  }
+  return sink
 }
 
 /** Units from the coordinator's feed, each with its campaign's data prepared first. */
