@@ -1,8 +1,8 @@
-import type { Report, WorkUnit } from '@autoresearch-grid/shared'
+import { isCandidate, type Report, type WorkUnit } from '@autoresearch-grid/shared'
 import type { ProgressSink } from '../ui/progress.ts'
 import type { Workspace } from '../workspace/git.ts'
 import type { LaneDepth } from './depth.ts'
-import { edits, prepareExperiment, trainExperiment, type DataPaths, type ExperimentContext, type Prepared } from './experiment.ts'
+import { prepareExperiment, trainExperiment, type DataPaths, type ExperimentContext, type Prepared } from './experiment.ts'
 import { runPipeline } from './pipeline.ts'
 
 /**
@@ -101,7 +101,7 @@ async function prepare(o: ExperimentLoopOptions, unit: WorkUnit): Promise<InHand
   const data = await o.source.ready(unit)
   const workspace = await o.workspaces.acquire()
   // Only units the agent edits measure the agent; a baseline or verify is ready at once.
-  const timed = edits(unit.kind)
+  const timed = isCandidate(unit.kind)
   if (timed) o.depth.gauge.agentStarted(unit.id)
   try {
     const p = await prepareExperiment(o.ctx, unit, workspace, signalFor(o, unit))

@@ -1,11 +1,11 @@
-import type { Profile, Report, WorkUnit } from '@autoresearch-grid/shared'
+import { decideNaive, formatResultRow, naiveResultStatus, parseResultsTsv, type Profile, type Report, type ResultStatus, type WorkUnit } from '@autoresearch-grid/shared'
 import type { DutyCycle } from '../loop/duty-cycle.ts'
 import type { ResultSink, UnitSource } from '../loop/experiment-loop.ts'
 import { checkCandidate, prepareExperiment, usageLine, type DataPaths, type ExperimentContext, type Prepared } from '../loop/experiment.ts'
 import type { LoopStop } from '../loop/stop.ts'
 import { mergeText } from '../workspace/merge.ts'
 import type { ResearchRepo } from './repo.ts'
-import { decide, formatRow, parseResults, summarize, type ResultStatus } from './results.ts'
+import { summarize } from './results.ts'
 
 export interface LocalResearchOptions {
   repo: ResearchRepo
@@ -51,7 +51,7 @@ export class LocalResearch implements UnitSource, ResultSink {
 
   /** Resumes the research the repository holds (its results.tsv and branch). */
   static async open(o: LocalResearchOptions): Promise<LocalResearch> {
-    const rows = parseResults(await o.repo.results())
+    const rows = parseResultsTsv(await o.repo.results())
     const standing = { ...summarize(rows), commit: await o.repo.head(), source: await o.repo.trainPy(), count: rows.length }
     return new LocalResearch(o, standing, rows.length)
   }
@@ -112,7 +112,7 @@ export class LocalResearch implements UnitSource, ResultSink {
     const s = this.standing
     const baseline = p.unit.kind === 'baseline'
     const val = report.metrics?.val_bpb ?? null
-    let status: ResultStatus = report.status === 'ok' ? decide(val, s.best, this.o.minDelta) : 'crash'
+    let status: ResultStatus = report.status === 'ok' ? naiveResultStatus(decideNaive(val, s.best, this.o.minDelta)) : 'crash'
     if (baseline && status === 'crash') {
       throw new Error(`the baseline train.py crashed, so there is nothing to improve on: ${report.agentNotes.split('\n').pop()}\n${report.logTail.split('\n').slice(-15).join('\n')}`)
     }
@@ -127,7 +127,7 @@ export class LocalResearch implements UnitSource, ResultSink {
       s.triedSinceBest.push(description)
     }
     s.count++
-    await this.o.repo.appendResult(formatRow({ commit, valBpb: status === 'crash' ? 0 : val ?? 0, memoryGb: status === 'crash' ? 0 : (report.metrics?.peak_vram_mb ?? 0) / 1024, status, description }))
+    await this.o.repo.appendResult(formatResultRow({ commit, valBpb: val, memoryGb: (report.metrics?.peak_vram_mb ?? 0) / 1024, status, description }))
     const d = this.o.duty.seconds()
     this.o.log(`${commit.slice(0, 7)} ${status}${val !== null ? ` val_bpb ${val.toFixed(6)}` : ''} (best ${s.best?.toFixed(6) ?? '-'}): ${description}; GPU duty cycle ${((this.o.duty.ratio() ?? 0) * 100).toFixed(0)}% (${d.training.toFixed(0)}s of ${d.held.toFixed(0)}s)${usageLine(report)}`)
     if (!baseline) this.done++
