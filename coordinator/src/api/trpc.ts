@@ -3,7 +3,7 @@ import type { Ctx } from '../context.ts'
 import { authenticate, revokedAmong, type Principal } from '../auth/access.ts'
 import { authLimiter } from '../auth/rate-limit.ts'
 import { bearer } from '../auth/tokens.ts'
-import { UserError } from '../campaigns/campaigns.ts'
+import { UserError } from '../errors.ts'
 
 export interface ApiContext {
   app: Ctx

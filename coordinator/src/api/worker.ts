@@ -7,7 +7,8 @@ import { heartbeat, hello, ownWorker, fingerprintProblem } from '../workers/regi
 import { leasedCount, leaseNextUnit, toWorkUnit } from '../units/assign.ts'
 import { ingestReport } from '../units/report.ts'
 import { addHypothesis } from '../hypotheses/add.ts'
-import { getCampaign, UserError } from '../campaigns/campaigns.ts'
+import { getCampaign } from '../campaigns/campaigns.ts'
+import { UserError } from '../errors.ts'
 import { proposalRoom } from '../hypotheses/quota.ts'
 import type { BusEvent } from '../events/bus.ts'
 

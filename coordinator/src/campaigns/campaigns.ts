@@ -5,16 +5,13 @@ import { CampaignName, CampaignSpec, type CampaignSpecInput, type ReviewMode } f
 import type { Ctx } from '../context.ts'
 import { campaigns } from '../db/schema.ts'
 import { logEvent } from '../events/log.ts'
+import { UserError } from '../errors.ts'
 import { prepared } from '../db/prepared.ts'
 import { DEFAULT_REVIEW, effectiveReview } from '../review/policy.ts'
 import { programProblem, setProgram } from './program.ts'
 import { buildManifest, recordServedData } from '../dataset/manifest.ts'
 
 export const SEED_AUTHOR = { name: 'autoresearch-grid', email: 'seed@autoresearch-grid.local' }
-
-export class UserError extends Error {
-  override name = 'UserError'
-}
 
 export interface CreateCampaign {
   name: string

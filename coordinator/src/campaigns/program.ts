@@ -5,7 +5,8 @@ import { campaignPrograms } from '../db/schema.ts'
 import { prepared } from '../db/prepared.ts'
 import { logEvent } from '../events/log.ts'
 import type { Author } from '../git/store.ts'
-import { getCampaign, UserError } from './campaigns.ts'
+import { getCampaign } from './campaigns.ts'
+import { UserError } from '../errors.ts'
 
 /**
  * program.md per campaign: the maintainer's research direction, which every unit carries to its

@@ -2,7 +2,7 @@ import { eq } from 'drizzle-orm'
 import type { Ctx } from '../context.ts'
 import { hypotheses } from '../db/schema.ts'
 import { logEvent } from '../events/log.ts'
-import { UserError } from '../campaigns/campaigns.ts'
+import { UserError } from '../errors.ts'
 
 export interface HypothesisChange {
   id: string

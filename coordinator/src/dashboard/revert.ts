@@ -2,7 +2,8 @@ import { and, eq } from 'drizzle-orm'
 import type { Ctx } from '../context.ts'
 import { campaigns, events, experiments, measurements, merges } from '../db/schema.ts'
 import { logEvent } from '../events/log.ts'
-import { getCampaign, UserError } from '../campaigns/campaigns.ts'
+import { getCampaign } from '../campaigns/campaigns.ts'
+import { UserError } from '../errors.ts'
 
 export const MAINTAINER = { name: 'maintainer', email: 'maintainer@autoresearch-grid.local' }
 

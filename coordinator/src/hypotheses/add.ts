@@ -4,7 +4,8 @@ import type { Ctx } from '../context.ts'
 import { newId } from '../context.ts'
 import { hypotheses } from '../db/schema.ts'
 import { logEvent } from '../events/log.ts'
-import { getCampaign, UserError } from '../campaigns/campaigns.ts'
+import { getCampaign } from '../campaigns/campaigns.ts'
+import { UserError } from '../errors.ts'
 import { dedupKey, findDuplicate } from './dedup.ts'
 
 export interface NewHypothesis {

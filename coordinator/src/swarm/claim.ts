@@ -3,7 +3,7 @@ import { z } from 'zod'
 import type { Ctx } from '../context.ts'
 import { experiments, unitContext, workUnits } from '../db/schema.ts'
 import { prepared } from '../db/prepared.ts'
-import { UserError } from '../campaigns/campaigns.ts'
+import { UserError } from '../errors.ts'
 import type { Worker } from '../workers/registry.ts'
 import { forgetViews } from './read.ts'
 
