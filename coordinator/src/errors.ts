@@ -25,6 +25,8 @@ export const ERROR_CODES = {
   'rate-limited': { http: 429, trpc: 'TOO_MANY_REQUESTS' },
   /** The coordinator's own files do not match what it recorded: only the maintainer can fix it. */
   damaged: { http: 500, trpc: 'INTERNAL_SERVER_ERROR' },
+  /** A bug in the coordinator, never thrown on purpose: nothing the caller can do; it is logged. */
+  internal: { http: 500, trpc: 'INTERNAL_SERVER_ERROR' },
 } as const satisfies Record<string, { http: number; trpc: string }>
 // Why most codes keep tRPC's BAD_REQUEST: workers decide whether to retry a report on the tRPC
 // code (worker/src/loop/deliver.ts: BAD_REQUEST is final), and workers already out there must keep

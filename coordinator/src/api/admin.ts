@@ -10,6 +10,8 @@ import { workers } from '../db/schema.ts'
 import { DisplayName, LIMITS } from '@autoresearch-grid/shared'
 import { setProgram } from '../campaigns/program.ts'
 import { approveClass, clearSuspect, setClassSelfVerification } from '../classes/admin.ts'
+import { revertMerge } from '../campaigns/revert.ts'
+import { updateHypothesis } from '../hypotheses/prioritize.ts'
 
 const ClassRef = z.object({ campaign: CampaignName, hardwareClass: z.string().min(1).max(64) })
 
@@ -41,4 +43,12 @@ export const adminRouter = router({
   setClassSelfVerification: adminProcedure.input(ClassRef.extend({ allow: z.boolean() }))
     .mutation(({ ctx, input }) => setClassSelfVerification(ctx.app, input.campaign, input.hardwareClass, input.allow)),
   clearSuspect: adminProcedure.input(z.object({ contributorId: z.string().max(64) })).mutation(({ ctx, input }) => clearSuspect(ctx.app, input.contributorId)),
+  /** Takes a merge back (and those made on top of it) with a new commit on the branch (campaigns/revert.ts). */
+  revertMerge: adminProcedure.input(z.object({ mergeId: z.string().max(64) })).mutation(({ ctx, input }) => revertMerge(ctx.app, input.mergeId)),
+  /** Reorders the hypothesis queue: a new priority, or an idea dropped or brought back. */
+  updateHypothesis: adminProcedure.input(z.object({
+    id: z.string().max(64),
+    priority: z.number().int().min(-100).max(100).optional(),
+    status: z.enum(['open', 'rejected']).optional(),
+  })).mutation(({ ctx, input }) => updateHypothesis(ctx.app, input)),
 })

@@ -2,10 +2,11 @@ import { and, eq } from 'drizzle-orm'
 import type { Ctx } from '../context.ts'
 import { campaigns, events, experiments, measurements, merges } from '../db/schema.ts'
 import { logEvent } from '../events/log.ts'
-import { getCampaign } from '../campaigns/campaigns.ts'
+import { getCampaign } from './campaigns.ts'
 import { UserError } from '../errors.ts'
 
-export const MAINTAINER = { name: 'maintainer', email: 'maintainer@autoresearch-grid.local' }
+/** Who a revert commit is by: the maintainer asked for it on the dashboard or the API. */
+const MAINTAINER = { name: 'maintainer', email: 'maintainer@autoresearch-grid.local' }
 
 type Merge = typeof merges.$inferSelect
 
