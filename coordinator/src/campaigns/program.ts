@@ -1,11 +1,10 @@
 import { eq, sql } from 'drizzle-orm'
 import { LIMITS } from '@autoresearch-grid/shared'
 import type { Ctx } from '../context.ts'
-import { campaignPrograms } from '../db/schema.ts'
+import { campaignPrograms, campaigns } from '../db/schema.ts'
 import { prepared } from '../db/prepared.ts'
 import { logEvent } from '../events/log.ts'
 import type { Author } from '../git/store.ts'
-import { getCampaign } from './campaigns.ts'
 import { UserError } from '../errors.ts'
 
 /**
@@ -40,7 +39,14 @@ export function programRef(campaign: string): string {
 
 const q = prepared(db => ({
   current: db.select().from(campaignPrograms).where(eq(campaignPrograms.campaign, sql.placeholder('campaign'))).prepare(),
+  // Its own look-up rather than campaigns.ts's getCampaign: campaigns.ts imports this file to
+  // write a campaign's first program.md, and the two must not import each other.
+  campaign: db.select({ name: campaigns.name }).from(campaigns).where(eq(campaigns.name, sql.placeholder('campaign'))).prepare(),
 }))
+
+function mustExist(ctx: Pick<Ctx, 'db'>, campaign: string): void {
+  if (!q(ctx.db).campaign.get({ campaign })) throw new UserError(`no campaign "${campaign}"`, 'not-found')
+}
 
 /** Texts by version: commits never change. */
 const texts = new Map<string, string>()
@@ -58,7 +64,7 @@ export function programProblem(text: string): string | null {
  * then the pointer row. Units leased from now on carry it. Returns the new version.
  */
 export async function setProgram(ctx: Ctx, campaign: string, text: string, author: Author, message = 'program.md updated'): Promise<Program> {
-  if (!getCampaign(ctx, campaign)) throw new UserError(`no campaign "${campaign}"`)
+  mustExist(ctx, campaign)
   const problem = programProblem(text)
   if (problem) throw new UserError(problem)
   const ref = programRef(campaign)
@@ -78,7 +84,7 @@ export async function setProgram(ctx: Ctx, campaign: string, text: string, autho
     ctx.bus.emit({ type: 'campaign', campaign })
     return { version, text }
   }
-  throw new UserError('program.md is being changed by someone else at the same time: try again')
+  throw new UserError('program.md is being changed by someone else at the same time: try again', 'conflict')
 }
 
 /** The campaign's current program.md, or null when it has none (campaigns made before programs). */
@@ -96,7 +102,7 @@ export async function currentProgram(ctx: Ctx, campaign: string): Promise<Progra
 
 /** Every version, newest first. */
 export async function programHistory(ctx: Ctx, campaign: string, max = 50): Promise<ProgramVersion[]> {
-  if (!getCampaign(ctx, campaign)) throw new UserError(`no campaign "${campaign}"`)
+  mustExist(ctx, campaign)
   if (!(await ctx.git.resolve(programRef(campaign)))) return []
   return (await ctx.git.log(programRef(campaign), max)).map(c => ({ version: c.commit, author: c.author, email: c.email, date: c.date, message: c.subject }))
 }

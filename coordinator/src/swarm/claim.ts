@@ -52,7 +52,7 @@ export function claimCandidate(ctx: Ctx, worker: Worker, claim: Claim): ClaimRep
   const reply = ctx.db.transaction(tx => {
     const unit = q(tx).unit.get({ id: claim.unitId })
     if (!unit || unit.workerId !== worker.id || unit.leaseToken !== claim.leaseToken || unit.state !== 'leased')
-      throw new UserError(`unit ${claim.unitId} is not leased to this worker under that lease token: nothing to claim`)
+      throw new UserError(`unit ${claim.unitId} is not leased to this worker under that lease token: nothing to claim`, 'stale')
     const at = { campaign: unit.campaign, parent: unit.parentCommit, hash: claim.sourceHash }
     const measured = q(tx).measured.get(at)
     if (measured) return { duplicateOf: measured }
