@@ -18,30 +18,47 @@ const root = join(import.meta.dirname, '..')
  * package's source, or one of the files at its top (the entry points and the context type).
  */
 export const LAYERS: { name: string; why: string; nodes: string[] }[] = [
-  { name: 'shared', why: 'the protocol and domain concepts both sides use; imports nothing of ours', nodes: ['shared'] },
-  { name: 'trainer glue', why: 'finds a Python and prepares data for the trainer (trainer/js)', nodes: ['trainer'] },
-  { name: 'coordinator: pure core', why: 'decisions on data, no I/O: statistics, ratchet, scheduler, parsers and rules', nodes: [
-    'coordinator/ratchet', 'coordinator/scheduler', 'coordinator/faults'] },
-  { name: 'coordinator: storage and signals', why: 'SQLite, the git store, the event bus and audit log', nodes: [
+  { name: 'shared', why: 'the protocol and the domain concepts both sides use; imports nothing of ours', nodes: ['shared'] },
+  { name: 'trainer glue', why: 'finds a Python for the trainer and prepares its data (trainer/js)', nodes: ['trainer'] },
+  { name: 'coordinator: pure core', why: 'decisions on data, no I/O: statistics, ratchet, scheduler, error codes', nodes: [
+    'coordinator/errors', 'coordinator/ratchet', 'coordinator/scheduler', 'coordinator/faults'] },
+  { name: 'coordinator: storage and signals', why: 'SQLite, the git store, the event bus and the audit log', nodes: [
     'coordinator/db', 'coordinator/git', 'coordinator/events'] },
-  { name: 'coordinator: context', why: 'the Ctx every module receives (db, git, bus, settings, clock)', nodes: ['coordinator/context'] },
-  { name: 'coordinator: domain', why: 'the state machine of a campaign: each folder writes its own tables', nodes: [
-    'coordinator/auth', 'coordinator/campaigns', 'coordinator/dataset', 'coordinator/hypotheses', 'coordinator/classes', 'coordinator/review',
-    'coordinator/workers', 'coordinator/units', 'coordinator/swarm'] },
-  { name: 'coordinator: reads', why: 'what the dashboard and status page show; reads only', nodes: ['coordinator/dashboard', 'coordinator/status'] },
-  { name: 'coordinator: API', why: 'tRPC routers: input schemas, auth, error mapping; call the domain', nodes: ['coordinator/api'] },
-  { name: 'coordinator: edges', why: 'the HTTP server, the process, the CLI and the package entry', nodes: [
-    'coordinator/http', 'coordinator/server', 'coordinator/coordinator', 'coordinator/cli', 'coordinator/index'] },
-  { name: 'worker: core', why: 'pure or local pieces of a worker: agents, safety, hardware, workspace, sandbox', nodes: [
-    'worker/agent', 'worker/safety', 'worker/hardware', 'worker/workspace', 'worker/sandbox', 'worker/runner', 'worker/ui', 'worker/swarm', 'worker/data', 'worker/client'] },
-  { name: 'worker: loops', why: 'the experiment loop, join and solo, the doctor', nodes: ['worker/loop', 'worker/solo', 'worker/doctor'] },
+  { name: 'coordinator: context', why: 'the Ctx every module receives: db, git, bus, settings, clock, in-memory state', nodes: ['coordinator/context'] },
+  { name: 'coordinator: domain', why: 'one folder per concept, each writing its own tables', nodes: [
+    'coordinator/auth', 'coordinator/dataset', 'coordinator/campaigns', 'coordinator/hypotheses', 'coordinator/classes', 'coordinator/review',
+    'coordinator/workers', 'coordinator/swarm'] },
+  { name: 'coordinator: work units', why: 'leasing, reports, judging and merging: the loop that uses every domain folder', nodes: ['coordinator/units'] },
+  { name: 'coordinator: reads', why: 'what the dashboard and the status page show; reads only, and the live feed', nodes: ['coordinator/dashboard', 'coordinator/status'] },
+  { name: 'coordinator: API', why: 'tRPC routers: input schemas, auth, error codes; they call the layers below', nodes: ['coordinator/api'] },
+  { name: 'coordinator: HTTP', why: 'fastify plugins, one per route family (tRPC, tokenizer, git, data, dashboard)', nodes: ['coordinator/http'] },
+  { name: 'coordinator: edges', why: 'the server, the process, the CLI, the package entry and the tools', nodes: [
+    'coordinator/server', 'coordinator/coordinator', 'coordinator/cli', 'coordinator/index', 'coordinator/tools'] },
+  { name: 'worker: parts', why: 'what the loop is built from: client, data, hardware, safety, sandbox, runner, workspace, swarm, ui', nodes: [
+    'worker/client', 'worker/data', 'worker/hardware', 'worker/safety', 'worker/sandbox', 'worker/runner', 'worker/workspace', 'worker/swarm', 'worker/ui'] },
+  { name: 'worker: agents', why: 'the researchers that edit train.py: Claude, the heuristic, an external command', nodes: ['worker/agent'] },
+  { name: 'worker: loops', why: 'the experiment loop, join and solo, and the doctor', nodes: ['worker/loop', 'worker/solo', 'worker/doctor'] },
   { name: 'worker: edges', why: 'the CLI and the package entry', nodes: ['worker/cli', 'worker/index'] },
+]
+
+/**
+ * Imports that break the rules today and are owed by work in flight: the check warns about each,
+ * fails on any other, and fails once one of these is gone (so the list only shrinks). An entry is
+ * a folder edge (`a → b`, which also covers the file circles behind it) or a file edge.
+ */
+export const OWED: { edge: string; owner: string; fix: string }[] = [
+  { edge: 'coordinator/classes → coordinator/units', owner: 'issue 18, part 2a (units)', fix: 'noise-floor.ts is a measurement statistic, not a work-unit verb: give it a home below both' },
+  { edge: 'coordinator/review → coordinator/units', owner: 'issue 18, part 2a (units)', fix: 'review/gate.ts and units/merge.ts import each other; a verdict continues a merge through units/ verbs the review calls from above, or the gate moves into units/' },
+  { edge: 'coordinator/workers → coordinator/units', owner: 'issue 18, part 2a (units)', fix: 'workers/registry.ts reads leaseSeconds from units/leases.ts while units/ reads workers: the one writer of work units takes the lease arithmetic' },
+  { edge: 'worker/swarm → worker/agent', owner: 'issue 18, part 1 (worker)', fix: 'swarm/agent.ts is an agent (it wraps one): it belongs in agent/' },
+  { edge: 'worker/src/doctor/source-data.ts → worker/src/doctor/checks.ts', owner: 'issue 18, part 1 (worker)', fix: 'the Check type both use gets a file of its own' },
 ]
 
 /** Source roots: a package's name, its folder, and whether its top-level files are one node (a flat package). */
 const ROOTS = [
   { pkg: 'shared', dir: 'shared/src', flat: true, specifier: '@autoresearch-grid/shared' },
   { pkg: 'trainer', dir: 'trainer/js', flat: true, specifier: '@autoresearch-grid/trainer' },
+  { pkg: 'coordinator/tools', dir: 'coordinator/tools', flat: true, specifier: null },
   { pkg: 'coordinator', dir: 'coordinator/src', flat: false, specifier: '@autoresearch-grid/coordinator' },
   { pkg: 'worker', dir: 'worker/src', flat: false, specifier: '@autoresearch-grid/worker' },
 ]
@@ -81,7 +98,7 @@ function specifiersOf(path: string): { specifier: string; typeOnly: boolean }[] 
 /** The file an import names, relative to the repository; null for a package that is not ours. */
 function resolveSpecifier(fromFile: string, specifier: string): string | null {
   const own = ROOTS.find(r => specifier === r.specifier)
-  if (own) return own.pkg === 'trainer' ? 'trainer/js/index.ts' : `${own.dir}/index.ts`
+  if (own) return `${own.dir}/index.ts`
   if (!specifier.startsWith('.')) return null
   return relative(root, resolve(dirname(join(root, fromFile)), specifier.replace(/\.js$/, '.ts')))
 }
@@ -148,43 +165,153 @@ function addEdge(edges: Map<string, Set<string>>, from: string, to: string): voi
   if (from !== to) edges.get(from)!.add(to)
 }
 
-export interface Report {
-  /** Folder-level edges; `typeOnly` when every import behind the edge brings only types. */
-  edges: Map<string, Map<string, { typeOnly: boolean; examples: string[] }>>
-  unplaced: string[]
-  folderCycles: string[][]
-  fileCycles: string[][]
-  upward: string[]
+export interface Edge {
+  /** Every import behind the edge brings only types. */
+  typeOnly: boolean
+  /** The file imports behind it, `from → to`. */
+  imports: string[]
 }
 
-export function analyse(imports: readonly Import[], layers = LAYERS): Report {
+export interface Report {
+  /** Folder-level edges: from → to → edge. */
+  edges: Map<string, Map<string, Edge>>
+  /** Files in no node of the layer table. */
+  unplaced: string[]
+  /** Circles between folders, and between files of one folder, once the owed edges are left out. */
+  cycles: string[][]
+  /** Imports from a layer up to a higher one, owed edges left out. */
+  upward: string[]
+  /** Owed edges that are still there, and those that are gone (the entry must go too). */
+  owedSeen: string[]
+  owedGone: string[]
+}
+
+export function analyse(imports: readonly Import[], layers = LAYERS, owed = OWED.map(o => o.edge)): Report {
   const layerOf = new Map(layers.flatMap((l, i) => l.nodes.map(n => [n, i] as const)))
   const edges: Report['edges'] = new Map()
-  const fileEdges = new Map<string, Set<string>>()
   const unplaced = new Set<string>()
+  const seen = new Set<string>()
+  const fileEdges = new Map<string, Set<string>>()
   for (const i of imports) {
-    addEdge(fileEdges, i.from, i.to)
     const a = nodeOf(i.from)
     const b = nodeOf(i.to)
     for (const [node, file] of [[a, i.from], [b, i.to]] as const) if (!node || !layerOf.has(node)) unplaced.add(node ?? file)
+    const folderEdge = `${a} → ${b}`
+    const fileEdge = `${i.from} → ${i.to}`
+    for (const e of [folderEdge, fileEdge]) if (owed.includes(e)) seen.add(e)
+    if (owed.includes(folderEdge) || owed.includes(fileEdge)) continue
+    addEdge(fileEdges, i.from, i.to)
     if (!a || !b || a === b) continue
     if (!edges.has(a)) edges.set(a, new Map())
-    const edge = edges.get(a)!.get(b) ?? { typeOnly: true, examples: [] }
+    const edge = edges.get(a)!.get(b) ?? { typeOnly: true, imports: [] }
     edge.typeOnly &&= i.typeOnly
-    edge.examples.push(`${i.from} → ${i.to}`)
+    edge.imports.push(fileEdge)
     edges.get(a)!.set(b, edge)
   }
   const folderEdges = new Map<string, Set<string>>()
-  for (const [a, targets] of edges) for (const b of targets.keys()) addEdge(folderEdges, a, b)
   const upward: string[] = []
   for (const [a, targets] of edges) {
     for (const [b, edge] of targets) {
+      addEdge(folderEdges, a, b)
       const la = layerOf.get(a)
       const lb = layerOf.get(b)
-      if (la !== undefined && lb !== undefined && lb > la) {
-        upward.push(`${a} (${layers[la].name}) imports ${b} (${layers[lb].name}): ${edge.examples.join(', ')}`)
-      }
+      if (la !== undefined && lb !== undefined && lb > la) upward.push(`${a} (${layers[la].name}) imports ${b} (${layers[lb].name}): ${edge.imports.join(', ')}`)
     }
   }
-  return { edges, unplaced: [...unplaced].sort(), folderCycles: cycles(folderEdges), fileCycles: cycles(fileEdges), upward: upward.sort() }
+  // A circle of files across folders is also one of folders: file circles are reported inside one folder only.
+  const fileCycles = cycles(fileEdges).filter(c => new Set(c.map(nodeOf)).size === 1)
+  return {
+    edges, unplaced: [...unplaced].sort(), cycles: [...cycles(folderEdges), ...fileCycles], upward: upward.sort(),
+    owedSeen: owed.filter(e => seen.has(e)), owedGone: owed.filter(e => !seen.has(e)),
+  }
 }
+
+/**
+ * The edges worth drawing: an edge a → b is left out when b is reachable from a another way
+ * (a → c → … → b), since the layering already says it. The full list is printed in words.
+ */
+export function reduced(edges: Report['edges']): Report['edges'] {
+  const reachable = (from: string, to: string, skip: string): boolean => {
+    const stack = [...(edges.get(from)?.keys() ?? [])].filter(n => n !== skip)
+    const seen = new Set<string>()
+    while (stack.length) {
+      const n = stack.pop()!
+      if (n === to) return true
+      if (seen.has(n)) continue
+      seen.add(n)
+      stack.push(...(edges.get(n)?.keys() ?? []))
+    }
+    return false
+  }
+  const out: Report['edges'] = new Map()
+  for (const [a, targets] of edges) out.set(a, new Map([...targets].filter(([b]) => !reachable(a, b, b))))
+  return out
+}
+
+/** The graph as mermaid, one box per layer, lowest first; dotted edges bring only types. */
+export function mermaid(report: Report, layers = LAYERS): string {
+  const id = (node: string) => node.replace(/[^a-zA-Z0-9]/g, '_')
+  const lines = ['flowchart TB']
+  layers.forEach((l, i) => {
+    lines.push(`  subgraph L${i}["${i + 1}. ${l.name}"]`)
+    for (const n of l.nodes) lines.push(`    ${id(n)}["${n}"]`)
+    lines.push('  end')
+  })
+  for (const [a, targets] of [...reduced(report.edges)].sort(([x], [y]) => x.localeCompare(y))) {
+    for (const [b, edge] of [...targets].sort(([x], [y]) => x.localeCompare(y))) lines.push(`  ${id(a)} ${edge.typeOnly ? '-.->' : '-->'} ${id(b)}`)
+  }
+  for (const o of OWED.filter(o => report.owedSeen.includes(o.edge) && !o.edge.includes('.ts'))) {
+    const [a, b] = o.edge.split(' → ')
+    lines.push(`  ${id(a)} == owed ==> ${id(b)}`)
+  }
+  return lines.join('\n')
+}
+
+/** The generated part of docs/STRUCTURE.md: the layer table, the drawing, the owed list, the edges in words. */
+export function render(report: Report, layers = LAYERS): string {
+  const out = ['| layer | folders | what lives there |', '|---|---|---|']
+  layers.slice().reverse().forEach((l, j) => out.push(`| ${layers.length - j}. ${l.name} | ${l.nodes.map(n => `\`${n}\``).join(', ')} | ${l.why} |`))
+  out.push('', '```mermaid', mermaid(report, layers), '```', '')
+  out.push('Owed (warned about, not failed; each entry must go once its import does):', '')
+  for (const o of OWED) out.push(`- \`${o.edge}\` — ${o.owner}: ${o.fix}`)
+  out.push('', 'Every folder and what it imports (_types_: only types):', '')
+  for (const l of layers) {
+    for (const n of l.nodes) {
+      const targets = [...(report.edges.get(n) ?? new Map<string, Edge>())].sort(([x], [y]) => x.localeCompare(y))
+      out.push(`- \`${n}\` → ${targets.length ? targets.map(([b, e]) => (e.typeOnly ? `_${b}_` : b)).join(', ') : '(nothing of ours)'}`)
+    }
+  }
+  return out.join('\n')
+}
+
+const BEGIN = '<!-- structure:begin (generated by scripts/structure.ts: do not edit by hand) -->'
+const END = '<!-- structure:end -->'
+
+function main(): number {
+  const check = process.argv.includes('--check')
+  const report = analyse(readImports())
+  const doc = join(root, 'docs', 'STRUCTURE.md')
+  const text = readFileSync(doc, 'utf8')
+  const [before, rest] = text.split(BEGIN)
+  const after = rest?.split(END)[1]
+  if (after === undefined) {
+    console.log(`docs/STRUCTURE.md lacks the markers ${BEGIN} … ${END}`)
+    return 1
+  }
+  const fresh = `${before}${BEGIN}\n${render(report)}\n${END}${after}`
+  const problems: string[] = []
+  for (const n of report.unplaced) problems.push(`${n} is in no layer: add it to LAYERS in scripts/structure.ts`)
+  for (const c of report.cycles) problems.push(`circle: ${c.join(' ↔ ')}`)
+  for (const u of report.upward) problems.push(`import up the layers: ${u}`)
+  for (const e of report.owedGone) problems.push(`owed import ${e} is gone: remove it from OWED in scripts/structure.ts`)
+  if (check && fresh !== text) problems.push('docs/STRUCTURE.md is out of date: run `npx tsx scripts/structure.ts` and commit it')
+  if (!check && fresh !== text) writeFileSync(doc, fresh)
+  for (const e of report.owedSeen) console.log(`owed: ${e} (${OWED.find(o => o.edge === e)!.owner})`)
+  for (const p of problems) console.log(p)
+  const nodes = LAYERS.reduce((n, l) => n + l.nodes.length, 0)
+  const edges = [...report.edges.values()].reduce((n, t) => n + t.size, 0)
+  console.log(`${nodes} folders in ${LAYERS.length} layers, ${edges} folder imports: ${problems.length ? `${problems.length} problem(s)` : 'no circle, no import up the layers'}`)
+  return problems.length ? 1 : 0
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename)) process.exit(main())
