@@ -1,6 +1,6 @@
 import { eq, sql } from 'drizzle-orm'
 import { LIMITS } from '@autoresearch-grid/shared'
-import type { Ctx } from '../context.ts'
+import { stateKey, type Ctx } from '../context.ts'
 import { campaignPrograms, campaigns } from '../db/schema.ts'
 import { prepared } from '../db/prepared.ts'
 import { logEvent } from '../events/log.ts'
@@ -48,8 +48,8 @@ function mustExist(ctx: Pick<Ctx, 'db'>, campaign: string): void {
   if (!q(ctx.db).campaign.get({ campaign })) throw new UserError(`no campaign "${campaign}"`, 'not-found')
 }
 
-/** Texts by version: commits never change. */
-const texts = new Map<string, string>()
+/** Texts by version, per coordinator (ctx.state): commits never change. */
+const TEXTS = stateKey('program.md texts by version', () => new Map<string, string>())
 
 /** Why a program.md cannot be used, with what to do; null if it is fine. */
 export function programProblem(text: string): string | null {
@@ -80,7 +80,7 @@ export async function setProgram(ctx: Ctx, campaign: string, text: string, autho
         .onConflictDoUpdate({ target: campaignPrograms.campaign, set: { version, updatedAt: now } }).run()
       logEvent(tx, campaign, 'program-changed', { version, author: author.name, message: message.slice(0, 200) })
     })
-    texts.set(version, text)
+    ctx.state.of(TEXTS).set(version, text)
     ctx.bus.emit({ type: 'campaign', campaign })
     return { version, text }
   }
@@ -91,6 +91,7 @@ export async function setProgram(ctx: Ctx, campaign: string, text: string, autho
 export async function currentProgram(ctx: Ctx, campaign: string): Promise<Program | null> {
   const row = q(ctx.db).current.get({ campaign })
   if (!row) return null
+  const texts = ctx.state.of(TEXTS)
   let text = texts.get(row.version)
   if (text === undefined) {
     text = await ctx.git.readFile(row.version, PROGRAM_FILE)

@@ -65,7 +65,7 @@ export function claimCandidate(ctx: Ctx, worker: Worker, claim: Claim): ClaimRep
   })
   if (!reply.duplicateOf) {
     const unit = q(ctx.db).unit.get({ id: claim.unitId })
-    if (unit) forgetViews(unit.campaign)
+    if (unit) forgetViews(ctx, unit.campaign)
   }
   return reply
 }
