@@ -4,8 +4,8 @@
  * Everything is seeded; the same command gives the same numbers on any machine.
  */
 import { readFileSync, writeFileSync } from 'node:fs'
-import { DEFAULT_RATCHET_SETTINGS, DEFAULT_EFFECTS, MIN_DEGREES_OF_FREEDOM, simulateCampaign, summarize } from '../../coordinator/src/ratchet/index.ts'
-import type { CampaignConfig, EffectModel, RatchetSettings, SimulationSummary } from '../../coordinator/src/ratchet/index.ts'
+import { DEFAULT_RATCHET_SETTINGS, MIN_DEGREES_OF_FREEDOM, type RatchetSettings } from '../../coordinator/src/ratchet/index.ts'
+import { DEFAULT_EFFECTS, simulateCampaign, summarize, type CampaignConfig, type EffectModel, type SimulationSummary } from '../../coordinator/src/ratchet/simulate.ts'
 import { DEFAULT_SCHEDULER_SETTINGS } from '../../coordinator/src/scheduler/index.ts'
 
 const COMMAND = 'npx tsx bench/ratchet/run.ts'
