@@ -28,6 +28,12 @@ export interface CampaignDataOptions {
   signal?: AbortSignal
 }
 
+/** Where the trainer reads a campaign's data: prepare.py's cache and the prepared data set. */
+export interface DataPaths {
+  cacheDir?: string
+  dataDir?: string
+}
+
 export interface CampaignData {
   fingerprint: string
   dataDir: string

@@ -1,7 +1,6 @@
 import { join } from 'node:path'
 import type { HelloReply } from '@autoresearch-grid/shared'
-import type { DataPaths } from '../loop/experiment.ts'
-import { CampaignDataError } from './campaign-data.ts'
+import { CampaignDataError, type DataPaths } from './campaign-data.ts'
 import type { DataPreparer } from './preparer.ts'
 
 type Campaign = HelloReply['campaigns'][number]

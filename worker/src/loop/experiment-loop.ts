@@ -1,8 +1,9 @@
 import { isCandidate, type Report, type WorkUnit } from '@autoresearch-grid/shared'
+import type { DataPaths } from '../data/campaign-data.ts'
 import type { ProgressSink } from '../ui/progress.ts'
 import type { Workspace } from '../workspace/git.ts'
 import type { LaneDepth } from './depth.ts'
-import { prepareExperiment, trainExperiment, type DataPaths, type ExperimentContext, type Prepared } from './experiment.ts'
+import { prepareExperiment, trainExperiment, type ExperimentContext, type Prepared } from './experiment.ts'
 import { runPipeline } from './pipeline.ts'
 
 /**

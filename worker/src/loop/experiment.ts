@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import { LIMITS, sourceHash, type AgentUsage, type Progress, type Report, type WorkUnit, isCandidate } from '@autoresearch-grid/shared'
 import { AgentError, emptyUsage, type Agent, type AgentSession, type Failure, type Proposal } from '../agent/agent.ts'
 import { HeuristicAgent } from '../agent/heuristic-agent.ts'
+import type { DataPaths } from '../data/campaign-data.ts'
 import { prepareRunDir } from '../runner/run-dir.ts'
 import { trainAndMeasure, type MeasureOptions, type Measurement } from '../runner/measure.ts'
 import type { HostLayout } from '../sandbox/bwrap.ts'
@@ -81,10 +82,6 @@ export interface Prepared {
   notes: string[]
 }
 
-export interface DataPaths {
-  cacheDir?: string
-  dataDir?: string
-}
 
 /** Deterministic per unit: the same unit and base seed always give the agent the same seed. */
 export function unitSeed(unitId: string, base = 0): number {
