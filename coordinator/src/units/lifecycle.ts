@@ -31,7 +31,7 @@ import { and, eq, inArray, isNull, lt, or, sql } from 'drizzle-orm'
 import type { UnitState } from '@autoresearch-grid/shared'
 import { newId } from '../context.ts'
 import { workUnits } from '../db/schema.ts'
-import type { Writer } from '../events/log.ts'
+import type { Writer } from '../db/open.ts'
 import { prepared } from '../db/prepared.ts'
 
 export type Unit = typeof workUnits.$inferSelect
