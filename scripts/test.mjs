@@ -1,7 +1,7 @@
 // `npm test`: installs what is missing, then runs every suite — the TypeScript type check, the
-// layer check of the imports (scripts/structure.ts, docs/STRUCTURE.md), the tap suites of shared/,
-// coordinator/, worker/ and bench/, and the trainer's pytest suite — and ends
-// with one line that counts them all together: `N passed, N failed`.
+// layer check of the imports (scripts/structure.ts, docs/STRUCTURE.md), the linters (Biome and
+// Ruff, scripts/lint.mjs), the tap suites of shared/, coordinator/, worker/ and bench/, and the
+// trainer's pytest suite — and ends with one line that counts them all together: `N passed, N failed`.
 import { spawn } from 'node:child_process'
 import { bootstrap, root } from './bootstrap.mjs'
 
@@ -31,6 +31,12 @@ if (wanted('types')) {
 if (wanted('structure')) {
   const r = await capture('npx', ['tsx', 'scripts/structure.ts', '--check'])
   suites.push({ name: 'structure', passed: r.code === 0 ? 1 : 0, failed: r.code === 0 ? 0 : 1 })
+}
+
+if (wanted('lint')) {
+  // Lint rules only until the lead's one-off `npm run format` over the tree; then `--check-format`.
+  const r = await capture(process.execPath, ['scripts/lint.mjs'])
+  suites.push({ name: 'lint', passed: r.code === 0 ? 1 : 0, failed: r.code === 0 ? 0 : 1 })
 }
 
 if (wanted('tap')) {

@@ -103,7 +103,7 @@ t.test('a forged claim carried onto a newer best keeps its cap: others must repr
   const units = rows<{ ex: string }>(c, "select excluded_contributors as ex from work_units where kind = 'verify' and target_experiment = ?", carried.id)
   t.ok(units.length > 0 && units.every(u => (JSON.parse(u.ex) as string[]).includes(mine)), "mallory's workers may not verify it")
   await dee.api.worker.report.mutate({ workerId: dee.workerId, report: report(held.get(dee)!, 1.6, freshEdit(SEED_TRAIN_PY)) })
-  await drive([ben, dee, mallory], (w, u) => (u.kind === 'explore' ? report(u, 1.6, freshEdit(u.source['train.py'])) : report(u, 1.45)),
+  await drive([ben, dee, mallory], (_w, u) => (u.kind === 'explore' ? report(u, 1.6, freshEdit(u.source['train.py'])) : report(u, 1.45)),
     () => experiment(c, carried.id).status !== 'pending')
   t.same([experiment(c, carried.id).status, experiment(c, carried.id).reason], ['rejected', 'unreproduced-improvement'])
   t.equal(mergeCount(c), 1, 'only ben\'s improvement merged')
@@ -153,7 +153,7 @@ t.test('a verification that crashes or that the trusted evaluator refuses counts
   for (const w of [ben, dee]) await w.api.worker.report.mutate({ workerId: w.workerId, report: report(held.get(w)!, 1.6, freshEdit(SEED_TRAIN_PY)) })
   const outstanding = () => row<{ n: number }>(c, "select count(*) as n from work_units where kind = 'verify' and target_experiment = ? and state in ('queued', 'leased')", claim.experimentId).n
   const failures: string[] = []
-  await drive([ben, dee], (w, u) => {
+  await drive([ben, dee], (_w, u) => {
     if (u.kind !== 'verify') return report(u, 1.6, freshEdit(u.source['train.py']))
     if (failures.length === 0) {
       failures.push('crash')

@@ -196,7 +196,7 @@ export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
   deliverer.kick()
 
   /** Wakes every `nextUnit` waiting for the feed. */
-  let waiting: (() => void)[] = []
+  const waiting: (() => void)[] = []
   const wake = () => { for (const w of waiting.splice(0)) w() }
   // After a reconnect: hello with the units held, then the feed again (client/feed.ts).
   feed = new ResumableFeed({ hello, log, maxRetryMs: o.reconnectMaxMs, subscribe: () => api.worker.assignments.subscribe({ workerId, capacity: depth, fingerprints }, {
