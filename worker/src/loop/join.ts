@@ -5,6 +5,7 @@ import type { Agent } from '../agent/agent.ts'
 import { chooseAgent } from '../agent/choose.ts'
 import { connect } from '../client/connect.ts'
 import { ResumableFeed } from '../client/feed.ts'
+import { SourceCache } from '../client/sources.ts'
 import { probeHardware } from '../hardware/probe.ts'
 import { chooseSandbox } from '../sandbox/choose.ts'
 import { killLeftover } from '../runner/leftovers.ts'
@@ -199,22 +200,28 @@ export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
   let waiting: (() => void)[] = []
   const wake = () => { for (const w of waiting.splice(0)) w() }
   // After a reconnect: hello with the units held, then the feed again (client/feed.ts).
-  feed = new ResumableFeed({ hello, log, maxRetryMs: o.reconnectMaxMs, subscribe: () => api.worker.assignments.subscribe({ workerId, capacity: depth, fingerprints }, {
+  const accept = (unit: WorkUnit) => {
+    const mine = held.get(unit.id)
+    if (!mine) {
+      held.set(unit.id, { unit, progress: null, abort: new AbortController() })
+      maxHeld = Math.max(maxHeld, held.size)
+      budgetSeconds = unit.budgetSeconds
+      duty.hold(1)
+      queue.push(unit)
+    } else if (mine.unit.leaseToken !== unit.leaseToken) {
+      // Its lease ran out while this worker still had it, and the coordinator leased it back to
+      // this worker: carry on under the new lease (the report names it).
+      mine.unit.leaseToken = unit.leaseToken
+    }
+    wake()
+  }
+  // Units come without a source this worker already holds (client/sources.ts).
+  const sources = new SourceCache()
+  const fetchSource = (unit: WorkUnit) => api.worker.unitSource.query({ workerId, unitId: unit.id })
+  feed = new ResumableFeed({ hello, log, maxRetryMs: o.reconnectMaxMs, subscribe: () => api.worker.assignments.subscribe({ workerId, capacity: depth, fingerprints, sources: sources.held() }, {
     onData: (e: AssignmentEvent) => {
       if (e.type === 'unit') {
-        const mine = held.get(e.unit.id)
-        if (!mine) {
-          held.set(e.unit.id, { unit: e.unit, progress: null, abort: new AbortController() })
-          maxHeld = Math.max(maxHeld, held.size)
-          budgetSeconds = e.unit.budgetSeconds
-          duty.hold(1)
-          queue.push(e.unit)
-        } else if (mine.unit.leaseToken !== e.unit.leaseToken) {
-          // Its lease ran out while this worker still had it, and the coordinator leased it back to
-          // this worker: carry on under the new lease (the report names it).
-          mine.unit.leaseToken = e.unit.leaseToken
-        }
-        wake()
+        void sources.complete(e.unit, fetchSource).then(accept, err => log(`${e.unit.id}: could not get its source (${(err as Error).message}); its lease will run out`))
       } else if (e.type === 'bestChanged') log(`new best on ${e.campaign}: ${e.valBpb?.toFixed(6) ?? '?'} at ${e.commit.slice(0, 10)}`)
       else if (e.type === 'cancel') held.get(e.unitId)?.abort.abort(e.reason)
     },
