@@ -11,9 +11,8 @@ import { getCampaign, UserError } from '../campaigns/campaigns.ts'
 import { proposalRoom } from '../hypotheses/quota.ts'
 import type { BusEvent } from '../events/bus.ts'
 import { accessGeneration, workerChanged } from '../auth/access.ts'
-import { TickBatch } from '../db/tick-batch.ts'
+import { tickBatch } from '../db/tick-batch.ts'
 import { KnownSources, withSourceHash } from '../workers/known-sources.ts'
-import type { Db } from '../db/open.ts'
 
 const WorkerRef = z.object({ workerId: z.string().max(64) })
 
@@ -34,14 +33,6 @@ function me(ctx: WorkerCtx, workerId: string): Worker {
   return worker
 }
 
-/** Heartbeats that arrive in the same turn of the event loop share one transaction (db/tick-batch.ts). */
-const heartbeatBatches = new WeakMap<Db, TickBatch>()
-function heartbeatBatch(db: Db): TickBatch {
-  let b = heartbeatBatches.get(db)
-  if (!b) heartbeatBatches.set(db, (b = new TickBatch(db)))
-  return b
-}
-
 export const workerRouter = router({
   hello: workerProcedure.input(WorkerHello).output(HelloReply).mutation(({ ctx, input }) => {
     const reply = hello(ctx.app, ctx.principal.contributorId, input)
@@ -52,7 +43,8 @@ export const workerRouter = router({
 
   heartbeat: workerProcedure.input(Heartbeat).mutation(({ ctx, input }) => {
     const worker = me(ctx, input.workerId)
-    return heartbeatBatch(ctx.app.db).add(() => heartbeat(ctx.app, worker, input))
+    // Heartbeats of one turn of the event loop share one transaction (db/tick-batch.ts).
+    return tickBatch(ctx.app.db).add(() => heartbeat(ctx.app, worker, input))
   }),
 
   report: workerProcedure.input(WorkerRef.extend({ report: Report })).output(ReportReply)
@@ -107,7 +99,8 @@ export const workerRouter = router({
           }
           let held = leasedCount(app, worker.id)
           while (held < capacity) {
-            const unit = leaseNextUnit(app, me(ctx, worker.id), c => fingerprintProblem(c, input.fingerprints[c.name]) === null)
+            // Feeds woken by the same event lease in one transaction (db/tick-batch.ts).
+            const unit = await tickBatch(app.db).add(() => leaseNextUnit(app, me(ctx, worker.id), c => fingerprintProblem(c, input.fingerprints[c.name]) === null))
             if (!unit) break
             idle = false
             const full = await toWorkUnit(app, unit)

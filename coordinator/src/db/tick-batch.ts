@@ -57,3 +57,12 @@ export class TickBatch {
     })
   }
 }
+
+const batches = new WeakMap<object, TickBatch>()
+
+/** The database's batch: everything batched in one turn of the event loop shares one commit. */
+export function tickBatch(db: Db): TickBatch {
+  let b = batches.get(db)
+  if (!b) batches.set(db, (b = new TickBatch(db)))
+  return b
+}
