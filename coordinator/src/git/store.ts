@@ -119,8 +119,7 @@ export class GitStore {
     const names = Object.keys(input.files).sort()
     for (const name of names) if (!FILE_NAME.test(name) || name.startsWith('.')) throw new Error(`refusing file name ${JSON.stringify(name)}`)
     input.parents.forEach(objectId)
-    const blobs = await Promise.all(names.map(name => this.objects.blob(input.files[name])))
-    const tree = await this.objects.tree(names.map((name, i) => ({ name, id: blobs[i] })))
+    const tree = this.objects.tree(names.map(name => ({ name, id: this.objects.blob(input.files[name]) })))
     // Exactly what `git commit-tree -m` writes (a message ends with a newline), with an author git
     // accepts whatever the contributor is called (gitAuthor).
     const when = `${Math.floor((input.date ?? Date.now()) / 1000)} +0000`
