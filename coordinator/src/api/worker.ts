@@ -99,8 +99,9 @@ export const workerRouter = router({
           }
           let held = leasedCount(app, worker.id)
           while (held < capacity) {
-            // Feeds woken by the same event lease in one transaction (db/tick-batch.ts).
-            const unit = await tickBatch(app.db).add(() => leaseNextUnit(app, me(ctx, worker.id), c => fingerprintProblem(c, input.fingerprints[c.name]) === null))
+            // Feeds woken by the same event lease in one transaction (db/tick-batch.ts); a feed that
+            // ended while it waited for the batch leases nothing.
+            const unit = await tickBatch(app.db).add(() => signal?.aborted ? null : leaseNextUnit(app, me(ctx, worker.id), c => fingerprintProblem(c, input.fingerprints[c.name]) === null))
             if (!unit) break
             idle = false
             const full = await toWorkUnit(app, unit)
