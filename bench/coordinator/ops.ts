@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
-import { Report, seededRandom, type WorkUnit } from '../../shared/src/index.ts'
+import { createRng, Report, type WorkUnit } from '../../shared/src/index.ts'
 import { openCoordinator } from '../../coordinator/src/coordinator.ts'
 import { createCampaign } from '../../coordinator/src/campaigns/campaigns.ts'
 import { createWorkerToken } from '../../coordinator/src/auth/access.ts'
@@ -30,7 +30,7 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const dir = await mkdtemp(join(tmpdir(), 'arg-ops-'))
 const app = await openCoordinator(dir)
 await createCampaign(app, { name: 'bench', seed: { 'train.py': await readFile(join(ROOT, 'trainer/train.py'), 'utf8') }, spec: { budgetSeconds: 2, profile: 'gpu' } })
-const random = seededRandom(1)
+const random = createRng(1).next
 // Ten workers per contributor, as in the load benchmark (load.ts).
 const workers: { id: string; unit: WorkUnit | null }[] = []
 let contributor = ''

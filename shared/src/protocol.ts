@@ -4,6 +4,7 @@ import { Hardware } from './hardware.ts'
 import { Metrics, Progress } from './metrics.ts'
 import { SwarmView } from './swarm.ts'
 import { LIMITS } from './limits.ts'
+import { UnitKind } from './unit-kinds.ts'
 
 /** Display names: anything printable, stored verbatim and rendered escaped, never used as a path. */
 export const DisplayName = z
@@ -64,9 +65,6 @@ export const SourceHash = z.string().regex(/^[0-9a-f]{64}$/)
  * sends no list (older workers) always gets the full source.
  */
 export const HeldSources = z.array(SourceHash).max(LIMITS.heldSources)
-
-export const UnitKind = z.enum(['baseline', 'explore', 'verify', 'rebase'])
-export type UnitKind = z.infer<typeof UnitKind>
 
 export const WorkUnit = z.object({
   id: z.string(),
