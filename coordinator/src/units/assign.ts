@@ -31,8 +31,11 @@ const KINDS = ['baseline', 'verify', 'rebase', 'explore'] as const
 /** Every lease runs these: prepared once (db/prepared.ts). */
 const q = prepared(db => ({
   leased: db.select({ n: sql<number>`count(*)` }).from(workUnits).where(and(eq(workUnits.workerId, p('worker')), eq(workUnits.state, 'leased'))).prepare(),
-  leasedByContributor: db.select({ n: sql<number>`count(*)` }).from(workUnits).innerJoin(workers, eq(workers.id, workUnits.workerId))
-    .where(and(eq(workers.contributorId, p('contributor')), eq(workUnits.state, 'leased'))).prepare(),
+  // From the contributor's workers to their leased units (both through indexes). As a join, SQLite
+  // read every leased unit of the coordinator and looked up its worker: 2.6 ms a lease at 1,000
+  // workers, ten times that at 10,000 (docs/PERFORMANCE.md, "Coordinator under load").
+  leasedByContributor: db.select({ n: sql<number>`count(*)` }).from(workUnits)
+    .where(and(eq(workUnits.state, 'leased'), inArray(workUnits.workerId, db.select({ id: workers.id }).from(workers).where(eq(workers.contributorId, p('contributor')))))).prepare(),
   // The oldest queued units of one kind that a worker of this class could take (see `snapshot`).
   queued: db.select().from(workUnits).where(and(eq(workUnits.state, 'queued'), eq(workUnits.campaign, p('campaign')), eq(workUnits.kind, p('kind')),
     or(isNull(workUnits.hardwareClass), eq(workUnits.hardwareClass, p('cls'))))).orderBy(workUnits.createdAt, workUnits.id).limit(QUEUE_WINDOW).prepare(),
