@@ -35,13 +35,16 @@ def test_cpu_run_prints_a_parseable_summary_without_val_bpb(cpu_run):
 
 
 def test_training_time_respects_the_budget_from_the_environment(cpu_run):
-    """Training stops at the step ending nearest the 5-second budget: within half of that last
-    step (its progress line gives its duration, `dt`), however slow a loaded machine made it."""
+    """Training stops at the first step whose middle passes the 5-second budget: before that step
+    it was short of the budget, after it half the step is past it. Stated with the last step's own
+    duration (`dt` on its progress line), so it holds however slow a loaded machine made the steps
+    (at load average 30 one timed step took 11.5 s)."""
     import re
-    summary = parse_summary(cpu_run.stdout)
+    trained = parse_summary(cpu_run.stdout)["training_seconds"]
     last_step = [l for l in cpu_run.stdout.splitlines() if l.startswith("step ")][-1]
     dt = float(re.search(r"\| dt (\d+)ms \|", last_step).group(1)) / 1000
-    assert abs(summary["training_seconds"] - 5) <= dt / 2 + 0.05, (summary["training_seconds"], last_step)
+    assert trained - dt < 5 + 0.05, (trained, last_step)  # short of the budget before the last step
+    assert trained + dt / 2 >= 5 - 0.05, (trained, last_step)  # its middle reached it
 
 
 def test_progress_lines_are_machine_parseable(cpu_run):
