@@ -108,7 +108,12 @@ t.test('six cheats with forged claims: none merges, each is rejected with a reas
   const experiments = () => api.dashboard.experiments.query({ campaign: 'demo', limit: 500 })
   /** No deadline of its own (shared/test/support/until.ts); a long wait prints the honest workers' logs. */
   const until = <T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false): Promise<T> =>
-    poll(what, fn, { everyMs: 500, describe: () => honest.map(w => `${w.name}:\n${w.log.slice(-3000)}`).join('\n') })
+    poll(what, () => {
+      // A worker that exited (it refuses to run, say) will not bring what is waited for: say so now.
+      const gone = honest.find(w => w.proc && (w.proc.exitCode !== null || w.proc.signalCode !== null))
+      if (gone) throw new Error(`${gone.name} exited while waiting for ${what}:\n${gone.log.slice(-3000)}`)
+      return fn()
+    }, { everyMs: 500, describe: () => honest.map(w => `${w.name}:\n${w.log.slice(-3000)}`).join('\n') })
 
   const seed = (await api.dashboard.campaign.query({ name: 'demo' }))!.bestCommit
   for (const w of honest) await w.start(coord.url, corpus)

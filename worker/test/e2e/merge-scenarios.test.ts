@@ -115,7 +115,12 @@ async function scenario(t: Test, o: { plans: string[][][]; leaseMargin?: number;
       await writeFile(join(dir, 'agents', `phase-${i}`), source && createHash('sha256').update(source).digest('hex'))
     },
     sql: <T>(query: string, ...args: unknown[]) => readDb(data, db => db.prepare(query).all(...args) as T[]),
-    until: <T>(what: string, fn: () => T | undefined | false) => until(what, fn, { everyMs: 300, describe: () => [
+    until: <T>(what: string, fn: () => T | undefined | false) => until(what, () => {
+      // A worker that exited (it refuses to run, say) will not bring what is waited for: say so now.
+      const gone = workers.find(w => w.proc && (w.proc.exitCode !== null || w.proc.signalCode !== null))
+      if (gone) throw new Error(`${gone.name} exited while waiting for ${what}:\n${gone.log.slice(-3000)}`)
+      return fn()
+    }, { everyMs: 300, describe: () => [
       ...workers.map(w => `${w.name}:\n${w.log.slice(-3000)}`),
       `units: ${JSON.stringify(readDb(data, db => db.prepare('select id, kind, state, worker_id, target_experiment, reserved_for, reserved_until from work_units').all()))}`,
       `experiments: ${JSON.stringify(readDb(data, db => db.prepare('select id, kind, unit_id, worker_id, status, decision from experiments').all()))}`,
