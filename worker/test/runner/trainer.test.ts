@@ -104,6 +104,19 @@ t.test('a clean exit with an incomplete summary is a parse error', async t => {
   t.match(r.error, /summary is unusable: .*incomplete/)
 })
 
+/**
+ * Runs a fake that must get going (start children, ignore SIGTERM) before the worker's clock, which
+ * starts at the spawn, runs out: 3 s, then twice as long while a loaded machine did not let it get
+ * there (the children's pid file once did not exist after 3 s at load average 28).
+ */
+async function runStarted(t: Test, mode: string, started: (r: Awaited<ReturnType<typeof runTrainer>>) => boolean, extra: Partial<RunTrainerOptions> = {}) {
+  for (let seconds = 3; ; seconds *= 2) {
+    const r = await runTrainer(options(t, mode, { ...extra, hardTimeoutSeconds: seconds }))
+    if (started(r)) return r
+    t.comment(`the fake had not started after ${seconds} s: again with twice the time`)
+  }
+}
+
 t.test('a hang is killed at the hard timeout', async t => {
   const r = await runTrainer(options(t, 'hang', { hardTimeoutSeconds: 1 }))
   t.equal(r.timedOut, true)
@@ -115,9 +128,8 @@ t.test('a hang is killed at the hard timeout', async t => {
 t.test('the hard timeout kills the trainer\'s child processes too', async t => {
   const dir = t.testdir()
   const pidfile = join(dir, 'pids')
-  // The fake must have started its children before the clock runs out: a bare python starts in
-  // ~0.05 s, so 3 s holds on a loaded machine (the runner's clock starts at the spawn).
-  const r = await runTrainer(options(t, 'hang-children', { hardTimeoutSeconds: 3, extraEnv: { FAKE_PIDFILE: pidfile } }))
+  const started = () => { try { return readFileSync(pidfile, 'utf8').split('\n').length === 2 } catch { return false } }
+  const r = await runStarted(t, 'hang-children', started, { extraEnv: { FAKE_PIDFILE: pidfile } })
   t.equal(r.timedOut, true)
   const pids = readFileSync(pidfile, 'utf8').split('\n').map(Number)
   t.equal(pids.length, 2)
@@ -127,8 +139,7 @@ t.test('the hard timeout kills the trainer\'s child processes too', async t => {
 })
 
 t.test('a trainer that ignores SIGTERM is killed after the grace period', async t => {
-  // 3 s: time for the fake to start and ignore SIGTERM before it comes, on a loaded machine too.
-  const r = await runTrainer(options(t, 'ignore-term', { hardTimeoutSeconds: 3, killGraceSeconds: 0.5 }))
+  const r = await runStarted(t, 'ignore-term', r => r.logTail.includes('ignoring SIGTERM'), { killGraceSeconds: 0.5 })
   t.equal(r.timedOut, true)
   t.equal(r.signal, 'SIGKILL', 'SIGTERM was ignored; SIGKILL ended it')
 })
