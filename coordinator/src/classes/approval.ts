@@ -119,6 +119,17 @@ export function canVerify(tx: Writer, c: Campaign, cls: string, now: number, sta
   return activeContributors(tx, cls, now).length >= 1 + needed
 }
 
+/**
+ * The same for a candidate of several authors (a rebase: the contributor whose worker runs it and
+ * the origin's author, neither of whom is a witness): enough active contributors besides them.
+ * Two contributors alone cannot verify a rebase that one of them runs of the other's idea.
+ */
+export function canVerifyAuthors(tx: Writer, c: Campaign, cls: string, now: number, authors: readonly string[], standing = classStanding(tx, c, cls)): boolean {
+  if (standing.allowSelfVerification || c.spec.noise.replications === 0) return true
+  const needed = Math.min(2, c.spec.noise.replications)
+  return activeContributors(tx, cls, now).filter(id => !authors.includes(id)).length >= needed
+}
+
 export function upsertClass(tx: Writer, campaign: string, cls: string, set: Partial<Pick<typeof hardwareClasses.$inferInsert, 'approved' | 'approvedBy' | 'allowSelfVerification'>>): void {
   const now = Date.now()
   tx.insert(hardwareClasses).values({ campaign, hardwareClass: cls, ...set, updatedAt: now })

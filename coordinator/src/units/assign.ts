@@ -14,7 +14,7 @@ import { nextUnit, type SchedulerInput } from '../scheduler/index.ts'
 import { unitExtras } from '../swarm/unit-extras.ts'
 import { drawVerifiers, excludedOf } from './verifier-draw.ts'
 import { suspectContributors } from './suspects.ts'
-import { canVerify } from '../classes/approval.ts'
+import { canVerify, canVerifyAuthors, classStanding } from '../classes/approval.ts'
 import { workers } from '../db/schema.ts'
 
 type Unit = typeof workUnits.$inferSelect
@@ -86,8 +86,12 @@ function snapshot(tx: Writer, c: Campaign, worker: Worker, now: number, reserveM
   const verifyTargets = [...new Set(queued.filter(u => u.kind === 'verify' && u.targetCommit).map(u => u.targetCommit!))]
   const measured = [best, ...verifyTargets].flatMap(commit => q(tx).measuredOf.all({ campaign: c.name, commit }))
   // A verification is closed to every worker of the candidate's contributor, not only its own worker.
-  const contributorOf = new Map(queued.filter(u => u.kind === 'verify' && u.targetExperiment).map(u => u.targetExperiment!)
+  const contributorOf = new Map(queued.filter(u => (u.kind === 'verify' || u.kind === 'rebase') && u.targetExperiment).map(u => u.targetExperiment!)
     .map(e => [e, q(tx).contributorOf.get({ id: e })?.c ?? null]))
+  const standing = classStanding(tx, c, worker.hardwareClass)
+  // A rebase this worker runs has two authors, its contributor and the origin's: can anyone else verify it?
+  const verifiable = (u: (typeof queued)[number]) => canVerifyAuthors(tx, c, worker.hardwareClass, now,
+    [worker.contributorId, ...(u.targetExperiment ? [contributorOf.get(u.targetExperiment) ?? ''] : [])], standing)
   const baselines: Record<string, number> = {}
   const measuredBy = new Map<string, string[]>()
   for (const m of measured) {
@@ -106,12 +110,13 @@ function snapshot(tx: Writer, c: Campaign, worker: Worker, now: number, reserveM
       candidateWorkerId: u.excludedWorker, candidateContributorId: u.targetExperiment ? contributorOf.get(u.targetExperiment) : null, measuredBy: u.kind === 'verify' ? measuredBy.get(u.targetCommit!) ?? [] : [],
       excludedContributorIds: u.kind === 'verify' && u.excludedContributors ? excludedOf(u) : null,
       reservedFor: u.state === 'queued' && (u.reservedUntil ?? 0) > now ? u.reservedFor : null,
+      verifiable: u.kind === 'rebase' && u.state === 'queued' ? verifiable(u) : undefined,
       hypothesisId: u.hypothesisId, leasedTo: u.state === 'leased' ? u.workerId : null, queuedAt: u.createdAt,
     })),
     hypotheses: hs.map(h => ({ id: h.id, priority: h.priority, status: h.status, createdAt: h.createdAt, triedOn: onBest.some(t => t.h === h.id) ? [best] : [] })),
     settings: { baselineRuns: c.spec.noise.baselineRuns, allowSelfVerification: c.spec.noise.allowSelfVerification },
     suspectContributorIds: suspectContributors(tx, c.name),
-    explorationAllowed: canVerify(tx, c, worker.hardwareClass, now),
+    explorationAllowed: canVerify(tx, c, worker.hardwareClass, now, standing),
   }
   return { input, drawn: draw.drawn }
 }
