@@ -40,6 +40,12 @@ export function judgeSequential(input: RatchetInput, m: Measured): Decision {
     : contradicted({ kind: 'discard', reason: verifications === 0 ? 'not-promising' : why.startsWith('not decisive') ? 'not-confirmed' : 'not-reproduced', evidence,
       message: `discarded: ${why}; ${text}` }, m.author, m.independent, sigma, settings)
 
+  // The first look screens the claim as the fixed rule does before the test: most ideas are
+  // neutral or harmful, and Wald's lower boundary alone let ~65 % of null claims into
+  // verification (β = 0.1 at a 2σ alternative); a 1σ screen lets 16 % in (docs/RATCHET.md).
+  const firstLook = claim && verifications === 0 && !aboveCap && !carried ? evidenceOf(m.author, m.parentSamples, sigma, { ...settings, z: settings.screenZ ?? settings.z }, 'author') : undefined
+  if (firstLook && firstLook.delta > -firstLook.threshold)
+    return { kind: 'discard', reason: 'not-promising', evidence: firstLook, message: `discarded: not promising at the first look; ${describe(firstLook)}` }
   if (llr <= bounds.lower) return verifications === 0 && !aboveCap
     ? { kind: 'discard', reason: 'not-promising', evidence, message: `discarded: not promising; ${text}` }
     : lost('not decisive: the evidence is against a gain')
