@@ -78,6 +78,21 @@ function withCarried(runs: readonly CandidateSample[], parent: readonly number[]
   return own && prior ? combine(own, prior) : own ?? prior
 }
 
+/**
+ * What a candidate's runs on its own parent hand on to its change carried onto a newer best: the
+ * estimate from all its runs and from other contributors' alone, each combined with what it carried
+ * itself. The grid takes it from the stale decision (`carry`); the coordinator recomputes it from
+ * the origin's runs (units/sequential-inputs.ts), so nothing new is stored. Without runs or parent
+ * runs the origin passes on what it carried, unchanged.
+ */
+export function carriedFrom(runs: readonly CandidateSample[], parent: readonly number[], sigma: number, authors: ReadonlySet<string>,
+  carried: CarriedEvidence | undefined, weight: number = DEFAULT_SEQUENTIAL.carryWeight): CarriedEvidence | undefined {
+  if (!runs.length || !parent.length) return carried
+  const independentRuns = runs.filter(s => !authors.has(s.contributorId))
+  const independent = withCarried(independentRuns, parent, sigma, carried?.independent, weight)
+  return carryOf(withCarried(runs, parent, sigma, carried?.all, weight), independent, independentRuns, carried)
+}
+
 function carryOf(all: EffectEstimate | undefined, independent: EffectEstimate | undefined, runs: readonly CandidateSample[], carried: CarriedEvidence | undefined): CarriedEvidence | undefined {
   if (!all) return undefined
   const contributorIds = [...new Set([...(carried?.contributorIds ?? []), ...runs.map(s => s.contributorId)])].sort()

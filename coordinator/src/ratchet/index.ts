@@ -6,3 +6,4 @@ export { HISTORY_FLOOR_FRACTION, MIN_DEGREES_OF_FREEDOM, noiseFloor, noiseFloorO
 export { MEDIAN_ABS_NORMAL, mean, median, normalCdf, normalQuantile, pooledSd, robustPooledSd, sampleSd, type PooledSd } from './stats.ts'
 export { createRng, type Rng } from './random.ts'
 export { boundaries, combine, DEFAULT_SEQUENTIAL, discounted, estimateOf, logLikelihoodRatio, realRateOf, type Boundaries, type EffectEstimate, type SequentialSettings } from './sequential.ts'
+export { carriedFrom } from './decide-sequential.ts'

@@ -59,7 +59,7 @@ export const DEFAULT_SEQUENTIAL: SequentialSettings = {
   carryWeight: 0.5,
   priorGains: 1,
   priorIdeas: 10,
-  expectedPower: 0.5,
+  expectedPower: 1,
 }
 
 /** Inverse-variance combination of two independent estimates of the same effect. */
