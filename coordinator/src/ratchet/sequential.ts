@@ -44,9 +44,10 @@ export interface SequentialSettings {
   /**
    * The share of real gains the policy is expected to merge. Merges among decided ideas count only
    * the gains that were found; dividing by this keeps the observed rate from feeding on itself (a
-   * strict bar merges few, so the rate looks low, so the bar gets stricter). 0.5 is what the grid
-   * measures for the fixed rule on its realistic mix (bench/ratchet/grid.ts: ~145 merges of ~300
-   * real ideas); it errs on the strict side wherever small gains are the common kind.
+   * strict bar merges few, so the rate looks low, so the bar gets stricter). The grid measures
+   * ~0.5 for the fixed rule on its realistic mix (~145 merges of ~300 real ideas), but 0.5 let
+   * false merges through at a 1 %-real prior (3 of 12 merges over 4 campaigns, docs/RATCHET.md),
+   * so the default leaves the rate uncorrected: strict, at a cost in runs.
    */
   expectedPower: number
 }
