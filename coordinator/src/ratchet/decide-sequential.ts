@@ -99,6 +99,9 @@ function carryOf(all: EffectEstimate | undefined, independent: EffectEstimate | 
   return { all, independent: independent ?? null, contributorIds }
 }
 
+/** The fewest verification runs before a merge of a change that carries no evidence of its own. */
+const MIN_VERIFICATIONS = 2
+
 /** More runs while the test is undecided or the guards' minimum is not met; undefined when enough are in. */
 function moreRuns(settings: RatchetSettings, m: Measured, aboveCap: boolean, verifications: number, undecided: boolean, carried?: CarriedEvidence) {
   const selfOk = settings.allowSelfVerification === true
@@ -107,7 +110,10 @@ function moreRuns(settings: RatchetSettings, m: Measured, aboveCap: boolean, ver
   // them still leaves their carried evidence out (guards).
   const witnesses = new Set([...verified, ...(carried?.contributorIds ?? [])].filter(id => !m.authors.has(id)))
   const contributorsShort = Math.max(0, verifierContributors(settings, aboveCap) - witnesses.size)
-  const runsShort = Math.max(0, (selfOk && !aboveCap || carried ? 1 : Math.max(1, verifierContributors(settings, true))) - verifications)
+  // Two verification runs at least, even where the author may verify: one run with heavy-tailed
+  // noise (a wild claim and one verification) merged 3 null changes in 9 merges of the grid's
+  // 1 %-real campaigns. A carried change brings runs of its own; one run confirms it.
+  const runsShort = Math.max(0, (carried ? 1 : Math.max(MIN_VERIFICATIONS, verifierContributors(settings, true))) - verifications)
   if (!undecided && contributorsShort === 0 && runsShort === 0) return undefined
   const exclude = aboveCap || !selfOk ? [...m.authors] : []
   return { needed: Math.max(1, contributorsShort, runsShort), exclude: contributorsShort > 0 ? [...exclude, ...verified] : exclude }
