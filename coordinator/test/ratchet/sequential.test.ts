@@ -123,3 +123,10 @@ t.test('evidence handed on from an origin combines its runs with what it carried
   t.same(second.contributorIds, ['b', 'c', 'd'])
   t.equal(carriedFrom([], PARENT, SIGMA, new Set(['a']), first), first, 'no runs: passed on unchanged')
 })
+
+t.test('even where the author may verify, one verification run does not merge: heavy tails need a second', async t => {
+  const self = { ...SETTINGS, allowSelfVerification: true }
+  const d = decide(input([run(0.95, 'a'), run(0.95, 'a')], { settings: self }))
+  t.equal(d.kind, 'verify', d.message)
+  t.equal(kind(decide(input([run(0.95, 'a'), run(0.95, 'a'), run(0.952, 'a')], { settings: self }))), 'merge')
+})
