@@ -1,7 +1,7 @@
 import { nextUnit, type QueuedUnit } from '../../coordinator/src/scheduler/next-unit.ts'
 import { decide, type CandidateSample, type CarriedEvidence, type Decision, type ParentRun } from '../../coordinator/src/ratchet/decide.ts'
 import { noiseFloorOfGroups } from '../../coordinator/src/ratchet/noise.ts'
-import { createRng, type Rng } from '../../coordinator/src/ratchet/random.ts'
+import { createRng, isCandidate, type Rng, type UnitKind } from '../../shared/src/index.ts'
 import { DEFAULT_SEQUENTIAL, realRateOf } from '../../coordinator/src/ratchet/sequential.ts'
 import type { RatchetSettings } from '../../coordinator/src/ratchet/settings.ts'
 import type { EffectModel } from './simulate.ts'
@@ -49,7 +49,7 @@ export interface GridConfig {
 
 interface Idea { sigmas: number; effect: number; perClass: number[]; outcome: 'open' | 'merged' | 'closed'; last?: string; verifies: number; hops: number }
 interface Commit { id: string; parent: string | null; value: number[]; idea: Idea | null; mergesAtParent: number }
-interface Run { commit: string; cls: number; value: number; worker: string; contributor: string; kind: 'baseline' | 'verify' | 'explore' | 'rebase' }
+interface Run { commit: string; cls: number; value: number; worker: string; contributor: string; kind: UnitKind }
 interface Candidate {
   commit: Commit
   cls: number
@@ -257,7 +257,7 @@ class Grid {
   }
 
   claimOf(c: Candidate): { authorId: string; improvement: number } {
-    const own = (this.runsOf.get(c.commit.id) ?? []).filter(r => r.cls === c.cls && r.contributor === c.author && (r.kind === 'explore' || r.kind === 'rebase'))
+    const own = (this.runsOf.get(c.commit.id) ?? []).filter(r => r.cls === c.cls && r.contributor === c.author && isCandidate(r.kind))
     const parent = this.parentRuns(c)
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length
     const improvement = own.length && parent.length ? mean(parent.map(r => r.valBpb)) - mean(own.map(r => r.value)) : 0

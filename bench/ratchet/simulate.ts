@@ -1,8 +1,7 @@
+import { createRng, decideNaive, type Rng, type UnitKind } from '../../shared/src/index.ts'
 import { nextUnit, type QueuedUnit } from '../../coordinator/src/scheduler/next-unit.ts'
 import { decide, type CandidateSample } from '../../coordinator/src/ratchet/decide.ts'
-import { decideNaive } from '../../coordinator/src/ratchet/naive.ts'
 import { noiseFloorOfGroups } from '../../coordinator/src/ratchet/noise.ts'
-import { createRng, type Rng } from '../../coordinator/src/ratchet/random.ts'
 import type { RatchetSettings } from '../../coordinator/src/ratchet/settings.ts'
 
 /**
@@ -103,7 +102,7 @@ export interface CampaignResult {
   sigma: number
   runs: number
   rounds: number
-  runsByKind: Record<'baseline' | 'explore' | 'verify' | 'rebase', number>
+  runsByKind: Record<UnitKind, number>
   /** Runs spent on candidates whose parent stopped being the best before they were decided. */
   staleRuns: number
   merges: MergeRecord[]

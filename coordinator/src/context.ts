@@ -45,6 +45,5 @@ export interface ReviewAgentSettings {
 
 export const DEFAULT_SETTINGS: Settings = { leaseMarginSeconds: 600, pollMs: 2000, reviewAgent: null, reviewRetryMs: 30_000, reviewRetryMaxMs: 15 * 60_000 }
 
-export function newId(prefix: string): string {
-  return `${prefix}_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`
-}
+/** Record ids are defined in shared/src/ids.ts; re-exported here, where the coordinator's modules look for them. */
+export { newId } from '@autoresearch-grid/shared'

@@ -1,5 +1,6 @@
 import { and, eq, inArray, ne, sql } from 'drizzle-orm'
 import { z } from 'zod'
+import { CANDIDATE_KINDS } from '@autoresearch-grid/shared'
 import type { Ctx } from '../context.ts'
 import { experiments, unitContext, workUnits } from '../db/schema.ts'
 import { prepared } from '../db/prepared.ts'
@@ -36,7 +37,7 @@ const p = sql.placeholder
 const q = prepared(db => ({
   unit: db.select().from(workUnits).where(eq(workUnits.id, p('id'))).prepare(),
   measured: db.select({ id: experiments.id, description: experiments.description, status: experiments.status, valBpb: experiments.valBpb }).from(experiments)
-    .where(and(eq(experiments.campaign, p('campaign')), eq(experiments.parentCommit, p('parent')), eq(experiments.sourceHash, p('hash')), inArray(experiments.kind, ['explore', 'rebase']))).limit(1).prepare(),
+    .where(and(eq(experiments.campaign, p('campaign')), eq(experiments.parentCommit, p('parent')), eq(experiments.sourceHash, p('hash')), inArray(experiments.kind, [...CANDIDATE_KINDS]))).limit(1).prepare(),
   claimed: db.select({ id: unitContext.unitId, description: unitContext.claimDescription }).from(unitContext).innerJoin(workUnits, eq(workUnits.id, unitContext.unitId))
     .where(and(eq(unitContext.campaign, p('campaign')), eq(unitContext.parentCommit, p('parent')), eq(unitContext.claimHash, p('hash')), ne(unitContext.unitId, p('unit')),
       inArray(workUnits.state, ['leased', 'done']))).limit(1).prepare(),

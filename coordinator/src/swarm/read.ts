@@ -1,5 +1,5 @@
 import { and, desc, eq, inArray, isNotNull, like, or, sql, type SQL } from 'drizzle-orm'
-import { constantChanges, changedConstant, LIMITS, type SwarmExperiment, type SwarmQuery, type SwarmView } from '@autoresearch-grid/shared'
+import { constantChanges, changedConstant, LIMITS, type SwarmExperiment, type SwarmQuery, type SwarmView, CANDIDATE_KINDS, isCandidate } from '@autoresearch-grid/shared'
 import type { Ctx } from '../context.ts'
 import { experiments, hypotheses, measurements, merges, unitContext, workUnits } from '../db/schema.ts'
 import { prepared } from '../db/prepared.ts'
@@ -14,7 +14,6 @@ import { buildSwarmView, experimentEntry, type ClaimRow, type ExperimentRow } fr
  */
 
 const p = sql.placeholder
-const EDITS = ['explore', 'rebase'] as const
 const ROWS = { onParent: 60, recent: 30, inFlight: 40, lineage: 10, open: 12, exhausted: 20 }
 
 const columns = {
@@ -24,9 +23,9 @@ const columns = {
 }
 
 const q = prepared(db => ({
-  onParent: db.select(columns).from(experiments).where(and(eq(experiments.campaign, p('campaign')), eq(experiments.parentCommit, p('parent')), inArray(experiments.kind, [...EDITS])))
+  onParent: db.select(columns).from(experiments).where(and(eq(experiments.campaign, p('campaign')), eq(experiments.parentCommit, p('parent')), inArray(experiments.kind, [...CANDIDATE_KINDS])))
     .orderBy(desc(experiments.createdAt)).limit(ROWS.onParent).prepare(),
-  recent: db.select(columns).from(experiments).where(and(eq(experiments.campaign, p('campaign')), inArray(experiments.kind, [...EDITS])))
+  recent: db.select(columns).from(experiments).where(and(eq(experiments.campaign, p('campaign')), inArray(experiments.kind, [...CANDIDATE_KINDS])))
     .orderBy(desc(experiments.createdAt)).limit(ROWS.recent).prepare(),
   // Claims whose unit is still out, on any parent of the campaign (the view keeps this parent's).
   inFlight: db.select({ ctx: unitContext }).from(unitContext).innerJoin(workUnits, eq(workUnits.id, unitContext.unitId))
@@ -71,7 +70,7 @@ function meansOf(ctx: Pick<Ctx, 'db'>, campaign: string) {
     if (!byClass) {
       const sums = new Map<string, [number, number]>()
       for (const s of q(ctx.db).samples.all({ campaign, commit })) {
-        if (s.kind === 'explore' || s.kind === 'rebase') continue
+        if (isCandidate(s.kind)) continue
         const [sum, n] = sums.get(s.cls) ?? [0, 0]
         sums.set(s.cls, [sum + s.v, n + 1])
       }
@@ -98,7 +97,7 @@ export function swarmViewFor(ctx: Ctx, campaign: Campaign, parent: string): Swar
   const db = ctx.db
   const mean = meansOf(ctx, campaign.name)
   // The best's val_bpb: on the class that measured it most.
-  const bestSamples = q(db).samples.all({ campaign: campaign.name, commit: campaign.bestCommit }).filter(s => s.kind !== 'explore' && s.kind !== 'rebase')
+  const bestSamples = q(db).samples.all({ campaign: campaign.name, commit: campaign.bestCommit }).filter(s => !isCandidate(s.kind))
   const counts = new Map<string, number>()
   for (const s of bestSamples) counts.set(s.cls, (counts.get(s.cls) ?? 0) + 1)
   const topClass = [...counts].sort((a, b) => b[1] - a[1])[0]?.[0]
@@ -132,7 +131,7 @@ const escapeLike = (s: string) => s.replace(/[\\%_]/g, c => `\\${c}`)
  * bounded by LIMITS.searchResults; each result as compact as in the view.
  */
 export function searchExperiments(ctx: Ctx, campaign: string, query: SwarmQuery, viewerParent?: string): SwarmExperiment[] {
-  const where: (SQL | undefined)[] = [eq(experiments.campaign, campaign), inArray(experiments.kind, [...EDITS])]
+  const where: (SQL | undefined)[] = [eq(experiments.campaign, campaign), inArray(experiments.kind, [...CANDIDATE_KINDS])]
   if (query.status) where.push(eq(experiments.status, query.status as never))
   if (query.parent) where.push(like(experiments.parentCommit, `${query.parent}%`)) // hex only (SwarmQuery)
   for (const word of (query.text ?? '').toLowerCase().split(/\s+/).filter(Boolean).slice(0, 8)) {
