@@ -56,7 +56,7 @@ export const DEFAULT_SEQUENTIAL: SequentialSettings = {
   gainSigmas: 2,
   falseShare: 0.02,
   missRate: 0.1,
-  maxVerifications: 8,
+  maxVerifications: 12,
   carryWeight: 0.5,
   priorGains: 1,
   priorIdeas: 10,
