@@ -4,7 +4,7 @@ import { CANDIDATE_KINDS } from '@autoresearch-grid/shared'
 import type { Ctx } from '../context.ts'
 import { experiments, unitContext, workUnits } from '../db/schema.ts'
 import { prepared } from '../db/prepared.ts'
-import { UserError } from '../campaigns/campaigns.ts'
+import { UserError } from '../errors.ts'
 import type { Worker } from '../workers/registry.ts'
 import { forgetViews } from './read.ts'
 
@@ -53,7 +53,7 @@ export function claimCandidate(ctx: Ctx, worker: Worker, claim: Claim): ClaimRep
   const reply = ctx.db.transaction(tx => {
     const unit = q(tx).unit.get({ id: claim.unitId })
     if (!unit || unit.workerId !== worker.id || unit.leaseToken !== claim.leaseToken || unit.state !== 'leased')
-      throw new UserError(`unit ${claim.unitId} is not leased to this worker under that lease token: nothing to claim`)
+      throw new UserError(`unit ${claim.unitId} is not leased to this worker under that lease token: nothing to claim`, 'stale')
     const at = { campaign: unit.campaign, parent: unit.parentCommit, hash: claim.sourceHash }
     const measured = q(tx).measured.get(at)
     if (measured) return { duplicateOf: measured }
@@ -66,7 +66,7 @@ export function claimCandidate(ctx: Ctx, worker: Worker, claim: Claim): ClaimRep
   })
   if (!reply.duplicateOf) {
     const unit = q(ctx.db).unit.get({ id: claim.unitId })
-    if (unit) forgetViews(unit.campaign)
+    if (unit) forgetViews(ctx, unit.campaign)
   }
   return reply
 }

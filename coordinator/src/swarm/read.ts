@@ -1,6 +1,6 @@
 import { and, desc, eq, inArray, isNotNull, like, or, sql, type SQL } from 'drizzle-orm'
 import { constantChanges, changedConstant, LIMITS, type SwarmExperiment, type SwarmQuery, type SwarmView, CANDIDATE_KINDS, isCandidate } from '@autoresearch-grid/shared'
-import type { Ctx } from '../context.ts'
+import { stateKey, type Ctx } from '../context.ts'
 import { experiments, hypotheses, measurements, merges, unitContext, workUnits } from '../db/schema.ts'
 import { prepared } from '../db/prepared.ts'
 import type { Campaign } from '../campaigns/campaigns.ts'
@@ -43,20 +43,31 @@ const q = prepared(db => ({
   agentOf: db.select({ agent: unitContext.agent }).from(unitContext).where(eq(unitContext.unitId, p('unit'))).prepare(),
 }))
 
-/** Constants each experiment's diff changes: experiments never change, so computed once each. */
-const changesCache = new Map<string, string[]>()
-function changesOf(id: string, diff: string): string[] {
-  let c = changesCache.get(id)
+/**
+ * What the swarm memory keeps in memory per coordinator (ctx.state): the constants each
+ * experiment's diff changes (experiments never change, so computed once each), and the views
+ * built for units (a second, or until a report or claim changes what they show).
+ */
+const SWARM_CACHE = stateKey('swarm memory caches', () => ({
+  changes: new Map<string, string[]>(),
+  views: new Map<string, { at: number; view: SwarmView }>(),
+  /** Whether new experiments on this coordinator's bus already clear the views. */
+  watching: false,
+}))
+
+function changesOf(ctx: Pick<Ctx, 'state'>, id: string, diff: string): string[] {
+  const cache = ctx.state.of(SWARM_CACHE).changes
+  let c = cache.get(id)
   if (!c) {
     c = constantChanges(diff)
-    if (changesCache.size > 5000) changesCache.clear()
-    changesCache.set(id, c)
+    if (cache.size > 5000) cache.clear()
+    cache.set(id, c)
   }
   return c
 }
 
 type Row = { id: string; unitId: string; parentCommit: string; description: string; status: string; decision: string; valBpb: number | null; agentNotes: string; diff: string; sourceHash: string; hardwareClass: string }
-const toRow = (r: Row): ExperimentRow => ({ ...r, changes: changesOf(r.id, r.diff) })
+const toRow = (ctx: Pick<Ctx, 'state'>) => (r: Row): ExperimentRow => ({ ...r, changes: changesOf(ctx, r.id, r.diff) })
 
 function claimRow(c: typeof unitContext.$inferSelect): ClaimRow {
   return { unitId: c.unitId, parentCommit: c.parentCommit, description: c.claimDescription ?? '', changes: (c.claimChanges as string[] | null) ?? [], sourceHash: c.claimHash ?? '', agent: c.agent }
@@ -81,16 +92,14 @@ function meansOf(ctx: Pick<Ctx, 'db'>, campaign: string) {
   }
 }
 
-const views = new Map<string, { at: number; view: SwarmView }>()
-/** Buses whose new experiments already clear the cache. */
-const watched = new WeakSet<object>()
-
 /** The swarm view for a unit on `parent` (cached for a second per campaign and parent, or until a report). */
 export function swarmViewFor(ctx: Ctx, campaign: Campaign, parent: string): SwarmView {
-  if (!watched.has(ctx.bus)) {
-    watched.add(ctx.bus)
-    ctx.bus.onEvent(e => { if (e.type === 'experiment' || e.type === 'best-changed') forgetViews(e.campaign) })
+  const cache = ctx.state.of(SWARM_CACHE)
+  if (!cache.watching) {
+    cache.watching = true
+    ctx.bus.onEvent(e => { if (e.type === 'experiment' || e.type === 'best-changed') forgetViews(ctx, e.campaign) })
   }
+  const views = cache.views
   const key = `${campaign.name}\0${parent}`
   const hit = views.get(key)
   if (hit && Date.now() - hit.at < 1000) return hit.view
@@ -105,8 +114,8 @@ export function swarmViewFor(ctx: Ctx, campaign: Campaign, parent: string): Swar
     parent,
     best: { commit: campaign.bestCommit, valBpb: topClass ? mean(campaign.bestCommit, topClass) : null },
     lineage: q(db).lineage.all({ campaign: campaign.name }),
-    onParent: q(db).onParent.all({ campaign: campaign.name, parent }).map(toRow),
-    recent: q(db).recent.all({ campaign: campaign.name }).map(toRow),
+    onParent: q(db).onParent.all({ campaign: campaign.name, parent }).map(toRow(ctx)),
+    recent: q(db).recent.all({ campaign: campaign.name }).map(toRow(ctx)),
     inFlight: q(db).inFlight.all({ campaign: campaign.name, parent }).map(r => claimRow(r.ctx)),
     parentMean: mean,
     agentOf: unit => q(db).agentOf.get({ unit })?.agent ?? null,
@@ -119,7 +128,8 @@ export function swarmViewFor(ctx: Ctx, campaign: Campaign, parent: string): Swar
 }
 
 /** Forgets cached views of a campaign (a claim or a report changed what they show). */
-export function forgetViews(campaign: string): void {
+export function forgetViews(ctx: Pick<Ctx, 'state'>, campaign: string): void {
+  const views = ctx.state.of(SWARM_CACHE).views
   for (const key of views.keys()) if (key.startsWith(`${campaign}\0`)) views.delete(key)
 }
 
@@ -143,7 +153,7 @@ export function searchExperiments(ctx: Ctx, campaign: string, query: SwarmQuery,
   const rows = ctx.db.select(columns).from(experiments).where(and(...where)).orderBy(desc(experiments.createdAt)).limit(limit * 5).all()
   const mean = meansOf(ctx, campaign)
   const agentOf = (unit: string) => q(ctx.db).agentOf.get({ unit })?.agent ?? null
-  return rows.map(toRow)
+  return rows.map(toRow(ctx))
     .filter(r => !query.constant || r.changes.some(c => changedConstant(c) === query.constant))
     .slice(0, limit)
     .map(r => experimentEntry(r, viewerParent ?? '', mean, agentOf))

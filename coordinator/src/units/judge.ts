@@ -1,6 +1,6 @@
 import { and, eq, inArray, sql } from 'drizzle-orm'
 import { type Metrics, type ReportStatus, CANDIDATE_KINDS, FAILED_STATUSES, MEASURING_KINDS } from '@autoresearch-grid/shared'
-import type { Writer } from '../events/log.ts'
+import type { Writer } from '../db/open.ts'
 import { logEvent } from '../events/log.ts'
 import { prepared } from '../db/prepared.ts'
 import type { Campaign } from '../campaigns/campaigns.ts'

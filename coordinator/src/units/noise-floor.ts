@@ -1,7 +1,7 @@
 import { eq, gt, sql } from 'drizzle-orm'
 import { isCandidate } from '@autoresearch-grid/shared'
 import { measurements } from '../db/schema.ts'
-import type { Writer } from '../events/log.ts'
+import type { Writer } from '../db/open.ts'
 import { prepared } from '../db/prepared.ts'
 import { noiseFloorOfGroups, type NoiseFloor } from '../ratchet/index.ts'
 

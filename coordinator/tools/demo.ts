@@ -8,11 +8,11 @@
 import { createTRPCClient, createWSClient, wsLink } from '@trpc/client'
 import WebSocket from 'ws'
 import { type AssignmentEvent, type Hardware, type Metrics, type ReportInput, type WorkUnit, createRng, isCandidate, type Rng } from '@autoresearch-grid/shared'
-import type { AppRouter } from '../api/router.ts'
-import type { Ctx } from '../context.ts'
-import { createWorkerToken } from '../auth/access.ts'
-import { createCampaign } from '../campaigns/campaigns.ts'
-import { addHypothesis } from '../hypotheses/add.ts'
+import type { AppRouter } from '../src/api/router.ts'
+import type { Ctx } from '../src/context.ts'
+import { createWorkerToken } from '../src/auth/access.ts'
+import { createCampaign } from '../src/campaigns/campaigns.ts'
+import { addHypothesis } from '../src/hypotheses/add.ts'
 
 export const DEMO_TRAIN_PY = `"""GPT pretraining for the 5-minute budget (autoresearch's train.py, abridged for the demo)."""
 DEPTH = 8
