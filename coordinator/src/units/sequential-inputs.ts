@@ -1,10 +1,9 @@
 import { and, eq, inArray, sql } from 'drizzle-orm'
-import type { Writer } from '../events/log.ts'
+import type { Writer } from '../db/open.ts'
 import type { Campaign } from '../campaigns/campaigns.ts'
 import { experiments, measurements, workUnits } from '../db/schema.ts'
 import { carriedFrom, DEFAULT_SEQUENTIAL, realRateOf, type CarriedEvidence } from '../ratchet/index.ts'
 import { noiseFloorOf } from './noise-floor.ts'
-import { carriedClaimOf } from './judge.ts'
 
 /**
  * What the `sequential` policy reads besides a candidate's own runs (ratchet/decide-sequential.ts):
@@ -35,9 +34,7 @@ export function realRateOfCampaign(tx: Writer, c: Campaign): number {
  * original candidate.
  */
 export function carriedEvidenceOf(tx: Writer, c: Campaign, exp: Experiment, hops = 0): CarriedEvidence | undefined {
-  if (exp.kind !== 'rebase' || hops > 20) return undefined
-  const target = tx.select({ target: workUnits.targetExperiment }).from(workUnits).where(eq(workUnits.id, exp.unitId)).get()?.target
-  const origin = target ? tx.select().from(experiments).where(eq(experiments.id, target)).get() : undefined
+  const origin = hops > MAX_HOPS ? undefined : originOf(tx, exp)
   if (!origin) return undefined
   const further = carriedEvidenceOf(tx, c, origin, hops + 1)
   const runsOf = (commit: string, kinds: Experiment['kind'][]) => tx.select({ valBpb: measurements.valBpb, workerId: measurements.workerId, contributorId: experiments.contributorId,
@@ -46,7 +43,19 @@ export function carriedEvidenceOf(tx: Writer, c: Campaign, exp: Experiment, hops
   const runs = runsOf(origin.commit, ['explore', 'rebase', 'verify'])
   const parent = runsOf(origin.parentCommit, ['baseline', 'verify']).map(r => r.valBpb)
   const sigma = noiseFloorOf(tx, c.name, origin.hardwareClass, c.spec.noise.priorSigma).sigma
-  const claim = carriedClaimOf(tx, c, origin)
-  const authors = new Set([origin.contributorId, ...(claim ? [claim.authorId] : [])])
+  // Whose runs are no independent evidence: every author along the chain (a superset of the
+  // carried claim's author, units/judge.ts carriedClaimOf, so never more lenient).
+  const authors = new Set<string>()
+  for (let e: Experiment | undefined = origin, i = 0; e && i <= MAX_HOPS; e = originOf(tx, e), i++) authors.add(e.contributorId)
   return carriedFrom(runs, parent, sigma, authors, further)
+}
+
+/** Carried candidates are followed back this far at most (a chain of merges onto newer bests). */
+const MAX_HOPS = 20
+
+/** The experiment a carried candidate came from: its rebase unit's target. */
+function originOf(tx: Writer, exp: Experiment): Experiment | undefined {
+  if (exp.kind !== 'rebase') return undefined
+  const target = tx.select({ target: workUnits.targetExperiment }).from(workUnits).where(eq(workUnits.id, exp.unitId)).get()?.target
+  return target ? tx.select().from(experiments).where(eq(experiments.id, target)).get() : undefined
 }
