@@ -12,8 +12,9 @@ import { plainProgress, progressFor, type ProgressSink } from '../ui/progress.ts
 import { Deliverer } from './deliver.ts'
 import { DEFAULT_DEPTH_CAP, DepthGauge } from './depth.ts'
 import { DutyCycle } from './duty-cycle.ts'
-import { prepareExperiment, runDirOf, trainExperiment, usageLine, type ExperimentContext, type Prepared } from './experiment.ts'
+import { prepareExperiment, runDirOf, seatRunDir, trainExperiment, usageLine, type ExperimentContext, type Prepared } from './experiment.ts'
 import { runPipeline } from './pipeline.ts'
+import { GpuLane } from '../runner/lane.ts'
 import { readLocked, readProgram } from './program.ts'
 import { CampaignDataError, prepareCampaignData } from '../data/campaign-data.ts'
 import { withSwarm } from '../swarm/agent.ts'
@@ -107,7 +108,7 @@ export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
   log(`worker ${o.name}: ${hardware.hardwareClass}, torch ${python.torchVersion} (${python.path}); researcher: ${agent.label}; ${cap > 1 ? `pipelined, up to ${cap} units` : 'not pipelined'}; trainer: ${sandbox.how}`)
 
   // A trainer a killed predecessor left running would share the GPU with ours (runner/leftovers.ts).
-  const leftover = await killLeftover(runDirOf(o.stateDir))
+  const leftover = (await Promise.all([0, 1].map(seat => killLeftover(seatRunDir(runDirOf(o.stateDir), seat))))).find(pid => pid !== null) ?? null
   if (leftover) log(`stopped a trainer that a previous run of this worker left running (process group ${leftover})`)
   const spool = new Spool(join(o.stateDir, 'spool'))
   const stop = new AbortController()
@@ -267,13 +268,16 @@ export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
       claim: (unit, c) => api.swarm.claim.mutate({ workerId, unitId: unit.id, leaseToken: held.get(unit.id)?.unit.leaseToken ?? '', ...c }),
     }),
     python: python.path, trainerDir: o.trainerDir, program, locked: await readLocked(o.trainerDir), sandbox: sandbox.host, runDir: runDirOf(o.stateDir),
+    // On a GPU the next run starts up while this one trains (runner/lane.ts); on a CPU start-up
+    // would take cores from the timed training.
+    lane: hardware.gpus.length > 0 && cap > 1 ? new GpuLane() : undefined,
     env: o.env, trainerSeed: o.seed, baseSeed: o.seed, log,
     onProgress: (unit, p) => {
       const h = held.get(unit.id)
       if (h) h.progress = p
       ui.progress(lane, p)
     },
-    onTraining: running => duty.training(running),
+    onTrained: (seconds, budget) => duty.trained(seconds, budget),
     dutyCycle: () => duty.ratio(),
     known: (campaign, hash) => api.worker.known.query({ workerId, campaign, sourceHash: hash }),
   }
@@ -294,6 +298,7 @@ export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
   try {
     await runPipeline<WorkUnit, Prepared>({
       depth: () => depth,
+      gpuSlots: ctx.lane ? 2 : 1,
       onDepthChange: f => { depthChanged = f },
       signal: stop.signal,
       next: nextUnit,

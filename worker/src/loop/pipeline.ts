@@ -23,6 +23,12 @@ export interface PipelineOptions<U, P> {
   /** Receives a function to call when `depth()` may have grown while nothing else happened. */
   onDepthChange?(recheck: () => void): void
   order?: 'ready' | 'arrival'
+  /**
+   * Units in the GPU phase at once (default 1). 2 lets the next unit's trainer start up — imports,
+   * CUDA, compiling its model, all off the worker's clock — while the current one trains; the GPU
+   * itself is still taken in turns (runner/lane.ts).
+   */
+  gpuSlots?: number
   signal?: AbortSignal
 }
 
@@ -38,7 +44,8 @@ export async function runPipeline<U, P>(o: PipelineOptions<U, P>): Promise<void>
   /** Fetched and not yet training, in arrival order. */
   const inHand: InHand<U, P>[] = []
   let fetching = 0
-  let training = null as InHand<U, P> | null
+  let training = 0
+  const gpuSlots = Math.max(1, o.gpuSlots ?? 1)
   let ended = false
   /** An error that escaped a phase (a bug, or onError throwing): it stops the pipeline. */
   const failures: unknown[] = []
@@ -88,7 +95,7 @@ export async function runPipeline<U, P>(o: PipelineOptions<U, P>): Promise<void>
     } catch (err) {
       o.onError(entry.unit, err)
     } finally {
-      training = null
+      training--
     }
   }
 
@@ -103,18 +110,18 @@ export async function runPipeline<U, P>(o: PipelineOptions<U, P>): Promise<void>
     for (;;) {
       if (failures.length) throw failures[0]
       const stopping = o.signal?.aborted ?? false
-      while (!stopping && !ended && fetching + inHand.length + (training ? 1 : 0) < Math.max(1, depth())) {
+      while (!stopping && !ended && fetching + inHand.length + training < Math.max(1, depth())) {
         fetching++
         spawn(fetchAndPrepare)
       }
-      const next: InHand<U, P> | null = training || stopping ? null : pick()
+      const next: InHand<U, P> | null = training >= gpuSlots || stopping ? null : pick()
       if (next) {
         inHand.splice(inHand.indexOf(next), 1)
-        training = next
+        training++
         spawn(() => train(next))
         continue
       }
-      if (!training && (stopping || (ended && fetching === 0 && inHand.length === 0))) break
+      if (training === 0 && (stopping || (ended && fetching === 0 && inHand.length === 0))) break
       await new Promise<void>(resolve => { wake = resolve })
     }
   } finally {

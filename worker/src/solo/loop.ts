@@ -5,8 +5,9 @@ import type { Agent } from '../agent/agent.ts'
 import { chooseAgent } from '../agent/choose.ts'
 import { probeHardware } from '../hardware/probe.ts'
 import { DutyCycle } from '../loop/duty-cycle.ts'
-import { prepareExperiment, runDirOf, trainExperiment, usageLine, type ExperimentContext, type Prepared } from '../loop/experiment.ts'
+import { prepareExperiment, runDirOf, seatRunDir, trainExperiment, usageLine, type ExperimentContext, type Prepared } from '../loop/experiment.ts'
 import { runPipeline } from '../loop/pipeline.ts'
+import { GpuLane } from '../runner/lane.ts'
 import { readLocked, readProgram } from '../loop/program.ts'
 import { WorkspacePool } from '../loop/slots.ts'
 import { checkSource } from '../safety/policy.ts'
@@ -75,7 +76,7 @@ export async function runSolo(o: SoloOptions): Promise<SoloSummary> {
   const program = await readProgram(o.trainerDir, o.programFile)
   log(`solo on ${repo.branch} in ${o.dir}: ${profile}, ${o.budgetSeconds}s per experiment; researcher: ${agent.label}; ${pipelined ? 'pipelined' : 'not pipelined'}; trainer: ${sandbox.how}`)
   // A trainer a killed predecessor left running would share the GPU with ours (runner/leftovers.ts).
-  const leftover = await killLeftover(runDirOf(stateDir))
+  const leftover = (await Promise.all([0, 1].map(seat => killLeftover(seatRunDir(runDirOf(stateDir), seat))))).find(pid => pid !== null) ?? null
   if (leftover) log(`stopped a trainer that a previous run left running (process group ${leftover})`)
   log(`preparing data (${profile})`)
   const cacheDir = join(stateDir, 'data')
@@ -101,9 +102,12 @@ export async function runSolo(o: SoloOptions): Promise<SoloSummary> {
   })
   const ctx: ExperimentContext = {
     agent, python: python.path, trainerDir: o.trainerDir, program, locked: await readLocked(o.trainerDir), sandbox: sandbox.host, runDir: runDirOf(stateDir),
+    // On a GPU the next run starts up while this one trains (runner/lane.ts); on a CPU start-up
+    // would take cores from the timed training.
+    lane: profile === 'gpu' && pipelined ? new GpuLane() : undefined,
     env: o.env, trainerSeed: o.seed, baseSeed: o.seed, log,
     onProgress: (_unit, p) => ui.progress('', p),
-    onTraining: running => duty.training(running),
+    onTrained: (seconds, budget) => duty.trained(seconds, budget),
     dutyCycle: () => duty.ratio(),
   }
   const pool = new WorkspacePool(join(stateDir, 'workspaces'), pipelined ? 2 : 1)
@@ -155,7 +159,10 @@ export async function runSolo(o: SoloOptions): Promise<SoloSummary> {
     return { experiments: done, kept, best: state.best, dutyCycle: duty.ratio(), trainingSeconds: d.training, heldSeconds: d.held }
   }
   await runPipeline<WorkUnit, Prepared>({
-    depth: pipelined ? 2 : 1,
+    // With a GPU lane two units are in the GPU phase at once (one trains, the next starts up), and
+    // a third is with the agent.
+    depth: pipelined ? (ctx.lane ? 3 : 2) : 1,
+    gpuSlots: ctx.lane ? 2 : 1,
     order: 'arrival',
     signal: stop.signal,
     next: async () => {
