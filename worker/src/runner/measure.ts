@@ -4,7 +4,7 @@ import { cacheForSource, compileBytecode, promoteToTrusted } from './compile-cac
 import { runEvaluation, type Evaluation, type EvaluateOptions, type EvaluationOutcome } from './evaluation.ts'
 import { clockLimits, describeOver, type ClockLimits } from './clock.ts'
 import { openGate } from './gate.ts'
-import { GpuLane } from './lane.ts'
+import { GpuLane, type Ticket } from './lane.ts'
 import { runTrainer, type RunTrainerOptions } from './trainer.ts'
 
 /**
@@ -98,16 +98,20 @@ function evaluateWith(o: MeasureOptions, limits: ClockLimits, bytecode: string |
  * timed training.
  */
 class Turn {
-  private pass: (() => void) | null = null
+  /** Taken at launch: turns go in launch order (lane.ts). */
+  private readonly ticket: Ticket
+  private held = false
   private readonly waiting = new AbortController()
   private trained: (ok: boolean) => void = () => {}
   early: Promise<EvaluationOutcome> | null = null
 
-  constructor(private readonly o: MeasureOptions, private readonly limits: ClockLimits, private readonly bytecode: string | undefined) {}
+  constructor(private readonly o: MeasureOptions, private readonly limits: ClockLimits, private readonly bytecode: string | undefined) {
+    this.ticket = (o.lane ?? new GpuLane()).ticket()
+  }
 
   async begin(): Promise<void> {
-    const lane = this.o.lane ?? new GpuLane()
-    this.pass = await lane.acquire(AbortSignal.any([this.waiting.signal, ...(this.o.signal ? [this.o.signal] : [])]))
+    await this.ticket.acquire(AbortSignal.any([this.waiting.signal, ...(this.o.signal ? [this.o.signal] : [])]))
+    this.held = true
     this.o.onTraining?.(true)
     if (this.o.profile !== 'gpu') return
     const ready = new Promise<boolean>(resolve => { this.trained = resolve })
@@ -124,11 +128,11 @@ class Turn {
     return this.early ?? runEvaluation(evaluateWith(this.o, this.limits, this.bytecode))
   }
 
-  /** Passes the GPU on; the run no longer trains. */
+  /** Passes the GPU on (or gives up the place in line); the run no longer trains. */
   end(): void {
-    if (!this.pass) return
-    this.pass()
-    this.pass = null
+    this.ticket.leave()
+    if (!this.held) return
+    this.held = false
     this.o.onTraining?.(false)
   }
 }

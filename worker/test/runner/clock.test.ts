@@ -38,15 +38,18 @@ t.test('reading the clock', async t => {
   t.ok(clockLimits('gpu', 60).slackSeconds <= 7)
 })
 
-t.test('the GPU is taken in turns, in order; two seats let two runs overlap', async t => {
+t.test('the GPU is taken in turns, in the order the runs were launched; two seats let two runs overlap', async t => {
   const lane = new GpuLane()
   const order: string[] = []
   const a = await lane.acquire()
-  const b = lane.acquire().then(pass => { order.push('b'); return pass })
-  const c = lane.acquire().then(pass => { order.push('c'); return pass })
+  const bTicket = lane.ticket()
+  const cTicket = lane.ticket()
+  const c = cTicket.acquire().then(pass => { order.push('c'); return pass })
   await new Promise(r => setTimeout(r, 10))
-  t.same(order, [], 'both wait while a holds it')
   a()
+  await new Promise(r => setTimeout(r, 10))
+  t.same(order, [], 'c started up first, but b was launched first: c waits for b')
+  const b = bTicket.acquire().then(pass => { order.push('b'); return pass })
   ;(await b)()
   ;(await c)()
   t.same(order, ['b', 'c'])
@@ -54,10 +57,17 @@ t.test('the GPU is taken in turns, in order; two seats let two runs overlap', as
   const stop = new AbortController()
   const held = await lane.acquire()
   const waiting = lane.acquire(stop.signal)
+  const after = lane.ticket()
   stop.abort(new Error('the run ended before its turn'))
   await t.rejects(waiting, /ended before its turn/)
   held()
+  ;(await after.acquire())()
   t.notOk(lane.busy, 'an abandoned wait does not keep the GPU')
+  const dropped = lane.ticket()
+  const next = lane.acquire()
+  dropped.leave()
+  ;(await next)()
+  t.pass('a run that ends before asking for its turn gives up its place')
   const s0 = lane.seat()
   const s1 = lane.seat()
   t.same([s0.index, s1.index], [0, 1])
@@ -116,7 +126,8 @@ t.test('the clock on the real trainer', { skip: python ? false : 'needs a Python
   })
 
   t.test('the run ends when the weights are saved: nothing after save_model runs', async t => {
-    const lingering = `${train}\nimport time as _t\nprint("STILL HERE", flush=True)\n_t.sleep(120)\n`
+    // What it prints at once may race the worker's kill; what it would do seconds later never happens.
+    const lingering = `${train}\nimport time as _t\n_t.sleep(8)\nprint("STILL HERE", flush=True)\n_t.sleep(120)\n`
     const m = await measure('lingering', lingering)
     t.equal(m.status, 'ok', m.error ?? '')
     t.notMatch(m.logTail, /STILL HERE/)
