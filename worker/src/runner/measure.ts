@@ -9,8 +9,9 @@ import { runTrainer, type RunTrainerOptions } from './trainer.ts'
 
 /**
  * One experiment's number, measured so that the candidate cannot bend it (DESIGN §11, docs/SECURITY.md):
- *   1. train.py trains in a sandbox that holds the training split only, and is stopped by the
- *      worker's clock at budget + start-up grace; it saves its weights (safetensors);
+ *   1. train.py trains in a sandbox that holds the training split only, handed over when it asks
+ *      for it; the worker's clock runs from then to the saved weights (safetensors), and stops and
+ *      rejects a run past budget + slack (clock.ts, gate.ts);
  *   2. the trusted evaluator (trainer/evaluate.py, ours) scores those weights on the validation
  *      split, running the candidate's model in two fresh sandboxes that see inputs only, and
  *      probes that the model does not look ahead.
