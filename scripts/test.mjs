@@ -1,5 +1,6 @@
-// `npm test`: installs what is missing, then runs every suite — the TypeScript type check, the tap
-// suites of shared/, coordinator/, worker/ and bench/, and the trainer's pytest suite — and ends
+// `npm test`: installs what is missing, then runs every suite — the TypeScript type check, the
+// layer check of the imports (scripts/structure.ts, docs/STRUCTURE.md), the tap suites of shared/,
+// coordinator/, worker/ and bench/, and the trainer's pytest suite — and ends
 // with one line that counts them all together: `N passed, N failed`.
 import { spawn } from 'node:child_process'
 import { bootstrap, root } from './bootstrap.mjs'
@@ -25,6 +26,11 @@ const wanted = name => only.length === 0 || only.includes(name)
 if (wanted('types')) {
   const r = await capture('npx', ['tsc', '-p', 'tsconfig.json', '--noEmit'])
   suites.push({ name: 'types', passed: r.code === 0 ? 1 : 0, failed: r.code === 0 ? 0 : 1 })
+}
+
+if (wanted('structure')) {
+  const r = await capture('npx', ['tsx', 'scripts/structure.ts', '--check'])
+  suites.push({ name: 'structure', passed: r.code === 0 ? 1 : 0, failed: r.code === 0 ? 0 : 1 })
 }
 
 if (wanted('tap')) {

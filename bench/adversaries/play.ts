@@ -9,7 +9,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { seededRandom, type AssignmentEvent, type ReportInput, type WorkUnit } from '../../shared/src/index.ts'
+import { createRng, type AssignmentEvent, type ReportInput, type WorkUnit } from '../../shared/src/index.ts'
 import { openCoordinator } from '../../coordinator/src/coordinator.ts'
 import { buildServer } from '../../coordinator/src/server.ts'
 import { createWorkerToken } from '../../coordinator/src/auth/access.ts'
@@ -124,7 +124,7 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
     let reported = 0
     const deadline = started + (s.deadlineMs ?? 10 * 60_000)
     const loop = async (c: Client, seed: number) => {
-      const rng = seededRandom(seed)
+      const rng = createRng(seed).next
       while (reported < s.units && Date.now() < deadline) {
         const unit = await c.next(1000)
         if (!unit) continue

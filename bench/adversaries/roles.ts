@@ -4,13 +4,11 @@
  * true val_bpb is `v`; everything else (the protocol, the coordinator, the ratchet) is real.
  * Numbers: σ = 0.01, the campaign's cap on a claimed improvement 0.25.
  */
-import type { Hardware } from '../../shared/src/index.ts'
+import { isCandidate, type Hardware, type UnitKind } from '../../shared/src/index.ts'
 import { CPU, INVENTED, SIGMA } from './model.ts'
 
-export type Kind = 'baseline' | 'explore' | 'verify' | 'rebase'
-
 export interface Run {
-  kind: Kind
+  kind: UnitKind
   /** The true val_bpb of the code run. */
   truth: number
   /** For a verification: the candidate is a teammate's (colluders recognise each other's edits). */
@@ -43,7 +41,7 @@ export function honestEffect(rng: () => number): number {
 
 export const HONEST: Role = { name: 'honest', hostile: false, hardware: CPU, editEffect: honestEffect, reports: honestRun }
 
-const claims = (by: number) => (r: Run) => (r.kind === 'explore' || r.kind === 'rebase' ? r.truth - by + r.noise : honestRun(r))
+const claims = (by: number) => (r: Run) => (isCandidate(r.kind) ? r.truth - by + r.noise : honestRun(r))
 
 export const ROLES = {
   /** Claims 0.5 better than it ran (twice the cap) for edits that do nothing; honest otherwise. */
@@ -68,12 +66,12 @@ export const ROLES = {
   /** Explores honestly; half its baselines and verifications report 4.0 (the σ-poisoning run of the issue). */
   sigmaPoisoner: {
     name: 'σ poisoner', hostile: true, hardware: CPU, editEffect: honestEffect,
-    reports: (r: Run) => ((r.kind === 'verify' || r.kind === 'baseline') && r.rng() < 0.5 ? 4.0 : honestRun(r)),
+    reports: (r: Run) => (!isCandidate(r.kind) && r.rng() < 0.5 ? 4.0 : honestRun(r)),
   },
 } satisfies Record<string, Role>
 
 function colluding(r: Run): number {
-  if (r.kind === 'explore' || r.kind === 'rebase') return r.truth - 4 * SIGMA + r.noise
+  if (isCandidate(r.kind)) return r.truth - 4 * SIGMA + r.noise
   if (r.kind === 'baseline') return r.truth + 4 * SIGMA + r.noise
   return r.teammates ? r.truth - 4 * SIGMA + r.noise : honestRun(r)
 }

@@ -5,7 +5,7 @@
  * report, and heartbeat as often as the coordinator asks, like the real worker. Started by load.ts
  * with an IPC channel; it gets `start`, `go` and `stop` messages and answers with `ready` and `stats`.
  */
-import { seededRandom, type AssignmentEvent, type ReportInput, type WorkUnit } from '../../shared/src/index.ts'
+import { createRng, isCandidate, type AssignmentEvent, type ReportInput, type WorkUnit } from '../../shared/src/index.ts'
 import { boundClient, loopbackAddress } from './ws-client.ts'
 import { editSource, HARDWARE, logTail, runMetrics } from './research-model.ts'
 
@@ -74,7 +74,7 @@ function send(m: FromClient): void {
 
 async function run(cfg: ClientConfig, go: Promise<void>, stopped: Promise<void>): Promise<ClientStats> {
   // Each client process is reproducible given its seed.
-  const random = seededRandom(cfg.seed)
+  const random = createRng(cfg.seed).next
   const stats: ClientStats = { connected: 0, connectMs: [], helloFailures: 0, acks: [], firstUnit: [], nextUnit: [], workersWithUnit: 0, units: 0, idleEvents: 0, bestChanged: 0, heartbeats: 0, errors: {} }
   const fail = (what: string, err: unknown) => {
     // Calls cut off by the stop itself (their sockets close under them) are not failures.
@@ -91,7 +91,7 @@ async function run(cfg: ClientConfig, go: Promise<void>, stopped: Promise<void>)
   const report = (w: SimWorker, unit: WorkUnit, trainedMs: number) => {
     w.training = null
     if (stopping) return
-    const measuring = unit.kind === 'baseline' || unit.kind === 'verify'
+    const measuring = !isCandidate(unit.kind)
     const name = unit.editableFiles[0]
     const edit = measuring ? { source: unit.source[name], description: `${unit.kind} run` } : editSource(unit.source[name], random)
     const r: ReportInput = {

@@ -1,4 +1,4 @@
-import { seededRandom } from '../../shared/src/index.ts'
+import { createRng } from '../../shared/src/index.ts'
 import { message, toolUse, toolResults, type MessagesRequest, type Responder, type ScriptedReply } from '../../worker/test/fixtures/messages-server.ts'
 
 /**
@@ -49,7 +49,7 @@ export interface SlowModelOptions {
 }
 
 export function slowModel(o: SlowModelOptions): Responder {
-  const rand = seededRandom(o.seed)
+  const rand = createRng(o.seed).next
   return async request => {
     const seconds = o.latency[0] + (o.latency[1] - o.latency[0]) * rand()
     o.onTurn?.(seconds)

@@ -4,8 +4,8 @@
  * Everything is seeded; the same command gives the same numbers on any machine.
  */
 import { readFileSync, writeFileSync } from 'node:fs'
-import { DEFAULT_RATCHET_SETTINGS, DEFAULT_EFFECTS, MIN_DEGREES_OF_FREEDOM, simulateCampaign, summarize } from '../../coordinator/src/ratchet/index.ts'
-import type { CampaignConfig, EffectModel, RatchetSettings, SimulationSummary } from '../../coordinator/src/ratchet/index.ts'
+import { DEFAULT_RATCHET_SETTINGS, MIN_DEGREES_OF_FREEDOM, type RatchetSettings } from '../../coordinator/src/ratchet/index.ts'
+import { DEFAULT_EFFECTS, simulateCampaign, summarize, type CampaignConfig, type EffectModel, type SimulationSummary } from './simulate.ts'
 import { DEFAULT_SCHEDULER_SETTINGS } from '../../coordinator/src/scheduler/index.ts'
 
 const COMMAND = 'npx tsx bench/ratchet/run.ts'
@@ -279,7 +279,7 @@ first written.
 
 ## What the simulation does
 
-\`ratchet/simulate.ts\` plays whole campaigns with the real scheduler (\`nextUnit\`), the real noise
+\`bench/ratchet/simulate.ts\` plays whole campaigns with the real scheduler (\`nextUnit\`), the real noise
 floor and the real \`decide\`; only the training is replaced by truth + Gaussian noise of sd σ.
 ${WORKERS} workers of one class, ${RUNS} runs per campaign (≈ ${Math.round((RUNS * BUDGET_SECONDS) / 3600)} GPU-hours at 5 minutes a run), ${SEEDS} campaigns per row.
 Every exploration draws a candidate with a known true effect: ${pct(DEFAULT_EFFECTS.nullShare, 0)} none, ${pct(DEFAULT_EFFECTS.harmfulShare, 0)} harmful

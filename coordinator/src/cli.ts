@@ -2,18 +2,19 @@ import { Command, InvalidArgumentError } from 'commander'
 import { readFile, writeFile, chmod } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { describeSource, Profile, ReviewMode } from '@autoresearch-grid/shared'
+import { describeSource, Profile, ReviewMode, parseResultsTsv, resultStatus, toResultsTsv } from '@autoresearch-grid/shared'
 import { defaultTrainerDir, findPython, ensurePrepared } from '@autoresearch-grid/trainer'
 import { openCoordinator } from './coordinator.ts'
 import { buildServer } from './server.ts'
 import { createAdminToken, createWorkerToken } from './auth/access.ts'
-import { createCampaign, getCampaign, listCampaigns, setCampaignReview, UserError } from './campaigns/campaigns.ts'
+import { createCampaign, getCampaign, listCampaigns } from './campaigns/campaigns.ts'
+import { setCampaignReview } from './review/mode.ts'
+import { UserError } from './errors.ts'
 import { overview } from './api/dashboard.ts'
 import { eq } from 'drizzle-orm'
 import type { Metrics } from '@autoresearch-grid/shared'
 import { experiments } from './db/schema.ts'
 import { addHypothesis, markHypothesis } from './hypotheses/add.ts'
-import { parseResultsTsv, resultStatus, toResultsTsv } from './campaigns/results-tsv.ts'
 import { resumeLeases } from './units/leases.ts'
 import { parseSourceOption } from './campaigns/source-option.ts'
 import { programHistory, currentProgram, setProgram } from './campaigns/program.ts'
@@ -208,7 +209,7 @@ programCmd.command('set <campaign> <file>').description('make FILE the program.m
 programCmd.command('show <campaign>').description('print the current program.md of a campaign').action(async (name: string) => {
   const app = await openCoordinator(resolve(program.opts().data))
   try {
-    if (!getCampaign(app, name)) throw new UserError(`no campaign "${name}"`)
+    if (!getCampaign(app, name)) throw new UserError(`no campaign "${name}"`, 'not-found')
     const p = await currentProgram(app, name)
     if (!p) throw new UserError(`campaign "${name}" has no program.md: set one with \`coordinator program set ${name} FILE\``)
     process.stdout.write(p.text.endsWith('\n') ? p.text : `${p.text}\n`)
@@ -243,7 +244,7 @@ program.command('export <campaign>').description('print the experiments of a cam
   .action(async (name: string) => {
     const app = await openCoordinator(resolve(program.opts().data))
     try {
-      if (!getCampaign(app, name)) throw new UserError(`no campaign "${name}"`)
+      if (!getCampaign(app, name)) throw new UserError(`no campaign "${name}"`, 'not-found')
       const rows = app.db.select().from(experiments).where(eq(experiments.campaign, name)).orderBy(experiments.createdAt).all()
         .flatMap(e => {
           const status = resultStatus(e.status)

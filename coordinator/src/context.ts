@@ -2,7 +2,7 @@ import type { Db } from './db/open.ts'
 import type { GitStore } from './git/store.ts'
 import type { Bus } from './events/bus.ts'
 
-/** What every coordinator module works with: storage, code, signals and settings. */
+/** What every coordinator module works with: storage, code, signals, settings and per-process state. */
 export interface Ctx {
   db: Db
   git: GitStore
@@ -10,6 +10,31 @@ export interface Ctx {
   dataDir: string
   settings: Settings
   now: () => number
+  /** What this coordinator keeps in memory besides the database: caches, rate limits (see `StateKey`). */
+  state: ProcessState
+}
+
+/**
+ * One piece of a coordinator's in-memory state (a cache, a rate limiter). The module that owns it
+ * declares the key next to its code; the value lives on the context, made on first use. So two
+ * coordinators in one process (tests, tools) share nothing, and every such piece is found by
+ * searching for `stateKey(`. Module-level maps did the same job invisibly (issue 18).
+ */
+export interface StateKey<T> {
+  readonly name: string
+  make(): T
+}
+
+export function stateKey<T>(name: string, make: () => T): StateKey<T> {
+  return { name, make }
+}
+
+export class ProcessState {
+  private readonly values = new Map<StateKey<unknown>, unknown>()
+  of<T>(key: StateKey<T>): T {
+    if (!this.values.has(key)) this.values.set(key, key.make())
+    return this.values.get(key) as T
+  }
 }
 
 export interface Settings {
@@ -45,6 +70,5 @@ export interface ReviewAgentSettings {
 
 export const DEFAULT_SETTINGS: Settings = { leaseMarginSeconds: 600, pollMs: 2000, reviewAgent: null, reviewRetryMs: 30_000, reviewRetryMaxMs: 15 * 60_000 }
 
-export function newId(prefix: string): string {
-  return `${prefix}_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`
-}
+/** Record ids are defined in shared/src/ids.ts; re-exported here, where the coordinator's modules look for them. */
+export { newId } from '@autoresearch-grid/shared'

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { openDb } from './db/open.ts'
 import { GitStore } from './git/store.ts'
 import { Bus } from './events/bus.ts'
-import { DEFAULT_SETTINGS, type Ctx, type Settings } from './context.ts'
+import { DEFAULT_SETTINGS, ProcessState, type Ctx, type Settings } from './context.ts'
 import { syncBranches } from './campaigns/campaigns.ts'
 import { expireLeases } from './units/leases.ts'
 import { recoverMerges } from './units/merge.ts'
@@ -16,7 +16,7 @@ export async function openCoordinator(dataDir: string, settings: Partial<Setting
   await mkdir(dataDir, { recursive: true })
   const db = openDb(join(dataDir, 'coordinator.db'))
   const git = await GitStore.open(join(dataDir, 'git'))
-  const ctx: Ctx = { db, git, bus: new Bus(), dataDir, settings: { ...DEFAULT_SETTINGS, ...settings }, now: Date.now }
+  const ctx: Ctx = { db, git, bus: new Bus(), dataDir, settings: { ...DEFAULT_SETTINGS, ...settings }, now: Date.now, state: new ProcessState() }
   await syncBranches(ctx)
   await restoreExperimentRefs(ctx)
   await recoverMerges(ctx)

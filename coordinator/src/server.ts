@@ -1,27 +1,13 @@
 import Fastify, { type FastifyInstance } from 'fastify'
-import { fastifyTRPCPlugin } from '@trpc/server/adapters/fastify'
-import { applyWSSHandler } from '@trpc/server/adapters/ws'
-import { WebSocketServer } from 'ws'
-import { createReadStream } from 'node:fs'
-import { join } from 'node:path'
 import { LIMITS } from '@autoresearch-grid/shared'
 import type { Ctx } from './context.ts'
-import { appRouter } from './api/router.ts'
-import { makeContext } from './api/trpc.ts'
-import { getCampaign } from './campaigns/campaigns.ts'
-import { registerGitHttp } from './git/http.ts'
-import { registerDataRoutes } from './dataset/routes.ts'
-import { dashboardPlugin } from './dashboard/plugin.ts'
-import { TokenSessions } from './auth/sessions.ts'
-import { addressKey } from './auth/rate-limit.ts'
-import { HEARTBEAT } from './workers/heartbeat-interval.ts'
-import { clientAddress, trustFunction, type TrustProxy } from './auth/trust-proxy.ts'
-
-/**
- * Bounds on what one caller can make the server hold (DESIGN §11): calls in one batched message,
- * and WebSockets open at once from one address (a worker needs one; a dashboard tab one).
- */
-export const SERVER_LIMITS = { batchCalls: 32, socketsPerAddress: 256, revokedSweepMs: 2000 } as const
+import { trustFunction, type TrustProxy } from './auth/trust-proxy.ts'
+import { answerErrors } from './http/errors.ts'
+import { trpcPlugin } from './http/trpc.ts'
+import { tokenizerPlugin } from './http/tokenizer.ts'
+import { gitPlugin } from './http/git.ts'
+import { dataPlugin } from './http/data.ts'
+import { dashboardPlugin } from './http/dashboard.ts'
 
 export interface ServerOptions {
   logger?: boolean | object
@@ -30,77 +16,24 @@ export interface ServerOptions {
 }
 
 /**
- * One port serves everything: tRPC over HTTP and WebSocket at /trpc, the dashboard at /, and
- * each campaign's tokenizer at /tokenizer/<campaign> so every worker prepares identical data, and
- * a read-only git clone of each campaign at /git/<campaign>, and the prepared data set of a campaign
- * whose data only the coordinator has at /data/<campaign> (worker token; dataset/routes.ts).
+ * One port serves everything, each part a fastify plugin of its own (http/):
+ * - /trpc: the API over HTTP and WebSocket (http/trpc.ts);
+ * - /tokenizer/<campaign>: the campaign's pinned tokenizer, so every worker prepares identical data;
+ * - /git/<campaign>: a read-only git clone of the campaign's branch;
+ * - /data/<campaign>: the prepared data set of a campaign whose data only the coordinator has (worker token);
+ * - / and /status: the dashboard;
+ * - /health: whether the process answers.
+ * Refusals answer `{ error, code }` with the code's status (http/errors.ts, errors.ts).
  */
 export async function buildServer(app: Ctx, opts: ServerOptions = {}): Promise<FastifyInstance> {
   const trust = opts.trustProxy === undefined ? null : trustFunction(opts.trustProxy)
   const server = Fastify({ logger: opts.logger ?? false, bodyLimit: LIMITS.messageBytes, routerOptions: { maxParamLength: 5000 }, ...(trust ? { trustProxy: trust } : {}) })
-  await server.register(fastifyTRPCPlugin, {
-    prefix: '/trpc',
-    trpcOptions: {
-      router: appRouter,
-      createContext: ({ req }: { req: { headers: Record<string, unknown>; ip: string } }) => makeContext(app, req.headers.authorization, req.ip),
-      maxBatchSize: SERVER_LIMITS.batchCalls,
-    },
-  })
-
-  const wss = new WebSocketServer({ noServer: true, maxPayload: LIMITS.messageBytes })
-  const sessions = new TokenSessions()
-  const handler = applyWSSHandler({
-    wss,
-    router: appRouter,
-    createContext: ({ req, res, info }) => {
-      const ctx = makeContext(app, info.connectionParams?.token, clientAddress(req, trust))
-      if (ctx.principal) sessions.add(ctx.principal.tokenId, res)
-      return ctx
-    },
-    // A socket is pinged only after this long without a message; a worker's heartbeats already
-    // say it is alive, so the quiet time is longer than the longest heartbeat interval. At 15 s,
-    // 10,000 workers beating every 40 s drew 667 pings (and pongs) a second.
-    keepAlive: { enabled: true, pingMs: (HEARTBEAT.maxSeconds + 15) * 1000, pongWaitMs: 10_000 },
-    maxBatchSize: SERVER_LIMITS.batchCalls,
-  })
-  const sockets = new Map<string, number>()
-  server.server.on('upgrade', (req, socket, head) => {
-    if (!req.url?.startsWith('/trpc')) return socket.destroy()
-    const key = addressKey(clientAddress(req, trust))
-    if ((sockets.get(key) ?? 0) >= SERVER_LIMITS.socketsPerAddress) {
-      socket.end(`HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\nat most ${SERVER_LIMITS.socketsPerAddress} WebSockets per address\n`)
-      return
-    }
-    wss.handleUpgrade(req, socket, head, ws => {
-      sockets.set(key, (sockets.get(key) ?? 0) + 1)
-      ws.once('close', () => {
-        const n = (sockets.get(key) ?? 1) - 1
-        if (n > 0) sockets.set(key, n)
-        else sockets.delete(key)
-      })
-      wss.emit('connection', ws, req)
-    })
-  })
-  const sweep = setInterval(() => sessions.closeRevoked(app), SERVER_LIMITS.revokedSweepMs)
-  sweep.unref()
-  // Before the HTTP server closes, not after (onClose): it waits for every connection to end, and
-  // an upgraded socket never ends on its own, so `coordinator start` hung on SIGTERM while workers
-  // were connected. Clients are told to reconnect, which they do once a coordinator listens again.
-  server.addHook('preClose', async () => {
-    clearInterval(sweep)
-    handler.broadcastReconnectNotification()
-    for (const ws of wss.clients) ws.terminate()
-    await new Promise<void>(resolve => wss.close(() => resolve()))
-  })
-
-  server.get('/health', async () => ({ ok: true }))
-  server.get<{ Params: { campaign: string } }>('/tokenizer/:campaign', async (req, reply) => {
-    const c = getCampaign(app, req.params.campaign)
-    if (!c?.tokenizerFile) return reply.code(404).send({ error: `campaign "${req.params.campaign}" has no pinned tokenizer` })
-    return reply.type('application/octet-stream').send(createReadStream(join(app.dataDir, c.tokenizerFile)))
-  })
-  registerGitHttp(server, app)
-  registerDataRoutes(server, app)
+  answerErrors(server)
+  await server.register(trpcPlugin, { app, trust })
+  await server.register(tokenizerPlugin, { app })
+  await server.register(gitPlugin, { app })
+  await server.register(dataPlugin, { app })
   await server.register(dashboardPlugin, { app })
+  server.get('/health', async () => ({ ok: true }))
   return server
 }

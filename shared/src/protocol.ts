@@ -4,6 +4,7 @@ import { Hardware } from './hardware.ts'
 import { Metrics, Progress } from './metrics.ts'
 import { SwarmView } from './swarm.ts'
 import { LIMITS } from './limits.ts'
+import { UnitKind } from './unit-kinds.ts'
 
 /** Display names: anything printable, stored verbatim and rendered escaped, never used as a path. */
 export const DisplayName = z
@@ -52,9 +53,6 @@ export const HelloReply = z.object({
   heartbeatSeconds: z.number().positive().max(3600).optional(),
 })
 export type HelloReply = z.infer<typeof HelloReply>
-
-export const UnitKind = z.enum(['baseline', 'explore', 'verify', 'rebase'])
-export type UnitKind = z.infer<typeof UnitKind>
 
 export const WorkUnit = z.object({
   id: z.string(),

@@ -2,7 +2,8 @@ import { z } from 'zod'
 import { eq } from 'drizzle-orm'
 import { CampaignName, ReviewMode } from '@autoresearch-grid/shared'
 import { adminProcedure, router } from './trpc.ts'
-import { setCampaignReview, setCampaignStatus } from '../campaigns/campaigns.ts'
+import { setCampaignStatus } from '../campaigns/campaigns.ts'
+import { setCampaignReview } from '../review/mode.ts'
 import { maintainerVerdict } from '../review/verdicts.ts'
 import { addHypothesis } from '../hypotheses/add.ts'
 import { createWorkerToken, revokeContributorTokens } from '../auth/access.ts'
@@ -10,6 +11,9 @@ import { workers } from '../db/schema.ts'
 import { DisplayName, LIMITS } from '@autoresearch-grid/shared'
 import { setProgram } from '../campaigns/program.ts'
 import { approveClass, clearSuspect, setClassSelfVerification } from '../classes/admin.ts'
+import { redecidePending } from '../units/redecide.ts'
+import { revertMerge } from '../campaigns/revert.ts'
+import { updateHypothesis } from '../hypotheses/prioritize.ts'
 
 const ClassRef = z.object({ campaign: CampaignName, hardwareClass: z.string().min(1).max(64) })
 
@@ -35,10 +39,22 @@ export const adminRouter = router({
     verdict: z.enum(['approve', 'reject']),
     reason: z.string().trim().min(3, 'say why: a review needs a reason of a few words').max(2000),
   })).mutation(({ ctx, input }) => maintainerVerdict(ctx.app, input.experimentId, input.verdict, input.reason)),
-  /** A hardware class counts toward merges once approved (classes/approval.ts). */
-  approveClass: adminProcedure.input(ClassRef.extend({ approved: z.boolean().default(true) }))
-    .mutation(({ ctx, input }) => approveClass(ctx.app, input.campaign, input.hardwareClass, input.approved)),
-  setClassSelfVerification: adminProcedure.input(ClassRef.extend({ allow: z.boolean() }))
-    .mutation(({ ctx, input }) => setClassSelfVerification(ctx.app, input.campaign, input.hardwareClass, input.allow)),
+  /** A hardware class counts toward merges once approved (classes/approval.ts); its held candidates are judged now. */
+  approveClass: adminProcedure.input(ClassRef.extend({ approved: z.boolean().default(true) })).mutation(async ({ ctx, input }) => {
+    approveClass(ctx.app, input.campaign, input.hardwareClass, input.approved)
+    return { redecided: await redecidePending(ctx.app, input.campaign, input.hardwareClass) }
+  }),
+  setClassSelfVerification: adminProcedure.input(ClassRef.extend({ allow: z.boolean() })).mutation(async ({ ctx, input }) => {
+    setClassSelfVerification(ctx.app, input.campaign, input.hardwareClass, input.allow)
+    return { redecided: await redecidePending(ctx.app, input.campaign, input.hardwareClass) }
+  }),
   clearSuspect: adminProcedure.input(z.object({ contributorId: z.string().max(64) })).mutation(({ ctx, input }) => clearSuspect(ctx.app, input.contributorId)),
+  /** Takes a merge back (and those made on top of it) with a new commit on the branch (campaigns/revert.ts). */
+  revertMerge: adminProcedure.input(z.object({ mergeId: z.string().max(64) })).mutation(({ ctx, input }) => revertMerge(ctx.app, input.mergeId)),
+  /** Reorders the hypothesis queue: a new priority, or an idea dropped or brought back. */
+  updateHypothesis: adminProcedure.input(z.object({
+    id: z.string().max(64),
+    priority: z.number().int().min(-100).max(100).optional(),
+    status: z.enum(['open', 'rejected']).optional(),
+  })).mutation(({ ctx, input }) => updateHypothesis(ctx.app, input)),
 })

@@ -10,7 +10,6 @@ import type { Principal } from '../auth/access.ts'
 import { curve, experimentDetail, hypothesisQueue, leaderboard, liveWorkers, listExperiments, mergeList, overview, summary, workerBoard } from '../dashboard/queries.ts'
 import { liveEvents } from '../dashboard/live.ts'
 import { reviewQueue } from '../review/queue.ts'
-import { dashboardAdminProcedures } from '../dashboard/admin-procedures.ts'
 
 // The CLI reads these from here.
 export { liveWorkers, overview, recentExperiments } from '../dashboard/queries.ts'
@@ -67,5 +66,4 @@ export const dashboardRouter = router({
   /** Signals for the live page: which section of which campaign changed (see dashboard/live.ts). */
   live: publicProcedure.input(z.object({ campaign: z.string().max(64).nullable().default(null) }))
     .subscription(({ ctx, input, signal }) => liveEvents(ctx.app.bus, input.campaign, signal ?? new AbortController().signal)),
-  ...dashboardAdminProcedures,
 })

@@ -1,9 +1,9 @@
 import { initTRPC, TRPCError } from '@trpc/server'
 import type { Ctx } from '../context.ts'
 import { authenticate, revokedAmong, type Principal } from '../auth/access.ts'
-import { authLimiter } from '../auth/rate-limit.ts'
+import { AUTH_LIMITER } from '../auth/rate-limit.ts'
 import { bearer } from '../auth/tokens.ts'
-import { UserError } from '../campaigns/campaigns.ts'
+import { ERROR_CODES, UserError, type ErrorCode } from '../errors.ts'
 
 export interface ApiContext {
   app: Ctx
@@ -17,22 +17,34 @@ export function makeContext(app: Ctx, token: unknown, remote: string): ApiContex
   return { app, principal: authenticate(app, bearer(token)), remote }
 }
 
+/** The stable code of an error as the caller sees it (errors.ts); tRPC's own refusals get the nearest one. */
+function errorCodeOf(error: TRPCError): ErrorCode {
+  if (error.cause instanceof UserError) return error.cause.code
+  if (error.code === 'BAD_REQUEST' || error.code === 'PARSE_ERROR' || error.code === 'PAYLOAD_TOO_LARGE') return 'invalid'
+  if (error.code === 'NOT_FOUND') return 'not-found'
+  if (error.code === 'UNAUTHORIZED') return 'unauthorized'
+  if (error.code === 'TOO_MANY_REQUESTS') return 'rate-limited'
+  return 'internal'
+}
+
 const t = initTRPC.context<ApiContext>().create({
   errorFormatter({ shape, error }) {
-    // User errors carry a message that says what to do; internal errors stay generic.
-    return { ...shape, data: { ...shape.data, stack: undefined } }
+    return { ...shape, data: { ...shape.data, stack: undefined, errorCode: errorCodeOf(error) } }
   },
 })
 
+function toTRPCError(err: UserError): TRPCError {
+  return new TRPCError({ code: ERROR_CODES[err.code].trpc, message: err.message, cause: err })
+}
+
 /**
- * Errors a caller can cause become BAD_REQUEST with their message; the rest stay 500s. A
- * subscription fails while it runs, after the procedure returned, so its stream is mapped too.
+ * Errors a caller can cause keep their message and get their code's tRPC code (errors.ts); the
+ * rest stay 500s. A subscription fails while it runs, after the procedure returned, so its
+ * stream is mapped too.
  */
 const userErrors = t.middleware(async ({ type, next }) => {
   const result = await next()
-  if (!result.ok && result.error.cause instanceof UserError) {
-    throw new TRPCError({ code: 'BAD_REQUEST', message: result.error.cause.message, cause: result.error.cause })
-  }
+  if (!result.ok && result.error.cause instanceof UserError) throw toTRPCError(result.error.cause)
   if (result.ok && type === 'subscription' && isAsyncIterable(result.data)) return { ...result, data: withUserErrors(result.data) }
   return result
 })
@@ -45,7 +57,7 @@ async function* withUserErrors<T>(events: AsyncIterable<T>): AsyncGenerator<T> {
   try {
     yield* events
   } catch (err) {
-    if (err instanceof UserError) throw new TRPCError({ code: 'BAD_REQUEST', message: err.message, cause: err })
+    if (err instanceof UserError) throw toTRPCError(err)
     throw err
   }
 }
@@ -70,12 +82,12 @@ export const publicProcedure = t.procedure.use(userErrors).use(durable)
  * address with too many refusals is locked out for a while (auth/rate-limit.ts).
  */
 function authorized<K extends Principal['kind']>(ctx: ApiContext, kind: K, refusal: string): asserts ctx is ApiContext & { principal: Extract<Principal, { kind: K }> } {
-  const limiter = authLimiter(ctx.app)
+  const limiter = ctx.app.state.of(AUTH_LIMITER)
   const wait = limiter.retryAfterMs(ctx.remote)
-  if (wait > 0) throw new TRPCError({ code: 'TOO_MANY_REQUESTS', message: `too many failed logins from this address: try again in ${Math.ceil(wait / 1000)} s, with a valid token` })
+  if (wait > 0) throw new UserError(`too many failed logins from this address: try again in ${Math.ceil(wait / 1000)} s, with a valid token`, 'rate-limited')
   if (ctx.principal?.kind === kind && !revokedAmong(ctx.app, [ctx.principal.tokenId]).length) return
   limiter.fail(ctx.remote)
-  throw new TRPCError({ code: 'UNAUTHORIZED', message: refusal })
+  throw new UserError(refusal, 'unauthorized')
 }
 
 export const workerProcedure = publicProcedure.use(({ ctx, next }) => {

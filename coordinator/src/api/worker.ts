@@ -7,7 +7,8 @@ import { heartbeat, hello, ownWorker, fingerprintProblem } from '../workers/regi
 import { leasedCount, leaseNextUnit, toWorkUnit } from '../units/assign.ts'
 import { ingestReport } from '../units/report.ts'
 import { addHypothesis } from '../hypotheses/add.ts'
-import { getCampaign, UserError } from '../campaigns/campaigns.ts'
+import { getCampaign } from '../campaigns/campaigns.ts'
+import { UserError } from '../errors.ts'
 import { proposalRoom } from '../hypotheses/quota.ts'
 import type { BusEvent } from '../events/bus.ts'
 
@@ -26,7 +27,7 @@ export const workerRouter = router({
       const w = ownWorker(ctx.app, ctx.principal.contributorId, input.workerId)
       const room = proposalRoom(ctx.app, input.campaign, w.contributorId)
       if (room < input.hypotheses.length)
-        throw new UserError(`proposal quota: your agents have ${room === 0 ? 'no' : `only ${room}`} hypothesis slot(s) left in "${input.campaign}" (open ones and those of the last hour count); propose again once some were explored`)
+        throw new UserError(`proposal quota: your agents have ${room === 0 ? 'no' : `only ${room}`} hypothesis slot(s) left in "${input.campaign}" (open ones and those of the last hour count); propose again once some were explored`, 'quota')
       return input.hypotheses.map(h => addHypothesis(ctx.app, input.campaign, { ...h, source: 'agent', author: w.name, contributorId: w.contributorId }))
     }),
 

@@ -1,4 +1,5 @@
 import { isIPv6 } from 'node:net'
+import { stateKey } from '../context.ts'
 
 /**
  * Failed authentications per remote address (DESIGN §11). A token can only be guessed as fast as
@@ -86,11 +87,5 @@ export class FailedAuthLimiter {
   }
 }
 
-const limiters = new WeakMap<object, FailedAuthLimiter>()
-
-/** The limiter of one coordinator (keyed by its context, so coordinators in one process do not share one). */
-export function authLimiter(app: object): FailedAuthLimiter {
-  let l = limiters.get(app)
-  if (!l) limiters.set(app, (l = new FailedAuthLimiter()))
-  return l
-}
+/** The limiter of one coordinator, shared by the API and the data routes: `ctx.state.of(AUTH_LIMITER)`. */
+export const AUTH_LIMITER = stateKey('failed logins by address', () => new FailedAuthLimiter())

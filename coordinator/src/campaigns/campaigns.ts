@@ -1,20 +1,16 @@
 import { eq, sql } from 'drizzle-orm'
 import { mkdir, copyFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { CampaignName, CampaignSpec, type CampaignSpecInput, type ReviewMode } from '@autoresearch-grid/shared'
+import { CampaignName, CampaignSpec, type CampaignSpecInput } from '@autoresearch-grid/shared'
 import type { Ctx } from '../context.ts'
 import { campaigns } from '../db/schema.ts'
 import { logEvent } from '../events/log.ts'
+import { UserError } from '../errors.ts'
 import { prepared } from '../db/prepared.ts'
-import { DEFAULT_REVIEW, effectiveReview } from '../review/policy.ts'
 import { programProblem, setProgram } from './program.ts'
 import { buildManifest, recordServedData } from '../dataset/manifest.ts'
 
 export const SEED_AUTHOR = { name: 'autoresearch-grid', email: 'seed@autoresearch-grid.local' }
-
-export class UserError extends Error {
-  override name = 'UserError'
-}
 
 export interface CreateCampaign {
   name: string
@@ -36,7 +32,7 @@ export async function createCampaign(ctx: Ctx, input: CreateCampaign) {
   const name = CampaignName.safeParse(input.name)
   if (!name.success) throw new UserError(`bad campaign name "${input.name}": ${name.error.issues[0].message}`)
   const spec = CampaignSpec.parse(input.spec)
-  if (getCampaign(ctx, name.data)) throw new UserError(`campaign "${name.data}" already exists; pick another name`)
+  if (getCampaign(ctx, name.data)) throw new UserError(`campaign "${name.data}" already exists; pick another name`, 'conflict')
   for (const f of spec.editableFiles) if (!(f in input.seed)) throw new UserError(`the seed has no ${f}, but the campaign says it is editable`)
   if ((spec.data.kind === 'served') !== Boolean(input.served)) throw new UserError(spec.data.kind === 'served' ? 'a served data source needs the prepared data folder to serve' : `a ${spec.data.kind} data source is prepared by every worker; only a served one has a folder`)
   const program = input.program ? programProblem(input.program.text) : null
@@ -78,29 +74,13 @@ export function listCampaigns(ctx: Pick<Ctx, 'db'>): Campaign[] {
 }
 
 export function setCampaignStatus(ctx: Ctx, name: string, status: 'active' | 'paused') {
-  if (!getCampaign(ctx, name)) throw new UserError(`no campaign "${name}"`)
+  if (!getCampaign(ctx, name)) throw new UserError(`no campaign "${name}"`, 'not-found')
   ctx.db.transaction(tx => {
     tx.update(campaigns).set({ status }).where(eq(campaigns.name, name)).run()
     logEvent(tx, name, `campaign-${status === 'paused' ? 'paused' : 'resumed'}`, {})
   })
   ctx.bus.emit({ type: 'campaign', campaign: name })
   if (status === 'active') ctx.bus.emit({ type: 'work-available', campaign: name })
-}
-
-/**
- * Changes who reviews the campaign's candidates from now on. Reviews already under way keep the
- * mode they began with (the maintainer can still decide them on the dashboard).
- */
-export function setCampaignReview(ctx: Ctx, name: string, review: ReviewMode) {
-  const c = getCampaign(ctx, name)
-  if (!c) throw new UserError(`no campaign "${name}"`)
-  const eff = effectiveReview(review, ctx.settings.reviewAgent !== null)
-  ctx.db.transaction(tx => {
-    tx.update(campaigns).set({ spec: { ...c.spec, review } }).where(eq(campaigns.name, name)).run()
-    logEvent(tx, name, 'campaign-review', { from: c.spec.review ?? DEFAULT_REVIEW, review, effective: eff.mode, warning: eff.warning })
-  })
-  ctx.bus.emit({ type: 'campaign', campaign: name })
-  return eff
 }
 
 /** The DB is the truth for each campaign's best; after a crash the branch ref is brought in line. */

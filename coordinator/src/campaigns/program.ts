@@ -1,11 +1,11 @@
 import { eq, sql } from 'drizzle-orm'
 import { LIMITS } from '@autoresearch-grid/shared'
-import type { Ctx } from '../context.ts'
-import { campaignPrograms } from '../db/schema.ts'
+import { stateKey, type Ctx } from '../context.ts'
+import { campaignPrograms, campaigns } from '../db/schema.ts'
 import { prepared } from '../db/prepared.ts'
 import { logEvent } from '../events/log.ts'
 import type { Author } from '../git/store.ts'
-import { getCampaign, UserError } from './campaigns.ts'
+import { UserError } from '../errors.ts'
 
 /**
  * program.md per campaign: the maintainer's research direction, which every unit carries to its
@@ -39,10 +39,17 @@ export function programRef(campaign: string): string {
 
 const q = prepared(db => ({
   current: db.select().from(campaignPrograms).where(eq(campaignPrograms.campaign, sql.placeholder('campaign'))).prepare(),
+  // Its own look-up rather than campaigns.ts's getCampaign: campaigns.ts imports this file to
+  // write a campaign's first program.md, and the two must not import each other.
+  campaign: db.select({ name: campaigns.name }).from(campaigns).where(eq(campaigns.name, sql.placeholder('campaign'))).prepare(),
 }))
 
-/** Texts by version: commits never change. */
-const texts = new Map<string, string>()
+function mustExist(ctx: Pick<Ctx, 'db'>, campaign: string): void {
+  if (!q(ctx.db).campaign.get({ campaign })) throw new UserError(`no campaign "${campaign}"`, 'not-found')
+}
+
+/** Texts by version, per coordinator (ctx.state): commits never change. */
+const TEXTS = stateKey('program.md texts by version', () => new Map<string, string>())
 
 /** Why a program.md cannot be used, with what to do; null if it is fine. */
 export function programProblem(text: string): string | null {
@@ -57,7 +64,7 @@ export function programProblem(text: string): string | null {
  * then the pointer row. Units leased from now on carry it. Returns the new version.
  */
 export async function setProgram(ctx: Ctx, campaign: string, text: string, author: Author, message = 'program.md updated'): Promise<Program> {
-  if (!getCampaign(ctx, campaign)) throw new UserError(`no campaign "${campaign}"`)
+  mustExist(ctx, campaign)
   const problem = programProblem(text)
   if (problem) throw new UserError(problem)
   const ref = programRef(campaign)
@@ -73,17 +80,18 @@ export async function setProgram(ctx: Ctx, campaign: string, text: string, autho
         .onConflictDoUpdate({ target: campaignPrograms.campaign, set: { version, updatedAt: now } }).run()
       logEvent(tx, campaign, 'program-changed', { version, author: author.name, message: message.slice(0, 200) })
     })
-    texts.set(version, text)
+    ctx.state.of(TEXTS).set(version, text)
     ctx.bus.emit({ type: 'campaign', campaign })
     return { version, text }
   }
-  throw new UserError('program.md is being changed by someone else at the same time: try again')
+  throw new UserError('program.md is being changed by someone else at the same time: try again', 'conflict')
 }
 
 /** The campaign's current program.md, or null when it has none (campaigns made before programs). */
 export async function currentProgram(ctx: Ctx, campaign: string): Promise<Program | null> {
   const row = q(ctx.db).current.get({ campaign })
   if (!row) return null
+  const texts = ctx.state.of(TEXTS)
   let text = texts.get(row.version)
   if (text === undefined) {
     text = await ctx.git.readFile(row.version, PROGRAM_FILE)
@@ -95,7 +103,7 @@ export async function currentProgram(ctx: Ctx, campaign: string): Promise<Progra
 
 /** Every version, newest first. */
 export async function programHistory(ctx: Ctx, campaign: string, max = 50): Promise<ProgramVersion[]> {
-  if (!getCampaign(ctx, campaign)) throw new UserError(`no campaign "${campaign}"`)
+  mustExist(ctx, campaign)
   if (!(await ctx.git.resolve(programRef(campaign)))) return []
   return (await ctx.git.log(programRef(campaign), max)).map(c => ({ version: c.commit, author: c.author, email: c.email, date: c.date, message: c.subject }))
 }

@@ -1,6 +1,6 @@
 import { basename, resolve } from 'node:path'
 import type { DataSource } from '@autoresearch-grid/shared'
-import { UserError } from './campaigns.ts'
+import { UserError } from '../errors.ts'
 
 /** What `campaign create --source … [--num-shards N]` means: the campaign's data source and how the coordinator prepares it. */
 export interface SourceChoice {

@@ -1,3 +1,4 @@
+import type { UnitKind } from '@autoresearch-grid/shared'
 import type { NoiseFloor } from '../ratchet/index.ts'
 
 /**
@@ -14,7 +15,7 @@ import type { NoiseFloor } from '../ratchet/index.ts'
 export interface CurveExperiment {
   id: string
   createdAt: number
-  kind: 'baseline' | 'explore' | 'verify' | 'rebase'
+  kind: UnitKind
   status: string
   hardwareClass: string
   valBpb: number | null

@@ -16,7 +16,7 @@ export type LiveEvent =
   | { type: 'resync' }
 
 /** Maps a coordinator bus event to what the dashboard of `campaign` (null: every campaign) needs to know. */
-export function toLiveEvent(e: BusEvent, campaign: string | null): LiveEvent | null {
+function toLiveEvent(e: BusEvent, campaign: string | null): LiveEvent | null {
   const mine = (name: string) => campaign === null || name === campaign || name === '*'
   switch (e.type) {
     case 'experiment': return mine(e.campaign) ? { type: 'experiment', campaign: e.campaign, experimentId: e.experimentId, status: e.status } : null

@@ -1,4 +1,5 @@
 import { desc, eq } from 'drizzle-orm'
+import { isCandidate } from '@autoresearch-grid/shared'
 import type { Ctx } from '../context.ts'
 import { contributors, experiments, measurements } from '../db/schema.ts'
 import { getCampaign } from '../campaigns/campaigns.ts'
@@ -29,14 +30,14 @@ export function contributorMonitor(app: Ctx, campaign: string) {
     if (sigma === undefined) {
       const groups = new Map<string, number[]>()
       for (const r of rows) {
-        if (r.cls !== cls || r.contributorId === without || r.kind === 'explore' || r.kind === 'rebase') continue
+        if (r.cls !== cls || r.contributorId === without || isCandidate(r.kind)) continue
         groups.set(r.commit, [...(groups.get(r.commit) ?? []), r.valBpb])
       }
       sigmas.set(key, (sigma = noiseFloorOfGroups([...groups.values()], c.spec.noise.priorSigma).sigma))
     }
     return sigma
   }
-  const runs: ContributorRun[] = rows.map(r => ({ ...r, claim: r.kind === 'explore' || r.kind === 'rebase' }))
+  const runs: ContributorRun[] = rows.map(r => ({ ...r, claim: isCandidate(r.kind) }))
   const suspects = new Set(suspectContributors(app.db, campaign))
   const names = new Map(rows.map(r => [r.contributorId, r.name ?? r.contributorId]))
   return compareContributors(runs, sigmaOf).map(s => ({ ...s, name: names.get(s.contributorId) ?? s.contributorId, suspect: suspects.has(s.contributorId) }))

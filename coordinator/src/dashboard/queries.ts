@@ -10,7 +10,7 @@ import { reviewOf } from '../review/queue.ts'
 /** Reads behind the dashboard's sections (and the status page); all scoped to a campaign but the workers'. */
 
 /** A worker counts as online when it was heard from within this window (heartbeats come every 5 s). */
-export const ONLINE_MS = 60_000
+const ONLINE_MS = 60_000
 /** The chart shows at most this many of the latest experiments. */
 const CURVE_LIMIT = 5000
 

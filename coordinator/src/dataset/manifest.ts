@@ -7,7 +7,7 @@ import { datasetId, DatasetManifest, DatasetFile, fileRole } from '@autoresearch
 import type { Ctx } from '../context.ts'
 import { campaignData } from '../db/schema.ts'
 import { prepared } from '../db/prepared.ts'
-import { UserError } from '../campaigns/campaigns.ts'
+import { UserError } from '../errors.ts'
 
 /**
  * The prepared data sets a coordinator serves (campaigns whose data only it has, DESIGN §10):

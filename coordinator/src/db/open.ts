@@ -14,6 +14,9 @@ export type Db = BetterSQLite3Database<typeof schema> & {
   durable(): Promise<void>
 }
 
+/** A database handle or an open transaction: both can write. */
+export type Writer = Pick<Db, 'insert' | 'update' | 'select' | 'delete'>
+
 const MIGRATIONS = runtimeFile('migrations', () => fileURLToPath(new URL('../../drizzle', import.meta.url)))
 /** In a release bundle there is no node_modules for better-sqlite3 to find its addon in. */
 const NATIVE_BINDING = bundledFile('sqliteAddon')

@@ -1,4 +1,4 @@
-import type { Writer } from '../events/log.ts'
+import type { Writer } from './open.ts'
 
 /**
  * Queries compiled once per database and run with `sql.placeholder(...)` values. drizzle builds

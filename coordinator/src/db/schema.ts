@@ -5,6 +5,7 @@
  */
 import { sql } from 'drizzle-orm'
 import { index, integer, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
+import { EXPERIMENT_STATUSES, HYPOTHESIS_STATUSES, UNIT_KINDS, UNIT_STATES } from '@autoresearch-grid/shared'
 
 const now = sql`(unixepoch('subsec') * 1000)`
 const createdAt = () => integer('created_at').notNull().default(now)
@@ -68,7 +69,7 @@ export const hypotheses = sqliteTable('hypotheses', {
   source: text('source', { enum: ['maintainer', 'agent', 'system'] }).notNull(),
   author: text('author'),
   priority: integer('priority').notNull().default(0),
-  status: text('status', { enum: ['open', 'in-progress', 'tested', 'merged', 'rejected', 'duplicate'] }).notNull().default('open'),
+  status: text('status', { enum: HYPOTHESIS_STATUSES }).notNull().default('open'),
   dedupKey: text('dedup_key').notNull(),
   duplicateOf: text('duplicate_of'),
   parentExperiment: text('parent_experiment'),
@@ -80,7 +81,7 @@ export const hypotheses = sqliteTable('hypotheses', {
 /** A unit of work handed to a worker under a lease. */
 export const workUnits = sqliteTable('work_units', {
   id: text('id').primaryKey(),
-  kind: text('kind', { enum: ['baseline', 'explore', 'verify', 'rebase'] }).notNull(),
+  kind: text('kind', { enum: UNIT_KINDS }).notNull(),
   campaign: text('campaign').notNull().references(() => campaigns.name),
   hypothesisId: text('hypothesis_id'),
   parentCommit: text('parent_commit').notNull(),
@@ -107,7 +108,7 @@ export const workUnits = sqliteTable('work_units', {
   leaseToken: text('lease_token'),
   leaseExpiresAt: integer('lease_expires_at'),
   attempts: integer('attempts').notNull().default(0),
-  state: text('state', { enum: ['queued', 'leased', 'done', 'cancelled'] }).notNull().default('queued'),
+  state: text('state', { enum: UNIT_STATES }).notNull().default('queued'),
   /** Last progress from heartbeats, as JSON. */
   progress: text('progress', { mode: 'json' }),
   createdAt: createdAt(),
@@ -128,7 +129,7 @@ export const experiments = sqliteTable('experiments', {
   id: text('id').primaryKey(),
   unitId: text('unit_id').notNull().unique(),
   campaign: text('campaign').notNull().references(() => campaigns.name),
-  kind: text('kind', { enum: ['baseline', 'explore', 'verify', 'rebase'] }).notNull(),
+  kind: text('kind', { enum: UNIT_KINDS }).notNull(),
   workerId: text('worker_id').notNull(),
   contributorId: text('contributor_id').notNull(),
   hardwareClass: text('hardware_class').notNull(),
@@ -150,7 +151,7 @@ export const experiments = sqliteTable('experiments', {
    * awaiting-review: the ratchet accepted it, and its diff waits for the review its campaign asks
    * for (the reviews table) before the branch moves; a rejection makes it `rejected`.
    */
-  status: text('status', { enum: ['pending', 'merging', 'awaiting-review', 'kept', 'discarded', 'measured', 'crash', 'rejected', 'rejected-unsafe', 'stale'] }).notNull(),
+  status: text('status', { enum: EXPERIMENT_STATUSES }).notNull(),
   decision: text('decision').notNull().default(''),
   /**
    * The ratchet's reason code with the decision (ratchet/decide.ts: e.g. unreproduced-improvement),
@@ -180,7 +181,7 @@ export const measurements = sqliteTable('measurements', {
   experimentId: text('experiment_id').notNull(),
   workerId: text('worker_id').notNull(),
   /** The unit kind that produced it: explore runs are selected for looking good, so σ leaves them out. */
-  kind: text('kind', { enum: ['baseline', 'explore', 'verify', 'rebase'] }).notNull().default('baseline'),
+  kind: text('kind', { enum: UNIT_KINDS }).notNull().default('baseline'),
   trainingSeconds: real('training_seconds').notNull().default(0),
   createdAt: createdAt(),
 }, t => [index('measurements_commit').on(t.campaign, t.commit, t.hardwareClass)])

@@ -1,4 +1,4 @@
-import { EventEmitter, on } from 'node:events'
+import { EventEmitter } from 'node:events'
 
 /** In-process fan-out of "something changed" signals to subscriptions; the events table is the record. */
 export type BusEvent =
@@ -70,17 +70,6 @@ export class Bus {
   /** Workers with an assignment feed open: the connected workers. */
   get workersWithFeeds(): number {
     return this.feeds.size
-  }
-  /** Async iterator over events until the signal aborts. */
-  stream(signal: AbortSignal): AsyncIterable<BusEvent> {
-    const it = on(this.emitter, 'event', { signal })
-    return (async function* () {
-      try {
-        for await (const [e] of it) yield e as BusEvent
-      } catch (err) {
-        if ((err as Error).name !== 'AbortError') throw err
-      }
-    })()
   }
   onEvent(fn: (e: BusEvent) => void): () => void {
     this.emitter.on('event', fn)

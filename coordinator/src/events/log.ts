@@ -1,10 +1,7 @@
 import { sql } from 'drizzle-orm'
-import type { Db } from '../db/open.ts'
+import type { Writer } from '../db/open.ts'
 import { events } from '../db/schema.ts'
 import { prepared } from '../db/prepared.ts'
-
-/** A database handle or an open transaction: both can write. */
-export type Writer = Pick<Db, 'insert' | 'update' | 'select' | 'delete'>
 
 /** Appends to the audit log. Call inside the transaction that made the change, so both land or neither. */
 export function logEvent(db: Writer, campaign: string | null, type: string, payload: Record<string, unknown>): void {

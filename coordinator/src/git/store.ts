@@ -65,8 +65,13 @@ function objectId(id: string): string {
 
 /**
  * The coordinator's git repository: the truth for code (DESIGN §6). It is bare and written only
- * through plumbing, so two merges at once can never trample each other (update-ref with the
- * expected old value: the loser fails and retries on the new tip). What a report or a merge needs
+ * through plumbing (objects are content-addressed, so writers never share a work tree). Which
+ * commit is a campaign's best is decided in the database, not here: a merge moves
+ * `campaigns.best_commit` in a transaction that first checks the best is still its parent
+ * (units/merge.ts), then `setRef` makes the branch follow, unconditionally; after a crash,
+ * syncBranches brings the refs in line. Only program.md's history ref moves by compare-and-swap
+ * (`compareAndSwap`, campaigns/program.ts: of two maintainers saving at once, the loser builds on
+ * the winner's version). What a report or a merge needs
  * goes through long-running plumbing processes (git/pipe.ts), never a git started per call: blobs
  * by `hash-object -w --stdin-paths`, trees by `mktree --batch`, commits by `hash-object -t commit
  * -w --stdin-paths` from the text `commit-tree` would write, file contents from `cat-file --batch`,

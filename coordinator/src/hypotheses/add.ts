@@ -4,7 +4,8 @@ import type { Ctx } from '../context.ts'
 import { newId } from '../context.ts'
 import { hypotheses } from '../db/schema.ts'
 import { logEvent } from '../events/log.ts'
-import { getCampaign, UserError } from '../campaigns/campaigns.ts'
+import { getCampaign } from '../campaigns/campaigns.ts'
+import { UserError } from '../errors.ts'
 import { dedupKey, findDuplicate } from './dedup.ts'
 
 export interface NewHypothesis {
@@ -20,7 +21,7 @@ export interface NewHypothesis {
 
 /** Adds an idea to a campaign's queue unless an open or tested one says the same; returns its id. */
 export function addHypothesis(ctx: Ctx, campaign: string, h: NewHypothesis): { id: string; duplicateOf: string | null } {
-  if (!getCampaign(ctx, campaign)) throw new UserError(`no campaign "${campaign}"; list them with \`coordinator campaign list\``)
+  if (!getCampaign(ctx, campaign)) throw new UserError(`no campaign "${campaign}"; list them with \`coordinator campaign list\``, 'not-found')
   const title = h.title.trim()
   if (title.length < 3 || title.length > LIMITS.hypothesisTitleChars) throw new UserError(`a hypothesis title is 3-${LIMITS.hypothesisTitleChars} characters`)
   const key = dedupKey(title)

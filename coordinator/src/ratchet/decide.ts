@@ -1,4 +1,6 @@
-import { mean } from './stats.ts'
+import { contradicted, EXTRA_VERIFICATIONS, describe, evidenceOf, fmt, signed, SIMPLIFICATION, verifierContributors, withoutAnyOne, type Measured } from './evidence.ts'
+import type { EffectEstimate } from './sequential.ts'
+import { judgeSequential } from './decide-sequential.ts'
 import { assertValidSettings, budgetProblem, type RatchetSettings } from './settings.ts'
 
 /**
@@ -80,7 +82,17 @@ export interface RatchetInput {
     carriedClaim?: { authorId: string; improvement: number }
     /** Verification runs of C that crashed or were refused by the worker's evaluator. */
     failedRuns?: readonly { workerId: string; contributorId: string }[]
+    /**
+     * Sequential policy: what the runs of the experiment C was carried from showed about the same
+     * change on its own parent (the `carry` of the stale decision that sent it here). Absent: none.
+     */
+    carried?: CarriedEvidence
   }
+  /**
+   * Sequential policy: the campaign's observed share of ideas that are real gains (sequential.ts,
+   * realRateOf). Absent: the prior's.
+   */
+  realRate?: number
   /** val_bpb of P on class H: baselines and verifications, never claims (explore/rebase runs). */
   parentSamples: readonly number[]
   /** The same runs with their contributors; when given, used instead of parentSamples. */
@@ -109,6 +121,17 @@ export interface Evidence {
    * other contributors alone, used when the claim exceeded the cap.
    */
   samplesUsed: 'author' | 'all' | 'independent'
+}
+
+/**
+ * The evidence about a change that survives a moved best: its effect estimated from all runs and
+ * from the other contributors' runs alone (null: none yet), and who those contributors were (the
+ * verdict without any one of them leaves this evidence out when it was theirs).
+ */
+export interface CarriedEvidence {
+  all: EffectEstimate
+  independent: EffectEstimate | null
+  contributorIds: readonly string[]
 }
 
 export type RejectReason = 'non-finite-metric' | 'non-positive-metric' | 'out-of-budget' | 'unreproduced-improvement' | 'fails-elsewhere'
@@ -146,7 +169,14 @@ export type Decision =
       message: string
       evidence?: Evidence
     }
-  | { kind: 'stale'; simplification: boolean; message: string; evidence?: Evidence }
+  | {
+      kind: 'stale'
+      simplification: boolean
+      message: string
+      evidence?: Evidence
+      /** Sequential policy: the evidence the carried commit starts from. */
+      carry?: CarriedEvidence
+    }
   | {
       kind: 'merge'
       simplification: boolean
@@ -157,9 +187,6 @@ export type Decision =
       verifierIds: string[]
     }
 
-const SIMPLIFICATION = 'simplification (deletes code, within noise)'
-const fmt = (x: number): string => x.toFixed(6)
-const signed = (x: number): string => (x >= 0 ? '+' : '') + fmt(x)
 
 function sanityFailure(s: CandidateSample, settings: RatchetSettings): Decision | undefined {
   if (!Number.isFinite(s.valBpb))
@@ -171,27 +198,6 @@ function sanityFailure(s: CandidateSample, settings: RatchetSettings): Decision 
   return undefined
 }
 
-function evidenceOf(samples: readonly CandidateSample[], parent: readonly number[], sigma: number, settings: RatchetSettings, samplesUsed: Evidence['samplesUsed']): Evidence {
-  const candidateMean = mean(samples.map(s => s.valBpb))
-  const parentMean = mean(parent)
-  const nC = samples.length
-  const nP = parent.length
-  return {
-    delta: candidateMean - parentMean,
-    threshold: Math.max(settings.minDelta, settings.z * sigma * Math.sqrt(1 / nC + 1 / nP)),
-    sigma,
-    nC,
-    nP,
-    candidateMean,
-    parentMean,
-    samplesUsed,
-  }
-}
-
-function describe(e: Evidence): string {
-  return `Δ ${signed(e.delta)} (C ${fmt(e.candidateMean)} over ${e.nC}, P ${fmt(e.parentMean)} over ${e.nP}; threshold ${fmt(e.threshold)} at σ ${fmt(e.sigma)})`
-}
-
 /**
  * Verification runs that failed elsewhere reject C once this many other contributors saw it fail,
  * or FAILED_RUNS_LIMIT failures in all: one contributor's crashes cannot kill a candidate, and a
@@ -199,11 +205,7 @@ function describe(e: Evidence): string {
  */
 export const FAILED_CONTRIBUTORS_TO_REJECT = 2
 
-/**
- * Verification runs beyond `replications` a candidate may earn when its win does not yet hold
- * without the runs of any one other contributor (see withoutAnyOne).
- */
-export const EXTRA_VERIFICATIONS = 4
+export { EXTRA_VERIFICATIONS } from './evidence.ts'
 export const FAILED_RUNS_LIMIT = 3
 
 function failedElsewhere(failed: readonly { contributorId: string }[], witnesses: (id: string) => boolean): Decision | undefined {
@@ -214,27 +216,6 @@ function failedElsewhere(failed: readonly { contributorId: string }[], witnesses
     reason: 'fails-elsewhere',
     message: `rejected: ${failed.length} verification run(s) by ${others.size} other contributor(s) crashed or were refused by the trusted evaluator`,
   }
-}
-
-/**
- * The verdict must hold without the runs of any one other contributor k (of C and of P): an
- * accomplice's forged verification or inflated baselines cannot be what carries it. Parent runs
- * without k and the author are used while any remain (else without k, else all: the check then
- * guards C's runs only; docs/RATCHET.md says when that happens). Returns the failing k's evidence.
- */
-function withoutAnyOne(
-  independent: readonly CandidateSample[], parent: readonly ParentRun[], authors: ReadonlySet<string>, sigma: number, settings: RatchetSettings,
-  holds: (e: Evidence) => boolean,
-): Evidence | undefined {
-  for (const k of new Set(independent.map(s => s.contributorId))) {
-    const rest = independent.filter(s => s.contributorId !== k)
-    const p1 = parent.filter(r => r.contributorId !== k && !authors.has(r.contributorId))
-    const p2 = p1.length ? p1 : parent.filter(r => r.contributorId !== k)
-    const p = (p2.length ? p2 : parent).map(r => r.valBpb)
-    const e = evidenceOf(rest, p, sigma, settings, 'independent')
-    if (!holds(e)) return e
-  }
-  return undefined
 }
 
 export function decide(input: RatchetInput): Decision {
@@ -268,8 +249,10 @@ export function decide(input: RatchetInput): Decision {
   const carriedAboveCap = carried !== undefined && carried.improvement > settings.maxImprovement
   if (candidate.samples.length === 0) {
     // A commit nobody has trained yet: one the coordinator made by merging C's change onto a newer best.
-    if (!parentIsBest) return { kind: 'stale', simplification: false, message: 'stale: the best moved on before this commit was measured' }
-    const needed = Math.max(1, settings.replications, carriedAboveCap ? verifierContributors(settings, true) : 0)
+    if (!parentIsBest) return { kind: 'stale', simplification: false, message: 'stale: the best moved on before this commit was measured', carry: candidate.carried }
+    // The sequential policy starts with the fewest runs its guards need; it asks for more as it goes.
+    const first = settings.policy !== 'sequential' ? settings.replications : selfOk || candidate.carried ? 1 : verifierContributors(settings, true)
+    const needed = Math.max(1, first, carriedAboveCap ? verifierContributors(settings, true) : 0)
     return {
       kind: 'verify', reason: carriedAboveCap ? 'above-cap' : 'unmeasured', needed, excludeContributorIds: selfOk && !carriedAboveCap ? [] : excludeAuthors,
       message: carriedAboveCap
@@ -277,28 +260,17 @@ export function decide(input: RatchetInput): Decision {
         : `verify: not measured yet, ${needed} run(s) needed`,
     }
   }
-  if (parentSamples.length === 0) return { kind: 'await-baseline', message: 'waiting for a baseline of the parent on this hardware class' }
+  // A parent that is no longer the best gets no more baselines: under the sequential policy its
+  // candidate goes onto the best with what evidence it carries, rather than wait for ever.
+  if (parentSamples.length === 0) return !parentIsBest && settings.policy === 'sequential'
+    ? { kind: 'stale', simplification: false, message: 'stale: the best moved on before its parent was measured on this class', carry: candidate.carried }
+    : { kind: 'await-baseline', message: 'waiting for a baseline of the parent on this hardware class' }
   return judgeMeasured(input, { parentRuns, parentSamples, author, independent, authors, carriedAboveCap })
-}
-
-/** How many distinct other contributors must verify: min(minVerifierContributors, runs required). */
-function verifierContributors(settings: RatchetSettings, independentOnly: boolean): number {
-  if (settings.allowSelfVerification === true && !independentOnly) return 0
-  const required = independentOnly ? Math.max(1, settings.replications) : settings.replications
-  return Math.min(settings.minVerifierContributors ?? 1, required)
-}
-
-interface Measured {
-  parentRuns: readonly ParentRun[]
-  parentSamples: readonly number[]
-  author: readonly CandidateSample[]
-  independent: readonly CandidateSample[]
-  authors: ReadonlySet<string>
-  carriedAboveCap: boolean
 }
 
 /** Steps 3–6 of the rule, for a candidate with runs and a parent with baselines. */
 function judgeMeasured(input: RatchetInput, m: Measured): Decision {
+  if (input.settings.policy === 'sequential' && input.candidate.linesDelta >= 0) return judgeSequential(input, m)
   const { candidate, sigma, parentIsBest, settings } = input
   const { parentSamples, author, independent } = m
 
@@ -387,25 +359,6 @@ function verificationsNeeded(input: RatchetInput, m: Measured, aboveCap: boolean
   const exclude = aboveCap || !selfOk ? [...m.authors] : []
   // While too few distinct contributors have verified, those who did wait for the others.
   return { kind: 'verify' as const, needed, excludeContributorIds: contributorsShort > 0 ? [...exclude, ...verified] : exclude, evidence: claim }
-}
-
-/**
- * A discard whose claim the other contributors' runs contradict: the author's runs lie below those
- * of each of at least two other contributors by more than z·σ·√(1/n_author + 1/n_other). Honest claims are lucky more often than not (they
- * were verified *because* they looked good) but rarely by that much; a forger's claims are so
- * every time. The coordinator counts these per contributor (units/suspects.ts: `claim-contradicted`).
- */
-function contradicted(d: Decision, author: readonly CandidateSample[], independent: readonly CandidateSample[], sigma: number, settings: RatchetSettings): Decision {
-  if (d.kind !== 'discard' || !author.length) return d
-  // Below *every* other contributor's runs, and at least two of them: one saboteur verifying high
-  // must not make an honest claim look forged.
-  const byContributor = new Map<string, number[]>()
-  for (const s of independent) byContributor.set(s.contributorId, [...(byContributor.get(s.contributorId) ?? []), s.valBpb])
-  const claimed = mean(author.map(s => s.valBpb))
-  const gaps = [...byContributor.values()].map(v => ({ gap: claimed - mean(v), bar: -settings.z * sigma * Math.sqrt(1 / author.length + 1 / v.length) }))
-  if (gaps.length < 2 || gaps.some(g => g.gap >= g.bar)) return d
-  const gap = Math.max(...gaps.map(g => g.gap))
-  return { ...d, claimContradicted: true, message: `${d.message}; the claim lies ${fmt(-gap)} below the other contributors' runs` }
 }
 
 function notAWin(evidence: Evidence, alone: Evidence | undefined, final: { improvement: boolean; simplification: boolean }, aboveCap: boolean,

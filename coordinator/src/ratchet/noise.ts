@@ -1,3 +1,4 @@
+import { isCandidate, type UnitKind } from '@autoresearch-grid/shared'
 import { pooledSd, robustPooledSd } from './stats.ts'
 
 /**
@@ -38,10 +39,10 @@ export interface Measurement {
   hardwareClass: string
   valBpb: number
   /** The kind of unit that produced it; `explore` and `rebase` runs are claims and are left out. */
-  kind?: 'baseline' | 'verify' | 'explore' | 'rebase'
+  kind?: UnitKind
 }
 
-const isClaim = (m: Measurement) => m.kind === 'explore' || m.kind === 'rebase'
+const isClaim = (m: Measurement) => m.kind !== undefined && isCandidate(m.kind)
 
 export interface NoiseFloor {
   /** The σ to use in decisions. */

@@ -1,3 +1,13 @@
+import type { SequentialSettings } from './sequential.ts'
+
+/**
+ * How a verdict is reached (docs/RATCHET.md): `fixed`, the issue-15 rule — a screen at screenZ,
+ * then `replications` verifications, then a verdict at z; `sequential`, issue 17's — one
+ * sequential test from the claim on, stopping as soon as the evidence is decisive, its bar set by
+ * the campaign's observed rate of real gains, and a change's evidence carried onto a newer best.
+ */
+export type RatchetPolicy = 'fixed' | 'sequential'
+
 /**
  * The knobs of the ratchet. Field names match the campaign spec's noise policy (shared/campaign.ts)
  * so a spec's `noise` plus its `budgetSeconds` can be passed as they are.
@@ -40,6 +50,10 @@ export interface RatchetSettings {
    * one of them (decide.ts): one accomplice cannot carry a merge. Issue 15 asks for 2.
    */
   minVerifierContributors?: number
+  /** Absent: `fixed`. Simplifications (code deleted, within noise) are judged by the fixed rule under either. */
+  policy?: RatchetPolicy
+  /** The sequential policy's knobs over DEFAULT_SEQUENTIAL (sequential.ts). */
+  sequential?: Partial<SequentialSettings>
 }
 
 /**

@@ -2,7 +2,8 @@ import { and, eq } from 'drizzle-orm'
 import type { Ctx } from '../context.ts'
 import { experiments, hypotheses, reviews } from '../db/schema.ts'
 import { logEvent } from '../events/log.ts'
-import { getCampaign, UserError } from '../campaigns/campaigns.ts'
+import { getCampaign } from '../campaigns/campaigns.ts'
+import { UserError } from '../errors.ts'
 import { commitMerge, mergeStale } from '../units/merge.ts'
 import { awaitingText, oneLine, rejectedText, retryDelayMs, reviewState, type Verdict } from './policy.ts'
 import { approvalOf, verdictsOf, type MergeDecision, type ReviewRow } from './rows.ts'
@@ -34,8 +35,8 @@ export async function recordVerdict(ctx: Ctx, reviewId: string, v: VerdictInput)
   const now = ctx.now()
   const done = ctx.db.transaction(tx => {
     const row = tx.select().from(reviews).where(eq(reviews.id, reviewId)).get()
-    if (!row) throw new UserError(`no review "${reviewId}"`)
-    if (row.state !== 'pending') throw new UserError(`the review of ${row.experimentId} is already ${row.state}: nothing to decide`)
+    if (!row) throw new UserError(`no review "${reviewId}"`, 'not-found')
+    if (row.state !== 'pending') throw new UserError(`the review of ${row.experimentId} is already ${row.state}: nothing to decide`, 'conflict')
     const mine = v.reviewer === 'agent'
       ? { agentModel: v.by, agentVerdict: v.verdict, agentReason: v.reason, agentConcerns: v.concerns ?? [], agentAt: now, agentError: null, agentNextAt: null }
       : { maintainerVerdict: v.verdict, maintainerReason: v.reason, maintainerAt: now }
@@ -71,7 +72,7 @@ export async function recordVerdict(ctx: Ctx, reviewId: string, v: VerdictInput)
 /** The maintainer's verdict, by experiment (what the dashboard shows): a reason is required either way. */
 export async function maintainerVerdict(ctx: Ctx, experimentId: string, verdict: 'approve' | 'reject', reason: string): Promise<{ outcome: VerdictOutcome; status: string }> {
   const row = ctx.db.select().from(reviews).where(and(eq(reviews.experimentId, experimentId), eq(reviews.state, 'pending'))).get()
-  if (!row) throw new UserError(`experiment "${experimentId}" is not awaiting review`)
+  if (!row) throw new UserError(`experiment "${experimentId}" is not awaiting review`, 'conflict')
   if (!reason.trim()) throw new UserError('a review needs a reason: say why you approve or reject it')
   const outcome = await recordVerdict(ctx, row.id, { reviewer: 'maintainer', by: 'maintainer', verdict, reason: reason.trim() })
   const status = ctx.db.select({ status: experiments.status }).from(experiments).where(eq(experiments.id, experimentId)).get()!.status

@@ -1,3 +1,4 @@
+import type { UnitKind } from '@autoresearch-grid/shared'
 /**
  * What an idle worker should do next (DESIGN §8), as a pure choice over a snapshot of the queue.
  * In order of value:
@@ -21,7 +22,7 @@
  * in the same transaction as the snapshot, so two workers never get the same unit.
  */
 
-export type UnitKind = 'baseline' | 'verify' | 'rebase' | 'explore'
+export type { UnitKind }
 
 export interface QueuedUnit {
   id: string

@@ -1,9 +1,10 @@
 import { and, eq, inArray, ne, sql } from 'drizzle-orm'
 import { z } from 'zod'
+import { CANDIDATE_KINDS } from '@autoresearch-grid/shared'
 import type { Ctx } from '../context.ts'
 import { experiments, unitContext, workUnits } from '../db/schema.ts'
 import { prepared } from '../db/prepared.ts'
-import { UserError } from '../campaigns/campaigns.ts'
+import { UserError } from '../errors.ts'
 import type { Worker } from '../workers/registry.ts'
 import { forgetViews } from './read.ts'
 
@@ -36,7 +37,7 @@ const p = sql.placeholder
 const q = prepared(db => ({
   unit: db.select().from(workUnits).where(eq(workUnits.id, p('id'))).prepare(),
   measured: db.select({ id: experiments.id, description: experiments.description, status: experiments.status, valBpb: experiments.valBpb }).from(experiments)
-    .where(and(eq(experiments.campaign, p('campaign')), eq(experiments.parentCommit, p('parent')), eq(experiments.sourceHash, p('hash')), inArray(experiments.kind, ['explore', 'rebase']))).limit(1).prepare(),
+    .where(and(eq(experiments.campaign, p('campaign')), eq(experiments.parentCommit, p('parent')), eq(experiments.sourceHash, p('hash')), inArray(experiments.kind, [...CANDIDATE_KINDS]))).limit(1).prepare(),
   claimed: db.select({ id: unitContext.unitId, description: unitContext.claimDescription }).from(unitContext).innerJoin(workUnits, eq(workUnits.id, unitContext.unitId))
     .where(and(eq(unitContext.campaign, p('campaign')), eq(unitContext.parentCommit, p('parent')), eq(unitContext.claimHash, p('hash')), ne(unitContext.unitId, p('unit')),
       inArray(workUnits.state, ['leased', 'done']))).limit(1).prepare(),
@@ -52,7 +53,7 @@ export function claimCandidate(ctx: Ctx, worker: Worker, claim: Claim): ClaimRep
   const reply = ctx.db.transaction(tx => {
     const unit = q(tx).unit.get({ id: claim.unitId })
     if (!unit || unit.workerId !== worker.id || unit.leaseToken !== claim.leaseToken || unit.state !== 'leased')
-      throw new UserError(`unit ${claim.unitId} is not leased to this worker under that lease token: nothing to claim`)
+      throw new UserError(`unit ${claim.unitId} is not leased to this worker under that lease token: nothing to claim`, 'stale')
     const at = { campaign: unit.campaign, parent: unit.parentCommit, hash: claim.sourceHash }
     const measured = q(tx).measured.get(at)
     if (measured) return { duplicateOf: measured }
@@ -65,7 +66,7 @@ export function claimCandidate(ctx: Ctx, worker: Worker, claim: Claim): ClaimRep
   })
   if (!reply.duplicateOf) {
     const unit = q(ctx.db).unit.get({ id: claim.unitId })
-    if (unit) forgetViews(unit.campaign)
+    if (unit) forgetViews(ctx, unit.campaign)
   }
   return reply
 }

@@ -1,6 +1,6 @@
 import { and, desc, eq, inArray, isNotNull, like, or, sql, type SQL } from 'drizzle-orm'
-import { constantChanges, changedConstant, LIMITS, type SwarmExperiment, type SwarmQuery, type SwarmView } from '@autoresearch-grid/shared'
-import type { Ctx } from '../context.ts'
+import { constantChanges, changedConstant, LIMITS, type SwarmExperiment, type SwarmQuery, type SwarmView, CANDIDATE_KINDS, isCandidate } from '@autoresearch-grid/shared'
+import { stateKey, type Ctx } from '../context.ts'
 import { experiments, hypotheses, measurements, merges, unitContext, workUnits } from '../db/schema.ts'
 import { prepared } from '../db/prepared.ts'
 import type { Campaign } from '../campaigns/campaigns.ts'
@@ -14,7 +14,6 @@ import { buildSwarmView, experimentEntry, type ClaimRow, type ExperimentRow } fr
  */
 
 const p = sql.placeholder
-const EDITS = ['explore', 'rebase'] as const
 const ROWS = { onParent: 60, recent: 30, inFlight: 40, lineage: 10, open: 12, exhausted: 20 }
 
 const columns = {
@@ -24,9 +23,9 @@ const columns = {
 }
 
 const q = prepared(db => ({
-  onParent: db.select(columns).from(experiments).where(and(eq(experiments.campaign, p('campaign')), eq(experiments.parentCommit, p('parent')), inArray(experiments.kind, [...EDITS])))
+  onParent: db.select(columns).from(experiments).where(and(eq(experiments.campaign, p('campaign')), eq(experiments.parentCommit, p('parent')), inArray(experiments.kind, [...CANDIDATE_KINDS])))
     .orderBy(desc(experiments.createdAt)).limit(ROWS.onParent).prepare(),
-  recent: db.select(columns).from(experiments).where(and(eq(experiments.campaign, p('campaign')), inArray(experiments.kind, [...EDITS])))
+  recent: db.select(columns).from(experiments).where(and(eq(experiments.campaign, p('campaign')), inArray(experiments.kind, [...CANDIDATE_KINDS])))
     .orderBy(desc(experiments.createdAt)).limit(ROWS.recent).prepare(),
   // Claims whose unit is still out, on any parent of the campaign (the view keeps this parent's).
   inFlight: db.select({ ctx: unitContext }).from(unitContext).innerJoin(workUnits, eq(workUnits.id, unitContext.unitId))
@@ -44,20 +43,31 @@ const q = prepared(db => ({
   agentOf: db.select({ agent: unitContext.agent }).from(unitContext).where(eq(unitContext.unitId, p('unit'))).prepare(),
 }))
 
-/** Constants each experiment's diff changes: experiments never change, so computed once each. */
-const changesCache = new Map<string, string[]>()
-function changesOf(id: string, diff: string): string[] {
-  let c = changesCache.get(id)
+/**
+ * What the swarm memory keeps in memory per coordinator (ctx.state): the constants each
+ * experiment's diff changes (experiments never change, so computed once each), and the views
+ * built for units (a second, or until a report or claim changes what they show).
+ */
+const SWARM_CACHE = stateKey('swarm memory caches', () => ({
+  changes: new Map<string, string[]>(),
+  views: new Map<string, { at: number; view: SwarmView }>(),
+  /** Whether new experiments on this coordinator's bus already clear the views. */
+  watching: false,
+}))
+
+function changesOf(ctx: Pick<Ctx, 'state'>, id: string, diff: string): string[] {
+  const cache = ctx.state.of(SWARM_CACHE).changes
+  let c = cache.get(id)
   if (!c) {
     c = constantChanges(diff)
-    if (changesCache.size > 5000) changesCache.clear()
-    changesCache.set(id, c)
+    if (cache.size > 5000) cache.clear()
+    cache.set(id, c)
   }
   return c
 }
 
 type Row = { id: string; unitId: string; parentCommit: string; description: string; status: string; decision: string; valBpb: number | null; agentNotes: string; diff: string; sourceHash: string; hardwareClass: string }
-const toRow = (r: Row): ExperimentRow => ({ ...r, changes: changesOf(r.id, r.diff) })
+const toRow = (ctx: Pick<Ctx, 'state'>) => (r: Row): ExperimentRow => ({ ...r, changes: changesOf(ctx, r.id, r.diff) })
 
 function claimRow(c: typeof unitContext.$inferSelect): ClaimRow {
   return { unitId: c.unitId, parentCommit: c.parentCommit, description: c.claimDescription ?? '', changes: (c.claimChanges as string[] | null) ?? [], sourceHash: c.claimHash ?? '', agent: c.agent }
@@ -71,7 +81,7 @@ function meansOf(ctx: Pick<Ctx, 'db'>, campaign: string) {
     if (!byClass) {
       const sums = new Map<string, [number, number]>()
       for (const s of q(ctx.db).samples.all({ campaign, commit })) {
-        if (s.kind === 'explore' || s.kind === 'rebase') continue
+        if (isCandidate(s.kind)) continue
         const [sum, n] = sums.get(s.cls) ?? [0, 0]
         sums.set(s.cls, [sum + s.v, n + 1])
       }
@@ -82,23 +92,21 @@ function meansOf(ctx: Pick<Ctx, 'db'>, campaign: string) {
   }
 }
 
-const views = new Map<string, { at: number; view: SwarmView }>()
-/** Buses whose new experiments already clear the cache. */
-const watched = new WeakSet<object>()
-
 /** The swarm view for a unit on `parent` (cached for a second per campaign and parent, or until a report). */
 export function swarmViewFor(ctx: Ctx, campaign: Campaign, parent: string): SwarmView {
-  if (!watched.has(ctx.bus)) {
-    watched.add(ctx.bus)
-    ctx.bus.onEvent(e => { if (e.type === 'experiment' || e.type === 'best-changed') forgetViews(e.campaign) })
+  const cache = ctx.state.of(SWARM_CACHE)
+  if (!cache.watching) {
+    cache.watching = true
+    ctx.bus.onEvent(e => { if (e.type === 'experiment' || e.type === 'best-changed') forgetViews(ctx, e.campaign) })
   }
+  const views = cache.views
   const key = `${campaign.name}\0${parent}`
   const hit = views.get(key)
   if (hit && Date.now() - hit.at < 1000) return hit.view
   const db = ctx.db
   const mean = meansOf(ctx, campaign.name)
   // The best's val_bpb: on the class that measured it most.
-  const bestSamples = q(db).samples.all({ campaign: campaign.name, commit: campaign.bestCommit }).filter(s => s.kind !== 'explore' && s.kind !== 'rebase')
+  const bestSamples = q(db).samples.all({ campaign: campaign.name, commit: campaign.bestCommit }).filter(s => !isCandidate(s.kind))
   const counts = new Map<string, number>()
   for (const s of bestSamples) counts.set(s.cls, (counts.get(s.cls) ?? 0) + 1)
   const topClass = [...counts].sort((a, b) => b[1] - a[1])[0]?.[0]
@@ -106,8 +114,8 @@ export function swarmViewFor(ctx: Ctx, campaign: Campaign, parent: string): Swar
     parent,
     best: { commit: campaign.bestCommit, valBpb: topClass ? mean(campaign.bestCommit, topClass) : null },
     lineage: q(db).lineage.all({ campaign: campaign.name }),
-    onParent: q(db).onParent.all({ campaign: campaign.name, parent }).map(toRow),
-    recent: q(db).recent.all({ campaign: campaign.name }).map(toRow),
+    onParent: q(db).onParent.all({ campaign: campaign.name, parent }).map(toRow(ctx)),
+    recent: q(db).recent.all({ campaign: campaign.name }).map(toRow(ctx)),
     inFlight: q(db).inFlight.all({ campaign: campaign.name, parent }).map(r => claimRow(r.ctx)),
     parentMean: mean,
     agentOf: unit => q(db).agentOf.get({ unit })?.agent ?? null,
@@ -120,7 +128,8 @@ export function swarmViewFor(ctx: Ctx, campaign: Campaign, parent: string): Swar
 }
 
 /** Forgets cached views of a campaign (a claim or a report changed what they show). */
-export function forgetViews(campaign: string): void {
+export function forgetViews(ctx: Pick<Ctx, 'state'>, campaign: string): void {
+  const views = ctx.state.of(SWARM_CACHE).views
   for (const key of views.keys()) if (key.startsWith(`${campaign}\0`)) views.delete(key)
 }
 
@@ -132,7 +141,7 @@ const escapeLike = (s: string) => s.replace(/[\\%_]/g, c => `\\${c}`)
  * bounded by LIMITS.searchResults; each result as compact as in the view.
  */
 export function searchExperiments(ctx: Ctx, campaign: string, query: SwarmQuery, viewerParent?: string): SwarmExperiment[] {
-  const where: (SQL | undefined)[] = [eq(experiments.campaign, campaign), inArray(experiments.kind, [...EDITS])]
+  const where: (SQL | undefined)[] = [eq(experiments.campaign, campaign), inArray(experiments.kind, [...CANDIDATE_KINDS])]
   if (query.status) where.push(eq(experiments.status, query.status as never))
   if (query.parent) where.push(like(experiments.parentCommit, `${query.parent}%`)) // hex only (SwarmQuery)
   for (const word of (query.text ?? '').toLowerCase().split(/\s+/).filter(Boolean).slice(0, 8)) {
@@ -144,7 +153,7 @@ export function searchExperiments(ctx: Ctx, campaign: string, query: SwarmQuery,
   const rows = ctx.db.select(columns).from(experiments).where(and(...where)).orderBy(desc(experiments.createdAt)).limit(limit * 5).all()
   const mean = meansOf(ctx, campaign)
   const agentOf = (unit: string) => q(ctx.db).agentOf.get({ unit })?.agent ?? null
-  return rows.map(toRow)
+  return rows.map(toRow(ctx))
     .filter(r => !query.constant || r.changes.some(c => changedConstant(c) === query.constant))
     .slice(0, limit)
     .map(r => experimentEntry(r, viewerParent ?? '', mean, agentOf))

@@ -1,4 +1,4 @@
-import type { WorkUnit } from '@autoresearch-grid/shared'
+import { type WorkUnit, isCandidate } from '@autoresearch-grid/shared'
 import type { Ctx } from '../context.ts'
 import type { Campaign } from '../campaigns/campaigns.ts'
 import { currentProgram } from '../campaigns/program.ts'
@@ -14,6 +14,5 @@ export async function unitExtras(ctx: Ctx, campaign: Campaign, unit: { id: strin
   const program = await currentProgram(ctx, campaign.name)
   recordUnitContext(ctx, unit, program?.version ?? null)
   // Only agents that edit read the swarm; a baseline or verification carries none.
-  const edits = unit.kind === 'explore' || unit.kind === 'rebase'
-  return { ...(program ? { program } : {}), ...(edits ? { swarm: swarmViewFor(ctx, campaign, unit.parentCommit) } : {}) }
+  return { ...(program ? { program } : {}), ...(isCandidate(unit.kind) ? { swarm: swarmViewFor(ctx, campaign, unit.parentCommit) } : {}) }
 }

@@ -1,4 +1,5 @@
 import { inArray } from 'drizzle-orm'
+import { CANDIDATE_KINDS } from '@autoresearch-grid/shared'
 import type { Ctx } from '../context.ts'
 import { experiments } from '../db/schema.ts'
 import { logEvent } from '../events/log.ts'
@@ -13,7 +14,7 @@ import { logEvent } from '../events/log.ts'
 export async function restoreExperimentRefs(ctx: Ctx): Promise<string[]> {
   const have = await ctx.git.refs('refs/experiments/')
   const rows = ctx.db.select({ id: experiments.id, commit: experiments.commit, campaign: experiments.campaign }).from(experiments)
-    .where(inArray(experiments.kind, ['explore', 'rebase'])).all()
+    .where(inArray(experiments.kind, [...CANDIDATE_KINDS])).all()
   const restored: string[] = []
   for (const e of rows) {
     if (have.has(`refs/experiments/${e.id}`)) continue

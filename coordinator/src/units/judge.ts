@@ -1,6 +1,6 @@
 import { and, eq, inArray, sql } from 'drizzle-orm'
-import type { Metrics, ReportStatus } from '@autoresearch-grid/shared'
-import type { Writer } from '../events/log.ts'
+import { type Metrics, type ReportStatus, CANDIDATE_KINDS, FAILED_STATUSES, MEASURING_KINDS } from '@autoresearch-grid/shared'
+import type { Writer } from '../db/open.ts'
 import { logEvent } from '../events/log.ts'
 import { prepared } from '../db/prepared.ts'
 import type { Campaign } from '../campaigns/campaigns.ts'
@@ -21,18 +21,18 @@ const q = prepared(db => ({
   parentRuns: db.select({ valBpb: measurements.valBpb, contributorId: experiments.contributorId })
     .from(measurements).innerJoin(experiments, eq(experiments.id, measurements.experimentId))
     .where(and(eq(measurements.campaign, p('campaign')), eq(measurements.commit, p('commit')), eq(measurements.hardwareClass, p('cls')),
-      inArray(measurements.kind, ['baseline', 'verify']))).prepare(),
+      inArray(measurements.kind, [...MEASURING_KINDS]))).prepare(),
   // The author's own runs of a commit (an origin's claim, for a candidate carried onto a newer best).
   claimRuns: db.select({ valBpb: measurements.valBpb }).from(measurements)
     .where(and(eq(measurements.campaign, p('campaign')), eq(measurements.commit, p('commit')), eq(measurements.hardwareClass, p('cls')),
-      eq(measurements.workerId, p('worker')), inArray(measurements.kind, ['explore', 'rebase']))).prepare(),
+      eq(measurements.workerId, p('worker')), inArray(measurements.kind, [...CANDIDATE_KINDS]))).prepare(),
   unitOf: db.select({ kind: workUnits.kind, target: workUnits.targetExperiment }).from(workUnits).where(eq(workUnits.id, p('id'))).prepare(),
   experiment: db.select().from(experiments).where(eq(experiments.id, p('id'))).prepare(),
   // Verification runs of a candidate that produced no measurement: crashed, refused by the worker's
   // trusted evaluator, or not sane.
   failedVerifications: db.select({ workerId: experiments.workerId, contributorId: experiments.contributorId }).from(workUnits)
     .innerJoin(experiments, eq(experiments.unitId, workUnits.id))
-    .where(and(eq(workUnits.targetExperiment, p('experiment')), eq(workUnits.kind, 'verify'), inArray(experiments.status, ['crash', 'rejected', 'rejected-unsafe']))).prepare(),
+    .where(and(eq(workUnits.targetExperiment, p('experiment')), eq(workUnits.kind, 'verify'), inArray(experiments.status, [...FAILED_STATUSES]))).prepare(),
   // Independence is by contributor: each run's contributor is its experiment's (one indexed join).
   runs: db.select({ valBpb: measurements.valBpb, workerId: measurements.workerId, contributorId: experiments.contributorId, trainingSeconds: measurements.trainingSeconds })
     .from(measurements).innerJoin(experiments, eq(experiments.id, measurements.experimentId))

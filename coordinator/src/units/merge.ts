@@ -1,4 +1,5 @@
 import { and, eq, inArray, notExists } from 'drizzle-orm'
+import { CANDIDATE_KINDS, linesDelta as countLinesDelta } from '@autoresearch-grid/shared'
 import type { Ctx } from '../context.ts'
 import { newId } from '../context.ts'
 import { campaigns, contributors, experiments, measurements, merges, workers, workUnits } from '../db/schema.ts'
@@ -7,7 +8,6 @@ import { getCampaign } from '../campaigns/campaigns.ts'
 import type { Decision } from '../ratchet/index.ts'
 import { applyDecision, decideCandidate } from './judge.ts'
 import { sourceOf } from './assign.ts'
-import { linesDelta as countLinesDelta } from '../git/lines-delta.ts'
 import { gateMerge, type Approval } from '../review/gate.ts'
 
 type Experiment = typeof experiments.$inferSelect
@@ -150,5 +150,5 @@ export function staleWithoutFollowUp(ctx: Pick<Ctx, 'db'>): Experiment[] {
   const followUp = ctx.db.select({ id: workUnits.id }).from(workUnits)
     .where(and(eq(workUnits.targetExperiment, experiments.id), eq(workUnits.kind, 'rebase')))
   return ctx.db.select().from(experiments)
-    .where(and(eq(experiments.status, 'stale'), inArray(experiments.kind, ['explore', 'rebase']), notExists(followUp))).all()
+    .where(and(eq(experiments.status, 'stale'), inArray(experiments.kind, [...CANDIDATE_KINDS]), notExists(followUp))).all()
 }

@@ -1,6 +1,7 @@
 import { eq, gt, sql } from 'drizzle-orm'
+import { isCandidate } from '@autoresearch-grid/shared'
 import { measurements } from '../db/schema.ts'
-import type { Writer } from '../events/log.ts'
+import type { Writer } from '../db/open.ts'
 import { prepared } from '../db/prepared.ts'
 import { noiseFloorOfGroups, type NoiseFloor } from '../ratchet/index.ts'
 
@@ -37,7 +38,7 @@ export function noiseFloorOf(tx: Writer, campaign: string, hardwareClass: string
   for (const m of fresh) {
     groups.last = { id: m.id, experimentId: m.experimentId, commit: m.commit }
     // The same rule as noiseFloor(): claims (explore, rebase runs) and non-runs say nothing about spread.
-    if (m.kind === 'explore' || m.kind === 'rebase' || !Number.isFinite(m.valBpb) || m.valBpb <= 0) continue
+    if (isCandidate(m.kind) || !Number.isFinite(m.valBpb) || m.valBpb <= 0) continue
     const key = `${m.campaign}\0${m.hardwareClass}`
     let byCommit = groups.byClass.get(key)
     if (!byCommit) groups.byClass.set(key, (byCommit = new Map()))

@@ -1,4 +1,5 @@
 import { and, eq, inArray } from 'drizzle-orm'
+import { CANDIDATE_KINDS } from '@autoresearch-grid/shared'
 import type { Ctx } from '../context.ts'
 import { experiments } from '../db/schema.ts'
 import { getCampaign } from '../campaigns/campaigns.ts'
@@ -19,7 +20,7 @@ export async function redecidePending(ctx: Ctx, campaign: string, hardwareClass:
     const c = getCampaign({ db: tx as never }, campaign)
     if (!c) return 0
     const pending = tx.select().from(experiments).where(and(eq(experiments.campaign, campaign), eq(experiments.hardwareClass, hardwareClass),
-      eq(experiments.status, 'pending'), inArray(experiments.kind, ['explore', 'rebase']))).all()
+      eq(experiments.status, 'pending'), inArray(experiments.kind, [...CANDIDATE_KINDS]))).all()
     for (const exp of pending) {
       const applied = applyDecision(tx, c, exp, decideCandidate(tx, c, exp), ctx.now())
       if (applied.merge) jobs.push({ campaign, experiment: { ...exp, status: applied.status }, decision: applied.merge })

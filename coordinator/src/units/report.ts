@@ -1,18 +1,19 @@
 import { and, eq, inArray, sql } from 'drizzle-orm'
-import { LIMITS, sourceHash, type Report, type ReportReply } from '@autoresearch-grid/shared'
+import { LIMITS, sourceHash, type Report, type ReportReply, CANDIDATE_KINDS, linesDelta as countLinesDelta } from '@autoresearch-grid/shared'
 import type { Ctx } from '../context.ts'
 import { newId } from '../context.ts'
 import { contributors, experiments, hypotheses, measurements, workUnits } from '../db/schema.ts'
-import { logEvent, type Writer } from '../events/log.ts'
+import { logEvent } from '../events/log.ts'
+import type { Writer } from '../db/open.ts'
 import { prepared } from '../db/prepared.ts'
-import { getCampaign, UserError, type Campaign } from '../campaigns/campaigns.ts'
+import { getCampaign, type Campaign } from '../campaigns/campaigns.ts'
+import { UserError } from '../errors.ts'
 import type { Worker } from '../workers/registry.ts'
 import { addHypothesis } from '../hypotheses/add.ts'
 import { proposalRoom } from '../hypotheses/quota.ts'
 import { applyDecision, decideCandidate, runProblem } from './judge.ts'
 import { finishMerge, mergeStale, type MergeJob } from './merge.ts'
 import { sourceOf } from './assign.ts'
-import { linesDelta as countLinesDelta } from '../git/lines-delta.ts'
 import { ingestReuse } from './reuse.ts'
 import { crashPoint } from '../faults/crash-point.ts'
 import { redactSecrets } from '../auth/redact.ts'
@@ -33,9 +34,9 @@ const q = prepared(db => ({
   measure: db.insert(measurements).values({ campaign: p('campaign'), commit: p('commit'), hardwareClass: p('cls'), valBpb: p('valBpb'), experimentId: p('experiment'),
     workerId: p('worker'), kind: p('kind'), trainingSeconds: p('seconds') }).prepare(),
   candidate: db.select().from(experiments).where(and(eq(experiments.id, p('id')), eq(experiments.status, 'pending'), eq(experiments.hardwareClass, p('cls')),
-    inArray(experiments.kind, ['explore', 'rebase']))).prepare(),
+    inArray(experiments.kind, [...CANDIDATE_KINDS]))).prepare(),
   awaitingBaseline: db.select().from(experiments).where(and(eq(experiments.campaign, p('campaign')), eq(experiments.parentCommit, p('commit')),
-    eq(experiments.status, 'pending'), eq(experiments.hardwareClass, p('cls')), inArray(experiments.kind, ['explore', 'rebase']))).prepare(),
+    eq(experiments.status, 'pending'), eq(experiments.hardwareClass, p('cls')), inArray(experiments.kind, [...CANDIDATE_KINDS]))).prepare(),
   decision: db.select({ d: experiments.decision }).from(experiments).where(eq(experiments.id, p('id'))).prepare(),
 }))
 
@@ -102,7 +103,7 @@ export async function ingestReport(ctx: Ctx, worker: Worker, r: Report): Promise
   const contributor = q(ctx.db).contributor.get({ id: worker.contributorId })!
   const author = { name: contributor.name, email: contributor.email ?? `${contributor.id}@contributors.autoresearch-grid.local` }
   const commit = measuring ?? await ctx.git.commit({ files: r.source, parents: [unit.parentCommit], message: commitMessage(r, c), author })
-  // Counted from the two sources, exactly as git's numstat would (git/lines-delta.ts): no git run.
+  // Counted from the two sources, exactly as git's numstat would (shared/src/lines-delta.ts): no git run.
   const linesDelta = measuring ? 0 : countLinesDelta(await sourceOf(ctx, unit.parentCommit, c.spec.editableFiles), r.source)
   // The diff on record is git's, not the worker's: rebases and reviews rely on it.
   const diff = measuring ? '' : (await ctx.git.changes(commit)).slice(0, LIMITS.diffBytes)

@@ -1,15 +1,15 @@
 import { eq } from 'drizzle-orm'
-import { LIMITS, sourceHash, type Report, type ReportReply } from '@autoresearch-grid/shared'
+import { LIMITS, sourceHash, type Report, type ReportReply, isCandidate, linesDelta as countLinesDelta } from '@autoresearch-grid/shared'
 import type { Ctx } from '../context.ts'
 import { newId } from '../context.ts'
 import { experiments, hypotheses, workUnits } from '../db/schema.ts'
 import { logEvent } from '../events/log.ts'
-import { UserError, type Campaign } from '../campaigns/campaigns.ts'
+import { type Campaign } from '../campaigns/campaigns.ts'
+import { UserError } from '../errors.ts'
 import type { Worker } from '../workers/registry.ts'
 import { addHypothesis } from '../hypotheses/add.ts'
 import { proposalRoom } from '../hypotheses/quota.ts'
 import { sourceOf } from './assign.ts'
-import { linesDelta as countLinesDelta } from '../git/lines-delta.ts'
 
 type Unit = typeof workUnits.$inferSelect
 
@@ -21,7 +21,7 @@ type Unit = typeof workUnits.$inferSelect
  * verifications exist to measure again.
  */
 export async function ingestReuse(ctx: Ctx, worker: Worker, unit: Unit, c: Campaign, r: Report & { reused: { experimentId: string } }): Promise<ReportReply> {
-  if (unit.kind !== 'explore' && unit.kind !== 'rebase') throw new UserError(`a ${unit.kind} unit exists to measure its code again: train it, do not report a reuse`)
+  if (!isCandidate(unit.kind)) throw new UserError(`a ${unit.kind} unit exists to measure its code again: train it, do not report a reuse`)
   const hash = sourceHash(r.source)
   const earlier = ctx.db.select().from(experiments).where(eq(experiments.id, r.reused.experimentId)).get()
   if (!earlier || earlier.campaign !== c.name || earlier.sourceHash !== hash || earlier.hardwareClass !== worker.hardwareClass || earlier.valBpb === null)

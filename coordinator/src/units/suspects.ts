@@ -1,6 +1,6 @@
 import { and, eq, gt, inArray, isNull, or, sql } from 'drizzle-orm'
 import { contributors, experiments } from '../db/schema.ts'
-import type { Writer } from '../events/log.ts'
+import type { Writer } from '../db/open.ts'
 import { prepared } from '../db/prepared.ts'
 
 /**

@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto'
 import { and, eq, gte, inArray, sql } from 'drizzle-orm'
 import { workers, workUnits } from '../db/schema.ts'
-import type { Writer } from '../events/log.ts'
+import type { Writer } from '../db/open.ts'
 import { prepared } from '../db/prepared.ts'
 import { ACTIVE_WORKER_MS } from '../classes/approval.ts'
 

@@ -87,13 +87,13 @@ t.test('reverting a merge adds a commit that restores the code from before it, a
   const merges = await httpClient(c.url, null).dashboard.merges.query({ campaign: 'demo' })
   t.equal(merges.length, 2)
   const latest = merges[0]
-  await t.rejects(httpClient(c.url, c.workerToken('mallory')).dashboard.revertMerge.mutate({ mergeId: latest.id }), /admin token is required/)
-  await t.rejects(httpClient(c.url, null).dashboard.revertMerge.mutate({ mergeId: latest.id }), /admin token is required/)
+  await t.rejects(httpClient(c.url, c.workerToken('mallory')).admin.revertMerge.mutate({ mergeId: latest.id }), /admin token is required/)
+  await t.rejects(httpClient(c.url, null).admin.revertMerge.mutate({ mergeId: latest.id }), /admin token is required/)
 
   const heard: unknown[] = []
   const off = c.app.bus.onEvent(e => { if (e.type === 'best-changed') heard.push(e) })
   const admin = httpClient(c.url, c.adminToken())
-  const r = await admin.dashboard.revertMerge.mutate({ mergeId: latest.id })
+  const r = await admin.admin.revertMerge.mutate({ mergeId: latest.id })
   off()
   t.same(r.reverted, [latest.id])
   t.equal((await git.raw(['rev-parse', 'autoresearch/demo'])).trim(), r.commit)
@@ -107,11 +107,11 @@ t.test('reverting a merge adds a commit that restores the code from before it, a
   t.same(after.map(m => m.reverted), [true, false])
   const logged = c.app.db.$client.prepare("select payload from events where type = 'merge-reverted'").all() as { payload: string }[]
   t.equal(logged.length, 1)
-  await t.rejects(admin.dashboard.revertMerge.mutate({ mergeId: latest.id }), /already reverted/)
+  await t.rejects(admin.admin.revertMerge.mutate({ mergeId: latest.id }), /already reverted/)
   t.equal((await admin.dashboard.leaderboard.query({ campaign: 'demo' }))[0].merges, 1, 'a reverted merge no longer counts')
 
   // The first merge is still on the branch (through the revert commit): reverting it goes back to the seed.
-  const again = await admin.dashboard.revertMerge.mutate({ mergeId: merges[1].id })
+  const again = await admin.admin.revertMerge.mutate({ mergeId: merges[1].id })
   t.equal(await git.raw(['show', 'autoresearch/demo:train.py']), SEED_TRAIN_PY)
   t.equal((await git.raw(['rev-parse', `${again.commit}^`])).trim(), r.commit)
 })
@@ -123,7 +123,7 @@ t.test('reverting an older merge also reverts the merges made on top of it', asy
   t.teardown(s.close)
   const admin = httpClient(c.url, c.adminToken())
   const [second, first] = await admin.dashboard.merges.query({ campaign: 'demo' })
-  const r = await admin.dashboard.revertMerge.mutate({ mergeId: first.id })
+  const r = await admin.admin.revertMerge.mutate({ mergeId: first.id })
   t.same(r.reverted, [second.id, first.id])
   t.equal(await simpleGit(join(c.dir, 'git')).raw(['show', 'autoresearch/demo:train.py']), SEED_TRAIN_PY)
   t.same((await admin.dashboard.leaderboard.query({ campaign: 'demo' }))[0].merges, 0)
@@ -135,10 +135,10 @@ t.test('the maintainer reorders and drops hypotheses; nobody else can', async t 
   await c.campaign()
   const admin = httpClient(c.url, c.adminToken())
   const { id } = await admin.admin.addHypothesis.mutate({ campaign: 'demo', title: 'try a longer warmdown' })
-  await t.rejects(httpClient(c.url, null).dashboard.updateHypothesis.mutate({ id, priority: 9 }), /admin token is required/)
-  await admin.dashboard.updateHypothesis.mutate({ id, priority: 9 })
+  await t.rejects(httpClient(c.url, null).admin.updateHypothesis.mutate({ id, priority: 9 }), /admin token is required/)
+  await admin.admin.updateHypothesis.mutate({ id, priority: 9 })
   t.equal((await admin.dashboard.hypotheses.query({ campaign: 'demo' }))[0].priority, 9)
-  await admin.dashboard.updateHypothesis.mutate({ id, status: 'rejected' })
+  await admin.admin.updateHypothesis.mutate({ id, status: 'rejected' })
   t.equal((await admin.dashboard.hypotheses.query({ campaign: 'demo' }))[0].status, 'rejected')
   t.same(await admin.dashboard.whoami.query(), { admin: true })
   t.same(await httpClient(c.url, null).dashboard.whoami.query(), { admin: false })

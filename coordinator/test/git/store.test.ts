@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { FALLBACK_AUTHOR, GitStore } from '../../src/git/store.ts'
-import { linesDelta } from '../../src/git/lines-delta.ts'
+import { linesDelta } from '@autoresearch-grid/shared'
 
 async function store(t: { teardown(fn: () => unknown): void }) {
   const dir = await mkdtemp(join(tmpdir(), 'arg-store-'))

@@ -1,6 +1,6 @@
 import t from 'tap'
 import WebSocket from 'ws'
-import { SERVER_LIMITS } from '../../src/server.ts'
+import { SERVER_LIMITS } from '../../src/http/trpc.ts'
 import { startCoordinator } from '../helpers.ts'
 
 // DESIGN §11, bounded queues: one address cannot hold an unbounded number of WebSockets (each one

@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import WebSocket from 'ws'
 import { CoordinatorProcess, prepareDataDir } from '../faults/coordinator-process.ts'
 import { CPU, startCoordinator } from '../helpers.ts'
-import { seededRandom } from '@autoresearch-grid/shared'
+import { createRng } from '@autoresearch-grid/shared'
 import { deep, garbage, HOSTILE_STRINGS, huge, MESSAGE_LIMIT, templates, wronglyTyped } from './malformed-messages.ts'
 
 // DESIGN §4 and §11: every input validated, every payload bounded. The real CLI coordinator gets
@@ -24,7 +24,7 @@ interface Outcome { category: string; answer: string }
 interface HttpShot { category: string; method: string; path: string; body?: string; headers?: Record<string, string> }
 
 function httpShots(n: number, seed: number, workerId: string, token: string): HttpShot[] {
-  const r = seededRandom(seed)
+  const r = createRng(seed).next
   const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' }
   const tpl = templates(workerId).filter(x => x.type !== 'subscription')
   const pick = <T>(xs: T[]) => xs[Math.floor(r() * xs.length)]
@@ -86,7 +86,7 @@ async function shootHttp(url: string, shot: HttpShot): Promise<Outcome> {
 interface WsShot { category: string; data: string | Buffer; binary?: boolean; ids: (number | string)[]; expectClose?: boolean }
 
 function wsShots(n: number, seed: number, workerId: string, authenticated: boolean): WsShot[] {
-  const r = seededRandom(seed)
+  const r = createRng(seed).next
   let id = 0
   const pick = <T>(xs: T[]) => xs[Math.floor(r() * xs.length)]
   const call = (method: string, path: string, input: unknown) => ({ id: ++id, method, params: { path, input } })

@@ -1,4 +1,4 @@
-import { seededRandom, type Profile } from '@autoresearch-grid/shared'
+import { createRng, type Profile } from '@autoresearch-grid/shared'
 
 /**
  * The built-in heuristic researcher: no API key, no network. It proposes one named change to one
@@ -368,6 +368,6 @@ export function proposeHeuristic(input: HeuristicInput): HeuristicProposal | nul
   if (open.length === 0) return null
   const best = Math.max(...open.map(c => scores.get(c) ?? 0))
   const pool = open.filter(c => (scores.get(c) ?? 0) === best)
-  const pick = pool[Math.floor(seededRandom(input.seed)() * pool.length)]
+  const pick = pool[Math.floor(createRng(input.seed).next() * pool.length)]
   return { name: pick.name, description: pick.description, source: pick.source }
 }

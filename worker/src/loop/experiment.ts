@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
-import { LIMITS, sourceHash, type AgentUsage, type Progress, type Report, type WorkUnit } from '@autoresearch-grid/shared'
+import { LIMITS, sourceHash, type AgentUsage, type Progress, type Report, type WorkUnit, isCandidate } from '@autoresearch-grid/shared'
 import { AgentError, emptyUsage, type Agent, type AgentSession, type Failure, type Proposal } from '../agent/agent.ts'
 import { HeuristicAgent } from '../agent/heuristic-agent.ts'
 import { prepareRunDir } from '../runner/run-dir.ts'
@@ -93,8 +93,6 @@ export function unitSeed(unitId: string, base = 0): number {
   return createHash('sha256').update(`${base}:${unitId}`).digest().readUInt32BE(0)
 }
 
-const edits = (kind: WorkUnit['kind']) => kind === 'explore' || kind === 'rebase'
-
 /**
  * Keeps asking for repairs while the candidate fails the safety policy and attempts remain. Only
  * for candidates our own agent wrote: code the coordinator asks us to measure is never edited.
@@ -146,7 +144,7 @@ export async function prepareExperiment(ctx: ExperimentContext, unit: WorkUnit, 
     description: `${unit.kind} of ${unit.parentCommit.slice(0, 10)}`, rationale: '', followUps: [],
     verdict: { ok: false, violations: [] }, attempts: 1, agentSeconds: 0, notes: [],
   }
-  if (edits(unit.kind)) {
+  if (isCandidate(unit.kind)) {
     const task = { unit, files: { ...unit.source }, program: ctx.program, locked: ctx.locked, seed: unitSeed(unit.id, ctx.baseSeed), dir: workspace.dir, signal, log: ctx.log }
     let proposal: Proposal
     try {
@@ -171,7 +169,7 @@ export async function prepareExperiment(ctx: ExperimentContext, unit: WorkUnit, 
 }
 
 function usageOf(p: Prepared): AgentUsage {
-  const base = p.session?.usage() ?? emptyUsage(edits(p.unit.kind) ? p.agentLabel : 'none')
+  const base = p.session?.usage() ?? emptyUsage(isCandidate(p.unit.kind) ? p.agentLabel : 'none')
   return { ...base, agent: p.agentLabel.slice(0, 80), attempts: Math.min(10, Math.max(1, p.attempts)) }
 }
 
@@ -251,7 +249,7 @@ export async function trainExperiment(ctx: ExperimentContext, p: Prepared, data:
  * loaded machine) is not worth reusing, and a coordinator that cannot answer just means we train.
  */
 async function alreadyMeasured(ctx: ExperimentContext, p: Prepared): Promise<Report | null> {
-  if (!ctx.known || !edits(p.unit.kind)) return null
+  if (!ctx.known || !isCandidate(p.unit.kind)) return null
   const files = editableOnly(p.files, p.unit.editableFiles)
   let known: Known | null
   try {

@@ -1,5 +1,5 @@
 import { join } from 'node:path'
-import { LIMITS, type AssignmentEvent, type HelloReply, type Progress, type Report, type WorkUnit } from '@autoresearch-grid/shared'
+import { LIMITS, type AssignmentEvent, type HelloReply, type Progress, type Report, type WorkUnit, isCandidate } from '@autoresearch-grid/shared'
 import { findPython } from '@autoresearch-grid/trainer'
 import type { Agent } from '../agent/agent.ts'
 import { chooseAgent } from '../agent/choose.ts'
@@ -313,7 +313,7 @@ export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
         }
         const workspace = await pool.acquire()
         // Only units the agent edits measure the agent; a baseline or verify is ready at once.
-        const timed = unit.kind === 'explore' || unit.kind === 'rebase'
+        const timed = isCandidate(unit.kind)
         if (timed) gauge.agentStarted(unit.id)
         try {
           const p = await prepareExperiment(ctx, unit, workspace, AbortSignal.any([h.abort.signal, stop.signal]))

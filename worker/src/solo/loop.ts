@@ -1,5 +1,5 @@
 import { join } from 'node:path'
-import type { Profile, Report, WorkUnit } from '@autoresearch-grid/shared'
+import { type Profile, type Report, type WorkUnit, decideNaive, formatResultRow, naiveResultStatus, parseResultsTsv, type ResultStatus } from '@autoresearch-grid/shared'
 import { ensurePrepared, findPython } from '@autoresearch-grid/trainer'
 import type { Agent } from '../agent/agent.ts'
 import { chooseAgent } from '../agent/choose.ts'
@@ -16,7 +16,7 @@ import { killLeftover } from '../runner/leftovers.ts'
 import { plainProgress, progressFor, type ProgressSink } from '../ui/progress.ts'
 import { mergeText } from '../workspace/merge.ts'
 import { ResearchRepo } from './repo.ts'
-import { decide, formatRow, parseResults, summarize, type ResultStatus } from './results.ts'
+import { summarize } from './results.ts'
 
 export interface SoloOptions {
   /** The research repository (created if missing; train.py copied from the trainer if absent). */
@@ -82,7 +82,7 @@ export async function runSolo(o: SoloOptions): Promise<SoloSummary> {
   const cacheDir = join(stateDir, 'data')
   const data = await ensurePrepared({ python: python.path, trainerDir: o.trainerDir, cacheDir, profile, vocabSize: o.vocabSize, signal: o.signal })
 
-  const rows = parseResults(await repo.results())
+  const rows = parseResultsTsv(await repo.results())
   const state = { ...summarize(rows), commit: await repo.head(), source: await repo.trainPy(), count: rows.length }
   const campaign = o.tag.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+/, '').slice(0, 63) || 'solo'
   const duty = new DutyCycle()
@@ -130,7 +130,7 @@ export async function runSolo(o: SoloOptions): Promise<SoloSummary> {
   const record = async (p: Prepared, report: Report) => {
     const baseline = p.unit.kind === 'baseline'
     const val = report.metrics?.val_bpb ?? null
-    let status: ResultStatus = report.status === 'ok' ? decide(val, state.best, o.minDelta ?? 0) : 'crash'
+    let status: ResultStatus = report.status === 'ok' ? naiveResultStatus(decideNaive(val, state.best, o.minDelta ?? 0)) : 'crash'
     if (baseline && status === 'crash') {
       throw new Error(`the baseline train.py crashed, so there is nothing to improve on: ${report.agentNotes.split('\n').pop()}\n${report.logTail.split('\n').slice(-15).join('\n')}`)
     }
@@ -148,7 +148,7 @@ export async function runSolo(o: SoloOptions): Promise<SoloSummary> {
       state.triedSinceBest.push(description)
     }
     state.count++
-    await repo.appendResult(formatRow({ commit, valBpb: status === 'crash' ? 0 : val ?? 0, memoryGb: status === 'crash' ? 0 : (report.metrics?.peak_vram_mb ?? 0) / 1024, status, description }))
+    await repo.appendResult(formatResultRow({ commit, valBpb: val, memoryGb: (report.metrics?.peak_vram_mb ?? 0) / 1024, status, description }))
     const d = duty.seconds()
     log(`${commit.slice(0, 7)} ${status}${val !== null ? ` val_bpb ${val.toFixed(6)}` : ''} (best ${state.best?.toFixed(6) ?? '-'}): ${description}; GPU duty cycle ${((duty.ratio() ?? 0) * 100).toFixed(0)}% (${d.training.toFixed(0)}s of ${d.held.toFixed(0)}s)${usageLine(report)}`)
   }

@@ -2,8 +2,8 @@ import { existsSync } from 'node:fs'
 import { appendFile, copyFile, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CheckRepoActions, type SimpleGit } from 'simple-git'
+import { RESULTS_TSV_HEADER } from '@autoresearch-grid/shared'
 import { gitWithoutHooks } from '../workspace/git.ts'
-import { HEADER } from './results.ts'
 
 /**
  * The research repository of `worker solo`: a git repo whose branch `autoresearch/<tag>` only ever
@@ -46,7 +46,7 @@ export class ResearchRepo {
     const branch = `autoresearch/${tag}`
     const exists = (await git.raw('rev-parse', '--verify', '--quiet', `refs/heads/${branch}`).catch(() => '')).trim() !== ''
     await git.raw('checkout', '--quiet', ...(exists ? [branch] : ['-b', branch]))
-    if (!existsSync(join(dir, 'results.tsv'))) await writeFile(join(dir, 'results.tsv'), `${HEADER}\n`)
+    if (!existsSync(join(dir, 'results.tsv'))) await writeFile(join(dir, 'results.tsv'), `${RESULTS_TSV_HEADER}\n`)
     return new ResearchRepo(dir, branch, git, tag)
   }
 

@@ -1,7 +1,6 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CheckRepoActions, simpleGit, type SimpleGit } from 'simple-git'
-import { linesDeltaFromNumstat } from './lines-delta.ts'
 
 /**
  * The worker's local git repository, where the agent's edits to one unit become commits. Each unit
@@ -16,8 +15,6 @@ export interface Workspace {
   commitCandidate(files: Record<string, string>, message: string): Promise<string>
   /** Unified diff of the editable files, parent → latest candidate. Empty if nothing changed. */
   diff(): Promise<string>
-  /** Added minus removed lines, parent → latest candidate. */
-  linesDelta(): Promise<number>
   /** The local commit holding the parent's files. */
   parent(): Promise<string>
   /** The editable files: those the parent commit holds. */
@@ -96,10 +93,6 @@ class GitWorkspace implements Workspace {
 
   async diff(): Promise<string> {
     return this.git.raw('diff', ...(await this.diffArgs()))
-  }
-
-  async linesDelta(): Promise<number> {
-    return linesDeltaFromNumstat(await this.git.raw('diff', '--numstat', ...(await this.diffArgs())))
   }
 }
 

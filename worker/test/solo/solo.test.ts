@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { execa } from 'execa'
 import { simpleGit } from 'simple-git'
-import { HEADER, parseResults } from '../../src/solo/results.ts'
+import { parseResultsTsv, RESULTS_TSV_HEADER } from '@autoresearch-grid/shared'
 
 // Plain autoresearch as a user runs it: the real CLI, the real CPU trainer, a fresh folder.
 const workerCli = fileURLToPath(new URL('../../bin/worker.mjs', import.meta.url))
@@ -15,11 +15,11 @@ t.test('worker solo makes a branch of improvements and a results.tsv with a base
   t.equal(r.exitCode, 0, r.all)
 
   const tsv = readFileSync(join(dir, 'results.tsv'), 'utf8')
-  t.equal(tsv.split('\n')[0], HEADER)
-  const rows = parseResults(tsv)
+  t.equal(tsv.split('\n')[0], RESULTS_TSV_HEADER)
+  const rows = parseResultsTsv(tsv)
   t.equal(rows.length, 3, 'a baseline and two experiments')
   t.match(rows[0], { status: 'keep', description: 'baseline' })
-  t.ok(rows[0].valBpb > 0)
+  t.ok((rows[0].valBpb ?? 0) > 0)
   for (const row of rows.slice(1)) {
     t.match(row.status, /^(keep|discard|crash)$/)
     t.match(row.description, /^[A-Z_]+ \S+ -> \S+ /, 'a heuristic change')

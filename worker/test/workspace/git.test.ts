@@ -104,13 +104,6 @@ t.test('diff ignores files outside the editable set, such as prepare.py or cache
   t.notMatch(await ws.diff(), /prepare\.py/)
 })
 
-t.test('linesDelta is added minus removed lines', async t => {
-  const ws = await openWorkspace(t.testdir())
-  await ws.startFrom('p', PARENT)
-  await ws.commitCandidate({ 'train.py': 'A = 1\n' }, 'simplify')
-  t.equal(await ws.linesDelta(), -2)
-})
-
 t.test('a workspace inside another repository gets its own repository', async t => {
   const outer = t.testdir({ inner: {} })
   git(outer, 'init', '-q')

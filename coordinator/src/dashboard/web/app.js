@@ -10,9 +10,9 @@ import { agentBox, maintainerBox, renderReviews } from './reviews.js'
 const TOKEN_KEY = 'autoresearch-grid.adminToken'
 const STATUSES = ['pending', 'awaiting-review', 'merging', 'kept', 'discarded', 'measured', 'stale', 'crash', 'rejected', 'rejected-unsafe']
 const KINDS = ['explore', 'baseline', 'verify', 'rebase']
-// The maintainer's procedures that the dashboard adds (coordinator/src/dashboard/admin-procedures.ts).
-const REVERT_MERGE = 'dashboard.revertMerge'
-const UPDATE_HYPOTHESIS = 'dashboard.updateHypothesis'
+// Maintainer actions of the page (admin.*, coordinator/src/api/admin.ts): the admin token is required.
+const REVERT_MERGE = 'admin.revertMerge'
+const UPDATE_HYPOTHESIS = 'admin.updateHypothesis'
 
 const $ = id => document.getElementById(id)
 

@@ -5,9 +5,11 @@ import { join } from 'node:path'
 import { parseRange } from '@autoresearch-grid/shared'
 import type { Ctx } from '../context.ts'
 import { authenticate, revokedAmong } from '../auth/access.ts'
-import { authLimiter } from '../auth/rate-limit.ts'
 import { bearer } from '../auth/tokens.ts'
-import { servedData } from './manifest.ts'
+import { AUTH_LIMITER } from '../auth/rate-limit.ts'
+import { servedData } from '../dataset/manifest.ts'
+import { UserError } from '../errors.ts'
+import { refuse } from './errors.ts'
 
 /**
  * Serves the prepared data sets of campaigns whose data only the coordinator has:
@@ -16,25 +18,26 @@ import { servedData } from './manifest.ts'
  * Only to callers with a live worker token (or the admin token): the maintainer's data is not
  * public just because the dashboard is. A refusal counts against the address like a failed login.
  */
-export function registerDataRoutes(server: FastifyInstance, app: Ctx): void {
+export async function dataPlugin(server: FastifyInstance, opts: { app: Ctx }): Promise<void> {
+  const { app } = opts
   const allowed = (req: FastifyRequest, reply: FastifyReply): boolean => {
-    const limiter = authLimiter(app)
+    const limiter = app.state.of(AUTH_LIMITER)
     const wait = limiter.retryAfterMs(req.ip)
     if (wait > 0) {
-      void reply.code(429).header('retry-after', String(Math.ceil(wait / 1000))).send({ error: 'too many failed logins from this address: try again later, with a valid token' })
+      void refuse(reply.header('retry-after', String(Math.ceil(wait / 1000))), new UserError('too many failed logins from this address: try again later, with a valid token', 'rate-limited'))
       return false
     }
     const who = authenticate(app, bearer(req.headers.authorization))
     if (who && !revokedAmong(app, [who.tokenId]).length) return true
     limiter.fail(req.ip)
-    void reply.code(401).send({ error: 'a worker token is required (Authorization: Bearer <token>); ask the maintainer for one' })
+    void refuse(reply, new UserError('a worker token is required (Authorization: Bearer <token>); ask the maintainer for one', 'unauthorized'))
     return false
   }
 
   server.get<{ Params: { campaign: string } }>('/data/:campaign', async (req, reply) => {
     if (!allowed(req, reply)) return reply
     const served = servedData(app, req.params.campaign)
-    if (!served) return reply.code(404).send({ error: `campaign "${req.params.campaign}" serves no data set: its workers prepare their data themselves` })
+    if (!served) throw new UserError(`campaign "${req.params.campaign}" serves no data set: its workers prepare their data themselves`, 'not-found')
     return reply.header('cache-control', 'no-cache').send(served.manifest)
   })
 
@@ -42,12 +45,12 @@ export function registerDataRoutes(server: FastifyInstance, app: Ctx): void {
     if (!allowed(req, reply)) return reply
     const served = servedData(app, req.params.campaign)
     const file = served?.manifest.files.find(f => f.name === req.params.name)
-    if (!served || !file) return reply.code(404).send({ error: `no file "${req.params.name}" in the data set of "${req.params.campaign}"` })
+    if (!served || !file) throw new UserError(`no file "${req.params.name}" in the data set of "${req.params.campaign}"`, 'not-found')
     const path = join(served.dir, file.name)
     const size = await stat(path).then(s => s.size, () => -1)
     // The folder changed under the coordinator since the campaign was made: say so, do not serve
     // bytes that cannot match the manifest.
-    if (size !== file.size) return reply.code(500).send({ error: `the coordinator's copy of ${file.name} changed since the campaign was created (${size} bytes, expected ${file.size}); the maintainer must recreate the campaign` })
+    if (size !== file.size) throw new UserError(`the coordinator's copy of ${file.name} changed since the campaign was created (${size} bytes, expected ${file.size}); the maintainer must recreate the campaign`, 'damaged')
     const range = parseRange(req.headers.range, size)
     reply.header('accept-ranges', 'bytes').header('etag', `"${file.sha256}"`).type('application/octet-stream')
     if (range === 'unsatisfiable') return reply.code(416).header('content-range', `bytes */${size}`).send()

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { DEFAULT_RATCHET_SETTINGS } from '../../src/ratchet/settings.ts'
-import { DEFAULT_EFFECTS, simulateCampaign, summarize, type CampaignConfig, type SimulationSummary } from '../../src/ratchet/simulate.ts'
+import { DEFAULT_EFFECTS, simulateCampaign, summarize, type CampaignConfig, type SimulationSummary } from '../../../bench/ratchet/simulate.ts'
 
 // A smaller version of the campaigns in bench/ratchet/run.ts: the H100's noise, the brief's mix of
 // ideas, 4 workers, and the default settings. Deterministic (seeded), a few seconds.

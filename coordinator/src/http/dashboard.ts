@@ -10,7 +10,7 @@ import { statusPage, statusSections } from '../status/page.ts'
 
 const here = dirname(fileURLToPath(import.meta.url))
 /** The page, its ES modules and its stylesheet: plain files, edited and reloaded, no build step. */
-export const WEB_DIR = runtimeFile('dashboardWeb', () => join(here, 'web'))
+const WEB_DIR = runtimeFile('dashboardWeb', () => join(here, '..', 'dashboard', 'web'))
 /** uPlot (the chart) from node_modules, so the page needs no CDN and works offline. */
 const UPLOT_DIR = runtimeFile('uplot', () => join(dirname(createRequire(import.meta.url).resolve('uplot/package.json')), 'dist'))
 

@@ -1,6 +1,11 @@
 import t from 'tap'
-import { createRng } from '../../src/ratchet/random.ts'
-import { mean, sampleSd } from '../../src/ratchet/stats.ts'
+import { createRng } from '../src/random.ts'
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length
+function sampleSd(xs: number[]): number {
+  const m = mean(xs)
+  return Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1))
+}
 
 const draw = (n: number, f: () => number) => Array.from({ length: n }, f)
 

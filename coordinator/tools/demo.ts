@@ -7,13 +7,12 @@
  */
 import { createTRPCClient, createWSClient, wsLink } from '@trpc/client'
 import WebSocket from 'ws'
-import type { AssignmentEvent, Hardware, Metrics, ReportInput, WorkUnit } from '@autoresearch-grid/shared'
-import type { AppRouter } from '../api/router.ts'
-import type { Ctx } from '../context.ts'
-import { createWorkerToken } from '../auth/access.ts'
-import { createCampaign } from '../campaigns/campaigns.ts'
-import { addHypothesis } from '../hypotheses/add.ts'
-import { createRng, type Rng } from '../ratchet/index.ts'
+import { type AssignmentEvent, type Hardware, type Metrics, type ReportInput, type WorkUnit, createRng, isCandidate, type Rng } from '@autoresearch-grid/shared'
+import type { AppRouter } from '../src/api/router.ts'
+import type { Ctx } from '../src/context.ts'
+import { createWorkerToken } from '../src/auth/access.ts'
+import { createCampaign } from '../src/campaigns/campaigns.ts'
+import { addHypothesis } from '../src/hypotheses/add.ts'
 
 export const DEMO_TRAIN_PY = `"""GPT pretraining for the 5-minute budget (autoresearch's train.py, abridged for the demo)."""
 DEPTH = 8
@@ -127,7 +126,7 @@ export function demoReport(unit: WorkUnit, cls: string, rng: Rng): ReportInput {
   let source = parent
   let description = unit.kind === 'baseline' ? 'baseline of the current best' : unit.kind === 'verify' ? 'verification run' : ''
   let crash = false
-  if (unit.kind === 'explore' || unit.kind === 'rebase') {
+  if (isCandidate(unit.kind)) {
     const idea = IDEAS.find(i => i.title === unit.hypothesis?.title)
     if (idea) {
       source = setConstant(parent, idea.set)

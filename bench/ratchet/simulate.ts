@@ -1,9 +1,8 @@
-import { nextUnit, type QueuedUnit } from '../scheduler/next-unit.ts'
-import { decide, type CandidateSample } from './decide.ts'
-import { decideNaive } from './naive.ts'
-import { noiseFloorOfGroups } from './noise.ts'
-import { createRng, type Rng } from './random.ts'
-import type { RatchetSettings } from './settings.ts'
+import { createRng, decideNaive, type Rng, type UnitKind } from '../../shared/src/index.ts'
+import { nextUnit, type QueuedUnit } from '../../coordinator/src/scheduler/next-unit.ts'
+import { decide, type CandidateSample } from '../../coordinator/src/ratchet/decide.ts'
+import { noiseFloorOfGroups } from '../../coordinator/src/ratchet/noise.ts'
+import type { RatchetSettings } from '../../coordinator/src/ratchet/settings.ts'
 
 /**
  * A synthetic campaign with known truth, to measure what a ratchet keeps. Every candidate carries
@@ -103,7 +102,7 @@ export interface CampaignResult {
   sigma: number
   runs: number
   rounds: number
-  runsByKind: Record<'baseline' | 'explore' | 'verify' | 'rebase', number>
+  runsByKind: Record<UnitKind, number>
   /** Runs spent on candidates whose parent stopped being the best before they were decided. */
   staleRuns: number
   merges: MergeRecord[]

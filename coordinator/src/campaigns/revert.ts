@@ -2,9 +2,11 @@ import { and, eq } from 'drizzle-orm'
 import type { Ctx } from '../context.ts'
 import { campaigns, events, experiments, measurements, merges } from '../db/schema.ts'
 import { logEvent } from '../events/log.ts'
-import { getCampaign, UserError } from '../campaigns/campaigns.ts'
+import { getCampaign } from './campaigns.ts'
+import { UserError } from '../errors.ts'
 
-export const MAINTAINER = { name: 'maintainer', email: 'maintainer@autoresearch-grid.local' }
+/** Who a revert commit is by: the maintainer asked for it on the dashboard or the API. */
+const MAINTAINER = { name: 'maintainer', email: 'maintainer@autoresearch-grid.local' }
 
 type Merge = typeof merges.$inferSelect
 
@@ -44,11 +46,11 @@ function mergesSince(app: Ctx, campaign: string, best: string, target: Merge): M
  */
 export async function revertMerge(app: Ctx, mergeId: string): Promise<{ commit: string; reverted: string[]; valBpb: number }> {
   const target = app.db.select().from(merges).where(eq(merges.id, mergeId)).get()
-  if (!target) throw new UserError(`no merge "${mergeId}"`)
-  if (target.reverted) throw new UserError(`merge "${mergeId}" was already reverted`)
+  if (!target) throw new UserError(`no merge "${mergeId}"`, 'not-found')
+  if (target.reverted) throw new UserError(`merge "${mergeId}" was already reverted`, 'conflict')
   const c = getCampaign(app, target.campaign)!
   const chain = mergesSince(app, c.name, c.bestCommit, target)
-  if (!chain) throw new UserError(`merge "${mergeId}" is no longer on the branch of "${c.name}": nothing to revert`)
+  if (!chain) throw new UserError(`merge "${mergeId}" is no longer on the branch of "${c.name}": nothing to revert`, 'conflict')
   const exp = app.db.select({ description: experiments.description }).from(experiments).where(eq(experiments.id, target.experimentId)).get()
   const files = await app.git.readFiles(target.bestBefore, c.spec.editableFiles)
   const others = chain.length - 1
@@ -59,7 +61,7 @@ export async function revertMerge(app: Ctx, mergeId: string): Promise<{ commit: 
   const commit = await app.git.commit({ files, parents: [c.bestCommit], message, author: MAINTAINER, date: app.now() })
   app.db.transaction(tx => {
     const now = tx.select({ best: campaigns.bestCommit }).from(campaigns).where(eq(campaigns.name, c.name)).get()!
-    if (now.best !== c.bestCommit) throw new UserError('the best moved while reverting: look at the new best and try again')
+    if (now.best !== c.bestCommit) throw new UserError('the best moved while reverting: look at the new best and try again', 'conflict')
     tx.update(campaigns).set({ bestCommit: commit }).where(eq(campaigns.name, c.name)).run()
     for (const m of chain) tx.update(merges).set({ reverted: true }).where(eq(merges.id, m.id)).run()
     // The revert commit holds exactly the old best's source: its measurements are the new best's

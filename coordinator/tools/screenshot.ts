@@ -1,25 +1,25 @@
 /**
  * Makes docs/dashboard.png: starts a coordinator in a temporary directory, fills it with the demo
- * campaign (dashboard/demo.ts) and photographs the page in Debian's Chromium.
+ * campaign (coordinator/tools/demo.ts) and photographs the page in Debian's Chromium.
  *
- *   npx tsx coordinator/src/dashboard/screenshot.ts [out.png]      # default docs/dashboard.png
- *   npx tsx coordinator/src/dashboard/screenshot.ts --serve        # keep it running to look around
+ *   npx tsx coordinator/tools/screenshot.ts [out.png]      # default docs/dashboard.png
+ *   npx tsx coordinator/tools/screenshot.ts --serve        # keep it running to look around
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { chromium } from 'playwright-core'
-import { openCoordinator } from '../coordinator.ts'
-import { buildServer } from '../server.ts'
-import { createAdminToken } from '../auth/access.ts'
+import { openCoordinator } from '../src/coordinator.ts'
+import { buildServer } from '../src/server.ts'
+import { createAdminToken } from '../src/auth/access.ts'
 import { seedDemo } from './demo.ts'
 
-export const CHROMIUM = '/usr/bin/chromium'
-export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+const CHROMIUM = '/usr/bin/chromium'
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
   '--disable-component-update', '--disable-sync']
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 const serve = process.argv.includes('--serve')
 const out = resolve(process.argv.slice(2).find(a => !a.startsWith('--')) ?? join(root, 'docs', 'dashboard.png'))
 

@@ -1,0 +1,59 @@
+/**
+ * Issue 17's grid campaigns (bench/ratchet/grid.ts) for the fixed and the sequential policy side by
+ * side; prints a markdown table and writes it into docs/RATCHET.md between its grid markers.
+ *   npx tsx bench/ratchet/grid-run.ts [seeds]
+ * Seeded: the same command gives the same numbers on any machine.
+ */
+import { readFileSync, writeFileSync } from 'node:fs'
+import { DEFAULT_RATCHET_SETTINGS, type RatchetPolicy } from '../../coordinator/src/ratchet/index.ts'
+import { DEFAULT_EFFECTS, type EffectModel } from './simulate.ts'
+import { simulateGrid, type GridConfig, type GridResult } from './grid.ts'
+
+const SEEDS = Number(process.argv[2] ?? 2)
+const DOC = new URL('../../docs/RATCHET.md', import.meta.url)
+const ONE_PERCENT: EffectModel = { ...DEFAULT_EFFECTS, nullShare: 0.59, harmfulShare: 0.4 }
+
+interface Row { label: string; policy: RatchetPolicy; effects: EffectModel; workers: number; baselineRuns: number }
+
+function config(row: Row, seed: number): GridConfig {
+  const one = row.workers === 1
+  return {
+    seed, sigma: 0.038, workers: row.workers, classes: one ? 1 : 4, contributors: one ? 1 : 8, explorations: 1000, effects: row.effects,
+    settings: { ...DEFAULT_RATCHET_SETTINGS, policy: row.policy, allowSelfVerification: one }, baselineRuns: row.baselineRuns,
+    cleanMergeRate: 0.8, interaction: 0.15, outliers: 0.03, priorSigma: 0.01, redecideOnMove: false,
+  }
+}
+
+function line(row: Row, rs: GridResult[]): string {
+  const sum = (f: (r: GridResult) => number) => rs.reduce((a, r) => a + f(r), 0)
+  const pct = (a: number, b: number) => (b ? `${((100 * a) / b).toFixed(1)} %` : '–')
+  const runs = sum(r => r.runs)
+  const merges = sum(r => r.merges.length)
+  const falseM = sum(r => r.merges.filter(m => m.trueEffect >= 0).length)
+  const big = rs.flatMap(r => r.ideas.filter(i => i.sigmas < -2 && i.outcome !== 'open'))
+  const gpuHours = sum(r => (r.workers * r.wallSeconds) / 3600)
+  return `| ${row.label} | ${row.workers} | ${(runs / merges).toFixed(1)} | ${(merges / rs.length).toFixed(1)} | ${pct(falseM, merges)} | ${pct(big.filter(i => i.outcome === 'merged').length, big.length)} | ` +
+    `${pct(sum(r => r.staleRuns), runs)} | ${pct(sum(r => r.staleRunsDropped), runs)} | ${pct(sum(r => r.screenedStale), sum(r => r.screenedClaims))} | ` +
+    `${pct(sum(r => r.runsByKind.baseline), runs)} | ${pct(sum(r => r.runsByKind.verify), runs)} | ${(sum(r => r.gain) / gpuHours).toFixed(4)} |`
+}
+
+const rows: Row[] = []
+for (const [prior, effects] of [['30 % real', DEFAULT_EFFECTS], ['1 % real', ONE_PERCENT]] as const)
+  for (const workers of [16, 1])
+    for (const policy of ['fixed', 'sequential'] as const)
+      rows.push({ label: `${prior}, ${policy}`, policy, effects, workers, baselineRuns: 4 })
+rows.splice(2, 0, { label: '30 % real, sequential, 8 baselines', policy: 'sequential', effects: DEFAULT_EFFECTS, workers: 16, baselineRuns: 8 })
+
+const started = Date.now()
+const table = ['| prior, policy | workers | runs / merge | merges / campaign | false accepts | gains > 2σ kept | runs on stale candidates | of which evidence dropped | screened claims gone stale | baseline runs | verify runs | true gain / GPU-hour (bpb) |',
+  '|---|---|---|---|---|---|---|---|---|---|---|---|']
+for (const row of rows) {
+  const rs = Array.from({ length: SEEDS }, (_, i) => simulateGrid(config(row, i + 1)))
+  table.push(line(row, rs))
+  console.log(table.at(-1))
+}
+const seconds = ((Date.now() - started) / 1000).toFixed(0)
+const block = `<!-- grid: begin -->\n\`npx tsx bench/ratchet/grid-run.ts ${SEEDS}\` (${SEEDS} seeded campaigns per row, 1000 explorations each; ${seconds} s here).\n\n${table.join('\n')}\n<!-- grid: end -->`
+const doc = readFileSync(DOC, 'utf8')
+if (doc.includes('<!-- grid: begin -->')) writeFileSync(DOC, doc.replace(/<!-- grid: begin -->[\s\S]*<!-- grid: end -->/, block))
+else console.log('docs/RATCHET.md has no grid markers; table not written')

@@ -1,0 +1,344 @@
+import { nextUnit, type QueuedUnit } from '../../coordinator/src/scheduler/next-unit.ts'
+import { decide, type CandidateSample, type CarriedEvidence, type Decision, type ParentRun } from '../../coordinator/src/ratchet/decide.ts'
+import { noiseFloorOfGroups } from '../../coordinator/src/ratchet/noise.ts'
+import { createRng, isCandidate, type Rng, type UnitKind } from '../../shared/src/index.ts'
+import { realRateOf } from '../../coordinator/src/ratchet/sequential.ts'
+import type { RatchetSettings } from '../../coordinator/src/ratchet/settings.ts'
+import type { EffectModel } from './simulate.ts'
+
+/**
+ * A grid campaign with known truth (issue 17), built to be independent of the policy under test:
+ * several hardware classes of different sizes, σ and val_bpb level; contributors with one to
+ * several workers, mostly on one class; per-worker noise and a few wild runs (heavy tails); changes
+ * whose effect differs between classes and may change when carried onto a newer best (they
+ * interact with what was merged meanwhile); runs of uneven length, so workers drift out of step.
+ * Time is continuous: a worker that finishes reports, the coordinator decides, and the worker asks
+ * the real scheduler (`nextUnit`) for its next unit. The ratchet is the real `decide`, with the
+ * noise floor estimated from the runs as the coordinator does.
+ *
+ * The coordinator's part is played as production plays it (units/judge.ts, merge.ts, report.ts):
+ * verification units per decision, a candidate re-decided when a run of it or a baseline of its
+ * parent arrives, the stale path (a clean three-way merge with probability `cleanMergeRate`, else
+ * a rebase unit), suspects after two unreproduced claims above the cap. With `redecideOnMove` the
+ * pending candidates of a replaced best are re-decided as soon as it moves (the sequential
+ * policy's coordinator does this: their queued verifications would otherwise run against a parent
+ * that no longer matters).
+ */
+
+export interface GridConfig {
+  seed: number
+  /** Base σ of val_bpb; each class's is this times U(0.75, 1.3), each worker's a further U(0.85, 1.2). */
+  sigma: number
+  workers: number
+  classes: number
+  contributors: number
+  /** The campaign ends after this many explorations, or `runs` runs of any kind, whichever first. */
+  explorations: number
+  runs?: number
+  effects: EffectModel
+  settings: RatchetSettings
+  baselineRuns: number
+  cleanMergeRate: number
+  /** Chance, per merge in between, that a carried change's effect changes (× U(−0.25, 1)). */
+  interaction: number
+  /** Share of runs whose noise is 4 times larger. */
+  outliers: number
+  priorSigma: number
+  redecideOnMove: boolean
+}
+
+interface Idea { sigmas: number; effect: number; perClass: number[]; outcome: 'open' | 'merged' | 'closed'; last?: string }
+interface Commit { id: string; parent: string | null; value: number[]; idea: Idea | null; mergesAtParent: number }
+interface Run { commit: string; cls: number; value: number; worker: string; contributor: string; kind: UnitKind }
+interface Candidate {
+  commit: Commit
+  cls: number
+  author: string
+  authorWorker: string
+  pending: boolean
+  carried?: CarriedEvidence
+  carriedClaim?: { authorId: string; improvement: number }
+}
+interface Worker { id: string; contributor: string; cls: number; noise: number }
+type Unit = QueuedUnit & { origin?: Candidate }
+
+export interface GridResult {
+  runs: number
+  explorations: number
+  wallSeconds: number
+  workers: number
+  runsByKind: Record<Run['kind'], number>
+  /** Runs of candidates that went stale (counted when they did), and of those whose evidence was dropped. */
+  staleRuns: number
+  staleRunsDropped: number
+  /** Claims that passed the first look (earned a verification) and went stale before a verdict. */
+  screenedClaims: number
+  screenedStale: number
+  /** Runs of other classes' baselines than the class of the merged candidate. */
+  merges: { trueEffect: number }[]
+  ideas: { sigmas: number; outcome: Idea['outcome']; last?: string }[]
+  gain: number
+}
+
+const CLASS = (k: number) => `class${k}`
+
+function world(cfg: GridConfig, rng: Rng) {
+  const sigmas = Array.from({ length: cfg.classes }, () => cfg.sigma * rng.uniform(0.75, 1.3))
+  // Far above what a campaign of additive gains can take away, so val_bpb stays positive.
+  const levels = Array.from({ length: cfg.classes }, () => 20 + rng.uniform(-0.1, 0.1))
+  const weights = Array.from({ length: cfg.classes }, () => rng.uniform(0.5, 2))
+  const pick = () => {
+    let u = rng.next() * weights.reduce((a, b) => a + b, 0)
+    for (let k = 0; k < weights.length; k++) if ((u -= weights[k]) < 0) return k
+    return weights.length - 1
+  }
+  const home = Array.from({ length: cfg.contributors }, pick)
+  const workers: Worker[] = Array.from({ length: cfg.workers }, (_, i) => {
+    const contributor = i < cfg.contributors ? i : rng.int(cfg.contributors)
+    return { id: `w${i}`, contributor: `c${contributor}`, cls: rng.chance(0.75) ? home[contributor] : pick(), noise: rng.uniform(0.85, 1.2) }
+  })
+  const share = sigmas.map((_, k) => workers.filter(w => w.cls === k).length / workers.length)
+  return { sigmas, levels, workers, share }
+}
+
+function drawIdea(rng: Rng, m: EffectModel, sigma: number, classes: number): Idea {
+  const u = rng.next()
+  const sigmas = u < m.nullShare ? 0 : u < m.nullShare + m.harmfulShare ? rng.uniform(...m.harmfulSigmas) : -rng.uniform(...m.improvementSigmas)
+  // A change helps some GPUs more than others (a larger batch on a larger card, say).
+  const perClass = Array.from({ length: classes }, () => Math.max(0, 1 + 0.3 * rng.normal()))
+  return { sigmas, effect: sigmas * sigma, perClass, outcome: 'open' }
+}
+
+export function simulateGrid(cfg: GridConfig): GridResult {
+  return new Grid(cfg).run()
+}
+
+class Grid {
+  rng: Rng
+  w: ReturnType<typeof world>
+  commits = new Map<string, Commit>()
+  runs: Run[] = []
+  runsOf = new Map<string, Run[]>() // commit → runs
+  candidates = new Map<string, Candidate>()
+  queue: Unit[] = []
+  ideas: Idea[] = []
+  merges: { trueEffect: number }[] = []
+  best: Commit
+  mergeCount = 0
+  nextId = 0
+  now = 0
+  unreproduced = new Map<string, number>()
+  noiseCache = new Map<number, number>()
+  out = { staleRuns: 0, staleRunsDropped: 0, screenedClaims: 0, screenedStale: 0, explorations: 0 }
+  runsByKind = { baseline: 0, verify: 0, explore: 0, rebase: 0 }
+  screened = new Set<string>()
+
+  constructor(readonly cfg: GridConfig) {
+    this.rng = createRng(cfg.seed)
+    this.w = world(cfg, this.rng)
+    this.best = this.addCommit({ parent: null, value: [...this.w.levels], idea: null, mergesAtParent: 0 })
+  }
+
+  addCommit(c: Omit<Commit, 'id'>): Commit {
+    const commit = { ...c, id: `k${this.nextId++}` }
+    this.commits.set(commit.id, commit)
+    return commit
+  }
+
+  run(): GridResult {
+    const { cfg } = this
+    const budget = cfg.settings.budgetSeconds
+    // (finish time, worker, unit): a small array is enough for ≤ 64 workers.
+    const busy: { at: number; worker: Worker; unit: Unit }[] = []
+    const idle: Worker[] = []
+    const start = (worker: Worker, at: number) => {
+      const unit = this.lease(worker)
+      if (!unit) return idle.push(worker)
+      busy.push({ at: at + budget * this.rng.uniform(1.02, 1.2), worker, unit })
+    }
+    for (const worker of this.w.workers) start(worker, budget * this.rng.uniform(0, 0.2))
+    const total = () => this.runs.length
+    while (busy.length && this.out.explorations < cfg.explorations && total() < (cfg.runs ?? Infinity)) {
+      busy.sort((a, b) => a.at - b.at)
+      const { at, worker, unit } = busy.shift()!
+      this.now = at
+      this.report(worker, unit)
+      start(worker, at)
+      for (const w of idle.splice(0)) start(w, at)
+    }
+    const gain = this.trueValue(this.commits.get('k0')!) - this.trueValue(this.best)
+    return {
+      runs: total(), explorations: this.out.explorations, wallSeconds: this.now, workers: cfg.workers, runsByKind: this.runsByKind,
+      staleRuns: this.out.staleRuns, staleRunsDropped: this.out.staleRunsDropped, screenedClaims: this.screened.size, screenedStale: this.out.screenedStale,
+      merges: this.merges, ideas: this.ideas.map(i => ({ sigmas: i.sigmas, outcome: i.outcome, last: i.last })), gain,
+    }
+  }
+
+  /** The val_bpb the campaign cares about: each class's true value weighted by its share of workers. */
+  trueValue(c: Commit): number {
+    return c.value.reduce((s, v, k) => s + (v - this.w.levels[k]) * this.w.share[k], 0)
+  }
+
+  contributorsOn(cls: number): number {
+    return new Set(this.w.workers.filter(w => w.cls === cls).map(w => w.contributor)).size
+  }
+
+  lease(worker: Worker): Unit | undefined {
+    const { cfg } = this
+    const self = cfg.settings.allowSelfVerification === true
+    const bestRuns = (this.runsOf.get(this.best.id) ?? []).filter(r => r.cls === worker.cls && (r.kind === 'baseline' || r.kind === 'verify'))
+    const choice = nextUnit({
+      worker: { id: worker.id, contributorId: worker.contributor, hardwareClass: CLASS(worker.cls) },
+      best: this.best.id,
+      baselines: { [CLASS(worker.cls)]: bestRuns.length },
+      units: this.queue,
+      hypotheses: [],
+      suspectContributorIds: [...this.unreproduced].filter(([, n]) => n >= 2).map(([c]) => c),
+      explorationAllowed: self || this.contributorsOn(worker.cls) >= 1 + (cfg.settings.minVerifierContributors ?? 1),
+      settings: { baselineRuns: cfg.baselineRuns, allowSelfVerification: self },
+    })
+    if (choice.action === 'none') return undefined
+    const unit: Unit = choice.action === 'lease' ? this.queue.find(u => u.id === choice.unitId)!
+      : choice.kind === 'baseline' ? this.newUnit({ kind: 'baseline', commit: choice.commit, hardwareClass: choice.hardwareClass })
+      : this.newUnit({ kind: 'explore', commit: choice.parentCommit, hardwareClass: null, hypothesisId: null })
+    unit.leasedTo = worker.id
+    return unit
+  }
+
+  newUnit(u: Omit<Unit, 'id' | 'leasedTo' | 'queuedAt'>): Unit {
+    const unit: Unit = { ...u, id: `u${this.nextId++}`, leasedTo: null, queuedAt: this.now }
+    this.queue.push(unit)
+    return unit
+  }
+
+  measure(worker: Worker, commit: Commit, kind: Run['kind']): Run {
+    const sd = this.w.sigmas[worker.cls] * worker.noise * (this.rng.chance(this.cfg.outliers) ? 4 : 1)
+    const run: Run = { commit: commit.id, cls: worker.cls, value: this.rng.normal(commit.value[worker.cls], sd), worker: worker.id, contributor: worker.contributor, kind }
+    this.runs.push(run)
+    this.runsOf.set(commit.id, [...(this.runsOf.get(commit.id) ?? []), run])
+    this.runsByKind[kind]++
+    if (kind === 'baseline' || kind === 'verify') this.noiseCache.delete(worker.cls)
+    return run
+  }
+
+  report(worker: Worker, unit: Unit): void {
+    this.queue = this.queue.filter(u => u !== unit)
+    if (unit.kind === 'baseline') {
+      this.measure(worker, this.commits.get(unit.commit)!, 'baseline')
+      for (const c of this.candidates.values()) if (c.pending && c.cls === worker.cls && c.commit.parent === unit.commit) this.judge(c)
+      return
+    }
+    if (unit.kind === 'verify') {
+      const c = this.candidates.get(unit.commit)!
+      this.measure(worker, c.commit, 'verify')
+      if (c.pending) this.judge(c)
+      return
+    }
+    if (unit.kind === 'explore') this.out.explorations++
+    const origin = unit.origin
+    const parent = unit.kind === 'rebase' ? this.best : this.commits.get(unit.commit)!
+    const idea = origin ? origin.commit.idea! : drawIdea(this.rng, this.cfg.effects, this.cfg.sigma, this.cfg.classes)
+    if (!origin) this.ideas.push(idea)
+    const commit = this.carry(idea, parent, origin?.commit)
+    const c: Candidate = { commit, cls: worker.cls, author: worker.contributor, authorWorker: worker.id, pending: true,
+      carried: origin?.carried, carriedClaim: origin ? this.claimOf(origin) : undefined }
+    this.candidates.set(commit.id, c)
+    this.measure(worker, commit, unit.kind)
+    this.judge(c)
+  }
+
+  /** The commit of `idea` on `parent`; carried from `from`, its effect may have changed on the way. */
+  carry(idea: Idea, parent: Commit, from?: Commit): Commit {
+    if (from) for (let i = from.mergesAtParent; i < this.mergeCount; i++) if (this.rng.chance(this.cfg.interaction)) idea.effect *= this.rng.uniform(-0.25, 1)
+    const value = parent.value.map((v, k) => v + idea.effect * idea.perClass[k])
+    return this.addCommit({ parent: parent.id, value, idea, mergesAtParent: this.mergeCount })
+  }
+
+  claimOf(c: Candidate): { authorId: string; improvement: number } {
+    const own = (this.runsOf.get(c.commit.id) ?? []).filter(r => r.cls === c.cls && r.contributor === c.author && isCandidate(r.kind))
+    const parent = this.parentRuns(c)
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length
+    const improvement = own.length && parent.length ? mean(parent.map(r => r.valBpb)) - mean(own.map(r => r.value)) : 0
+    return { authorId: c.author, improvement: Math.max(improvement, c.carriedClaim?.improvement ?? -Infinity) }
+  }
+
+  parentRuns(c: Candidate): ParentRun[] {
+    return (this.runsOf.get(c.commit.parent!) ?? []).filter(r => r.cls === c.cls && (r.kind === 'baseline' || r.kind === 'verify'))
+      .map(r => ({ valBpb: r.value, contributorId: r.contributor }))
+  }
+
+  sigma(cls: number): number {
+    let s = this.noiseCache.get(cls)
+    if (s === undefined) {
+      const groups = new Map<string, number[]>()
+      for (const r of this.runs) if (r.cls === cls && (r.kind === 'baseline' || r.kind === 'verify')) groups.set(r.commit, [...(groups.get(r.commit) ?? []), r.value])
+      s = noiseFloorOfGroups([...groups.values()], this.cfg.priorSigma).sigma
+      this.noiseCache.set(cls, s)
+    }
+    return s
+  }
+
+  realRate(): number {
+    const decided = this.ideas.filter(i => i.outcome !== 'open')
+    return realRateOf(decided.filter(i => i.outcome === 'merged').length, decided.length)
+  }
+
+  judge(c: Candidate): void {
+    const samples: CandidateSample[] = (this.runsOf.get(c.commit.id) ?? []).filter(r => r.cls === c.cls)
+      .map(r => ({ valBpb: r.value, workerId: r.worker, contributorId: r.contributor, trainingSeconds: this.cfg.settings.budgetSeconds }))
+    const parentRuns = this.parentRuns(c)
+    const d = decide({
+      candidate: { authorId: c.author, samples, linesDelta: 1, carriedClaim: c.carriedClaim, carried: c.carried },
+      parentSamples: parentRuns.map(r => r.valBpb), parentRuns, sigma: this.sigma(c.cls), parentIsBest: c.commit.parent === this.best.id,
+      settings: this.cfg.settings, realRate: this.realRate(),
+    })
+    this.apply(c, d, samples.length)
+  }
+
+  apply(c: Candidate, d: Decision, n: number): void {
+    c.commit.idea!.last = d.kind + ':' + ('reason' in d ? d.reason : '') + ':' + d.message.slice(0, 60)
+    if (d.kind === 'await-baseline' || d.kind === 'hold') return
+    if (d.kind === 'verify') return this.verify(c, d)
+    c.pending = false
+    this.queue = this.queue.filter(u => !(u.kind === 'verify' && u.commit === c.commit.id))
+    const idea = c.commit.idea!
+    if (d.kind === 'merge') {
+      if (c.commit.parent !== this.best.id) return this.stale(c, undefined, n)
+      this.merges.push({ trueEffect: this.trueValue(c.commit) - this.trueValue(this.best) })
+      idea.outcome = 'merged'
+      this.best = c.commit
+      this.mergeCount++
+      this.queue = this.queue.filter(u => u.kind !== 'baseline')
+      if (this.cfg.redecideOnMove) for (const o of [...this.candidates.values()]) if (o.pending) this.judge(o)
+      return
+    }
+    if (d.kind === 'stale') return this.stale(c, d.carry, n)
+    idea.outcome = 'closed'
+    if (d.kind === 'reject' && d.reason === 'unreproduced-improvement') this.unreproduced.set(c.author, (this.unreproduced.get(c.author) ?? 0) + 1)
+  }
+
+  verify(c: Candidate, d: Extract<Decision, { kind: 'verify' }>): void {
+    this.screened.add(c.commit.id)
+    const queued = this.queue.filter(u => u.kind === 'verify' && u.commit === c.commit.id)
+    for (const u of queued) u.excludedContributorIds = d.excludeContributorIds
+    for (let i = queued.length; i < d.needed; i++)
+      this.newUnit({ kind: 'verify', commit: c.commit.id, hardwareClass: CLASS(c.cls), candidateWorkerId: c.authorWorker, candidateContributorId: c.author,
+        excludedContributorIds: d.excludeContributorIds, measuredBy: (this.runsOf.get(c.commit.id) ?? []).map(r => r.worker) })
+  }
+
+  /** The stale path (units/merge.ts mergeStale): a clean three-way merge onto the best, or a rebase unit. */
+  stale(c: Candidate, carry: CarriedEvidence | undefined, n: number): void {
+    this.out.staleRuns += n
+    if (!carry) this.out.staleRunsDropped += n
+    if (this.screened.has(c.commit.id)) this.out.screenedStale++
+    const origin = { ...c, carried: carry }
+    if (!this.rng.chance(this.cfg.cleanMergeRate)) {
+      this.newUnit({ kind: 'rebase', commit: this.best.id, hardwareClass: null }).origin = origin
+      return
+    }
+    const commit = this.carry(c.commit.idea!, this.best, c.commit)
+    const merged: Candidate = { commit, cls: c.cls, author: c.author, authorWorker: c.authorWorker, pending: true, carried: carry, carriedClaim: this.claimOf(c) }
+    this.candidates.set(commit.id, merged)
+    this.judge(merged)
+  }
+}

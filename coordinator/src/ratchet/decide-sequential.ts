@@ -1,0 +1,124 @@
+import { mean } from './stats.ts'
+import type { CandidateSample, CarriedEvidence, Decision, RatchetInput } from './decide.ts'
+import { contradicted, describe, evidenceOf, fmt, signed, verifierContributors, type Measured } from './evidence.ts'
+import { boundaries, combine, DEFAULT_SEQUENTIAL, discounted, estimateOf, logLikelihoodRatio, realRateOf, type EffectEstimate, type SequentialSettings } from './sequential.ts'
+import type { RatchetSettings } from './settings.ts'
+
+/**
+ * The `sequential` policy's verdict (issue 17) for a candidate with runs and a parent with
+ * baselines; sanity, the class's approval, failed verifications and the cap were settled before
+ * (decide.ts), and simplifications keep the fixed rule.
+ *
+ * One sequential probability ratio test (sequential.ts) runs from the claim on: the author's run is
+ * its first observation and every verification the next; the candidate is discarded as soon as the
+ * log likelihood ratio falls to the lower boundary (so the screen is the test's first look), and
+ * merges once it reaches the upper one, which the campaign's observed rate of real gains sets. A
+ * candidate carried onto a newer best starts from the evidence its origin gathered, weighted down
+ * (`carryWeight`), instead of from nothing. Around the test the issue-15 guards stay as they were:
+ * at least `minVerifierContributors` distinct other contributors; their runs alone clear the
+ * screen's bar; the win holds at the verdict's z without the runs of any one of them; a claim
+ * above the cap counts for nothing.
+ */
+export function judgeSequential(input: RatchetInput, m: Measured): Decision {
+  const { candidate, sigma, settings } = input
+  const seq: SequentialSettings = { ...DEFAULT_SEQUENTIAL, ...settings.sequential }
+  const selfOk = settings.allowSelfVerification === true
+  const claim = m.author.length > 0 ? evidenceOf(m.author, m.parentSamples, sigma, settings, 'author') : undefined
+  const aboveCap = (claim !== undefined && -claim.delta > settings.maxImprovement) || m.carriedAboveCap
+  // Above the cap the author's word counts for nothing, as under the fixed rule.
+  const used = aboveCap ? m.independent : candidate.samples
+  const carried = candidate.carried
+  const all = withCarried(used, m.parentSamples, sigma, aboveCap ? carried?.independent : carried?.all, seq.carryWeight)
+  const independent = withCarried(m.independent, m.parentSamples, sigma, carried?.independent, seq.carryWeight)
+  const bounds = boundaries(input.realRate ?? realRateOf(0, 0, seq), seq)
+  const llr = all ? logLikelihoodRatio(all, seq.gainSigmas * sigma) : 0
+  const evidence = used.length > 0 ? evidenceOf(used, m.parentSamples, sigma, settings, aboveCap ? 'independent' : 'all') : claim!
+  const text = `log LR ${llr.toFixed(2)} for a ${seq.gainSigmas}σ gain (merge at ${bounds.upper.toFixed(2)}, discard at ${bounds.lower.toFixed(2)}); ${describe(evidence)}`
+  const verifications = aboveCap || !selfOk ? m.independent.length : candidate.samples.length - (m.author.length > 0 ? 1 : 0)
+  const lost = (why: string): Decision => aboveCap
+    ? { kind: 'reject', reason: 'unreproduced-improvement', evidence, message: `rejected: a claimed improvement above the cap ${fmt(settings.maxImprovement)} was not reproduced by other contributors: ${why}; ${text}` }
+    : contradicted({ kind: 'discard', reason: verifications === 0 ? 'not-promising' : why.startsWith('not decisive') ? 'not-confirmed' : 'not-reproduced', evidence,
+      message: `discarded: ${why}; ${text}` }, m.author, m.independent, sigma, settings)
+
+  if (llr <= bounds.lower) return verifications === 0 && !aboveCap
+    ? { kind: 'discard', reason: 'not-promising', evidence, message: `discarded: not promising; ${text}` }
+    : lost('not decisive: the evidence is against a gain')
+  const more = moreRuns(settings, m, aboveCap, verifications, llr < bounds.upper, carried)
+  if (more) return verifications >= seq.maxVerifications
+    ? lost(`not decisive after ${verifications} verification runs`)
+    : { kind: 'verify', reason: aboveCap ? 'above-cap' : m.author.length ? 'promising' : 'unmeasured', needed: more.needed, excludeContributorIds: more.exclude, evidence: claim,
+      message: `verify: not decisive yet, ${more.needed} more run(s) needed; ${text}` }
+  const guard = guards(input, m, independent, aboveCap, selfOk, seq)
+  if (guard === 'more') return { kind: 'verify', reason: aboveCap ? 'above-cap' : 'promising', needed: 1, excludeContributorIds: [...m.authors], evidence: claim,
+    message: `verify: the win does not yet hold without the runs of any one other contributor; 1 more run by another contributor; ${text}` }
+  if (guard) return lost(guard)
+  // Verified against its own parent, which is no longer the best: its change goes onto the best
+  // with this evidence, and the combination needs only a confirmation, not a fresh start.
+  if (!input.parentIsBest) return {
+    kind: 'stale', simplification: false, evidence: claim, carry: carryOf(all, independent, m.independent, carried),
+    message: `stale: a win on its parent, but the best moved on; its evidence goes with its change (${text})`,
+  }
+  const verifierIds = [...new Set(m.independent.map(s => s.workerId))].sort()
+  return {
+    kind: 'merge', simplification: false, evidence, samples: [...candidate.samples], verifierIds,
+    message: `merged: improvement, verified by ${verifierIds.length > 0 ? verifierIds.join(', ') : 'no other contributor'}; ${text}`,
+  }
+}
+
+/** The estimate of a set of runs against the parent's, combined with carried evidence (weighted). */
+function withCarried(runs: readonly CandidateSample[], parent: readonly number[], sigma: number, carried: EffectEstimate | null | undefined, weight: number): EffectEstimate | undefined {
+  const own = runs.length > 0 ? estimateOf(mean(runs.map(s => s.valBpb)), runs.length, mean(parent), parent.length, sigma) : undefined
+  const prior = carried ? discounted(carried, weight) : undefined
+  return own && prior ? combine(own, prior) : own ?? prior
+}
+
+function carryOf(all: EffectEstimate | undefined, independent: EffectEstimate | undefined, runs: readonly CandidateSample[], carried: CarriedEvidence | undefined): CarriedEvidence | undefined {
+  if (!all) return undefined
+  const contributorIds = [...new Set([...(carried?.contributorIds ?? []), ...runs.map(s => s.contributorId)])].sort()
+  return { all, independent: independent ?? null, contributorIds }
+}
+
+/** More runs while the test is undecided or the guards' minimum is not met; undefined when enough are in. */
+function moreRuns(settings: RatchetSettings, m: Measured, aboveCap: boolean, verifications: number, undecided: boolean, carried?: CarriedEvidence) {
+  const selfOk = settings.allowSelfVerification === true
+  const verified = new Set(m.independent.map(s => s.contributorId))
+  // Those who verified the change on an older parent count too: the verdict without any one of
+  // them still leaves their carried evidence out (guards).
+  const witnesses = new Set([...verified, ...(carried?.contributorIds ?? [])].filter(id => !m.authors.has(id)))
+  const contributorsShort = Math.max(0, verifierContributors(settings, aboveCap) - witnesses.size)
+  const runsShort = Math.max(0, (selfOk && !aboveCap || carried ? 1 : Math.max(1, verifierContributors(settings, true))) - verifications)
+  if (!undecided && contributorsShort === 0 && runsShort === 0) return undefined
+  const exclude = aboveCap || !selfOk ? [...m.authors] : []
+  return { needed: Math.max(1, contributorsShort, runsShort), exclude: contributorsShort > 0 ? [...exclude, ...verified] : exclude }
+}
+
+const clears = (e: EffectEstimate | undefined, z: number, minDelta: number): boolean => e !== undefined && e.delta <= -Math.max(minDelta, z * Math.sqrt(e.variance))
+const show = (e: EffectEstimate): string => `Δ ${signed(e.delta)} ± ${fmt(Math.sqrt(e.variance))}`
+
+/**
+ * The issue-15 guards on a decisive test: the other contributors' runs alone clear the screen's
+ * bar, and the verdict's bar without the runs of any one of them (of C, of P, and of the carried
+ * evidence when it was theirs). Returns why not, 'more' when one more run by another contributor
+ * may settle it, or undefined when the merge stands.
+ */
+function guards(input: RatchetInput, m: Measured, independent: EffectEstimate | undefined, aboveCap: boolean, selfOk: boolean, seq: SequentialSettings): string | 'more' | undefined {
+  const { settings, sigma } = input
+  if (selfOk && !aboveCap) return undefined
+  if (!clears(independent, settings.screenZ ?? settings.z, settings.minDelta))
+    return `other contributors' runs do not show the win by themselves (${independent ? show(independent) : 'none'})`
+  if (verifierContributors(settings, aboveCap) < 2) return undefined
+  const carried = input.candidate.carried
+  for (const k of new Set(m.independent.map(s => s.contributorId))) {
+    const rest = m.independent.filter(s => s.contributorId !== k)
+    const p1 = m.parentRuns.filter(r => r.contributorId !== k && !m.authors.has(r.contributorId))
+    const p2 = p1.length ? p1 : m.parentRuns.filter(r => r.contributorId !== k)
+    const parent = (p2.length ? p2 : m.parentRuns).map(r => r.valBpb)
+    const theirs = carried?.independent && !carried.contributorIds.includes(k) ? carried.independent : undefined
+    const e = withCarried(rest, parent, sigma, theirs, seq.carryWeight)
+    if (clears(e, settings.z, settings.minDelta)) continue
+    // Only a win the others' runs show by themselves at the verdict's bar earns another look.
+    return clears(independent, settings.z, settings.minDelta) && m.independent.length < seq.maxVerifications ? 'more'
+      : `the win does not hold without the runs of any one other contributor (without one: ${e ? show(e) : 'nothing left'})`
+  }
+  return undefined
+}

@@ -1,0 +1,107 @@
+/**
+ * The arithmetic of the `sequential` policy (issue 17; docs/RATCHET.md, "Sequential policy"): a
+ * sequential probability ratio test of "no change" against "a gain of `gainSigmas`·σ" on the
+ * difference of means, with its false-accept rate set from the campaign's observed rate of real
+ * gains. Pure numbers; decide.ts applies them with the issue-15 guards around them.
+ *
+ * Why an SPRT: the fixed rule ran 3 verifications (and up to 4 more) on every screened claim,
+ * clear loser or clear winner alike. Wald's test stops as soon as the evidence is decisive either
+ * way, with both error rates bounded, so a lucky null usually ends after one verification and a
+ * large gain after the minimum the guards ask for.
+ *
+ * Why an adaptive bar: the share of merges that are false is, roughly,
+ *   α·(1 − π) / (α·(1 − π) + power·π)
+ * for a per-candidate false-accept rate α and a share π of real gains among the ideas. A fixed α
+ * that gives 1 % false merges when a third of ideas are real gives ~20 % when 1 % are. So α is
+ * chosen for a target share of false merges at the observed π (`realRate`), which in a mature
+ * campaign asks for much stronger evidence.
+ */
+
+/** An estimate of a change's effect Δ on val_bpb (negative is better) and its variance. */
+export interface EffectEstimate {
+  delta: number
+  variance: number
+}
+
+export interface SequentialSettings {
+  /** The alternative of the test, in units of σ: the gain we most want to keep. */
+  gainSigmas: number
+  /** The share of merges allowed to be false (no real gain), at the campaign's observed π. */
+  falseShare: number
+  /** β: the chance of discarding a gain of exactly gainSigmas·σ. */
+  missRate: number
+  /** Verification runs after which an undecided candidate is discarded (a truncated test). */
+  maxVerifications: number
+  /**
+   * How much the evidence about a change on its old parent counts toward the same change carried
+   * onto a newer best (a weight on its information, 1/variance): below 1 because the change may
+   * interact with what was merged meanwhile; above 0 because most changes keep their effect.
+   */
+  carryWeight: number
+  /** A Beta(a, b) prior on the share of ideas that are real gains, before the campaign has data. */
+  priorGains: number
+  priorIdeas: number
+}
+
+export const DEFAULT_SEQUENTIAL: SequentialSettings = {
+  gainSigmas: 2,
+  falseShare: 0.02,
+  missRate: 0.1,
+  maxVerifications: 12,
+  carryWeight: 0.5,
+  priorGains: 1,
+  priorIdeas: 10,
+}
+
+/** Inverse-variance combination of two independent estimates of the same effect. */
+export function combine(a: EffectEstimate, b: EffectEstimate): EffectEstimate {
+  const w = 1 / a.variance + 1 / b.variance
+  return { delta: (a.delta / a.variance + b.delta / b.variance) / w, variance: 1 / w }
+}
+
+/** The estimate from n_C runs of the candidate and n_P of the parent, each of sd σ. */
+export function estimateOf(candidateMean: number, nC: number, parentMean: number, nP: number, sigma: number): EffectEstimate {
+  return { delta: candidateMean - parentMean, variance: sigma * sigma * (1 / nC + 1 / nP) }
+}
+
+/** An estimate with its information scaled by `weight` (0 < weight ≤ 1). */
+export function discounted(e: EffectEstimate, weight: number): EffectEstimate {
+  return { delta: e.delta, variance: e.variance / weight }
+}
+
+/**
+ * log of the likelihood ratio of "Δ = −gain" over "Δ = 0" given the estimate: positive favours
+ * the gain. For Δ̂ ~ N(δ, v): (gain·(−Δ̂) − gain²/2) / v.
+ */
+export function logLikelihoodRatio(e: EffectEstimate, gain: number): number {
+  return (gain * -e.delta - (gain * gain) / 2) / e.variance
+}
+
+/**
+ * The campaign's observed rate of real gains: merges among decided original candidates, under a
+ * Beta(priorGains, priorIdeas − priorGains) prior. It underestimates π (not every real gain
+ * merges), which errs on the strict side.
+ */
+export function realRateOf(merges: number, decided: number, s: Pick<SequentialSettings, 'priorGains' | 'priorIdeas'> = DEFAULT_SEQUENTIAL): number {
+  const rate = (merges + s.priorGains) / (decided + s.priorIdeas)
+  return Math.min(0.5, Math.max(0.001, rate))
+}
+
+export interface Boundaries {
+  /** Merge when the log likelihood ratio reaches this. */
+  upper: number
+  /** Discard when it falls to this. */
+  lower: number
+  /** The per-candidate false-accept rate behind `upper`. */
+  alpha: number
+}
+
+/**
+ * Wald's boundaries, log((1 − β)/α) and log(β/(1 − α)), with α set so that at a share π of real
+ * gains the expected share of false merges is `falseShare`, counting on power 1 − β.
+ */
+export function boundaries(realRate: number, s: SequentialSettings): Boundaries {
+  const f = s.falseShare
+  const alpha = Math.min(0.05, (f / (1 - f)) * (1 - s.missRate) * (realRate / (1 - realRate)))
+  return { upper: Math.log((1 - s.missRate) / alpha), lower: Math.log(s.missRate / (1 - alpha)), alpha }
+}

@@ -1,0 +1,94 @@
+import t from 'tap'
+import { decide, type CandidateSample, type CarriedEvidence, type Decision, type RatchetInput } from '../../src/ratchet/decide.ts'
+import { boundaries, combine, DEFAULT_SEQUENTIAL, logLikelihoodRatio, realRateOf } from '../../src/ratchet/sequential.ts'
+import { DEFAULT_RATCHET_SETTINGS, type RatchetSettings } from '../../src/ratchet/settings.ts'
+
+// σ = 0.01 and a parent measured 8 times at 1.000; the sequential policy with the production
+// guards (two distinct verifying contributors, the verdict without any one of them).
+const SETTINGS: RatchetSettings = { ...DEFAULT_RATCHET_SETTINGS, policy: 'sequential' }
+const PARENT = Array.from({ length: 8 }, () => 1.0)
+const SIGMA = 0.01
+const run = (valBpb: number, contributorId: string): CandidateSample => ({ valBpb, workerId: `w-${contributorId}`, contributorId, trainingSeconds: 300 })
+
+function input(samples: CandidateSample[], over: Partial<RatchetInput> & { carried?: CarriedEvidence } = {}): RatchetInput {
+  return { candidate: { authorId: 'a', samples, linesDelta: 3, carried: over.carried }, parentSamples: PARENT, sigma: SIGMA, parentIsBest: true, settings: SETTINGS, realRate: 0.2, ...over }
+}
+const kind = (d: Decision) => d.kind
+
+t.test('inverse-variance combination weights the surer estimate more', async t => {
+  const c = combine({ delta: -0.02, variance: 1e-4 }, { delta: 0, variance: 3e-4 })
+  t.ok(Math.abs(c.delta - -0.015) < 1e-12)
+  t.ok(Math.abs(c.variance - 0.75e-4) < 1e-12)
+})
+
+t.test('a rarer rate of real gains raises the bar to merge, not the bar to discard', async t => {
+  const young = boundaries(realRateOf(30, 100), DEFAULT_SEQUENTIAL)
+  const mature = boundaries(realRateOf(1, 100), DEFAULT_SEQUENTIAL)
+  t.ok(mature.upper > young.upper + 2, `${mature.upper} vs ${young.upper}`)
+  t.ok(mature.alpha < young.alpha / 5)
+  t.ok(Math.abs(mature.lower - young.lower) < 0.05)
+})
+
+t.test('the log likelihood ratio favours the gain when Δ is below half of it', async t => {
+  t.ok(logLikelihoodRatio({ delta: -0.011, variance: 1e-4 }, 0.02) > 0)
+  t.ok(logLikelihoodRatio({ delta: -0.009, variance: 1e-4 }, 0.02) < 0)
+})
+
+t.test('a claim clearly worse than its parent is discarded at the first look', async t => {
+  const d = decide(input([run(1.01, 'a')]))
+  t.equal(d.kind, 'discard', d.message)
+  t.equal(d.kind === 'discard' && d.reason, 'not-promising')
+})
+
+t.test('a promising claim asks for runs by two other contributors at once', async t => {
+  const d = decide(input([run(0.985, 'a')]))
+  t.equal(d.kind, 'verify', d.message)
+  if (d.kind === 'verify') {
+    t.equal(d.needed, 2)
+    t.same(d.excludeContributorIds, ['a'])
+  }
+})
+
+t.test('a clear gain merges as soon as two other contributors show it', async t => {
+  const d = decide(input([run(0.96, 'a'), run(0.962, 'b'), run(0.958, 'c')]))
+  t.equal(d.kind, 'merge', d.message)
+})
+
+t.test('a lucky null stops after its verifications say no', async t => {
+  const d = decide(input([run(0.985, 'a'), run(1.004, 'b'), run(0.998, 'c')]))
+  t.equal(d.kind, 'discard', d.message)
+})
+
+t.test('a forged claim and a friend\'s forged verification do not carry a merge', async t => {
+  // The friend (f) reports what the author (a) claimed; the honest run (h) sees no change.
+  const d = decide(input([run(0.95, 'a'), run(0.95, 'f'), run(1.0, 'h')]))
+  t.not(d.kind, 'merge', d.message)
+})
+
+t.test('a win on a parent that is no longer the best goes stale with its evidence', async t => {
+  const d = decide(input([run(0.96, 'a'), run(0.962, 'b'), run(0.958, 'c')], { parentIsBest: false }))
+  t.equal(d.kind, 'stale', d.message)
+  if (d.kind === 'stale') {
+    t.ok(d.carry && d.carry.all.delta < -0.03)
+    t.same(d.carry?.contributorIds, ['b', 'c'])
+  }
+})
+
+t.test('an undecided candidate on a replaced parent keeps verifying there', async t => {
+  t.equal(kind(decide(input([run(0.985, 'a')], { parentIsBest: false }))), 'verify')
+})
+
+t.test('a change carried with strong evidence needs one confirming run of the combination', async t => {
+  const carried: CarriedEvidence = { all: { delta: -0.04, variance: 0.3e-4 }, independent: { delta: -0.04, variance: 0.45e-4 }, contributorIds: ['b', 'c'] }
+  const start = decide(input([], { carried }))
+  t.equal(start.kind, 'verify', start.message)
+  t.equal(start.kind === 'verify' && start.needed, 1)
+  t.equal(kind(decide(input([run(0.962, 'd')], { carried }))), 'merge')
+  // The combination that lost the gain does not merge on the old evidence alone.
+  t.not(kind(decide(input([run(1.01, 'd'), run(1.008, 'e')], { carried }))), 'merge')
+})
+
+t.test('the fixed policy is unchanged when no policy is named', async t => {
+  const d = decide({ ...input([run(0.96, 'a'), run(0.962, 'b'), run(0.958, 'c')]), settings: { ...SETTINGS, policy: undefined } })
+  t.equal(d.kind, 'verify', d.message) // the fixed rule wants 3 verifications
+})
