@@ -3,6 +3,7 @@ import { hostname, homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { defaultTrainerDir, findPython } from '@autoresearch-grid/trainer'
 import type { Profile } from '@autoresearch-grid/shared'
+import { DataPreparer } from './data/preparer.ts'
 import { joinCoordinator } from './loop/join.ts'
 import { readToken } from './client/token.ts'
 import { NoSandboxError, UNSAFE_FLAG } from './sandbox/choose.ts'
@@ -49,16 +50,24 @@ async function resolveGpus(spec: string | undefined): Promise<number[]> {
   return hw.gpus.map((_, i) => i)
 }
 
-program.command('join <url>').description('join a coordinator and research until stopped (Ctrl-C)')
+/** The options of a loop's trainer and researcher, the same for join and solo but for their help texts. */
+function researchOptions(c: Command, help: { agentCmd: string; program: string }): Command {
+  return c
+    .option('--trainer <dir>', 'the trainer directory (prepare.py, train.py)', defaultTrainerDir())
+    .option('--agent-cmd <command>', help.agentCmd)
+    .option('--agent-timeout <seconds>', 'time limit for one --agent-cmd run', int('--agent-timeout'), 1800)
+    .option('--program <file>', help.program)
+}
+
+researchOptions(program.command('join <url>').description('join a coordinator and research until stopped (Ctrl-C)')
   .option('--token-file <file>', 'file holding the worker token (mode 0600); or set AUTORESEARCH_TOKEN')
   .option('--token <token>', 'the worker token itself: visible to other users of this machine in `ps`, prefer --token-file or AUTORESEARCH_TOKEN')
   .option('--name <name>', 'name of this worker, unique per contributor (one loop per GPU adds -gpu<N>)', hostname())
   .option('--gpus <list>', 'GPUs to use, one loop each: "all" or indices like 0,1 (default: one loop)')
-  .option('--state <dir>', 'where the worker keeps data, workspaces, runs and undelivered results')
-  .option('--trainer <dir>', 'the trainer directory (prepare.py, train.py)', defaultTrainerDir())
-  .option('--agent-cmd <command>', 'an external coding agent to edit train.py, run in the workspace with the prompt file as last argument')
-  .option('--agent-timeout <seconds>', 'time limit for one --agent-cmd run', int('--agent-timeout'), 1800)
-  .option('--program <file>', "research direction for the agent when the campaign has none of its own (default: program.md of the checkout)")
+  .option('--state <dir>', 'where the worker keeps data, workspaces, runs and undelivered results'), {
+  agentCmd: 'an external coding agent to edit train.py, run in the workspace with the prompt file as last argument',
+  program: 'research direction for the agent when the campaign has none of its own (default: program.md of the checkout)',
+})
   .option('--no-pipeline', 'do not hold a spare unit: prepare each unit only after the previous one trained')
   .option('--max-depth <n>', 'most units held at once (2-4, default 4): with a slow agent, several proposals are prepared side by side, as many as keep the GPU busy', int('--max-depth'))
   .option(UNSAFE_FLAG, 'run other contributors\' code WITHOUT a sandbox where none can be made: it then runs as your user, with your files, network and keys')
@@ -70,7 +79,7 @@ program.command('join <url>').description('join a coordinator and research until
     const stateDir = resolve(o.state ?? join(homedir(), '.autoresearch-grid', 'workers', safeName(o.name)))
     const loops = planLoops(o.name, stateDir, await resolveGpus(o.gpus))
     const progress = progressFor()
-    const common = { url, token, trainerDir: resolve(o.trainer), agentCmd: o.agentCmd, agentTimeoutSeconds: o.agentTimeout, programFile: o.program, pipeline: o.pipeline, maxDepth: o.maxDepth, unsafeNoSandbox: o.unsafeNoSandbox, seed: o.seed, maxUnits: o.maxUnits, signal, progress, dataRoot: join(stateDir, 'data') }
+    const common = { url, token, trainerDir: resolve(o.trainer), agentCmd: o.agentCmd, agentTimeoutSeconds: o.agentTimeout, programFile: o.program, pipeline: o.pipeline, maxDepth: o.maxDepth, unsafeNoSandbox: o.unsafeNoSandbox, seed: o.seed, maxUnits: o.maxUnits, signal, progress, dataRoot: join(stateDir, 'data'), preparer: new DataPreparer() }
     try {
       await Promise.all(loops.map(l => joinCoordinator({ ...common, ...l })))
     } catch (err) {
@@ -81,7 +90,7 @@ program.command('join <url>').description('join a coordinator and research until
     process.exit(0)
   })
 
-program.command('solo [dir]').description('research alone, no coordinator: a local ratchet on branch autoresearch/<tag> and results.tsv (plain autoresearch)')
+researchOptions(program.command('solo [dir]').description('research alone, no coordinator: a local ratchet on branch autoresearch/<tag> and results.tsv (plain autoresearch)')
   .option('--tag <tag>', 'run name: the branch is autoresearch/<tag> (an existing one is resumed)', new Date().toISOString().slice(0, 10).replace(/-/g, ''))
   .option('--budget <seconds>', 'training budget per experiment (default: 300 on a GPU, 30 on CPU)', int('--budget'))
   .addOption(new Option('--profile <profile>', 'trainer profile (default: gpu with CUDA, else cpu-tiny)').choices(['gpu', 'cpu-tiny']))
@@ -89,14 +98,14 @@ program.command('solo [dir]').description('research alone, no coordinator: a loc
   .option('--vocab-size <n>', 'BPE vocabulary of the tokenizer prepare.py trains', int('--vocab-size'))
   .option('--min-delta <x>', 'keep only improvements larger than this', Number, 0)
   .option('--gpu <index>', 'the CUDA device to use', int('--gpu'))
-  .option('--state <dir>', 'data, workspaces and runs (default: <dir>/.autoresearch-grid)')
-  .option('--trainer <dir>', 'the trainer directory (prepare.py, train.py)', defaultTrainerDir())
-  .option('--agent-cmd <command>', 'an external coding agent to edit train.py')
-  .option('--program <file>', 'research direction for the agent (default: program.md)')
+  .option('--state <dir>', 'data, workspaces and runs (default: <dir>/.autoresearch-grid)'), {
+  agentCmd: 'an external coding agent to edit train.py',
+  program: 'research direction for the agent (default: program.md)',
+})
   .option('--no-pipeline', 'prepare each experiment only after the previous one trained')
   .option(UNSAFE_FLAG, 'run the trainer without the sandbox even where one can be made')
   .option('--seed <n>', 'trainer seed', int('--seed'))
-  .action(async (dir: string | undefined, o: { tag: string; budget?: number; profile?: Profile; experiments?: number; vocabSize?: number; minDelta: number; gpu?: number; state?: string; trainer: string; agentCmd?: string; program?: string; pipeline: boolean; unsafeNoSandbox?: boolean; seed?: number }) => {
+  .action(async (dir: string | undefined, o: { tag: string; budget?: number; profile?: Profile; experiments?: number; vocabSize?: number; minDelta: number; gpu?: number; state?: string; trainer: string; agentCmd?: string; agentTimeout: number; program?: string; pipeline: boolean; unsafeNoSandbox?: boolean; seed?: number }) => {
     const signal = stopOnSignals()
     const env = o.gpu === undefined ? undefined : { CUDA_VISIBLE_DEVICES: String(o.gpu) }
     const python = await findPython()
@@ -104,7 +113,7 @@ program.command('solo [dir]').description('research alone, no coordinator: a loc
     const s = await runSolo({
       dir: resolve(dir ?? 'autoresearch'), tag: o.tag, trainerDir: resolve(o.trainer), stateDir: o.state ? resolve(o.state) : undefined,
       budgetSeconds: o.budget ?? (profile === 'gpu' ? 300 : 30), profile, experiments: o.experiments, vocabSize: o.vocabSize, minDelta: o.minDelta,
-      agentCmd: o.agentCmd, programFile: o.program, pipeline: o.pipeline, unsafeNoSandbox: o.unsafeNoSandbox, seed: o.seed, env, signal,
+      agentCmd: o.agentCmd, agentTimeoutSeconds: o.agentTimeout, programFile: o.program, pipeline: o.pipeline, unsafeNoSandbox: o.unsafeNoSandbox, seed: o.seed, env, signal,
     })
     console.log(`${s.experiments} experiments, ${s.kept} kept, best val_bpb ${s.best?.toFixed(6) ?? '-'}, GPU duty cycle ${((s.dutyCycle ?? 0) * 100).toFixed(0)}%`)
     process.exit(0)

@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describeSource, prepareSourceFlags, type HelloReply } from '@autoresearch-grid/shared'
 import { describePrepared, ensurePrepared } from '@autoresearch-grid/trainer'
-import { ensureServedData } from './served.ts'
+import type { ServedDownloads } from './served.ts'
 
 type Campaign = HelloReply['campaigns'][number]
 
@@ -20,10 +20,18 @@ export interface CampaignDataOptions {
   cacheDir: string
   /** Where served data sets live, shared by the machine's loops. */
   servedRoot: string
+  /** The process's served data sets (shared by its loops, so one is downloaded once). */
+  served: ServedDownloads
   httpBase: string
   token: string
   log: (line: string) => void
   signal?: AbortSignal
+}
+
+/** Where the trainer reads a campaign's data: prepare.py's cache and the prepared data set. */
+export interface DataPaths {
+  cacheDir?: string
+  dataDir?: string
 }
 
 export interface CampaignData {
@@ -61,7 +69,7 @@ export async function prepareCampaignData(c: Campaign, o: CampaignDataOptions): 
   try {
     if (source.kind === 'served') {
       if (!c.dataPath) throw new CampaignDataError(`campaign ${c.name} says its data is served, but the coordinator named no data path: update the coordinator`)
-      const served = await ensureServedData({ root: o.servedRoot, httpBase: o.httpBase, dataPath: c.dataPath, token: o.token, log: o.log, signal: o.signal })
+      const served = await o.served.ensure({ root: o.servedRoot, httpBase: o.httpBase, dataPath: c.dataPath, token: o.token, log: o.log, signal: o.signal })
       if (served.downloaded) o.log(`data set of ${c.name} downloaded and verified (${served.manifest.files.length} files) into ${served.dir}`)
       const d = await describePrepared({ python: o.python, trainerDir: o.trainerDir, dataDir: served.dir, profile: c.spec.profile, signal: o.signal })
       return { fingerprint: d.fingerprint, dataDir: served.dir }

@@ -157,26 +157,33 @@ async function tryLock(lock: string): Promise<boolean> {
 
 const exists = (p: string) => stat(p).then(() => true, () => false)
 
-type Served = { dir: string; manifest: DatasetManifest; downloaded: boolean }
-
-/** Downloads in flight in this process, by folder: the lock file only tells processes apart. */
-const inFlight = new Map<string, Promise<Served>>()
+export type Served = { dir: string; manifest: DatasetManifest; downloaded: boolean }
 
 /**
- * Makes sure the data set is here, whole and verified; returns its folder (prepare.py's layout:
- * pass it as AUTORESEARCH_DATA). Downloads only what is missing.
+ * The served data sets of one process: create one per process and share it among its loops. The
+ * lock file only tells processes apart (a lock holding our own pid is taken for one a previous
+ * process of the same pid left behind), so downloads within the process meet here instead.
  */
-export async function ensureServedData(o: ServedDataOptions): Promise<Served> {
-  const manifest = await fetchManifest(o)
-  const dir = join(o.root, manifest.id)
-  let job = inFlight.get(dir)
-  if (!job) {
-    job = download(o, manifest, dir).finally(() => inFlight.delete(dir))
-    inFlight.set(dir, job)
-    return job
+export class ServedDownloads {
+  /** Downloads in flight, by folder. */
+  private readonly inFlight = new Map<string, Promise<Served>>()
+
+  /**
+   * Makes sure the data set is here, whole and verified; returns its folder (prepare.py's layout:
+   * pass it as AUTORESEARCH_DATA). Downloads only what is missing.
+   */
+  async ensure(o: ServedDataOptions): Promise<Served> {
+    const manifest = await fetchManifest(o)
+    const dir = join(o.root, manifest.id)
+    let job = this.inFlight.get(dir)
+    if (!job) {
+      job = download(o, manifest, dir).finally(() => this.inFlight.delete(dir))
+      this.inFlight.set(dir, job)
+      return job
+    }
+    const shared = await job
+    return { ...shared, downloaded: false }
   }
-  const shared = await job
-  return { ...shared, downloaded: false }
 }
 
 async function download(o: ServedDataOptions, manifest: DatasetManifest, dir: string): Promise<Served> {

@@ -104,3 +104,34 @@ function push(xs: number[], x: number): void {
   xs.push(x)
   if (xs.length > DEPTH_WINDOW) xs.shift()
 }
+
+/**
+ * The depth a lane works to: the gauge's answer, re-read after each measurement and every second
+ * (an agent that is still thinking already says it is slow). A change is logged and told to the
+ * listeners at once: the pipeline fetches up to it, and `worker join` tells the coordinator, which
+ * sends units up to it.
+ */
+export class LaneDepth {
+  private current: number
+  private readonly listeners: (() => void)[] = []
+
+  constructor(readonly gauge: DepthGauge, private readonly log: (line: string) => void) {
+    this.current = gauge.depth()
+  }
+
+  get(): number {
+    return this.current
+  }
+
+  onChange(listener: () => void): void {
+    this.listeners.push(listener)
+  }
+
+  recheck(): void {
+    const d = this.gauge.depth()
+    if (d === this.current) return
+    this.log(`pipeline depth ${this.current} -> ${d}: ${this.gauge.describe()}`)
+    this.current = d
+    for (const l of this.listeners) l()
+  }
+}

@@ -3,8 +3,9 @@ import { join } from 'node:path'
 import { LIMITS, sourceHash, type AgentUsage, type Progress, type Report, type WorkUnit, isCandidate } from '@autoresearch-grid/shared'
 import { AgentError, emptyUsage, type Agent, type AgentSession, type Failure, type Proposal } from '../agent/agent.ts'
 import { HeuristicAgent } from '../agent/heuristic-agent.ts'
+import type { DataPaths } from '../data/campaign-data.ts'
 import { prepareRunDir } from '../runner/run-dir.ts'
-import { trainAndMeasure, type Measurement } from '../runner/measure.ts'
+import { trainAndMeasure, type MeasureOptions, type Measurement } from '../runner/measure.ts'
 import type { HostLayout } from '../sandbox/bwrap.ts'
 import type { GpuLane } from '../runner/lane.ts'
 import { checkSource, describeViolations, type SafetyVerdict } from '../safety/policy.ts'
@@ -58,6 +59,10 @@ export interface ExperimentContext {
    * coordinator's `worker.known`); absent where there is nobody to ask (`worker solo`).
    */
   known?: (campaign: string, sourceHash: string) => Promise<Known | null>
+  /** Trains and measures one candidate (default: runner/measure.ts); a stand-in lets tests run the loop with no process. */
+  measure?: (o: MeasureOptions) => Promise<Measurement>
+  /** The static safety policy (default: safety/policy.ts, a Python process); injectable for the same reason. */
+  check?: (files: Record<string, string>, parent: Record<string, string>, editable: readonly string[]) => Promise<SafetyVerdict>
 }
 
 /** The coordinator's answer to `worker.known`: the experiment that already measured a source. */
@@ -83,14 +88,15 @@ export interface Prepared {
   notes: string[]
 }
 
-export interface DataPaths {
-  cacheDir?: string
-  dataDir?: string
-}
 
 /** Deterministic per unit: the same unit and base seed always give the agent the same seed. */
 export function unitSeed(unitId: string, base = 0): number {
   return createHash('sha256').update(`${base}:${unitId}`).digest().readUInt32BE(0)
+}
+
+/** The candidate's files against the safety policy. */
+export function checkCandidate(ctx: ExperimentContext, files: Record<string, string>, unit: WorkUnit): Promise<SafetyVerdict> {
+  return ctx.check ? ctx.check(files, unit.source, unit.editableFiles) : checkSource(ctx.python, files, unit.source, unit.editableFiles)
 }
 
 /**
@@ -98,14 +104,14 @@ export function unitSeed(unitId: string, base = 0): number {
  * for candidates our own agent wrote: code the coordinator asks us to measure is never edited.
  */
 async function untilSafe(ctx: ExperimentContext, p: Prepared, maxAttempts: number): Promise<void> {
-  p.verdict = await checkSource(ctx.python, p.files, p.unit.source, p.unit.editableFiles)
+  p.verdict = await checkCandidate(ctx, p.files, p.unit)
   while (!p.verdict.ok && p.session && p.attempts < maxAttempts) {
     const error = describeViolations(p.verdict.violations)
     p.notes.push(`attempt ${p.attempts} refused by the safety policy: ${error.split('\n')[0]}`)
     const proposal = await timedRepair(p, { kind: 'unsafe', error, logTail: '', attempt: p.attempts })
     if (!proposal) break
     adopt(p, proposal)
-    p.verdict = await checkSource(ctx.python, p.files, p.unit.source, p.unit.editableFiles)
+    p.verdict = await checkCandidate(ctx, p.files, p.unit)
   }
 }
 
@@ -217,7 +223,7 @@ export async function trainExperiment(ctx: ExperimentContext, p: Prepared, data:
     const seat = ctx.lane?.seat()
     const runDir = seatRunDir(ctx.runDir, seat?.index ?? 0)
     await prepareRunDir({ runDir, files, trainerDir: ctx.trainerDir })
-    const result: Measurement = await trainAndMeasure({
+    const result: Measurement = await (ctx.measure ?? trainAndMeasure)({
       python: ctx.python, trainerDir: ctx.trainerDir, runDir, budgetSeconds: unit.budgetSeconds, profile: unit.profile,
       seed: ctx.trainerSeed, cacheDir: data.cacheDir, dataDir: data.dataDir, extraEnv: ctx.env, sandbox: ctx.sandbox,
       sourceHash: sourceHash(files), trustedCode: unit.kind === 'baseline', lane: ctx.lane, onTraining: ctx.onTraining, signal,

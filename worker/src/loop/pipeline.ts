@@ -40,95 +40,109 @@ interface InHand<U, P> {
 }
 
 export async function runPipeline<U, P>(o: PipelineOptions<U, P>): Promise<void> {
-  const depth = typeof o.depth === 'number' ? () => o.depth as number : o.depth
+  await new Pipeline(o).run()
+}
+
+class Pipeline<U, P> {
+  private readonly depth: () => number
   /** Fetched and not yet training, in arrival order. */
-  const inHand: InHand<U, P>[] = []
-  let fetching = 0
-  let training = 0
-  const gpuSlots = Math.max(1, o.gpuSlots ?? 1)
-  let ended = false
+  private readonly inHand: InHand<U, P>[] = []
+  private fetching = 0
+  /** Units in the GPU phase (at most `gpuSlots`). */
+  private training = 0
+  private readonly gpuSlots: number
+  private ended = false
   /** An error that escaped a phase (a bug, or onError throwing): it stops the pipeline. */
-  const failures: unknown[] = []
-  let readySeq = 0
-  const tasks = new Set<Promise<void>>()
-  let wake: (() => void) | null = null
-  const changed = () => {
-    const w = wake
-    wake = null
-    w?.()
-  }
-  o.onDepthChange?.(changed)
-  /** Runs a phase in the background. */
-  const spawn = (work: () => Promise<void>) => {
-    const task = work().catch(err => { failures.push(err) }).finally(() => {
-      tasks.delete(task)
-      changed()
-    })
-    tasks.add(task)
+  private readonly failures: unknown[] = []
+  private readySeq = 0
+  private readonly tasks = new Set<Promise<void>>()
+  private wake: (() => void) | null = null
+
+  constructor(private readonly o: PipelineOptions<U, P>) {
+    this.depth = typeof o.depth === 'number' ? () => o.depth as number : o.depth
+    this.gpuSlots = Math.max(1, o.gpuSlots ?? 1)
+    o.onDepthChange?.(() => this.changed())
   }
 
-  const fetchAndPrepare = async () => {
+  async run(): Promise<void> {
+    try {
+      for (;;) {
+        if (this.failures.length) throw this.failures[0]
+        const stopping = this.o.signal?.aborted ?? false
+        while (!stopping && !this.ended && this.fetching + this.inHand.length + this.training < Math.max(1, this.depth())) {
+          this.fetching++
+          this.spawn(() => this.fetchAndPrepare())
+        }
+        const next = this.training >= this.gpuSlots || stopping ? null : this.pick()
+        if (next) {
+          this.inHand.splice(this.inHand.indexOf(next), 1)
+          this.training++
+          this.spawn(() => this.train(next))
+          continue
+        }
+        if (this.training === 0 && (stopping || (this.ended && this.fetching === 0 && this.inHand.length === 0))) break
+        await new Promise<void>(resolve => { this.wake = resolve })
+      }
+    } finally {
+      // Units still being prepared when the pipeline stops are not trained; wait for their agents so
+      // nothing keeps running after the loop returns (`next` answers null once the signal aborted).
+      // After a failure, return at once: a `next` waiting for work would keep us here.
+      while (this.tasks.size && !this.failures.length) await Promise.allSettled([...this.tasks])
+    }
+    if (this.failures.length) throw this.failures[0]
+  }
+
+  private changed(): void {
+    const w = this.wake
+    this.wake = null
+    w?.()
+  }
+
+  /** Runs a phase in the background. */
+  private spawn(work: () => Promise<void>): void {
+    const task = work().catch(err => { this.failures.push(err) }).finally(() => {
+      this.tasks.delete(task)
+      this.changed()
+    })
+    this.tasks.add(task)
+  }
+
+  private async fetchAndPrepare(): Promise<void> {
     let unit: U | null
     try {
-      unit = await o.next()
+      unit = await this.o.next()
     } finally {
-      fetching--
+      this.fetching--
     }
     if (unit === null) {
-      ended = true
+      this.ended = true
       return
     }
     const entry: InHand<U, P> = { unit, prepared: null, ready: 0 }
-    inHand.push(entry)
+    this.inHand.push(entry)
     try {
-      entry.prepared = await o.prepare(unit)
-      entry.ready = ++readySeq
+      entry.prepared = await this.o.prepare(unit)
+      entry.ready = ++this.readySeq
     } catch (err) {
-      inHand.splice(inHand.indexOf(entry), 1)
-      o.onError(unit, err)
+      this.inHand.splice(this.inHand.indexOf(entry), 1)
+      this.o.onError(unit, err)
     }
   }
 
-  const train = async (entry: InHand<U, P>) => {
+  private async train(entry: InHand<U, P>): Promise<void> {
     try {
-      await o.train(entry.prepared as P)
+      await this.o.train(entry.prepared as P)
     } catch (err) {
-      o.onError(entry.unit, err)
+      this.o.onError(entry.unit, err)
     } finally {
-      training--
+      this.training--
     }
   }
 
-  const pick = (): InHand<U, P> | null => {
-    if (o.order === 'arrival') return inHand[0]?.ready ? inHand[0] : null
+  private pick(): InHand<U, P> | null {
+    if (this.o.order === 'arrival') return this.inHand[0]?.ready ? this.inHand[0] : null
     let first: InHand<U, P> | null = null
-    for (const e of inHand) if (e.ready && (!first || e.ready < first.ready)) first = e
+    for (const e of this.inHand) if (e.ready && (!first || e.ready < first.ready)) first = e
     return first
   }
-
-  try {
-    for (;;) {
-      if (failures.length) throw failures[0]
-      const stopping = o.signal?.aborted ?? false
-      while (!stopping && !ended && fetching + inHand.length + training < Math.max(1, depth())) {
-        fetching++
-        spawn(fetchAndPrepare)
-      }
-      const next: InHand<U, P> | null = training >= gpuSlots || stopping ? null : pick()
-      if (next) {
-        inHand.splice(inHand.indexOf(next), 1)
-        training++
-        spawn(() => train(next))
-        continue
-      }
-      if (training === 0 && (stopping || (ended && fetching === 0 && inHand.length === 0))) break
-      await new Promise<void>(resolve => { wake = resolve })
-    }
-  } finally {
-    // Units still being prepared when the pipeline stops are not trained; wait for their agents so
-    // nothing keeps running after the loop returns (`next` answers null once the signal aborted).
-    // After a failure, return at once: a `next` waiting for work would keep us here.
-    while (tasks.size && !failures.length) await Promise.allSettled([...tasks])
-  }
-  if (failures.length) throw failures[0]
 }

@@ -6,13 +6,15 @@ import { fileURLToPath } from 'node:url'
 import { startCoordinator } from '../../../coordinator/test/helpers.ts'
 import { createCampaign } from '../../../coordinator/src/campaigns/campaigns.ts'
 import { DATASET_FILES } from '../../../coordinator/src/dataset/manifest.ts'
-import { ensureServedData } from '../../src/data/served.ts'
+import { ServedDownloads } from '../../src/data/served.ts'
 import { DataProxy } from '../fixtures/data-proxy.ts'
 
 // Downloading the data set a real coordinator serves, through a proxy that records and spoils the
 // transfers: resumed after a cut, fetched again when corrupt, once per machine, and a full disk
 // said in words.
 const fixture = fileURLToPath(new URL('../fixtures/served-download.ts', import.meta.url))
+/** This test process's served data sets, as a worker process has one. */
+const served = new ServedDownloads()
 
 async function setup(t: Test, faults: ConstructorParameters<typeof DataProxy>[1] = {}) {
   const c = await startCoordinator()
@@ -42,7 +44,7 @@ async function same(t: Test, dir: string, bytes: Map<string, Buffer>) {
 t.test('a cut transfer resumes from where it stopped with a Range request', async t => {
   const s = await setup(t, { cut: new Map([['train.bin', 1 << 20]]) })
   const lines: string[] = []
-  const r = await ensureServedData({ root: s.root, httpBase: s.url, dataPath: '/data/mail', token: s.token, retryBaseMs: 10, log: l => lines.push(l) })
+  const r = await served.ensure({ root: s.root, httpBase: s.url, dataPath: '/data/mail', token: s.token, retryBaseMs: 10, log: l => lines.push(l) })
   t.ok(r.downloaded)
   await same(t, r.dir, s.bytes)
   const [first, second] = s.proxy.fetched('train.bin')
@@ -50,19 +52,19 @@ t.test('a cut transfer resumes from where it stopped with a Range request', asyn
   t.match(second, /^bytes=\d+-$/, `the second only for the rest (${second})`)
   t.ok(Number(/\d+/.exec(second!)![0]) >= 1 << 19, 'from well past the start')
   t.match(lines.join('\n'), /train\.bin interrupted at \d+ of 3145728 bytes/)
-  const again = await ensureServedData({ root: s.root, httpBase: s.url, dataPath: '/data/mail', token: s.token })
+  const again = await served.ensure({ root: s.root, httpBase: s.url, dataPath: '/data/mail', token: s.token })
   t.same([again.dir, again.downloaded, s.proxy.fetched('train.bin').length], [r.dir, false, 2], 'a second call finds it and downloads nothing')
 })
 
 t.test('a file that arrives corrupt is fetched again; one corrupt every time is an error that says so', async t => {
   const s = await setup(t, { corrupt: new Map([['val.bin', 1]]) })
-  const r = await ensureServedData({ root: s.root, httpBase: s.url, dataPath: '/data/mail', token: s.token, retryBaseMs: 10 })
+  const r = await served.ensure({ root: s.root, httpBase: s.url, dataPath: '/data/mail', token: s.token, retryBaseMs: 10 })
   await same(t, r.dir, s.bytes)
   t.equal(s.proxy.fetched('val.bin').length, 2, 'val.bin twice')
   const bad = await setup(t, { corrupt: new Map([['val.bin', 9]]) })
-  await t.rejects(ensureServedData({ root: bad.root, httpBase: bad.url, dataPath: '/data/mail', token: bad.token, retryBaseMs: 10 }), /val\.bin arrived corrupt twice .*ask its maintainer/)
+  await t.rejects(served.ensure({ root: bad.root, httpBase: bad.url, dataPath: '/data/mail', token: bad.token, retryBaseMs: 10 }), /val\.bin arrived corrupt twice .*ask its maintainer/)
   t.notOk((await readdir(bad.root)).some(f => /^[0-9a-f]{64}$/.test(f)), 'no data set folder appears')
-  await t.rejects(ensureServedData({ root: bad.root, httpBase: bad.url, dataPath: '/data/mail', token: 'arg_wrk_wrong' }), /HTTP 401 .*worker token is required/, 'a wrong token is told')
+  await t.rejects(served.ensure({ root: bad.root, httpBase: bad.url, dataPath: '/data/mail', token: 'arg_wrk_wrong' }), /HTTP 401 .*worker token is required/, 'a wrong token is told')
 })
 
 t.test('two processes of one machine download it once, into one shared folder', async t => {
@@ -74,7 +76,7 @@ t.test('two processes of one machine download it once, into one shared folder', 
   t.same(outs.map(o => o.downloaded).sort(), [false, true], 'one downloaded, the other waited for it')
   for (const f of DATASET_FILES) t.equal(s.proxy.fetched(f).length, 1, `${f} crossed the network once`)
   await same(t, outs[0].dir, s.bytes)
-  const inOne = await Promise.all([1, 2].map(() => ensureServedData({ root: t.testdir({}), httpBase: s.url, dataPath: '/data/mail', token: s.token })))
+  const inOne = await Promise.all([1, 2].map(() => served.ensure({ root: t.testdir({}), httpBase: s.url, dataPath: '/data/mail', token: s.token })))
   t.equal(inOne[0].dir.split('/').pop(), inOne[1].dir.split('/').pop())
 })
 
@@ -99,7 +101,7 @@ t.test('a disk too small for the data set is said before the first byte is fetch
     return
   }
   t.teardown(() => execa('umount', [disk], { reject: false }))
-  await t.rejects(ensureServedData({ root: join(disk, '_served'), httpBase: s.url, dataPath: '/data/mail', token: s.token }),
+  await t.rejects(served.ensure({ root: join(disk, '_served'), httpBase: s.url, dataPath: '/data/mail', token: s.token }),
     /the disk holding .*small-disk\/_served is full \(the data set needs 3\.2 MB\): free space there or start the worker with --state on a larger disk/)
   t.equal(s.proxy.requests.length, 0, 'no file was requested')
 })

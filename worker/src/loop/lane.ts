@@ -1,0 +1,64 @@
+import { findPython } from '@autoresearch-grid/trainer'
+import type { Agent } from '../agent/agent.ts'
+import { chooseAgent } from '../agent/choose.ts'
+import { killLeftover } from '../runner/leftovers.ts'
+import { chooseSandbox, type SandboxChoice } from '../sandbox/choose.ts'
+import type { DutyCycle } from './duty-cycle.ts'
+import { runDirOf, seatRunDir, type ExperimentContext } from './experiment.ts'
+import { readLocked, readProgram } from './program.ts'
+
+/**
+ * What one GPU lane needs before its first unit, the same for `worker join` and `worker solo`: the
+ * trainer's Python, the researcher, the sandbox, program.md and the locked files the agent may read.
+ */
+
+export interface LaneOptions {
+  /** Where the lane keeps its runs (and the external agent its prompts). */
+  stateDir: string
+  trainerDir: string
+  /** Who edits train.py; chosen from the environment and `agentCmd` when absent. */
+  agent?: Agent
+  agentCmd?: string
+  /** Time limit for one run of `agentCmd`. */
+  agentTimeoutSeconds?: number
+  /** program.md to give the agent (default: the checkout's). */
+  programFile?: string
+  unsafeNoSandbox?: boolean
+  /** Go on without a sandbox where none can be made, saying so (solo: the volunteer's own code). */
+  allowWithoutSandbox?: boolean
+}
+
+export interface Lane {
+  python: { path: string; torchVersion: string }
+  agent: Agent
+  sandbox: SandboxChoice
+  program: string
+  locked: Record<string, string>
+  runDir: string
+}
+
+export async function openLane(o: LaneOptions): Promise<Lane> {
+  const python = await findPython()
+  const agent = o.agent ?? chooseAgent({ agentCmd: o.agentCmd, agentTimeoutSeconds: o.agentTimeoutSeconds, env: process.env, stateDir: o.stateDir, trainerDir: o.trainerDir })
+  const sandbox = await chooseSandbox(python.path, { unsafeNoSandbox: o.unsafeNoSandbox, allowWithout: o.allowWithoutSandbox })
+  const program = await readProgram(o.trainerDir, o.programFile)
+  return { python, agent, sandbox, program, locked: await readLocked(o.trainerDir), runDir: runDirOf(o.stateDir) }
+}
+
+/** A trainer a killed predecessor left running would share the GPU with ours (runner/leftovers.ts). */
+export async function stopLeftoverTrainer(lane: Lane, log: (line: string) => void): Promise<void> {
+  // Both seats of the GPU lane (runner/lane.ts) may have left one.
+  const leftover = (await Promise.all([0, 1].map(seat => killLeftover(seatRunDir(lane.runDir, seat))))).find(pid => pid !== null) ?? null
+  if (leftover) log(`stopped a trainer that a previous run of this worker left running (process group ${leftover})`)
+}
+
+/** The experiment context of the lane: its parts, the duty cycle, and what the caller adds. */
+export function laneContext(lane: Lane, o: { trainerDir: string; env?: Record<string, string>; seed?: number; duty: DutyCycle; log: (line: string) => void }, extra: Partial<ExperimentContext> = {}): ExperimentContext {
+  return {
+    agent: lane.agent, python: lane.python.path, trainerDir: o.trainerDir, program: lane.program, locked: lane.locked, sandbox: lane.sandbox.host, runDir: lane.runDir,
+    env: o.env, trainerSeed: o.seed, baseSeed: o.seed, log: o.log,
+    onTrained: (seconds, budget) => o.duty.trained(seconds, budget),
+    dutyCycle: () => o.duty.ratio(),
+    ...extra,
+  }
+}
