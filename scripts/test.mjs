@@ -1,7 +1,9 @@
 // `npm test`: installs what is missing, then runs every suite — the TypeScript type check, the
 // layer check of the imports (scripts/structure.ts, docs/STRUCTURE.md), the tap suites of shared/,
-// coordinator/, worker/ and bench/, and the trainer's pytest suite — and ends
-// with one line that counts them all together: `N passed, N failed`.
+// coordinator/, worker/, trainer/js/ and deploy/ (.taprc: two files at a time, a hang guard of a
+// timeout), and the trainer's pytest suite (its slowest tests listed) — and ends with one line
+// that counts them all together: `N passed, N failed`. No test asserts speed, so a busy machine
+// slows the suite without failing it (docs/RELIABILITY.md, "Tests on a busy machine").
 import { spawn } from 'node:child_process'
 import { bootstrap, root } from './bootstrap.mjs'
 
@@ -44,7 +46,7 @@ if (wanted('tap')) {
 }
 
 if (wanted('pytest')) {
-  const r = await capture(python, ['-m', 'pytest', '-q', '-p', 'no:cacheprovider', 'trainer/tests'], { PYTHONDONTWRITEBYTECODE: '1' })
+  const r = await capture(python, ['-m', 'pytest', '-q', '-p', 'no:cacheprovider', '--durations=10', 'trainer/tests'], { PYTHONDONTWRITEBYTECODE: '1' })
   const count = word => Number((new RegExp(`(\\d+) ${word}`).exec(r.out.split('\n').filter(l => /passed|failed|error/.test(l)).pop() ?? '') ?? [])[1] ?? 0)
   let failed = count('failed') + count('error')
   if (r.code !== 0 && failed === 0) failed = 1

@@ -165,7 +165,8 @@ export async function ingestReport(ctx: Ctx, worker: Worker, r: Report): Promise
   for (const job of outcome.merges) await finishMerge(ctx, job)
   for (const exp of outcome.stale) await mergeStale(ctx, exp)
   // Follow-ups beyond the contributor's proposal quota are dropped: the result itself still counts.
-  for (const f of r.followUps.slice(0, proposalRoom(ctx, c.name, worker.contributorId))) {
+  // (The quota costs a count of the contributor's hypotheses: asked only when there are any.)
+  for (const f of r.followUps.length ? r.followUps.slice(0, proposalRoom(ctx, c.name, worker.contributorId)) : []) {
     addHypothesis(ctx, c.name, { title: f.title, body: f.body, source: 'agent', author: worker.name, parentExperiment: id, contributorId: worker.contributorId })
   }
   for (const d of outcome.decided) ctx.bus.emit({ type: 'experiment', campaign: c.name, experimentId: d.id, status: d.status })

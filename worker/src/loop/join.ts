@@ -1,7 +1,8 @@
 import { join } from 'node:path'
-import { LIMITS, type AssignmentEvent, type HelloReply, type Report } from '@autoresearch-grid/shared'
+import { LIMITS, type AssignmentEvent, type HelloReply, type Report, type WorkUnit } from '@autoresearch-grid/shared'
 import type { Agent } from '../agent/agent.ts'
 import { coordinatorUrls } from '../client/connect.ts'
+import { SourceCache } from '../client/sources.ts'
 import { CoordinatorSession } from '../client/session.ts'
 import { LaneData } from '../data/lane-data.ts'
 import { DataPreparer } from '../data/preparer.ts'
@@ -114,6 +115,7 @@ export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
     httpBase: coordinatorUrls(o.url).http, token: o.token, log, signal: o.signal,
   })
   let deliverer: Deliverer | null = null
+  const sources = new SourceCache()
   const session = new CoordinatorSession({
     url: o.url, token: o.token, identity: { name: o.name, hardware, version: WORKER_VERSION, agent: lane.agent.label }, log, reconnectMaxMs: o.reconnectMaxMs,
     lane: {
@@ -121,9 +123,10 @@ export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
       spooled: async () => (await spool.list()).map(s => ({ unitId: s.report.unitId, leaseToken: s.report.leaseToken, progress: null })),
       fingerprints: data.fingerprints,
       capacity: () => depth.get(),
+      sources: () => sources.held(),
     },
     onOnline: () => deliverer?.wake(),
-    onEvent: e => onFeedEvent(e, held, log),
+    onEvent: e => onFeedEvent(e, held, log, unit => sources.complete(unit, u => session.api.worker.unitSource.query({ workerId: session.workerId, unitId: u.id }))),
     onCancelled: (id, reason) => held.cancel(id, reason),
   })
   try {
@@ -178,8 +181,11 @@ async function greet(session: CoordinatorSession, data: LaneData, log: (line: st
   return reply
 }
 
-function onFeedEvent(e: AssignmentEvent, held: HeldUnits, log: (line: string) => void): void {
-  if (e.type === 'unit') held.arrived(e.unit)
+/** Units come without a source this worker already holds: `complete` fills it in (client/sources.ts). */
+function onFeedEvent(e: AssignmentEvent, held: HeldUnits, log: (line: string) => void, complete: (unit: WorkUnit) => Promise<WorkUnit>): void {
+  if (e.type === 'unit') {
+    void complete(e.unit).then(unit => held.arrived(unit), err => log(`${e.unit.id}: could not get its source (${(err as Error).message}); its lease will run out`))
+  }
   else if (e.type === 'bestChanged') log(`new best on ${e.campaign}: ${e.valBpb?.toFixed(6) ?? '?'} at ${e.commit.slice(0, 10)}`)
   else if (e.type === 'cancel') held.cancel(e.unitId, e.reason)
 }
