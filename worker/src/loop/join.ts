@@ -17,6 +17,7 @@ import { usageLine } from './experiment.ts'
 import { HeldUnits } from './held.ts'
 import { laneContext, openLane, stopLeftoverTrainer, type Lane } from './lane.ts'
 import { WorkspacePool } from './slots.ts'
+import { GpuLane } from '../runner/lane.ts'
 import { Spool } from './spool.ts'
 import { LoopStop } from './stop.ts'
 
@@ -146,7 +147,9 @@ export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
   try {
     await runExperimentLoop({
       source: coordinatorSource(held, data, session, stop.signal), sink, depth, signal: stop.signal, ui, lane: o.lane ?? '',
-      ctx: coordinatorContext(lane, o, { held, session, duty, ui, log }),
+      // On a GPU the next run starts up while this one trains (runner/lane.ts); on a CPU start-up
+      // would take cores from the timed training.
+      ctx: coordinatorContext(lane, o, { held, session, duty, ui, log, gpuLane: hardware.gpus.length > 0 && cap > 1 ? new GpuLane() : undefined }),
       workspaces: new WorkspacePool(join(o.stateDir, 'workspaces'), cap),
     })
     // A natural end (maxUnits) waits for the results to reach the coordinator; a stop keeps them
@@ -224,7 +227,7 @@ function coordinatorSource(held: HeldUnits, data: LaneData, session: Coordinator
 }
 
 /** The lane's experiment context, with what the coordinator adds: swarm memory, progress in heartbeats, sources already measured. */
-function coordinatorContext(lane: Lane, o: JoinOptions, c: { held: HeldUnits; session: CoordinatorSession; duty: DutyCycle; ui: ProgressSink; log: (line: string) => void }) {
+function coordinatorContext(lane: Lane, o: JoinOptions, c: { held: HeldUnits; session: CoordinatorSession; duty: DutyCycle; ui: ProgressSink; log: (line: string) => void; gpuLane?: GpuLane }) {
   const { held, session } = c
   return laneContext(lane, { ...o, duty: c.duty, log: c.log }, {
     // The campaign's program.md and swarm memory reach the agent with each unit (swarm/agent.ts).
@@ -238,5 +241,6 @@ function coordinatorContext(lane: Lane, o: JoinOptions, c: { held: HeldUnits; se
       c.ui.progress(o.lane ?? '', p)
     },
     known: (campaign, hash) => session.api.worker.known.query({ workerId: session.workerId, campaign, sourceHash: hash }),
+    lane: c.gpuLane,
   })
 }

@@ -47,16 +47,15 @@ class VirtualClock {
   }
 }
 
-t.test('the duty cycle counts training time over the time work was in hand', async t => {
+t.test('the duty cycle counts budgeted training seconds over the time work was in hand', async t => {
   let now = 0
   const d = new DutyCycle(() => now)
   t.equal(d.ratio(), undefined, 'nothing held yet')
-  d.hold(1); now = 1000
-  d.training(true); now = 4000
-  d.training(false); now = 5000
+  d.hold(1); now = 5000
+  d.trained(3, 10)
   d.hold(-1); now = 60_000 // idle: no work to do is not the worker's loss
-  d.hold(1); now = 61_000
-  d.training(true); now = 63_000
+  d.hold(1); now = 63_000
+  d.trained(12, 2) // past its budget: only the budget counts
   t.same(d.seconds(), { training: 5, held: 8 })
   t.equal(d.ratio(), 5 / 8)
 })

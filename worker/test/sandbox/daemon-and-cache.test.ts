@@ -52,7 +52,7 @@ t.test('daemons and planted caches', { skip: python ? false : 'needs a Python wi
     await prepareRunDir({ runDir, files: { 'train.py': source }, trainerDir })
     return trainAndMeasure({
       python: python.path, trainerDir, runDir, budgetSeconds: 5, profile: 'cpu-tiny', cacheDir, dataDir: data.dataDir,
-      sandbox, sourceHash: sourceHashOf(source), graceSeconds: 240,
+      sandbox, sourceHash: sourceHashOf(source),
     })
   }
 
