@@ -1,4 +1,4 @@
-import type { Metrics, Profile, TrainingSummary } from '@autoresearch-grid/shared'
+import type { Metrics, TrainingSummary } from '@autoresearch-grid/shared'
 import { INSIDE, type HostLayout, type Mount } from '../sandbox/bwrap.ts'
 import { cacheForSource, compileBytecode, promoteToTrusted } from './compile-cache.ts'
 import { runEvaluation, type Evaluation, type EvaluateOptions, type EvaluationOutcome } from './evaluation.ts'
