@@ -1,7 +1,10 @@
 // `npm test`: installs what is missing, then runs every suite — the TypeScript type check, the
-// layer check of the imports (scripts/structure.ts, docs/STRUCTURE.md), the tap suites of shared/,
-// coordinator/, worker/ and bench/, and the trainer's pytest suite — and ends
-// with one line that counts them all together: `N passed, N failed`.
+// layer check of the imports (scripts/structure.ts, docs/STRUCTURE.md), the linters (Biome and
+// Ruff, scripts/lint.mjs), the tap suites of shared/, coordinator/, worker/, trainer/js/ and
+// deploy/ (.taprc: two files at a time, a hang guard of a timeout), and the trainer's pytest suite
+// (its slowest tests listed) — and ends with one line that counts them all together:
+// `N passed, N failed`. No test asserts speed, so a busy machine slows the suite without failing
+// it (docs/RELIABILITY.md, "Tests on a busy machine").
 import { spawn } from 'node:child_process'
 import { bootstrap, root } from './bootstrap.mjs'
 
@@ -33,6 +36,12 @@ if (wanted('structure')) {
   suites.push({ name: 'structure', passed: r.code === 0 ? 1 : 0, failed: r.code === 0 ? 0 : 1 })
 }
 
+if (wanted('lint')) {
+  // Lint rules only until the lead's one-off `npm run format` over the tree; then `--check-format`.
+  const r = await capture(process.execPath, ['scripts/lint.mjs'])
+  suites.push({ name: 'lint', passed: r.code === 0 ? 1 : 0, failed: r.code === 0 ? 0 : 1 })
+}
+
 if (wanted('tap')) {
   // Each `t.test(...)` inside a test file is one test: in TAP they are the points one level down.
   const r = await capture('npx', ['tap', '--reporter=tap', 'shared/test', 'coordinator/test', 'worker/test', 'trainer/js/test', 'deploy/test'], { AUTORESEARCH_PYTHON: python })
@@ -44,7 +53,7 @@ if (wanted('tap')) {
 }
 
 if (wanted('pytest')) {
-  const r = await capture(python, ['-m', 'pytest', '-q', '-p', 'no:cacheprovider', 'trainer/tests'], { PYTHONDONTWRITEBYTECODE: '1' })
+  const r = await capture(python, ['-m', 'pytest', '-q', '-p', 'no:cacheprovider', '--durations=10', 'trainer/tests'], { PYTHONDONTWRITEBYTECODE: '1' })
   const count = word => Number((new RegExp(`(\\d+) ${word}`).exec(r.out.split('\n').filter(l => /passed|failed|error/.test(l)).pop() ?? '') ?? [])[1] ?? 0)
   let failed = count('failed') + count('error')
   if (r.code !== 0 && failed === 0) failed = 1

@@ -483,6 +483,8 @@ class Data:
         self.token_bytes = np.load(self.dir / "token_bytes.npy")
 
     def tokens(self, split):
+        if split == "train" and GATED:
+            wait_for_training_data(self.dir)
         if not (self.dir / f"{split}.bin").exists():
             raise DataError(f"the {split} split is not available here ({self.dir}): training sees only the "
                             f"training split; the validation split is read by the trusted evaluator alone")
@@ -493,6 +495,33 @@ class Data:
 
     def tokenizer(self):
         return load_tokenizer(self.tokenizer_path)
+
+
+# ---------------------------------------------------------------------------------------------
+# The worker's clock. Under the worker (AUTORESEARCH_DATA_GATED=1) the training split is not there
+# when train.py starts: start-up (imports, building and compiling the model on made-up tokens) runs
+# off the clock, and cannot train on real data. The first request for training tokens prints
+# READY_MARKER; the worker then puts the split in place and starts its clock, which stops when
+# save_model prints SAVED_MARKER (the worker ends the run there) or at budget + a little slack.
+# So the seconds a run trains on data are the worker's to count, whatever train.py's own clock says.
+
+READY_MARKER = "autoresearch: ready for the training data"
+SAVED_MARKER = "autoresearch: weights saved"
+GATED = os.environ.get("AUTORESEARCH_DATA_GATED") == "1"
+GATE_TIMEOUT = float(os.environ.get("AUTORESEARCH_GATE_TIMEOUT") or 3600)
+
+
+def wait_for_training_data(folder):
+    """Block until the worker has put the training split into `folder` (it starts its clock then)."""
+    folder = Path(folder)
+    if (folder / "train.bin").exists():
+        return
+    print(READY_MARKER, flush=True)
+    deadline = time.monotonic() + GATE_TIMEOUT
+    while not (folder / "train.bin").exists():
+        if time.monotonic() > deadline:
+            raise DataError(f"the worker did not hand over the training split within {GATE_TIMEOUT:g}s")
+        time.sleep(0.01)
 
 
 def current_data_dir():
@@ -591,7 +620,8 @@ CHECKPOINT_MAX_BYTES = 16 * 2**30
 def save_model(model, config, path=CHECKPOINT):
     """Write the model's weights and the config `build_model(config)` rebuilds it from.
 
-    train.py calls this once at the end of training; the evaluator rebuilds the model from train.py's
+    train.py calls this once, as its last act (the worker ends the run when the weights are saved);
+    the evaluator rebuilds the model from train.py's
     own `build_model` and these weights, in a fresh sandbox, and computes the loss itself."""
     model = getattr(model, "_orig_mod", model)  # torch.compile's wrapper holds the real module
     header, blobs, offset = {"__metadata__": {"config": json.dumps(config, sort_keys=True)}}, [], 0
@@ -611,7 +641,12 @@ def save_model(model, config, path=CHECKPOINT):
         f.write(head)
         for raw in blobs:
             f.write(raw)
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
+    # The end of the run: under the worker nothing after this line runs (train.py prints its
+    # summary before saving).
+    print(SAVED_MARKER, flush=True)
 
 
 def load_checkpoint(path):

@@ -66,6 +66,8 @@ interface SimWorker {
   beat: NodeJS.Timeout | null
   unsubscribe: () => void
   gotUnit: boolean
+  /** Hashes of the sources this worker received (the real worker's client/sources.ts keeps the sources). */
+  sourcesHeld: string[]
 }
 
 function send(m: FromClient): void {
@@ -106,11 +108,20 @@ async function run(cfg: ClientConfig, go: Promise<void>, stopped: Promise<void>)
     void p.finally(() => pendingReports.delete(p))
   }
 
+  // The sources the simulated workers received, shared by hash: the worker's protocol has the
+  // coordinator leave out a source the worker holds (shared/src/protocol.ts, HeldSources).
+  const sources = new Map<string, Record<string, string>>()
   const onEvent = (w: SimWorker, e: AssignmentEvent) => {
     if (e.type === 'idle') stats.idleEvents++
     if (e.type === 'bestChanged') stats.bestChanged++
     if (e.type !== 'unit' || stopping) return
     stats.units++
+    if (e.unit.sourceHash) {
+      if (Object.keys(e.unit.source).length) sources.set(e.unit.sourceHash, e.unit.source)
+      else e.unit.source = sources.get(e.unit.sourceHash) ?? {}
+      if (!Object.keys(e.unit.source).length) { fail('unit', new Error('a unit without a source this worker never got')); return }
+      if (!w.sourcesHeld.includes(e.unit.sourceHash)) w.sourcesHeld = [...w.sourcesHeld, e.unit.sourceHash].slice(-64)
+    }
     if (!w.gotUnit) { w.gotUnit = true; stats.workersWithUnit++ }
     if (w.waitingSince) {
       const ms = performance.now() - w.waitingSince.perf
@@ -134,11 +145,11 @@ async function run(cfg: ClientConfig, go: Promise<void>, stopped: Promise<void>)
     try {
       const { workerId, heartbeatSeconds } = await api.worker.hello.mutate({ name: `bench-${index}`, hardware: HARDWARE[index % HARDWARE.length], fingerprints: {}, version: 'bench', agent: 'heuristic' })
       stats.connectMs.push(performance.now() - opened)
-      const w: SimWorker = { index, api, close, workerId, held: null, waitingSince: null, training: null, beat: null, unsubscribe: () => {}, gotUnit: false }
+      const w: SimWorker = { index, api, close, workerId, held: null, waitingSince: null, training: null, beat: null, unsubscribe: () => {}, gotUnit: false, sourcesHeld: [] }
       workers.push(w)
       stats.connected++
       waitForUnit(w, true)
-      const sub = api.worker.assignments.subscribe({ workerId, capacity: 1, fingerprints: {} }, {
+      const sub = api.worker.assignments.subscribe({ workerId, capacity: 1, fingerprints: {}, sources: w.sourcesHeld }, {
         onData: e => onEvent(w, e),
         onError: err => fail('assignments', err),
       })

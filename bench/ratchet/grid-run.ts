@@ -32,9 +32,26 @@ function line(row: Row, rs: GridResult[]): string {
   const falseM = sum(r => r.merges.filter(m => m.trueEffect >= 0).length)
   const big = rs.flatMap(r => r.ideas.filter(i => i.sigmas < -2 && i.outcome !== 'open'))
   const gpuHours = sum(r => (r.workers * r.wallSeconds) / 3600)
-  return `| ${row.label} | ${row.workers} | ${(runs / merges).toFixed(1)} | ${(merges / rs.length).toFixed(1)} | ${pct(falseM, merges)} | ${pct(big.filter(i => i.outcome === 'merged').length, big.length)} | ` +
+  const perCampaign = rs.map(r => r.runs / Math.max(1, r.merges.length))
+  const spread = `${Math.min(...perCampaign).toFixed(0)}–${Math.max(...perCampaign).toFixed(0)}`
+  return `| ${row.label} | ${row.workers} | ${(runs / merges).toFixed(1)} (${spread}) | ${(merges / rs.length).toFixed(1)} | ${pct(falseM, merges)} | ${pct(big.filter(i => i.outcome === 'merged').length, big.length)} | ` +
     `${pct(sum(r => r.staleRuns), runs)} | ${pct(sum(r => r.staleRunsDropped), runs)} | ${pct(sum(r => r.screenedStale), sum(r => r.screenedClaims))} | ` +
     `${pct(sum(r => r.runsByKind.baseline), runs)} | ${pct(sum(r => r.runsByKind.verify), runs)} | ${(sum(r => r.gain) / gpuHours).toFixed(4)} |`
+}
+
+/**
+ * Where a row's runs go, per merge: explorations, baselines, rebases, and the verification runs of
+ * ideas by their true effect (in σ) — the instrument for attacking the biggest share.
+ */
+function breakdown(row: Row, rs: GridResult[]): string {
+  const merges = rs.reduce((a, r) => a + r.merges.length, 0)
+  const per = (n: number) => (n / merges).toFixed(1)
+  const kinds = (k: keyof GridResult['runsByKind']) => rs.reduce((a, r) => a + r.runsByKind[k], 0)
+  const verifies = (f: (sigmas: number) => boolean) => rs.reduce((a, r) => a + r.ideas.filter(i => f(i.sigmas)).reduce((b, i) => b + i.verifies, 0), 0)
+  const kept = (f: (sigmas: number) => boolean) => rs.reduce((a, r) => a + r.ideas.filter(i => f(i.sigmas) && i.outcome === 'merged').length, 0)
+  const big = (x: number) => x <= -2
+  return `| ${row.label} | ${row.workers} | ${per(kinds('explore'))} | ${per(kinds('baseline'))} | ${per(kinds('rebase'))} | ${per(verifies(x => x >= 0))} | ` +
+    `${per(verifies(x => x < 0 && x > -2))} | ${per(verifies(big))} | ${(verifies(big) / Math.max(1, kept(big))).toFixed(1)} |`
 }
 
 const rows: Row[] = []
@@ -45,15 +62,21 @@ for (const [prior, effects] of [['30 % real', DEFAULT_EFFECTS], ['1 % real', ONE
 rows.splice(2, 0, { label: '30 % real, sequential, 8 baselines', policy: 'sequential', effects: DEFAULT_EFFECTS, workers: 16, baselineRuns: 8 })
 
 const started = Date.now()
-const table = ['| prior, policy | workers | runs / merge | merges / campaign | false accepts | gains > 2σ kept | runs on stale candidates | of which evidence dropped | screened claims gone stale | baseline runs | verify runs | true gain / GPU-hour (bpb) |',
+const table = ['| prior, policy | workers | runs / merge (spread) | merges / campaign | false accepts | gains > 2σ kept | runs on stale candidates | of which evidence dropped | screened claims gone stale | baseline runs | verify runs | true gain / GPU-hour (bpb) |',
   '|---|---|---|---|---|---|---|---|---|---|---|---|']
+const where = ['| prior, policy | workers | explorations | baselines | rebases | verifying null or harmful ideas | verifying gains < 2σ | verifying gains ≥ 2σ | verification runs per gain ≥ 2σ kept |',
+  '|---|---|---|---|---|---|---|---|---|']
 for (const row of rows) {
   const rs = Array.from({ length: SEEDS }, (_, i) => simulateGrid(config(row, i + 1)))
   table.push(line(row, rs))
+  where.push(breakdown(row, rs))
   console.log(table.at(-1))
+  console.log(where.at(-1))
 }
 const seconds = ((Date.now() - started) / 1000).toFixed(0)
-const block = `<!-- grid: begin -->\n\`npx tsx bench/ratchet/grid-run.ts ${SEEDS}\` (${SEEDS} seeded campaigns per row, 1000 explorations each; ${seconds} s here).\n\n${table.join('\n')}\n<!-- grid: end -->`
+const block = `<!-- grid: begin -->\n\`npx tsx bench/ratchet/grid-run.ts ${SEEDS}\` (${SEEDS} seeded campaigns per row, 1000 explorations each; ${seconds} s here). ` +
+  `Runs per merge: all campaigns of the row together (the lowest–highest campaign in brackets).\n\n${table.join('\n')}\n\n` +
+  `Where the runs go, per merge (all campaigns of the row together):\n\n${where.join('\n')}\n<!-- grid: end -->`
 const doc = readFileSync(DOC, 'utf8')
 if (doc.includes('<!-- grid: begin -->')) writeFileSync(DOC, doc.replace(/<!-- grid: begin -->[\s\S]*<!-- grid: end -->/, block))
 else console.log('docs/RATCHET.md has no grid markers; table not written')

@@ -2,7 +2,7 @@ import { nextUnit, type QueuedUnit } from '../../coordinator/src/scheduler/next-
 import { decide, type CandidateSample, type CarriedEvidence, type Decision, type ParentRun } from '../../coordinator/src/ratchet/decide.ts'
 import { noiseFloorOfGroups } from '../../coordinator/src/ratchet/noise.ts'
 import { createRng, isCandidate, type Rng, type UnitKind } from '../../shared/src/index.ts'
-import { realRateOf } from '../../coordinator/src/ratchet/sequential.ts'
+import { DEFAULT_SEQUENTIAL, realRateOf } from '../../coordinator/src/ratchet/sequential.ts'
 import type { RatchetSettings } from '../../coordinator/src/ratchet/settings.ts'
 import type { EffectModel } from './simulate.ts'
 
@@ -47,7 +47,7 @@ export interface GridConfig {
   redecideOnMove: boolean
 }
 
-interface Idea { sigmas: number; effect: number; perClass: number[]; outcome: 'open' | 'merged' | 'closed'; last?: string }
+interface Idea { sigmas: number; effect: number; perClass: number[]; outcome: 'open' | 'merged' | 'closed'; last?: string; verifies: number; hops: number }
 interface Commit { id: string; parent: string | null; value: number[]; idea: Idea | null; mergesAtParent: number }
 interface Run { commit: string; cls: number; value: number; worker: string; contributor: string; kind: UnitKind }
 interface Candidate {
@@ -76,7 +76,7 @@ export interface GridResult {
   screenedStale: number
   /** Runs of other classes' baselines than the class of the merged candidate. */
   merges: { trueEffect: number }[]
-  ideas: { sigmas: number; outcome: Idea['outcome']; last?: string }[]
+  ideas: { sigmas: number; outcome: Idea['outcome']; last?: string; verifies: number; hops: number }[]
   gain: number
 }
 
@@ -106,7 +106,7 @@ function drawIdea(rng: Rng, m: EffectModel, sigma: number, classes: number): Ide
   const sigmas = u < m.nullShare ? 0 : u < m.nullShare + m.harmfulShare ? rng.uniform(...m.harmfulSigmas) : -rng.uniform(...m.improvementSigmas)
   // A change helps some GPUs more than others (a larger batch on a larger card, say).
   const perClass = Array.from({ length: classes }, () => Math.max(0, 1 + 0.3 * rng.normal()))
-  return { sigmas, effect: sigmas * sigma, perClass, outcome: 'open' }
+  return { sigmas, effect: sigmas * sigma, perClass, outcome: 'open', verifies: 0, hops: 0 }
 }
 
 export function simulateGrid(cfg: GridConfig): GridResult {
@@ -170,7 +170,7 @@ class Grid {
     return {
       runs: total(), explorations: this.out.explorations, wallSeconds: this.now, workers: cfg.workers, runsByKind: this.runsByKind,
       staleRuns: this.out.staleRuns, staleRunsDropped: this.out.staleRunsDropped, screenedClaims: this.screened.size, screenedStale: this.out.screenedStale,
-      merges: this.merges, ideas: this.ideas.map(i => ({ sigmas: i.sigmas, outcome: i.outcome, last: i.last })), gain,
+      merges: this.merges, ideas: this.ideas.map(i => ({ sigmas: i.sigmas, outcome: i.outcome, last: i.last, verifies: i.verifies, hops: i.hops })), gain,
     }
   }
 
@@ -231,6 +231,7 @@ class Grid {
     if (unit.kind === 'verify') {
       const c = this.candidates.get(unit.commit)!
       this.measure(worker, c.commit, 'verify')
+      c.commit.idea!.verifies++
       if (c.pending) this.judge(c)
       return
     }
@@ -249,6 +250,7 @@ class Grid {
 
   /** The commit of `idea` on `parent`; carried from `from`, its effect may have changed on the way. */
   carry(idea: Idea, parent: Commit, from?: Commit): Commit {
+    if (from) idea.hops++
     if (from) for (let i = from.mergesAtParent; i < this.mergeCount; i++) if (this.rng.chance(this.cfg.interaction)) idea.effect *= this.rng.uniform(-0.25, 1)
     const value = parent.value.map((v, k) => v + idea.effect * idea.perClass[k])
     return this.addCommit({ parent: parent.id, value, idea, mergesAtParent: this.mergeCount })
@@ -280,7 +282,7 @@ class Grid {
 
   realRate(): number {
     const decided = this.ideas.filter(i => i.outcome !== 'open')
-    return realRateOf(decided.filter(i => i.outcome === 'merged').length, decided.length)
+    return realRateOf(decided.filter(i => i.outcome === 'merged').length, decided.length, { ...DEFAULT_SEQUENTIAL, ...this.cfg.settings.sequential })
   }
 
   judge(c: Candidate): void {

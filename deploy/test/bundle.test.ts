@@ -22,7 +22,7 @@ function noNodeModulesAbove(dir: string): boolean {
   }
 }
 
-t.test('the bundles run from a folder with no node_modules: coordinator, campaign, a worker training one unit on CPU', { timeout: 240_000 }, async t => {
+t.test('the bundles run from a folder with no node_modules: coordinator, campaign, a worker training one unit on CPU', async t => {
   const tmp = await mkdtemp(join(tmpdir(), 'arg-bundle-'))
   t.teardown(() => rm(tmp, { recursive: true, force: true }))
   const built = await bundle(join(tmp, 'build'))

@@ -36,6 +36,13 @@ export const NoisePolicy = z.object({
   maxImprovement: z.number().positive().default(0.25),
   /** Allowed relative deviation of training_seconds from the budget. */
   budgetTolerance: z.number().positive().lt(1).default(0.25),
+  /**
+   * How a verdict is reached (docs/RATCHET.md): `fixed`, a screen then `replications`
+   * verifications then a verdict; `sequential`, one sequential test from the claim on, its merge
+   * bar set by the campaign's observed rate of real gains, a change's evidence carried onto a newer
+   * best. `fixed` stays the default until the grid simulation shows `sequential` cheaper too.
+   */
+  policy: z.enum(['fixed', 'sequential']).default('fixed'),
 })
 export type NoisePolicy = z.infer<typeof NoisePolicy>
 

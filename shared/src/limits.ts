@@ -17,6 +17,8 @@ export const LIMITS = {
   swarmViewChars: 10_000,
   /** Experiments one search of the campaign returns. */
   searchResults: 20,
+  /** Sources a worker may say it holds when it subscribes (shared/src/protocol.ts, `HeldSources`). */
+  heldSources: 64,
   /** Whole HTTP/WebSocket message. */
   messageBytes: 1024 * 1024,
 } as const

@@ -54,6 +54,18 @@ export const HelloReply = z.object({
 })
 export type HelloReply = z.infer<typeof HelloReply>
 
+/** A `sourceHash` (shared/src/source-hash.ts): SHA-256 of the files, names included. */
+export const SourceHash = z.string().regex(/^[0-9a-f]{64}$/)
+
+/**
+ * The sources a worker holds, by hash, sent when it subscribes to its assignments. A unit whose
+ * source is among them (or was sent on the same feed before) comes without it: `source` empty,
+ * `sourceHash` naming it. The 23 KB train.py travelled in every unit, and most units of a
+ * campaign start from the same best (docs/PERFORMANCE.md, "Coordinator under load"). A worker that
+ * sends no list (older workers) always gets the full source.
+ */
+export const HeldSources = z.array(SourceHash).max(LIMITS.heldSources)
+
 export const WorkUnit = z.object({
   id: z.string(),
   kind: UnitKind,
@@ -63,8 +75,14 @@ export const WorkUnit = z.object({
   leaseToken: z.string(),
   leaseExpiresAt: z.number(),
   parentCommit: z.string(),
-  /** The files to start from: the parent's for explore/baseline, the candidate's for verify. */
+  /**
+   * The files to start from: the parent's for explore/baseline, the candidate's for verify. Empty
+   * when the worker holds them already (`HeldSources`): then `sourceHash` says which they are, and
+   * a worker that lost them asks `worker.unitSource`.
+   */
   source: SourceFiles,
+  /** The hash of those files (`sourceHash`). Absent from older coordinators, which always send them. */
+  sourceHash: SourceHash.optional(),
   editableFiles: z.array(z.string()),
   hypothesis: z.object({ id: z.string(), title: z.string(), body: z.string() }).nullable(),
   /** For rebase units: the diff of the idea to re-apply. */

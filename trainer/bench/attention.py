@@ -1,7 +1,8 @@
 # Bench-only: attention forward + backward at the trainer's gpu shapes: flex (full and window 1024) against
 # SDPA's flash, cuDNN and memory-efficient kernels (causal, and with a dense window mask), each checked
 # against a float32 reference (docs/TRAINER.md, third session).
-import time, torch, torch.nn.functional as F
+import torch
+import torch.nn.functional as F
 from torch.nn.attention import sdpa_kernel, SDPBackend
 from torch.nn.attention.flex_attention import create_block_mask, flex_attention
 B, H, T, D = 128, 4, 2048, 128

@@ -1,6 +1,7 @@
 # Bench-only: how long cuDNN's fused attention takes on its first calls in a fresh process.
 import time; t = time.time()
-import torch, torch.nn.functional as F
+import torch
+import torch.nn.functional as F
 from torch.nn.attention import sdpa_kernel, SDPBackend
 torch.zeros(1, device="cuda"); print(f"import + cuda init {time.time() - t:.2f}s", flush=True)
 def run(B, label, n=2, H=4, T=2048, D=128):

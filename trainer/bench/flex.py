@@ -1,5 +1,7 @@
 # Bench-only: flex_attention forward + backward at the trainer's gpu shapes under several kernel_options (docs/TRAINER.md).
-import sys, time, json, torch
+import sys
+import time
+import torch
 from torch.nn.attention.flex_attention import create_block_mask, flex_attention
 B, H, T, D = 128, 4, 2048, 128
 dev = "cuda"

@@ -2,7 +2,11 @@
 # Runs train.py's setup, 4 warm-up and 5 timed steps, then 3 steps under torch.profiler.
 # The kernel table lists both the CPU-side op (e.g. aten::mm) and its kernels, each with device time:
 # "GPU busy" and the categories count most time twice (docs/TRAINER.md halves them).
-import os, sys, time
+# The names that ruff would call undefined come from train.py's setup, run by exec() below.
+# ruff: noqa: F821
+import os
+import sys
+import time
 sys.path.insert(0, "trainer")
 src = open(os.environ.get("TRAIN", "trainer/train.py")).read()
 exec(compile(src[:src.index("# Training loop")], "train.py", "exec"))

@@ -9,12 +9,11 @@ import importlib.util
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 import prepare
-from conftest import TRAINER, key_values
+from conftest import HANG_SECONDS, TRAINER, key_values
 from shard_server import ShardServer, fake_shard
 
 VAL = f"shard_{prepare.CLIMBMIX_VAL_SHARD:05d}.parquet"
@@ -107,7 +106,7 @@ def test_a_full_disk_fails_at_once_and_says_what_to_do(tmp_path):
                 "resource.setrlimit(resource.RLIMIT_FSIZE, (10_000, 10_000))\n"
                 "try:\n    prepare.climbmix_shards(1)\nexcept prepare.DataError as e:\n    sys.exit(f'error: {e}')\n")
         env = dict(os.environ, AUTORESEARCH_CLIMBMIX_URL=server.url, AUTORESEARCH_CACHE=str(tmp_path / "cache"))
-        proc = subprocess.run([sys.executable, "-c", code], cwd=TRAINER, env=env, capture_output=True, text=True, timeout=60)
+        proc = subprocess.run([sys.executable, "-c", code], cwd=TRAINER, env=env, capture_output=True, text=True, timeout=HANG_SECONDS)
     finally:
         server.stop()
     assert proc.returncode == 1
@@ -149,7 +148,7 @@ def test_prepare_climbmix_end_to_end_on_real_parquet(tmp_path):
         env = dict(os.environ, AUTORESEARCH_CLIMBMIX_URL=server.url, AUTORESEARCH_CACHE=str(tmp_path / "cache"),
                    AUTORESEARCH_PROFILE="cpu-tiny", AUTORESEARCH_DOWNLOAD_RETRY_BASE="0.01")
         proc = subprocess.run([sys.executable, str(TRAINER / "prepare.py"), "--source", "climbmix", "--num-shards", "2", "--vocab-size", "300"],
-                              env=env, capture_output=True, text=True, timeout=300)
+                              env=env, capture_output=True, text=True, timeout=HANG_SECONDS)
     finally:
         server.stop()
     assert proc.returncode == 0, proc.stdout + proc.stderr

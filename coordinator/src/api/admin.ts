@@ -6,7 +6,7 @@ import { setCampaignStatus } from '../campaigns/campaigns.ts'
 import { setCampaignReview } from '../review/mode.ts'
 import { maintainerVerdict } from '../review/verdicts.ts'
 import { addHypothesis } from '../hypotheses/add.ts'
-import { createWorkerToken, revokeContributorTokens } from '../auth/access.ts'
+import { accessChanged, createWorkerToken, revokeContributorTokens } from '../auth/access.ts'
 import { workers } from '../db/schema.ts'
 import { DisplayName, LIMITS } from '@autoresearch-grid/shared'
 import { setProgram } from '../campaigns/program.ts'
@@ -29,7 +29,11 @@ export const adminRouter = router({
     author: DisplayName.default('maintainer') }))
     .mutation(({ ctx, input }) => setProgram(ctx.app, input.campaign, input.text, { name: input.author, email: 'maintainer@autoresearch-grid.local' }, input.message)),
   banWorker: adminProcedure.input(z.object({ workerId: z.string().max(64), banned: z.boolean().default(true) }))
-    .mutation(({ ctx, input }) => ({ changed: ctx.app.db.update(workers).set({ banned: input.banned }).where(eq(workers.id, input.workerId)).run().changes })),
+    .mutation(({ ctx, input }) => {
+      // Connections that remembered this worker as allowed read it again (auth/access.ts).
+      accessChanged(ctx.app)
+      return { changed: ctx.app.db.update(workers).set({ banned: input.banned }).where(eq(workers.id, input.workerId)).run().changes }
+    }),
   /** Who reviews a campaign's candidates before they merge (review/policy.ts); the answer says what applies here. */
   setReview: adminProcedure.input(z.object({ campaign: CampaignName, review: ReviewMode }))
     .mutation(({ ctx, input }) => setCampaignReview(ctx.app, input.campaign, input.review)),

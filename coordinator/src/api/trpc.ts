@@ -1,6 +1,6 @@
 import { initTRPC, TRPCError } from '@trpc/server'
 import type { Ctx } from '../context.ts'
-import { authenticate, revokedAmong, type Principal } from '../auth/access.ts'
+import { accessGeneration, authenticate, revokedAmong, type Principal } from '../auth/access.ts'
 import { AUTH_LIMITER } from '../auth/rate-limit.ts'
 import { bearer } from '../auth/tokens.ts'
 import { ERROR_CODES, UserError, type ErrorCode } from '../errors.ts'
@@ -10,11 +10,26 @@ export interface ApiContext {
   principal: Principal | null
   /** Where the caller comes from, for rate limiting failed logins. */
   remote: string
+  /** What this connection already checked (see `ConnectionChecks`); one per WebSocket, one per HTTP call. */
+  checked: ConnectionChecks
+}
+
+/**
+ * A WebSocket's context lives as long as the socket, so what its calls checked can be remembered
+ * there: the token was live, and which worker rows its calls named, at a given access generation
+ * (auth/access.ts). Nothing is read again until something that could change the answer happened;
+ * every call read both before, one query each.
+ */
+export interface ConnectionChecks {
+  /** The access generation at which the token was last found not revoked; null for never. */
+  token: string | null
+  /** Worker rows by id, as `ownWorker` returned them, at the generation they were read. */
+  workers: Map<string, { generation: string; worker: unknown }>
 }
 
 /** Builds the request context from an HTTP header or the WebSocket connection params. */
 export function makeContext(app: Ctx, token: unknown, remote: string): ApiContext {
-  return { app, principal: authenticate(app, bearer(token)), remote }
+  return { app, principal: authenticate(app, bearer(token)), remote, checked: { token: null, workers: new Map() } }
 }
 
 /** The stable code of an error as the caller sees it (errors.ts); tRPC's own refusals get the nearest one. */
@@ -78,16 +93,25 @@ export const publicProcedure = t.procedure.use(userErrors).use(durable)
 
 /**
  * Whether the caller holds a live token of this kind. A WebSocket authenticated when it opened, so
- * revocation is checked again on every call. A refusal counts against the caller's address, and an
+ * revocation is checked again on a call whenever a token may have been revoked since (tokenLive). A refusal counts against the caller's address, and an
  * address with too many refusals is locked out for a while (auth/rate-limit.ts).
  */
 function authorized<K extends Principal['kind']>(ctx: ApiContext, kind: K, refusal: string): asserts ctx is ApiContext & { principal: Extract<Principal, { kind: K }> } {
   const limiter = ctx.app.state.of(AUTH_LIMITER)
   const wait = limiter.retryAfterMs(ctx.remote)
   if (wait > 0) throw new UserError(`too many failed logins from this address: try again in ${Math.ceil(wait / 1000)} s, with a valid token`, 'rate-limited')
-  if (ctx.principal?.kind === kind && !revokedAmong(ctx.app, [ctx.principal.tokenId]).length) return
+  if (ctx.principal?.kind === kind && tokenLive(ctx, ctx.principal.tokenId)) return
   limiter.fail(ctx.remote)
   throw new UserError(refusal, 'unauthorized')
+}
+
+/** Whether the connection's token is still live: read again only after an access change. */
+function tokenLive(ctx: ApiContext, tokenId: string): boolean {
+  const generation = accessGeneration(ctx.app)
+  if (ctx.checked.token === generation) return true
+  if (revokedAmong(ctx.app, [tokenId]).length) return false
+  ctx.checked.token = generation
+  return true
 }
 
 export const workerProcedure = publicProcedure.use(({ ctx, next }) => {

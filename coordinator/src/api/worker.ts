@@ -1,30 +1,60 @@
 import { z } from 'zod'
 import { and, eq, isNotNull } from 'drizzle-orm'
-import { experiments } from '../db/schema.ts'
-import { AssignmentEvent, FollowUp, Heartbeat, HelloReply, LIMITS, Report, ReportReply, WorkerHello } from '@autoresearch-grid/shared'
-import { router, workerProcedure } from './trpc.ts'
-import { heartbeat, hello, ownWorker, fingerprintProblem } from '../workers/registry.ts'
+import { experiments, workUnits } from '../db/schema.ts'
+import { AssignmentEvent, FollowUp, Heartbeat, HeldSources, HelloReply, LIMITS, Report, ReportReply, SourceFiles, WorkerHello } from '@autoresearch-grid/shared'
+import { router, workerProcedure, type ApiContext } from './trpc.ts'
+import { heartbeat, hello, ownWorker, fingerprintProblem, type Worker } from '../workers/registry.ts'
 import { leasedCount, leaseNextUnit, toWorkUnit } from '../units/assign.ts'
+import { sourceOf } from '../units/source-cache.ts'
 import { ingestReport } from '../units/report.ts'
 import { addHypothesis } from '../hypotheses/add.ts'
 import { getCampaign } from '../campaigns/campaigns.ts'
 import { UserError } from '../errors.ts'
 import { proposalRoom } from '../hypotheses/quota.ts'
 import type { BusEvent } from '../events/bus.ts'
+import { accessGeneration, workerChanged } from '../auth/access.ts'
+import { tickBatch } from '../db/tick-batch.ts'
+import { KnownSources, withSourceHash } from '../workers/known-sources.ts'
 
 const WorkerRef = z.object({ workerId: z.string().max(64) })
 
-export const workerRouter = router({
-  hello: workerProcedure.input(WorkerHello).output(HelloReply).mutation(({ ctx, input }) => hello(ctx.app, ctx.principal.contributorId, input)),
+type WorkerCtx = ApiContext & { principal: { kind: 'worker'; contributorId: string } }
 
-  heartbeat: workerProcedure.input(Heartbeat).mutation(({ ctx, input }) => heartbeat(ctx.app, ownWorker(ctx.app, ctx.principal.contributorId, input.workerId), input)),
+/**
+ * `ownWorker`, remembered by the connection until access changes (api/trpc.ts, ConnectionChecks):
+ * a ban, a revocation, or a new `hello` of this worker reads it again.
+ */
+function me(ctx: WorkerCtx, workerId: string): Worker {
+  const generation = accessGeneration(ctx.app, workerId)
+  const hit = ctx.checked.workers.get(workerId)
+  if (hit?.generation === generation) return hit.worker as Worker
+  const worker = ownWorker(ctx.app, ctx.principal.contributorId, workerId)
+  // One GPU loop per connection is the rule; a connection naming many workers keeps a few.
+  if (ctx.checked.workers.size >= 8) ctx.checked.workers.clear()
+  ctx.checked.workers.set(workerId, { generation, worker })
+  return worker
+}
+
+export const workerRouter = router({
+  hello: workerProcedure.input(WorkerHello).output(HelloReply).mutation(({ ctx, input }) => {
+    const reply = hello(ctx.app, ctx.principal.contributorId, input)
+    // Its row (hardware class) may have changed: connections that remembered it read it again.
+    workerChanged(ctx.app, reply.workerId)
+    return reply
+  }),
+
+  heartbeat: workerProcedure.input(Heartbeat).mutation(({ ctx, input }) => {
+    const worker = me(ctx, input.workerId)
+    // Heartbeats of one turn of the event loop share one transaction (db/tick-batch.ts).
+    return tickBatch(ctx.app.db).add(() => heartbeat(ctx.app, worker, input))
+  }),
 
   report: workerProcedure.input(WorkerRef.extend({ report: Report })).output(ReportReply)
-    .mutation(({ ctx, input }) => ingestReport(ctx.app, ownWorker(ctx.app, ctx.principal.contributorId, input.workerId), input.report)),
+    .mutation(({ ctx, input }) => ingestReport(ctx.app, me(ctx, input.workerId), input.report)),
 
   propose: workerProcedure.input(WorkerRef.extend({ campaign: z.string().max(64), hypotheses: z.array(FollowUp).max(3) }))
     .mutation(({ ctx, input }) => {
-      const w = ownWorker(ctx.app, ctx.principal.contributorId, input.workerId)
+      const w = me(ctx, input.workerId)
       const room = proposalRoom(ctx.app, input.campaign, w.contributorId)
       if (room < input.hypotheses.length)
         throw new UserError(`proposal quota: your agents have ${room === 0 ? 'no' : `only ${room}`} hypothesis slot(s) left in "${input.campaign}" (open ones and those of the last hour count); propose again once some were explored`, 'quota')
@@ -35,12 +65,14 @@ export const workerRouter = router({
    * The worker's feed: work units whenever it has room for one (capacity: how many it holds at
    * once, its pipeline depth; a heartbeat may change it later), and news of a new best. Waits on
    * the coordinator's bus rather than polling the database, with a slow timer for leases that
-   * expire without an event.
+   * expire without an event. A unit's source is left out when the worker holds it (`sources`).
    */
-  assignments: workerProcedure.input(WorkerRef.extend({ capacity: z.number().int().min(1).max(LIMITS.capacity).default(1), fingerprints: z.record(z.string(), z.string()).default({}) }))
+  assignments: workerProcedure.input(WorkerRef.extend({ capacity: z.number().int().min(1).max(LIMITS.capacity).default(1), fingerprints: z.record(z.string(), z.string()).default({}),
+    sources: HeldSources.optional() }))
     .subscription(async function* ({ ctx, input, signal }) {
       const app = ctx.app
-      const worker = ownWorker(app, ctx.principal.contributorId, input.workerId)
+      const worker = me(ctx, input.workerId)
+      const known = input.sources ? new KnownSources(input.sources) : null
       // `dirty`: something happened since the last look (an event may arrive while a yield is
       // suspended, when nobody is asleep to wake).
       let dirty = false
@@ -69,10 +101,13 @@ export const workerRouter = router({
           }
           let held = leasedCount(app, worker.id)
           while (held < capacity) {
-            const unit = leaseNextUnit(app, ownWorker(app, worker.contributorId, worker.id), c => fingerprintProblem(c, input.fingerprints[c.name]) === null)
+            // Feeds woken by the same event lease in one transaction (db/tick-batch.ts); a feed that
+            // ended while it waited for the batch leases nothing.
+            const unit = await tickBatch(app.db).add(() => signal?.aborted ? null : leaseNextUnit(app, me(ctx, worker.id), c => fingerprintProblem(c, input.fingerprints[c.name]) === null))
             if (!unit) break
             idle = false
-            const message = await toWorkUnit(app, unit)
+            const full = await toWorkUnit(app, unit)
+            const message = known ? known.strip(full) : withSourceHash(full)
             // A lease lost to a power cut would make its report unknown: on disk before it is sent.
             await app.db.durable()
             yield { type: 'unit', unit: message } satisfies AssignmentEvent
@@ -99,12 +134,25 @@ export const workerRouter = router({
     }),
 
   /**
+   * The source of a unit this worker holds: for a unit that came without it (its feed believed the
+   * worker held it, `HeldSources`) when the worker no longer does.
+   */
+  unitSource: workerProcedure.input(WorkerRef.extend({ unitId: z.string().max(64) })).output(SourceFiles)
+    .query(async ({ ctx, input }) => {
+      const w = me(ctx, input.workerId)
+      const unit = ctx.app.db.select().from(workUnits).where(eq(workUnits.id, input.unitId)).get()
+      if (!unit || unit.workerId !== w.id) throw new UserError(`work unit "${input.unitId}" is not leased to this worker`)
+      const c = getCampaign(ctx.app, unit.campaign)!
+      return sourceOf(ctx.app, unit.kind === 'verify' && unit.targetCommit ? unit.targetCommit : unit.parentCommit, c.spec.editableFiles)
+    }),
+
+  /**
    * Whether this exact source was already trained on the worker's class in a campaign: an identical
    * train.py is never trained twice; the worker skips it and the earlier result stands.
    */
   known: workerProcedure.input(WorkerRef.extend({ campaign: z.string().max(64), sourceHash: z.string().regex(/^[0-9a-f]{64}$/) }))
     .query(({ ctx, input }) => {
-      const w = ownWorker(ctx.app, ctx.principal.contributorId, input.workerId)
+      const w = me(ctx, input.workerId)
       const e = ctx.app.db.select().from(experiments).where(and(eq(experiments.campaign, input.campaign), eq(experiments.sourceHash, input.sourceHash),
         eq(experiments.hardwareClass, w.hardwareClass), isNotNull(experiments.valBpb))).orderBy(experiments.createdAt).get()
       return e ? { experimentId: e.id, valBpb: e.valBpb, status: e.status, description: e.description } : null

@@ -1,4 +1,4 @@
-import { and, desc, eq, gt, like, or, sql, type SQL } from 'drizzle-orm'
+import { and, desc, eq, gt, type like, or, sql, type SQL } from 'drizzle-orm'
 import type { Ctx } from '../context.ts'
 import { contributors, experiments, hypotheses, measurements, merges, unitContext, workUnits, workers } from '../db/schema.ts'
 import { getCampaign } from '../campaigns/campaigns.ts'

@@ -1,9 +1,10 @@
 import { simpleGit, type SimpleGit } from 'simple-git'
 import { mkdir, rm } from 'node:fs/promises'
-import { closeSync, existsSync, ftruncateSync, openSync, writeSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { catFileObject, GitPipe, lines, upTo } from './pipe.ts'
+import { LooseObjects, type ObjectFormat } from './objects.ts'
 
 /**
  * Git sees only what it needs from our environment: simple-git refuses variables such as EDITOR
@@ -55,9 +56,6 @@ export function gitAuthor(a: Author): Author {
 const OBJECT_ID = /^[0-9a-f]{40,64}$/
 const FILE_NAME = /^[A-Za-z0-9_.-]+$/
 
-/** Objects handed to git's hash-object pipes at once (see `GitStore.scratchWaiters`). */
-const SCRATCH_FILES = 64
-
 function objectId(id: string): string {
   if (!OBJECT_ID.test(id)) throw new Error(`not a git object id: ${JSON.stringify(id)}`)
   return id
@@ -71,44 +69,27 @@ function objectId(id: string): string {
  * (units/merge.ts), then `setRef` makes the branch follow, unconditionally; after a crash,
  * syncBranches brings the refs in line. Only program.md's history ref moves by compare-and-swap
  * (`compareAndSwap`, campaigns/program.ts: of two maintainers saving at once, the loser builds on
- * the winner's version). What a report or a merge needs
- * goes through long-running plumbing processes (git/pipe.ts), never a git started per call: blobs
- * by `hash-object -w --stdin-paths`, trees by `mktree --batch`, commits by `hash-object -t commit
- * -w --stdin-paths` from the text `commit-tree` would write, file contents from `cat-file --batch`,
+ * the winner's version). What a report or a merge needs goes through this process or
+ * long-running plumbing processes (git/pipe.ts), never a git started per call: blobs, trees and
+ * commits are written here as loose objects (git/objects.ts; a commit is the text `commit-tree`
+ * would write), file contents come from `cat-file --batch`,
  * diffs from `diff-tree --stdin`, refs through `update-ref --stdin`, and three-way merges from
  * `merge-tree --write-tree` run by a shell loop (git 2.39's `merge-tree --stdin` answers only at
  * the end of its input). Rare questions (log, resolve, compare-and-swap) use simple-git.
  */
 export class GitStore {
-  private readonly pipes: Record<'blobs' | 'trees' | 'commits' | 'objects' | 'diffs' | 'refs' | 'merges', GitPipe>
-  /**
-   * Files handed to hash-object live here (inside the git dir, where git ignores it; emptied at
-   * open). Each stays open and is rewritten in place once git has answered for it: opening and
-   * deleting a file per object cost more of the event loop than the rest of a report's git work.
-   */
-  private readonly scratch: string
-  private readonly freeScratch: { path: string; fd: number }[] = []
-  private scratchFiles: { path: string; fd: number }[] = []
-  /**
-   * Objects being hashed wait here once `SCRATCH_FILES` are in use. When reports come faster than
-   * git writes objects, a scratch file per waiting object meant thousands of open files and
-   * `open` calls, and thousands of requests queued on git's stdin: 13 % of the event loop at
-   * 10,000 workers (docs/PERFORMANCE.md, "Coordinator under load"). A waiting promise costs nothing.
-   */
-  private readonly scratchWaiters: (() => void)[] = []
+  private readonly pipes: Record<'objects' | 'diffs' | 'refs' | 'merges', GitPipe>
+  private readonly objects: LooseObjects
   /** Ends each answer of diff-tree and of the merge loop; random, so no file content can forge it. */
   private readonly mark = `arg-${randomBytes(12).toString('hex')}:`
   /** A parentless commit (made on first use): asked after each diff, its header ends that answer. */
   private endOfDiff: Promise<string> | null = null
 
-  private constructor(readonly dir: string, private readonly git: SimpleGit) {
+  private constructor(readonly dir: string, private readonly git: SimpleGit, format: ObjectFormat) {
     const env = gitEnv({})
     const git_ = (...args: string[]) => new GitPipe(dir, 'git', args, env)
-    this.scratch = join(dir, 'arg-scratch')
+    this.objects = new LooseObjects(dir, format)
     this.pipes = {
-      blobs: git_('hash-object', '-w', '--stdin-paths'),
-      trees: git_('mktree', '--batch'),
-      commits: git_('hash-object', '-t', 'commit', '-w', '--stdin-paths'),
       objects: git_('cat-file', '--batch'),
       diffs: git_('diff-tree', '--stdin', '-p', '--always', `--format=${this.mark}%H`),
       refs: git_('update-ref', '--stdin'),
@@ -126,43 +107,16 @@ export class GitStore {
       await git.raw(['config', 'uploadpack.allowReachableSHA1InWant', 'true'])
       await git.raw(['config', 'http.receivepack', 'false'])
     }
-    const store = new GitStore(dir, git)
-    await rm(store.scratch, { recursive: true, force: true })
-    await mkdir(store.scratch, { recursive: true })
-    return store
+    const format = (await git.raw(['rev-parse', '--show-object-format'])).trim()
+    if (format !== 'sha1' && format !== 'sha256') throw new Error(`git repository ${dir} uses object format "${format}", which this store cannot write`)
+    // Scratch files of earlier versions, which handed objects to hash-object through them.
+    await rm(join(dir, 'arg-scratch'), { recursive: true, force: true })
+    return new GitStore(dir, git, format)
   }
 
   /** Ends the long-running git processes (they do not keep the process alive meanwhile). */
   close(): void {
     for (const p of Object.values(this.pipes)) p.close()
-    for (const f of this.scratchFiles) closeSync(f.fd)
-    this.scratchFiles = []
-    this.freeScratch.length = 0
-  }
-
-  /** Writes `text` to a scratch file, has `pipe` hash it, and returns the object id. */
-  private async hashFile(pipe: GitPipe, text: string): Promise<string> {
-    let file = this.freeScratch.pop()
-    while (!file && this.scratchFiles.length >= SCRATCH_FILES) {
-      await new Promise<void>(resolve => this.scratchWaiters.push(resolve))
-      file = this.freeScratch.pop()
-    }
-    if (!file) {
-      const path = join(this.scratch, String(this.scratchFiles.length))
-      file = { path, fd: openSync(path, 'w') }
-      this.scratchFiles.push(file)
-    }
-    try {
-      // A few kB into the page cache: cheaper done here than as a round trip to libuv's threads.
-      const bytes = Buffer.from(text)
-      writeSync(file.fd, bytes, 0, bytes.length, 0)
-      ftruncateSync(file.fd, bytes.length)
-      const [id] = await pipe.request(`${file.path}\n`, lines(1))
-      return id
-    } finally {
-      this.freeScratch.push(file)
-      this.scratchWaiters.shift()?.()
-    }
   }
 
   /** Writes a commit whose tree holds exactly `files`; returns its sha. Touches no ref. */
@@ -170,16 +124,15 @@ export class GitStore {
     const names = Object.keys(input.files).sort()
     for (const name of names) if (!FILE_NAME.test(name) || name.startsWith('.')) throw new Error(`refusing file name ${JSON.stringify(name)}`)
     input.parents.forEach(objectId)
-    const blobs = await Promise.all(names.map(n => this.hashFile(this.pipes.blobs, input.files[n])))
-    const [tree] = await this.pipes.trees.request(names.map((n, i) => `100644 blob ${blobs[i]}\t${n}\n`).join('') + '\n', lines(1))
+    const tree = this.objects.tree(names.map(name => ({ name, id: this.objects.blob(input.files[name]) })))
     // Exactly what `git commit-tree -m` writes (a message ends with a newline), with an author git
     // accepts whatever the contributor is called (gitAuthor).
     const when = `${Math.floor((input.date ?? Date.now()) / 1000)} +0000`
     const author = gitAuthor(input.author)
     const message = input.message.endsWith('\n') ? input.message : `${input.message}\n`
-    const text = `tree ${objectId(tree)}\n${input.parents.map(p => `parent ${p}\n`).join('')}author ${author.name} <${author.email}> ${when}\n` +
+    const text = `tree ${tree}\n${input.parents.map(p => `parent ${p}\n`).join('')}author ${author.name} <${author.email}> ${when}\n` +
       `committer autoresearch-grid <coordinator@autoresearch-grid.local> ${when}\n\n${message}`
-    return this.hashFile(this.pipes.commits, text)
+    return this.objects.commit(text)
   }
 
   /**

@@ -4,3 +4,4 @@ export { assertValidSettings, BUDGET_SLACK_SECONDS, budgetProblem, DEFAULT_RATCH
 export { HISTORY_FLOOR_FRACTION, MIN_DEGREES_OF_FREEDOM, noiseFloor, noiseFloorOfGroups, type Measurement, type NoiseFloor } from './noise.ts'
 export { MEDIAN_ABS_NORMAL, mean, median, normalCdf, normalQuantile, pooledSd, robustPooledSd, sampleSd, type PooledSd } from './stats.ts'
 export { boundaries, combine, DEFAULT_SEQUENTIAL, discounted, estimateOf, logLikelihoodRatio, realRateOf, type Boundaries, type EffectEstimate, type SequentialSettings } from './sequential.ts'
+export { carriedFrom } from './decide-sequential.ts'

@@ -41,6 +41,15 @@ export interface SequentialSettings {
   /** A Beta(a, b) prior on the share of ideas that are real gains, before the campaign has data. */
   priorGains: number
   priorIdeas: number
+  /**
+   * The share of real gains the policy is expected to merge. Merges among decided ideas count only
+   * the gains that were found; dividing by this keeps the observed rate from feeding on itself (a
+   * strict bar merges few, so the rate looks low, so the bar gets stricter). The grid measures
+   * ~0.5 for the fixed rule on its realistic mix (~145 merges of ~300 real ideas), but 0.5 let
+   * false merges through at a 1 %-real prior (3 of 12 merges over 4 campaigns, docs/RATCHET.md),
+   * so the default leaves the rate uncorrected: strict, at a cost in runs.
+   */
+  expectedPower: number
 }
 
 export const DEFAULT_SEQUENTIAL: SequentialSettings = {
@@ -51,6 +60,7 @@ export const DEFAULT_SEQUENTIAL: SequentialSettings = {
   carryWeight: 0.5,
   priorGains: 1,
   priorIdeas: 10,
+  expectedPower: 1,
 }
 
 /** Inverse-variance combination of two independent estimates of the same effect. */
@@ -79,11 +89,11 @@ export function logLikelihoodRatio(e: EffectEstimate, gain: number): number {
 
 /**
  * The campaign's observed rate of real gains: merges among decided original candidates, under a
- * Beta(priorGains, priorIdeas − priorGains) prior. It underestimates π (not every real gain
- * merges), which errs on the strict side.
+ * Beta(priorGains, priorIdeas − priorGains) prior, divided by the share of real gains the policy
+ * is expected to find (`expectedPower`).
  */
-export function realRateOf(merges: number, decided: number, s: Pick<SequentialSettings, 'priorGains' | 'priorIdeas'> = DEFAULT_SEQUENTIAL): number {
-  const rate = (merges + s.priorGains) / (decided + s.priorIdeas)
+export function realRateOf(merges: number, decided: number, s: Pick<SequentialSettings, 'priorGains' | 'priorIdeas' | 'expectedPower'> = DEFAULT_SEQUENTIAL): number {
+  const rate = (merges + s.priorGains) / (decided + s.priorIdeas) / s.expectedPower
   return Math.min(0.5, Math.max(0.001, rate))
 }
 

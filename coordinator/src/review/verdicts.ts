@@ -87,7 +87,7 @@ export function recordAgentFailure(ctx: Ctx, reviewId: string, model: string, er
   const now = ctx.now()
   const row = ctx.db.transaction(tx => {
     const row = tx.select().from(reviews).where(eq(reviews.id, reviewId)).get()
-    if (!row || row.state !== 'pending') return null
+    if (row?.state !== 'pending') return null
     const failures = row.agentFailures + 1
     const nextAt = now + retryDelayMs(failures, ctx.settings.reviewRetryMs, ctx.settings.reviewRetryMaxMs)
     tx.update(reviews).set({ agentFailures: failures, agentError: oneLine(error, 1000), agentNextAt: nextAt, agentModel: model }).where(eq(reviews.id, reviewId)).run()

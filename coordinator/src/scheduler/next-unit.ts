@@ -13,7 +13,10 @@ import type { UnitKind } from '@autoresearch-grid/shared'
  *      huge claims would otherwise keep every honest worker busy disproving them. A verification
  *      reserved for another worker (drawn at random by the coordinator, so the author cannot
  *      predict who verifies) is closed to this one;
- *   3. a rebase (re-implementing a promising change on a newer best);
+ *   3. a rebase (re-implementing a promising change on a newer best) whose run by this worker
+ *      someone could verify: its result has two authors, the worker's contributor and the
+ *      origin's (ratchet/decide.ts, carried claims), and neither is a witness; in a class with no
+ *      third contributor only the origin's own workers may take it (else it would wait forever);
  *   4. exploring the highest-priority open hypothesis not yet tried on the best and not being
  *      explored on it by someone else right now;
  *   5. free exploration, where the agent picks the idea;
@@ -44,6 +47,8 @@ export interface QueuedUnit {
   excludedContributorIds?: readonly string[] | null
   /** verify: the only worker that may take it for now; null or absent: any eligible worker. */
   reservedFor?: string | null
+  /** rebase: false when nobody could verify this worker's run of it (the caller knows who is active); absent: it could. */
+  verifiable?: boolean
   hypothesisId?: string | null
   /** The worker holding the lease, or null while it waits in the queue. */
   leasedTo: string | null
@@ -147,7 +152,7 @@ function verifyStep(input: SchedulerInput, settings: SchedulerSettings): NextUni
 }
 
 function rebaseStep(input: SchedulerInput): NextUnit | undefined {
-  const pick = input.units.filter(u => u.kind === 'rebase' && u.leasedTo === null && fitsClass(u, input.worker.hardwareClass)).sort(oldestFirst)[0]
+  const pick = input.units.filter(u => u.kind === 'rebase' && u.leasedTo === null && u.verifiable !== false && fitsClass(u, input.worker.hardwareClass)).sort(oldestFirst)[0]
   return pick && { action: 'lease', unitId: pick.id, kind: 'rebase', reason: `rebase onto the best` }
 }
 

@@ -7,6 +7,7 @@ import { prepared } from '../db/prepared.ts'
 import { UserError } from '../errors.ts'
 import type { Worker } from '../workers/registry.ts'
 import { forgetViews } from './read.ts'
+import { tickBatch } from '../db/tick-batch.ts'
 
 /**
  * Claims: before it trains, a worker says which candidate its agent chose for a unit (the source
@@ -41,12 +42,15 @@ const q = prepared(db => ({
   claimed: db.select({ id: unitContext.unitId, description: unitContext.claimDescription }).from(unitContext).innerJoin(workUnits, eq(workUnits.id, unitContext.unitId))
     .where(and(eq(unitContext.campaign, p('campaign')), eq(unitContext.parentCommit, p('parent')), eq(unitContext.claimHash, p('hash')), ne(unitContext.unitId, p('unit')),
       inArray(workUnits.state, ['leased', 'done']))).limit(1).prepare(),
+  record: db.insert(unitContext).values({ unitId: p('unit'), campaign: p('campaign'), parentCommit: p('parent'), programVersion: p('version') })
+    .onConflictDoUpdate({ target: unitContext.unitId, set: { programVersion: sql`excluded.program_version`, claimHash: null, claimDescription: null, claimChanges: null, claimedAt: null } }).prepare(),
 }))
 
 /** Notes the program version a unit is handed out under (each lease: a re-leased unit starts afresh). */
-export function recordUnitContext(ctx: Pick<Ctx, 'db'>, unit: { id: string; campaign: string; parentCommit: string }, programVersion: string | null): void {
-  ctx.db.insert(unitContext).values({ unitId: unit.id, campaign: unit.campaign, parentCommit: unit.parentCommit, programVersion })
-    .onConflictDoUpdate({ target: unitContext.unitId, set: { programVersion, claimHash: null, claimDescription: null, claimChanges: null, claimedAt: null } }).run()
+export function recordUnitContext(ctx: Pick<Ctx, 'db'>, unit: { id: string; campaign: string; parentCommit: string }, programVersion: string | null): Promise<void> {
+  // Every lease writes one: in the batch of its turn of the event loop (db/tick-batch.ts), where a
+  // commit of its own cost more than the rest of handing out the unit.
+  return tickBatch(ctx.db).add(() => { q(ctx.db).record.run({ unit: unit.id, campaign: unit.campaign, parent: unit.parentCommit, version: programVersion }) })
 }
 
 export function claimCandidate(ctx: Ctx, worker: Worker, claim: Claim): ClaimReply {

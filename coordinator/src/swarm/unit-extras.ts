@@ -12,7 +12,7 @@ import { swarmViewFor } from './read.ts'
  */
 export async function unitExtras(ctx: Ctx, campaign: Campaign, unit: { id: string; campaign: string; parentCommit: string; kind: string }): Promise<Pick<WorkUnit, 'program' | 'swarm'>> {
   const program = await currentProgram(ctx, campaign.name)
-  recordUnitContext(ctx, unit, program?.version ?? null)
+  await recordUnitContext(ctx, unit, program?.version ?? null)
   // Only agents that edit read the swarm; a baseline or verification carries none.
   return { ...(program ? { program } : {}), ...(isCandidate(unit.kind) ? { swarm: swarmViewFor(ctx, campaign, unit.parentCommit) } : {}) }
 }

@@ -12,7 +12,7 @@ import { nextUnit, type SchedulerInput } from '../scheduler/index.ts'
 import { unitExtras } from '../swarm/unit-extras.ts'
 import { drawVerifiers, excludedOf } from './verifier-draw.ts'
 import { suspectContributors } from './suspects.ts'
-import { canVerify } from '../classes/approval.ts'
+import { canVerify, canVerifyAuthors, classStanding } from '../classes/approval.ts'
 import { workers } from '../db/schema.ts'
 import { createUnit, leaseUnit, newLeaseToken, type Unit } from './lifecycle.ts'
 import { sourceOf } from './source-cache.ts'
@@ -29,8 +29,11 @@ const KINDS = ['baseline', 'verify', 'rebase', 'explore'] as const
 /** Every lease runs these: prepared once (db/prepared.ts). */
 const q = prepared(db => ({
   leased: db.select({ n: sql<number>`count(*)` }).from(workUnits).where(and(eq(workUnits.workerId, p('worker')), eq(workUnits.state, 'leased'))).prepare(),
-  leasedByContributor: db.select({ n: sql<number>`count(*)` }).from(workUnits).innerJoin(workers, eq(workers.id, workUnits.workerId))
-    .where(and(eq(workers.contributorId, p('contributor')), eq(workUnits.state, 'leased'))).prepare(),
+  // From the contributor's workers to their leased units (both through indexes). As a join, SQLite
+  // read every leased unit of the coordinator and looked up its worker: 2.6 ms a lease at 1,000
+  // workers, ten times that at 10,000 (docs/PERFORMANCE.md, "Coordinator under load").
+  leasedByContributor: db.select({ n: sql<number>`count(*)` }).from(workUnits)
+    .where(and(eq(workUnits.state, 'leased'), inArray(workUnits.workerId, db.select({ id: workers.id }).from(workers).where(eq(workers.contributorId, p('contributor')))))).prepare(),
   // The oldest queued units of one kind that a worker of this class could take (see `snapshot`).
   queued: db.select().from(workUnits).where(and(eq(workUnits.state, 'queued'), eq(workUnits.campaign, p('campaign')), eq(workUnits.kind, p('kind')),
     or(isNull(workUnits.hardwareClass), eq(workUnits.hardwareClass, p('cls'))))).orderBy(workUnits.createdAt, workUnits.id).limit(QUEUE_WINDOW).prepare(),
@@ -75,8 +78,12 @@ function snapshot(tx: Writer, c: Campaign, worker: Worker, now: number, reserveM
   const verifyTargets = [...new Set(queued.filter(u => u.kind === 'verify' && u.targetCommit).map(u => u.targetCommit!))]
   const measured = [best, ...verifyTargets].flatMap(commit => q(tx).measuredOf.all({ campaign: c.name, commit }))
   // A verification is closed to every worker of the candidate's contributor, not only its own worker.
-  const contributorOf = new Map(queued.filter(u => u.kind === 'verify' && u.targetExperiment).map(u => u.targetExperiment!)
+  const contributorOf = new Map(queued.filter(u => (u.kind === 'verify' || u.kind === 'rebase') && u.targetExperiment).map(u => u.targetExperiment!)
     .map(e => [e, q(tx).contributorOf.get({ id: e })?.c ?? null]))
+  const standing = classStanding(tx, c, worker.hardwareClass)
+  // A rebase this worker runs has two authors, its contributor and the origin's: can anyone else verify it?
+  const verifiable = (u: (typeof queued)[number]) => canVerifyAuthors(tx, c, worker.hardwareClass, now,
+    [worker.contributorId, ...(u.targetExperiment ? [contributorOf.get(u.targetExperiment) ?? ''] : [])], standing)
   const baselines: Record<string, number> = {}
   const measuredBy = new Map<string, string[]>()
   for (const m of measured) {
@@ -95,12 +102,13 @@ function snapshot(tx: Writer, c: Campaign, worker: Worker, now: number, reserveM
       candidateWorkerId: u.excludedWorker, candidateContributorId: u.targetExperiment ? contributorOf.get(u.targetExperiment) : null, measuredBy: u.kind === 'verify' ? measuredBy.get(u.targetCommit!) ?? [] : [],
       excludedContributorIds: u.kind === 'verify' && u.excludedContributors ? excludedOf(u) : null,
       reservedFor: u.state === 'queued' && (u.reservedUntil ?? 0) > now ? u.reservedFor : null,
+      verifiable: u.kind === 'rebase' && u.state === 'queued' ? verifiable(u) : undefined,
       hypothesisId: u.hypothesisId, leasedTo: u.state === 'leased' ? u.workerId : null, queuedAt: u.createdAt,
     })),
     hypotheses: hs.map(h => ({ id: h.id, priority: h.priority, status: h.status, createdAt: h.createdAt, triedOn: onBest.some(t => t.h === h.id) ? [best] : [] })),
     settings: { baselineRuns: c.spec.noise.baselineRuns, allowSelfVerification: c.spec.noise.allowSelfVerification },
     suspectContributorIds: suspectContributors(tx, c.name),
-    explorationAllowed: canVerify(tx, c, worker.hardwareClass, now),
+    explorationAllowed: canVerify(tx, c, worker.hardwareClass, now, standing),
   }
   return { input, drawn: draw.drawn }
 }

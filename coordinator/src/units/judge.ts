@@ -9,6 +9,7 @@ import { budgetProblem, decide, DEFAULT_RATCHET_SETTINGS, mean, type Decision, t
 import { noiseFloorOf } from './noise-floor.ts'
 import { classStanding } from '../classes/approval.ts'
 import { cancelVerifications, createUnit, excludeVerifiers } from './lifecycle.ts'
+import { carriedEvidenceOf, realRateOfCampaign } from './sequential-inputs.ts'
 
 type Experiment = typeof experiments.$inferSelect
 
@@ -72,11 +73,13 @@ export function decideCandidate(tx: Writer, c: Campaign, exp: Experiment): Decis
   const parentRuns: ParentRun[] = q(tx).parentRuns.all({ campaign: c.name, commit: exp.parentCommit, cls: exp.hardwareClass })
   const sigma = noiseFloorOf(tx, c.name, exp.hardwareClass, c.spec.noise.priorSigma).sigma
   const standing = classStanding(tx, c, exp.hardwareClass)
+  const sequential = c.spec.noise.policy === 'sequential'
   return decide({
     candidate: { authorId: exp.contributorId, samples, linesDelta: exp.linesDelta, carriedClaim: carriedClaimOf(tx, c, exp),
-      failedRuns: q(tx).failedVerifications.all({ experiment: exp.id }) },
+      failedRuns: q(tx).failedVerifications.all({ experiment: exp.id }), carried: sequential ? carriedEvidenceOf(tx, c, exp) : undefined },
     parentSamples: parentRuns.map(r => r.valBpb), parentRuns, sigma, parentIsBest: exp.parentCommit === c.bestCommit, classApproved: standing.approved,
     settings: { ...ratchetSettings(c), allowSelfVerification: standing.allowSelfVerification },
+    realRate: sequential ? realRateOfCampaign(tx, c) : undefined,
   })
 }
 

@@ -32,7 +32,8 @@ export function refusedReply(ctx: Pick<Ctx, 'db'>, unitId: string): ReportReply 
  * proposal quota (beyond it they are dropped; the result itself still counts), then the news.
  */
 export function announceReport(ctx: Ctx, worker: Worker, c: Campaign, r: Report, experimentId: string, decided: { id: string; status: string }[]): void {
-  for (const f of r.followUps.slice(0, proposalRoom(ctx, c.name, worker.contributorId))) {
+  // (The quota costs a count of the contributor's hypotheses: asked only when there are any.)
+  for (const f of r.followUps.length ? r.followUps.slice(0, proposalRoom(ctx, c.name, worker.contributorId)) : []) {
     addHypothesis(ctx, c.name, { title: f.title, body: f.body, source: 'agent', author: worker.name, parentExperiment: experimentId, contributorId: worker.contributorId })
   }
   for (const d of decided) ctx.bus.emit({ type: 'experiment', campaign: c.name, experimentId: d.id, status: d.status })

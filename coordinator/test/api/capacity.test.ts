@@ -1,10 +1,10 @@
 import t from 'tap'
 import type { WorkUnit } from '@autoresearch-grid/shared'
 import { CPU, report, startCoordinator, wsClient } from '../helpers.ts'
+import { sleep, until as poll } from '../../../shared/test/support/until.ts'
 
 // A worker's capacity (how many units it holds at once, its pipeline depth) is set when it
 // subscribes and changed later by its heartbeats: the feed sends units up to the latest one.
-const sleep = (ms: number) => new Promise(r => setTimeout(r, ms))
 
 t.test("a heartbeat's capacity raises and lowers how many units the feed hands out", async t => {
   const c = await startCoordinator()
@@ -17,7 +17,7 @@ t.test("a heartbeat's capacity raises and lowers how many units the feed hands o
   const sub = api.worker.assignments.subscribe({ workerId, capacity: 1 }, { onData: e => { if (e.type === 'unit') units.push(e.unit) } })
   t.teardown(() => sub.unsubscribe())
   const until = async (n: number) => {
-    for (const end = Date.now() + 10_000; units.length < n && Date.now() < end;) await sleep(20)
+    await poll(`${n} units`, () => units.length >= n, { everyMs: 20 })
     return units.length
   }
   const beat = (capacity: number, held: WorkUnit[]) =>

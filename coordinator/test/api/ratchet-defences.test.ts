@@ -104,7 +104,7 @@ t.test('a forged claim carried onto a newer best keeps its cap: others must repr
   const units = rows<{ ex: string }>(c, "select excluded_contributors as ex from work_units where kind = 'verify' and target_experiment = ?", carried.id)
   t.ok(units.length > 0 && units.every(u => (JSON.parse(u.ex) as string[]).includes(mine)), "mallory's workers may not verify it")
   await dee.api.worker.report.mutate({ workerId: dee.workerId, report: report(held.get(dee)!, 1.6, freshEdit(SEED_TRAIN_PY)) })
-  await drive([ben, dee, mallory], (w, u) => (u.kind === 'explore' ? report(u, 1.6, freshEdit(u.source['train.py'])) : report(u, 1.45)),
+  await drive([ben, dee, mallory], (_w, u) => (u.kind === 'explore' ? report(u, 1.6, freshEdit(u.source['train.py'])) : report(u, 1.45)),
     () => experiment(c, carried.id).status !== 'pending')
   t.same([experiment(c, carried.id).status, experiment(c, carried.id).reason], ['rejected', 'unreproduced-improvement'])
   t.equal(mergeCount(c), 1, 'only ben\'s improvement merged')
@@ -154,7 +154,7 @@ t.test('a verification that crashes or that the trusted evaluator refuses counts
   for (const w of [ben, dee]) await w.api.worker.report.mutate({ workerId: w.workerId, report: report(held.get(w)!, 1.6, freshEdit(SEED_TRAIN_PY)) })
   const outstanding = () => row<{ n: number }>(c, "select count(*) as n from work_units where kind = 'verify' and target_experiment = ? and state in ('queued', 'leased')", claim.experimentId).n
   const failures: string[] = []
-  await drive([ben, dee], (w, u) => {
+  await drive([ben, dee], (_w, u) => {
     if (u.kind !== 'verify') return report(u, 1.6, freshEdit(u.source['train.py']))
     if (failures.length === 0) {
       failures.push('crash')
@@ -215,6 +215,29 @@ t.test('a class with one contributor says it cannot verify and gets no explorati
   await httpClient(c.url, c.adminToken()).admin.setClassSelfVerification.mutate({ campaign: 'demo', hardwareClass: 'cpu-x86_64', allow: true })
   const u = await pending
   t.equal(u.kind, 'explore', 'with self-verification the class can judge its own exploration')
+})
+
+t.test('a rebase of another contributor\'s idea goes to a worker whose run of it someone else can verify', async t => {
+  // Two contributors: a rebase of bob's idea run by alice would have both as authors (a carried
+  // claim's origin is no witness) and nobody left to verify it; bob's own worker can take it.
+  const c = await startCoordinator()
+  t.teardown(c.close)
+  await c.campaign('demo', { baselineRuns: 1, replications: 1, priorSigma: 0.01 })
+  const [ann, bob] = await joinWorkers(c, ['ann', 'bob'])
+  t.teardown(() => [ann, bob].forEach(w => w.close()))
+  const play = async (w: typeof ann, u: WorkUnit) => (await w.api.worker.report.mutate({ workerId: w.workerId,
+    report: u.kind === 'explore' ? report(u, 1.6, freshEdit(u.source['train.py'])) : report(u, 1.5) })).experimentId
+  const [a1, b1] = [await ann.next(), await bob.next()]
+  await play(ann, a1)
+  const origin = await play(bob, b1)
+  const [a2, b2] = [await ann.next(), await bob.next()]
+  const best = row<{ c: string }>(c, "select best_commit as c from campaigns where name = 'demo'").c
+  c.app.db.$client.prepare("insert into work_units (id, kind, campaign, parent_commit, target_experiment, state, created_at, updated_at) values ('u-rebase', 'rebase', 'demo', ?, ?, 'queued', ?, ?)")
+    .run(best, origin, Date.now(), Date.now())
+  await play(ann, a2)
+  t.not((await ann.next()).id, 'u-rebase', 'ann, whose run nobody could verify, is given something else')
+  await play(bob, b2)
+  t.equal((await bob.next()).id, 'u-rebase', 'bob, whose idea it is, gets the rebase: ann can verify his run')
 })
 
 t.test('proposals are limited per contributor, across its workers', async t => {
@@ -285,8 +308,10 @@ t.test('units a restarted worker no longer holds are re-queued with a fresh leas
   t.teardown(ann.close)
   const u = await ann.next()
   await ann.api.worker.hello.mutate({ name: 'gpu0', hardware: CPU, fingerprints: {}, version: 't', holding: [] })
+  // Re-queued at the hello; ann's open feed may lease it straight back (load decides), under a new token.
+  const requeued = rows<{ payload: string }>(c, "select payload from events where type = 'units-requeued'")
+  t.ok(requeued.some(e => (JSON.parse(e.payload) as { units: string[] }).units.includes(u.id)), 're-queued at the hello')
   const now = row<{ state: string; token: string }>(c, 'select state, lease_token as token from work_units where id = ?', u.id)
-  t.equal(now.state, 'queued')
   t.not(now.token, u.leaseToken, 'the old lease token is dead')
   await t.rejects(ann.api.worker.report.mutate({ workerId: ann.workerId, report: report(u, 1.5) }), /re-assigned/)
 })

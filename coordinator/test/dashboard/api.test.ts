@@ -47,7 +47,7 @@ t.test('the curve has every measured run as a point and a running best that step
 })
 
 t.test('the summary shows the best, σ, the pace and the workers online', async t => {
-  const { c, s } = await seeded()
+  const { c } = await seeded()
   const sum = (await httpClient(c.url, null).dashboard.summary.query({ campaign: 'demo' }))!
   t.equal(sum.bestValBpb, 1.3)
   t.equal(sum.merges, 2)

@@ -22,7 +22,9 @@ export async function open(t: Test, url: string): Promise<Page> {
   const context = await (await launch()).newContext({ viewport: { width: 1400, height: 1000 } })
   t.teardown(() => context.close())
   const page = await context.newPage()
-  page.setDefaultTimeout(10_000)
+  // No deadline of Playwright's own (its default is 30 s): a loaded machine may take longer, and a
+  // wait that never ends is ended by tap's timeout for the file (.taprc).
+  page.setDefaultTimeout(0)
   page.on('pageerror', err => t.fail(`error in the page: ${err.message}`))
   page.on('dialog', d => d.accept())
   await page.goto(url)

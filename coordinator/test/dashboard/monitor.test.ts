@@ -1,6 +1,5 @@
 import t from 'tap'
-import { chromium } from 'playwright-core'
-import { ARGS, CHROMIUM, skip } from './browser.ts'
+import { open, skip } from './browser.ts'
 import { joinWorkers, report, startCoordinator } from '../helpers.ts'
 import { drive, freshEdit } from '../hostile/drive.ts'
 
@@ -8,7 +7,7 @@ import { drive, freshEdit } from '../hostile/drive.ts'
 // A lowball reporter — every number it sends 0.05 below what its runs gave, σ 0.01 — is flagged
 // next to honest contributors whose runs of the same commits agree; nobody is banned.
 
-t.test('the monitor flags a contributor whose runs disagree with others\' runs of the same commits, and bans nobody', { skip, timeout: 120_000 }, async t => {
+t.test('the monitor flags a contributor whose runs disagree with others\' runs of the same commits, and bans nobody', { skip }, async t => {
   const c = await startCoordinator()
   t.teardown(c.close)
   await c.campaign('demo', { replications: 2, baselineRuns: 4, priorSigma: 0.01 })
@@ -25,13 +24,7 @@ t.test('the monitor flags a contributor whose runs disagree with others\' runs o
     return u.kind === 'explore' ? report(u, v, source) : report(u, v)
   }, () => units >= 48)
 
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS })
-  t.teardown(() => browser.close())
-  const page = await (await browser.newContext({ viewport: { width: 1400, height: 1000 } })).newPage()
-  page.setDefaultTimeout(10_000)
-  page.on('pageerror', err => t.fail(`error in the page: ${err.message}`))
-  await page.goto(c.url)
-  await page.locator('#live.on').waitFor()
+  const page = await open(t, c.url)
   const lowe = page.locator('#monitor-rows tr[data-contributor="lowe"]')
   await lowe.waitFor()
   t.equal(await lowe.getAttribute('class'), 'flagged', 'the lowball reporter is flagged')

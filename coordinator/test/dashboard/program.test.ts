@@ -1,6 +1,5 @@
 import t from 'tap'
-import { chromium } from 'playwright-core'
-import { ARGS, CHROMIUM, skip } from './browser.ts'
+import { open, skip } from './browser.ts'
 import { httpClient, startCoordinator } from '../helpers.ts'
 import { createCampaign } from '../../src/campaigns/campaigns.ts'
 
@@ -12,13 +11,7 @@ t.test('program.md is shown with its history, and the admin panel saves a new ve
   t.teardown(c.close)
   await createCampaign(c.app, { name: 'demo', seed: { 'train.py': 'X = 1\n' }, spec: { budgetSeconds: 10, profile: 'cpu-tiny' },
     program: { text: '# Research program\nStudy the learning rates.\n', author: { name: 'Maja Maintainer', email: 'maja@example.org' } } })
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS })
-  t.teardown(() => browser.close())
-  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } })
-  page.setDefaultTimeout(5000)
-  page.on('pageerror', err => t.fail(`error in the page: ${err.message}`))
-  await page.goto(c.url)
-  await page.locator('#live.on').waitFor()
+  const page = await open(t, c.url)
   await page.locator('#program-text', { hasText: 'Study the learning rates.' }).waitFor()
   await page.locator('#program-history li', { hasText: 'Maja Maintainer · program.md at campaign creation' }).waitFor()
   t.equal(await page.locator('#program-form').isVisible(), false, 'without the admin token there is nothing to edit')

@@ -1,4 +1,4 @@
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { eq } from 'drizzle-orm'
 import type { Page } from 'playwright-core'
 import { open, skip } from './browser.ts'

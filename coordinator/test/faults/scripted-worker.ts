@@ -23,7 +23,7 @@ export interface ScriptedWorkerOptions {
   /** Where reports go: the feed's WebSocket, or plain HTTP to `httpUrl`. */
   reportOver?: (attempt: number) => 'ws' | 'http'
   httpUrl?: string
-  /** Give up on one report after this long (it stays undelivered). */
+  /** Give up on one report after this long (it stays undelivered); by default it is sent until answered or stopped. */
   deliverTimeoutMs?: number
   /** Reconnect back-off; the worker's own by default. */
   retryDelayMs?: (attempt: number) => number
@@ -43,6 +43,8 @@ export class ScriptedWorker {
   readonly replies: Reply[] = []
   readonly refusals: { unitId: string; message: string }[] = []
   readonly units: WorkUnit[] = []
+  /** When each unit of `units` came (Date.now()). */
+  readonly takenAt = new Map<string, number>()
   /** Times something came back from the coordinator (a unit or a report's answer): to measure resumption. */
   readonly heardAt: number[] = []
   attempts = 0
@@ -112,6 +114,7 @@ export class ScriptedWorker {
     if (s === undefined || s === 'refused') {
       if (!this.accepting || (this.o.maxUnits !== undefined && this.units.length >= this.o.maxUnits)) return
       this.units.push(unit)
+      this.takenAt.set(unit.id, Date.now())
       this.states.set(unit.id, 'queued')
       this.queue.push(unit.id)
       this.wake?.()
@@ -146,7 +149,7 @@ export class ScriptedWorker {
   /** Sends one result until the coordinator answers it (or refuses it, saying why). */
   private async deliver(unit: WorkUnit): Promise<void> {
     const report = this.report(unit)
-    const deadline = Date.now() + (this.o.deliverTimeoutMs ?? 60_000)
+    const deadline = Date.now() + (this.o.deliverTimeoutMs ?? Infinity)
     for (let attempt = 0; !this.stopped && Date.now() < deadline; attempt++) {
       const sent = { ...report, leaseToken: this.tokens.get(unit.id)! }
       const over = this.o.reportOver?.(attempt) ?? 'ws'
@@ -183,8 +186,11 @@ export class ScriptedWorker {
     return { unitId, ...reply, valBpb: null, at: Date.now() }
   }
 
-  /** Takes no more units, and waits until every unit taken has an answer (or `ms` passed); returns how many have none. */
-  async drain(ms: number): Promise<number> {
+  /**
+   * Takes no more units, and waits until every unit taken has an answer (or was given up on), or
+   * `ms` passed; returns how many have none. No deadline by default: tap's timeout is the bound.
+   */
+  async drain(ms = Infinity): Promise<number> {
     this.accepting = false
     const end = Date.now() + ms
     while (Date.now() < end && this.holding().length) await sleep(100)

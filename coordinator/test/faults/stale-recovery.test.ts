@@ -33,7 +33,7 @@ async function join_(url: string, token: string, name: string) {
   return { api, workerId, next, close: () => { sub.unsubscribe(); close() } }
 }
 
-t.test('stale candidates left without a follow-up by a crash are merged onto the best, or get a rebase unit, when the coordinator starts again', { timeout: 120_000 }, async t => {
+t.test('stale candidates left without a follow-up by a crash are merged onto the best, or get a rebase unit, when the coordinator starts again', async t => {
   const dir = await mkdtemp(join(tmpdir(), 'arg-stale-recovery-'))
   const data = join(dir, 'data')
   t.teardown(() => rm(dir, { recursive: true, force: true }))

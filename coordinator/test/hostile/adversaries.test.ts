@@ -11,7 +11,7 @@ import { scenarios } from '../../../bench/adversaries/scenarios.ts'
 const UNITS = 120
 
 for (const s of scenarios(UNITS, 7).slice(1)) {
-  t.test(`${s.name}: merges no non-improvement`, { timeout: 300_000 }, async t => {
+  t.test(`${s.name}: merges no non-improvement`, async t => {
     const r = await runScenario(s)
     t.comment(`RESULT ${JSON.stringify(r)}`)
     t.equal(r.falseMergesWithAdversary, 0, 'no false merge with the adversary involved (its candidate, its verification, its baselines)')

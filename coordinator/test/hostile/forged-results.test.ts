@@ -14,10 +14,6 @@ type Worker = Awaited<ReturnType<typeof joinWorkers>>[number]
 const FORGED = SEED_TRAIN_PY.replace('DEPTH = 4', 'DEPTH = 99')
 const honest = () => 1.5 + (Math.random() - 0.5) * 0.004
 
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  return Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`no ${what} within ${ms} ms`)), ms))])
-}
-
 const mergeCount = (c: Coordinator) => (c.app.db.$client.prepare('select count(*) as n from merges').get() as { n: number }).n
 const branchLength = async (c: Coordinator) => Number((await simpleGit(join(c.dir, 'git')).raw(['rev-list', '--count', 'autoresearch/demo'])).trim())
 const statusOf = (c: Coordinator, id: string) => c.app.db.$client.prepare('select status, decision from experiments where id = ?').get(id) as { status: string; decision: string }
@@ -29,7 +25,7 @@ async function play(workers: Worker[], mallory: Worker, until: (claim: string) =
   let edits = 0
   for (let step = 0; step < maxSteps && !(claim && until(claim)); step++) {
     for (const w of workers) {
-      const unit = await within(w.next(), 15_000, `unit for ${w.name}`)
+      const unit = await w.next()
       const edit = SEED_TRAIN_PY.replace('MATRIX_LR = 0.02', `MATRIX_LR = 0.${100 + ++edits}`)
       let r
       if (w === mallory && unit.kind === 'explore' && !claim) r = report(unit, 0.5, FORGED)
@@ -43,7 +39,7 @@ async function play(workers: Worker[], mallory: Worker, until: (claim: string) =
   return { claim: claim!, ownVerifications }
 }
 
-t.test('a forged huge improvement is verified by other workers, rejected as unreproduced, and never merged (default noise policy)', { timeout: 120_000 }, async t => {
+t.test('a forged huge improvement is verified by other workers, rejected as unreproduced, and never merged (default noise policy)', async t => {
   const c = await startCoordinator()
   t.teardown(c.close)
   await c.campaign('demo', {})
@@ -63,7 +59,7 @@ t.test('a forged huge improvement is verified by other workers, rejected as unre
   t.comment(`RESULT forged-default: claims=1 merged=0 status=${final.status} verifiers=${verifiers.length}`)
 })
 
-t.test('with single runs allowed, a claim above the improvement cap still needs another worker; an honest one merges at once', { timeout: 120_000 }, async t => {
+t.test('with single runs allowed, a claim above the improvement cap still needs another worker; an honest one merges at once', async t => {
   const c = await startCoordinator()
   t.teardown(c.close)
   await c.campaign('demo', { replications: 0, baselineRuns: 1 })
@@ -74,12 +70,12 @@ t.test('with single runs allowed, a claim above the improvement cap still needs 
   const claim = await mallory.api.worker.report.mutate({ workerId: mallory.workerId, report: report(await mallory.next(), 0.9, FORGED) })
   t.match(claim.decision, /^verify/, 'a 0.6 improvement is too good to take on one run')
   await ben.api.worker.report.mutate({ workerId: ben.workerId, report: report(benFirst, 1.61, SEED_TRAIN_PY.replace('DEPTH = 4', 'DEPTH = 3')) })
-  const v = await within(ben.next(), 15_000, 'verification')
+  const v = await ben.next()
   t.equal(v.kind, 'verify')
   await ben.api.worker.report.mutate({ workerId: ben.workerId, report: report(v, 1.5) })
   t.equal(statusOf(c, claim.experimentId).status, 'rejected')
   t.equal(mergeCount(c), 0, 'the forged claim merged nothing')
-  const honestClaim = await ben.api.worker.report.mutate({ workerId: ben.workerId, report: report(await within(ben.next(), 15_000, 'unit'), 1.46, SEED_TRAIN_PY.replace('DEPTH = 4', 'DEPTH = 5')) })
+  const honestClaim = await ben.api.worker.report.mutate({ workerId: ben.workerId, report: report(await ben.next(), 1.46, SEED_TRAIN_PY.replace('DEPTH = 4', 'DEPTH = 5')) })
   t.match(honestClaim.decision, /^merged/, 'a plausible improvement still merges on one run under this policy')
   t.equal(mergeCount(c), 1)
 })
@@ -95,7 +91,7 @@ async function sameContributor(c: Coordinator, token: string, name: string) {
   return { api, workerId, next, close: () => { sub.unsubscribe(); close() } }
 }
 
-t.test('a contributor cannot reproduce its own claim with a second worker', { timeout: 60_000 }, async t => {
+t.test('a contributor cannot reproduce its own claim with a second worker', async t => {
   const c = await startCoordinator()
   t.teardown(c.close)
   await c.campaign('demo', { replications: 0, baselineRuns: 1 })
@@ -107,7 +103,7 @@ t.test('a contributor cannot reproduce its own claim with a second worker', { ti
   await m0.api.worker.report.mutate({ workerId: m0.workerId, report: report(await m0.next(), 1.5) })
   const claim = await m0.api.worker.report.mutate({ workerId: m0.workerId, report: report(await m0.next(), 0.9, FORGED) })
   await m1.api.worker.report.mutate({ workerId: m1.workerId, report: report(first, 1.6, SEED_TRAIN_PY.replace('DEPTH = 4', 'DEPTH = 3')) })
-  const next = await within(m1.next(), 15_000, 'unit for gpu1')
+  const next = await m1.next()
   t.not(next.kind, 'verify', "the contributor's second worker is not offered the verification")
   // Were it offered anyway (or forged from an old lease), its run must not count as independent.
   if (next.kind === 'verify') await m1.api.worker.report.mutate({ workerId: m1.workerId, report: report(next, 0.9) })
@@ -120,7 +116,7 @@ t.test('a contributor cannot reproduce its own claim with a second worker', { ti
   // Another contributor takes it, does not reproduce the claim: rejected, nothing merged.
   const [ben] = await joinWorkers(c, ['ben'])
   t.teardown(ben.close)
-  const v = await within(ben.next(), 15_000, 'unit for ben')
+  const v = await ben.next()
   t.equal(v.kind, 'verify', 'the verification goes to the other contributor')
   await ben.api.worker.report.mutate({ workerId: ben.workerId, report: report(v, 1.5) })
   const final = statusOf(c, claim.experimentId)
@@ -130,7 +126,7 @@ t.test('a contributor cannot reproduce its own claim with a second worker', { ti
   t.comment(`RESULT forged-sybil: second-worker-got-verify=${next.kind === 'verify'} merged=${mergeCount(c)} status=${final.status}`)
 })
 
-t.test('a worker whose data fingerprint differs is told why and gets no work, however much it asks', { timeout: 60_000 }, async t => {
+t.test('a worker whose data fingerprint differs is told why and gets no work, however much it asks', async t => {
   const c = await startCoordinator()
   t.teardown(c.close)
   await createCampaign(c.app, { name: 'pinned', seed: { 'train.py': SEED_TRAIN_PY }, spec: { budgetSeconds: 10, profile: 'cpu-tiny', fingerprint: 'ab'.repeat(32) } })

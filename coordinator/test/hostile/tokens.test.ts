@@ -75,7 +75,7 @@ t.test('revoking a token ends the WebSocket session it already opened: calls are
   await admin.admin.revokeTokens.mutate({ contributor: 'leaver' })
   const refused = await api.worker.heartbeat.mutate({ workerId, units: [] }).then(() => null, err => err)
   t.equal(codeOf(refused), 'UNAUTHORIZED', 'the next call on the open socket is refused')
-  const err = await Promise.race([feedError, new Promise(r => setTimeout(() => r('still running'), 10_000))])
+  const err = await feedError // ended by the coordinator's sweep of revoked sessions (or never: tap's timeout)
   t.equal(codeOf(err), 'UNAUTHORIZED', 'the running assignment feed ends, refused')
   t.ok(closes >= 1, 'the coordinator closed the session')
 })

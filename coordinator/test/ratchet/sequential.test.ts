@@ -1,6 +1,7 @@
 import t from 'tap'
 import { decide, type CandidateSample, type CarriedEvidence, type Decision, type RatchetInput } from '../../src/ratchet/decide.ts'
 import { boundaries, combine, DEFAULT_SEQUENTIAL, logLikelihoodRatio, realRateOf } from '../../src/ratchet/sequential.ts'
+import { carriedFrom } from '../../src/ratchet/decide-sequential.ts'
 import { DEFAULT_RATCHET_SETTINGS, type RatchetSettings } from '../../src/ratchet/settings.ts'
 
 // σ = 0.01 and a parent measured 8 times at 1.000; the sequential policy with the production
@@ -91,4 +92,41 @@ t.test('a change carried with strong evidence needs one confirming run of the co
 t.test('the fixed policy is unchanged when no policy is named', async t => {
   const d = decide({ ...input([run(0.96, 'a'), run(0.962, 'b'), run(0.958, 'c')]), settings: { ...SETTINGS, policy: undefined } })
   t.equal(d.kind, 'verify', d.message) // the fixed rule wants 3 verifications
+})
+
+t.test('the first look screens the claim: a claim within a screen of its parent earns no verification', async t => {
+  // 0.6σ better than a parent measured 8 times: Wald's lower boundary alone would verify it.
+  const d = decide(input([run(0.994, 'a')]))
+  t.equal(d.kind, 'discard', d.message)
+  t.equal(d.kind === 'discard' && d.reason, 'not-promising')
+})
+
+t.test('a carried candidate is not screened again at its first look: its evidence came with it', async t => {
+  const carried: CarriedEvidence = { all: { delta: -0.04, variance: 0.3e-4 }, independent: { delta: -0.04, variance: 0.5e-4 }, contributorIds: ['b', 'c'] }
+  t.equal(kind(decide(input([run(0.994, 'a')], { carried }))), 'verify')
+})
+
+t.test('the observed rate of real gains can be corrected for the share of gains the policy finds', async t => {
+  t.ok(Math.abs(realRateOf(20, 190, { ...DEFAULT_SEQUENTIAL, expectedPower: 0.5 }) - 0.21) < 1e-12)
+  t.ok(Math.abs(realRateOf(20, 190) - 0.105) < 1e-12, 'uncorrected by default')
+})
+
+t.test('evidence handed on from an origin combines its runs with what it carried, and names its verifiers', async t => {
+  const runs = [run(0.97, 'a'), run(0.97, 'b'), run(0.97, 'c')]
+  const first = carriedFrom(runs, PARENT, SIGMA, new Set(['a']), undefined)!
+  t.ok(Math.abs(first.all.delta - -0.03) < 1e-12)
+  t.ok(Math.abs(first.all.variance - 1e-4 * (1 / 3 + 1 / 8)) < 1e-12)
+  t.same(first.contributorIds, ['b', 'c'])
+  const second = carriedFrom([run(0.98, 'a'), run(0.98, 'd')], PARENT, SIGMA, new Set(['a']), first)!
+  t.ok(second.all.delta < -0.02 && second.all.delta > -0.03, 'between the two estimates')
+  t.ok(second.all.variance < first.all.variance / 0.5, 'surer than the carried evidence alone')
+  t.same(second.contributorIds, ['b', 'c', 'd'])
+  t.equal(carriedFrom([], PARENT, SIGMA, new Set(['a']), first), first, 'no runs: passed on unchanged')
+})
+
+t.test('even where the author may verify, one verification run does not merge: heavy tails need a second', async t => {
+  const self = { ...SETTINGS, allowSelfVerification: true }
+  const d = decide(input([run(0.95, 'a'), run(0.95, 'a')], { settings: self }))
+  t.equal(d.kind, 'verify', d.message)
+  t.equal(kind(decide(input([run(0.95, 'a'), run(0.95, 'a'), run(0.952, 'a')], { settings: self }))), 'merge')
 })

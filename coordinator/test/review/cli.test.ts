@@ -46,7 +46,7 @@ async function stop(proc: ChildProcess): Promise<void> {
   await gone
 }
 
-t.test('campaign create --review, the start-up warning without a key, and an agent review through the real CLI', { timeout: 240_000 }, async t => {
+t.test('campaign create --review, the start-up warning without a key, and an agent review through the real CLI', async t => {
   const dir = await mkdtemp(join(tmpdir(), 'arg-review-cli-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   const data = join(dir, 'data')

@@ -14,7 +14,7 @@ import { HONEST } from './setup.ts'
 // A review outlives the coordinator: a candidate awaiting review is still waiting after a
 // restart, and an approval recorded just before a crash is carried out when it starts again.
 
-t.test('a crash between the approval and the merge: the restarted coordinator merges with the recorded approval', { timeout: 180_000 }, async t => {
+t.test('a crash between the approval and the merge: the restarted coordinator merges with the recorded approval', async t => {
   const dir = await mkdtemp(join(tmpdir(), 'arg-review-recovery-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   const data = join(dir, 'data')

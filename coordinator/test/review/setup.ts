@@ -5,6 +5,7 @@ import { createCampaign } from '../../src/campaigns/campaigns.ts'
 import type { Settings } from '../../src/context.ts'
 import { joinWorkers, report, SEED_TRAIN_PY, startCoordinator } from '../helpers.ts'
 import { message, startMessagesServer, toolUse, type Responder, type Step } from '../../../worker/test/fixtures/messages-server.ts'
+import { until as poll } from '../../../shared/test/support/until.ts'
 
 export { apiError, message, toolUse, type MessagesRequest } from '../../../worker/test/fixtures/messages-server.ts'
 
@@ -66,12 +67,7 @@ export async function reviewSetup(o: { review: ReviewMode; script?: Step[] | Res
   }
 }
 
-/** Waits until `check` holds (each try after a short pause). Tests assert what happened, never how fast. */
-export async function until<T>(check: () => T | null | undefined | false, what: string, tries = 1200): Promise<T> {
-  for (let i = 0; i < tries; i++) {
-    const v = check()
-    if (v) return v
-    await new Promise(r => setTimeout(r, 50))
-  }
-  throw new Error(`gave up waiting for ${what}`)
+/** Waits until `check` holds, with no deadline of its own (shared/test/support/until.ts). Tests assert what happened, never how fast. */
+export function until<T>(check: () => T | null | undefined | false, what: string): Promise<T> {
+  return poll(what, check, { everyMs: 50 })
 }

@@ -128,6 +128,13 @@ t.test('3. then rebases', async t => {
   t.test('a rebase leased to someone else is not offered again', async t => {
     t.equal(nextUnit(state({ units: [unit({ kind: 'rebase', leasedTo: 'w-other' })] })).kind, 'explore')
   })
+
+  t.test('a rebase whose run by this worker nobody could verify is left for a worker whose run can be', async t => {
+    // Two contributors, and the rebase is of the other one's idea: both would be its authors.
+    t.equal(nextUnit(state({ units: [unit({ kind: 'rebase', verifiable: false })] })).kind, 'explore')
+    const r = unit({ kind: 'rebase', verifiable: true })
+    t.match(nextUnit(state({ units: [unit({ kind: 'rebase', verifiable: false }), r] })), { action: 'lease', unitId: r.id, kind: 'rebase' })
+  })
 })
 
 t.test('4. then the highest-priority open hypothesis not tried on the best', async t => {

@@ -281,7 +281,7 @@ interface Mention {
 /** Where the hypothesis talks about this knob, the direction it wants and any value it names. */
 function mentionOf(knob: Knob, text: string): Mention | null {
   const aliases = [knob.constant, ...(knob.aliases ?? [])].map(aliasPattern)
-  const re = new RegExp(String.raw`(?<![a-z0-9_])(?:${aliases.join('|')})(?![a-z0-9_])`, 'gi')
+  const re = new RegExp(`(?<![a-z0-9_])(?:${aliases.join('|')})(?![a-z0-9_])`, 'gi')
   let mention: Mention | null = null
   for (let m = re.exec(text); m; m = re.exec(text)) {
     const before = text.slice(Math.max(0, m.index - 40), m.index).toLowerCase().split(/[.,;:!?\n]|\band\b|\bbut\b/).pop()!

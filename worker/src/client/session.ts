@@ -19,6 +19,8 @@ export interface LaneState {
   fingerprints: Record<string, string>
   /** How many units the lane wants in hand. */
   capacity(): number
+  /** Hashes of the sources the lane holds: units with one of them come without it (client/sources.ts). */
+  sources?(): string[]
 }
 
 export interface SessionOptions {
@@ -95,7 +97,7 @@ export class CoordinatorSession {
     // After a reconnect: hello with the units held, then the feed again (client/feed.ts).
     this.feed = new ResumableFeed({
       hello: () => this.hello(), log: this.o.log, maxRetryMs: this.o.reconnectMaxMs,
-      subscribe: () => this.api.worker.assignments.subscribe({ workerId, capacity: this.o.lane.capacity(), fingerprints: this.o.lane.fingerprints }, {
+      subscribe: () => this.api.worker.assignments.subscribe({ workerId, capacity: this.o.lane.capacity(), fingerprints: this.o.lane.fingerprints, sources: this.o.lane.sources?.() }, {
         onData: (e: AssignmentEvent) => this.o.onEvent(e),
         onError: err => this.o.log(`assignment feed error: ${err.message}`),
       }),

@@ -6,6 +6,7 @@ import { Hardware, hardwareClass } from '@autoresearch-grid/shared'
  * One Python run reports everything the coordinator needs about this machine. It goes through the
  * trainer's Python so the torch version and the GPUs it sees are the ones training will use.
  */
+// biome-ignore lint/complexity/noUselessStringRaw: raw, so that a `\n` added to the Python stays Python's
 const PROBE_SCRIPT = String.raw`
 import json, os, platform, sys, subprocess
 out = {"gpus": [], "mps": False, "torch": None, "arch": platform.machine(), "platform": sys.platform,

@@ -1,12 +1,13 @@
 /**
- * The GPU duty cycle: seconds the trainer ran over seconds the worker had work in hand. Time with
- * nothing to do (the coordinator has no units) is not the worker's to waste, so it is left out;
- * time the agent spends while the GPU waits is exactly what pipelining removes, so it counts.
+ * The GPU duty cycle, defined honestly (issue 17): budgeted training seconds over wall seconds with
+ * work in hand. A run counts the seconds it trained on its data by the worker's clock (clock.ts: go
+ * to SAVED), at most its budget; start-up, compilation, waiting, evaluation and the agent's time
+ * all count against it. Time with nothing to do (the coordinator has no units) is not the worker's
+ * to waste, so it is left out.
  */
 export class DutyCycle {
-  private trainingMs = 0
+  private trainingSeconds = 0
   private heldMs = 0
-  private trainingSince: number | null = null
   private heldSince: number | null = null
   private holding = 0
 
@@ -23,19 +24,14 @@ export class DutyCycle {
     }
   }
 
-  training(on: boolean): void {
-    if (on && this.trainingSince === null) this.trainingSince = this.now()
-    if (!on && this.trainingSince !== null) {
-      this.trainingMs += this.now() - this.trainingSince
-      this.trainingSince = null
-    }
+  /** A run trained this long on its data (by the worker's clock), within `budget`. */
+  trained(seconds: number, budget: number): void {
+    this.trainingSeconds += Math.max(0, Math.min(seconds, budget))
   }
 
   seconds(): { training: number; held: number } {
-    const t = this.now()
-    const training = this.trainingMs + (this.trainingSince === null ? 0 : t - this.trainingSince)
-    const held = this.heldMs + (this.heldSince === null ? 0 : t - this.heldSince)
-    return { training: training / 1000, held: held / 1000 }
+    const held = this.heldMs + (this.heldSince === null ? 0 : this.now() - this.heldSince)
+    return { training: this.trainingSeconds, held: held / 1000 }
   }
 
   /** In [0, 1]; undefined before any work was held. */

@@ -77,6 +77,8 @@ export async function runExperimentLoop(o: ExperimentLoopOptions): Promise<void>
       depth: () => o.depth.get(),
       onDepthChange: f => o.depth.onChange(f),
       order: o.order,
+      // With a GPU lane (runner/lane.ts) the next unit starts up while the current one trains.
+      gpuSlots: o.ctx.lane ? 2 : 1,
       signal: o.signal,
       next: () => (o.signal.aborted ? Promise.resolve(null) : o.source.next()),
       prepare: unit => prepare(o, unit),

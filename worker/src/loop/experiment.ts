@@ -7,6 +7,7 @@ import type { DataPaths } from '../data/campaign-data.ts'
 import { prepareRunDir } from '../runner/run-dir.ts'
 import { trainAndMeasure, type MeasureOptions, type Measurement } from '../runner/measure.ts'
 import type { HostLayout } from '../sandbox/bwrap.ts'
+import type { GpuLane } from '../runner/lane.ts'
 import { checkSource, describeViolations, type SafetyVerdict } from '../safety/policy.ts'
 import type { Workspace } from '../workspace/git.ts'
 
@@ -40,12 +41,17 @@ export interface ExperimentContext {
   /** Mixed into the per-unit seed of the agent's choices. */
   baseSeed?: number
   maxAttempts?: number
-  /** Seconds past the budget the worker's clock allows for start-up (runner/measure.ts). */
-  graceSeconds?: number
+  /**
+   * The GPU's turn, shared by the runs of one GPU (runner/lane.ts): a run may start up while
+   * another trains. Unset: every run takes its own turn.
+   */
+  lane?: GpuLane
   log: (line: string) => void
   onProgress?: (unit: WorkUnit, progress: Progress) => void
-  /** Called around each trainer run, for the duty cycle. */
+  /** Called when a run gets the GPU (its clock starts) and when it passes the GPU on. */
   onTraining?: (running: boolean) => void
+  /** A run trained `seconds` on its data by the worker's clock, on a budget of `budget`: the duty cycle. */
+  onTrained?: (seconds: number, budget: number) => void
   /** The duty cycle to put in reports. */
   dutyCycle?: () => number | undefined
   /**
@@ -214,19 +220,16 @@ export async function trainExperiment(ctx: ExperimentContext, p: Prepared, data:
   for (;;) {
     ctx.log(`${unit.id} ${unit.kind} on ${unit.campaign}${p.attempts > 1 ? ` (attempt ${p.attempts})` : ''}: ${p.description}`)
     const files = editableOnly(p.files, unit.editableFiles)
-    await prepareRunDir({ runDir: ctx.runDir, files, trainerDir: ctx.trainerDir })
-    ctx.onTraining?.(true)
-    let result: Measurement
-    try {
-      result = await (ctx.measure ?? trainAndMeasure)({
-        python: ctx.python, trainerDir: ctx.trainerDir, runDir: ctx.runDir, budgetSeconds: unit.budgetSeconds, profile: unit.profile,
-        seed: ctx.trainerSeed, cacheDir: data.cacheDir, dataDir: data.dataDir, extraEnv: ctx.env, sandbox: ctx.sandbox,
-        sourceHash: sourceHash(files), trustedCode: unit.kind === 'baseline', graceSeconds: ctx.graceSeconds, signal,
-        onProgress: prog => ctx.onProgress?.(unit, prog),
-      })
-    } finally {
-      ctx.onTraining?.(false)
-    }
+    const seat = ctx.lane?.seat()
+    const runDir = seatRunDir(ctx.runDir, seat?.index ?? 0)
+    await prepareRunDir({ runDir, files, trainerDir: ctx.trainerDir })
+    const result: Measurement = await (ctx.measure ?? trainAndMeasure)({
+      python: ctx.python, trainerDir: ctx.trainerDir, runDir, budgetSeconds: unit.budgetSeconds, profile: unit.profile,
+      seed: ctx.trainerSeed, cacheDir: data.cacheDir, dataDir: data.dataDir, extraEnv: ctx.env, sandbox: ctx.sandbox,
+      sourceHash: sourceHash(files), trustedCode: unit.kind === 'baseline', lane: ctx.lane, onTraining: ctx.onTraining, signal,
+      onProgress: prog => ctx.onProgress?.(unit, prog),
+    }).finally(() => seat?.free())
+    ctx.onTrained?.(result.trainSeconds, unit.budgetSeconds)
     runSeconds += result.runSeconds
     if (result.status === 'aborted' || signal?.aborted) return null
     if (result.status === 'ok') return report(ctx, p, 'ok', await p.workspace.diff(), result, runSeconds)
@@ -277,3 +280,5 @@ export function usageLine(r: Report): string {
 
 /** The run folder of a GPU lane inside a worker's state. */
 export const runDirOf = (stateDir: string) => join(stateDir, 'run')
+/** The run folder of a lane's seat (runner/lane.ts): seat 0 is `run`, seat 1 `run-1`. */
+export const seatRunDir = (runDir: string, seat: number) => seat === 0 ? runDir : `${runDir}-${seat}`

@@ -1,7 +1,8 @@
 import { join } from 'node:path'
-import { LIMITS, type AssignmentEvent, type HelloReply, type Report } from '@autoresearch-grid/shared'
+import { LIMITS, type AssignmentEvent, type HelloReply, type Report, type WorkUnit } from '@autoresearch-grid/shared'
 import type { Agent } from '../agent/agent.ts'
 import { coordinatorUrls } from '../client/connect.ts'
+import { SourceCache } from '../client/sources.ts'
 import { CoordinatorSession } from '../client/session.ts'
 import { LaneData } from '../data/lane-data.ts'
 import { DataPreparer } from '../data/preparer.ts'
@@ -16,6 +17,7 @@ import { usageLine } from './experiment.ts'
 import { HeldUnits } from './held.ts'
 import { laneContext, openLane, stopLeftoverTrainer, type Lane } from './lane.ts'
 import { WorkspacePool } from './slots.ts'
+import { GpuLane } from '../runner/lane.ts'
 import { Spool } from './spool.ts'
 import { LoopStop } from './stop.ts'
 
@@ -113,6 +115,7 @@ export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
     httpBase: coordinatorUrls(o.url).http, token: o.token, log, signal: o.signal,
   })
   let deliverer: Deliverer | null = null
+  const sources = new SourceCache()
   const session = new CoordinatorSession({
     url: o.url, token: o.token, identity: { name: o.name, hardware, version: WORKER_VERSION, agent: lane.agent.label }, log, reconnectMaxMs: o.reconnectMaxMs,
     lane: {
@@ -120,9 +123,10 @@ export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
       spooled: async () => (await spool.list()).map(s => ({ unitId: s.report.unitId, leaseToken: s.report.leaseToken, progress: null })),
       fingerprints: data.fingerprints,
       capacity: () => depth.get(),
+      sources: () => sources.held(),
     },
     onOnline: () => deliverer?.wake(),
-    onEvent: e => onFeedEvent(e, held, log),
+    onEvent: e => onFeedEvent(e, held, log, unit => sources.complete(unit, u => session.api.worker.unitSource.query({ workerId: session.workerId, unitId: u.id }))),
     onCancelled: (id, reason) => held.cancel(id, reason),
   })
   try {
@@ -143,7 +147,9 @@ export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
   try {
     await runExperimentLoop({
       source: coordinatorSource(held, data, session, stop.signal), sink, depth, signal: stop.signal, ui, lane: o.lane ?? '',
-      ctx: coordinatorContext(lane, o, { held, session, duty, ui, log }),
+      // On a GPU the next run starts up while this one trains (runner/lane.ts); on a CPU start-up
+      // would take cores from the timed training.
+      ctx: coordinatorContext(lane, o, { held, session, duty, ui, log, gpuLane: hardware.gpus.length > 0 && cap > 1 ? new GpuLane() : undefined }),
       workspaces: new WorkspacePool(join(o.stateDir, 'workspaces'), cap),
     })
     // A natural end (maxUnits) waits for the results to reach the coordinator; a stop keeps them
@@ -175,8 +181,11 @@ async function greet(session: CoordinatorSession, data: LaneData, log: (line: st
   return reply
 }
 
-function onFeedEvent(e: AssignmentEvent, held: HeldUnits, log: (line: string) => void): void {
-  if (e.type === 'unit') held.arrived(e.unit)
+/** Units come without a source this worker already holds: `complete` fills it in (client/sources.ts). */
+function onFeedEvent(e: AssignmentEvent, held: HeldUnits, log: (line: string) => void, complete: (unit: WorkUnit) => Promise<WorkUnit>): void {
+  if (e.type === 'unit') {
+    void complete(e.unit).then(unit => held.arrived(unit), err => log(`${e.unit.id}: could not get its source (${(err as Error).message}); its lease will run out`))
+  }
   else if (e.type === 'bestChanged') log(`new best on ${e.campaign}: ${e.valBpb?.toFixed(6) ?? '?'} at ${e.commit.slice(0, 10)}`)
   else if (e.type === 'cancel') held.cancel(e.unitId, e.reason)
 }
@@ -218,7 +227,7 @@ function coordinatorSource(held: HeldUnits, data: LaneData, session: Coordinator
 }
 
 /** The lane's experiment context, with what the coordinator adds: swarm memory, progress in heartbeats, sources already measured. */
-function coordinatorContext(lane: Lane, o: JoinOptions, c: { held: HeldUnits; session: CoordinatorSession; duty: DutyCycle; ui: ProgressSink; log: (line: string) => void }) {
+function coordinatorContext(lane: Lane, o: JoinOptions, c: { held: HeldUnits; session: CoordinatorSession; duty: DutyCycle; ui: ProgressSink; log: (line: string) => void; gpuLane?: GpuLane }) {
   const { held, session } = c
   return laneContext(lane, { ...o, duty: c.duty, log: c.log }, {
     // The campaign's program.md and swarm memory reach the agent with each unit (swarm/agent.ts).
@@ -232,5 +241,6 @@ function coordinatorContext(lane: Lane, o: JoinOptions, c: { held: HeldUnits; se
       c.ui.progress(o.lane ?? '', p)
     },
     known: (campaign, hash) => session.api.worker.known.query({ workerId: session.workerId, campaign, sourceHash: hash }),
+    lane: c.gpuLane,
   })
 }

@@ -4,7 +4,7 @@ import { chooseAgent } from '../agent/choose.ts'
 import { killLeftover } from '../runner/leftovers.ts'
 import { chooseSandbox, type SandboxChoice } from '../sandbox/choose.ts'
 import type { DutyCycle } from './duty-cycle.ts'
-import { runDirOf, type ExperimentContext } from './experiment.ts'
+import { runDirOf, seatRunDir, type ExperimentContext } from './experiment.ts'
 import { readLocked, readProgram } from './program.ts'
 
 /**
@@ -47,7 +47,8 @@ export async function openLane(o: LaneOptions): Promise<Lane> {
 
 /** A trainer a killed predecessor left running would share the GPU with ours (runner/leftovers.ts). */
 export async function stopLeftoverTrainer(lane: Lane, log: (line: string) => void): Promise<void> {
-  const leftover = await killLeftover(lane.runDir)
+  // Both seats of the GPU lane (runner/lane.ts) may have left one.
+  const leftover = (await Promise.all([0, 1].map(seat => killLeftover(seatRunDir(lane.runDir, seat))))).find(pid => pid !== null) ?? null
   if (leftover) log(`stopped a trainer that a previous run of this worker left running (process group ${leftover})`)
 }
 
@@ -56,7 +57,7 @@ export function laneContext(lane: Lane, o: { trainerDir: string; env?: Record<st
   return {
     agent: lane.agent, python: lane.python.path, trainerDir: o.trainerDir, program: lane.program, locked: lane.locked, sandbox: lane.sandbox.host, runDir: lane.runDir,
     env: o.env, trainerSeed: o.seed, baseSeed: o.seed, log: o.log,
-    onTraining: running => o.duty.training(running),
+    onTrained: (seconds, budget) => o.duty.trained(seconds, budget),
     dutyCycle: () => o.duty.ratio(),
     ...extra,
   }

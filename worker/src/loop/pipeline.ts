@@ -23,6 +23,12 @@ export interface PipelineOptions<U, P> {
   /** Receives a function to call when `depth()` may have grown while nothing else happened. */
   onDepthChange?(recheck: () => void): void
   order?: 'ready' | 'arrival'
+  /**
+   * Units in the GPU phase at once (default 1). 2 lets the next unit's trainer start up — imports,
+   * CUDA, compiling its model, all off the worker's clock — while the current one trains; the GPU
+   * itself is still taken in turns (runner/lane.ts).
+   */
+  gpuSlots?: number
   signal?: AbortSignal
 }
 
@@ -42,7 +48,9 @@ class Pipeline<U, P> {
   /** Fetched and not yet training, in arrival order. */
   private readonly inHand: InHand<U, P>[] = []
   private fetching = 0
-  private training: InHand<U, P> | null = null
+  /** Units in the GPU phase (at most `gpuSlots`). */
+  private training = 0
+  private readonly gpuSlots: number
   private ended = false
   /** An error that escaped a phase (a bug, or onError throwing): it stops the pipeline. */
   private readonly failures: unknown[] = []
@@ -52,6 +60,7 @@ class Pipeline<U, P> {
 
   constructor(private readonly o: PipelineOptions<U, P>) {
     this.depth = typeof o.depth === 'number' ? () => o.depth as number : o.depth
+    this.gpuSlots = Math.max(1, o.gpuSlots ?? 1)
     o.onDepthChange?.(() => this.changed())
   }
 
@@ -60,18 +69,18 @@ class Pipeline<U, P> {
       for (;;) {
         if (this.failures.length) throw this.failures[0]
         const stopping = this.o.signal?.aborted ?? false
-        while (!stopping && !this.ended && this.fetching + this.inHand.length + (this.training ? 1 : 0) < Math.max(1, this.depth())) {
+        while (!stopping && !this.ended && this.fetching + this.inHand.length + this.training < Math.max(1, this.depth())) {
           this.fetching++
           this.spawn(() => this.fetchAndPrepare())
         }
-        const next = this.training || stopping ? null : this.pick()
+        const next = this.training >= this.gpuSlots || stopping ? null : this.pick()
         if (next) {
           this.inHand.splice(this.inHand.indexOf(next), 1)
-          this.training = next
+          this.training++
           this.spawn(() => this.train(next))
           continue
         }
-        if (!this.training && (stopping || (this.ended && this.fetching === 0 && this.inHand.length === 0))) break
+        if (this.training === 0 && (stopping || (this.ended && this.fetching === 0 && this.inHand.length === 0))) break
         await new Promise<void>(resolve => { this.wake = resolve })
       }
     } finally {
@@ -126,7 +135,7 @@ class Pipeline<U, P> {
     } catch (err) {
       this.o.onError(entry.unit, err)
     } finally {
-      this.training = null
+      this.training--
     }
   }
 

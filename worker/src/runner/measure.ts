@@ -1,23 +1,23 @@
-import { join } from 'node:path'
-import type { Metrics, Profile, TrainingSummary } from '@autoresearch-grid/shared'
+import type { Metrics, TrainingSummary } from '@autoresearch-grid/shared'
 import { INSIDE, type HostLayout, type Mount } from '../sandbox/bwrap.ts'
 import { cacheForSource, compileBytecode, promoteToTrusted } from './compile-cache.ts'
-import { runEvaluation, type Evaluation } from './evaluation.ts'
+import { runEvaluation, type Evaluation, type EvaluateOptions, type EvaluationOutcome } from './evaluation.ts'
+import { clockLimits, describeOver, type ClockLimits } from './clock.ts'
+import { openGate } from './gate.ts'
+import { GpuLane, type Ticket } from './lane.ts'
 import { runTrainer, type RunTrainerOptions } from './trainer.ts'
 
 /**
  * One experiment's number, measured so that the candidate cannot bend it (DESIGN §11, docs/SECURITY.md):
- *   1. train.py trains in a sandbox that holds the training split only, and is stopped by the
- *      worker's clock at budget + start-up grace; it saves its weights (safetensors);
+ *   1. train.py trains in a sandbox that holds the training split only, handed over when it asks
+ *      for it; the worker's clock runs from then to the saved weights (safetensors), and stops and
+ *      rejects a run past budget + slack (clock.ts, gate.ts);
  *   2. the trusted evaluator (trainer/evaluate.py, ours) scores those weights on the validation
  *      split, running the candidate's model in two fresh sandboxes that see inputs only, and
  *      probes that the model does not look ahead.
  * val_bpb is the evaluator's; time is the worker's; the rest of the summary is the trainer's own
  * account (shown, never compared).
  */
-
-/** The files of a prepared data set that training may see: never val.bin / val_docs.npy. */
-export const TRAINING_FILES = ['meta.json', 'token_bytes.npy', 'tokenizer.model', 'train.bin', 'train_docs.npy'] as const
 
 /** The trainer's own options (runner/trainer.ts) and what measuring adds to them. */
 export interface MeasureOptions extends Pick<RunTrainerOptions, 'python' | 'runDir' | 'budgetSeconds' | 'profile' | 'seed' | 'cacheDir' | 'dataDir' | 'extraEnv' | 'signal' | 'onProgress'> {
@@ -29,8 +29,15 @@ export interface MeasureOptions extends Pick<RunTrainerOptions, 'python' | 'runD
   sourceHash: string
   /** The code is the campaign's best (a baseline): its compile cache entries may be shared. */
   trustedCode?: boolean
-  /** Seconds past the budget before the worker's clock stops training (start-up and compilation). */
-  graceSeconds?: number
+  /** The worker's clock (clock.ts); the profile's limits by default. */
+  limits?: ClockLimits
+  /**
+   * The GPU's turn (lane.ts), shared by the runs of one GPU: held from go to the end of the
+   * evaluation, so a run may start up while another trains. Unset: a lane of its own.
+   */
+  lane?: GpuLane
+  /** Called when the run gets its turn and its data (the clock starts) and when its turn ends. */
+  onTraining?: (running: boolean) => void
 }
 
 export type MeasureStatus = 'ok' | 'crash' | 'rejected-measurement' | 'aborted'
@@ -43,13 +50,11 @@ export interface Measurement {
   logTail: string
   /** Seconds of training plus evaluation, by the worker's clock. */
   runSeconds: number
+  /** go to SAVED by the worker's clock (clock.ts): what the run trained. */
   trainSeconds: number
+  /** Launch to READY: start-up, off the clock (and, with a shared lane, overlapped with another run). */
+  startupSeconds: number
   evaluation: Evaluation | null
-}
-
-/** Start-up the worker's clock allows past the budget: compilation on a GPU, imports on a CPU. */
-export function defaultGraceSeconds(profile: Profile, budgetSeconds: number): number {
-  return profile === 'gpu' ? Math.max(90, Math.round(budgetSeconds * 0.2)) : Math.max(30, Math.round(budgetSeconds * 0.5))
 }
 
 /** Pure: the numbers the ratchet compares, from the evaluator, the worker's clock and the trainer. */
@@ -62,9 +67,9 @@ export function composeMetrics(summary: TrainingSummary, evaluation: Evaluation,
   }
 }
 
-async function trainingSandbox(o: MeasureOptions, host: HostLayout, bytecode: string | undefined) {
+async function trainingSandbox(o: MeasureOptions, host: HostLayout, gateDir: string | null, bytecode: string | undefined) {
   const mounts: Mount[] = [{ host: o.runDir, inside: INSIDE.run, writable: true }]
-  if (o.dataDir) for (const f of TRAINING_FILES) mounts.push({ host: join(o.dataDir, f), inside: `${INSIDE.data}/${f}` })
+  if (gateDir) mounts.push({ host: gateDir, inside: INSIDE.data })
   const env: Record<string, string> = { AUTORESEARCH_DATA: INSIDE.data, AUTORESEARCH_CACHE: INSIDE.cache }
   if (o.cacheDir) {
     mounts.push({ host: await cacheForSource(o.cacheDir, o.sourceHash), inside: `${INSIDE.cache}/compile`, writable: true })
@@ -78,55 +83,112 @@ async function trainingSandbox(o: MeasureOptions, host: HostLayout, bytecode: st
   return { host, mounts, env }
 }
 
-function evaluateWith(o: MeasureOptions, bytecode: string | undefined, checkpointReady?: Promise<boolean>) {
+function evaluateWith(o: MeasureOptions, limits: ClockLimits, bytecode: string | undefined, checkpointReady?: Promise<boolean>): EvaluateOptions {
   return {
     python: o.python, trainerDir: o.trainerDir, runDir: o.runDir, dataDir: o.dataDir, cacheDir: o.cacheDir, profile: o.profile,
     extraEnv: o.extraEnv, sandbox: o.sandbox, bytecode, signal: o.signal, checkpointReady,
     // Started early, it also waits out the training: its clock allows for that.
-    timeoutSeconds: Math.max(300, o.budgetSeconds) + (checkpointReady ? o.budgetSeconds + (o.graceSeconds ?? defaultGraceSeconds(o.profile, o.budgetSeconds)) : 0),
+    timeoutSeconds: Math.max(300, o.budgetSeconds) + (checkpointReady ? limits.budgetSeconds + limits.slackSeconds : 0),
   }
 }
 
-export async function trainAndMeasure(o: MeasureOptions): Promise<Measurement> {
-  const grace = o.graceSeconds ?? defaultGraceSeconds(o.profile, o.budgetSeconds)
-  const bytecode = o.profile === 'gpu' && o.cacheDir ? await compileBytecode(o.python, o.cacheDir) : undefined
-  // On a GPU the evaluator and its model servers start up while training runs (imports, CUDA), so
-  // only loading the weights and the evaluation itself come after it. Not on a CPU: there the same
-  // start-up would take cores from the timed training.
-  let trained: (ok: boolean) => void = () => {}
-  const checkpointReady = o.profile === 'gpu' ? new Promise<boolean>(resolve => { trained = resolve }) : undefined
-  const early = checkpointReady ? runEvaluation(evaluateWith(o, bytecode, checkpointReady)) : null
-  const train = await runTrainer({
-    python: o.python, runDir: o.runDir, budgetSeconds: o.budgetSeconds, profile: o.profile, seed: o.seed,
-    cacheDir: o.cacheDir, dataDir: o.dataDir, extraEnv: o.extraEnv, signal: o.signal, onProgress: o.onProgress,
-    hardTimeoutSeconds: o.budgetSeconds + grace,
-    sandbox: o.sandbox ? await trainingSandbox(o, o.sandbox, bytecode) : undefined,
-  })
-  const result = (status: MeasureStatus, error: string | null, extra: Partial<Measurement> = {}): Measurement => ({
-    status, error, metrics: null, logTail: train.logTail, runSeconds: train.runSeconds, trainSeconds: train.runSeconds, evaluation: null, ...extra,
-  })
-  const ok = !train.aborted && !o.signal?.aborted && !train.timedOut && train.summary !== null && train.summary.training_seconds <= train.runSeconds + 1
-  trained(ok)
-  if (!ok) await early
-  if (train.aborted || o.signal?.aborted) return result('aborted', train.error)
-  if (train.timedOut) {
-    return result('rejected-measurement', `training did not end within its budget: the worker's clock stopped it at ${o.budgetSeconds + grace}s ` +
-      `(budget ${o.budgetSeconds}s + ${grace}s for start-up and compilation); a run may not train past its budget`)
-  }
-  if (!train.summary) return result('crash', train.error)
-  if (train.summary.training_seconds > train.runSeconds + 1) {
-    return result('rejected-measurement', `the trainer claims ${train.summary.training_seconds}s of training, but it ran ${train.runSeconds.toFixed(1)}s by the worker's clock`)
+/**
+ * The GPU's turn for one run and, on a GPU, the evaluator started when the turn begins: its model
+ * servers start up (imports, CUDA) while training runs, so only loading the weights and the
+ * evaluation itself come after it. Not on a CPU: there the same start-up would take cores from the
+ * timed training.
+ */
+class Turn {
+  /** Taken at launch: turns go in launch order (lane.ts). */
+  private readonly ticket: Ticket
+  private held = false
+  private readonly waiting = new AbortController()
+  private trained: (ok: boolean) => void = () => {}
+  early: Promise<EvaluationOutcome> | null = null
+
+  constructor(private readonly o: MeasureOptions, private readonly limits: ClockLimits, private readonly bytecode: string | undefined) {
+    this.ticket = (o.lane ?? new GpuLane()).ticket()
   }
 
-  const afterTraining = performance.now()
-  const evaluated = await (early ?? runEvaluation(evaluateWith(o, bytecode)))
-  // By the worker's clock, from the end of training: an early evaluator's start-up is not counted twice.
-  const runSeconds = train.runSeconds + (performance.now() - afterTraining) / 1000
-  const logTail = `${train.logTail}\n${evaluated.logTail}`.trim()
-  const extra = { logTail, runSeconds, trainSeconds: train.runSeconds, evaluation: evaluated.evaluation }
-  if (evaluated.aborted || o.signal?.aborted) return result('aborted', evaluated.error, extra)
-  if (!evaluated.evaluation) return result('crash', `evaluation failed: ${evaluated.error}`, extra)
-  if (evaluated.evaluation.rejection) return result('rejected-measurement', evaluated.evaluation.rejection, extra)
-  if (o.trustedCode && o.cacheDir && o.sandbox) await promoteToTrusted(o.cacheDir, o.sourceHash)
-  return result('ok', null, { ...extra, metrics: composeMetrics(train.summary, evaluated.evaluation, train.runSeconds, runSeconds) })
+  async begin(): Promise<void> {
+    await this.ticket.acquire(AbortSignal.any([this.waiting.signal, ...(this.o.signal ? [this.o.signal] : [])]))
+    this.held = true
+    this.o.onTraining?.(true)
+    if (this.o.profile !== 'gpu') return
+    const ready = new Promise<boolean>(resolve => { this.trained = resolve })
+    this.early = runEvaluation(evaluateWith(this.o, this.limits, this.bytecode, ready))
+  }
+
+  /** Training is over: the early evaluator measures (ok) or stops. */
+  trainingEnded(ok: boolean): void {
+    this.waiting.abort(new Error('the run ended before its turn'))
+    this.trained(ok)
+  }
+
+  evaluate(): Promise<EvaluationOutcome> {
+    return this.early ?? runEvaluation(evaluateWith(this.o, this.limits, this.bytecode))
+  }
+
+  /** Passes the GPU on (or gives up the place in line); the run no longer trains. */
+  end(): void {
+    this.ticket.leave()
+    if (!this.held) return
+    this.held = false
+    this.o.onTraining?.(false)
+  }
+}
+
+type TrainerOutcome = Awaited<ReturnType<typeof runTrainer>>
+
+/** Pure: what training alone says about the run, or null when it may go on to evaluation. */
+export function judgeTraining(train: TrainerOutcome, limits: ClockLimits, aborted: boolean): { status: MeasureStatus; error: string | null } | null {
+  if (train.aborted || aborted) return { status: 'aborted', error: train.error }
+  if (train.clock?.over) {
+    return { status: train.clock.over === 'budget' ? 'rejected-measurement' : 'crash', error: describeOver(train.clock.over, limits) }
+  }
+  if (!train.summary) return { status: 'crash', error: train.error }
+  if (train.clock?.trainingSeconds == null) {
+    return { status: 'crash', error: 'train.py never asked for its training data (prepare.make_loader / Data.tokens("train")): nothing was trained by the worker\'s clock' }
+  }
+  if (train.summary.training_seconds > train.clock.trainingSeconds + 1) {
+    return { status: 'rejected-measurement', error: `the trainer claims ${train.summary.training_seconds}s of training, but it had its data for ${train.clock.trainingSeconds.toFixed(1)}s by the worker's clock` }
+  }
+  return null
+}
+
+export async function trainAndMeasure(o: MeasureOptions): Promise<Measurement> {
+  const limits = o.limits ?? clockLimits(o.profile, o.budgetSeconds)
+  const bytecode = o.profile === 'gpu' && o.cacheDir ? await compileBytecode(o.python, o.cacheDir) : undefined
+  const gate = o.dataDir ? await openGate(o.dataDir, o.runDir) : null
+  const turn = new Turn(o, limits, bytecode)
+  try {
+    const train = await runTrainer({
+      python: o.python, runDir: o.runDir, budgetSeconds: o.budgetSeconds, profile: o.profile, seed: o.seed,
+      cacheDir: o.cacheDir, dataDir: gate?.dir ?? o.dataDir, extraEnv: o.extraEnv, signal: o.signal, onProgress: o.onProgress,
+      clock: { limits, beforeGo: () => turn.begin(), release: async () => { await gate?.release() } },
+      sandbox: o.sandbox ? await trainingSandbox(o, o.sandbox, gate?.dir ?? null, bytecode) : undefined,
+    })
+    const trainSeconds = train.clock?.trainingSeconds ?? 0
+    const result = (status: MeasureStatus, error: string | null, extra: Partial<Measurement> = {}): Measurement => ({
+      status, error, metrics: null, logTail: train.logTail, runSeconds: trainSeconds, trainSeconds, startupSeconds: train.clock?.startupSeconds ?? train.runSeconds, evaluation: null, ...extra,
+    })
+    const verdict = judgeTraining(train, limits, o.signal?.aborted ?? false)
+    turn.trainingEnded(verdict === null)
+    if (verdict) {
+      await turn.early
+      return result(verdict.status, verdict.error)
+    }
+    const afterTraining = performance.now()
+    const evaluated = await turn.evaluate()
+    const runSeconds = trainSeconds + (performance.now() - afterTraining) / 1000
+    const extra = { logTail: `${train.logTail}\n${evaluated.logTail}`.trim(), runSeconds, evaluation: evaluated.evaluation }
+    if (evaluated.aborted || o.signal?.aborted) return result('aborted', evaluated.error, extra)
+    if (!evaluated.evaluation) return result('crash', `evaluation failed: ${evaluated.error}`, extra)
+    if (evaluated.evaluation.rejection) return result('rejected-measurement', evaluated.evaluation.rejection, extra)
+    if (o.trustedCode && o.cacheDir && o.sandbox) await promoteToTrusted(o.cacheDir, o.sourceHash)
+    return result('ok', null, { ...extra, metrics: composeMetrics(train.summary!, evaluated.evaluation, trainSeconds, runSeconds) })
+  } finally {
+    turn.end()
+    await gate?.remove()
+  }
 }

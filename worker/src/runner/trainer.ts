@@ -7,6 +7,7 @@ import { groupAlive, signalGroup, trackGroup } from './process-group.ts'
 import { trainerEnvironment } from './env.ts'
 import { LAUNCH_FAILED, launched } from './launcher.ts'
 import { forgetGroup, recordGroup } from './leftovers.ts'
+import { markerOf, readClock, type ClockLimits, type ClockReading, type ClockTimes, type Marker } from './clock.ts'
 import { bwrapCommand, INSIDE, sandboxEnvironment, type HostLayout, type Mount } from '../sandbox/bwrap.ts'
 
 /** A run inside the sandbox: its mounts and its whole environment (nothing else passes). */
@@ -65,6 +66,12 @@ export interface RunTrainerOptions {
    * input closed), null stops the run. Unset, standard input is closed from the start.
    */
   release?: Promise<string | null>
+  /**
+   * The worker's clock (clock.ts): the training split is handed over (`release`) when train.py asks
+   * for it, after `beforeGo` (waiting for the GPU's turn); the run ends when its weights are saved.
+   * Replaces `hardTimeoutSeconds` with the clock's limits. Requires `dataDir` to be the gate.
+   */
+  clock?: { limits: ClockLimits; release(): Promise<void>; beforeGo?(): Promise<void> }
   onProgress?: (progress: Progress) => void
   onLine?: (line: string) => void
   signal?: AbortSignal
@@ -87,6 +94,8 @@ export interface TrainerResult {
   runSeconds: number
   timedOut: boolean
   aborted: boolean
+  /** What the worker's clock read, when the run had one. */
+  clock: ClockReading | null
 }
 
 const PYTHON_ERROR = /^\s*([A-Za-z_][\w.]*(Error|Exception|Interrupt)|AssertionError)\b.*/
@@ -104,25 +113,33 @@ interface Outcome {
   aborted: boolean
   abortReason: string
   spawnError: string | null
+  /** The worker ended the run itself when the weights were saved (the clock's SAVED). */
+  endedAtSave: boolean
   hardTimeoutSeconds: number
   budgetSeconds: number
   script: string
 }
 
 /** Pure: turns how the process ended and what it printed into the training summary or an error. */
-export function judgeRun(outcome: Outcome, summaryText: string | null, logTail: string): { summary: TrainingSummary | null; error: string | null } {
+export function judgeRun(outcome: Outcome, summaryText: string | null, logTail: string, clock: ClockReading | null = null): { summary: TrainingSummary | null; error: string | null } {
   const o = outcome
   if (o.spawnError) return { summary: null, error: `could not start the trainer: ${o.spawnError}` }
+  if (o.timedOut && clock?.over) return { summary: null, error: `stopped by the worker's clock: ${o.script} ran past its limit (${clock.over === 'startup' ? 'start-up' : 'budget'})` }
   if (o.timedOut) return { summary: null, error: `killed by the worker's clock after ${o.hardTimeoutSeconds}s (budget ${o.budgetSeconds}s): ${o.script} did not finish in time` }
   if (o.aborted) return { summary: null, error: `aborted: ${o.abortReason}` }
   const cause = lastPythonError(logTail)
+  if (o.endedAtSave) return summaryOf(summaryText, o.script, `${o.script} saved its weights but printed no summary before saving (the run ends at prepare.save_model)`)
   if (o.signal) return { summary: null, error: `${o.script} was killed by ${o.signal}${o.signal === 'SIGKILL' ? ' (out of memory?)' : ''}${cause ? `; last error: ${cause}` : ''}` }
   if (o.exitCode !== 0) return { summary: null, error: `${o.script} exited with code ${o.exitCode}${cause ? `: ${cause}` : ''}` }
-  if (summaryText === null) return { summary: null, error: null }
+  return summaryOf(summaryText, o.script, null)
+}
+
+function summaryOf(summaryText: string | null, script: string, missing: string | null): { summary: TrainingSummary | null; error: string | null } {
+  if (summaryText === null) return { summary: null, error: missing }
   try {
     return { summary: parseTrainingSummary(summaryText), error: null }
   } catch (err) {
-    return { summary: null, error: `${o.script} exited 0 but its summary is unusable: ${(err as Error).message}` }
+    return { summary: null, error: `${script} ended cleanly but its summary is unusable: ${(err as Error).message}` }
   }
 }
 
@@ -132,37 +149,8 @@ function insideEnvironment(env: Record<string, string>, inside: Record<string, s
   return sandboxEnvironment(rest, inside)
 }
 
-/**
- * Runs `train.py` once. Never throws for anything the trainer does (crash, hang, garbage output):
- * that is reported in the result. Throws only if a callback throws, after the run is stopped.
- */
-export async function runTrainer(options: RunTrainerOptions): Promise<TrainerResult> {
-  const script = options.script ?? 'train.py'
-  const hardTimeoutSeconds = options.hardTimeoutSeconds ?? options.budgetSeconds * 2 + 120
-  const graceMs = (options.killGraceSeconds ?? 10) * 1000
-  const started = performance.now()
-  const output = new OutputCollector()
-  const outcome: Outcome = {
-    exitCode: null, signal: null, timedOut: false, aborted: false, abortReason: '', spawnError: null,
-    hardTimeoutSeconds, budgetSeconds: options.budgetSeconds, script,
-  }
-  const finish = (): TrainerResult => ({
-    exitCode: outcome.exitCode,
-    signal: outcome.signal,
-    ...judgeRun(outcome, options.argv ? null : output.summaryText(), output.logTail()),
-    logTail: output.logTail(),
-    runSeconds: (performance.now() - started) / 1000,
-    timedOut: outcome.timedOut,
-    aborted: outcome.aborted,
-  })
-  const reasonOf = (signal: AbortSignal) => signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? 'cancelled')
-
-  if (options.signal?.aborted) {
-    outcome.aborted = true
-    outcome.abortReason = reasonOf(options.signal)
-    return finish()
-  }
-
+/** The command line and environment of one run: through the launcher, sandboxed or not. */
+function trainerCommand(options: RunTrainerOptions, script: string): { command: string[]; env: Record<string, string> } {
   const env: Record<string, string> = {
     ...trainerEnvironment(process.env),
     ...options.extraEnv,
@@ -173,6 +161,7 @@ export async function runTrainer(options: RunTrainerOptions): Promise<TrainerRes
   if (options.seed !== undefined) env.AUTORESEARCH_SEED = String(options.seed)
   if (options.cacheDir !== undefined) env.AUTORESEARCH_CACHE = options.cacheDir
   if (options.dataDir !== undefined) env.AUTORESEARCH_DATA = options.dataDir
+  if (options.clock) env.AUTORESEARCH_DATA_GATED = '1'
   // torch's bytecode kept with the compile caches. An install without it (uv compiles none by
   // default) in a site-packages the trainer may not write to compiles ~2,000 modules of torch from
   // source on every start-up: 10 s of each experiment on an H100 box (docs/TRAINER.md).
@@ -181,89 +170,182 @@ export async function runTrainer(options: RunTrainerOptions): Promise<TrainerRes
   // Through the launcher, which kills the trainer's group if the worker dies (launcher.ts).
   const inner = options.argv ?? [options.python, script]
   const sandbox = options.sandbox
-  const command = sandbox
-    ? launched(options.python, bwrapCommand(sandbox.host, { mounts: sandbox.mounts, env: insideEnvironment(env, sandbox.env), cwd: INSIDE.run, command: inner }))
-    : launched(options.python, [...(options.wrap ?? []), ...inner])
-  const child = execa(command[0], command.slice(1), {
-    cwd: options.runDir,
-    env: sandbox ? { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8' } : env,
-    extendEnv: false,
-    detached: true,
-    stdin: options.release ? 'pipe' : 'ignore',
-    all: true,
-    buffer: false,
-    reject: false,
-  })
+  if (!sandbox) return { command: launched(options.python, [...(options.wrap ?? []), ...inner]), env }
+  const insideEnv = insideEnvironment(env, sandbox.env)
+  if (options.clock) insideEnv.AUTORESEARCH_DATA_GATED = '1'
+  const command = launched(options.python, bwrapCommand(sandbox.host, { mounts: sandbox.mounts, env: insideEnv, cwd: INSIDE.run, command: inner }))
+  return { command, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8' } }
+}
 
-  let callbackError: unknown = null
-  let killTimer: NodeJS.Timeout | undefined
-  const pgid = child.pid
-  const untrack = pgid === undefined ? () => {} : trackGroup(pgid)
-  const recorded = pgid === undefined ? null : recordGroup(options.runDir, pgid).then(() => true, () => false)
+const reasonOf = (signal: AbortSignal) => signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? 'cancelled')
 
-  const terminate = () => {
-    if (pgid === undefined || killTimer) return
-    signalGroup(pgid, 'SIGTERM')
-    killTimer = setTimeout(() => signalGroup(pgid, 'SIGKILL'), graceMs)
-  }
-  const onAbort = () => {
-    outcome.aborted = true
-    outcome.abortReason = reasonOf(options.signal!)
-    terminate()
-  }
-  options.signal?.addEventListener('abort', onAbort, { once: true })
-  options.release?.then(text => {
-    if (text === null) {
-      outcome.aborted = true
-      outcome.abortReason = 'not needed'
-      terminate()
-    } else {
-      child.stdin?.end(text)
+/**
+ * One trainer process from spawn to exit: its timers, its output, the worker's clock and how it
+ * ended. `runTrainer` below is its only user.
+ */
+class TrainerProcess {
+  readonly outcome: Outcome
+  readonly output = new OutputCollector()
+  readonly times: ClockTimes
+  callbackError: unknown = null
+  private killTimer: NodeJS.Timeout | undefined
+  private limitTimer: NodeJS.Timeout | undefined
+  private pgid: number | undefined
+  private exited = false
+
+  constructor(private readonly options: RunTrainerOptions, script: string, readonly hardTimeoutSeconds: number) {
+    this.outcome = {
+      exitCode: null, signal: null, timedOut: false, aborted: false, abortReason: '', spawnError: null, endedAtSave: false,
+      hardTimeoutSeconds, budgetSeconds: options.budgetSeconds, script,
     }
-  }, () => terminate())
-  child.stdin?.on('error', () => {}) // the process may be gone before we write
-  const hardTimer = setTimeout(() => {
-    outcome.timedOut = true
-    terminate()
-  }, hardTimeoutSeconds * 1000)
+    const now = performance.now()
+    this.times = { launched: now, ready: null, go: null, saved: null, ended: now }
+  }
 
-  // Once the leader exits, whatever it left behind in its group is an orphan of a finished run;
-  // killing it also closes the pipes it holds, so the output stream can end.
-  child.on('exit', () => {
-    if (pgid !== undefined && groupAlive(pgid)) signalGroup(pgid, 'SIGKILL')
-  })
+  /** SIGTERM, then SIGKILL after the kill grace; `now` skips straight to SIGKILL. */
+  terminate(now = false): void {
+    if (this.pgid === undefined) return
+    if (now) {
+      signalGroup(this.pgid, 'SIGKILL')
+      return
+    }
+    if (this.killTimer) return
+    signalGroup(this.pgid, 'SIGTERM')
+    this.killTimer = setTimeout(() => signalGroup(this.pgid!, 'SIGKILL'), (this.options.killGraceSeconds ?? 10) * 1000)
+  }
 
-  const splitter = new LineSplitter()
-  const handle = (line: Line) => {
-    output.add(line)
-    if (callbackError) return
+  /** Stops the run when `seconds` pass, marking it timed out; replaces the previous limit. */
+  private limit(seconds: number): void {
+    clearTimeout(this.limitTimer)
+    this.limitTimer = setTimeout(() => {
+      this.outcome.timedOut = true
+      this.terminate(true)
+    }, seconds * 1000)
+  }
+
+  /** The worker's clock: READY starts the turn and hands over the data, SAVED ends the run. */
+  private async onMarker(marker: Marker): Promise<void> {
+    const clock = this.options.clock!
+    if (marker === 'ready' && this.times.ready === null) {
+      this.times.ready = performance.now()
+      clearTimeout(this.limitTimer)
+      try {
+        await clock.beforeGo?.()
+        if (this.exited) return // it died while waiting for its turn
+        await clock.release()
+      } catch (err) {
+        if (this.exited) return
+        this.outcome.aborted = true
+        this.outcome.abortReason = err instanceof Error ? err.message : String(err)
+        this.terminate(true)
+        return
+      }
+      this.times.go = performance.now()
+      this.limit(clock.limits.budgetSeconds + clock.limits.slackSeconds)
+    } else if (marker === 'saved' && this.times.go !== null && this.times.saved === null) {
+      // Nothing the run does after saving can count: end it now, so the weights are final.
+      this.times.saved = performance.now()
+      this.outcome.endedAtSave = true
+      clearTimeout(this.limitTimer)
+      this.terminate(true)
+    }
+  }
+
+  private handle(line: Line): void {
+    this.output.add(line)
+    if (this.callbackError) return
+    const marker = this.options.clock ? markerOf(line.text) : null
+    if (marker) void this.onMarker(marker)
     try {
-      options.onLine?.(line.text)
-      const progress = options.onProgress ? parseProgressLine(line.text) : null
-      if (progress) options.onProgress!(progress)
+      this.options.onLine?.(line.text)
+      const progress = this.options.onProgress ? parseProgressLine(line.text) : null
+      if (progress) this.options.onProgress!(progress)
     } catch (err) {
-      callbackError = err
-      terminate()
+      this.callbackError = err
+      this.terminate()
     }
   }
-  child.all?.setEncoding('utf8')
-  child.all?.on('data', (chunk: string) => splitter.push(chunk).forEach(handle))
 
-  const result = await child
-  splitter.end().forEach(handle)
-  clearTimeout(hardTimer)
-  clearTimeout(killTimer)
-  options.signal?.removeEventListener('abort', onAbort)
-  untrack()
-  if (await recorded) await forgetGroup(options.runDir)
+  /** Spawns the command and waits for it to end; never throws. */
+  async run(command: string[], env: Record<string, string>): Promise<void> {
+    const o = this.options
+    const child = execa(command[0], command.slice(1), {
+      cwd: o.runDir, env, extendEnv: false, detached: true, stdin: o.release ? 'pipe' : 'ignore', all: true, buffer: false, reject: false,
+    })
+    this.pgid = child.pid
+    const untrack = this.pgid === undefined ? () => {} : trackGroup(this.pgid)
+    const recorded = this.pgid === undefined ? null : recordGroup(o.runDir, this.pgid).then(() => true, () => false)
+    const onAbort = () => {
+      this.outcome.aborted = true
+      this.outcome.abortReason = reasonOf(o.signal!)
+      this.terminate()
+    }
+    o.signal?.addEventListener('abort', onAbort, { once: true })
+    o.release?.then(text => {
+      if (text !== null) return void child.stdin?.end(text)
+      this.outcome.aborted = true
+      this.outcome.abortReason = 'not needed'
+      this.terminate()
+    }, () => this.terminate())
+    child.stdin?.on('error', () => {}) // the process may be gone before we write
+    this.limit(o.clock ? o.clock.limits.startupSeconds : this.hardTimeoutSeconds)
+    // Once the leader exits, whatever it left behind in its group is an orphan of a finished run;
+    // killing it also closes the pipes it holds, so the output stream can end.
+    child.on('exit', () => {
+      if (this.pgid !== undefined && groupAlive(this.pgid)) signalGroup(this.pgid, 'SIGKILL')
+    })
+    const splitter = new LineSplitter()
+    child.all?.setEncoding('utf8')
+    child.all?.on('data', (chunk: string) => splitter.push(chunk).forEach(l => this.handle(l)))
 
-  outcome.exitCode = typeof result.exitCode === 'number' ? result.exitCode : null
-  outcome.signal = result.signal ?? null
-  if (pgid === undefined || (result.exitCode === undefined && !result.signal)) {
-    outcome.spawnError = result.shortMessage ?? `could not run ${command[0]}`
+    const result = await child
+    splitter.end().forEach(l => this.handle(l))
+    this.exited = true
+    this.times.ended = performance.now()
+    clearTimeout(this.limitTimer)
+    clearTimeout(this.killTimer)
+    o.signal?.removeEventListener('abort', onAbort)
+    untrack()
+    if (await recorded) await forgetGroup(o.runDir)
+    this.settle(result, command[0])
   }
-  const launchFailed = result.exitCode === 127 ? LAUNCH_FAILED.exec(output.logTail()) : null
-  if (launchFailed) outcome.spawnError = launchFailed[1]
-  if (callbackError) throw callbackError
-  return finish()
+
+  private settle(result: { exitCode?: number; signal?: string; shortMessage?: string }, program: string): void {
+    this.outcome.exitCode = typeof result.exitCode === 'number' ? result.exitCode : null
+    this.outcome.signal = result.signal ?? null
+    if (this.pgid === undefined || (result.exitCode === undefined && !result.signal)) {
+      this.outcome.spawnError = result.shortMessage ?? `could not run ${program}`
+    }
+    const launchFailed = result.exitCode === 127 ? LAUNCH_FAILED.exec(this.output.logTail()) : null
+    if (launchFailed) this.outcome.spawnError = launchFailed[1]
+  }
+}
+
+/**
+ * Runs `train.py` once. Never throws for anything the trainer does (crash, hang, garbage output):
+ * that is reported in the result. Throws only if a callback throws, after the run is stopped.
+ */
+export async function runTrainer(options: RunTrainerOptions): Promise<TrainerResult> {
+  const script = options.script ?? 'train.py'
+  const run = new TrainerProcess(options, script, options.hardTimeoutSeconds ?? options.budgetSeconds * 2 + 120)
+  if (options.signal?.aborted) {
+    run.outcome.aborted = true
+    run.outcome.abortReason = reasonOf(options.signal)
+  } else {
+    const { command, env } = trainerCommand(options, script)
+    await run.run(command, env)
+    if (run.callbackError) throw run.callbackError
+  }
+  const logTail = run.output.logTail()
+  const clock = options.clock ? readClock(run.times, options.clock.limits) : null
+  return {
+    exitCode: run.outcome.exitCode,
+    signal: run.outcome.signal,
+    ...judgeRun(run.outcome, options.argv ? null : run.output.summaryText(), logTail, clock),
+    logTail,
+    runSeconds: (run.times.ended - run.times.launched) / 1000,
+    timedOut: run.outcome.timedOut,
+    aborted: run.outcome.aborted,
+    clock,
+  }
 }

@@ -81,7 +81,7 @@ export function detectSandbox(python: string, options: { bwrap?: string; fresh?:
     }
     const check = 'import socket, os, sys\ns = socket.socket()\ntry:\n    s.connect(("1.1.1.1", 53)); print("net")\nexcept OSError:\n    pass\nprint(os.getuid(), os.getcwd())'
     const cmd = bwrapCommand(host, { mounts: [], env: { PATH: '/usr/bin:/bin' }, cwd: INSIDE.home, command: [python, '-I', '-c', check] })
-    const r = await execa(cmd[0], cmd.slice(1), { reject: false, stdin: 'ignore', timeout: 60_000 })
+    const r = await execa(cmd[0], cmd.slice(1), { reject: false, stdin: 'ignore', timeout: 300_000 }) // a hang guard: importing torch took over 60 s at load 30
     const out = String(r.stdout)
     if (r.exitCode !== 0) return diagnoseUserNamespaces(readSysctl, String(r.stderr).trim().split('\n').pop() ?? '')
     if (out.includes('net')) return { ok: false, problem: 'the sandbox could reach the network', fix: 'report this: bwrap --unshare-all should remove the network' }

@@ -63,7 +63,7 @@ export function minimalCover(paths: readonly string[], covered: readonly string[
 }
 
 export async function pythonPaths(python: string): Promise<string[]> {
-  const r = await execa(python, ['-I', '-c', PYTHON_PATHS], { reject: false, stdin: 'ignore', timeout: 60_000 })
+  const r = await execa(python, ['-I', '-c', PYTHON_PATHS], { reject: false, stdin: 'ignore', timeout: 300_000 }) // a hang guard: importing torch took over 60 s at load 30
   if (r.exitCode !== 0) throw new Error(`cannot ask ${python} where it lives: ${String(r.stderr).trim().split('\n').pop()}`)
   const listed = JSON.parse(String(r.stdout).trim().split('\n').pop() ?? '[]') as string[]
   // A venv's python is a symlink to the base interpreter: both the link and its target must be inside.

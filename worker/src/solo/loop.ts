@@ -10,6 +10,7 @@ import { laneContext, openLane, stopLeftoverTrainer } from '../loop/lane.ts'
 import { WorkspacePool } from '../loop/slots.ts'
 import { LoopStop } from '../loop/stop.ts'
 import { plainProgress, progressFor, type ProgressSink } from '../ui/progress.ts'
+import { GpuLane } from '../runner/lane.ts'
 import { ResearchRepo } from './repo.ts'
 import { LocalResearch } from './research.ts'
 
@@ -76,7 +77,10 @@ export async function runSolo(o: SoloOptions): Promise<SoloSummary> {
   const data = await ensurePrepared({ python: lane.python.path, trainerDir: o.trainerDir, cacheDir, profile, vocabSize: o.vocabSize, signal: o.signal })
 
   const duty = new DutyCycle()
-  const ctx = laneContext(lane, { ...o, duty, log }, { onProgress: (_unit, p) => ui.progress('', p) })
+  // On a GPU the next run starts up while this one trains (runner/lane.ts); on a CPU start-up
+  // would take cores from the timed training.
+  const gpuLane = profile === 'gpu' && pipelined ? new GpuLane() : undefined
+  const ctx = laneContext(lane, { ...o, duty, log }, { onProgress: (_unit, p) => ui.progress('', p), lane: gpuLane })
   let research: LocalResearch | null = null
   const stop = new LoopStop<SoloSummary>(o.signal, () => {
     const d = duty.seconds()
@@ -87,11 +91,13 @@ export async function runSolo(o: SoloOptions): Promise<SoloSummary> {
     experiments: o.experiments, minDelta: o.minDelta ?? 0, stop, log,
   })
   try {
-    // A fixed spare at most: the depth rule holds two units when capped at two (loop/depth.ts).
-    const depth = new LaneDepth(new DepthGauge({ cap: pipelined ? 2 : 1, budgetSeconds: () => o.budgetSeconds }), log)
+    // A fixed spare at most: the depth rule holds two units when capped at two (loop/depth.ts);
+    // with a GPU lane one more, the one starting up while another trains.
+    const cap = pipelined ? (gpuLane ? 3 : 2) : 1
+    const depth = new LaneDepth(new DepthGauge({ cap, budgetSeconds: () => o.budgetSeconds }), log)
     await runExperimentLoop({
       source: research, sink: research, ctx, depth, order: 'arrival', signal: stop.signal, ui, lane: '',
-      workspaces: new WorkspacePool(join(stateDir, 'workspaces'), pipelined ? 2 : 1),
+      workspaces: new WorkspacePool(join(stateDir, 'workspaces'), cap),
     })
   } finally {
     stop.dispose()

@@ -11,7 +11,7 @@ import type { AppRouter } from '@autoresearch-grid/coordinator'
 import { findPython } from '@autoresearch-grid/trainer'
 import { message, startMessagesServer, toolUse, type MessagesRequest } from '../fixtures/messages-server.ts'
 import { writeTextCorpus } from '../fixtures/text-corpus.ts'
-import { until } from '../fixtures/until.ts'
+import { until } from '../../../shared/test/support/until.ts'
 
 // A maintainer's real campaign, as issue 16 tried it: the data is a folder only the coordinator
 // host has (deleted after `campaign create` prepared it), two `worker join`s with empty states
@@ -44,7 +44,7 @@ function claudeScript() {
   }
 }
 
-t.test('a dir: campaign whose data only the coordinator has is served to two workers who train on it; program.md changes reach the agent; a climbmix campaign a worker cannot prepare is skipped with advice', { timeout: 480_000 }, async t => {
+t.test('a dir: campaign whose data only the coordinator has is served to two workers who train on it; program.md changes reach the agent; a climbmix campaign a worker cannot prepare is skipped with advice', async t => {
   const dir = await mkdtemp(join(tmpdir(), 'arg-campaign-data-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   const data = join(dir, 'coordinator')
@@ -93,16 +93,16 @@ t.test('a dir: campaign whose data only the coordinator has is served to two wor
   t.teardown(() => { for (const w of workers) w.kill('SIGKILL'); coord.kill('SIGKILL') })
 
   // The maintainer changes program.md once the agent has worked under the first one.
-  await until('a Claude request under the first program.md', () => claude.requests.some(r => systemOf(r).includes(MARK_1)), 240_000)
+  await until('a Claude request under the first program.md', () => claude.requests.some(r => systemOf(r).includes(MARK_1)))
   const set = await cli('program', 'set', 'mail', join(dir, 'program-2.md'), '--author', 'Maja Maintainer', '-m', 'focus on the schedule')
   if (!t.equal(set.exitCode, 0, 'program set works while the coordinator runs')) t.comment(set.all)
-  await until('a Claude request under the changed program.md', () => claude.requests.some(r => systemOf(r).includes(MARK_2)), 240_000)
+  await until('a Claude request under the changed program.md', () => claude.requests.some(r => systemOf(r).includes(MARK_2)))
 
   const api = createTRPCClient<AppRouter>({ links: [httpLink({ url: `${url}/trpc` })] })
   const done = await until('experiments with metrics from both workers', async () => {
     const list = (await api.dashboard.experiments.query({ campaign: 'mail', limit: 100 })).filter(e => e.valBpb !== null)
     return new Set(list.map(e => e.workerId)).size === 2 && list
-  }, 240_000)
+  })
   for (const w of workers) w.kill('SIGTERM')
   const [aliceOut, bobOut] = (await Promise.all(workers)).map(o => String(o.all ?? ''))
   coord.kill('SIGTERM')

@@ -15,6 +15,7 @@ import { createAdminToken, createWorkerToken } from '../../../coordinator/src/au
 import { CoordinatorProcess, readDb, ROOT } from '../../../coordinator/test/faults/coordinator-process.ts'
 import { ScriptedWorker } from '../../../coordinator/test/faults/scripted-worker.ts'
 import { cheats } from '../fixtures/cheats/variants.ts'
+import { until as poll } from '../../../shared/test/support/until.ts'
 
 // The issue's acceptance test (DESIGN §7, §11; docs/SECURITY.md "Trusted measurement"): a hostile
 // contributor, mallory, submits six cheating variants of the real trainer, each with a forged,
@@ -40,7 +41,6 @@ const HONEST = ['alice', 'bob', 'carol']
 const AGENT = join(ROOT, 'worker/test/fixtures/scripted-agent.mjs')
 
 const python = await findPython()
-const sleep = (ms: number) => new Promise(r => setTimeout(r, ms))
 
 class HonestWorker {
   proc: ChildProcess | null = null
@@ -72,7 +72,7 @@ class HonestWorker {
   }
 }
 
-t.test('six cheats with forged claims: none merges, each is rejected with a reason a maintainer can read', { timeout: 580_000 }, async t => {
+t.test('six cheats with forged claims: none merges, each is rejected with a reason a maintainer can read', async t => {
   const started = Date.now()
   const dir = await mkdtemp(join(tmpdir(), 'arg-cheats-'))
   const data = join(dir, 'data')
@@ -106,20 +106,20 @@ t.test('six cheats with forged claims: none merges, each is rejected with a reas
   // What a maintainer sees: the coordinator's API with the admin token (log tails included).
   const api = createTRPCClient<AppRouter>({ links: [httpLink({ url: `${coord.url}/trpc`, headers: () => ({ authorization: `Bearer ${admin}` }) })] })
   const experiments = () => api.dashboard.experiments.query({ campaign: 'demo', limit: 500 })
-  const until = async <T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs: number): Promise<T> => {
-    for (const end = Date.now() + timeoutMs; Date.now() < end; await sleep(500)) {
-      const v = await fn()
-      if (v) return v
-    }
-    for (const w of honest) t.comment(`${w.name}:\n${w.log.slice(-3000)}`)
-    throw new Error(`timed out waiting for ${what}`)
-  }
+  /** No deadline of its own (shared/test/support/until.ts); a long wait prints the honest workers' logs. */
+  const until = <T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false): Promise<T> =>
+    poll(what, () => {
+      // A worker that exited (it refuses to run, say) will not bring what is waited for: say so now.
+      const gone = honest.find(w => w.proc && (w.proc.exitCode !== null || w.proc.signalCode !== null))
+      if (gone) throw new Error(`${gone.name} exited while waiting for ${what}:\n${gone.log.slice(-3000)}`)
+      return fn()
+    }, { everyMs: 500, describe: () => honest.map(w => `${w.name}:\n${w.log.slice(-3000)}`).join('\n') })
 
   const seed = (await api.dashboard.campaign.query({ name: 'demo' }))!.bestCommit
   for (const w of honest) await w.start(coord.url, corpus)
 
   // mallory joins once an honest worker measured the seed: she must not be the one to baseline it.
-  const baseline = await until('an honest baseline of the seed', async () => (await experiments()).find(e => e.kind === 'baseline' && e.status === 'measured'), 240_000)
+  const baseline = await until('an honest baseline of the seed', async () => (await experiments()).find(e => e.kind === 'baseline' && e.status === 'measured'))
   t.ok(HONEST.includes(baseline.contributor ?? ''), `the seed was baselined by an honest worker: ${baseline.valBpb?.toFixed(4)}`)
   t.ok(baseline.valBpb! > CLAIM + NOISE.maxImprovement!, 'so a claim of 0.5 is above the improvement cap')
 
@@ -134,7 +134,7 @@ t.test('six cheats with forged claims: none merges, each is rejected with a reas
   })
   mallory = m
   await m.start()
-  await until('mallory reported her six cheats', () => m.replies.length >= CHEATS.length && m.holding().length === 0, 60_000)
+  await until('mallory reported her six cheats', () => m.replies.length >= CHEATS.length && m.holding().length === 0)
   t.equal(next, CHEATS.length, 'every unit mallory got was an exploration, and each carried one cheat')
   t.same(m.refusals, [], 'the coordinator took all her reports')
 
@@ -147,7 +147,7 @@ t.test('six cheats with forged claims: none merges, each is rejected with a reas
   await until('every cheat settled', () => {
     const cs = candidates()
     return cs.length === CHEATS.length && cs.every(c => !['pending', 'merging'].includes(c.status) || (c.open === 0 && c.done > 0))
-  }, 420_000)
+  })
   await m.stop()
   mallory = null
 

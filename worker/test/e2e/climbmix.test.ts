@@ -31,7 +31,7 @@ for shard in (0, 6542):
     pq.write_table(pa.table({"text": docs}), out / f"shard_{shard:05d}.parquet")
 `
 
-t.test('a climbmix campaign: the coordinator and a worker download real parquet shards from a local host, resume a cut one, and train', { skip, timeout: 420_000 }, async t => {
+t.test('a climbmix campaign: the coordinator and a worker download real parquet shards from a local host, resume a cut one, and train', { skip }, async t => {
   const dir = await mkdtemp(join(tmpdir(), 'arg-climbmix-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   await execa(python, ['-c', MAKE_SHARDS, join(dir, 'shards')])

@@ -9,6 +9,7 @@ import { execa } from 'execa'
 import type { NoisePolicy } from '@autoresearch-grid/shared'
 import { ensurePrepared, findPython } from '@autoresearch-grid/trainer'
 import { CoordinatorProcess, prepareDataDir, readDb, ROOT } from '../../../coordinator/test/faults/coordinator-process.ts'
+import { sleep, until } from '../../../shared/test/support/until.ts'
 
 // The ratchet's concurrent-work paths (DESIGN §7) with the whole system as a user runs it: the real
 // coordinator CLI, two real `worker join` processes, the real CPU trainer. Training is noisy, so
@@ -43,7 +44,6 @@ const BUDGET = 2
 const CONTRIBUTORS = ['alice', 'bob']
 
 const python = await findPython()
-const sleep = (ms: number) => new Promise(r => setTimeout(r, ms))
 
 /** One prepared corpus for every worker of every scenario (preparing costs ~15 s on 2 cores). */
 const corpus = await mkdtemp(join(tmpdir(), 'arg-merge-corpus-'))
@@ -90,7 +90,8 @@ interface Scenario {
   coord: CoordinatorProcess
   workers: WorkerProcess[]
   sql<T>(query: string, ...args: unknown[]): T[]
-  until<T>(what: string, fn: () => T | undefined | false, timeoutMs?: number): Promise<T>
+  /** Waits, with no deadline of its own (shared/test/support/until.ts); a long wait prints the workers' logs and the queue. */
+  until<T>(what: string, fn: () => T | undefined | false): Promise<T>
 }
 
 /** A coordinator on a fresh data dir and one worker per contributor, each with its own edit. */
@@ -114,14 +115,16 @@ async function scenario(t: Test, o: { plans: string[][][]; leaseMargin?: number;
       await writeFile(join(dir, 'agents', `phase-${i}`), source && createHash('sha256').update(source).digest('hex'))
     },
     sql: <T>(query: string, ...args: unknown[]) => readDb(data, db => db.prepare(query).all(...args) as T[]),
-    until: async <T>(what: string, fn: () => T | undefined | false, timeoutMs = 200_000): Promise<T> => {
-      for (const end = Date.now() + timeoutMs; Date.now() < end; await sleep(300)) {
-        const v = fn()
-        if (v) return v
-      }
-      for (const w of workers) t.comment(`${w.name}:\n${w.log.slice(-3000)}`)
-      throw new Error(`timed out waiting for ${what}`)
-    },
+    until: <T>(what: string, fn: () => T | undefined | false) => until(what, () => {
+      // A worker that exited (it refuses to run, say) will not bring what is waited for: say so now.
+      const gone = workers.find(w => w.proc && (w.proc.exitCode !== null || w.proc.signalCode !== null))
+      if (gone) throw new Error(`${gone.name} exited while waiting for ${what}:\n${gone.log.slice(-3000)}`)
+      return fn()
+    }, { everyMs: 300, describe: () => [
+      ...workers.map(w => `${w.name}:\n${w.log.slice(-3000)}`),
+      `units: ${JSON.stringify(readDb(data, db => db.prepare('select id, kind, state, worker_id, target_experiment, reserved_for, reserved_until from work_units').all()))}`,
+      `experiments: ${JSON.stringify(readDb(data, db => db.prepare('select id, kind, unit_id, worker_id, status, decision from experiments').all()))}`,
+    ].join('\n') }),
   }
   t.teardown(async () => {
     await Promise.all(workers.map(w => w.stop()))
@@ -141,7 +144,7 @@ const EXP = `select id, kind, worker_id as workerId, contributor_id as contribut
 const verifiersOf = (s: Scenario, experimentId: string) => s.sql<{ workerId: string }>(`select e.worker_id as workerId from work_units u
   join experiments e on e.unit_id = u.id where u.kind = 'verify' and u.target_experiment = ? and e.status = 'measured'`, experimentId).map(r => r.workerId)
 
-t.test('two workers improve the same parent: both land on the branch, through a three-way merge or through a rebase unit, each verified by the other worker', { timeout: 420_000 }, async t => {
+t.test('two workers improve the same parent: both land on the branch, through a three-way merge or through a rebase unit, each verified by the other worker', async t => {
   // Phase 0 changes different places (a clean three-way merge); phase 1, on the best phase 0 left,
   // overlapping lines (a conflict, so a rebase unit). One coordinator and two workers for both.
   const [a0, b0] = commentRuns(2, 2)
@@ -190,10 +193,10 @@ t.test('two workers improve the same parent: both land on the branch, through a 
     t.equal(tip.length, TRAIN_PY.split('\n').length - 4, '... and nothing else removed')
   })
 
-  // todo: since the ratchet's verifier draw and carried claims (issue 15), this scenario stalled on
-  // a loaded machine (alice's and bob's later units came back "identical to the kept experiment",
-  // no rebase unit within the wait); it passes on a quiet one. Named in the session-4 note.
-  await t.test('the same lines: the conflicting one gets a rebase unit, done by a real worker, verified by the other and merged', { todo: 'stalls since the issue-15 ratchet changes (verifier draw, carried claims): see the session-4 note' }, async t => {
+  // A rebase of one worker's idea run by the other would have both contributors as authors (issue
+  // 15: a carried claim's origin is no witness) and nobody left to verify it; the scheduler gives
+  // it to the origin's worker (scheduler/next-unit.ts, step 3).
+  await t.test('the same lines: the conflicting one gets a rebase unit, done by a real worker, verified by the other and merged', async t => {
     const best = s.sql<{ c: string }>("select best_commit as c from campaigns where name = 'demo'")[0].c
     await s.phase(1, best)
     await s.until('two more merges', () => merges() >= 4)
@@ -223,14 +226,12 @@ t.test('two workers improve the same parent: both land on the branch, through a 
   })
 })
 
-// todo: its last step (a known source is not trained again) waited for an explore unit that, since the
-// issue-15 scheduling rules, did not come within the wait on a loaded machine; it passes on a quiet
-// one. Named in the session-4 note.
-t.test('a report whose answer was lost is answered duplicate when resent; a report after the lease ran out still counts; a known source is not trained again', { timeout: 300_000, todo: 'the reused-explore step stalls since the issue-15 scheduling rules: see the session-4 note' }, async t => {
+t.test('a report whose answer was lost is answered duplicate when resent; a report after the lease ran out still counts; a known source is not trained again', async t => {
   // One worker that never edits (its agent answers "no change"), three baseline runs wanted: step 1
   // may see the worker train the second one while its first report waits out a retry back-off,
-  // and step 2 needs one still to come.
-  const s = await scenario(t, { plans: [[]], names: ['carl'], noise: { baselineRuns: 3 } })
+  // and step 2 needs one still to come. Single runs: a lone contributor's class gets no
+  // exploration it would need another contributor to verify (issue 15), and step 3 needs one.
+  const s = await scenario(t, { plans: [[]], names: ['carl'], noise: { baselineRuns: 3, replications: 0 } })
   const [carl] = s.workers
   const spool = join(carl.state, 'spool')
   interface Unit { id: string; kind: string; state: string; leaseToken: string; progress: string | null; workerId: string | null }
@@ -246,7 +247,7 @@ t.test('a report whose answer was lost is answered duplicate when resent; a repo
   const file = join(spool, `${first.id}.json`)
   let spooled = ''
   try {
-    spooled = await s.until('the report in the spool', () => { try { return readFileSync(file, 'utf8') } catch { return '' } }, 120_000)
+    spooled = await s.until('the report in the spool', () => { try { return readFileSync(file, 'utf8') } catch { return '' } })
   } finally {
     s.coord.proc!.kill('SIGCONT')
   }
@@ -270,11 +271,11 @@ t.test('a report whose answer was lost is answered duplicate when resent; a repo
   const second = await training('baseline', [first.id])
   carl.signal('SIGSTOP')
   const frozenAt = Date.now()
-  await s.until('the lease to run out', () => units().find(u => u.id === second.id)?.state !== 'leased', 60_000)
+  await s.until('the lease to run out', () => units().find(u => u.id === second.id)?.state !== 'leased')
   const expiredMs = Date.now() - frozenAt
   await sleep(2000)
   carl.signal('SIGCONT')
-  await s.until('the late report', () => experimentsOf(second.id).length > 0 || carl.log.includes(`${second.id}: the coordinator did not take`), 120_000)
+  await s.until('the late report', () => experimentsOf(second.id).length > 0 || carl.log.includes(`${second.id}: the coordinator did not take`))
   const late = experimentsOf(second.id)
   t.equal(late.length, 1, `the late report was stored (lease ran out ${expiredMs} ms into the freeze)`) || t.comment(carl.log.slice(-3000))
   t.equal(late[0]?.status, 'measured', 'and counted as a measurement')

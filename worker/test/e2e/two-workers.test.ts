@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url'
 import { simpleGit } from 'simple-git'
 import { createTRPCClient, httpLink } from '@trpc/client'
 import type { AppRouter } from '@autoresearch-grid/coordinator'
-import { until } from '../fixtures/until.ts'
+import { until } from '../../../shared/test/support/until.ts'
 
 // The whole system as a user runs it: the real CLIs as separate processes, the real CPU trainer,
 // loopback sockets, a SQLite file and a git store on disk.
@@ -26,7 +26,7 @@ async function startCoordinator(data: string): Promise<{ proc: ResultPromise; ur
 }
 
 
-t.test('two real workers train on CPU, the branch advances only on improvements, and a restart keeps it all', { timeout: 420_000 }, async t => {
+t.test('two real workers train on CPU, the branch advances only on improvements, and a restart keeps it all', async t => {
   const dir = await mkdtemp(join(tmpdir(), 'arg-e2e-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   const data = join(dir, 'data')
@@ -48,7 +48,7 @@ t.test('two real workers train on CPU, the branch advances only on improvements,
     const list = await api().dashboard.experiments.query({ campaign: 'demo', limit: 100 })
     const done = list.filter(e => e.valBpb !== null)
     return done.length >= 4 && list
-  }, 300_000)
+  })
   for (const w of workers) w.kill('SIGTERM')
   const outputs = await Promise.all(workers)
   t.ok(outputs.every(o => /connected to/.test(o.all ?? '')), 'both workers connected')

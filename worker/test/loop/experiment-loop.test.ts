@@ -84,10 +84,10 @@ function measurer() {
   const measure = async (o: MeasureOptions): Promise<Measurement> => {
     const source = await readFile(join(o.runDir, 'train.py'), 'utf8')
     runs.push(source)
-    if (source.includes('CRASH')) return { status: 'crash', metrics: null, error: 'exit code 1', logTail: 'Traceback: CRASH', runSeconds: 1, trainSeconds: 1, evaluation: null }
+    if (source.includes('CRASH')) return { status: 'crash', metrics: null, error: 'exit code 1', logTail: 'Traceback: CRASH', runSeconds: 1, trainSeconds: 1, startupSeconds: 1, evaluation: null }
     const val = 1 + source.length / 100
     const metrics = { val_bpb: val, training_seconds: 2, total_seconds: 3, peak_vram_mb: 0, mfu_percent: 0, total_tokens_M: 0.1, num_steps: 10, num_params_M: 1, depth: 2 }
-    return { status: 'ok', metrics, error: null, logTail: '', runSeconds: 2, trainSeconds: 2, evaluation: null }
+    return { status: 'ok', metrics, error: null, logTail: '', runSeconds: 2, trainSeconds: 2, startupSeconds: 1, evaluation: null }
   }
   return { runs, measure }
 }
@@ -131,7 +131,7 @@ async function run(t: Test, o: { units: WorkUnit[]; agent?: Agent; sink?: Result
   const trainerDir = t.testdir({ 'prepare.py': '# locked\n' })
   const ctx: ExperimentContext = {
     agent, python: '/no/python', trainerDir, program: 'research', sandbox: null, runDir: join(trainerDir, 'run'),
-    log: () => {}, onTraining: running => duty.training(running), dutyCycle: () => duty.ratio(), measure: m.measure,
+    log: () => {}, onTrained: (seconds, budget) => duty.trained(seconds, budget), dutyCycle: () => duty.ratio(), measure: m.measure,
     check: o.check ?? (async files => (files['train.py'].includes('import os') ? { ok: false, violations: [{ file: 'train.py', line: 1, message: 'import os is not allowed' }] } : { ok: true, violations: [] })),
   }
   await runExperimentLoop({ source, sink, ctx, workspaces, depth: new LaneDepth(gauge, () => {}), signal: o.signal ?? new AbortController().signal, ui: quietUi, lane: '' })

@@ -49,7 +49,7 @@ t.test('a result the full disk refuses is kept in memory and delivered; the spoo
   t.comment(`full disk: ${disk.how}`)
 
   const run = await execa(disk.prefix[0] ?? process.execPath, [...disk.prefix.slice(1), ...(disk.prefix.length ? [process.execPath] : []), '--import', 'tsx', fixture], {
-    env: { ARG_URL: c.url, ARG_TOKEN: token, ARG_SPOOL: disk.spool, ARG_ITEMS: JSON.stringify(items), TSX_DISABLE_CACHE: '1', NODE_OPTIONS: '' }, reject: false, all: true, timeout: 120_000,
+    env: { ARG_URL: c.url, ARG_TOKEN: token, ARG_SPOOL: disk.spool, ARG_ITEMS: JSON.stringify(items), TSX_DISABLE_CACHE: '1', NODE_OPTIONS: '' }, reject: false, all: true,
   })
   if (!t.equal(run.exitCode, 0, 'the worker process ran to the end')) t.comment(`${run.shortMessage}\n${run.all}`)
   const seen = JSON.parse(String(run.stdout).trim().split('\n').pop()!)

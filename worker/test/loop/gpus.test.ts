@@ -32,13 +32,13 @@ const TRAIN = readFileSync(join(trainerDir, 'train.py'), 'utf8')
 const workerCli = fileURLToPath(new URL('../../bin/worker.mjs', import.meta.url))
 
 t.test('--gpus all on a machine without a CUDA GPU is refused with what to do', { skip: existsSync('/dev/nvidia0') ? 'this machine has a GPU: nothing to refuse' : false }, async t => {
-  const r = await execa(process.execPath, [workerCli, 'join', 'http://127.0.0.1:9', '--token', 'arg_wrk_x', '--gpus', 'all', '--state', t.testdir({})], { reject: false, all: true, timeout: 60_000 })
+  const r = await execa(process.execPath, [workerCli, 'join', 'http://127.0.0.1:9', '--token', 'arg_wrk_x', '--gpus', 'all', '--state', t.testdir({})], { reject: false, all: true })
   t.equal(r.exitCode, 2, r.all)
   t.match(r.all, /--gpus all: torch sees no CUDA GPU on this machine .*worker doctor.*or leave out --gpus to run one loop on the CPU/)
   t.notMatch(r.all, /connected to/, 'refused before connecting')
 })
 
-t.test('--gpus 0,1 runs two workers, each training with its own CUDA_VISIBLE_DEVICES', { timeout: 240_000 }, async t => {
+t.test('--gpus 0,1 runs two workers, each training with its own CUDA_VISIBLE_DEVICES', async t => {
   const c = await startCoordinator()
   t.teardown(c.close)
   // The seed prints the device list the trainer was given, just before its summary block.
@@ -48,7 +48,7 @@ t.test('--gpus 0,1 runs two workers, each training with its own CUDA_VISIBLE_DEV
   const state = t.testdir({})
   await linkCorpus(join(state, 'data', CORPUS_CAMPAIGN)) // data is shared by the loops of one machine
   const r = await execa(process.execPath, [workerCli, 'join', c.url, '--token', c.workerToken(), '--name', 'box', '--gpus', '0,1', '--state', state, '--max-units', '1', '--no-pipeline'],
-    { reject: false, all: true, timeout: 200_000, env: { AUTORESEARCH_PYTHON: (await findPython()).path } })
+    { reject: false, all: true, env: { AUTORESEARCH_PYTHON: (await findPython()).path } })
   t.equal(r.exitCode, 0, r.all)
 
   const ws = c.app.db.select().from(workers).all()

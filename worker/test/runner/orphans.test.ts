@@ -4,13 +4,13 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { execa } from 'execa'
 import { isLeftover, killLeftover, parseStat, pidFileOf, recordGroup, type GroupRecord } from '../../src/runner/leftovers.ts'
+import { until } from '../../../shared/test/support/until.ts'
 
 // `kill -9` of a worker must not leave train.py running on the GPU: the launcher takes the
 // trainer's whole process group with it, and a worker that starts again kills what a previous
 // one recorded and left behind.
 const FAKE = readFileSync(new URL('../fixtures/fake_train.py', import.meta.url), 'utf8')
 const fixture = fileURLToPath(new URL('../fixtures/runner-process.ts', import.meta.url))
-const sleep = (ms: number) => new Promise(r => setTimeout(r, ms))
 
 /** Live (not zombie) processes of a process group, from /proc. */
 function members(pgid: number): number[] {
@@ -42,14 +42,6 @@ function tagged(tag: string): number[] {
   return out
 }
 
-async function until(what: string, check: () => boolean, ms = 60_000): Promise<void> {
-  const end = Date.now() + ms
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await sleep(50)
-  }
-}
-
 for (const sandboxed of [false, true]) {
   t.test(`a worker killed with SIGKILL takes its trainer and the trainer's children with it${sandboxed ? ' (in the sandbox)' : ''}`, async t => {
     const runDir = t.testdir({ 'train.py': FAKE })
@@ -57,19 +49,20 @@ for (const sandboxed of [false, true]) {
     const tag = `orphan-test-${process.pid}-${sandboxed}`
     const worker = execa(process.execPath, ['--import', 'tsx', fixture, runDir], { reject: false, all: true, env: { ARG_SANDBOX: sandboxed ? '1' : '', FAKE_PIDFILE: pidfile, FAKE_TAG: tag, NODE_OPTIONS: '' } })
     t.teardown(() => { worker.kill('SIGKILL') })
-    await until('the trainer to start its children', () => existsSync(pidfile) && readFileSync(pidfile, 'utf8').split('\n').length === 2 && existsSync(pidFileOf(runDir)))
+    await until('the trainer to start its children', () => existsSync(pidfile) && readFileSync(pidfile, 'utf8').split('\n').length === 2 && existsSync(pidFileOf(runDir)), { everyMs: 50 })
     const record = JSON.parse(readFileSync(pidFileOf(runDir), 'utf8')) as GroupRecord
     const group = members(record.pgid)
     // In the sandbox, train.py has a session (and group) of its own: bwrap --new-session.
     t.ok(group.length >= (sandboxed ? 2 : 3), `the trainer's group is running: ${group.length} processes (launcher, ${sandboxed ? 'bwrap' : 'train.py, 2 children'})`)
-    await until('the trainer\'s children to show', () => tagged(tag).length === 2).catch(() => {})
-    t.equal(tagged(tag).length, 2, 'the trainer\'s two children are running')
+    await until('the trainer\'s children to show', () => tagged(tag).length === 2, { everyMs: 50 })
+    t.pass('the trainer\'s two children are running')
 
     worker.kill('SIGKILL')
     await worker
-    await until('the trainer\'s group and children to die', () => members(record.pgid).length === 0 && tagged(tag).length === 0).catch(() => {})
-    t.same(members(record.pgid), [], 'nothing of the group is left')
-    t.same(tagged(tag), [], 'nor the trainer\'s children')
+    // Dead, whenever the kernel gets to it: the wait has no deadline of its own (shared/test/support/until.ts).
+    await until('the trainer\'s group and children to die', () => members(record.pgid).length === 0 && tagged(tag).length === 0, { everyMs: 50,
+      describe: () => `group ${record.pgid}: ${members(record.pgid).join(' ')}; children: ${tagged(tag).join(' ')}` })
+    t.pass('nothing of the group is left, nor the trainer\'s children')
   })
 }
 
@@ -78,11 +71,11 @@ t.test('a trainer left running by a previous worker is killed on the next start'
   // A leftover: a process group of its own, as the runner starts the trainer, that nobody stops.
   const leftover = execa('python3', ['-c', 'import subprocess, sys, time; subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"]); time.sleep(600)'], { detached: true, reject: false })
   t.teardown(() => { try { process.kill(-leftover.pid!, 'SIGKILL') } catch { /* gone */ } })
-  await until('the leftover and its child', () => members(leftover.pid!).length === 2)
+  await until('the leftover and its child', () => members(leftover.pid!).length === 2, { everyMs: 50 })
   await recordGroup(runDir, leftover.pid!)
   t.equal(await killLeftover(runDir), leftover.pid, 'it is recognised and killed')
-  await until('the group to die', () => members(leftover.pid!).length === 0, 5000).catch(() => {})
-  t.same(members(leftover.pid!), [], 'with its child')
+  await until('the group to die', () => members(leftover.pid!).length === 0, { everyMs: 50 })
+  t.pass('with its child')
   t.notOk(existsSync(pidFileOf(runDir)), 'and forgotten')
   t.equal(await killLeftover(runDir), null, 'a second start finds nothing')
 })

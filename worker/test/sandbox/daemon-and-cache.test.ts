@@ -11,23 +11,13 @@ import { trainAndMeasure } from '../../src/runner/measure.ts'
 import { prepareRunDir } from '../../src/runner/run-dir.ts'
 import { tagged } from '../fixtures/hostile/world.ts'
 import { sourceHashOf } from '../fixtures/hostile/harness.ts'
+import { sleep, until } from '../../../shared/test/support/until.ts'
 
 // Two attacks that play out after train.py has returned: a daemon that outlives the run and acts
 // later, and a compile-cache entry planted for the next run of other code. Both through the real
 // runner; the control (no sandbox) shows each one works.
 const trainerDir = fileURLToPath(new URL('../../../trainer/', import.meta.url))
 const python = await findPython().catch(() => null)
-const sleep = (ms: number) => new Promise(r => setTimeout(r, ms))
-
-/** Polls `ok` until it holds or the deadline passes (never an assertion on speed: the deadline is generous). */
-async function until(ok: () => boolean, seconds = 60): Promise<boolean> {
-  const end = Date.now() + seconds * 1000
-  while (Date.now() < end) {
-    if (ok()) return true
-    await sleep(200)
-  }
-  return ok()
-}
 
 const DAEMONS: Record<string, string> = {
   'double fork + setsid': `
@@ -62,7 +52,7 @@ t.test('daemons and planted caches', { skip: python ? false : 'needs a Python wi
     await prepareRunDir({ runDir, files: { 'train.py': source }, trainerDir })
     return trainAndMeasure({
       python: python.path, trainerDir, runDir, budgetSeconds: 5, profile: 'cpu-tiny', cacheDir, dataDir: data.dataDir,
-      sandbox, sourceHash: sourceHashOf(source), graceSeconds: 240,
+      sandbox, sourceHash: sourceHashOf(source),
     })
   }
 
@@ -87,13 +77,13 @@ sys.exit(0)
         const m = await run(dir, source, sandboxed ? found.host : null)
         t.match(m.logTail, /daemon started/, `${sandboxed ? 'sandboxed' : 'control'}: train.py started its daemon`)
         if (sandboxed) {
-          t.ok(await until(() => tagged(tag).length === 0, 30), 'sandboxed: no process of the daemon is alive once the run is over')
+          t.ok(await until('the daemon to be gone', () => tagged(tag).length === 0), 'sandboxed: no process of the daemon is alive once the run is over')
           await sleep(4000) // past the moment the daemon would have written
           t.notOk(existsSync(hostMarker), 'sandboxed: the daemon wrote nothing on the host')
           t.notOk(existsSync(join(dir, 'run', 'DAEMON-IN-RUN')), 'sandboxed: nor into the run folder after the run')
           t.same(tagged(tag), [], 'sandboxed: still nothing alive')
         } else {
-          t.ok(await until(() => existsSync(hostMarker) && existsSync(join(dir, 'run', 'DAEMON-IN-RUN'))), 'control: without the sandbox the daemon outlives the run and writes later')
+          t.ok(await until('the daemon to write', () => existsSync(hostMarker) && existsSync(join(dir, 'run', 'DAEMON-IN-RUN'))), 'control: without the sandbox the daemon outlives the run and writes later')
           const alive = tagged(tag)
           leftovers.push(...alive)
           t.ok(alive.length > 0, `control: it is still running (${alive.length} processes)`)

@@ -9,7 +9,7 @@ import { parseResultsTsv, RESULTS_TSV_HEADER } from '@autoresearch-grid/shared'
 // Plain autoresearch as a user runs it: the real CLI, the real CPU trainer, a fresh folder.
 const workerCli = fileURLToPath(new URL('../../bin/worker.mjs', import.meta.url))
 
-t.test('worker solo makes a branch of improvements and a results.tsv with a baseline and the experiments', { timeout: 300_000 }, async t => {
+t.test('worker solo makes a branch of improvements and a results.tsv with a baseline and the experiments', async t => {
   const dir = join(t.testdir({}), 'research')
   const r = await execa(process.execPath, [workerCli, 'solo', dir, '--tag', 'cpu1', '--budget', '3', '--profile', 'cpu-tiny', '--experiments', '2', '--vocab-size', '512', '--seed', '1'], { all: true, reject: false })
   t.equal(r.exitCode, 0, r.all)

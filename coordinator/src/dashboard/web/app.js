@@ -539,6 +539,7 @@ const AFFECTS = {
 }
 
 const stale = new Set()
+// biome-ignore lint/correctness/noUnusedVariables: read by `??=` in invalidate(), which Biome does not count
 let flushTimer = null
 let flushing = null
 

@@ -1,0 +1,78 @@
+/**
+ * CPU per operation of the coordinator's hot paths, in-process (docs/PERFORMANCE.md, "Coordinator
+ * under load"): a real coordinator (SQLite file, git store) with N registered workers, driven by
+ * direct calls, no sockets: lease + the unit message (`leaseNextUnit`, `toWorkUnit`), a report
+ * (`ingestReport`, the research model of research-model.ts) and a heartbeat. It reports the
+ * process's own CPU time per call, which a machine loaded by other jobs changes far less than
+ * throughput; git processes the coordinator talks to are not counted (the store writes objects
+ * itself; `changes` and refs still go to long-running git processes).
+ *   npx tsx bench/coordinator/ops.ts [--workers 1000] [--reports 1000]
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { fileURLToPath } from 'node:url'
+import { createRng, Report, type WorkUnit } from '../../shared/src/index.ts'
+import { openCoordinator } from '../../coordinator/src/coordinator.ts'
+import { createCampaign } from '../../coordinator/src/campaigns/campaigns.ts'
+import { createWorkerToken } from '../../coordinator/src/auth/access.ts'
+import { getWorker, heartbeat, hello } from '../../coordinator/src/workers/registry.ts'
+import { leaseNextUnit, toWorkUnit } from '../../coordinator/src/units/assign.ts'
+import { ingestReport } from '../../coordinator/src/units/report.ts'
+import { editSource, HARDWARE, logTail, runMetrics } from './research-model.ts'
+
+const { values } = parseArgs({ options: { workers: { type: 'string', default: '1000' }, reports: { type: 'string', default: '1000' } } })
+const W = Number(values.workers)
+const N = Number(values.reports)
+const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+
+const dir = await mkdtemp(join(tmpdir(), 'arg-ops-'))
+const app = await openCoordinator(dir)
+await createCampaign(app, { name: 'bench', seed: { 'train.py': await readFile(join(ROOT, 'trainer/train.py'), 'utf8') }, spec: { budgetSeconds: 2, profile: 'gpu' } })
+const random = createRng(1).next
+// Ten workers per contributor, as in the load benchmark (load.ts).
+const workers: { id: string; unit: WorkUnit | null }[] = []
+let contributor = ''
+for (let i = 0; i < W; i++) {
+  if (i % 10 === 0) contributor = createWorkerToken(app, `c${i / 10}`, `c${i / 10}@bench.invalid`).contributorId
+  workers.push({ id: hello(app, contributor, { name: `w${i}`, hardware: HARDWARE[i % HARDWARE.length], fingerprints: {}, version: 'bench', holding: [] }).workerId, unit: null })
+}
+
+const ops = { lease: { ms: 0, n: 0 }, report: { ms: 0, n: 0 }, heartbeat: { ms: 0, n: 0 } }
+async function timed<T>(op: keyof typeof ops, f: () => T | Promise<T>): Promise<T> {
+  const before = process.cpuUsage()
+  const out = await f()
+  const used = process.cpuUsage(before)
+  ops[op].ms += (used.user + used.system) / 1000
+  ops[op].n++
+  return out
+}
+const lease = async (w: (typeof workers)[number]) => {
+  w.unit = await timed('lease', async () => {
+    const row = leaseNextUnit(app, getWorker(app, w.id)!, () => true)
+    return row && toWorkUnit(app, row)
+  })
+}
+for (const w of workers) await lease(w)
+for (const o of Object.values(ops)) Object.assign(o, { ms: 0, n: 0 })
+
+// A random worker reports and takes its next unit; another heartbeats.
+while (ops.report.n < N) {
+  const w = workers[Math.floor(random() * W)]
+  if (!w.unit) { await lease(w); continue }
+  const unit = w.unit
+  const name = unit.editableFiles[0]
+  const edit = unit.kind === 'baseline' || unit.kind === 'verify' ? { source: unit.source[name], description: `${unit.kind} run` } : editSource(unit.source[name], random)
+  // Parsed as the API would (its defaults filled in), outside the timing as the API does it before the call.
+  const r = Report.parse({ unitId: unit.id, leaseToken: unit.leaseToken, status: 'ok', source: { [name]: edit.source }, description: edit.description, diff: '',
+    metrics: runMetrics(edit.source, 2, random), logTail: logTail(), agentNotes: '', timings: { agentSeconds: 0.2, runSeconds: 2 } })
+  await timed('report', () => ingestReport(app, getWorker(app, w.id)!, r))
+  await lease(w)
+  const b = workers[Math.floor(random() * W)]
+  if (b.unit) await timed('heartbeat', () => heartbeat(app, getWorker(app, b.id)!, { workerId: b.id, units: [{ unitId: b.unit!.id, leaseToken: b.unit!.leaseToken, progress: null }] }))
+}
+const per = (o: { ms: number; n: number }) => `${(o.ms / o.n).toFixed(2)} ms (n=${o.n})`
+console.log(`${W} workers, ${N} reports: CPU per lease and unit message ${per(ops.lease)}, per report ${per(ops.report)}, per heartbeat ${per(ops.heartbeat)}`)
+app.close()
+await rm(dir, { recursive: true, force: true })

@@ -1,0 +1,155 @@
+import t from 'tap'
+import { existsSync, readFileSync } from 'node:fs'
+import { readdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { findPython } from '@autoresearch-grid/trainer'
+import { sharedCorpus } from '../fixtures/corpus.ts'
+import { clockLimits, markerOf, readClock, READY_MARKER, SAVED_MARKER } from '../../src/runner/clock.ts'
+import { DESCRIPTION_FILES, openGate, TRAINING_SPLIT } from '../../src/runner/gate.ts'
+import { GpuLane } from '../../src/runner/lane.ts'
+import { trainAndMeasure, type MeasureOptions } from '../../src/runner/measure.ts'
+import { prepareRunDir } from '../../src/runner/run-dir.ts'
+import { detectSandbox } from '../../src/sandbox/detect.ts'
+
+// The worker's clock (runner/clock.ts): training gets its data only when it asks for it, the
+// clock runs from then to the saved weights, and a run that trains past budget + slack is stopped
+// and rejected, whatever its own clock says.
+
+const trainerDir = fileURLToPath(new URL('../../../trainer/', import.meta.url))
+
+t.test('the markers are the lines prepare.py prints, and nothing else', async t => {
+  const prepare = readFileSync(join(trainerDir, 'prepare.py'), 'utf8')
+  t.match(prepare, `READY_MARKER = "${READY_MARKER}"`)
+  t.match(prepare, `SAVED_MARKER = "${SAVED_MARKER}"`)
+  t.equal(markerOf(READY_MARKER), 'ready')
+  t.equal(markerOf(`  ${SAVED_MARKER}\r`), 'saved')
+  t.equal(markerOf(`step 1 | ${SAVED_MARKER}`), null, 'only a whole line counts')
+})
+
+t.test('reading the clock', async t => {
+  const limits = { budgetSeconds: 60, startupSeconds: 100, slackSeconds: 6 }
+  t.same(readClock({ launched: 0, ready: 8000, go: 9000, saved: 70_000, ended: 70_100 }, limits), { startupSeconds: 8, trainingSeconds: 61, over: null })
+  t.equal(readClock({ launched: 0, ready: 8000, go: 9000, saved: 76_000, ended: 76_100 }, limits).over, 'budget', 'saved past budget + slack')
+  t.equal(readClock({ launched: 0, ready: 8000, go: 9000, saved: null, ended: 75_000 }, limits).over, 'budget', 'stopped at the limit, never saved')
+  t.equal(readClock({ launched: 0, ready: null, go: null, saved: null, ended: 100_000 }, limits).over, 'startup')
+  t.same(readClock({ launched: 0, ready: null, go: null, saved: null, ended: 5000 }, limits), { startupSeconds: 5, trainingSeconds: null, over: null }, 'a crash in start-up')
+  t.ok(clockLimits('gpu', 300).slackSeconds <= 15, 'on a GPU a run may overrun its budget by little')
+  t.ok(clockLimits('gpu', 60).slackSeconds <= 7)
+})
+
+t.test('the GPU is taken in turns, in the order the runs were launched; two seats let two runs overlap', async t => {
+  const lane = new GpuLane()
+  const order: string[] = []
+  const a = await lane.acquire()
+  const bTicket = lane.ticket()
+  const cTicket = lane.ticket()
+  const c = cTicket.acquire().then(pass => { order.push('c'); return pass })
+  await new Promise(r => setTimeout(r, 10))
+  a()
+  await new Promise(r => setTimeout(r, 10))
+  t.same(order, [], 'c started up first, but b was launched first: c waits for b')
+  const b = bTicket.acquire().then(pass => { order.push('b'); return pass })
+  ;(await b)()
+  ;(await c)()
+  t.same(order, ['b', 'c'])
+  t.notOk(lane.busy)
+  const stop = new AbortController()
+  const held = await lane.acquire()
+  const waiting = lane.acquire(stop.signal)
+  const after = lane.ticket()
+  stop.abort(new Error('the run ended before its turn'))
+  await t.rejects(waiting, /ended before its turn/)
+  held()
+  ;(await after.acquire())()
+  t.notOk(lane.busy, 'an abandoned wait does not keep the GPU')
+  const dropped = lane.ticket()
+  const next = lane.acquire()
+  dropped.leave()
+  ;(await next)()
+  t.pass('a run that ends before asking for its turn gives up its place')
+  const s0 = lane.seat()
+  const s1 = lane.seat()
+  t.same([s0.index, s1.index], [0, 1])
+  s0.free()
+  t.equal(lane.seat().index, 0, 'a freed seat is taken again')
+})
+
+t.test('the gate holds the data set\'s description, and the training split only once released', async t => {
+  const dir = t.testdir(Object.fromEntries([...DESCRIPTION_FILES, ...TRAINING_SPLIT, 'val.bin', 'val_docs.npy'].map(f => [f, f])))
+  const gate = await openGate(dir, join(dir, 'run'))
+  t.same((await readdir(gate.dir)).sort(), [...DESCRIPTION_FILES].sort())
+  await gate.release()
+  t.same((await readdir(gate.dir)).sort(), [...DESCRIPTION_FILES, ...TRAINING_SPLIT].sort(), 'never the validation split')
+  t.equal(readFileSync(join(gate.dir, 'train.bin'), 'utf8'), 'train.bin')
+  await gate.remove()
+  t.notOk(existsSync(gate.dir))
+})
+
+const python = await findPython().catch(() => null)
+t.test('the clock on the real trainer', { skip: python ? false : 'needs a Python with torch' }, async t => {
+  if (!python) return
+  const sandbox = await detectSandbox(python.path)
+  if (!sandbox.ok) return t.fail(`no sandbox here (npm test installs bubblewrap): ${sandbox.problem}`)
+  const data = await sharedCorpus()
+  const train = readFileSync(join(trainerDir, 'train.py'), 'utf8')
+  const scratch = t.testdir()
+  const measure = async (name: string, source: string, extra: Partial<MeasureOptions> = {}) => {
+    const runDir = join(scratch, name)
+    await prepareRunDir({ runDir, trainerDir, files: { 'train.py': source } })
+    return trainAndMeasure({
+      python: python.path, trainerDir, runDir, budgetSeconds: 2, profile: 'cpu-tiny', seed: 1, cacheDir: data.cacheDir,
+      dataDir: data.dataDir, sandbox: sandbox.host, sourceHash: name, ...extra,
+    })
+  }
+  const edit = (anchor: string, replacement: string) => {
+    t.ok(train.includes(anchor), `train.py still has ${JSON.stringify(anchor)}`)
+    return train.replace(anchor, replacement)
+  }
+
+  t.test('start-up sees no training data; the run gets it when it asks', async t => {
+    const peek = edit('def main():\n', 'def main():\n    import os\n    print("PEEK", sorted(os.listdir(os.environ["AUTORESEARCH_DATA"])), flush=True)\n')
+    const m = await measure('peek', peek)
+    t.equal(m.status, 'ok', m.error ?? '')
+    t.match(m.logTail, /PEEK \['meta.json', 'token_bytes.npy', 'tokenizer.model'\]/, 'no train.bin, no val.bin before it asks')
+    t.ok(m.trainSeconds >= 2 && m.trainSeconds < 2 + clockLimits('cpu-tiny', 2).slackSeconds, `trained ${m.trainSeconds.toFixed(1)}s by the worker's clock`)
+    t.ok(m.startupSeconds > 0)
+  })
+
+  t.test('a run that trains past its budget is stopped and rejected, whatever its own clock says', async t => {
+    // Its loop never sees the budget run out: it reports 2 s while it trains for a minute.
+    const greedy = edit('done = step > UNTIMED_STEPS and train_time + dt / 2 >= TIME_BUDGET', 'done = time.monotonic() - T_GO > 60 if "T_GO" in globals() else False; globals().setdefault("T_GO", time.monotonic()); train_time = min(train_time, TIME_BUDGET - 0.1)')
+    const m = await measure('greedy', greedy)
+    t.equal(m.status, 'rejected-measurement', m.error ?? '')
+    t.match(m.error, /did not end within its budget/)
+    t.ok(m.trainSeconds < 40, `stopped ${m.trainSeconds.toFixed(1)}s after it got its data`)
+  })
+
+  t.test('the run ends when the weights are saved: nothing after save_model runs', async t => {
+    // What it prints at once may race the worker's kill; what it would do seconds later never happens.
+    const lingering = `${train}\nimport time as _t\n_t.sleep(8)\nprint("STILL HERE", flush=True)\n_t.sleep(120)\n`
+    const m = await measure('lingering', lingering)
+    t.equal(m.status, 'ok', m.error ?? '')
+    t.notMatch(m.logTail, /STILL HERE/)
+    t.ok(m.trainSeconds < 30)
+  })
+
+  t.test('two runs share one GPU lane: the second starts up while the first holds the turn', async t => {
+    const lane = new GpuLane()
+    const events: string[] = []
+    const one = measure('lane-a', train, { lane, onTraining: on => events.push(`a ${on ? 'go' : 'done'}`) })
+    const two = measure('lane-b', train, { lane, onTraining: on => events.push(`b ${on ? 'go' : 'done'}`) })
+    const [a, b] = await Promise.all([one, two])
+    t.equal(a.status, 'ok', a.error ?? '')
+    t.equal(b.status, 'ok', b.error ?? '')
+    t.ok(events.join(',') === 'a go,a done,b go,b done' || events.join(',') === 'b go,b done,a go,a done', `turns never overlap: ${events.join(', ')}`)
+  })
+
+  t.test('a run that never asks for its data trained nothing, and says so', async t => {
+    const lazy = 'from prepare import save_model\nimport torch\nprint("---")\n' +
+      'for k, v in dict(training_seconds=2, total_seconds=3, peak_vram_mb=0, mfu_percent=0, total_tokens_M=0, num_steps=1, num_params_M=0, depth=1).items(): print(f"{k}: {v}")\n'
+    const m = await measure('lazy', lazy)
+    t.equal(m.status, 'crash')
+    t.match(m.error, /never asked for its training data/)
+  })
+})
