@@ -50,10 +50,6 @@ export const OWED: { edge: string; owner: string; fix: string }[] = [
   { edge: 'coordinator/classes → coordinator/units', owner: 'issue 18, part 2a (units)', fix: 'noise-floor.ts is a measurement statistic, not a work-unit verb: give it a home below both' },
   { edge: 'coordinator/review → coordinator/units', owner: 'issue 18, part 2a (units)', fix: 'review/gate.ts and units/merge.ts import each other; a verdict continues a merge through units/ verbs the review calls from above, or the gate moves into units/' },
   { edge: 'coordinator/workers → coordinator/units', owner: 'issue 18, part 2a (units)', fix: 'workers/registry.ts reads leaseSeconds from units/leases.ts while units/ reads workers: the one writer of work units takes the lease arithmetic' },
-  { edge: 'coordinator/src/ratchet/evidence.ts → coordinator/src/ratchet/decide.ts', owner: 'issue 17, part 1 (ratchet)', fix: 'the decision\'s types (Decision, CandidateSample, …) get a file of their own that decide.ts, evidence.ts and decide-sequential.ts import' },
-  { edge: 'coordinator/src/ratchet/decide-sequential.ts → coordinator/src/ratchet/decide.ts', owner: 'issue 17, part 1 (ratchet)', fix: 'as above' },
-  { edge: 'worker/swarm → worker/agent', owner: 'issue 18, part 1 (worker)', fix: 'swarm/agent.ts is an agent (it wraps one): it belongs in agent/' },
-  { edge: 'worker/src/doctor/source-data.ts → worker/src/doctor/checks.ts', owner: 'issue 18, part 1 (worker)', fix: 'the Check type both use gets a file of its own' },
 ]
 
 /** Source roots: a package's name, its folder, and whether its top-level files are one node (a flat package). */

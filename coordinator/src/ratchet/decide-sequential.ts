@@ -1,5 +1,5 @@
 import { mean } from './stats.ts'
-import type { CandidateSample, CarriedEvidence, Decision, RatchetInput } from './decide.ts'
+import type { CandidateSample, CarriedEvidence, Decision, RatchetInput } from './verdict-types.ts'
 import { contradicted, describe, evidenceOf, fmt, signed, verifierContributors, type Measured } from './evidence.ts'
 import { boundaries, combine, DEFAULT_SEQUENTIAL, discounted, estimateOf, logLikelihoodRatio, realRateOf, type EffectEstimate, type SequentialSettings } from './sequential.ts'
 import type { RatchetSettings } from './settings.ts'

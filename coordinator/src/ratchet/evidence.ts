@@ -1,6 +1,6 @@
 import { mean } from './stats.ts'
 import type { RatchetSettings } from './settings.ts'
-import type { CandidateSample, Decision, Evidence, ParentRun } from './decide.ts'
+import type { CandidateSample, Decision, Evidence, ParentRun } from './verdict-types.ts'
 
 /**
  * The pieces of a verdict both policies share (decide.ts: `fixed`; decide-sequential.ts:

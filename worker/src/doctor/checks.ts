@@ -13,15 +13,8 @@ import { UNSAFE_FLAG } from '../sandbox/choose.ts'
 import { CHECKER } from '../safety/policy.ts'
 import { checkSourceData } from './source-data.ts'
 
-export type Level = 'ok' | 'warn' | 'fail'
-
-export interface Check {
-  name: string
-  level: Level
-  detail: string
-  /** What to do about it (absent when ok). */
-  fix?: string
-}
+export type { Check, Level } from './check.ts'
+import type { Check, Level } from './check.ts'
 
 export interface DoctorOptions {
   stateDir: string

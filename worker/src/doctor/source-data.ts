@@ -4,7 +4,7 @@ import { execa } from 'execa'
 import { describePrepared, type FoundPython } from '@autoresearch-grid/trainer'
 import type { DataSource, Profile } from '@autoresearch-grid/shared'
 import { fetchManifest } from '../data/served.ts'
-import type { Check } from './checks.ts'
+import type { Check } from './check.ts'
 
 /**
  * `worker doctor` for campaign data that is not prepared from the embedded corpus: a data set the

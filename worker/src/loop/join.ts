@@ -7,7 +7,7 @@ import { CoordinatorSession } from '../client/session.ts'
 import { LaneData } from '../data/lane-data.ts'
 import { DataPreparer } from '../data/preparer.ts'
 import { probeHardware } from '../hardware/probe.ts'
-import { withSwarm } from '../swarm/agent.ts'
+import { withSwarm } from '../agent/with-swarm.ts'
 import { plainProgress, progressFor, type ProgressSink } from '../ui/progress.ts'
 import { Deliverer } from './deliver.ts'
 import { DEFAULT_DEPTH_CAP, DepthGauge, LaneDepth } from './depth.ts'
@@ -230,7 +230,7 @@ function coordinatorSource(held: HeldUnits, data: LaneData, session: Coordinator
 function coordinatorContext(lane: Lane, o: JoinOptions, c: { held: HeldUnits; session: CoordinatorSession; duty: DutyCycle; ui: ProgressSink; log: (line: string) => void; gpuLane?: GpuLane }) {
   const { held, session } = c
   return laneContext(lane, { ...o, duty: c.duty, log: c.log }, {
-    // The campaign's program.md and swarm memory reach the agent with each unit (swarm/agent.ts).
+    // The campaign's program.md and swarm memory reach the agent with each unit (agent/with-swarm.ts).
     agent: withSwarm(lane.agent, {
       log: c.log,
       search: (unit, query) => session.api.swarm.search.query({ workerId: session.workerId, campaign: unit.campaign, query, parent: unit.parentCommit }),

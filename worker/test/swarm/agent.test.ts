@@ -5,7 +5,7 @@ import { sourceHash, type SwarmExperiment, type SwarmView, type WorkUnit } from 
 import { ClaudeAgent } from '../../src/agent/claude.ts'
 import { HeuristicAgent } from '../../src/agent/heuristic-agent.ts'
 import type { AgentTask } from '../../src/agent/agent.ts'
-import { withSwarm, type Claimed } from '../../src/swarm/agent.ts'
+import { withSwarm, type Claimed } from '../../src/agent/with-swarm.ts'
 import { message, startMessagesServer, toolResults, toolUse, type MessagesRequest } from '../fixtures/messages-server.ts'
 
 // Agents as members of the swarm: the real SDK against the local Messages-API server, the real

@@ -1,5 +1,5 @@
 import { constantChanges, sourceHash, type SwarmQuery, type SwarmExperiment } from '@autoresearch-grid/shared'
-import type { Agent, AgentSession, AgentTask, AgentUnit, Proposal } from '../agent/agent.ts'
+import type { Agent, AgentSession, AgentTask, AgentUnit, Proposal } from './agent.ts'
 
 /**
  * Any agent, made a member of the swarm (DESIGN §9): it follows the campaign's program.md that the
