@@ -148,6 +148,10 @@ export function judgeTraining(train: TrainerOutcome, limits: ClockLimits, aborte
   }
   if (!train.summary) return { status: 'crash', error: train.error }
   if (train.clock?.trainingSeconds == null) {
+    // A summary that claims training the run never had the data for is a forged claim, not a crash.
+    if (train.summary.training_seconds > 0) {
+      return { status: 'rejected-measurement', error: `the trainer claims ${train.summary.training_seconds}s of training, but it never asked for its training data (prepare.make_loader / Data.tokens("train")): nothing was trained by the worker's clock` }
+    }
     return { status: 'crash', error: 'train.py never asked for its training data (prepare.make_loader / Data.tokens("train")): nothing was trained by the worker\'s clock' }
   }
   if (train.summary.training_seconds > train.clock.trainingSeconds + 1) {

@@ -58,7 +58,7 @@ t.test('two real workers train on CPU, the branch advances only on improvements,
     t.ok(e!.commit && e!.sourceHash, `${e!.id} stores its source as a commit`)
     t.ok(e!.metrics, `${e!.id} has metrics`)
     t.match(e!.logTail, /evaluation: \{"val_bpb": /, `${e!.id} keeps the log tail, with the trusted evaluator's line`)
-    if (e!.kind === 'explore') t.match(e!.diff, /^[-+][A-Z_]+ = /m, `${e!.id} has a diff of train.py`)
+    if (e!.kind === 'explore') t.match(e!.diff, /^[-+][A-Z_][A-Z0-9_]* = /m, `${e!.id} has a diff of train.py`)
   }
   t.ok(new Set(experiments.map(e => e!.workerId)).size === 2, 'both workers contributed')
 
