@@ -17,7 +17,6 @@ import { usageLine } from './experiment.ts'
 import { HeldUnits } from './held.ts'
 import { laneContext, openLane, stopLeftoverTrainer, type Lane } from './lane.ts'
 import { WorkspacePool } from './slots.ts'
-import { GpuLane } from '../runner/lane.ts'
 import { Spool } from './spool.ts'
 import { LoopStop } from './stop.ts'
 
@@ -147,9 +146,10 @@ export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
   try {
     await runExperimentLoop({
       source: coordinatorSource(held, data, session, stop.signal), sink, depth, signal: stop.signal, ui, lane: o.lane ?? '',
-      // On a GPU the next run starts up while this one trains (runner/lane.ts); on a CPU start-up
-      // would take cores from the timed training.
-      ctx: coordinatorContext(lane, o, { held, session, duty, ui, log, gpuLane: hardware.gpus.length > 0 && cap > 1 ? new GpuLane() : undefined }),
+      // No overlapped start-up here (runner/lane.ts): the next unit is a stranger's code, and its
+      // untimed start-up could keep the GPU busy to slow the run being measured (a parent's
+      // baseline, a rival's verification). Only `worker solo`, whose code is its own, overlaps.
+      ctx: coordinatorContext(lane, o, { held, session, duty, ui, log }),
       workspaces: new WorkspacePool(join(o.stateDir, 'workspaces'), cap),
     })
     // A natural end (maxUnits) waits for the results to reach the coordinator; a stop keeps them
@@ -227,7 +227,7 @@ function coordinatorSource(held: HeldUnits, data: LaneData, session: Coordinator
 }
 
 /** The lane's experiment context, with what the coordinator adds: swarm memory, progress in heartbeats, sources already measured. */
-function coordinatorContext(lane: Lane, o: JoinOptions, c: { held: HeldUnits; session: CoordinatorSession; duty: DutyCycle; ui: ProgressSink; log: (line: string) => void; gpuLane?: GpuLane }) {
+function coordinatorContext(lane: Lane, o: JoinOptions, c: { held: HeldUnits; session: CoordinatorSession; duty: DutyCycle; ui: ProgressSink; log: (line: string) => void }) {
   const { held, session } = c
   return laneContext(lane, { ...o, duty: c.duty, log: c.log }, {
     // The campaign's program.md and swarm memory reach the agent with each unit (agent/with-swarm.ts).
@@ -241,6 +241,5 @@ function coordinatorContext(lane: Lane, o: JoinOptions, c: { held: HeldUnits; se
       c.ui.progress(o.lane ?? '', p)
     },
     known: (campaign, hash) => session.api.worker.known.query({ workerId: session.workerId, campaign, sourceHash: hash }),
-    lane: c.gpuLane,
   })
 }
