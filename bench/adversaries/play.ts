@@ -43,6 +43,8 @@ export interface ScenarioResult {
    * samples, or its run among the parent's baselines. The rest are the ratchet's honest false accepts.
    */
   falseMergesWithAdversary: number
+  /** The ratchet's words for each false merge (diagnosis). */
+  falseMergeDecisions: string[]
   /** Merges of candidates by hostile contributors. */
   hostileMerges: number
   /** Merges that were truly better, by honest contributors. */
@@ -157,8 +159,8 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
 async function tally(s: Scenario, app: Awaited<ReturnType<typeof openCoordinator>>, clients: Client[], started: number): Promise<ScenarioResult> {
   const db = app.db.$client
   const hostile = new Set(clients.filter(c => c.role.hostile).map(c => c.contributorId))
-  const merges = db.prepare(`select m.best_before as before, m.best_after as after, e.contributor_id as author, m.verifiers as verifiers, e.hardware_class as cls
-    from merges m join experiments e on e.id = m.experiment_id where m.campaign = 'adv' order by m.created_at`).all() as { before: string; after: string; author: string; verifiers: string; cls: string }[]
+  const merges = db.prepare(`select m.best_before as before, m.best_after as after, e.contributor_id as author, e.decision as decision, m.verifiers as verifiers, e.hardware_class as cls
+    from merges m join experiments e on e.id = m.experiment_id where m.campaign = 'adv' order by m.created_at`).all() as { before: string; after: string; author: string; decision: string; verifiers: string; cls: string }[]
   const hostileWorkers = new Set(clients.filter(c => c.role.hostile).map(c => c.workerId))
   const hostileBaseline = (commit: string, cls: string) => (db.prepare(`select count(*) as n from measurements where campaign = 'adv' and "commit" = ? and hardware_class = ?
     and worker_id in (${[...hostileWorkers].map(() => '?').join(',') || "''"})`).get(commit, cls, ...hostileWorkers) as { n: number }).n > 0
@@ -166,9 +168,11 @@ async function tally(s: Scenario, app: Awaited<ReturnType<typeof openCoordinator
   const truthOf = async (commit: string) => trueValBpb((await app.git.readFiles(commit, ['train.py']))['train.py'])
   let falseMerges = 0
   let honestRealMerges = 0
+  const falseMergeDecisions: string[] = []
   for (const m of merges) {
     const effect = (await truthOf(m.after)) - (await truthOf(m.before))
     if (effect >= 0) falseMerges++
+    if (effect >= 0) falseMergeDecisions.push(m.decision)
     if (effect >= 0 && (hostile.has(m.author) || (JSON.parse(m.verifiers ?? '[]') as string[]).some(w => hostileWorkers.has(w)) || hostileBaseline(m.before, m.cls)))
       falseMergesWithAdversary++
     else if (!hostile.has(m.author)) honestRealMerges++
@@ -185,6 +189,7 @@ async function tally(s: Scenario, app: Awaited<ReturnType<typeof openCoordinator
     merges: merges.length,
     falseMerges,
     falseMergesWithAdversary,
+    falseMergeDecisions,
     hostileMerges: merges.filter(m => hostile.has(m.author)).length,
     honestRealMerges,
     trueDrift: (await truthOf(best)) - (await truthOf(seed)),

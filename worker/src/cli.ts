@@ -69,17 +69,18 @@ researchOptions(program.command('join <url>').description('join a coordinator an
   program: 'research direction for the agent when the campaign has none of its own (default: program.md of the checkout)',
 })
   .option('--no-pipeline', 'do not hold a spare unit: prepare each unit only after the previous one trained')
+  .option('--no-overlap', 'on a GPU, do not start the next unit while the current one is evaluated (it never starts while one trains)')
   .option('--max-depth <n>', 'most units held at once (2-4, default 4): with a slow agent, several proposals are prepared side by side, as many as keep the GPU busy', int('--max-depth'))
   .option(UNSAFE_FLAG, 'run other contributors\' code WITHOUT a sandbox where none can be made: it then runs as your user, with your files, network and keys')
   .option('--seed <n>', 'trainer seed, also mixed into the agent\'s choices', int('--seed'))
   .option('--max-units <n>', 'stop after each GPU loop trained this many units and delivered the results (default: until Ctrl-C)', int('--max-units'))
-  .action(async (url: string, o: { token?: string; tokenFile?: string; name: string; gpus?: string; state?: string; trainer: string; agentCmd?: string; agentTimeout: number; program?: string; pipeline: boolean; maxDepth?: number; unsafeNoSandbox?: boolean; seed?: number; maxUnits?: number }) => {
+  .action(async (url: string, o: { token?: string; tokenFile?: string; name: string; gpus?: string; state?: string; trainer: string; agentCmd?: string; agentTimeout: number; program?: string; pipeline: boolean; overlap: boolean; maxDepth?: number; unsafeNoSandbox?: boolean; seed?: number; maxUnits?: number }) => {
     const token = readToken(o)
     const signal = stopOnSignals()
     const stateDir = resolve(o.state ?? join(homedir(), '.autoresearch-grid', 'workers', safeName(o.name)))
     const loops = planLoops(o.name, stateDir, await resolveGpus(o.gpus))
     const progress = progressFor()
-    const common = { url, token, trainerDir: resolve(o.trainer), agentCmd: o.agentCmd, agentTimeoutSeconds: o.agentTimeout, programFile: o.program, pipeline: o.pipeline, maxDepth: o.maxDepth, unsafeNoSandbox: o.unsafeNoSandbox, seed: o.seed, maxUnits: o.maxUnits, signal, progress, dataRoot: join(stateDir, 'data'), preparer: new DataPreparer() }
+    const common = { url, token, trainerDir: resolve(o.trainer), agentCmd: o.agentCmd, agentTimeoutSeconds: o.agentTimeout, programFile: o.program, pipeline: o.pipeline, overlapStartUp: o.overlap ? undefined : false, maxDepth: o.maxDepth, unsafeNoSandbox: o.unsafeNoSandbox, seed: o.seed, maxUnits: o.maxUnits, signal, progress, dataRoot: join(stateDir, 'data'), preparer: new DataPreparer() }
     try {
       await Promise.all(loops.map(l => joinCoordinator({ ...common, ...l })))
     } catch (err) {

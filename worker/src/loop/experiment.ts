@@ -230,6 +230,7 @@ export async function trainExperiment(ctx: ExperimentContext, p: Prepared, data:
       onProgress: prog => ctx.onProgress?.(unit, prog),
     }).finally(() => seat?.free())
     ctx.onTrained?.(result.trainSeconds, unit.budgetSeconds)
+    if (result.status !== 'aborted') ctx.log(`${unit.id}: start-up ${result.startupSeconds.toFixed(1)}s (off the clock), trained ${result.trainSeconds.toFixed(1)}s, evaluated in ${(result.runSeconds - result.trainSeconds).toFixed(1)}s`)
     runSeconds += result.runSeconds
     if (result.status === 'aborted' || signal?.aborted) return null
     if (result.status === 'ok') return report(ctx, p, 'ok', await p.workspace.diff(), result, runSeconds)

@@ -17,6 +17,7 @@ import { usageLine } from './experiment.ts'
 import { HeldUnits } from './held.ts'
 import { laneContext, openLane, stopLeftoverTrainer, type Lane } from './lane.ts'
 import { WorkspacePool } from './slots.ts'
+import { GpuLane } from '../runner/lane.ts'
 import { Spool } from './spool.ts'
 import { LoopStop } from './stop.ts'
 
@@ -57,6 +58,11 @@ export interface JoinOptions {
   unsafeNoSandbox?: boolean
   /** The GPU lane's name in progress output, e.g. `gpu0`. */
   lane?: string
+  /**
+   * Start the next unit's trainer while the current one is evaluated, never while it trains
+   * (runner/lane.ts, 'evaluation' overlap). Default: with pipelining, on a GPU.
+   */
+  overlapStartUp?: boolean
   /** Plain log lines; when absent, a progress bar on a terminal. */
   log?: (line: string) => void
   progress?: ProgressSink
@@ -97,7 +103,8 @@ export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
   const cap = pipelined ? Math.max(1, Math.min(LIMITS.capacity, Math.floor(o.maxDepth ?? DEFAULT_DEPTH_CAP))) : 1
   const lane = await openLane(o)
   const hardware = await probeHardware({ python: lane.python.path, env: { ...process.env, ...o.env } })
-  log(`worker ${o.name}: ${hardware.hardwareClass}, torch ${lane.python.torchVersion} (${lane.python.path}); researcher: ${lane.agent.label}; ${cap > 1 ? `pipelined, up to ${cap} units` : 'not pipelined'}; trainer: ${lane.sandbox.how}`)
+  const gpuLane = cap > 1 && (o.overlapStartUp ?? hardware.gpus.length > 0) ? new GpuLane('evaluation') : undefined
+  log(`worker ${o.name}: ${hardware.hardwareClass}, torch ${lane.python.torchVersion} (${lane.python.path}); researcher: ${lane.agent.label}; ${cap > 1 ? `pipelined, up to ${cap} units${gpuLane ? ', next start-up beside evaluation' : ''}` : 'not pipelined'}; trainer: ${lane.sandbox.how}`)
   await stopLeftoverTrainer(lane, log)
 
   const duty = new DutyCycle()
@@ -146,10 +153,10 @@ export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
   try {
     await runExperimentLoop({
       source: coordinatorSource(held, data, session, stop.signal), sink, depth, signal: stop.signal, ui, lane: o.lane ?? '',
-      // No overlapped start-up here (runner/lane.ts): the next unit is a stranger's code, and its
-      // untimed start-up could keep the GPU busy to slow the run being measured (a parent's
-      // baseline, a rival's verification). Only `worker solo`, whose code is its own, overlaps.
-      ctx: coordinatorContext(lane, o, { held, session, duty, ui, log }),
+      // The next unit is a stranger's code: its untimed start-up could keep the GPU busy to slow a
+      // run being measured (a parent's baseline, a rival's verification), so it starts only when
+      // the current one has trained, beside its evaluation (runner/lane.ts, 'evaluation' overlap).
+      ctx: { ...coordinatorContext(lane, o, { held, session, duty, ui, log }), lane: gpuLane },
       workspaces: new WorkspacePool(join(o.stateDir, 'workspaces'), cap),
     })
     // A natural end (maxUnits) waits for the results to reach the coordinator; a stop keeps them

@@ -1,21 +1,41 @@
 /**
  * One GPU's turn, handed to one run at a time: a run holds it from the moment it gets its data
  * (the worker's clock starts) until its evaluation is done. Start-up is outside the turn, so the
- * next run starts up — imports, CUDA, compiling its model — while this one trains, and begins
- * training the moment the turn is passed on (docs/PERFORMANCE.md, "GPU duty cycle").
+ * next run starts up — imports, CUDA, compiling its model — while the GPU does other work, and
+ * begins training the moment the turn is passed on (docs/PERFORMANCE.md, "GPU duty cycle").
+ *
+ * What the next run's start-up may overlap is the lane's `overlap`:
+ *   - 'training' (`worker solo`, whose code is all its own): it starts at launch, beside a run that
+ *     trains;
+ *   - 'evaluation' (`worker join`, where the next unit is a stranger's code): it starts only once
+ *     every earlier run has finished training, so it overlaps evaluations and never a timed run.
+ *     An evaluation's number cannot be bent by a neighbour's load (only slowed), but it can fail
+ *     when a neighbour takes the GPU's memory: then the neighbours are evicted (`evictGuests`) and
+ *     the evaluation is redone with the GPU to itself; an evicted run starts again afterwards.
  *
  * Turns go in the order the runs took their tickets (when they were launched), not the order they
  * finished starting up: `worker solo` records its runs in order (the baseline first), and a run
  * whose start-up is quick does not jump one that compiles.
  */
+export type Overlap = 'training' | 'evaluation'
+
 export class GpuLane {
+  /** Tickets waiting for their turn, in launch order. */
   private readonly queue: Ticket[] = []
+  /** Every ticket not yet left, in launch order (the holder included). */
+  private readonly line: Ticket[] = []
   private holder: Ticket | null = null
+  /** A run that evicted its neighbours: nothing else starts until it leaves. */
+  private exclusive: Ticket | null = null
+  private readonly startWaiters = new Set<() => void>()
+
+  constructor(readonly overlap: Overlap = 'training') {}
 
   /** A place in line, taken when a run is launched. */
   ticket(): Ticket {
     const ticket = new Ticket(this)
     this.queue.push(ticket)
+    this.line.push(ticket)
     return ticket
   }
 
@@ -39,19 +59,71 @@ export class GpuLane {
     }
   }
 
+  /** @internal Whether `ticket`'s process may start now (see `overlap`); `alone`: first in line. */
+  mayStart(ticket: Ticket, alone = false): boolean {
+    if (this.exclusive && this.exclusive !== ticket) return false
+    if (alone) return this.line[0] === ticket
+    if (this.overlap === 'training') return true
+    for (const earlier of this.line) {
+      if (earlier === ticket) return true
+      if (!earlier.trained) return false
+    }
+    return true
+  }
+
+  /** @internal Waits until `mayStart(ticket)`. */
+  async waitToStart(ticket: Ticket, signal?: AbortSignal, alone = false): Promise<void> {
+    while (!this.mayStart(ticket, alone)) {
+      signal?.throwIfAborted()
+      await new Promise<void>(resolve => {
+        const wake = () => {
+          this.startWaiters.delete(wake)
+          signal?.removeEventListener('abort', wake)
+          resolve()
+        }
+        this.startWaiters.add(wake)
+        signal?.addEventListener('abort', wake, { once: true })
+      })
+    }
+  }
+
+  /** @internal Something changed that may let a waiting run start. */
+  wake(): void {
+    for (const wake of [...this.startWaiters]) wake()
+  }
+
+  /**
+   * The runs launched after `host` whose processes are running (start-up beside its evaluation)
+   * are stopped, and nothing else starts until `host` leaves. Resolves when their processes are gone.
+   */
+  async evictGuests(host: Ticket): Promise<number> {
+    // Under 'training' overlap the runs beside it are the worker's own code, and none is a guest.
+    if (this.overlap !== 'evaluation') return 0
+    this.exclusive = host
+    const guests = this.line.slice(this.line.indexOf(host) + 1).filter(t => t.running)
+    for (const guest of guests) guest.evict()
+    await Promise.all(guests.map(g => g.stopped))
+    return guests.length
+  }
+
   /** @internal A ticket leaves: passes the turn on, or gives up its place in line. */
   leave(ticket: Ticket): void {
     if (this.holder === ticket) this.holder = null
-    const i = this.queue.indexOf(ticket)
-    if (i >= 0) this.queue.splice(i, 1)
+    for (const list of [this.queue, this.line]) {
+      const i = list.indexOf(ticket)
+      if (i >= 0) list.splice(i, 1)
+    }
+    if (this.exclusive === ticket) this.exclusive = null
     this.advance()
+    this.wake()
   }
 
   private readonly seats = new Set<number>()
 
   /**
    * A seat for one run from start-up to the end of its evaluation: seat 0 or 1, so two runs that
-   * overlap (one training, the next starting up) use two run folders. Free it when the run ends.
+   * overlap (one training or evaluating, the next starting up) use two run folders. Free it when
+   * the run ends.
    */
   seat(): { index: number; free(): void } {
     let index = 0
@@ -64,9 +136,50 @@ export class GpuLane {
 export class Ticket {
   /** @internal Set while the run waits for its turn. */
   waiting: (() => void) | null = null
+  /** The run's training is over (or it never trains): a later run may start beside it. */
+  trained = false
+  /** The run's process is running. */
+  running = false
   private left = false
+  private readonly eviction = new AbortController()
+  private markStopped: () => void = () => {}
+  /** Resolves when the run's process has stopped (or never started). */
+  readonly stopped = new Promise<void>(resolve => { this.markStopped = resolve })
 
   constructor(private readonly lane: GpuLane) {}
+
+  /** Aborted when the lane evicts this run (`GpuLane.evictGuests`): stop its process, start again. */
+  get evicted(): AbortSignal {
+    return this.eviction.signal
+  }
+
+  /** Waits until the run's process may start (the lane's `overlap`), then counts it as running. */
+  async start(signal?: AbortSignal, alone = false): Promise<void> {
+    await this.lane.waitToStart(this, signal, alone)
+    this.running = true
+  }
+
+  /** Whether a run that started now would start beside another run's evaluation. */
+  get besideAnother(): boolean {
+    return this.lane.overlap === 'evaluation' && this.lane.busy
+  }
+
+  /** The run's process has ended. */
+  processEnded(): void {
+    this.running = false
+    this.markStopped()
+  }
+
+  /** Training is over: in 'evaluation' overlap, the next run may start up now. */
+  trainingEnded(): void {
+    this.trained = true
+    this.lane.wake()
+  }
+
+  /** @internal */
+  evict(): void {
+    this.eviction.abort(new Error('evicted: the run before it needed the GPU to itself to redo its evaluation'))
+  }
 
   /** Resolves with the function that passes the turn on, once it is this ticket's. */
   async acquire(signal?: AbortSignal): Promise<() => void> {
@@ -92,6 +205,8 @@ export class Ticket {
   leave(): void {
     if (this.left) return
     this.left = true
+    this.trained = true
+    this.processEnded()
     this.lane.leave(this)
   }
 }

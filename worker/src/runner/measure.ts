@@ -100,18 +100,35 @@ function evaluateWith(o: MeasureOptions, limits: ClockLimits, bytecode: string |
  */
 class Turn {
   /** Taken at launch: turns go in launch order (lane.ts). */
-  private readonly ticket: Ticket
+  readonly ticket: Ticket
   private held = false
   private readonly waiting = new AbortController()
   private trained: (ok: boolean) => void = () => {}
   early: Promise<EvaluationOutcome> | null = null
+  /** It started beside another run's evaluation ('evaluation' overlap, lane.ts). */
+  startedBeside = false
 
-  constructor(private readonly o: MeasureOptions, private readonly limits: ClockLimits, private readonly bytecode: string | undefined) {
-    this.ticket = (o.lane ?? new GpuLane()).ticket()
+  constructor(private readonly o: MeasureOptions, private readonly limits: ClockLimits, private readonly bytecode: string | undefined, lane: GpuLane) {
+    this.ticket = lane.ticket()
+  }
+
+  /** Waits until the run's process may start (lane.ts, `overlap`); `alone`: with no other run in line. */
+  async start(alone = false): Promise<void> {
+    await this.ticket.start(this.o.signal, alone)
+    this.startedBeside = this.ticket.besideAnother
+  }
+
+  get evicted(): boolean {
+    return this.ticket.evicted.aborted
+  }
+
+  /** The caller's stop, or the lane's eviction. */
+  get signal(): AbortSignal {
+    return this.o.signal ? AbortSignal.any([this.o.signal, this.ticket.evicted]) : this.ticket.evicted
   }
 
   async begin(): Promise<void> {
-    await this.ticket.acquire(AbortSignal.any([this.waiting.signal, ...(this.o.signal ? [this.o.signal] : [])]))
+    await this.ticket.acquire(AbortSignal.any([this.waiting.signal, this.signal]))
     this.held = true
     this.o.onTraining?.(true)
     if (this.o.profile !== 'gpu') return
@@ -121,12 +138,19 @@ class Turn {
 
   /** Training is over: the early evaluator measures (ok) or stops. */
   trainingEnded(ok: boolean): void {
+    this.ticket.processEnded()
+    this.ticket.trainingEnded()
     this.waiting.abort(new Error('the run ended before its turn'))
     this.trained(ok)
   }
 
   evaluate(): Promise<EvaluationOutcome> {
-    return this.early ?? runEvaluation(evaluateWith(this.o, this.limits, this.bytecode))
+    return this.early ?? this.evaluateAlone()
+  }
+
+  /** Evaluates afresh (after the runs started beside it were evicted). */
+  async evaluateAlone(): Promise<EvaluationOutcome> {
+    return runEvaluation(evaluateWith(this.o, this.limits, this.bytecode))
   }
 
   /** Passes the GPU on (or gives up the place in line); the run no longer trains. */
@@ -164,17 +188,33 @@ export async function trainAndMeasure(o: MeasureOptions): Promise<Measurement> {
   const limits = o.limits ?? clockLimits(o.profile, o.budgetSeconds)
   const bytecode = o.profile === 'gpu' && o.cacheDir ? await compileBytecode(o.python, o.cacheDir) : undefined
   const gate = o.dataDir ? await openGate(o.dataDir, o.runDir) : null
-  const turn = new Turn(o, limits, bytecode)
+  const lane = o.lane ?? new GpuLane()
+  let turn = new Turn(o, limits, bytecode, lane)
   try {
-    const train = await runTrainer({
+    const sandbox = o.sandbox ? await trainingSandbox(o, o.sandbox, gate?.dir ?? null, bytecode) : undefined
+    const launch = (t: Turn) => runTrainer({
       python: o.python, runDir: o.runDir, budgetSeconds: o.budgetSeconds, profile: o.profile, seed: o.seed,
-      cacheDir: o.cacheDir, dataDir: gate?.dir ?? o.dataDir, extraEnv: o.extraEnv, signal: o.signal, onProgress: o.onProgress,
-      clock: { limits, beforeGo: () => turn.begin(), release: async () => { await gate?.release() } },
-      sandbox: o.sandbox ? await trainingSandbox(o, o.sandbox, gate?.dir ?? null, bytecode) : undefined,
+      cacheDir: o.cacheDir, dataDir: gate?.dir ?? o.dataDir, extraEnv: o.extraEnv, signal: t.signal, onProgress: o.onProgress,
+      clock: { limits, beforeGo: () => t.begin(), release: async () => { await gate?.release() } },
+      sandbox,
     })
+    let notes = ''
+    if (!(await turn.start().then(() => true, () => false))) return stoppedBeforeStart(o)
+    let train = await launch(turn)
+    // A start-up beside another run's evaluation (lane.ts, 'evaluation' overlap) that was evicted,
+    // or that failed before it got its data, is not held against the run: it starts again, alone.
+    const restart = restartReason(turn, train, o.signal)
+    if (restart) {
+      turn.trainingEnded(false)
+      turn.end()
+      turn = new Turn(o, limits, bytecode, lane)
+      if (!(await turn.start(true).then(() => true, () => false))) return stoppedBeforeStart(o)
+      notes = `(started again with the GPU to itself: ${restart})\n`
+      train = await launch(turn)
+    }
     const trainSeconds = train.clock?.trainingSeconds ?? 0
     const result = (status: MeasureStatus, error: string | null, extra: Partial<Measurement> = {}): Measurement => ({
-      status, error, metrics: null, logTail: train.logTail, runSeconds: trainSeconds, trainSeconds, startupSeconds: train.clock?.startupSeconds ?? train.runSeconds, evaluation: null, ...extra,
+      status, error, metrics: null, logTail: `${notes}${train.logTail}`, runSeconds: trainSeconds, trainSeconds, startupSeconds: train.clock?.startupSeconds ?? train.runSeconds, evaluation: null, ...extra,
     })
     const verdict = judgeTraining(train, limits, o.signal?.aborted ?? false)
     turn.trainingEnded(verdict === null)
@@ -183,9 +223,17 @@ export async function trainAndMeasure(o: MeasureOptions): Promise<Measurement> {
       return result(verdict.status, verdict.error)
     }
     const afterTraining = performance.now()
-    const evaluated = await turn.evaluate()
+    let evaluated = await turn.evaluate()
+    if (!evaluated.evaluation && !evaluated.aborted && !o.signal?.aborted) {
+      // It may have failed for want of the GPU's memory, taken by a run starting up beside it.
+      const evicted = await lane.evictGuests(turn.ticket)
+      if (evicted) {
+        notes += `(the evaluation failed while ${evicted} run(s) started up beside it, and was redone with the GPU to itself: ${evaluated.error})\n`
+        evaluated = await turn.evaluateAlone()
+      }
+    }
     const runSeconds = trainSeconds + (performance.now() - afterTraining) / 1000
-    const extra = { logTail: `${train.logTail}\n${evaluated.logTail}`.trim(), runSeconds, evaluation: evaluated.evaluation }
+    const extra = { logTail: `${notes}${train.logTail}\n${evaluated.logTail}`.trim(), runSeconds, evaluation: evaluated.evaluation }
     if (evaluated.aborted || o.signal?.aborted) return result('aborted', evaluated.error, extra)
     if (!evaluated.evaluation) return result('crash', `evaluation failed: ${evaluated.error}`, extra)
     if (evaluated.evaluation.rejection) return result('rejected-measurement', evaluated.evaluation.rejection, extra)
@@ -195,4 +243,17 @@ export async function trainAndMeasure(o: MeasureOptions): Promise<Measurement> {
     turn.end()
     await gate?.remove()
   }
+}
+
+function stoppedBeforeStart(o: MeasureOptions): Measurement {
+  const why = o.signal?.reason instanceof Error ? o.signal.reason.message : 'stopped'
+  return { status: 'aborted', error: `aborted before it started: ${why}`, metrics: null, logTail: '', runSeconds: 0, trainSeconds: 0, startupSeconds: 0, evaluation: null }
+}
+
+/** Pure: why a run that started up beside another's evaluation starts again, or null. */
+export function restartReason(turn: { startedBeside: boolean; evicted: boolean }, train: TrainerOutcome, signal?: AbortSignal): string | null {
+  if (!turn.startedBeside || signal?.aborted || train.clock?.trainingSeconds != null) return null
+  if (turn.evicted) return 'the run before it needed the GPU to redo its evaluation'
+  if (!train.summary && !train.aborted) return `its start-up failed beside another run's evaluation: ${train.error ?? 'no summary'}`
+  return null
 }

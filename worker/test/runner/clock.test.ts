@@ -7,7 +7,6 @@ import { findPython } from '@autoresearch-grid/trainer'
 import { sharedCorpus } from '../fixtures/corpus.ts'
 import { clockLimits, markerOf, readClock, READY_MARKER, SAVED_MARKER } from '../../src/runner/clock.ts'
 import { DESCRIPTION_FILES, openGate, TRAINING_SPLIT } from '../../src/runner/gate.ts'
-import { GpuLane } from '../../src/runner/lane.ts'
 import { trainAndMeasure, type MeasureOptions } from '../../src/runner/measure.ts'
 import { prepareRunDir } from '../../src/runner/run-dir.ts'
 import { detectSandbox } from '../../src/sandbox/detect.ts'
@@ -36,43 +35,6 @@ t.test('reading the clock', async t => {
   t.same(readClock({ launched: 0, ready: null, go: null, saved: null, ended: 5000 }, limits), { startupSeconds: 5, trainingSeconds: null, over: null }, 'a crash in start-up')
   t.ok(clockLimits('gpu', 300).slackSeconds <= 15, 'on a GPU a run may overrun its budget by little')
   t.ok(clockLimits('gpu', 60).slackSeconds <= 7)
-})
-
-t.test('the GPU is taken in turns, in the order the runs were launched; two seats let two runs overlap', async t => {
-  const lane = new GpuLane()
-  const order: string[] = []
-  const a = await lane.acquire()
-  const bTicket = lane.ticket()
-  const cTicket = lane.ticket()
-  const c = cTicket.acquire().then(pass => { order.push('c'); return pass })
-  await new Promise(r => setTimeout(r, 10))
-  a()
-  await new Promise(r => setTimeout(r, 10))
-  t.same(order, [], 'c started up first, but b was launched first: c waits for b')
-  const b = bTicket.acquire().then(pass => { order.push('b'); return pass })
-  ;(await b)()
-  ;(await c)()
-  t.same(order, ['b', 'c'])
-  t.notOk(lane.busy)
-  const stop = new AbortController()
-  const held = await lane.acquire()
-  const waiting = lane.acquire(stop.signal)
-  const after = lane.ticket()
-  stop.abort(new Error('the run ended before its turn'))
-  await t.rejects(waiting, /ended before its turn/)
-  held()
-  ;(await after.acquire())()
-  t.notOk(lane.busy, 'an abandoned wait does not keep the GPU')
-  const dropped = lane.ticket()
-  const next = lane.acquire()
-  dropped.leave()
-  ;(await next)()
-  t.pass('a run that ends before asking for its turn gives up its place')
-  const s0 = lane.seat()
-  const s1 = lane.seat()
-  t.same([s0.index, s1.index], [0, 1])
-  s0.free()
-  t.equal(lane.seat().index, 0, 'a freed seat is taken again')
 })
 
 t.test('the gate holds the data set\'s description, and the training split only once released', async t => {
@@ -132,17 +94,6 @@ t.test('the clock on the real trainer', { skip: python ? false : 'needs a Python
     t.equal(m.status, 'ok', m.error ?? '')
     t.notMatch(m.logTail, /STILL HERE/)
     t.ok(m.trainSeconds < 30)
-  })
-
-  t.test('two runs share one GPU lane: the second starts up while the first holds the turn', async t => {
-    const lane = new GpuLane()
-    const events: string[] = []
-    const one = measure('lane-a', train, { lane, onTraining: on => events.push(`a ${on ? 'go' : 'done'}`) })
-    const two = measure('lane-b', train, { lane, onTraining: on => events.push(`b ${on ? 'go' : 'done'}`) })
-    const [a, b] = await Promise.all([one, two])
-    t.equal(a.status, 'ok', a.error ?? '')
-    t.equal(b.status, 'ok', b.error ?? '')
-    t.ok(events.join(',') === 'a go,a done,b go,b done' || events.join(',') === 'b go,b done,a go,a done', `turns never overlap: ${events.join(', ')}`)
   })
 
   t.test('a run that never asks for its data trained nothing: a summary that claims training is a forged claim', async t => {

@@ -1,0 +1,190 @@
+import t from 'tap'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { findPython } from '@autoresearch-grid/trainer'
+import { sharedCorpus } from '../fixtures/corpus.ts'
+import { GpuLane } from '../../src/runner/lane.ts'
+import { trainAndMeasure, type MeasureOptions } from '../../src/runner/measure.ts'
+import { prepareRunDir } from '../../src/runner/run-dir.ts'
+import { detectSandbox } from '../../src/sandbox/detect.ts'
+
+// The GPU lane (runner/lane.ts): one run trains or is evaluated at a time, in launch order; the
+// next run starts up beside it — beside its training in `worker solo` ('training' overlap), only
+// beside its evaluation in `worker join` ('evaluation'), where the next run is a stranger's code.
+
+const trainerDir = fileURLToPath(new URL('../../../trainer/', import.meta.url))
+const tick = () => new Promise(r => setTimeout(r, 10))
+
+t.test('the GPU is taken in turns, in the order the runs were launched; two seats let two runs overlap', async t => {
+  const lane = new GpuLane()
+  const order: string[] = []
+  const a = await lane.acquire()
+  const bTicket = lane.ticket()
+  const cTicket = lane.ticket()
+  const c = cTicket.acquire().then(pass => { order.push('c'); return pass })
+  await tick()
+  a()
+  await tick()
+  t.same(order, [], 'c started up first, but b was launched first: c waits for b')
+  const b = bTicket.acquire().then(pass => { order.push('b'); return pass })
+  ;(await b)()
+  ;(await c)()
+  t.same(order, ['b', 'c'])
+  t.notOk(lane.busy)
+  const stop = new AbortController()
+  const held = await lane.acquire()
+  const waiting = lane.acquire(stop.signal)
+  const after = lane.ticket()
+  stop.abort(new Error('the run ended before its turn'))
+  await t.rejects(waiting, /ended before its turn/)
+  held()
+  ;(await after.acquire())()
+  t.notOk(lane.busy, 'an abandoned wait does not keep the GPU')
+  const dropped = lane.ticket()
+  const next = lane.acquire()
+  dropped.leave()
+  ;(await next)()
+  t.pass('a run that ends before asking for its turn gives up its place')
+  const s0 = lane.seat()
+  const s1 = lane.seat()
+  t.same([s0.index, s1.index], [0, 1])
+  s0.free()
+  t.equal(lane.seat().index, 0, 'a freed seat is taken again')
+})
+
+t.test("'training' overlap: a run starts at launch, beside one that trains; nothing is evicted", async t => {
+  const lane = new GpuLane('training')
+  const a = lane.ticket()
+  await a.start()
+  await a.acquire()
+  const b = lane.ticket()
+  await b.start()
+  t.ok(b.running, 'b starts up while a holds the turn')
+  t.notOk(b.besideAnother, 'and is not a guest: it is the worker\'s own code')
+  t.equal(await lane.evictGuests(a), 0)
+  t.notOk(b.evicted.aborted)
+})
+
+t.test("'evaluation' overlap: the next run starts only once every earlier run has trained", async t => {
+  const lane = new GpuLane('evaluation')
+  const a = lane.ticket()
+  await a.start()
+  const b = lane.ticket()
+  let bStarted = false
+  const bStart = b.start().then(() => { bStarted = true })
+  const passA = await a.acquire()
+  await tick()
+  t.notOk(bStarted, 'b waits while a trains')
+  a.trainingEnded()
+  await bStart
+  t.ok(b.besideAnother, 'b starts beside a\'s evaluation')
+  const c = lane.ticket()
+  let cStarted = false
+  void c.start().then(() => { cStarted = true })
+  await tick()
+  t.notOk(cStarted, 'c waits for b, which has not trained yet')
+  passA()
+  const passB = await b.acquire()
+  await tick()
+  t.notOk(cStarted, 'b trains: c still waits')
+  b.trainingEnded()
+  await tick()
+  t.ok(cStarted)
+  passB()
+  c.leave()
+})
+
+t.test('an evaluation that needs the GPU to itself evicts the runs started beside it, and nothing starts until it is done', async t => {
+  const lane = new GpuLane('evaluation')
+  const a = lane.ticket()
+  await a.start()
+  const passA = await a.acquire()
+  a.trainingEnded()
+  const b = lane.ticket()
+  await b.start()
+  const killed: string[] = []
+  b.evicted.addEventListener('abort', () => setTimeout(() => { killed.push('b'); b.processEnded() }, 20))
+  const evicting = lane.evictGuests(a)
+  t.ok(b.evicted.aborted, 'b is told to stop')
+  t.equal(await evicting, 1, 'and the evaluation waits for its process to be gone')
+  t.same(killed, ['b'])
+  b.leave()
+  const again = lane.ticket()
+  let started = false
+  const starting = again.start(undefined, true).then(() => { started = true })
+  await tick()
+  t.notOk(started, 'the evicted run starts again only once the evaluation is over')
+  passA()
+  await starting
+  t.ok(started)
+  t.notOk(again.besideAnother)
+  again.leave()
+})
+
+const python = await findPython().catch(() => null)
+t.test('overlap on the real trainer', { skip: python ? false : 'needs a Python with torch' }, async t => {
+  if (!python) return
+  const sandbox = await detectSandbox(python.path)
+  if (!sandbox.ok) return t.fail(`no sandbox here (npm test installs bubblewrap): ${sandbox.problem}`)
+  const data = await sharedCorpus()
+  const train = readFileSync(join(trainerDir, 'train.py'), 'utf8')
+  const scratch = t.testdir()
+  const measure = async (name: string, source: string, extra: Partial<MeasureOptions> = {}) => {
+    const runDir = join(scratch, name)
+    await prepareRunDir({ runDir, trainerDir, files: { 'train.py': source } })
+    return trainAndMeasure({
+      python: python.path, trainerDir, runDir, budgetSeconds: 2, profile: 'cpu-tiny', seed: 1, cacheDir: data.cacheDir,
+      dataDir: data.dataDir, sandbox: sandbox.host, sourceHash: name, ...extra,
+    })
+  }
+  const edit = (source: string, anchor: string, replacement: string) => {
+    t.ok(source.includes(anchor), `train.py still has ${JSON.stringify(anchor)}`)
+    return source.replace(anchor, replacement)
+  }
+  // Wall-clock stamps from inside the runs: when each process started, and when its training ended.
+  const stamped = edit(edit(train, '\ndef main():\n', '\nimport time as _stamp\nprint("LAUNCHED", _stamp.time(), flush=True)\n\n\ndef main():\n'),
+    '    print("---")\n', '    print("TRAINED", _stamp.time(), flush=True)\n    print("---")\n')
+  const stamp = (log: string, what: string) => Number(new RegExp(`^${what} ([\\d.]+)$`, 'm').exec(log)?.[1] ?? Number.NaN)
+
+  t.test('two runs share one GPU lane: the second starts up while the first holds the turn', async t => {
+    const lane = new GpuLane()
+    const events: string[] = []
+    const one = measure('lane-a', stamped, { lane, onTraining: on => events.push(`a ${on ? 'go' : 'done'}`) })
+    const two = measure('lane-b', stamped, { lane, onTraining: on => events.push(`b ${on ? 'go' : 'done'}`) })
+    const [a, b] = await Promise.all([one, two])
+    t.equal(a.status, 'ok', a.error ?? '')
+    t.equal(b.status, 'ok', b.error ?? '')
+    t.ok(events.join(',') === 'a go,a done,b go,b done' || events.join(',') === 'b go,b done,a go,a done', `turns never overlap: ${events.join(', ')}`)
+  })
+
+  t.test("'evaluation' overlap: a stranger's start-up never runs beside a timed run", async t => {
+    const lane = new GpuLane('evaluation')
+    const [a, b] = await Promise.all([measure('eval-a', stamped, { lane }), measure('eval-b', stamped, { lane })])
+    t.equal(a.status, 'ok', a.error ?? '')
+    t.equal(b.status, 'ok', b.error ?? '')
+    // Either may take the first ticket (both are launched at once).
+    const [first, second] = stamp(a.logTail, 'LAUNCHED') < stamp(b.logTail, 'LAUNCHED') ? [a, b] : [b, a]
+    const [trained, launched] = [stamp(first.logTail, 'TRAINED'), stamp(second.logTail, 'LAUNCHED')]
+    t.ok(launched > trained, `the second launched ${(launched - trained).toFixed(2)}s after the first's training ended`)
+  })
+
+  t.test('an evaluation that fails while a run starts up beside it is redone alone; the evicted run starts again', async t => {
+    const lane = new GpuLane('evaluation')
+    // Its model fails in the evaluator's model server (not in training): the evaluation fails.
+    const failing = edit(stamped, '    """The model for a config; evaluate.py calls this (then loads the saved weights) to score it."""\n',
+      '    """The model for a config; evaluate.py calls this (then loads the saved weights) to score it."""\n    if __name__ != "__main__":\n        raise MemoryError("CUDA out of memory (a test)")\n')
+    // a is launched first (its turn has begun), so b is the one beside a's evaluation.
+    let aGoes: () => void = () => {}
+    const aHasTurn = new Promise<void>(resolve => { aGoes = resolve })
+    const one = measure('evict-a', failing, { lane, onTraining: on => { if (on) aGoes() } })
+    await aHasTurn
+    const [a, b] = await Promise.all([one, measure('evict-b', stamped, { lane })])
+    t.equal(a.status, 'crash', 'a fails alone too: its own fault')
+    t.match(a.logTail, /the evaluation failed while 1 run\(s\) started up beside it, and was redone with the GPU to itself/)
+    t.match(a.error, /out of memory \(a test\)/)
+    t.equal(b.status, 'ok', b.error ?? '')
+    t.match(b.logTail, /started again with the GPU to itself: the run before it needed the GPU/)
+    t.equal(b.logTail.match(/^LAUNCHED /gm)?.length, 1, 'the log is the second start\'s')
+  })
+})
