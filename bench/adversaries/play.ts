@@ -182,7 +182,7 @@ async function tally(s: Scenario, app: Awaited<ReturnType<typeof openCoordinator
   const units = db.prepare(`select e.contributor_id as by, e.kind as kind, t.contributor_id as target from experiments e
     left join work_units u on u.id = e.unit_id left join experiments t on t.id = u.target_experiment where e.campaign = 'adv'`).all() as { by: string; kind: string; target: string | null }[]
   const honestUnits = units.filter(u => !hostile.has(u.by))
-  const suspects = (await import('../../coordinator/src/units/suspects.ts')).suspectContributors(app.db, 'adv')
+  const suspects = (await import('../../coordinator/src/units/suspects.ts')).suspectContributors(app.db, 'adv', SIGMA)
   const names = new Map(clients.map(c => [c.contributorId, c.name]))
   return {
     name: s.name,

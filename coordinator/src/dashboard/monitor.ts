@@ -38,7 +38,7 @@ export function contributorMonitor(app: Ctx, campaign: string) {
     return sigma
   }
   const runs: ContributorRun[] = rows.map(r => ({ ...r, claim: isCandidate(r.kind) }))
-  const suspects = new Set(suspectContributors(app.db, campaign))
+  const suspects = new Set(suspectContributors(app.db, campaign, c.spec.noise.priorSigma))
   const names = new Map(rows.map(r => [r.contributorId, r.name ?? r.contributorId]))
   return compareContributors(runs, sigmaOf).map(s => ({ ...s, name: names.get(s.contributorId) ?? s.contributorId, suspect: suspects.has(s.contributorId) }))
 }

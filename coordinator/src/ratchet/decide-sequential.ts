@@ -1,6 +1,6 @@
 import { mean } from './stats.ts'
 import type { CandidateSample, CarriedEvidence, Decision, RatchetInput } from './verdict-types.ts'
-import { contradicted, describe, evidenceOf, fmt, signed, verifierContributors, type Measured } from './evidence.ts'
+import { contradicted, describe, everyoneElse, evidenceOf, fmt, signed, verifierContributors, type Measured } from './evidence.ts'
 import { boundaries, combine, DEFAULT_SEQUENTIAL, discounted, estimateOf, logLikelihoodRatio, realRateOf, type EffectEstimate, type SequentialSettings } from './sequential.ts'
 import type { RatchetSettings } from './settings.ts'
 
@@ -135,7 +135,7 @@ function guards(input: RatchetInput, m: Measured, independent: EffectEstimate | 
     return `other contributors' runs do not show the win by themselves (${independent ? show(independent) : 'none'})`
   if (verifierContributors(settings, aboveCap) < 2) return undefined
   const carried = input.candidate.carried
-  for (const k of new Set(m.independent.map(s => s.contributorId))) {
+  for (const k of everyoneElse(m.independent, m.parentRuns, m.authors)) {
     const rest = m.independent.filter(s => s.contributorId !== k)
     const p1 = m.parentRuns.filter(r => r.contributorId !== k && !m.authors.has(r.contributorId))
     const p2 = p1.length ? p1 : m.parentRuns.filter(r => r.contributorId !== k)

@@ -48,7 +48,7 @@ export function withoutAnyOne(
   independent: readonly CandidateSample[], parent: readonly ParentRun[], authors: ReadonlySet<string>, sigma: number, settings: RatchetSettings,
   holds: (e: Evidence) => boolean,
 ): Evidence | undefined {
-  for (const k of new Set(independent.map(s => s.contributorId))) {
+  for (const k of everyoneElse(independent, parent, authors)) {
     const rest = independent.filter(s => s.contributorId !== k)
     const p1 = parent.filter(r => r.contributorId !== k && !authors.has(r.contributorId))
     const p2 = p1.length ? p1 : parent.filter(r => r.contributorId !== k)
@@ -57,6 +57,15 @@ export function withoutAnyOne(
     if (!holds(e)) return e
   }
   return undefined
+}
+
+/**
+ * The other contributors whose runs a verdict rests on: C's verifiers and P's baseline runners.
+ * A σ poisoner's one baseline of 4.0 among runs of 1.5 put P's mean 0.6 high, and every
+ * candidate of that parent merged: its runs must be left out in turn too, though it verified nothing.
+ */
+export function everyoneElse(independent: readonly CandidateSample[], parent: readonly ParentRun[], authors: ReadonlySet<string>): Set<string> {
+  return new Set([...independent.map(s => s.contributorId), ...parent.map(r => r.contributorId).filter(id => !authors.has(id))])
 }
 
 /** How many distinct other contributors must verify: min(minVerifierContributors, runs required). */

@@ -107,7 +107,7 @@ function snapshot(tx: Writer, c: Campaign, worker: Worker, now: number, reserveM
     })),
     hypotheses: hs.map(h => ({ id: h.id, priority: h.priority, status: h.status, createdAt: h.createdAt, triedOn: onBest.some(t => t.h === h.id) ? [best] : [] })),
     settings: { baselineRuns: c.spec.noise.baselineRuns, allowSelfVerification: c.spec.noise.allowSelfVerification },
-    suspectContributorIds: suspectContributors(tx, c.name),
+    suspectContributorIds: suspectContributors(tx, c.name, c.spec.noise.priorSigma),
     explorationAllowed: canVerify(tx, c, worker.hardwareClass, now, standing),
   }
   return { input, drawn: draw.drawn }

@@ -1,7 +1,10 @@
 import { and, eq, gt, inArray, isNull, or, sql } from 'drizzle-orm'
-import { contributors, experiments } from '../db/schema.ts'
+import { MEASURING_KINDS } from '@autoresearch-grid/shared'
+import { contributors, experiments, measurements } from '../db/schema.ts'
 import type { Writer } from '../db/open.ts'
 import { prepared } from '../db/prepared.ts'
+import { biasedReporters } from '../ratchet/index.ts'
+import { noiseFloorOf } from './noise-floor.ts'
 
 /**
  * Contributors whose candidates nobody should spend runs verifying until the maintainer looks
@@ -12,8 +15,11 @@ import { prepared } from '../db/prepared.ts'
  * below it that other contributors' runs contradicted (decide.ts, `claim-contradicted`) when those
  * are at least half of its candidates judged on verifications: a forger under the cap otherwise
  * kept a third of the honest workers busy, and each forged candidate was one more chance for honest
- * noise to carry it. Not a ban: its workers keep running
- * baselines and verifications of others, and its candidates wait.
+ * noise to carry it. Or, whatever its claims, when the runs it was handed — baselines and
+ * verifications — sit systematically apart from other contributors' runs of the same commits
+ * (ratchet/bias.ts): a lowball reporter's every claim earned verification, and each was one more
+ * chance for honest noise. Not a ban: its workers keep running baselines and verifications of
+ * others, and its candidates wait.
  */
 export const SUSPECT_AFTER = 2
 export const CONTRADICTED_AFTER = 3
@@ -25,14 +31,38 @@ const q = prepared(db => ({
       inArray(experiments.reason, ['unreproduced-improvement', 'claim-contradicted', 'not-confirmed', 'not-reproduced']),
       or(isNull(contributors.suspectClearedAt), gt(experiments.createdAt, contributors.suspectClearedAt))))
     .groupBy(experiments.contributorId, experiments.reason).prepare(),
+  unselected: db.select({ contributorId: experiments.contributorId, hardwareClass: measurements.hardwareClass, commit: measurements.commit, valBpb: measurements.valBpb,
+    since: experiments.createdAt, cleared: contributors.suspectClearedAt })
+    .from(measurements).innerJoin(experiments, eq(experiments.id, measurements.experimentId)).leftJoin(contributors, eq(contributors.id, experiments.contributorId))
+    .where(and(eq(measurements.campaign, sql.placeholder('campaign')), inArray(measurements.kind, [...MEASURING_KINDS]))).prepare(),
+  lastMeasurement: db.select({ id: sql<number>`max(${measurements.id})` }).from(measurements).prepare(),
 }))
 
-export function suspectContributors(tx: Writer, campaign: string): string[] {
+/**
+ * The biased reporters of each campaign, per database (the same session key as the prepared
+ * queries), kept until a measurement or a clearing changes them: every lease asks.
+ */
+const biasCache = prepared(() => new Map<string, { key: string; ids: string[] }>())
+
+function biased(tx: Writer, campaign: string, priorSigma: number): string[] {
+  const cleared = tx.select({ n: sql<number>`count(*)`, at: sql<number>`max(${contributors.suspectClearedAt})` }).from(contributors).get()
+  const key = `${q(tx).lastMeasurement.get()?.id ?? 0}:${cleared?.n ?? 0}:${cleared?.at ?? 0}:${priorSigma}`
+  const cache = biasCache(tx)
+  const hit = cache.get(campaign)
+  if (hit?.key === key) return hit.ids
+  // Runs from before the maintainer cleared a contributor stop counting against it.
+  const runs = q(tx).unselected.all({ campaign }).filter(r => r.cleared === null || r.since > r.cleared)
+  const ids = biasedReporters(runs, cls => noiseFloorOf(tx, campaign, cls, priorSigma).sigma).map(b => b.contributorId)
+  cache.set(campaign, { key, ids })
+  return ids
+}
+
+export function suspectContributors(tx: Writer, campaign: string, priorSigma: number): string[] {
   const counts = new Map<string, Record<string, number>>()
   for (const r of q(tx).suspects.all({ campaign })) counts.set(r.c, { ...counts.get(r.c), [r.reason ?? '']: r.n })
   return [...counts].filter(([, n]) => {
     const contradicted = n['claim-contradicted'] ?? 0
     const judged = contradicted + (n['not-confirmed'] ?? 0) + (n['not-reproduced'] ?? 0)
     return (n['unreproduced-improvement'] ?? 0) >= SUSPECT_AFTER || (contradicted >= CONTRADICTED_AFTER && contradicted * 2 >= judged)
-  }).map(([c]) => c).sort()
+  }).map(([c]) => c).concat(biased(tx, campaign, priorSigma)).filter((c, i, all) => all.indexOf(c) === i).sort()
 }

@@ -138,7 +138,7 @@ t.test('a contributor with two unreproduced claims is a suspect on every token a
   t.equal(claims.length, 3)
   t.same(claims.slice(0, 2).map(id => experiment(c, id).reason), ['unreproduced-improvement', 'unreproduced-improvement'])
   const mallory = row<{ id: string }>(c, "select id from contributors where name = 'mallory'").id
-  t.same(suspectContributors(c.app.db, 'demo'), [mallory])
+  t.same(suspectContributors(c.app.db, 'demo', 0.01), [mallory])
   t.equal(verifiedForMallory, 2, 'ben verified the first two claims, not the third')
   t.equal(experiment(c, claims[2]).status, 'pending', 'the third waits for the maintainer')
 })

@@ -54,6 +54,17 @@ t.test('an accomplice who supplied the baselines cannot make a null candidate lo
   t.not(d.kind, 'merge', d.message)
 })
 
+t.test('a baseline runner who verified nothing cannot carry a merge either (σ poisoner)', async t => {
+  // poisoner reported one of the parent's four baselines as 4.0: P's mean is 1.75; honest runs of an
+  // honest author's null change measure the truth, 1.0, and look 0.75 better than P.
+  const parentRuns: ParentRun[] = [...PARENT.slice(0, 3), { valBpb: 4.0, contributorId: 'poisoner' }]
+  const d = decide(input([run(1.0, 'h3'), run(1.0, 'h1'), run(1.0, 'h2'), run(1.0, 'h4')], { parentRuns, authorId: 'h3' }))
+  t.not(d.kind, 'merge', d.message)
+  t.match(d.message, /without the runs of any one other contributor/)
+  const sequential = decide(input([run(1.0, 'h3'), run(1.0, 'h1'), run(1.0, 'h2'), run(1.0, 'h4')], { parentRuns, authorId: 'h3', settings: { ...S, policy: 'sequential' } }))
+  t.not(sequential.kind, 'merge', `sequential: ${sequential.message}`)
+})
+
 t.test('a real improvement verified by three honest contributors still merges', async t => {
   const d = expectKind(t, decide(input([run(0.95, 'mallory'), run(0.951, 'h1'), run(0.949, 'h2'), run(0.95, 'h3')])), 'merge')
   t.equal(d.verifierIds.length, 3)

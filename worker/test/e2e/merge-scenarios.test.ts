@@ -251,9 +251,10 @@ t.test('a report whose answer was lost is answered duplicate when resent; a repo
   } finally {
     s.coord.proc!.kill('SIGCONT')
   }
-  await s.until('the report stored and the spool emptied', () => experimentsOf(first.id).length === 1 && !carl.log.includes(`${first.id}: could not deliver`) &&
-    (() => { try { readFileSync(file); return false } catch { return true } })())
-  t.match(carl.log, new RegExp(`${first.id}: measured \\d`), 'answered once')
+  // The worker logs the answer just after it empties the spool: wait for both.
+  await s.until('the report stored, the spool emptied and the answer logged', () => experimentsOf(first.id).length === 1 &&
+    (() => { try { readFileSync(file); return false } catch { return true } })() && new RegExp(`${first.id}: measured \\d`).test(carl.log))
+  t.notMatch(carl.log, `${first.id}: could not deliver`, 'answered once')
   await carl.stop()
   // The coordinator comes back with short leases (budget 2 s + 8 s) for step 2.
   await s.coord.stop()
