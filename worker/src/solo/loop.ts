@@ -61,6 +61,9 @@ export interface SoloSummary {
  * (solo/research.ts): a baseline first, then each experiment is committed on `autoresearch/<tag>`
  * and kept only if its val_bpb beats the best. Every row lands in results.tsv.
  */
+/** An 80 GB card (81,559 MiB as torch reports an H100) holds a training run and the next one's start-up. */
+const ROOM_FOR_TWO_RUNS_MB = 79_000
+
 export async function runSolo(o: SoloOptions): Promise<SoloSummary> {
   const ui = o.progress ?? (o.log ? plainProgress(o.log) : progressFor())
   const log = (line: string) => ui.log(line)
@@ -69,17 +72,20 @@ export async function runSolo(o: SoloOptions): Promise<SoloSummary> {
   // Solo trains the volunteer's own research: without a sandbox it goes on, saying so.
   const lane = await openLane({ ...o, stateDir, allowWithoutSandbox: true })
   const repo = await ResearchRepo.open(o.dir, o.tag, o.trainerDir)
-  const profile = o.profile ?? ((await probeHardware({ python: lane.python.path, env: { ...process.env, ...o.env } })).gpus.length ? 'gpu' : 'cpu-tiny')
-  log(`solo on ${repo.branch} in ${o.dir}: ${profile}, ${o.budgetSeconds}s per experiment; researcher: ${lane.agent.label}; ${pipelined ? 'pipelined' : 'not pipelined'}; trainer: ${lane.sandbox.how}`)
+  const hardware = await probeHardware({ python: lane.python.path, env: { ...process.env, ...o.env } })
+  const profile = o.profile ?? (hardware.gpus.length ? 'gpu' : 'cpu-tiny')
+  // On a GPU the next run starts up while this one trains (runner/lane.ts) where the card holds
+  // both (45 GB each at peak on the H200); on a smaller one only beside its evaluation. On a CPU
+  // start-up would take cores from the timed training.
+  const overlap = (hardware.gpus[0]?.memoryMb ?? 0) >= ROOM_FOR_TWO_RUNS_MB ? 'training' : 'evaluation'
+  const gpuLane = profile === 'gpu' && pipelined ? new GpuLane(overlap) : undefined
+  log(`solo on ${repo.branch} in ${o.dir}: ${profile}, ${o.budgetSeconds}s per experiment; researcher: ${lane.agent.label}; ${pipelined ? `pipelined${gpuLane ? `, next start-up beside ${overlap}` : ''}` : 'not pipelined'}; trainer: ${lane.sandbox.how}`)
   await stopLeftoverTrainer(lane, log)
   log(`preparing data (${profile})`)
   const cacheDir = join(stateDir, 'data')
   const data = await ensurePrepared({ python: lane.python.path, trainerDir: o.trainerDir, cacheDir, profile, vocabSize: o.vocabSize, signal: o.signal })
 
   const duty = new DutyCycle()
-  // On a GPU the next run starts up while this one trains (runner/lane.ts); on a CPU start-up
-  // would take cores from the timed training.
-  const gpuLane = profile === 'gpu' && pipelined ? new GpuLane() : undefined
   const ctx = laneContext(lane, { ...o, duty, log }, { onProgress: (_unit, p) => ui.progress('', p), lane: gpuLane })
   let research: LocalResearch | null = null
   const stop = new LoopStop<SoloSummary>(o.signal, () => {
