@@ -3,7 +3,7 @@ import { MEASURING_KINDS } from '@autoresearch-grid/shared'
 import { contributors, experiments, measurements } from '../db/schema.ts'
 import type { Writer } from '../db/open.ts'
 import { prepared } from '../db/prepared.ts'
-import { biasedReporters } from '../ratchet/index.ts'
+import { biasedReporters, overclaimers } from '../ratchet/index.ts'
 import { noiseFloorOf } from './noise-floor.ts'
 
 /**
@@ -18,7 +18,8 @@ import { noiseFloorOf } from './noise-floor.ts'
  * noise to carry it. Or, whatever its claims, when the runs it was handed — baselines and
  * verifications — sit systematically apart from other contributors' runs of the same commits
  * (ratchet/bias.ts): a lowball reporter's every claim earned verification, and each was one more
- * chance for honest noise. Not a ban: its workers keep running baselines and verifications of
+ * chance for honest noise. Or when its claims sit 3σ or more below what others measured of the
+ * same commits, on average over three verified candidates (`overclaimers`, the forger below the cap). Not a ban: its workers keep running baselines and verifications of
  * others, and its candidates wait.
  */
 export const SUSPECT_AFTER = 2
@@ -31,10 +32,11 @@ const q = prepared(db => ({
       inArray(experiments.reason, ['unreproduced-improvement', 'claim-contradicted', 'not-confirmed', 'not-reproduced']),
       or(isNull(contributors.suspectClearedAt), gt(experiments.createdAt, contributors.suspectClearedAt))))
     .groupBy(experiments.contributorId, experiments.reason).prepare(),
-  unselected: db.select({ contributorId: experiments.contributorId, hardwareClass: measurements.hardwareClass, commit: measurements.commit, valBpb: measurements.valBpb,
-    since: experiments.createdAt, cleared: contributors.suspectClearedAt })
+  // Baselines and verifications (runs nobody chose), and explorations' claims.
+  runs: db.select({ contributorId: experiments.contributorId, hardwareClass: measurements.hardwareClass, commit: measurements.commit, valBpb: measurements.valBpb,
+    kind: measurements.kind, since: experiments.createdAt, cleared: contributors.suspectClearedAt })
     .from(measurements).innerJoin(experiments, eq(experiments.id, measurements.experimentId)).leftJoin(contributors, eq(contributors.id, experiments.contributorId))
-    .where(and(eq(measurements.campaign, sql.placeholder('campaign')), inArray(measurements.kind, [...MEASURING_KINDS]))).prepare(),
+    .where(and(eq(measurements.campaign, sql.placeholder('campaign')), inArray(measurements.kind, [...MEASURING_KINDS, 'explore']))).prepare(),
   lastMeasurement: db.select({ id: sql<number>`max(${measurements.id})` }).from(measurements).prepare(),
 }))
 
@@ -44,15 +46,22 @@ const q = prepared(db => ({
  */
 const biasCache = prepared(() => new Map<string, { key: string; ids: string[] }>())
 
-function biased(tx: Writer, campaign: string, priorSigma: number): string[] {
+function unreliableReporters(tx: Writer, campaign: string, priorSigma: number): string[] {
   const cleared = tx.select({ n: sql<number>`count(*)`, at: sql<number>`max(${contributors.suspectClearedAt})` }).from(contributors).get()
   const key = `${q(tx).lastMeasurement.get()?.id ?? 0}:${cleared?.n ?? 0}:${cleared?.at ?? 0}:${priorSigma}`
   const cache = biasCache(tx)
   const hit = cache.get(campaign)
   if (hit?.key === key) return hit.ids
-  // Runs from before the maintainer cleared a contributor stop counting against it.
-  const runs = q(tx).unselected.all({ campaign }).filter(r => r.cleared === null || r.since > r.cleared)
-  const ids = biasedReporters(runs, cls => noiseFloorOf(tx, campaign, cls, priorSigma).sigma).map(b => b.contributorId)
+  const runs = q(tx).runs.all({ campaign }).map(r => ({ ...r, claim: r.kind === 'explore' }))
+  // A contributor's own runs from before the maintainer cleared it stop counting against it.
+  const counts = (r: (typeof runs)[number]) => r.cleared === null || r.since > r.cleared
+  // The noise floor can come out at half the truth, or less, from the few runs it rests on: no one
+  // is accused on a σ smaller than the campaign's prior.
+  const sigmaOf = (cls: string) => Math.max(noiseFloorOf(tx, campaign, cls, priorSigma).sigma, priorSigma)
+  const biased = new Set(biasedReporters(runs.filter(r => !r.claim && counts(r)), sigmaOf).map(b => b.contributorId))
+  // Claims against the others' runs, a biased reporter's left out: its verifications would frame honest authors.
+  const over = overclaimers(runs.filter(r => (r.claim ? counts(r) : !biased.has(r.contributorId))), sigmaOf).map(g => g.contributorId)
+  const ids = [...biased, ...over]
   cache.set(campaign, { key, ids })
   return ids
 }
@@ -64,5 +73,5 @@ export function suspectContributors(tx: Writer, campaign: string, priorSigma: nu
     const contradicted = n['claim-contradicted'] ?? 0
     const judged = contradicted + (n['not-confirmed'] ?? 0) + (n['not-reproduced'] ?? 0)
     return (n['unreproduced-improvement'] ?? 0) >= SUSPECT_AFTER || (contradicted >= CONTRADICTED_AFTER && contradicted * 2 >= judged)
-  }).map(([c]) => c).concat(biased(tx, campaign, priorSigma)).filter((c, i, all) => all.indexOf(c) === i).sort()
+  }).map(([c]) => c).concat(unreliableReporters(tx, campaign, priorSigma)).filter((c, i, all) => all.indexOf(c) === i).sort()
 }

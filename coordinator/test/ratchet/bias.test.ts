@@ -1,6 +1,6 @@
 import t from 'tap'
 import { createRng } from '@autoresearch-grid/shared'
-import { BIAS_MIN_COMMITS, biasedReporters, type UnselectedRun } from '../../src/ratchet/bias.ts'
+import { BIAS_MIN_COMMITS, biasedReporters, CLAIM_GAP_MIN_CANDIDATES, type CommitRun, overclaimers, type UnselectedRun } from '../../src/ratchet/bias.ts'
 
 // ratchet/bias.ts: a contributor whose baselines and verifications sit systematically apart from
 // other contributors' runs of the same commits is a biased reporter; honest noise is not.
@@ -27,10 +27,16 @@ t.test('a reporter 3σ low is found within a few shared commits; its honest neig
 })
 
 t.test('one reporting high (a saboteur verifier, a σ poisoner) is found the same way', async t => {
-  t.same(biasedReporters(campaign({ h1: 0, h2: 0, saboteur: 5 }, 4, 2), () => SIGMA).map(b => b.contributorId), ['saboteur'])
+  t.same(biasedReporters(campaign({ h1: 0, h2: 0, h3: 0, saboteur: 5 }, 4, 2), () => SIGMA).map(b => b.contributorId), ['saboteur'])
   const poisoned = campaign({ h1: 0, h2: 0, h3: 0 }, 5, 3)
   for (let i = 0; i < 3; i++) poisoned.push({ contributorId: 'poisoner', hardwareClass: 'cpu', commit: `c${i}`, valBpb: 4.0 })
   t.same(biasedReporters(poisoned, () => SIGMA).map(b => b.contributorId), ['poisoner'])
+})
+
+t.test('a wild value beside two honest runs does not frame them (one commit counts at most 5σ)', async t => {
+  const runs = campaign({ h1: 0, h2: 0, h3: 0 }, 6, 11)
+  runs.push({ contributorId: 'poisoner', hardwareClass: 'cpu', commit: 'c0', valBpb: 4.0 }, { contributorId: 'poisoner', hardwareClass: 'cpu', commit: 'c1', valBpb: 1.51 })
+  t.same(biasedReporters(runs.filter(r => !(r.commit === 'c0' && r.contributorId === 'h3')), () => SIGMA), [], 'the poisoner shared two commits only; h1 and h2 stand')
 })
 
 t.test('honest contributors are not flagged, over many commits and many campaigns', async t => {
@@ -48,4 +54,38 @@ t.test('too few shared commits, or a small offset, is not enough', async t => {
 t.test('classes are compared apart: a class of its own is no bias', async t => {
   const runs = campaign({ h1: 0, h2: 0 }, 5, 7).concat(campaign({ other: 0 }, 5, 8).map(r => ({ ...r, hardwareClass: 'gpu', valBpb: r.valBpb - 0.5 })))
   t.same(biasedReporters(runs, () => SIGMA), [])
+})
+
+/**
+ * Candidates of one author, each verified by three other contributors: the author's claim is its
+ * true score plus `claimOffset` σ plus noise, and (as the screen does) only claims that looked
+ * better than the parent by σ·√(1 + 1/4) were verified; `null`: every idea does nothing.
+ */
+function verifiedCandidates(claimOffset: number, candidates: number, seed: number): CommitRun[] {
+  const rng = createRng(seed).next
+  const gaussian = () => Math.sqrt(-2 * Math.log(1 - rng())) * Math.cos(2 * Math.PI * rng())
+  const runs: CommitRun[] = []
+  for (let i = 0; runs.length < candidates * 4; i++) {
+    const parentNoise = (gaussian() + gaussian() + gaussian() + gaussian()) / 4
+    const claimNoise = claimOffset + gaussian()
+    if (claimNoise - parentNoise > -Math.sqrt(1.25)) continue
+    const at = (noise: number) => 1.5 + SIGMA * noise
+    runs.push({ contributorId: 'author', hardwareClass: 'cpu', commit: `c${i}`, valBpb: at(claimNoise), claim: true })
+    for (const v of ['v1', 'v2', 'v3']) runs.push({ contributorId: v, hardwareClass: 'cpu', commit: `c${i}`, valBpb: at(gaussian()), claim: false })
+  }
+  return runs
+}
+
+t.test('an author whose claims sit 4σ below what others measure is found by its third verified candidate', async t => {
+  let found = 0
+  for (let seed = 1; seed <= 100; seed++) found += overclaimers(verifiedCandidates(-4, CLAIM_GAP_MIN_CANDIDATES, seed), () => SIGMA).length
+  t.ok(found >= 85, `${found} of 100 forgers below the cap`)
+  t.same(overclaimers(verifiedCandidates(-4, CLAIM_GAP_MIN_CANDIDATES - 1, 1), () => SIGMA), [], 'not before')
+})
+
+t.test('an honest author is not, though its claims were verified because they looked good', async t => {
+  let flagged = 0
+  // The worst honest case: every idea null, so every verified claim was luck.
+  for (let seed = 1; seed <= 300; seed++) flagged += overclaimers(verifiedCandidates(0, 6, seed), () => SIGMA).length
+  t.ok(flagged <= 1, `${flagged} of 300 honest authors of null ideas, 6 verified candidates each`)
 })
