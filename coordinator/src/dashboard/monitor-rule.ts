@@ -3,7 +3,9 @@
  * at least one other contributor measured, k disagrees when its mean differs from *every* other
  * contributor's mean by more than Z·σ·√(1/n_k + 1/n_j): one liar among the others must not make
  * everyone else look wrong. With only two contributors on a commit nobody can tell which one is
- * off, and both disagree; a third settles it. d, for the average shown, is k's mean minus the
+ * off, so such a commit is not compared at all (both used to disagree, and an honest contributor
+ * who happened to share a quarter of its commits with a lowball reporter alone was flagged with it);
+ * a third settles it. d, for the average shown, is k's mean minus the
  * median of the others' means. With honest runs that happens to about 2.4 % of
  * comparisons, so a contributor is flagged when at least FLAG_AFTER of its comparisons disagree
  * and they are at least FLAG_SHARE of them: a lowball reporter (every run low) or a forger (claims
@@ -59,6 +61,7 @@ export function compareContributors(runs: readonly ContributorRun[], sigmaOf: (c
       if (!others.length || !(sigma > 0)) continue
       const byOther = new Map<string, ContributorRun[]>()
       for (const r of others) byOther.set(r.contributorId, [...(byOther.get(r.contributorId) ?? []), r])
+      if (byOther.size < 2) continue
       const d = avg(mine) - median([...byOther.values()].map(avg))
       const s = stats.get(k)!
       s.compared++
