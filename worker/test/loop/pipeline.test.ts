@@ -194,3 +194,22 @@ t.test('with an agent slower than a training run, pipelining raises the GPU duty
   t.ok(on.maxHeld > 2, `the coordinator sent ${on.maxHeld} units at once: more than one spare while the agent was not yet measured`)
   t.equal(off.maxHeld, 1, 'without pipelining, one unit at a time')
 })
+
+t.test('worker join with start-up beside evaluation (the GPU lane, forced on here): every unit is measured, in two run folders', async t => {
+  const c = await startCoordinator()
+  t.teardown(c.close)
+  await createCampaign(c.app, { name: 'demo', seed: { 'train.py': TRAIN }, spec: { budgetSeconds: 2, profile: 'cpu-tiny', vocabSize: 512, noise: { baselineRuns: 2, replications: 0 } } })
+  const lines: string[] = []
+  const stateDir = join(t.testdir({}), 'w')
+  const summary = await joinCoordinator({
+    url: c.url, token: c.workerToken(), name: 'w-overlap', stateDir, trainerDir, agent: new HeuristicAgent(),
+    overlapStartUp: true, maxUnits: 3, log: l => lines.push(l),
+  })
+  const log = lines.join('\n')
+  t.equal(summary.units, 3, log.slice(-3000))
+  t.match(log, /pipelined, up to \d units, next start-up beside evaluation/)
+  t.equal(log.match(/: start-up [\d.]+s \(off the clock\), trained [\d.]+s, evaluated in [\d.]+s/g)?.length, 3, 'three runs, each with its start-up off the clock')
+  t.notMatch(log, /attempt \d failed|started again/, 'none failed or had to start again')
+  const measured = c.app.db.$client.prepare("select count(*) as n from experiments where status != 'crash'").get() as { n: number }
+  t.equal(measured.n, 3, 'three experiments recorded')
+})
