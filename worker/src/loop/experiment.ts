@@ -227,6 +227,7 @@ export async function trainExperiment(ctx: ExperimentContext, p: Prepared, data:
       python: ctx.python, trainerDir: ctx.trainerDir, runDir, budgetSeconds: unit.budgetSeconds, profile: unit.profile,
       seed: ctx.trainerSeed, cacheDir: data.cacheDir, dataDir: data.dataDir, extraEnv: ctx.env, sandbox: ctx.sandbox,
       sourceHash: sourceHash(files), trustedCode: unit.kind === 'baseline', lane: ctx.lane, onTraining: ctx.onTraining, signal,
+      restage: async () => { await prepareRunDir({ runDir, files, trainerDir: ctx.trainerDir }) },
       onProgress: prog => ctx.onProgress?.(unit, prog),
     }).finally(() => seat?.free())
     ctx.onTrained?.(result.trainSeconds, unit.budgetSeconds)

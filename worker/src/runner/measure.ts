@@ -38,6 +38,8 @@ export interface MeasureOptions extends Pick<RunTrainerOptions, 'python' | 'runD
   lane?: GpuLane
   /** Called when the run gets its turn and its data (the clock starts) and when its turn ends. */
   onTraining?: (running: boolean) => void
+  /** Puts the run folder back as it was staged, before a run that must start again does (lane.ts). */
+  restage?: () => Promise<void>
 }
 
 export type MeasureStatus = 'ok' | 'crash' | 'rejected-measurement' | 'aborted'
@@ -209,6 +211,7 @@ export async function trainAndMeasure(o: MeasureOptions): Promise<Measurement> {
       turn.end()
       turn = new Turn(o, limits, bytecode, lane)
       if (!(await turn.start(true).then(() => true, () => false))) return stoppedBeforeStart(o)
+      await o.restage?.()
       notes = `(started again with the GPU to itself: ${restart})\n`
       train = await launch(turn)
     }

@@ -179,12 +179,14 @@ t.test('overlap on the real trainer', { skip: python ? false : 'needs a Python w
     const aHasTurn = new Promise<void>(resolve => { aGoes = resolve })
     const one = measure('evict-a', failing, { lane, onTraining: on => { if (on) aGoes() } })
     await aHasTurn
-    const [a, b] = await Promise.all([one, measure('evict-b', stamped, { lane })])
+    let restaged = 0
+    const [a, b] = await Promise.all([one, measure('evict-b', stamped, { lane, restage: async () => { restaged++ } })])
     t.equal(a.status, 'crash', 'a fails alone too: its own fault')
     t.match(a.logTail, /the evaluation failed while 1 run\(s\) started up beside it, and was redone with the GPU to itself/)
     t.match(a.error, /out of memory \(a test\)/)
     t.equal(b.status, 'ok', b.error ?? '')
     t.match(b.logTail, /started again with the GPU to itself: the run before it needed the GPU/)
     t.equal(b.logTail.match(/^LAUNCHED /gm)?.length, 1, 'the log is the second start\'s')
+    t.equal(restaged, 1, 'its run folder was staged again before the second start')
   })
 })
