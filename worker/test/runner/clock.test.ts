@@ -2,20 +2,15 @@ import t from 'tap'
 import { existsSync, readFileSync } from 'node:fs'
 import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { findPython } from '@autoresearch-grid/trainer'
-import { sharedCorpus } from '../fixtures/corpus.ts'
+import { openMeasureLab, trainerDir } from '../fixtures/measure-lab.ts'
 import { clockLimits, markerOf, readClock, READY_MARKER, SAVED_MARKER } from '../../src/runner/clock.ts'
 import { DESCRIPTION_FILES, openGate, TRAINING_SPLIT } from '../../src/runner/gate.ts'
-import { trainAndMeasure, type MeasureOptions } from '../../src/runner/measure.ts'
-import { prepareRunDir } from '../../src/runner/run-dir.ts'
-import { detectSandbox } from '../../src/sandbox/detect.ts'
 
 // The worker's clock (runner/clock.ts): training gets its data only when it asks for it, the
 // clock runs from then to the saved weights, and a run that trains past budget + slack is stopped
 // and rejected, whatever its own clock says.
 
-const trainerDir = fileURLToPath(new URL('../../../trainer/', import.meta.url))
 
 t.test('the markers are the lines prepare.py prints, and nothing else', async t => {
   const prepare = readFileSync(join(trainerDir, 'prepare.py'), 'utf8')
@@ -51,19 +46,9 @@ t.test('the gate holds the data set\'s description, and the training split only 
 const python = await findPython().catch(() => null)
 t.test('the clock on the real trainer', { skip: python ? false : 'needs a Python with torch' }, async t => {
   if (!python) return
-  const sandbox = await detectSandbox(python.path)
-  if (!sandbox.ok) return t.fail(`no sandbox here (npm test installs bubblewrap): ${sandbox.problem}`)
-  const data = await sharedCorpus()
-  const train = readFileSync(join(trainerDir, 'train.py'), 'utf8')
-  const scratch = t.testdir()
-  const measure = async (name: string, source: string, extra: Partial<MeasureOptions> = {}) => {
-    const runDir = join(scratch, name)
-    await prepareRunDir({ runDir, trainerDir, files: { 'train.py': source } })
-    return trainAndMeasure({
-      python: python.path, trainerDir, runDir, budgetSeconds: 2, profile: 'cpu-tiny', seed: 1, cacheDir: data.cacheDir,
-      dataDir: data.dataDir, sandbox: sandbox.host, sourceHash: name, ...extra,
-    })
-  }
+  const lab = await openMeasureLab(python.path, t.testdir())
+  if (lab.problem !== null) return t.fail(`no sandbox here (npm test installs bubblewrap): ${lab.problem}`)
+  const { measure, train } = lab
   const edit = (anchor: string, replacement: string) => {
     t.ok(train.includes(anchor), `train.py still has ${JSON.stringify(anchor)}`)
     return train.replace(anchor, replacement)

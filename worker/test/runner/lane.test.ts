@@ -1,19 +1,12 @@
 import t from 'tap'
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { findPython } from '@autoresearch-grid/trainer'
-import { sharedCorpus } from '../fixtures/corpus.ts'
+import { openMeasureLab } from '../fixtures/measure-lab.ts'
 import { GpuLane } from '../../src/runner/lane.ts'
-import { trainAndMeasure, type MeasureOptions } from '../../src/runner/measure.ts'
-import { prepareRunDir } from '../../src/runner/run-dir.ts'
-import { detectSandbox } from '../../src/sandbox/detect.ts'
 
 // The GPU lane (runner/lane.ts): one run trains or is evaluated at a time, in launch order; the
 // next run starts up beside it — beside its training in `worker solo` ('training' overlap), only
 // beside its evaluation in `worker join` ('evaluation'), where the next run is a stranger's code.
 
-const trainerDir = fileURLToPath(new URL('../../../trainer/', import.meta.url))
 const tick = () => new Promise(r => setTimeout(r, 10))
 
 t.test('the GPU is taken in turns, in the order the runs were launched; two seats let two runs overlap', async t => {
@@ -125,19 +118,9 @@ t.test('an evaluation that needs the GPU to itself evicts the runs started besid
 const python = await findPython().catch(() => null)
 t.test('overlap on the real trainer', { skip: python ? false : 'needs a Python with torch' }, async t => {
   if (!python) return
-  const sandbox = await detectSandbox(python.path)
-  if (!sandbox.ok) return t.fail(`no sandbox here (npm test installs bubblewrap): ${sandbox.problem}`)
-  const data = await sharedCorpus()
-  const train = readFileSync(join(trainerDir, 'train.py'), 'utf8')
-  const scratch = t.testdir()
-  const measure = async (name: string, source: string, extra: Partial<MeasureOptions> = {}) => {
-    const runDir = join(scratch, name)
-    await prepareRunDir({ runDir, trainerDir, files: { 'train.py': source } })
-    return trainAndMeasure({
-      python: python.path, trainerDir, runDir, budgetSeconds: 2, profile: 'cpu-tiny', seed: 1, cacheDir: data.cacheDir,
-      dataDir: data.dataDir, sandbox: sandbox.host, sourceHash: name, ...extra,
-    })
-  }
+  const lab = await openMeasureLab(python.path, t.testdir())
+  if (lab.problem !== null) return t.fail(`no sandbox here (npm test installs bubblewrap): ${lab.problem}`)
+  const { measure, train } = lab
   const edit = (source: string, anchor: string, replacement: string) => {
     t.ok(source.includes(anchor), `train.py still has ${JSON.stringify(anchor)}`)
     return source.replace(anchor, replacement)
