@@ -72,16 +72,8 @@ interface Comparison {
 
 /** One comparison per contributor and commit it shares with others. */
 function comparisons(runs: readonly UnselectedRun[], sigmaOf: (hardwareClass: string) => number): Comparison[] {
-  const byCommit = new Map<string, UnselectedRun[]>()
-  for (const r of runs) {
-    if (!(Number.isFinite(r.valBpb) && r.valBpb > 0)) continue
-    const key = `${r.hardwareClass}\0${r.commit}`
-    const group = byCommit.get(key)
-    if (group) group.push(r)
-    else byCommit.set(key, [r])
-  }
   const out: Comparison[] = []
-  for (const group of byCommit.values()) {
+  for (const group of byCommit(runs)) {
     const sigma = sigmaOf(group[0].hardwareClass)
     if (!(sigma > 0)) continue
     const byContributor = new Map<string, number[]>()
@@ -136,14 +128,8 @@ export interface ClaimGap {
 
 /** Pure: the authors whose claims sit CLAIM_GAP_SIGMA or more below others' runs of the same commits. */
 export function overclaimers(runs: readonly CommitRun[], sigmaOf: (hardwareClass: string) => number): ClaimGap[] {
-  const byCommit = new Map<string, CommitRun[]>()
-  for (const r of runs) {
-    if (!(Number.isFinite(r.valBpb) && r.valBpb > 0)) continue
-    const key = `${r.hardwareClass}\0${r.commit}`
-    byCommit.set(key, [...(byCommit.get(key) ?? []), r])
-  }
   const acc = new Map<string, { w: number; wg: number; candidates: number }>()
-  for (const group of byCommit.values()) {
+  for (const group of byCommit(runs)) {
     const sigma = sigmaOf(group[0].hardwareClass)
     const claims = group.filter(r => r.claim)
     const author = claims[0]?.contributorId
@@ -163,4 +149,17 @@ export function overclaimers(runs: readonly CommitRun[], sigmaOf: (hardwareClass
     .map(([contributorId, a]) => ({ contributorId, gapSigma: a.wg / a.w, candidates: a.candidates }))
     .filter(g => g.candidates >= CLAIM_GAP_MIN_CANDIDATES && g.gapSigma <= -CLAIM_GAP_SIGMA)
     .sort((x, y) => x.contributorId.localeCompare(y.contributorId))
+}
+
+/** Sane runs grouped by commit and class: the runs of one code on one kind of machine. */
+function byCommit<R extends UnselectedRun>(runs: readonly R[]): R[][] {
+  const groups = new Map<string, R[]>()
+  for (const r of runs) {
+    if (!(Number.isFinite(r.valBpb) && r.valBpb > 0)) continue
+    const key = `${r.hardwareClass}\0${r.commit}`
+    const group = groups.get(key)
+    if (group) group.push(r)
+    else groups.set(key, [r])
+  }
+  return [...groups.values()]
 }
