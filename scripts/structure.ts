@@ -26,7 +26,7 @@ export const LAYERS: { name: string; why: string; nodes: string[] }[] = [
     'coordinator/db', 'coordinator/git', 'coordinator/events'] },
   { name: 'coordinator: context', why: 'the Ctx every module receives: db, git, bus, settings, clock, in-memory state', nodes: ['coordinator/context'] },
   { name: 'coordinator: domain', why: 'one folder per concept, each writing its own tables', nodes: [
-    'coordinator/auth', 'coordinator/dataset', 'coordinator/campaigns', 'coordinator/hypotheses', 'coordinator/classes', 'coordinator/review',
+    'coordinator/auth', 'coordinator/dataset', 'coordinator/campaigns', 'coordinator/measurements', 'coordinator/hypotheses', 'coordinator/classes', 'coordinator/review',
     'coordinator/workers', 'coordinator/swarm'] },
   { name: 'coordinator: work units', why: 'leasing, reports, judging and merging: the loop that uses every domain folder', nodes: ['coordinator/units'] },
   { name: 'coordinator: reads', why: 'what the dashboard and the status page show; reads only, and the live feed', nodes: ['coordinator/dashboard', 'coordinator/status'] },
@@ -47,9 +47,7 @@ export const LAYERS: { name: string; why: string; nodes: string[] }[] = [
  * a folder edge (`a → b`, which also covers the file circles behind it) or a file edge.
  */
 export const OWED: { edge: string; owner: string; fix: string }[] = [
-  { edge: 'coordinator/classes → coordinator/units', owner: 'issue 18, part 2a (units)', fix: 'noise-floor.ts is a measurement statistic, not a work-unit verb: give it a home below both' },
   { edge: 'coordinator/review → coordinator/units', owner: 'issue 18, part 2a (units)', fix: 'review/gate.ts and units/merge.ts import each other; a verdict continues a merge through units/ verbs the review calls from above, or the gate moves into units/' },
-  { edge: 'coordinator/workers → coordinator/units', owner: 'issue 18, part 2a (units)', fix: 'workers/registry.ts reads leaseSeconds from units/leases.ts while units/ reads workers: the one writer of work units takes the lease arithmetic' },
 ]
 
 /** Source roots: a package's name, its folder, and whether its top-level files are one node (a flat package). */

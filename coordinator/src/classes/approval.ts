@@ -6,7 +6,7 @@ import type { Writer } from '../db/open.ts'
 import { prepared } from '../db/prepared.ts'
 import type { Campaign } from '../campaigns/campaigns.ts'
 import { mean, median } from '../ratchet/index.ts'
-import { noiseFloorOf } from '../units/noise-floor.ts'
+import { noiseFloorOf } from '../measurements/noise-floor.ts'
 
 /**
  * Which hardware classes count toward merges (issue 15). Numbers are compared only within a

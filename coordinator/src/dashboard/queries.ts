@@ -2,7 +2,7 @@ import { and, desc, eq, gt, type like, or, sql, type SQL } from 'drizzle-orm'
 import type { Ctx } from '../context.ts'
 import { contributors, experiments, hypotheses, measurements, merges, unitContext, workUnits, workers } from '../db/schema.ts'
 import { getCampaign } from '../campaigns/campaigns.ts'
-import { noiseFloorOf } from '../units/noise-floor.ts'
+import { noiseFloorOf } from '../measurements/noise-floor.ts'
 import { progressCurve, type CurveExperiment } from './curve.ts'
 import { effectiveReview } from '../review/policy.ts'
 import { reviewOf } from '../review/queue.ts'
@@ -63,7 +63,7 @@ export function summary(app: Ctx, campaign: string) {
   const now = app.now()
   const classes = app.db.select({ hardwareClass: experiments.hardwareClass, n: sql<number>`count(*)` }).from(experiments)
     .where(eq(experiments.campaign, campaign)).groupBy(experiments.hardwareClass).orderBy(desc(sql`count(*)`)).all()
-  // σ as the ratchet decides with it (units/noise-floor.ts).
+  // σ as the ratchet decides with it (measurements/noise-floor.ts).
   const noise = classes.map(c => ({ hardwareClass: c.hardwareClass, experiments: c.n, ...noiseFloorOf(app.db, campaign, c.hardwareClass, o.spec.noise.priorSigma) }))
   // The best as the ratchet sees it: the mean of the current best's samples on the busiest class.
   const primary = classes[0]?.hardwareClass ?? null

@@ -3,7 +3,7 @@ import type { Writer } from '../db/open.ts'
 import type { Campaign } from '../campaigns/campaigns.ts'
 import { experiments, measurements, workUnits } from '../db/schema.ts'
 import { carriedFrom, DEFAULT_SEQUENTIAL, realRateOf, type CarriedEvidence } from '../ratchet/index.ts'
-import { noiseFloorOf } from './noise-floor.ts'
+import { noiseFloorOf } from '../measurements/noise-floor.ts'
 
 /**
  * What the `sequential` policy reads besides a candidate's own runs (ratchet/decide-sequential.ts):

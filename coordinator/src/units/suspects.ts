@@ -4,7 +4,7 @@ import { contributors, experiments, measurements } from '../db/schema.ts'
 import type { Writer } from '../db/open.ts'
 import { prepared } from '../db/prepared.ts'
 import { biasedReporters, overclaimers } from '../ratchet/index.ts'
-import { noiseFloorOf } from './noise-floor.ts'
+import { noiseFloorOf } from '../measurements/noise-floor.ts'
 
 /**
  * Contributors whose candidates nobody should spend runs verifying until the maintainer looks
