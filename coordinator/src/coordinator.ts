@@ -10,6 +10,7 @@ import { recoverMerges } from './units/merge.ts'
 import { restoreExperimentRefs } from './units/experiment-refs.ts'
 import { startReviewRunner, type ReviewRunner } from './review/runner.ts'
 import { supersedeAll } from './review/verdicts.ts'
+import { MERGE_STEPS } from './units/merge.ts'
 
 /** Opens a coordinator's state in a data dir: `coordinator.db` (SQLite) and `git/` (the code). */
 export async function openCoordinator(dataDir: string, settings: Partial<Settings> = {}): Promise<Ctx & { reviewRunner: ReviewRunner; close(): void }> {
@@ -24,7 +25,7 @@ export async function openCoordinator(dataDir: string, settings: Partial<Setting
   timer.unref()
   // A review left pending while the best moved (a crash in between) goes the stale way now;
   // reviews still owed by the agent are picked up by the runner's first pass.
-  await supersedeAll(ctx)
-  const reviewRunner = startReviewRunner(ctx)
+  await supersedeAll(ctx, MERGE_STEPS)
+  const reviewRunner = startReviewRunner(ctx, MERGE_STEPS)
   return { ...ctx, reviewRunner, close: () => { reviewRunner.stop(); clearInterval(timer); git.close(); db.$client.close() } }
 }

@@ -5,6 +5,7 @@ import { adminProcedure, router } from './trpc.ts'
 import { setCampaignStatus } from '../campaigns/campaigns.ts'
 import { setCampaignReview } from '../review/mode.ts'
 import { maintainerVerdict } from '../review/verdicts.ts'
+import { MERGE_STEPS } from '../units/merge.ts'
 import { addHypothesis } from '../hypotheses/add.ts'
 import { accessChanged, createWorkerToken, revokeContributorTokens } from '../auth/access.ts'
 import { workers } from '../db/schema.ts'
@@ -42,7 +43,7 @@ export const adminRouter = router({
     experimentId: z.string().max(64),
     verdict: z.enum(['approve', 'reject']),
     reason: z.string().trim().min(3, 'say why: a review needs a reason of a few words').max(2000),
-  })).mutation(({ ctx, input }) => maintainerVerdict(ctx.app, input.experimentId, input.verdict, input.reason)),
+  })).mutation(({ ctx, input }) => maintainerVerdict(ctx.app, input.experimentId, input.verdict, input.reason, MERGE_STEPS)),
   /** A hardware class counts toward merges once approved (classes/approval.ts); its held candidates are judged now. */
   approveClass: adminProcedure.input(ClassRef.extend({ approved: z.boolean().default(true) })).mutation(async ({ ctx, input }) => {
     approveClass(ctx.app, input.campaign, input.hardwareClass, input.approved)

@@ -4,9 +4,8 @@ import { newId } from '../context.ts'
 import { experiments, reviews } from '../db/schema.ts'
 import { logEvent } from '../events/log.ts'
 import { getCampaign } from '../campaigns/campaigns.ts'
-import type { MergeJob } from '../units/merge.ts'
 import { awaitingText, effectiveReview, reviewState } from './policy.ts'
-import { approvalOf, type Approval, type ReviewRow } from './rows.ts'
+import { approvalOf, type Approval, type MergeJob, type ReviewRow } from './rows.ts'
 
 export type { Approval } from './rows.ts'
 

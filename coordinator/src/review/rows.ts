@@ -1,10 +1,27 @@
 import type { Decision } from '../ratchet/index.ts'
-import type { reviews } from '../db/schema.ts'
+import type { Ctx } from '../context.ts'
+import type { experiments, reviews } from '../db/schema.ts'
 import { approvedText, approvers, oneLine, reviewState, reviewTrailer, type Verdict } from './policy.ts'
 
 /** A review as stored (db/schema.ts), and the readings of it the gate, the verdicts and the dashboard share. */
 export type ReviewRow = typeof reviews.$inferSelect
 export type MergeDecision = Extract<Decision, { kind: 'merge' }>
+type Experiment = typeof experiments.$inferSelect
+
+/** A candidate the ratchet would merge, as the gate and the merge see it (units/merge.ts). */
+export interface MergeJob { campaign: string; experiment: Experiment; decision: MergeDecision }
+
+/**
+ * How a review's outcome is carried on: the merge verbs of the work-unit loop (units/merge.ts
+ * MERGE_STEPS), handed down by their callers (the coordinator, the admin API) so that review/,
+ * which the merge calls through the gate, never imports the layer above it.
+ */
+export interface MergeSteps {
+  /** An approved candidate merges (or goes the stale way, if the best moved meanwhile). */
+  commit(ctx: Ctx, job: MergeJob, approval: Approval): Promise<void>
+  /** A superseded candidate is merged onto the best, or gets a rebase unit. */
+  stale(ctx: Ctx, exp: Experiment): Promise<void>
+}
 
 /** What a merge records of its review: in the merge row, the commit trailer and the decision text. */
 export interface Approval {

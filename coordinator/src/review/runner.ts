@@ -9,7 +9,7 @@ import { UserError } from '../errors.ts'
 import { agentOwed } from './policy.ts'
 import { ReviewAgent, ReviewAgentError } from './agent.ts'
 import { reasonOf, type ReviewInput } from './prompt.ts'
-import { verdictsOf, type MergeDecision, type ReviewRow } from './rows.ts'
+import { verdictsOf, type MergeDecision, type MergeSteps, type ReviewRow } from './rows.ts'
 import { recordAgentFailure, recordVerdict, supersedeAll, supersedeMoved } from './verdicts.ts'
 
 type Experiment = typeof experiments.$inferSelect
@@ -43,10 +43,10 @@ function dueReviews(ctx: Ctx): ReviewRow[] {
 }
 
 /** One agent review: the verdict is recorded (and acted on); a failure is recorded for a later try. */
-async function reviewOne(ctx: Ctx, agent: ReviewAgent, row: ReviewRow, program: string | null, signal: AbortSignal): Promise<void> {
+async function reviewOne(ctx: Ctx, steps: MergeSteps, agent: ReviewAgent, row: ReviewRow, program: string | null, signal: AbortSignal): Promise<void> {
   const c = getCampaign(ctx, row.campaign)!
   const exp = ctx.db.select().from(experiments).where(eq(experiments.id, row.experimentId)).get()!
-  if (exp.parentCommit !== c.bestCommit) return void await supersedeMoved(ctx, c.name)
+  if (exp.parentCommit !== c.bestCommit) return void await supersedeMoved(ctx, c.name, steps)
   let review
   try {
     review = await agent.review(await reviewInput(ctx, c, exp, row.decision as MergeDecision, program), signal)
@@ -56,7 +56,7 @@ async function reviewOne(ctx: Ctx, agent: ReviewAgent, row: ReviewRow, program: 
     return recordAgentFailure(ctx, row.id, agent.model, message)
   }
   try {
-    await recordVerdict(ctx, row.id, { reviewer: 'agent', by: agent.model, verdict: review.verdict, reason: reasonOf(review), concerns: review.concerns })
+    await recordVerdict(ctx, row.id, { reviewer: 'agent', by: agent.model, verdict: review.verdict, reason: reasonOf(review), concerns: review.concerns }, steps)
   } catch (err) {
     // The maintainer decided while the agent was thinking: their verdict stands.
     if (!(err instanceof UserError)) throw err
@@ -74,9 +74,10 @@ export interface ReviewRunner {
  * time (reviews are rare next to reports; one at a time keeps the API bill and the rate limit
  * predictable). Wakes on the bus (a review requested, the best moved) and on a timer (retries
  * after a failure, reviews left pending by a restart, the first pass after start). Without an agent configured it still
- * sweeps superseded reviews; pending ones wait for the maintainer, who may stand in.
+ * sweeps superseded reviews; pending ones wait for the maintainer, who may stand in. A decided
+ * review carries on through `steps` (units/merge.ts MERGE_STEPS).
  */
-export function startReviewRunner(ctx: Ctx): ReviewRunner {
+export function startReviewRunner(ctx: Ctx, steps: MergeSteps): ReviewRunner {
   const agent = ctx.settings.reviewAgent ? new ReviewAgent(ctx.settings.reviewAgent) : null
   const abort = new AbortController()
   const program = readProgram()
@@ -85,12 +86,12 @@ export function startReviewRunner(ctx: Ctx): ReviewRunner {
   let again = false
 
   async function sweep(): Promise<void> {
-    await supersedeAll(ctx)
+    await supersedeAll(ctx, steps)
     if (!agent) return
     for (const row of dueReviews(ctx)) {
       if (abort.signal.aborted) return
       const still = ctx.db.select({ id: reviews.id }).from(reviews).where(and(eq(reviews.id, row.id), eq(reviews.state, 'pending'))).get()
-      if (still) await reviewOne(ctx, agent, row, await program, abort.signal)
+      if (still) await reviewOne(ctx, steps, agent, row, await program, abort.signal)
     }
   }
 

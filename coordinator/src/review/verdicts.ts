@@ -4,9 +4,8 @@ import { experiments, hypotheses, reviews } from '../db/schema.ts'
 import { logEvent } from '../events/log.ts'
 import { getCampaign } from '../campaigns/campaigns.ts'
 import { UserError } from '../errors.ts'
-import { commitMerge, mergeStale } from '../units/merge.ts'
 import { awaitingText, oneLine, rejectedText, retryDelayMs, reviewState, type Verdict } from './policy.ts'
-import { approvalOf, verdictsOf, type MergeDecision, type ReviewRow } from './rows.ts'
+import { approvalOf, verdictsOf, type MergeDecision, type MergeSteps, type ReviewRow } from './rows.ts'
 import type { Concern } from './prompt.ts'
 import { crashPoint } from '../faults/crash-point.ts'
 
@@ -14,7 +13,7 @@ import { crashPoint } from '../faults/crash-point.ts'
  * The transitions of a review after the gate opened it, each one named verb: a verdict (agent or
  * maintainer), a failed agent call, and "the best moved on" (superseded). Each writes the review
  * and its experiment in one transaction; a verdict that completes the review then merges through
- * units/merge.ts commitMerge, whose own check sends a candidate whose parent is no longer the best
+ * `steps.commit` (units/merge.ts commitMerge, rows.ts MergeSteps), whose own check sends a candidate whose parent is no longer the best
  * down the stale path.
  *
  *   pending ──verdict──▶ pending (another reviewer still owed)
@@ -31,7 +30,7 @@ export interface VerdictInput extends Verdict {
 export type VerdictOutcome = 'approved' | 'rejected' | 'waiting'
 
 /** Records one reviewer's verdict on a pending review and acts on what the verdicts add up to. */
-export async function recordVerdict(ctx: Ctx, reviewId: string, v: VerdictInput): Promise<VerdictOutcome> {
+export async function recordVerdict(ctx: Ctx, reviewId: string, v: VerdictInput, steps: MergeSteps): Promise<VerdictOutcome> {
   const now = ctx.now()
   const done = ctx.db.transaction(tx => {
     const row = tx.select().from(reviews).where(eq(reviews.id, reviewId)).get()
@@ -63,18 +62,18 @@ export async function recordVerdict(ctx: Ctx, reviewId: string, v: VerdictInput)
   })
   if (done.outcome === 'approved') {
     crashPoint('review-approved')
-    await commitMerge(ctx, { campaign: done.row.campaign, experiment: { ...done.exp, status: 'merging' }, decision: done.decision }, approvalOf(done.row))
+    await steps.commit(ctx, { campaign: done.row.campaign, experiment: { ...done.exp, status: 'merging' }, decision: done.decision }, approvalOf(done.row))
   }
   announce(ctx, done.row.campaign, done.row.experimentId)
   return done.outcome
 }
 
 /** The maintainer's verdict, by experiment (what the dashboard shows): a reason is required either way. */
-export async function maintainerVerdict(ctx: Ctx, experimentId: string, verdict: 'approve' | 'reject', reason: string): Promise<{ outcome: VerdictOutcome; status: string }> {
+export async function maintainerVerdict(ctx: Ctx, experimentId: string, verdict: 'approve' | 'reject', reason: string, steps: MergeSteps): Promise<{ outcome: VerdictOutcome; status: string }> {
   const row = ctx.db.select().from(reviews).where(and(eq(reviews.experimentId, experimentId), eq(reviews.state, 'pending'))).get()
   if (!row) throw new UserError(`experiment "${experimentId}" is not awaiting review`, 'conflict')
   if (!reason.trim()) throw new UserError('a review needs a reason: say why you approve or reject it')
-  const outcome = await recordVerdict(ctx, row.id, { reviewer: 'maintainer', by: 'maintainer', verdict, reason: reason.trim() })
+  const outcome = await recordVerdict(ctx, row.id, { reviewer: 'maintainer', by: 'maintainer', verdict, reason: reason.trim() }, steps)
   const status = ctx.db.select({ status: experiments.status }).from(experiments).where(eq(experiments.id, experimentId)).get()!.status
   return { outcome, status }
 }
@@ -102,7 +101,7 @@ export function recordAgentFailure(ctx: Ctx, reviewId: string, model: string, er
  * merge that cannot happen. They are superseded and go the stale way (three-way merge onto the
  * best, or a rebase unit), whose result the ratchet judges, and the gate reviews, afresh.
  */
-export async function supersedeMoved(ctx: Ctx, campaign: string): Promise<number> {
+export async function supersedeMoved(ctx: Ctx, campaign: string, steps: MergeSteps): Promise<number> {
   const c = getCampaign(ctx, campaign)
   if (!c) return 0
   const moved = ctx.db.select({ review: reviews, exp: experiments }).from(reviews).innerJoin(experiments, eq(experiments.id, reviews.experimentId))
@@ -117,16 +116,16 @@ export async function supersedeMoved(ctx: Ctx, campaign: string): Promise<number
       logEvent(tx, campaign, 'review-superseded', { experiment: exp.id, review: review.id, best: c.bestCommit })
       return true
     })
-    if (taken) await mergeStale(ctx, { ...exp, status: 'stale' })
+    if (taken) await steps.stale(ctx, { ...exp, status: 'stale' })
     announce(ctx, campaign, exp.id)
   }
   return moved.length
 }
 
 /** supersedeMoved for every campaign with a pending review: at start-up (the best may have moved before a crash) and on each runner pass. */
-export async function supersedeAll(ctx: Ctx): Promise<void> {
+export async function supersedeAll(ctx: Ctx, steps: MergeSteps): Promise<void> {
   const campaigns = new Set(ctx.db.select({ campaign: reviews.campaign }).from(reviews).where(eq(reviews.state, 'pending')).all().map(r => r.campaign))
-  for (const name of campaigns) await supersedeMoved(ctx, name)
+  for (const name of campaigns) await supersedeMoved(ctx, name, steps)
 }
 
 function announce(ctx: Ctx, campaign: string, experimentId: string): void {

@@ -5,14 +5,14 @@ import { newId } from '../context.ts'
 import { campaigns, contributors, experiments, measurements, merges, workers, workUnits } from '../db/schema.ts'
 import { logEvent } from '../events/log.ts'
 import { getCampaign } from '../campaigns/campaigns.ts'
-import type { Decision } from '../ratchet/index.ts'
 import { applyDecision, decideCandidate } from './judge.ts'
 import { sourceOf } from './source-cache.ts'
-import { gateMerge, type Approval } from '../review/gate.ts'
+import { gateMerge } from '../review/gate.ts'
+import type { Approval, MergeJob, MergeSteps } from '../review/rows.ts'
 import { createUnit, recordDone } from './lifecycle.ts'
 
 type Experiment = typeof experiments.$inferSelect
-export interface MergeJob { campaign: string; experiment: Experiment; decision: Extract<Decision, { kind: 'merge' }> }
+export type { MergeJob }
 
 function author(ctx: Ctx, contributorId: string) {
   const c = ctx.db.select().from(contributors).where(eq(contributors.id, contributorId)).get()!
@@ -151,3 +151,6 @@ export function staleWithoutFollowUp(ctx: Pick<Ctx, 'db'>): Experiment[] {
   return ctx.db.select().from(experiments)
     .where(and(eq(experiments.status, 'stale'), inArray(experiments.kind, [...CANDIDATE_KINDS]), notExists(followUp))).all()
 }
+
+/** What a review's outcome carries on with (review/rows.ts MergeSteps): the merge verbs above. */
+export const MERGE_STEPS: MergeSteps = { commit: commitMerge, stale: mergeStale }
