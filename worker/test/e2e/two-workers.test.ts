@@ -32,7 +32,7 @@ t.test('two real workers train on CPU, the branch advances only on improvements,
   const data = join(dir, 'data')
   const cli = (...args: string[]) => execa(process.execPath, [coordinatorCli, '--data', data, ...args])
   // Two contributors: each verifies the other's candidates (one verification; more would need more contributors).
-  await cli('campaign', 'create', 'demo', '--budget', '5', '--profile', 'cpu-tiny', '--vocab-size', '512', '--replications', '1')
+  await cli('campaign', 'create', 'demo', '--budget', '2', '--profile', 'cpu-tiny', '--vocab-size', '512', '--replications', '1')
   const alice = (await cli('token', 'create', 'alice', '--email', 'alice@example.org')).stdout.trim()
   const bob = (await cli('token', 'create', 'bob', '--email', 'bob@example.org')).stdout.trim()
 
