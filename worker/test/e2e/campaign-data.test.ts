@@ -64,7 +64,7 @@ t.test('a dir: campaign whose data only the coordinator has is served to two wor
   const env = { AUTORESEARCH_CLIMBMIX_URL: shardUrl }
 
   const cli = (...args: string[]) => execa(process.execPath, [coordinatorCli, '--data', data, ...args], { env, reject: false, all: true })
-  const created = await cli('campaign', 'create', 'mail', '--source', `dir:${emails}`, '--budget', '5', '--profile', 'cpu-tiny', '--vocab-size', '512',
+  const created = await cli('campaign', 'create', 'mail', '--source', `dir:${emails}`, '--budget', '2', '--profile', 'cpu-tiny', '--vocab-size', '512',
     '--program', join(dir, 'program-1.md'), '--author', 'Maja Maintainer', '--replications', '0', '--baseline-runs', '1')
   if (!t.equal(created.exitCode, 0, 'campaign create prepares the folder')) t.comment(created.all)
   t.match(created.stdout, /data: served by the coordinator \(emails\).*workers download it from \/data\/mail/, 'the campaign serves its data')
