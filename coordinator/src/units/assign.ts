@@ -14,7 +14,7 @@ import { drawVerifiers, excludedOf } from './verifier-draw.ts'
 import { suspectContributors } from './suspects.ts'
 import { canVerify, canVerifyAuthors, classStanding } from '../classes/approval.ts'
 import { workers } from '../db/schema.ts'
-import { createUnit, leaseUnit, newLeaseToken, type Unit } from './lifecycle.ts'
+import { createUnit, getUnit, leaseUnit, newLeaseToken, type Unit } from './lifecycle.ts'
 import { sourceOf } from './source-cache.ts'
 
 const p = sql.placeholder
@@ -42,7 +42,6 @@ const q = prepared(db => ({
   openHypotheses: db.select().from(hypotheses).where(and(eq(hypotheses.campaign, p('campaign')), inArray(hypotheses.status, ['open', 'in-progress']))).prepare(),
   measuredOf: db.select({ commit: measurements.commit, cls: measurements.hardwareClass, worker: measurements.workerId }).from(measurements)
     .where(and(eq(measurements.campaign, p('campaign')), eq(measurements.commit, p('commit')))).prepare(),
-  unit: db.select().from(workUnits).where(eq(workUnits.id, p('id'))).prepare(),
   startHypothesis: db.update(hypotheses).set({ status: 'in-progress' }).where(and(eq(hypotheses.id, p('id')), eq(hypotheses.status, 'open'))).prepare(),
   hypothesis: db.select().from(hypotheses).where(eq(hypotheses.id, p('id'))).prepare(),
   experiment: db.select().from(experiments).where(eq(experiments.id, p('id'))).prepare(),
@@ -131,7 +130,7 @@ export function leaseNextUnit(ctx: Ctx, worker: Worker, eligible: (c: Campaign) 
       const choice = nextUnit(input)
       if (choice.action === 'none') continue
       const unit: Unit = choice.action === 'lease'
-        ? q(tx).unit.get({ id: choice.unitId })!
+        ? getUnit(tx, choice.unitId)!
         : createUnit(tx, choice.kind === 'baseline'
           ? { kind: 'baseline', campaign: c.name, hypothesisId: null, parentCommit: choice.commit, hardwareClass: choice.hardwareClass }
           : { kind: 'explore', campaign: c.name, hypothesisId: choice.hypothesisId, parentCommit: choice.parentCommit }, now)

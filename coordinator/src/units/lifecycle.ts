@@ -117,6 +117,11 @@ export function transitionProblem(verb: Verb, unit: Unit | undefined, expect: Ex
   return null
 }
 
+/** A work unit by id (prepared: every heartbeat, report and lease reads one). */
+export function getUnit(tx: Writer, id: string): Unit | undefined {
+  return q(tx).unit.get({ id })
+}
+
 /** Runs a guarded statement; when it changed nothing, reads the row and says which rule refused. */
 function guarded(tx: Writer, verb: Verb, id: string, expect: Expect, run: () => { changes: number }): void {
   if (run().changes === 1) return

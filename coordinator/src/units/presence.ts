@@ -1,23 +1,18 @@
-import { and, eq, notInArray, sql } from 'drizzle-orm'
+import { and, eq, notInArray } from 'drizzle-orm'
 import type { HelloReply, Heartbeat, WorkerHello } from '@autoresearch-grid/shared'
 import type { Ctx } from '../context.ts'
 import { workUnits } from '../db/schema.ts'
 import { logEvent } from '../events/log.ts'
-import { prepared } from '../db/prepared.ts'
 import { getCampaign } from '../campaigns/campaigns.ts'
 import { heartbeatSeconds } from '../workers/heartbeat-interval.ts'
 import { campaignsFor, registerWorker, touchWorker, type Worker } from '../workers/registry.ts'
 import { leaseSeconds } from './leases.ts'
-import { reclaimLease, renewLease, requeueUnit } from './lifecycle.ts'
+import { getUnit, reclaimLease, renewLease, requeueUnit } from './lifecycle.ts'
 
 /**
  * A worker's presence as the work units see it: its hello re-queues what it no longer holds, its
  * heartbeats renew the leases it does. The worker's own row is workers/registry.ts's.
  */
-
-const q = prepared(db => ({
-  unit: db.select().from(workUnits).where(eq(workUnits.id, sql.placeholder('id'))).prepare(),
-}))
 
 /** Registers (or re-registers) one GPU loop of a contributor; re-queues units it no longer holds. */
 export function hello(ctx: Ctx, contributorId: string, hi: WorkerHello): HelloReply {
@@ -52,7 +47,7 @@ export function heartbeat(ctx: Ctx, worker: Worker, hb: Heartbeat): { cancelled:
   ctx.db.transaction(tx => {
     touchWorker(tx, worker.id, now)
     for (const u of hb.units) {
-      const unit = q(tx).unit.get({ id: u.unitId })
+      const unit = getUnit(tx, u.unitId)
       // A lease that ran out while nobody took the unit since (expiry keeps the token; a new lease
       // gets a new one) is taken back: the worker is still on it, and its late report would count
       // anyway (DESIGN §8). Cancelling it here would throw that run away.

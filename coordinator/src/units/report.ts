@@ -2,7 +2,7 @@ import { and, eq, inArray, sql } from 'drizzle-orm'
 import { LIMITS, sourceHash, type Report, type ReportReply, CANDIDATE_KINDS, linesDelta as countLinesDelta } from '@autoresearch-grid/shared'
 import type { Ctx } from '../context.ts'
 import { newId } from '../context.ts'
-import { contributors, experiments, hypotheses, measurements, workUnits } from '../db/schema.ts'
+import { contributors, experiments, hypotheses, measurements } from '../db/schema.ts'
 import { logEvent } from '../events/log.ts'
 import type { Writer } from '../db/open.ts'
 import { prepared } from '../db/prepared.ts'
@@ -15,7 +15,7 @@ import { sourceOf } from './source-cache.ts'
 import { ingestReuse } from './reuse.ts'
 import { crashPoint } from '../faults/crash-point.ts'
 import { redactSecrets } from '../auth/redact.ts'
-import { tryCompleteUnit, type Unit } from './lifecycle.ts'
+import { getUnit, tryCompleteUnit, type Unit } from './lifecycle.ts'
 import { announceReport, refusedReply } from './report-outcome.ts'
 
 export type Experiment = typeof experiments.$inferSelect
@@ -25,7 +25,6 @@ const EXPERIMENT_COLUMNS = ['id', 'unitId', 'campaign', 'kind', 'workerId', 'con
   'diff', 'sourceHash', 'linesDelta', 'metrics', 'valBpb', 'status', 'decision', 'reason', 'logTail', 'agentNotes', 'timings', 'createdAt'] as const satisfies (keyof Experiment)[]
 /** Every report runs these: prepared once (db/prepared.ts). */
 const q = prepared(db => ({
-  unit: db.select().from(workUnits).where(eq(workUnits.id, p('id'))).prepare(),
   ofUnit: db.select().from(experiments).where(eq(experiments.unitId, p('unit'))).prepare(),
   contributor: db.select().from(contributors).where(eq(contributors.id, p('id'))).prepare(),
   // JSON columns take JSON text: through a bare placeholder drizzle would store null as the text "null".
@@ -99,7 +98,7 @@ export async function ingestReport(ctx: Ctx, worker: Worker, r: Report): Promise
  * already; a UserError saying why not otherwise (checked again, for races, in the transaction).
  */
 function checkReport(ctx: Ctx, worker: Worker, r: Report): { reply: ReportReply } | { unit: Unit; c: Campaign } {
-  const unit = q(ctx.db).unit.get({ id: r.unitId })
+  const unit = getUnit(ctx.db, r.unitId)
   if (!unit) throw new UserError(`unknown work unit "${r.unitId}"`)
   const previous = q(ctx.db).ofUnit.get({ unit: unit.id })
   if (previous) {
