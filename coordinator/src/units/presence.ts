@@ -18,7 +18,7 @@ import { getUnit, reclaimLease, renewLease, requeueUnit } from './lifecycle.ts'
 export function hello(ctx: Ctx, contributorId: string, hi: WorkerHello): HelloReply {
   const now = ctx.now()
   const workerId = ctx.db.transaction(tx => {
-    const { workerId } = registerWorker(tx, contributorId, hi, now)
+    const workerId = registerWorker(tx, contributorId, hi, now)
     // A restarted worker lost whatever it was not holding: hand those units to someone else now,
     // rather than after their leases run out.
     const lost = tx.select({ id: workUnits.id }).from(workUnits)

@@ -29,9 +29,9 @@ export function fingerprintProblem(c: Campaign, fingerprint: string | undefined)
 /**
  * Registers (or re-registers) one GPU loop of a contributor, in the caller's transaction; its
  * hardware class is derived here, not taken on the worker's word (results are compared within a
- * class). The units it held are the work-unit loop's (units/presence.ts).
+ * class). Returns its id. The units it held are the work-unit loop's (units/presence.ts).
  */
-export function registerWorker(tx: Writer, contributorId: string, hi: WorkerHello, now: number): { workerId: string; hardware: WorkerHello['hardware'] } {
+export function registerWorker(tx: Writer, contributorId: string, hi: WorkerHello, now: number): string {
   const cls = hardwareClass({ gpus: hi.hardware.gpus, arch: hi.hardware.cpu.arch, mps: hi.hardware.hardwareClass.startsWith('mps') })
   const hardware = { ...hi.hardware, hardwareClass: cls }
   const existing = q(tx).byName.get({ contributor: contributorId, name: hi.name })
@@ -43,7 +43,7 @@ export function registerWorker(tx: Writer, contributorId: string, hi: WorkerHell
     tx.insert(workers).values({ id: workerId, name: hi.name, contributorId, hardware, hardwareClass: cls, lastSeen: now }).run()
   }
   logEvent(tx, null, 'worker-hello', { worker: workerId, name: hi.name, hardwareClass: cls })
-  return { workerId, hardware }
+  return workerId
 }
 
 /** What a worker is told about the campaigns on hello: their specs, and why it may not take part. */
