@@ -55,7 +55,9 @@ async function evictOldSources(cacheDir: string): Promise<void> {
   const base = join(root(cacheDir), 'by-source')
   const names = (await readdir(base).catch(() => [] as string[])).filter(n => !n.includes('.tmp'))
   if (names.length <= KEEP_SOURCES) return
-  const aged = await Promise.all(names.map(async n => ({ n, t: (await stat(join(base, n))).mtimeMs })))
+  // Another run on this cache may evict at the same time: a folder gone meanwhile is simply left out.
+  const found = await Promise.all(names.map(async n => ({ n, t: (await stat(join(base, n)).catch(() => null))?.mtimeMs })))
+  const aged = found.filter((a): a is { n: string; t: number } => a.t !== undefined)
   aged.sort((a, b) => b.t - a.t)
   for (const { n } of aged.slice(KEEP_SOURCES)) await rm(join(base, n), { recursive: true, force: true })
 }
