@@ -14,10 +14,16 @@ NODE=${NODE:-node}
 DIST=${DIST:-$PWD/dist}
 WORK=${WORK:-$(mktemp -d)}
 PORT=${PORT:-8391}
+mkdir -p "$WORK"
 data=$WORK/coordinator
-"$NODE" "$DIST/coordinator.mjs" --data "$data" campaign create bench --profile "${PROFILE:-gpu}" --budget "$BUDGET" \
-  --replications 1 --baseline-runs 2 --allow-self-verification --review none >&2
-token=$("$NODE" "$DIST/coordinator.mjs" --data "$data" token create bench)
+# A WORK of an earlier run is reused as it is (its campaign, token and the worker's warm caches):
+# a second run there measures warm runs only, e.g. OVERLAP=0 after a first run with overlap.
+if [ ! -f "$WORK/token" ]; then
+  "$NODE" "$DIST/coordinator.mjs" --data "$data" campaign create bench --profile "${PROFILE:-gpu}" --budget "$BUDGET" \
+    --replications 1 --baseline-runs 2 --allow-self-verification --review none >&2
+  "$NODE" "$DIST/coordinator.mjs" --data "$data" token create bench > "$WORK/token"
+fi
+token=$(cat "$WORK/token")
 "$NODE" "$DIST/coordinator.mjs" --data "$data" start --port "$PORT" > "$WORK/coordinator.log" 2>&1 &
 coordinator=$!
 trap 'kill $coordinator 2>/dev/null || true' EXIT

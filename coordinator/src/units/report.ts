@@ -121,6 +121,8 @@ interface StoredRun {
   id: string
   /** The commit a baseline or verification measured (the coordinator's, no new commit); null for a candidate. */
   measuring: string | null
+  /** A candidate whose code is its parent's, byte for byte: no new commit, and nothing to decide. */
+  unchanged: boolean
   commit: string
   hash: string
   linesDelta: number
@@ -137,18 +139,23 @@ async function storeCode(ctx: Ctx, worker: Worker, unit: Unit, c: Campaign, r: R
     throw new UserError(`a ${unit.kind} unit must run the code it was given, unchanged`)
   const contributor = q(ctx.db).contributor.get({ id: worker.contributorId })!
   const author = { name: contributor.name, email: contributor.email ?? `${contributor.id}@contributors.autoresearch-grid.local` }
-  const commit = measuring ?? await ctx.git.commit({ files: r.source, parents: [unit.parentCommit], message: commitMessage(r, c), author })
+  const parent = measuring ? null : await sourceOf(ctx, unit.parentCommit, c.spec.editableFiles)
+  // An exploration that changed nothing is a run of its parent, not a candidate: as a candidate,
+  // noise alone could merge it (a lucky run against an unlucky baseline) and move the best to the
+  // same code with a lower number, which every real improvement after it would then have to beat.
+  const unchanged = parent !== null && sourceHash(parent) === hash
+  const commit = measuring ?? (unchanged ? unit.parentCommit : await ctx.git.commit({ files: r.source, parents: [unit.parentCommit], message: commitMessage(r, c), author }))
   // Counted from the two sources, exactly as git's numstat would (shared/src/lines-delta.ts): no git run.
-  const linesDelta = measuring ? 0 : countLinesDelta(await sourceOf(ctx, unit.parentCommit, c.spec.editableFiles), r.source)
+  const linesDelta = parent === null ? 0 : countLinesDelta(parent, r.source)
   // The diff on record is git's, not the worker's: rebases and reviews rely on it.
-  const diff = measuring ? '' : (await ctx.git.changes(commit)).slice(0, LIMITS.diffBytes)
+  const diff = measuring || unchanged ? '' : (await ctx.git.changes(commit)).slice(0, LIMITS.diffBytes)
   const id = newId('e')
   const now = ctx.now()
   // The ref before the transaction that records the experiment: a crash between the two leaves at
   // worst a ref to a commit nobody recorded (harmless), never a recorded experiment without its
   // ref. A report that turns out to be a duplicate takes its ref back (ingestReport).
   if (!measuring) await ctx.git.setRef(`refs/experiments/${id}`, commit)
-  return { id, measuring, commit, hash, linesDelta, diff, now }
+  return { id, measuring, unchanged, commit, hash, linesDelta, diff, now }
 }
 
 /**
@@ -159,7 +166,7 @@ async function storeCode(ctx: Ctx, worker: Worker, unit: Unit, c: Campaign, r: R
 function recordRun(tx: Writer, worker: Worker, unit: Unit, c: Campaign, r: Report, run: StoredRun): Outcome | null {
   if (!tryCompleteUnit(tx, unit.id, r.leaseToken, run.now)) return null
   const campaign = getCampaign({ db: tx as never }, c.name)!
-  const problem = runProblem(campaign, r.status, r.metrics, r.rejection)
+  const problem = runProblem(campaign, r.status, r.metrics, r.rejection) ?? (run.unchanged ? noChange(c, unit) : null)
   const exp: Experiment = {
     id: run.id, unitId: unit.id, campaign: c.name, kind: unit.kind, workerId: worker.id, contributorId: worker.contributorId,
     hardwareClass: worker.hardwareClass, hypothesisId: unit.hypothesisId, parentCommit: unit.parentCommit, commit: run.commit,
@@ -193,4 +200,14 @@ function recordRun(tx: Writer, worker: Worker, unit: Unit, c: Campaign, r: Repor
     out.decided.unshift({ id: run.id, status: exp.status })
   }
   return out
+}
+
+/** What a candidate whose code is its parent's gets (storeCode): on record, never a candidate. */
+function noChange(c: Campaign, unit: Unit): { status: Experiment['status']; decision: string; reason: string } {
+  return {
+    status: 'discarded',
+    reason: 'no-change',
+    decision: `discarded: no change: ${c.spec.editableFiles.join(', ')} is identical to its parent ${unit.parentCommit.slice(0, 10)}, so there is nothing to merge; ` +
+      'the run stays on record but is not evidence (a commit\'s evidence is its baselines and verifications)',
+  }
 }

@@ -35,6 +35,30 @@ t.test('a worker gets a baseline first, then explores, and only an improvement m
   t.equal(refs.trim().split('\n').length, 2, 'every explored candidate has a ref, kept or not')
 })
 
+t.test('an exploration that changed nothing is on record, never a candidate: noise alone could merge it', async t => {
+  const c = await startCoordinator()
+  t.teardown(c.close)
+  await c.campaign()
+  const [{ api, workerId, next, close }] = await joinWorkers(c, ['alice'])
+  t.teardown(close)
+  const seed = (await api.dashboard.campaign.query({ name: 'demo' }))!.bestCommit
+  await api.worker.report.mutate({ workerId, report: report(await next(), 1.5) })
+
+  const same = await next()
+  t.equal(same.kind, 'explore')
+  const r = await api.worker.report.mutate({ workerId, report: report(same, 1.45) })
+  t.match(r.decision, /^discarded: no change: train\.py is identical to its parent/, r.decision)
+  const exp = (await api.dashboard.experiment.query({ id: r.experimentId }))!
+  t.equal(exp.status, 'discarded')
+  t.equal(exp.commit, seed, 'no new commit: the run is of its parent')
+  t.equal(exp.valBpb, 1.45, "the worker's number stays on record")
+  const rows = c.app.db.$client.prepare('select kind from measurements where "commit" = ?').all(seed) as { kind: string }[]
+  t.same(rows.map(x => x.kind), ['baseline'], 'and it is not evidence about the parent either')
+  t.same((await api.dashboard.campaign.query({ name: 'demo' }))!.bestCommit, seed, 'the best stays')
+  const known = await api.worker.known.query({ workerId, campaign: 'demo', sourceHash: sourceHash({ 'train.py': SEED_TRAIN_PY }) })
+  t.equal(known?.status, 'measured', 'the source is known by its baseline')
+})
+
 t.test('a repeated report returns the first answer and records nothing twice', async t => {
   const c = await startCoordinator()
   t.teardown(c.close)
