@@ -16,7 +16,7 @@ const requireFrom = (pkg: string) => createRequire(join(root, pkg, 'package.json
 /** The @stdlib packages prepare.py's embedded source reads (EMBEDDED_PACKAGES there). */
 const CORPUS_PACKAGES = ['datasets-sotu', 'datasets-moby-dick']
 /** What the trainer needs at run time; pyproject.toml lets a GPU box `uv sync` its environment. */
-const TRAINER_FILES = ['prepare.py', 'train.py', 'evaluate.py', 'model_server.py', 'pyproject.toml']
+const TRAINER_FILES = ['prepare.py', 'train.py', 'evaluate.py', 'model_server.py', 'warm_start.py', 'pyproject.toml']
 
 /**
  * ESM bundles that still `require()` (better-sqlite3 loading its addon, optional ws speedups) need

@@ -67,6 +67,12 @@ export interface RunTrainerOptions {
    */
   release?: Promise<string | null>
   /**
+   * Starts the interpreter before the run's turn (trainer/warm_start.py, the worker's own code):
+   * `script` is that file as the process sees it. It imports torch, then runs train.py once `when`
+   * settles true; false stops it. The start-up limit and the clock's launch time count from then.
+   */
+  warmStart?: { script: string; when: Promise<boolean> }
+  /**
    * The worker's clock (clock.ts): the training split is handed over (`release`) when train.py asks
    * for it, after `beforeGo` (waiting for the GPU's turn); the run ends when its weights are saved.
    * Replaces `hardTimeoutSeconds` with the clock's limits. Requires `dataDir` to be the gate.
@@ -168,7 +174,7 @@ function trainerCommand(options: RunTrainerOptions, script: string): { command: 
   if (options.profile === 'gpu' && options.cacheDir !== undefined) env.PYTHONPYCACHEPREFIX ??= join(options.cacheDir, 'compile', 'pycache')
 
   // Through the launcher, which kills the trainer's group if the worker dies (launcher.ts).
-  const inner = options.argv ?? [options.python, script]
+  const inner = options.argv ?? (options.warmStart ? [options.python, options.warmStart.script, script] : [options.python, script])
   const sandbox = options.sandbox
   if (!sandbox) return { command: launched(options.python, [...(options.wrap ?? []), ...inner]), env }
   const insideEnv = insideEnvironment(env, sandbox.env)
@@ -270,7 +276,7 @@ class TrainerProcess {
   async run(command: string[], env: Record<string, string>): Promise<void> {
     const o = this.options
     const child = execa(command[0], command.slice(1), {
-      cwd: o.runDir, env, extendEnv: false, detached: true, stdin: o.release ? 'pipe' : 'ignore', all: true, buffer: false, reject: false,
+      cwd: o.runDir, env, extendEnv: false, detached: true, stdin: o.release || o.warmStart ? 'pipe' : 'ignore', all: true, buffer: false, reject: false,
     })
     this.pgid = child.pid
     const untrack = this.pgid === undefined ? () => {} : trackGroup(this.pgid)
@@ -288,7 +294,21 @@ class TrainerProcess {
       this.terminate()
     }, () => this.terminate())
     child.stdin?.on('error', () => {}) // the process may be gone before we write
-    this.limit(o.clock ? o.clock.limits.startupSeconds : this.hardTimeoutSeconds)
+    const startupLimit = o.clock ? o.clock.limits.startupSeconds : this.hardTimeoutSeconds
+    // A warm start waits for its turn with no limit of its own (the caller's signal ends it): its
+    // start-up, and the limit on it, begin when the script is started.
+    o.warmStart?.when.then(go => {
+      if (this.exited) return
+      if (!go) {
+        this.outcome.aborted = true
+        this.outcome.abortReason = 'not needed'
+        return this.terminate(true)
+      }
+      this.times.launched = performance.now()
+      this.limit(startupLimit)
+      child.stdin?.end('start\n')
+    }, () => this.terminate(true))
+    if (!o.warmStart) this.limit(startupLimit)
     // Once the leader exits, whatever it left behind in its group is an orphan of a finished run;
     // killing it also closes the pipes it holds, so the output stream can end.
     child.on('exit', () => {

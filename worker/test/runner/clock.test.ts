@@ -63,6 +63,13 @@ t.test('the clock on the real trainer', { skip: python ? false : 'needs a Python
     t.ok(m.startupSeconds > 0)
   })
 
+  t.test('a warm start (torch imported before the turn, as on a GPU) is measured the same way', async t => {
+    const m = await measure('warm', train, { warmStart: true })
+    t.equal(m.status, 'ok', m.error ?? '')
+    t.ok(m.trainSeconds >= 2 && m.trainSeconds < 2 + clockLimits('cpu-tiny', 2).slackSeconds, `trained ${m.trainSeconds.toFixed(1)}s by the worker's clock`)
+    t.ok(m.metrics && m.metrics.val_bpb > 0, `val_bpb ${m.metrics?.val_bpb}`)
+  })
+
   t.test('a run that trains past its budget is stopped and rejected, whatever its own clock says', async t => {
     // Its loop never sees the budget run out: it reports 2 s while it trains for a minute.
     const greedy = edit('done = step > UNTIMED_STEPS and train_time + dt / 2 >= TIME_BUDGET', 'done = time.monotonic() - T_GO > 60 if "T_GO" in globals() else False; globals().setdefault("T_GO", time.monotonic()); train_time = min(train_time, TIME_BUDGET - 0.1)')

@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Progress } from '@autoresearch-grid/shared'
 import { runTrainer, type RunTrainerOptions } from '../../src/runner/trainer.ts'
@@ -175,4 +175,31 @@ t.test('the wrap prefix runs in front of the interpreter', async t => {
 
 t.test('a throwing callback stops the run and is rethrown', async t => {
   await t.rejects(runTrainer(options(t, 'hang', { onProgress: () => { throw new Error('bug in callback') } })), /bug in callback/)
+})
+
+// trainer/warm_start.py: the interpreter starts before the run's turn and imports torch; the
+// campaign's code runs only once the turn comes (runner/measure.ts starts it so on a GPU).
+const WARM_START = new URL('../../../trainer/warm_start.py', import.meta.url).pathname
+const RECORDS_ITS_START = 'import sys\nopen("ran", "w").write("yes")\nprint("torch already imported:", "torch" in sys.modules, "| as", __name__, "| argv", sys.argv, flush=True)\n'
+
+t.test('a warm start imports torch before its turn, and runs train.py as python would once started', async t => {
+  const runDir = t.testdir({ 'train.py': RECORDS_ITS_START })
+  let start!: (go: boolean) => void
+  const when = new Promise<boolean>(resolve => { start = resolve })
+  const run = runTrainer({ python: PYTHON, runDir, budgetSeconds: 1, profile: 'cpu-tiny', warmStart: { script: WARM_START, when } })
+  await new Promise(r => setTimeout(r, 1500))
+  t.notOk(existsSync(join(runDir, 'ran')), 'nothing of train.py ran before the turn')
+  start(true)
+  const r = await run
+  t.equal(r.exitCode, 0, r.logTail)
+  t.ok(existsSync(join(runDir, 'ran')), 'it ran once started')
+  t.match(r.logTail, "torch already imported: True | as __main__ | argv ['train.py']")
+})
+
+t.test('a warm start that is not needed ends without running train.py', async t => {
+  const runDir = t.testdir({ 'train.py': RECORDS_ITS_START })
+  const r = await runTrainer({ python: PYTHON, runDir, budgetSeconds: 1, profile: 'cpu-tiny', warmStart: { script: WARM_START, when: Promise.resolve(false) } })
+  t.equal(r.aborted, true)
+  t.match(r.error, /not needed/)
+  t.notOk(existsSync(join(runDir, 'ran')))
 })
