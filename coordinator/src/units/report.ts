@@ -166,12 +166,16 @@ async function storeCode(ctx: Ctx, worker: Worker, unit: Unit, c: Campaign, r: R
 function recordRun(tx: Writer, worker: Worker, unit: Unit, c: Campaign, r: Report, run: StoredRun): Outcome | null {
   if (!tryCompleteUnit(tx, unit.id, r.leaseToken, run.now)) return null
   const campaign = getCampaign({ db: tx as never }, c.name)!
-  const problem = runProblem(campaign, r.status, r.metrics, r.rejection) ?? (run.unchanged ? noChange(c, unit) : null)
+  const sanity = runProblem(campaign, r.status, r.metrics, r.rejection)
+  // Unchanged code that ran (or was not trained at all: the worker's agent changed nothing, and it
+  // reports no metrics) is no candidate; a number that fails the sanity checks is not kept with it.
+  const problem = run.unchanged && r.status === 'ok' ? noChange(c, unit) : sanity
+  const valBpb = run.unchanged && sanity ? null : r.metrics?.val_bpb ?? null
   const exp: Experiment = {
     id: run.id, unitId: unit.id, campaign: c.name, kind: unit.kind, workerId: worker.id, contributorId: worker.contributorId,
     hardwareClass: worker.hardwareClass, hypothesisId: unit.hypothesisId, parentCommit: unit.parentCommit, commit: run.commit,
     description: r.description.slice(0, LIMITS.descriptionChars), diff: run.diff, sourceHash: run.hash, linesDelta: run.linesDelta, metrics: r.metrics,
-    valBpb: r.metrics?.val_bpb ?? null, status: problem?.status ?? (run.measuring ? 'measured' : 'pending'),
+    valBpb, status: problem?.status ?? (run.measuring ? 'measured' : 'pending'),
     decision: problem?.decision ?? (run.measuring ? `measured ${r.metrics!.val_bpb.toFixed(6)} on ${worker.hardwareClass}` : ''), reason: problem?.reason ?? null,
     logTail: redactSecrets(r.logTail), agentNotes: r.agentNotes, timings: r.timings, createdAt: run.now,
   }

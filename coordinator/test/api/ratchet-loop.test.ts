@@ -57,6 +57,16 @@ t.test('an exploration that changed nothing is on record, never a candidate: noi
   t.same((await api.dashboard.campaign.query({ name: 'demo' }))!.bestCommit, seed, 'the best stays')
   const known = await api.worker.known.query({ workerId, campaign: 'demo', sourceHash: sourceHash({ 'train.py': SEED_TRAIN_PY }) })
   t.equal(known?.status, 'measured', 'the source is known by its baseline')
+
+  // The worker's agent changed nothing: the worker does not train it and reports no metrics.
+  const untrained = await next()
+  const u = await api.worker.report.mutate({ workerId, report: { ...report(untrained, null), status: 'ok', description: 'no change' } })
+  t.match(u.decision, /^discarded: no change/, 'not trained is no crash either')
+  t.equal((await api.dashboard.experiment.query({ id: u.experimentId }))!.valBpb, null)
+  // A number that fails the sanity checks is not kept with it.
+  const insane = await api.worker.report.mutate({ workerId, report: report(await next(), -3) })
+  t.match(insane.decision, /^discarded: no change/)
+  t.equal((await api.dashboard.experiment.query({ id: insane.experimentId }))!.valBpb, null, 'no val_bpb of -3 on record')
 })
 
 t.test('a repeated report returns the first answer and records nothing twice', async t => {

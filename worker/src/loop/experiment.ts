@@ -214,6 +214,8 @@ export async function trainExperiment(ctx: ExperimentContext, p: Prepared, data:
     p.notes.unshift(`rejected by the safety policy (never run):\n${why}`)
     return report(ctx, p, 'rejected-unsafe', await p.workspace.diff(), null, 0)
   }
+  const unchanged = await nothingChanged(ctx, p)
+  if (unchanged) return unchanged
   const reused = await alreadyMeasured(ctx, p)
   if (reused) return reused
   let runSeconds = 0
@@ -248,6 +250,19 @@ export async function trainExperiment(ctx: ExperimentContext, p: Prepared, data:
       return report(ctx, p, 'rejected-unsafe', await p.workspace.diff(), result, runSeconds)
     }
   }
+}
+
+/**
+ * A candidate whose agent changed nothing is not trained: it would measure its parent again, and
+ * the coordinator records it as no candidate (coordinator/src/units/report.ts, `noChange`). The
+ * report says so with no metrics, and the GPU goes to the next unit.
+ */
+async function nothingChanged(ctx: ExperimentContext, p: Prepared): Promise<Report | null> {
+  if (!isCandidate(p.unit.kind)) return null
+  if (sourceHash(editableOnly(p.files, p.unit.editableFiles)) !== sourceHash(editableOnly(p.unit.source, p.unit.editableFiles))) return null
+  ctx.log(`${p.unit.id}: not trained: the agent changed nothing`)
+  p.notes.push('not trained: the agent changed nothing, so there was nothing to measure')
+  return report(ctx, p, 'ok', await p.workspace.diff(), null, 0)
 }
 
 /**

@@ -113,12 +113,14 @@ export class LocalResearch implements UnitSource, ResultSink {
     const s = this.standing
     const baseline = p.unit.kind === 'baseline'
     const val = report.metrics?.val_bpb ?? null
-    let status: ResultStatus = report.status === 'ok' ? naiveResultStatus(decideNaive(val, s.best, this.o.minDelta)) : 'crash'
+    // An exploration whose agent changed nothing was not trained (loop/experiment.ts): no result, no crash.
+    const unchanged = !baseline && report.status === 'ok' && report.metrics === null
+    let status: ResultStatus = unchanged ? 'discard' : report.status === 'ok' ? naiveResultStatus(decideNaive(val, s.best, this.o.minDelta)) : 'crash'
     if (baseline && status === 'crash') {
       throw new Error(`the baseline train.py crashed, so there is nothing to improve on: ${report.agentNotes.split('\n').pop()}\n${report.logTail.split('\n').slice(-15).join('\n')}`)
     }
     if (baseline) status = 'keep'
-    const description = baseline ? 'baseline' : `${report.status === 'rejected-unsafe' ? 'refused by the safety policy: ' : ''}${report.description}`
+    const description = baseline ? 'baseline' : `${report.status === 'rejected-unsafe' ? 'refused by the safety policy: ' : unchanged ? 'no change, not trained: ' : ''}${report.description}`
     const commit = baseline ? s.commit : await this.o.repo.commit(report.source['train.py'], `${description}\n\n${val !== null ? `val_bpb: ${val.toFixed(6)}\n` : ''}status: ${status}`)
     if (status === 'keep') {
       this.kept += baseline ? 0 : 1

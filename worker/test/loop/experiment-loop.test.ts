@@ -165,6 +165,13 @@ t.test('a candidate the safety check refuses is repaired before it is ever measu
   t.same(r.runs, ['LR = 2\n'], 'only the repaired candidate ran')
 })
 
+t.test('a candidate whose agent changed nothing is not trained: reported with no metrics, and the loop carries on', async t => {
+  const r = await run(t, { units: [titled('a', PARENT), unit('bb')] })
+  t.same(r.runs, ['LR = 2\n'], 'only the changed candidate ran')
+  t.match(r.sink.reports, [{ unitId: 'a', status: 'ok', metrics: null, agentNotes: /the agent changed nothing/ }, { unitId: 'bb', status: 'ok' }])
+  t.equal(r.sink.reports[0].source['train.py'], PARENT)
+})
+
 t.test('a candidate that stays unsafe is reported as refused and never measured', async t => {
   const refuseAll: ExperimentContext['check'] = async () => ({ ok: false, violations: [{ file: 'train.py', line: 3, message: 'eval is not allowed' }] })
   const r = await run(t, { units: [unit('a')], check: refuseAll })
