@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import type { Progress } from '@autoresearch-grid/shared'
 import { runTrainer, type RunTrainerOptions } from '../../src/runner/trainer.ts'
 import { until } from '../../../shared/test/support/until.ts'
+import { findPython } from '@autoresearch-grid/trainer'
 
 const FAKE = readFileSync(new URL('../fixtures/fake_train.py', import.meta.url), 'utf8')
 const PYTHON = process.env.AUTORESEARCH_TEST_PYTHON ?? 'python3'
@@ -180,13 +181,16 @@ t.test('a throwing callback stops the run and is rethrown', async t => {
 // trainer/warm_start.py: the interpreter starts before the run's turn and imports torch; the
 // campaign's code runs only once the turn comes (runner/measure.ts starts it so on a GPU).
 const WARM_START = new URL('../../../trainer/warm_start.py', import.meta.url).pathname
+/** The warm start imports torch: the Python the worker would find (python3 on PATH may lack it). */
+const TORCH_PYTHON = (await findPython().catch(() => null))?.path
+const needsTorch = { skip: TORCH_PYTHON ? false : 'needs a Python with torch' }
 const RECORDS_ITS_START = 'import sys\nopen("ran", "w").write("yes")\nprint("torch already imported:", "torch" in sys.modules, "| as", __name__, "| argv", sys.argv, flush=True)\n'
 
-t.test('a warm start imports torch before its turn, and runs train.py as python would once started', async t => {
+t.test('a warm start imports torch before its turn, and runs train.py as python would once started', needsTorch, async t => {
   const runDir = t.testdir({ 'train.py': RECORDS_ITS_START })
   let start!: (go: boolean) => void
   const when = new Promise<boolean>(resolve => { start = resolve })
-  const run = runTrainer({ python: PYTHON, runDir, budgetSeconds: 1, profile: 'cpu-tiny', warmStart: { script: WARM_START, when } })
+  const run = runTrainer({ python: TORCH_PYTHON!, runDir, budgetSeconds: 1, profile: 'cpu-tiny', warmStart: { script: WARM_START, when } })
   await new Promise(r => setTimeout(r, 1500))
   t.notOk(existsSync(join(runDir, 'ran')), 'nothing of train.py ran before the turn')
   start(true)
@@ -196,9 +200,9 @@ t.test('a warm start imports torch before its turn, and runs train.py as python 
   t.match(r.logTail, "torch already imported: True | as __main__ | argv ['train.py']")
 })
 
-t.test('a warm start that is not needed ends without running train.py', async t => {
+t.test('a warm start that is not needed ends without running train.py', needsTorch, async t => {
   const runDir = t.testdir({ 'train.py': RECORDS_ITS_START })
-  const r = await runTrainer({ python: PYTHON, runDir, budgetSeconds: 1, profile: 'cpu-tiny', warmStart: { script: WARM_START, when: Promise.resolve(false) } })
+  const r = await runTrainer({ python: TORCH_PYTHON!, runDir, budgetSeconds: 1, profile: 'cpu-tiny', warmStart: { script: WARM_START, when: Promise.resolve(false) } })
   t.equal(r.aborted, true)
   t.match(r.error, /not needed/)
   t.notOk(existsSync(join(runDir, 'ran')))
