@@ -174,5 +174,9 @@ export function nextUnit(input: SchedulerInput): NextUnit {
   if (!(Number.isInteger(settings.baselineRuns) && settings.baselineRuns >= 1))
     throw new RangeError(`baselineRuns must be a whole number ≥ 1, got ${settings.baselineRuns}`)
   const nothing: NextUnit = { action: 'none', reason: `nobody could verify what ${input.worker.hardwareClass} explores (too few contributors on the class)` }
-  return baselineStep(input, settings) ?? verifyStep(input, settings) ?? (input.explorationAllowed === false ? nothing : rebaseStep(input) ?? exploreStep(input))
+  // A suspect's baselines and verifications would count for nothing (units/judge.ts): it explores,
+  // and its candidates wait for the maintainer.
+  const suspect = (input.suspectContributorIds ?? []).includes(input.worker.contributorId) || (input.suspectWorkerIds ?? []).includes(input.worker.id)
+  const measuring = suspect ? undefined : baselineStep(input, settings) ?? verifyStep(input, settings)
+  return measuring ?? (input.explorationAllowed === false ? nothing : rebaseStep(input) ?? exploreStep(input))
 }

@@ -65,7 +65,8 @@ const q = prepared(db => ({
  */
 function snapshot(tx: Writer, c: Campaign, worker: Worker, now: number, reserveMs: number): { input: SchedulerInput; drawn: boolean } {
   const best = c.bestCommit
-  const draw = drawVerifiers(tx, KINDS.flatMap(kind => q(tx).queued.all({ campaign: c.name, kind, cls: worker.hardwareClass })), now, reserveMs)
+  const suspects = suspectContributors(tx, c.name, c.spec.noise.priorSigma)
+  const draw = drawVerifiers(tx, KINDS.flatMap(kind => q(tx).queued.all({ campaign: c.name, kind, cls: worker.hardwareClass })), now, reserveMs, suspects)
   const queued = draw.units
   const runningBaselines = q(tx).runningBaselines.all({ campaign: c.name, best })
   const hs = q(tx).openHypotheses.all({ campaign: c.name })
@@ -106,7 +107,7 @@ function snapshot(tx: Writer, c: Campaign, worker: Worker, now: number, reserveM
     })),
     hypotheses: hs.map(h => ({ id: h.id, priority: h.priority, status: h.status, createdAt: h.createdAt, triedOn: onBest.some(t => t.h === h.id) ? [best] : [] })),
     settings: { baselineRuns: c.spec.noise.baselineRuns, allowSelfVerification: c.spec.noise.allowSelfVerification },
-    suspectContributorIds: suspectContributors(tx, c.name, c.spec.noise.priorSigma),
+    suspectContributorIds: suspects,
     explorationAllowed: canVerify(tx, c, worker.hardwareClass, now, standing),
   }
   return { input, drawn: draw.drawn }

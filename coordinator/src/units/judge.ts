@@ -10,6 +10,7 @@ import { noiseFloorOf } from '../measurements/noise-floor.ts'
 import { classStanding } from '../classes/approval.ts'
 import { cancelVerifications, createUnit, excludeVerifiers } from './lifecycle.ts'
 import { carriedEvidenceOf, realRateOfCampaign } from './sequential-inputs.ts'
+import { suspectContributors } from './suspects.ts'
 
 type Experiment = typeof experiments.$inferSelect
 
@@ -69,14 +70,19 @@ export function runProblem(c: Campaign, status: ReportStatus, m: Metrics | null,
 
 /** Reads what the ratchet needs for one candidate on its class and asks it. */
 export function decideCandidate(tx: Writer, c: Campaign, exp: Experiment): Decision {
-  const samples = q(tx).runs.all({ campaign: c.name, commit: exp.commit, cls: exp.hardwareClass })
-  const parentRuns: ParentRun[] = q(tx).parentRuns.all({ campaign: c.name, commit: exp.parentCommit, cls: exp.hardwareClass })
+  // A suspect's runs of other people's work are no evidence (units/suspects.ts): a biased reporter's
+  // baselines and verifications, kept, went on pulling means its way after it was flagged. The
+  // author's own runs stay what they are, its claim.
+  const suspects = new Set(suspectContributors(tx, c.name, c.spec.noise.priorSigma).filter(id => id !== exp.contributorId))
+  const evidence = <T extends { contributorId: string }>(rows: T[]) => (suspects.size ? rows.filter(r => !suspects.has(r.contributorId)) : rows)
+  const samples = evidence(q(tx).runs.all({ campaign: c.name, commit: exp.commit, cls: exp.hardwareClass }))
+  const parentRuns: ParentRun[] = evidence(q(tx).parentRuns.all({ campaign: c.name, commit: exp.parentCommit, cls: exp.hardwareClass }))
   const sigma = noiseFloorOf(tx, c.name, exp.hardwareClass, c.spec.noise.priorSigma).sigma
   const standing = classStanding(tx, c, exp.hardwareClass)
   const sequential = c.spec.noise.policy === 'sequential'
   return decide({
     candidate: { authorId: exp.contributorId, samples, linesDelta: exp.linesDelta, carriedClaim: carriedClaimOf(tx, c, exp),
-      failedRuns: q(tx).failedVerifications.all({ experiment: exp.id }), carried: sequential ? carriedEvidenceOf(tx, c, exp) : undefined },
+      failedRuns: evidence(q(tx).failedVerifications.all({ experiment: exp.id })), carried: sequential ? carriedEvidenceOf(tx, c, exp) : undefined },
     parentSamples: parentRuns.map(r => r.valBpb), parentRuns, sigma, parentIsBest: exp.parentCommit === c.bestCommit, classApproved: standing.approved,
     settings: { ...ratchetSettings(c), allowSelfVerification: standing.allowSelfVerification },
     realRate: sequential ? realRateOfCampaign(tx, c) : undefined,

@@ -19,8 +19,10 @@ import { noiseFloorOf } from '../measurements/noise-floor.ts'
  * verifications — sit systematically apart from other contributors' runs of the same commits
  * (ratchet/bias.ts): a lowball reporter's every claim earned verification, and each was one more
  * chance for honest noise. Or when its claims sit 3σ or more below what others measured of the
- * same commits, on average over three verified candidates (`overclaimers`, the forger below the cap). Not a ban: its workers keep running baselines and verifications of
- * others, and its candidates wait.
+ * same commits, on average over three verified candidates (`overclaimers`, the forger below the cap). Not a ban: its workers
+ * keep exploring, and its candidates wait for the maintainer. But its runs of other people's work
+ * are no evidence (units/judge.ts), so it is handed no baselines or verifications (scheduler/next-unit.ts,
+ * units/verifier-draw.ts).
  */
 export const SUSPECT_AFTER = 2
 export const CONTRADICTED_AFTER = 3

@@ -11,7 +11,8 @@ import { reserveVerifier, type Unit } from './lifecycle.ts'
  * one to ask. Handing a queued verification to whoever asks first lets an author predict its
  * verifier — a friend kept idle and polling gets it. The draw is among the class's workers seen
  * lately (ACTIVE_WORKER_MS), not banned, of no excluded contributor (the author's; those that
- * verified already while more distinct contributors are needed), with a cryptographic random
+ * verified already while more distinct contributors are needed) and of no suspect (units/suspects.ts:
+ * a suspect's runs are no evidence), with a cryptographic random
  * index. Only the drawn worker may take the unit until `reserved_until`; then another is drawn
  * (a drawn worker that went away holds nobody up for longer than one window). With nobody
  * eligible the unit stays open to any eligible worker that asks.
@@ -34,7 +35,7 @@ export function excludedOf(u: Pick<Unit, 'excludedContributors'>): string[] {
  * Draws a verifier for each queued verification among `units` without a live reservation;
  * returns the units as they are now (reservations filled in) and whether any draw happened.
  */
-export function drawVerifiers(tx: Writer, units: Unit[], now: number, windowMs: number): { units: Unit[]; drawn: boolean } {
+export function drawVerifiers(tx: Writer, units: Unit[], now: number, windowMs: number, suspects: readonly string[] = []): { units: Unit[]; drawn: boolean } {
   let drawn = false
   const pools = new Map<string, { id: string; contributorId: string }[]>()
   const contributorOf = (id: string | null) => [...pools.values()].flat().find(w => w.id === id)?.contributorId
@@ -53,7 +54,7 @@ export function drawVerifiers(tx: Writer, units: Unit[], now: number, windowMs: 
   const out = units.map(u => {
     if (u.kind !== 'verify' || u.state !== 'queued' || (u.reservedFor && (u.reservedUntil ?? 0) > now)) return u
     const excluded = excludedOf(u)
-    const eligible = poolOf(tx, pools, u.hardwareClass ?? '', now).filter(w => !excluded.includes(w.contributorId) && w.id !== u.excludedWorker)
+    const eligible = poolOf(tx, pools, u.hardwareClass ?? '', now).filter(w => !excluded.includes(w.contributorId) && !suspects.includes(w.contributorId) && w.id !== u.excludedWorker)
     if (!eligible.length) return { ...u, reservedFor: null, reservedUntil: null }
     const taken = u.targetExperiment ? busyOn(u.targetExperiment) : new Set<string>()
     const fresh = eligible.filter(w => !taken.has(w.contributorId))

@@ -143,6 +143,51 @@ t.test('a contributor with two unreproduced claims is a suspect on every token a
   t.equal(experiment(c, claims[2]).status, 'pending', 'the third waits for the maintainer')
 })
 
+t.test("a suspect's baselines and verifications are no evidence, and it is handed none to run", async t => {
+  const c = await startCoordinator()
+  t.teardown(c.close)
+  await c.campaign('demo', { replications: 1, baselineRuns: 3, priorSigma: 0.01 })
+  // mallory asks first, so she baselines the seed, high (1.9 against the honest 1.5): a parent that
+  // looks worse than it is makes every candidate on it look better.
+  const m0 = await sameToken(c, c.workerToken('mallory'), 'gpu0')
+  const first = await m0.next()
+  t.equal(first.kind, 'baseline')
+  await m0.api.worker.report.mutate({ workerId: m0.workerId, report: report(first, 1.9) })
+  const [ben, cat] = await joinWorkers(c, ['ben', 'cat'])
+  t.teardown(() => [ben, cat, m0].forEach(w => w.close()))
+  const mallory = () => row<{ id: string }>(c, "select id from contributors where name = 'mallory'").id
+  const suspect = () => suspectContributors(c.app.db, 'demo', 0.01).includes(mallory())
+  let forged = 0
+  let claim: string | null = null
+  let claimed = ''
+  const decided = () => !!claim && experiment(c, claim).status !== 'pending'
+  await drive([m0, ben, cat], (w, u) => {
+    if (w === m0) {
+      // Two claims above the cap that nobody reproduces make her a suspect; then she only holds units.
+      if (u.kind === 'explore' && forged < 2) {
+        forged++
+        return report(u, 0.9, freshEdit(u.source['train.py']))
+      }
+      return u.kind === 'explore' ? null : report(u, 1.0)
+    }
+    if (u.kind === 'explore' && w === ben && suspect() && claim === null) {
+      claim = ''
+      claimed = freshEdit(u.source['train.py'])
+      w.api.worker.report.mutate({ workerId: w.workerId, report: report(u, 1.46, claimed) }).then(r => { claim = r.experimentId })
+      return null
+    }
+    // Honest numbers: ben's edit is a little better (1.46); mallory's and their own others are worse.
+    if (u.kind === 'verify') return report(u, u.source['train.py'] === claimed ? 1.46 : 1.95)
+    return u.kind === 'explore' ? report(u, 1.95, freshEdit(u.source['train.py'])) : report(u, 1.5)
+  }, decided, 120_000)
+  t.same(suspectContributors(c.app.db, 'demo', 0.01), [mallory()], 'mallory is the one suspect')
+  t.ok(decided(), `ben's candidate was decided: ${claim && experiment(c, claim)?.decision}`)
+  const verifiers = rows<{ w: string }>(c, "select worker_id as w from work_units where kind = 'verify' and target_experiment = ?", claim)
+  t.ok(verifiers.length > 0 && verifiers.every(v => v.w === cat.workerId), "ben's candidate was verified by cat, never by the suspect")
+  const decision = experiment(c, claim!).decision
+  t.match(decision, /P 1\.500000 over [12];/, `the parent is the honest baselines alone, mallory's 1.9 left out: ${decision}`)
+})
+
 t.test('a verification that crashes or that the trusted evaluator refuses counts against its candidate, which is re-decided, never stranded', async t => {
   const c = await startCoordinator()
   t.teardown(c.close)

@@ -194,3 +194,12 @@ t.test('candidates of suspect workers are not verified', async t => {
   t.match(nextUnit(state({ units: [v], suspectWorkerIds: ['w-forger'] })), { action: 'create', kind: 'explore' })
   t.match(nextUnit(state({ units: [v], suspectWorkerIds: ['w-someone-else'] })), { action: 'lease', unitId: v.id })
 })
+
+t.test("a suspect's worker runs no baseline or verification of others (they would count for nothing): it explores", async t => {
+  const v = verify()
+  const wanted = { baselines: {}, units: [v] }
+  t.match(nextUnit(state({ ...wanted, suspectContributorIds: [ME.contributorId] })), { action: 'create', kind: 'explore' })
+  t.match(nextUnit(state({ ...wanted, suspectWorkerIds: [ME.id] })), { action: 'create', kind: 'explore' })
+  t.match(nextUnit(state({ ...wanted, suspectContributorIds: ['c-someone-else'] })), { action: 'create', kind: 'baseline' })
+  t.match(nextUnit(state({ units: [v], suspectContributorIds: ['c-someone-else'] })), { action: 'lease', unitId: v.id })
+})
