@@ -214,9 +214,9 @@ export async function trainExperiment(ctx: ExperimentContext, p: Prepared, data:
     p.notes.unshift(`rejected by the safety policy (never run):\n${why}`)
     return report(ctx, p, 'rejected-unsafe', await p.workspace.diff(), null, 0)
   }
-  const unchanged = await nothingChanged(ctx, p)
-  if (unchanged) return unchanged
-  const reused = await alreadyMeasured(ctx, p)
+  // A source measured before (this one's parent included) points at that run; an unchanged one not
+  // measured yet is reported as no change. Neither is trained.
+  const reused = (await alreadyMeasured(ctx, p)) ?? (await nothingChanged(ctx, p))
   if (reused) return reused
   let runSeconds = 0
   for (;;) {
