@@ -128,10 +128,16 @@ function baselineStep(input: SchedulerInput, settings: SchedulerSettings): NextU
   return undefined
 }
 
+/** Whether a worker (by its id or its contributor's) is a suspect in `input`. */
+function suspectOf(input: SchedulerInput): (workerId: string | null | undefined, contributorId: string | null | undefined) => boolean {
+  const workers = new Set(input.suspectWorkerIds ?? [])
+  const contributors = new Set(input.suspectContributorIds ?? [])
+  return (workerId, contributorId) => workers.has(workerId ?? '') || contributors.has(contributorId ?? '')
+}
+
 function verifyStep(input: SchedulerInput, settings: SchedulerSettings): NextUnit | undefined {
   const { id, contributorId, hardwareClass: cls } = input.worker
-  const suspect = new Set(input.suspectWorkerIds ?? [])
-  const suspectContributor = new Set(input.suspectContributorIds ?? [])
+  const suspect = suspectOf(input)
   // The list names the author's contributor whenever its workers are excluded (the candidate's own worker with them).
   const mayRun = (u: QueuedUnit) => u.excludedContributorIds
     ? !u.excludedContributorIds.includes(contributorId)
@@ -143,8 +149,7 @@ function verifyStep(input: SchedulerInput, settings: SchedulerSettings): NextUni
       u.hardwareClass === cls &&
       (u.reservedFor ?? id) === id &&
       mayRun(u) &&
-      !suspect.has(u.candidateWorkerId ?? '') &&
-      !suspectContributor.has(u.candidateContributorId ?? ''),
+      !suspect(u.candidateWorkerId, u.candidateContributorId),
   )
   const fresh = (u: QueuedUnit) => !(u.measuredBy ?? []).includes(id)
   const pick = eligible.filter(fresh).sort(oldestFirst)[0] ?? eligible.sort(oldestFirst)[0]
@@ -176,7 +181,6 @@ export function nextUnit(input: SchedulerInput): NextUnit {
   const nothing: NextUnit = { action: 'none', reason: `nobody could verify what ${input.worker.hardwareClass} explores (too few contributors on the class)` }
   // A suspect's baselines and verifications would count for nothing (units/judge.ts): it explores,
   // and its candidates wait for the maintainer.
-  const suspect = (input.suspectContributorIds ?? []).includes(input.worker.contributorId) || (input.suspectWorkerIds ?? []).includes(input.worker.id)
-  const measuring = suspect ? undefined : baselineStep(input, settings) ?? verifyStep(input, settings)
+  const measuring = suspectOf(input)(input.worker.id, input.worker.contributorId) ? undefined : baselineStep(input, settings) ?? verifyStep(input, settings)
   return measuring ?? (input.explorationAllowed === false ? nothing : rebaseStep(input) ?? exploreStep(input))
 }

@@ -287,27 +287,24 @@ class TrainerProcess {
       this.terminate()
     }
     o.signal?.addEventListener('abort', onAbort, { once: true })
-    o.release?.then(text => {
-      if (text !== null) return void child.stdin?.end(text)
-      this.outcome.aborted = true
-      this.outcome.abortReason = 'not needed'
-      this.terminate()
-    }, () => this.terminate())
-    child.stdin?.on('error', () => {}) // the process may be gone before we write
     const startupLimit = o.clock ? o.clock.limits.startupSeconds : this.hardTimeoutSeconds
-    // A warm start waits for its turn with no limit of its own (the caller's signal ends it): its
-    // start-up, and the limit on it, begin when the script is started.
-    o.warmStart?.when.then(go => {
+    // A warm start is released by its `start` line. It waits for its turn with no limit of its own
+    // (the caller's signal ends it): its start-up, and the limit on it, begin when it is released.
+    const release = o.release ?? o.warmStart?.when.then(go => (go ? 'start\n' : null))
+    release?.then(text => {
       if (this.exited) return
-      if (!go) {
+      if (text === null) {
         this.outcome.aborted = true
         this.outcome.abortReason = 'not needed'
-        return this.terminate(true)
+        return this.terminate()
       }
-      this.times.launched = performance.now()
-      this.limit(startupLimit)
-      child.stdin?.end('start\n')
-    }, () => this.terminate(true))
+      if (o.warmStart) {
+        this.times.launched = performance.now()
+        this.limit(startupLimit)
+      }
+      child.stdin?.end(text)
+    }, () => this.terminate())
+    child.stdin?.on('error', () => {}) // the process may be gone before we write
     if (!o.warmStart) this.limit(startupLimit)
     // Once the leader exits, whatever it left behind in its group is an orphan of a finished run;
     // killing it also closes the pipes it holds, so the output stream can end.
