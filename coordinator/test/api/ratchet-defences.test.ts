@@ -179,7 +179,7 @@ t.test("a suspect's baselines and verifications are no evidence, and it is hande
     // Honest numbers: ben's edit is a little better (1.46); mallory's and their own others are worse.
     if (u.kind === 'verify') return report(u, u.source['train.py'] === claimed ? 1.46 : 1.95)
     return u.kind === 'explore' ? report(u, 1.95, freshEdit(u.source['train.py'])) : report(u, 1.5)
-  }, decided, 120_000)
+  }, decided)
   t.same(suspectContributors(c.app.db, 'demo', 0.01), [mallory()], 'mallory is the one suspect')
   t.ok(decided(), `ben's candidate was decided: ${claim && experiment(c, claim)?.decision}`)
   const verifiers = rows<{ w: string }>(c, "select worker_id as w from work_units where kind = 'verify' and target_experiment = ?", claim)
