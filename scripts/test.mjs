@@ -1,88 +1,68 @@
 // `npm test`: installs what is missing, then runs every suite — the TypeScript type check, the
 // layer check of the imports (scripts/structure.ts, docs/STRUCTURE.md), the linters (Biome and
 // Ruff, scripts/lint.mjs), the tap suites of shared/, coordinator/, worker/, trainer/js/ and
-// deploy/ (.taprc: a hang guard of a timeout), and the trainer's pytest suite (its slowest tests
-// listed) — and ends with one line that counts them all together: `N passed, N failed`.
-// The suites run side by side: tap's output streams as its files end, each other suite's output is
-// printed in one piece when it ends (docs/RELIABILITY.md, "Where the time goes"). No test asserts
-// speed, so a busy machine slows the suite without failing it ("Tests on a busy machine").
+// deploy/ (.taprc: two files at a time, a hang guard of a timeout), and the trainer's pytest suite
+// (its slowest tests listed) — and ends with one line that counts them all together:
+// `N passed, N failed`. No test asserts speed, so a busy machine slows the suite without failing
+// it (docs/RELIABILITY.md, "Tests on a busy machine").
 import { spawn } from 'node:child_process'
-import { readdirSync } from 'node:fs'
-import { join, relative } from 'node:path'
 import { bootstrap, root } from './bootstrap.mjs'
 
 const { python } = bootstrap({ tests: true })
 
-/** Runs a command and resolves to its exit code and output; `stream` echoes the output as it comes. */
-function capture(cmd, args, { env = {}, stream = false } = {}) {
+/** Runs a command, echoing its output, and returns the output. */
+function capture(cmd, args, env = {}) {
   return new Promise(resolve => {
     const child = spawn(cmd, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
-    const take = sink => chunk => { out += chunk; if (stream) sink.write(chunk) }
+    const take = stream => chunk => { out += chunk; stream.write(chunk) }
     child.stdout.on('data', take(process.stdout))
     child.stderr.on('data', take(process.stderr))
     child.on('close', code => resolve({ code, out }))
   })
 }
 
-/** A suite that is one check: one passed, or one failed. */
-const check = r => ({ passed: r.code === 0 ? 1 : 0, failed: r.code === 0 ? 0 : 1 })
+const suites = []
+const only = process.argv.slice(2)
+const wanted = name => only.length === 0 || only.includes(name)
 
-/** The test files under a folder (tap, without its TypeScript plugin, finds no .ts file in a folder). */
-const testFiles = dir => readdirSync(join(root, dir), { recursive: true, withFileTypes: true })
-  .filter(f => f.isFile() && f.name.endsWith('.test.ts') && !/(^|\/)(fixtures?|dist)(\/|$)/.test(relative(root, f.parentPath ?? f.path)))
-  .map(f => relative(root, join(f.parentPath ?? f.path, f.name)))
-const E2E = testFiles('worker/test/e2e')
-const REST = ['shared/test', 'coordinator/test', 'worker/test', 'trainer/js/test', 'deploy/test'].flatMap(testFiles).filter(f => !E2E.includes(f))
-
-const SUITES = {
-  types: { run: () => capture('npx', ['tsc', '-p', 'tsconfig.json', '--noEmit']), count: check },
-  structure: { run: () => capture('npx', ['tsx', 'scripts/structure.ts', '--check']), count: check },
-  // Lint rules only until the lead's one-off `npm run format` over the tree; then `--check-format`.
-  lint: { run: () => capture(process.execPath, ['scripts/lint.mjs']), count: check },
-  tap: {
-    // Two tap runs side by side (the end-to-end files two at a time, the rest three): tap starts its files in name order, which
-    // would start the end-to-end files (the longest, mostly waiting on real workers) last, and the
-    // suite would end on them. tap rebuilds itself when its plugins change (.taprc), once, first.
-    run: async () => {
-      await capture('npx', ['tap', 'build'])
-      const tap = (files, jobs, stream) => capture('npx', ['tap', '--reporter=tap', `--jobs=${jobs}`, ...files], { env: { AUTORESEARCH_PYTHON: python }, stream })
-      const [e2e, rest] = await Promise.all([tap(E2E, 2, false), tap(REST, 3, true)])
-      process.stdout.write(`\n# tap, the end-to-end files\n${e2e.out}`)
-      return { code: e2e.code || rest.code, out: `${rest.out}\n${e2e.out}` }
-    },
-    count: r => {
-      // Each `t.test(...)` inside a test file is one test: in TAP they are the points one level down.
-      const passed = (r.out.match(/^ {4}ok \d+/gm) ?? []).length
-      // A test marked todo that fails is reported `not ok ... # TODO` and counts as neither.
-      const failed = (r.out.match(/^ {4}not ok \d+(?!.*# TODO)/gm) ?? []).length
-      return { passed, failed: r.code !== 0 && failed === 0 ? 1 : failed } // a file that crashed before its first test
-    },
-  },
-  pytest: {
-    run: () => capture(python, ['-m', 'pytest', '-q', '-p', 'no:cacheprovider', '--durations=10', 'trainer/tests'], { env: { PYTHONDONTWRITEBYTECODE: '1' } }),
-    count: r => {
-      const last = r.out.split('\n').filter(l => /passed|failed|error/.test(l)).pop() ?? ''
-      const n = word => Number((new RegExp(`(\\d+) ${word}`).exec(last) ?? [])[1] ?? 0)
-      const failed = n('failed') + n('error')
-      return { passed: n('passed'), failed: r.code !== 0 && failed === 0 ? 1 : failed }
-    },
-  },
+if (wanted('types')) {
+  const r = await capture('npx', ['tsc', '-p', 'tsconfig.json', '--noEmit'])
+  suites.push({ name: 'types', passed: r.code === 0 ? 1 : 0, failed: r.code === 0 ? 0 : 1 })
 }
 
-const only = process.argv.slice(2)
-const names = Object.keys(SUITES).filter(name => only.length === 0 || only.includes(name))
-const started = Date.now()
-const suites = await Promise.all(names.map(async name => {
-  const r = await SUITES[name].run()
-  const seconds = Math.round((Date.now() - started) / 1000)
-  if (name !== 'tap') process.stdout.write(`\n# ${name} (ended after ${seconds} s)\n${r.out}`)
-  return { name, seconds, ...SUITES[name].count(r) }
-}))
+if (wanted('structure')) {
+  const r = await capture('npx', ['tsx', 'scripts/structure.ts', '--check'])
+  suites.push({ name: 'structure', passed: r.code === 0 ? 1 : 0, failed: r.code === 0 ? 0 : 1 })
+}
+
+if (wanted('lint')) {
+  // Lint rules only until the lead's one-off `npm run format` over the tree; then `--check-format`.
+  const r = await capture(process.execPath, ['scripts/lint.mjs'])
+  suites.push({ name: 'lint', passed: r.code === 0 ? 1 : 0, failed: r.code === 0 ? 0 : 1 })
+}
+
+if (wanted('tap')) {
+  // Each `t.test(...)` inside a test file is one test: in TAP they are the points one level down.
+  const r = await capture('npx', ['tap', '--reporter=tap', 'shared/test', 'coordinator/test', 'worker/test', 'trainer/js/test', 'deploy/test'], { AUTORESEARCH_PYTHON: python })
+  const passed = (r.out.match(/^ {4}ok \d+/gm) ?? []).length
+  // A test marked todo that fails is reported `not ok ... # TODO` and counts as neither.
+  let failed = (r.out.match(/^ {4}not ok \d+(?!.*# TODO)/gm) ?? []).length
+  if (r.code !== 0 && failed === 0) failed = 1 // a file that crashed before its first test
+  suites.push({ name: 'tap', passed, failed })
+}
+
+if (wanted('pytest')) {
+  const r = await capture(python, ['-m', 'pytest', '-q', '-p', 'no:cacheprovider', '--durations=10', 'trainer/tests'], { PYTHONDONTWRITEBYTECODE: '1' })
+  const count = word => Number((new RegExp(`(\\d+) ${word}`).exec(r.out.split('\n').filter(l => /passed|failed|error/.test(l)).pop() ?? '') ?? [])[1] ?? 0)
+  let failed = count('failed') + count('error')
+  if (r.code !== 0 && failed === 0) failed = 1
+  suites.push({ name: 'pytest', passed: count('passed'), failed })
+}
 
 const passed = suites.reduce((n, s) => n + s.passed, 0)
 const failed = suites.reduce((n, s) => n + s.failed, 0)
 console.log('')
-for (const s of suites) console.log(`${s.name}: ${s.passed} passed, ${s.failed} failed (${s.seconds} s)`)
+for (const s of suites) console.log(`${s.name}: ${s.passed} passed, ${s.failed} failed`)
 console.log(`${passed} passed, ${failed} failed`)
 process.exit(failed === 0 ? 0 : 1)
