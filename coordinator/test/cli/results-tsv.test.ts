@@ -3,9 +3,8 @@ import { execa } from 'execa'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { coordinatorCli as cli } from '../../../shared/test/support/cli.ts'
 
-const cli = fileURLToPath(new URL('../../bin/coordinator.mjs', import.meta.url))
 
 // The codec itself is specified in shared/test/results-tsv.test.ts; this is the CLI around it.
 t.test('import starts a campaign from a solo run and export lists its experiments', async t => {

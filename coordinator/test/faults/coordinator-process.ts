@@ -9,11 +9,11 @@ import type { NoisePolicy } from '@autoresearch-grid/shared'
 import { openCoordinator } from '../../src/coordinator.ts'
 import { createCampaign } from '../../src/campaigns/campaigns.ts'
 import { createWorkerToken } from '../../src/auth/access.ts'
+import { coordinatorCli as CLI } from '../../../shared/test/support/cli.ts'
 
 // The coordinator as its maintainer runs it: the real CLI in a process of its own, so that
 // `kill -9` is a real crash (no finally blocks, no flush, open sockets reset by the kernel).
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
-const CLI = join(ROOT, 'coordinator/bin/coordinator.mjs')
 
 /**
  * A data dir as `coordinator campaign create demo --profile cpu-tiny --no-prepare` and

@@ -5,14 +5,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { execa } from 'execa'
 import type { AssignmentEvent, WorkUnit } from '@autoresearch-grid/shared'
-import { readDb, ROOT } from '../faults/coordinator-process.ts'
+import { readDb, } from '../faults/coordinator-process.ts'
 import { CPU, report, wsClient } from '../helpers.ts'
 import { approve, MODEL } from './setup.ts'
 import { startMessagesServer } from '../../../worker/test/fixtures/messages-server.ts'
+import { coordinatorCli as CLI } from '../../../shared/test/support/cli.ts'
 
 // The review gate through the real CLI: `campaign create --review`, `campaign review`, and
 // `coordinator start` reading ANTHROPIC_API_KEY / ANTHROPIC_BASE_URL, warning when it has none.
-const CLI = join(ROOT, 'coordinator/bin/coordinator.mjs')
 const env = (extra: Record<string, string>) => {
   const { ANTHROPIC_API_KEY: _k, ANTHROPIC_BASE_URL: _u, ANTHROPIC_MODEL: _m, REVIEW_MODEL: _r, ...rest } = process.env
   return { ...rest, LOG_LEVEL: 'error', ...extra }

@@ -12,6 +12,7 @@ import { findPython } from '@autoresearch-grid/trainer'
 import { message, startMessagesServer, toolUse, type MessagesRequest } from '../fixtures/messages-server.ts'
 import { writeTextCorpus } from '../fixtures/text-corpus.ts'
 import { until } from '../../../shared/test/support/until.ts'
+import { coordinatorCli, workerCli } from '../../../shared/test/support/cli.ts'
 
 // A maintainer's real campaign, as issue 16 tried it: the data is a folder only the coordinator
 // host has (deleted after `campaign create` prepared it), two `worker join`s with empty states
@@ -20,8 +21,6 @@ import { until } from '../../../shared/test/support/until.ts'
 // mid-campaign. A climbmix campaign served by a local shard server sits beside it: a worker that
 // cannot prepare it (no pyarrow here) says why and what to do, and works on the other campaign.
 const root = fileURLToPath(new URL('../../../', import.meta.url))
-const coordinatorCli = join(root, 'coordinator/bin/coordinator.mjs')
-const workerCli = join(root, 'worker/bin/worker.mjs')
 const MARK_1 = 'PROGRAM-ONE: study the learning rates.'
 const MARK_2 = 'PROGRAM-TWO: the maintainer changed course; study the schedule.'
 

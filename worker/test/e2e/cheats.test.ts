@@ -16,6 +16,7 @@ import { CoordinatorProcess, readDb, ROOT } from '../../../coordinator/test/faul
 import { ScriptedWorker } from '../../../coordinator/test/faults/scripted-worker.ts'
 import { cheats } from '../fixtures/cheats/variants.ts'
 import { until as poll } from '../../../shared/test/support/until.ts'
+import { workerCli } from '../../../shared/test/support/cli.ts'
 
 // The issue's acceptance test (DESIGN §7, §11; docs/SECURITY.md "Trusted measurement"): a hostile
 // contributor, mallory, submits six cheating variants of the real trainer, each with a forged,
@@ -51,7 +52,7 @@ class HonestWorker {
   async start(url: string, corpus: string): Promise<void> {
     await mkdir(this.state, { recursive: true })
     await symlink(corpus, join(this.state, 'data')).catch(() => {})
-    this.proc = spawn(process.execPath, [join(ROOT, 'worker/bin/worker.mjs'), 'join', url, '--token', this.token, '--name', this.name, '--state', this.state,
+    this.proc = spawn(process.execPath, [workerCli, 'join', url, '--token', this.token, '--name', this.name, '--state', this.state,
       '--no-pipeline', '--agent-cmd', `${process.execPath} ${AGENT}`], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, AUTORESEARCH_PYTHON: python.path, ARG_AGENT_NAME: this.name, ARG_AGENT_PLAN: '[]', ARG_AGENT_STATE: this.agents },

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { findPython } from '@autoresearch-grid/trainer'
+import { coordinatorCli, workerCli } from '../../../shared/test/support/cli.ts'
 
 // climbmix end to end: real parquet shards in the public layout (shard_00000.parquet … and the
 // pinned validation shard_06542.parquet), made here with pyarrow and served by a local stand-in
@@ -13,8 +14,6 @@ import { findPython } from '@autoresearch-grid/trainer'
 // cut one and trains. Needs a trainer Python with pyarrow (AUTORESEARCH_PYTHON); Debian 12 has no
 // python3-pyarrow, so elsewhere this is skipped and campaign-data.test.ts covers the refusal.
 const root = fileURLToPath(new URL('../../../', import.meta.url))
-const coordinatorCli = join(root, 'coordinator/bin/coordinator.mjs')
-const workerCli = join(root, 'worker/bin/worker.mjs')
 const python = (await findPython()).path
 const skip = (await execa(python, ['-c', 'import pyarrow'], { reject: false })).exitCode === 0 ? false : `${python} has no pyarrow (pip install pyarrow, then AUTORESEARCH_PYTHON=that python)`
 

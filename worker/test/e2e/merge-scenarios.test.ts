@@ -10,6 +10,7 @@ import type { NoisePolicy } from '@autoresearch-grid/shared'
 import { ensurePrepared, findPython } from '@autoresearch-grid/trainer'
 import { CoordinatorProcess, prepareDataDir, readDb, ROOT } from '../../../coordinator/test/faults/coordinator-process.ts'
 import { sleep, until } from '../../../shared/test/support/until.ts'
+import { workerCli } from '../../../shared/test/support/cli.ts'
 
 // The ratchet's concurrent-work paths (DESIGN §7) with the whole system as a user runs it: the real
 // coordinator CLI, two real `worker join` processes, the real CPU trainer. Training is noisy, so
@@ -59,7 +60,7 @@ class WorkerProcess {
   async start(url: string): Promise<void> {
     await mkdir(this.state, { recursive: true })
     await symlink(corpus, join(this.state, 'data')).catch(() => {})
-    this.proc = spawn(process.execPath, [join(ROOT, 'worker/bin/worker.mjs'), 'join', url, '--token', this.token, '--name', this.name, '--state', this.state,
+    this.proc = spawn(process.execPath, [workerCli, 'join', url, '--token', this.token, '--name', this.name, '--state', this.state,
       '--no-pipeline', '--agent-cmd', `${process.execPath} ${AGENT}`], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AUTORESEARCH_PYTHON: python.path, ...this.env } })
     const keep = (b: Buffer) => { this.log = (this.log + b).slice(-20_000) }
     this.proc.stdout!.on('data', keep)

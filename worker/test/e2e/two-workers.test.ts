@@ -4,18 +4,14 @@ import { execa, type ResultPromise } from 'execa'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { simpleGit } from 'simple-git'
 import { createTRPCClient, httpLink } from '@trpc/client'
 import type { AppRouter } from '@autoresearch-grid/coordinator'
 import { until } from '../../../shared/test/support/until.ts'
+import { coordinatorCli, workerCli } from '../../../shared/test/support/cli.ts'
 
 // The whole system as a user runs it: the real CLIs as separate processes, the real CPU trainer,
 // loopback sockets, a SQLite file and a git store on disk.
-const root = fileURLToPath(new URL('../../../', import.meta.url))
-const coordinatorCli = join(root, 'coordinator/bin/coordinator.mjs')
-const workerCli = join(root, 'worker/bin/worker.mjs')
-
 async function startCoordinator(data: string): Promise<{ proc: ResultPromise; url: string }> {
   const proc = execa(process.execPath, [coordinatorCli, '--data', data, 'start', '--port', '0'], { reject: false })
   const url = await new Promise<string>((resolve, reject) => {

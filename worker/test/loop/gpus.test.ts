@@ -1,7 +1,6 @@
 import t from 'tap'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { execa } from 'execa'
 import { findPython } from '@autoresearch-grid/trainer'
 import { createCampaign } from '@autoresearch-grid/coordinator'
@@ -9,6 +8,7 @@ import { startCoordinator } from '../../../coordinator/test/helpers.ts'
 import { experiments, workers } from '../../../coordinator/src/db/schema.ts'
 import { CORPUS_CAMPAIGN, CORPUS_VOCAB, linkCorpus, trainerDir } from '../fixtures/corpus.ts'
 import { parseGpuList, planLoops } from '../../src/loop/gpus.ts'
+import { workerCli } from '../../../shared/test/support/cli.ts'
 
 t.test('--gpus 0,1 plans one worker per GPU, each with its device and state', async t => {
   t.same(planLoops('box', '/s', parseGpuList('0, 1,1')), [
@@ -29,7 +29,6 @@ t.test('a malformed list says what to type', async t => {
 const TRAIN = readFileSync(join(trainerDir, 'train.py'), 'utf8')
 
 // The real CLI as separate processes, the real trainer on CPU: what `--gpus` does end to end.
-const workerCli = fileURLToPath(new URL('../../bin/worker.mjs', import.meta.url))
 
 t.test('--gpus all on a machine without a CUDA GPU is refused with what to do', { skip: existsSync('/dev/nvidia0') ? 'this machine has a GPU: nothing to refuse' : false }, async t => {
   const r = await execa(process.execPath, [workerCli, 'join', 'http://127.0.0.1:9', '--token', 'arg_wrk_x', '--gpus', 'all', '--state', t.testdir({})], { reject: false, all: true })

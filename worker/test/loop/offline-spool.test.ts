@@ -11,11 +11,11 @@ import { experiments } from '../../../coordinator/src/db/schema.ts'
 import { joinCoordinator } from '../../src/loop/join.ts'
 import { HeuristicAgent } from '../../src/agent/heuristic-agent.ts'
 import { until } from '../../../shared/test/support/until.ts'
+import { coordinatorCli } from '../../../shared/test/support/cli.ts'
 
 // The coordinator goes away while a worker trains (killed: the real CLI, SIGKILL); the result
 // waits in the worker's spool; the coordinator comes back on the same port with the same data; the
 // result arrives exactly once.
-const coordinatorCli = fileURLToPath(new URL('../../../coordinator/bin/coordinator.mjs', import.meta.url))
 const trainerDir = fileURLToPath(new URL('../../../trainer/', import.meta.url))
 const TRAIN = readFileSync(join(trainerDir, 'train.py'), 'utf8')
 

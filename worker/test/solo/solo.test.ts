@@ -1,13 +1,12 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { execa } from 'execa'
 import { simpleGit } from 'simple-git'
 import { parseResultsTsv, RESULTS_TSV_HEADER } from '@autoresearch-grid/shared'
+import { workerCli } from '../../../shared/test/support/cli.ts'
 
 // Plain autoresearch as a user runs it: the real CLI, the real CPU trainer, a fresh folder.
-const workerCli = fileURLToPath(new URL('../../bin/worker.mjs', import.meta.url))
 
 t.test('worker solo makes a branch of improvements and a results.tsv with a baseline and the experiments', async t => {
   const dir = join(t.testdir({}), 'research')
