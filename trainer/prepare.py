@@ -64,7 +64,9 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
-import torch
+
+# torch is imported in the functions that use it: preparing, `--check` and the data description
+# (every worker start runs one) need only numpy, and importing torch costs ~1.5 s of CPU.
 
 # ---------------------------------------------------------------------------------------------
 # Fixed constants. Changing any of these changes what val_bpb means, hence the fingerprint.
@@ -94,6 +96,8 @@ EMBEDDED_SKIP = {"data.txt", "contents.txt", "file_list.txt"}  # the whole book 
 
 
 def _default_profile():
+    import torch
+
     return "gpu" if torch.cuda.is_available() else "cpu-tiny"
 
 
@@ -585,6 +589,8 @@ def _shuffled_forever(n, seed):
 
 
 def _to_device(rows, device):
+    import torch
+
     batch = torch.from_numpy(np.stack(rows))
     if device.type == "cuda":
         # Pinned host memory lets the copy run asynchronously while the GPU is still busy.
@@ -596,6 +602,8 @@ def _to_device(rows, device):
 
 def make_loader(data, batch_size, device, seq_len=SEQ_LEN, seed=SEED):
     """Endless (x, y) training batches of shape (batch_size, seq_len), documents in a seeded order."""
+    import torch
+
     device = torch.device(device)
     tokens, starts = data.tokens("train"), data.doc_starts("train")
     rows = packed_rows(tokens, starts, _shuffled_forever(len(starts), seed), seq_len + 1, data.bos_id)
@@ -611,8 +619,7 @@ def make_loader(data, batch_size, device, seq_len=SEQ_LEN, seed=SEED):
 # load with the `safetensors` package as well.
 
 CHECKPOINT = "model.safetensors"  # in the run folder: the one file the evaluator reads from training
-_ST_DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16", torch.int64: "I64",
-              torch.int32: "I32", torch.bool: "BOOL"}
+_ST_DTYPES = {"float32": "F32", "float16": "F16", "bfloat16": "BF16", "int64": "I64", "int32": "I32", "bool": "BOOL"}
 _ST_NUMPY = {"F32": np.float32, "F16": np.float16, "BF16": np.int16, "I64": np.int64, "I32": np.int32, "BOOL": np.bool_}
 CHECKPOINT_MAX_BYTES = 16 * 2**30
 
@@ -623,14 +630,17 @@ def save_model(model, config, path=CHECKPOINT):
     train.py calls this once, as its last act (the worker ends the run when the weights are saved);
     the evaluator rebuilds the model from train.py's
     own `build_model` and these weights, in a fresh sandbox, and computes the loss itself."""
+    import torch
+
     model = getattr(model, "_orig_mod", model)  # torch.compile's wrapper holds the real module
     header, blobs, offset = {"__metadata__": {"config": json.dumps(config, sort_keys=True)}}, [], 0
     for name, t in model.state_dict().items():
         t = t.detach().cpu().contiguous()
-        if t.dtype not in _ST_DTYPES:
+        dtype = str(t.dtype).removeprefix("torch.")
+        if dtype not in _ST_DTYPES:
             raise DataError(f"save_model: {name} has dtype {t.dtype}, not one of {sorted(_ST_DTYPES.values())}")
         raw = (t.view(torch.int16) if t.dtype == torch.bfloat16 else t).numpy().tobytes()
-        header[name] = {"dtype": _ST_DTYPES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(raw)]}
+        header[name] = {"dtype": _ST_DTYPES[dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(raw)]}
         blobs.append(raw)
         offset += len(raw)
     head = json.dumps(header, separators=(",", ":")).encode()
@@ -651,6 +661,8 @@ def save_model(model, config, path=CHECKPOINT):
 
 def load_checkpoint(path):
     """(state_dict, config) from a checkpoint written by save_model. Refuses anything malformed."""
+    import torch
+
     path = Path(path)
     size = path.stat().st_size
     if size > CHECKPOINT_MAX_BYTES:

@@ -33,7 +33,22 @@ export interface FindPythonOptions {
 
 type Attempt = { ok: true; found: FoundPython } | { ok: false; why: string }
 
+/**
+ * Interpreters that imported torch in this process, by command: a worker's start asks for the
+ * Python in several places (its lanes, the test that started it), and each probe imports torch,
+ * ~1.5 s of CPU. One that failed is asked again next time.
+ */
+const found = new Map<string, FoundPython>()
+
 async function tryCandidate(command: string, timeoutMs: number): Promise<Attempt> {
+  const known = found.get(command)
+  if (known) return { ok: true, found: known }
+  const attempt = await probe(command, timeoutMs)
+  if (attempt.ok) found.set(command, attempt.found)
+  return attempt
+}
+
+async function probe(command: string, timeoutMs: number): Promise<Attempt> {
   const r = await execa(command, ['-c', PROBE], { reject: false, timeout: timeoutMs, stdin: 'ignore' })
   if (r.failed) {
     if (r.code === 'ENOENT') return { ok: false, why: 'not found' }

@@ -4,11 +4,12 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { CoordinatorProcess, prepareDataDir, readDb, } from './coordinator-process.ts'
+import { CoordinatorProcess, prepareDataDir, readDb } from './coordinator-process.ts'
 import { ScriptedWorker } from './scripted-worker.ts'
 import { scriptedResult } from './trained-value.ts'
 import { sleep, until } from '../../../shared/test/support/until.ts'
 import { workerCli } from '../../../shared/test/support/cli.ts'
+import { linkCorpus } from '../../../worker/test/fixtures/corpus.ts'
 
 // DESIGN §8: leases, not locks. A real `worker join` trains on CPU and is killed with SIGKILL in
 // the middle of a run; the units it held come back to the queue when their leases run out
@@ -47,6 +48,7 @@ t.test('a worker killed mid-training: its units return to the queue after the le
   t.teardown(() => coord.stop())
   await coord.start()
 
+  await linkCorpus(join(dir, 'doomed', 'data', 'demo')) // the suite's prepared data (worker/test/fixtures/corpus.ts)
   const worker = spawn(process.execPath, [workerCli, 'join', coord.url, '--token', doomedToken, '--name', 'doomed', '--state', join(dir, 'doomed')],
     { stdio: ['ignore', 'pipe', 'pipe'] })
   let log = ''

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { chmodSync, writeFileSync } from 'node:fs'
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { findPython, PythonNotFoundError } from '../find-python.ts'
 
@@ -53,4 +53,16 @@ t.test('a candidate that hangs is given up after the timeout', async t => {
   const dir = t.testdir()
   const err = await findPython({ env: {}, candidates: [fakePython(dir, 'slow', 'exec sleep 30')], timeoutMs: 300 }).catch(e => e)
   t.match(err.message, /timed out/)
+})
+
+t.test('an interpreter that imported torch is asked once per process; one that failed is asked again', async t => {
+  const dir = t.testdir()
+  const calls = join(dir, 'calls')
+  const good = fakePython(dir, 'counted', `echo x >> ${calls}; echo 2.8.0; echo /opt/counted/python`)
+  for (let i = 0; i < 3; i++) t.equal((await findPython({ env: { AUTORESEARCH_PYTHON: good } })).path, '/opt/counted/python')
+  t.equal(readFileSync(calls, 'utf8').trim().split('\n').length, 1, 'probed once')
+  const flaky = fakePython(dir, 'flaky', `echo x >> ${calls}.flaky; [ -e ${dir}/ready ] || exit 1; echo 2.8.0; echo /opt/flaky/python`)
+  await t.rejects(findPython({ env: { AUTORESEARCH_PYTHON: flaky } }))
+  writeFileSync(join(dir, 'ready'), '')
+  t.equal((await findPython({ env: { AUTORESEARCH_PYTHON: flaky } })).path, '/opt/flaky/python', 'asked again after a failure')
 })

@@ -8,7 +8,8 @@ import { execa } from 'execa'
 import { createTRPCClient, httpLink } from '@trpc/client'
 import type { AppRouter } from '@autoresearch-grid/coordinator'
 import type { NoisePolicy } from '@autoresearch-grid/shared'
-import { ensurePrepared, findPython } from '@autoresearch-grid/trainer'
+import { findPython } from '@autoresearch-grid/trainer'
+import { sharedCorpus } from '../fixtures/corpus.ts'
 import { openCoordinator } from '../../../coordinator/src/coordinator.ts'
 import { createCampaign } from '../../../coordinator/src/campaigns/campaigns.ts'
 import { createAdminToken, createWorkerToken } from '../../../coordinator/src/auth/access.ts'
@@ -77,8 +78,7 @@ t.test('six cheats with forged claims: none merges, each is rejected with a reas
   const started = Date.now()
   const dir = await mkdtemp(join(tmpdir(), 'arg-cheats-'))
   const data = join(dir, 'data')
-  const corpus = join(dir, 'corpus')
-  await ensurePrepared({ python: python.path, trainerDir: join(ROOT, 'trainer'), cacheDir: join(corpus, 'demo'), vocabSize: 512, profile: 'cpu-tiny' })
+  const corpus = (await sharedCorpus()).root // the suite's prepared corpus (fixtures/corpus.ts)
 
   // The maintainer's setup: a cpu-tiny campaign seeded from the real trainer, with no review gate
   // (the trusted measurement and the ratchet alone must stop every cheat), four contributors.

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { execa } from 'execa'
 import type { NoisePolicy } from '@autoresearch-grid/shared'
-import { ensurePrepared, findPython } from '@autoresearch-grid/trainer'
+import { findPython } from '@autoresearch-grid/trainer'
+import { sharedCorpus } from '../fixtures/corpus.ts'
 import { CoordinatorProcess, prepareDataDir, readDb, ROOT } from '../../../coordinator/test/faults/coordinator-process.ts'
 import { sleep, until } from '../../../shared/test/support/until.ts'
 import { workerCli } from '../../../shared/test/support/cli.ts'
@@ -46,10 +47,8 @@ const CONTRIBUTORS = ['alice', 'bob']
 
 const python = await findPython()
 
-/** One prepared corpus for every worker of every scenario (preparing costs ~15 s on 2 cores). */
-const corpus = await mkdtemp(join(tmpdir(), 'arg-merge-corpus-'))
-t.teardown(() => rm(corpus, { recursive: true, force: true }))
-await ensurePrepared({ python: python.path, trainerDir: join(ROOT, 'trainer'), cacheDir: join(corpus, 'demo'), vocabSize: 512, profile: 'cpu-tiny' })
+/** The test suite's one prepared corpus for every worker of every scenario (fixtures/corpus.ts). */
+const corpus = (await sharedCorpus()).root
 
 class WorkerProcess {
   proc: ChildProcess | null = null

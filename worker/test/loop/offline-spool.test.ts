@@ -9,6 +9,7 @@ import { execa, type ResultPromise } from 'execa'
 import { openCoordinator, createCampaign, createWorkerToken } from '@autoresearch-grid/coordinator'
 import { experiments } from '../../../coordinator/src/db/schema.ts'
 import { joinCoordinator } from '../../src/loop/join.ts'
+import { sharedCorpus } from '../fixtures/corpus.ts'
 import { HeuristicAgent } from '../../src/agent/heuristic-agent.ts'
 import { until } from '../../../shared/test/support/until.ts'
 import { coordinatorCli } from '../../../shared/test/support/cli.ts'
@@ -55,7 +56,7 @@ t.test('a result finished while the coordinator is down is spooled and delivered
   const said = { everyMs: 100, describe: () => `the worker said:\n${lines.join('\n')}` }
   const stateDir = join(dir, 'worker')
   const worker = joinCoordinator({
-    url: `http://127.0.0.1:${port}`, token, name: 'w1', stateDir, trainerDir, agent: new HeuristicAgent(),
+    url: `http://127.0.0.1:${port}`, token, name: 'w1', stateDir, dataRoot: (await sharedCorpus()).root, trainerDir, agent: new HeuristicAgent(),
     pipeline: false, maxUnits: 1, redeliverMs: 200, deliverAttemptMs: 1000, reconnectMaxMs: 1000, log: l => lines.push(l),
   })
   worker.catch(() => {})

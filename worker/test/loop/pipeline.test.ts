@@ -10,6 +10,7 @@ import { DepthGauge } from '../../src/loop/depth.ts'
 import { DutyCycle } from '../../src/loop/duty-cycle.ts'
 import { runPipeline } from '../../src/loop/pipeline.ts'
 import { joinCoordinator, type JoinSummary } from '../../src/loop/join.ts'
+import { sharedCorpus } from '../fixtures/corpus.ts'
 
 // Pipelining: while the GPU trains unit N the agent prepares the next ones, as many at once as keep
 // the GPU busy. The pipeline tests run on a virtual clock, so a loaded machine cannot reorder or
@@ -170,13 +171,14 @@ t.test('with an agent slower than a training run, pipelining raises the GPU duty
   const units = Number(process.env.DUTY_UNITS ?? 2)
   const agentSeconds = Number(process.env.DUTY_AGENT_SECONDS ?? 5)
   const budget = Number(process.env.DUTY_BUDGET ?? 2)
-  const dataRoot = join(t.testdir({}), 'data')
+  const dataRoot = (await sharedCorpus()).root // prepared once for the suite (fixtures/corpus.ts)
+  const states = t.testdir({})
   const measure = async (pipeline: boolean): Promise<JoinSummary> => {
     const c = await startCoordinator()
     try {
       await createCampaign(c.app, { name: 'demo', seed: { 'train.py': TRAIN }, spec: { budgetSeconds: budget, profile: 'cpu-tiny', vocabSize: 512, noise: { baselineRuns: 1, replications: 0 } } })
       return await joinCoordinator({
-        url: c.url, token: c.workerToken(), name: `w-${pipeline}`, stateDir: join(dataRoot, '..', `w-${pipeline}`), dataRoot, trainerDir,
+        url: c.url, token: c.workerToken(), name: `w-${pipeline}`, stateDir: join(states, `w-${pipeline}`), dataRoot, trainerDir,
         agent: new SlowAgent(agentSeconds * 1000), pipeline, maxUnits: units, log: process.env.DUTY_LOG ? l => t.comment(l) : () => {},
       })
     } finally {
@@ -202,7 +204,7 @@ t.test('worker join with start-up beside evaluation (the GPU lane, forced on her
   const lines: string[] = []
   const stateDir = join(t.testdir({}), 'w')
   const summary = await joinCoordinator({
-    url: c.url, token: c.workerToken(), name: 'w-overlap', stateDir, trainerDir, agent: new HeuristicAgent(),
+    url: c.url, token: c.workerToken(), name: 'w-overlap', stateDir, dataRoot: (await sharedCorpus()).root, trainerDir, agent: new HeuristicAgent(),
     overlapStartUp: true, maxUnits: 3, log: l => lines.push(l),
   })
   const log = lines.join('\n')
