@@ -6,7 +6,7 @@ import { Hardware, hardwareClass } from '@autoresearch-grid/shared'
  * One Python run reports everything the coordinator needs about this machine. It goes through the
  * trainer's Python so the torch version and the GPUs it sees are the ones training will use.
  */
-// biome-ignore lint/complexity/noUselessStringRaw: raw, so that a `\n` added to the Python stays Python's
+// raw: the Python's backslashes (its regular expression) stay the Python's
 const PROBE_SCRIPT = String.raw`
 import json, os, platform, sys, subprocess
 out = {"gpus": [], "mps": False, "torch": None, "arch": platform.machine(), "platform": sys.platform,
@@ -24,7 +24,27 @@ if sys.platform == "darwin":
         out["cpu"] = subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True, timeout=10).stdout.strip() or out["cpu"]
     except Exception:
         pass
+def version_unimported():
+    # Where no GPU can be (Linux without CUDA, ROCm or WSL device nodes), importing torch (~1.5 s
+    # of CPU) would only tell its version, which its version.py says as well.
+    if not sys.platform.startswith("linux") or any(n.startswith(("nvidia", "kfd", "dxg")) for n in os.listdir("/dev")):
+        return None
+    import importlib.util, re
+    spec = importlib.util.find_spec("torch")
+    for folder in (spec and spec.submodule_search_locations) or []:
+        try:
+            with open(os.path.join(folder, "version.py")) as f:
+                m = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)['\"]", f.read(), re.M)
+        except OSError:
+            continue
+        if m:
+            return m.group(1)
+    return None
+out["torch"] = version_unimported()
+out["torchFrom"] = "version.py" if out["torch"] else "import"
 try:
+    if out["torch"]:
+        raise ImportError  # nothing more to learn from torch here
     import torch
     out["torch"] = torch.__version__
     if torch.cuda.is_available():
@@ -47,6 +67,8 @@ export const ProbeOutput = z.object({
   platform: z.string(),
   cores: z.number().int().positive(),
   cpu: z.string(),
+  /** Where the torch version came from: its version.py (no GPU possible here) or importing it. */
+  torchFrom: z.enum(['version.py', 'import']).optional(),
 })
 export type ProbeOutput = z.infer<typeof ProbeOutput>
 
@@ -70,6 +92,11 @@ export interface ProbeOptions {
 }
 
 export async function probeHardware(options: ProbeOptions): Promise<Hardware> {
+  return toHardware(await probeRaw(options))
+}
+
+/** The probe's own report, before it is shaped into `Hardware`. */
+export async function probeRaw(options: ProbeOptions): Promise<ProbeOutput> {
   const r = await execa(options.python, ['-c', PROBE_SCRIPT], {
     reject: false,
     stdin: 'ignore',
@@ -81,5 +108,5 @@ export async function probeHardware(options: ProbeOptions): Promise<Hardware> {
     const why = r.timedOut ? 'timed out' : String(r.stderr).trim().split('\n').slice(-5).join('\n') || `exit code ${r.exitCode}`
     throw new Error(`hardware probe through ${options.python} failed: ${why}`)
   }
-  return toHardware(ProbeOutput.parse(JSON.parse(line.slice('HARDWARE_JSON '.length))))
+  return ProbeOutput.parse(JSON.parse(line.slice('HARDWARE_JSON '.length)))
 }

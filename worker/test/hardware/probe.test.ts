@@ -1,7 +1,8 @@
 import t from 'tap'
 import { Hardware } from '@autoresearch-grid/shared'
 import { findPython } from '@autoresearch-grid/trainer'
-import { probeHardware, toHardware } from '../../src/hardware/probe.ts'
+import { readdirSync } from 'node:fs'
+import { probeHardware, probeRaw, toHardware } from '../../src/hardware/probe.ts'
 
 const RAW = { gpus: [], mps: false, torch: '1.13.1', arch: 'x86_64', platform: 'linux', cores: 2, cpu: 'Intel Xeon' }
 
@@ -40,4 +41,13 @@ t.test('probing this machine through its Python gives valid Hardware', { skip: p
 
 t.test('a probe through a broken interpreter says which one failed', async t => {
   await t.rejects(probeHardware({ python: '/nonexistent/python' }), /hardware probe through \/nonexistent\/python failed/)
+})
+
+t.test('where no GPU can be, the probe reads torch\'s version without importing it, and gives the same version', { skip: python ? false : 'no Python with torch here' }, async t => {
+  if (!python) return
+  const raw = await probeRaw({ python: python.path })
+  const gpuNodes = process.platform === 'linux' ? readdirSync('/dev').filter(n => /^(nvidia|kfd|dxg)/.test(n)) : ['not linux']
+  t.equal(raw.torchFrom, gpuNodes.length ? 'import' : 'version.py', `GPU device nodes here: ${gpuNodes.join(', ') || 'none'}`)
+  t.equal(raw.torch, python.torchVersion, 'the version torch itself reports')
+  t.same(raw.gpus, gpuNodes.length ? raw.gpus : [], 'no GPUs where there are no device nodes')
 })
