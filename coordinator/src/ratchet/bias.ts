@@ -154,12 +154,20 @@ export function overclaimers(runs: readonly CommitRun[], sigmaOf: (hardwareClass
 /** Sane runs grouped by commit and class: the runs of one code on one kind of machine. */
 function byCommit<R extends UnselectedRun>(runs: readonly R[]): R[][] {
   const groups = new Map<string, R[]>()
+  // Callers mostly pass runs already sorted by commit and class (units/suspects.ts): a run of the
+  // group the previous one joined skips building the key.
+  let last: R[] | null = null
   for (const r of runs) {
     if (!(Number.isFinite(r.valBpb) && r.valBpb > 0)) continue
+    if (last && last[0].commit === r.commit && last[0].hardwareClass === r.hardwareClass) {
+      last.push(r)
+      continue
+    }
     const key = `${r.hardwareClass}\0${r.commit}`
     const group = groups.get(key)
     if (group) group.push(r)
     else groups.set(key, [r])
+    last = group ?? groups.get(key)!
   }
   return [...groups.values()]
 }
