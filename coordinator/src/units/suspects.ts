@@ -126,6 +126,7 @@ function unreliableReporters(tx: Writer, campaign: string, priorSigma: number): 
   const runs = campaignRuns(tx, campaign)
   // A contributor's own runs from before the maintainer cleared it stop counting against it.
   const counts = (r: LoggedRun) => {
+    if (clearedAt.size === 0) return true
     const cleared = clearedAt.get(r.contributorId) ?? null
     return cleared === null || r.since > cleared
   }
