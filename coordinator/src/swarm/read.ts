@@ -22,16 +22,24 @@ const columns = {
   hardwareClass: experiments.hardwareClass,
 }
 /**
- * The view's rows without their diffs: a diff is only read for the constants it changes, which are
- * remembered per experiment (changesOf), so after the first view an experiment's diff is not read
- * again. Reading ~90 diffs for every view rebuilt after a report was a fifth of a lease.
+ * A view's experiments are read in two parts. What can change — status, decision (units/judge.ts,
+ * merge.ts, review/) and the agent of its unit — is read for every view, with the agent joined in.
+ * What an experiment is given once, when its report is recorded (description, notes, val_bpb, ...),
+ * is read once per experiment and remembered (SWARM_CACHE.fixed); its diff only for the constants
+ * it changes (changesOf). Every view is rebuilt after a report, and reading ~90 whole rows each
+ * time, their log tails and diffs stepped over to reach the notes, plus one agent lookup a row,
+ * was half of a lease (docs/PERFORMANCE.md, "Issue 17, part 3").
  */
-const { diff: _diff, ...viewColumns } = columns
+const changing = { id: experiments.id, status: experiments.status, decision: experiments.decision, agent: unitContext.agent }
+const fixedColumns = {
+  unitId: experiments.unitId, parentCommit: experiments.parentCommit, description: experiments.description, valBpb: experiments.valBpb,
+  agentNotes: experiments.agentNotes, sourceHash: experiments.sourceHash, hardwareClass: experiments.hardwareClass,
+}
 
 const q = prepared(db => ({
-  onParent: db.select(viewColumns).from(experiments).where(and(eq(experiments.campaign, p('campaign')), eq(experiments.parentCommit, p('parent')), inArray(experiments.kind, [...CANDIDATE_KINDS])))
+  onParent: db.select(changing).from(experiments).leftJoin(unitContext, eq(unitContext.unitId, experiments.unitId)).where(and(eq(experiments.campaign, p('campaign')), eq(experiments.parentCommit, p('parent')), inArray(experiments.kind, [...CANDIDATE_KINDS])))
     .orderBy(desc(experiments.createdAt)).limit(ROWS.onParent).prepare(),
-  recent: db.select(viewColumns).from(experiments).where(and(eq(experiments.campaign, p('campaign')), inArray(experiments.kind, [...CANDIDATE_KINDS])))
+  recent: db.select(changing).from(experiments).leftJoin(unitContext, eq(unitContext.unitId, experiments.unitId)).where(and(eq(experiments.campaign, p('campaign')), inArray(experiments.kind, [...CANDIDATE_KINDS])))
     .orderBy(desc(experiments.createdAt)).limit(ROWS.recent).prepare(),
   // Claims whose unit is still out, on any parent of the campaign (the view keeps this parent's).
   inFlight: db.select({ ctx: unitContext }).from(unitContext).innerJoin(workUnits, eq(workUnits.id, unitContext.unitId))
@@ -47,9 +55,7 @@ const q = prepared(db => ({
   samples: db.select({ cls: measurements.hardwareClass, v: measurements.valBpb, kind: measurements.kind }).from(measurements)
     .where(and(eq(measurements.campaign, p('campaign')), eq(measurements.commit, p('commit')))).prepare(),
   agentOf: db.select({ agent: unitContext.agent }).from(unitContext).where(eq(unitContext.unitId, p('unit'))).prepare(),
-  // The agents of many units in one statement (`units`: a JSON array of unit ids).
-  agentsOf: db.select({ unit: unitContext.unitId, agent: unitContext.agent }).from(unitContext)
-    .where(sql`${unitContext.unitId} in (select value from json_each(${p('units')}))`).prepare(),
+  fixed: db.select(fixedColumns).from(experiments).where(eq(experiments.id, p('id'))).prepare(),
   diffOf: db.select({ diff: experiments.diff }).from(experiments).where(eq(experiments.id, p('id'))).prepare(),
 }))
 
@@ -60,6 +66,8 @@ const q = prepared(db => ({
  */
 const SWARM_CACHE = stateKey('swarm memory caches', () => ({
   changes: new Map<string, string[]>(),
+  /** What never changes of an experiment, by id (see `changing`). */
+  fixed: new Map<string, FixedRow>(),
   views: new Map<string, { at: number; view: SwarmView }>(),
   /** Whether new experiments on this coordinator's bus already clear the views. */
   watching: false,
@@ -78,9 +86,18 @@ function changesOf(ctx: Pick<Ctx, 'state'>, id: string, diff: string | (() => st
 
 type Row = { id: string; unitId: string; parentCommit: string; description: string; status: string; decision: string; valBpb: number | null; agentNotes: string; diff: string; sourceHash: string; hardwareClass: string }
 const toRow = (ctx: Pick<Ctx, 'state'>) => (r: Row): ExperimentRow => ({ ...r, changes: changesOf(ctx, r.id, r.diff) })
-/** A row read without its diff (viewColumns): the diff is read only if its changes are not known yet. */
-const toViewRow = (ctx: Pick<Ctx, 'state' | 'db'>) => (r: Omit<Row, 'diff'>): ExperimentRow =>
-  ({ ...r, changes: changesOf(ctx, r.id, () => q(ctx.db).diffOf.get({ id: r.id })?.diff ?? '') })
+type FixedRow = Pick<Row, 'unitId' | 'parentCommit' | 'description' | 'valBpb' | 'agentNotes' | 'sourceHash' | 'hardwareClass'>
+/** A view's row from what changes (read now) and what does not (read once per experiment). */
+function viewRow(ctx: Pick<Ctx, 'state' | 'db'>, r: { id: string; status: string; decision: string }): ExperimentRow {
+  const cache = ctx.state.of(SWARM_CACHE).fixed
+  let fixed = cache.get(r.id)
+  if (!fixed) {
+    fixed = q(ctx.db).fixed.get({ id: r.id })!
+    if (cache.size > 5000) cache.clear()
+    cache.set(r.id, fixed)
+  }
+  return { id: r.id, ...fixed, status: r.status, decision: r.decision, changes: changesOf(ctx, r.id, () => q(ctx.db).diffOf.get({ id: r.id })?.diff ?? '') }
+}
 
 function claimRow(c: typeof unitContext.$inferSelect): ClaimRow {
   return { unitId: c.unitId, parentCommit: c.parentCommit, description: c.claimDescription ?? '', changes: (c.claimChanges as string[] | null) ?? [], sourceHash: c.claimHash ?? '', agent: c.agent }
@@ -123,10 +140,15 @@ export function swarmViewFor(ctx: Ctx, campaign: Campaign, parent: string): Swar
   const counts = new Map<string, number>()
   for (const s of bestSamples) counts.set(s.cls, (counts.get(s.cls) ?? 0) + 1)
   const topClass = [...counts].sort((a, b) => b[1] - a[1])[0]?.[0]
-  const onParent = q(db).onParent.all({ campaign: campaign.name, parent }).map(toViewRow(ctx))
-  const recent = q(db).recent.all({ campaign: campaign.name }).map(toViewRow(ctx))
-  // Every row's agent in one statement, where one lookup per row was a quarter of a view.
-  const agents = new Map(q(db).agentsOf.all({ units: JSON.stringify([...onParent, ...recent].map(r => r.unitId)) }).map(r => [r.unit, r.agent]))
+  // Each row's agent comes with it (a unit has one experiment at most).
+  const agents = new Map<string, string | null>()
+  const rows = (list: { id: string; status: string; decision: string; agent: string | null }[]) => list.map(r => {
+    const row = viewRow(ctx, r)
+    agents.set(row.unitId, r.agent)
+    return row
+  })
+  const onParent = rows(q(db).onParent.all({ campaign: campaign.name, parent }))
+  const recent = rows(q(db).recent.all({ campaign: campaign.name }))
   const view = buildSwarmView({
     parent,
     best: { commit: campaign.bestCommit, valBpb: topClass ? mean(campaign.bestCommit, topClass) : null },
