@@ -19,9 +19,15 @@ interface Groups {
   /** `${campaign}\0${class}` → commit → val_bpb samples that count for σ. */
   byClass: Map<string, Map<string, number[]>>
   last: { id: number; experimentId: string; commit: string } | null
+  /**
+   * `${campaign}\0${class}` → the last answer and the prior it used, until a row joins that
+   * class's groups: σ is a pure function of the groups, and the robust estimate (pairwise
+   * differences) was most of a report's noise-floor work when every call recomputed it.
+   */
+  answers: Map<string, { priorSigma: number; floor: NoiseFloor }>
 }
 
-let groups: Groups = { byClass: new Map(), last: null }
+let groups: Groups = { byClass: new Map(), last: null, answers: new Map() }
 
 const q = prepared(db => ({
   row: db.select({ experimentId: measurements.experimentId, commit: measurements.commit }).from(measurements).where(eq(measurements.id, sql.placeholder('id'))).prepare(),
@@ -32,7 +38,7 @@ export function noiseFloorOf(tx: Writer, campaign: string, hardwareClass: string
   const seen = groups.last
   if (seen) {
     const row = q(tx).row.get({ id: seen.id })
-    if (row?.experimentId !== seen.experimentId || row.commit !== seen.commit) groups = { byClass: new Map(), last: null }
+    if (row?.experimentId !== seen.experimentId || row.commit !== seen.commit) groups = { byClass: new Map(), last: null, answers: new Map() }
   }
   const fresh = q(tx).since.all({ id: groups.last?.id ?? 0 })
   for (const m of fresh) {
@@ -40,11 +46,17 @@ export function noiseFloorOf(tx: Writer, campaign: string, hardwareClass: string
     // The same rule as noiseFloor(): claims (explore, rebase runs) and non-runs say nothing about spread.
     if (isCandidate(m.kind) || !Number.isFinite(m.valBpb) || m.valBpb <= 0) continue
     const key = `${m.campaign}\0${m.hardwareClass}`
+    groups.answers.delete(key)
     let byCommit = groups.byClass.get(key)
     if (!byCommit) groups.byClass.set(key, (byCommit = new Map()))
     const samples = byCommit.get(m.commit)
     if (samples) samples.push(m.valBpb)
     else byCommit.set(m.commit, [m.valBpb])
   }
-  return noiseFloorOfGroups([...(groups.byClass.get(`${campaign}\0${hardwareClass}`)?.values() ?? [])], priorSigma)
+  const key = `${campaign}\0${hardwareClass}`
+  const answer = groups.answers.get(key)
+  if (answer?.priorSigma === priorSigma) return answer.floor
+  const floor = noiseFloorOfGroups([...(groups.byClass.get(key)?.values() ?? [])], priorSigma)
+  groups.answers.set(key, { priorSigma, floor })
+  return floor
 }

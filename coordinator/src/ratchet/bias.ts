@@ -74,6 +74,9 @@ interface Comparison {
 function comparisons(runs: readonly UnselectedRun[], sigmaOf: (hardwareClass: string) => number): Comparison[] {
   const out: Comparison[] = []
   for (const group of byCommit(runs)) {
+    // Most commits were run by one contributor only (every exploration's): nothing to compare.
+    const first = group[0].contributorId
+    if (group.every(r => r.contributorId === first)) continue
     const sigma = sigmaOf(group[0].hardwareClass)
     if (!(sigma > 0)) continue
     const byContributor = new Map<string, number[]>()
@@ -130,10 +133,13 @@ export interface ClaimGap {
 export function overclaimers(runs: readonly CommitRun[], sigmaOf: (hardwareClass: string) => number): ClaimGap[] {
   const acc = new Map<string, { w: number; wg: number; candidates: number }>()
   for (const group of byCommit(runs)) {
+    // Most commits have no claim (baselines of a best) or nobody else's run (explorations that
+    // were never verified): skipped before anything is gathered.
+    const author = group.find(r => r.claim)?.contributorId
+    if (!author || !group.some(r => !r.claim && r.contributorId !== author)) continue
     const sigma = sigmaOf(group[0].hardwareClass)
     const claims = group.filter(r => r.claim)
-    const author = claims[0]?.contributorId
-    if (!author || !(sigma > 0)) continue
+    if (!(sigma > 0)) continue
     const mine = claims.filter(r => r.contributorId === author).map(r => r.valBpb)
     // The median of the other contributors' means: a σ poisoner's 4.0 among them made an honest
     // claim look 200σ low.
@@ -154,12 +160,20 @@ export function overclaimers(runs: readonly CommitRun[], sigmaOf: (hardwareClass
 /** Sane runs grouped by commit and class: the runs of one code on one kind of machine. */
 function byCommit<R extends UnselectedRun>(runs: readonly R[]): R[][] {
   const groups = new Map<string, R[]>()
+  // Callers mostly pass runs already sorted by commit and class (units/suspects.ts): a run of the
+  // group the previous one joined skips building the key.
+  let last: R[] | null = null
   for (const r of runs) {
     if (!(Number.isFinite(r.valBpb) && r.valBpb > 0)) continue
+    if (last && last[0].commit === r.commit && last[0].hardwareClass === r.hardwareClass) {
+      last.push(r)
+      continue
+    }
     const key = `${r.hardwareClass}\0${r.commit}`
     const group = groups.get(key)
     if (group) group.push(r)
     else groups.set(key, [r])
+    last = group ?? groups.get(key)!
   }
   return [...groups.values()]
 }

@@ -21,11 +21,25 @@ const columns = {
   decision: experiments.decision, valBpb: experiments.valBpb, agentNotes: experiments.agentNotes, diff: experiments.diff, sourceHash: experiments.sourceHash,
   hardwareClass: experiments.hardwareClass,
 }
+/**
+ * A view's experiments are read in two parts. What can change — status, decision (units/judge.ts,
+ * merge.ts, review/) and the agent of its unit — is read for every view, with the agent joined in.
+ * What an experiment is given once, when its report is recorded (description, notes, val_bpb, ...),
+ * is read once per experiment and remembered (SWARM_CACHE.fixed); its diff only for the constants
+ * it changes (changesOf). Every view is rebuilt after a report, and reading ~90 whole rows each
+ * time, their log tails and diffs stepped over to reach the notes, plus one agent lookup a row,
+ * was half of a lease (docs/PERFORMANCE.md, "Issue 17, part 3").
+ */
+const changing = { id: experiments.id, status: experiments.status, decision: experiments.decision, agent: unitContext.agent }
+const fixedColumns = {
+  unitId: experiments.unitId, parentCommit: experiments.parentCommit, description: experiments.description, valBpb: experiments.valBpb,
+  agentNotes: experiments.agentNotes, sourceHash: experiments.sourceHash, hardwareClass: experiments.hardwareClass,
+}
 
 const q = prepared(db => ({
-  onParent: db.select(columns).from(experiments).where(and(eq(experiments.campaign, p('campaign')), eq(experiments.parentCommit, p('parent')), inArray(experiments.kind, [...CANDIDATE_KINDS])))
+  onParent: db.select(changing).from(experiments).leftJoin(unitContext, eq(unitContext.unitId, experiments.unitId)).where(and(eq(experiments.campaign, p('campaign')), eq(experiments.parentCommit, p('parent')), inArray(experiments.kind, [...CANDIDATE_KINDS])))
     .orderBy(desc(experiments.createdAt)).limit(ROWS.onParent).prepare(),
-  recent: db.select(columns).from(experiments).where(and(eq(experiments.campaign, p('campaign')), inArray(experiments.kind, [...CANDIDATE_KINDS])))
+  recent: db.select(changing).from(experiments).leftJoin(unitContext, eq(unitContext.unitId, experiments.unitId)).where(and(eq(experiments.campaign, p('campaign')), inArray(experiments.kind, [...CANDIDATE_KINDS])))
     .orderBy(desc(experiments.createdAt)).limit(ROWS.recent).prepare(),
   // Claims whose unit is still out, on any parent of the campaign (the view keeps this parent's).
   inFlight: db.select({ ctx: unitContext }).from(unitContext).innerJoin(workUnits, eq(workUnits.id, unitContext.unitId))
@@ -41,6 +55,8 @@ const q = prepared(db => ({
   samples: db.select({ cls: measurements.hardwareClass, v: measurements.valBpb, kind: measurements.kind }).from(measurements)
     .where(and(eq(measurements.campaign, p('campaign')), eq(measurements.commit, p('commit')))).prepare(),
   agentOf: db.select({ agent: unitContext.agent }).from(unitContext).where(eq(unitContext.unitId, p('unit'))).prepare(),
+  fixed: db.select(fixedColumns).from(experiments).where(eq(experiments.id, p('id'))).prepare(),
+  diffOf: db.select({ diff: experiments.diff }).from(experiments).where(eq(experiments.id, p('id'))).prepare(),
 }))
 
 /**
@@ -50,16 +66,18 @@ const q = prepared(db => ({
  */
 const SWARM_CACHE = stateKey('swarm memory caches', () => ({
   changes: new Map<string, string[]>(),
+  /** What never changes of an experiment, by id (see `changing`). */
+  fixed: new Map<string, FixedRow>(),
   views: new Map<string, { at: number; view: SwarmView }>(),
   /** Whether new experiments on this coordinator's bus already clear the views. */
   watching: false,
 }))
 
-function changesOf(ctx: Pick<Ctx, 'state'>, id: string, diff: string): string[] {
+function changesOf(ctx: Pick<Ctx, 'state'>, id: string, diff: string | (() => string)): string[] {
   const cache = ctx.state.of(SWARM_CACHE).changes
   let c = cache.get(id)
   if (!c) {
-    c = constantChanges(diff)
+    c = constantChanges(typeof diff === 'string' ? diff : diff())
     if (cache.size > 5000) cache.clear()
     cache.set(id, c)
   }
@@ -68,6 +86,18 @@ function changesOf(ctx: Pick<Ctx, 'state'>, id: string, diff: string): string[] 
 
 type Row = { id: string; unitId: string; parentCommit: string; description: string; status: string; decision: string; valBpb: number | null; agentNotes: string; diff: string; sourceHash: string; hardwareClass: string }
 const toRow = (ctx: Pick<Ctx, 'state'>) => (r: Row): ExperimentRow => ({ ...r, changes: changesOf(ctx, r.id, r.diff) })
+type FixedRow = Pick<Row, 'unitId' | 'parentCommit' | 'description' | 'valBpb' | 'agentNotes' | 'sourceHash' | 'hardwareClass'>
+/** A view's row from what changes (read now) and what does not (read once per experiment). */
+function viewRow(ctx: Pick<Ctx, 'state' | 'db'>, r: { id: string; status: string; decision: string }): ExperimentRow {
+  const cache = ctx.state.of(SWARM_CACHE).fixed
+  let fixed = cache.get(r.id)
+  if (!fixed) {
+    fixed = q(ctx.db).fixed.get({ id: r.id })!
+    if (cache.size > 5000) cache.clear()
+    cache.set(r.id, fixed)
+  }
+  return { id: r.id, ...fixed, status: r.status, decision: r.decision, changes: changesOf(ctx, r.id, () => q(ctx.db).diffOf.get({ id: r.id })?.diff ?? '') }
+}
 
 function claimRow(c: typeof unitContext.$inferSelect): ClaimRow {
   return { unitId: c.unitId, parentCommit: c.parentCommit, description: c.claimDescription ?? '', changes: (c.claimChanges as string[] | null) ?? [], sourceHash: c.claimHash ?? '', agent: c.agent }
@@ -110,15 +140,24 @@ export function swarmViewFor(ctx: Ctx, campaign: Campaign, parent: string): Swar
   const counts = new Map<string, number>()
   for (const s of bestSamples) counts.set(s.cls, (counts.get(s.cls) ?? 0) + 1)
   const topClass = [...counts].sort((a, b) => b[1] - a[1])[0]?.[0]
+  // Each row's agent comes with it (a unit has one experiment at most).
+  const agents = new Map<string, string | null>()
+  const rows = (list: { id: string; status: string; decision: string; agent: string | null }[]) => list.map(r => {
+    const row = viewRow(ctx, r)
+    agents.set(row.unitId, r.agent)
+    return row
+  })
+  const onParent = rows(q(db).onParent.all({ campaign: campaign.name, parent }))
+  const recent = rows(q(db).recent.all({ campaign: campaign.name }))
   const view = buildSwarmView({
     parent,
     best: { commit: campaign.bestCommit, valBpb: topClass ? mean(campaign.bestCommit, topClass) : null },
     lineage: q(db).lineage.all({ campaign: campaign.name }),
-    onParent: q(db).onParent.all({ campaign: campaign.name, parent }).map(toRow(ctx)),
-    recent: q(db).recent.all({ campaign: campaign.name }).map(toRow(ctx)),
+    onParent,
+    recent,
     inFlight: q(db).inFlight.all({ campaign: campaign.name, parent }).map(r => claimRow(r.ctx)),
     parentMean: mean,
-    agentOf: unit => q(db).agentOf.get({ unit })?.agent ?? null,
+    agentOf: unit => (agents.has(unit) ? agents.get(unit)! : q(db).agentOf.get({ unit })?.agent ?? null),
     open: q(db).open.all({ campaign: campaign.name }),
     exhausted: q(db).exhausted.all({ campaign: campaign.name }),
   })

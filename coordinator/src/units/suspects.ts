@@ -1,4 +1,4 @@
-import { and, eq, gt, inArray, isNull, or, sql } from 'drizzle-orm'
+import { and, eq, gt, inArray, isNotNull, isNull, or, sql } from 'drizzle-orm'
 import { MEASURING_KINDS } from '@autoresearch-grid/shared'
 import { contributors, experiments, measurements } from '../db/schema.ts'
 import type { Writer } from '../db/open.ts'
@@ -34,13 +34,81 @@ const q = prepared(db => ({
       inArray(experiments.reason, ['unreproduced-improvement', 'claim-contradicted', 'not-confirmed', 'not-reproduced']),
       or(isNull(contributors.suspectClearedAt), gt(experiments.createdAt, contributors.suspectClearedAt))))
     .groupBy(experiments.contributorId, experiments.reason).prepare(),
-  // Baselines and verifications (runs nobody chose), and explorations' claims.
-  runs: db.select({ contributorId: experiments.contributorId, hardwareClass: measurements.hardwareClass, commit: measurements.commit, valBpb: measurements.valBpb,
-    kind: measurements.kind, since: experiments.createdAt, cleared: contributors.suspectClearedAt })
-    .from(measurements).innerJoin(experiments, eq(experiments.id, measurements.experimentId)).leftJoin(contributors, eq(contributors.id, experiments.contributorId))
-    .where(and(eq(measurements.campaign, sql.placeholder('campaign')), inArray(measurements.kind, [...MEASURING_KINDS, 'explore']))).prepare(),
+  // Measurements added since the run log last looked (by id), with what the bias tests need of
+  // their experiment; every kind, so the last row taken can be checked as noise-floor.ts does.
+  runsSince: db.select({ id: measurements.id, campaign: measurements.campaign, experimentId: measurements.experimentId, contributorId: experiments.contributorId,
+    hardwareClass: measurements.hardwareClass, commit: measurements.commit, valBpb: measurements.valBpb, kind: measurements.kind, since: experiments.createdAt })
+    .from(measurements).innerJoin(experiments, eq(experiments.id, measurements.experimentId))
+    .where(gt(measurements.id, sql.placeholder('id'))).orderBy(measurements.id).prepare(),
+  row: db.select({ experimentId: measurements.experimentId, commit: measurements.commit }).from(measurements).where(eq(measurements.id, sql.placeholder('id'))).prepare(),
   lastMeasurement: db.select({ id: sql<number>`max(${measurements.id})` }).from(measurements).prepare(),
+  cleared: db.select({ n: sql<number>`count(*)`, at: sql<number>`max(${contributors.suspectClearedAt})` }).from(contributors).prepare(),
+  clearedAt: db.select({ id: contributors.id, at: contributors.suspectClearedAt }).from(contributors).where(isNotNull(contributors.suspectClearedAt)).prepare(),
 }))
+
+/** Bias tests look at baselines and verifications (runs nobody chose), and explorations' claims. */
+const COMPARED_KINDS: ReadonlySet<string> = new Set([...MEASURING_KINDS, 'explore'])
+
+interface LoggedRun {
+  id: number
+  contributorId: string
+  hardwareClass: string
+  commit: string
+  valBpb: number
+  kind: string
+  /** A claim: the author's run of its own candidate (explore). */
+  claim: boolean
+  /** When its experiment was created: runs from before the contributor was cleared stop counting. */
+  since: number
+}
+
+/**
+ * The compared runs of each campaign, kept in memory per database and brought up to date with the
+ * measurements added since (reading every run of the campaign again after each report was 40 % of
+ * a report's CPU: docs/PERFORMANCE.md, "Issue 17, part 3"). Measurements are only appended and
+ * their experiment's author and creation time never change; as in noise-floor.ts, each update
+ * first checks that the last row taken is still there, unchanged, and starts afresh if not (a
+ * transaction rolled back after its rows were taken).
+ *
+ * Runs are kept in the order SQLite's `measurements_commit` index (campaign, commit, class) gave
+ * them when they were read with one query per call: by commit, class, then id. The bias tests'
+ * sums follow that order, so their floating-point results stay the same to the last bit.
+ */
+interface RunLog {
+  last: { id: number; experimentId: string; commit: string } | null
+  byCampaign: Map<string, LoggedRun[]>
+}
+const runLog = prepared((): { log: RunLog } => ({ log: { last: null, byCampaign: new Map() } }))
+
+const before = (a: LoggedRun, b: LoggedRun) =>
+  a.commit !== b.commit ? a.commit < b.commit : a.hardwareClass !== b.hardwareClass ? a.hardwareClass < b.hardwareClass : a.id < b.id
+
+function campaignRuns(tx: Writer, campaign: string): LoggedRun[] {
+  const state = runLog(tx)
+  const seen = state.log.last
+  if (seen) {
+    const row = q(tx).row.get({ id: seen.id })
+    if (row?.experimentId !== seen.experimentId || row.commit !== seen.commit) state.log = { last: null, byCampaign: new Map() }
+  }
+  const log = state.log
+  for (const m of q(tx).runsSince.all({ id: log.last?.id ?? 0 })) {
+    log.last = { id: m.id, experimentId: m.experimentId, commit: m.commit }
+    if (!COMPARED_KINDS.has(m.kind)) continue
+    let runs = log.byCampaign.get(m.campaign)
+    if (!runs) log.byCampaign.set(m.campaign, (runs = []))
+    const run: LoggedRun = { id: m.id, contributorId: m.contributorId, hardwareClass: m.hardwareClass, commit: m.commit, valBpb: m.valBpb, kind: m.kind, claim: m.kind === 'explore', since: m.since }
+    // Rows arrive by id: the new one goes after every run of its commit and class.
+    let lo = 0
+    let hi = runs.length
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1
+      if (before(run, runs[mid])) hi = mid
+      else lo = mid + 1
+    }
+    runs.splice(lo, 0, run)
+  }
+  return log.byCampaign.get(campaign) ?? []
+}
 
 /**
  * The biased reporters of each campaign, per database (the same session key as the prepared
@@ -49,17 +117,28 @@ const q = prepared(db => ({
 const biasCache = prepared(() => new Map<string, { key: string; ids: string[] }>())
 
 function unreliableReporters(tx: Writer, campaign: string, priorSigma: number): string[] {
-  const cleared = tx.select({ n: sql<number>`count(*)`, at: sql<number>`max(${contributors.suspectClearedAt})` }).from(contributors).get()
+  const cleared = q(tx).cleared.get()
   const key = `${q(tx).lastMeasurement.get()?.id ?? 0}:${cleared?.n ?? 0}:${cleared?.at ?? 0}:${priorSigma}`
   const cache = biasCache(tx)
   const hit = cache.get(campaign)
   if (hit?.key === key) return hit.ids
-  const runs = q(tx).runs.all({ campaign }).map(r => ({ ...r, claim: r.kind === 'explore' }))
+  const clearedAt = new Map(q(tx).clearedAt.all().map(c => [c.id, c.at]))
+  const runs = campaignRuns(tx, campaign)
   // A contributor's own runs from before the maintainer cleared it stop counting against it.
-  const counts = (r: (typeof runs)[number]) => r.cleared === null || r.since > r.cleared
+  const counts = (r: LoggedRun) => {
+    if (clearedAt.size === 0) return true
+    const cleared = clearedAt.get(r.contributorId) ?? null
+    return cleared === null || r.since > cleared
+  }
   // The noise floor can come out at half the truth, or less, from the few runs it rests on: no one
-  // is accused on a σ smaller than the campaign's prior.
-  const sigmaOf = (cls: string) => Math.max(noiseFloorOf(tx, campaign, cls, priorSigma).sigma, priorSigma)
+  // is accused on a σ smaller than the campaign's prior. Once per class: nothing changes it
+  // within this call, and the bias tests ask for every commit.
+  const sigmas = new Map<string, number>()
+  const sigmaOf = (cls: string) => {
+    let sigma = sigmas.get(cls)
+    if (sigma === undefined) sigmas.set(cls, (sigma = Math.max(noiseFloorOf(tx, campaign, cls, priorSigma).sigma, priorSigma)))
+    return sigma
+  }
   const biased = new Set(biasedReporters(runs.filter(r => !r.claim && counts(r)), sigmaOf).map(b => b.contributorId))
   // Claims against the others' runs, a biased reporter's left out: its verifications would frame honest authors.
   const over = overclaimers(runs.filter(r => (r.claim ? counts(r) : !biased.has(r.contributorId))), sigmaOf).map(g => g.contributorId)

@@ -52,3 +52,38 @@ t.test('the view stays within its size bound, dropping the rest of the campaign 
   t.ok(v.nearby.every(e => e.notes.length <= 400), 'notes are shortened')
   t.ok(SwarmView.safeParse(v).success)
 })
+
+t.test('the view is cut exactly where writing it out whole after every cut would cut it', async t => {
+  // The reference: the cutting loop as it was first written, measuring the whole view's JSON each time.
+  const reference = (whole: SwarmView, maxChars: number): SwarmView => {
+    const view: SwarmView = structuredClone({ ...whole, omitted: 0 })
+    let omitted = whole.omitted
+    const lastAway = () => view.nearby.map(e => e.onParent).lastIndexOf(false)
+    while (JSON.stringify(view).length > maxChars) {
+      if (lastAway() >= 0) view.nearby.splice(lastAway(), 1)
+      else if (view.exhausted.length > 5) view.exhausted.pop()
+      else if (view.nearby.length > 10) view.nearby.pop()
+      else if (view.lineage.length > 3) view.lineage.pop()
+      else if (view.open.length > 3) view.open.pop()
+      else if (view.nearby.length) view.nearby.pop()
+      else break
+      omitted++
+    }
+    return { ...view, omitted }
+  }
+  // Text JSON escapes (quotes, newlines, backslashes, non-ASCII) and lists of every length.
+  const odd = (i: number) => `${'"\\\n'.repeat(i % 4)}é—${'x'.repeat((i * 37) % 300)}`
+  const base = input({
+    lineage: Array.from({ length: 10 }, (_, i) => ({ commit: String(i).repeat(40), description: odd(i), valBpb: 1.5 - i / 100, delta: -0.01 })),
+    onParent: Array.from({ length: 30 }, (_, i) => row(i, { agentNotes: odd(i), description: odd(i + 1) })),
+    recent: Array.from({ length: 30 }, (_, i) => row(100 + i, { parentCommit: Q, agentNotes: odd(i + 2) })),
+    inFlight: [{ unitId: 'u9', parentCommit: P, description: odd(3), changes: ['DEPTH 4 -> 5'], sourceHash: 'f'.repeat(64), agent: 'claude:x' }],
+    open: Array.from({ length: 12 }, (_, i) => ({ title: odd(i), priority: i })),
+    exhausted: Array.from({ length: 20 }, (_, i) => ({ title: odd(i + 3), status: 'rejected' })),
+  })
+  const whole = buildSwarmView({ ...base, maxChars: Number.POSITIVE_INFINITY })
+  const full = JSON.stringify(whole).length
+  for (const maxChars of [0, 50, 500, 1000, 2500, 5000, 7500, 10_000, 15_000, full - 1, full, full + 1]) {
+    t.same(buildSwarmView({ ...base, maxChars }), reference(whole, maxChars), `at ${maxChars} characters`)
+  }
+})

@@ -1,0 +1,78 @@
+import t, { type Test } from 'tap'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { openDb, type Db } from '../../src/db/open.ts'
+import { campaigns, experiments, measurements } from '../../src/db/schema.ts'
+import { suspectContributors } from '../../src/units/suspects.ts'
+
+// The suspects of a campaign (units/suspects.ts) keep its runs in memory and bring them up to date
+// with each new measurement. Whatever order the runs came in, and whatever was rolled back, the
+// answer is the one a connection that reads every run at once gives.
+
+const PRIOR = 0.01
+const CLS = 'cpu-x86_64'
+
+async function open(t: Test): Promise<{ db: Db; fresh: () => string[] }> {
+  const dir = await mkdtemp(join(tmpdir(), 'arg-suspects-'))
+  const file = join(dir, 'coordinator.db')
+  const db = openDb(file)
+  t.teardown(async () => { db.$client.close(); await rm(dir, { recursive: true, force: true }) })
+  db.insert(campaigns).values({ name: 'demo', branch: 'autoresearch/demo', spec: {}, bestCommit: 'c0' }).run()
+  // Another connection to the same file: nothing remembered, every run read in one go.
+  const fresh = () => {
+    const other = openDb(file)
+    try {
+      return suspectContributors(other, 'demo', PRIOR)
+    } finally {
+      other.$client.close()
+    }
+  }
+  return { db, fresh }
+}
+
+let n = 0
+/** One baseline run of `commit` by `contributor`, as a report records it. */
+function run(db: Pick<Db, 'insert'>, contributor: string, commit: string, valBpb: number): void {
+  const id = `e${++n}`
+  db.insert(experiments).values({ id, unitId: `u${n}`, campaign: 'demo', kind: 'baseline', workerId: `w_${contributor}`, contributorId: contributor, hardwareClass: CLS,
+    parentCommit: commit, commit, description: 'baseline', diff: '', sourceHash: 'h', status: 'measured', createdAt: n }).run()
+  db.insert(measurements).values({ campaign: 'demo', commit, hardwareClass: CLS, valBpb, experimentId: id, workerId: `w_${contributor}`, kind: 'baseline' }).run()
+}
+
+/** Five honest contributors and one whose every run is 5σ low, commit after commit, interleaved. */
+function* reports(): Generator<[string, string, number]> {
+  for (let c = 0; c < 6; c++) {
+    for (const [k, who] of ['ann', 'bob', 'cat', 'dan', 'eve', 'low'].entries()) {
+      const noise = (((c * 7 + k * 3) % 5) - 2) * PRIOR * 0.4
+      yield [who, `c${c}`, 1.5 + c / 100 + noise - (who === 'low' ? 5 * PRIOR : 0)]
+    }
+  }
+}
+
+t.test('suspects found from runs added one at a time are those found reading every run at once', async t => {
+  const { db, fresh } = await open(t)
+  let step = 0
+  for (const [who, commit, v] of reports()) {
+    run(db, who, commit, v)
+    const incremental = suspectContributors(db, 'demo', PRIOR)
+    if (++step % 6 === 0) t.same(incremental, fresh(), `after ${step} runs: ${JSON.stringify(incremental)}`)
+  }
+  t.same(suspectContributors(db, 'demo', PRIOR), ['low'], 'the scenario makes a suspect: the 5σ-low reporter')
+})
+
+t.test('a run taken in by a transaction that was rolled back stops counting', async t => {
+  const { db, fresh } = await open(t)
+  for (const [who, commit, v] of reports()) run(db, who, commit, v)
+  t.same(suspectContributors(db, 'demo', PRIOR), ['low'])
+  // Runs that clear the low reporter (on each commit, five runs 1σ high bring its mean back to
+  // the others'), seen and then rolled back.
+  t.throws(() => db.transaction(tx => {
+    for (let c = 0; c < 6; c++) for (let i = 0; i < 5; i++) run(tx, 'low', `c${c}`, 1.5 + c / 100 + PRIOR)
+    t.same(suspectContributors(tx, 'demo', PRIOR), [], 'inside the transaction its runs count')
+    throw new Error('rolled back')
+  }))
+  run(db, 'ann', 'c6', 1.56)
+  t.same(suspectContributors(db, 'demo', PRIOR), fresh(), 'the rolled-back runs are gone from the answer')
+  t.same(suspectContributors(db, 'demo', PRIOR), ['low'])
+})
