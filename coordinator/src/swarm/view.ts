@@ -93,7 +93,7 @@ export function buildSwarmView(input: ViewInput): SwarmView {
   for (const c of input.inFlight.filter(c => c.parentCommit === input.parent)) add(fromClaim(c, input.parent), c.unitId)
   for (const e of input.onParent) add(experimentEntry(e, input.parent, input.parentMean, input.agentOf), e.unitId)
   for (const e of input.recent) add(experimentEntry(e, input.parent, input.parentMean, input.agentOf), e.unitId)
-  let omitted = Math.max(0, nearby.length - 40)
+  const omitted = Math.max(0, nearby.length - 40)
   const view: SwarmView = {
     best: { commit: short(input.best.commit), valBpb: round(input.best.valBpb) },
     lineage: input.lineage.slice(0, 10).map(l => ({ ...l, commit: short(l.commit), description: cut(l.description, 300) })),
@@ -102,8 +102,16 @@ export function buildSwarmView(input: ViewInput): SwarmView {
     exhausted: input.exhausted.slice(0, 20).map(h => ({ ...h, title: cut(h.title, 200) })),
     omitted: 0,
   }
-  // Longest lists give way first: what is elsewhere, then old hypotheses, then the lineage's tail.
-  const size = jsonLength(view)
+  return cutToSize(view, maxChars, omitted)
+}
+
+/**
+ * Cuts the view's lists until its JSON fits in `maxChars`, counting each entry cut in `omitted`.
+ * Longest lists give way first: what is elsewhere, then old hypotheses, then the lineage's tail.
+ * `size` is the view's JSON length as the lists shrink (a test passes the plain
+ * `JSON.stringify(view).length`).
+ */
+export function cutToSize(view: SwarmView, maxChars: number, omitted: number, size: () => number = jsonLength(view)): SwarmView {
   while (size() > maxChars) {
     const elsewhere = lastIndex(view.nearby, e => !e.onParent)
     if (elsewhere >= 0) view.nearby.splice(elsewhere, 1)

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { SwarmView } from '@autoresearch-grid/shared'
-import { buildSwarmView, type ExperimentRow, type ViewInput } from '../../src/swarm/view.ts'
+import { buildSwarmView, cutToSize, type ExperimentRow, type ViewInput } from '../../src/swarm/view.ts'
 
 // The swarm view's pure core: what an agent is shown about its parent, in what order, within what size.
 const P = 'p'.repeat(40)
@@ -54,22 +54,10 @@ t.test('the view stays within its size bound, dropping the rest of the campaign 
 })
 
 t.test('the view is cut exactly where writing it out whole after every cut would cut it', async t => {
-  // The reference: the cutting loop as it was first written, measuring the whole view's JSON each time.
+  // The reference: the same cut, measuring the whole view's JSON after every cut.
   const reference = (whole: SwarmView, maxChars: number): SwarmView => {
     const view: SwarmView = structuredClone({ ...whole, omitted: 0 })
-    let omitted = whole.omitted
-    const lastAway = () => view.nearby.map(e => e.onParent).lastIndexOf(false)
-    while (JSON.stringify(view).length > maxChars) {
-      if (lastAway() >= 0) view.nearby.splice(lastAway(), 1)
-      else if (view.exhausted.length > 5) view.exhausted.pop()
-      else if (view.nearby.length > 10) view.nearby.pop()
-      else if (view.lineage.length > 3) view.lineage.pop()
-      else if (view.open.length > 3) view.open.pop()
-      else if (view.nearby.length) view.nearby.pop()
-      else break
-      omitted++
-    }
-    return { ...view, omitted }
+    return cutToSize(view, maxChars, whole.omitted, () => JSON.stringify(view).length)
   }
   // Text JSON escapes (quotes, newlines, backslashes, non-ASCII) and lists of every length.
   const odd = (i: number) => `${'"\\\n'.repeat(i % 4)}é—${'x'.repeat((i * 37) % 300)}`
