@@ -42,19 +42,18 @@ def version_unimported():
     return None
 out["torch"] = version_unimported()
 out["torchFrom"] = "version.py" if out["torch"] else "import"
-try:
-    if out["torch"]:
-        raise ImportError  # nothing more to learn from torch here
-    import torch
-    out["torch"] = torch.__version__
-    if torch.cuda.is_available():
-        for i in range(torch.cuda.device_count()):
-            p = torch.cuda.get_device_properties(i)
-            out["gpus"].append({"name": p.name, "memoryMb": round(p.total_memory / 2**20)})
-    mps = getattr(torch.backends, "mps", None)
-    out["mps"] = bool(mps is not None and mps.is_available())
-except ImportError:
-    pass
+if out["torch"] is None:
+    try:
+        import torch
+        out["torch"] = torch.__version__
+        if torch.cuda.is_available():
+            for i in range(torch.cuda.device_count()):
+                p = torch.cuda.get_device_properties(i)
+                out["gpus"].append({"name": p.name, "memoryMb": round(p.total_memory / 2**20)})
+        mps = getattr(torch.backends, "mps", None)
+        out["mps"] = bool(mps is not None and mps.is_available())
+    except ImportError:
+        pass
 print("HARDWARE_JSON " + json.dumps(out))
 `
 
