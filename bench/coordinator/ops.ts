@@ -4,8 +4,8 @@
  * direct calls, no sockets: lease + the unit message (`leaseNextUnit`, `toWorkUnit`), a report
  * (`ingestReport`, the research model of research-model.ts) and a heartbeat. It reports the
  * process's own CPU time per call, which a machine loaded by other jobs changes far less than
- * throughput; git processes the coordinator talks to are not counted (the store writes objects
- * itself; `changes` and refs still go to long-running git processes).
+ * throughput, and, apart, the CPU its git processes (`changes`, refs, reads: long-running pipes)
+ * used over the measured loop, per report: that is the coordinator's cost too.
  *   npx tsx bench/coordinator/ops.ts [--workers 1000] [--reports 1000]
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
@@ -22,6 +22,7 @@ import { heartbeat, hello } from '../../coordinator/src/units/presence.ts'
 import { leaseNextUnit, toWorkUnit } from '../../coordinator/src/units/assign.ts'
 import { ingestReport } from '../../coordinator/src/units/report.ts'
 import { editSource, HARDWARE, logTail, runMetrics } from './research-model.ts'
+import { sample } from './proc.ts'
 
 const { values } = parseArgs({ options: { workers: { type: 'string', default: '1000' }, reports: { type: 'string', default: '1000' } } })
 const W = Number(values.workers)
@@ -57,6 +58,7 @@ const lease = async (w: (typeof workers)[number]) => {
 }
 for (const w of workers) await lease(w)
 for (const o of Object.values(ops)) Object.assign(o, { ms: 0, n: 0 })
+const gitBefore = sample(process.pid)!.childCpuSeconds
 
 // A random worker reports and takes its next unit; another heartbeats.
 while (ops.report.n < N) {
@@ -73,7 +75,9 @@ while (ops.report.n < N) {
   const b = workers[Math.floor(random() * W)]
   if (b.unit) await timed('heartbeat', () => heartbeat(app, getWorker(app, b.id)!, { workerId: b.id, units: [{ unitId: b.unit!.id, leaseToken: b.unit!.leaseToken, progress: null }] }))
 }
+const gitMs = (sample(process.pid)!.childCpuSeconds - gitBefore) * 1000
 const per = (o: { ms: number; n: number }) => `${(o.ms / o.n).toFixed(2)} ms (n=${o.n})`
-console.log(`${W} workers, ${N} reports: CPU per lease and unit message ${per(ops.lease)}, per report ${per(ops.report)}, per heartbeat ${per(ops.heartbeat)}`)
+console.log(`${W} workers, ${N} reports: CPU per lease and unit message ${per(ops.lease)}, per report ${per(ops.report)}, per heartbeat ${per(ops.heartbeat)}; ` +
+  `git processes ${(gitMs / ops.report.n).toFixed(2)} ms per report (clock ticks of /proc)`)
 app.close()
 await rm(dir, { recursive: true, force: true })

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { catFileObject, GitPipe, lines, upTo } from './pipe.ts'
 import { LooseObjects, type ObjectFormat } from './objects.ts'
+import { LooseRefs } from './loose-refs.ts'
 
 /**
  * Git sees only what it needs from our environment: simple-git refuses variables such as EDITOR
@@ -73,13 +74,16 @@ function objectId(id: string): string {
  * long-running plumbing processes (git/pipe.ts), never a git started per call: blobs, trees and
  * commits are written here as loose objects (git/objects.ts; a commit is the text `commit-tree`
  * would write), file contents come from `cat-file --batch`,
- * diffs from `diff-tree --stdin`, refs through `update-ref --stdin`, and three-way merges from
+ * diffs from `diff-tree --stdin`, refs written here as loose refs (git/loose-refs.ts) or, for
+ * the rest, through `update-ref --stdin`, and three-way merges from
  * `merge-tree --write-tree` run by a shell loop (git 2.39's `merge-tree --stdin` answers only at
  * the end of its input). Rare questions (log, resolve, compare-and-swap) use simple-git.
  */
 export class GitStore {
   private readonly pipes: Record<'objects' | 'diffs' | 'refs' | 'merges', GitPipe>
   private readonly objects: LooseObjects
+  /** Null where git keeps refs in a reftable, not in files. */
+  private readonly looseRefs: LooseRefs | null
   /** Ends each answer of diff-tree and of the merge loop; random, so no file content can forge it. */
   private readonly mark = `arg-${randomBytes(12).toString('hex')}:`
   /** A parentless commit (made on first use): asked after each diff, its header ends that answer. */
@@ -89,6 +93,7 @@ export class GitStore {
     const env = gitEnv({})
     const git_ = (...args: string[]) => new GitPipe(dir, 'git', args, env)
     this.objects = new LooseObjects(dir, format)
+    this.looseRefs = existsSync(join(dir, 'reftable')) ? null : new LooseRefs(dir)
     this.pipes = {
       objects: git_('cat-file', '--batch'),
       diffs: git_('diff-tree', '--stdin', '-p', '--always', `--format=${this.mark}%H`),
@@ -161,8 +166,14 @@ export class GitStore {
     }
   }
 
+  /**
+   * Moves `ref` to `to`, unconditionally: written here (git/loose-refs.ts) when the name is plain
+   * and the object is a loose one of this store, which is every report's `refs/experiments/<id>`;
+   * by the long-running update-ref otherwise.
+   */
   async setRef(ref: string, to: string): Promise<void> {
     if (/\s/.test(ref) || !/^[0-9a-f]{40,64}$/.test(to)) throw new Error(`bad ref update ${JSON.stringify(ref)} -> ${JSON.stringify(to)}`)
+    if (this.looseRefs?.canWrite(ref, to)) return this.looseRefs.write(ref, to)
     await this.pipes.refs.request(`start\nupdate ${ref} ${to}\nprepare\ncommit\n`, lines(3))
   }
 

@@ -1,10 +1,11 @@
 import t from 'tap'
 import { execFileSync } from 'node:child_process'
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { GitStore } from '../../src/git/store.ts'
-import { LooseObjects, type ObjectFormat } from '../../src/git/objects.ts'
+import { LooseObjects, objectBytes, objectId, type ObjectFormat } from '../../src/git/objects.ts'
 
 // The store writes blobs, trees and commits itself (git/objects.ts), not through git: these tests
 // hold what it writes against git's own plumbing, `git log` and `git fsck --strict`.
@@ -72,4 +73,18 @@ t.test('a burst of commits at once: each holds its own files, every ref reads ba
   t.equal(new Set(commits).size, COMMITS, 'and are distinct')
   t.equal(git(['for-each-ref', '--format=%(subject)', 'refs/experiments/']).split('\n').filter(Boolean).length, COMMITS, 'git log sees every ref')
   t.equal(git(['fsck', '--strict', '--full', '--no-dangling']).trim(), '', 'git fsck --strict finds nothing wrong')
+})
+
+t.test('a temporary file left by an earlier process with the same id is stepped over, not reused', async t => {
+  const { dir, git } = await repo(t)
+  const text = 'LR = 0.5\n'
+  const id = objectId('sha1', objectBytes('blob', Buffer.from(text)))
+  const folder = join(dir, 'objects', id.slice(0, 2))
+  mkdirSync(folder, { recursive: true })
+  const leftover = join(folder, `tmp_obj_arg_${process.pid}_0`)
+  writeFileSync(leftover, 'half an object')
+  t.equal(new LooseObjects(dir, 'sha1').blob(text), id)
+  t.equal(git(['cat-file', 'blob', id]), text, 'the object is whole')
+  t.equal(readFileSync(leftover, 'utf8'), 'half an object', 'the leftover is untouched')
+  t.same(readdirSync(folder).sort(), [id.slice(2), `tmp_obj_arg_${process.pid}_0`].sort(), 'and no other temporary file stays')
 })

@@ -89,7 +89,7 @@ t.test('reading a file that is not there fails, and the next read still works', 
   t.same(await s.readFiles(c, ['train.py']), SEED)
 })
 
-t.test('refs move through the long-running update-ref', async t => {
+t.test('refs move, and a ref to something that is not an object id is refused', async t => {
   const { s } = await store(t)
   const c = await s.commit({ files: SEED, parents: [], message: 'seed', author: { name: 'seed', email: 'seed@x' } })
   await Promise.all(Array.from({ length: 20 }, (_, i) => s.setRef(`refs/experiments/e${i}`, c)))
