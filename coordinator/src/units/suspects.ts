@@ -141,10 +141,32 @@ function unreliableReporters(tx: Writer, campaign: string, priorSigma: number): 
   }
   const biased = new Set(biasedReporters(runs.filter(r => !r.claim && counts(r)), sigmaOf).map(b => b.contributorId))
   // Claims against the others' runs, a biased reporter's left out: its verifications would frame honest authors.
-  const over = overclaimers(runs.filter(r => (r.claim ? counts(r) : !biased.has(r.contributorId))), sigmaOf).map(g => g.contributorId)
+  const over = overclaimers(withOthersRuns(runs.filter(r => (r.claim ? counts(r) : !biased.has(r.contributorId)))), sigmaOf).map(g => g.contributorId)
   const ids = [...biased, ...over]
   cache.set(campaign, { key, ids })
   return ids
+}
+
+/**
+ * The runs of the commits (and classes) that have a run other than a claim: overclaimers skips
+ * every other commit, and most are such (each exploration's own commit, run by its author once).
+ * Grouping them all cost an array and a key per run on every report; this keeps only what the test
+ * reads, in the same order, so its sums are the same. `runs` come sorted by commit and class
+ * (campaignRuns), so a commit's runs are side by side.
+ */
+function withOthersRuns(runs: LoggedRun[]): LoggedRun[] {
+  const out: LoggedRun[] = []
+  for (let start = 0; start < runs.length;) {
+    let end = start + 1
+    while (end < runs.length && runs[end].commit === runs[start].commit && runs[end].hardwareClass === runs[start].hardwareClass) end++
+    for (let i = start; i < end; i++) {
+      if (runs[i].claim) continue
+      for (let j = start; j < end; j++) out.push(runs[j])
+      break
+    }
+    start = end
+  }
+  return out
 }
 
 export function suspectContributors(tx: Writer, campaign: string, priorSigma: number): string[] {

@@ -32,12 +32,12 @@ async function open(t: Test): Promise<{ db: Db; fresh: () => string[] }> {
 }
 
 let n = 0
-/** One baseline run of `commit` by `contributor`, as a report records it. */
-function run(db: Pick<Db, 'insert'>, contributor: string, commit: string, valBpb: number): void {
+/** One run of `commit` by `contributor` (a baseline unless told), as a report records it. */
+function run(db: Pick<Db, 'insert'>, contributor: string, commit: string, valBpb: number, kind: 'baseline' | 'verify' | 'explore' = 'baseline'): void {
   const id = `e${++n}`
-  db.insert(experiments).values({ id, unitId: `u${n}`, campaign: 'demo', kind: 'baseline', workerId: `w_${contributor}`, contributorId: contributor, hardwareClass: CLS,
-    parentCommit: commit, commit, description: 'baseline', diff: '', sourceHash: 'h', status: 'measured', createdAt: n }).run()
-  db.insert(measurements).values({ campaign: 'demo', commit, hardwareClass: CLS, valBpb, experimentId: id, workerId: `w_${contributor}`, kind: 'baseline' }).run()
+  db.insert(experiments).values({ id, unitId: `u${n}`, campaign: 'demo', kind, workerId: `w_${contributor}`, contributorId: contributor, hardwareClass: CLS,
+    parentCommit: commit, commit, description: kind, diff: '', sourceHash: 'h', status: kind === 'explore' ? 'pending' : 'measured', createdAt: n }).run()
+  db.insert(measurements).values({ campaign: 'demo', commit, hardwareClass: CLS, valBpb, experimentId: id, workerId: `w_${contributor}`, kind }).run()
 }
 
 /** Five honest contributors and one whose every run is 5σ low, commit after commit, interleaved. */
@@ -75,4 +75,20 @@ t.test('a run taken in by a transaction that was rolled back stops counting', as
   run(db, 'ann', 'c6', 1.56)
   t.same(suspectContributors(db, 'demo', PRIOR), fresh(), 'the rolled-back runs are gone from the answer')
   t.same(suspectContributors(db, 'demo', PRIOR), ['low'])
+})
+
+t.test('claims 5σ below what others measured make their author a suspect, among many claims nobody else ran', async t => {
+  const { db, fresh } = await open(t)
+  const noise = (i: number) => (((i * 7) % 5) - 2) * PRIOR * 0.4
+  for (let c = 0; c < 4; c++) {
+    // Explorations of honest contributors that nobody verified: their commits have claims only.
+    for (let i = 0; i < 30; i++) run(db, ['ann', 'bob', 'cat'][i % 3], `x${c}-${i}`, 1.5 + noise(i), 'explore')
+    run(db, 'forger', `f${c}`, 1.5 - 5 * PRIOR, 'explore')
+    for (const [k, who] of ['ann', 'bob', 'cat'].entries()) run(db, who, `f${c}`, 1.5 + noise(c + k), 'verify')
+    // An honest claim, verified: it sits within noise of its verifications.
+    run(db, 'dan', `d${c}`, 1.5 - PRIOR, 'explore')
+    for (const [k, who] of ['ann', 'bob'].entries()) run(db, who, `d${c}`, 1.5 + noise(c + k + 1), 'verify')
+    t.same(suspectContributors(db, 'demo', PRIOR), fresh(), `after ${c + 1} verified claims each, the answer is a fresh connection's`)
+  }
+  t.same(suspectContributors(db, 'demo', PRIOR), ['forger'], 'the forger, by its fourth verified claim; the honest author is not')
 })
