@@ -3,7 +3,7 @@ import type { Ctx } from '../context.ts'
 import { experiments, hardwareClasses, measurements, workers } from '../db/schema.ts'
 import { logEvent } from '../events/log.ts'
 import type { Writer } from '../db/open.ts'
-import { prepared } from '../db/prepared.ts'
+import { limitInText, prepared } from '../db/prepared.ts'
 import type { Campaign } from '../campaigns/campaigns.ts'
 import { mean, median } from '../ratchet/index.ts'
 import { noiseFloorOf } from '../measurements/noise-floor.ts'
@@ -35,7 +35,7 @@ export interface ClassStanding {
 const p = sql.placeholder
 const q = prepared(db => ({
   row: db.select().from(hardwareClasses).where(and(eq(hardwareClasses.campaign, p('campaign')), eq(hardwareClasses.hardwareClass, p('cls')))).prepare(),
-  first: db.select({ id: measurements.id, cls: measurements.hardwareClass }).from(measurements).where(eq(measurements.campaign, p('campaign'))).orderBy(asc(measurements.id)).limit(1).prepare(),
+  first: db.select({ id: measurements.id, cls: measurements.hardwareClass }).from(measurements).where(eq(measurements.campaign, p('campaign'))).orderBy(asc(measurements.id)).limit(limitInText(1)).prepare(),
   byId: db.select({ campaign: measurements.campaign, cls: measurements.hardwareClass }).from(measurements).where(eq(measurements.id, p('id'))).prepare(),
   /**
    * Each campaign's first measurement, once it has one: measurements are only ever added, so it

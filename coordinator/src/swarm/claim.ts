@@ -3,7 +3,7 @@ import { z } from 'zod'
 import { CANDIDATE_KINDS } from '@autoresearch-grid/shared'
 import type { Ctx } from '../context.ts'
 import { experiments, unitContext, workUnits } from '../db/schema.ts'
-import { prepared } from '../db/prepared.ts'
+import { limitInText, prepared } from '../db/prepared.ts'
 import { UserError } from '../errors.ts'
 import type { Worker } from '../workers/registry.ts'
 import { forgetViews } from './read.ts'
@@ -38,10 +38,10 @@ const p = sql.placeholder
 const q = prepared(db => ({
   unit: db.select().from(workUnits).where(eq(workUnits.id, p('id'))).prepare(),
   measured: db.select({ id: experiments.id, description: experiments.description, status: experiments.status, valBpb: experiments.valBpb }).from(experiments)
-    .where(and(eq(experiments.campaign, p('campaign')), eq(experiments.parentCommit, p('parent')), eq(experiments.sourceHash, p('hash')), inArray(experiments.kind, [...CANDIDATE_KINDS]))).limit(1).prepare(),
+    .where(and(eq(experiments.campaign, p('campaign')), eq(experiments.parentCommit, p('parent')), eq(experiments.sourceHash, p('hash')), inArray(experiments.kind, [...CANDIDATE_KINDS]))).limit(limitInText(1)).prepare(),
   claimed: db.select({ id: unitContext.unitId, description: unitContext.claimDescription }).from(unitContext).innerJoin(workUnits, eq(workUnits.id, unitContext.unitId))
     .where(and(eq(unitContext.campaign, p('campaign')), eq(unitContext.parentCommit, p('parent')), eq(unitContext.claimHash, p('hash')), ne(unitContext.unitId, p('unit')),
-      inArray(workUnits.state, ['leased', 'done']))).limit(1).prepare(),
+      inArray(workUnits.state, ['leased', 'done']))).limit(limitInText(1)).prepare(),
   record: db.insert(unitContext).values({ unitId: p('unit'), campaign: p('campaign'), parentCommit: p('parent'), programVersion: p('version') })
     .onConflictDoUpdate({ target: unitContext.unitId, set: { programVersion: sql`excluded.program_version`, claimHash: null, claimDescription: null, claimChanges: null, claimedAt: null } }).prepare(),
 }))

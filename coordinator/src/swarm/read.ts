@@ -2,7 +2,7 @@ import { and, desc, eq, inArray, isNotNull, like, or, sql, type SQL } from 'driz
 import { constantChanges, changedConstant, LIMITS, type SwarmExperiment, type SwarmQuery, type SwarmView, CANDIDATE_KINDS, isCandidate } from '@autoresearch-grid/shared'
 import { stateKey, type Ctx } from '../context.ts'
 import { experiments, hypotheses, measurements, merges, unitContext, workUnits } from '../db/schema.ts'
-import { prepared } from '../db/prepared.ts'
+import { limitInText, prepared } from '../db/prepared.ts'
 import type { Campaign } from '../campaigns/campaigns.ts'
 import { buildSwarmView, experimentEntry, type ClaimRow, type ExperimentRow } from './view.ts'
 
@@ -38,20 +38,20 @@ const fixedColumns = {
 
 const q = prepared(db => ({
   onParent: db.select(changing).from(experiments).leftJoin(unitContext, eq(unitContext.unitId, experiments.unitId)).where(and(eq(experiments.campaign, p('campaign')), eq(experiments.parentCommit, p('parent')), inArray(experiments.kind, [...CANDIDATE_KINDS])))
-    .orderBy(desc(experiments.createdAt)).limit(ROWS.onParent).prepare(),
+    .orderBy(desc(experiments.createdAt)).limit(limitInText(ROWS.onParent)).prepare(),
   recent: db.select(changing).from(experiments).leftJoin(unitContext, eq(unitContext.unitId, experiments.unitId)).where(and(eq(experiments.campaign, p('campaign')), inArray(experiments.kind, [...CANDIDATE_KINDS])))
-    .orderBy(desc(experiments.createdAt)).limit(ROWS.recent).prepare(),
+    .orderBy(desc(experiments.createdAt)).limit(limitInText(ROWS.recent)).prepare(),
   // Claims whose unit is still out, on any parent of the campaign (the view keeps this parent's).
   inFlight: db.select({ ctx: unitContext }).from(unitContext).innerJoin(workUnits, eq(workUnits.id, unitContext.unitId))
     .where(and(eq(unitContext.campaign, p('campaign')), eq(unitContext.parentCommit, p('parent')), isNotNull(unitContext.claimHash), eq(workUnits.state, 'leased')))
-    .limit(ROWS.inFlight).prepare(),
+    .limit(limitInText(ROWS.inFlight)).prepare(),
   lineage: db.select({ commit: merges.bestAfter, description: experiments.description, valBpb: merges.valAfter, delta: merges.delta }).from(merges)
     .innerJoin(experiments, eq(experiments.id, merges.experimentId)).where(and(eq(merges.campaign, p('campaign')), eq(merges.reverted, false)))
-    .orderBy(desc(merges.createdAt)).limit(ROWS.lineage).prepare(),
+    .orderBy(desc(merges.createdAt)).limit(limitInText(ROWS.lineage)).prepare(),
   open: db.select({ title: hypotheses.title, priority: hypotheses.priority }).from(hypotheses)
-    .where(and(eq(hypotheses.campaign, p('campaign')), inArray(hypotheses.status, ['open', 'in-progress']))).orderBy(desc(hypotheses.priority), hypotheses.createdAt).limit(ROWS.open).prepare(),
+    .where(and(eq(hypotheses.campaign, p('campaign')), inArray(hypotheses.status, ['open', 'in-progress']))).orderBy(desc(hypotheses.priority), hypotheses.createdAt).limit(limitInText(ROWS.open)).prepare(),
   exhausted: db.select({ title: hypotheses.title, status: hypotheses.status }).from(hypotheses)
-    .where(and(eq(hypotheses.campaign, p('campaign')), inArray(hypotheses.status, ['tested', 'merged', 'rejected']))).orderBy(desc(hypotheses.createdAt)).limit(ROWS.exhausted).prepare(),
+    .where(and(eq(hypotheses.campaign, p('campaign')), inArray(hypotheses.status, ['tested', 'merged', 'rejected']))).orderBy(desc(hypotheses.createdAt)).limit(limitInText(ROWS.exhausted)).prepare(),
   samples: db.select({ cls: measurements.hardwareClass, v: measurements.valBpb, kind: measurements.kind }).from(measurements)
     .where(and(eq(measurements.campaign, p('campaign')), eq(measurements.commit, p('commit')))).prepare(),
   agentOf: db.select({ agent: unitContext.agent }).from(unitContext).where(eq(unitContext.unitId, p('unit'))).prepare(),

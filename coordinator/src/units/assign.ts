@@ -4,7 +4,7 @@ import type { Ctx } from '../context.ts'
 import { experiments, hypotheses, measurements, workUnits } from '../db/schema.ts'
 import { logEvent } from '../events/log.ts'
 import type { Writer } from '../db/open.ts'
-import { prepared } from '../db/prepared.ts'
+import { limitInText, prepared } from '../db/prepared.ts'
 import { getCampaign, listCampaigns, type Campaign } from '../campaigns/campaigns.ts'
 import type { Worker } from '../workers/registry.ts'
 import { leaseSeconds } from './leases.ts'
@@ -36,7 +36,7 @@ const q = prepared(db => ({
     .where(and(eq(workUnits.state, 'leased'), inArray(workUnits.workerId, db.select({ id: workers.id }).from(workers).where(eq(workers.contributorId, p('contributor')))))).prepare(),
   // The oldest queued units of one kind that a worker of this class could take (see `snapshot`).
   queued: db.select().from(workUnits).where(and(eq(workUnits.state, 'queued'), eq(workUnits.campaign, p('campaign')), eq(workUnits.kind, p('kind')),
-    or(isNull(workUnits.hardwareClass), eq(workUnits.hardwareClass, p('cls'))))).orderBy(workUnits.createdAt, workUnits.id).limit(QUEUE_WINDOW).prepare(),
+    or(isNull(workUnits.hardwareClass), eq(workUnits.hardwareClass, p('cls'))))).orderBy(workUnits.createdAt, workUnits.id).limit(limitInText(QUEUE_WINDOW)).prepare(),
   runningBaselines: db.select().from(workUnits)
     .where(and(eq(workUnits.campaign, p('campaign')), eq(workUnits.kind, 'baseline'), eq(workUnits.state, 'leased'), eq(workUnits.parentCommit, p('best')))).prepare(),
   openHypotheses: db.select().from(hypotheses).where(and(eq(hypotheses.campaign, p('campaign')), inArray(hypotheses.status, ['open', 'in-progress']))).prepare(),
@@ -48,7 +48,7 @@ const q = prepared(db => ({
   contributorOf: db.select({ c: experiments.contributorId }).from(experiments).where(eq(experiments.id, p('id'))).prepare(),
   tried: db.select({ d: experiments.description }).from(experiments)
     .where(and(eq(experiments.campaign, p('campaign')), eq(experiments.parentCommit, p('parent')), eq(experiments.kind, 'explore')))
-    .orderBy(desc(experiments.createdAt)).limit(200).prepare(),
+    .orderBy(desc(experiments.createdAt)).limit(limitInText(200)).prepare(),
   /** triedOn's answers by campaign and parent, for this database. */
   triedCache: new Map<string, { at: number; descriptions: string[] }>(),
 }))
