@@ -30,11 +30,23 @@ export function treeBody(entries: { name: string; id: string }[]): Buffer {
 }
 
 /**
+ * zlib's window and memory sized to the object (git inflates any window up to its own 32 KB):
+ * with the defaults, each deflateSync set up ~270 KB of state, most of a tree's or commit's cost
+ * (20-80 µs against 10-25 µs sized, docs/PERFORMANCE.md, "Third pass"). A window as large as the
+ * object finds every match the default one would; train.py (28 KB) gets the defaults.
+ */
+export function deflateOptions(size: number): { level: number; windowBits: number; memLevel: number } {
+  const windowBits = Math.max(9, Math.min(15, Math.ceil(Math.log2(size + 1))))
+  return { level: 1, windowBits, memLevel: Math.max(1, Math.min(8, windowBits - 7)) }
+}
+
+/**
  * Writes objects into a repository's object store from this process, as git itself would write
  * a loose object: zlib-deflated header and body at `objects/<first 2 hex>/<rest>`, written to a
  * temporary file in that folder and renamed into place, so a reader never sees half an object and
  * two writers of the same object both leave a whole one. The compression level is git's default
- * for loose objects (`core.looseCompression`, 1: speed first).
+ * for loose objects (`core.looseCompression`, 1: speed first), the window sized to the object
+ * (deflateOptions).
  *
  * Why not git: each report writes a blob, a tree and a commit; handing them to `hash-object` and
  * `mktree` processes cost a scratch file and three pipe round trips per report, and the git
@@ -72,7 +84,7 @@ export class LooseObjects {
     }
     const { tmp, fd } = this.temporary(folder)
     try {
-      const data = deflateSync(bytes, { level: 1 })
+      const data = deflateSync(bytes, deflateOptions(bytes.length))
       writeSync(fd, data, 0, data.length)
     } catch (err) {
       closeSync(fd)

@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { GitStore } from '../../src/git/store.ts'
-import { LooseObjects, objectBytes, objectId, type ObjectFormat } from '../../src/git/objects.ts'
+import { deflateOptions, LooseObjects, objectBytes, objectId, type ObjectFormat } from '../../src/git/objects.ts'
 
 // The store writes blobs, trees and commits itself (git/objects.ts), not through git: these tests
 // hold what it writes against git's own plumbing, `git log` and `git fsck --strict`.
@@ -87,4 +87,23 @@ t.test('a temporary file left by an earlier process with the same id is stepped 
   t.equal(git(['cat-file', 'blob', id]), text, 'the object is whole')
   t.equal(readFileSync(leftover, 'utf8'), 'half an object', 'the leftover is untouched')
   t.same(readdirSync(folder).sort(), [id.slice(2), `tmp_obj_arg_${process.pid}_0`].sort(), 'and no other temporary file stays')
+})
+
+t.test('objects of every size round the window sizes git reads back whole, and git fsck --strict is content', async t => {
+  const { dir, git } = await repo(t)
+  const objects = new LooseObjects(dir, 'sha1')
+  // Around each window size (512 B ... 32 KB) and past the largest: repeats far apart test the window.
+  const sizes = [0, 1, 255, 256, 257, 511, 512, 513, 4095, 4096, 16_383, 16_384, 32_767, 32_768, 40_000, 100_000]
+  for (const size of sizes) {
+    const line = (i: number) => `LR_${i % 97} = ${(i * 7919) % 1000}  # ${'x'.repeat(i % 13)}\n`
+    let text = ''
+    for (let i = 0; text.length < size; i++) text += line(i)
+    text = text.slice(0, size)
+    const id = objects.blob(text)
+    t.equal(id, git(['hash-object', '--stdin'], text).trim(), `${size} bytes: hash-object agrees`)
+    t.equal(git(['cat-file', 'blob', id]), text, `${size} bytes: git reads it back`)
+  }
+  t.same(deflateOptions(300), { level: 1, windowBits: 9, memLevel: 2 })
+  t.same(deflateOptions(28_000), { level: 1, windowBits: 15, memLevel: 8 })
+  t.equal(git(['fsck', '--strict', '--full', '--no-dangling']).trim(), '', 'git fsck --strict finds nothing wrong')
 })
