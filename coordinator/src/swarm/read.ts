@@ -10,8 +10,19 @@ import { buildSwarmView, experimentEntry, type ClaimRow, type ExperimentRow } fr
  * Reads what the swarm view and the agents' search need (indexed queries, a bounded number of
  * rows each) and hands it to the pure builder (view.ts). A view is cached for a second per
  * campaign and parent, like the tried-on-parent list (units/assign.ts): it is advice, and the
- * claim (claim.ts) is what stops two agents training the same candidate.
+ * claim (claim.ts) is what stops two agents training the same candidate. A claim or a new best
+ * drops the campaign's views at once; a report's experiment makes them stale, and a stale view
+ * is still handed out while it is younger than FRESH_AFTER_REPORT_MS.
  */
+
+/**
+ * How long a view built before a report may still be handed out. Rebuilding after every report
+ * (one view per lease, since every report is followed by its worker's next lease) was ~0.6 ms of a
+ * lease's ~1.5 ms in bench/coordinator/ops.ts (docs/PERFORMANCE.md, "Third pass"); at 33 reports
+ * a second (10,000 workers, 5-minute budget) this rebuilds a view at most 10 times a second, and
+ * a view is never more than 100 ms behind the reports.
+ */
+export const FRESH_AFTER_REPORT_MS = 100
 
 const p = sql.placeholder
 const ROWS = { onParent: 60, recent: 30, inFlight: 40, lineage: 10, open: 12, exhausted: 20 }
@@ -26,7 +37,7 @@ const columns = {
  * merge.ts, review/) and the agent of its unit — is read for every view, with the agent joined in.
  * What an experiment is given once, when its report is recorded (description, notes, val_bpb, ...),
  * is read once per experiment and remembered (SWARM_CACHE.fixed); its diff only for the constants
- * it changes (changesOf). Every view is rebuilt after a report, and reading ~90 whole rows each
+ * it changes (changesOf). Views are rebuilt after reports (FRESH_AFTER_REPORT_MS), and reading ~90 whole rows each
  * time, their log tails and diffs stepped over to reach the notes, plus one agent lookup a row,
  * was half of a lease (docs/PERFORMANCE.md, "Issue 17, part 3").
  */
@@ -69,6 +80,8 @@ const SWARM_CACHE = stateKey('swarm memory caches', () => ({
   /** What never changes of an experiment, by id (see `changing`). */
   fixed: new Map<string, FixedRow>(),
   views: new Map<string, { at: number; view: SwarmView }>(),
+  /** When each campaign last recorded an experiment (Date.now()): views built before are stale. */
+  reported: new Map<string, number>(),
   /** Whether new experiments on this coordinator's bus already clear the views. */
   watching: false,
 }))
@@ -127,12 +140,16 @@ export function swarmViewFor(ctx: Ctx, campaign: Campaign, parent: string): Swar
   const cache = ctx.state.of(SWARM_CACHE)
   if (!cache.watching) {
     cache.watching = true
-    ctx.bus.onEvent(e => { if (e.type === 'experiment' || e.type === 'best-changed') forgetViews(ctx, e.campaign) })
+    ctx.bus.onEvent(e => {
+      if (e.type === 'best-changed') forgetViews(ctx, e.campaign)
+      else if (e.type === 'experiment') cache.reported.set(e.campaign, Date.now())
+    })
   }
   const views = cache.views
   const key = `${campaign.name}\0${parent}`
   const hit = views.get(key)
-  if (hit && Date.now() - hit.at < 1000) return hit.view
+  const age = hit ? Date.now() - hit.at : 0
+  if (hit && age < 1000 && (age < FRESH_AFTER_REPORT_MS || hit.at > (cache.reported.get(campaign.name) ?? -1))) return hit.view
   const db = ctx.db
   const mean = meansOf(ctx, campaign.name)
   // The best's val_bpb: on the class that measured it most.

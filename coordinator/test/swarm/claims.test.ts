@@ -1,6 +1,7 @@
 import t from 'tap'
 import { sourceHash } from '@autoresearch-grid/shared'
 import { joinWorkers, report, SEED_TRAIN_PY, startCoordinator } from '../helpers.ts'
+import { FRESH_AFTER_REPORT_MS } from '../../src/swarm/read.ts'
 
 // Claims and the swarm view through the real API: a candidate chosen by one worker's agent is
 // known to every other agent before anyone trained it, and the coordinator refuses the same code
@@ -48,4 +49,22 @@ t.test('claims: the same candidate on the same parent is refused while in flight
   t.same(await search({ status: 'kept' }), [], 'by status')
   t.same((await search({ parent: u1.parentCommit.slice(0, 8) })).map(e => e.id), [r.experimentId], 'by parent')
   await t.rejects(search({ constant: 'lower case' }), /Invalid|constant/, 'bad queries are refused')
+})
+
+t.test('a report shows in the swarm view of every unit handed out FRESH_AFTER_REPORT_MS after it, though a view was cached before it', async t => {
+  const c = await startCoordinator()
+  t.teardown(c.close)
+  await c.campaign()
+  const [ann, ben] = await joinWorkers(c, ['ann', 'ben'])
+  t.teardown(() => { ann.close(); ben.close() })
+  await ann.api.worker.report.mutate({ workerId: ann.workerId, report: report(await ann.next(), 1.5) })
+  const u1 = await ann.next()
+  // Ben's unit caches the view of the parent, right before ann's report.
+  const u2 = await ben.next()
+  t.equal(u2.parentCommit, u1.parentCommit)
+  const r = await ann.api.worker.report.mutate({ workerId: ann.workerId, report: { ...report(u1, 1.6, EDIT), description: 'MATRIX_LR 0.02 -> 0.03' } })
+  await new Promise(resolve => setTimeout(resolve, FRESH_AFTER_REPORT_MS + 50))
+  const u3 = await ann.next()
+  t.equal(u3.parentCommit, u1.parentCommit, 'a worse candidate leaves the parent where it was')
+  t.ok(u3.swarm!.nearby.some(e => e.id === r.experimentId), "ann's measured candidate is in the view")
 })
