@@ -53,12 +53,12 @@ for (const workers of sizes) {
 const rows = results.map(r => `| ${r.workers.toLocaleString('en')} | ${r.connected.toLocaleString('en')} | ${r.connectSeconds === null ? 'not all' : `${fmt(r.connectSeconds, 1)} s`} / ${fmt(r.connect.p99)} ms | ` +
   `${fmt(r.firstUnit.p50)} / ${fmt(r.firstUnit.p99)} ms | ${fmt(r.nextUnit.p50, 1)} / ${fmt(r.nextUnit.p99, 1)} ms (n=${r.nextUnit.n}) | ` +
   `${fmt(r.reportsPerSecond)} of ${fmt(r.offeredPerSecond)} | ${fmt(r.peakRssMb)} MB | ${fmt(r.cpuPercent)} % + git ${fmt(r.gitCpuPercent)} % | ` +
-  `${fmt((10 * r.cpuPercent) / r.reportsPerSecond, 1)} ms | ${fmt(r.loadBefore, 1)} |`)
+  `${fmt((10 * r.cpuPercent) / r.reportsPerSecond, 1)} ms + git ${fmt((10 * r.gitCpuPercent) / r.reportsPerSecond, 1)} ms | ${fmt(r.loadBefore, 1)} |`)
 const uptimeAfter = uptime()
 const table = [
   `Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}; ${seconds} s measured per row, once every worker has connected and the first training runs have ended; ${rate} reports/s offered.`,
   '',
-  '| workers | connected | connect: all / p99 per worker | first unit p50 / p99 | next unit p50 / p99 | reports/s (of offered) | coordinator peak RSS | coordinator CPU (of one core) | coordinator CPU per report | load average before |',
+  '| workers | connected | connect: all / p99 per worker | first unit p50 / p99 | next unit p50 / p99 | reports/s (of offered) | coordinator peak RSS | coordinator CPU (of one core) | coordinator CPU per report (+ its git processes) | load average before |',
   '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ...rows,
 ].join('\n')
