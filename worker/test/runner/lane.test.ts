@@ -236,7 +236,7 @@ t.test('overlap on the real trainer', { skip: python ? false : 'needs a Python w
     '    while not os.path.exists(os.path.join(_here, "sign")) and time.time() < _until:\n        time.sleep(0.02)\n' +
     '    print("SAW_SIGN", os.path.exists(os.path.join(_here, "sign")), flush=True)\n' + then +
     '    print("TRAINED", _stamp.time(), flush=True)\n')
-  /** a holds the turn: b (the worker's own code) and c (a stranger's) are launched; a's training ends once b's process runs. */
+  /** a holds the turn: b (the worker's own code) is launched, then c (a stranger's); a's training ends once b's process runs. */
   const threeRuns = async (name: string, aSource: string, aExtra: Parameters<typeof measure>[2] = {}) => {
     const lane = new GpuLane('evaluation')
     let aGoes: () => void = () => {}
@@ -244,8 +244,9 @@ t.test('overlap on the real trainer', { skip: python ? false : 'needs a Python w
     const one = measure(`${name}-a`, aSource, { lane, onTraining: on => { if (on) aGoes() }, ...aExtra })
     await aHasTurn
     const two = measure(`${name}-b`, announces, { lane, overlap: 'training', restage: async () => {} })
-    const three = measure(`${name}-c`, stamped, { lane })
     await waitFor(join(scratch, `${name}-b`, 'launched'))
+    // c is launched after b (its ticket is later in line), while a still trains.
+    const three = measure(`${name}-c`, stamped, { lane })
     await writeFile(join(scratch, `${name}-a`, 'sign'), '')
     return Promise.all([one, two, three])
   }
