@@ -254,6 +254,8 @@ export async function trainAndMeasure(o: MeasureOptions): Promise<Measurement> {
       // by that neighbour. Not held against the run, which may be a rival's verification: the
       // neighbours are evicted and it trains again in the same turn, with the GPU to itself and a
       // freshly closed data gate (the training split is handed over again only when it asks).
+      // Once: a run that crashes by its own fault crashes again, alone, and that second run (a
+      // start-up and up to a budget) is the price of never failing a run for its neighbour.
       const evicted = await lane.evictGuests(turn.ticket)
       await turn.again()
       await gate?.remove()
