@@ -69,7 +69,7 @@ researchOptions(program.command('join <url>').description('join a coordinator an
   program: 'research direction for the agent when the campaign has none of its own (default: program.md of the checkout)',
 })
   .option('--no-pipeline', 'do not hold a spare unit: prepare each unit only after the previous one trained')
-  .option('--no-overlap', 'on a GPU, do not start the next unit while the current one is evaluated (it never starts while one trains)')
+  .option('--no-overlap', 'on a GPU, do not start the next unit before the current one is done (by default it starts beside the current one\'s evaluation, or beside its training when the next is your own researcher\'s edit of the best)')
   .option('--max-depth <n>', 'most units held at once (2-4, default 4): with a slow agent, several proposals are prepared side by side, as many as keep the GPU busy', int('--max-depth'))
   .option(UNSAFE_FLAG, 'run other contributors\' code WITHOUT a sandbox where none can be made: it then runs as your user, with your files, network and keys')
   .option('--seed <n>', 'trainer seed, also mixed into the agent\'s choices', int('--seed'))

@@ -7,7 +7,7 @@ import type { DataPaths } from '../data/campaign-data.ts'
 import { prepareRunDir } from '../runner/run-dir.ts'
 import { trainAndMeasure, type MeasureOptions, type Measurement } from '../runner/measure.ts'
 import type { HostLayout } from '../sandbox/bwrap.ts'
-import type { GpuLane } from '../runner/lane.ts'
+import type { GpuLane, Overlap } from '../runner/lane.ts'
 import { checkSource, describeViolations, type SafetyVerdict } from '../safety/policy.ts'
 import type { Workspace } from '../workspace/git.ts'
 
@@ -46,6 +46,11 @@ export interface ExperimentContext {
    * another trains. Unset: every run takes its own turn.
    */
   lane?: GpuLane
+  /**
+   * What a run's start-up may overlap in the lane, by whose code it runs (loop/start-up-overlap.ts);
+   * the lane's own overlap when absent.
+   */
+  startUpOverlap?: (unit: WorkUnit, sourceHash: string) => Overlap
   log: (line: string) => void
   onProgress?: (unit: WorkUnit, progress: Progress) => void
   /** Called when a run gets the GPU (its clock starts) and when it passes the GPU on. */
@@ -225,10 +230,11 @@ export async function trainExperiment(ctx: ExperimentContext, p: Prepared, data:
     const seat = ctx.lane?.seat()
     const runDir = seatRunDir(ctx.runDir, seat?.index ?? 0)
     await prepareRunDir({ runDir, files, trainerDir: ctx.trainerDir })
+    const hash = sourceHash(files)
     const result: Measurement = await (ctx.measure ?? trainAndMeasure)({
       python: ctx.python, trainerDir: ctx.trainerDir, runDir, budgetSeconds: unit.budgetSeconds, profile: unit.profile,
       seed: ctx.trainerSeed, cacheDir: data.cacheDir, dataDir: data.dataDir, extraEnv: ctx.env, sandbox: ctx.sandbox,
-      sourceHash: sourceHash(files), trustedCode: unit.kind === 'baseline', lane: ctx.lane, onTraining: ctx.onTraining, signal,
+      sourceHash: hash, trustedCode: unit.kind === 'baseline', lane: ctx.lane, overlap: ctx.startUpOverlap?.(unit, hash), onTraining: ctx.onTraining, signal,
       restage: async () => { await prepareRunDir({ runDir, files, trainerDir: ctx.trainerDir }) },
       onProgress: prog => ctx.onProgress?.(unit, prog),
     }).finally(() => seat?.free())

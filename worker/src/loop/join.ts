@@ -17,7 +17,8 @@ import { usageLine } from './experiment.ts'
 import { HeldUnits } from './held.ts'
 import { laneContext, openLane, stopLeftoverTrainer, type Lane } from './lane.ts'
 import { WorkspacePool } from './slots.ts'
-import { GpuLane } from '../runner/lane.ts'
+import { GpuLane, ROOM_FOR_TWO_RUNS_MB } from '../runner/lane.ts'
+import { StartUpOverlap } from './start-up-overlap.ts'
 import { Spool } from './spool.ts'
 import { LoopStop } from './stop.ts'
 
@@ -59,8 +60,10 @@ export interface JoinOptions {
   /** The GPU lane's name in progress output, e.g. `gpu0`. */
   lane?: string
   /**
-   * Start the next unit's trainer while the current one is evaluated, never while it trains
-   * (runner/lane.ts, 'evaluation' overlap). Default: with pipelining, on a GPU.
+   * Start the next unit's trainer before the current one is done (runner/lane.ts): beside its
+   * training where the next unit's code is the worker's own (its researcher's edit of the merged
+   * best, or the best itself; loop/start-up-overlap.ts) and the card holds two runs, otherwise
+   * beside its evaluation only. Default: with pipelining, on a GPU.
    */
   overlapStartUp?: boolean
   /** Plain log lines; when absent, a progress bar on a terminal. */
@@ -103,8 +106,13 @@ export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
   const cap = pipelined ? Math.max(1, Math.min(LIMITS.capacity, Math.floor(o.maxDepth ?? DEFAULT_DEPTH_CAP))) : 1
   const lane = await openLane(o)
   const hardware = await probeHardware({ python: lane.python.path, env: { ...process.env, ...o.env } })
+  // The lane's default is 'evaluation': the next unit may be a stranger's code. The worker's own
+  // code may start beside training where the card holds two runs (loop/start-up-overlap.ts).
   const gpuLane = cap > 1 && (o.overlapStartUp ?? hardware.gpus.length > 0) ? new GpuLane('evaluation') : undefined
-  log(`worker ${o.name}: ${hardware.hardwareClass}, torch ${lane.python.torchVersion} (${lane.python.path}); researcher: ${lane.agent.label}; ${cap > 1 ? `pipelined, up to ${cap} units${gpuLane ? ', next start-up beside evaluation' : ''}` : 'not pipelined'}; trainer: ${lane.sandbox.how}`)
+  const roomForTwo = (hardware.gpus[0]?.memoryMb ?? 0) >= ROOM_FOR_TWO_RUNS_MB
+  const overlap = gpuLane && new StartUpOverlap(roomForTwo)
+  const overlapWords = roomForTwo ? ', next start-up beside training (own code) or evaluation (others\' code)' : ', next start-up beside evaluation'
+  log(`worker ${o.name}: ${hardware.hardwareClass}, torch ${lane.python.torchVersion} (${lane.python.path}); researcher: ${lane.agent.label}; ${cap > 1 ? `pipelined, up to ${cap} units${gpuLane ? overlapWords : ''}` : 'not pipelined'}; trainer: ${lane.sandbox.how}`)
   await stopLeftoverTrainer(lane, log)
 
   const duty = new DutyCycle()
@@ -153,10 +161,11 @@ export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
   try {
     await runExperimentLoop({
       source: coordinatorSource(held, data, session, stop.signal), sink, depth, signal: stop.signal, ui, lane: o.lane ?? '',
-      // The next unit is a stranger's code: its untimed start-up could keep the GPU busy to slow a
-      // run being measured (a parent's baseline, a rival's verification), so it starts only when
-      // the current one has trained, beside its evaluation (runner/lane.ts, 'evaluation' overlap).
-      ctx: { ...coordinatorContext(lane, o, { held, session, duty, ui, log }), lane: gpuLane },
+      // The next unit may be a stranger's code: its untimed start-up could keep the GPU busy to
+      // slow a run being measured (a parent's baseline, a rival's verification), so it starts only
+      // when the current one has trained, beside its evaluation (runner/lane.ts, 'evaluation'
+      // overlap). The worker's own code starts beside training (loop/start-up-overlap.ts).
+      ctx: { ...coordinatorContext(lane, o, { held, session, duty, ui, log }), lane: gpuLane, startUpOverlap: overlap && ((unit, hash) => overlap.overlapFor(unit, hash)) },
       workspaces: new WorkspacePool(join(o.stateDir, 'workspaces'), cap),
     })
     // A natural end (maxUnits) waits for the results to reach the coordinator; a stop keeps them

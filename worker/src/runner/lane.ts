@@ -4,20 +4,34 @@
  * next run starts up — imports, CUDA, compiling its model — while the GPU does other work, and
  * begins training the moment the turn is passed on (docs/PERFORMANCE.md, "GPU duty cycle").
  *
- * What the next run's start-up may overlap is the lane's `overlap`:
- *   - 'training' (`worker solo`, whose code is all its own): it starts at launch, beside a run that
- *     trains;
- *   - 'evaluation' (`worker join`, where the next unit is a stranger's code): it starts only once
- *     every earlier run has finished training, so it overlaps evaluations and never a timed run.
- *     An evaluation's number cannot be bent by a neighbour's load (only slowed), but it can fail
+ * What a run's start-up may overlap is its ticket's `overlap` (the lane's by default):
+ *   - 'training': it starts at launch, beside a run that trains. For code the worker vouches for:
+ *     all of `worker solo`'s, and in `worker join` its own researcher's edits of the merged best
+ *     (loop/start-up-overlap.ts says which units, and why);
+ *   - 'evaluation' (`worker join`'s default, where the next unit may be a stranger's code): it
+ *     starts only once every earlier run has finished training, so it overlaps evaluations and never
+ *     a timed run. A stranger's untimed start-up could otherwise keep the GPU busy on purpose to
+ *     slow the run being measured beside it (a parent's baseline, a rival's verification).
+ *
+ * A lane whose default is 'evaluation' is shared with strangers' code, and guards the runs it
+ * measures against their neighbours, whoever those are:
+ *   - an evaluation's number cannot be bent by a neighbour's load (only slowed), but it can fail
  *     when a neighbour takes the GPU's memory: then the neighbours are evicted (`evictGuests`) and
- *     the evaluation is redone with the GPU to itself; an evicted run starts again afterwards.
+ *     the evaluation is redone with the GPU to itself; an evicted run starts again afterwards;
+ *   - a run whose training failed while another run's process ran beside it (`Ticket.crowded`: a
+ *     'training' start-up) may have failed for want of memory too: runner/measure.ts evicts the
+ *     neighbours and trains it again alone, so a rival's verification is never failed by the
+ *     worker's own start-up.
+ * A `worker solo` lane ('training' by default) evicts nothing: every run in it is the worker's own.
  *
  * Turns go in the order the runs took their tickets (when they were launched), not the order they
  * finished starting up: `worker solo` records its runs in order (the baseline first), and a run
  * whose start-up is quick does not jump one that compiles.
  */
 export type Overlap = 'training' | 'evaluation'
+
+/** An 80 GB card (81,559 MiB as torch reports an H100) holds a training run and the next one's start-up (45 GB each at peak on the H200). */
+export const ROOM_FOR_TWO_RUNS_MB = 79_000
 
 export class GpuLane {
   /** Tickets waiting for their turn, in launch order. */
@@ -29,11 +43,17 @@ export class GpuLane {
   private exclusive: Ticket | null = null
   private readonly startWaiters = new Set<() => void>()
 
+  /** `overlap`: what a ticket's start-up may overlap unless it says otherwise (see the header). */
   constructor(readonly overlap: Overlap = 'training') {}
 
-  /** A place in line, taken when a run is launched. */
-  ticket(): Ticket {
-    const ticket = new Ticket(this)
+  /** Whether the lane is shared with strangers' code, and evicts neighbours to redo a run alone (see the header). */
+  get evicts(): boolean {
+    return this.overlap === 'evaluation'
+  }
+
+  /** A place in line, taken when a run is launched; `overlap`: what its start-up may overlap (the lane's by default). */
+  ticket(overlap: Overlap = this.overlap): Ticket {
+    const ticket = new Ticket(this, overlap)
     this.queue.push(ticket)
     this.line.push(ticket)
     return ticket
@@ -55,6 +75,7 @@ export class GpuLane {
     if (next?.waiting) {
       this.queue.shift()
       this.holder = next
+      if (this.line.some(t => t !== next && t.running)) next.crowded = true
       next.waiting()
     }
   }
@@ -63,7 +84,7 @@ export class GpuLane {
   mayStart(ticket: Ticket, alone = false): boolean {
     if (this.exclusive && this.exclusive !== ticket) return false
     if (alone) return this.line[0] === ticket
-    if (this.overlap === 'training') return true
+    if (ticket.overlap === 'training') return true
     for (const earlier of this.line) {
       if (earlier === ticket) return true
       if (!earlier.trained) return false
@@ -87,18 +108,24 @@ export class GpuLane {
     }
   }
 
+  /** @internal `ticket`'s process starts: a run that holds the turn and still trains has it beside its training. */
+  started(ticket: Ticket): void {
+    if (this.holder && this.holder !== ticket && !this.holder.trained) this.holder.crowded = true
+  }
+
   /** @internal Something changed that may let a waiting run start. */
   wake(): void {
     for (const wake of [...this.startWaiters]) wake()
   }
 
   /**
-   * The runs launched after `host` whose processes are running (start-up beside its evaluation)
-   * are stopped, and nothing else starts until `host` leaves. Resolves when their processes are gone.
+   * The runs launched after `host` whose processes are running (start-up beside its training or
+   * evaluation) are stopped, and nothing else starts until `host` leaves. Resolves when their
+   * processes are gone.
    */
   async evictGuests(host: Ticket): Promise<number> {
-    // Under 'training' overlap the runs beside it are the worker's own code, and none is a guest.
-    if (this.overlap !== 'evaluation') return 0
+    // In a lane of the worker's own code alone (`worker solo`), none is a guest.
+    if (!this.evicts) return 0
     this.exclusive = host
     const guests = this.line.slice(this.line.indexOf(host) + 1).filter(t => t.running)
     for (const guest of guests) guest.evict()
@@ -140,28 +167,35 @@ export class Ticket {
   trained = false
   /** The run's process is running. */
   running = false
+  /** Another run's process ran while this one held the turn before it had trained (a 'training' start-up beside it). */
+  crowded = false
   private left = false
   private readonly eviction = new AbortController()
   private markStopped: () => void = () => {}
   /** Resolves when the run's process has stopped (or never started). */
   readonly stopped = new Promise<void>(resolve => { this.markStopped = resolve })
 
-  constructor(private readonly lane: GpuLane) {}
+  /** `overlap`: what this run's start-up may overlap (lane.ts header). */
+  constructor(private readonly lane: GpuLane, readonly overlap: Overlap) {}
 
   /** Aborted when the lane evicts this run (`GpuLane.evictGuests`): stop its process, start again. */
   get evicted(): AbortSignal {
     return this.eviction.signal
   }
 
-  /** Waits until the run's process may start (the lane's `overlap`), then counts it as running. */
+  /** Waits until the run's process may start (its `overlap`), then counts it as running. */
   async start(signal?: AbortSignal, alone = false): Promise<void> {
     await this.lane.waitToStart(this, signal, alone)
     this.running = true
+    this.lane.started(this)
   }
 
-  /** Whether a run that started now would start beside another run's evaluation. */
+  /**
+   * Whether a run that started now would start beside another run's turn (its training or its
+   * evaluation) in a lane that evicts: it may be evicted, and starts again alone if it is.
+   */
   get besideAnother(): boolean {
-    return this.lane.overlap === 'evaluation' && this.lane.busy
+    return this.lane.evicts && this.lane.busy
   }
 
   /** The run's process has ended. */
@@ -170,7 +204,7 @@ export class Ticket {
     this.markStopped()
   }
 
-  /** Training is over: in 'evaluation' overlap, the next run may start up now. */
+  /** Training is over: a run with 'evaluation' overlap may start up now. */
   trainingEnded(): void {
     this.trained = true
     this.lane.wake()

@@ -6,7 +6,7 @@ import { cacheForSource, compileBytecode, promoteToTrusted } from './compile-cac
 import { runEvaluation, type Evaluation, type EvaluateOptions, type EvaluationOutcome } from './evaluation.ts'
 import { clockLimits, describeOver, type ClockLimits } from './clock.ts'
 import { openGate } from './gate.ts'
-import { GpuLane, type Ticket } from './lane.ts'
+import { GpuLane, type Overlap, type Ticket } from './lane.ts'
 import { runTrainer, type RunTrainerOptions } from './trainer.ts'
 
 /**
@@ -38,6 +38,11 @@ export interface MeasureOptions extends Pick<RunTrainerOptions, 'python' | 'runD
    * evaluation, so a run may start up while another trains. Unset: a lane of its own.
    */
   lane?: GpuLane
+  /**
+   * What this run's start-up may overlap in the lane (lane.ts): 'training' only for code the worker
+   * vouches for (loop/start-up-overlap.ts). The lane's own by default.
+   */
+  overlap?: Overlap
   /** Called when the run gets its turn and its data (the clock starts) and when its turn ends. */
   onTraining?: (running: boolean) => void
   /** Puts the run folder back as it was staged, before a run that must start again does (lane.ts). */
@@ -124,7 +129,7 @@ class Turn {
   startedBeside = false
 
   constructor(private readonly o: MeasureOptions, private readonly limits: ClockLimits, private readonly bytecode: string | undefined, lane: GpuLane) {
-    this.ticket = lane.ticket()
+    this.ticket = lane.ticket(o.overlap)
   }
 
   /** Waits until the run's process may start (lane.ts, `overlap`); `alone`: with no other run in line. */
@@ -142,10 +147,13 @@ class Turn {
     return this.o.signal ? AbortSignal.any([this.o.signal, this.ticket.evicted]) : this.ticket.evicted
   }
 
+  /** The turn begins (or, for a run trained again, goes on: see `again`), and the early evaluator with it. */
   async begin(): Promise<void> {
-    await this.ticket.acquire(AbortSignal.any([this.waiting.signal, this.signal]))
-    this.held = true
-    this.o.onTraining?.(true)
+    if (!this.held) {
+      await this.ticket.acquire(AbortSignal.any([this.waiting.signal, this.signal]))
+      this.held = true
+      this.o.onTraining?.(true)
+    }
     if (this.o.profile !== 'gpu') return
     const ready = new Promise<boolean>(resolve => { this.trained = resolve })
     this.early = runEvaluation(evaluateWith(this.o, this.limits, this.bytecode, ready))
@@ -157,6 +165,13 @@ class Turn {
     this.ticket.trainingEnded()
     this.waiting.abort(new Error('the run ended before its turn'))
     this.trained(ok)
+  }
+
+  /** The training failed and will run again in this same turn: the early evaluator stops. */
+  async again(): Promise<void> {
+    this.trained(false)
+    await this.early
+    this.early = null
   }
 
   evaluate(): Promise<EvaluationOutcome> {
@@ -202,7 +217,7 @@ export function judgeTraining(train: TrainerOutcome, limits: ClockLimits, aborte
 export async function trainAndMeasure(o: MeasureOptions): Promise<Measurement> {
   const limits = o.limits ?? clockLimits(o.profile, o.budgetSeconds)
   const bytecode = o.profile === 'gpu' && o.cacheDir ? await compileBytecode(o.python, o.cacheDir) : undefined
-  const gate = o.dataDir ? await openGate(o.dataDir, o.runDir) : null
+  let gate = o.dataDir ? await openGate(o.dataDir, o.runDir) : null
   const lane = o.lane ?? new GpuLane()
   let turn = new Turn(o, limits, bytecode, lane)
   try {
@@ -232,11 +247,28 @@ export async function trainAndMeasure(o: MeasureOptions): Promise<Measurement> {
       notes = `(started again with the GPU to itself: ${restart})\n`
       train = await launch(turn)
     }
+    let verdict = judgeTraining(train, limits, o.signal?.aborted ?? false)
+    if (verdict?.status === 'crash' && lane.evicts && turn.ticket.crowded) {
+      // Its training failed while another run started up beside it (a start-up of the worker's own
+      // code may overlap training: lane.ts): it may have failed for want of the GPU's memory, taken
+      // by that neighbour. Not held against the run, which may be a rival's verification: the
+      // neighbours are evicted and it trains again in the same turn, with the GPU to itself and a
+      // freshly closed data gate (the training split is handed over again only when it asks).
+      // Once: a run that crashes by its own fault crashes again, alone, and that second run (a
+      // start-up and up to a budget) is the price of never failing a run for its neighbour.
+      const evicted = await lane.evictGuests(turn.ticket)
+      await turn.again()
+      await gate?.remove()
+      gate = o.dataDir ? await openGate(o.dataDir, o.runDir) : null
+      await o.restage?.()
+      notes += `(its training failed while ${evicted ? `${evicted} run(s)` : 'a run'} started up beside it, and ran again with the GPU to itself: ${verdict.error})\n`
+      train = await launch(turn)
+      verdict = judgeTraining(train, limits, o.signal?.aborted ?? false)
+    }
     const trainSeconds = train.clock?.trainingSeconds ?? 0
     const result = (status: MeasureStatus, error: string | null, extra: Partial<Measurement> = {}): Measurement => ({
       status, error, metrics: null, logTail: `${notes}${train.logTail}`, runSeconds: trainSeconds, trainSeconds, startupSeconds: train.clock?.startupSeconds ?? train.runSeconds, evaluation: null, ...extra,
     })
-    const verdict = judgeTraining(train, limits, o.signal?.aborted ?? false)
     turn.trainingEnded(verdict === null)
     if (verdict) {
       await turn.early

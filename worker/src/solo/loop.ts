@@ -10,7 +10,7 @@ import { laneContext, openLane, stopLeftoverTrainer } from '../loop/lane.ts'
 import { WorkspacePool } from '../loop/slots.ts'
 import { LoopStop } from '../loop/stop.ts'
 import { plainProgress, progressFor, type ProgressSink } from '../ui/progress.ts'
-import { GpuLane } from '../runner/lane.ts'
+import { GpuLane, ROOM_FOR_TWO_RUNS_MB } from '../runner/lane.ts'
 import { ResearchRepo } from './repo.ts'
 import { LocalResearch } from './research.ts'
 
@@ -61,9 +61,6 @@ export interface SoloSummary {
  * (solo/research.ts): a baseline first, then each experiment is committed on `autoresearch/<tag>`
  * and kept only if its val_bpb beats the best. Every row lands in results.tsv.
  */
-/** An 80 GB card (81,559 MiB as torch reports an H100) holds a training run and the next one's start-up. */
-const ROOM_FOR_TWO_RUNS_MB = 79_000
-
 export async function runSolo(o: SoloOptions): Promise<SoloSummary> {
   const ui = o.progress ?? (o.log ? plainProgress(o.log) : progressFor())
   const log = (line: string) => ui.log(line)

@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import t from 'tap'
 import { findPython } from '@autoresearch-grid/trainer'
 import { openMeasureLab } from '../fixtures/measure-lab.ts'
@@ -5,7 +8,8 @@ import { GpuLane } from '../../src/runner/lane.ts'
 
 // The GPU lane (runner/lane.ts): one run trains or is evaluated at a time, in launch order; the
 // next run starts up beside it — beside its training in `worker solo` ('training' overlap), only
-// beside its evaluation in `worker join` ('evaluation'), where the next run is a stranger's code.
+// beside its evaluation in `worker join` ('evaluation'), where the next run may be a stranger's
+// code, unless that run's ticket says it is the worker's own ('training', loop/start-up-overlap.ts).
 
 const tick = () => new Promise(r => setTimeout(r, 10))
 
@@ -88,6 +92,54 @@ t.test("'evaluation' overlap: the next run starts only once every earlier run ha
   c.leave()
 })
 
+t.test("a ticket's own overlap: in a lane of strangers' code, the worker's own code starts beside training, and a stranger after it still waits", async t => {
+  const lane = new GpuLane('evaluation')
+  const a = lane.ticket()
+  await a.start()
+  const passA = await a.acquire()
+  t.notOk(a.crowded, 'nothing runs beside a yet')
+  const own = lane.ticket('training')
+  t.equal(own.overlap, 'training')
+  await own.start()
+  t.ok(own.running, 'the own run starts up while a trains')
+  t.ok(own.besideAnother, 'beside another run\'s turn in a lane that evicts: it may be evicted, and starts again if it is')
+  t.ok(a.crowded, 'a is marked: a run started up beside its training')
+  const stranger = lane.ticket()
+  let strangerStarted = false
+  const strangerStart = stranger.start().then(() => { strangerStarted = true })
+  a.trainingEnded()
+  await tick()
+  t.notOk(strangerStarted, 'the stranger waits for every earlier run to train, the own run included')
+  passA()
+  const passOwn = await own.acquire()
+  t.notOk(own.crowded, 'the stranger has not started: nothing runs beside own\'s training')
+  own.trainingEnded()
+  await strangerStart
+  t.ok(strangerStarted, 'and starts beside its evaluation')
+  passOwn()
+  stranger.leave()
+})
+
+t.test('a run that takes the turn while a later run\'s process already runs is crowded; one evaluated beside a start-up is not', async t => {
+  const lane = new GpuLane('evaluation')
+  const a = lane.ticket('training')
+  const b = lane.ticket('training')
+  await a.start()
+  await b.start()
+  const passA = await a.acquire()
+  t.ok(a.crowded, 'b started up before a got its turn, and still runs beside it')
+  a.trainingEnded()
+  passA()
+  const c = lane.ticket('training')
+  const passB = await b.acquire()
+  t.notOk(b.crowded, 'nothing else runs when b gets its turn')
+  b.trainingEnded()
+  await c.start()
+  t.notOk(b.crowded, 'c starts beside b\'s evaluation, not its training')
+  passB()
+  c.leave()
+})
+
 t.test('an evaluation that needs the GPU to itself evicts the runs started beside it, and nothing starts until it is done', async t => {
   const lane = new GpuLane('evaluation')
   const a = lane.ticket()
@@ -118,7 +170,8 @@ t.test('an evaluation that needs the GPU to itself evicts the runs started besid
 const python = await findPython().catch(() => null)
 t.test('overlap on the real trainer', { skip: python ? false : 'needs a Python with torch' }, async t => {
   if (!python) return
-  const lab = await openMeasureLab(python.path, t.testdir())
+  const scratch = t.testdir()
+  const lab = await openMeasureLab(python.path, scratch)
   if (lab.problem !== null) return t.fail(`no sandbox here (npm test installs bubblewrap): ${lab.problem}`)
   const { measure, train } = lab
   const edit = (source: string, anchor: string, replacement: string) => {
@@ -171,5 +224,53 @@ t.test('overlap on the real trainer', { skip: python ? false : 'needs a Python w
     t.match(b.logTail, /started again with the GPU to itself: the run before it needed the GPU/)
     t.equal(b.logTail.match(/^LAUNCHED /gm)?.length, 1, 'the log is the second start\'s')
     t.equal(restaged, 1, 'its run folder was staged again before the second start')
+  })
+  // Handshakes through the run folders (each run's folder is writable from inside its sandbox): a
+  // run that must wait for another to have started up writes nothing on a timer but polls a file.
+  const waitFor = async (file: string) => { while (!existsSync(file)) await new Promise(r => setTimeout(r, 20)) }
+  // (Only as a training run: the evaluator imports train.py too, with the run folder read-only.)
+  const announces = edit(stamped, '\ndef main():\n', '\nif __name__ == "__main__":\n    open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "launched"), "w").close()\n\n\ndef main():\n')
+  /** Its training ends only once `sign` is in its run folder (10 s at most), and says whether it saw it; `then`: Python run after that. */
+  const waitsAtTheEnd = (then = '') => edit(stamped, '    print("TRAINED", _stamp.time(), flush=True)\n',
+    '    _here = os.path.dirname(os.path.abspath(__file__))\n    _until = time.time() + 10\n' +
+    '    while not os.path.exists(os.path.join(_here, "sign")) and time.time() < _until:\n        time.sleep(0.02)\n' +
+    '    print("SAW_SIGN", os.path.exists(os.path.join(_here, "sign")), flush=True)\n' + then +
+    '    print("TRAINED", _stamp.time(), flush=True)\n')
+  /** a holds the turn: b (the worker's own code) is launched, then c (a stranger's); a's training ends once b's process runs. */
+  const threeRuns = async (name: string, aSource: string, aExtra: Parameters<typeof measure>[2] = {}) => {
+    const lane = new GpuLane('evaluation')
+    let aGoes: () => void = () => {}
+    const aHasTurn = new Promise<void>(resolve => { aGoes = resolve })
+    const one = measure(`${name}-a`, aSource, { lane, onTraining: on => { if (on) aGoes() }, ...aExtra })
+    await aHasTurn
+    const two = measure(`${name}-b`, announces, { lane, overlap: 'training', restage: async () => {} })
+    await waitFor(join(scratch, `${name}-b`, 'launched'))
+    // c is launched after b (its ticket is later in line), while a still trains.
+    const three = measure(`${name}-c`, stamped, { lane })
+    await writeFile(join(scratch, `${name}-a`, 'sign'), '')
+    return Promise.all([one, two, three])
+  }
+
+  t.test("the worker's own code starts up beside a stranger's timed run; a stranger's code after it waits until both have trained", async t => {
+    const [a, b, c] = await threeRuns('own', waitsAtTheEnd())
+    for (const r of [a, b, c]) t.equal(r.status, 'ok', r.error ?? '')
+    t.match(a.logTail, /^SAW_SIGN True$/m, 'b\'s process ran while a was still training')
+    const launched = stamp(c.logTail, 'LAUNCHED')
+    t.ok(launched > stamp(a.logTail, 'TRAINED') && launched > stamp(b.logTail, 'TRAINED'), 'c launched only after a and b had trained')
+    t.notMatch(`${a.logTail}${b.logTail}${c.logTail}`, /started again|ran again/, 'none had to start again')
+  })
+
+  t.test('a training that fails while the worker\'s own start-up runs beside it is run again alone, and the start-up starts again after it', async t => {
+    // a's training fails (as if for want of memory) unless its run folder was staged again.
+    const crashes = waitsAtTheEnd('    if not os.path.exists(os.path.join(_here, "again")):\n        raise MemoryError("CUDA out of memory (a test)")\n')
+    let restaged = 0
+    const [a, b, c] = await threeRuns('crowded', crashes, { restage: async () => { restaged++; await writeFile(join(scratch, 'crowded-a', 'again'), '') } })
+    t.equal(a.status, 'ok', a.error ?? '')
+    t.match(a.logTail, /its training failed while 1 run\(s\) started up beside it, and ran again with the GPU to itself: .*out of memory \(a test\)/s)
+    t.equal(restaged, 1, 'its run folder was staged again before it trained again')
+    t.equal(a.logTail.match(/^LAUNCHED /gm)?.length, 1, 'the log is the second training\'s')
+    t.equal(b.status, 'ok', b.error ?? '')
+    t.match(b.logTail, /started again with the GPU to itself: the run before it needed the GPU/)
+    t.equal(c.status, 'ok', c.error ?? '')
   })
 })

@@ -1,0 +1,67 @@
+import type { WorkUnit } from '@autoresearch-grid/shared'
+import type { Overlap } from '../runner/lane.ts'
+
+/**
+ * Which runs of `worker join` may start up beside another run's *training* (runner/lane.ts,
+ * 'training' overlap), and which only beside an evaluation ('evaluation'), by whose code they run.
+ *
+ * Why it matters: start-up (imports, CUDA, compiling the model, one warm-up step) is off the
+ * worker's clock, but it runs on the same GPU and CPUs as the run being timed beside it. A
+ * stranger's start-up could keep the GPU busy on purpose for as long as that run trains, so that it
+ * trains fewer steps in its budget and scores worse: a rival's verification failed, a parent's
+ * baselines made to look bad (DESIGN §11: any contributor may be hostile, and so may their code).
+ * So a start-up may overlap training only when its code is code the worker vouches for:
+ *   - `explore`: the worker's own researcher's edit of the merged best (the scheduler makes every
+ *     explore of the best, coordinator/src/scheduler/next-unit.ts). The edit is the worker's own;
+ *     the rest is the merged best, reviewed and accepted by the ratchet;
+ *   - `baseline`: the merged best itself, with no edit. Trusting an explore's start-up already
+ *     trusts every line of the best it builds on, so a baseline adds no code the worker does not
+ *     already vouch for (and the worker already shares a baseline's compile caches across runs:
+ *     runner/compile-cache.ts, `trustedCode`);
+ *   - `verify` of a candidate whose files are, byte for byte (the source hash, computed here from
+ *     the files to run), ones this worker's researcher wrote in an explore: a self-verification,
+ *     which only campaigns that allow it hand out.
+ * And only beside an evaluation:
+ *   - any other `verify`: another contributor's unmerged candidate;
+ *   - `rebase`: another contributor's unmerged idea (its diff three-way merged onto the best, or
+ *     re-implemented by the agent with that diff as its reference);
+ *   - anything on a card without room for two runs (under 80 GB: a start-up beside training could
+ *     fail either run for want of memory; `worker solo` draws the same line).
+ *
+ * What is accepted, and why it is bounded:
+ *   - the run timed beside an own start-up may be someone else's (a rival's verification). The
+ *     start-up is the worker's trusted code, so it cannot be made hostile; it does take CPU (the
+ *     compiler) and a short GPU burst (the warm-up step) from the timed run, as every run of
+ *     `worker solo` accepts. It lands on baselines, explores and verifications alike (it depends on
+ *     which unit comes *next*, not on the one timed), so it slows no kind of run more than another;
+ *   - memory: a run whose training fails beside such a start-up trains again alone
+ *     (runner/measure.ts), so a rival's verification is never failed by the worker's start-up;
+ *   - the researcher reads text from other contributors (hypotheses, swarm memory): a hostile
+ *     hypothesis could try to talk an LLM researcher into writing a start-up that hogs the GPU. The
+ *     static policy (safety/policy.ts) lints what it writes, but is no boundary; the harm is the
+ *     one above (a slower neighbour, never a number bent by code the run measures), it lasts one
+ *     start-up, and it is the worker's own agent's output that the worker's owner can read in its
+ *     report. The heuristic researcher only changes constants, and cannot be talked into anything.
+ */
+export class StartUpOverlap {
+  /** Source hashes of the worker's own explore runs, newest last (bounded). */
+  private readonly written: string[] = []
+
+  /** `roomForTwo`: the card holds a training run and another run's start-up (runner/lane.ts, ROOM_FOR_TWO_RUNS_MB). */
+  constructor(private readonly roomForTwo: boolean, private readonly remember = 256) {}
+
+  /** What the start-up of `unit`'s run, with files of hash `sourceHash`, may overlap. Remembers the worker's own explore code. */
+  overlapFor(unit: Pick<WorkUnit, 'kind'>, sourceHash: string): Overlap {
+    if (unit.kind === 'explore') this.wrote(sourceHash)
+    if (!this.roomForTwo) return 'evaluation'
+    if (unit.kind === 'explore' || unit.kind === 'baseline') return 'training'
+    if (unit.kind === 'verify' && this.written.includes(sourceHash)) return 'training'
+    return 'evaluation'
+  }
+
+  private wrote(hash: string): void {
+    if (this.written.includes(hash)) return
+    this.written.push(hash)
+    if (this.written.length > this.remember) this.written.shift()
+  }
+}
