@@ -1,18 +1,19 @@
 // `npm test`: installs what is missing, then runs every suite — the TypeScript type check, the
 // layer check of the imports (scripts/structure.ts, docs/STRUCTURE.md), the linters (Biome and
 // Ruff, scripts/lint.mjs), the tap suites of shared/, coordinator/, worker/, trainer/js/ and
-// deploy/ (.taprc: two files at a time, TypeScript through tsx, a hang guard of a timeout; the
-// CLIs the tests start come from a release bundle built first), and the trainer's pytest suite
+// deploy/ (scripts/tap-files.mjs: two files at a time, each a plain Node process with tsx, a hang
+// guard of a timeout; the CLIs the tests start come from a release bundle built first), and the trainer's pytest suite
 // (its slowest tests listed) — and ends with one line that counts them all together:
 // `N passed, N failed`. The bundle comes first; then everything runs side by side, because the
-// suite is CPU-bound and tap alone leaves a core idle at times (waiting on workers, a browser, a
-// restart): tap's output streams as its files end, each other suite's is printed in one piece when
+// suite is CPU-bound and the tap files alone leave a core idle at times (waiting on workers, a browser, a
+// restart): the tap files' output streams as they end, each other suite's is printed in one piece when
 // it ends. No test asserts speed, so a busy machine slows the suite without failing it
 // (docs/RELIABILITY.md, "Tests on a busy machine").
 import { spawn } from 'node:child_process'
 import { readdirSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { bootstrap, root } from './bootstrap.mjs'
+import { runTapFiles } from './tap-files.mjs'
 
 const { python } = bootstrap({ tests: true })
 
@@ -31,7 +32,7 @@ function capture(cmd, args, { env = {}, stream = false } = {}) {
 /** A suite that is one check: one passed, or one failed. */
 const check = r => ({ passed: r.code === 0 ? 1 : 0, failed: r.code === 0 ? 0 : 1 })
 
-/** The test files under a folder: tap, without its TypeScript plugin (.taprc), finds no .ts file in a folder. */
+/** The test files under a folder, as tap would find them (.taprc's excludes). */
 const testFiles = dir => readdirSync(join(root, dir), { recursive: true, withFileTypes: true })
   .filter(f => f.isFile() && f.name.endsWith('.test.ts') && !/(^|\/)(fixtures?|dist|node_modules)(\/|$)/.test(relative(root, f.parentPath ?? f.path)))
   .map(f => relative(root, join(f.parentPath ?? f.path, f.name)))
@@ -59,7 +60,8 @@ const SUITES = {
   tap: {
     run: () => {
       const files = ['shared/test', 'coordinator/test', 'worker/test', 'trainer/js/test', 'deploy/test'].flatMap(testFiles)
-      return capture('npx', ['tap', '--reporter=tap', ...files], { env: { AUTORESEARCH_PYTHON: python, ...(bundled ? { AUTORESEARCH_TEST_DIST: dist } : {}) }, stream: true })
+      const env = { AUTORESEARCH_PYTHON: python, ...(bundled ? { AUTORESEARCH_TEST_DIST: dist } : {}) }
+      return runTapFiles(files, { cwd: root, env, jobs: 2, timeoutSeconds: 1800, onOutput: block => process.stdout.write(block) })
     },
     count: r => {
       // Each `t.test(...)` inside a test file is one test: in TAP they are the points one level down.

@@ -15,7 +15,37 @@ export class PythonNotFoundError extends Error {
 /** Tried in order when `AUTORESEARCH_PYTHON` is not set. */
 export const DEFAULT_CANDIDATES = ['python3', '/usr/bin/python3', 'python'] as const
 
-const PROBE = 'import sys, torch; print(torch.__version__); print(sys.executable)'
+/** Imports torch: proves its native libraries load (worker doctor). ~1.5 s of CPU, more with CUDA. */
+const PROBE_IMPORT = 'import sys, torch; print(torch.__version__); print(sys.executable)'
+
+/**
+ * Finds torch without importing it and reads its version.py, which says what `torch.__version__`
+ * would: every process that asks for the Python (a worker's start, its lanes, a coordinator
+ * preparing data) would otherwise pay the import. A torch without a readable version.py is
+ * imported. One that is installed but does not load is found by worker doctor, by the hardware
+ * probe on a GPU machine (it imports torch there), or by the first run, whose log names the error.
+ */
+const PROBE_FIND = String.raw`
+import importlib.util, os, re, sys
+spec = importlib.util.find_spec("torch")
+if spec is None:
+    sys.exit("ModuleNotFoundError: No module named 'torch'")
+version = None
+for folder in spec.submodule_search_locations or []:
+    try:
+        with open(os.path.join(folder, "version.py")) as f:
+            m = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)['\"]", f.read(), re.M)
+    except OSError:
+        continue
+    if m:
+        version = m.group(1)
+        break
+if version is None:
+    import torch
+    version = torch.__version__
+print(version)
+print(sys.executable)
+`
 
 const INSTALL_HINT =
   'Install PyTorch for one of them: on Debian/Ubuntu `apt-get install python3-torch python3-sentencepiece` ' +
@@ -29,27 +59,30 @@ export interface FindPythonOptions {
   candidates?: readonly string[]
   /** Importing torch can take seconds on a cold disk; this bounds each attempt. */
   timeoutMs?: number
+  /** Import torch to prove it loads, not only that it is installed (worker doctor); ~1.5 s of CPU. */
+  importTorch?: boolean
 }
 
 type Attempt = { ok: true; found: FoundPython } | { ok: false; why: string }
 
 /**
- * Interpreters that imported torch in this process, by command: a worker's start asks for the
- * Python in several places (its lanes, the test that started it), and each probe imports torch,
- * ~1.5 s of CPU. One that failed is asked again next time.
+ * Interpreters that answered in this process, by command and probe: a worker's start asks for the
+ * Python in several places (its lanes, the test that started it). One that failed is asked again
+ * next time.
  */
 const found = new Map<string, FoundPython>()
 
-async function tryCandidate(command: string, timeoutMs: number): Promise<Attempt> {
-  const known = found.get(command)
+async function tryCandidate(command: string, timeoutMs: number, importTorch: boolean): Promise<Attempt> {
+  const key = `${importTorch ? 'imported' : 'found'}\0${command}`
+  const known = found.get(key)
   if (known) return { ok: true, found: known }
-  const attempt = await probe(command, timeoutMs)
-  if (attempt.ok) found.set(command, attempt.found)
+  const attempt = await probe(command, timeoutMs, importTorch)
+  if (attempt.ok) found.set(key, attempt.found)
   return attempt
 }
 
-async function probe(command: string, timeoutMs: number): Promise<Attempt> {
-  const r = await execa(command, ['-c', PROBE], { reject: false, timeout: timeoutMs, stdin: 'ignore' })
+async function probe(command: string, timeoutMs: number, importTorch: boolean): Promise<Attempt> {
+  const r = await execa(command, ['-c', importTorch ? PROBE_IMPORT : PROBE_FIND], { reject: false, timeout: timeoutMs, stdin: 'ignore' })
   if (r.failed) {
     if (r.code === 'ENOENT') return { ok: false, why: 'not found' }
     if (r.timedOut) return { ok: false, why: `timed out after ${timeoutMs / 1000}s importing torch` }
@@ -71,13 +104,13 @@ export async function findPython(options: FindPythonOptions = {}): Promise<Found
   const timeoutMs = options.timeoutMs ?? 120_000
   const override = env.AUTORESEARCH_PYTHON?.trim()
   if (override) {
-    const attempt = await tryCandidate(override, timeoutMs)
+    const attempt = await tryCandidate(override, timeoutMs, options.importTorch ?? false)
     if (attempt.ok) return attempt.found
     throw new PythonNotFoundError(`AUTORESEARCH_PYTHON=${override} cannot run the trainer (${attempt.why}). ${INSTALL_HINT}`)
   }
   const tried: string[] = []
   for (const candidate of options.candidates ?? DEFAULT_CANDIDATES) {
-    const attempt = await tryCandidate(candidate, timeoutMs)
+    const attempt = await tryCandidate(candidate, timeoutMs, options.importTorch ?? false)
     if (attempt.ok) return attempt.found
     tried.push(`${candidate}: ${attempt.why}`)
   }

@@ -66,3 +66,23 @@ t.test('an interpreter that imported torch is asked once per process; one that f
   writeFileSync(join(dir, 'ready'), '')
   t.equal((await findPython({ env: { AUTORESEARCH_PYTHON: flaky } })).path, '/opt/flaky/python', 'asked again after a failure')
 })
+
+t.test('torch found without importing it: the version its version.py gives is the one importing it gives', { skip: process.env.AUTORESEARCH_PYTHON ? false : 'needs AUTORESEARCH_PYTHON (npm test sets it)' }, async t => {
+  const env = { AUTORESEARCH_PYTHON: process.env.AUTORESEARCH_PYTHON }
+  const found = await findPython({ env })
+  const imported = await findPython({ env, importTorch: true })
+  t.match(found.torchVersion, /^\d+\.\d+/)
+  t.same(found, imported)
+})
+
+t.test('a Python without torch is refused by the probe that does not import it, as by the one that does', async t => {
+  const python = process.env.AUTORESEARCH_PYTHON ?? 'python3'
+  const dir = t.testdir()
+  // An interpreter whose torch cannot be found: the real Python with its site packages left out.
+  const bare = fakePython(dir, 'bare', `exec ${python} -S "$@"`)
+  for (const importTorch of [false, true]) {
+    const err = await findPython({ env: { AUTORESEARCH_PYTHON: bare }, importTorch }).catch(e => e)
+    t.ok(err instanceof PythonNotFoundError, `importTorch ${importTorch}: refused`)
+    t.match(err.message, /has no torch/)
+  }
+})

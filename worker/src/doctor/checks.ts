@@ -60,7 +60,7 @@ export async function runDoctor(o: DoctorOptions): Promise<Check[]> {
 
   let python: FoundPython | null = null
   try {
-    python = await findPython()
+    python = await findPython({ importTorch: true }) // the doctor proves torch loads, not only that it is there
     checks.push({ name: 'python + torch', level: 'ok', detail: `torch ${python.torchVersion} at ${python.path}` })
   } catch (err) {
     checks.push({ name: 'python + torch', level: 'fail', detail: 'no Python with PyTorch', fix: (err as Error).message })

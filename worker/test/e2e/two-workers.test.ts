@@ -1,7 +1,7 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { execa, type ResultPromise } from 'execa'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { simpleGit } from 'simple-git'
@@ -9,6 +9,7 @@ import { createTRPCClient, httpLink } from '@trpc/client'
 import type { AppRouter } from '@autoresearch-grid/coordinator'
 import { until } from '../../../shared/test/support/until.ts'
 import { coordinatorCli, workerCli } from '../../../shared/test/support/cli.ts'
+import { linkCorpus, sharedCorpus } from '../fixtures/corpus.ts'
 
 // The whole system as a user runs it: the real CLIs as separate processes, the real CPU trainer,
 // loopback sockets, a SQLite file and a git store on disk.
@@ -27,8 +28,17 @@ t.test('two real workers train on CPU, the branch advances only on improvements,
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   const data = join(dir, 'data')
   const cli = (...args: string[]) => execa(process.execPath, [coordinatorCli, '--data', data, ...args])
+  // The suite's one prepared data set (fixtures/corpus.ts) stands in for the coordinator's and each
+  // worker's preparation (tens of seconds of CPU each): the coordinator's and the workers' prepare
+  // caches are that one, and the campaign pins its tokenizer. `campaign create` tokenizes the corpus
+  // with it there once (the first run of the suite on a machine), the workers find it prepared.
+  const corpus = await sharedCorpus()
+  await mkdir(data)
+  await symlink(corpus.cacheDir, join(data, 'prepare-cache'))
+  for (const name of ['w-alice', 'w-bob']) await linkCorpus(join(dir, name, 'data', 'demo'))
   // Two contributors: each verifies the other's candidates (one verification; more would need more contributors).
-  await cli('campaign', 'create', 'demo', '--budget', '2', '--profile', 'cpu-tiny', '--vocab-size', '512', '--replications', '1')
+  const created = await cli('campaign', 'create', 'demo', '--budget', '2', '--profile', 'cpu-tiny', '--tokenizer', corpus.tokenizerPath, '--replications', '1')
+  t.match(created.stdout, /campaign demo created .*fingerprint [0-9a-f]{12}/, 'the campaign pins the fingerprint of its data set')
   const alice = (await cli('token', 'create', 'alice', '--email', 'alice@example.org')).stdout.trim()
   const bob = (await cli('token', 'create', 'bob', '--email', 'bob@example.org')).stdout.trim()
 
