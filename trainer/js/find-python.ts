@@ -25,21 +25,28 @@ const PROBE_IMPORT = 'import sys, torch; print(torch.__version__); print(sys.exe
  * imported. One that is installed but does not load is found by worker doctor, by the hardware
  * probe on a GPU machine (it imports torch there), or by the first run, whose log names the error.
  */
+/** Python: `torch_version_unimported()`, torch's version from its version.py, or None. Shared with the hardware probe. */
+export const TORCH_VERSION_PY = String.raw`
+def torch_version_unimported():
+    import importlib.util, os, re
+    spec = importlib.util.find_spec("torch")
+    for folder in (spec and spec.submodule_search_locations) or []:
+        try:
+            with open(os.path.join(folder, "version.py")) as f:
+                m = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)['\"]", f.read(), re.M)
+        except OSError:
+            continue
+        if m:
+            return m.group(1)
+    return None
+`
+
 const PROBE_FIND = String.raw`
-import importlib.util, os, re, sys
-spec = importlib.util.find_spec("torch")
-if spec is None:
+import importlib.util, sys
+${TORCH_VERSION_PY}
+if importlib.util.find_spec("torch") is None:
     sys.exit("ModuleNotFoundError: No module named 'torch'")
-version = None
-for folder in spec.submodule_search_locations or []:
-    try:
-        with open(os.path.join(folder, "version.py")) as f:
-            m = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)['\"]", f.read(), re.M)
-    except OSError:
-        continue
-    if m:
-        version = m.group(1)
-        break
+version = torch_version_unimported()
 if version is None:
     import torch
     version = torch.__version__

@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url'
 import { runtimeFile } from '@autoresearch-grid/shared'
 
-export { findPython, PythonNotFoundError, DEFAULT_CANDIDATES, type FoundPython } from './find-python.ts'
+export { findPython, PythonNotFoundError, DEFAULT_CANDIDATES, TORCH_VERSION_PY, type FoundPython } from './find-python.ts'
 export { ensurePrepared, describePrepared, embeddedCorpusEnv, PrepareError } from './prepare.ts'
 export { parseDescription, type DataDescription } from './describe.ts'
 

@@ -149,7 +149,10 @@ export function swarmViewFor(ctx: Ctx, campaign: Campaign, parent: string): Swar
   const key = `${campaign.name}\0${parent}`
   const hit = views.get(key)
   const age = hit ? Date.now() - hit.at : 0
-  if (hit && age < 1000 && (age < FRESH_AFTER_REPORT_MS || hit.at > (cache.reported.get(campaign.name) ?? -1))) return hit.view
+  // A view built within FRESH_AFTER_REPORT_MS after a report may have been read before that report's
+  // row was committed (writes are batched per tick): only one built later is sure to hold it.
+  const settled = hit ? hit.at > (cache.reported.get(campaign.name) ?? Number.NEGATIVE_INFINITY) + FRESH_AFTER_REPORT_MS : false
+  if (hit && age < 1000 && (age < FRESH_AFTER_REPORT_MS || settled)) return hit.view
   const db = ctx.db
   const mean = meansOf(ctx, campaign.name)
   // The best's val_bpb: on the class that measured it most.

@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { sourceHash } from '@autoresearch-grid/shared'
 import { joinWorkers, report, SEED_TRAIN_PY, startCoordinator } from '../helpers.ts'
 import { FRESH_AFTER_REPORT_MS } from '../../src/swarm/read.ts'
@@ -10,7 +10,8 @@ const EDIT = SEED_TRAIN_PY.replace('MATRIX_LR = 0.02', 'MATRIX_LR = 0.03')
 const OTHER = SEED_TRAIN_PY.replace('DEPTH = 4', 'DEPTH = 5')
 const claimOf = (files: string, description: string) => ({ sourceHash: sourceHash({ 'train.py': files }), description, changes: [], agent: 'heuristic' })
 
-t.test('claims: the same candidate on the same parent is refused while in flight and once measured; the view and the search show it all', async t => {
+/** A coordinator, two workers of two contributors, the seed baselined by ann, and one exploration of it each (ann's first). */
+async function twoExplorations(t: Test) {
   const c = await startCoordinator()
   t.teardown(c.close)
   await c.campaign()
@@ -19,6 +20,11 @@ t.test('claims: the same candidate on the same parent is refused while in flight
   await ann.api.worker.report.mutate({ workerId: ann.workerId, report: report(await ann.next(), 1.5) })
   const u1 = await ann.next()
   const u2 = await ben.next()
+  return { c, ann, ben, u1, u2 }
+}
+
+t.test('claims: the same candidate on the same parent is refused while in flight and once measured; the view and the search show it all', async t => {
+  const { ann, ben, u1, u2 } = await twoExplorations(t)
   t.same([u1.kind, u2.kind, u1.parentCommit], ['explore', 'explore', u2.parentCommit], 'two explorations of the same parent')
   t.ok(u1.swarm, 'an exploration carries the swarm view')
 
@@ -52,19 +58,15 @@ t.test('claims: the same candidate on the same parent is refused while in flight
 })
 
 t.test('a report shows in the swarm view of every unit handed out FRESH_AFTER_REPORT_MS after it, though a view was cached before it', async t => {
-  const c = await startCoordinator()
-  t.teardown(c.close)
-  await c.campaign()
-  const [ann, ben] = await joinWorkers(c, ['ann', 'ben'])
-  t.teardown(() => { ann.close(); ben.close() })
-  await ann.api.worker.report.mutate({ workerId: ann.workerId, report: report(await ann.next(), 1.5) })
-  const u1 = await ann.next()
   // Ben's unit caches the view of the parent, right before ann's report.
-  const u2 = await ben.next()
+  const { ann, ben, u1, u2 } = await twoExplorations(t)
   t.equal(u2.parentCommit, u1.parentCommit)
   const r = await ann.api.worker.report.mutate({ workerId: ann.workerId, report: { ...report(u1, 1.6, EDIT), description: 'MATRIX_LR 0.02 -> 0.03' } })
   await new Promise(resolve => setTimeout(resolve, FRESH_AFTER_REPORT_MS + 50))
-  const u3 = await ann.next()
-  t.equal(u3.parentCommit, u1.parentCommit, 'a worse candidate leaves the parent where it was')
-  t.ok(u3.swarm!.nearby.some(e => e.id === r.experimentId), "ann's measured candidate is in the view")
+  // Ann's next unit was pushed to her feed with her report's answer, at once (its view may not show
+  // the report yet); ben's next one is handed out now, after his own report.
+  await ben.api.worker.report.mutate({ workerId: ben.workerId, report: { ...report(u2, 1.55, OTHER), description: 'DEPTH 4 -> 5' } })
+  const u4 = await ben.next()
+  t.equal(u4.parentCommit, u1.parentCommit, 'worse candidates leave the parent where it was')
+  t.ok(u4.swarm!.nearby.some(e => e.id === r.experimentId), "ann's measured candidate is in the view")
 })

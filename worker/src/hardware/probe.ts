@@ -1,6 +1,7 @@
 import { execa } from 'execa'
 import { z } from 'zod'
 import { Hardware, hardwareClass } from '@autoresearch-grid/shared'
+import { TORCH_VERSION_PY } from '@autoresearch-grid/trainer'
 
 /**
  * One Python run reports everything the coordinator needs about this machine. It goes through the
@@ -24,22 +25,13 @@ if sys.platform == "darwin":
         out["cpu"] = subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True, timeout=10).stdout.strip() or out["cpu"]
     except Exception:
         pass
+${TORCH_VERSION_PY}
 def version_unimported():
     # Where no GPU can be (Linux without CUDA, ROCm or WSL device nodes), importing torch (~1.5 s
     # of CPU) would only tell its version, which its version.py says as well.
     if not sys.platform.startswith("linux") or any(n.startswith(("nvidia", "kfd", "dxg")) for n in os.listdir("/dev")):
         return None
-    import importlib.util, re
-    spec = importlib.util.find_spec("torch")
-    for folder in (spec and spec.submodule_search_locations) or []:
-        try:
-            with open(os.path.join(folder, "version.py")) as f:
-                m = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)['\"]", f.read(), re.M)
-        except OSError:
-            continue
-        if m:
-            return m.group(1)
-    return None
+    return torch_version_unimported()
 out["torch"] = version_unimported()
 out["torchFrom"] = "version.py" if out["torch"] else "import"
 if out["torch"] is None:
