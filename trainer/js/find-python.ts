@@ -41,7 +41,7 @@ def torch_version_unimported():
     return None
 `
 
-const PROBE_FIND = String.raw`
+const PROBE_FIND = `
 import importlib.util, sys
 ${TORCH_VERSION_PY}
 if importlib.util.find_spec("torch") is None:

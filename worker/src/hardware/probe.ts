@@ -8,7 +8,7 @@ import { TORCH_VERSION_PY } from '@autoresearch-grid/trainer'
  * trainer's Python so the torch version and the GPUs it sees are the ones training will use.
  */
 // raw: the Python's backslashes (its regular expression) stay the Python's
-const PROBE_SCRIPT = String.raw`
+const PROBE_SCRIPT = `
 import json, os, platform, sys, subprocess
 out = {"gpus": [], "mps": False, "torch": None, "arch": platform.machine(), "platform": sys.platform,
        "cores": os.cpu_count() or 1, "cpu": platform.processor() or ""}
