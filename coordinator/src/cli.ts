@@ -76,15 +76,21 @@ program.command('start').description('serve the API (HTTP + WebSocket) and the s
     console.log(reviewAgent ? `review agent: ${reviewAgent.model}${reviewAgent.baseURL ? ` at ${reviewAgent.baseURL}` : ''}` : 'review agent: none (no ANTHROPIC_API_KEY)')
     for (const line of announceReview(app)) console.warn(line)
     if (resumed) console.log(`${resumed} lease(s) held across the restart: their workers have ${app.settings.leaseMarginSeconds} s to reconnect`)
+    let stopping = false
     const stop = async () => {
+      if (stopping) return
+      stopping = true
       // Everything acknowledged is already on disk; a close that hangs must not keep the process.
       setTimeout(() => { console.error('coordinator: close took over 5 s, exiting anyway'); process.exit(1) }, 5000).unref()
       await server.close()
       app.close()
       process.exit(0)
     }
-    process.once('SIGINT', stop)
-    process.once('SIGTERM', stop)
+    // `on`, not `once`: signal-exit (execa's child clean-up, loaded at the first git process) kills
+    // the process with the signal again when its own listener is the only one left, which `once`
+    // made it while the close was still running: the exit was 143, not 0.
+    process.on('SIGINT', stop)
+    process.on('SIGTERM', stop)
   })
 
 const token = program.command('token').description('worker and admin tokens')

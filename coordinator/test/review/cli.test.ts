@@ -41,7 +41,8 @@ async function start(data: string, extra: Record<string, string>): Promise<{ url
 
 async function stop(proc: ChildProcess): Promise<void> {
   if (proc.exitCode !== null || proc.signalCode !== null) return
-  const gone = new Promise<void>(resolve => proc.once('exit', () => resolve()))
+  // 'close', not 'exit': the output is read to its end (a line written just before the exit can come after it).
+  const gone = new Promise<void>(resolve => proc.once('close', () => resolve()))
   proc.kill('SIGTERM')
   await gone
 }
