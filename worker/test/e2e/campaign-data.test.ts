@@ -85,7 +85,9 @@ t.test('a dir: campaign whose data only the coordinator has is served to two wor
     coord.on('exit', code => reject(new Error(`coordinator exited with ${code}`)))
   })
   const workers: ResultPromise[] = []
-  const join_ = (name: string, token: string, extra: Record<string, string>) => execa(process.execPath, [workerCli, 'join', url, '--token', token, '--name', name, '--state', join(dir, name)],
+  // One unit at a time (no pipelining): a unit is made under the program.md of its time, so units a
+  // worker already held when program.md changed would each be trained before one under the new one.
+  const join_ = (name: string, token: string, extra: Record<string, string>) => execa(process.execPath, [workerCli, 'join', url, '--token', token, '--name', name, '--state', join(dir, name), '--no-pipeline'],
     { reject: false, all: true, env: { ...env, ...extra }, extendEnv: true })
   workers.push(join_('w-alice', alice, { ANTHROPIC_API_KEY: 'sk-test', ANTHROPIC_BASE_URL: claude.url }))
   workers.push(join_('w-bob', bob, { ANTHROPIC_API_KEY: '' }))
