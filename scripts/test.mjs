@@ -4,7 +4,7 @@
 // deploy/ (scripts/tap-files.mjs: two files at a time, each a plain Node process with tsx, a hang
 // guard of a timeout; the CLIs the tests start come from a release bundle built first), and the trainer's pytest suite
 // (its slowest tests listed) — and ends with one line that counts them all together:
-// `N passed, N failed`. The bundle comes first; then everything runs side by side, because the
+// `N passed, N failed`. tap waits for the bundle; everything else runs side by side, because the
 // suite is CPU-bound and the tap files alone leave a core idle at times (waiting on workers, a browser, a
 // restart): the tap files' output streams as they end, each other suite's is printed in one piece when
 // it ends. No test asserts speed, so a busy machine slows the suite without failing it
@@ -90,8 +90,9 @@ const run = async name => {
   if (name !== 'tap' && name !== 'bundle') process.stdout.write(`\n# ${name} (${Math.round((Date.now() - started) / 1000)} s)\n${r.out}`)
   return { name, ...SUITES[name].count(r) }
 }
-const suites = names.includes('bundle') ? [await run('bundle')] : []
-suites.push(...(await Promise.all(names.filter(n => n !== 'bundle').map(run))))
+// Only tap needs the bundle: the other suites start at once.
+const afterBundle = async () => [...(names.includes('bundle') ? [await run('bundle')] : []), ...(names.includes('tap') ? [await run('tap')] : [])]
+const suites = (await Promise.all([afterBundle(), ...names.filter(n => n !== 'bundle' && n !== 'tap').map(async n => [await run(n)])])).flat()
 
 const passed = suites.reduce((n, s) => n + s.passed, 0)
 const failed = suites.reduce((n, s) => n + s.failed, 0)
