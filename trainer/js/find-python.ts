@@ -18,13 +18,6 @@ export const DEFAULT_CANDIDATES = ['python3', '/usr/bin/python3', 'python'] as c
 /** Imports torch: proves its native libraries load (worker doctor). ~1.5 s of CPU, more with CUDA. */
 const PROBE_IMPORT = 'import sys, torch; print(torch.__version__); print(sys.executable)'
 
-/**
- * Finds torch without importing it and reads its version.py, which says what `torch.__version__`
- * would: every process that asks for the Python (a worker's start, its lanes, a coordinator
- * preparing data) would otherwise pay the import. A torch without a readable version.py is
- * imported. One that is installed but does not load is found by worker doctor, by the hardware
- * probe on a GPU machine (it imports torch there), or by the first run, whose log names the error.
- */
 /** Python: `torch_version_unimported()`, torch's version from its version.py, or None. Shared with the hardware probe. */
 export const TORCH_VERSION_PY = String.raw`
 def torch_version_unimported():
@@ -41,6 +34,13 @@ def torch_version_unimported():
     return None
 `
 
+/**
+ * Finds torch without importing it and reads its version.py, which says what `torch.__version__`
+ * would: every process that asks for the Python (a worker's start, its lanes, a coordinator
+ * preparing data) would otherwise pay the import. A torch without a readable version.py is
+ * imported. One that is installed but does not load is found by worker doctor, by the hardware
+ * probe on a GPU machine (it imports torch there), or by the first run, whose log names the error.
+ */
 const PROBE_FIND = `
 import importlib.util, sys
 ${TORCH_VERSION_PY}

@@ -7,7 +7,6 @@ import { TORCH_VERSION_PY } from '@autoresearch-grid/trainer'
  * One Python run reports everything the coordinator needs about this machine. It goes through the
  * trainer's Python so the torch version and the GPUs it sees are the ones training will use.
  */
-// raw: the Python's backslashes (its regular expression) stay the Python's
 const PROBE_SCRIPT = `
 import json, os, platform, sys, subprocess
 out = {"gpus": [], "mps": False, "torch": None, "arch": platform.machine(), "platform": sys.platform,
