@@ -7,7 +7,10 @@
 # Run from the repository root with dist/ (npm run bundle) and .devnode/ (node.xz; the bubblewrap and
 # libcap2 .debs from `apt-get download`, used where the machine has no bwrap) carried. HARNESS: the
 # join-gpu.sh to run (that run used copies of this commit's join-gpu.sh and model-changing-agent.py
-# in dist/, because the device copies another checkout).
+# in dist/, because the device copies another checkout). BUDGETS: which runs, default "60 300" (the
+# 2026-12-05 call ran BUDGETS=300 only). BALLAST_MB: memory a separate process holds on the GPU for
+# the whole call, so the runs see a smaller card (an 80 GB card on the H200: 62000); UNITS60: units of
+# the 60 s run (default 6).
 set -u
 L=/tmp/duty-logs
 HARNESS=${HARNESS:-bench/duty-cycle/join-gpu.sh}
@@ -24,9 +27,15 @@ if [ "${1:-}" = start ]; then
   cat $L/machine.txt
   setsid env HARNESS="$HARNESS" bash -c "
     nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 5 > $L/gpu.csv 2>&1 &
-    AGENT=model-changing BASELINE_RUNS=1 BUDGET=60 UNITS=6 WORK=/tmp/j60 NODE=/tmp/node bash "$HARNESS" > $L/join-60s.log 2>&1
-    echo done60 > $L/status
-    AGENT=model-changing BASELINE_RUNS=1 BUDGET=300 UNITS=3 WORK=/tmp/j300 PORT=8392 NODE=/tmp/node bash "$HARNESS" > $L/join-300s.log 2>&1
+    if [ -n \"${BALLAST_MB:-}\" ]; then
+      python3 -c 'import sys, time, torch; x = torch.empty(int(sys.argv[1]) * 2**20, dtype=torch.uint8, device=\"cuda\"); print(\"ballast\", x.numel() >> 20, \"MiB\", flush=True); time.sleep(10**6)' ${BALLAST_MB:-0} > $L/ballast.log 2>&1 &
+      sleep 15
+    fi
+    case \" ${BUDGETS:-60 300} \" in *' 60 '*)
+      AGENT=model-changing BASELINE_RUNS=1 BUDGET=60 UNITS=${UNITS60:-6} WORK=/tmp/j60 NODE=/tmp/node bash "$HARNESS" > $L/join-60s.log 2>&1
+      echo done60 > $L/status;; esac
+    case \" ${BUDGETS:-60 300} \" in *' 300 '*)
+      AGENT=model-changing BASELINE_RUNS=1 BUDGET=300 UNITS=3 WORK=/tmp/j300 PORT=8392 NODE=/tmp/node bash "$HARNESS" > $L/join-300s.log 2>&1;; esac
     echo done > $L/status
   " > $L/driver.log 2>&1 < /dev/null &
 fi

@@ -30,8 +30,14 @@
  */
 export type Overlap = 'training' | 'evaluation'
 
-/** An 80 GB card (81,559 MiB as torch reports an H100) holds a training run and the next one's start-up (45 GB each at peak on the H200). */
-export const ROOM_FOR_TWO_RUNS_MB = 79_000
+/**
+ * A card that holds a training run and the next run's start-up. Measured on the H200 (`worker join`,
+ * model-changing edits, docs/PERFORMANCE.md): one run holds 49-53 GB, and the next one's warm-up (a
+ * forward and backward at the training's batch) peaked the two at 114 GB. On the H200 with 62 GB
+ * held by another process, so that the runs saw an 80 GB card, 5 start-ups in 4 units failed for
+ * memory beside a training (duty cycle 58 % against 79 %): an 80 GB card overlaps evaluation only.
+ */
+export const ROOM_FOR_TWO_RUNS_MB = 120_000
 
 export class GpuLane {
   /** Tickets waiting for their turn, in launch order. */
@@ -108,9 +114,18 @@ export class GpuLane {
     }
   }
 
-  /** @internal `ticket`'s process starts: a run that holds the turn and still trains has it beside its training. */
+  /**
+   * @internal `ticket`'s process starts: a run that holds the turn and still trains has it beside its
+   * training, and runs still starting up (or `ticket` itself, if another run's process runs) share the
+   * GPU with another start-up.
+   */
   started(ticket: Ticket): void {
     if (this.holder && this.holder !== ticket && !this.holder.trained) this.holder.crowded = true
+    for (const other of this.line) {
+      if (other === ticket || !other.running) continue
+      ticket.startupCrowded = true
+      if (other !== this.holder && !other.trained) other.startupCrowded = true
+    }
   }
 
   /** @internal Something changed that may let a waiting run start. */
@@ -169,6 +184,11 @@ export class Ticket {
   running = false
   /** Another run's process ran while this one held the turn before it had trained (a 'training' start-up beside it). */
   crowded = false
+  /**
+   * Another run's process ran while this one started up (before its turn): a start-up that fails
+   * then may have failed for want of the GPU's memory, and starts again alone (runner/measure.ts).
+   */
+  startupCrowded = false
   private left = false
   private readonly eviction = new AbortController()
   private markStopped: () => void = () => {}

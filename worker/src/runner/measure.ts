@@ -125,8 +125,8 @@ class Turn {
   private readonly waiting = new AbortController()
   private trained: (ok: boolean) => void = () => {}
   early: Promise<EvaluationOutcome> | null = null
-  /** It started beside another run's evaluation ('evaluation' overlap, lane.ts). */
-  startedBeside = false
+  /** It started beside another run's turn in a lane that evicts ('evaluation' overlap, lane.ts). */
+  private besideAtStart = false
 
   constructor(private readonly o: MeasureOptions, private readonly limits: ClockLimits, private readonly bytecode: string | undefined, lane: GpuLane) {
     this.ticket = lane.ticket(o.overlap)
@@ -135,7 +135,12 @@ class Turn {
   /** Waits until the run's process may start (lane.ts, `overlap`); `alone`: with no other run in line. */
   async start(alone = false): Promise<void> {
     await this.ticket.start(this.o.signal, alone)
-    this.startedBeside = this.ticket.besideAnother
+    this.besideAtStart = this.ticket.besideAnother
+  }
+
+  /** It started up beside another run: its turn, in a lane that evicts, or any other run's process (`Ticket.startupCrowded`). */
+  get startedBeside(): boolean {
+    return this.besideAtStart || this.ticket.startupCrowded
   }
 
   get evicted(): boolean {
@@ -235,8 +240,10 @@ export async function trainAndMeasure(o: MeasureOptions): Promise<Measurement> {
     if (!warm && !(await started)) return stoppedBeforeStart(o)
     let train = await launch(turn, warm ? started : undefined)
     if (!(await started)) return stoppedBeforeStart(o)
-    // A start-up beside another run's evaluation (lane.ts, 'evaluation' overlap) that was evicted,
-    // or that failed before it got its data, is not held against the run: it starts again, alone.
+    // A start-up beside another run (its evaluation, its training, or its start-up: lane.ts) that was
+    // evicted, or that failed before it got its data, is not held against the run: it starts again,
+    // alone. Measured on an 80 GB card: a warm-up beside another run's start-up or training can fail
+    // for memory, and it was held against the explore (its edit given up, the agent asked again).
     const restart = restartReason(turn, train, o.signal)
     if (restart) {
       turn.trainingEnded(false)
@@ -302,10 +309,10 @@ function stoppedBeforeStart(o: MeasureOptions): Measurement {
   return { status: 'aborted', error: `aborted before it started: ${why}`, metrics: null, logTail: '', runSeconds: 0, trainSeconds: 0, startupSeconds: 0, evaluation: null }
 }
 
-/** Pure: why a run that started up beside another's evaluation starts again, or null. */
+/** Pure: why a run that started up beside another run starts again, or null. */
 export function restartReason(turn: { startedBeside: boolean; evicted: boolean }, train: TrainerOutcome, signal?: AbortSignal): string | null {
   if (!turn.startedBeside || signal?.aborted || train.clock?.trainingSeconds != null) return null
   if (turn.evicted) return 'the run before it needed the GPU to redo its evaluation'
-  if (!train.summary && !train.aborted) return `its start-up failed beside another run's evaluation: ${train.error ?? 'no summary'}`
+  if (!train.summary && !train.aborted) return `its start-up failed beside another run: ${train.error ?? 'no summary'}`
   return null
 }

@@ -5,6 +5,8 @@ import t from 'tap'
 import { findPython } from '@autoresearch-grid/trainer'
 import { openMeasureLab } from '../fixtures/measure-lab.ts'
 import { GpuLane } from '../../src/runner/lane.ts'
+import { restartReason } from '../../src/runner/measure.ts'
+import type { TrainerResult } from '../../src/runner/trainer.ts'
 
 // The GPU lane (runner/lane.ts): one run trains or is evaluated at a time, in launch order; the
 // next run starts up beside it — beside its training in `worker solo` ('training' overlap), only
@@ -138,6 +140,41 @@ t.test('a run that takes the turn while a later run\'s process already runs is c
   t.notOk(b.crowded, 'c starts beside b\'s evaluation, not its training')
   passB()
   c.leave()
+})
+
+t.test('start-ups that share the GPU are marked, so one that fails for memory starts again alone', async t => {
+  const lane = new GpuLane('training')
+  const a = lane.ticket()
+  await a.start()
+  t.notOk(a.startupCrowded, 'a starts up alone')
+  const b = lane.ticket()
+  await b.start()
+  t.ok(a.startupCrowded, 'b started up while a still started up (neither holds the turn yet)')
+  t.ok(b.startupCrowded, 'and b shares the GPU with a')
+  const passA = await a.acquire()
+  a.processEnded()
+  a.trainingEnded()
+  passA()
+  const passB = await b.acquire()
+  b.processEnded()
+  b.trainingEnded()
+  passB()
+  const c = lane.ticket()
+  await c.start()
+  t.notOk(c.startupCrowded, 'no other process runs when c starts up')
+  const d = lane.ticket()
+  const passC = await c.acquire()
+  await d.start()
+  t.ok(d.startupCrowded, 'd starts up beside c\'s training')
+  t.ok(c.crowded, 'and c is crowded (its training had a start-up beside it)')
+  passC()
+  d.leave()
+
+  const failed: TrainerResult = {
+    exitCode: 1, signal: null, summary: null, error: 'train.py exited with code 1: torch.OutOfMemoryError: CUDA out of memory', logTail: '', runSeconds: 24, timedOut: false, aborted: false, clock: null,
+  }
+  t.match(restartReason({ startedBeside: true, evicted: false }, failed), /start-up failed beside another run: train.py exited with code 1: torch.OutOfMemoryError/, 'a start-up that failed beside another run starts again alone')
+  t.equal(restartReason({ startedBeside: false, evicted: false }, failed), null, 'one that failed alone is the run\'s own crash')
 })
 
 t.test('an evaluation that needs the GPU to itself evicts the runs started beside it, and nothing starts until it is done', async t => {
