@@ -1,4 +1,4 @@
-// Runs tap test files two at a time without tap's runner, for `npm test` (scripts/test.mjs).
+// Runs tap test files a few at a time without tap's runner, for `npm test` (scripts/test.mjs).
 //
 // Each file is a plain Node process, `node --enable-source-maps --import=tsx <file>`: a tap test
 // file prints its own TAP when run directly. tap's runner would add two module hooks to every test

@@ -61,8 +61,9 @@ const SUITES = {
     run: () => {
       const files = ['shared/test', 'coordinator/test', 'worker/test', 'trainer/js/test', 'deploy/test'].flatMap(testFiles)
       const env = { AUTORESEARCH_PYTHON: python, ...(bundled ? { AUTORESEARCH_TEST_DIST: dist } : {}) }
-      // TEST_JOBS: how many test files run at once (2 by default; docs/RELIABILITY.md measures 2 and 3).
-      const jobs = Number(process.env.TEST_JOBS) || 2
+      // TEST_JOBS: how many test files run at once. 3 on 2 cores: many files wait on child processes
+      // and leases, and a third fills those gaps (docs/RELIABILITY.md, session 12: 850 s against 904-978).
+      const jobs = Number(process.env.TEST_JOBS) || 3
       return runTapFiles(files, { cwd: root, env, jobs, timeoutSeconds: 1800, onOutput: block => process.stdout.write(block) })
     },
     count: r => {
