@@ -67,7 +67,11 @@ function snapshot(tx: Writer, c: Campaign, worker: Worker, now: number, reserveM
   const best = c.bestCommit
   const suspects = suspectContributors(tx, c.name, c.spec.noise.priorSigma)
   const standings = new Map<string, boolean>()
-  const approved = (cls: string) => standings.get(cls) ?? (standings.set(cls, classStanding(tx, c, cls).approved), standings.get(cls)!)
+  const approved = (cls: string): boolean => {
+    let ok = standings.get(cls)
+    if (ok === undefined) standings.set(cls, (ok = classStanding(tx, c, cls).approved))
+    return ok
+  }
   const draw = drawVerifiers(tx, KINDS.flatMap(kind => q(tx).queued.all({ campaign: c.name, kind, cls: worker.hardwareClass })), now, reserveMs, suspects, approved)
   // A classless verification (the pooled policy) is for approved classes only: elsewhere its run would count for nothing.
   const queued = draw.units.filter(u => !(u.kind === 'verify' && u.hardwareClass === null && !approved(worker.hardwareClass)))
