@@ -67,8 +67,12 @@ export function judgeSequential(input: RatchetInput, m: Measured): Decision {
     : { kind: 'verify', reason: aboveCap ? 'above-cap' : m.author.length ? 'promising' : 'unmeasured', needed: more.needed, excludeContributorIds: more.exclude, evidence: claim,
       message: `verify: not decisive yet, ${more.needed} more run(s) needed; ${text}` }
   const guard = guards(input, m, witnessed, independent, aboveCap, selfOk, seq)
-  if (guard === 'more') return { kind: 'verify', reason: aboveCap ? 'above-cap' : 'promising', needed: 1, excludeContributorIds: [...m.authors], evidence: claim,
-    message: `verify: the win does not yet hold without the runs of any one other contributor; 1 more run by another contributor; ${text}` }
+  // The next run goes to someone else than the contributor the win rests on: handed to whoever
+  // asked, it went on to the same one, and the grid's big gains lost to this guard had 11 of 12
+  // runs by one contributor ("without one: nothing left").
+  if (guard && typeof guard === 'object') return { kind: 'verify', reason: aboveCap ? 'above-cap' : 'promising', needed: 1,
+    excludeContributorIds: [...m.authors, guard.restsOn], evidence: claim,
+    message: `verify: the win does not yet hold without the runs of ${guard.restsOn}; 1 more run by another contributor; ${text}` }
   if (guard) return lost(guard)
   // Verified against its own parent, which is no longer the best: its change goes onto the best
   // with this evidence, and the combination needs only a confirmation, not a fresh start.
@@ -157,10 +161,10 @@ const show = (e: EffectEstimate): string => `Δ ${signed(e.delta)} ± ${fmt(Math
 /**
  * The issue-15 guards on a decisive test: the other contributors' runs alone clear the screen's
  * bar, and the verdict's bar without the runs of any one of them (of C, of P, and of the carried
- * evidence when it was theirs). Returns why not, 'more' when one more run by another contributor
+ * evidence when it was theirs). Returns why not, `restsOn` (the contributor it rests on) when one more run by another contributor
  * may settle it, or undefined when the merge stands.
  */
-function guards(input: RatchetInput, m: Measured, witnessed: Measured, independent: EffectEstimate | undefined, aboveCap: boolean, selfOk: boolean, seq: SequentialSettings): string | 'more' | undefined {
+function guards(input: RatchetInput, m: Measured, witnessed: Measured, independent: EffectEstimate | undefined, aboveCap: boolean, selfOk: boolean, seq: SequentialSettings): string | { restsOn: string } | undefined {
   const { settings, sigma } = input
   if (selfOk && !aboveCap) return undefined
   if (!clears(independent, settings.screenZ ?? settings.z, settings.minDelta))
@@ -179,7 +183,7 @@ function guards(input: RatchetInput, m: Measured, witnessed: Measured, independe
       s => s.contributorId !== k && !m.authors.has(s.contributorId), r => r.contributorId !== k && !m.authors.has(r.contributorId))
     if (clears(e, settings.z, settings.minDelta)) continue
     // Only a win the others' runs show by themselves at the verdict's bar earns another look.
-    return clears(independent, settings.z, settings.minDelta) && witnessed.independent.length < seq.maxVerifications ? 'more'
+    return clears(independent, settings.z, settings.minDelta) && witnessed.independent.length < seq.maxVerifications ? { restsOn: k }
       : `the win does not hold without the runs of any one other contributor (without one: ${e ? show(e) : 'nothing left'})`
   }
   return undefined
