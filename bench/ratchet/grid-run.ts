@@ -1,5 +1,5 @@
 /**
- * Issue 17's grid campaigns (bench/ratchet/grid.ts) for the fixed and the sequential policy side by
+ * Issue 17's grid campaigns (bench/ratchet/grid.ts) for the fixed, sequential and pooled policies side by
  * side; prints a markdown table and writes it into docs/RATCHET.md between its grid markers.
  *   npx tsx bench/ratchet/grid-run.ts [seeds]
  * Seeded: the same command gives the same numbers on any machine.
@@ -57,7 +57,8 @@ function breakdown(row: Row, rs: GridResult[]): string {
 const rows: Row[] = []
 for (const [prior, effects] of [['30 % real', DEFAULT_EFFECTS], ['1 % real', ONE_PERCENT]] as const)
   for (const workers of [16, 1])
-    for (const policy of ['fixed', 'sequential'] as const)
+    // `pooled` with one class is `sequential`: it has rows at 16 workers only.
+    for (const policy of workers > 1 ? ['fixed', 'sequential', 'pooled'] as const : ['fixed', 'sequential'] as const)
       rows.push({ label: `${prior}, ${policy}`, policy, effects, workers, baselineRuns: 4 })
 rows.splice(2, 0, { label: '30 % real, sequential, 8 baselines', policy: 'sequential', effects: DEFAULT_EFFECTS, workers: 16, baselineRuns: 8 })
 

@@ -225,7 +225,7 @@ class Grid {
     this.queue = this.queue.filter(u => u !== unit)
     if (unit.kind === 'baseline') {
       this.measure(worker, this.commits.get(unit.commit)!, 'baseline')
-      for (const c of this.candidates.values()) if (c.pending && c.cls === worker.cls && c.commit.parent === unit.commit) this.judge(c)
+      for (const c of this.candidates.values()) if (c.pending && (c.cls === worker.cls || this.pooled) && c.commit.parent === unit.commit) this.judge(c)
       return
     }
     if (unit.kind === 'verify') {
@@ -264,8 +264,8 @@ class Grid {
     return { authorId: c.author, improvement: Math.max(improvement, c.carriedClaim?.improvement ?? -Infinity) }
   }
 
-  parentRuns(c: Candidate): ParentRun[] {
-    return (this.runsOf.get(c.commit.parent!) ?? []).filter(r => r.cls === c.cls && (r.kind === 'baseline' || r.kind === 'verify'))
+  parentRuns(c: Candidate, cls = c.cls): ParentRun[] {
+    return (this.runsOf.get(c.commit.parent!) ?? []).filter(r => r.cls === cls && (r.kind === 'baseline' || r.kind === 'verify'))
       .map(r => ({ valBpb: r.value, contributorId: r.contributor }))
   }
 
@@ -285,16 +285,24 @@ class Grid {
     return realRateOf(decided.filter(i => i.outcome === 'merged').length, decided.length, { ...DEFAULT_SEQUENTIAL, ...this.cfg.settings.sequential })
   }
 
+  /** `pooled`: verifications go to any class, and every class's runs are evidence (all classes are approved here). */
+  get pooled(): boolean {
+    return this.cfg.settings.policy === 'pooled'
+  }
+
   judge(c: Candidate): void {
-    const samples: CandidateSample[] = (this.runsOf.get(c.commit.id) ?? []).filter(r => r.cls === c.cls)
+    const samplesOn = (cls: number): CandidateSample[] => (this.runsOf.get(c.commit.id) ?? []).filter(r => r.cls === cls)
       .map(r => ({ valBpb: r.value, workerId: r.worker, contributorId: r.contributor, trainingSeconds: this.cfg.settings.budgetSeconds }))
+    const samples = samplesOn(c.cls)
+    const elsewhere = this.pooled ? this.w.sigmas.map((_, k) => k).filter(k => k !== c.cls)
+      .map(k => ({ hardwareClass: CLASS(k), samples: samplesOn(k), parentRuns: this.parentRuns(c, k), sigma: this.sigma(k) })).filter(k => k.samples.length > 0) : undefined
     const parentRuns = this.parentRuns(c)
     const d = decide({
       candidate: { authorId: c.author, samples, linesDelta: 1, carriedClaim: c.carriedClaim, carried: c.carried },
-      parentSamples: parentRuns.map(r => r.valBpb), parentRuns, sigma: this.sigma(c.cls), parentIsBest: c.commit.parent === this.best.id,
+      parentSamples: parentRuns.map(r => r.valBpb), parentRuns, sigma: this.sigma(c.cls), parentIsBest: c.commit.parent === this.best.id, elsewhere,
       settings: this.cfg.settings, realRate: this.realRate(),
     })
-    this.apply(c, d, samples.length)
+    this.apply(c, d, samples.length + (elsewhere ?? []).reduce((n, k) => n + k.samples.length, 0))
   }
 
   apply(c: Candidate, d: Decision, n: number): void {
@@ -324,7 +332,7 @@ class Grid {
     const queued = this.queue.filter(u => u.kind === 'verify' && u.commit === c.commit.id)
     for (const u of queued) u.excludedContributorIds = d.excludeContributorIds
     for (let i = queued.length; i < d.needed; i++)
-      this.newUnit({ kind: 'verify', commit: c.commit.id, hardwareClass: CLASS(c.cls), candidateWorkerId: c.authorWorker, candidateContributorId: c.author,
+      this.newUnit({ kind: 'verify', commit: c.commit.id, hardwareClass: this.pooled ? null : CLASS(c.cls), candidateWorkerId: c.authorWorker, candidateContributorId: c.author,
         excludedContributorIds: d.excludeContributorIds, measuredBy: (this.runsOf.get(c.commit.id) ?? []).map(r => r.worker) })
   }
 

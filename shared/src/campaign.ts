@@ -40,9 +40,11 @@ export const NoisePolicy = z.object({
    * How a verdict is reached (docs/RATCHET.md): `fixed`, a screen then `replications`
    * verifications then a verdict; `sequential`, one sequential test from the claim on, its merge
    * bar set by the campaign's observed rate of real gains, a change's evidence carried onto a newer
-   * best. `fixed` stays the default until the grid simulation shows `sequential` cheaper too.
+   * best; `pooled`, `sequential` with every approved class's verifications as evidence (each
+   * class's Δ against its own parent runs, in its own σ) and verifications drawn on any approved
+   * class. `fixed` stays the default until the grid simulation shows another cheaper too.
    */
-  policy: z.enum(['fixed', 'sequential']).default('fixed'),
+  policy: z.enum(['fixed', 'sequential', 'pooled']).default('fixed'),
 })
 export type NoisePolicy = z.infer<typeof NoisePolicy>
 

@@ -1,5 +1,5 @@
 import { mean } from './stats.ts'
-import type { CandidateSample, CarriedEvidence, Decision, RatchetInput } from './verdict-types.ts'
+import type { CandidateSample, CarriedEvidence, ClassRuns, Decision, ParentRun, RatchetInput } from './verdict-types.ts'
 import { contradicted, describe, everyoneElse, evidenceOf, fmt, signed, verifierContributors, type Measured } from './evidence.ts'
 import { boundaries, combine, DEFAULT_SEQUENTIAL, discounted, estimateOf, logLikelihoodRatio, realRateOf, type EffectEstimate, type SequentialSettings } from './sequential.ts'
 import type { RatchetSettings } from './settings.ts'
@@ -18,6 +18,12 @@ import type { RatchetSettings } from './settings.ts'
  * at least `minVerifierContributors` distinct other contributors; their runs alone clear the
  * screen's bar; the win holds at the verdict's z without the runs of any one of them; a claim
  * above the cap counts for nothing.
+ *
+ * Under `pooled` the verifications on the other approved classes (`m.elsewhere`) are evidence too:
+ * each class's Δ against that class's own parent runs, in units of its own σ, inverse-variance
+ * pooled and expressed in the candidate's class's σ. Numbers are never compared across classes;
+ * a change's effect is. The guards count every class's contributors and leave each one out of
+ * every class at once.
  */
 export function judgeSequential(input: RatchetInput, m: Measured): Decision {
   const { candidate, sigma, settings } = input
@@ -28,13 +34,19 @@ export function judgeSequential(input: RatchetInput, m: Measured): Decision {
   // Above the cap the author's word counts for nothing, as under the fixed rule.
   const used = aboveCap ? m.independent : candidate.samples
   const carried = candidate.carried
-  const all = withCarried(used, m.parentSamples, sigma, aboveCap ? carried?.independent : carried?.all, seq.carryWeight)
-  const independent = withCarried(m.independent, m.parentSamples, sigma, carried?.independent, seq.carryWeight)
+  const others = (s: CandidateSample) => !m.authors.has(s.contributorId)
+  const all = pooled(withCarried(used, m.parentSamples, sigma, aboveCap ? carried?.independent : carried?.all, seq.carryWeight), m.elsewhere, sigma, aboveCap ? others : () => true, () => true)
+  const independent = pooled(withCarried(m.independent, m.parentSamples, sigma, carried?.independent, seq.carryWeight), m.elsewhere, sigma, others, () => true)
+  // Every other contributor's run of C, on any class the verdict pools: the guards' witnesses.
+  const witnessed: Measured = { ...m, independent: [...m.independent, ...m.elsewhere.flatMap(k => k.samples.filter(others))] }
+  const elsewhereRuns = m.elsewhere.reduce((n, k) => n + k.samples.length, 0)
   const bounds = boundaries(input.realRate ?? realRateOf(0, 0, seq), seq)
   const llr = all ? logLikelihoodRatio(all, seq.gainSigmas * sigma) : 0
   const evidence = used.length > 0 ? evidenceOf(used, m.parentSamples, sigma, settings, aboveCap ? 'independent' : 'all') : claim!
-  const text = `log LR ${llr.toFixed(2)} for a ${seq.gainSigmas}σ gain (merge at ${bounds.upper.toFixed(2)}, discard at ${bounds.lower.toFixed(2)}); ${describe(evidence)}`
-  const verifications = aboveCap || !selfOk ? m.independent.length : candidate.samples.length - (m.author.length > 0 ? 1 : 0)
+  const classes = m.elsewhere.filter(k => k.samples.length > 0).length
+  const pooledOver = classes ? `, pooled with ${elsewhereRuns} run(s) on ${classes} other class(es)` : ''
+  const text = `log LR ${llr.toFixed(2)} for a ${seq.gainSigmas}σ gain (merge at ${bounds.upper.toFixed(2)}, discard at ${bounds.lower.toFixed(2)})${pooledOver}; ${describe(evidence)}`
+  const verifications = aboveCap || !selfOk ? witnessed.independent.length : candidate.samples.length + elsewhereRuns - (m.author.length > 0 ? 1 : 0)
   const lost = (why: string): Decision => aboveCap
     ? { kind: 'reject', reason: 'unreproduced-improvement', evidence, message: `rejected: a claimed improvement above the cap ${fmt(settings.maxImprovement)} was not reproduced by other contributors: ${why}; ${text}` }
     : contradicted({ kind: 'discard', reason: verifications === 0 ? 'not-promising' : why.startsWith('not decisive') ? 'not-confirmed' : 'not-reproduced', evidence,
@@ -49,22 +61,26 @@ export function judgeSequential(input: RatchetInput, m: Measured): Decision {
   if (llr <= bounds.lower) return verifications === 0 && !aboveCap
     ? { kind: 'discard', reason: 'not-promising', evidence, message: `discarded: not promising; ${text}` }
     : lost('not decisive: the evidence is against a gain')
-  const more = moreRuns(settings, m, aboveCap, verifications, llr < bounds.upper, carried)
+  const more = moreRuns(settings, witnessed, aboveCap, verifications, llr < bounds.upper, carried)
   if (more) return verifications >= seq.maxVerifications
     ? lost(`not decisive after ${verifications} verification runs`)
     : { kind: 'verify', reason: aboveCap ? 'above-cap' : m.author.length ? 'promising' : 'unmeasured', needed: more.needed, excludeContributorIds: more.exclude, evidence: claim,
       message: `verify: not decisive yet, ${more.needed} more run(s) needed; ${text}` }
-  const guard = guards(input, m, independent, aboveCap, selfOk, seq)
-  if (guard === 'more') return { kind: 'verify', reason: aboveCap ? 'above-cap' : 'promising', needed: 1, excludeContributorIds: [...m.authors], evidence: claim,
-    message: `verify: the win does not yet hold without the runs of any one other contributor; 1 more run by another contributor; ${text}` }
+  const guard = guards(input, m, witnessed, independent, aboveCap, selfOk, seq)
+  // The next run goes to someone else than the contributor the win rests on: handed to whoever
+  // asked, it went on to the same one, and the grid's big gains lost to this guard had 11 of 12
+  // runs by one contributor ("without one: nothing left").
+  if (guard && typeof guard === 'object') return { kind: 'verify', reason: aboveCap ? 'above-cap' : 'promising', needed: 1,
+    excludeContributorIds: [...m.authors, guard.restsOn], evidence: claim,
+    message: `verify: the win does not yet hold without the runs of ${guard.restsOn}; 1 more run by another contributor; ${text}` }
   if (guard) return lost(guard)
   // Verified against its own parent, which is no longer the best: its change goes onto the best
   // with this evidence, and the combination needs only a confirmation, not a fresh start.
   if (!input.parentIsBest) return {
-    kind: 'stale', simplification: false, evidence: claim, carry: carryOf(all, independent, m.independent, carried),
+    kind: 'stale', simplification: false, evidence: claim, carry: carryOf(all, independent, witnessed.independent, carried),
     message: `stale: a win on its parent, but the best moved on; its evidence goes with its change (${text})`,
   }
-  const verifierIds = [...new Set(m.independent.map(s => s.workerId))].sort()
+  const verifierIds = [...new Set(witnessed.independent.map(s => s.workerId))].sort()
   return {
     kind: 'merge', simplification: false, evidence, samples: [...candidate.samples], verifierIds,
     message: `merged: improvement, verified by ${verifierIds.length > 0 ? verifierIds.join(', ') : 'no other contributor'}; ${text}`,
@@ -76,6 +92,26 @@ function withCarried(runs: readonly CandidateSample[], parent: readonly number[]
   const own = runs.length > 0 ? estimateOf(mean(runs.map(s => s.valBpb)), runs.length, mean(parent), parent.length, sigma) : undefined
   const prior = carried ? discounted(carried, weight) : undefined
   return own && prior ? combine(own, prior) : own ?? prior
+}
+
+/**
+ * `pooled`: the candidate's class's estimate combined with each other class's (the runs `keep`
+ * and `keepParent` let through), each in units of its own σ, scaled to the candidate's class's
+ * σ. A class without such runs of C or of P adds nothing.
+ */
+function pooled(own: EffectEstimate | undefined, elsewhere: readonly ClassRuns[], sigma: number,
+  keep: (s: CandidateSample) => boolean, keepParent: (r: ParentRun) => boolean): EffectEstimate | undefined {
+  let e = own
+  for (const k of elsewhere) {
+    const runs = k.samples.filter(keep)
+    const parent = k.parentRuns.filter(keepParent)
+    if (!runs.length || !parent.length || !(k.sigma > 0)) continue
+    const x = estimateOf(mean(runs.map(s => s.valBpb)), runs.length, mean(parent.map(r => r.valBpb)), parent.length, k.sigma)
+    const scale = sigma / k.sigma
+    const theirs = { delta: x.delta * scale, variance: x.variance * scale * scale }
+    e = e ? combine(e, theirs) : theirs
+  }
+  return e
 }
 
 /**
@@ -125,26 +161,29 @@ const show = (e: EffectEstimate): string => `Δ ${signed(e.delta)} ± ${fmt(Math
 /**
  * The issue-15 guards on a decisive test: the other contributors' runs alone clear the screen's
  * bar, and the verdict's bar without the runs of any one of them (of C, of P, and of the carried
- * evidence when it was theirs). Returns why not, 'more' when one more run by another contributor
+ * evidence when it was theirs). Returns why not, `restsOn` (the contributor it rests on) when one more run by another contributor
  * may settle it, or undefined when the merge stands.
  */
-function guards(input: RatchetInput, m: Measured, independent: EffectEstimate | undefined, aboveCap: boolean, selfOk: boolean, seq: SequentialSettings): string | 'more' | undefined {
+function guards(input: RatchetInput, m: Measured, witnessed: Measured, independent: EffectEstimate | undefined, aboveCap: boolean, selfOk: boolean, seq: SequentialSettings): string | { restsOn: string } | undefined {
   const { settings, sigma } = input
   if (selfOk && !aboveCap) return undefined
   if (!clears(independent, settings.screenZ ?? settings.z, settings.minDelta))
     return `other contributors' runs do not show the win by themselves (${independent ? show(independent) : 'none'})`
   if (verifierContributors(settings, aboveCap) < 2) return undefined
   const carried = input.candidate.carried
-  for (const k of everyoneElse(m.independent, m.parentRuns, m.authors)) {
+  const parentRunsElsewhere = m.elsewhere.flatMap(c => c.parentRuns)
+  for (const k of everyoneElse(witnessed.independent, [...m.parentRuns, ...parentRunsElsewhere], m.authors)) {
     const rest = m.independent.filter(s => s.contributorId !== k)
     const p1 = m.parentRuns.filter(r => r.contributorId !== k && !m.authors.has(r.contributorId))
     const p2 = p1.length ? p1 : m.parentRuns.filter(r => r.contributorId !== k)
     const parent = (p2.length ? p2 : m.parentRuns).map(r => r.valBpb)
     const theirs = carried?.independent && !carried.contributorIds.includes(k) ? carried.independent : undefined
-    const e = withCarried(rest, parent, sigma, theirs, seq.carryWeight)
+    // On the other classes a parent left with none of its runs drops out of the pool, rather than fall back to k's.
+    const e = pooled(withCarried(rest, parent, sigma, theirs, seq.carryWeight), m.elsewhere, sigma,
+      s => s.contributorId !== k && !m.authors.has(s.contributorId), r => r.contributorId !== k && !m.authors.has(r.contributorId))
     if (clears(e, settings.z, settings.minDelta)) continue
     // Only a win the others' runs show by themselves at the verdict's bar earns another look.
-    return clears(independent, settings.z, settings.minDelta) && m.independent.length < seq.maxVerifications ? 'more'
+    return clears(independent, settings.z, settings.minDelta) && witnessed.independent.length < seq.maxVerifications ? { restsOn: k }
       : `the win does not hold without the runs of any one other contributor (without one: ${e ? show(e) : 'nothing left'})`
   }
   return undefined

@@ -1,6 +1,6 @@
 import { contradicted, EXTRA_VERIFICATIONS, describe, evidenceOf, fmt, signed, SIMPLIFICATION, verifierContributors, withoutAnyOne, type Measured } from './evidence.ts'
 import { judgeSequential } from './decide-sequential.ts'
-import { assertValidSettings, budgetProblem, type RatchetSettings } from './settings.ts'
+import { assertValidSettings, budgetProblem, isSequential, type RatchetSettings } from './settings.ts'
 
 /**
  * THE ratchet (DESIGN §7): what to do with candidate C, trained from parent P, given every val_bpb
@@ -48,7 +48,7 @@ import { assertValidSettings, budgetProblem, type RatchetSettings } from './sett
  * - a candidate of a hardware class the maintainer has not approved is held, unjudged.
  */
 
-export type { CandidateSample, ParentRun, RatchetInput, Evidence, CarriedEvidence, RejectReason, DiscardReason, VerifyReason, Decision } from './verdict-types.ts'
+export type { CandidateSample, ClassRuns, ParentRun, RatchetInput, Evidence, CarriedEvidence, RejectReason, DiscardReason, VerifyReason, Decision } from './verdict-types.ts'
 import type { CandidateSample, ParentRun, RatchetInput, Evidence, Decision } from './verdict-types.ts'
 
 
@@ -93,7 +93,9 @@ export function decide(input: RatchetInput): Decision {
     if (!(Number.isFinite(p) && p > 0)) throw new RangeError(`parent samples must be positive numbers (they passed sanity when measured), got ${p}`)
 
   // 1. Sanity: a number that cannot be a real result of this code ends the candidate, whoever ran it.
-  for (const s of candidate.samples) {
+  // Under `pooled` a run on another class is evidence too, so it passes the same sanity.
+  const elsewhere = settings.policy === 'pooled' ? input.elsewhere ?? [] : []
+  for (const s of [...candidate.samples, ...elsewhere.flatMap(k => k.samples)]) {
     const failure = sanityFailure(s, settings)
     if (failure) return failure
   }
@@ -116,7 +118,7 @@ export function decide(input: RatchetInput): Decision {
     // A commit nobody has trained yet: one the coordinator made by merging C's change onto a newer best.
     if (!parentIsBest) return { kind: 'stale', simplification: false, message: 'stale: the best moved on before this commit was measured', carry: candidate.carried }
     // The sequential policy starts with the fewest runs its guards need; it asks for more as it goes.
-    const first = settings.policy !== 'sequential' ? settings.replications : selfOk || candidate.carried ? 1 : verifierContributors(settings, true)
+    const first = !isSequential(settings.policy) ? settings.replications : selfOk || candidate.carried ? 1 : verifierContributors(settings, true)
     const needed = Math.max(1, first, carriedAboveCap ? verifierContributors(settings, true) : 0)
     return {
       kind: 'verify', reason: carriedAboveCap ? 'above-cap' : 'unmeasured', needed, excludeContributorIds: selfOk && !carriedAboveCap ? [] : excludeAuthors,
@@ -127,15 +129,15 @@ export function decide(input: RatchetInput): Decision {
   }
   // A parent that is no longer the best gets no more baselines: under the sequential policy its
   // candidate goes onto the best with what evidence it carries, rather than wait for ever.
-  if (parentSamples.length === 0) return !parentIsBest && settings.policy === 'sequential'
+  if (parentSamples.length === 0) return !parentIsBest && isSequential(settings.policy)
     ? { kind: 'stale', simplification: false, message: 'stale: the best moved on before its parent was measured on this class', carry: candidate.carried }
     : { kind: 'await-baseline', message: 'waiting for a baseline of the parent on this hardware class' }
-  return judgeMeasured(input, { parentRuns, parentSamples, author, independent, authors, carriedAboveCap })
+  return judgeMeasured(input, { parentRuns, parentSamples, author, independent, authors, carriedAboveCap, elsewhere })
 }
 
 /** Steps 3–6 of the rule, for a candidate with runs and a parent with baselines. */
 function judgeMeasured(input: RatchetInput, m: Measured): Decision {
-  if (input.settings.policy === 'sequential' && input.candidate.linesDelta >= 0) return judgeSequential(input, m)
+  if (isSequential(input.settings.policy) && input.candidate.linesDelta >= 0) return judgeSequential(input, m)
   const { candidate, sigma, parentIsBest, settings } = input
   const { parentSamples, author, independent } = m
 

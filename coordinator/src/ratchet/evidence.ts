@@ -1,6 +1,6 @@
 import { mean } from './stats.ts'
 import type { RatchetSettings } from './settings.ts'
-import type { CandidateSample, Decision, Evidence, ParentRun } from './verdict-types.ts'
+import type { CandidateSample, ClassRuns, Decision, Evidence, ParentRun } from './verdict-types.ts'
 
 /**
  * The pieces of a verdict both policies share (decide.ts: `fixed`; decide-sequential.ts:
@@ -82,6 +82,8 @@ export interface Measured {
   independent: readonly CandidateSample[]
   authors: ReadonlySet<string>
   carriedAboveCap: boolean
+  /** `pooled` policy: C's runs on the other approved classes (none under the other policies). */
+  elsewhere: readonly ClassRuns[]
 }
 
 /**

@@ -4,9 +4,14 @@ import type { SequentialSettings } from './sequential.ts'
  * How a verdict is reached (docs/RATCHET.md): `fixed`, the issue-15 rule — a screen at screenZ,
  * then `replications` verifications, then a verdict at z; `sequential`, issue 17's — one
  * sequential test from the claim on, stopping as soon as the evidence is decisive, its bar set by
- * the campaign's observed rate of real gains, and a change's evidence carried onto a newer best.
+ * the campaign's observed rate of real gains, and a change's evidence carried onto a newer best;
+ * `pooled`, `sequential` with the verifications of every approved class as evidence, each class's
+ * Δ against that class's own parent runs, in units of that class's σ (decide-sequential.ts).
  */
-export type RatchetPolicy = 'fixed' | 'sequential'
+export type RatchetPolicy = 'fixed' | 'sequential' | 'pooled'
+
+/** Whether a policy runs the sequential test (`pooled` is `sequential` with evidence from every approved class). */
+export const isSequential = (policy: RatchetPolicy | undefined): boolean => policy === 'sequential' || policy === 'pooled'
 
 /**
  * The knobs of the ratchet. Field names match the campaign spec's noise policy (shared/campaign.ts)

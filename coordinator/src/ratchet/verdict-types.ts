@@ -18,6 +18,14 @@ export interface ParentRun {
   contributorId: string
 }
 
+/** C's runs on one other hardware class, with its parent's runs and the noise floor there. */
+export interface ClassRuns {
+  hardwareClass: string
+  samples: readonly CandidateSample[]
+  parentRuns: readonly ParentRun[]
+  sigma: number
+}
+
 export interface RatchetInput {
   candidate: {
     /**
@@ -55,6 +63,12 @@ export interface RatchetInput {
   classApproved?: boolean
   /** Noise floor of the campaign on class H (see noise.ts). */
   sigma: number
+  /**
+   * `pooled` policy: C's runs on the other *approved* classes, each with P's runs and σ on that
+   * class (the caller leaves unapproved classes and suspects' runs out). Absent or ignored under
+   * the other policies.
+   */
+  elsewhere?: readonly ClassRuns[]
   /** False once the best has moved on from P: C's change must then be merged onto the new best. */
   parentIsBest: boolean
   settings: RatchetSettings

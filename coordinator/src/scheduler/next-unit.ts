@@ -146,7 +146,7 @@ function verifyStep(input: SchedulerInput, settings: SchedulerSettings): NextUni
     u =>
       u.kind === 'verify' &&
       u.leasedTo === null &&
-      u.hardwareClass === cls &&
+      fitsClass(u, cls) &&
       (u.reservedFor ?? id) === id &&
       mayRun(u) &&
       !suspect(u.candidateWorkerId, u.candidateContributorId),

@@ -66,8 +66,15 @@ const q = prepared(db => ({
 function snapshot(tx: Writer, c: Campaign, worker: Worker, now: number, reserveMs: number): { input: SchedulerInput; drawn: boolean } {
   const best = c.bestCommit
   const suspects = suspectContributors(tx, c.name, c.spec.noise.priorSigma)
-  const draw = drawVerifiers(tx, KINDS.flatMap(kind => q(tx).queued.all({ campaign: c.name, kind, cls: worker.hardwareClass })), now, reserveMs, suspects)
-  const queued = draw.units
+  const standings = new Map<string, boolean>()
+  const approved = (cls: string): boolean => {
+    let ok = standings.get(cls)
+    if (ok === undefined) standings.set(cls, (ok = classStanding(tx, c, cls).approved))
+    return ok
+  }
+  const draw = drawVerifiers(tx, KINDS.flatMap(kind => q(tx).queued.all({ campaign: c.name, kind, cls: worker.hardwareClass })), now, reserveMs, suspects, approved)
+  // A classless verification (the pooled policy) is for approved classes only: elsewhere its run would count for nothing.
+  const queued = draw.units.filter(u => !(u.kind === 'verify' && u.hardwareClass === null && !approved(worker.hardwareClass)))
   const runningBaselines = q(tx).runningBaselines.all({ campaign: c.name, best })
   const hs = q(tx).openHypotheses.all({ campaign: c.name })
   const ids = hs.map(h => h.id)

@@ -5,7 +5,7 @@ import { logEvent } from '../events/log.ts'
 import { prepared } from '../db/prepared.ts'
 import type { Campaign } from '../campaigns/campaigns.ts'
 import { experiments, hypotheses, measurements, workUnits } from '../db/schema.ts'
-import { budgetProblem, decide, DEFAULT_RATCHET_SETTINGS, mean, type Decision, type ParentRun, type RatchetSettings } from '../ratchet/index.ts'
+import { budgetProblem, decide, DEFAULT_RATCHET_SETTINGS, isSequential, mean, type ClassRuns, type Decision, type ParentRun, type RatchetSettings } from '../ratchet/index.ts'
 import { noiseFloorOf } from '../measurements/noise-floor.ts'
 import { classStanding } from '../classes/approval.ts'
 import { cancelVerifications, createUnit, excludeVerifiers } from './lifecycle.ts'
@@ -39,6 +39,9 @@ const q = prepared(db => ({
   runs: db.select({ valBpb: measurements.valBpb, workerId: measurements.workerId, contributorId: experiments.contributorId, trainingSeconds: measurements.trainingSeconds })
     .from(measurements).innerJoin(experiments, eq(experiments.id, measurements.experimentId))
     .where(and(eq(measurements.campaign, p('campaign')), eq(measurements.commit, p('commit')), eq(measurements.hardwareClass, p('cls')))).prepare(),
+  // The classes a commit was measured on (the pooled policy reads each approved one's runs).
+  classesOf: db.select({ cls: measurements.hardwareClass }).from(measurements)
+    .where(and(eq(measurements.campaign, p('campaign')), eq(measurements.commit, p('commit')))).groupBy(measurements.hardwareClass).prepare(),
   decided: db.update(experiments).set({ status: sql`${p('status')}`, decision: sql`${p('decision')}`, reason: sql`${p('reason')}` }).where(eq(experiments.id, p('id'))).prepare(),
   hypothesis: db.update(hypotheses).set({ status: sql`${p('status')}` }).where(eq(hypotheses.id, p('id'))).prepare(),
   outstanding: db.select({ n: sql<number>`count(*)` }).from(workUnits)
@@ -79,13 +82,19 @@ export function decideCandidate(tx: Writer, c: Campaign, exp: Experiment): Decis
   const parentRuns: ParentRun[] = evidence(q(tx).parentRuns.all({ campaign: c.name, commit: exp.parentCommit, cls: exp.hardwareClass }))
   const sigma = noiseFloorOf(tx, c.name, exp.hardwareClass, c.spec.noise.priorSigma).sigma
   const standing = classStanding(tx, c, exp.hardwareClass)
-  const sequential = c.spec.noise.policy === 'sequential'
+  const sequential = isSequential(c.spec.noise.policy)
+  // `pooled`: C's runs on every other approved class are evidence too, each against P's runs and σ
+  // there (docs/RATCHET.md, issue 17); unapproved classes and suspects' runs stay out.
+  const elsewhere: ClassRuns[] | undefined = c.spec.noise.policy !== 'pooled' ? undefined : q(tx).classesOf.all({ campaign: c.name, commit: exp.commit })
+    .map(r => r.cls).filter(cls => cls !== exp.hardwareClass && classStanding(tx, c, cls).approved)
+    .map(cls => ({ hardwareClass: cls, samples: evidence(q(tx).runs.all({ campaign: c.name, commit: exp.commit, cls })),
+      parentRuns: evidence(q(tx).parentRuns.all({ campaign: c.name, commit: exp.parentCommit, cls })), sigma: noiseFloorOf(tx, c.name, cls, c.spec.noise.priorSigma).sigma }))
   return decide({
     candidate: { authorId: exp.contributorId, samples, linesDelta: exp.linesDelta, carriedClaim: carriedClaimOf(tx, c, exp),
       failedRuns: evidence(q(tx).failedVerifications.all({ experiment: exp.id })), carried: sequential ? carriedEvidenceOf(tx, c, exp) : undefined },
     parentSamples: parentRuns.map(r => r.valBpb), parentRuns, sigma, parentIsBest: exp.parentCommit === c.bestCommit, classApproved: standing.approved,
     settings: { ...ratchetSettings(c), allowSelfVerification: standing.allowSelfVerification },
-    realRate: sequential ? realRateOfCampaign(tx, c) : undefined,
+    realRate: sequential ? realRateOfCampaign(tx, c) : undefined, elsewhere,
   })
 }
 
@@ -143,7 +152,8 @@ function ensureVerifications(tx: Writer, c: Campaign, exp: Experiment, needed: n
   for (let i = outstanding; i < needed; i++) {
     createUnit(tx, {
       kind: 'verify', campaign: c.name, hypothesisId: null, parentCommit: exp.parentCommit, targetCommit: exp.commit, targetExperiment: exp.id,
-      hardwareClass: exp.hardwareClass, excludedWorker: excluded.includes(exp.contributorId) ? exp.workerId : null, excludedContributors: excluded,
+      // Under `pooled` any approved class may verify (units/verifier-draw.ts draws among them).
+      hardwareClass: c.spec.noise.policy === 'pooled' ? null : exp.hardwareClass, excludedWorker: excluded.includes(exp.contributorId) ? exp.workerId : null, excludedContributors: excluded,
     }, now)
   }
 }

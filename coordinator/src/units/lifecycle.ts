@@ -148,8 +148,9 @@ export interface NewUnit {
 /** Why a unit of this shape cannot exist (null: it can): each kind names what it works on. */
 export function shapeProblem(n: NewUnit): string | null {
   if (n.kind === 'baseline' && !n.hardwareClass) return 'a baseline measures the best on one hardware class, and names none'
-  if (n.kind === 'verify' && !(n.targetCommit && n.targetExperiment && n.hardwareClass))
-    return 'a verification names the candidate, its commit and its hardware class'
+  // A verification without a class is the pooled policy's: any approved class may run it (units/verifier-draw.ts).
+  if (n.kind === 'verify' && !(n.targetCommit && n.targetExperiment))
+    return 'a verification names the candidate and its commit'
   if (n.kind === 'rebase' && !n.targetExperiment) return 'a rebase names the experiment whose idea it re-applies'
   return null
 }

@@ -33,6 +33,9 @@ const q = prepared(db => ({
     workerId: p('worker'), kind: p('kind'), trainingSeconds: p('seconds') }).prepare(),
   candidate: db.select().from(experiments).where(and(eq(experiments.id, p('id')), eq(experiments.status, 'pending'), eq(experiments.hardwareClass, p('cls')),
     inArray(experiments.kind, [...CANDIDATE_KINDS]))).prepare(),
+  // A classless verification (the pooled policy) settles its candidate whatever the worker's class.
+  candidateAnyClass: db.select().from(experiments).where(and(eq(experiments.id, p('id')), eq(experiments.status, 'pending'),
+    inArray(experiments.kind, [...CANDIDATE_KINDS]))).prepare(),
   awaitingBaseline: db.select().from(experiments).where(and(eq(experiments.campaign, p('campaign')), eq(experiments.parentCommit, p('commit')),
     eq(experiments.status, 'pending'), eq(experiments.hardwareClass, p('cls')), inArray(experiments.kind, [...CANDIDATE_KINDS]))).prepare(),
   decision: db.select({ d: experiments.decision }).from(experiments).where(eq(experiments.id, p('id'))).prepare(),
@@ -188,7 +191,7 @@ function recordRun(tx: Writer, worker: Worker, unit: Unit, c: Campaign, r: Repor
     // A verification that crashed or was refused counts against its candidate, which is re-decided
     // now: it gets a replacement run, or is rejected once it failed for enough others. Returning
     // before this left the candidate waiting for a run that would never come.
-    if (unit.kind === 'verify') settle(tx, campaign, q(tx).candidate.all({ id: unit.targetExperiment ?? '', cls: worker.hardwareClass }), run.now, out)
+    if (unit.kind === 'verify') settle(tx, campaign, verified(tx, unit, worker.hardwareClass), run.now, out)
     return out
   }
   q(tx).measure.run({ campaign: c.name, commit: run.commit, cls: worker.hardwareClass, valBpb: exp.valBpb!, experiment: run.id,
@@ -198,12 +201,17 @@ function recordRun(tx: Writer, worker: Worker, unit: Unit, c: Campaign, r: Repor
   else {
     // A verification settles its own candidate; a baseline those waiting on its commit (indexed lookups either way).
     const waiting = unit.kind === 'verify'
-      ? q(tx).candidate.all({ id: unit.targetExperiment ?? '', cls: worker.hardwareClass })
+      ? verified(tx, unit, worker.hardwareClass)
       : q(tx).awaitingBaseline.all({ campaign: c.name, commit: run.commit, cls: worker.hardwareClass })
     settle(tx, campaign, waiting, run.now, out)
     out.decided.unshift({ id: run.id, status: exp.status })
   }
   return out
+}
+
+/** The pending candidate a verification unit is of: on the worker's class, or on any class for a classless (pooled) one. */
+function verified(tx: Writer, unit: Unit, cls: string): Experiment[] {
+  return unit.hardwareClass === null ? q(tx).candidateAnyClass.all({ id: unit.targetExperiment ?? '' }) : q(tx).candidate.all({ id: unit.targetExperiment ?? '', cls })
 }
 
 /** What a candidate whose code is its parent's gets (storeCode): on record, never a candidate. */

@@ -15,11 +15,15 @@ import { reserveVerifier, type Unit } from './lifecycle.ts'
  * a suspect's runs are no evidence), with a cryptographic random
  * index. Only the drawn worker may take the unit until `reserved_until`; then another is drawn
  * (a drawn worker that went away holds nobody up for longer than one window). With nobody
- * eligible the unit stays open to any eligible worker that asks.
+ * eligible the unit stays open to any eligible worker that asks. A classless verification (the
+ * pooled policy: any approved class's run is evidence) is drawn among the workers of every class
+ * `approved` lets through.
  */
 const q = prepared(db => ({
   pool: db.select({ id: workers.id, contributorId: workers.contributorId }).from(workers)
     .where(and(eq(workers.hardwareClass, sql.placeholder('cls')), eq(workers.banned, false), gte(workers.lastSeen, sql.placeholder('since')))).prepare(),
+  everyClass: db.select({ id: workers.id, contributorId: workers.contributorId, cls: workers.hardwareClass }).from(workers)
+    .where(and(eq(workers.banned, false), gte(workers.lastSeen, sql.placeholder('since')))).prepare(),
   // Contributors already on a candidate: holding one of its verifications, or having run one.
   onTarget: db.select({ c: workers.contributorId }).from(workUnits).innerJoin(workers, eq(workers.id, workUnits.workerId))
     .where(and(eq(workUnits.targetExperiment, sql.placeholder('target')), eq(workUnits.kind, 'verify'), inArray(workUnits.state, ['leased', 'done']))).prepare(),
@@ -35,7 +39,9 @@ export function excludedOf(u: Pick<Unit, 'excludedContributors'>): string[] {
  * Draws a verifier for each queued verification among `units` without a live reservation;
  * returns the units as they are now (reservations filled in) and whether any draw happened.
  */
-export function drawVerifiers(tx: Writer, units: Unit[], now: number, windowMs: number, suspects: readonly string[] = []): { units: Unit[]; drawn: boolean } {
+export function drawVerifiers(tx: Writer, units: Unit[], now: number, windowMs: number, suspects: readonly string[] = [],
+  approved: (cls: string) => boolean = () => false): { units: Unit[]; drawn: boolean } {
+  const poolFor = (u: Unit) => (u.hardwareClass === null ? approvedPool(tx, pools, now, approved) : poolOf(tx, pools, u.hardwareClass, now))
   let drawn = false
   const pools = new Map<string, { id: string; contributorId: string }[]>()
   const contributorOf = (id: string | null) => [...pools.values()].flat().find(w => w.id === id)?.contributorId
@@ -46,7 +52,7 @@ export function drawVerifiers(tx: Writer, units: Unit[], now: number, windowMs: 
     if (!set) busy.set(target, (set = new Set(q(tx).onTarget.all({ target }).map(r => r.c))))
     return set
   }
-  for (const u of units) if (u.kind === 'verify' && u.targetExperiment && u.reservedFor && (u.reservedUntil ?? 0) > now) poolOf(tx, pools, u.hardwareClass ?? '', now)
+  for (const u of units) if (u.kind === 'verify' && u.targetExperiment && u.reservedFor && (u.reservedUntil ?? 0) > now) poolFor(u)
   for (const u of units) {
     const c = u.kind === 'verify' && u.targetExperiment && u.reservedFor && (u.reservedUntil ?? 0) > now ? contributorOf(u.reservedFor) : undefined
     if (c) busyOn(u.targetExperiment!).add(c)
@@ -54,7 +60,7 @@ export function drawVerifiers(tx: Writer, units: Unit[], now: number, windowMs: 
   const out = units.map(u => {
     if (u.kind !== 'verify' || u.state !== 'queued' || (u.reservedFor && (u.reservedUntil ?? 0) > now)) return u
     const excluded = excludedOf(u)
-    const eligible = poolOf(tx, pools, u.hardwareClass ?? '', now).filter(w => !excluded.includes(w.contributorId) && !suspects.includes(w.contributorId) && w.id !== u.excludedWorker)
+    const eligible = poolFor(u).filter(w => !excluded.includes(w.contributorId) && !suspects.includes(w.contributorId) && w.id !== u.excludedWorker)
     if (!eligible.length) return { ...u, reservedFor: null, reservedUntil: null }
     const taken = u.targetExperiment ? busyOn(u.targetExperiment) : new Set<string>()
     const fresh = eligible.filter(w => !taken.has(w.contributorId))
@@ -66,6 +72,13 @@ export function drawVerifiers(tx: Writer, units: Unit[], now: number, windowMs: 
     return { ...u, reservedFor: pick.id, reservedUntil: now + windowMs }
   })
   return { units: out, drawn }
+}
+
+/** Active workers of every approved class, under the key '' (no class is named so). */
+function approvedPool(tx: Writer, pools: Map<string, { id: string; contributorId: string }[]>, now: number, approved: (cls: string) => boolean) {
+  let pool = pools.get('')
+  if (!pool) pools.set('', (pool = q(tx).everyClass.all({ since: now - ACTIVE_WORKER_MS }).filter(w => approved(w.cls)).map(w => ({ id: w.id, contributorId: w.contributorId }))))
+  return pool
 }
 
 function poolOf(tx: Writer, pools: Map<string, { id: string; contributorId: string }[]>, cls: string, now: number) {

@@ -130,3 +130,10 @@ t.test('even where the author may verify, one verification run does not merge: h
   t.equal(d.kind, 'verify', d.message)
   t.equal(kind(decide(input([run(0.95, 'a'), run(0.95, 'a'), run(0.952, 'a')], { settings: self }))), 'merge')
 })
+
+t.test('a win that rests on one verifier asks its next run of someone else', async t => {
+  // b's two runs show the gain, c's does not: without b the win is gone, so b may not run the next one.
+  const d = decide(input([run(0.96, 'a'), run(0.96, 'b'), run(0.96, 'b'), run(1.0, 'c')]))
+  t.equal(d.kind, 'verify', d.message)
+  if (d.kind === 'verify') t.same([...d.excludeContributorIds].sort(), ['a', 'b'])
+})

@@ -97,6 +97,11 @@ t.test('2. then verifications the worker is eligible for', async t => {
     t.equal(nextUnit(state({ units: [verify({ hardwareClass: 'rtx4090-24g' })] })).kind, 'explore')
   })
 
+  t.test('a verification without a class (the pooled policy) goes to a worker of any class', async t => {
+    const v = verify({ hardwareClass: null })
+    t.match(nextUnit(state({ units: [v] })), { action: 'lease', unitId: v.id, kind: 'verify' })
+  })
+
   t.test('a verification leased to someone else is not offered again', async t => {
     t.equal(nextUnit(state({ units: [verify({ leasedTo: 'w-other' })] })).kind, 'explore')
   })
