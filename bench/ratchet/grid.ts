@@ -331,7 +331,8 @@ class Grid {
         excludedContributorIds: d.excludeContributorIds, measuredBy: (this.runsOf.get(c.commit.id) ?? []).map(r => r.worker) })
     const demanded = this.queue.filter(u => u.demandFor === c.commit.id).length
     for (let i = demanded; i < (d.parentRuns ?? 0); i++)
-      this.newUnit({ kind: 'baseline', commit: c.commit.parent!, hardwareClass: CLASS(c.cls) }).demandFor = c.commit.id
+      this.newUnit({ kind: 'baseline', commit: c.commit.parent!, hardwareClass: CLASS(c.cls),
+        excludedContributorIds: this.cfg.settings.allowSelfVerification ? [] : [c.author, ...(c.carriedClaim ? [c.carriedClaim.authorId] : [])] }).demandFor = c.commit.id
   }
 
   /** The stale path (units/merge.ts mergeStale): a clean three-way merge onto the best, or a rebase unit. */

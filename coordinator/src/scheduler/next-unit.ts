@@ -44,6 +44,7 @@ export interface QueuedUnit {
   /**
    * verify: contributors none of whose workers may take it (the ratchet's latest decision). When
    * given, it replaces the rule "not the candidate's contributor" (which self-verification lifts).
+   * A parent run on demand (a baseline named in `parentsOnDemand`): the candidate's authors.
    */
   excludedContributorIds?: readonly string[] | null
   /** verify: the only worker that may take it for now; null or absent: any eligible worker. */
@@ -123,7 +124,10 @@ function baselineStep(input: SchedulerInput, settings: SchedulerSettings): NextU
   const queued = ofBest.filter(u => u.leasedTo === null).sort(oldestFirst)[0]
   if (queued) return { action: 'lease', unitId: queued.id, kind: 'baseline', reason: `baseline of the best on ${cls}` }
   const wanted = new Set(input.parentsOnDemand ?? [])
-  const demand = input.units.filter(u => u.kind === 'baseline' && u.leasedTo === null && u.hardwareClass === cls && wanted.has(u.commit)).sort(oldestFirst)[0]
+  // Not by the candidate's own contributors (`excludedContributorIds`): a parent measured by its
+  // author is the one number of the test the author would choose.
+  const demand = input.units.filter(u => u.kind === 'baseline' && u.leasedTo === null && u.hardwareClass === cls && wanted.has(u.commit) &&
+    !(u.excludedContributorIds ?? []).includes(input.worker.contributorId)).sort(oldestFirst)[0]
   if (demand) return { action: 'lease', unitId: demand.id, kind: 'baseline', reason: `a run of ${demand.commit}, the parent of a candidate under test, on ${cls}` }
   const measured = input.baselines[cls] ?? 0
   const running = ofBest.length

@@ -214,3 +214,10 @@ t.test('parent runs on demand: a queued baseline of a named parent is leased aft
   const best = unit({ kind: 'baseline', commit: BEST, hardwareClass: H100 })
   t.match(nextUnit(state({ units: [old, best], parentsOnDemand: ['c-old'] })), { action: 'lease', unitId: best.id }, 'the best’s own first')
 })
+
+t.test('parent runs on demand: not by the candidate’s own contributors', async t => {
+  const theirs = unit({ kind: 'baseline', commit: 'c-old', hardwareClass: H100, excludedContributorIds: ['c-me'] })
+  const verification = verify()
+  t.match(nextUnit(state({ units: [theirs, verification], parentsOnDemand: ['c-old'] })), { action: 'lease', unitId: verification.id })
+  t.match(nextUnit(state({ worker: { ...ME, contributorId: 'c-other' }, units: [theirs, verification], parentsOnDemand: ['c-old'] })), { action: 'lease', unitId: theirs.id })
+})
