@@ -5,7 +5,7 @@
  * Seeded: the same command gives the same numbers on any machine.
  */
 import { readFileSync, writeFileSync } from 'node:fs'
-import { DEFAULT_RATCHET_SETTINGS, type RatchetPolicy } from '../../coordinator/src/ratchet/index.ts'
+import { DEFAULT_RATCHET_SETTINGS, type RatchetPolicy, type RatchetSettings } from '../../coordinator/src/ratchet/index.ts'
 import { DEFAULT_EFFECTS, type EffectModel } from './simulate.ts'
 import { simulateGrid, type GridConfig, type GridResult } from './grid.ts'
 
@@ -13,13 +13,13 @@ const SEEDS = Number(process.argv[2] ?? 2)
 const DOC = new URL('../../docs/RATCHET.md', import.meta.url)
 const ONE_PERCENT: EffectModel = { ...DEFAULT_EFFECTS, nullShare: 0.59, harmfulShare: 0.4 }
 
-interface Row { label: string; policy: RatchetPolicy; effects: EffectModel; workers: number; baselineRuns: number }
+interface Row { label: string; policy: RatchetPolicy; effects: EffectModel; workers: number; baselineRuns: number; sequential?: RatchetSettings['sequential'] }
 
 function config(row: Row, seed: number): GridConfig {
   const one = row.workers === 1
   return {
     seed, sigma: 0.038, workers: row.workers, classes: one ? 1 : 4, contributors: one ? 1 : 8, explorations: 1000, effects: row.effects,
-    settings: { ...DEFAULT_RATCHET_SETTINGS, policy: row.policy, allowSelfVerification: one }, baselineRuns: row.baselineRuns,
+    settings: { ...DEFAULT_RATCHET_SETTINGS, policy: row.policy, allowSelfVerification: one, ...(row.sequential ? { sequential: row.sequential } : {}) }, baselineRuns: row.baselineRuns,
     cleanMergeRate: 0.8, interaction: 0.15, outliers: 0.03, priorSigma: 0.01, redecideOnMove: false,
   }
 }
@@ -61,6 +61,13 @@ for (const [prior, effects] of [['30 % real', DEFAULT_EFFECTS], ['1 % real', ONE
     for (const policy of workers > 1 ? ['fixed', 'sequential', 'pooled'] as const : ['fixed', 'sequential'] as const)
       rows.push({ label: `${prior}, ${policy}`, policy, effects, workers, baselineRuns: 4 })
 rows.splice(2, 0, { label: '30 % real, sequential, 8 baselines', policy: 'sequential', effects: DEFAULT_EFFECTS, workers: 16, baselineRuns: 8 })
+// Parent runs on demand (issue 17): with them, the scheduler's standing baselines can be fewer.
+const onDemand = { parentOnDemand: true }
+rows.splice(3, 0, { label: '30 % real, sequential, parent on demand', policy: 'sequential', effects: DEFAULT_EFFECTS, workers: 16, baselineRuns: 4, sequential: onDemand },
+  { label: '30 % real, sequential, parent on demand, 2 baselines', policy: 'sequential', effects: DEFAULT_EFFECTS, workers: 16, baselineRuns: 2, sequential: onDemand })
+const one16 = rows.findIndex(r => r.label === '1 % real, sequential' && r.workers === 16)
+rows.splice(one16 + 1, 0, { label: '1 % real, sequential, parent on demand', policy: 'sequential', effects: ONE_PERCENT, workers: 16, baselineRuns: 4, sequential: onDemand },
+  { label: '1 % real, sequential, parent on demand, 2 baselines', policy: 'sequential', effects: ONE_PERCENT, workers: 16, baselineRuns: 2, sequential: onDemand })
 
 const started = Date.now()
 const table = ['| prior, policy | workers | runs / merge (spread) | merges / campaign | false accepts | gains > 2σ kept | runs on stale candidates | of which evidence dropped | screened claims gone stale | baseline runs | verify runs | true gain / GPU-hour (bpb) |',

@@ -60,7 +60,8 @@ interface Candidate {
   carriedClaim?: { authorId: string; improvement: number }
 }
 interface Worker { id: string; contributor: string; cls: number; noise: number }
-type Unit = QueuedUnit & { origin?: Candidate }
+/** `demandFor`: a parent run on demand, for this candidate (the sequential policy's `parentOnDemand`). */
+type Unit = QueuedUnit & { origin?: Candidate; demandFor?: string }
 
 export interface GridResult {
   runs: number
@@ -196,6 +197,7 @@ class Grid {
       suspectContributorIds: [...this.unreproduced].filter(([, n]) => n >= 2).map(([c]) => c),
       explorationAllowed: self || this.contributorsOn(worker.cls) >= 1 + (cfg.settings.minVerifierContributors ?? 1),
       settings: { baselineRuns: cfg.baselineRuns, allowSelfVerification: self },
+      parentsOnDemand: [...new Set(this.queue.filter(u => u.demandFor !== undefined).map(u => u.commit))],
     })
     if (choice.action === 'none') return undefined
     const unit: Unit = choice.action === 'lease' ? this.queue.find(u => u.id === choice.unitId)!
@@ -310,7 +312,7 @@ class Grid {
     if (d.kind === 'await-baseline' || d.kind === 'hold') return
     if (d.kind === 'verify') return this.verify(c, d)
     c.pending = false
-    this.queue = this.queue.filter(u => !(u.kind === 'verify' && u.commit === c.commit.id))
+    this.queue = this.queue.filter(u => !(u.kind === 'verify' && u.commit === c.commit.id) && !(u.demandFor === c.commit.id && u.leasedTo === null))
     const idea = c.commit.idea!
     if (d.kind === 'merge') {
       if (c.commit.parent !== this.best.id) return this.stale(c, undefined, n)
@@ -318,7 +320,8 @@ class Grid {
       idea.outcome = 'merged'
       this.best = c.commit
       this.mergeCount++
-      this.queue = this.queue.filter(u => u.kind !== 'baseline')
+      // Baselines of the old best go; parent runs on demand stay for the candidates that asked.
+      this.queue = this.queue.filter(u => u.kind !== 'baseline' || u.demandFor !== undefined)
       if (this.cfg.redecideOnMove) for (const o of [...this.candidates.values()]) if (o.pending) this.judge(o)
       return
     }
@@ -334,6 +337,10 @@ class Grid {
     for (let i = queued.length; i < d.needed; i++)
       this.newUnit({ kind: 'verify', commit: c.commit.id, hardwareClass: this.pooled ? null : CLASS(c.cls), candidateWorkerId: c.authorWorker, candidateContributorId: c.author,
         excludedContributorIds: d.excludeContributorIds, measuredBy: (this.runsOf.get(c.commit.id) ?? []).map(r => r.worker) })
+    const demanded = this.queue.filter(u => u.demandFor === c.commit.id).length
+    for (let i = demanded; i < (d.parentRuns ?? 0); i++)
+      this.newUnit({ kind: 'baseline', commit: c.commit.parent!, hardwareClass: CLASS(c.cls),
+        excludedContributorIds: this.cfg.settings.allowSelfVerification ? [] : [c.author, ...(c.carriedClaim ? [c.carriedClaim.authorId] : [])] }).demandFor = c.commit.id
   }
 
   /** The stale path (units/merge.ts mergeStale): a clean three-way merge onto the best, or a rebase unit. */

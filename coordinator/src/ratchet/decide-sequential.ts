@@ -1,7 +1,7 @@
 import { mean } from './stats.ts'
 import type { CandidateSample, CarriedEvidence, ClassRuns, Decision, ParentRun, RatchetInput } from './verdict-types.ts'
 import { contradicted, describe, everyoneElse, evidenceOf, fmt, signed, verifierContributors, type Measured } from './evidence.ts'
-import { boundaries, combine, DEFAULT_SEQUENTIAL, discounted, estimateOf, logLikelihoodRatio, realRateOf, type EffectEstimate, type SequentialSettings } from './sequential.ts'
+import { boundaries, combine, DEFAULT_SEQUENTIAL, discounted, estimateOf, logLikelihoodRatio, parentRunsWanted, realRateOf, type EffectEstimate, type SequentialSettings } from './sequential.ts'
 import type { RatchetSettings } from './settings.ts'
 
 /**
@@ -65,6 +65,7 @@ export function judgeSequential(input: RatchetInput, m: Measured): Decision {
   if (more) return verifications >= seq.maxVerifications
     ? lost(`not decisive after ${verifications} verification runs`)
     : { kind: 'verify', reason: aboveCap ? 'above-cap' : m.author.length ? 'promising' : 'unmeasured', needed: more.needed, excludeContributorIds: more.exclude, evidence: claim,
+      ...onDemand(seq, used.length, m.parentSamples.length, more.needed),
       message: `verify: not decisive yet, ${more.needed} more run(s) needed; ${text}` }
   const guard = guards(input, m, witnessed, independent, aboveCap, selfOk, seq)
   // The next run goes to someone else than the contributor the win rests on: handed to whoever
@@ -72,6 +73,7 @@ export function judgeSequential(input: RatchetInput, m: Measured): Decision {
   // runs by one contributor ("without one: nothing left").
   if (guard && typeof guard === 'object') return { kind: 'verify', reason: aboveCap ? 'above-cap' : 'promising', needed: 1,
     excludeContributorIds: [...m.authors, guard.restsOn], evidence: claim,
+    ...onDemand(seq, used.length, m.parentSamples.length, 1),
     message: `verify: the win does not yet hold without the runs of ${guard.restsOn}; 1 more run by another contributor; ${text}` }
   if (guard) return lost(guard)
   // Verified against its own parent, which is no longer the best: its change goes onto the best
@@ -85,6 +87,12 @@ export function judgeSequential(input: RatchetInput, m: Measured): Decision {
     kind: 'merge', simplification: false, evidence, samples: [...candidate.samples], verifierIds,
     message: `merged: improvement, verified by ${verifierIds.length > 0 ? verifierIds.join(', ') : 'no other contributor'}; ${text}`,
   }
+}
+
+/** The verify decision's `parentRuns`, when the policy asks for parent runs on demand and some are wanted. */
+function onDemand(seq: SequentialSettings, candidateRuns: number, parentRuns: number, needed: number): { parentRuns?: number } {
+  const n = seq.parentOnDemand ? parentRunsWanted(candidateRuns, parentRuns, needed) : 0
+  return n > 0 ? { parentRuns: n } : {}
 }
 
 /** The estimate of a set of runs against the parent's, combined with carried evidence (weighted). */

@@ -4,5 +4,5 @@ export { assertValidSettings, BUDGET_SLACK_SECONDS, budgetProblem, DEFAULT_RATCH
 export { BIAS_MIN_COMMITS, BIAS_SHIFT, BIAS_Z, biasedReporters, CLAIM_GAP_MIN_CANDIDATES, CLAIM_GAP_SIGMA, overclaimers, type ClaimGap, type CommitRun, type ReportingBias, type UnselectedRun } from './bias.ts'
 export { HISTORY_FLOOR_FRACTION, MIN_DEGREES_OF_FREEDOM, noiseFloor, noiseFloorOfGroups, type Measurement, type NoiseFloor } from './noise.ts'
 export { MEDIAN_ABS_NORMAL, mean, median, normalCdf, normalQuantile, pooledSd, robustPooledSd, sampleSd, type PooledSd } from './stats.ts'
-export { boundaries, combine, DEFAULT_SEQUENTIAL, discounted, estimateOf, logLikelihoodRatio, realRateOf, type Boundaries, type EffectEstimate, type SequentialSettings } from './sequential.ts'
+export { boundaries, combine, DEFAULT_SEQUENTIAL, discounted, estimateOf, logLikelihoodRatio, parentRunsWanted, realRateOf, type Boundaries, type EffectEstimate, type SequentialSettings } from './sequential.ts'
 export { carriedFrom } from './decide-sequential.ts'

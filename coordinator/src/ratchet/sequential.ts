@@ -50,6 +50,14 @@ export interface SequentialSettings {
    * so the default leaves the rate uncorrected: strict, at a cost in runs.
    */
   expectedPower: number
+  /**
+   * Ask for runs of the parent, on the candidate's class, alongside its verifications while the
+   * parent has fewer runs than the candidate will: with n_P fixed at the scheduler's baselines the
+   * variance σ²(1/n_C + 1/n_P) cannot fall below σ²/n_P however many verifications run, so a gain
+   * under ~1.8σ could never reach the merge boundary (docs/RATCHET.md, issue 17). Off: production's
+   * coordinator does not queue such runs yet.
+   */
+  parentOnDemand: boolean
 }
 
 export const DEFAULT_SEQUENTIAL: SequentialSettings = {
@@ -61,6 +69,7 @@ export const DEFAULT_SEQUENTIAL: SequentialSettings = {
   priorGains: 1,
   priorIdeas: 10,
   expectedPower: 1,
+  parentOnDemand: false,
 }
 
 /** Inverse-variance combination of two independent estimates of the same effect. */
@@ -114,4 +123,13 @@ export function boundaries(realRate: number, s: SequentialSettings): Boundaries 
   const f = s.falseShare
   const alpha = Math.min(0.05, (f / (1 - f)) * (1 - s.missRate) * (realRate / (1 - realRate)))
   return { upper: Math.log((1 - s.missRate) / alpha), lower: Math.log(s.missRate / (1 - alpha)), alpha }
+}
+
+/**
+ * Parent runs to ask for alongside `needed` more candidate runs: enough that the parent has as many
+ * runs as the candidate will (the split of a fixed number of runs that minimises 1/n_C + 1/n_P),
+ * at most `needed` of them, so the test never waits on more than twice the runs it asked for.
+ */
+export function parentRunsWanted(candidateRuns: number, parentRuns: number, needed: number): number {
+  return Math.max(0, Math.min(needed, candidateRuns + needed - parentRuns))
 }

@@ -134,6 +134,11 @@ export type Decision =
        * allowed), and those that already verified C while too few distinct contributors have.
        */
       excludeContributorIds: string[]
+      /**
+       * Sequential policy with `parentOnDemand`: runs of the candidate's parent on its class wanted
+       * alongside, because the parent's few runs dominate the test's uncertainty. Absent: none.
+       */
+      parentRuns?: number
       message: string
       evidence?: Evidence
     }

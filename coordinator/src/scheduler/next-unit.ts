@@ -4,7 +4,8 @@ import type { UnitKind } from '@autoresearch-grid/shared'
  * In order of value:
  *   1. a baseline of the current best on the worker's class, while the class has fewer than
  *      `baselineRuns` of them (nothing measured on a class can be judged without one, and every
- *      candidate compared against this best gains from a tighter parent mean);
+ *      candidate compared against this best gains from a tighter parent mean); then a queued run
+ *      of a parent the ratchet asked for on demand (`parentsOnDemand`);
  *   2. a verification the worker is eligible for: same class as the candidate's runs, and not a
  *      worker of the candidate's contributor (one contributor may run many workers, so a second
  *      worker on the same token is no independent witness); a worker that has not measured that
@@ -43,6 +44,7 @@ export interface QueuedUnit {
   /**
    * verify: contributors none of whose workers may take it (the ratchet's latest decision). When
    * given, it replaces the rule "not the candidate's contributor" (which self-verification lifts).
+   * A parent run on demand (a baseline named in `parentsOnDemand`): the candidate's authors.
    */
   excludedContributorIds?: readonly string[] | null
   /** verify: the only worker that may take it for now; null or absent: any eligible worker. */
@@ -96,6 +98,12 @@ export interface SchedulerInput {
   /** False when nobody could verify what this worker's class explores: it is offered no exploration. */
   explorationAllowed?: boolean
   settings?: SchedulerSettings
+  /**
+   * Commits whose queued baseline units are parent runs on demand (the sequential policy's
+   * `parentOnDemand`): leased after the best's own baselines, whether or not the commit is still
+   * the best. Absent: only baselines of the best are leased.
+   */
+  parentsOnDemand?: readonly string[]
 }
 
 export type NextUnit =
@@ -115,6 +123,12 @@ function baselineStep(input: SchedulerInput, settings: SchedulerSettings): NextU
   const ofBest = input.units.filter(u => u.kind === 'baseline' && u.commit === input.best && u.hardwareClass === cls)
   const queued = ofBest.filter(u => u.leasedTo === null).sort(oldestFirst)[0]
   if (queued) return { action: 'lease', unitId: queued.id, kind: 'baseline', reason: `baseline of the best on ${cls}` }
+  const wanted = new Set(input.parentsOnDemand ?? [])
+  // Not by the candidate's own contributors (`excludedContributorIds`): a parent measured by its
+  // author is the one number of the test the author would choose.
+  const demand = input.units.filter(u => u.kind === 'baseline' && u.leasedTo === null && u.hardwareClass === cls && wanted.has(u.commit) &&
+    !(u.excludedContributorIds ?? []).includes(input.worker.contributorId)).sort(oldestFirst)[0]
+  if (demand) return { action: 'lease', unitId: demand.id, kind: 'baseline', reason: `a run of ${demand.commit}, the parent of a candidate under test, on ${cls}` }
   const measured = input.baselines[cls] ?? 0
   const running = ofBest.length
   if (measured + running < settings.baselineRuns)

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { decide, type CandidateSample, type CarriedEvidence, type Decision, type RatchetInput } from '../../src/ratchet/decide.ts'
-import { boundaries, combine, DEFAULT_SEQUENTIAL, logLikelihoodRatio, realRateOf } from '../../src/ratchet/sequential.ts'
+import { boundaries, combine, DEFAULT_SEQUENTIAL, logLikelihoodRatio, parentRunsWanted, realRateOf } from '../../src/ratchet/sequential.ts'
 import { carriedFrom } from '../../src/ratchet/decide-sequential.ts'
 import { DEFAULT_RATCHET_SETTINGS, type RatchetSettings } from '../../src/ratchet/settings.ts'
 
@@ -136,4 +136,25 @@ t.test('a win that rests on one verifier asks its next run of someone else', asy
   const d = decide(input([run(0.96, 'a'), run(0.96, 'b'), run(0.96, 'b'), run(1.0, 'c')]))
   t.equal(d.kind, 'verify', d.message)
   if (d.kind === 'verify') t.same([...d.excludeContributorIds].sort(), ['a', 'b'])
+})
+
+t.test('parentOnDemand: a candidate whose parent has fewer runs than it will asks for parent runs alongside', async t => {
+  const parentRuns = [1.0, 1.0].map((valBpb, i) => ({ valBpb, contributorId: `p${i}` }))
+  const few = { parentSamples: parentRuns.map(r => r.valBpb), parentRuns }
+  const on = decide(input([run(0.985, 'a')], { ...few, settings: { ...SETTINGS, sequential: { parentOnDemand: true } } }))
+  t.equal(on.kind, 'verify', on.message)
+  // 1 run of C and 2 more asked for: 3 against the parent's 2, so 1 parent run.
+  t.equal(on.kind === 'verify' && on.parentRuns, 1)
+  const off = decide(input([run(0.985, 'a')], few))
+  t.equal(off.kind === 'verify' && off.parentRuns, undefined, 'off by default')
+  // The parent has 8 runs already: none wanted.
+  const enough = decide(input([run(0.985, 'a')], { settings: { ...SETTINGS, sequential: { parentOnDemand: true } } }))
+  t.equal(enough.kind === 'verify' && enough.parentRuns, undefined)
+})
+
+t.test('parentRunsWanted: as many as the candidate will have, never more than the runs asked for', async t => {
+  t.equal(parentRunsWanted(1, 4, 2), 0)
+  t.equal(parentRunsWanted(4, 4, 2), 2)
+  t.equal(parentRunsWanted(5, 4, 1), 1)
+  t.equal(parentRunsWanted(9, 4, 3), 3)
 })

@@ -208,3 +208,21 @@ t.test("a suspect's worker runs no baseline or verification of others (they woul
   t.match(nextUnit(state({ ...wanted, suspectContributorIds: ['c-someone-else'] })), { action: 'create', kind: 'baseline' })
   t.match(nextUnit(state({ units: [v], suspectContributorIds: ['c-someone-else'] })), { action: 'lease', unitId: v.id })
 })
+
+t.test('parent runs on demand: a queued baseline of a named parent is leased after the best’s own, even when it is no longer the best', async t => {
+  const old = unit({ kind: 'baseline', commit: 'c-old', hardwareClass: H100 })
+  const verification = verify()
+  t.match(nextUnit(state({ units: [verification, old], parentsOnDemand: ['c-old'] })), { action: 'lease', unitId: old.id, kind: 'baseline' })
+  t.match(nextUnit(state({ units: [verification, old] })), { action: 'lease', unitId: verification.id }, 'not named: left alone')
+  const other = unit({ kind: 'baseline', commit: 'c-old', hardwareClass: 'a100' })
+  t.match(nextUnit(state({ units: [verification, other], parentsOnDemand: ['c-old'] })), { action: 'lease', unitId: verification.id }, 'another class: left alone')
+  const best = unit({ kind: 'baseline', commit: BEST, hardwareClass: H100 })
+  t.match(nextUnit(state({ units: [old, best], parentsOnDemand: ['c-old'] })), { action: 'lease', unitId: best.id }, 'the best’s own first')
+})
+
+t.test('parent runs on demand: not by the candidate’s own contributors', async t => {
+  const theirs = unit({ kind: 'baseline', commit: 'c-old', hardwareClass: H100, excludedContributorIds: ['c-me'] })
+  const verification = verify()
+  t.match(nextUnit(state({ units: [theirs, verification], parentsOnDemand: ['c-old'] })), { action: 'lease', unitId: verification.id })
+  t.match(nextUnit(state({ worker: { ...ME, contributorId: 'c-other' }, units: [theirs, verification], parentsOnDemand: ['c-old'] })), { action: 'lease', unitId: theirs.id })
+})
