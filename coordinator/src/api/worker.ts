@@ -17,6 +17,15 @@ import { accessGeneration, workerChanged } from '../auth/access.ts'
 import { tickBatch } from '../db/tick-batch.ts'
 import { KnownSources, withSourceHash } from '../workers/known-sources.ts'
 
+/**
+ * A full feed (as many units held as its capacity) looks again at least every this many poll
+ * intervals (60 s at the default 2 s); a feed with room, every 5 as before. Full feeds woke every
+ * 5 too, the only way one heard of its own lease running out: at 10,000 connected workers, 1,000
+ * wake-ups a second, each a count of the worker's leases, a timer and a promise
+ * (docs/PERFORMANCE.md, "Fourth pass"). Expiry now wakes the worker's feeds itself.
+ */
+export const FULL_FEED_POLLS = 30
+
 const WorkerRef = z.object({ workerId: z.string().max(64) })
 
 type WorkerCtx = ApiContext & { principal: { kind: 'worker'; contributorId: string } }
@@ -121,9 +130,12 @@ export const workerRouter = router({
             yield { type: 'idle', reason: 'no work for now: every campaign is paused or waiting' } satisfies AssignmentEvent
           }
           if (dirty || signal?.aborted) continue
-          // Sleep until something changes, with a slow timer for leases that expire on their own.
+          // Sleep until something changes, with a slow timer for work that turns up without an
+          // event. A full feed can only take work once one of its leases ends, and every way that
+          // happens wakes it (a report, an expiry, a requeue by its hello: events/bus.ts), so its
+          // timer is only a backstop (FULL_FEED_POLLS).
           await new Promise<void>(resolve => {
-            const timer = setTimeout(resolve, app.settings.pollMs * 5)
+            const timer = setTimeout(resolve, app.settings.pollMs * (held < capacity ? 5 : FULL_FEED_POLLS))
             wake = () => { clearTimeout(timer); resolve() }
           })
           wake = null

@@ -67,6 +67,13 @@ export class Bus {
   declareCapacity(workerId: string, capacity: number): void {
     for (const f of this.feeds.get(workerId) ?? []) f.fn({ type: 'capacity', workerId, capacity })
   }
+  /**
+   * Wakes a worker's own feeds (never the general stream): a lease of its ran out, so it may have
+   * room for work again. Its feed is not hungry while it is full, so `work-available` passes it by.
+   */
+  wakeWorker(workerId: string): void {
+    for (const f of this.feeds.get(workerId) ?? []) f.fn({ type: 'work-available', campaign: '*' })
+  }
   /** Workers with an assignment feed open: the connected workers. */
   get workersWithFeeds(): number {
     return this.feeds.size

@@ -41,6 +41,8 @@ export function expireLeases(ctx: Ctx): number {
       logEvent(tx, u.campaign, 'lease-expired', { unit: u.id, worker: u.workerId, kind: u.kind })
     }
   })
+  // The workers that lost them may have room again: their feeds look now, not at their slow timer.
+  for (const w of new Set(expired.map(u => u.workerId))) if (w) ctx.bus.wakeWorker(w)
   for (const c of new Set(expired.map(u => u.campaign))) ctx.bus.emit({ type: 'work-available', campaign: c })
   return expired.length
 }

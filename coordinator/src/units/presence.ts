@@ -32,6 +32,8 @@ export function hello(ctx: Ctx, contributorId: string, hi: WorkerHello): HelloRe
     }
     return workerId
   })
+  // A feed of this worker still open has room again (it is not hungry while full).
+  ctx.bus.wakeWorker(workerId)
   ctx.bus.emit({ type: 'work-available', campaign: '*' })
   return { workerId, campaigns: campaignsFor(ctx, hi.fingerprints), heartbeatSeconds: heartbeatSeconds(ctx.bus.workersWithFeeds + 1) }
 }
