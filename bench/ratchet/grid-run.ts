@@ -68,6 +68,11 @@ rows.splice(3, 0, { label: '30 % real, sequential, parent on demand', policy: 's
 const one16 = rows.findIndex(r => r.label === '1 % real, sequential' && r.workers === 16)
 rows.splice(one16 + 1, 0, { label: '1 % real, sequential, parent on demand', policy: 'sequential', effects: ONE_PERCENT, workers: 16, baselineRuns: 4, sequential: onDemand },
   { label: '1 % real, sequential, parent on demand, 2 baselines', policy: 'sequential', effects: ONE_PERCENT, workers: 16, baselineRuns: 2, sequential: onDemand })
+// Both of session 12's changes together: pooled evidence and parent runs on demand.
+for (const [prior, effects] of [['30 % real', DEFAULT_EFFECTS], ['1 % real', ONE_PERCENT]] as const) {
+  const at = rows.findIndex(r => r.label === `${prior}, pooled`)
+  rows.splice(at + 1, 0, { label: `${prior}, pooled, parent on demand, 2 baselines`, policy: 'pooled', effects, workers: 16, baselineRuns: 2, sequential: onDemand })
+}
 
 const started = Date.now()
 const table = ['| prior, policy | workers | runs / merge (spread) | merges / campaign | false accepts | gains > 2σ kept | runs on stale candidates | of which evidence dropped | screened claims gone stale | baseline runs | verify runs | true gain / GPU-hour (bpb) |',
