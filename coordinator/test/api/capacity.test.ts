@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { WorkUnit } from '@autoresearch-grid/shared'
-import { CPU, report, startCoordinator, wsClient } from '../helpers.ts'
+import { report, startCoordinator, subscribedWorker } from '../helpers.ts'
 import { sleep, until as poll } from '../../../shared/test/support/until.ts'
 
 // A worker's capacity (how many units it holds at once, its pipeline depth) is set when it
@@ -10,12 +10,7 @@ t.test("a heartbeat's capacity raises and lowers how many units the feed hands o
   const c = await startCoordinator()
   t.teardown(c.close)
   await c.campaign('demo') // one baseline, then explorations: always work to hand out
-  const { api, close } = wsClient(c.url, c.workerToken())
-  t.teardown(close)
-  const { workerId } = await api.worker.hello.mutate({ name: 'w', hardware: CPU, fingerprints: {}, version: 't' })
-  const units: WorkUnit[] = []
-  const sub = api.worker.assignments.subscribe({ workerId, capacity: 1 }, { onData: e => { if (e.type === 'unit') units.push(e.unit) } })
-  t.teardown(() => sub.unsubscribe())
+  const { api, workerId, units } = await subscribedWorker(c, fn => t.teardown(fn))
   const until = async (n: number) => {
     await poll(`${n} units`, () => units.length >= n, { everyMs: 20 })
     return units.length

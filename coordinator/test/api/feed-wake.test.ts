@@ -1,6 +1,5 @@
 import t from 'tap'
-import type { WorkUnit } from '@autoresearch-grid/shared'
-import { CPU, startCoordinator, wsClient } from '../helpers.ts'
+import { startCoordinator, subscribedWorker } from '../helpers.ts'
 import { sleep, until } from '../../../shared/test/support/until.ts'
 import { expireLeases } from '../../src/units/leases.ts'
 
@@ -12,12 +11,7 @@ t.test('a lease that runs out wakes its worker\'s full feed, which leases again 
   const c = await startCoordinator({ pollMs: 2000 })
   t.teardown(c.close)
   await c.campaign('demo')
-  const { api, close } = wsClient(c.url, c.workerToken())
-  t.teardown(close)
-  const { workerId } = await api.worker.hello.mutate({ name: 'w', hardware: CPU, fingerprints: {}, version: 't' })
-  const units: WorkUnit[] = []
-  const sub = api.worker.assignments.subscribe({ workerId, capacity: 1 }, { onData: e => { if (e.type === 'unit') units.push(e.unit) } })
-  t.teardown(() => sub.unsubscribe())
+  const { units } = await subscribedWorker(c, fn => t.teardown(fn))
   await until('the first unit', () => units.length === 1, { everyMs: 20 })
 
   // An hour later its lease has run out; the sweep returns the unit to the queue.
