@@ -17,6 +17,9 @@ import { accessGeneration, workerChanged } from '../auth/access.ts'
 import { tickBatch } from '../db/tick-batch.ts'
 import { KnownSources, withSourceHash } from '../workers/known-sources.ts'
 
+/** A feed with nothing to wake it looks again after this many polls (30 × 2 s by default). */
+const FEED_SAFETY_NET_POLLS = 30
+
 const WorkerRef = z.object({ workerId: z.string().max(64) })
 
 type WorkerCtx = ApiContext & { principal: { kind: 'worker'; contributorId: string } }
@@ -44,10 +47,20 @@ export const workerRouter = router({
     return reply
   }),
 
-  heartbeat: workerProcedure.input(Heartbeat).mutation(({ ctx, input }) => {
+  /**
+   * Answered before its commit is on disk (ProcedureMeta): what a heartbeat writes (last seen,
+   * progress, a renewed lease) may be lost to a power cut without harm, since a restarted
+   * coordinator extends every lease anyway (units/leases.ts) and the next beat writes it again. At
+   * 10,000 workers the heartbeats alone asked for ~50-100 fdatasyncs a second.
+   */
+  heartbeat: workerProcedure.meta({ acknowledgeBeforeSync: true }).input(Heartbeat).mutation(async ({ ctx, input }) => {
     const worker = me(ctx, input.workerId)
     // Heartbeats of one turn of the event loop share one transaction (db/tick-batch.ts).
-    return tickBatch(ctx.app.db).add(() => heartbeat(ctx.app, worker, input))
+    const reply = await tickBatch(ctx.app.db).add(() => heartbeat(ctx.app, worker, input))
+    // A unit taken from this worker (a cancelled verification, a lease lost) frees room: its feed
+    // looks again now rather than at its slow timer.
+    if (reply.cancelled.length) ctx.app.bus.emit({ type: 'unit-done', workerId: worker.id, unitId: reply.cancelled[0] })
+    return reply
   }),
 
   report: workerProcedure.input(WorkerRef.extend({ report: Report })).output(ReportReply)
@@ -121,9 +134,12 @@ export const workerRouter = router({
             yield { type: 'idle', reason: 'no work for now: every campaign is paused or waiting' } satisfies AssignmentEvent
           }
           if (dirty || signal?.aborted) continue
-          // Sleep until something changes, with a slow timer for leases that expire on their own.
+          // Sleep until something changes. What frees room in a feed wakes it (a report, an expired
+          // lease, a heartbeat told of a cancelled unit: `unit-done`); the slow timer is a safety
+          // net for anything else. At every 5 polls (10 s), 10,000 idle feeds woke 1,000 times a
+          // second, each reading its leases: ~1/7 of the coordinator's time with no report flowing.
           await new Promise<void>(resolve => {
-            const timer = setTimeout(resolve, app.settings.pollMs * 5)
+            const timer = setTimeout(resolve, app.settings.pollMs * FEED_SAFETY_NET_POLLS)
             wake = () => { clearTimeout(timer); resolve() }
           })
           wake = null

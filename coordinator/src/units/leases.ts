@@ -42,5 +42,7 @@ export function expireLeases(ctx: Ctx): number {
     }
   })
   for (const c of new Set(expired.map(u => u.campaign))) ctx.bus.emit({ type: 'work-available', campaign: c })
+  // The worker that held it has room again: its feed (if it is still connected) looks now.
+  for (const u of expired) if (u.workerId) ctx.bus.emit({ type: 'unit-done', workerId: u.workerId, unitId: u.id })
   return expired.length
 }
