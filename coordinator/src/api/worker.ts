@@ -78,8 +78,8 @@ export const workerRouter = router({
   /**
    * The worker's feed: work units whenever it has room for one (capacity: how many it holds at
    * once, its pipeline depth; a heartbeat may change it later), and news of a new best. Waits on
-   * the coordinator's bus rather than polling the database, with a slow timer for leases that
-   * expire without an event. A unit's source is left out when the worker holds it (`sources`).
+   * the coordinator's bus rather than polling the database, with a slow timer as a safety net for
+   * room freed without an event. A unit's source is left out when the worker holds it (`sources`).
    */
   assignments: workerProcedure.input(WorkerRef.extend({ capacity: z.number().int().min(1).max(LIMITS.capacity).default(1), fingerprints: z.record(z.string(), z.string()).default({}),
     sources: HeldSources.optional() }))
