@@ -34,9 +34,14 @@ t.test('a worker whose lease ran out is offered work again at once, not at its f
 t.test('a heartbeat is answered while the disk sync is stalled; a report still waits for it', async t => {
   const { c, api, workerId, units } = await oneWorker(t)
   const synced = c.app.db.durable
-  let release = () => {}
-  c.app.db.durable = () => new Promise<void>(resolve => { release = () => void synced().then(resolve) })
-  t.teardown(() => release())
+  // Every sync asked for while stalled waits here; `release` restores the disk and lets them all go.
+  const stalled: (() => void)[] = []
+  c.app.db.durable = () => new Promise<void>(resolve => { stalled.push(() => void synced().then(resolve)) })
+  const release = () => {
+    c.app.db.durable = synced
+    for (const go of stalled.splice(0)) go()
+  }
+  t.teardown(release)
   const beat = await Promise.race([api.worker.heartbeat.mutate({ workerId, units: [{ unitId: units[0].id, leaseToken: units[0].leaseToken, progress: null }] }), sleep(10_000)])
   t.same(beat?.cancelled, [], 'the heartbeat is answered, its lease renewed')
   let reported = false
