@@ -77,6 +77,12 @@ export interface LoadResult {
   windowSeconds: number
   /** The machine's 1-minute load average when the run began: anything above ~0 is someone else's work. */
   loadBefore: number
+  /**
+   * Coordinator CPU (of one core) between "go" and the window, when every worker is connected and
+   * training but no run has ended yet: heartbeats, keep-alives, timers and garbage collection with
+   * no report and no lease, the fixed cost of the connected workers. NaN when that phase is under 4 s.
+   */
+  quietCpuPercent: number
   /** The most units waiting in the queue at once during the window (sampled twice a second). */
   queuedMax: number
 }
@@ -187,7 +193,17 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
 
     // Everyone trains from now on; the window opens when the first of those runs end.
     for (const c of clients) c.send({ type: 'go' } satisfies ToClient)
-    await sleep(meanTrainMs / 2)
+    // Runs last 0.5-1.5 × the mean (client.ts): until half the mean has passed no report arrives.
+    const quietMs = meanTrainMs / 2 - 2000
+    let quietCpuPercent = NaN
+    if (quietMs >= 4000) {
+      await sleep(1000)
+      const a = sample(pid)
+      await sleep(quietMs)
+      const b = sample(pid)
+      if (a && b) quietCpuPercent = (100 * (b.cpuSeconds - a.cpuSeconds)) / (quietMs / 1000)
+      await sleep(1000)
+    } else await sleep(meanTrainMs / 2)
     const windowStart = Date.now()
     const first: ProcSample | null = sample(pid)
     const clientsFirst = clients.map(c => sample(c.pid!))
@@ -247,6 +263,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       errors,
       windowSeconds,
       loadBefore,
+      quietCpuPercent,
       queuedMax,
     }
   } finally {

@@ -45,7 +45,7 @@ for (const workers of sizes) {
   console.error(`# ${workers} workers, ${seconds} s window, ${rate} reports/s offered`)
   const r = await runLoad({ workers, seconds, rate, log, connectTimeoutSeconds: Number(values['connect-timeout']), nodeArgs: values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : [] })
   results.push(r)
-  log(`experiments ${JSON.stringify(r.experiments)}, merges ${r.merges}, queued units at most ${r.queuedMax}, heartbeats ${fmt(r.heartbeatsPerSecond)}/s, clients used ${fmt(r.clientCpuPercent)} % CPU, ` +
+  log(`experiments ${JSON.stringify(r.experiments)}, merges ${r.merges}, queued units at most ${r.queuedMax}, heartbeats ${fmt(r.heartbeatsPerSecond)}/s, coordinator CPU before the first report ${fmt(r.quietCpuPercent)} %, clients used ${fmt(r.clientCpuPercent)} % CPU, ` +
     `load average before the run ${fmt(r.loadBefore, 1)}`)
   for (const [e, n] of Object.entries(r.errors)) log(`error ×${n}: ${e}`)
 }

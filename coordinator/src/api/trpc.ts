@@ -42,7 +42,14 @@ function errorCodeOf(error: TRPCError): ErrorCode {
   return 'internal'
 }
 
-const t = initTRPC.context<ApiContext>().create({
+/**
+ * What a procedure declares about itself. `acknowledgeBeforeSync`: a mutation whose writes may be
+ * lost to a power cut without harm is answered without waiting for the WAL's fdatasync (see
+ * `durable`); its commit is still synced with the next one that waits.
+ */
+export interface ProcedureMeta { acknowledgeBeforeSync?: boolean }
+
+const t = initTRPC.context<ApiContext>().meta<ProcedureMeta>().create({
   errorFormatter({ shape, error }) {
     return { ...shape, data: { ...shape.data, stack: undefined, errorCode: errorCodeOf(error) } }
   },
@@ -80,11 +87,11 @@ async function* withUserErrors<T>(events: AsyncIterable<T>): AsyncGenerator<T> {
 /**
  * Durable before acknowledged (DESIGN §11): a mutation's answer waits until what it committed is
  * on disk. Transactions commit without waiting for the disk; concurrent callers share one sync
- * (group commit, db/open.ts).
+ * (group commit, db/open.ts). A procedure can opt out with `acknowledgeBeforeSync` (ProcedureMeta).
  */
-const durable = t.middleware(async ({ ctx, type, next }) => {
+const durable = t.middleware(async ({ ctx, type, meta, next }) => {
   const result = await next()
-  if (type === 'mutation') await ctx.app.db.durable()
+  if (type === 'mutation' && !meta?.acknowledgeBeforeSync) await ctx.app.db.durable()
   return result
 })
 

@@ -20,9 +20,10 @@ import { KnownSources, withSourceHash } from '../workers/known-sources.ts'
 /**
  * A full feed (as many units held as its capacity) looks again at least every this many poll
  * intervals (60 s at the default 2 s); a feed with room, every 5 as before. Full feeds woke every
- * 5 too, the only way one heard of its own lease running out: at 10,000 connected workers, 1,000
- * wake-ups a second, each a count of the worker's leases, a timer and a promise
- * (docs/PERFORMANCE.md, "Fourth pass"). Expiry now wakes the worker's feeds itself.
+ * 5 too: at 10,000 connected workers, 1,000 wake-ups a second, each a count of the worker's
+ * leases, a timer and a promise (docs/PERFORMANCE.md, "Fourth pass"). A lease that runs out does
+ * not wake the feed (units/leases.ts says why): its worker gets new work at this timer, or takes
+ * the unit back with its next heartbeat.
  */
 export const FULL_FEED_POLLS = 30
 
@@ -53,10 +54,20 @@ export const workerRouter = router({
     return reply
   }),
 
-  heartbeat: workerProcedure.input(Heartbeat).mutation(({ ctx, input }) => {
+  /**
+   * Answered before its commit is on disk (ProcedureMeta): what a heartbeat writes (last seen,
+   * progress, a renewed lease) may be lost to a power cut without harm, since a restarted
+   * coordinator extends every lease anyway (units/leases.ts) and the next beat writes it again. At
+   * 10,000 workers the heartbeats alone asked for ~50-100 fdatasyncs a second.
+   */
+  heartbeat: workerProcedure.meta({ acknowledgeBeforeSync: true }).input(Heartbeat).mutation(async ({ ctx, input }) => {
     const worker = me(ctx, input.workerId)
     // Heartbeats of one turn of the event loop share one transaction (db/tick-batch.ts).
-    return tickBatch(ctx.app.db).add(() => heartbeat(ctx.app, worker, input))
+    const reply = await tickBatch(ctx.app.db).add(() => heartbeat(ctx.app, worker, input))
+    // A unit taken from this worker (a cancelled verification, a lease lost) frees room: its feed
+    // looks again now rather than at its slow timer.
+    if (reply.cancelled.length) ctx.app.bus.wakeWorker(worker.id)
+    return reply
   }),
 
   report: workerProcedure.input(WorkerRef.extend({ report: Report })).output(ReportReply)
@@ -74,8 +85,8 @@ export const workerRouter = router({
   /**
    * The worker's feed: work units whenever it has room for one (capacity: how many it holds at
    * once, its pipeline depth; a heartbeat may change it later), and news of a new best. Waits on
-   * the coordinator's bus rather than polling the database, with a slow timer for leases that
-   * expire without an event. A unit's source is left out when the worker holds it (`sources`).
+   * the coordinator's bus rather than polling the database, with a slow timer as a safety net for
+   * room freed without an event. A unit's source is left out when the worker holds it (`sources`).
    */
   assignments: workerProcedure.input(WorkerRef.extend({ capacity: z.number().int().min(1).max(LIMITS.capacity).default(1), fingerprints: z.record(z.string(), z.string()).default({}),
     sources: HeldSources.optional() }))
@@ -131,9 +142,9 @@ export const workerRouter = router({
           }
           if (dirty || signal?.aborted) continue
           // Sleep until something changes, with a slow timer for work that turns up without an
-          // event. A full feed can only take work once one of its leases ends, and every way that
-          // happens wakes it (a report, an expiry, a requeue by its hello: events/bus.ts), so its
-          // timer is only a backstop (FULL_FEED_POLLS).
+          // event. A full feed can only take work once one of its leases ends: a report, a requeue
+          // by its hello and a heartbeat told of a cancelled unit wake it (events/bus.ts); an expiry
+          // is left to its slow timer (FULL_FEED_POLLS).
           await new Promise<void>(resolve => {
             const timer = setTimeout(resolve, app.settings.pollMs * (held < capacity ? 5 : FULL_FEED_POLLS))
             wake = () => { clearTimeout(timer); resolve() }

@@ -41,8 +41,9 @@ export function expireLeases(ctx: Ctx): number {
       logEvent(tx, u.campaign, 'lease-expired', { unit: u.id, worker: u.workerId, kind: u.kind })
     }
   })
-  // The workers that lost them may have room again: their feeds look now, not at their slow timer.
-  for (const w of new Set(expired.map(u => u.workerId))) if (w) ctx.bus.wakeWorker(w)
+  // The workers that held them are not woken: a live one takes its unit back with its next
+  // heartbeat (units/presence.ts), and its feed handing the unit out again first would refuse the
+  // run it still trains (faults/reports.test.ts). Its full feed looks again at its slow timer.
   for (const c of new Set(expired.map(u => u.campaign))) ctx.bus.emit({ type: 'work-available', campaign: c })
   return expired.length
 }
