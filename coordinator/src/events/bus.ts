@@ -68,8 +68,9 @@ export class Bus {
     for (const f of this.feeds.get(workerId) ?? []) f.fn({ type: 'capacity', workerId, capacity })
   }
   /**
-   * Wakes a worker's own feeds (never the general stream): a lease of its ran out, so it may have
-   * room for work again. Its feed is not hungry while it is full, so `work-available` passes it by.
+   * Wakes a worker's own feeds (never the general stream): room was freed without a report (its
+   * hello requeued its units, a heartbeat learnt of a cancelled unit). Its feed is not hungry while
+   * it is full, so `work-available` passes it by. An expired lease does not wake it (units/leases.ts).
    */
   wakeWorker(workerId: string): void {
     for (const f of this.feeds.get(workerId) ?? []) f.fn({ type: 'work-available', campaign: '*' })
