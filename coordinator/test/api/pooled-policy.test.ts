@@ -11,12 +11,14 @@ const GPU: Hardware = { ...CPU, gpus: [{ name: 'NVIDIA GeForce RTX 4090', memory
  * claim is 5σ better. Its verifications carry no class: they are drawn among the approved classes'
  * workers, so dee verifies it too, against the GPU class's own parent, and the verdict pools both
  * classes' runs. (eve only makes cpu a class that may explore; she is banned before the draw so
- * that it is between ben and dee, one each.)
+ * that it is between ben and dee, one each.) `parallel`, which pools the same way and asks for
+ * several runs per look, plays the same.
  */
-t.test('a pooled campaign verifies a candidate on another approved class and counts that run against its own parent', async t => {
+for (const policy of ['pooled', 'parallel'] as const)
+t.test(`a ${policy} campaign verifies a candidate on another approved class and counts that run against its own parent`, async t => {
   const c = await startCoordinator()
   t.teardown(c.close)
-  await c.campaign('demo', { baselineRuns: 2, priorSigma: 0.01, policy: 'pooled' })
+  await c.campaign('demo', { baselineRuns: 2, priorSigma: 0.01, policy })
   const admin = httpClient(c.url, c.adminToken())
   const [a, b, e] = await joinWorkers(c, ['ann', 'ben', 'eve'])
   const gpu = wsClient(c.url, c.workerToken('dee'))
