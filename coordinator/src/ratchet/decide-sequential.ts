@@ -26,7 +26,7 @@ import type { RatchetPolicy, RatchetSettings } from './settings.ts'
  * every class at once.
  *
  * `parallel` is `pooled` with PARALLEL_SEQUENTIAL's knobs: several runs per look, a candidate whose
- * parent was replaced moved onto the best at its next look, and a wild parent run left out.
+ * parent was replaced moved onto the best at its next look, and a wild run tamed (`wildSigmas`).
  */
 export function judgeSequential(input: RatchetInput, m: Measured): Decision {
   const { candidate, sigma, settings } = input
@@ -38,7 +38,7 @@ export function judgeSequential(input: RatchetInput, m: Measured): Decision {
   const used = aboveCap ? m.independent : candidate.samples
   const carried = candidate.carried
   const others = (s: CandidateSample) => !m.authors.has(s.contributorId)
-  const cut = seq.robustParent
+  const cut = seq.wildSigmas
   const all = pooled(withCarried(used, m.parentSamples, sigma, aboveCap ? carried?.independent : carried?.all, seq.carryWeight, cut), m.elsewhere, sigma, aboveCap ? others : () => true, () => true, cut)
   const independent = pooled(withCarried(m.independent, m.parentSamples, sigma, carried?.independent, seq.carryWeight, cut), m.elsewhere, sigma, others, () => true, cut)
   // Every other contributor's run of C, on any class the verdict pools: the guards' witnesses.
@@ -114,13 +114,19 @@ export function sequentialSettingsOf(policy: RatchetPolicy | undefined, override
 
 /**
  * The estimate of a set of runs against the parent's, combined with carried evidence (weighted);
- * parent runs further than `cutoff`·σ from their median left out (robustParent).
+ * parent runs further than `cutoff`·σ from their median left out, and each candidate run counted at
+ * most `cutoff`·σ from the parent's mean (wildSigmas).
  */
 function withCarried(runs: readonly CandidateSample[], parentRuns: readonly number[], sigma: number, carried: EffectEstimate | null | undefined, weight: number, cutoff: number): EffectEstimate | undefined {
   const parent = withoutWild(parentRuns, sigma, cutoff)
-  const own = runs.length > 0 && parent.length > 0 ? estimateOf(mean(runs.map(s => s.valBpb)), runs.length, mean(parent), parent.length, sigma) : undefined
+  const own = runs.length > 0 && parent.length > 0 ? estimateOf(mean(clipped(runs, mean(parent), sigma, cutoff)), runs.length, mean(parent), parent.length, sigma) : undefined
   const prior = carried ? discounted(carried, weight) : undefined
   return own && prior ? combine(own, prior) : own ?? prior
+}
+
+/** The candidates' runs, each counted at most `cutoff`·σ from the parent's mean (wildSigmas; 0: as they are). */
+function clipped(runs: readonly CandidateSample[], parentMean: number, sigma: number, cutoff: number): number[] {
+  return runs.map(s => (cutoff > 0 ? Math.min(parentMean + cutoff * sigma, Math.max(parentMean - cutoff * sigma, s.valBpb)) : s.valBpb))
 }
 
 /**
@@ -135,7 +141,7 @@ function pooled(own: EffectEstimate | undefined, elsewhere: readonly ClassRuns[]
     const runs = k.samples.filter(keep)
     const parent = withoutWild(k.parentRuns.filter(keepParent).map(r => r.valBpb), k.sigma, cutoff)
     if (!runs.length || !parent.length || !(k.sigma > 0)) continue
-    const x = estimateOf(mean(runs.map(s => s.valBpb)), runs.length, mean(parent), parent.length, k.sigma)
+    const x = estimateOf(mean(clipped(runs, mean(parent), k.sigma, cutoff)), runs.length, mean(parent), parent.length, k.sigma)
     const scale = sigma / k.sigma
     const theirs = { delta: x.delta * scale, variance: x.variance * scale * scale }
     e = e ? combine(e, theirs) : theirs
@@ -151,7 +157,7 @@ function pooled(own: EffectEstimate | undefined, elsewhere: readonly ClassRuns[]
  * runs the origin passes on what it carried, unchanged.
  */
 export function carriedFrom(runs: readonly CandidateSample[], parent: readonly number[], sigma: number, authors: ReadonlySet<string>,
-  carried: CarriedEvidence | undefined, weight: number = DEFAULT_SEQUENTIAL.carryWeight, cutoff: number = DEFAULT_SEQUENTIAL.robustParent): CarriedEvidence | undefined {
+  carried: CarriedEvidence | undefined, weight: number = DEFAULT_SEQUENTIAL.carryWeight, cutoff: number = DEFAULT_SEQUENTIAL.wildSigmas): CarriedEvidence | undefined {
   if (!runs.length || !parent.length) return carried
   const independentRuns = runs.filter(s => !authors.has(s.contributorId))
   const independent = withCarried(independentRuns, parent, sigma, carried?.independent, weight, cutoff)
@@ -208,8 +214,8 @@ function guards(input: RatchetInput, m: Measured, witnessed: Measured, independe
     const parent = (p2.length ? p2 : m.parentRuns).map(r => r.valBpb)
     const theirs = carried?.independent && !carried.contributorIds.includes(k) ? carried.independent : undefined
     // On the other classes a parent left with none of its runs drops out of the pool, rather than fall back to k's.
-    const e = pooled(withCarried(rest, parent, sigma, theirs, seq.carryWeight, seq.robustParent), m.elsewhere, sigma,
-      s => s.contributorId !== k && !m.authors.has(s.contributorId), r => r.contributorId !== k && !m.authors.has(r.contributorId), seq.robustParent)
+    const e = pooled(withCarried(rest, parent, sigma, theirs, seq.carryWeight, seq.wildSigmas), m.elsewhere, sigma,
+      s => s.contributorId !== k && !m.authors.has(s.contributorId), r => r.contributorId !== k && !m.authors.has(r.contributorId), seq.wildSigmas)
     if (clears(e, settings.z, settings.minDelta)) continue
     // Only a win the others' runs show by themselves at the verdict's bar earns another look.
     return clears(independent, settings.z, settings.minDelta) && witnessed.independent.length < seq.maxVerifications ? { restsOn: k }

@@ -74,12 +74,15 @@ export interface SequentialSettings {
    */
   carryOnMove: boolean
   /**
-   * A parent run further than this many σ from the median of the parent's runs on its class (with
-   * at least 3 of them) is left out of the parent's mean; 0: none. Every candidate of a parent is
-   * measured against the same few runs, so one wild baseline (the grid has 3 % of runs at 4× the
-   * noise) made null changes look like gains, and more runs of the candidates could not undo it.
+   * Wild runs (the grid has 3 % of runs at 4× the noise), in σ of their class; 0: none. A parent
+   * run further than this from the median of the parent's runs on its class (with at least 3 of
+   * them) is left out of the parent's mean: every candidate of a parent is measured against the
+   * same few runs, so one wild baseline made null changes look like gains, and more runs of the
+   * candidates could not undo it. A candidate's run counts at most this far from the parent's mean:
+   * a single wild run on a class with few runs lifted the pooled test by 3–5 nats at once. With
+   * `runsPerLook` and `carryOnMove` but neither, 3 of 86 merges at the 1 % prior were false.
    */
-  robustParent: number
+  wildSigmas: number
 }
 
 export const DEFAULT_SEQUENTIAL: SequentialSettings = {
@@ -94,11 +97,11 @@ export const DEFAULT_SEQUENTIAL: SequentialSettings = {
   parentOnDemand: false,
   runsPerLook: 1,
   carryOnMove: false,
-  robustParent: 0,
+  wildSigmas: 0,
 }
 
 /** The `parallel` policy's knobs over DEFAULT_SEQUENTIAL (docs/RATCHET.md, "Third round, session 13"). */
-export const PARALLEL_SEQUENTIAL: Partial<SequentialSettings> = { runsPerLook: 4, carryOnMove: true, robustParent: 3 }
+export const PARALLEL_SEQUENTIAL: Partial<SequentialSettings> = { runsPerLook: 4, carryOnMove: true, wildSigmas: 3 }
 
 /** The runs left after leaving out those further than `cutoff`·σ from their median (at least 3 runs; cutoff 0: all). */
 export function withoutWild(xs: readonly number[], sigma: number, cutoff: number): number[] {

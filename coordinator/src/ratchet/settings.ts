@@ -8,8 +8,9 @@ import type { SequentialSettings } from './sequential.ts'
  * `pooled`, `sequential` with the verifications of every approved class as evidence, each class's
  * Δ against that class's own parent runs, in units of that class's σ (decide-sequential.ts);
  * `parallel`, `pooled` with the knobs of PARALLEL_SEQUENTIAL (sequential.ts): several runs asked
- * for per look, a candidate whose parent was replaced moved onto the best at its next look, and a
- * wild run left out of a parent's mean.
+ * for per look, a candidate whose parent was replaced moved onto the best at its next look, and
+ * wild runs tamed (a parent run far from its median left out, a candidate run counted at most 3σ
+ * from the parent's mean).
  */
 export type RatchetPolicy = 'fixed' | 'sequential' | 'pooled' | 'parallel'
 

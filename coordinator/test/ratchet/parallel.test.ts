@@ -64,3 +64,12 @@ t.test('withoutWild leaves out runs far from the median, and only with 3 runs or
   t.same(withoutWild([1, 1.02, 0.99], 0.01, 3), [1, 1.02, 0.99])
   t.same(withoutWild([1, 1, 1, 1.08], 0.01, 0), [1, 1, 1, 1.08], 'cutoff 0: off')
 })
+
+t.test('one wild run of the candidate counts at most 3σ', async t => {
+  // b's verification is 10σ better than the parent (a run with 4× the noise); c sees nothing.
+  const samples = [run(0.985, 'a'), run(0.9, 'b'), run(1.0, 'c')]
+  const pooled = decide(input(samples, POOLED))
+  const parallel = decide(input(samples, PARALLEL))
+  const llr = (m: string) => Number(/log LR (-?[\d.]+)/.exec(m)?.[1])
+  t.ok(llr(parallel.message) < llr(pooled.message) - 3, `${parallel.message} against ${pooled.message}`)
+})
