@@ -1,5 +1,5 @@
 /**
- * Issue 17's grid campaigns (bench/ratchet/grid.ts) for the fixed, sequential and pooled policies side by
+ * Issue 17's grid campaigns (bench/ratchet/grid.ts) for the fixed, sequential, pooled and parallel policies side by
  * side; prints a markdown table and writes it into docs/RATCHET.md between its grid markers.
  *   npx tsx bench/ratchet/grid-run.ts [seeds]
  * Seeded: the same command gives the same numbers on any machine.
@@ -50,15 +50,16 @@ function breakdown(row: Row, rs: GridResult[]): string {
   const verifies = (f: (sigmas: number) => boolean) => rs.reduce((a, r) => a + r.ideas.filter(i => f(i.sigmas)).reduce((b, i) => b + i.verifies, 0), 0)
   const kept = (f: (sigmas: number) => boolean) => rs.reduce((a, r) => a + r.ideas.filter(i => f(i.sigmas) && i.outcome === 'merged').length, 0)
   const big = (x: number) => x <= -2
+  const moved = rs.reduce((a, r) => a + r.ideas.reduce((b, i) => b + i.moved, 0), 0)
   return `| ${row.label} | ${row.workers} | ${per(kinds('explore'))} | ${per(kinds('baseline'))} | ${per(kinds('rebase'))} | ${per(verifies(x => x >= 0))} | ` +
-    `${per(verifies(x => x < 0 && x > -2))} | ${per(verifies(big))} | ${(verifies(big) / Math.max(1, kept(big))).toFixed(1)} |`
+    `${per(verifies(x => x < 0 && x > -2))} | ${per(verifies(big))} | ${(verifies(big) / Math.max(1, kept(big))).toFixed(1)} | ${((100 * moved) / Math.max(1, kinds('verify'))).toFixed(0)} % |`
 }
 
 const rows: Row[] = []
 for (const [prior, effects] of [['30 % real', DEFAULT_EFFECTS], ['1 % real', ONE_PERCENT]] as const)
   for (const workers of [16, 1])
     // `pooled` with one class is `sequential`: it has rows at 16 workers only.
-    for (const policy of workers > 1 ? ['fixed', 'sequential', 'pooled'] as const : ['fixed', 'sequential'] as const)
+    for (const policy of workers > 1 ? ['fixed', 'sequential', 'pooled', 'parallel'] as const : ['fixed', 'sequential'] as const)
       rows.push({ label: `${prior}, ${policy}`, policy, effects, workers, baselineRuns: 4 })
 rows.splice(2, 0, { label: '30 % real, sequential, 8 baselines', policy: 'sequential', effects: DEFAULT_EFFECTS, workers: 16, baselineRuns: 8 })
 // Parent runs on demand (issue 17): with them, the scheduler's standing baselines can be fewer.
@@ -70,15 +71,15 @@ rows.splice(one16 + 1, 0, { label: '1 % real, sequential, parent on demand', pol
   { label: '1 % real, sequential, parent on demand, 2 baselines', policy: 'sequential', effects: ONE_PERCENT, workers: 16, baselineRuns: 2, sequential: onDemand })
 // Both of session 12's changes together: pooled evidence and parent runs on demand.
 for (const [prior, effects] of [['30 % real', DEFAULT_EFFECTS], ['1 % real', ONE_PERCENT]] as const) {
-  const at = rows.findIndex(r => r.label === `${prior}, pooled`)
+  const at = rows.findIndex(r => r.label === `${prior}, parallel`)
   rows.splice(at + 1, 0, { label: `${prior}, pooled, parent on demand, 2 baselines`, policy: 'pooled', effects, workers: 16, baselineRuns: 2, sequential: onDemand })
 }
 
 const started = Date.now()
 const table = ['| prior, policy | workers | runs / merge (spread) | merges / campaign | false accepts | gains > 2σ kept | runs on stale candidates | of which evidence dropped | screened claims gone stale | baseline runs | verify runs | true gain / GPU-hour (bpb) |',
   '|---|---|---|---|---|---|---|---|---|---|---|---|']
-const where = ['| prior, policy | workers | explorations | baselines | rebases | verifying null or harmful ideas | verifying gains < 2σ | verifying gains ≥ 2σ | verification runs per gain ≥ 2σ kept |',
-  '|---|---|---|---|---|---|---|---|---|']
+const where = ['| prior, policy | workers | explorations | baselines | rebases | verifying null or harmful ideas | verifying gains < 2σ | verifying gains ≥ 2σ | verification runs per gain ≥ 2σ kept | verification runs on a replaced parent |',
+  '|---|---|---|---|---|---|---|---|---|---|']
 for (const row of rows) {
   const rs = Array.from({ length: SEEDS }, (_, i) => simulateGrid(config(row, i + 1)))
   table.push(line(row, rs))

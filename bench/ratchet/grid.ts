@@ -2,8 +2,9 @@ import { nextUnit, type QueuedUnit } from '../../coordinator/src/scheduler/next-
 import { decide, type CandidateSample, type CarriedEvidence, type Decision, type ParentRun } from '../../coordinator/src/ratchet/decide.ts'
 import { noiseFloorOfGroups } from '../../coordinator/src/ratchet/noise.ts'
 import { createRng, isCandidate, type Rng, type UnitKind } from '../../shared/src/index.ts'
-import { DEFAULT_SEQUENTIAL, realRateOf } from '../../coordinator/src/ratchet/sequential.ts'
-import type { RatchetSettings } from '../../coordinator/src/ratchet/settings.ts'
+import { realRateOf } from '../../coordinator/src/ratchet/sequential.ts'
+import { sequentialSettingsOf } from '../../coordinator/src/ratchet/decide-sequential.ts'
+import { poolsClasses, type RatchetSettings } from '../../coordinator/src/ratchet/settings.ts'
 import type { EffectModel } from './simulate.ts'
 
 /**
@@ -45,9 +46,12 @@ export interface GridConfig {
   outliers: number
   priorSigma: number
   redecideOnMove: boolean
+  /** Keep each idea's decisions, one line each (`ideas[].trace`), to read where its runs went. */
+  trace?: boolean
 }
 
-interface Idea { sigmas: number; effect: number; perClass: number[]; outcome: 'open' | 'merged' | 'closed'; last?: string; verifies: number; hops: number }
+/** `moved`: verification runs made while the candidate's parent was no longer the best. */
+interface Idea { sigmas: number; effect: number; perClass: number[]; outcome: 'open' | 'merged' | 'closed'; last?: string; verifies: number; moved: number; hops: number; trace?: string[] }
 interface Commit { id: string; parent: string | null; value: number[]; idea: Idea | null; mergesAtParent: number }
 interface Run { commit: string; cls: number; value: number; worker: string; contributor: string; kind: UnitKind }
 interface Candidate {
@@ -77,7 +81,7 @@ export interface GridResult {
   screenedStale: number
   /** Runs of other classes' baselines than the class of the merged candidate. */
   merges: { trueEffect: number }[]
-  ideas: { sigmas: number; outcome: Idea['outcome']; last?: string; verifies: number; hops: number }[]
+  ideas: { sigmas: number; outcome: Idea['outcome']; last?: string; verifies: number; moved: number; hops: number; trace?: string[] }[]
   gain: number
 }
 
@@ -107,7 +111,7 @@ function drawIdea(rng: Rng, m: EffectModel, sigma: number, classes: number): Ide
   const sigmas = u < m.nullShare ? 0 : u < m.nullShare + m.harmfulShare ? rng.uniform(...m.harmfulSigmas) : -rng.uniform(...m.improvementSigmas)
   // A change helps some GPUs more than others (a larger batch on a larger card, say).
   const perClass = Array.from({ length: classes }, () => Math.max(0, 1 + 0.3 * rng.normal()))
-  return { sigmas, effect: sigmas * sigma, perClass, outcome: 'open', verifies: 0, hops: 0 }
+  return { sigmas, effect: sigmas * sigma, perClass, outcome: 'open', verifies: 0, hops: 0, moved: 0 }
 }
 
 export function simulateGrid(cfg: GridConfig): GridResult {
@@ -171,7 +175,7 @@ class Grid {
     return {
       runs: total(), explorations: this.out.explorations, wallSeconds: this.now, workers: cfg.workers, runsByKind: this.runsByKind,
       staleRuns: this.out.staleRuns, staleRunsDropped: this.out.staleRunsDropped, screenedClaims: this.screened.size, screenedStale: this.out.screenedStale,
-      merges: this.merges, ideas: this.ideas.map(i => ({ sigmas: i.sigmas, outcome: i.outcome, last: i.last, verifies: i.verifies, hops: i.hops })), gain,
+      merges: this.merges, ideas: this.ideas.map(i => ({ sigmas: i.sigmas, outcome: i.outcome, last: i.last, verifies: i.verifies, moved: i.moved, hops: i.hops, trace: i.trace })), gain,
     }
   }
 
@@ -234,6 +238,7 @@ class Grid {
       const c = this.candidates.get(unit.commit)!
       this.measure(worker, c.commit, 'verify')
       c.commit.idea!.verifies++
+      if (c.commit.parent !== this.best.id) c.commit.idea!.moved++
       if (c.pending) this.judge(c)
       return
     }
@@ -284,12 +289,12 @@ class Grid {
 
   realRate(): number {
     const decided = this.ideas.filter(i => i.outcome !== 'open')
-    return realRateOf(decided.filter(i => i.outcome === 'merged').length, decided.length, { ...DEFAULT_SEQUENTIAL, ...this.cfg.settings.sequential })
+    return realRateOf(decided.filter(i => i.outcome === 'merged').length, decided.length, sequentialSettingsOf(this.cfg.settings.policy, this.cfg.settings.sequential))
   }
 
-  /** `pooled`: verifications go to any class, and every class's runs are evidence (all classes are approved here). */
+  /** `pooled` and `parallel`: verifications go to any class, and every class's runs are evidence (all classes are approved here). */
   get pooled(): boolean {
-    return this.cfg.settings.policy === 'pooled'
+    return poolsClasses(this.cfg.settings.policy)
   }
 
   judge(c: Candidate): void {
@@ -308,6 +313,7 @@ class Grid {
   }
 
   apply(c: Candidate, d: Decision, n: number): void {
+    if (this.cfg.trace) (c.commit.idea!.trace ??= []).push(`${(this.now / this.cfg.settings.budgetSeconds).toFixed(2)} ${c.commit.id}<-${c.commit.parent} best=${this.best.id} cls${c.cls} eff=${(c.commit.idea!.effect / this.cfg.sigma).toFixed(2)} ${d.kind} ${'needed' in d ? d.needed : ''} ${d.message.slice(0, 160)}`)
     c.commit.idea!.last = d.kind + ':' + ('reason' in d ? d.reason : '') + ':' + d.message.slice(0, 60)
     if (d.kind === 'await-baseline' || d.kind === 'hold') return
     if (d.kind === 'verify') return this.verify(c, d)

@@ -42,9 +42,12 @@ export const NoisePolicy = z.object({
    * bar set by the campaign's observed rate of real gains, a change's evidence carried onto a newer
    * best; `pooled`, `sequential` with every approved class's verifications as evidence (each
    * class's Δ against its own parent runs, in its own σ) and verifications drawn on any approved
-   * class. `fixed` stays the default until the grid simulation shows another cheaper too.
+   * class; `parallel`, `pooled` with several runs per look, a candidate whose parent was replaced
+   * moved onto the best at its next look, and wild runs tamed (a parent run far from its median
+   * left out, a candidate run counted at most 3σ from the parent's mean).
+   * `fixed` stays the default until the grid simulation shows another cheaper too.
    */
-  policy: z.enum(['fixed', 'sequential', 'pooled']).default('fixed'),
+  policy: z.enum(['fixed', 'sequential', 'pooled', 'parallel']).default('fixed'),
 })
 export type NoisePolicy = z.infer<typeof NoisePolicy>
 

@@ -1,8 +1,8 @@
 import { mean } from './stats.ts'
 import type { CandidateSample, CarriedEvidence, ClassRuns, Decision, ParentRun, RatchetInput } from './verdict-types.ts'
 import { contradicted, describe, everyoneElse, evidenceOf, fmt, signed, verifierContributors, type Measured } from './evidence.ts'
-import { boundaries, combine, DEFAULT_SEQUENTIAL, discounted, estimateOf, logLikelihoodRatio, parentRunsWanted, realRateOf, type EffectEstimate, type SequentialSettings } from './sequential.ts'
-import type { RatchetSettings } from './settings.ts'
+import { boundaries, combine, DEFAULT_SEQUENTIAL, discounted, estimateOf, PARALLEL_SEQUENTIAL, withoutWild, logLikelihoodRatio, parentRunsWanted, realRateOf, type EffectEstimate, type SequentialSettings } from './sequential.ts'
+import type { RatchetPolicy, RatchetSettings } from './settings.ts'
 
 /**
  * The `sequential` policy's verdict (issue 17) for a candidate with runs and a parent with
@@ -24,10 +24,13 @@ import type { RatchetSettings } from './settings.ts'
  * pooled and expressed in the candidate's class's σ. Numbers are never compared across classes;
  * a change's effect is. The guards count every class's contributors and leave each one out of
  * every class at once.
+ *
+ * `parallel` is `pooled` with PARALLEL_SEQUENTIAL's knobs: several runs per look, a candidate whose
+ * parent was replaced moved onto the best at its next look, and a wild run tamed (`wildSigmas`).
  */
 export function judgeSequential(input: RatchetInput, m: Measured): Decision {
   const { candidate, sigma, settings } = input
-  const seq: SequentialSettings = { ...DEFAULT_SEQUENTIAL, ...settings.sequential }
+  const seq = sequentialSettingsOf(settings.policy, settings.sequential)
   const selfOk = settings.allowSelfVerification === true
   const claim = m.author.length > 0 ? evidenceOf(m.author, m.parentSamples, sigma, settings, 'author') : undefined
   const aboveCap = (claim !== undefined && -claim.delta > settings.maxImprovement) || m.carriedAboveCap
@@ -35,8 +38,9 @@ export function judgeSequential(input: RatchetInput, m: Measured): Decision {
   const used = aboveCap ? m.independent : candidate.samples
   const carried = candidate.carried
   const others = (s: CandidateSample) => !m.authors.has(s.contributorId)
-  const all = pooled(withCarried(used, m.parentSamples, sigma, aboveCap ? carried?.independent : carried?.all, seq.carryWeight), m.elsewhere, sigma, aboveCap ? others : () => true, () => true)
-  const independent = pooled(withCarried(m.independent, m.parentSamples, sigma, carried?.independent, seq.carryWeight), m.elsewhere, sigma, others, () => true)
+  const cut = seq.wildSigmas
+  const all = pooled(withCarried(used, m.parentSamples, sigma, aboveCap ? carried?.independent : carried?.all, seq.carryWeight, cut), m.elsewhere, sigma, aboveCap ? others : () => true, () => true, cut)
+  const independent = pooled(withCarried(m.independent, m.parentSamples, sigma, carried?.independent, seq.carryWeight, cut), m.elsewhere, sigma, others, () => true, cut)
   // Every other contributor's run of C, on any class the verdict pools: the guards' witnesses.
   const witnessed: Measured = { ...m, independent: [...m.independent, ...m.elsewhere.flatMap(k => k.samples.filter(others))] }
   const elsewhereRuns = m.elsewhere.reduce((n, k) => n + k.samples.length, 0)
@@ -58,10 +62,18 @@ export function judgeSequential(input: RatchetInput, m: Measured): Decision {
   const firstLook = claim && verifications === 0 && !aboveCap && !carried ? evidenceOf(m.author, m.parentSamples, sigma, { ...settings, z: settings.screenZ ?? settings.z }, 'author') : undefined
   if (firstLook && firstLook.delta > -firstLook.threshold)
     return { kind: 'discard', reason: 'not-promising', evidence: firstLook, message: `discarded: not promising at the first look; ${describe(firstLook)}` }
+  // `carryOnMove`: a candidate whose parent was replaced would be verified on against a parent
+  // nobody builds on, and its runs would reach the best only carried, at half weight, once it won
+  // there; moved now, its next runs measure the commit that can merge. A claim above the cap is
+  // not carried before others reproduced it (its verdict is a reject, not a carry).
+  if (seq.carryOnMove && !input.parentIsBest && !aboveCap && verifications > 0 && llr > bounds.lower) return {
+    kind: 'stale', simplification: false, evidence: claim, carry: carryOf(all, independent, witnessed.independent, carried),
+    message: `stale: the best moved on while this was under test; its evidence goes with its change (${text})`,
+  }
   if (llr <= bounds.lower) return verifications === 0 && !aboveCap
     ? { kind: 'discard', reason: 'not-promising', evidence, message: `discarded: not promising; ${text}` }
     : lost('not decisive: the evidence is against a gain')
-  const more = moreRuns(settings, witnessed, aboveCap, verifications, llr < bounds.upper, carried)
+  const more = moreRuns(settings, witnessed, aboveCap, verifications, llr < bounds.upper, carried, Math.min(seq.runsPerLook, seq.maxVerifications - verifications))
   if (more) return verifications >= seq.maxVerifications
     ? lost(`not decisive after ${verifications} verification runs`)
     : { kind: 'verify', reason: aboveCap ? 'above-cap' : m.author.length ? 'promising' : 'unmeasured', needed: more.needed, excludeContributorIds: more.exclude, evidence: claim,
@@ -95,11 +107,26 @@ function onDemand(seq: SequentialSettings, candidateRuns: number, parentRuns: nu
   return n > 0 ? { parentRuns: n } : {}
 }
 
-/** The estimate of a set of runs against the parent's, combined with carried evidence (weighted). */
-function withCarried(runs: readonly CandidateSample[], parent: readonly number[], sigma: number, carried: EffectEstimate | null | undefined, weight: number): EffectEstimate | undefined {
-  const own = runs.length > 0 ? estimateOf(mean(runs.map(s => s.valBpb)), runs.length, mean(parent), parent.length, sigma) : undefined
+/** The policy's sequential knobs: the defaults, `parallel`'s own, then the campaign's. */
+export function sequentialSettingsOf(policy: RatchetPolicy | undefined, overrides?: Partial<SequentialSettings>): SequentialSettings {
+  return { ...DEFAULT_SEQUENTIAL, ...(policy === 'parallel' ? PARALLEL_SEQUENTIAL : {}), ...overrides }
+}
+
+/**
+ * The estimate of a set of runs against the parent's, combined with carried evidence (weighted);
+ * parent runs further than `cutoff`·σ from their median left out, and each candidate run counted at
+ * most `cutoff`·σ from the parent's mean (wildSigmas).
+ */
+function withCarried(runs: readonly CandidateSample[], parentRuns: readonly number[], sigma: number, carried: EffectEstimate | null | undefined, weight: number, cutoff: number): EffectEstimate | undefined {
+  const parent = withoutWild(parentRuns, sigma, cutoff)
+  const own = runs.length > 0 && parent.length > 0 ? estimateOf(mean(clipped(runs, mean(parent), sigma, cutoff)), runs.length, mean(parent), parent.length, sigma) : undefined
   const prior = carried ? discounted(carried, weight) : undefined
   return own && prior ? combine(own, prior) : own ?? prior
+}
+
+/** The candidates' runs, each counted at most `cutoff`·σ from the parent's mean (wildSigmas; 0: as they are). */
+function clipped(runs: readonly CandidateSample[], parentMean: number, sigma: number, cutoff: number): number[] {
+  return runs.map(s => (cutoff > 0 ? Math.min(parentMean + cutoff * sigma, Math.max(parentMean - cutoff * sigma, s.valBpb)) : s.valBpb))
 }
 
 /**
@@ -108,13 +135,13 @@ function withCarried(runs: readonly CandidateSample[], parent: readonly number[]
  * σ. A class without such runs of C or of P adds nothing.
  */
 function pooled(own: EffectEstimate | undefined, elsewhere: readonly ClassRuns[], sigma: number,
-  keep: (s: CandidateSample) => boolean, keepParent: (r: ParentRun) => boolean): EffectEstimate | undefined {
+  keep: (s: CandidateSample) => boolean, keepParent: (r: ParentRun) => boolean, cutoff: number): EffectEstimate | undefined {
   let e = own
   for (const k of elsewhere) {
     const runs = k.samples.filter(keep)
-    const parent = k.parentRuns.filter(keepParent)
+    const parent = withoutWild(k.parentRuns.filter(keepParent).map(r => r.valBpb), k.sigma, cutoff)
     if (!runs.length || !parent.length || !(k.sigma > 0)) continue
-    const x = estimateOf(mean(runs.map(s => s.valBpb)), runs.length, mean(parent.map(r => r.valBpb)), parent.length, k.sigma)
+    const x = estimateOf(mean(clipped(runs, mean(parent), k.sigma, cutoff)), runs.length, mean(parent), parent.length, k.sigma)
     const scale = sigma / k.sigma
     const theirs = { delta: x.delta * scale, variance: x.variance * scale * scale }
     e = e ? combine(e, theirs) : theirs
@@ -130,11 +157,11 @@ function pooled(own: EffectEstimate | undefined, elsewhere: readonly ClassRuns[]
  * runs the origin passes on what it carried, unchanged.
  */
 export function carriedFrom(runs: readonly CandidateSample[], parent: readonly number[], sigma: number, authors: ReadonlySet<string>,
-  carried: CarriedEvidence | undefined, weight: number = DEFAULT_SEQUENTIAL.carryWeight): CarriedEvidence | undefined {
+  carried: CarriedEvidence | undefined, weight: number = DEFAULT_SEQUENTIAL.carryWeight, cutoff: number = DEFAULT_SEQUENTIAL.wildSigmas): CarriedEvidence | undefined {
   if (!runs.length || !parent.length) return carried
   const independentRuns = runs.filter(s => !authors.has(s.contributorId))
-  const independent = withCarried(independentRuns, parent, sigma, carried?.independent, weight)
-  return carryOf(withCarried(runs, parent, sigma, carried?.all, weight), independent, independentRuns, carried)
+  const independent = withCarried(independentRuns, parent, sigma, carried?.independent, weight, cutoff)
+  return carryOf(withCarried(runs, parent, sigma, carried?.all, weight, cutoff), independent, independentRuns, carried)
 }
 
 function carryOf(all: EffectEstimate | undefined, independent: EffectEstimate | undefined, runs: readonly CandidateSample[], carried: CarriedEvidence | undefined): CarriedEvidence | undefined {
@@ -147,7 +174,7 @@ function carryOf(all: EffectEstimate | undefined, independent: EffectEstimate | 
 const MIN_VERIFICATIONS = 2
 
 /** More runs while the test is undecided or the guards' minimum is not met; undefined when enough are in. */
-function moreRuns(settings: RatchetSettings, m: Measured, aboveCap: boolean, verifications: number, undecided: boolean, carried?: CarriedEvidence) {
+function moreRuns(settings: RatchetSettings, m: Measured, aboveCap: boolean, verifications: number, undecided: boolean, carried: CarriedEvidence | undefined, perLook: number) {
   const selfOk = settings.allowSelfVerification === true
   const verified = new Set(m.independent.map(s => s.contributorId))
   // Those who verified the change on an older parent count too: the verdict without any one of
@@ -160,7 +187,7 @@ function moreRuns(settings: RatchetSettings, m: Measured, aboveCap: boolean, ver
   const runsShort = Math.max(0, (carried ? 1 : Math.max(MIN_VERIFICATIONS, verifierContributors(settings, true))) - verifications)
   if (!undecided && contributorsShort === 0 && runsShort === 0) return undefined
   const exclude = aboveCap || !selfOk ? [...m.authors] : []
-  return { needed: Math.max(1, contributorsShort, runsShort), exclude: contributorsShort > 0 ? [...exclude, ...verified] : exclude }
+  return { needed: Math.max(1, contributorsShort, runsShort, undecided ? perLook : 0), exclude: contributorsShort > 0 ? [...exclude, ...verified] : exclude }
 }
 
 const clears = (e: EffectEstimate | undefined, z: number, minDelta: number): boolean => e !== undefined && e.delta <= -Math.max(minDelta, z * Math.sqrt(e.variance))
@@ -187,8 +214,8 @@ function guards(input: RatchetInput, m: Measured, witnessed: Measured, independe
     const parent = (p2.length ? p2 : m.parentRuns).map(r => r.valBpb)
     const theirs = carried?.independent && !carried.contributorIds.includes(k) ? carried.independent : undefined
     // On the other classes a parent left with none of its runs drops out of the pool, rather than fall back to k's.
-    const e = pooled(withCarried(rest, parent, sigma, theirs, seq.carryWeight), m.elsewhere, sigma,
-      s => s.contributorId !== k && !m.authors.has(s.contributorId), r => r.contributorId !== k && !m.authors.has(r.contributorId))
+    const e = pooled(withCarried(rest, parent, sigma, theirs, seq.carryWeight, seq.wildSigmas), m.elsewhere, sigma,
+      s => s.contributorId !== k && !m.authors.has(s.contributorId), r => r.contributorId !== k && !m.authors.has(r.contributorId), seq.wildSigmas)
     if (clears(e, settings.z, settings.minDelta)) continue
     // Only a win the others' runs show by themselves at the verdict's bar earns another look.
     return clears(independent, settings.z, settings.minDelta) && witnessed.independent.length < seq.maxVerifications ? { restsOn: k }

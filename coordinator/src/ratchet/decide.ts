@@ -1,6 +1,6 @@
 import { contradicted, EXTRA_VERIFICATIONS, describe, evidenceOf, fmt, signed, SIMPLIFICATION, verifierContributors, withoutAnyOne, type Measured } from './evidence.ts'
 import { judgeSequential } from './decide-sequential.ts'
-import { assertValidSettings, budgetProblem, isSequential, type RatchetSettings } from './settings.ts'
+import { assertValidSettings, budgetProblem, isSequential, poolsClasses, type RatchetSettings } from './settings.ts'
 
 /**
  * THE ratchet (DESIGN §7): what to do with candidate C, trained from parent P, given every val_bpb
@@ -94,7 +94,7 @@ export function decide(input: RatchetInput): Decision {
 
   // 1. Sanity: a number that cannot be a real result of this code ends the candidate, whoever ran it.
   // Under `pooled` a run on another class is evidence too, so it passes the same sanity.
-  const elsewhere = settings.policy === 'pooled' ? input.elsewhere ?? [] : []
+  const elsewhere = poolsClasses(settings.policy) ? input.elsewhere ?? [] : []
   for (const s of [...candidate.samples, ...elsewhere.flatMap(k => k.samples)]) {
     const failure = sanityFailure(s, settings)
     if (failure) return failure

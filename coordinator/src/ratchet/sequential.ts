@@ -17,6 +17,8 @@
  * campaign asks for much stronger evidence.
  */
 
+import { median } from './stats.ts'
+
 /** An estimate of a change's effect Δ on val_bpb (negative is better) and its variance. */
 export interface EffectEstimate {
   delta: number
@@ -58,6 +60,29 @@ export interface SequentialSettings {
    * coordinator does not queue such runs yet.
    */
   parentOnDemand: boolean
+  /**
+   * Verification runs kept outstanding while the test is undecided (at most the runs left before
+   * `maxVerifications`). One at a time, a candidate took ~8 looks of a run's length each, and at
+   * 16 workers the best moved under it 2–3 times on the way (docs/RATCHET.md, "Third round,
+   * session 13").
+   */
+  runsPerLook: number
+  /**
+   * A candidate under test whose parent is no longer the best goes onto the best with the evidence
+   * it has at its next look, rather than be verified on against a parent nobody will build on: on
+   * the 16-worker grid 65 % of verification runs went to such candidates.
+   */
+  carryOnMove: boolean
+  /**
+   * Wild runs (the grid has 3 % of runs at 4× the noise), in σ of their class; 0: none. A parent
+   * run further than this from the median of the parent's runs on its class (with at least 3 of
+   * them) is left out of the parent's mean: every candidate of a parent is measured against the
+   * same few runs, so one wild baseline made null changes look like gains, and more runs of the
+   * candidates could not undo it. A candidate's run counts at most this far from the parent's mean:
+   * a single wild run on a class with few runs lifted the pooled test by 3–5 nats at once. With
+   * `runsPerLook` and `carryOnMove` but neither, 3 of 86 merges at the 1 % prior were false.
+   */
+  wildSigmas: number
 }
 
 export const DEFAULT_SEQUENTIAL: SequentialSettings = {
@@ -70,6 +95,20 @@ export const DEFAULT_SEQUENTIAL: SequentialSettings = {
   priorIdeas: 10,
   expectedPower: 1,
   parentOnDemand: false,
+  runsPerLook: 1,
+  carryOnMove: false,
+  wildSigmas: 0,
+}
+
+/** The `parallel` policy's knobs over DEFAULT_SEQUENTIAL (docs/RATCHET.md, "Third round, session 13"). */
+export const PARALLEL_SEQUENTIAL: Partial<SequentialSettings> = { runsPerLook: 4, carryOnMove: true, wildSigmas: 3 }
+
+/** The runs left after leaving out those further than `cutoff`·σ from their median (at least 3 runs; cutoff 0: all). */
+export function withoutWild(xs: readonly number[], sigma: number, cutoff: number): number[] {
+  if (!(cutoff > 0) || xs.length < 3 || !(sigma > 0)) return [...xs]
+  const m = median(xs)
+  const kept = xs.filter(x => Math.abs(x - m) <= cutoff * sigma)
+  return kept.length ? kept : [...xs]
 }
 
 /** Inverse-variance combination of two independent estimates of the same effect. */

@@ -6,12 +6,19 @@ import type { SequentialSettings } from './sequential.ts'
  * sequential test from the claim on, stopping as soon as the evidence is decisive, its bar set by
  * the campaign's observed rate of real gains, and a change's evidence carried onto a newer best;
  * `pooled`, `sequential` with the verifications of every approved class as evidence, each class's
- * Δ against that class's own parent runs, in units of that class's σ (decide-sequential.ts).
+ * Δ against that class's own parent runs, in units of that class's σ (decide-sequential.ts);
+ * `parallel`, `pooled` with the knobs of PARALLEL_SEQUENTIAL (sequential.ts): several runs asked
+ * for per look, a candidate whose parent was replaced moved onto the best at its next look, and
+ * wild runs tamed (a parent run far from its median left out, a candidate run counted at most 3σ
+ * from the parent's mean).
  */
-export type RatchetPolicy = 'fixed' | 'sequential' | 'pooled'
+export type RatchetPolicy = 'fixed' | 'sequential' | 'pooled' | 'parallel'
 
 /** Whether a policy runs the sequential test (`pooled` is `sequential` with evidence from every approved class). */
-export const isSequential = (policy: RatchetPolicy | undefined): boolean => policy === 'sequential' || policy === 'pooled'
+export const isSequential = (policy: RatchetPolicy | undefined): boolean => policy === 'sequential' || policy === 'pooled' || policy === 'parallel'
+
+/** Whether a policy pools every approved class's runs and verifies on any class (`pooled`, and `parallel`, which is `pooled` run for many workers). */
+export const poolsClasses = (policy: RatchetPolicy | undefined): boolean => policy === 'pooled' || policy === 'parallel'
 
 /**
  * The knobs of the ratchet. Field names match the campaign spec's noise policy (shared/campaign.ts)

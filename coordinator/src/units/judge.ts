@@ -5,7 +5,7 @@ import { logEvent } from '../events/log.ts'
 import { prepared } from '../db/prepared.ts'
 import type { Campaign } from '../campaigns/campaigns.ts'
 import { experiments, hypotheses, measurements, workUnits } from '../db/schema.ts'
-import { budgetProblem, decide, DEFAULT_RATCHET_SETTINGS, isSequential, mean, type ClassRuns, type Decision, type ParentRun, type RatchetSettings } from '../ratchet/index.ts'
+import { budgetProblem, decide, DEFAULT_RATCHET_SETTINGS, isSequential, mean, poolsClasses, type ClassRuns, type Decision, type ParentRun, type RatchetSettings } from '../ratchet/index.ts'
 import { noiseFloorOf } from '../measurements/noise-floor.ts'
 import { classStanding } from '../classes/approval.ts'
 import { cancelVerifications, createUnit, excludeVerifiers } from './lifecycle.ts'
@@ -83,9 +83,9 @@ export function decideCandidate(tx: Writer, c: Campaign, exp: Experiment): Decis
   const sigma = noiseFloorOf(tx, c.name, exp.hardwareClass, c.spec.noise.priorSigma).sigma
   const standing = classStanding(tx, c, exp.hardwareClass)
   const sequential = isSequential(c.spec.noise.policy)
-  // `pooled`: C's runs on every other approved class are evidence too, each against P's runs and σ
+  // `pooled` and `parallel`: C's runs on every other approved class are evidence too, each against P's runs and σ
   // there (docs/RATCHET.md, issue 17); unapproved classes and suspects' runs stay out.
-  const elsewhere: ClassRuns[] | undefined = c.spec.noise.policy !== 'pooled' ? undefined : q(tx).classesOf.all({ campaign: c.name, commit: exp.commit })
+  const elsewhere: ClassRuns[] | undefined = !poolsClasses(c.spec.noise.policy) ? undefined : q(tx).classesOf.all({ campaign: c.name, commit: exp.commit })
     .map(r => r.cls).filter(cls => cls !== exp.hardwareClass && classStanding(tx, c, cls).approved)
     .map(cls => ({ hardwareClass: cls, samples: evidence(q(tx).runs.all({ campaign: c.name, commit: exp.commit, cls })),
       parentRuns: evidence(q(tx).parentRuns.all({ campaign: c.name, commit: exp.parentCommit, cls })), sigma: noiseFloorOf(tx, c.name, cls, c.spec.noise.priorSigma).sigma }))
@@ -152,8 +152,8 @@ function ensureVerifications(tx: Writer, c: Campaign, exp: Experiment, needed: n
   for (let i = outstanding; i < needed; i++) {
     createUnit(tx, {
       kind: 'verify', campaign: c.name, hypothesisId: null, parentCommit: exp.parentCommit, targetCommit: exp.commit, targetExperiment: exp.id,
-      // Under `pooled` any approved class may verify (units/verifier-draw.ts draws among them).
-      hardwareClass: c.spec.noise.policy === 'pooled' ? null : exp.hardwareClass, excludedWorker: excluded.includes(exp.contributorId) ? exp.workerId : null, excludedContributors: excluded,
+      // Under `pooled` and `parallel` any approved class may verify (units/verifier-draw.ts draws among them).
+      hardwareClass: poolsClasses(c.spec.noise.policy) ? null : exp.hardwareClass, excludedWorker: excluded.includes(exp.contributorId) ? exp.workerId : null, excludedContributors: excluded,
     }, now)
   }
 }

@@ -2,7 +2,7 @@ import { and, eq, inArray, sql } from 'drizzle-orm'
 import type { Writer } from '../db/open.ts'
 import type { Campaign } from '../campaigns/campaigns.ts'
 import { experiments, measurements, workUnits } from '../db/schema.ts'
-import { carriedFrom, DEFAULT_SEQUENTIAL, realRateOf, type CarriedEvidence } from '../ratchet/index.ts'
+import { carriedFrom, DEFAULT_SEQUENTIAL, realRateOf, sequentialSettingsOf, type CarriedEvidence } from '../ratchet/index.ts'
 import { noiseFloorOf } from '../measurements/noise-floor.ts'
 
 /**
@@ -47,7 +47,8 @@ export function carriedEvidenceOf(tx: Writer, c: Campaign, exp: Experiment, hops
   // carried claim's author, units/judge.ts carriedClaimOf, so never more lenient).
   const authors = new Set<string>()
   for (let e: Experiment | undefined = origin, i = 0; e && i <= MAX_HOPS; e = originOf(tx, e), i++) authors.add(e.contributorId)
-  return carriedFrom(runs, parent, sigma, authors, further)
+  const seq = sequentialSettingsOf(c.spec.noise.policy)
+  return carriedFrom(runs, parent, sigma, authors, further, seq.carryWeight, seq.wildSigmas)
 }
 
 /** Carried candidates are followed back this far at most (a chain of merges onto newer bests). */
