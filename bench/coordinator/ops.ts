@@ -5,7 +5,9 @@
  * (`ingestReport`, the research model of research-model.ts) and a heartbeat. It reports the
  * process's own CPU time per call, which a machine loaded by other jobs changes far less than
  * throughput, and, apart, the CPU its git processes (`changes`, refs, reads: long-running pipes)
- * used over the measured loop, per report: that is the coordinator's cost too.
+ * used over the measured loop, per report: that is the coordinator's cost too. Last, the whole loop's
+ * CPU per report, of the process and of its main thread alone: the event loop is what serves the
+ * calls, the rest is V8's helpers and the coordinator's own threads (checkpoints, git objects).
  *   npx tsx bench/coordinator/ops.ts [--workers 1000] [--reports 1000]
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
@@ -22,7 +24,7 @@ import { heartbeat, hello } from '../../coordinator/src/units/presence.ts'
 import { leaseNextUnit, toWorkUnit } from '../../coordinator/src/units/assign.ts'
 import { ingestReport } from '../../coordinator/src/units/report.ts'
 import { editSource, HARDWARE, logTail, runMetrics } from './research-model.ts'
-import { sample } from './proc.ts'
+import { sample, threadCpuSeconds } from './proc.ts'
 
 const { values } = parseArgs({ options: { workers: { type: 'string', default: '1000' }, reports: { type: 'string', default: '1000' } } })
 const W = Number(values.workers)
@@ -59,6 +61,8 @@ const lease = async (w: (typeof workers)[number]) => {
 for (const w of workers) await lease(w)
 for (const o of Object.values(ops)) Object.assign(o, { ms: 0, n: 0 })
 const gitBefore = sample(process.pid)!.childCpuSeconds
+const mainBefore = threadCpuSeconds(process.pid)
+const processBefore = process.cpuUsage()
 
 // A random worker reports and takes its next unit; another heartbeats.
 while (ops.report.n < N) {
@@ -76,8 +80,12 @@ while (ops.report.n < N) {
   if (b.unit) await timed('heartbeat', () => heartbeat(app, getWorker(app, b.id)!, { workerId: b.id, units: [{ unitId: b.unit!.id, leaseToken: b.unit!.leaseToken, progress: null }] }))
 }
 const gitMs = (sample(process.pid)!.childCpuSeconds - gitBefore) * 1000
+const mainMs = (threadCpuSeconds(process.pid) - mainBefore) * 1000
+const processUsed = process.cpuUsage(processBefore)
+const processMs = (processUsed.user + processUsed.system) / 1000
 const per = (o: { ms: number; n: number }) => `${(o.ms / o.n).toFixed(2)} ms (n=${o.n})`
 console.log(`${W} workers, ${N} reports: CPU per lease and unit message ${per(ops.lease)}, per report ${per(ops.report)}, per heartbeat ${per(ops.heartbeat)}; ` +
-  `git processes ${(gitMs / ops.report.n).toFixed(2)} ms per report (clock ticks of /proc)`)
+  `git processes ${(gitMs / ops.report.n).toFixed(2)} ms per report (clock ticks of /proc); ` +
+  `the whole loop (report, next lease, heartbeat) per report: process ${(processMs / ops.report.n).toFixed(2)} ms, of which its main thread (the event loop) ${(mainMs / ops.report.n).toFixed(2)} ms`)
 app.close()
 await rm(dir, { recursive: true, force: true })

@@ -26,6 +26,13 @@ function stat(pid: number): { ppid: number; own: number; children: number } | nu
   }
 }
 
+/** CPU seconds (user + system) of one thread of a process: `tid` = pid is its main thread, the event loop. */
+export function threadCpuSeconds(pid: number, tid = pid): number {
+  const text = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')
+  const f = text.slice(text.lastIndexOf(')') + 2).split(' ')
+  return (Number(f[11]) + Number(f[12])) / TICKS_PER_SECOND
+}
+
 /**
  * The process's own CPU time, and that of everything it started: its live descendants (the
  * coordinator's long-running git processes) and those it and they have reaped.

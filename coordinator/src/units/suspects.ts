@@ -1,5 +1,5 @@
 import { and, eq, gt, inArray, isNotNull, isNull, or, sql } from 'drizzle-orm'
-import { MEASURING_KINDS } from '@autoresearch-grid/shared'
+import { isCandidate, MEASURING_KINDS } from '@autoresearch-grid/shared'
 import { contributors, experiments, measurements } from '../db/schema.ts'
 import type { Writer } from '../db/open.ts'
 import { prepared } from '../db/prepared.ts'
@@ -112,16 +112,23 @@ function campaignRuns(tx: Writer, campaign: string): LoggedRun[] {
 
 /**
  * The biased reporters of each campaign, per database (the same session key as the prepared
- * queries), kept until a measurement or a clearing changes them: every lease asks.
+ * queries), and the last measurement they were found at: every lease asks, and every report.
  */
-const biasCache = prepared(() => new Map<string, { key: string; ids: string[] }>())
+interface BiasAnswer {
+  /** Clearings and the prior: a change of either reads everything again. */
+  settings: string
+  last: { id: number; experimentId: string; commit: string } | null
+  ids: string[]
+}
+const biasCache = prepared(() => new Map<string, BiasAnswer>())
 
 function unreliableReporters(tx: Writer, campaign: string, priorSigma: number): string[] {
   const cleared = q(tx).cleared.get()
-  const key = `${q(tx).lastMeasurement.get()?.id ?? 0}:${cleared?.n ?? 0}:${cleared?.at ?? 0}:${priorSigma}`
+  const settings = `${cleared?.n ?? 0}:${cleared?.at ?? 0}:${priorSigma}`
+  const lastId = q(tx).lastMeasurement.get()?.id ?? 0
   const cache = biasCache(tx)
   const hit = cache.get(campaign)
-  if (hit?.key === key) return hit.ids
+  if (hit?.settings === settings && stillAnswers(tx, campaign, hit, lastId)) return hit.ids
   const clearedAt = new Map(q(tx).clearedAt.all().map(c => [c.id, c.at]))
   const runs = campaignRuns(tx, campaign)
   // A contributor's own runs from before the maintainer cleared it stop counting against it.
@@ -143,8 +150,51 @@ function unreliableReporters(tx: Writer, campaign: string, priorSigma: number): 
   // Claims against the others' runs, a biased reporter's left out: its verifications would frame honest authors.
   const over = overclaimers(withOthersRuns(runs.filter(r => (r.claim ? counts(r) : !biased.has(r.contributorId)))), sigmaOf).map(g => g.contributorId)
   const ids = [...biased, ...over]
-  cache.set(campaign, { key, ids })
+  cache.set(campaign, { settings, last: lastId ? lastRow(tx, lastId) : null, ids })
   return ids
+}
+
+function lastRow(tx: Writer, id: number): BiasAnswer['last'] {
+  const row = q(tx).row.get({ id })
+  return row ? { id, experimentId: row.experimentId, commit: row.commit } : null
+}
+
+/**
+ * Whether an answer found at an earlier measurement still holds: the measurements added since are
+ * all of other campaigns, or claims (candidates' own runs) of commits nobody else has run on that
+ * class. Such a claim changes neither test's input (biasedReporters reads runs other than claims;
+ * overclaimers only commits with such a run, withOthersRuns) nor σ (the noise floor leaves claims
+ * out), and it is what most reports add: an exploration's run of its new commit. Re-running both
+ * tests over every run of the campaign on each of them made a report O(runs so far).
+ * As in campaignRuns, the row the answer was found at must still be there, unchanged.
+ */
+function stillAnswers(tx: Writer, campaign: string, hit: BiasAnswer, lastId: number): boolean {
+  if ((hit.last?.id ?? 0) === lastId) return true
+  if (hit.last) {
+    const row = q(tx).row.get({ id: hit.last.id })
+    if (row?.experimentId !== hit.last.experimentId || row.commit !== hit.last.commit) return false
+  }
+  const runs = campaignRuns(tx, campaign)
+  for (const m of q(tx).runsSince.all({ id: hit.last?.id ?? 0 })) {
+    if (m.campaign !== campaign) continue
+    if (!isCandidate(m.kind) || hasRunOtherThanClaim(runs, m.commit, m.hardwareClass)) return false
+  }
+  hit.last = lastRow(tx, lastId)
+  return true
+}
+
+/** Whether `runs` (sorted by commit and class, campaignRuns) hold a run of this commit and class that is no claim. */
+function hasRunOtherThanClaim(runs: LoggedRun[], commit: string, cls: string): boolean {
+  let lo = 0
+  let hi = runs.length
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1
+    const r = runs[mid]
+    if (r.commit < commit || (r.commit === commit && r.hardwareClass < cls)) lo = mid + 1
+    else hi = mid
+  }
+  for (let i = lo; i < runs.length && runs[i].commit === commit && runs[i].hardwareClass === cls; i++) if (!runs[i].claim) return true
+  return false
 }
 
 /**

@@ -92,3 +92,23 @@ t.test('claims 5σ below what others measured make their author a suspect, among
   }
   t.same(suspectContributors(db, 'demo', PRIOR), ['forger'], 'the forger, by its fourth verified claim; the honest author is not')
 })
+
+t.test('an answer kept across claims nobody else ran is the one a fresh connection gives, and a claim on a commit others ran is weighed', async t => {
+  const { db, fresh } = await open(t)
+  const noise = (i: number) => (((i * 7) % 5) - 2) * PRIOR * 0.4
+  const same = (what: string) => t.same(suspectContributors(db, 'demo', PRIOR), fresh(), what)
+  for (let c = 0; c < 4; c++) {
+    // Others run the forger's commits first; its claims come after (a late report), so each claim
+    // joins a commit that has runs other than claims and must be weighed.
+    for (const [k, who] of ['ann', 'bob', 'cat'].entries()) run(db, who, `f${c}`, 1.5 + noise(c + k), 'verify')
+    same(`commit f${c} verified`)
+    // Lone claims between them: asked after each one, the answer is kept, and still right.
+    for (let i = 0; i < 5; i++) {
+      run(db, ['ann', 'bob', 'cat'][i % 3], `x${c}-${i}`, 1.5 + noise(i), 'explore')
+      same(`claim x${c}-${i}, which nobody else ran`)
+    }
+    run(db, 'forger', `f${c}`, 1.5 - 5 * PRIOR, 'explore')
+    same(`the forger's claim on f${c}, which others ran`)
+  }
+  t.same(suspectContributors(db, 'demo', PRIOR), ['forger'], 'claims that came after the runs that contradict them still make a suspect')
+})
