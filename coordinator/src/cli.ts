@@ -2,7 +2,7 @@ import { Command, InvalidArgumentError } from 'commander'
 import { readFile, writeFile, chmod } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { describeSource, Profile, ReviewMode, parseResultsTsv, resultStatus, toResultsTsv } from '@autoresearch-grid/shared'
+import { describeSource, NoisePolicy, Profile, ReviewMode, parseResultsTsv, resultStatus, toResultsTsv } from '@autoresearch-grid/shared'
 import { defaultTrainerDir, findPython, ensurePrepared } from '@autoresearch-grid/trainer'
 import { openCoordinator } from './coordinator.ts'
 import { buildServer } from './server.ts'
@@ -26,6 +26,11 @@ const defaultData = process.env.AUTORESEARCH_COORDINATOR_DATA ?? '.autoresearch-
 const reviewMode = (v: string) => {
   const m = ReviewMode.safeParse(v)
   if (!m.success) throw new InvalidArgumentError(`expected one of ${ReviewMode.options.join(', ')}`)
+  return m.data
+}
+const noisePolicy = (v: string) => {
+  const m = NoisePolicy.shape.policy.removeDefault().safeParse(v)
+  if (!m.success) throw new InvalidArgumentError(`expected one of ${NoisePolicy.shape.policy.removeDefault().options.join(', ')} (docs/RATCHET.md compares them)`)
   return m.data
 }
 const int = (v: string) => {
@@ -127,8 +132,9 @@ campaign.command('create <name>').description('create a campaign seeded from tra
   .option('--min-delta <x>', 'smallest improvement worth keeping (default 0.001)', Number)
   .option('--prior-sigma <x>', 'σ of val_bpb assumed until measured (default 0.01)', Number)
   .option('--review <mode>', 'who reviews a candidate\'s diff before it merges: agent | maintainer | agent+maintainer | none', reviewMode, 'agent')
+  .option('--policy <policy>', 'how the ratchet reaches a verdict: fixed | sequential | pooled | parallel (default fixed; parallel for many workers on several hardware classes)', noisePolicy)
   .action(async (name: string, o: { budget: number; profile: string; trainPy?: string; source: string; numShards?: number; program?: string; author: string; vocabSize?: number; tokenizer?: string; prepare: boolean;
-    replications?: number; baselineRuns?: number; allowSelfVerification?: boolean; minDelta?: number; priorSigma?: number; review: ReviewMode }) => {
+    replications?: number; baselineRuns?: number; allowSelfVerification?: boolean; minDelta?: number; priorSigma?: number; review: ReviewMode; policy?: NoisePolicy['policy'] }) => {
     const profile = Profile.safeParse(o.profile)
     if (!profile.success) throw new UserError(`--profile must be gpu or cpu-tiny, not "${o.profile}"`)
     const source = parseSourceOption(o.source, o.numShards)
@@ -157,10 +163,11 @@ campaign.command('create <name>').description('create a campaign seeded from tra
         program: programText === null ? undefined : { text: programText, author: { name: o.author, email: `${o.author.replace(/[^A-Za-z0-9._-]+/g, '-') || 'maintainer'}@autoresearch-grid.local` } },
         spec: { budgetSeconds: o.budget, profile: profile.data, fingerprint, data: source.data, review: o.review, ...(o.vocabSize ? { vocabSize: o.vocabSize } : {}),
           noise: Object.fromEntries(Object.entries({ replications: o.replications, baselineRuns: o.baselineRuns, allowSelfVerification: o.allowSelfVerification,
-            minDelta: o.minDelta, priorSigma: o.priorSigma }).filter(([, v]) => v !== undefined)) },
+            minDelta: o.minDelta, priorSigma: o.priorSigma, policy: o.policy }).filter(([, v]) => v !== undefined)) },
       })
       console.log(`campaign ${c.name} created on branch ${c.branch} at ${c.bestCommit.slice(0, 10)}; data: ${describeSource(c.spec.data)}${fingerprint ? ` (fingerprint ${fingerprint.slice(0, 12)}…)` : ''}` +
         `${served ? `; workers download it from /data/${c.name}` : ''}${programText === null ? '; no program.md (workers use their own)' : ''}`)
+      console.log(`ratchet policy: ${c.spec.noise.policy}`)
       console.log(`review before merge: ${o.review}${o.review.includes('agent') ? ' (the agent needs ANTHROPIC_API_KEY where `coordinator start` runs)' : ''}`)
     } finally {
       app.close()
@@ -182,7 +189,7 @@ campaign.command('list').description('list campaigns with their best').action(as
   const app = await openCoordinator(resolve(program.opts().data))
   for (const c of listCampaigns(app)) {
     const o = overview(app, c.name)!
-    console.log(`${c.name}\t${c.status}\t${c.spec.profile}\t${c.spec.budgetSeconds}s\tbest ${o.bestValBpb?.toFixed(6) ?? '-'}\t${o.merges} merges\treview ${o.review.requested}\tdata: ${describeSource(c.spec.data)}`)
+    console.log(`${c.name}\t${c.status}\t${c.spec.profile}\t${c.spec.budgetSeconds}s\tbest ${o.bestValBpb?.toFixed(6) ?? '-'}\t${o.merges} merges\treview ${o.review.requested}\tpolicy ${c.spec.noise.policy}\tdata: ${describeSource(c.spec.data)}`)
   }
   app.close()
 })

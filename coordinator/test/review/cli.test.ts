@@ -56,6 +56,7 @@ t.test('campaign create --review, the start-up warning without a key, and an age
     '--baseline-runs', '1', '--replications', '0', '--review', 'agent+maintainer'])
   t.equal(created.exitCode, 0, created.stderr)
   t.match(created.stdout, 'review before merge: agent+maintainer')
+  t.match(created.stdout, 'ratchet policy: fixed', 'the default policy is said')
   const bad = await cli(data, ['campaign', 'review', 'demo', 'sometimes'])
   t.not(bad.exitCode, 0)
   t.match(bad.stderr, /expected one of agent, maintainer, agent\+maintainer, none/)
@@ -104,4 +105,22 @@ t.test('campaign create --review, the start-up warning without a key, and an age
   t.match(readDb(data, db => db.prepare('select reviewer, review_reason as reason from merges').all()), [{ reviewer: `${MODEL} (agent)`, reason: 'an honest learning-rate change | only DEPTH changes' }])
   t.equal(api.requests.length, 1)
   t.equal(await readFile(join(data, 'admin.token'), 'utf8').then(s => s.length > 0), true)
+})
+
+t.test('campaign create --policy: the ratchet policy goes into the spec, is listed, and a misspelt one is refused with the choices', async t => {
+  const dir = await mkdtemp(join(tmpdir(), 'arg-policy-cli-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const data = join(dir, 'data')
+  const base = ['--profile', 'cpu-tiny', '--no-prepare', '--budget', '10', '--review', 'none']
+
+  const made = await cli(data, ['campaign', 'create', 'many', ...base, '--policy', 'parallel'])
+  t.equal(made.exitCode, 0, made.stderr)
+  t.match(made.stdout, 'ratchet policy: parallel')
+  t.same(readDb(data, db => db.prepare("select json_extract(spec, '$.noise.policy') as policy from campaigns where name = 'many'").all()), [{ policy: 'parallel' }])
+  t.match((await cli(data, ['campaign', 'list'])).stdout, /^many\t.*\tpolicy parallel\t/m)
+
+  const bad = await cli(data, ['campaign', 'create', 'wrong', ...base, '--policy', 'paralel'])
+  t.not(bad.exitCode, 0)
+  t.match(bad.stderr, /--policy.*expected one of fixed, sequential, pooled, parallel/)
+  t.same(readDb(data, db => db.prepare('select name from campaigns').all()), [{ name: 'many' }], 'nothing else was created')
 })
