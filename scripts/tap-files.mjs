@@ -1,7 +1,9 @@
 // Runs tap test files a few at a time without tap's runner, for `npm test` (scripts/test.mjs).
 //
-// Each file is a plain Node process, `node --enable-source-maps --import=tsx <file>`: a tap test
-// file prints its own TAP when run directly. tap's runner would add two module hooks to every test
+// Each file is a plain Node process, `node --enable-source-maps <bundle>`: a tap test file prints
+// its own TAP when run directly. The bundle is the file's TypeScript and the workspace's as one
+// JavaScript file (scripts/bundle-tests.mjs: tsx's module hooks cost 1-3 CPU-s a file); where the
+// bundles cannot be built, `node --enable-source-maps --import=tsx <file>` runs the TypeScript. tap's runner would add two module hooks to every test
 // process (@tapjs/mock's, which no test uses, and @tapjs/processinfo's, kept for coverage, which is
 // off) and put processinfo into NODE_OPTIONS for every Node process a test starts, where it records
 // every module loaded: a coordinator CLI's start went from 0.5 to 1.5 CPU-s, a worker's from 0.4 to
@@ -10,13 +12,19 @@
 // order the files end; a file's stderr follows its TAP as comments. `npx tap <file>` still runs one
 // file the usual way (.taprc).
 import { spawn } from 'node:child_process'
+import { join } from 'node:path'
+import { bundleTestFiles } from './bundle-tests.mjs'
 
 /**
  * Runs `files` (paths relative to `cwd`), `jobs` at a time, each with tap's per-test timeout
  * `timeoutSeconds` (a hang guard; a file still running a minute after it is killed). Resolves to
  * the exit code (0: every file passed) and the whole output; `onOutput` gets each file's block.
  */
-export function runTapFiles(files, { cwd, env = {}, jobs = 2, timeoutSeconds = 1800, onOutput = () => {} }) {
+export async function runTapFiles(files, { cwd, env = {}, jobs = 2, timeoutSeconds = 1800, onOutput = () => {} }) {
+  const bundles = await bundleTestFiles(files, { cwd, outDir: join(cwd, '.bundle', 'test-files') }).catch(e => {
+    onOutput(`# the test files could not be bundled; each runs through tsx instead:\n${String(e.message ?? e).replace(/^/gm, '# ')}\n`)
+    return new Map()
+  })
   return new Promise(resolve => {
     let next = 0
     let running = 0
@@ -33,7 +41,8 @@ export function runTapFiles(files, { cwd, env = {}, jobs = 2, timeoutSeconds = 1
       const file = files[next++]
       running++
       const started = Date.now()
-      const child = spawn(process.execPath, ['--enable-source-maps', '--import=tsx', file], {
+      const bundle = bundles.get(file)
+      const child = spawn(process.execPath, ['--enable-source-maps', ...(bundle ? [bundle] : ['--import=tsx', file])], {
         cwd, env: { ...process.env, ...env, TAP_TIMEOUT: String(timeoutSeconds) }, stdio: ['ignore', 'pipe', 'pipe'],
       })
       let stdout = ''

@@ -1,8 +1,8 @@
 // `npm test`: installs what is missing, then runs every suite — the TypeScript type check, the
 // layer check of the imports (scripts/structure.ts, docs/STRUCTURE.md), the linters (Biome and
 // Ruff, scripts/lint.mjs), the tap suites of shared/, coordinator/, worker/, trainer/js/ and
-// deploy/ (scripts/tap-files.mjs: two files at a time, each a plain Node process with tsx, a hang
-// guard of a timeout; the CLIs the tests start come from a release bundle built first), and the trainer's pytest suite
+// deploy/ (scripts/tap-files.mjs: three files at a time, each a plain Node process on the file bundled
+// (scripts/bundle-tests.mjs), a hang guard of a timeout; the CLIs the tests start come from a release bundle built first), and the trainer's pytest suite
 // (its slowest tests listed) — and ends with one line that counts them all together:
 // `N passed, N failed`. tap waits for the bundle; everything else runs side by side, because the
 // suite is CPU-bound and the tap files alone leave a core idle at times (waiting on workers, a browser, a
