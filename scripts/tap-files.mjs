@@ -13,7 +13,6 @@
 // file the usual way (.taprc).
 import { spawn } from 'node:child_process'
 import { join } from 'node:path'
-import { bundleTestFiles } from './bundle-tests.mjs'
 
 /**
  * Runs `files` (paths relative to `cwd`), `jobs` at a time, each with tap's per-test timeout
@@ -21,7 +20,8 @@ import { bundleTestFiles } from './bundle-tests.mjs'
  * the exit code (0: every file passed) and the whole output; `onOutput` gets each file's block.
  */
 export async function runTapFiles(files, { cwd, env = {}, jobs = 2, timeoutSeconds = 1800, onOutput = () => {} }) {
-  const bundles = await bundleTestFiles(files, { cwd, outDir: join(cwd, '.bundle', 'test-files') }).catch(e => {
+  // Imported here, not at the top: scripts/test.mjs loads this file before it installs esbuild.
+  const bundles = await import('./bundle-tests.mjs').then(({ bundleTestFiles }) => bundleTestFiles(files, { cwd, outDir: join(cwd, '.bundle', 'test-files') })).catch(e => {
     onOutput(`# the test files could not be bundled; each runs through tsx instead:\n${String(e.message ?? e).replace(/^/gm, '# ')}\n`)
     return new Map()
   })
