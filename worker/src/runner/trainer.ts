@@ -235,9 +235,16 @@ class TrainerProcess {
     if (marker === 'ready' && this.times.ready === null) {
       this.times.ready = performance.now()
       clearTimeout(this.limitTimer)
+      // The clock starts as the data is released, not once the release is seen to be done: the run
+      // may read its data as soon as the files are moved in, and a busy event loop or file-system
+      // thread pool can report that seconds later. Started after, the clock said a run had its data
+      // for 2.0 s that trained its honest 2 s budget in 4.2 (npm test, a run restarted beside an
+      // evaluation), and the run was rejected as a forged claim. The clock must never undercount.
+      let go: number
       try {
         await clock.beforeGo?.()
         if (this.exited) return // it died while waiting for its turn
+        go = performance.now()
         await clock.release()
       } catch (err) {
         if (this.exited) return
@@ -246,8 +253,8 @@ class TrainerProcess {
         this.terminate(true)
         return
       }
-      this.times.go = performance.now()
-      this.limit(clock.limits.budgetSeconds + clock.limits.slackSeconds)
+      this.times.go = go
+      this.limit(clock.limits.budgetSeconds + clock.limits.slackSeconds - (performance.now() - go) / 1000)
     } else if (marker === 'saved' && this.times.go !== null && this.times.saved === null) {
       // Nothing the run does after saving can count: end it now, so the weights are final.
       this.times.saved = performance.now()

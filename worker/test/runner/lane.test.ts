@@ -220,28 +220,6 @@ t.test('overlap on the real trainer', { skip: python ? false : 'needs a Python w
     '    print("---")\n', '    print("TRAINED", _stamp.time(), flush=True)\n    print("---")\n')
   const stamp = (log: string, what: string) => Number(new RegExp(`^${what} ([\\d.]+)$`, 'm').exec(log)?.[1] ?? Number.NaN)
 
-  t.test('two runs share one GPU lane: the second starts up while the first holds the turn', async t => {
-    const lane = new GpuLane()
-    const events: string[] = []
-    const one = measure('lane-a', stamped, { lane, onTraining: on => events.push(`a ${on ? 'go' : 'done'}`) })
-    const two = measure('lane-b', stamped, { lane, onTraining: on => events.push(`b ${on ? 'go' : 'done'}`) })
-    const [a, b] = await Promise.all([one, two])
-    t.equal(a.status, 'ok', a.error ?? '')
-    t.equal(b.status, 'ok', b.error ?? '')
-    t.ok(events.join(',') === 'a go,a done,b go,b done' || events.join(',') === 'b go,b done,a go,a done', `turns never overlap: ${events.join(', ')}`)
-  })
-
-  t.test("'evaluation' overlap: a stranger's start-up never runs beside a timed run", async t => {
-    const lane = new GpuLane('evaluation')
-    const [a, b] = await Promise.all([measure('eval-a', stamped, { lane }), measure('eval-b', stamped, { lane })])
-    t.equal(a.status, 'ok', a.error ?? '')
-    t.equal(b.status, 'ok', b.error ?? '')
-    // Either may take the first ticket (both are launched at once).
-    const [first, second] = stamp(a.logTail, 'LAUNCHED') < stamp(b.logTail, 'LAUNCHED') ? [a, b] : [b, a]
-    const [trained, launched] = [stamp(first.logTail, 'TRAINED'), stamp(second.logTail, 'LAUNCHED')]
-    t.ok(launched > trained, `the second launched ${(launched - trained).toFixed(2)}s after the first's training ended`)
-  })
-
   t.test('an evaluation that fails while a run starts up beside it is redone alone; the evicted run starts again', async t => {
     const lane = new GpuLane('evaluation')
     // Its model fails in the evaluator's model server (not in training): the evaluation fails.
@@ -273,25 +251,34 @@ t.test('overlap on the real trainer', { skip: python ? false : 'needs a Python w
     '    while not os.path.exists(os.path.join(_here, "sign")) and time.time() < _until:\n        time.sleep(0.02)\n' +
     '    print("SAW_SIGN", os.path.exists(os.path.join(_here, "sign")), flush=True)\n' + then +
     '    print("TRAINED", _stamp.time(), flush=True)\n')
-  /** a holds the turn: b (the worker's own code) is launched, then c (a stranger's); a's training ends once b's process runs. */
+  /**
+   * a holds the turn: b (the worker's own code) is launched, then c (a stranger's); a's training
+   * ends once b's process runs. `turns`: each run's training starting and ending, in order.
+   */
   const threeRuns = async (name: string, aSource: string, aExtra: Parameters<typeof measure>[2] = {}) => {
     const lane = new GpuLane('evaluation')
+    const turns: string[] = []
+    const onTraining = (run: string) => (on: boolean) => { turns.push(`${run} ${on ? 'go' : 'done'}`) }
     let aGoes: () => void = () => {}
     const aHasTurn = new Promise<void>(resolve => { aGoes = resolve })
-    const one = measure(`${name}-a`, aSource, { lane, onTraining: on => { if (on) aGoes() }, ...aExtra })
+    const one = measure(`${name}-a`, aSource, { lane, onTraining: on => { onTraining('a')(on); if (on) aGoes() }, ...aExtra })
     await aHasTurn
-    const two = measure(`${name}-b`, announces, { lane, overlap: 'training', restage: async () => {} })
+    const two = measure(`${name}-b`, announces, { lane, overlap: 'training', restage: async () => {}, onTraining: onTraining('b') })
     await waitFor(join(scratch, `${name}-b`, 'launched'))
     // c is launched after b (its ticket is later in line), while a still trains.
-    const three = measure(`${name}-c`, stamped, { lane })
+    const three = measure(`${name}-c`, stamped, { lane, onTraining: onTraining('c') })
     await writeFile(join(scratch, `${name}-a`, 'sign'), '')
-    return Promise.all([one, two, three])
+    return [...await Promise.all([one, two, three]), turns] as const
   }
 
+  // Also the lane's plain promises on real processes (a test each, two runs each, until session 13):
+  // a second run starts up while the first holds the turn, the turns never overlap, and a stranger's
+  // code is launched only once the timed runs before it have trained.
   t.test("the worker's own code starts up beside a stranger's timed run; a stranger's code after it waits until both have trained", async t => {
-    const [a, b, c] = await threeRuns('own', waitsAtTheEnd())
+    const [a, b, c, turns] = await threeRuns('own', waitsAtTheEnd())
     for (const r of [a, b, c]) t.equal(r.status, 'ok', r.error ?? '')
     t.match(a.logTail, /^SAW_SIGN True$/m, 'b\'s process ran while a was still training')
+    t.same(turns, ['a go', 'a done', 'b go', 'b done', 'c go', 'c done'], 'the turns never overlap, in the order the runs were launched')
     const launched = stamp(c.logTail, 'LAUNCHED')
     t.ok(launched > stamp(a.logTail, 'TRAINED') && launched > stamp(b.logTail, 'TRAINED'), 'c launched only after a and b had trained')
     t.notMatch(`${a.logTail}${b.logTail}${c.logTail}`, /started again|ran again/, 'none had to start again')
