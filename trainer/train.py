@@ -505,7 +505,7 @@ def main():
     explode_at = 3 * math.log(data.vocab_size)  # far above the loss of a uniform guess: diverged
 
     while True:
-        t0 = time.time()
+        t0 = time.perf_counter()  # monotonic: a step of the system clock (NTP) must not count as training
         progress = min(train_time / TIME_BUDGET, 1.0)
         for _ in range(grad_accum):
             with autocast:
@@ -522,7 +522,7 @@ def main():
         if not math.isfinite(loss_f) or loss_f > explode_at:  # fail fast: no point burning the budget
             print(f"FAIL: training diverged at step {step} (loss {loss_f}); lower the learning rates or undo the last change", flush=True)
             sys.exit(1)
-        dt = time.time() - t0
+        dt = time.perf_counter() - t0
         if step == 0:
             first_step = dt  # mostly torch.compile
         step += 1
