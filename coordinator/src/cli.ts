@@ -23,16 +23,14 @@ import { reviewAgentFromEnv } from './review/agent.ts'
 import { announceReview } from './review/announce.ts'
 
 const defaultData = process.env.AUTORESEARCH_COORDINATOR_DATA ?? '.autoresearch-grid'
-const reviewMode = (v: string) => {
-  const m = ReviewMode.safeParse(v)
-  if (!m.success) throw new InvalidArgumentError(`expected one of ${ReviewMode.options.join(', ')}`)
-  return m.data
+/** An option's parser for one of an enum's values: anything else is refused with the choices (and `hint`). */
+const oneOf = <T extends string>(choices: { options: readonly T[] }, hint = '') => (v: string): T => {
+  const m = choices.options.find(o => o === v)
+  if (m === undefined) throw new InvalidArgumentError(`expected one of ${choices.options.join(', ')}${hint}`)
+  return m
 }
-const noisePolicy = (v: string) => {
-  const m = NoisePolicy.shape.policy.removeDefault().safeParse(v)
-  if (!m.success) throw new InvalidArgumentError(`expected one of ${NoisePolicy.shape.policy.removeDefault().options.join(', ')} (docs/RATCHET.md compares them)`)
-  return m.data
-}
+const reviewMode = oneOf(ReviewMode)
+const noisePolicy = oneOf(NoisePolicy.shape.policy.removeDefault(), ' (docs/RATCHET.md compares them)')
 const int = (v: string) => {
   const n = Number(v)
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number')

@@ -118,10 +118,21 @@ export function sequentialSettingsOf(policy: RatchetPolicy | undefined, override
  * most `cutoff`·σ from the parent's mean (wildSigmas).
  */
 function withCarried(runs: readonly CandidateSample[], parentRuns: readonly number[], sigma: number, carried: EffectEstimate | null | undefined, weight: number, cutoff: number): EffectEstimate | undefined {
-  const parent = withoutWild(parentRuns, sigma, cutoff)
-  const own = runs.length > 0 && parent.length > 0 ? estimateOf(mean(clipped(runs, mean(parent), sigma, cutoff)), runs.length, mean(parent), parent.length, sigma) : undefined
+  const own = tamedEstimate(runs, parentRuns, sigma, cutoff)
   const prior = carried ? discounted(carried, weight) : undefined
   return own && prior ? combine(own, prior) : own ?? prior
+}
+
+/**
+ * Δ of the candidate's runs against the parent's on one class, wild runs tamed (`cutoff`·σ: parent
+ * runs that far from their median left out, candidate runs counted at most that far from the
+ * parent's mean); undefined without runs of both.
+ */
+function tamedEstimate(runs: readonly CandidateSample[], parentRuns: readonly number[], sigma: number, cutoff: number): EffectEstimate | undefined {
+  const parent = withoutWild(parentRuns, sigma, cutoff)
+  if (!runs.length || !parent.length) return undefined
+  const parentMean = mean(parent)
+  return estimateOf(mean(clipped(runs, parentMean, sigma, cutoff)), runs.length, parentMean, parent.length, sigma)
 }
 
 /** The candidates' runs, each counted at most `cutoff`·σ from the parent's mean (wildSigmas; 0: as they are). */
@@ -138,10 +149,8 @@ function pooled(own: EffectEstimate | undefined, elsewhere: readonly ClassRuns[]
   keep: (s: CandidateSample) => boolean, keepParent: (r: ParentRun) => boolean, cutoff: number): EffectEstimate | undefined {
   let e = own
   for (const k of elsewhere) {
-    const runs = k.samples.filter(keep)
-    const parent = withoutWild(k.parentRuns.filter(keepParent).map(r => r.valBpb), k.sigma, cutoff)
-    if (!runs.length || !parent.length || !(k.sigma > 0)) continue
-    const x = estimateOf(mean(clipped(runs, mean(parent), k.sigma, cutoff)), runs.length, mean(parent), parent.length, k.sigma)
+    const x = k.sigma > 0 ? tamedEstimate(k.samples.filter(keep), k.parentRuns.filter(keepParent).map(r => r.valBpb), k.sigma, cutoff) : undefined
+    if (!x) continue
     const scale = sigma / k.sigma
     const theirs = { delta: x.delta * scale, variance: x.variance * scale * scale }
     e = e ? combine(e, theirs) : theirs
