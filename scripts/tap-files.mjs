@@ -17,7 +17,8 @@ import { join } from 'node:path'
 /**
  * Runs `files` (paths relative to `cwd`), `jobs` at a time, each with tap's per-test timeout
  * `timeoutSeconds` (a hang guard; a file still running a minute after it is killed). Resolves to
- * the exit code (0: every file passed) and the whole output; `onOutput` gets each file's block.
+ * the exit code (0: every file passed), the whole output and each file's wall seconds (`times`);
+ * `onOutput` gets each file's block. Files start in the order given.
  */
 export async function runTapFiles(files, { cwd, env = {}, jobs = 2, timeoutSeconds = 1800, onOutput = () => {} }) {
   // Imported here, not at the top: scripts/test.mjs loads this file before it installs esbuild.
@@ -31,11 +32,12 @@ export async function runTapFiles(files, { cwd, env = {}, jobs = 2, timeoutSecon
     let done = 0
     let failed = 0
     let out = ''
+    const times = {}
     const indent = text => text.replace(/\n+$/, '').split('\n').map(l => (l ? `    ${l}` : l)).join('\n')
     const asComments = text => text.replace(/\n+$/, '').split('\n').map(l => `# ${l}`).join('\n')
     const startNext = () => {
       if (next >= files.length) {
-        if (running === 0) resolve({ code: failed === 0 ? 0 : 1, out })
+        if (running === 0) resolve({ code: failed === 0 ? 0 : 1, out, times })
         return
       }
       const file = files[next++]
@@ -55,6 +57,7 @@ export async function runTapFiles(files, { cwd, env = {}, jobs = 2, timeoutSecon
         running--
         const ok = code === 0
         if (!ok) failed++
+        times[file] = Math.round((Date.now() - started) / 100) / 10
         const why = ok ? '' : ` (${signal ? `killed by ${signal}` : `exit code ${code}`})`
         const block = [`# Subtest: ${file}`, indent(stdout), ...(stderr.trim() ? [asComments(stderr)] : []),
           `${ok ? 'ok' : 'not ok'} ${++done} - ${file}${why} # time=${Date.now() - started}ms`, ''].join('\n')

@@ -10,7 +10,7 @@
 // it ends. No test asserts speed, so a busy machine slows the suite without failing it
 // (docs/RELIABILITY.md, "Tests on a busy machine").
 import { spawn } from 'node:child_process'
-import { readdirSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { bootstrap, root } from './bootstrap.mjs'
 import { runTapFiles } from './tap-files.mjs'
@@ -38,6 +38,24 @@ const testFiles = dir => readdirSync(join(root, dir), { recursive: true, withFil
   .map(f => relative(root, join(f.parentPath ?? f.path, f.name)))
   .sort()
 
+// The tap files start longest first, so the longest do not start last and run alone at the end
+// (three at a time, alphabetical order ended ~30 s later in a simulation over session 13's times).
+// The times are this checkout's last run (.bundle/test-times.json), else the committed
+// scripts/test-times.json (a clean clone); a file in neither counts as a median one. Refresh the
+// committed list with `cp .bundle/test-times.json scripts/test-times.json` after a quiet run.
+const TIMES = [join(root, '.bundle', 'test-times.json'), join(root, 'scripts', 'test-times.json')]
+const readTimes = () => {
+  for (const f of TIMES) if (existsSync(f)) try { return JSON.parse(readFileSync(f, 'utf8')) } catch {}
+  return {}
+}
+function longestFirst(files) {
+  const times = readTimes()
+  const known = files.map(f => times[f]).filter(t => typeof t === 'number').sort((a, b) => a - b)
+  const median = known.length ? known[Math.floor(known.length / 2)] : 0
+  const time = f => (typeof times[f] === 'number' ? times[f] : median)
+  return [...files].sort((a, b) => time(b) - time(a) || a.localeCompare(b))
+}
+
 // The tests start the CLIs from the release bundle of this tree (~0.5 s of CPU a start, against
 // ~2.5 s through tsx): shared/test/support/cli.ts. A bundle that does not build is a failure, and
 // the tests then start the checkout's CLIs.
@@ -58,13 +76,16 @@ const SUITES = {
   // Lint rules only until the lead's one-off `npm run format` over the tree; then `--check-format`.
   lint: { run: () => capture(process.execPath, ['scripts/lint.mjs']), count: check },
   tap: {
-    run: () => {
+    run: async () => {
       const files = ['shared/test', 'coordinator/test', 'worker/test', 'trainer/js/test', 'deploy/test'].flatMap(testFiles)
       const env = { AUTORESEARCH_PYTHON: python, ...(bundled ? { AUTORESEARCH_TEST_DIST: dist } : {}) }
       // TEST_JOBS: how many test files run at once. 3 on 2 cores: many files wait on child processes
       // and leases, and a third fills those gaps (docs/RELIABILITY.md, session 12: 850 s against 904-978).
       const jobs = Number(process.env.TEST_JOBS) || 3
-      return runTapFiles(files, { cwd: root, env, jobs, timeoutSeconds: 1800, onOutput: block => process.stdout.write(block) })
+      const r = await runTapFiles(longestFirst(files), { cwd: root, env, jobs, timeoutSeconds: 1800, onOutput: block => process.stdout.write(block) })
+      mkdirSync(join(root, '.bundle'), { recursive: true })
+      writeFileSync(TIMES[0], `${JSON.stringify(Object.fromEntries(Object.entries(r.times).sort()), null, 1)}\n`)
+      return r
     },
     count: r => {
       // Each `t.test(...)` inside a test file is one test: in TAP they are the points one level down.
