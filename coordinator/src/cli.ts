@@ -72,13 +72,6 @@ program.command('start').description('serve the API (HTTP + WebSocket) and the s
     const resumed = resumeLeases(app)
     const { file } = await adminToken(dataDir, app)
     const server = await buildServer(app, { logger: { level: process.env.LOG_LEVEL ?? 'warn' }, trustProxy: o.trustProxy })
-    const address = await server.listen({ port: o.port, host: o.host })
-    console.log(`coordinator listening on ${address} (data: ${dataDir})`)
-    console.log(`status page: ${address}/`)
-    console.log(`admin token: ${file}`)
-    console.log(reviewAgent ? `review agent: ${reviewAgent.model}${reviewAgent.baseURL ? ` at ${reviewAgent.baseURL}` : ''}` : 'review agent: none (no ANTHROPIC_API_KEY)')
-    for (const line of announceReview(app)) console.warn(line)
-    if (resumed) console.log(`${resumed} lease(s) held across the restart: their workers have ${app.settings.leaseMarginSeconds} s to reconnect`)
     let stopping = false
     const stop = async () => {
       if (stopping) return
@@ -91,9 +84,18 @@ program.command('start').description('serve the API (HTTP + WebSocket) and the s
     }
     // `on`, not `once`: signal-exit (execa's child clean-up, loaded at the first git process) kills
     // the process with the signal again when its own listener is the only one left, which `once`
-    // made it while the close was still running: the exit was 143, not 0.
+    // made it while the close was still running: the exit was 143, not 0. Listening before the
+    // first line is printed: a SIGTERM sent as soon as "listening" is read found no listener yet
+    // and killed the process between two of the lines below (the review warning was lost).
     process.on('SIGINT', stop)
     process.on('SIGTERM', stop)
+    const address = await server.listen({ port: o.port, host: o.host })
+    console.log(`coordinator listening on ${address} (data: ${dataDir})`)
+    console.log(`status page: ${address}/`)
+    console.log(`admin token: ${file}`)
+    console.log(reviewAgent ? `review agent: ${reviewAgent.model}${reviewAgent.baseURL ? ` at ${reviewAgent.baseURL}` : ''}` : 'review agent: none (no ANTHROPIC_API_KEY)')
+    for (const line of announceReview(app)) console.warn(line)
+    if (resumed) console.log(`${resumed} lease(s) held across the restart: their workers have ${app.settings.leaseMarginSeconds} s to reconnect`)
   })
 
 const token = program.command('token').description('worker and admin tokens')
