@@ -108,8 +108,7 @@ t.test('kill -9 of the coordinator with units in flight: no answered result lost
   // three-way merge the coordinator makes, or by a rebase unit. A crash must not drop that step.
   const orphans = readDb(data, db => db.prepare(`select e.id from experiments e where e.status = 'stale'
     and not exists (select 1 from work_units u where u.target_experiment = e.id and u.kind = 'rebase')`).all() as { id: string }[]).map(r => r.id)
-  t.same(orphans, [], 'every stale candidate was carried onto the new best',
-    { todo: orphans.length ? 'recoverMerges marks a candidate stale after a crash but never calls mergeStale (units/merge.ts)' : false })
+  t.same(orphans, [], 'every stale candidate was carried onto the new best (recoverMerges: staleWithoutFollowUp)')
 
   const maxResume = Math.max(...resumeMs)
   t.equal(resumeMs.length, KILLS * workers.length, `every worker heard from the coordinator after each of the ${KILLS} restarts (at most ${maxResume} ms after)`)
