@@ -11,6 +11,7 @@ import { UserError } from '../errors.ts'
 import type { Worker } from '../workers/registry.ts'
 import { applyDecision, decideCandidate, runProblem } from './judge.ts'
 import { finishMerge, mergeStale, type MergeJob } from './merge.ts'
+import { patchOf } from '../git/patch.ts'
 import { sourceOf } from './source-cache.ts'
 import { ingestReuse } from './reuse.ts'
 import { crashPoint } from '../faults/crash-point.ts'
@@ -150,8 +151,11 @@ async function storeCode(ctx: Ctx, worker: Worker, unit: Unit, c: Campaign, r: R
   const commit = measuring ?? (unchanged ? unit.parentCommit : await ctx.git.commit({ files: r.source, parents: [unit.parentCommit], message: commitMessage(r, c), author }))
   // Counted from the two sources, exactly as git's numstat would (shared/src/lines-delta.ts): no git run.
   const linesDelta = parent === null ? 0 : countLinesDelta(parent, r.source)
-  // The diff on record is git's, not the worker's: rebases and reviews rely on it.
-  const diff = measuring || unchanged ? '' : (await ctx.git.changes(commit)).slice(0, LIMITS.diffBytes)
+  // The diff on record is the coordinator's, not the worker's: rebases and reviews rely on it. It is
+  // computed here from the parent's files and the committed ones (git/patch.ts: ~0.3 ms, against a
+  // round trip to diff-tree that cost ~0.6 ms here and 1.1-1.4 ms in git), by git where that is
+  // too long for the event loop or a file is binary.
+  const diff = parent === null || unchanged ? '' : (patchOf(parent, r.source) ?? await ctx.git.changes(commit)).slice(0, LIMITS.diffBytes)
   const id = newId('e')
   const now = ctx.now()
   // The ref before the transaction that records the experiment: a crash between the two leaves at
