@@ -1,4 +1,4 @@
-import { formatPatch, structuredPatch } from 'diff'
+import { diffArrays } from 'diff'
 
 /**
  * Edits (lines added plus lines deleted) a report's patch may take in this process. An agent's
@@ -8,10 +8,85 @@ import { formatPatch, structuredPatch } from 'diff'
  */
 export const PATCH_EDIT_LIMIT = 400
 
+/** Lines of context around a change, as git shows them. */
+const CONTEXT = 3
+
+/** A file as lines, each with its newline (a last line without one keeps none). */
+function linesOf(text: string): string[] {
+  const lines: string[] = []
+  let from = 0
+  for (let at = text.indexOf('\n'); at >= 0; at = text.indexOf('\n', from)) {
+    lines.push(text.slice(from, at + 1))
+    from = at + 1
+  }
+  if (from < text.length) lines.push(text.slice(from))
+  return lines
+}
+
 /**
- * The patch from `before` to `after` (the editable files of a parent and of a candidate), as git's
- * `diff --git` patches are laid out (a header per changed file, `---`/`+++`, unified hunks with three
- * lines of context, `\ No newline at end of file`), computed in this process by jsdiff's line
+ * The unified hunks from `a` to `b` (git's layout: CONTEXT lines around each change, changes closer
+ * than twice that in one hunk, `\ No newline at end of file` after a last line without one). Only
+ * the lines between the whole lines both share at their head and tail go to jsdiff's matcher; the
+ * context comes from the texts themselves, so a hunk's context is always there, whichever way the
+ * matcher paired ambiguous lines. Null when the matcher needs more than PATCH_EDIT_LIMIT edits.
+ */
+function hunksOf(a: string, b: string): string[] | null {
+  const la = linesOf(a)
+  const lb = linesOf(b)
+  let head = 0
+  while (head < la.length && head < lb.length && la[head] === lb[head]) head++
+  let tail = 0
+  while (tail < la.length - head && tail < lb.length - head && la[la.length - 1 - tail] === lb[lb.length - 1 - tail]) tail++
+  const parts = diffArrays(la.slice(head, la.length - tail), lb.slice(head, lb.length - tail), { maxEditLength: PATCH_EDIT_LIMIT })
+  if (!parts) return null
+  // The changes as runs: where they start on each side, and what they take out and put in.
+  const runs: { at: number; to: number; removed: string[]; added: string[] }[] = []
+  let i = head
+  let j = head
+  for (const p of parts) {
+    if (!p.added && !p.removed) {
+      i += p.count ?? p.value.length
+      j += p.count ?? p.value.length
+      continue
+    }
+    const last = runs.at(-1)
+    const run = last && last.at + last.removed.length === i && last.to + last.added.length === j ? last : runs[runs.push({ at: i, to: j, removed: [], added: [] }) - 1]
+    if (p.removed) { run.removed.push(...p.value); i += p.value.length } else { run.added.push(...p.value); j += p.value.length }
+  }
+  const out: string[] = []
+  const line = (sign: string, text: string) => {
+    out.push(`${sign}${text.endsWith('\n') ? text.slice(0, -1) : text}`)
+    if (!text.endsWith('\n')) out.push('\\ No newline at end of file')
+  }
+  for (let r = 0; r < runs.length;) {
+    // One hunk: runs whose gaps are at most twice the context.
+    let end = r
+    while (end + 1 < runs.length && runs[end + 1].at - (runs[end].at + runs[end].removed.length) <= 2 * CONTEXT) end++
+    const from = Math.max(0, runs[r].at - CONTEXT)
+    const lastRun = runs[end]
+    const until = Math.min(la.length, lastRun.at + lastRun.removed.length + CONTEXT)
+    const shift = runs[r].to - runs[r].at
+    const oldLines = until - from
+    const newLines = oldLines + runs.slice(r, end + 1).reduce((n, x) => n + x.added.length - x.removed.length, 0)
+    const start = (n: number, first: number) => (n === 0 ? first : first + 1)
+    out.push(`@@ -${start(oldLines, from)},${oldLines} +${start(newLines, from + shift)},${newLines} @@`)
+    let k = from
+    for (let x = r; x <= end; x++) {
+      for (; k < runs[x].at; k++) line(' ', la[k])
+      for (const t of runs[x].removed) line('-', t)
+      for (const t of runs[x].added) line('+', t)
+      k += runs[x].removed.length
+    }
+    for (; k < until; k++) line(' ', la[k])
+    r = end + 1
+  }
+  return out
+}
+
+/**
+ * The patch from `before` to `after` (the editable files of a parent and of a candidate), laid out
+ * as git's `diff --git` patches are (a header per changed file, `---`/`+++`, unified hunks with three
+ * lines of context, `\ No newline at end of file`), computed in this process with jsdiff's line
  * matcher. `git apply` takes it, and a rebase's agent, a review and the swarm's search read it. It
  * is not git's patch byte for byte (the matcher may pair lines differently where a change is
  * ambiguous, and hunk headers carry no function names); what it must be is right: applied to
@@ -21,16 +96,18 @@ export const PATCH_EDIT_LIMIT = 400
  * longer than PATCH_EDIT_LIMIT.
  */
 export function patchOf(before: Record<string, string>, after: Record<string, string>): string | null {
-  const parts: string[] = []
+  const out: string[] = []
   for (const name of [...new Set([...Object.keys(before), ...Object.keys(after)])].sort()) {
     const a = before[name]
     const b = after[name]
     if (a === b) continue
     if (a?.includes('\0') || b?.includes('\0')) return null
-    const patch = structuredPatch(a === undefined ? '/dev/null' : `a/${name}`, b === undefined ? '/dev/null' : `b/${name}`, a ?? '', b ?? '', undefined, undefined,
-      { context: 3, maxEditLength: PATCH_EDIT_LIMIT })
-    if (!patch) return null
-    parts.push(formatPatch({ ...patch, isGit: true, isCreate: a === undefined, isDelete: b === undefined }))
+    const hunks = hunksOf(a ?? '', b ?? '')
+    if (!hunks) return null
+    out.push(`diff --git a/${name} b/${name}`)
+    if (a === undefined) out.push('new file mode 100644')
+    if (b === undefined) out.push('deleted file mode 100644')
+    if (hunks.length) out.push(`--- ${a === undefined ? '/dev/null' : `a/${name}`}`, `+++ ${b === undefined ? '/dev/null' : `b/${name}`}`, ...hunks)
   }
-  return parts.join('')
+  return out.length ? `${out.join('\n')}\n` : ''
 }

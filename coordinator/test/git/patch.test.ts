@@ -99,3 +99,32 @@ t.test('what goes to git instead: a binary file, an edit too long for the event 
   const shuffled = long.split('\n').map((l, i) => (i % 2 ? l.toUpperCase() : l)).join('\n')
   t.equal(patchOf({ 'train.py': long }, { 'train.py': shuffled }), null, `more than ${PATCH_EDIT_LIMIT} edits`)
 })
+
+t.test("hunk line numbers are git's own where the change is unambiguous (git apply alone would forgive an offset)", async t => {
+  const dir = await mkdtemp(join(tmpdir(), 'arg-patch-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const lines = SEED.split('\n')
+  const headers = (patch: string) => patch.split('\n').filter(l => l.startsWith('@@')).map(l => /^@@ -\d+(,\d+)? \+\d+(,\d+)? @@/.exec(l)![0]
+    .replace(/-(\d+) /, '-$1,1 ').replace(/\+(\d+) @@/, '+$1,1 @@'))
+  // A line that occurs once in the file (a blank line changed next to another blank one is a
+  // change either of them could be said to have had).
+  const unique = (i: number) => {
+    while (lines.indexOf(lines[i]) !== lines.lastIndexOf(lines[i])) i++
+    return i
+  }
+  for (const at of [0, 1, 2, 5, 200, 400, lines.length - 4, lines.length - 2].map(unique)) {
+    const edited = [...lines]
+    edited[at] = `${edited[at]} # changed at ${at}`
+    edited.splice(Math.min(at + 40, edited.length - 1), 0, `INSERTED_${at} = 1`)
+    const after = edited.join('\n')
+    writeFileSync(join(dir, 'a.py'), SEED)
+    writeFileSync(join(dir, 'b.py'), after)
+    let git = ''
+    try {
+      execFileSync('git', ['diff', '--no-index', '--no-color', 'a.py', 'b.py'], { cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH!, HOME: dir, GIT_CONFIG_NOSYSTEM: '1' } })
+    } catch (err) {
+      git = (err as { stdout: string }).stdout // exit 1: the files differ
+    }
+    t.same(headers(patchOf({ 'train.py': SEED }, { 'train.py': after })!), headers(git), `a change at line ${at + 1}`)
+  }
+})
