@@ -60,6 +60,8 @@ interface Candidate {
   author: string
   authorWorker: string
   pending: boolean
+  /** It went the stale way (its change onto a newer best). */
+  moved?: boolean
   carried?: CarriedEvidence
   carriedClaim?: { authorId: string; improvement: number }
 }
@@ -79,6 +81,13 @@ export interface GridResult {
   /** Claims that passed the first look (earned a verification) and went stale before a verdict. */
   screenedClaims: number
   screenedStale: number
+  /**
+   * Verification runs that came back after their candidate was decided or had moved onto a newer
+   * best (its verdict or its carried evidence was taken without them), and of those, the runs of a
+   * candidate that had moved.
+   */
+  lateRuns: number
+  lateRunsMoved: number
   /** Runs of other classes' baselines than the class of the merged candidate. */
   merges: { trueEffect: number }[]
   ideas: { sigmas: number; outcome: Idea['outcome']; last?: string; verifies: number; moved: number; hops: number; trace?: string[] }[]
@@ -134,7 +143,7 @@ class Grid {
   now = 0
   unreproduced = new Map<string, number>()
   noiseCache = new Map<number, number>()
-  out = { staleRuns: 0, staleRunsDropped: 0, screenedClaims: 0, screenedStale: 0, explorations: 0 }
+  out = { staleRuns: 0, staleRunsDropped: 0, screenedClaims: 0, screenedStale: 0, explorations: 0, lateRuns: 0, lateRunsMoved: 0 }
   runsByKind = { baseline: 0, verify: 0, explore: 0, rebase: 0 }
   screened = new Set<string>()
 
@@ -174,7 +183,7 @@ class Grid {
     const gain = this.trueValue(this.commits.get('k0')!) - this.trueValue(this.best)
     return {
       runs: total(), explorations: this.out.explorations, wallSeconds: this.now, workers: cfg.workers, runsByKind: this.runsByKind,
-      staleRuns: this.out.staleRuns, staleRunsDropped: this.out.staleRunsDropped, screenedClaims: this.screened.size, screenedStale: this.out.screenedStale,
+      staleRuns: this.out.staleRuns, staleRunsDropped: this.out.staleRunsDropped, screenedClaims: this.screened.size, screenedStale: this.out.screenedStale, lateRuns: this.out.lateRuns, lateRunsMoved: this.out.lateRunsMoved,
       merges: this.merges, ideas: this.ideas.map(i => ({ sigmas: i.sigmas, outcome: i.outcome, last: i.last, verifies: i.verifies, moved: i.moved, hops: i.hops, trace: i.trace })), gain,
     }
   }
@@ -240,6 +249,10 @@ class Grid {
       c.commit.idea!.verifies++
       if (c.commit.parent !== this.best.id) c.commit.idea!.moved++
       if (c.pending) this.judge(c)
+      else {
+        this.out.lateRuns++
+        if (c.moved) this.out.lateRunsMoved++
+      }
       return
     }
     if (unit.kind === 'explore') this.out.explorations++
@@ -304,9 +317,10 @@ class Grid {
     const elsewhere = this.pooled ? this.w.sigmas.map((_, k) => k).filter(k => k !== c.cls)
       .map(k => ({ hardwareClass: CLASS(k), samples: samplesOn(k), parentRuns: this.parentRuns(c, k), sigma: this.sigma(k) })).filter(k => k.samples.length > 0) : undefined
     const parentRuns = this.parentRuns(c)
+    const runsInFlight = this.queue.filter(u => u.kind === 'verify' && u.commit === c.commit.id && u.leasedTo !== null).length
     const d = decide({
       candidate: { authorId: c.author, samples, linesDelta: 1, carriedClaim: c.carriedClaim, carried: c.carried },
-      parentSamples: parentRuns.map(r => r.valBpb), parentRuns, sigma: this.sigma(c.cls), parentIsBest: c.commit.parent === this.best.id, elsewhere,
+      parentSamples: parentRuns.map(r => r.valBpb), parentRuns, sigma: this.sigma(c.cls), parentIsBest: c.commit.parent === this.best.id, elsewhere, runsInFlight,
       settings: this.cfg.settings, realRate: this.realRate(),
     })
     this.apply(c, d, samples.length + (elsewhere ?? []).reduce((n, k) => n + k.samples.length, 0))
@@ -315,7 +329,12 @@ class Grid {
   apply(c: Candidate, d: Decision, n: number): void {
     if (this.cfg.trace) (c.commit.idea!.trace ??= []).push(`${(this.now / this.cfg.settings.budgetSeconds).toFixed(2)} ${c.commit.id}<-${c.commit.parent} best=${this.best.id} cls${c.cls} eff=${(c.commit.idea!.effect / this.cfg.sigma).toFixed(2)} ${d.kind} ${'needed' in d ? d.needed : ''} ${d.message.slice(0, 160)}`)
     c.commit.idea!.last = d.kind + ':' + ('reason' in d ? d.reason : '') + ':' + d.message.slice(0, 60)
-    if (d.kind === 'await-baseline' || d.kind === 'hold') return
+    if (d.kind === 'await-baseline') return
+    // As applyDecision: any decision but `verify` cancels the candidate's queued verifications (leased ones run on).
+    if (d.kind === 'hold') {
+      this.queue = this.queue.filter(u => !(u.kind === 'verify' && u.commit === c.commit.id && u.leasedTo === null))
+      return
+    }
     if (d.kind === 'verify') return this.verify(c, d)
     c.pending = false
     this.queue = this.queue.filter(u => !(u.kind === 'verify' && u.commit === c.commit.id) && !(u.demandFor === c.commit.id && u.leasedTo === null))
@@ -351,6 +370,7 @@ class Grid {
 
   /** The stale path (units/merge.ts mergeStale): a clean three-way merge onto the best, or a rebase unit. */
   stale(c: Candidate, carry: CarriedEvidence | undefined, n: number): void {
+    c.moved = true
     this.out.staleRuns += n
     if (!carry) this.out.staleRunsDropped += n
     if (this.screened.has(c.commit.id)) this.out.screenedStale++
