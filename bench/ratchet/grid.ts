@@ -317,10 +317,9 @@ class Grid {
     const elsewhere = this.pooled ? this.w.sigmas.map((_, k) => k).filter(k => k !== c.cls)
       .map(k => ({ hardwareClass: CLASS(k), samples: samplesOn(k), parentRuns: this.parentRuns(c, k), sigma: this.sigma(k) })).filter(k => k.samples.length > 0) : undefined
     const parentRuns = this.parentRuns(c)
-    const runsInFlight = this.queue.filter(u => u.kind === 'verify' && u.commit === c.commit.id && u.leasedTo !== null).length
     const d = decide({
       candidate: { authorId: c.author, samples, linesDelta: 1, carriedClaim: c.carriedClaim, carried: c.carried },
-      parentSamples: parentRuns.map(r => r.valBpb), parentRuns, sigma: this.sigma(c.cls), parentIsBest: c.commit.parent === this.best.id, elsewhere, runsInFlight,
+      parentSamples: parentRuns.map(r => r.valBpb), parentRuns, sigma: this.sigma(c.cls), parentIsBest: c.commit.parent === this.best.id, elsewhere,
       settings: this.cfg.settings, realRate: this.realRate(),
     })
     this.apply(c, d, samples.length + (elsewhere ?? []).reduce((n, k) => n + k.samples.length, 0))
@@ -329,12 +328,7 @@ class Grid {
   apply(c: Candidate, d: Decision, n: number): void {
     if (this.cfg.trace) (c.commit.idea!.trace ??= []).push(`${(this.now / this.cfg.settings.budgetSeconds).toFixed(2)} ${c.commit.id}<-${c.commit.parent} best=${this.best.id} cls${c.cls} eff=${(c.commit.idea!.effect / this.cfg.sigma).toFixed(2)} ${d.kind} ${'needed' in d ? d.needed : ''} ${d.message.slice(0, 160)}`)
     c.commit.idea!.last = d.kind + ':' + ('reason' in d ? d.reason : '') + ':' + d.message.slice(0, 60)
-    if (d.kind === 'await-baseline') return
-    // As applyDecision: any decision but `verify` cancels the candidate's queued verifications (leased ones run on).
-    if (d.kind === 'hold') {
-      this.queue = this.queue.filter(u => !(u.kind === 'verify' && u.commit === c.commit.id && u.leasedTo === null))
-      return
-    }
+    if (d.kind === 'await-baseline' || d.kind === 'hold') return
     if (d.kind === 'verify') return this.verify(c, d)
     c.pending = false
     this.queue = this.queue.filter(u => !(u.kind === 'verify' && u.commit === c.commit.id) && !(u.demandFor === c.commit.id && u.leasedTo === null))

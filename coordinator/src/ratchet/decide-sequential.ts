@@ -51,8 +51,6 @@ export function judgeSequential(input: RatchetInput, m: Measured): Decision {
   const pooledOver = classes ? `, pooled with ${elsewhereRuns} run(s) on ${classes} other class(es)` : ''
   const text = `log LR ${llr.toFixed(2)} for a ${seq.gainSigmas}σ gain (merge at ${bounds.upper.toFixed(2)}, discard at ${bounds.lower.toFixed(2)})${pooledOver}; ${describe(evidence)}`
   const verifications = aboveCap || !selfOk ? witnessed.independent.length : candidate.samples.length + elsewhereRuns - (m.author.length > 0 ? 1 : 0)
-  // Verification runs of the idea on every commit it went through (`maxIdeaVerifications`).
-  const spent = verifications + (carried?.runs ?? 0)
   const lost = (why: string): Decision => aboveCap
     ? { kind: 'reject', reason: 'unreproduced-improvement', evidence, message: `rejected: a claimed improvement above the cap ${fmt(settings.maxImprovement)} was not reproduced by other contributors: ${why}; ${text}` }
     : contradicted({ kind: 'discard', reason: verifications === 0 ? 'not-promising' : why.startsWith('not decisive') ? 'not-confirmed' : 'not-reproduced', evidence,
@@ -68,23 +66,16 @@ export function judgeSequential(input: RatchetInput, m: Measured): Decision {
   // nobody builds on, and its runs would reach the best only carried, at half weight, once it won
   // there; moved now, its next runs measure the commit that can merge. A claim above the cap is
   // not carried before others reproduced it (its verdict is a reject, not a carry).
-  const moving = seq.carryOnMove && !input.parentIsBest && !aboveCap && verifications > 0 && llr > bounds.lower
-  // `settleBeforeMove`: the runs still out measure this commit; moved now, they would come back to
-  // a candidate that has gone and their evidence would be lost. No new runs are queued meanwhile.
-  if (moving && seq.settleBeforeMove && (input.runsInFlight ?? 0) > 0)
-    return { kind: 'hold', message: `held: the best moved on while this was under test; it moves with its evidence once its ${input.runsInFlight} run(s) in flight are back (${text})` }
-  if (moving) return {
-    kind: 'stale', simplification: false, evidence: claim, carry: carryOf(all, independent, witnessed.independent, carried, spent),
+  if (seq.carryOnMove && !input.parentIsBest && !aboveCap && verifications > 0 && llr > bounds.lower) return {
+    kind: 'stale', simplification: false, evidence: claim, carry: carryOf(all, independent, witnessed.independent, carried),
     message: `stale: the best moved on while this was under test; its evidence goes with its change (${text})`,
   }
   if (llr <= bounds.lower) return verifications === 0 && !aboveCap
     ? { kind: 'discard', reason: 'not-promising', evidence, message: `discarded: not promising; ${text}` }
     : lost('not decisive: the evidence is against a gain')
-  const ideaLeft = seq.maxIdeaVerifications > 0 ? seq.maxIdeaVerifications - spent : Infinity
-  const undecided = llr < bounds.upper
-  const more = moreRuns(settings, witnessed, aboveCap, verifications, undecided, carried, Math.min(seq.runsPerLook, seq.maxVerifications - verifications, ideaLeft))
-  if (more) return verifications >= seq.maxVerifications || (undecided && ideaLeft <= 0)
-    ? lost(`not decisive after ${verifications >= seq.maxVerifications ? verifications : spent} verification runs${verifications < spent ? ' of the idea' : ''}`)
+  const more = moreRuns(settings, witnessed, aboveCap, verifications, llr < bounds.upper, carried, Math.min(seq.runsPerLook, seq.maxVerifications - verifications))
+  if (more) return verifications >= seq.maxVerifications
+    ? lost(`not decisive after ${verifications} verification runs`)
     : { kind: 'verify', reason: aboveCap ? 'above-cap' : m.author.length ? 'promising' : 'unmeasured', needed: more.needed, excludeContributorIds: more.exclude, evidence: claim,
       ...onDemand(seq, used.length, m.parentSamples.length, more.needed),
       message: `verify: not decisive yet, ${more.needed} more run(s) needed; ${text}` }
@@ -100,7 +91,7 @@ export function judgeSequential(input: RatchetInput, m: Measured): Decision {
   // Verified against its own parent, which is no longer the best: its change goes onto the best
   // with this evidence, and the combination needs only a confirmation, not a fresh start.
   if (!input.parentIsBest) return {
-    kind: 'stale', simplification: false, evidence: claim, carry: carryOf(all, independent, witnessed.independent, carried, spent),
+    kind: 'stale', simplification: false, evidence: claim, carry: carryOf(all, independent, witnessed.independent, carried),
     message: `stale: a win on its parent, but the best moved on; its evidence goes with its change (${text})`,
   }
   const verifierIds = [...new Set(witnessed.independent.map(s => s.workerId))].sort()
@@ -179,15 +170,13 @@ export function carriedFrom(runs: readonly CandidateSample[], parent: readonly n
   if (!runs.length || !parent.length) return carried
   const independentRuns = runs.filter(s => !authors.has(s.contributorId))
   const independent = withCarried(independentRuns, parent, sigma, carried?.independent, weight, cutoff)
-  // The origin's verification runs: every run but its authors' (their claims).
-  return carryOf(withCarried(runs, parent, sigma, carried?.all, weight, cutoff), independent, independentRuns, carried, independentRuns.length + (carried?.runs ?? 0))
+  return carryOf(withCarried(runs, parent, sigma, carried?.all, weight, cutoff), independent, independentRuns, carried)
 }
 
-/** `runs`: the verification runs behind the evidence, along the chain (maxIdeaVerifications). */
-function carryOf(all: EffectEstimate | undefined, independent: EffectEstimate | undefined, runs: readonly CandidateSample[], carried: CarriedEvidence | undefined, spent: number): CarriedEvidence | undefined {
+function carryOf(all: EffectEstimate | undefined, independent: EffectEstimate | undefined, runs: readonly CandidateSample[], carried: CarriedEvidence | undefined): CarriedEvidence | undefined {
   if (!all) return undefined
   const contributorIds = [...new Set([...(carried?.contributorIds ?? []), ...runs.map(s => s.contributorId)])].sort()
-  return { all, independent: independent ?? null, contributorIds, runs: spent }
+  return { all, independent: independent ?? null, contributorIds }
 }
 
 /** The fewest verification runs before a merge of a change that carries no evidence of its own. */

@@ -74,21 +74,6 @@ export interface SequentialSettings {
    */
   carryOnMove: boolean
   /**
-   * With `carryOnMove`: a candidate whose parent was replaced while verification runs of it are
-   * leased waits for them (its queued ones are cancelled) and moves with all of its evidence. Moved
-   * at the first run back, the others came back to a candidate that had gone: on the 16-worker grid
-   * a quarter of all runs were such late runs, their evidence dropped (docs/RATCHET.md, "Fourth
-   * round, session 14").
-   */
-  settleBeforeMove: boolean
-  /**
-   * Verification runs an idea may take over every commit it is carried through (0: no limit; each
-   * commit still stops at `maxVerifications`). A carried candidate starts its count afresh, so an
-   * idea that the best kept moving under was verified 25–60 times over 3–10 hops before its test
-   * gave up (docs/RATCHET.md, "Fourth round, session 14").
-   */
-  maxIdeaVerifications: number
-  /**
    * Wild runs (the grid has 3 % of runs at 4× the noise), in σ of their class; 0: none. A parent
    * run further than this from the median of the parent's runs on its class (with at least 3 of
    * them) is left out of the parent's mean: every candidate of a parent is measured against the
@@ -112,13 +97,11 @@ export const DEFAULT_SEQUENTIAL: SequentialSettings = {
   parentOnDemand: false,
   runsPerLook: 1,
   carryOnMove: false,
-  settleBeforeMove: false,
-  maxIdeaVerifications: 0,
   wildSigmas: 0,
 }
 
 /** The `parallel` policy's knobs over DEFAULT_SEQUENTIAL (docs/RATCHET.md, "Third round, session 13"). */
-export const PARALLEL_SEQUENTIAL: Partial<SequentialSettings> = { runsPerLook: 4, carryOnMove: true, settleBeforeMove: true, wildSigmas: 3 }
+export const PARALLEL_SEQUENTIAL: Partial<SequentialSettings> = { runsPerLook: 4, carryOnMove: true, wildSigmas: 3 }
 
 /** The runs left after leaving out those further than `cutoff`·σ from their median (at least 3 runs; cutoff 0: all). */
 export function withoutWild(xs: readonly number[], sigma: number, cutoff: number): number[] {

@@ -71,11 +71,6 @@ export interface RatchetInput {
   elsewhere?: readonly ClassRuns[]
   /** False once the best has moved on from P: C's change must then be merged onto the new best. */
   parentIsBest: boolean
-  /**
-   * Verification runs of C leased to workers and not reported yet (`settleBeforeMove`: a candidate
-   * whose parent was replaced waits for them before it moves). Absent: none.
-   */
-  runsInFlight?: number
   settings: RatchetSettings
 }
 
@@ -105,8 +100,6 @@ export interface CarriedEvidence {
   all: EffectEstimate
   independent: EffectEstimate | null
   contributorIds: readonly string[]
-  /** Verification runs behind it, along the whole chain of commits the change was carried through (absent: not counted). */
-  runs?: number
 }
 
 export type RejectReason = 'non-finite-metric' | 'non-positive-metric' | 'out-of-budget' | 'unreproduced-improvement' | 'fails-elsewhere'

@@ -46,9 +46,6 @@ const q = prepared(db => ({
   hypothesis: db.update(hypotheses).set({ status: sql`${p('status')}` }).where(eq(hypotheses.id, p('id'))).prepare(),
   outstanding: db.select({ n: sql<number>`count(*)` }).from(workUnits)
     .where(and(eq(workUnits.targetExperiment, p('experiment')), eq(workUnits.kind, 'verify'), inArray(workUnits.state, ['queued', 'leased']))).prepare(),
-  // Verification runs of a candidate out with workers (`settleBeforeMove` waits for them).
-  inFlight: db.select({ n: sql<number>`count(*)` }).from(workUnits)
-    .where(and(eq(workUnits.targetExperiment, p('experiment')), eq(workUnits.kind, 'verify'), eq(workUnits.state, 'leased'))).prepare(),
 }))
 
 /**
@@ -98,7 +95,6 @@ export function decideCandidate(tx: Writer, c: Campaign, exp: Experiment): Decis
     parentSamples: parentRuns.map(r => r.valBpb), parentRuns, sigma, parentIsBest: exp.parentCommit === c.bestCommit, classApproved: standing.approved,
     settings: { ...ratchetSettings(c), allowSelfVerification: standing.allowSelfVerification },
     realRate: sequential ? realRateOfCampaign(tx, c) : undefined, elsewhere,
-    runsInFlight: sequential ? q(tx).inFlight.get({ experiment: exp.id })!.n : undefined,
   })
 }
 

@@ -2,8 +2,6 @@ import t from 'tap'
 import { decide, type CandidateSample, type ParentRun, type RatchetInput } from '../../src/ratchet/decide.ts'
 import { DEFAULT_RATCHET_SETTINGS, type RatchetSettings } from '../../src/ratchet/settings.ts'
 import { withoutWild } from '../../src/ratchet/sequential.ts'
-import { carriedFrom } from '../../src/ratchet/decide-sequential.ts'
-import type { CarriedEvidence } from '../../src/ratchet/verdict-types.ts'
 
 // The `parallel` policy (docs/RATCHET.md, "Third round, session 13"): `pooled` with several runs
 // per look, a candidate whose parent was replaced moved onto the best at its next look, and a wild
@@ -74,54 +72,4 @@ t.test('one wild run of the candidate counts at most 3σ', async t => {
   const parallel = decide(input(samples, PARALLEL))
   const llr = (m: string) => Number(/log LR (-?[\d.]+)/.exec(m)?.[1])
   t.ok(llr(parallel.message) < llr(pooled.message) - 3, `${parallel.message} against ${pooled.message}`)
-})
-
-// Session 14's knobs (docs/RATCHET.md, "Fourth round, session 14"), each named here so the tests
-// hold whichever of them `parallel` turns on.
-const SETTLED: RatchetSettings = { ...PARALLEL, sequential: { settleBeforeMove: true } }
-const UNSETTLED: RatchetSettings = { ...PARALLEL, sequential: { settleBeforeMove: false } }
-const BUDGETED: RatchetSettings = { ...PARALLEL, sequential: { maxIdeaVerifications: 16 } }
-const UNBUDGETED: RatchetSettings = { ...PARALLEL, sequential: { maxIdeaVerifications: 0 } }
-
-t.test('a candidate whose parent was replaced waits for its runs in flight, then moves with them', async t => {
-  const samples = [run(0.985, 'a'), run(0.99, 'b')]
-  const waiting = decide(input(samples, SETTLED, { parentIsBest: false, runsInFlight: 3 }))
-  t.equal(waiting.kind, 'hold', waiting.message)
-  t.match(waiting.message, /3 run\(s\) in flight/)
-  // The last of them back: it moves, carrying what all of them measured.
-  const back = decide(input([...samples, run(0.99, 'c'), run(0.985, 'd'), run(0.99, 'e')], SETTLED, { parentIsBest: false, runsInFlight: 0 }))
-  t.equal(back.kind, 'stale', back.message)
-  if (back.kind === 'stale') t.same(back.carry?.contributorIds, ['b', 'c', 'd', 'e'])
-  // Without the knob it moves at the first run back, and the runs still out are lost to it.
-  t.equal(decide(input(samples, UNSETTLED, { parentIsBest: false, runsInFlight: 3 })).kind, 'stale')
-  // On the best, runs in flight change nothing: the test goes on.
-  t.equal(decide(input(samples, SETTLED, { runsInFlight: 3 })).kind, 'verify')
-})
-
-t.test('an idea stops at its budget of verification runs over every commit it was carried through', async t => {
-  // Carried onto this best after 14 verification runs that showed a weak gain; here the rebase's
-  // claim and two verifications leave the test undecided (Δ about −0.9σ against a 2σ alternative).
-  const carried: CarriedEvidence = { all: { delta: -0.01, variance: 1e-4 }, independent: { delta: -0.01, variance: 1.2e-4 }, contributorIds: ['b', 'c'], runs: 14 }
-  const samples = [run(0.99, 'a'), run(0.99, 'd'), run(0.995, 'e')]
-  const budgeted = decide(input(samples, BUDGETED, { candidate: { authorId: 'a', samples, linesDelta: 3, carried } }))
-  t.equal(budgeted.kind, 'discard', budgeted.message)
-  t.match(budgeted.message, /not decisive after 16 verification runs of the idea/)
-  const unbudgeted = decide(input(samples, UNBUDGETED, { candidate: { authorId: 'a', samples, linesDelta: 3, carried } }))
-  t.equal(unbudgeted.kind, 'verify', unbudgeted.message)
-  // The same evidence carried with fewer runs behind it asks for the runs left in the budget.
-  const fresh = decide(input(samples, BUDGETED, { candidate: { authorId: 'a', samples, linesDelta: 3, carried: { ...carried, runs: 12 } } }))
-  t.equal(fresh.kind, 'verify', fresh.message)
-  if (fresh.kind === 'verify') t.equal(fresh.needed, 2, '16 − 12 − 2 runs left')
-})
-
-t.test('carried evidence counts the verification runs behind it, along the chain', async t => {
-  const parentRuns = [1.0, 1.0, 1.0, 1.0]
-  const first = carriedFrom([run(0.98, 'a'), run(0.98, 'b'), run(0.985, 'c')], parentRuns, 0.01, new Set(['a']), undefined)!
-  t.equal(first.runs, 2, "b's and c's; a's is the claim")
-  const second = carriedFrom([run(0.98, 'a'), run(0.98, 'd')], parentRuns, 0.01, new Set(['a']), first)!
-  t.equal(second.runs, 3)
-  // A move at a look hands on the runs it was verified with, plus those it carried.
-  const moved = decide(input([run(0.985, 'a'), run(0.99, 'b')], PARALLEL, { parentIsBest: false, candidate: { authorId: 'a', samples: [run(0.985, 'a'), run(0.99, 'b')], linesDelta: 3, carried: { ...first, runs: 5 } } }))
-  t.equal(moved.kind, 'stale', moved.message)
-  if (moved.kind === 'stale') t.equal(moved.carry?.runs, 6)
 })
