@@ -3,7 +3,7 @@ import { decide, type CandidateSample, type CarriedEvidence, type Decision, type
 import { noiseFloorOfGroups } from '../../coordinator/src/ratchet/noise.ts'
 import { createRng, isCandidate, type Rng, type UnitKind } from '../../shared/src/index.ts'
 import { realRateOf } from '../../coordinator/src/ratchet/sequential.ts'
-import { sequentialSettingsOf } from '../../coordinator/src/ratchet/decide-sequential.ts'
+import { carriedFrom, sequentialSettingsOf } from '../../coordinator/src/ratchet/decide-sequential.ts'
 import { poolsClasses, type RatchetSettings } from '../../coordinator/src/ratchet/settings.ts'
 import type { EffectModel } from './simulate.ts'
 
@@ -46,6 +46,14 @@ export interface GridConfig {
   outliers: number
   priorSigma: number
   redecideOnMove: boolean
+  /**
+   * How a carried candidate's evidence is had. Absent: the evidence the stale decision handed on,
+   * fixed then (every class's under the pooled policies). `own-class` and `every-class`: recomputed
+   * from its origin's runs at each decision, as the coordinator does (units/sequential-inputs.ts
+   * carriedEvidenceOf; before session 14 from the origin's class alone, since then under the pooled
+   * policies from every class), so runs of the origin that come back after it moved count too.
+   */
+  carryFromOrigin?: 'own-class' | 'every-class'
   /** Keep each idea's decisions, one line each (`ideas[].trace`), to read where its runs went. */
   trace?: boolean
 }
@@ -62,6 +70,8 @@ interface Candidate {
   pending: boolean
   /** It went the stale way (its change onto a newer best). */
   moved?: boolean
+  /** The candidate it was carried from. */
+  from?: Candidate
   carried?: CarriedEvidence
   carriedClaim?: { authorId: string; improvement: number }
 }
@@ -262,7 +272,7 @@ class Grid {
     if (!origin) this.ideas.push(idea)
     const commit = this.carry(idea, parent, origin?.commit)
     const c: Candidate = { commit, cls: worker.cls, author: worker.contributor, authorWorker: worker.id, pending: true,
-      carried: origin?.carried, carriedClaim: origin ? this.claimOf(origin) : undefined }
+      carried: origin?.carried, carriedClaim: origin ? this.claimOf(origin) : undefined, from: origin?.from }
     this.candidates.set(commit.id, c)
     this.measure(worker, commit, unit.kind)
     this.judge(c)
@@ -310,7 +320,21 @@ class Grid {
     return poolsClasses(this.cfg.settings.policy)
   }
 
+  /** What `o`'s runs hand on to its change carried onward, as units/sequential-inputs.ts carriedEvidenceOf recomputes it. */
+  carriedFromOrigin(o: Candidate, hops = 0): CarriedEvidence | undefined {
+    const further = o.from && hops < 20 ? this.carriedFromOrigin(o.from, hops + 1) : o.carried
+    const authors = new Set<string>()
+    for (let e: Candidate | undefined = o, i = 0; e && i <= 20; e = e.from, i++) authors.add(e.author)
+    const seq = sequentialSettingsOf(this.cfg.settings.policy, this.cfg.settings.sequential)
+    const samplesOn = (cls: number): CandidateSample[] => (this.runsOf.get(o.commit.id) ?? []).filter(r => r.cls === cls)
+      .map(r => ({ valBpb: r.value, workerId: r.worker, contributorId: r.contributor, trainingSeconds: this.cfg.settings.budgetSeconds }))
+    const elsewhere = this.pooled && this.cfg.carryFromOrigin === 'every-class' ? this.w.sigmas.map((_, k) => k).filter(k => k !== o.cls)
+      .map(k => ({ hardwareClass: CLASS(k), samples: samplesOn(k), parentRuns: this.parentRuns(o, k), sigma: this.sigma(k) })).filter(k => k.samples.length > 0) : []
+    return carriedFrom(samplesOn(o.cls), this.parentRuns(o).map(r => r.valBpb), this.sigma(o.cls), authors, further, seq.carryWeight, seq.wildSigmas, elsewhere)
+  }
+
   judge(c: Candidate): void {
+    if (this.cfg.carryFromOrigin !== undefined && c.from) c.carried = this.carriedFromOrigin(c.from)
     const samplesOn = (cls: number): CandidateSample[] => (this.runsOf.get(c.commit.id) ?? []).filter(r => r.cls === cls)
       .map(r => ({ valBpb: r.value, workerId: r.worker, contributorId: r.contributor, trainingSeconds: this.cfg.settings.budgetSeconds }))
     const samples = samplesOn(c.cls)
@@ -368,13 +392,13 @@ class Grid {
     this.out.staleRuns += n
     if (!carry) this.out.staleRunsDropped += n
     if (this.screened.has(c.commit.id)) this.out.screenedStale++
-    const origin = { ...c, carried: carry }
+    const origin = { ...c, carried: carry, from: c }
     if (!this.rng.chance(this.cfg.cleanMergeRate)) {
       this.newUnit({ kind: 'rebase', commit: this.best.id, hardwareClass: null }).origin = origin
       return
     }
     const commit = this.carry(c.commit.idea!, this.best, c.commit)
-    const merged: Candidate = { commit, cls: c.cls, author: c.author, authorWorker: c.authorWorker, pending: true, carried: carry, carriedClaim: this.claimOf(c) }
+    const merged: Candidate = { commit, cls: c.cls, author: c.author, authorWorker: c.authorWorker, pending: true, carried: carry, carriedClaim: this.claimOf(c), from: c }
     this.candidates.set(commit.id, merged)
     this.judge(merged)
   }

@@ -166,11 +166,16 @@ function pooled(own: EffectEstimate | undefined, elsewhere: readonly ClassRuns[]
  * runs the origin passes on what it carried, unchanged.
  */
 export function carriedFrom(runs: readonly CandidateSample[], parent: readonly number[], sigma: number, authors: ReadonlySet<string>,
-  carried: CarriedEvidence | undefined, weight: number = DEFAULT_SEQUENTIAL.carryWeight, cutoff: number = DEFAULT_SEQUENTIAL.wildSigmas): CarriedEvidence | undefined {
+  carried: CarriedEvidence | undefined, weight: number = DEFAULT_SEQUENTIAL.carryWeight, cutoff: number = DEFAULT_SEQUENTIAL.wildSigmas,
+  elsewhere: readonly ClassRuns[] = []): CarriedEvidence | undefined {
   if (!runs.length || !parent.length) return carried
-  const independentRuns = runs.filter(s => !authors.has(s.contributorId))
-  const independent = withCarried(independentRuns, parent, sigma, carried?.independent, weight, cutoff)
-  return carryOf(withCarried(runs, parent, sigma, carried?.all, weight, cutoff), independent, independentRuns, carried)
+  const others = (s: CandidateSample) => !authors.has(s.contributorId)
+  // Under `pooled` and `parallel` the origin's runs on the other approved classes go with it too,
+  // each against the origin's parent there, as its own verdict pooled them.
+  const independentRuns = [...runs.filter(others), ...elsewhere.flatMap(k => k.samples.filter(others))]
+  const independent = pooled(withCarried(runs.filter(others), parent, sigma, carried?.independent, weight, cutoff), elsewhere, sigma, others, () => true, cutoff)
+  const all = pooled(withCarried(runs, parent, sigma, carried?.all, weight, cutoff), elsewhere, sigma, () => true, () => true, cutoff)
+  return carryOf(all, independent, independentRuns, carried)
 }
 
 function carryOf(all: EffectEstimate | undefined, independent: EffectEstimate | undefined, runs: readonly CandidateSample[], carried: CarriedEvidence | undefined): CarriedEvidence | undefined {
