@@ -37,7 +37,7 @@ function line(row: Row, rs: GridResult[]): string {
   return `| ${row.label} | ${row.workers} | ${(runs / merges).toFixed(1)} (${spread}) | ${(merges / rs.length).toFixed(1)} | ${pct(falseM, merges)} | ${pct(big.filter(i => i.outcome === 'merged').length, big.length)} | ` +
     `${pct(sum(r => r.staleRuns), runs)} | ${pct(sum(r => r.staleRunsDropped), runs)} | ${pct(sum(r => r.screenedStale), sum(r => r.screenedClaims))} | ` +
     `${pct(sum(r => r.runsByKind.baseline), runs)} | ${pct(sum(r => r.runsByKind.verify), runs)} | ${(sum(r => r.gain) / gpuHours).toFixed(4)} | ` +
-    `${pct(sum(r => r.lateRuns), runs)} (${pct(sum(r => r.lateRunsMoved), runs)}) |`
+    `${pct(sum(r => r.lateRuns), runs)} (${pct(sum(r => r.lateRunsMoved), runs)}) | ${sum(r => r.suspects.length)} (${sum(r => r.suspectsWaiting)}) |`
 }
 
 /**
@@ -86,8 +86,8 @@ for (const [prior, effects] of [['30 % real', DEFAULT_EFFECTS], ['1 % real', ONE
   }
 
 const started = Date.now()
-const table = ['| prior, policy | workers | runs / merge (spread) | merges / campaign | false accepts | gains > 2σ kept | runs on stale candidates | of which evidence dropped | screened claims gone stale | baseline runs | verify runs | true gain / GPU-hour (bpb) | late verification runs (of a moved candidate) |',
-  '|---|---|---|---|---|---|---|---|---|---|---|---|---|']
+const table = ['| prior, policy | workers | runs / merge (spread) | merges / campaign | false accepts | gains > 2σ kept | runs on stale candidates | of which evidence dropped | screened claims gone stale | baseline runs | verify runs | true gain / GPU-hour (bpb) | late verification runs (of a moved candidate) | honest contributors flagged as suspects (their candidates left waiting) |',
+  '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|']
 const where = ['| prior, policy | workers | explorations | baselines | rebases | verifying null or harmful ideas | verifying gains < 2σ | verifying gains ≥ 2σ | verification runs per gain ≥ 2σ kept | verification runs on a replaced parent |',
   '|---|---|---|---|---|---|---|---|---|---|']
 for (const row of rows) {

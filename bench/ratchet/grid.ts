@@ -98,6 +98,9 @@ export interface GridResult {
    */
   lateRuns: number
   lateRunsMoved: number
+  /** Contributors flagged as suspects (two claims above the cap that others did not reproduce; all honest here), and their candidates left waiting for the maintainer. */
+  suspects: string[]
+  suspectsWaiting: number
   /** Runs of other classes' baselines than the class of the merged candidate. */
   merges: { trueEffect: number }[]
   ideas: { sigmas: number; outcome: Idea['outcome']; last?: string; verifies: number; moved: number; hops: number; trace?: string[] }[]
@@ -194,8 +197,13 @@ class Grid {
     return {
       runs: total(), explorations: this.out.explorations, wallSeconds: this.now, workers: cfg.workers, runsByKind: this.runsByKind,
       staleRuns: this.out.staleRuns, staleRunsDropped: this.out.staleRunsDropped, screenedClaims: this.screened.size, screenedStale: this.out.screenedStale, lateRuns: this.out.lateRuns, lateRunsMoved: this.out.lateRunsMoved,
+      suspects: this.suspects(), suspectsWaiting: [...this.candidates.values()].filter(c => c.pending && this.suspects().includes(c.author)).length,
       merges: this.merges, ideas: this.ideas.map(i => ({ sigmas: i.sigmas, outcome: i.outcome, last: i.last, verifies: i.verifies, moved: i.moved, hops: i.hops, trace: i.trace })), gain,
     }
+  }
+
+  suspects(): string[] {
+    return [...this.unreproduced].filter(([, n]) => n >= 2).map(([c]) => c)
   }
 
   /** The val_bpb the campaign cares about: each class's true value weighted by its share of workers. */
@@ -217,7 +225,7 @@ class Grid {
       baselines: { [CLASS(worker.cls)]: bestRuns.length },
       units: this.queue,
       hypotheses: [],
-      suspectContributorIds: [...this.unreproduced].filter(([, n]) => n >= 2).map(([c]) => c),
+      suspectContributorIds: this.suspects(),
       explorationAllowed: self || this.contributorsOn(worker.cls) >= 1 + (cfg.settings.minVerifierContributors ?? 1),
       settings: { baselineRuns: cfg.baselineRuns, allowSelfVerification: self },
       parentsOnDemand: [...new Set(this.queue.filter(u => u.demandFor !== undefined).map(u => u.commit))],
