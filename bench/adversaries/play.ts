@@ -1,6 +1,6 @@
 /**
  * One adversary scenario on the production code path: a real coordinator (SQLite file, git store,
- * fastify on a loopback port), the default noise policy, and real tRPC WebSocket clients — honest
+ * fastify on a loopback port), the default noise policy unless the scenario names one, and real tRPC WebSocket clients — honest
  * researchers and hostile contributors (roles.ts) — that take units from the assignment feed and
  * report like `worker join` does, with the training replaced by the research model (model.ts).
  * Returns what the ratchet did: merges judged against the truth, and what the adversary cost the
@@ -17,6 +17,7 @@ import { createCampaign } from '../../coordinator/src/campaigns/campaigns.ts'
 import { boundClient, loopbackAddress } from '../coordinator/ws-client.ts'
 import { BUDGET_SECONDS, effectsInDiff, metrics, SEED_TRAIN_PY, SIGMA, trueValBpb, withEffect } from './model.ts'
 import { HONEST, type Role } from './roles.ts'
+import type { RatchetPolicy } from '../../coordinator/src/ratchet/index.ts'
 
 export interface Scenario {
   name: string
@@ -27,6 +28,8 @@ export interface Scenario {
   /** Reports to collect in all, honest and hostile. */
   units: number
   seed: number
+  /** The campaign's noise policy (absent: the default, `fixed`). */
+  policy?: RatchetPolicy
   /** Hostile contributors join once the honest ones reported this many units (the campaign is under way). */
   hostileAfter?: number
   /** Give up after this long whatever happened (liveness, not a measurement). */
@@ -120,7 +123,7 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
   const server = await buildServer(app)
   const url = await server.listen({ port: 0, host: '127.0.0.1' })
   try {
-    await createCampaign(app, { name: 'adv', seed: { 'train.py': SEED_TRAIN_PY }, spec: { budgetSeconds: BUDGET_SECONDS, profile: 'cpu-tiny', noise: { priorSigma: SIGMA } } })
+    await createCampaign(app, { name: 'adv', seed: { 'train.py': SEED_TRAIN_PY }, spec: { budgetSeconds: BUDGET_SECONDS, profile: 'cpu-tiny', noise: { priorSigma: SIGMA, ...(s.policy ? { policy: s.policy } : {}) } } })
     const honest = await Promise.all(Array.from({ length: s.honest }, (_, i) => connect(url, app, `h${i + 1}`, i, HONEST, [`h${i + 1}`])))
     const clients: Client[] = [...honest]
     let reported = 0

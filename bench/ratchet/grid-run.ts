@@ -13,14 +13,14 @@ const SEEDS = Number(process.argv[2] ?? 2)
 const DOC = new URL('../../docs/RATCHET.md', import.meta.url)
 const ONE_PERCENT: EffectModel = { ...DEFAULT_EFFECTS, nullShare: 0.59, harmfulShare: 0.4 }
 
-interface Row { label: string; policy: RatchetPolicy; effects: EffectModel; workers: number; baselineRuns: number; sequential?: RatchetSettings['sequential'] }
+interface Row { label: string; policy: RatchetPolicy; effects: EffectModel; workers: number; baselineRuns: number; sequential?: RatchetSettings['sequential']; carryFromOrigin?: GridConfig['carryFromOrigin'] }
 
 function config(row: Row, seed: number): GridConfig {
   const one = row.workers === 1
   return {
     seed, sigma: 0.038, workers: row.workers, classes: one ? 1 : 4, contributors: one ? 1 : 8, explorations: 1000, effects: row.effects,
     settings: { ...DEFAULT_RATCHET_SETTINGS, policy: row.policy, allowSelfVerification: one, ...(row.sequential ? { sequential: row.sequential } : {}) }, baselineRuns: row.baselineRuns,
-    cleanMergeRate: 0.8, interaction: 0.15, outliers: 0.03, priorSigma: 0.01, redecideOnMove: false,
+    cleanMergeRate: 0.8, interaction: 0.15, outliers: 0.03, priorSigma: 0.01, redecideOnMove: false, carryFromOrigin: row.carryFromOrigin,
   }
 }
 
@@ -36,7 +36,8 @@ function line(row: Row, rs: GridResult[]): string {
   const spread = `${Math.min(...perCampaign).toFixed(0)}–${Math.max(...perCampaign).toFixed(0)}`
   return `| ${row.label} | ${row.workers} | ${(runs / merges).toFixed(1)} (${spread}) | ${(merges / rs.length).toFixed(1)} | ${pct(falseM, merges)} | ${pct(big.filter(i => i.outcome === 'merged').length, big.length)} | ` +
     `${pct(sum(r => r.staleRuns), runs)} | ${pct(sum(r => r.staleRunsDropped), runs)} | ${pct(sum(r => r.screenedStale), sum(r => r.screenedClaims))} | ` +
-    `${pct(sum(r => r.runsByKind.baseline), runs)} | ${pct(sum(r => r.runsByKind.verify), runs)} | ${(sum(r => r.gain) / gpuHours).toFixed(4)} |`
+    `${pct(sum(r => r.runsByKind.baseline), runs)} | ${pct(sum(r => r.runsByKind.verify), runs)} | ${(sum(r => r.gain) / gpuHours).toFixed(4)} | ` +
+    `${pct(sum(r => r.lateRuns), runs)} (${pct(sum(r => r.lateRunsMoved), runs)}) | ${sum(r => r.suspects.length)} (${sum(r => r.suspectsWaiting)}) |`
 }
 
 /**
@@ -75,9 +76,18 @@ for (const [prior, effects] of [['30 % real', DEFAULT_EFFECTS], ['1 % real', ONE
   rows.splice(at + 1, 0, { label: `${prior}, pooled, parent on demand, 2 baselines`, policy: 'pooled', effects, workers: 16, baselineRuns: 2, sequential: onDemand })
 }
 
+// Session 14: carried evidence as the coordinator recomputes it from the origin's rows, before (the
+// origin's class alone) and since (every approved class under the pooled policies).
+for (const [prior, effects] of [['30 % real', DEFAULT_EFFECTS], ['1 % real', ONE_PERCENT]] as const)
+  for (const policy of ['pooled', 'parallel'] as const) {
+    const at = rows.findIndex(r => r.label === `${prior}, ${policy}`)
+    rows.splice(at + 1, 0, { label: `${prior}, ${policy}, carried from the origin's class (production before)`, policy, effects, workers: 16, baselineRuns: 4, carryFromOrigin: 'own-class' },
+      { label: `${prior}, ${policy}, carried from every class (production now)`, policy, effects, workers: 16, baselineRuns: 4, carryFromOrigin: 'every-class' })
+  }
+
 const started = Date.now()
-const table = ['| prior, policy | workers | runs / merge (spread) | merges / campaign | false accepts | gains > 2σ kept | runs on stale candidates | of which evidence dropped | screened claims gone stale | baseline runs | verify runs | true gain / GPU-hour (bpb) |',
-  '|---|---|---|---|---|---|---|---|---|---|---|---|']
+const table = ['| prior, policy | workers | runs / merge (spread) | merges / campaign | false accepts | gains > 2σ kept | runs on stale candidates | of which evidence dropped | screened claims gone stale | baseline runs | verify runs | true gain / GPU-hour (bpb) | late verification runs (of a moved candidate) | honest contributors flagged as suspects (their candidates left waiting) |',
+  '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|']
 const where = ['| prior, policy | workers | explorations | baselines | rebases | verifying null or harmful ideas | verifying gains < 2σ | verifying gains ≥ 2σ | verification runs per gain ≥ 2σ kept | verification runs on a replaced parent |',
   '|---|---|---|---|---|---|---|---|---|---|']
 for (const row of rows) {

@@ -3,7 +3,7 @@ import { decide, type CandidateSample, type CarriedEvidence, type Decision, type
 import { noiseFloorOfGroups } from '../../coordinator/src/ratchet/noise.ts'
 import { createRng, isCandidate, type Rng, type UnitKind } from '../../shared/src/index.ts'
 import { realRateOf } from '../../coordinator/src/ratchet/sequential.ts'
-import { sequentialSettingsOf } from '../../coordinator/src/ratchet/decide-sequential.ts'
+import { carriedFrom, sequentialSettingsOf } from '../../coordinator/src/ratchet/decide-sequential.ts'
 import { poolsClasses, type RatchetSettings } from '../../coordinator/src/ratchet/settings.ts'
 import type { EffectModel } from './simulate.ts'
 
@@ -46,6 +46,14 @@ export interface GridConfig {
   outliers: number
   priorSigma: number
   redecideOnMove: boolean
+  /**
+   * How a carried candidate's evidence is had. Absent: the evidence the stale decision handed on,
+   * fixed then (every class's under the pooled policies). `own-class` and `every-class`: recomputed
+   * from its origin's runs at each decision, as the coordinator does (units/sequential-inputs.ts
+   * carriedEvidenceOf; before session 14 from the origin's class alone, since then under the pooled
+   * policies from every class), so runs of the origin that come back after it moved count too.
+   */
+  carryFromOrigin?: 'own-class' | 'every-class'
   /** Keep each idea's decisions, one line each (`ideas[].trace`), to read where its runs went. */
   trace?: boolean
 }
@@ -60,6 +68,10 @@ interface Candidate {
   author: string
   authorWorker: string
   pending: boolean
+  /** It went the stale way (its change onto a newer best). */
+  moved?: boolean
+  /** The candidate it was carried from. */
+  from?: Candidate
   carried?: CarriedEvidence
   carriedClaim?: { authorId: string; improvement: number }
 }
@@ -79,6 +91,16 @@ export interface GridResult {
   /** Claims that passed the first look (earned a verification) and went stale before a verdict. */
   screenedClaims: number
   screenedStale: number
+  /**
+   * Verification runs that came back after their candidate was decided or had moved onto a newer
+   * best (its verdict or its carried evidence was taken without them), and of those, the runs of a
+   * candidate that had moved.
+   */
+  lateRuns: number
+  lateRunsMoved: number
+  /** Contributors flagged as suspects (two claims above the cap that others did not reproduce; all honest here), and their candidates left waiting for the maintainer. */
+  suspects: string[]
+  suspectsWaiting: number
   /** Runs of other classes' baselines than the class of the merged candidate. */
   merges: { trueEffect: number }[]
   ideas: { sigmas: number; outcome: Idea['outcome']; last?: string; verifies: number; moved: number; hops: number; trace?: string[] }[]
@@ -134,7 +156,7 @@ class Grid {
   now = 0
   unreproduced = new Map<string, number>()
   noiseCache = new Map<number, number>()
-  out = { staleRuns: 0, staleRunsDropped: 0, screenedClaims: 0, screenedStale: 0, explorations: 0 }
+  out = { staleRuns: 0, staleRunsDropped: 0, screenedClaims: 0, screenedStale: 0, explorations: 0, lateRuns: 0, lateRunsMoved: 0 }
   runsByKind = { baseline: 0, verify: 0, explore: 0, rebase: 0 }
   screened = new Set<string>()
 
@@ -174,9 +196,14 @@ class Grid {
     const gain = this.trueValue(this.commits.get('k0')!) - this.trueValue(this.best)
     return {
       runs: total(), explorations: this.out.explorations, wallSeconds: this.now, workers: cfg.workers, runsByKind: this.runsByKind,
-      staleRuns: this.out.staleRuns, staleRunsDropped: this.out.staleRunsDropped, screenedClaims: this.screened.size, screenedStale: this.out.screenedStale,
+      staleRuns: this.out.staleRuns, staleRunsDropped: this.out.staleRunsDropped, screenedClaims: this.screened.size, screenedStale: this.out.screenedStale, lateRuns: this.out.lateRuns, lateRunsMoved: this.out.lateRunsMoved,
+      suspects: this.suspects(), suspectsWaiting: [...this.candidates.values()].filter(c => c.pending && this.suspects().includes(c.author)).length,
       merges: this.merges, ideas: this.ideas.map(i => ({ sigmas: i.sigmas, outcome: i.outcome, last: i.last, verifies: i.verifies, moved: i.moved, hops: i.hops, trace: i.trace })), gain,
     }
+  }
+
+  suspects(): string[] {
+    return [...this.unreproduced].filter(([, n]) => n >= 2).map(([c]) => c)
   }
 
   /** The val_bpb the campaign cares about: each class's true value weighted by its share of workers. */
@@ -198,7 +225,7 @@ class Grid {
       baselines: { [CLASS(worker.cls)]: bestRuns.length },
       units: this.queue,
       hypotheses: [],
-      suspectContributorIds: [...this.unreproduced].filter(([, n]) => n >= 2).map(([c]) => c),
+      suspectContributorIds: this.suspects(),
       explorationAllowed: self || this.contributorsOn(worker.cls) >= 1 + (cfg.settings.minVerifierContributors ?? 1),
       settings: { baselineRuns: cfg.baselineRuns, allowSelfVerification: self },
       parentsOnDemand: [...new Set(this.queue.filter(u => u.demandFor !== undefined).map(u => u.commit))],
@@ -240,6 +267,10 @@ class Grid {
       c.commit.idea!.verifies++
       if (c.commit.parent !== this.best.id) c.commit.idea!.moved++
       if (c.pending) this.judge(c)
+      else {
+        this.out.lateRuns++
+        if (c.moved) this.out.lateRunsMoved++
+      }
       return
     }
     if (unit.kind === 'explore') this.out.explorations++
@@ -249,7 +280,7 @@ class Grid {
     if (!origin) this.ideas.push(idea)
     const commit = this.carry(idea, parent, origin?.commit)
     const c: Candidate = { commit, cls: worker.cls, author: worker.contributor, authorWorker: worker.id, pending: true,
-      carried: origin?.carried, carriedClaim: origin ? this.claimOf(origin) : undefined }
+      carried: origin?.carried, carriedClaim: origin ? this.claimOf(origin) : undefined, from: origin?.from }
     this.candidates.set(commit.id, c)
     this.measure(worker, commit, unit.kind)
     this.judge(c)
@@ -297,7 +328,21 @@ class Grid {
     return poolsClasses(this.cfg.settings.policy)
   }
 
+  /** What `o`'s runs hand on to its change carried onward, as units/sequential-inputs.ts carriedEvidenceOf recomputes it. */
+  carriedFromOrigin(o: Candidate, hops = 0): CarriedEvidence | undefined {
+    const further = o.from && hops < 20 ? this.carriedFromOrigin(o.from, hops + 1) : o.carried
+    const authors = new Set<string>()
+    for (let e: Candidate | undefined = o, i = 0; e && i <= 20; e = e.from, i++) authors.add(e.author)
+    const seq = sequentialSettingsOf(this.cfg.settings.policy, this.cfg.settings.sequential)
+    const samplesOn = (cls: number): CandidateSample[] => (this.runsOf.get(o.commit.id) ?? []).filter(r => r.cls === cls)
+      .map(r => ({ valBpb: r.value, workerId: r.worker, contributorId: r.contributor, trainingSeconds: this.cfg.settings.budgetSeconds }))
+    const elsewhere = this.pooled && this.cfg.carryFromOrigin === 'every-class' ? this.w.sigmas.map((_, k) => k).filter(k => k !== o.cls)
+      .map(k => ({ hardwareClass: CLASS(k), samples: samplesOn(k), parentRuns: this.parentRuns(o, k), sigma: this.sigma(k) })).filter(k => k.samples.length > 0) : []
+    return carriedFrom(samplesOn(o.cls), this.parentRuns(o).map(r => r.valBpb), this.sigma(o.cls), authors, further, seq.carryWeight, seq.wildSigmas, elsewhere)
+  }
+
   judge(c: Candidate): void {
+    if (this.cfg.carryFromOrigin !== undefined && c.from) c.carried = this.carriedFromOrigin(c.from)
     const samplesOn = (cls: number): CandidateSample[] => (this.runsOf.get(c.commit.id) ?? []).filter(r => r.cls === cls)
       .map(r => ({ valBpb: r.value, workerId: r.worker, contributorId: r.contributor, trainingSeconds: this.cfg.settings.budgetSeconds }))
     const samples = samplesOn(c.cls)
@@ -351,16 +396,17 @@ class Grid {
 
   /** The stale path (units/merge.ts mergeStale): a clean three-way merge onto the best, or a rebase unit. */
   stale(c: Candidate, carry: CarriedEvidence | undefined, n: number): void {
+    c.moved = true
     this.out.staleRuns += n
     if (!carry) this.out.staleRunsDropped += n
     if (this.screened.has(c.commit.id)) this.out.screenedStale++
-    const origin = { ...c, carried: carry }
+    const origin = { ...c, carried: carry, from: c }
     if (!this.rng.chance(this.cfg.cleanMergeRate)) {
       this.newUnit({ kind: 'rebase', commit: this.best.id, hardwareClass: null }).origin = origin
       return
     }
     const commit = this.carry(c.commit.idea!, this.best, c.commit)
-    const merged: Candidate = { commit, cls: c.cls, author: c.author, authorWorker: c.authorWorker, pending: true, carried: carry, carriedClaim: this.claimOf(c) }
+    const merged: Candidate = { commit, cls: c.cls, author: c.author, authorWorker: c.authorWorker, pending: true, carried: carry, carriedClaim: this.claimOf(c), from: c }
     this.candidates.set(commit.id, merged)
     this.judge(merged)
   }

@@ -160,17 +160,24 @@ function pooled(own: EffectEstimate | undefined, elsewhere: readonly ClassRuns[]
 
 /**
  * What a candidate's runs on its own parent hand on to its change carried onto a newer best: the
- * estimate from all its runs and from other contributors' alone, each combined with what it carried
- * itself. The grid takes it from the stale decision (`carry`); the coordinator recomputes it from
- * the origin's runs (units/sequential-inputs.ts), so nothing new is stored. Without runs or parent
- * runs the origin passes on what it carried, unchanged.
+ * estimate from all its runs and from other contributors' alone (with `elsewhere`, its runs on the
+ * other approved classes, each against its parent there, pooled as its verdict pooled them), each
+ * combined with what it carried itself. The stale decision hands on the same (`carry`); the
+ * coordinator recomputes it from the origin's rows (units/sequential-inputs.ts), so nothing new is
+ * stored and runs that came back after the move count too. Without runs or parent runs on its own
+ * class the origin passes on what it carried, unchanged.
  */
 export function carriedFrom(runs: readonly CandidateSample[], parent: readonly number[], sigma: number, authors: ReadonlySet<string>,
-  carried: CarriedEvidence | undefined, weight: number = DEFAULT_SEQUENTIAL.carryWeight, cutoff: number = DEFAULT_SEQUENTIAL.wildSigmas): CarriedEvidence | undefined {
+  carried: CarriedEvidence | undefined, weight: number = DEFAULT_SEQUENTIAL.carryWeight, cutoff: number = DEFAULT_SEQUENTIAL.wildSigmas,
+  elsewhere: readonly ClassRuns[] = []): CarriedEvidence | undefined {
   if (!runs.length || !parent.length) return carried
-  const independentRuns = runs.filter(s => !authors.has(s.contributorId))
-  const independent = withCarried(independentRuns, parent, sigma, carried?.independent, weight, cutoff)
-  return carryOf(withCarried(runs, parent, sigma, carried?.all, weight, cutoff), independent, independentRuns, carried)
+  const others = (s: CandidateSample) => !authors.has(s.contributorId)
+  // Under `pooled` and `parallel` the origin's runs on the other approved classes go with it too,
+  // each against the origin's parent there, as its own verdict pooled them.
+  const independentRuns = [...runs.filter(others), ...elsewhere.flatMap(k => k.samples.filter(others))]
+  const independent = pooled(withCarried(runs.filter(others), parent, sigma, carried?.independent, weight, cutoff), elsewhere, sigma, others, () => true, cutoff)
+  const all = pooled(withCarried(runs, parent, sigma, carried?.all, weight, cutoff), elsewhere, sigma, () => true, () => true, cutoff)
+  return carryOf(all, independent, independentRuns, carried)
 }
 
 function carryOf(all: EffectEstimate | undefined, independent: EffectEstimate | undefined, runs: readonly CandidateSample[], carried: CarriedEvidence | undefined): CarriedEvidence | undefined {

@@ -2,7 +2,8 @@ import { and, eq, inArray, sql } from 'drizzle-orm'
 import type { Writer } from '../db/open.ts'
 import type { Campaign } from '../campaigns/campaigns.ts'
 import { experiments, measurements, workUnits } from '../db/schema.ts'
-import { carriedFrom, DEFAULT_SEQUENTIAL, realRateOf, sequentialSettingsOf, type CarriedEvidence } from '../ratchet/index.ts'
+import { carriedFrom, DEFAULT_SEQUENTIAL, poolsClasses, realRateOf, sequentialSettingsOf, type CarriedEvidence, type ClassRuns } from '../ratchet/index.ts'
+import { classStanding } from '../classes/approval.ts'
 import { noiseFloorOf } from '../measurements/noise-floor.ts'
 
 /**
@@ -30,25 +31,36 @@ export function realRateOfCampaign(tx: Writer, c: Campaign): number {
 /**
  * The evidence a candidate carried onto a newer best (a three-way merge or a rebase: a `rebase`
  * experiment whose unit targets its origin) inherits: its origin's runs against the origin's own
- * parent, on the origin's class, combined with what the origin carried in turn. Undefined for an
- * original candidate.
+ * parent, on the origin's class and, under `pooled` and `parallel`, on every other approved class,
+ * combined with what the origin carried in turn; the runs of `suspects` left out, as the verdict
+ * leaves them out (units/judge.ts). Undefined for an original candidate.
  */
-export function carriedEvidenceOf(tx: Writer, c: Campaign, exp: Experiment, hops = 0): CarriedEvidence | undefined {
+export function carriedEvidenceOf(tx: Writer, c: Campaign, exp: Experiment, suspects: ReadonlySet<string> = new Set(), hops = 0): CarriedEvidence | undefined {
   const origin = hops > MAX_HOPS ? undefined : originOf(tx, exp)
   if (!origin) return undefined
-  const further = carriedEvidenceOf(tx, c, origin, hops + 1)
-  const runsOf = (commit: string, kinds: Experiment['kind'][]) => tx.select({ valBpb: measurements.valBpb, workerId: measurements.workerId, contributorId: experiments.contributorId,
+  const further = carriedEvidenceOf(tx, c, origin, suspects, hops + 1)
+  const runsOf = (commit: string, cls: string, kinds: Experiment['kind'][]) => tx.select({ valBpb: measurements.valBpb, workerId: measurements.workerId, contributorId: experiments.contributorId,
     trainingSeconds: measurements.trainingSeconds }).from(measurements).innerJoin(experiments, eq(experiments.id, measurements.experimentId))
-    .where(and(eq(measurements.campaign, c.name), eq(measurements.commit, commit), eq(measurements.hardwareClass, origin.hardwareClass), inArray(measurements.kind, kinds))).all()
-  const runs = runsOf(origin.commit, ['explore', 'rebase', 'verify'])
-  const parent = runsOf(origin.parentCommit, ['baseline', 'verify']).map(r => r.valBpb)
+    .where(and(eq(measurements.campaign, c.name), eq(measurements.commit, commit), eq(measurements.hardwareClass, cls), inArray(measurements.kind, kinds))).all()
+    .filter(r => !suspects.has(r.contributorId))
+  const runs = runsOf(origin.commit, origin.hardwareClass, ['explore', 'rebase', 'verify'])
+  const parent = runsOf(origin.parentCommit, origin.hardwareClass, ['baseline', 'verify']).map(r => r.valBpb)
   const sigma = noiseFloorOf(tx, c.name, origin.hardwareClass, c.spec.noise.priorSigma).sigma
+  // `pooled` and `parallel`: the origin's verdict pooled its verifications on every approved class,
+  // so its change carries them all (each against the origin's parent on that class, in that class's
+  // σ). Carried from its own class alone, the grid's `pooled` took 66.0 runs per merge against 58.2
+  // (docs/RATCHET.md, "Fourth round, session 14").
+  const elsewhere: ClassRuns[] = !poolsClasses(c.spec.noise.policy) ? [] : tx.select({ cls: measurements.hardwareClass }).from(measurements)
+    .where(and(eq(measurements.campaign, c.name), eq(measurements.commit, origin.commit))).groupBy(measurements.hardwareClass).all()
+    .map(r => r.cls).filter(cls => cls !== origin.hardwareClass && classStanding(tx, c, cls).approved)
+    .map(cls => ({ hardwareClass: cls, samples: runsOf(origin.commit, cls, ['verify']), sigma: noiseFloorOf(tx, c.name, cls, c.spec.noise.priorSigma).sigma,
+      parentRuns: runsOf(origin.parentCommit, cls, ['baseline', 'verify']).map(r => ({ valBpb: r.valBpb, contributorId: r.contributorId })) }))
   // Whose runs are no independent evidence: every author along the chain (a superset of the
   // carried claim's author, units/judge.ts carriedClaimOf, so never more lenient).
   const authors = new Set<string>()
   for (let e: Experiment | undefined = origin, i = 0; e && i <= MAX_HOPS; e = originOf(tx, e), i++) authors.add(e.contributorId)
   const seq = sequentialSettingsOf(c.spec.noise.policy)
-  return carriedFrom(runs, parent, sigma, authors, further, seq.carryWeight, seq.wildSigmas)
+  return carriedFrom(runs, parent, sigma, authors, further, seq.carryWeight, seq.wildSigmas, elsewhere)
 }
 
 /** Carried candidates are followed back this far at most (a chain of merges onto newer bests). */
