@@ -8,7 +8,6 @@ import { heartbeat, hello } from '../units/presence.ts'
 import { leasedCount, leaseNextUnit, toWorkUnit } from '../units/assign.ts'
 import { sourceOf } from '../units/source-cache.ts'
 import { ingestReport } from '../units/report.ts'
-import { reportGate } from '../units/report-gate.ts'
 import { addHypothesis } from '../hypotheses/add.ts'
 import { getCampaign } from '../campaigns/campaigns.ts'
 import { UserError } from '../errors.ts'
@@ -71,10 +70,8 @@ export const workerRouter = router({
     return reply
   }),
 
-  /** Ingested a few at a time, in arrival order (units/report-gate.ts says why). */
   report: workerProcedure.input(WorkerRef.extend({ report: Report })).output(ReportReply)
-    // The worker is checked when its turn comes: a ban while it waited still refuses the report.
-    .mutation(({ ctx, input }) => reportGate(ctx.app).run(async () => ingestReport(ctx.app, me(ctx, input.workerId), input.report))),
+    .mutation(({ ctx, input }) => ingestReport(ctx.app, me(ctx, input.workerId), input.report)),
 
   propose: workerProcedure.input(WorkerRef.extend({ campaign: z.string().max(64), hypotheses: z.array(FollowUp).max(3) }))
     .mutation(({ ctx, input }) => {
