@@ -22,22 +22,51 @@ export interface Feed {
 
 interface FeedEntry { workerId: string; fn: (e: BusEvent) => void }
 
+/**
+ * Feeds told of a broadcast (`best-changed`, `campaign`) per turn of the event loop. Each feed it
+ * reaches wakes and sends a message; all 10,000 at once held the loop for as long as that took, and
+ * every report and lease behind it waited. A slice a turn lets them through in between.
+ */
+export const BROADCAST_SLICE = 250
+
 export class Bus {
   private readonly emitter = new EventEmitter()
   /** Assignment feeds by worker id, kept apart from the general listeners (see `feed`). */
   private readonly feeds = new Map<string, Set<FeedEntry>>()
   private readonly allFeeds = new Set<FeedEntry>()
   private readonly hungryFeeds = new Set<FeedEntry>()
+  /** Broadcasts not yet told to every feed, oldest first (see `broadcastSlice`). */
+  private readonly broadcasts: { e: BusEvent; feeds: FeedEntry[]; next: number }[] = []
   constructor() { this.emitter.setMaxListeners(0) }
   emit(e: BusEvent): void {
     this.emitter.emit('event', e)
     if (e.type === 'unit-done') for (const f of this.feeds.get(e.workerId) ?? []) f.fn(e)
     else if (e.type === 'work-available') for (const f of [...this.hungryFeeds]) f.fn(e)
-    else if (e.type === 'best-changed' || e.type === 'campaign') for (const f of [...this.allFeeds]) f.fn(e)
+    else if (e.type === 'best-changed' || e.type === 'campaign') {
+      this.broadcasts.push({ e, feeds: [...this.allFeeds], next: 0 })
+      if (this.broadcasts.length === 1) this.broadcastSlice()
+    }
   }
   /**
-   * A worker's assignment feed: it hears its own `unit-done`, every `best-changed` and `campaign`,
-   * and `work-available` only while it is hungry. Listeners on the general stream would hear every
+   * Tells the next BROADCAST_SLICE feeds of the broadcasts under way, and the rest in later turns.
+   * One broadcast ends before the next begins, so a feed hears two in the order they were emitted
+   * (it keeps the last best it heard). A feed closed before its turn is passed by.
+   */
+  private broadcastSlice(): void {
+    let room = BROADCAST_SLICE
+    while (room > 0 && this.broadcasts.length) {
+      const b = this.broadcasts[0]
+      const end = Math.min(b.next + room, b.feeds.length)
+      for (let i = b.next; i < end; i++) if (this.allFeeds.has(b.feeds[i])) b.feeds[i].fn(b.e)
+      room -= end - b.next
+      b.next = end
+      if (end === b.feeds.length) this.broadcasts.shift()
+    }
+    if (this.broadcasts.length) setImmediate(() => this.broadcastSlice())
+  }
+  /**
+   * A worker's assignment feed: it hears its own `unit-done`, every `best-changed` and `campaign`
+   * (a slice of the feeds at a time: `broadcastSlice`), and `work-available` only while it is hungry. Listeners on the general stream would hear every
    * event: with 10,000 connected workers each report (three events) and each heartbeat (one) ran
    * 10,000 listeners, and every `work-available` woke 10,000 feeds that had no room for work anyway
    * (docs/PERFORMANCE.md, "Coordinator under load").
