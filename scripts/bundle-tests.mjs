@@ -9,7 +9,7 @@
 //   - every package (tap, fastify, ...) stays a separate import, by the absolute path it resolves to
 //     from the file that imports it (pnpm gives each workspace package its own node_modules), so
 //     Node loads the same files, once each, as it would under tsx;
-//   - `import.meta.url` in each module is that module's own file URL, as under tsx, so paths
+//   - `import.meta.url` (and `.dirname`, `.filename`) in each module is that module's own, as under tsx, so paths
 //     computed from it (the repository's root, fixtures next to a test) do not move into the bundle;
 //   - inline source maps: with --enable-source-maps a stack trace names the TypeScript lines.
 // The bundles are not the release's (scripts/bundle.ts): no `__AUTORESEARCH_BUNDLE__`, so the code
@@ -17,7 +17,7 @@
 // the TypeScript through tsx.
 import { readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
-import { join, relative } from 'node:path'
+import { dirname, join, relative } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { build, transform } from 'esbuild'
 
@@ -38,14 +38,15 @@ const keepPackagesApart = {
       // A builtin (`fs`) stays as written; a package file goes by its resolved path.
       return found.external ? { path: args.path, external: true } : { path: pathToFileURL(found.path).href, external: true }
     })
-    // Outside node_modules: each module keeps its own import.meta.url. esbuild's `define` replaces
+    // Outside node_modules: each module keeps its own import.meta.url, .dirname and .filename. esbuild's `define` replaces
     // the expression in code only (scripts/bundle.ts writes it into a string, which must stay).
     b.onLoad({ filter: /\.[cm]?[jt]s$/ }, async args => {
       if (args.path.includes('/node_modules/')) return undefined
       const source = await readFile(args.path, 'utf8')
       const { code } = await transform(source, {
         loader: /\.[cm]?ts$/.test(args.path) ? 'ts' : 'js', format: 'esm', target: 'node20', sourcemap: 'inline', sourcefile: args.path,
-        tsconfigRaw: TSCONFIG, define: { 'import.meta.url': JSON.stringify(pathToFileURL(args.path).href) },
+        tsconfigRaw: TSCONFIG,
+        define: { 'import.meta.url': JSON.stringify(pathToFileURL(args.path).href), 'import.meta.dirname': JSON.stringify(dirname(args.path)), 'import.meta.filename': JSON.stringify(args.path) },
       })
       return { contents: code, loader: 'js' }
     })
