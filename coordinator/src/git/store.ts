@@ -74,7 +74,7 @@ function objectId(id: string): string {
  * long-running plumbing processes (git/pipe.ts), never a git started per call: blobs, trees and
  * commits are written here as loose objects (git/objects.ts; a commit is the text `commit-tree`
  * would write), file contents come from `cat-file --batch`,
- * diffs from `diff-tree --stdin`, refs written here as loose refs (git/loose-refs.ts) or, for
+ * diffs from `diff-tree --stdin` (a report's own patch is made without git: git/patch.ts), refs written here as loose refs (git/loose-refs.ts) or, for
  * the rest, through `update-ref --stdin`, and three-way merges from
  * `merge-tree --write-tree` run by a shell loop (git 2.39's `merge-tree --stdin` answers only at
  * the end of its input). Rare questions (log, resolve, compare-and-swap) use simple-git.
