@@ -5,13 +5,15 @@
  * σ of its class, whether the author's run was a wild one (4 × the noise), the change's true effect
  * in σ and whether it was carried; who the suspect rule flagged, and what production's bias rules
  * (ratchet/bias.ts) would say of the same runs.
- *   npx tsx bench/ratchet/grid-suspects.ts [policy] [seeds] [30% | 1%] [own-class | every-class]
+ *   npx tsx bench/ratchet/grid-suspects.ts [policy] [seeds] [30% | 1%] [own-class | every-class | as-decided] [two]
+ * (`two`: the suspect rule before session 14, two unreproduced claims whatever came between.)
  */
 import { DEFAULT_RATCHET_SETTINGS, type RatchetPolicy } from '../../coordinator/src/ratchet/index.ts'
 import { DEFAULT_EFFECTS } from './simulate.ts'
 import { simulateGrid, type GridConfig } from './grid.ts'
 
-const [policy = 'parallel', seeds = '3', prior = '30%', carry] = process.argv.slice(2)
+const [policy = 'parallel', seeds = '3', prior = '30%', carryArg, rule] = process.argv.slice(2)
+const carry = carryArg === 'as-decided' ? undefined : carryArg
 const effects = prior === '1%' ? { ...DEFAULT_EFFECTS, nullShare: 0.59, harmfulShare: 0.4 } : DEFAULT_EFFECTS
 let claims = 0
 let unreproduced = 0
@@ -23,7 +25,7 @@ for (let seed = 1; seed <= Number(seeds); seed++) {
   const r = simulateGrid({
     seed, sigma: 0.038, workers: 16, classes: 4, contributors: 8, explorations: 1000, effects,
     settings: { ...DEFAULT_RATCHET_SETTINGS, policy: policy as RatchetPolicy }, baselineRuns: 4,
-    cleanMergeRate: 0.8, interaction: 0.15, outliers: 0.03, priorSigma: 0.01, redecideOnMove: false, carryFromOrigin: carry as GridConfig['carryFromOrigin'],
+    cleanMergeRate: 0.8, interaction: 0.15, outliers: 0.03, priorSigma: 0.01, redecideOnMove: false, carryFromOrigin: carry as GridConfig['carryFromOrigin'], unreproducedRule: rule === 'two' ? 'two' : undefined,
   })
   const n = Object.values(r.claimsBy).reduce((a, b) => a + b, 0)
   claims += n

@@ -2,6 +2,7 @@ import { nextUnit, type QueuedUnit } from '../../coordinator/src/scheduler/next-
 import { decide, type CandidateSample, type CarriedEvidence, type Decision, type ParentRun } from '../../coordinator/src/ratchet/decide.ts'
 import { noiseFloorOfGroups } from '../../coordinator/src/ratchet/noise.ts'
 import { biasedReporters, overclaimers } from '../../coordinator/src/ratchet/bias.ts'
+import { unreproducedClaimants, type DecidedClaim } from '../../coordinator/src/ratchet/unreproduced.ts'
 import { createRng, isCandidate, type Rng, type UnitKind } from '../../shared/src/index.ts'
 import { realRateOf } from '../../coordinator/src/ratchet/sequential.ts'
 import { carriedFrom, sequentialSettingsOf } from '../../coordinator/src/ratchet/decide-sequential.ts'
@@ -21,7 +22,7 @@ import type { EffectModel } from './simulate.ts'
  * The coordinator's part is played as production plays it (units/judge.ts, merge.ts, report.ts):
  * verification units per decision, a candidate re-decided when a run of it or a baseline of its
  * parent arrives, the stale path (a clean three-way merge with probability `cleanMergeRate`, else
- * a rebase unit), suspects after two unreproduced claims above the cap. With `redecideOnMove` the
+ * a rebase unit), suspects after claims above the cap that others did not reproduce (ratchet/unreproduced.ts). With `redecideOnMove` the
  * pending candidates of a replaced best are re-decided as soon as it moves (the sequential
  * policy's coordinator does this: their queued verifications would otherwise run against a parent
  * that no longer matters).
@@ -55,6 +56,12 @@ export interface GridConfig {
    * policies from every class), so runs of the origin that come back after it moved count too.
    */
   carryFromOrigin?: 'own-class' | 'every-class'
+  /**
+   * The suspect rule for claims above the cap: absent, production's (ratchet/unreproduced.ts, a
+   * CUSUM over each contributor's decided claims); `two`, the rule before session 14's change (two
+   * unreproduced claims, whatever came between).
+   */
+  unreproducedRule?: 'two'
   /** Keep each idea's decisions, one line each (`ideas[].trace`), to read where its runs went. */
   trace?: boolean
 }
@@ -99,7 +106,7 @@ export interface GridResult {
    */
   lateRuns: number
   lateRunsMoved: number
-  /** Contributors flagged as suspects (two claims above the cap that others did not reproduce; all honest here), and their candidates left waiting for the maintainer. */
+  /** Contributors flagged as suspects (claims above the cap that others did not reproduce, `unreproducedRule`; all honest here), and their candidates left waiting for the maintainer. */
   suspects: string[]
   suspectsWaiting: number
   /**
@@ -168,6 +175,9 @@ class Grid {
   now = 0
   unreproduced = new Map<string, number>()
   unreproducedClaims: GridResult['unreproducedClaims'] = []
+  /** Decided claims (merged, rejected, discarded), with the number of their commit: the order they were made. */
+  decidedClaims: (DecidedClaim & { at: number })[] = []
+  flagged: { decided: number; ids: string[] } = { decided: 0, ids: [] }
   claimsBy: Record<string, number> = {}
   noiseCache = new Map<number, number>()
   out = { staleRuns: 0, staleRunsDropped: 0, screenedClaims: 0, screenedStale: 0, explorations: 0, lateRuns: 0, lateRunsMoved: 0 }
@@ -227,7 +237,13 @@ class Grid {
   }
 
   suspects(): string[] {
-    return [...this.unreproduced].filter(([, n]) => n >= 2).map(([c]) => c)
+    if (this.cfg.unreproducedRule === 'two') return [...this.unreproduced].filter(([, n]) => n >= 2).map(([c]) => c)
+    // As units/suspects.ts: once flagged, a contributor stays a suspect (the grid has no maintainer).
+    if (this.flagged.decided !== this.decidedClaims.length) {
+      const found = unreproducedClaimants([...this.decidedClaims].sort((a, b) => a.at - b.at))
+      this.flagged = { decided: this.decidedClaims.length, ids: [...new Set([...this.flagged.ids, ...found])] }
+    }
+    return this.flagged.ids
   }
 
   /** The val_bpb the campaign cares about: each class's true value weighted by its share of workers. */
@@ -391,6 +407,8 @@ class Grid {
     if (d.kind === 'await-baseline' || d.kind === 'hold') return
     if (d.kind === 'verify') return this.verify(c, d)
     c.pending = false
+    if (d.kind !== 'stale' && (d.kind !== 'merge' || c.commit.parent === this.best.id))
+      this.decidedClaims.push({ contributorId: c.author, unreproduced: d.kind === 'reject' && d.reason === 'unreproduced-improvement', at: Number(c.commit.id.slice(1)) })
     this.queue = this.queue.filter(u => !(u.kind === 'verify' && u.commit === c.commit.id) && !(u.demandFor === c.commit.id && u.leasedTo === null))
     const idea = c.commit.idea!
     if (d.kind === 'merge') {
