@@ -40,5 +40,7 @@ for (let seed = 1; seed <= Number(seeds); seed++) {
     if (mine.length) console.log(`  ${c}: ${k} claims, ${mine.length} unreproduced above the cap: ` + mine.map(u => `claim ${u.claimSigma.toFixed(1)}σ${u.wild ? ' wild' : ''}${u.carried ? ' carried' : ''} (true ${u.trueSigma.toFixed(1)}σ)`).join('; '))
   }
 }
+const histogram: number[] = []
+for (const k of perContributor) histogram[k] = (histogram[k] ?? 0) + 1
 console.log(`${policy}, ${prior} real, carried ${carry ?? 'as decided'}, ${seeds} seeds: ${claims} claims, ${unreproduced} unreproduced above the cap (${(100 * unreproduced / claims).toFixed(2)} % of claims; ${wild} with a wild run), ` +
-  `per contributor and campaign ${JSON.stringify(perContributor.reduce((h, k) => ({ ...h, [k]: (h[k] ?? 0) + 1 }), {} as Record<number, number>))}; ${flagged} flagged (${waiting} waiting)`)
+  `contributors per campaign with 0, 1, 2, … of them ${JSON.stringify(Array.from(histogram, x => x ?? 0))}; ${flagged} flagged (${waiting} waiting)`)
