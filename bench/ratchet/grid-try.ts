@@ -27,4 +27,5 @@ const pct = (a: number, b: number) => `${((100 * a) / Math.max(1, b)).toFixed(1)
 console.log(`${policy}, ${prior} real, ${overrides}, ${baselines} baselines, carried ${carry ?? 'as decided'}, suspects ${rule === 'two' ? 'after two' : 'by CUSUM'}, ${seeds} seeds: ${(runs / merges).toFixed(1)} runs / merge, ${merges} merges, ` +
   `${sum(r => r.merges.filter(m => m.trueEffect >= 0).length)} false, ${pct(big.filter(i => i.outcome === 'merged').length, big.length)} of gains > 2σ kept, ` +
   `${pct(sum(r => r.staleRuns), runs)} runs on stale candidates, ${pct(sum(r => r.lateRuns), runs)} late (${pct(sum(r => r.lateRunsMoved), runs)} of a moved candidate), ` +
-  `${(sum(r => r.runsByKind.baseline) / merges).toFixed(1)} baselines / merge, ${(sum(r => r.gain) / sum(r => (r.workers * r.wallSeconds) / 3600)).toFixed(4)} bpb / GPU-hour`)
+  `${(sum(r => r.runsByKind.baseline) / merges).toFixed(1)} baselines / merge, ${(sum(r => r.gain) / sum(r => (r.workers * r.wallSeconds) / 3600)).toFixed(4)} bpb / GPU-hour, ` +
+  `${sum(r => r.suspects.length)} honest flagged (${sum(r => r.suspectsWaiting)} candidates waiting); per campaign runs / merge and flagged: ${rs.map(r => `${(r.runs / Math.max(1, r.merges.length)).toFixed(0)}/${r.suspects.length}`).join(' ')}`)
