@@ -1,28 +1,31 @@
 /**
  * One grid row (bench/ratchet/grid.ts, 16 workers on 4 classes, as grid-why.ts plays it) with the
  * sequential knobs overridden, for trying a change before it earns a row in grid-run.ts:
- *   npx tsx bench/ratchet/grid-try.ts [policy] [seeds] [30% | 1%] [sequential overrides as JSON] [baselines per class] [own-class | every-class]
+ *   npx tsx bench/ratchet/grid-try.ts [policy] [seeds] [30% | 1%] [sequential overrides as JSON] [baselines per class] [own-class | every-class | as-decided] [two]
  * e.g. `npx tsx bench/ratchet/grid-try.ts parallel 6 1% '{"runsPerLook":2}'`; the last, GridConfig's carryFromOrigin
- * (absent: the evidence the stale decision handed on). One line out, all campaigns together.
+ * (absent or `as-decided`: the evidence the stale decision handed on); `two`: the suspect rule before session 14
+ * (two unreproduced claims above the cap). One line out, all campaigns together, with the honest contributors flagged.
  */
 import { DEFAULT_RATCHET_SETTINGS, type RatchetPolicy } from '../../coordinator/src/ratchet/index.ts'
 import { DEFAULT_EFFECTS } from './simulate.ts'
 import { simulateGrid, type GridConfig } from './grid.ts'
 
-const [policy = 'parallel', seeds = '3', prior = '30%', overrides = '{}', baselines = '4', carry] = process.argv.slice(2)
+const [policy = 'parallel', seeds = '3', prior = '30%', overrides = '{}', baselines = '4', carryArg, rule] = process.argv.slice(2)
+const carry = carryArg === 'as-decided' ? undefined : carryArg
 const effects = prior === '1%' ? { ...DEFAULT_EFFECTS, nullShare: 0.59, harmfulShare: 0.4 } : DEFAULT_EFFECTS
 const sequential = JSON.parse(overrides)
 const rs = Array.from({ length: Number(seeds) }, (_, i) => simulateGrid({
   seed: i + 1, sigma: 0.038, workers: 16, classes: 4, contributors: 8, explorations: 1000, effects,
   settings: { ...DEFAULT_RATCHET_SETTINGS, policy: policy as RatchetPolicy, sequential }, baselineRuns: Number(baselines),
-  cleanMergeRate: 0.8, interaction: 0.15, outliers: 0.03, priorSigma: 0.01, redecideOnMove: false, carryFromOrigin: carry as GridConfig['carryFromOrigin'],
+  cleanMergeRate: 0.8, interaction: 0.15, outliers: 0.03, priorSigma: 0.01, redecideOnMove: false, carryFromOrigin: carry as GridConfig['carryFromOrigin'], unreproducedRule: rule === 'two' ? 'two' : undefined,
 }))
 const sum = (f: (r: (typeof rs)[number]) => number) => rs.reduce((a, r) => a + f(r), 0)
 const runs = sum(r => r.runs)
 const merges = sum(r => r.merges.length)
 const big = rs.flatMap(r => r.ideas.filter(i => i.sigmas < -2 && i.outcome !== 'open'))
 const pct = (a: number, b: number) => `${((100 * a) / Math.max(1, b)).toFixed(1)} %`
-console.log(`${policy}, ${prior} real, ${overrides}, ${baselines} baselines, carried ${carry ?? 'as decided'}, ${seeds} seeds: ${(runs / merges).toFixed(1)} runs / merge, ${merges} merges, ` +
+console.log(`${policy}, ${prior} real, ${overrides}, ${baselines} baselines, carried ${carry ?? 'as decided'}, suspects ${rule === 'two' ? 'after two' : 'by CUSUM'}, ${seeds} seeds: ${(runs / merges).toFixed(1)} runs / merge, ${merges} merges, ` +
   `${sum(r => r.merges.filter(m => m.trueEffect >= 0).length)} false, ${pct(big.filter(i => i.outcome === 'merged').length, big.length)} of gains > 2σ kept, ` +
   `${pct(sum(r => r.staleRuns), runs)} runs on stale candidates, ${pct(sum(r => r.lateRuns), runs)} late (${pct(sum(r => r.lateRunsMoved), runs)} of a moved candidate), ` +
-  `${(sum(r => r.runsByKind.baseline) / merges).toFixed(1)} baselines / merge, ${(sum(r => r.gain) / sum(r => (r.workers * r.wallSeconds) / 3600)).toFixed(4)} bpb / GPU-hour`)
+  `${(sum(r => r.runsByKind.baseline) / merges).toFixed(1)} baselines / merge, ${(sum(r => r.gain) / sum(r => (r.workers * r.wallSeconds) / 3600)).toFixed(4)} bpb / GPU-hour, ` +
+  `${sum(r => r.suspects.length)} honest flagged (${sum(r => r.suspectsWaiting)} candidates waiting); per campaign runs / merge and flagged: ${rs.map(r => `${(r.runs / Math.max(1, r.merges.length)).toFixed(0)}/${r.suspects.length}`).join(' ')}`)

@@ -1,6 +1,8 @@
 import { nextUnit, type QueuedUnit } from '../../coordinator/src/scheduler/next-unit.ts'
 import { decide, type CandidateSample, type CarriedEvidence, type Decision, type ParentRun } from '../../coordinator/src/ratchet/decide.ts'
 import { noiseFloorOfGroups } from '../../coordinator/src/ratchet/noise.ts'
+import { biasedReporters, overclaimers } from '../../coordinator/src/ratchet/bias.ts'
+import { unreproducedClaimants, type DecidedClaim } from '../../coordinator/src/ratchet/unreproduced.ts'
 import { createRng, isCandidate, type Rng, type UnitKind } from '../../shared/src/index.ts'
 import { realRateOf } from '../../coordinator/src/ratchet/sequential.ts'
 import { carriedFrom, sequentialSettingsOf } from '../../coordinator/src/ratchet/decide-sequential.ts'
@@ -20,7 +22,7 @@ import type { EffectModel } from './simulate.ts'
  * The coordinator's part is played as production plays it (units/judge.ts, merge.ts, report.ts):
  * verification units per decision, a candidate re-decided when a run of it or a baseline of its
  * parent arrives, the stale path (a clean three-way merge with probability `cleanMergeRate`, else
- * a rebase unit), suspects after two unreproduced claims above the cap. With `redecideOnMove` the
+ * a rebase unit), suspects after claims above the cap that others did not reproduce (ratchet/unreproduced.ts). With `redecideOnMove` the
  * pending candidates of a replaced best are re-decided as soon as it moves (the sequential
  * policy's coordinator does this: their queued verifications would otherwise run against a parent
  * that no longer matters).
@@ -54,6 +56,12 @@ export interface GridConfig {
    * policies from every class), so runs of the origin that come back after it moved count too.
    */
   carryFromOrigin?: 'own-class' | 'every-class'
+  /**
+   * The suspect rule for claims above the cap: absent, production's (ratchet/unreproduced.ts, a
+   * CUSUM over each contributor's decided claims); `two`, the rule before session 14's change (two
+   * unreproduced claims, whatever came between).
+   */
+  unreproducedRule?: 'two'
   /** Keep each idea's decisions, one line each (`ideas[].trace`), to read where its runs went. */
   trace?: boolean
 }
@@ -61,7 +69,7 @@ export interface GridConfig {
 /** `moved`: verification runs made while the candidate's parent was no longer the best. */
 interface Idea { sigmas: number; effect: number; perClass: number[]; outcome: 'open' | 'merged' | 'closed'; last?: string; verifies: number; moved: number; hops: number; trace?: string[] }
 interface Commit { id: string; parent: string | null; value: number[]; idea: Idea | null; mergesAtParent: number }
-interface Run { commit: string; cls: number; value: number; worker: string; contributor: string; kind: UnitKind }
+interface Run { commit: string; cls: number; value: number; worker: string; contributor: string; kind: UnitKind; wild: boolean }
 interface Candidate {
   commit: Commit
   cls: number
@@ -98,9 +106,20 @@ export interface GridResult {
    */
   lateRuns: number
   lateRunsMoved: number
-  /** Contributors flagged as suspects (two claims above the cap that others did not reproduce; all honest here), and their candidates left waiting for the maintainer. */
+  /** Contributors flagged as suspects (claims above the cap that others did not reproduce, `unreproducedRule`; all honest here), and their candidates left waiting for the maintainer. */
   suspects: string[]
   suspectsWaiting: number
+  /**
+   * Why (bench/ratchet/grid-suspects.ts): each `unreproduced-improvement` rejection, with the
+   * author's claim in σ of its class, whether its own run was a wild one (4 × the noise), the
+   * change's true effect in σ and whether the candidate was carried (its cap from an earlier
+   * claim); and each contributor's explorations (claims).
+   */
+  unreproducedClaims: { author: string; claimSigma: number; wild: boolean; trueSigma: number; carried: boolean }[]
+  claimsBy: Record<string, number>
+  /** What production's other suspect rules (ratchet/bias.ts) say of the campaign's runs at its end, σ floored at the prior as units/suspects.ts does. */
+  biased: string[]
+  overclaiming: string[]
   /** Runs of other classes' baselines than the class of the merged candidate. */
   merges: { trueEffect: number }[]
   ideas: { sigmas: number; outcome: Idea['outcome']; last?: string; verifies: number; moved: number; hops: number; trace?: string[] }[]
@@ -155,6 +174,11 @@ class Grid {
   nextId = 0
   now = 0
   unreproduced = new Map<string, number>()
+  unreproducedClaims: GridResult['unreproducedClaims'] = []
+  /** Decided claims (merged, rejected, discarded), with the number of their commit: the order they were made. */
+  decidedClaims: (DecidedClaim & { at: number })[] = []
+  flagged: { decided: number; ids: string[] } = { decided: 0, ids: [] }
+  claimsBy: Record<string, number> = {}
   noiseCache = new Map<number, number>()
   out = { staleRuns: 0, staleRunsDropped: 0, screenedClaims: 0, screenedStale: 0, explorations: 0, lateRuns: 0, lateRunsMoved: 0 }
   runsByKind = { baseline: 0, verify: 0, explore: 0, rebase: 0 }
@@ -197,13 +221,29 @@ class Grid {
     return {
       runs: total(), explorations: this.out.explorations, wallSeconds: this.now, workers: cfg.workers, runsByKind: this.runsByKind,
       staleRuns: this.out.staleRuns, staleRunsDropped: this.out.staleRunsDropped, screenedClaims: this.screened.size, screenedStale: this.out.screenedStale, lateRuns: this.out.lateRuns, lateRunsMoved: this.out.lateRunsMoved,
+      unreproducedClaims: this.unreproducedClaims, claimsBy: this.claimsBy, ...this.biasRules(),
       suspects: this.suspects(), suspectsWaiting: [...this.candidates.values()].filter(c => c.pending && this.suspects().includes(c.author)).length,
       merges: this.merges, ideas: this.ideas.map(i => ({ sigmas: i.sigmas, outcome: i.outcome, last: i.last, verifies: i.verifies, moved: i.moved, hops: i.hops, trace: i.trace })), gain,
     }
   }
 
+  biasRules(): { biased: string[]; overclaiming: string[] } {
+    const sigmaOf = (cls: string) => Math.max(this.sigma(Number(cls.slice('class'.length))), this.cfg.priorSigma)
+    const runs = this.runs.filter(r => r.kind === 'baseline' || r.kind === 'verify' || r.kind === 'explore')
+      .map(r => ({ contributorId: r.contributor, hardwareClass: CLASS(r.cls), commit: r.commit, valBpb: r.value, claim: r.kind === 'explore' }))
+    const biased = biasedReporters(runs.filter(r => !r.claim), sigmaOf).map(b => b.contributorId)
+    const overclaiming = overclaimers(runs.filter(r => r.claim || !biased.includes(r.contributorId)), sigmaOf).map(g => g.contributorId)
+    return { biased, overclaiming }
+  }
+
   suspects(): string[] {
-    return [...this.unreproduced].filter(([, n]) => n >= 2).map(([c]) => c)
+    if (this.cfg.unreproducedRule === 'two') return [...this.unreproduced].filter(([, n]) => n >= 2).map(([c]) => c)
+    // As units/suspects.ts: once flagged, a contributor stays a suspect (the grid has no maintainer).
+    if (this.flagged.decided !== this.decidedClaims.length) {
+      const found = unreproducedClaimants([...this.decidedClaims].sort((a, b) => a.at - b.at))
+      this.flagged = { decided: this.decidedClaims.length, ids: [...new Set([...this.flagged.ids, ...found])] }
+    }
+    return this.flagged.ids
   }
 
   /** The val_bpb the campaign cares about: each class's true value weighted by its share of workers. */
@@ -245,8 +285,9 @@ class Grid {
   }
 
   measure(worker: Worker, commit: Commit, kind: Run['kind']): Run {
-    const sd = this.w.sigmas[worker.cls] * worker.noise * (this.rng.chance(this.cfg.outliers) ? 4 : 1)
-    const run: Run = { commit: commit.id, cls: worker.cls, value: this.rng.normal(commit.value[worker.cls], sd), worker: worker.id, contributor: worker.contributor, kind }
+    const wild = this.rng.chance(this.cfg.outliers)
+    const sd = this.w.sigmas[worker.cls] * worker.noise * (wild ? 4 : 1)
+    const run: Run = { commit: commit.id, cls: worker.cls, value: this.rng.normal(commit.value[worker.cls], sd), worker: worker.id, contributor: worker.contributor, kind, wild }
     this.runs.push(run)
     this.runsOf.set(commit.id, [...(this.runsOf.get(commit.id) ?? []), run])
     this.runsByKind[kind]++
@@ -273,7 +314,10 @@ class Grid {
       }
       return
     }
-    if (unit.kind === 'explore') this.out.explorations++
+    if (unit.kind === 'explore') {
+      this.out.explorations++
+      this.claimsBy[worker.contributor] = (this.claimsBy[worker.contributor] ?? 0) + 1
+    }
     const origin = unit.origin
     const parent = unit.kind === 'rebase' ? this.best : this.commits.get(unit.commit)!
     const idea = origin ? origin.commit.idea! : drawIdea(this.rng, this.cfg.effects, this.cfg.sigma, this.cfg.classes)
@@ -363,6 +407,8 @@ class Grid {
     if (d.kind === 'await-baseline' || d.kind === 'hold') return
     if (d.kind === 'verify') return this.verify(c, d)
     c.pending = false
+    if (d.kind !== 'stale' && (d.kind !== 'merge' || c.commit.parent === this.best.id))
+      this.decidedClaims.push({ contributorId: c.author, unreproduced: d.kind === 'reject' && d.reason === 'unreproduced-improvement', at: Number(c.commit.id.slice(1)) })
     this.queue = this.queue.filter(u => !(u.kind === 'verify' && u.commit === c.commit.id) && !(u.demandFor === c.commit.id && u.leasedTo === null))
     const idea = c.commit.idea!
     if (d.kind === 'merge') {
@@ -378,7 +424,14 @@ class Grid {
     }
     if (d.kind === 'stale') return this.stale(c, d.carry, n)
     idea.outcome = 'closed'
-    if (d.kind === 'reject' && d.reason === 'unreproduced-improvement') this.unreproduced.set(c.author, (this.unreproduced.get(c.author) ?? 0) + 1)
+    if (d.kind === 'reject' && d.reason === 'unreproduced-improvement') {
+      this.unreproduced.set(c.author, (this.unreproduced.get(c.author) ?? 0) + 1)
+      const chain: Candidate[] = []
+      for (let o: Candidate | undefined = c; o; o = o.from) chain.push(o)
+      const own = chain.flatMap(o => (this.runsOf.get(o.commit.id) ?? []).filter(r => r.contributor === o.author && isCandidate(r.kind)))
+      this.unreproducedClaims.push({ author: c.author, claimSigma: this.claimOf(c).improvement / this.sigma(c.cls), wild: own.some(r => r.wild),
+        trueSigma: (this.trueValue(c.commit) - this.trueValue(this.commits.get(c.commit.parent!)!)) / this.cfg.sigma, carried: c.carriedClaim !== undefined })
+    }
   }
 
   verify(c: Candidate, d: Extract<Decision, { kind: 'verify' }>): void {

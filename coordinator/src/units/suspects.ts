@@ -1,17 +1,19 @@
 import { and, eq, gt, inArray, isNotNull, isNull, or, sql } from 'drizzle-orm'
-import { isCandidate, MEASURING_KINDS } from '@autoresearch-grid/shared'
+import { CANDIDATE_KINDS, isCandidate, MEASURING_KINDS } from '@autoresearch-grid/shared'
 import { contributors, experiments, measurements } from '../db/schema.ts'
 import type { Writer } from '../db/open.ts'
 import { prepared } from '../db/prepared.ts'
-import { biasedReporters, overclaimers } from '../ratchet/index.ts'
+import { biasedReporters, overclaimers, unreproducedClaimants } from '../ratchet/index.ts'
 import { noiseFloorOf } from '../measurements/noise-floor.ts'
 
 /**
  * Contributors whose candidates nobody should spend runs verifying until the maintainer looks
  * (issue 15; the rule the simulation always played, now in production and per contributor, not
  * per worker: a second worker or token of the same person is the same suspect). A contributor is a
- * suspect, since the maintainer last cleared it (admin.clearSuspect), after SUSPECT_AFTER claims
- * above the cap that other contributors did not reproduce, or after CONTRADICTED_AFTER claims
+ * suspect, since the maintainer last cleared it (admin.clearSuspect), when its claims above the cap
+ * that other contributors did not reproduce come closer together than honest wild runs put them
+ * (ratchet/unreproduced.ts: at least two, in a stretch of its decided claims with few others; two
+ * anywhere among hundreds flagged honest contributors of the grid), or after CONTRADICTED_AFTER claims
  * below it that other contributors' runs contradicted (decide.ts, `claim-contradicted`) when those
  * are at least half of its candidates judged on verifications: a forger under the cap otherwise
  * kept a third of the honest workers busy, and each forged candidate was one more chance for honest
@@ -24,6 +26,7 @@ import { noiseFloorOf } from '../measurements/noise-floor.ts'
  * are no evidence (units/judge.ts), so it is handed no baselines or verifications (scheduler/next-unit.ts,
  * units/verifier-draw.ts).
  */
+/** Below this many unreproduced claims nobody is flagged for them (ratchet/unreproduced.ts's MIN_UNREPRODUCED): the claims' order is not read. */
 export const SUSPECT_AFTER = 2
 export const CONTRADICTED_AFTER = 3
 
@@ -41,6 +44,12 @@ const q = prepared(db => ({
     .from(measurements).innerJoin(experiments, eq(experiments.id, measurements.experimentId))
     .where(gt(measurements.id, sql.placeholder('id'))).orderBy(measurements.id).prepare(),
   row: db.select({ experimentId: measurements.experimentId, commit: measurements.commit }).from(measurements).where(eq(measurements.id, sql.placeholder('id'))).prepare(),
+  // Every decided claim of the campaign in the order it was made (experiments_campaign), for the
+  // unreproduced-claims test; read only when someone has SUSPECT_AFTER such rejections.
+  decidedClaims: db.select({ c: experiments.contributorId, reason: experiments.reason, at: experiments.createdAt }).from(experiments)
+    .where(and(eq(experiments.campaign, sql.placeholder('campaign')), inArray(experiments.kind, [...CANDIDATE_KINDS]),
+      inArray(experiments.status, ['kept', 'awaiting-review', 'discarded', 'rejected'])))
+    .orderBy(experiments.createdAt, sql`rowid`).prepare(),
   lastMeasurement: db.select({ id: sql<number>`max(${measurements.id})` }).from(measurements).prepare(),
   cleared: db.select({ n: sql<number>`count(*)`, at: sql<number>`max(${contributors.suspectClearedAt})` }).from(contributors).prepare(),
   clearedAt: db.select({ id: contributors.id, at: contributors.suspectClearedAt }).from(contributors).where(isNotNull(contributors.suspectClearedAt)).prepare(),
@@ -219,12 +228,28 @@ function withOthersRuns(runs: LoggedRun[]): LoggedRun[] {
   return out
 }
 
+/**
+ * The contributors whose unreproduced claims above the cap are too close together (ratchet/unreproduced.ts),
+ * among `candidates` (those with SUSPECT_AFTER or more since they were cleared). Every contributor's
+ * decided claims set the bar; a contributor's own from before its clearing stop counting.
+ */
+function unreproducedClaimantsOf(tx: Writer, campaign: string, candidates: ReadonlySet<string>): string[] {
+  if (!candidates.size) return []
+  const rows = q(tx).decidedClaims.all({ campaign })
+  const clearedAt = new Map(q(tx).clearedAt.all().map(c => [c.id, c.at]))
+  const claims = rows.filter(r => candidates.has(r.c) && r.at > (clearedAt.get(r.c) ?? -Infinity))
+    .map(r => ({ contributorId: r.c, unreproduced: r.reason === 'unreproduced-improvement' }))
+  return unreproducedClaimants(claims, rows.length)
+}
+
 export function suspectContributors(tx: Writer, campaign: string, priorSigma: number): string[] {
   const counts = new Map<string, Record<string, number>>()
   for (const r of q(tx).suspects.all({ campaign })) counts.set(r.c, { ...counts.get(r.c), [r.reason ?? '']: r.n })
+  const unreproduced = new Set([...counts].filter(([, n]) => (n['unreproduced-improvement'] ?? 0) >= SUSPECT_AFTER).map(([c]) => c))
   return [...counts].filter(([, n]) => {
     const contradicted = n['claim-contradicted'] ?? 0
     const judged = contradicted + (n['not-confirmed'] ?? 0) + (n['not-reproduced'] ?? 0)
-    return (n['unreproduced-improvement'] ?? 0) >= SUSPECT_AFTER || (contradicted >= CONTRADICTED_AFTER && contradicted * 2 >= judged)
-  }).map(([c]) => c).concat(unreliableReporters(tx, campaign, priorSigma)).filter((c, i, all) => all.indexOf(c) === i).sort()
+    return contradicted >= CONTRADICTED_AFTER && contradicted * 2 >= judged
+  }).map(([c]) => c).concat(unreproducedClaimantsOf(tx, campaign, unreproduced), unreliableReporters(tx, campaign, priorSigma))
+    .filter((c, i, all) => all.indexOf(c) === i).sort()
 }

@@ -112,3 +112,27 @@ t.test('an answer kept across claims nobody else ran is the one a fresh connecti
   }
   t.same(suspectContributors(db, 'demo', PRIOR), ['forger'], 'claims that came after the runs that contradict them still make a suspect')
 })
+
+/** A decided claim of `contributor` (an exploration), rejected as unreproduced above the cap or discarded. */
+function decided(db: Pick<Db, 'insert'>, contributor: string, unreproduced: boolean): void {
+  const id = `e${++n}`
+  db.insert(experiments).values({ id, unitId: `u${n}`, campaign: 'demo', kind: 'explore', workerId: `w_${contributor}`, contributorId: contributor, hardwareClass: CLS,
+    parentCommit: 'c0', commit: `x${n}`, description: 'explore', diff: '', sourceHash: 'h', createdAt: n,
+    ...(unreproduced ? { status: 'rejected', reason: 'unreproduced-improvement' } : { status: 'discarded', reason: 'not-promising' }) }).run()
+}
+
+t.test('two unreproduced claims above the cap far apart among many (honest wild runs) make no suspect; two close together do', async t => {
+  const { db, fresh } = await open(t)
+  const others = (k: number) => { for (let i = 0; i < k; i++) for (const who of ['ann', 'bob', 'hal']) decided(db, who, false) }
+  others(20)
+  decided(db, 'hal', true)
+  others(30)
+  decided(db, 'hal', true)
+  others(20)
+  t.same(suspectContributors(db, 'demo', PRIOR), [], 'hal: two unreproduced, 50 of its own claims between them')
+  decided(db, 'fay', true)
+  decided(db, 'ann', false)
+  decided(db, 'fay', true)
+  t.same(suspectContributors(db, 'demo', PRIOR), ['fay'], 'fay: two in a row')
+  t.same(suspectContributors(db, 'demo', PRIOR), fresh())
+})
