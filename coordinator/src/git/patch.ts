@@ -2,20 +2,34 @@ import { diffArrays } from 'diff'
 
 /**
  * Edits (lines added plus lines deleted) a report's patch may take in this process. An agent's
- * edit of train.py is a few dozen; the line matcher's cost grows with the number of edits times the
- * file's length, so a source rewritten wholesale (thousands of edits) goes to git's diff-tree
- * instead, off the event loop.
+ * edit of train.py is a few dozen; a source rewritten wholesale goes to git's diff-tree instead,
+ * off the event loop.
  */
 export const PATCH_EDIT_LIMIT = 400
+
+/**
+ * The matcher's work allowed here, in lines to match times edits: its cost grows with both (a
+ * 600-line trainer edited at both ends: ~1,200 lines, so up to 400 edits; ~5 ms at most). A source
+ * of 85,000 short lines with a few changes spread through it took 30-50 ms on the event loop before
+ * this bound; a worker may send one with every report, so such sources go to git.
+ */
+const MATCHING_BUDGET = 500_000
 
 /** Lines of context around a change, as git shows them. */
 const CONTEXT = 3
 
-/** A file as lines, each with its newline (a last line without one keeps none). */
-function linesOf(text: string): string[] {
+/** Lines a file may have for its patch to be made here: the seed trainer has ~600. */
+const MAX_LINES = 10_000
+
+/**
+ * A file as lines, each with its newline (a last line without one keeps none); null past
+ * MAX_LINES (cutting 256 KB of two-byte lines into 85,000 strings took 10-20 ms of the event loop).
+ */
+function linesOf(text: string): string[] | null {
   const lines: string[] = []
   let from = 0
   for (let at = text.indexOf('\n'); at >= 0; at = text.indexOf('\n', from)) {
+    if (lines.length === MAX_LINES) return null
     lines.push(text.slice(from, at + 1))
     from = at + 1
   }
@@ -28,16 +42,21 @@ function linesOf(text: string): string[] {
  * than twice that in one hunk, `\ No newline at end of file` after a last line without one). Only
  * the lines between the whole lines both share at their head and tail go to jsdiff's matcher; the
  * context comes from the texts themselves, so a hunk's context is always there, whichever way the
- * matcher paired ambiguous lines. Null when the matcher needs more than PATCH_EDIT_LIMIT edits.
+ * matcher paired ambiguous lines. Null when the matcher would need more than PATCH_EDIT_LIMIT edits,
+ * or more work than MATCHING_BUDGET, or a file is longer than MAX_LINES.
  */
 function hunksOf(a: string, b: string): string[] | null {
   const la = linesOf(a)
-  const lb = linesOf(b)
+  const lb = la && linesOf(b)
+  if (!la || !lb) return null
   let head = 0
   while (head < la.length && head < lb.length && la[head] === lb[head]) head++
   let tail = 0
   while (tail < la.length - head && tail < lb.length - head && la[la.length - 1 - tail] === lb[lb.length - 1 - tail]) tail++
-  const parts = diffArrays(la.slice(head, la.length - tail), lb.slice(head, lb.length - tail), { maxEditLength: PATCH_EDIT_LIMIT })
+  const middle = la.length + lb.length - 2 * (head + tail)
+  const maxEditLength = Math.min(PATCH_EDIT_LIMIT, Math.floor(MATCHING_BUDGET / Math.max(1, middle)))
+  if (maxEditLength < 1) return null
+  const parts = diffArrays(la.slice(head, la.length - tail), lb.slice(head, lb.length - tail), { maxEditLength })
   if (!parts) return null
   // The changes as runs: where they start on each side, and what they take out and put in.
   const runs: { at: number; to: number; removed: string[]; added: string[] }[] = []
@@ -93,7 +112,7 @@ function hunksOf(a: string, b: string): string[] | null {
  * `before` it gives `after` (coordinator/test/git/patch.test.ts, with `git apply` as the judge).
  *
  * Null where git should be asked instead: a file git takes for binary (a NUL byte), or an edit
- * longer than PATCH_EDIT_LIMIT.
+ * longer than PATCH_EDIT_LIMIT or costlier than MATCHING_BUDGET, or a file of more than MAX_LINES lines.
  */
 export function patchOf(before: Record<string, string>, after: Record<string, string>): string | null {
   const out: string[] = []

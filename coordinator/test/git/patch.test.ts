@@ -98,6 +98,15 @@ t.test('what goes to git instead: a binary file, an edit too long for the event 
   const long = Array.from({ length: 3000 }, (_, i) => `line_${i} = ${i}`).join('\n')
   const shuffled = long.split('\n').map((l, i) => (i % 2 ? l.toUpperCase() : l)).join('\n')
   t.equal(patchOf({ 'train.py': long }, { 'train.py': shuffled }), null, `more than ${PATCH_EDIT_LIMIT} edits`)
+  // A source a worker may send (256 KB) of two-byte lines, a few changes spread through it: the
+  // matcher's work would be its 85,000 lines times the edits.
+  const short = Array.from({ length: 85_000 }, (_, i) => String.fromCharCode(97 + (i % 26))).join('\n')
+  const few = short.split('\n').map((l, i) => (i % 20_000 === 7 ? `X${l}` : l)).join('\n')
+  t.equal(patchOf({ 'train.py': short }, { 'train.py': few }), null, 'a file of more than 10,000 lines')
+  const mid = Array.from({ length: 9_000 }, (_, i) => `${String.fromCharCode(97 + (i % 26))}`).join('\n')
+  const spread = mid.split('\n').map((l, i) => (i % 300 === 7 ? `X${l}` : l)).join('\n')
+  t.equal(patchOf({ 'train.py': mid }, { 'train.py': spread }), null, '30 changes spread over 9,000 lines: more matching than the budget')
+  t.type(patchOf({ 'train.py': mid }, { 'train.py': mid.replace(/^a$/m, 'A') }), 'string', 'one change in 9,000 lines is made here')
 })
 
 t.test("hunk line numbers are git's own where the change is unambiguous (git apply alone would forgive an offset)", async t => {
