@@ -199,8 +199,8 @@ export class GitStore {
 
   /**
    * Moves `ref` to `to`, unconditionally: written here (git/loose-refs.ts) when the name is plain
-   * and the object is a loose one of this store, which is every report's `refs/experiments/<id>`;
-   * by the long-running update-ref otherwise.
+   * and the object is a loose one of this store (branches, refs restored at start); by the
+   * long-running update-ref otherwise. Experiment refs go through `setRefSoon`.
    */
   async setRef(ref: string, to: string): Promise<void> {
     if (/\s/.test(ref) || !/^[0-9a-f]{40,64}$/.test(to)) throw new Error(`bad ref update ${JSON.stringify(ref)} -> ${JSON.stringify(to)}`)
