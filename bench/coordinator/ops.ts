@@ -75,6 +75,9 @@ while (ops.report.n < N) {
   const r = Report.parse({ unitId: unit.id, leaseToken: unit.leaseToken, status: 'ok', source: { [name]: edit.source }, description: edit.description, diff: '',
     metrics: runMetrics(edit.source, 2, random), logTail: logTail(), agentNotes: '', timings: { agentSeconds: 0.2, runSeconds: 2 } })
   await timed('report', () => ingestReport(app, getWorker(app, w.id)!, r))
+  // Back to the event loop between reports, as a server is between requests: work a report leaves
+  // for later (the batched experiment refs, git/ref-batch.ts) runs inside the measured loop.
+  await new Promise(resolve => setImmediate(resolve))
   await lease(w)
   const b = workers[Math.floor(random() * W)]
   if (b.unit) await timed('heartbeat', () => heartbeat(app, getWorker(app, b.id)!, { workerId: b.id, units: [{ unitId: b.unit!.id, leaseToken: b.unit!.leaseToken, progress: null }] }))

@@ -5,7 +5,7 @@
  * Nothing else sets the variable; unset, a crash point costs one environment lookup.
  *
  * Points: `experiment-recorded` (units/report.ts: a new experiment's transaction has committed,
- * nothing after it has run); `review-approved` (review/verdicts.ts: the approval is recorded, the
+ * nothing after it has run, not even its ref's write); `review-approved` (review/verdicts.ts: the approval is recorded, the
  * merge has not begun).
  */
 export function crashPoint(name: 'experiment-recorded' | 'review-approved'): void {

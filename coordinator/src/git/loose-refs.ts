@@ -19,10 +19,12 @@ export function isSimpleRef(ref: string): boolean {
  * packed the ref earlier; git processes that move the same ref take the same lock, so a writer
  * that finds it held fails, as update-ref would, instead of overwriting.
  *
- * Why not git: every report names its experiment's commit (`refs/experiments/<id>`), and a request
- * to the long-running update-ref cost the coordinator a pipe round trip and git ~0.4 ms of CPU per
- * ref (process wake-ups; git's own work is ~0.12 ms a ref in a batch): docs/PERFORMANCE.md, "Third
- * pass". Only for the files backend (git 2.39's only one): GitStore sends every ref of a
+ * Why not git: every report named its experiment's commit (`refs/experiments/<id>`) this way, and a
+ * request to the long-running update-ref cost the coordinator a pipe round trip and git ~0.4 ms of
+ * CPU per ref (process wake-ups; git's own work is ~0.12 ms a ref in a batch): docs/PERFORMANCE.md,
+ * "Third pass". Since the seventh pass those refs are written after the report's transaction, in
+ * batches of a 50 ms window, by update-ref (git/ref-batch.ts); this writes branches and the refs
+ * restored at start. Only for the files backend (git 2.39's only one): GitStore sends every ref of a
  * repository whose refs live in a reftable (git 2.45+, `<git dir>/reftable`) to update-ref.
  *
  * Only `write` checks what update-ref would: the ref name (isSimpleRef) and that the object is

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto'
 import { catFileObject, GitPipe, lines, upTo } from './pipe.ts'
 import { LooseObjects, type ObjectFormat } from './objects.ts'
 import { LooseRefs } from './loose-refs.ts'
+import { RefBatch } from './ref-batch.ts'
 
 /**
  * Git sees only what it needs from our environment: simple-git refuses variables such as EDITOR
@@ -57,6 +58,12 @@ export function gitAuthor(a: Author): Author {
 const OBJECT_ID = /^[0-9a-f]{40,64}$/
 const FILE_NAME = /^[A-Za-z0-9_.-]+$/
 
+/**
+ * How long a ref moved by `setRefSoon` may wait for others to be written with it (git/ref-batch.ts):
+ * short enough that a person looking finds it, long enough that a busy coordinator writes dozens at once.
+ */
+const REF_WINDOW_MS = 50
+
 function objectId(id: string): string {
   if (!OBJECT_ID.test(id)) throw new Error(`not a git object id: ${JSON.stringify(id)}`)
   return id
@@ -88,6 +95,8 @@ export class GitStore {
   private readonly mark = `arg-${randomBytes(12).toString('hex')}:`
   /** A parentless commit (made on first use): asked after each diff, its header ends that answer. */
   private endOfDiff: Promise<string> | null = null
+  /** Refs moved by `setRefSoon`, written together by update-ref. */
+  private readonly refBatch: RefBatch
 
   private constructor(readonly dir: string, private readonly git: SimpleGit, format: ObjectFormat) {
     const env = gitEnv({})
@@ -102,6 +111,13 @@ export class GitStore {
       // answer, then the mark and git's exit status. The shell forks git, not the coordinator.
       merges: new GitPipe(dir, 'sh', ['-c', 'while read -r ours theirs; do git merge-tree --write-tree --no-messages "$ours" "$theirs"; printf "%s%s\\n" "$0" "$?"; done', this.mark], env),
     }
+    // A batch that git refuses (a ref locked by another git process makes the whole transaction
+    // fail) is retried ref by ref; what still fails waits for restoreExperimentRefs at the next start.
+    this.refBatch = new RefBatch(updates => this.updateRefs(updates), REF_WINDOW_MS, async (_err, updates) => {
+      for (const [ref, to] of updates) {
+        await this.setRef(ref, to).catch((err: Error) => console.error(`git store: ${ref} not written (${err.message}); it is restored at the next start`))
+      }
+    })
   }
 
   static async open(dir: string): Promise<GitStore> {
@@ -119,8 +135,23 @@ export class GitStore {
     return new GitStore(dir, git, format)
   }
 
-  /** Ends the long-running git processes (they do not keep the process alive meanwhile). */
+  /**
+   * Ends the long-running git processes (they do not keep the process alive meanwhile), after the
+   * refs still waiting in the batch are handed to them or written here (a batch already sent is
+   * read by update-ref before the end of its input). A ref lost anyway is restored at start.
+   */
   close(): void {
+    const waiting = this.refBatch.take()
+    const toGit = waiting.filter(([ref, to]) => {
+      if (!this.looseRefs?.canWrite(ref, to)) return true
+      try {
+        this.looseRefs.write(ref, to)
+      } catch {
+        return true
+      }
+      return false
+    })
+    if (toGit.length) this.updateRefs(toGit).catch(() => {})
     for (const p of Object.values(this.pipes)) p.close()
   }
 
@@ -168,13 +199,33 @@ export class GitStore {
 
   /**
    * Moves `ref` to `to`, unconditionally: written here (git/loose-refs.ts) when the name is plain
-   * and the object is a loose one of this store, which is every report's `refs/experiments/<id>`;
-   * by the long-running update-ref otherwise.
+   * and the object is a loose one of this store (branches, refs restored at start); by the
+   * long-running update-ref otherwise. Experiment refs go through `setRefSoon`.
    */
   async setRef(ref: string, to: string): Promise<void> {
     if (/\s/.test(ref) || !/^[0-9a-f]{40,64}$/.test(to)) throw new Error(`bad ref update ${JSON.stringify(ref)} -> ${JSON.stringify(to)}`)
     if (this.looseRefs?.canWrite(ref, to)) return this.looseRefs.write(ref, to)
     await this.pipes.refs.request(`start\nupdate ${ref} ${to}\nprepare\ncommit\n`, lines(3))
+  }
+
+  /**
+   * Moves `ref` to `to` within a moment, together with the other refs moved so (git/ref-batch.ts):
+   * for refs that nothing reads at once and that are restored at start if a crash loses them, every
+   * `refs/experiments/<id>`. `flushRefs` writes them now.
+   */
+  setRefSoon(ref: string, to: string): void {
+    if (/\s/.test(ref) || !ref.startsWith('refs/') || !/^[0-9a-f]{40,64}$/.test(to)) throw new Error(`bad ref update ${JSON.stringify(ref)} -> ${JSON.stringify(to)}`)
+    this.refBatch.add(ref, to)
+  }
+
+  /** Writes the refs `setRefSoon` gathered; resolves once they (and any batch in flight) are written. */
+  flushRefs(): Promise<void> {
+    return this.refBatch.flush()
+  }
+
+  /** Moves refs in one update-ref transaction: all of them, or none. */
+  private async updateRefs(updates: [string, string][]): Promise<void> {
+    await this.pipes.refs.request(`start\n${updates.map(([ref, to]) => `update ${ref} ${to}\n`).join('')}prepare\ncommit\n`, lines(3))
   }
 
   async deleteRef(ref: string): Promise<void> {

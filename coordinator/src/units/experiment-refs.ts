@@ -6,10 +6,11 @@ import { logEvent } from '../events/log.ts'
 
 /**
  * Every experiment with code of its own (explore and rebase units: trained, merged onto a newer
- * best, or reused) has `refs/experiments/<id>` naming its commit (DESIGN §6). A report sets the ref
- * before its transaction; three-way merges and reuses set it right after theirs, so a crash between
- * the two can leave an experiment without its ref. Run at start: puts back every ref that is
- * missing (the commit was written before the transaction, so it is there). Returns their ids.
+ * best, or reused) has `refs/experiments/<id>` naming its commit (DESIGN §6). Reports, three-way
+ * merges and reuses queue the ref after their transaction, and it is written with the others of
+ * the next ~50 ms (GitStore.setRefSoon), so a crash can leave the experiments of that moment without
+ * their refs. Run at start: puts back every ref that is missing (the commit was written before the
+ * transaction, so it is there). Returns their ids.
  */
 export async function restoreExperimentRefs(ctx: Ctx): Promise<string[]> {
   const have = await ctx.git.refs('refs/experiments/')

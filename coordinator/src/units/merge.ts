@@ -113,7 +113,7 @@ async function mergeStaleOnce(ctx: Ctx, exp: Experiment): Promise<boolean> {
       return true
     })
     if (!stored) return false
-    await ctx.git.setRef(`refs/experiments/${id}`, commit)
+    ctx.git.setRefSoon(`refs/experiments/${id}`, commit)
     return true
   }
   return ctx.db.transaction(tx => {

@@ -73,8 +73,8 @@ function settle(tx: Writer, c: Campaign, candidates: Experiment[], now: number, 
 }
 
 /**
- * Takes a worker's result: stores the trained source as a commit under refs/experiments/<id>,
- * records the experiment and its measurement, lets the ratchet decide, and moves the campaign's
+ * Takes a worker's result: stores the trained source as a commit (under refs/experiments/<id> once
+ * recorded), records the experiment and its measurement, lets the ratchet decide, and moves the campaign's
  * best when it says so. Idempotent by unit id + lease token: a repeated report gets the first
  * answer back. Everything about one report lands in one transaction.
  */
@@ -86,10 +86,12 @@ export async function ingestReport(ctx: Ctx, worker: Worker, r: Report): Promise
   const run = await storeCode(ctx, worker, unit, c, r)
   const outcome = ctx.db.transaction(tx => recordRun(tx, worker, unit, c, r, run))
   if (!run.measuring) crashPoint('experiment-recorded')
-  if (!outcome) {
-    if (!run.measuring) await ctx.git.deleteRef(`refs/experiments/${run.id}`)
-    return refusedReply(ctx, unit.id)
-  }
+  if (!outcome) return refusedReply(ctx, unit.id)
+  // The experiment's ref after its transaction, written with the others of the moment (git/ref-batch.ts):
+  // nothing reads it at once (every reader takes the commit from the database), and a crash before it
+  // is written leaves a recorded experiment whose ref restoreExperimentRefs puts back at start. The
+  // commit it names is on disk already (storeCode), so the answer below promises nothing unwritten.
+  if (!run.measuring) ctx.git.setRefSoon(`refs/experiments/${run.id}`, run.commit)
   for (const job of outcome.merges) await finishMerge(ctx, job)
   for (const exp of outcome.stale) await mergeStale(ctx, exp)
   announceReport(ctx, worker, c, r, run.id, outcome.decided)
@@ -158,10 +160,6 @@ async function storeCode(ctx: Ctx, worker: Worker, unit: Unit, c: Campaign, r: R
   const diff = parent === null || unchanged ? '' : (patchOf(parent, r.source) ?? await ctx.git.changes(commit)).slice(0, LIMITS.diffBytes)
   const id = newId('e')
   const now = ctx.now()
-  // The ref before the transaction that records the experiment: a crash between the two leaves at
-  // worst a ref to a commit nobody recorded (harmless), never a recorded experiment without its
-  // ref. A report that turns out to be a duplicate takes its ref back (ingestReport).
-  if (!measuring) await ctx.git.setRef(`refs/experiments/${id}`, commit)
   return { id, measuring, unchanged, commit, hash, linesDelta, diff, now }
 }
 

@@ -41,7 +41,7 @@ export async function ingestReuse(ctx: Ctx, worker: Worker, unit: Unit, c: Campa
     return true
   })
   if (!stored) return refusedReply(ctx, unit.id)
-  await ctx.git.setRef(`refs/experiments/${id}`, earlier.commit)
+  ctx.git.setRefSoon(`refs/experiments/${id}`, earlier.commit)
   announceReport(ctx, worker, c, r, id, [{ id, status: 'discarded' }])
   return { experimentId: id, decision, duplicate: false }
 }

@@ -31,6 +31,7 @@ t.test('a worker gets a baseline first, then explores, and only an improvement m
   t.match(log.split('\n')[0], /^alice <alice@example.org>\|an edit/)
   t.equal(log.trim().split('\n').length, 2, 'seed + the kept experiment, nothing else')
   t.equal(await git.raw(['show', 'autoresearch/demo:train.py']), 'DEPTH = 6\n')
+  await c.app.git.flushRefs() // experiment refs are written in batches, within ~50 ms (git/ref-batch.ts)
   const refs = await git.raw(['for-each-ref', '--format=%(refname)', 'refs/experiments'])
   t.equal(refs.trim().split('\n').length, 2, 'every explored candidate has a ref, kept or not')
 })

@@ -100,6 +100,7 @@ t.test('a contributor whose name git cannot use as an author still gets results 
     stored.push(r)
   }
   t.same(stored.filter(s => s.startsWith('refused')), [], 'both explorations are stored')
+  await c.app.git.flushRefs() // experiment refs are written in batches, within ~50 ms (git/ref-batch.ts)
   const refs = await simpleGit(join(c.dir, 'git')).raw(['for-each-ref', '--format=%(refname) %(authorname)', 'refs/experiments/'])
   t.equal(refs.split('\n').filter(l => l.endsWith(' unnamed contributor')).length, 2, 'their commits carry the fallback author')
   const names = c.app.db.$client.prepare('select name from contributors order by name').all() as { name: string }[]
