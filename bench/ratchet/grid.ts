@@ -382,7 +382,7 @@ class Grid {
       .map(r => ({ valBpb: r.value, workerId: r.worker, contributorId: r.contributor, trainingSeconds: this.cfg.settings.budgetSeconds }))
     const elsewhere = this.pooled && this.cfg.carryFromOrigin === 'every-class' ? this.w.sigmas.map((_, k) => k).filter(k => k !== o.cls)
       .map(k => ({ hardwareClass: CLASS(k), samples: samplesOn(k), parentRuns: this.parentRuns(o, k), sigma: this.sigma(k) })).filter(k => k.samples.length > 0) : []
-    return carriedFrom(samplesOn(o.cls), this.parentRuns(o).map(r => r.valBpb), this.sigma(o.cls), authors, further, seq.carryWeight, seq.wildSigmas, elsewhere)
+    return carriedFrom(samplesOn(o.cls), this.parentRuns(o), this.sigma(o.cls), authors, further, seq.carryWeight, seq.wildSigmas, elsewhere)
   }
 
   judge(c: Candidate): void {

@@ -67,7 +67,7 @@ export function judgeSequential(input: RatchetInput, m: Measured): Decision {
   // there; moved now, its next runs measure the commit that can merge. A claim above the cap is
   // not carried before others reproduced it (its verdict is a reject, not a carry).
   if (seq.carryOnMove && !input.parentIsBest && !aboveCap && verifications > 0 && llr > bounds.lower) return {
-    kind: 'stale', simplification: false, evidence: claim, carry: carryOf(all, independent, witnessed.independent, carried),
+    kind: 'stale', simplification: false, evidence: claim, carry: carryOf(all, independent, witnessed.independent, [...m.parentRuns, ...m.elsewhere.flatMap(k => k.parentRuns)], carried),
     message: `stale: the best moved on while this was under test; its evidence goes with its change (${text})`,
   }
   if (llr <= bounds.lower) return verifications === 0 && !aboveCap
@@ -91,7 +91,7 @@ export function judgeSequential(input: RatchetInput, m: Measured): Decision {
   // Verified against its own parent, which is no longer the best: its change goes onto the best
   // with this evidence, and the combination needs only a confirmation, not a fresh start.
   if (!input.parentIsBest) return {
-    kind: 'stale', simplification: false, evidence: claim, carry: carryOf(all, independent, witnessed.independent, carried),
+    kind: 'stale', simplification: false, evidence: claim, carry: carryOf(all, independent, witnessed.independent, [...m.parentRuns, ...m.elsewhere.flatMap(k => k.parentRuns)], carried),
     message: `stale: a win on its parent, but the best moved on; its evidence goes with its change (${text})`,
   }
   const verifierIds = [...new Set(witnessed.independent.map(s => s.workerId))].sort()
@@ -167,23 +167,25 @@ function pooled(own: EffectEstimate | undefined, elsewhere: readonly ClassRuns[]
  * stored and runs that came back after the move count too. Without runs or parent runs on its own
  * class the origin passes on what it carried, unchanged.
  */
-export function carriedFrom(runs: readonly CandidateSample[], parent: readonly number[], sigma: number, authors: ReadonlySet<string>,
+export function carriedFrom(runs: readonly CandidateSample[], parentRuns: readonly ParentRun[], sigma: number, authors: ReadonlySet<string>,
   carried: CarriedEvidence | undefined, weight: number = DEFAULT_SEQUENTIAL.carryWeight, cutoff: number = DEFAULT_SEQUENTIAL.wildSigmas,
   elsewhere: readonly ClassRuns[] = []): CarriedEvidence | undefined {
-  if (!runs.length || !parent.length) return carried
+  if (!runs.length || !parentRuns.length) return carried
+  const parent = parentRuns.map(r => r.valBpb)
   const others = (s: CandidateSample) => !authors.has(s.contributorId)
   // Under `pooled` and `parallel` the origin's runs on the other approved classes go with it too,
   // each against the origin's parent there, as its own verdict pooled them.
   const independentRuns = [...runs.filter(others), ...elsewhere.flatMap(k => k.samples.filter(others))]
   const independent = pooled(withCarried(runs.filter(others), parent, sigma, carried?.independent, weight, cutoff), elsewhere, sigma, others, () => true, cutoff)
   const all = pooled(withCarried(runs, parent, sigma, carried?.all, weight, cutoff), elsewhere, sigma, () => true, () => true, cutoff)
-  return carryOf(all, independent, independentRuns, carried)
+  return carryOf(all, independent, independentRuns, [...parentRuns, ...elsewhere.flatMap(k => k.parentRuns)], carried)
 }
 
-function carryOf(all: EffectEstimate | undefined, independent: EffectEstimate | undefined, runs: readonly CandidateSample[], carried: CarriedEvidence | undefined): CarriedEvidence | undefined {
+function carryOf(all: EffectEstimate | undefined, independent: EffectEstimate | undefined, runs: readonly CandidateSample[], parentRuns: readonly ParentRun[],
+  carried: CarriedEvidence | undefined): CarriedEvidence | undefined {
   if (!all) return undefined
-  const contributorIds = [...new Set([...(carried?.contributorIds ?? []), ...runs.map(s => s.contributorId)])].sort()
-  return { all, independent: independent ?? null, contributorIds }
+  const ids = (earlier: readonly string[] | undefined, now: readonly { contributorId: string }[]) => [...new Set([...(earlier ?? []), ...now.map(r => r.contributorId)])].sort()
+  return { all, independent: independent ?? null, contributorIds: ids(carried?.contributorIds, runs), parentContributorIds: ids(carried?.parentContributorIds, parentRuns) }
 }
 
 /** The fewest verification runs before a merge of a change that carries no evidence of its own. */
@@ -228,7 +230,8 @@ function guards(input: RatchetInput, m: Measured, witnessed: Measured, independe
     const p1 = m.parentRuns.filter(r => r.contributorId !== k && !m.authors.has(r.contributorId))
     const p2 = p1.length ? p1 : m.parentRuns.filter(r => r.contributorId !== k)
     const parent = (p2.length ? p2 : m.parentRuns).map(r => r.valBpb)
-    const theirs = carried?.independent && !carried.contributorIds.includes(k) ? carried.independent : undefined
+    // The carried evidence without k: left out whole when k ran the carried change or its old parents.
+    const theirs = carried?.independent && !carried.contributorIds.includes(k) && !carried.parentContributorIds.includes(k) ? carried.independent : undefined
     // On the other classes a parent left with none of its runs drops out of the pool, rather than fall back to k's.
     const e = pooled(withCarried(rest, parent, sigma, theirs, seq.carryWeight, seq.wildSigmas), m.elsewhere, sigma,
       s => s.contributorId !== k && !m.authors.has(s.contributorId), r => r.contributorId !== k && !m.authors.has(r.contributorId), seq.wildSigmas)

@@ -99,7 +99,15 @@ export interface Evidence {
 export interface CarriedEvidence {
   all: EffectEstimate
   independent: EffectEstimate | null
+  /** Who ran the carried change (its verifiers along the chain, the authors too). */
   contributorIds: readonly string[]
+  /**
+   * Whose runs are on the parent side of the carried estimates (the old parents' baselines and
+   * verifications, along the chain): the verdict without one contributor leaves the carried
+   * evidence out when that one is here too, or a sybil's second token that only inflated an old
+   * parent's baselines would still carry the verdict without itself (decide-sequential.ts guards).
+   */
+  parentContributorIds: readonly string[]
 }
 
 export type RejectReason = 'non-finite-metric' | 'non-positive-metric' | 'out-of-budget' | 'unreproduced-improvement' | 'fails-elsewhere'

@@ -44,7 +44,7 @@ export function carriedEvidenceOf(tx: Writer, c: Campaign, exp: Experiment, susp
     .where(and(eq(measurements.campaign, c.name), eq(measurements.commit, commit), eq(measurements.hardwareClass, cls), inArray(measurements.kind, kinds))).all()
     .filter(r => !suspects.has(r.contributorId))
   const runs = runsOf(origin.commit, origin.hardwareClass, ['explore', 'rebase', 'verify'])
-  const parent = runsOf(origin.parentCommit, origin.hardwareClass, ['baseline', 'verify']).map(r => r.valBpb)
+  const parent = runsOf(origin.parentCommit, origin.hardwareClass, ['baseline', 'verify']).map(r => ({ valBpb: r.valBpb, contributorId: r.contributorId }))
   const sigma = noiseFloorOf(tx, c.name, origin.hardwareClass, c.spec.noise.priorSigma).sigma
   // `pooled` and `parallel`: the origin's verdict pooled its verifications on every approved class,
   // so its change carries them all (each against the origin's parent on that class, in that class's

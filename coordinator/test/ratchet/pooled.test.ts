@@ -55,7 +55,7 @@ t.test('a change carried onto a newer best takes its runs on the other classes a
   // 4σ of K better than K's parent. Session 14 (docs/RATCHET.md): the coordinator carried H's runs
   // alone, so c's run was lost to the change on the newer best.
   const onH = [run(0.96, 'a'), run(0.97, 'b')]
-  const parentH = parent(1.0, ['p', 'q', 'p', 'q', 'p', 'q', 'p', 'q']).map(r => r.valBpb)
+  const parentH = parent(1.0, ['p', 'q', 'p', 'q', 'p', 'q', 'p', 'q'])
   const ownClass = carriedFrom(onH, parentH, 0.01, new Set(['a']), undefined)!
   const everyClass = carriedFrom(onH, parentH, 0.01, new Set(['a']), undefined, 0.5, 0, [onK([run(1.92, 'c')])])!
   t.same(ownClass.contributorIds, ['b'])

@@ -8,6 +8,8 @@ import { DEFAULT_RATCHET_SETTINGS, type RatchetSettings } from '../../src/ratche
 // guards (two distinct verifying contributors, the verdict without any one of them).
 const SETTINGS: RatchetSettings = { ...DEFAULT_RATCHET_SETTINGS, policy: 'sequential' }
 const PARENT = Array.from({ length: 8 }, () => 1.0)
+/** The parent's runs, by two contributors who verify nothing. */
+const PARENT_RUNS = PARENT.map((valBpb, i) => ({ valBpb, contributorId: i % 2 ? 'p' : 'q' }))
 const SIGMA = 0.01
 const run = (valBpb: number, contributorId: string): CandidateSample => ({ valBpb, workerId: `w-${contributorId}`, contributorId, trainingSeconds: 300 })
 
@@ -80,13 +82,28 @@ t.test('an undecided candidate on a replaced parent keeps verifying there', asyn
 })
 
 t.test('a change carried with strong evidence needs one confirming run of the combination', async t => {
-  const carried: CarriedEvidence = { all: { delta: -0.04, variance: 0.3e-4 }, independent: { delta: -0.04, variance: 0.45e-4 }, contributorIds: ['b', 'c'] }
+  const carried: CarriedEvidence = { all: { delta: -0.04, variance: 0.3e-4 }, independent: { delta: -0.04, variance: 0.45e-4 }, contributorIds: ['b', 'c'], parentContributorIds: [] }
   const start = decide(input([], { carried }))
   t.equal(start.kind, 'verify', start.message)
   t.equal(start.kind === 'verify' && start.needed, 1)
   t.equal(kind(decide(input([run(0.962, 'd')], { carried }))), 'merge')
   // The combination that lost the gain does not merge on the old evidence alone.
   t.not(kind(decide(input([run(1.01, 'd'), run(1.008, 'e')], { carried }))), 'merge')
+})
+
+t.test("carried evidence is left out of the verdict without one contributor who ran the old parent: a sybil's second token", async t => {
+  // m2, the author's second token, inflated the old parent's baselines, so the origin's honest
+  // verification (c) looked like a gain there; on the new best m2 verifies the change far better,
+  // d runs it as its parent. Without m2 nothing shows a gain: the carried estimate rests on m2's
+  // baselines, so it goes out with m2's runs.
+  const forged: CarriedEvidence = { all: { delta: -0.04, variance: 0.3e-4 }, independent: { delta: -0.04, variance: 0.45e-4 }, contributorIds: ['c'], parentContributorIds: ['m2', 'p'] }
+  const honestParent = PARENT_RUNS
+  const runs = [run(0.96, 'm2'), run(0.96, 'm2'), run(1.0, 'd'), run(1.0, 'd')]
+  const d = decide(input(runs, { carried: forged, parentRuns: honestParent }))
+  t.not(d.kind, 'merge', d.message)
+  // The same evidence carried from an old parent only honest contributors ran merges.
+  const honest: CarriedEvidence = { ...forged, parentContributorIds: ['p', 'q'] }
+  t.equal(decide(input(runs, { carried: honest, parentRuns: honestParent })).kind, 'merge', 'the guard is what stops it')
 })
 
 t.test('the fixed policy is unchanged when no policy is named', async t => {
@@ -102,7 +119,7 @@ t.test('the first look screens the claim: a claim within a screen of its parent 
 })
 
 t.test('a carried candidate is not screened again at its first look: its evidence came with it', async t => {
-  const carried: CarriedEvidence = { all: { delta: -0.04, variance: 0.3e-4 }, independent: { delta: -0.04, variance: 0.5e-4 }, contributorIds: ['b', 'c'] }
+  const carried: CarriedEvidence = { all: { delta: -0.04, variance: 0.3e-4 }, independent: { delta: -0.04, variance: 0.5e-4 }, contributorIds: ['b', 'c'], parentContributorIds: [] }
   t.equal(kind(decide(input([run(0.994, 'a')], { carried }))), 'verify')
 })
 
@@ -113,15 +130,15 @@ t.test('the observed rate of real gains can be corrected for the share of gains 
 
 t.test('evidence handed on from an origin combines its runs with what it carried, and names its verifiers', async t => {
   const runs = [run(0.97, 'a'), run(0.97, 'b'), run(0.97, 'c')]
-  const first = carriedFrom(runs, PARENT, SIGMA, new Set(['a']), undefined)!
+  const first = carriedFrom(runs, PARENT_RUNS, SIGMA, new Set(['a']), undefined)!
   t.ok(Math.abs(first.all.delta - -0.03) < 1e-12)
   t.ok(Math.abs(first.all.variance - 1e-4 * (1 / 3 + 1 / 8)) < 1e-12)
   t.same(first.contributorIds, ['b', 'c'])
-  const second = carriedFrom([run(0.98, 'a'), run(0.98, 'd')], PARENT, SIGMA, new Set(['a']), first)!
+  const second = carriedFrom([run(0.98, 'a'), run(0.98, 'd')], PARENT_RUNS, SIGMA, new Set(['a']), first)!
   t.ok(second.all.delta < -0.02 && second.all.delta > -0.03, 'between the two estimates')
   t.ok(second.all.variance < first.all.variance / 0.5, 'surer than the carried evidence alone')
   t.same(second.contributorIds, ['b', 'c', 'd'])
-  t.equal(carriedFrom([], PARENT, SIGMA, new Set(['a']), first), first, 'no runs: passed on unchanged')
+  t.equal(carriedFrom([], PARENT_RUNS, SIGMA, new Set(['a']), first), first, 'no runs: passed on unchanged')
 })
 
 t.test('even where the author may verify, one verification run does not merge: heavy tails need a second', async t => {
