@@ -373,16 +373,17 @@ class Grid {
   }
 
   /** What `o`'s runs hand on to its change carried onward, as units/sequential-inputs.ts carriedEvidenceOf recomputes it. */
-  carriedFromOrigin(o: Candidate, hops = 0): CarriedEvidence | undefined {
-    const further = o.from && hops < 20 ? this.carriedFromOrigin(o.from, hops + 1) : o.carried
+  carriedFromOrigin(o: Candidate, hops = 0, without?: string): CarriedEvidence | undefined {
+    const further = o.from && hops < 20 ? this.carriedFromOrigin(o.from, hops + 1, without) : o.carried
     const authors = new Set<string>()
     for (let e: Candidate | undefined = o, i = 0; e && i <= 20; e = e.from, i++) authors.add(e.author)
     const seq = sequentialSettingsOf(this.cfg.settings.policy, this.cfg.settings.sequential)
-    const samplesOn = (cls: number): CandidateSample[] => (this.runsOf.get(o.commit.id) ?? []).filter(r => r.cls === cls)
+    const samplesOn = (cls: number): CandidateSample[] => (this.runsOf.get(o.commit.id) ?? []).filter(r => r.cls === cls && r.contributor !== without)
       .map(r => ({ valBpb: r.value, workerId: r.worker, contributorId: r.contributor, trainingSeconds: this.cfg.settings.budgetSeconds }))
+    const parentRuns = (cls = o.cls) => this.parentRuns(o, cls).filter(r => r.contributorId !== without)
     const elsewhere = this.pooled && this.cfg.carryFromOrigin === 'every-class' ? this.w.sigmas.map((_, k) => k).filter(k => k !== o.cls)
-      .map(k => ({ hardwareClass: CLASS(k), samples: samplesOn(k), parentRuns: this.parentRuns(o, k), sigma: this.sigma(k) })).filter(k => k.samples.length > 0) : []
-    return carriedFrom(samplesOn(o.cls), this.parentRuns(o), this.sigma(o.cls), authors, further, seq.carryWeight, seq.wildSigmas, elsewhere)
+      .map(k => ({ hardwareClass: CLASS(k), samples: samplesOn(k), parentRuns: parentRuns(k), sigma: this.sigma(k) })).filter(k => k.samples.length > 0) : []
+    return carriedFrom(samplesOn(o.cls), parentRuns(), this.sigma(o.cls), authors, further, seq.carryWeight, seq.wildSigmas, elsewhere)
   }
 
   judge(c: Candidate): void {
@@ -394,7 +395,8 @@ class Grid {
       .map(k => ({ hardwareClass: CLASS(k), samples: samplesOn(k), parentRuns: this.parentRuns(c, k), sigma: this.sigma(k) })).filter(k => k.samples.length > 0) : undefined
     const parentRuns = this.parentRuns(c)
     const d = decide({
-      candidate: { authorId: c.author, samples, linesDelta: 1, carriedClaim: c.carriedClaim, carried: c.carried },
+      candidate: { authorId: c.author, samples, linesDelta: 1, carriedClaim: c.carriedClaim, carried: c.carried,
+        carriedWithout: this.cfg.carryFromOrigin !== undefined && c.from ? k => this.carriedFromOrigin(c.from!, 0, k) : undefined },
       parentSamples: parentRuns.map(r => r.valBpb), parentRuns, sigma: this.sigma(c.cls), parentIsBest: c.commit.parent === this.best.id, elsewhere,
       settings: this.cfg.settings, realRate: this.realRate(),
     })

@@ -230,8 +230,11 @@ function guards(input: RatchetInput, m: Measured, witnessed: Measured, independe
     const p1 = m.parentRuns.filter(r => r.contributorId !== k && !m.authors.has(r.contributorId))
     const p2 = p1.length ? p1 : m.parentRuns.filter(r => r.contributorId !== k)
     const parent = (p2.length ? p2 : m.parentRuns).map(r => r.valBpb)
-    // The carried evidence without k: left out whole when k ran the carried change or its old parents.
-    const theirs = carried?.independent && !carried.contributorIds.includes(k) && !carried.parentContributorIds.includes(k) ? carried.independent : undefined
+    // The carried evidence without k's runs on either side: recomputed where the caller can, else
+    // left out whole when k ran the carried change or its old parents.
+    const theirs = !carried?.independent ? undefined
+      : input.candidate.carriedWithout ? input.candidate.carriedWithout(k)?.independent ?? undefined
+      : !carried.contributorIds.includes(k) && !carried.parentContributorIds.includes(k) ? carried.independent : undefined
     // On the other classes a parent left with none of its runs drops out of the pool, rather than fall back to k's.
     const e = pooled(withCarried(rest, parent, sigma, theirs, seq.carryWeight, seq.wildSigmas), m.elsewhere, sigma,
       s => s.contributorId !== k && !m.authors.has(s.contributorId), r => r.contributorId !== k && !m.authors.has(r.contributorId), seq.wildSigmas)

@@ -49,6 +49,13 @@ export interface RatchetInput {
      * change on its own parent (the `carry` of the stale decision that sent it here). Absent: none.
      */
     carried?: CarriedEvidence
+    /**
+     * The carried evidence recomputed without one contributor's runs, on the carried change and on
+     * its old parents alike, for the verdict without that one (decide-sequential.ts guards): the
+     * coordinator and the grid recompute it from the origin's runs. Without it the carried evidence
+     * is left out whole wherever that one ran either side.
+     */
+    carriedWithout?: (contributorId: string) => CarriedEvidence | undefined
   }
   /**
    * Sequential policy: the campaign's observed share of ideas that are real gains (sequential.ts,

@@ -91,7 +91,8 @@ export function decideCandidate(tx: Writer, c: Campaign, exp: Experiment): Decis
       parentRuns: evidence(q(tx).parentRuns.all({ campaign: c.name, commit: exp.parentCommit, cls })), sigma: noiseFloorOf(tx, c.name, cls, c.spec.noise.priorSigma).sigma }))
   return decide({
     candidate: { authorId: exp.contributorId, samples, linesDelta: exp.linesDelta, carriedClaim: carriedClaimOf(tx, c, exp),
-      failedRuns: evidence(q(tx).failedVerifications.all({ experiment: exp.id })), carried: sequential ? carriedEvidenceOf(tx, c, exp, suspects) : undefined },
+      failedRuns: evidence(q(tx).failedVerifications.all({ experiment: exp.id })), carried: sequential ? carriedEvidenceOf(tx, c, exp, suspects) : undefined,
+      carriedWithout: sequential ? k => carriedEvidenceOf(tx, c, exp, new Set([...suspects, k])) : undefined },
     parentSamples: parentRuns.map(r => r.valBpb), parentRuns, sigma, parentIsBest: exp.parentCommit === c.bestCommit, classApproved: standing.approved,
     settings: { ...ratchetSettings(c), allowSelfVerification: standing.allowSelfVerification },
     realRate: sequential ? realRateOfCampaign(tx, c) : undefined, elsewhere,

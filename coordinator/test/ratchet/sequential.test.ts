@@ -104,6 +104,13 @@ t.test("carried evidence is left out of the verdict without one contributor who 
   // The same evidence carried from an old parent only honest contributors ran merges.
   const honest: CarriedEvidence = { ...forged, parentContributorIds: ['p', 'q'] }
   t.equal(decide(input(runs, { carried: honest, parentRuns: honestParent })).kind, 'merge', 'the guard is what stops it')
+  // Where the caller recomputes the carried evidence without one contributor (the coordinator and
+  // the grid do), the verdict without m2 uses what is left: here nothing shows a gain.
+  const recomputed = (k: string): CarriedEvidence | undefined => (k === 'm2' ? { ...forged, independent: { delta: 0, variance: 0.45e-4 }, parentContributorIds: ['p'] } : forged)
+  const withRecompute = (carried: CarriedEvidence, without: (k: string) => CarriedEvidence | undefined) =>
+    decide({ ...input(runs, { carried, parentRuns: honestParent }), candidate: { authorId: 'a', samples: runs, linesDelta: 3, carried, carriedWithout: without } })
+  t.not(withRecompute(forged, recomputed).kind, 'merge', 'recomputed without m2: no gain left, no merge')
+  t.equal(withRecompute(forged, () => forged).kind, 'merge', 'a recomputation that keeps the gain lets it merge: the recomputed evidence is what counts')
 })
 
 t.test('the fixed policy is unchanged when no policy is named', async t => {
