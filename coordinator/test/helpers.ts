@@ -72,12 +72,17 @@ function feed(api: Api, workerId: string) {
 
 /** Workers that said hello, each with its own contributor token and assignment feed. */
 export async function joinWorkers(c: Awaited<ReturnType<typeof startCoordinator>>, names: string[]) {
-  return Promise.all(names.map(async name => {
+  // One after the other, in the order named: joined at once, whichever feed leased first got the
+  // first unit (the baseline), and tests that expect the first-named worker to hold it failed now
+  // and then on a busy machine.
+  const joined = []
+  for (const name of names) {
     const { api, close } = wsClient(c.url, c.workerToken(name))
     const { workerId } = await api.worker.hello.mutate({ name, hardware: CPU, fingerprints: {}, version: 't' })
     const f = feed(api, workerId)
-    return { name, api, workerId, next: f.next, stopFeed: f.stop, close: () => { f.stop(); close() } }
-  }))
+    joined.push({ name, api, workerId, next: f.next, stopFeed: f.stop, close: () => { f.stop(); close() } })
+  }
+  return joined
 }
 
 /**

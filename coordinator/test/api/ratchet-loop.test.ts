@@ -89,12 +89,15 @@ t.test('a candidate that arrives before its baseline is decided when the baselin
   const c = await startCoordinator()
   t.teardown(c.close)
   await c.campaign()
-  const [a, b] = await joinWorkers(c, ['alice', 'bob'])
-  t.teardown(() => { a.close(); b.close() })
+  const workers = await joinWorkers(c, ['alice', 'bob'])
+  t.teardown(() => workers.forEach(w => w.close()))
+  // The two join at once: whichever feed leases first gets the baseline, the other an exploration.
+  const units = await Promise.all(workers.map(w => w.next()))
+  const first = units.findIndex(u => u.kind === 'baseline')
+  t.not(first, -1, 'one of them measures the baseline')
+  const [a, b] = first === 0 ? workers : [workers[1], workers[0]]
+  const [baseline, explore] = first === 0 ? units : [units[1], units[0]]
   const [wa, wb] = [a.workerId, b.workerId]
-  const baseline = await a.next()
-  const explore = await b.next()
-  t.equal(baseline.kind, 'baseline')
   t.equal(explore.kind, 'explore', 'the class already has a baseline in flight')
   t.match((await b.api.worker.report.mutate({ workerId: wb, report: report(explore, 1.4, 'DEPTH = 3\n') })).decision, /^waiting for a baseline/)
   await a.api.worker.report.mutate({ workerId: wa, report: report(baseline, 1.5) })
