@@ -64,6 +64,11 @@ const FILE_NAME = /^[A-Za-z0-9_.-]+$/
  */
 const REF_WINDOW_MS = 50
 
+/** A ref move's two halves as git would take them: a name without white space, an object id. */
+function checkRefUpdate(ref: string, to: string): void {
+  if (/\s/.test(ref) || !OBJECT_ID.test(to)) throw new Error(`bad ref update ${JSON.stringify(ref)} -> ${JSON.stringify(to)}`)
+}
+
 function objectId(id: string): string {
   if (!OBJECT_ID.test(id)) throw new Error(`not a git object id: ${JSON.stringify(id)}`)
   return id
@@ -203,9 +208,9 @@ export class GitStore {
    * long-running update-ref otherwise. Experiment refs go through `setRefSoon`.
    */
   async setRef(ref: string, to: string): Promise<void> {
-    if (/\s/.test(ref) || !/^[0-9a-f]{40,64}$/.test(to)) throw new Error(`bad ref update ${JSON.stringify(ref)} -> ${JSON.stringify(to)}`)
+    checkRefUpdate(ref, to)
     if (this.looseRefs?.canWrite(ref, to)) return this.looseRefs.write(ref, to)
-    await this.pipes.refs.request(`start\nupdate ${ref} ${to}\nprepare\ncommit\n`, lines(3))
+    await this.updateRefs([[ref, to]])
   }
 
   /**
@@ -214,7 +219,8 @@ export class GitStore {
    * `refs/experiments/<id>`. `flushRefs` writes them now.
    */
   setRefSoon(ref: string, to: string): void {
-    if (/\s/.test(ref) || !ref.startsWith('refs/') || !/^[0-9a-f]{40,64}$/.test(to)) throw new Error(`bad ref update ${JSON.stringify(ref)} -> ${JSON.stringify(to)}`)
+    checkRefUpdate(ref, to)
+    if (!ref.startsWith('refs/')) throw new Error(`bad ref update ${JSON.stringify(ref)} -> ${JSON.stringify(to)}`)
     this.refBatch.add(ref, to)
   }
 

@@ -41,6 +41,8 @@ export function judgeSequential(input: RatchetInput, m: Measured): Decision {
   const cut = seq.wildSigmas
   const all = pooled(withCarried(used, m.parentSamples, sigma, aboveCap ? carried?.independent : carried?.all, seq.carryWeight, cut), m.elsewhere, sigma, aboveCap ? others : () => true, () => true, cut)
   const independent = pooled(withCarried(m.independent, m.parentSamples, sigma, carried?.independent, seq.carryWeight, cut), m.elsewhere, sigma, others, () => true, cut)
+  // The parent's runs on every class the verdict pools: whose they are goes with a carried change.
+  const parentRunsEverywhere = () => [...m.parentRuns, ...m.elsewhere.flatMap(k => k.parentRuns)]
   // Every other contributor's run of C, on any class the verdict pools: the guards' witnesses.
   const witnessed: Measured = { ...m, independent: [...m.independent, ...m.elsewhere.flatMap(k => k.samples.filter(others))] }
   const elsewhereRuns = m.elsewhere.reduce((n, k) => n + k.samples.length, 0)
@@ -67,7 +69,7 @@ export function judgeSequential(input: RatchetInput, m: Measured): Decision {
   // there; moved now, its next runs measure the commit that can merge. A claim above the cap is
   // not carried before others reproduced it (its verdict is a reject, not a carry).
   if (seq.carryOnMove && !input.parentIsBest && !aboveCap && verifications > 0 && llr > bounds.lower) return {
-    kind: 'stale', simplification: false, evidence: claim, carry: carryOf(all, independent, witnessed.independent, [...m.parentRuns, ...m.elsewhere.flatMap(k => k.parentRuns)], carried),
+    kind: 'stale', simplification: false, evidence: claim, carry: carryOf(all, independent, witnessed.independent, parentRunsEverywhere(), carried),
     message: `stale: the best moved on while this was under test; its evidence goes with its change (${text})`,
   }
   if (llr <= bounds.lower) return verifications === 0 && !aboveCap
@@ -91,7 +93,7 @@ export function judgeSequential(input: RatchetInput, m: Measured): Decision {
   // Verified against its own parent, which is no longer the best: its change goes onto the best
   // with this evidence, and the combination needs only a confirmation, not a fresh start.
   if (!input.parentIsBest) return {
-    kind: 'stale', simplification: false, evidence: claim, carry: carryOf(all, independent, witnessed.independent, [...m.parentRuns, ...m.elsewhere.flatMap(k => k.parentRuns)], carried),
+    kind: 'stale', simplification: false, evidence: claim, carry: carryOf(all, independent, witnessed.independent, parentRunsEverywhere(), carried),
     message: `stale: a win on its parent, but the best moved on; its evidence goes with its change (${text})`,
   }
   const verifierIds = [...new Set(witnessed.independent.map(s => s.workerId))].sort()

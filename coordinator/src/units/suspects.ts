@@ -3,7 +3,7 @@ import { CANDIDATE_KINDS, isCandidate, MEASURING_KINDS } from '@autoresearch-gri
 import { contributors, experiments, measurements } from '../db/schema.ts'
 import type { Writer } from '../db/open.ts'
 import { prepared } from '../db/prepared.ts'
-import { biasedReporters, overclaimers, unreproducedClaimants } from '../ratchet/index.ts'
+import { biasedReporters, MIN_UNREPRODUCED, overclaimers, unreproducedClaimants } from '../ratchet/index.ts'
 import { noiseFloorOf } from '../measurements/noise-floor.ts'
 
 /**
@@ -26,8 +26,7 @@ import { noiseFloorOf } from '../measurements/noise-floor.ts'
  * are no evidence (units/judge.ts), so it is handed no baselines or verifications (scheduler/next-unit.ts,
  * units/verifier-draw.ts).
  */
-/** Below this many unreproduced claims nobody is flagged for them (ratchet/unreproduced.ts's MIN_UNREPRODUCED): the claims' order is not read. */
-export const SUSPECT_AFTER = 2
+export const SUSPECT_AFTER = MIN_UNREPRODUCED
 export const CONTRADICTED_AFTER = 3
 
 const q = prepared(db => ({
