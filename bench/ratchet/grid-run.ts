@@ -5,24 +5,16 @@
  * Seeded: the same command gives the same numbers on any machine.
  */
 import { readFileSync, writeFileSync } from 'node:fs'
-import { DEFAULT_RATCHET_SETTINGS, type RatchetPolicy, type RatchetSettings } from '../../coordinator/src/ratchet/index.ts'
+import type { RatchetPolicy, RatchetSettings } from '../../coordinator/src/ratchet/index.ts'
 import { DEFAULT_EFFECTS, type EffectModel } from './simulate.ts'
-import { simulateGrid, type GridConfig, type GridResult } from './grid.ts'
+import { gridCampaign, ONE_PERCENT_REAL as ONE_PERCENT, simulateGrid, type GridConfig, type GridResult } from './grid.ts'
 
 const SEEDS = Number(process.argv[2] ?? 2)
 const DOC = new URL('../../docs/RATCHET.md', import.meta.url)
-const ONE_PERCENT: EffectModel = { ...DEFAULT_EFFECTS, nullShare: 0.59, harmfulShare: 0.4 }
 
 interface Row { label: string; policy: RatchetPolicy; effects: EffectModel; workers: number; baselineRuns: number; sequential?: RatchetSettings['sequential']; carryFromOrigin?: GridConfig['carryFromOrigin'] }
 
-function config(row: Row, seed: number): GridConfig {
-  const one = row.workers === 1
-  return {
-    seed, sigma: 0.038, workers: row.workers, classes: one ? 1 : 4, contributors: one ? 1 : 8, explorations: 1000, effects: row.effects,
-    settings: { ...DEFAULT_RATCHET_SETTINGS, policy: row.policy, allowSelfVerification: one, ...(row.sequential ? { sequential: row.sequential } : {}) }, baselineRuns: row.baselineRuns,
-    cleanMergeRate: 0.8, interaction: 0.15, outliers: 0.03, priorSigma: 0.01, redecideOnMove: false, carryFromOrigin: row.carryFromOrigin,
-  }
-}
+const config = (row: Row, seed: number): GridConfig => gridCampaign({ seed, ...row })
 
 function line(row: Row, rs: GridResult[]): string {
   const sum = (f: (r: GridResult) => number) => rs.reduce((a, r) => a + f(r), 0)

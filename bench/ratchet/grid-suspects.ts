@@ -8,13 +8,12 @@
  *   npx tsx bench/ratchet/grid-suspects.ts [policy] [seeds] [30% | 1%] [own-class | every-class | as-decided] [two]
  * (`two`: the suspect rule before session 14, two unreproduced claims whatever came between.)
  */
-import { DEFAULT_RATCHET_SETTINGS, type RatchetPolicy } from '../../coordinator/src/ratchet/index.ts'
-import { DEFAULT_EFFECTS } from './simulate.ts'
-import { simulateGrid, type GridConfig } from './grid.ts'
+import type { RatchetPolicy } from '../../coordinator/src/ratchet/index.ts'
+import { gridCampaign, ONE_PERCENT_REAL, simulateGrid, type GridConfig } from './grid.ts'
 
 const [policy = 'parallel', seeds = '3', prior = '30%', carryArg, rule] = process.argv.slice(2)
 const carry = carryArg === 'as-decided' ? undefined : carryArg
-const effects = prior === '1%' ? { ...DEFAULT_EFFECTS, nullShare: 0.59, harmfulShare: 0.4 } : DEFAULT_EFFECTS
+const effects = prior === '1%' ? ONE_PERCENT_REAL : undefined
 let claims = 0
 let unreproduced = 0
 let wild = 0
@@ -22,11 +21,9 @@ let flagged = 0
 let waiting = 0
 const perContributor: number[] = []
 for (let seed = 1; seed <= Number(seeds); seed++) {
-  const r = simulateGrid({
-    seed, sigma: 0.038, workers: 16, classes: 4, contributors: 8, explorations: 1000, effects,
-    settings: { ...DEFAULT_RATCHET_SETTINGS, policy: policy as RatchetPolicy }, baselineRuns: 4,
-    cleanMergeRate: 0.8, interaction: 0.15, outliers: 0.03, priorSigma: 0.01, redecideOnMove: false, carryFromOrigin: carry as GridConfig['carryFromOrigin'], unreproducedRule: rule === 'two' ? 'two' : undefined,
-  })
+  const r = simulateGrid(gridCampaign({
+    seed, policy: policy as RatchetPolicy, effects, carryFromOrigin: carry as GridConfig['carryFromOrigin'], unreproducedRule: rule === 'two' ? 'two' : undefined,
+  }))
   const n = Object.values(r.claimsBy).reduce((a, b) => a + b, 0)
   claims += n
   unreproduced += r.unreproducedClaims.length

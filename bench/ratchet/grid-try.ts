@@ -6,19 +6,17 @@
  * (absent or `as-decided`: the evidence the stale decision handed on); `two`: the suspect rule before session 14
  * (two unreproduced claims above the cap). One line out, all campaigns together, with the honest contributors flagged.
  */
-import { DEFAULT_RATCHET_SETTINGS, type RatchetPolicy } from '../../coordinator/src/ratchet/index.ts'
-import { DEFAULT_EFFECTS } from './simulate.ts'
-import { simulateGrid, type GridConfig } from './grid.ts'
+import type { RatchetPolicy } from '../../coordinator/src/ratchet/index.ts'
+import { gridCampaign, ONE_PERCENT_REAL, simulateGrid, type GridConfig } from './grid.ts'
 
 const [policy = 'parallel', seeds = '3', prior = '30%', overrides = '{}', baselines = '4', carryArg, rule] = process.argv.slice(2)
 const carry = carryArg === 'as-decided' ? undefined : carryArg
-const effects = prior === '1%' ? { ...DEFAULT_EFFECTS, nullShare: 0.59, harmfulShare: 0.4 } : DEFAULT_EFFECTS
+const effects = prior === '1%' ? ONE_PERCENT_REAL : undefined
 const sequential = JSON.parse(overrides)
-const rs = Array.from({ length: Number(seeds) }, (_, i) => simulateGrid({
-  seed: i + 1, sigma: 0.038, workers: 16, classes: 4, contributors: 8, explorations: 1000, effects,
-  settings: { ...DEFAULT_RATCHET_SETTINGS, policy: policy as RatchetPolicy, sequential }, baselineRuns: Number(baselines),
-  cleanMergeRate: 0.8, interaction: 0.15, outliers: 0.03, priorSigma: 0.01, redecideOnMove: false, carryFromOrigin: carry as GridConfig['carryFromOrigin'], unreproducedRule: rule === 'two' ? 'two' : undefined,
-}))
+const rs = Array.from({ length: Number(seeds) }, (_, i) => simulateGrid(gridCampaign({
+  seed: i + 1, policy: policy as RatchetPolicy, effects, sequential, baselineRuns: Number(baselines),
+  carryFromOrigin: carry as GridConfig['carryFromOrigin'], unreproducedRule: rule === 'two' ? 'two' : undefined,
+})))
 const sum = (f: (r: (typeof rs)[number]) => number) => rs.reduce((a, r) => a + f(r), 0)
 const runs = sum(r => r.runs)
 const merges = sum(r => r.merges.length)

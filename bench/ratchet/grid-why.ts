@@ -5,20 +5,16 @@
  *   npx tsx bench/ratchet/grid-why.ts [policy] [seeds] [1%]
  * With `--trace N`, prints the decisions of the first N gains ≥ 2σ that were lost after verification.
  */
-import { DEFAULT_RATCHET_SETTINGS, type RatchetPolicy } from '../../coordinator/src/ratchet/index.ts'
-import { DEFAULT_EFFECTS } from './simulate.ts'
-import { simulateGrid, type GridResult } from './grid.ts'
+import type { RatchetPolicy } from '../../coordinator/src/ratchet/index.ts'
+import { gridCampaign, ONE_PERCENT_REAL, simulateGrid, type GridResult } from './grid.ts'
 
 const args = process.argv.slice(2)
 const traceAt = args.indexOf('--trace')
 const traces = traceAt >= 0 ? Number(args.splice(traceAt, 2)[1]) : 0
 const policy = (args[0] ?? 'pooled') as RatchetPolicy
 const seeds = Number(args[1] ?? 3)
-const effects = args[2] === '1%' ? { ...DEFAULT_EFFECTS, nullShare: 0.59, harmfulShare: 0.4 } : DEFAULT_EFFECTS
-const rs: GridResult[] = Array.from({ length: seeds }, (_, i) => simulateGrid({
-  seed: i + 1, sigma: 0.038, workers: 16, classes: 4, contributors: 8, explorations: 1000, effects, settings: { ...DEFAULT_RATCHET_SETTINGS, policy },
-  baselineRuns: 4, cleanMergeRate: 0.8, interaction: 0.15, outliers: 0.03, priorSigma: 0.01, redecideOnMove: false, trace: traces > 0,
-}))
+const effects = args[2] === '1%' ? ONE_PERCENT_REAL : undefined
+const rs: GridResult[] = Array.from({ length: seeds }, (_, i) => simulateGrid(gridCampaign({ seed: i + 1, policy, effects, trace: traces > 0 })))
 const merges = rs.reduce((a, r) => a + r.merges.length, 0)
 const ending = (last = ''): string => last.includes('not decisive after') ? 'undecided at the cap' : last.includes('against a gain') ? 'evidence against'
   : last.includes('without the runs') ? 'without-any-one guard' : last.includes('first look') ? 'first look' : last.split(':')[0] || 'none'

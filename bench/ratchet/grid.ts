@@ -6,8 +6,8 @@ import { unreproducedClaimants, type DecidedClaim } from '../../coordinator/src/
 import { createRng, isCandidate, type Rng, type UnitKind } from '../../shared/src/index.ts'
 import { realRateOf } from '../../coordinator/src/ratchet/sequential.ts'
 import { carriedFrom, sequentialSettingsOf } from '../../coordinator/src/ratchet/decide-sequential.ts'
-import { poolsClasses, type RatchetSettings } from '../../coordinator/src/ratchet/settings.ts'
-import type { EffectModel } from './simulate.ts'
+import { DEFAULT_RATCHET_SETTINGS, poolsClasses, type RatchetPolicy, type RatchetSettings } from '../../coordinator/src/ratchet/settings.ts'
+import { DEFAULT_EFFECTS, type EffectModel } from './simulate.ts'
 
 /**
  * A grid campaign with known truth (issue 17), built to be independent of the policy under test:
@@ -153,6 +153,26 @@ function drawIdea(rng: Rng, m: EffectModel, sigma: number, classes: number): Ide
   // A change helps some GPUs more than others (a larger batch on a larger card, say).
   const perClass = Array.from({ length: classes }, () => Math.max(0, 1 + 0.3 * rng.normal()))
   return { sigmas, effect: sigmas * sigma, perClass, outcome: 'open', verifies: 0, hops: 0, moved: 0 }
+}
+
+/** Issue 17's mature campaign: 1 % of ideas real, 59 % null, 40 % harmful. */
+export const ONE_PERCENT_REAL: EffectModel = { ...DEFAULT_EFFECTS, nullShare: 0.59, harmfulShare: 0.4 }
+
+/**
+ * The campaign every grid bench plays (grid-run, grid-why, grid-try, grid-suspects): σ 0.038, 1,000
+ * explorations, 16 workers on 4 classes of 8 contributors (one worker: one class and contributor,
+ * verifying its own), 4 baselines, a clean three-way merge 4 times in 5.
+ */
+export function gridCampaign(o: { seed: number; policy: RatchetPolicy; effects?: EffectModel; workers?: number; baselineRuns?: number; sequential?: RatchetSettings['sequential'] } &
+  Pick<GridConfig, 'carryFromOrigin' | 'unreproducedRule' | 'trace'>): GridConfig {
+  const workers = o.workers ?? 16
+  const one = workers === 1
+  return {
+    seed: o.seed, sigma: 0.038, workers, classes: one ? 1 : 4, contributors: one ? 1 : 8, explorations: 1000, effects: o.effects ?? DEFAULT_EFFECTS,
+    settings: { ...DEFAULT_RATCHET_SETTINGS, policy: o.policy, allowSelfVerification: one, ...(o.sequential ? { sequential: o.sequential } : {}) }, baselineRuns: o.baselineRuns ?? 4,
+    cleanMergeRate: 0.8, interaction: 0.15, outliers: 0.03, priorSigma: 0.01, redecideOnMove: false,
+    carryFromOrigin: o.carryFromOrigin, unreproducedRule: o.unreproducedRule, trace: o.trace,
+  }
 }
 
 export function simulateGrid(cfg: GridConfig): GridResult {
