@@ -87,14 +87,15 @@ export async function joinWorkers(c: Awaited<ReturnType<typeof startCoordinator>
 
 /**
  * One worker that said hello and subscribed to its assignment feed with `capacity`: `units` collects
- * what the feed hands out. `teardown` closes it (tap's `t.teardown`).
+ * what the feed hands out, `events` everything it sends. `teardown` closes it (tap's `t.teardown`).
  */
 export async function subscribedWorker(c: Awaited<ReturnType<typeof startCoordinator>>, teardown: (fn: () => void) => void, capacity = 1) {
   const { api, close } = wsClient(c.url, c.workerToken())
   teardown(close)
   const { workerId } = await api.worker.hello.mutate({ name: 'w', hardware: CPU, fingerprints: {}, version: 't' })
   const units: WorkUnit[] = []
-  const sub = api.worker.assignments.subscribe({ workerId, capacity }, { onData: e => { if (e.type === 'unit') units.push(e.unit) } })
+  const events: AssignmentEvent[] = []
+  const sub = api.worker.assignments.subscribe({ workerId, capacity }, { onData: e => { events.push(e); if (e.type === 'unit') units.push(e.unit) } })
   teardown(() => sub.unsubscribe())
-  return { api, workerId, units }
+  return { api, workerId, units, events }
 }

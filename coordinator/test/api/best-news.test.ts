@@ -1,6 +1,5 @@
 import t from 'tap'
-import type { AssignmentEvent } from '@autoresearch-grid/shared'
-import { CPU, startCoordinator, wsClient } from '../helpers.ts'
+import { startCoordinator, subscribedWorker } from '../helpers.ts'
 import { sleep, until } from '../../../shared/test/support/until.ts'
 
 // A feed that was busy while the best moved several times needs only where it is now; every new
@@ -9,12 +8,7 @@ t.test('a feed sends the latest best of a campaign once, however many came while
   const c = await startCoordinator()
   t.teardown(c.close)
   await c.campaign('demo')
-  const { api, close } = wsClient(c.url, c.workerToken())
-  t.teardown(close)
-  const { workerId } = await api.worker.hello.mutate({ name: 'w', hardware: CPU, fingerprints: {}, version: 't' })
-  const events: AssignmentEvent[] = []
-  const sub = api.worker.assignments.subscribe({ workerId }, { onData: e => events.push(e) })
-  t.teardown(() => sub.unsubscribe())
+  const { events } = await subscribedWorker(c, fn => t.teardown(fn))
   await until('the first unit', () => events.some(e => e.type === 'unit'), { everyMs: 20 })
   for (const commit of ['a'.repeat(40), 'b'.repeat(40), 'c'.repeat(40)]) c.app.bus.emit({ type: 'best-changed', campaign: 'demo', commit, valBpb: 1 })
   await until('the news', () => events.some(e => e.type === 'bestChanged'), { everyMs: 20 })
