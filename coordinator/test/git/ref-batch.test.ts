@@ -4,6 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { GitStore } from '../../src/git/store.ts'
+import { until } from '../../../shared/test/support/until.ts'
 
 // Experiment refs are moved with GitStore.setRefSoon and written in batches (git/ref-batch.ts):
 // these tests hold what lands against git's own for-each-ref and fsck.
@@ -24,8 +25,8 @@ t.test('refs moved soon all land within the window, each naming its commit, and 
   t.teardown(() => store.close())
   const commits = await Promise.all(Array.from({ length: 30 }, (_, i) => commit(`v${i}\n`)))
   commits.forEach((c, i) => store.setRefSoon(`refs/experiments/e${i}`, c))
-  const deadline = Date.now() + 10_000
-  while (refs().size < 30 && Date.now() < deadline) await new Promise(r => setTimeout(r, 20))
+  // No deadline of its own (a busy machine may be slow; the file's timeout guards a hang).
+  await until('the 30 refs', () => refs().size >= 30, { everyMs: 20 })
   const got = refs()
   t.same(commits.map((_, i) => got.get(`refs/experiments/e${i}`)), commits, 'every ref names its commit, with no flush asked for')
   t.equal(git(['fsck', '--strict', '--full', '--no-dangling']).trim(), '', 'git fsck --strict finds nothing wrong')
