@@ -30,7 +30,7 @@ function capture(cmd, args, { env = {}, stream = false } = {}) {
 }
 
 /** A suite that is one check: one passed, or one failed. */
-const check = r => ({ passed: r.code === 0 ? 1 : 0, failed: r.code === 0 ? 0 : 1 })
+const check = r => ({ passed: r.code === 0 ? 1 : 0, failed: r.code === 0 ? 0 : 1, failures: r.code === 0 ? [] : [r.out.trimEnd().split('\n').slice(-15).join('\n')] })
 
 /** The test files under a folder, as tap would find them (.taprc's excludes). */
 const testFiles = dir => readdirSync(join(root, dir), { recursive: true, withFileTypes: true })
@@ -62,6 +62,32 @@ function longestFirst(files) {
 const dist = join(root, '.bundle', 'test')
 let bundled = false
 
+/**
+ * The failed tests of the tap output, a block each: the file, each `not ok` line inside it with the
+ * diagnostics below it (a few lines), and the last lines of the file's stderr where it crashed.
+ */
+function failedTapTests(out) {
+  const blocks = out.split(/^(?=# Subtest: )/m).filter(b => /^not ok \d+ - /m.test(b))
+  return blocks.map(block => {
+    const lines = block.replace(/\n+$/, '').split('\n')
+    const shown = [lines[0]]
+    lines.forEach((line, i) => {
+      if (!/^ {4,}not ok \d+/.test(line) || /# TODO/.test(line)) return
+      // The diagnostics that say what: found, wanted, the source line, an error's message.
+      const end = lines.findIndex((l, j) => j > i && /^ +\.\.\.$/.test(l))
+      const yaml = lines.slice(i + 1, end < 0 ? i + 40 : end)
+      const keys = yaml.filter(l => /^ +(found|wanted|doNotWant|pattern|compare|message|signal|expired): /.test(l))
+      const diff = yaml.findIndex(l => /^ +diff: \|/.test(l))
+      if (diff >= 0) keys.push(...yaml.slice(diff + 1, diff + 9).filter(l => /^ +[-+]/.test(l)))
+      const where = yaml.find(l => /^ +fileName: /.test(l))
+      const lineNo = yaml.find(l => /^ +lineNumber: /.test(l))
+      shown.push(line, ...keys, ...(where ? [`${where} ${lineNo?.trim() ?? ''}`] : []))
+    })
+    shown.push(...lines.filter(l => l.startsWith('# ') && !l.startsWith('# Subtest')).slice(-12), lines.at(-1))
+    return shown.join('\n')
+  })
+}
+
 const SUITES = {
   bundle: {
     run: async () => {
@@ -92,16 +118,18 @@ const SUITES = {
       const passed = (r.out.match(/^ {4}ok \d+/gm) ?? []).length
       // A test marked todo that fails is reported `not ok ... # TODO` and counts as neither.
       const failed = (r.out.match(/^ {4}not ok \d+(?!.*# TODO)/gm) ?? []).length
-      return { passed, failed: r.code !== 0 && failed === 0 ? 1 : failed } // a file that crashed before its first test
+      // a file that crashed before its first test
+      return { passed, failed: r.code !== 0 && failed === 0 ? 1 : failed, failures: failedTapTests(r.out) }
     },
   },
   pytest: {
     run: () => capture(python, ['-m', 'pytest', '-q', '-p', 'no:cacheprovider', '--durations=10', 'trainer/tests'], { env: { PYTHONDONTWRITEBYTECODE: '1' } }),
     count: r => {
+      const failures = r.code === 0 ? [] : [r.out.split('\n').filter(l => /^(FAILED|ERROR) /.test(l)).join('\n') || '# pytest failed']
       const last = r.out.split('\n').filter(l => /passed|failed|error/.test(l)).pop() ?? ''
       const n = word => Number((new RegExp(`(\\d+) ${word}`).exec(last) ?? [])[1] ?? 0)
       const failed = n('failed') + n('error')
-      return { passed: n('passed'), failed: r.code !== 0 && failed === 0 ? 1 : failed }
+      return { passed: n('passed'), failed: r.code !== 0 && failed === 0 ? 1 : failed, failures }
     },
   },
 }
@@ -120,6 +148,9 @@ const suites = (await Promise.all([afterBundle(), ...names.filter(n => n !== 'bu
 
 const passed = suites.reduce((n, s) => n + s.passed, 0)
 const failed = suites.reduce((n, s) => n + s.failed, 0)
+// What failed, again, just above the counts: CI keeps only the end of a long output.
+const failures = suites.flatMap(s => (s.failures ?? []).map(f => `## ${s.name}\n${f}`))
+if (failures.length > 0) console.log(`\n# what failed\n${failures.join('\n').slice(0, 8000)}`)
 console.log('')
 for (const s of suites) console.log(`${s.name}: ${s.passed} passed, ${s.failed} failed`)
 console.log(`all suites: ${Math.round((Date.now() - started) / 1000)} s after installing`)
