@@ -1,11 +1,11 @@
 import t from 'tap'
 import { sourceHash, type AssignmentEvent, type WorkUnit } from '@autoresearch-grid/shared'
 import { CPU, report, SEED_TRAIN_PY, startCoordinator, wsClient } from '../helpers.ts'
+import { until } from '../../../shared/test/support/until.ts'
 
 // A unit's source is sent only when the worker lacks it (shared/src/protocol.ts, HeldSources):
 // the worker names the sources it holds when it subscribes, and the feed remembers what it sent.
 const SEED = { 'train.py': SEED_TRAIN_PY }
-const sleep = (ms: number) => new Promise(r => setTimeout(r, ms))
 
 async function worker(c: Awaited<ReturnType<typeof startCoordinator>>, name: string, sources?: string[]) {
   const { api, close } = wsClient(c.url, c.workerToken(name))
@@ -15,7 +15,7 @@ async function worker(c: Awaited<ReturnType<typeof startCoordinator>>, name: str
     onData: (e: AssignmentEvent) => { if (e.type === 'unit') units.push(e.unit) },
   })
   const next = async (n: number) => {
-    for (const end = Date.now() + 20_000; units.length < n && Date.now() < end;) await sleep(20)
+    await until(`unit ${n}`, () => units.length >= n, { everyMs: 20 })
     return units[n - 1]
   }
   return { api, workerId, units, next, close: () => { sub.unsubscribe(); close() } }

@@ -2,11 +2,11 @@ import t from 'tap'
 import { LIMITS, sourceHash, type AssignmentEvent, type WorkUnit } from '@autoresearch-grid/shared'
 import { CPU, report, SEED_TRAIN_PY, startCoordinator, wsClient } from '../../../coordinator/test/helpers.ts'
 import { SourceCache } from '../../src/client/sources.ts'
+import { until } from '../../../shared/test/support/until.ts'
 
 // The worker's half of "a unit's source only when the worker lacks it" (shared/src/protocol.ts,
 // HeldSources): it names what it holds, fills in what the coordinator left out, asks for what it lost.
 const SEED = { 'train.py': SEED_TRAIN_PY }
-const sleep = (ms: number) => new Promise(r => setTimeout(r, ms))
 
 t.test('against a real coordinator: units come without a source the cache holds, and the cache fills them in or asks', async t => {
   const c = await startCoordinator()
@@ -22,7 +22,7 @@ t.test('against a real coordinator: units come without a source the cache holds,
   const sub = api.worker.assignments.subscribe({ workerId, capacity: 1, sources: cache.held() }, { onData: (e: AssignmentEvent) => { if (e.type === 'unit') raw.push(e.unit) } })
   t.teardown(() => sub.unsubscribe())
   const next = async (n: number) => {
-    for (const end = Date.now() + 20_000; raw.length < n && Date.now() < end;) await sleep(20)
+    await until(`unit ${n}`, () => raw.length >= n, { everyMs: 20 })
     return raw[n - 1]
   }
 
