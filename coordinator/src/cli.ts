@@ -126,13 +126,13 @@ campaign.command('create <name>').description('create a campaign seeded from tra
   .option('--vocab-size <n>', 'tokenizer vocabulary size', int)
   .option('--tokenizer <file>', 'use this tokenizer instead of training one')
   .option('--no-prepare', 'do not run prepare.py here: no pinned fingerprint (workers are not checked)')
-  .option('--replications <n>', 'verification runs by other contributors before a merge (default 3)', int)
+  .option('--replications <n>', 'under --policy fixed: verification runs by other contributors before a merge (default 3)', int)
   .option('--baseline-runs <n>', 'baseline runs of each best per hardware class (default 4)', int)
   .option('--allow-self-verification', 'let a contributor verify its own candidates (for a single contributor per class)')
   .option('--min-delta <x>', 'smallest improvement worth keeping (default 0.001)', Number)
   .option('--prior-sigma <x>', 'σ of val_bpb assumed until measured (default 0.01)', Number)
   .option('--review <mode>', 'who reviews a candidate\'s diff before it merges: agent | maintainer | agent+maintainer | none', reviewMode, 'agent')
-  .option('--policy <policy>', 'how the ratchet reaches a verdict: fixed | sequential | pooled | parallel (default fixed; parallel for many workers on several hardware classes)', noisePolicy)
+  .option('--policy <policy>', 'how the ratchet reaches a verdict: fixed | sequential | pooled | parallel (default parallel; fixed is the older rule: a screen, --replications verifications, a verdict)', noisePolicy)
   .action(async (name: string, o: { budget: number; profile: string; trainPy?: string; source: string; numShards?: number; program?: string; author: string; vocabSize?: number; tokenizer?: string; prepare: boolean;
     replications?: number; baselineRuns?: number; allowSelfVerification?: boolean; minDelta?: number; priorSigma?: number; review: ReviewMode; policy?: NoisePolicy['policy'] }) => {
     const profile = Profile.safeParse(o.profile)
@@ -167,7 +167,7 @@ campaign.command('create <name>').description('create a campaign seeded from tra
       })
       console.log(`campaign ${c.name} created on branch ${c.branch} at ${c.bestCommit.slice(0, 10)}; data: ${describeSource(c.spec.data)}${fingerprint ? ` (fingerprint ${fingerprint.slice(0, 12)}…)` : ''}` +
         `${served ? `; workers download it from /data/${c.name}` : ''}${programText === null ? '; no program.md (workers use their own)' : ''}`)
-      console.log(`ratchet policy: ${c.spec.noise.policy}`)
+      console.log(`ratchet policy: ${c.spec.noise.policy ?? 'fixed'}`)
       console.log(`review before merge: ${o.review}${o.review.includes('agent') ? ' (the agent needs ANTHROPIC_API_KEY where `coordinator start` runs)' : ''}`)
     } finally {
       app.close()
@@ -189,7 +189,7 @@ campaign.command('list').description('list campaigns with their best').action(as
   const app = await openCoordinator(resolve(program.opts().data))
   for (const c of listCampaigns(app)) {
     const o = overview(app, c.name)!
-    console.log(`${c.name}\t${c.status}\t${c.spec.profile}\t${c.spec.budgetSeconds}s\tbest ${o.bestValBpb?.toFixed(6) ?? '-'}\t${o.merges} merges\treview ${o.review.requested}\tpolicy ${c.spec.noise.policy}\tdata: ${describeSource(c.spec.data)}`)
+    console.log(`${c.name}\t${c.status}\t${c.spec.profile}\t${c.spec.budgetSeconds}s\tbest ${o.bestValBpb?.toFixed(6) ?? '-'}\t${o.merges} merges\treview ${o.review.requested}\tpolicy ${c.spec.noise.policy ?? 'fixed'}\tdata: ${describeSource(c.spec.data)}`)
   }
   app.close()
 })

@@ -23,9 +23,14 @@ export async function startCoordinator(settings: Partial<Settings> = {}, dataDir
     app, server, url, dir,
     adminToken: () => createAdminToken(app),
     workerToken: (name = 'alice') => createWorkerToken(app, name, `${name}@example.org`).token,
-    /** A campaign; by default the single-run ratchet (one baseline, no verification) unless `noise` says otherwise. */
+    /**
+     * A campaign; by default the single-run ratchet (one baseline, no verification) unless `noise`
+     * says otherwise, under the `fixed` policy unless `noise.policy` names another: these tests
+     * script the fixed rule's steps (a verification, then a verdict). Campaigns made through the
+     * CLI (the e2e suites, the dashboard's) get the production default, `parallel`.
+     */
     campaign: (name = 'demo', noise: Record<string, unknown> = { replications: 0, baselineRuns: 1 }) =>
-      createCampaign(app, { name, seed: { 'train.py': SEED_TRAIN_PY }, spec: { budgetSeconds: 10, profile: 'cpu-tiny', noise } }),
+      createCampaign(app, { name, seed: { 'train.py': SEED_TRAIN_PY }, spec: { budgetSeconds: 10, profile: 'cpu-tiny', noise: { policy: 'fixed', ...noise } } }),
     stop: async () => { await server.close(); app.close() },
     close: async () => { await server.close(); app.close(); if (!dataDir) await rm(dir, { recursive: true, force: true }) },
   }

@@ -53,10 +53,10 @@ t.test('campaign create --review, the start-up warning without a key, and an age
   const data = join(dir, 'data')
 
   const created = await cli(data, ['campaign', 'create', 'demo', '--profile', 'cpu-tiny', '--no-prepare', '--budget', '10',
-    '--baseline-runs', '1', '--replications', '0', '--review', 'agent+maintainer'])
+    '--baseline-runs', '1', '--replications', '0', '--review', 'agent+maintainer', '--policy', 'fixed'])
   t.equal(created.exitCode, 0, created.stderr)
   t.match(created.stdout, 'review before merge: agent+maintainer')
-  t.match(created.stdout, 'ratchet policy: fixed', 'the default policy is said')
+  t.match(created.stdout, 'ratchet policy: fixed', 'the policy is said (fixed: one worker, a single run decides)')
   const bad = await cli(data, ['campaign', 'review', 'demo', 'sometimes'])
   t.not(bad.exitCode, 0)
   t.match(bad.stderr, /expected one of agent, maintainer, agent\+maintainer, none/)
@@ -113,14 +113,17 @@ t.test('campaign create --policy: the ratchet policy goes into the spec, is list
   const data = join(dir, 'data')
   const base = ['--profile', 'cpu-tiny', '--no-prepare', '--budget', '10', '--review', 'none']
 
-  const made = await cli(data, ['campaign', 'create', 'many', ...base, '--policy', 'parallel'])
+  const made = await cli(data, ['campaign', 'create', 'many', ...base, '--policy', 'sequential'])
   t.equal(made.exitCode, 0, made.stderr)
-  t.match(made.stdout, 'ratchet policy: parallel')
-  t.same(readDb(data, db => db.prepare("select json_extract(spec, '$.noise.policy') as policy from campaigns where name = 'many'").all()), [{ policy: 'parallel' }])
-  t.match((await cli(data, ['campaign', 'list'])).stdout, /^many\t.*\tpolicy parallel\t/m)
+  t.match(made.stdout, 'ratchet policy: sequential')
+  const dflt = await cli(data, ['campaign', 'create', 'plain', ...base])
+  t.match(dflt.stdout, 'ratchet policy: parallel', 'without --policy: the default')
+  t.same(readDb(data, db => db.prepare("select name, json_extract(spec, '$.noise.policy') as policy from campaigns order by name").all()),
+    [{ name: 'many', policy: 'sequential' }, { name: 'plain', policy: 'parallel' }])
+  t.match((await cli(data, ['campaign', 'list'])).stdout, /^many\t.*\tpolicy sequential\t/m)
 
   const bad = await cli(data, ['campaign', 'create', 'wrong', ...base, '--policy', 'paralel'])
   t.not(bad.exitCode, 0)
   t.match(bad.stderr, /--policy.*expected one of fixed, sequential, pooled, parallel/)
-  t.same(readDb(data, db => db.prepare('select name from campaigns').all()), [{ name: 'many' }], 'nothing else was created')
+  t.same(readDb(data, db => db.prepare('select name from campaigns order by name').all()), [{ name: 'many' }, { name: 'plain' }], 'nothing else was created')
 })

@@ -38,7 +38,9 @@ const CLAIM = 0.5
 // workers' own no-change explorations never merge by noise (that would move the best and send the
 // cheats down the stale path); a claim of 0.5 clears it by far, so a cheat that fooled its verifier
 // WOULD merge here.
-const NOISE: Partial<NoisePolicy> = { replications: 1, baselineRuns: 1, minDelta: 0.3, maxImprovement: 0.5, budgetTolerance: 0.9 }
+// The fixed rule: one verification decides, which these scripts count on (the default, `parallel`,
+// asks two other contributors and more runs).
+const NOISE: Partial<NoisePolicy> = { policy: 'fixed', replications: 1, baselineRuns: 1, minDelta: 0.3, maxImprovement: 0.5, budgetTolerance: 0.9 }
 const HONEST = ['alice', 'bob', 'carol']
 const AGENT = join(ROOT, 'worker/test/fixtures/scripted-agent.mjs')
 

@@ -41,7 +41,9 @@ function commentRuns(count: number, min: number, avoid: string[][] = [], apart =
   return runs.slice(0, count)
 }
 const AGENT = join(ROOT, 'worker/test/fixtures/scripted-agent.mjs')
-const NOISE: Partial<NoisePolicy> = { replications: 1, baselineRuns: 1, minDelta: 100, maxImprovement: 50, budgetTolerance: 0.9 }
+// The fixed rule: one verification decides, which these scripts count on (the default, `parallel`,
+// asks two other contributors and more runs).
+const NOISE: Partial<NoisePolicy> = { policy: 'fixed', replications: 1, baselineRuns: 1, minDelta: 100, maxImprovement: 50, budgetTolerance: 0.9 }
 const BUDGET = 2
 const CONTRIBUTORS = ['alice', 'bob']
 
