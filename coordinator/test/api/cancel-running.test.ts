@@ -61,7 +61,7 @@ t.test('a rejected candidate\'s running verification is cancelled: its worker is
   t.equal(getUnit(c.app.db, vd.id)?.state, 'cancelled', 'the unit is cancelled')
   t.notOk(ann.events.some(e => e.type === 'cancel'), 'nobody else is told')
   await t.rejects(send(dee, vd, 1.44), { message: `work unit "${vd.id}" was cancelled` }, 'a report that comes anyway is refused')
-  t.equal(c.app.db.$client.prepare('select count(*) as n from experiments where unit_id = ?').get(vd.id)!.n as number, 0, 'and nothing of it is stored')
+  t.equal((c.app.db.$client.prepare('select count(*) as n from experiments where unit_id = ?').get(vd.id) as { n: number }).n, 0, 'and nothing of it is stored')
   const beat = await dee.api.worker.heartbeat.mutate({ workerId: dee.workerId, units: [{ unitId: vd.id, leaseToken: vd.leaseToken, progress: null }] })
   t.same(beat.cancelled, [vd.id], 'a heartbeat naming it hears the same')
   const fresh = await dee.next()
