@@ -120,6 +120,8 @@ export interface GridResult {
   lateRunsWasted: number
   /** Verification runs ended early because their candidate was closed (`cancelClosedRuns`); not in `runs`, nothing measured. */
   cancelledRuns: number
+  /** GPU-seconds the cancelled runs would still have taken to their report: freed for other work. */
+  cancelledSeconds: number
   /** Contributors flagged as suspects (claims above the cap that others did not reproduce, `unreproducedRule`; all honest here), and their candidates left waiting for the maintainer. */
   suspects: string[]
   suspectsWaiting: number
@@ -214,7 +216,7 @@ class Grid {
   flagged: { decided: number; ids: string[] } = { decided: 0, ids: [] }
   claimsBy: Record<string, number> = {}
   noiseCache = new Map<number, number>()
-  out = { staleRuns: 0, staleRunsDropped: 0, screenedClaims: 0, screenedStale: 0, explorations: 0, lateRuns: 0, lateRunsMoved: 0, lateRunsWasted: 0, cancelledRuns: 0 }
+  out = { staleRuns: 0, staleRunsDropped: 0, screenedClaims: 0, screenedStale: 0, explorations: 0, lateRuns: 0, lateRunsMoved: 0, lateRunsWasted: 0, cancelledRuns: 0, cancelledSeconds: 0 }
   /** Runs in flight: when each ends, on which worker, of which unit; `cancelled`: ended early by cancelRunning. */
   busy: { at: number; worker: Worker; unit: Unit; cancelled?: boolean }[] = []
   runsByKind = { baseline: 0, verify: 0, explore: 0, rebase: 0 }
@@ -259,7 +261,7 @@ class Grid {
     const gain = this.trueValue(this.commits.get('k0')!) - this.trueValue(this.best)
     return {
       runs: total(), explorations: this.out.explorations, wallSeconds: this.now, workers: cfg.workers, runsByKind: this.runsByKind,
-      staleRuns: this.out.staleRuns, staleRunsDropped: this.out.staleRunsDropped, screenedClaims: this.screened.size, screenedStale: this.out.screenedStale, lateRuns: this.out.lateRuns, lateRunsMoved: this.out.lateRunsMoved, lateRunsWasted: this.out.lateRunsWasted, cancelledRuns: this.out.cancelledRuns,
+      staleRuns: this.out.staleRuns, staleRunsDropped: this.out.staleRunsDropped, screenedClaims: this.screened.size, screenedStale: this.out.screenedStale, lateRuns: this.out.lateRuns, lateRunsMoved: this.out.lateRunsMoved, lateRunsWasted: this.out.lateRunsWasted, cancelledRuns: this.out.cancelledRuns, cancelledSeconds: this.out.cancelledSeconds,
       unreproducedClaims: this.unreproducedClaims, claimsBy: this.claimsBy, ...this.biasRules(),
       suspects: this.suspects(), suspectsWaiting: [...this.candidates.values()].filter(c => c.pending && this.suspects().includes(c.author)).length,
       merges: this.merges, ideas: this.ideas.map(i => ({ sigmas: i.sigmas, outcome: i.outcome, last: i.last, verifies: i.verifies, moved: i.moved, hops: i.hops, trace: i.trace })), gain,
@@ -494,7 +496,11 @@ class Grid {
   /** Ends now every verification of `c` in flight (`cancelClosedRuns`): the coordinator's cancel, told to the worker at once. */
   cancelRunning(c: Candidate): void {
     if (this.cfg.cancelClosedRuns === false) return
-    for (const b of this.busy) if (!b.cancelled && b.unit.kind === 'verify' && b.unit.commit === c.commit.id) Object.assign(b, { at: this.now, cancelled: true })
+    for (const b of this.busy) {
+      if (b.cancelled || b.unit.kind !== 'verify' || b.unit.commit !== c.commit.id) continue
+      this.out.cancelledSeconds += b.at - this.now
+      Object.assign(b, { at: this.now, cancelled: true })
+    }
   }
 
   /** The stale path (units/merge.ts mergeStale): a clean three-way merge onto the best, or a rebase unit. */
