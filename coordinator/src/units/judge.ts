@@ -142,7 +142,7 @@ export interface CancelledRun {
 export function closingReason(kind: Decision['kind'], policy: RatchetSettings['policy']): string | null {
   if (kind === 'reject') return 'rejected'
   if (kind === 'discard') return 'discarded'
-  if (kind === 'stale' && !isSequential(policy)) return 'stale, and under the fixed policy its runs no longer count'
+  if (kind === 'stale' && !isSequential(policy)) return 'carried onto a newer best without its runs (the fixed policy)'
   return null
 }
 

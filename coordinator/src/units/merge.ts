@@ -84,6 +84,16 @@ async function markStale(ctx: Ctx, exp: Experiment, why: string): Promise<void> 
 }
 
 /**
+ * A candidate closed outside a decision (its review rejected it, or, under `fixed`, superseded it
+ * as stale): its verifications still running are cancelled and their workers told, as
+ * applyDecision does for a decision (judge.ts closingReason says which runs are kept).
+ */
+function stopRunning(ctx: Ctx, exp: Experiment, why: string | null): void {
+  if (!why) return
+  announceCancelled(ctx, ctx.db.transaction(tx => cancelRunningVerifications(tx, exp.campaign, exp, why, ctx.now())))
+}
+
+/**
  * A promising candidate whose parent is no longer the best (DESIGN §7): merge its change onto the
  * best with a three-way merge of the editable files. Clean: the merged code becomes a new
  * candidate that other workers verify against the best. Conflict: a `rebase` unit asks an agent to
@@ -160,4 +170,11 @@ export function staleWithoutFollowUp(ctx: Pick<Ctx, 'db'>): Experiment[] {
 }
 
 /** What a review's outcome carries on with (review/rows.ts MergeSteps): the merge verbs above. */
-export const MERGE_STEPS: MergeSteps = { commit: commitMerge, stale: mergeStale }
+export const MERGE_STEPS: MergeSteps = {
+  commit: commitMerge,
+  stale: async (ctx, exp) => {
+    stopRunning(ctx, exp, closingReason('stale', getCampaign(ctx, exp.campaign)!.spec.noise.policy))
+    await mergeStale(ctx, exp)
+  },
+  closed: (ctx, exp, why) => stopRunning(ctx, exp, why),
+}
