@@ -133,11 +133,14 @@ export interface CancelledRun {
 }
 
 /**
- * Why a decision makes a candidate's running verifications worthless (null: they may still count).
- * Rejected or discarded, nothing reads its runs again. Stale under `fixed`, its evidence is dropped:
- * the carried candidate starts over. Under the sequential policies a stale candidate's runs feed the
- * evidence it carried (sequential-inputs.ts carriedEvidenceOf reads its origin's runs at each
- * decision, late ones too), and a merged candidate's late runs count for the new best: both run on.
+ * Why a decision makes a candidate's running verifications worthless (null: they run on).
+ * Rejected or discarded, no verdict reads its runs again (only the noise floor would, one sample
+ * of σ: not worth the rest of a GPU run). Stale under `fixed`, its evidence is dropped: the carried
+ * candidate starts over. Under the sequential policies a stale candidate's runs feed the evidence
+ * it carried (sequential-inputs.ts carriedEvidenceOf reads its origin's runs at each decision, late
+ * ones too): they run on. So do a merged candidate's, though here they are stored on its own
+ * commit, not the branch commit commitMerge made of it (merge.ts copies the runs it had when it
+ * merged), so they reach the new best's evidence only through σ.
  */
 export function closingReason(kind: Decision['kind'], policy: RatchetSettings['policy']): string | null {
   if (kind === 'reject') return 'rejected'

@@ -69,7 +69,7 @@ t.test('a rejected candidate\'s running verification is cancelled: its worker is
   t.ok(dee.events.findIndex(e => e.type === 'cancel') < dee.events.findIndex(e => e.type === 'unit' && e.unit.id === fresh.id), 'after the cancel')
 })
 
-t.test('a merged candidate\'s running verification runs on, and its report counts', async t => {
+t.test('a merged candidate\'s running verification runs on, and its report is recorded', async t => {
   const c = await startCoordinator()
   t.teardown(c.close)
   await c.campaign('demo', { replications: 2, baselineRuns: 2, priorSigma: 0.01 })
@@ -102,5 +102,5 @@ t.test('a merged candidate\'s running verification runs on, and its report count
   t.equal(getUnit(c.app.db, extra.id)?.state, 'leased', `${spare.name}'s run of it is not cancelled`)
   t.notOk(spare.events.some(e => e.type === 'cancel'), 'nor is it told to stop')
   const late = await spare.api.worker.report.mutate({ workerId: spare.workerId, report: report({ id: extra.id, leaseToken: token, source: v1.unit.source }, 1.449) })
-  t.match(late.decision, /^measured/, 'its late report counts')
+  t.match(late.decision, /^measured/, 'its late report is recorded')
 })
