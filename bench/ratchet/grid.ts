@@ -251,8 +251,8 @@ class Grid {
       busy.sort((a, b) => a.at - b.at)
       const { at, worker, unit, cancelled } = busy.shift()!
       this.now = at
-      // A cancelled run reports nothing; its worker is free now (no draw of the rng: runs that
-      // were never cancelled keep their numbers).
+      // A cancelled run reports nothing; its worker is free now. (With nothing cancelled, nothing
+      // here changes the order of the rng's draws: `cancelClosedRuns: false` keeps the seeded numbers.)
       if (cancelled) this.out.cancelledRuns++
       else this.report(worker, unit)
       start(worker, at)
