@@ -6,7 +6,7 @@ import { unreproducedClaimants, type DecidedClaim } from '../../coordinator/src/
 import { createRng, isCandidate, type Rng, type UnitKind } from '../../shared/src/index.ts'
 import { realRateOf } from '../../coordinator/src/ratchet/sequential.ts'
 import { carriedFrom, sequentialSettingsOf } from '../../coordinator/src/ratchet/decide-sequential.ts'
-import { DEFAULT_RATCHET_SETTINGS, poolsClasses, type RatchetPolicy, type RatchetSettings } from '../../coordinator/src/ratchet/settings.ts'
+import { DEFAULT_RATCHET_SETTINGS, isSequential, poolsClasses, type RatchetPolicy, type RatchetSettings } from '../../coordinator/src/ratchet/settings.ts'
 import { DEFAULT_EFFECTS, type EffectModel } from './simulate.ts'
 
 /**
@@ -64,6 +64,14 @@ export interface GridConfig {
   unreproducedRule?: 'two'
   /** Keep each idea's decisions, one line each (`ideas[].trace`), to read where its runs went. */
   trace?: boolean
+  /**
+   * Absent or true, as the coordinator does since session 15 (units/judge.ts closingReason): a
+   * verification run in flight when its candidate is closed (rejected, discarded, or gone stale
+   * with its evidence dropped, which only `fixed` does) ends then: its worker takes its next unit
+   * at once, the time it ran is spent, nothing is measured (`cancelledRuns`). False: every run
+   * goes on to its report, as before; seeded results are then those of before session 15.
+   */
+  cancelClosedRuns?: boolean
 }
 
 /** `moved`: verification runs made while the candidate's parent was no longer the best. */
@@ -78,6 +86,8 @@ interface Candidate {
   pending: boolean
   /** It went the stale way (its change onto a newer best). */
   moved?: boolean
+  /** Rejected or discarded: nothing reads its runs again. */
+  closed?: boolean
   /** The candidate it was carried from. */
   from?: Candidate
   carried?: CarriedEvidence
@@ -106,6 +116,12 @@ export interface GridResult {
    */
   lateRuns: number
   lateRunsMoved: number
+  /** Late runs that counted for nothing: of a closed candidate, or under `fixed` of a moved one (its evidence dropped). What `cancelClosedRuns` stops. */
+  lateRunsWasted: number
+  /** Verification runs ended early because their candidate was closed (`cancelClosedRuns`); not in `runs`, nothing measured. */
+  cancelledRuns: number
+  /** GPU-seconds the cancelled runs would still have taken to their report: freed for other work. */
+  cancelledSeconds: number
   /** Contributors flagged as suspects (claims above the cap that others did not reproduce, `unreproducedRule`; all honest here), and their candidates left waiting for the maintainer. */
   suspects: string[]
   suspectsWaiting: number
@@ -164,14 +180,14 @@ export const ONE_PERCENT_REAL: EffectModel = { ...DEFAULT_EFFECTS, nullShare: 0.
  * verifying its own), 4 baselines, a clean three-way merge 4 times in 5.
  */
 export function gridCampaign(o: { seed: number; policy: RatchetPolicy; effects?: EffectModel; workers?: number; baselineRuns?: number; sequential?: RatchetSettings['sequential'] } &
-  Pick<GridConfig, 'carryFromOrigin' | 'unreproducedRule' | 'trace'>): GridConfig {
+  Pick<GridConfig, 'carryFromOrigin' | 'unreproducedRule' | 'trace' | 'cancelClosedRuns'>): GridConfig {
   const workers = o.workers ?? 16
   const one = workers === 1
   return {
     seed: o.seed, sigma: 0.038, workers, classes: one ? 1 : 4, contributors: one ? 1 : 8, explorations: 1000, effects: o.effects ?? DEFAULT_EFFECTS,
     settings: { ...DEFAULT_RATCHET_SETTINGS, policy: o.policy, allowSelfVerification: one, ...(o.sequential ? { sequential: o.sequential } : {}) }, baselineRuns: o.baselineRuns ?? 4,
     cleanMergeRate: 0.8, interaction: 0.15, outliers: 0.03, priorSigma: 0.01, redecideOnMove: false,
-    carryFromOrigin: o.carryFromOrigin, unreproducedRule: o.unreproducedRule, trace: o.trace,
+    carryFromOrigin: o.carryFromOrigin, unreproducedRule: o.unreproducedRule, trace: o.trace, cancelClosedRuns: o.cancelClosedRuns,
   }
 }
 
@@ -200,7 +216,9 @@ class Grid {
   flagged: { decided: number; ids: string[] } = { decided: 0, ids: [] }
   claimsBy: Record<string, number> = {}
   noiseCache = new Map<number, number>()
-  out = { staleRuns: 0, staleRunsDropped: 0, screenedClaims: 0, screenedStale: 0, explorations: 0, lateRuns: 0, lateRunsMoved: 0 }
+  out = { staleRuns: 0, staleRunsDropped: 0, screenedClaims: 0, screenedStale: 0, explorations: 0, lateRuns: 0, lateRunsMoved: 0, lateRunsWasted: 0, cancelledRuns: 0, cancelledSeconds: 0 }
+  /** Runs in flight: when each ends, on which worker, of which unit; `cancelled`: ended early by cancelRunning. */
+  busy: { at: number; worker: Worker; unit: Unit; cancelled?: boolean }[] = []
   runsByKind = { baseline: 0, verify: 0, explore: 0, rebase: 0 }
   screened = new Set<string>()
 
@@ -220,7 +238,7 @@ class Grid {
     const { cfg } = this
     const budget = cfg.settings.budgetSeconds
     // (finish time, worker, unit): a small array is enough for ≤ 64 workers.
-    const busy: { at: number; worker: Worker; unit: Unit }[] = []
+    const busy = this.busy
     const idle: Worker[] = []
     const start = (worker: Worker, at: number) => {
       const unit = this.lease(worker)
@@ -231,16 +249,19 @@ class Grid {
     const total = () => this.runs.length
     while (busy.length && this.out.explorations < cfg.explorations && total() < (cfg.runs ?? Infinity)) {
       busy.sort((a, b) => a.at - b.at)
-      const { at, worker, unit } = busy.shift()!
+      const { at, worker, unit, cancelled } = busy.shift()!
       this.now = at
-      this.report(worker, unit)
+      // A cancelled run reports nothing; its worker is free now. (With nothing cancelled, nothing
+      // here changes the order of the rng's draws: `cancelClosedRuns: false` keeps the seeded numbers.)
+      if (cancelled) this.out.cancelledRuns++
+      else this.report(worker, unit)
       start(worker, at)
       for (const w of idle.splice(0)) start(w, at)
     }
     const gain = this.trueValue(this.commits.get('k0')!) - this.trueValue(this.best)
     return {
       runs: total(), explorations: this.out.explorations, wallSeconds: this.now, workers: cfg.workers, runsByKind: this.runsByKind,
-      staleRuns: this.out.staleRuns, staleRunsDropped: this.out.staleRunsDropped, screenedClaims: this.screened.size, screenedStale: this.out.screenedStale, lateRuns: this.out.lateRuns, lateRunsMoved: this.out.lateRunsMoved,
+      staleRuns: this.out.staleRuns, staleRunsDropped: this.out.staleRunsDropped, screenedClaims: this.screened.size, screenedStale: this.out.screenedStale, lateRuns: this.out.lateRuns, lateRunsMoved: this.out.lateRunsMoved, lateRunsWasted: this.out.lateRunsWasted, cancelledRuns: this.out.cancelledRuns, cancelledSeconds: this.out.cancelledSeconds,
       unreproducedClaims: this.unreproducedClaims, claimsBy: this.claimsBy, ...this.biasRules(),
       suspects: this.suspects(), suspectsWaiting: [...this.candidates.values()].filter(c => c.pending && this.suspects().includes(c.author)).length,
       merges: this.merges, ideas: this.ideas.map(i => ({ sigmas: i.sigmas, outcome: i.outcome, last: i.last, verifies: i.verifies, moved: i.moved, hops: i.hops, trace: i.trace })), gain,
@@ -331,6 +352,7 @@ class Grid {
       else {
         this.out.lateRuns++
         if (c.moved) this.out.lateRunsMoved++
+        if (c.closed || (c.moved && !isSequential(this.cfg.settings.policy))) this.out.lateRunsWasted++
       }
       return
     }
@@ -446,6 +468,8 @@ class Grid {
     }
     if (d.kind === 'stale') return this.stale(c, d.carry, n)
     idea.outcome = 'closed'
+    c.closed = true
+    this.cancelRunning(c)
     if (d.kind === 'reject' && d.reason === 'unreproduced-improvement') {
       this.unreproduced.set(c.author, (this.unreproduced.get(c.author) ?? 0) + 1)
       const chain: Candidate[] = []
@@ -469,9 +493,22 @@ class Grid {
         excludedContributorIds: this.cfg.settings.allowSelfVerification ? [] : [c.author, ...(c.carriedClaim ? [c.carriedClaim.authorId] : [])] }).demandFor = c.commit.id
   }
 
+  /** Ends now every verification of `c` in flight (`cancelClosedRuns`): the coordinator's cancel, told to the worker at once. */
+  cancelRunning(c: Candidate): void {
+    if (this.cfg.cancelClosedRuns === false) return
+    for (const b of this.busy) {
+      if (b.cancelled || b.unit.kind !== 'verify' || b.unit.commit !== c.commit.id) continue
+      this.out.cancelledSeconds += b.at - this.now
+      Object.assign(b, { at: this.now, cancelled: true })
+    }
+  }
+
   /** The stale path (units/merge.ts mergeStale): a clean three-way merge onto the best, or a rebase unit. */
   stale(c: Candidate, carry: CarriedEvidence | undefined, n: number): void {
     c.moved = true
+    // Under the sequential policies a moved candidate's runs feed the evidence it carried (recomputed
+    // from its origin's runs, `carryFromOrigin`); under `fixed` they count for nothing.
+    if (!isSequential(this.cfg.settings.policy)) this.cancelRunning(c)
     this.out.staleRuns += n
     if (!carry) this.out.staleRunsDropped += n
     if (this.screened.has(c.commit.id)) this.out.screenedStale++

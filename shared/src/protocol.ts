@@ -108,6 +108,7 @@ export type WorkUnit = z.infer<typeof WorkUnit>
 export const AssignmentEvent = z.discriminatedUnion('type', [
   z.object({ type: z.literal('unit'), unit: WorkUnit }),
   z.object({ type: z.literal('bestChanged'), campaign: CampaignName, commit: z.string(), valBpb: z.number().nullable() }),
+  /** Stop this unit now: the coordinator took it back while it ran (a verification of a candidate already closed); a report of it would be refused. */
   z.object({ type: z.literal('cancel'), unitId: z.string(), reason: z.string() }),
   z.object({ type: z.literal('idle'), reason: z.string() }),
 ])

@@ -105,6 +105,8 @@ export const workerRouter = router({
       // The latest best of each campaign not yet sent: a feed that was busy while the best moved
       // twice needs only where it is now.
       const news = new Map<string, Extract<BusEvent, { type: 'best-changed' }>>()
+      // Units taken from this worker while it ran them, to be told at the next turn of the loop.
+      const cancels: Extract<BusEvent, { type: 'unit-cancelled' }>[] = []
       // Heartbeats carry the capacity the worker wants now; a client that re-subscribes after a
       // reconnect starts from what it first asked for, until its next heartbeat.
       let capacity = input.capacity
@@ -115,6 +117,7 @@ export const workerRouter = router({
         }
         if (e.type === 'best-changed') news.set(e.campaign, e)
         else roomChanged = true
+        if (e.type === 'unit-cancelled') cancels.push(e)
         dirty = true
         wake?.()
       })
@@ -126,6 +129,8 @@ export const workerRouter = router({
           const best = [...news.values()]
           news.clear()
           for (const e of best) yield AssignmentEvent.parse({ type: 'bestChanged', campaign: e.campaign, commit: e.commit, valBpb: e.valBpb })
+          // The worker stops the run first (worker/src/loop/held.ts), then hears of its next unit below.
+          for (const e of cancels.splice(0)) yield { type: 'cancel', unitId: e.unitId, reason: e.reason } satisfies AssignmentEvent
           // News alone leaves the leases as they were: every feed hears every new best, and at
           // 10,000 connected workers a count of leases per feed was 10,000 queries per merge.
           if (roomChanged) {
@@ -154,7 +159,7 @@ export const workerRouter = router({
           if (dirty || signal?.aborted) continue
           // Sleep until something changes, with a slow timer for work that turns up without an
           // event. A full feed can only take work once one of its leases ends: a report, a requeue
-          // by its hello and a heartbeat told of a cancelled unit wake it (events/bus.ts); an expiry
+          // by its hello, a cancelled unit and a heartbeat told of one wake it (events/bus.ts); an expiry
           // is left to its slow timer (FULL_FEED_POLLS).
           await new Promise<void>(resolve => {
             const timer = setTimeout(() => { roomChanged = true; resolve() }, app.settings.pollMs * (held < capacity ? 5 : FULL_FEED_POLLS))

@@ -22,7 +22,8 @@ function toLiveEvent(e: BusEvent, campaign: string | null): LiveEvent | null {
     case 'experiment': return mine(e.campaign) ? { type: 'experiment', campaign: e.campaign, experimentId: e.experimentId, status: e.status } : null
     case 'best-changed': return mine(e.campaign) ? { type: 'best-changed', campaign: e.campaign, commit: e.commit, valBpb: e.valBpb } : null
     case 'progress': return mine(e.campaign) ? { type: 'progress', campaign: e.campaign, workerId: e.workerId } : null
-    case 'unit-done': return { type: 'workers', campaign: null }
+    case 'unit-done':
+    case 'unit-cancelled': return { type: 'workers', campaign: null }
     case 'campaign': return mine(e.campaign) ? { type: 'campaign', campaign: e.campaign } : null
     // Emitted when a hypothesis is added or reordered, a worker says hello, or a unit frees up.
     case 'work-available': return mine(e.campaign) ? { type: 'queue', campaign: e.campaign } : null

@@ -4,6 +4,8 @@ import { EventEmitter } from 'node:events'
 export type BusEvent =
   | { type: 'work-available'; campaign: string }
   | { type: 'unit-done'; workerId: string; unitId: string }
+  /** A unit taken from the worker running it (units/judge.ts cancelRunningVerifications): its feeds send `cancel`. */
+  | { type: 'unit-cancelled'; workerId: string; unitId: string; reason: string }
   | { type: 'experiment'; campaign: string; experimentId: string; status: string }
   | { type: 'best-changed'; campaign: string; commit: string; valBpb: number | null }
   | { type: 'progress'; campaign: string; workerId: string; unitId: string }
@@ -40,7 +42,7 @@ export class Bus {
   constructor() { this.emitter.setMaxListeners(0) }
   emit(e: BusEvent): void {
     this.emitter.emit('event', e)
-    if (e.type === 'unit-done') for (const f of this.feeds.get(e.workerId) ?? []) f.fn(e)
+    if (e.type === 'unit-done' || e.type === 'unit-cancelled') for (const f of this.feeds.get(e.workerId) ?? []) f.fn(e)
     else if (e.type === 'work-available') for (const f of [...this.hungryFeeds]) f.fn(e)
     else if (e.type === 'best-changed' || e.type === 'campaign') {
       this.broadcasts.push({ e, feeds: [...this.allFeeds], next: 0 })
@@ -65,7 +67,7 @@ export class Bus {
     if (this.broadcasts.length) setImmediate(() => this.broadcastSlice())
   }
   /**
-   * A worker's assignment feed: it hears its own `unit-done`, every `best-changed` and `campaign`
+   * A worker's assignment feed: it hears its own `unit-done` and `unit-cancelled`, every `best-changed` and `campaign`
    * (a slice of the feeds at a time: `broadcastSlice`), and `work-available` only while it is hungry. Listeners on the general stream would hear every
    * event: with 10,000 connected workers each report (three events) and each heartbeat (one) ran
    * 10,000 listeners, and every `work-available` woke 10,000 feeds that had no room for work anyway

@@ -21,6 +21,8 @@ export interface MergeSteps {
   commit(ctx: Ctx, job: MergeJob, approval: Approval): Promise<void>
   /** A superseded candidate is merged onto the best, or gets a rebase unit. */
   stale(ctx: Ctx, exp: Experiment): Promise<void>
+  /** A candidate its review rejected: verifications of it still running are stopped (they can count for nothing). */
+  closed(ctx: Ctx, exp: Experiment, why: string): void
 }
 
 /** What a merge records of its review: in the merge row, the commit trailer and the decision text. */

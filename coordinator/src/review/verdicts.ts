@@ -60,6 +60,7 @@ export async function recordVerdict(ctx: Ctx, reviewId: string, v: VerdictInput,
     }
     return { outcome: (s.kind === 'waiting' ? 'waiting' : s.kind) as VerdictOutcome, row: { ...updated, state }, exp, decision }
   })
+  if (done.outcome === 'rejected') steps.closed(ctx, done.exp, 'rejected by its review')
   if (done.outcome === 'approved') {
     crashPoint('review-approved')
     await steps.commit(ctx, { campaign: done.row.campaign, experiment: { ...done.exp, status: 'merging' }, decision: done.decision }, approvalOf(done.row))

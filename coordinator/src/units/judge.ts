@@ -8,7 +8,7 @@ import { experiments, hypotheses, measurements, workUnits } from '../db/schema.t
 import { budgetProblem, decide, DEFAULT_RATCHET_SETTINGS, isSequential, mean, poolsClasses, type ClassRuns, type Decision, type ParentRun, type RatchetSettings } from '../ratchet/index.ts'
 import { noiseFloorOf } from '../measurements/noise-floor.ts'
 import { classStanding } from '../classes/approval.ts'
-import { cancelVerifications, createUnit, excludeVerifiers } from './lifecycle.ts'
+import { cancelLease, cancelVerifications, createUnit, excludeVerifiers, leasedVerifications } from './lifecycle.ts'
 import { carriedEvidenceOf, realRateOfCampaign } from './sequential-inputs.ts'
 import { suspectContributors } from './suspects.ts'
 
@@ -121,6 +121,43 @@ export interface Applied {
   status: Experiment['status']
   /** The decision that accepted it, for the merge record. */
   merge?: Extract<Decision, { kind: 'merge' }>
+  /** Its verifications cancelled while they ran: their workers are told once the transaction commits (announceCancelled). */
+  cancelled: CancelledRun[]
+}
+
+/** A verification cancelled while a worker ran it, and why, for the worker (AssignmentEvent `cancel`). */
+export interface CancelledRun {
+  workerId: string
+  unitId: string
+  reason: string
+}
+
+/**
+ * Why a decision makes a candidate's running verifications worthless (null: they run on).
+ * Rejected or discarded, no verdict reads its runs again (only the noise floor would, one sample
+ * of σ: not worth the rest of a GPU run). Stale under `fixed`, its evidence is dropped: the carried
+ * candidate starts over. Under the sequential policies a stale candidate's runs feed the evidence
+ * it carried (sequential-inputs.ts carriedEvidenceOf reads its origin's runs at each decision, late
+ * ones too): they run on. So do a merged candidate's, though here they are stored on its own
+ * commit, not the branch commit commitMerge made of it (merge.ts copies the runs it had when it
+ * merged), so they reach the new best's evidence only through σ.
+ */
+export function closingReason(kind: Decision['kind'], policy: RatchetSettings['policy']): string | null {
+  if (kind === 'reject') return 'rejected'
+  if (kind === 'discard') return 'discarded'
+  if (kind === 'stale' && !isSequential(policy)) return 'carried onto a newer best without its runs (the fixed policy)'
+  return null
+}
+
+/**
+ * leased → cancelled for each verification of a candidate that workers are running (lifecycle.ts
+ * cancelLease), with what each worker is to be told; logged with the candidate's campaign.
+ */
+export function cancelRunningVerifications(tx: Writer, campaign: string, exp: Experiment, why: string, now: number): CancelledRun[] {
+  const running = leasedVerifications(tx, exp.id)
+  for (const u of running) cancelLease(tx, u.id, now)
+  if (running.length) logEvent(tx, campaign, 'verifications-cancelled', { experiment: exp.id, units: running.map(u => u.id), reason: why })
+  return running.map(u => ({ workerId: u.workerId, unitId: u.id, reason: `its candidate ${exp.id} was ${why}: this run is not needed` }))
 }
 
 const STATUS: Record<Decision['kind'], Experiment['status']> = {
@@ -134,11 +171,13 @@ export function applyDecision(tx: Writer, c: Campaign, exp: Experiment, d: Decis
   q(tx).decided.run({ status, decision: d.message, reason, id: exp.id })
   if (d.kind === 'verify') ensureVerifications(tx, c, exp, d.needed, d.excludeContributorIds, now)
   else cancelVerifications(tx, exp.id, now)
+  const closing = closingReason(d.kind, c.spec.noise.policy)
+  const cancelled = closing ? cancelRunningVerifications(tx, c.name, exp, closing, now) : []
   if (exp.hypothesisId && status !== 'pending') {
     q(tx).hypothesis.run({ status: status === 'merging' ? 'merged' : 'tested', id: exp.hypothesisId })
   }
   if (status !== 'pending' || d.kind === 'verify') logEvent(tx, c.name, 'decision', { experiment: exp.id, kind: d.kind, message: d.message })
-  return { status, merge: d.kind === 'merge' ? d : undefined }
+  return { status, merge: d.kind === 'merge' ? d : undefined, cancelled }
 }
 
 /**

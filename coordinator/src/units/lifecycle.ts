@@ -14,6 +14,9 @@
  *      cancelVerifications   │  │ completeUnit (a late report                │ completeUnit (its report)
  *                            ▼  │ with the lapsed lease's token)             ▼
  *                     cancelled └──────────────────────────────────────────▶ done ◀──── recordDone ──── (none)
+ *                            ▲                                               │
+ *                            └───────────────────────────────────────────────┘
+ *                              cancelLease (a verification whose candidate was closed)
  *
  *   queued ⟲ reserveVerifier, excludeVerifiers: who may lease a verification (verifier-draw.ts, judge.ts)
  *   recordDone: a rebase the coordinator merged itself (merge.ts), stored done as its worker's unit
@@ -21,7 +24,11 @@
  * `done` and `cancelled` are final. A lapsed lease keeps its token while the unit waits in the
  * queue, so the worker still on it can take it back (reclaim) or report late (complete); a new
  * lease, or a requeue, replaces the token, and nothing carrying the old one counts any more
- * (DESIGN §8). Only a queued unit is cancelled: a leased verification runs to its report.
+ * (DESIGN §8). A verification is cancelled once its candidate no longer needs it: queued ones by
+ * cancelVerifications whatever the decision; a leased one by cancelLease only when its run could
+ * count for nothing (its candidate rejected or discarded, or gone stale with its evidence dropped:
+ * units/judge.ts closingReason), and its worker is told at once (events/bus.ts `unit-cancelled`).
+ * A cancelled unit keeps its token, so its late report is refused as cancelled (units/report.ts).
  *
  * Hot paths (every lease, heartbeat and report) run prepared statements (db/prepared.ts); a verb
  * reads the row only when its guard refused, to say why.
@@ -45,6 +52,7 @@ export const LEGAL_FROM = {
   requeue: ['leased'],
   complete: ['queued', 'leased'],
   reserve: ['queued'],
+  cancel: ['leased'],
 } as const satisfies Record<string, readonly UnitState[]>
 export type Verb = keyof typeof LEGAL_FROM
 
@@ -96,6 +104,11 @@ const q = prepared(db => ({
     .where(and(eq(workUnits.targetExperiment, p('experiment')), eq(workUnits.kind, 'verify'), eq(workUnits.state, 'queued'))).prepare(),
   cancel: db.update(workUnits).set({ state: 'cancelled', updatedAt: sql`${p('now')}` })
     .where(and(eq(workUnits.targetExperiment, p('experiment')), eq(workUnits.kind, 'verify'), eq(workUnits.state, 'queued'))).prepare(),
+  // One leased verification; its token stays, so its worker's late report is told it was cancelled.
+  cancelLease: db.update(workUnits).set({ state: 'cancelled', updatedAt: sql`${p('now')}` })
+    .where(and(eq(workUnits.id, p('id')), eq(workUnits.kind, 'verify'), eq(workUnits.state, 'leased'))).prepare(),
+  leasedVerifications: db.select({ id: workUnits.id, workerId: workUnits.workerId }).from(workUnits)
+    .where(and(eq(workUnits.targetExperiment, p('experiment')), eq(workUnits.kind, 'verify'), eq(workUnits.state, 'leased'))).prepare(),
   extend: db.update(workUnits).set({ leaseExpiresAt: sql`${p('until')}` })
     .where(and(eq(workUnits.state, 'leased'), lt(workUnits.leaseExpiresAt, p('until')))).prepare(),
 }))
@@ -112,6 +125,7 @@ export function transitionProblem(verb: Verb, unit: Unit | undefined, expect: Ex
     return `it is leased to ${unit.workerId ?? 'nobody'}, not to ${expect.workerId}`
   if (verb === 'expire' && expect.now !== undefined && !((unit.leaseExpiresAt ?? Infinity) < expect.now))
     return `its lease runs until ${unit.leaseExpiresAt}, after ${expect.now}`
+  if (verb === 'cancel' && unit.kind !== 'verify') return `it is a ${unit.kind} unit, and only a verification is cancelled while it runs`
   if (verb === 'lease' && expect.now !== undefined && unit.reservedFor && unit.reservedFor !== expect.workerId && (unit.reservedUntil ?? 0) > expect.now)
     return `it is reserved for worker ${unit.reservedFor} until ${unit.reservedUntil}`
   return null
@@ -239,9 +253,23 @@ export function excludeVerifiers(tx: Writer, experimentId: string, excluded: str
   q(tx).exclude.run({ experiment: experimentId, excluded: JSON.stringify(excluded) })
 }
 
-/** queued → cancelled for each queued verification of a decided candidate; leased ones run to their report. Returns how many. */
+/** queued → cancelled for each queued verification of a decided candidate (leased ones: cancelLease). Returns how many. */
 export function cancelVerifications(tx: Writer, experimentId: string, now: number): number {
   return q(tx).cancel.run({ experiment: experimentId, now }).changes
+}
+
+/** The verifications of a candidate that workers are running now, and who runs each. */
+export function leasedVerifications(tx: Writer, experimentId: string): { id: string; workerId: string }[] {
+  return q(tx).leasedVerifications.all({ experiment: experimentId }).map(u => ({ id: u.id, workerId: u.workerId ?? '' }))
+}
+
+/**
+ * leased → cancelled, for a verification whose run can no longer count (its candidate was closed):
+ * the caller tells its worker once the transaction commits, so the GPU stops now rather than at
+ * the end of a run whose report would be thrown away.
+ */
+export function cancelLease(tx: Writer, id: string, now: number): void {
+  guarded(tx, 'cancel', id, {}, () => q(tx).cancelLease.run({ id, now }))
 }
 
 /** leased ⟲ for every lease that ends before `until`: it ends then instead. Returns how many. */

@@ -5,7 +5,8 @@ import { newId } from '../context.ts'
 import { campaigns, contributors, experiments, measurements, merges, workers, workUnits } from '../db/schema.ts'
 import { logEvent } from '../events/log.ts'
 import { getCampaign } from '../campaigns/campaigns.ts'
-import { applyDecision, decideCandidate } from './judge.ts'
+import { applyDecision, cancelRunningVerifications, closingReason, decideCandidate } from './judge.ts'
+import { announceCancelled } from './report-outcome.ts'
 import { sourceOf } from './source-cache.ts'
 import { gateMerge } from '../review/gate.ts'
 import type { Approval, MergeJob, MergeSteps } from '../review/rows.ts'
@@ -71,9 +72,25 @@ export async function commitMerge(ctx: Ctx, job: MergeJob, approval: Approval): 
   ctx.bus.emit({ type: 'best-changed', campaign: c.name, commit, valBpb: ev.candidateMean })
 }
 
+/** A candidate accepted but not merged, the best having moved: the stale way, as a stale decision goes (judge.ts applyDecision). */
 async function markStale(ctx: Ctx, exp: Experiment, why: string): Promise<void> {
-  ctx.db.update(experiments).set({ status: 'stale', decision: `stale: ${why}` }).where(eq(experiments.id, exp.id)).run()
+  const closing = closingReason('stale', getCampaign(ctx, exp.campaign)!.spec.noise.policy)
+  const cancelled = ctx.db.transaction(tx => {
+    tx.update(experiments).set({ status: 'stale', decision: `stale: ${why}` }).where(eq(experiments.id, exp.id)).run()
+    return closing ? cancelRunningVerifications(tx, exp.campaign, exp, closing, ctx.now()) : []
+  })
+  announceCancelled(ctx, cancelled)
   await mergeStale(ctx, exp)
+}
+
+/**
+ * A candidate closed outside a decision (its review rejected it, or, under `fixed`, superseded it
+ * as stale): its verifications still running are cancelled and their workers told, as
+ * applyDecision does for a decision (judge.ts closingReason says which runs are kept).
+ */
+function stopRunning(ctx: Ctx, exp: Experiment, why: string | null): void {
+  if (!why) return
+  announceCancelled(ctx, ctx.db.transaction(tx => cancelRunningVerifications(tx, exp.campaign, exp, why, ctx.now())))
 }
 
 /**
@@ -136,7 +153,7 @@ export async function recoverMerges(ctx: Ctx): Promise<void> {
     const c = getCampaign(ctx, exp.campaign)!
     const d = decideCandidate(ctx.db, c, exp)
     if (d.kind === 'merge') await finishMerge(ctx, { campaign: c.name, experiment: exp, decision: d })
-    else applyDecision(ctx.db, c, exp, d, ctx.now())
+    else announceCancelled(ctx, ctx.db.transaction(tx => applyDecision(tx, c, exp, d, ctx.now())).cancelled)
   }
   for (const exp of staleWithoutFollowUp(ctx)) await mergeStale(ctx, exp)
 }
@@ -153,4 +170,11 @@ export function staleWithoutFollowUp(ctx: Pick<Ctx, 'db'>): Experiment[] {
 }
 
 /** What a review's outcome carries on with (review/rows.ts MergeSteps): the merge verbs above. */
-export const MERGE_STEPS: MergeSteps = { commit: commitMerge, stale: mergeStale }
+export const MERGE_STEPS: MergeSteps = {
+  commit: commitMerge,
+  stale: async (ctx, exp) => {
+    stopRunning(ctx, exp, closingReason('stale', getCampaign(ctx, exp.campaign)!.spec.noise.policy))
+    await mergeStale(ctx, exp)
+  },
+  closed: (ctx, exp, why) => stopRunning(ctx, exp, why),
+}

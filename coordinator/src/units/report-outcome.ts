@@ -12,6 +12,7 @@ import { UserError } from '../errors.ts'
 import type { Worker } from '../workers/registry.ts'
 import { addHypothesis } from '../hypotheses/add.ts'
 import { proposalRoom } from '../hypotheses/quota.ts'
+import type { CancelledRun } from './judge.ts'
 
 const p = sql.placeholder
 const q = prepared(db => ({
@@ -39,4 +40,14 @@ export function announceReport(ctx: Ctx, worker: Worker, c: Campaign, r: Report,
   for (const d of decided) ctx.bus.emit({ type: 'experiment', campaign: c.name, experimentId: d.id, status: d.status })
   ctx.bus.emit({ type: 'unit-done', workerId: worker.id, unitId: r.unitId })
   ctx.bus.emit({ type: 'work-available', campaign: c.name })
+}
+
+/**
+ * After the transaction that cancelled running verifications (units/judge.ts applyDecision): each
+ * worker's feed sends `cancel` for its unit, so its GPU stops now, and looks for new work for the
+ * room freed. Never before the commit: a worker told to stop a unit the rollback kept would leave
+ * it leased to nobody running it until the lease ran out.
+ */
+export function announceCancelled(ctx: Pick<Ctx, 'bus'>, runs: readonly CancelledRun[]): void {
+  for (const r of runs) ctx.bus.emit({ type: 'unit-cancelled', workerId: r.workerId, unitId: r.unitId, reason: r.reason })
 }

@@ -9,7 +9,7 @@ import { prepared } from '../db/prepared.ts'
 import { getCampaign, type Campaign } from '../campaigns/campaigns.ts'
 import { UserError } from '../errors.ts'
 import type { Worker } from '../workers/registry.ts'
-import { applyDecision, decideCandidate, runProblem } from './judge.ts'
+import { applyDecision, decideCandidate, runProblem, type CancelledRun } from './judge.ts'
 import { finishMerge, mergeStale, type MergeJob } from './merge.ts'
 import { patchOf } from '../git/patch.ts'
 import { sourceOf } from './source-cache.ts'
@@ -17,7 +17,7 @@ import { ingestReuse } from './reuse.ts'
 import { crashPoint } from '../faults/crash-point.ts'
 import { redactSecrets } from '../auth/redact.ts'
 import { getUnit, tryCompleteUnit, type Unit } from './lifecycle.ts'
-import { announceReport, refusedReply } from './report-outcome.ts'
+import { announceCancelled, announceReport, refusedReply } from './report-outcome.ts'
 
 export type Experiment = typeof experiments.$inferSelect
 
@@ -57,6 +57,8 @@ export interface Outcome {
   /** Promising candidates whose parent is no longer the best. */
   stale: Experiment[]
   decided: { id: string; status: string }[]
+  /** Verifications of candidates closed here that workers were running: told after the commit. */
+  cancelled: CancelledRun[]
 }
 
 /**
@@ -69,6 +71,7 @@ function settle(tx: Writer, c: Campaign, candidates: Experiment[], now: number, 
     out.decided.push({ id: exp.id, status: applied.status })
     if (applied.merge) out.merges.push({ campaign: c.name, experiment: { ...exp, status: applied.status }, decision: applied.merge })
     if (applied.status === 'stale') out.stale.push(exp)
+    out.cancelled.push(...applied.cancelled)
   }
 }
 
@@ -87,6 +90,7 @@ export async function ingestReport(ctx: Ctx, worker: Worker, r: Report): Promise
   const outcome = ctx.db.transaction(tx => recordRun(tx, worker, unit, c, r, run))
   if (!run.measuring) crashPoint('experiment-recorded')
   if (!outcome) return refusedReply(ctx, unit.id)
+  announceCancelled(ctx, outcome.cancelled)
   // The experiment's ref after its transaction, written with the others of the moment (git/ref-batch.ts):
   // nothing reads it at once (every reader takes the commit from the database), and a crash before it
   // is written leaves a recorded experiment whose ref restoreExperimentRefs puts back at start. The
@@ -187,7 +191,7 @@ function recordRun(tx: Writer, worker: Worker, unit: Unit, c: Campaign, r: Repor
   const json = (v: unknown) => (v === null || v === undefined ? null : JSON.stringify(v))
   q(tx).insert.run({ ...exp, metrics: json(exp.metrics), timings: json(exp.timings) })
   logEvent(tx, c.name, 'experiment', { experiment: run.id, worker: worker.id, kind: unit.kind, status: exp.status, valBpb: exp.valBpb })
-  const out: Outcome = { merges: [], stale: [], decided: [{ id: run.id, status: exp.status }] }
+  const out: Outcome = { merges: [], stale: [], decided: [{ id: run.id, status: exp.status }], cancelled: [] }
   if (problem) {
     if (unit.hypothesisId) tx.update(hypotheses).set({ status: 'tested' }).where(eq(hypotheses.id, unit.hypothesisId)).run()
     // A verification that crashed or was refused counts against its candidate, which is re-decided

@@ -32,3 +32,12 @@ t.test('a worker\'s own events and work-available still reach its feed at once',
   for (let i = 0; i < 5; i++) await turn()
   t.same(heard, ['unit-done', 'work-available', 'best-changed'])
 })
+
+t.test('a unit cancelled while it ran reaches its own worker\'s feeds only, full or not', async t => {
+  const bus = new Bus()
+  const heard: Record<string, string[]> = { me: [], other: [] }
+  bus.feed('me', e => heard.me.push(e.type))
+  bus.feed('other', e => heard.other.push(e.type))
+  bus.emit({ type: 'unit-cancelled', workerId: 'me', unitId: 'u', reason: 'its candidate e_1 was rejected: this run is not needed' })
+  t.same(heard, { me: ['unit-cancelled'], other: [] })
+})

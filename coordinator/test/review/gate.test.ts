@@ -4,6 +4,8 @@ import { join } from 'node:path'
 import { eq } from 'drizzle-orm'
 import { events, experiments, merges, reviews } from '../../src/db/schema.ts'
 import { announceReview } from '../../src/review/announce.ts'
+import { createUnit, getUnit, leaseUnit, newLeaseToken } from '../../src/units/lifecycle.ts'
+import type { BusEvent } from '../../src/events/bus.ts'
 import { httpClient, SEED_TRAIN_PY } from '../helpers.ts'
 import { apiError, approve, CHEAT, HONEST, message, MODEL, reject, reviewSetup, toolUse, until, type MessagesRequest } from './setup.ts'
 
@@ -140,6 +142,25 @@ t.test('maintainer review: a rejection records the reason and the maintainer', a
   t.match(reviewOf(s, r.experimentId), { state: 'rejected', maintainerVerdict: 'reject', maintainerReason: 'prints its own val_bpb' })
   t.same(mergeRows(s), [])
   t.equal(await branch(s), SEED_TRAIN_PY)
+})
+
+t.test('a rejection by review stops the candidate\'s verifications still running, and tells their worker', async t => {
+  const s = await reviewSetup({ review: 'maintainer' })
+  t.teardown(s.close)
+  await s.baseline()
+  const r = await s.explore(CHEAT, 1.42)
+  const exp = experiment(s, r.experimentId)
+  // A verification of it that a worker is running (as a further look under the pooled policies asks for one).
+  const db = s.c.app.db
+  const unit = createUnit(db, { kind: 'verify', campaign: 'demo', hypothesisId: null, parentCommit: exp.parentCommit, targetCommit: exp.commit,
+    targetExperiment: exp.id, hardwareClass: exp.hardwareClass }, Date.now())
+  leaseUnit(db, unit.id, { workerId: s.alice.workerId, token: newLeaseToken(), expiresAt: Date.now() + 600_000 }, Date.now())
+  const heard: BusEvent[] = []
+  t.teardown(s.c.app.bus.onEvent(e => { if (e.type === 'unit-cancelled') heard.push(e) }))
+  const admin = httpClient(s.c.url, s.c.adminToken())
+  t.match(await admin.admin.review.mutate({ experimentId: r.experimentId, verdict: 'reject', reason: 'prints its own val_bpb' }), { outcome: 'rejected' })
+  t.equal(getUnit(db, unit.id)?.state, 'cancelled', 'the running verification is cancelled')
+  t.match(heard, [{ type: 'unit-cancelled', workerId: s.alice.workerId, unitId: unit.id, reason: /rejected by its review/ }], 'and its worker told')
 })
 
 t.test('agent+maintainer: the agent approves first, the merge waits for the maintainer too', async t => {

@@ -6,8 +6,8 @@ import { join } from 'node:path'
 import { openDb, type Db } from '../../src/db/open.ts'
 import { campaigns } from '../../src/db/schema.ts'
 import {
-  cancelVerifications, completeUnit, createUnit, excludeVerifiers, expireLease, extendLeases, IllegalTransition, LEGAL_FROM, leaseUnit, newLeaseToken,
-  reclaimLease, recordDone, renewLease, requeueUnit, reserveVerifier, tryCompleteUnit, type NewUnit, type Verb,
+  cancelLease, cancelVerifications, completeUnit, createUnit, excludeVerifiers, expireLease, extendLeases, IllegalTransition, LEGAL_FROM, leaseUnit, newLeaseToken,
+  leasedVerifications, reclaimLease, recordDone, renewLease, requeueUnit, reserveVerifier, tryCompleteUnit, type NewUnit, type Verb,
 } from '../../src/units/lifecycle.ts'
 
 // The work-unit life cycle (units/lifecycle.ts) on a real SQLite file: each verb moves a unit only
@@ -56,6 +56,7 @@ const call: Record<Verb, (db: Db, u: { id: string; token: string }) => void> = {
   requeue: (db, u) => requeueUnit(db, u.id, ann, LATER),
   complete: (db, u) => completeUnit(db, u.id, u.token, LATER),
   reserve: (db, u) => reserveVerifier(db, u.id, bob, LATER + 10),
+  cancel: (db, u) => cancelLease(db, u.id, LATER),
 }
 
 t.test('every verb runs from exactly the states the diagram allows, and refuses the others with the state named', async t => {
@@ -181,6 +182,22 @@ t.test('a decided candidate\'s queued verifications are cancelled; leased ones r
   t.equal(cancelVerifications(db, 'e_1', LATER), 1)
   t.same([row(db, queued.id).state, row(db, running.id).state, row(db, other.id).state], ['cancelled', 'leased', 'queued'])
   t.throws(() => call.lease(db, { id: queued.id, token: '' }), { message: /it is cancelled, and lease needs queued/ }, 'a cancelled unit is never leased')
+})
+
+t.test('a leased verification is cancelled with its token kept; a leased baseline is not', async t => {
+  const db = await open(t)
+  const running = leased(db, verify('e_1'))
+  const other = leased(db, verify('e_2'))
+  t.same(leasedVerifications(db, 'e_1'), [{ id: running.id, workerId: ann }], 'the running verifications of a candidate, and who runs each')
+  cancelLease(db, running.id, LATER)
+  t.match(row(db, running.id), { state: 'cancelled', worker_id: ann, lease_token: running.token, updated_at: LATER })
+  t.same(leasedVerifications(db, 'e_1'), [], 'no longer running')
+  t.equal(row(db, other.id).state, 'leased', 'another candidate\'s verification runs on')
+  t.throws(() => completeUnit(db, running.id, running.token, LATER + 1), { message: /it is cancelled, and complete needs queued or leased/ }, 'its late report completes nothing')
+  t.throws(() => renewLease(db, running.id, { workerId: ann, token: running.token, expiresAt: LATER + 99 }, null, LATER + 1), { message: /it is cancelled, and renew needs leased/ })
+  const baseline = leased(db, { kind: 'baseline', campaign: 'demo', hypothesisId: null, parentCommit: 'p1', hardwareClass: 'cpu-x86_64' })
+  t.throws(() => cancelLease(db, baseline.id, LATER), { message: `cannot cancel work unit "${baseline.id}": it is a baseline unit, and only a verification is cancelled while it runs` })
+  t.equal(row(db, baseline.id).state, 'leased', 'and it runs on')
 })
 
 t.test('exclusions are rewritten on a candidate\'s queued verifications only', async t => {
