@@ -138,9 +138,8 @@ export interface CancelledRun {
  * of σ: not worth the rest of a GPU run). Stale under `fixed`, its evidence is dropped: the carried
  * candidate starts over. Under the sequential policies a stale candidate's runs feed the evidence
  * it carried (sequential-inputs.ts carriedEvidenceOf reads its origin's runs at each decision, late
- * ones too): they run on. So do a merged candidate's, though here they are stored on its own
- * commit, not the branch commit commitMerge made of it (merge.ts copies the runs it had when it
- * merged), so they reach the new best's evidence only through σ.
+ * ones too): they run on. So do a merged candidate's: a late one is also recorded on the branch
+ * commit the merge made (units/report.ts), a parent run for the candidates on the new best.
  */
 export function closingReason(kind: Decision['kind'], policy: RatchetSettings['policy']): string | null {
   if (kind === 'reject') return 'rejected'

@@ -2,7 +2,7 @@ import { and, eq, inArray, sql } from 'drizzle-orm'
 import { LIMITS, sourceHash, type Report, type ReportReply, CANDIDATE_KINDS, linesDelta as countLinesDelta } from '@autoresearch-grid/shared'
 import type { Ctx } from '../context.ts'
 import { newId } from '../context.ts'
-import { contributors, experiments, hypotheses, measurements } from '../db/schema.ts'
+import { contributors, experiments, hypotheses, measurements, merges } from '../db/schema.ts'
 import { logEvent } from '../events/log.ts'
 import type { Writer } from '../db/open.ts'
 import { prepared } from '../db/prepared.ts'
@@ -40,6 +40,7 @@ const q = prepared(db => ({
   awaitingBaseline: db.select().from(experiments).where(and(eq(experiments.campaign, p('campaign')), eq(experiments.parentCommit, p('commit')),
     eq(experiments.status, 'pending'), eq(experiments.hardwareClass, p('cls')), inArray(experiments.kind, [...CANDIDATE_KINDS]))).prepare(),
   decision: db.select({ d: experiments.decision }).from(experiments).where(eq(experiments.id, p('id'))).prepare(),
+  mergedAs: db.select({ commit: merges.bestAfter }).from(merges).where(eq(merges.experimentId, p('id'))).prepare(),
 }))
 
 /** Defined in shared/ (the worker asks `worker.known` with the same hash); re-exported for tests. */
@@ -200,8 +201,14 @@ function recordRun(tx: Writer, worker: Worker, unit: Unit, c: Campaign, r: Repor
     if (unit.kind === 'verify') settle(tx, campaign, verified(tx, unit, worker.hardwareClass), run.now, out)
     return out
   }
-  q(tx).measure.run({ campaign: c.name, commit: run.commit, cls: worker.hardwareClass, valBpb: exp.valBpb!, experiment: run.id,
-    worker: worker.id, kind: unit.kind, seconds: r.metrics!.training_seconds })
+  const measured = { campaign: c.name, cls: worker.hardwareClass, valBpb: exp.valBpb!, experiment: run.id, worker: worker.id, kind: unit.kind, seconds: r.metrics!.training_seconds }
+  q(tx).measure.run({ ...measured, commit: run.commit })
+  // A verification of a candidate merged meanwhile measured the branch commit's code too (merge.ts
+  // commitMerge copies the runs a candidate had when it merged onto the commit it made): it counts
+  // as a run of that commit, a parent run for the candidates on the new best, as if it had come
+  // before the merge. Either this transaction or the merge's sees the run, never both.
+  const merged = unit.kind === 'verify' && unit.targetExperiment ? q(tx).mergedAs.get({ id: unit.targetExperiment }) : undefined
+  if (merged) q(tx).measure.run({ ...measured, commit: merged.commit })
   out.decided = []
   if (!run.measuring) settle(tx, campaign, [exp], run.now, out)
   else {

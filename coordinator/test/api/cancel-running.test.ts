@@ -69,7 +69,7 @@ t.test('a rejected candidate\'s running verification is cancelled: its worker is
   t.ok(dee.events.findIndex(e => e.type === 'cancel') < dee.events.findIndex(e => e.type === 'unit' && e.unit.id === fresh.id), 'after the cancel')
 })
 
-t.test('a merged candidate\'s running verification runs on, and its report is recorded', async t => {
+t.test('a merged candidate\'s running verification runs on, and its report counts as a run of the new best', async t => {
   const c = await startCoordinator()
   t.teardown(c.close)
   await c.campaign('demo', { replications: 2, baselineRuns: 2, priorSigma: 0.01 })
@@ -103,4 +103,8 @@ t.test('a merged candidate\'s running verification runs on, and its report is re
   t.notOk(spare.events.some(e => e.type === 'cancel'), 'nor is it told to stop')
   const late = await spare.api.worker.report.mutate({ workerId: spare.workerId, report: report({ id: extra.id, leaseToken: token, source: v1.unit.source }, 1.449) })
   t.match(late.decision, /^measured/, 'its late report is recorded')
+  const best = (c.app.db.$client.prepare("select best_commit as b from campaigns where name = 'demo'").get() as { b: string }).b
+  const onBest = c.app.db.$client.prepare("select val_bpb as v, kind from measurements where \"commit\" = ? order by val_bpb").all(best)
+  t.same(onBest, [{ v: 1.448, kind: 'verify' }, { v: 1.449, kind: 'verify' }, { v: 1.452, kind: 'verify' }],
+    'and it counts as a run of the branch commit the merge made, beside the two it had when it merged')
 })
