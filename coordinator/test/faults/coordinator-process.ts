@@ -19,13 +19,15 @@ export const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
  * A data dir as `coordinator campaign create demo --profile cpu-tiny --no-prepare` and
  * `coordinator token create <name>` leave it (seeded from trainer/train.py), made in this process:
  * each CLI start costs seconds on a busy machine, and these tests are about what comes after.
+ * Its campaign runs the `fixed` policy unless `noise.policy` names another, as the coordinator
+ * tests' helper campaign (test/helpers.ts): the fault tests script single runs that merge.
  * Returns a worker token per contributor name.
  */
 export async function prepareDataDir(dataDir: string, o: { budget: number; noise?: Partial<NoisePolicy>; contributors: string[] }): Promise<string[]> {
   const app = await openCoordinator(dataDir)
   try {
     await createCampaign(app, { name: 'demo', seed: { 'train.py': await readFile(join(ROOT, 'trainer/train.py'), 'utf8') },
-      spec: { budgetSeconds: o.budget, profile: 'cpu-tiny', vocabSize: 512, noise: o.noise ?? {} } })
+      spec: { budgetSeconds: o.budget, profile: 'cpu-tiny', vocabSize: 512, noise: { policy: 'fixed', ...o.noise } } })
     return o.contributors.map(name => createWorkerToken(app, name, `${name}@example.org`).token)
   } finally {
     app.close()

@@ -20,7 +20,7 @@ t.test('a crash between the approval and the merge: the restarted coordinator me
   const data = join(dir, 'data')
   const setup = await openCoordinator(data)
   await createCampaign(setup, { name: 'demo', seed: { 'train.py': SEED_TRAIN_PY },
-    spec: { budgetSeconds: 10, profile: 'cpu-tiny', noise: { replications: 0, baselineRuns: 1 }, review: 'maintainer' } })
+    spec: { budgetSeconds: 10, profile: 'cpu-tiny', noise: { policy: 'fixed', replications: 0, baselineRuns: 1 }, review: 'maintainer' } })
   const token = createWorkerToken(setup, 'alice', 'alice@example.org').token
   setup.close()
 

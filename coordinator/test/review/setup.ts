@@ -36,7 +36,7 @@ export async function reviewSetup(o: { review: ReviewMode; script?: Step[] | Res
     reviewRetryMs: 50, reviewRetryMaxMs: 200, ...o.settings,
   })
   await createCampaign(c.app, { name: 'demo', seed: { 'train.py': SEED_TRAIN_PY },
-    spec: { budgetSeconds: 10, profile: 'cpu-tiny', noise: { replications: 0, baselineRuns: 1 }, review: o.review } })
+    spec: { budgetSeconds: 10, profile: 'cpu-tiny', noise: { policy: 'fixed', replications: 0, baselineRuns: 1 }, review: o.review } })
   const [alice] = await joinWorkers(c, ['alice'])
   /** What the best measures: the seed's 1.5, then each merged exploration's number. */
   let bestBpb = 1.5

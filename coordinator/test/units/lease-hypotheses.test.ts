@@ -19,8 +19,8 @@ t.test('explorations on the best go to open hypotheses highest priority first, o
   const dir = await mkdtemp(join(tmpdir(), 'arg-lease-hyp-'))
   const app = await openCoordinator(dir)
   t.teardown(async () => { app.close(); await rm(dir, { recursive: true, force: true }) })
-  await createCampaign(app, { name: 'demo', seed: { 'train.py': SEED_TRAIN_PY }, spec: { budgetSeconds: 10, profile: 'cpu-tiny', noise: { replications: 0, baselineRuns: 1 } } })
-  await createCampaign(app, { name: 'other', seed: { 'train.py': SEED_TRAIN_PY }, spec: { budgetSeconds: 10, profile: 'cpu-tiny', noise: { replications: 0, baselineRuns: 1 } } })
+  await createCampaign(app, { name: 'demo', seed: { 'train.py': SEED_TRAIN_PY }, spec: { budgetSeconds: 10, profile: 'cpu-tiny', noise: { policy: 'fixed', replications: 0, baselineRuns: 1 } } })
+  await createCampaign(app, { name: 'other', seed: { 'train.py': SEED_TRAIN_PY }, spec: { budgetSeconds: 10, profile: 'cpu-tiny', noise: { policy: 'fixed', replications: 0, baselineRuns: 1 } } })
   const low = addHypothesis(app, 'demo', { title: 'wider MLP', priority: 1, source: 'maintainer' }).id
   const high = addHypothesis(app, 'demo', { title: 'deeper model', priority: 5, source: 'maintainer' }).id
   const mid = addHypothesis(app, 'demo', { title: 'longer warmup', priority: 3, source: 'maintainer' }).id

@@ -43,7 +43,7 @@ t.test('--gpus 0,1 runs two workers, each training with its own CUDA_VISIBLE_DEV
   // The seed prints the device list the trainer was given, just before its summary block.
   const seed = TRAIN.replace(/^( *)print\("---"\)$/m, '$1print(f"CUDA_VISIBLE_DEVICES={os.environ.get(\'CUDA_VISIBLE_DEVICES\')}")\n$1print("---")')
   t.not(seed, TRAIN, 'the seed prints the device list')
-  await createCampaign(c.app, { name: CORPUS_CAMPAIGN, seed: { 'train.py': seed }, spec: { budgetSeconds: 2, profile: 'cpu-tiny', vocabSize: CORPUS_VOCAB, noise: { baselineRuns: 1, replications: 0 } } })
+  await createCampaign(c.app, { name: CORPUS_CAMPAIGN, seed: { 'train.py': seed }, spec: { budgetSeconds: 2, profile: 'cpu-tiny', vocabSize: CORPUS_VOCAB, noise: { policy: 'fixed', baselineRuns: 1, replications: 0 } } })
   const state = t.testdir({})
   await linkCorpus(join(state, 'data', CORPUS_CAMPAIGN)) // data is shared by the loops of one machine
   const r = await execa(process.execPath, [workerCli, 'join', c.url, '--token', c.workerToken(), '--name', 'box', '--gpus', '0,1', '--state', state, '--max-units', '1', '--no-pipeline'],

@@ -176,7 +176,7 @@ t.test('with an agent slower than a training run, pipelining raises the GPU duty
   const measure = async (pipeline: boolean): Promise<JoinSummary> => {
     const c = await startCoordinator()
     try {
-      await createCampaign(c.app, { name: 'demo', seed: { 'train.py': TRAIN }, spec: { budgetSeconds: budget, profile: 'cpu-tiny', vocabSize: 512, noise: { baselineRuns: 1, replications: 0 } } })
+      await createCampaign(c.app, { name: 'demo', seed: { 'train.py': TRAIN }, spec: { budgetSeconds: budget, profile: 'cpu-tiny', vocabSize: 512, noise: { policy: 'fixed', baselineRuns: 1, replications: 0 } } })
       return await joinCoordinator({
         url: c.url, token: c.workerToken(), name: `w-${pipeline}`, stateDir: join(states, `w-${pipeline}`), dataRoot, trainerDir,
         agent: new SlowAgent(agentSeconds * 1000), pipeline, maxUnits: units, log: process.env.DUTY_LOG ? l => t.comment(l) : () => {},
@@ -200,7 +200,7 @@ t.test('with an agent slower than a training run, pipelining raises the GPU duty
 t.test('worker join with start-up beside evaluation (the GPU lane, forced on here): every unit is measured, in two run folders', async t => {
   const c = await startCoordinator()
   t.teardown(c.close)
-  await createCampaign(c.app, { name: 'demo', seed: { 'train.py': TRAIN }, spec: { budgetSeconds: 2, profile: 'cpu-tiny', vocabSize: 512, noise: { baselineRuns: 2, replications: 0 } } })
+  await createCampaign(c.app, { name: 'demo', seed: { 'train.py': TRAIN }, spec: { budgetSeconds: 2, profile: 'cpu-tiny', vocabSize: 512, noise: { policy: 'fixed', baselineRuns: 2, replications: 0 } } })
   const lines: string[] = []
   const stateDir = join(t.testdir({}), 'w')
   const summary = await joinCoordinator({

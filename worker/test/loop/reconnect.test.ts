@@ -21,7 +21,7 @@ t.test('after a cut the worker says hello with what it holds: a lost unit comes 
   const corpus = await sharedCorpus()
   const c = await startCoordinator()
   t.teardown(c.close)
-  await createCampaign(c.app, { name: CORPUS_CAMPAIGN, seed: { 'train.py': TRAIN }, spec: { budgetSeconds: 3, profile: 'cpu-tiny', vocabSize: CORPUS_VOCAB, noise: { baselineRuns: 1, replications: 0 } } })
+  await createCampaign(c.app, { name: CORPUS_CAMPAIGN, seed: { 'train.py': TRAIN }, spec: { budgetSeconds: 3, profile: 'cpu-tiny', vocabSize: CORPUS_VOCAB, noise: { policy: 'fixed', baselineRuns: 1, replications: 0 } } })
   setCampaignStatus(c.app, CORPUS_CAMPAIGN, 'paused')
   const target = new URL(c.url)
   const proxy = new CutProxy({ host: target.hostname, port: Number(target.port) })
