@@ -4,7 +4,8 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { catFileObject, GitPipe, lines, upTo } from './pipe.ts'
-import { LooseObjects, type ObjectFormat } from './objects.ts'
+import { treeBody, type ObjectFormat } from './objects.ts'
+import { PackedObjects } from './pack.ts'
 import { LooseRefs } from './loose-refs.ts'
 import { RefBatch } from './ref-batch.ts'
 
@@ -64,6 +65,12 @@ const FILE_NAME = /^[A-Za-z0-9_.-]+$/
  */
 const REF_WINDOW_MS = 50
 
+/**
+ * Packs this store writes (one per turn of the event loop that asked for objects, git/pack.ts)
+ * before a `git repack --geometric=2` rolls them up in the background.
+ */
+const REPACK_AFTER = 50
+
 /** A ref move's two halves as git would take them: a name without white space, an object id. */
 function checkRefUpdate(ref: string, to: string): void {
   if (/\s/.test(ref) || !OBJECT_ID.test(to)) throw new Error(`bad ref update ${JSON.stringify(ref)} -> ${JSON.stringify(to)}`)
@@ -84,8 +91,8 @@ function objectId(id: string): string {
  * (`compareAndSwap`, campaigns/program.ts: of two maintainers saving at once, the loser builds on
  * the winner's version). What a report or a merge needs goes through this process or
  * long-running plumbing processes (git/pipe.ts), never a git started per call: blobs, trees and
- * commits are written here as loose objects (git/objects.ts; a commit is the text `commit-tree`
- * would write), file contents come from `cat-file --batch`,
+ * commits are written here, a pack per turn of the event loop (git/pack.ts; a commit is the text
+ * `commit-tree` would write), repacked in the background, file contents come from `cat-file --batch`,
  * diffs from `diff-tree --stdin` (a report's own patch is made without git: git/patch.ts), refs written here as loose refs (git/loose-refs.ts) or, for
  * the rest, through `update-ref --stdin`, and three-way merges from
  * `merge-tree --write-tree` run by a shell loop (git 2.39's `merge-tree --stdin` answers only at
@@ -93,7 +100,7 @@ function objectId(id: string): string {
  */
 export class GitStore {
   private readonly pipes: Record<'objects' | 'diffs' | 'refs' | 'merges', GitPipe>
-  private readonly objects: LooseObjects
+  private readonly objects: PackedObjects
   /** Null where git keeps refs in a reftable, not in files. */
   private readonly looseRefs: LooseRefs | null
   /** Ends each answer of diff-tree and of the merge loop; random, so no file content can forge it. */
@@ -106,8 +113,8 @@ export class GitStore {
   private constructor(readonly dir: string, private readonly git: SimpleGit, format: ObjectFormat) {
     const env = gitEnv({})
     const git_ = (...args: string[]) => new GitPipe(dir, 'git', args, env)
-    this.objects = new LooseObjects(dir, format)
-    this.looseRefs = existsSync(join(dir, 'reftable')) ? null : new LooseRefs(dir)
+    this.objects = new PackedObjects(dir, format, { repackAfter: REPACK_AFTER, env })
+    this.looseRefs = existsSync(join(dir, 'reftable')) ? null : new LooseRefs(dir, id => this.objects.has(id))
     this.pipes = {
       objects: git_('cat-file', '--batch'),
       diffs: git_('diff-tree', '--stdin', '-p', '--always', `--format=${this.mark}%H`),
@@ -165,15 +172,29 @@ export class GitStore {
     const names = Object.keys(input.files).sort()
     for (const name of names) if (!FILE_NAME.test(name) || name.startsWith('.')) throw new Error(`refusing file name ${JSON.stringify(name)}`)
     input.parents.forEach(objectId)
-    const tree = this.objects.tree(names.map(name => ({ name, id: this.objects.blob(input.files[name]) })))
+    const blobs = names.map(name => this.objects.add('blob', Buffer.from(input.files[name])))
+    const tree = this.objects.add('tree', treeBody(names.map((name, i) => ({ name, id: blobs[i].id }))))
     // Exactly what `git commit-tree -m` writes (a message ends with a newline), with an author git
     // accepts whatever the contributor is called (gitAuthor).
     const when = `${Math.floor((input.date ?? Date.now()) / 1000)} +0000`
     const author = gitAuthor(input.author)
     const message = input.message.endsWith('\n') ? input.message : `${input.message}\n`
-    const text = `tree ${tree}\n${input.parents.map(p => `parent ${p}\n`).join('')}author ${author.name} <${author.email}> ${when}\n` +
+    const text = `tree ${tree.id}\n${input.parents.map(p => `parent ${p}\n`).join('')}author ${author.name} <${author.email}> ${when}\n` +
       `committer autoresearch-grid <coordinator@autoresearch-grid.local> ${when}\n\n${message}`
-    return this.objects.commit(text)
+    const commit = this.objects.add('commit', Buffer.from(text))
+    // Written in the pack of this turn (or one already on its way): in place when this resolves.
+    await Promise.all([...blobs, tree, commit].map(o => o.written))
+    return commit.id
+  }
+
+  /** Resolves when every object asked for is in place and no repack is running (tests, benchmarks). */
+  idle(): Promise<void> {
+    return this.objects.idle()
+  }
+
+  /** Packs written and repacks ended since this store was opened, and whether one runs now. */
+  packStats(): { packsWritten: number; repacks: number; repacking: boolean } {
+    return { packsWritten: this.objects.packsWritten, repacks: this.objects.repacks, repacking: this.objects.repacking }
   }
 
   /**
@@ -204,7 +225,7 @@ export class GitStore {
 
   /**
    * Moves `ref` to `to`, unconditionally: written here (git/loose-refs.ts) when the name is plain
-   * and the object is a loose one of this store (branches, refs restored at start); by the
+   * and the object is one this store wrote (or a loose one) (branches, refs restored at start); by the
    * long-running update-ref otherwise. Experiment refs go through `setRefSoon`.
    */
   async setRef(ref: string, to: string): Promise<void> {
