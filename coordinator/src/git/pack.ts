@@ -127,7 +127,7 @@ const KNOWN_MAX = 200_000
  * packs, and a repack keeps one copy.
  *
  * Repacks: many small packs slow git's lookups (each pack's index is searched in turn), so after
- * `repackAfter` packs a `git repack -d -q --geometric=2` runs in the background, one at a time: it
+ * `repackAfter` packs a `git repack -d -q -n --geometric=2` runs in the background, one at a time: it
  * rolls the small packs into one, keeping a geometric progression of sizes, and deletes the packs it
  * rolled up. It packs exactly the objects of the packs it rolls up, reachable or not: objects
  * written before their ref (a report's commit, whose ref comes after the transaction, and the
@@ -262,14 +262,16 @@ export class PackedObjects {
     }
   }
 
-  /** One `git repack -d -q --geometric=2` in the background; its failure is logged, never thrown. */
+  /** One `git repack -d -q -n --geometric=2` in the background; its failure is logged, never thrown. */
   private startRepack(): void {
     const packsBefore = this.packsSinceRepack
     this.packsSinceRepack = 0
     const started = Date.now()
     this.repack = new Promise<void>(resolve => {
-      // One thread for pack-objects: the coordinator's event loop keeps the other core.
-      const child = spawn('git', ['-c', 'pack.threads=1', 'repack', '-d', '-q', '--geometric=2'], { cwd: this.gitDir, env: this.opts.env, stdio: ['ignore', 'ignore', 'pipe'] })
+      // One thread for pack-objects: the coordinator's event loop keeps the other core. `-n`: no
+      // update-server-info, which rewrote info/refs from every ref (thousands of experiment refs) at
+      // each repack; nothing reads it (http/git.ts lists the packs and the campaign's ref itself).
+      const child = spawn('git', ['-c', 'pack.threads=1', 'repack', '-d', '-q', '-n', '--geometric=2'], { cwd: this.gitDir, env: this.opts.env, stdio: ['ignore', 'ignore', 'pipe'] })
       let stderr = ''
       let ended = false
       child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
