@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { GitStore } from '../../src/git/store.ts'
 import { objectBytes, objectId, treeBody, type ObjectFormat, type ObjectType } from '../../src/git/objects.ts'
-import { buildPack, type PackEntry } from '../../src/git/pack.ts'
+import { buildPack, PackedObjects, type PackEntry } from '../../src/git/pack.ts'
 
 // The store writes its objects as packs (git/pack.ts), not through git: these tests hold the packs
 // and their indexes against git's own index-pack, verify-pack, cat-file and fsck --strict.
@@ -74,6 +74,25 @@ t.test('verify-pack catches a wrong CRC, a wrong offset or a wrong pack checksum
   }
 })
 
+t.test('objects asked for within the window share one pack; one asked for twice is written once', async t => {
+  const { dir, git } = await repo(t)
+  const o = new PackedObjects(dir, 'sha1', { windowMs: 20 })
+  const first = Array.from({ length: 10 }, (_, i) => o.add('blob', Buffer.from(`blob ${i}\n`)))
+  const again = o.add('blob', Buffer.from('blob 3\n'))
+  t.equal(again.id, first[3].id)
+  t.notOk(o.has(first[0].id), 'not in place before its pack is')
+  await Promise.all([...first, again].map(x => x.written))
+  t.ok(o.has(first[0].id), 'in place once its pack is')
+  t.equal(o.packsWritten, 1, 'one pack')
+  const later = o.add('blob', Buffer.from('blob 5\n'))
+  await later.written
+  t.equal(o.packsWritten, 1, 'an object already written is not written again')
+  const idx = readdirSync(join(dir, 'objects', 'pack')).filter(f => f.endsWith('.idx'))
+  t.equal(idx.length, 1)
+  t.equal(git(['verify-pack', '-v', join(dir, 'objects', 'pack', idx[0])]).split('\n').filter(l => / blob /.test(l)).length, 10, 'ten objects, none twice')
+  t.equal(git(['cat-file', 'blob', first[7].id]), 'blob 7\n')
+})
+
 t.test('many commits in overlapping batches: each in place when commit resolves, readers right throughout, repacked, fsck content', async t => {
   const { dir, git } = await repo(t)
   const s = await GitStore.open(dir)
@@ -101,7 +120,8 @@ t.test('many commits in overlapping batches: each in place when commit resolves,
       await new Promise(resolve => setImmediate(resolve))
     }
   })()
-  // Batches of 1-9 commits a turn; each batch starts before the one before it has resolved.
+  // Batches of 1-9 commits, one every 3 ms (the store's window is 2 ms); each batch starts before
+  // the one before it has resolved.
   let i = 1
   let previous: Promise<unknown> = Promise.resolve()
   for (let batch = 0; batch < 160; batch++) {
@@ -118,7 +138,7 @@ t.test('many commits in overlapping batches: each in place when commit resolves,
     const all = Promise.all(these)
     await previous
     previous = all
-    await new Promise(resolve => setImmediate(resolve))
+    await new Promise(resolve => setTimeout(resolve, 3))
   }
   await previous
   // Readers keep going until the repacks started by these packs have ended.
