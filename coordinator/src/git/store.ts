@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { catFileObject, GitPipe, lines, upTo } from './pipe.ts'
-import { treeBody, type ObjectFormat } from './objects.ts'
+import { LooseObjects, treeBody, type ObjectFormat } from './objects.ts'
 import { PackedObjects } from './pack.ts'
 import { LooseRefs } from './loose-refs.ts'
 import { RefBatch } from './ref-batch.ts'
@@ -74,6 +74,17 @@ const REF_WINDOW_MS = 50
  */
 const PACK_WINDOW_MS = 2
 
+export interface GitStoreOptions {
+  /**
+   * How objects are written: `loose` (the default), three files a report, on the event loop
+   * (git/objects.ts); `packs`, a pack per 2 ms window written by libuv's threads and repacked in the
+   * background (git/pack.ts). Measured in bench/coordinator/ops.ts, packs did not take the event
+   * loop's time per report down in the median and cost ~0.9 ms more of the process's CPU and ~0.5 ms
+   * more of git's (docs/PERFORMANCE.md, "Eighth pass"), so they are not the default.
+   */
+  objects?: 'loose' | 'packs'
+}
+
 /** Packs this store writes before a `git repack --geometric=2` rolls them up in the background. */
 const REPACK_AFTER = 50
 
@@ -97,8 +108,8 @@ function objectId(id: string): string {
  * (`compareAndSwap`, campaigns/program.ts: of two maintainers saving at once, the loser builds on
  * the winner's version). What a report or a merge needs goes through this process or
  * long-running plumbing processes (git/pipe.ts), never a git started per call: blobs, trees and
- * commits are written here, a pack per window of 2 ms (git/pack.ts; a commit is the text
- * `commit-tree` would write), repacked in the background, file contents come from `cat-file --batch`,
+ * commits are written here as loose objects (git/objects.ts; a commit is the text `commit-tree`
+ * would write) or, opened with `objects: 'packs'`, a pack per 2 ms window (git/pack.ts), file contents come from `cat-file --batch`,
  * diffs from `diff-tree --stdin` (a report's own patch is made without git: git/patch.ts), refs written here as loose refs (git/loose-refs.ts) or, for
  * the rest, through `update-ref --stdin`, and three-way merges from
  * `merge-tree --write-tree` run by a shell loop (git 2.39's `merge-tree --stdin` answers only at
@@ -106,7 +117,9 @@ function objectId(id: string): string {
  */
 export class GitStore {
   private readonly pipes: Record<'objects' | 'diffs' | 'refs' | 'merges', GitPipe>
-  private readonly objects: PackedObjects
+  private readonly loose: LooseObjects
+  /** Null unless the store was opened with `objects: 'packs'`. */
+  private readonly packs: PackedObjects | null
   /** Null where git keeps refs in a reftable, not in files. */
   private readonly looseRefs: LooseRefs | null
   /** Ends each answer of diff-tree and of the merge loop; random, so no file content can forge it. */
@@ -116,11 +129,12 @@ export class GitStore {
   /** Refs moved by `setRefSoon`, written together by update-ref. */
   private readonly refBatch: RefBatch
 
-  private constructor(readonly dir: string, private readonly git: SimpleGit, format: ObjectFormat) {
+  private constructor(readonly dir: string, private readonly git: SimpleGit, format: ObjectFormat, options: GitStoreOptions) {
     const env = gitEnv({})
     const git_ = (...args: string[]) => new GitPipe(dir, 'git', args, env)
-    this.objects = new PackedObjects(dir, format, { windowMs: PACK_WINDOW_MS, repackAfter: REPACK_AFTER, env })
-    this.looseRefs = existsSync(join(dir, 'reftable')) ? null : new LooseRefs(dir, id => this.objects.has(id))
+    this.loose = new LooseObjects(dir, format)
+    this.packs = options.objects === 'packs' ? new PackedObjects(dir, format, { windowMs: PACK_WINDOW_MS, repackAfter: REPACK_AFTER, env }) : null
+    this.looseRefs = existsSync(join(dir, 'reftable')) ? null : new LooseRefs(dir, id => this.packs?.has(id) ?? false)
     this.pipes = {
       objects: git_('cat-file', '--batch'),
       diffs: git_('diff-tree', '--stdin', '-p', '--always', `--format=${this.mark}%H`),
@@ -138,7 +152,7 @@ export class GitStore {
     })
   }
 
-  static async open(dir: string): Promise<GitStore> {
+  static async open(dir: string, options: GitStoreOptions = {}): Promise<GitStore> {
     await mkdir(dir, { recursive: true })
     const git = simpleGit({ baseDir: dir })
     if (!existsSync(join(dir, 'HEAD'))) {
@@ -150,7 +164,7 @@ export class GitStore {
     if (format !== 'sha1' && format !== 'sha256') throw new Error(`git repository ${dir} uses object format "${format}", which this store cannot write`)
     // Scratch files of earlier versions, which handed objects to hash-object through them.
     await rm(join(dir, 'arg-scratch'), { recursive: true, force: true })
-    return new GitStore(dir, git, format)
+    return new GitStore(dir, git, format, options)
   }
 
   /**
@@ -178,29 +192,30 @@ export class GitStore {
     const names = Object.keys(input.files).sort()
     for (const name of names) if (!FILE_NAME.test(name) || name.startsWith('.')) throw new Error(`refusing file name ${JSON.stringify(name)}`)
     input.parents.forEach(objectId)
-    const blobs = names.map(name => this.objects.add('blob', Buffer.from(input.files[name])))
-    const tree = this.objects.add('tree', treeBody(names.map((name, i) => ({ name, id: blobs[i].id }))))
     // Exactly what `git commit-tree -m` writes (a message ends with a newline), with an author git
     // accepts whatever the contributor is called (gitAuthor).
     const when = `${Math.floor((input.date ?? Date.now()) / 1000)} +0000`
     const author = gitAuthor(input.author)
     const message = input.message.endsWith('\n') ? input.message : `${input.message}\n`
-    const text = `tree ${tree.id}\n${input.parents.map(p => `parent ${p}\n`).join('')}author ${author.name} <${author.email}> ${when}\n` +
+    const text = (tree: string) => `tree ${tree}\n${input.parents.map(p => `parent ${p}\n`).join('')}author ${author.name} <${author.email}> ${when}\n` +
       `committer autoresearch-grid <coordinator@autoresearch-grid.local> ${when}\n\n${message}`
-    const commit = this.objects.add('commit', Buffer.from(text))
+    if (!this.packs) return this.loose.commit(text(this.loose.tree(names.map(name => ({ name, id: this.loose.blob(input.files[name]) })))))
+    const blobs = names.map(name => this.packs!.add('blob', Buffer.from(input.files[name])))
+    const tree = this.packs.add('tree', treeBody(names.map((name, i) => ({ name, id: blobs[i].id }))))
+    const commit = this.packs.add('commit', Buffer.from(text(tree.id)))
     // Written in the pack of this window (or one already on its way): in place when this resolves.
     await Promise.all([...blobs, tree, commit].map(o => o.written))
     return commit.id
   }
 
   /** Resolves when every object asked for is in place and no repack is running (tests, benchmarks). */
-  idle(): Promise<void> {
-    return this.objects.idle()
+  async idle(): Promise<void> {
+    await this.packs?.idle()
   }
 
   /** Packs written and repacks ended since this store was opened, and whether one runs now. */
   packStats(): { packsWritten: number; repacks: number; repacking: boolean } {
-    return { packsWritten: this.objects.packsWritten, repacks: this.objects.repacks, repacking: this.objects.repacking }
+    return { packsWritten: this.packs?.packsWritten ?? 0, repacks: this.packs?.repacks ?? 0, repacking: this.packs?.repacking ?? false }
   }
 
   /**
@@ -231,7 +246,7 @@ export class GitStore {
 
   /**
    * Moves `ref` to `to`, unconditionally: written here (git/loose-refs.ts) when the name is plain
-   * and the object is one this store wrote (or a loose one) (branches, refs restored at start); by the
+   * and the object is a loose one (or in a pack this store wrote) (branches, refs restored at start); by the
    * long-running update-ref otherwise. Experiment refs go through `setRefSoon`.
    */
   async setRef(ref: string, to: string): Promise<void> {

@@ -95,7 +95,7 @@ t.test('objects asked for within the window share one pack; one asked for twice 
 
 t.test('many commits in overlapping batches: each in place when commit resolves, readers right throughout, repacked, fsck content', async t => {
   const { dir, git } = await repo(t)
-  const s = await GitStore.open(dir)
+  const s = await GitStore.open(dir, { objects: 'packs' })
   t.teardown(async () => { await s.idle(); s.close() })
   const text = (i: number) => `DEPTH = ${i}\n${'# padding of a train.py\n'.repeat(50)}LR = ${i / 1000}\n`
   const seed = await s.commit({ files: { 'train.py': text(0) }, parents: [], message: 'seed', author: { name: 'a', email: 'a@x' } })
