@@ -121,7 +121,7 @@ export interface PackedObjectsOptions {
    * many milliseconds.
    */
   windowMs?: number
-  /** Packs written since the last repack that start one (`git repack -d --geometric=2`); 0: never. */
+  /** Packs written since the last repack that start one (`git repack -d -n --geometric=2`); 0: never. */
   repackAfter?: number
   /** The environment of the repack's git. */
   env?: Record<string, string>
@@ -155,7 +155,7 @@ const KNOWN_MAX = 200_000
  * packs, and a repack keeps one copy.
  *
  * Repacks: many small packs slow git's lookups (each pack's index is searched in turn), so after
- * `repackAfter` packs a `git repack -d -q -n --geometric=2` runs in the background, one at a time: it
+ * `repackAfter` packs a `git -c pack.window=0 repack -d -q -n --geometric=2` runs in the background, one at a time: it
  * rolls the small packs into one, keeping a geometric progression of sizes, and deletes the packs it
  * rolled up. It packs exactly the objects of the packs it rolls up, reachable or not: objects
  * written before their ref (a report's commit, whose ref comes after the transaction, and the
@@ -281,10 +281,13 @@ export class PackedObjects {
     this.packsSinceRepack = 0
     const started = Date.now()
     this.repack = new Promise<void>(resolve => {
-      // One thread for pack-objects: the coordinator's event loop keeps the other core. `-n`: no
+      // One thread for pack-objects: the coordinator's event loop keeps the other core. No delta
+      // search (`pack.window=0`): with it, the repacks of bench/coordinator/ops.ts cost git ~0.3 ms
+      // more a report (it shrinks the objects ~40 times: a maintenance `git gc` can do that later;
+      // loose objects had no deltas either). `-n`: no
       // update-server-info, which rewrote info/refs from every ref (thousands of experiment refs) at
       // each repack; nothing reads it (http/git.ts lists the packs and the campaign's ref itself).
-      const child = spawn('git', ['-c', 'pack.threads=1', 'repack', '-d', '-q', '-n', '--geometric=2'], { cwd: this.gitDir, env: this.opts.env, stdio: ['ignore', 'ignore', 'pipe'] })
+      const child = spawn('git', ['-c', 'pack.threads=1', '-c', 'pack.window=0', 'repack', '-d', '-q', '-n', '--geometric=2'], { cwd: this.gitDir, env: this.opts.env, stdio: ['ignore', 'ignore', 'pipe'] })
       let stderr = ''
       let ended = false
       child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })

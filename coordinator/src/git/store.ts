@@ -78,9 +78,10 @@ export interface GitStoreOptions {
   /**
    * How objects are written: `loose` (the default), three files a report, on the event loop
    * (git/objects.ts); `packs`, a pack per 2 ms window written by libuv's threads and repacked in the
-   * background (git/pack.ts). Measured in bench/coordinator/ops.ts, packs did not take the event
-   * loop's time per report down in the median and cost ~0.9 ms more of the process's CPU and ~0.5 ms
-   * more of git's (docs/PERFORMANCE.md, "Eighth pass"), so they are not the default.
+   * background (git/pack.ts). Measured in bench/coordinator/ops.ts, packs took 0.6-1.4 ms a report
+   * off the event loop while the disk was busy and nothing while it was quiet, and cost ~0.5 ms more
+   * of the process's CPU and ~0.5 ms more of git's in the median (docs/PERFORMANCE.md, "Eighth
+   * pass"): not the default until measured under the HTTP load, where a window holds several reports.
    */
   objects?: 'loose' | 'packs'
 }
