@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { openDb } from './db/open.ts'
-import { GitStore } from './git/store.ts'
+import { GitStore, type GitStoreOptions } from './git/store.ts'
 import { Bus } from './events/bus.ts'
 import { DEFAULT_SETTINGS, ProcessState, type Ctx, type Settings } from './context.ts'
 import { syncBranches } from './campaigns/campaigns.ts'
@@ -13,10 +13,10 @@ import { supersedeAll } from './review/verdicts.ts'
 import { MERGE_STEPS } from './units/merge.ts'
 
 /** Opens a coordinator's state in a data dir: `coordinator.db` (SQLite) and `git/` (the code). */
-export async function openCoordinator(dataDir: string, settings: Partial<Settings> = {}): Promise<Ctx & { reviewRunner: ReviewRunner; close(): void }> {
+export async function openCoordinator(dataDir: string, settings: Partial<Settings> = {}, gitOptions: GitStoreOptions = {}): Promise<Ctx & { reviewRunner: ReviewRunner; close(): void }> {
   await mkdir(dataDir, { recursive: true })
   const db = openDb(join(dataDir, 'coordinator.db'))
-  const git = await GitStore.open(join(dataDir, 'git'))
+  const git = await GitStore.open(join(dataDir, 'git'), gitOptions)
   const ctx: Ctx = { db, git, bus: new Bus(), dataDir, settings: { ...DEFAULT_SETTINGS, ...settings }, now: Date.now, state: new ProcessState() }
   await syncBranches(ctx)
   await restoreExperimentRefs(ctx)

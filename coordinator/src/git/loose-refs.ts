@@ -28,18 +28,20 @@ export function isSimpleRef(ref: string): boolean {
  * repository whose refs live in a reftable (git 2.45+, `<git dir>/reftable`) to update-ref.
  *
  * Only `write` checks what update-ref would: the ref name (isSimpleRef) and that the object is
- * there as a loose object (`objects/<2 hex>/<rest>`); an object git packed since is left to git.
+ * there: one this process wrote (GitStore's packs, git/pack.ts) or a loose object
+ * (`objects/<2 hex>/<rest>`); any other object is left to git.
  * Durability is update-ref's under git 2.39's defaults: no fsync (`core.fsync` leaves refs out).
  */
 export class LooseRefs {
   /** Folders known to exist (`refs/experiments`, `refs/heads`, …). */
   private readonly folders = new Set<string>()
 
-  constructor(private readonly gitDir: string) {}
+  /** `written`: whether this process wrote the object and it is in place (GitStore: in one of its packs). */
+  constructor(private readonly gitDir: string, private readonly written: (id: string) => boolean = () => false) {}
 
   /** Whether `write` can move this ref to this object (else: git's update-ref). */
   canWrite(ref: string, id: string): boolean {
-    return isSimpleRef(ref) && existsSync(join(this.gitDir, 'objects', id.slice(0, 2), id.slice(2)))
+    return isSimpleRef(ref) && (this.written(id) || existsSync(join(this.gitDir, 'objects', id.slice(0, 2), id.slice(2))))
   }
 
   /** Points `ref` at `id`, unconditionally. */

@@ -4,7 +4,8 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { catFileObject, GitPipe, lines, upTo } from './pipe.ts'
-import { LooseObjects, type ObjectFormat } from './objects.ts'
+import { LooseObjects, treeBody, type ObjectFormat } from './objects.ts'
+import { PackedObjects } from './pack.ts'
 import { LooseRefs } from './loose-refs.ts'
 import { RefBatch } from './ref-batch.ts'
 
@@ -64,6 +65,30 @@ const FILE_NAME = /^[A-Za-z0-9_.-]+$/
  */
 const REF_WINDOW_MS = 50
 
+/**
+ * How long objects asked for wait for others to share their pack (git/pack.ts). Creating a file
+ * costs ~0.55 ms of kernel time on this VM; with reports arriving at random, 400 a second, a 2 ms
+ * window wrote 0.65 packs a report instead of one per report (one turn of the event loop), 0.5 ms
+ * less CPU a report, for 0.2 ms more median latency (1.9 ms at 100 a second): docs/PERFORMANCE.md,
+ * "Eighth pass". A report's answer waits for the database's fdatasync as well.
+ */
+const PACK_WINDOW_MS = 2
+
+export interface GitStoreOptions {
+  /**
+   * How objects are written: `loose` (the default), three files a report, on the event loop
+   * (git/objects.ts); `packs`, a pack per 2 ms window written by libuv's threads and repacked in the
+   * background (git/pack.ts). Measured in bench/coordinator/ops.ts, packs took 0.6-1.4 ms a report
+   * off the event loop while the disk was busy and nothing while it was quiet, and cost ~0.5 ms more
+   * of the process's CPU and ~0.5 ms more of git's in the median (docs/PERFORMANCE.md, "Eighth
+   * pass"): not the default until measured under the HTTP load, where a window holds several reports.
+   */
+  objects?: 'loose' | 'packs'
+}
+
+/** Packs this store writes before a `git repack --geometric=2` rolls them up in the background. */
+const REPACK_AFTER = 50
+
 /** A ref move's two halves as git would take them: a name without white space, an object id. */
 function checkRefUpdate(ref: string, to: string): void {
   if (/\s/.test(ref) || !OBJECT_ID.test(to)) throw new Error(`bad ref update ${JSON.stringify(ref)} -> ${JSON.stringify(to)}`)
@@ -85,7 +110,7 @@ function objectId(id: string): string {
  * the winner's version). What a report or a merge needs goes through this process or
  * long-running plumbing processes (git/pipe.ts), never a git started per call: blobs, trees and
  * commits are written here as loose objects (git/objects.ts; a commit is the text `commit-tree`
- * would write), file contents come from `cat-file --batch`,
+ * would write) or, opened with `objects: 'packs'`, a pack per 2 ms window (git/pack.ts), file contents come from `cat-file --batch`,
  * diffs from `diff-tree --stdin` (a report's own patch is made without git: git/patch.ts), refs written here as loose refs (git/loose-refs.ts) or, for
  * the rest, through `update-ref --stdin`, and three-way merges from
  * `merge-tree --write-tree` run by a shell loop (git 2.39's `merge-tree --stdin` answers only at
@@ -93,7 +118,9 @@ function objectId(id: string): string {
  */
 export class GitStore {
   private readonly pipes: Record<'objects' | 'diffs' | 'refs' | 'merges', GitPipe>
-  private readonly objects: LooseObjects
+  private readonly loose: LooseObjects
+  /** Null unless the store was opened with `objects: 'packs'`. */
+  private readonly packs: PackedObjects | null
   /** Null where git keeps refs in a reftable, not in files. */
   private readonly looseRefs: LooseRefs | null
   /** Ends each answer of diff-tree and of the merge loop; random, so no file content can forge it. */
@@ -103,11 +130,12 @@ export class GitStore {
   /** Refs moved by `setRefSoon`, written together by update-ref. */
   private readonly refBatch: RefBatch
 
-  private constructor(readonly dir: string, private readonly git: SimpleGit, format: ObjectFormat) {
+  private constructor(readonly dir: string, private readonly git: SimpleGit, format: ObjectFormat, options: GitStoreOptions) {
     const env = gitEnv({})
     const git_ = (...args: string[]) => new GitPipe(dir, 'git', args, env)
-    this.objects = new LooseObjects(dir, format)
-    this.looseRefs = existsSync(join(dir, 'reftable')) ? null : new LooseRefs(dir)
+    this.loose = new LooseObjects(dir, format)
+    this.packs = options.objects === 'packs' ? new PackedObjects(dir, format, { windowMs: PACK_WINDOW_MS, repackAfter: REPACK_AFTER, env }) : null
+    this.looseRefs = existsSync(join(dir, 'reftable')) ? null : new LooseRefs(dir, id => this.packs?.has(id) ?? false)
     this.pipes = {
       objects: git_('cat-file', '--batch'),
       diffs: git_('diff-tree', '--stdin', '-p', '--always', `--format=${this.mark}%H`),
@@ -125,7 +153,7 @@ export class GitStore {
     })
   }
 
-  static async open(dir: string): Promise<GitStore> {
+  static async open(dir: string, options: GitStoreOptions = {}): Promise<GitStore> {
     await mkdir(dir, { recursive: true })
     const git = simpleGit({ baseDir: dir })
     if (!existsSync(join(dir, 'HEAD'))) {
@@ -137,7 +165,7 @@ export class GitStore {
     if (format !== 'sha1' && format !== 'sha256') throw new Error(`git repository ${dir} uses object format "${format}", which this store cannot write`)
     // Scratch files of earlier versions, which handed objects to hash-object through them.
     await rm(join(dir, 'arg-scratch'), { recursive: true, force: true })
-    return new GitStore(dir, git, format)
+    return new GitStore(dir, git, format, options)
   }
 
   /**
@@ -165,15 +193,30 @@ export class GitStore {
     const names = Object.keys(input.files).sort()
     for (const name of names) if (!FILE_NAME.test(name) || name.startsWith('.')) throw new Error(`refusing file name ${JSON.stringify(name)}`)
     input.parents.forEach(objectId)
-    const tree = this.objects.tree(names.map(name => ({ name, id: this.objects.blob(input.files[name]) })))
     // Exactly what `git commit-tree -m` writes (a message ends with a newline), with an author git
     // accepts whatever the contributor is called (gitAuthor).
     const when = `${Math.floor((input.date ?? Date.now()) / 1000)} +0000`
     const author = gitAuthor(input.author)
     const message = input.message.endsWith('\n') ? input.message : `${input.message}\n`
-    const text = `tree ${tree}\n${input.parents.map(p => `parent ${p}\n`).join('')}author ${author.name} <${author.email}> ${when}\n` +
+    const text = (tree: string) => `tree ${tree}\n${input.parents.map(p => `parent ${p}\n`).join('')}author ${author.name} <${author.email}> ${when}\n` +
       `committer autoresearch-grid <coordinator@autoresearch-grid.local> ${when}\n\n${message}`
-    return this.objects.commit(text)
+    if (!this.packs) return this.loose.commit(text(this.loose.tree(names.map(name => ({ name, id: this.loose.blob(input.files[name]) })))))
+    const blobs = names.map(name => this.packs!.add('blob', Buffer.from(input.files[name])))
+    const tree = this.packs.add('tree', treeBody(names.map((name, i) => ({ name, id: blobs[i].id }))))
+    const commit = this.packs.add('commit', Buffer.from(text(tree.id)))
+    // Written in the pack of this window (or one already on its way): in place when this resolves.
+    await Promise.all([...blobs, tree, commit].map(o => o.written))
+    return commit.id
+  }
+
+  /** Resolves when every object asked for is in place and no repack is running (tests, benchmarks). */
+  async idle(): Promise<void> {
+    await this.packs?.idle()
+  }
+
+  /** Packs written and repacks ended since this store was opened, and whether one runs now. */
+  packStats(): { packsWritten: number; repacks: number; repacking: boolean } {
+    return { packsWritten: this.packs?.packsWritten ?? 0, repacks: this.packs?.repacks ?? 0, repacking: this.packs?.repacking ?? false }
   }
 
   /**
@@ -204,7 +247,7 @@ export class GitStore {
 
   /**
    * Moves `ref` to `to`, unconditionally: written here (git/loose-refs.ts) when the name is plain
-   * and the object is a loose one of this store (branches, refs restored at start); by the
+   * and the object is a loose one (or in a pack this store wrote) (branches, refs restored at start); by the
    * long-running update-ref otherwise. Experiment refs go through `setRefSoon`.
    */
   async setRef(ref: string, to: string): Promise<void> {
