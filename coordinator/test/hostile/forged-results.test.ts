@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import type { AssignmentEvent, WorkUnit } from '@autoresearch-grid/shared'
 import { createCampaign } from '../../src/campaigns/campaigns.ts'
 import { CPU, joinWorkers, report, SEED_TRAIN_PY, startCoordinator, wsClient } from '../helpers.ts'
+import { ignoreCancelled } from './drive.ts'
 
 // DESIGN §7 and §11: results from untrusted workers count only when reproduced. A worker that
 // claims a huge improvement it did not make must never move the branch on its own word.
@@ -32,8 +33,8 @@ async function play(workers: Worker[], mallory: Worker, until: (claim: string) =
       else if (unit.kind === 'explore' || unit.kind === 'rebase') r = report(unit, 1.6, edit)
       else r = report(unit, honest())
       if (w === mallory && unit.kind === 'verify' && unit.source['train.py'] === FORGED) ownVerifications++
-      const reply = await w.api.worker.report.mutate({ workerId: w.workerId, report: r })
-      if (w === mallory && r.source['train.py'] === FORGED && !claim) claim = reply.experimentId
+      const reply = await w.api.worker.report.mutate({ workerId: w.workerId, report: r }).catch(ignoreCancelled)
+      if (reply && w === mallory && r.source['train.py'] === FORGED && !claim) claim = reply.experimentId
     }
   }
   return { claim: claim!, ownVerifications }
