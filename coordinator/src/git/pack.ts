@@ -3,8 +3,25 @@ import { spawn } from 'node:child_process'
 import { unlink } from 'node:fs/promises'
 import fs, { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { crc32, deflateSync } from 'node:zlib'
+import * as zlib from 'node:zlib'
 import { deflateOptions, objectBytes, objectId, type ObjectFormat, type ObjectType } from './objects.ts'
+
+/**
+ * CRC-32 (the zlib polynomial, as the pack index wants it): Node's own where it has one (20.15 and
+ * later), else a table here. A namespace import, so a Node without `zlib.crc32` still loads this
+ * module (a named import of a missing export fails the coordinator's start, packs or not).
+ */
+const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
+  let c = n
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1
+  return c >>> 0
+})
+export function tableCrc32(data: Buffer, value = 0): number {
+  let c = (value ^ 0xffffffff) >>> 0
+  for (const byte of data) c = CRC_TABLE[(c ^ byte) & 0xff] ^ (c >>> 8)
+  return (c ^ 0xffffffff) >>> 0
+}
+const crc32: (data: Buffer, value?: number) => number = (zlib as { crc32?: (d: Buffer, v?: number) => number }).crc32 ?? tableCrc32
 
 /** gitformat-pack(5): the 3-bit object type of a pack entry's header. */
 const PACK_TYPE: Record<ObjectType, number> = { commit: 1, tree: 2, blob: 3 }
@@ -52,7 +69,7 @@ export function buildPack(format: ObjectFormat, entries: PackEntry[]): { name: s
   const placed: { id: Buffer; crc: number; offset: number }[] = []
   for (const e of entries) {
     const head = entryHeader(e.type, e.body.length)
-    const data = deflateSync(e.body, deflateOptions(e.body.length))
+    const data = zlib.deflateSync(e.body, deflateOptions(e.body.length))
     placed.push({ id: Buffer.from(e.id, 'hex'), crc: crc32(data, crc32(head)), offset })
     parts.push(head, data)
     offset += head.length + data.length

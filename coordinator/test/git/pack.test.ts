@@ -6,7 +6,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { GitStore } from '../../src/git/store.ts'
 import { objectBytes, objectId, treeBody, type ObjectFormat, type ObjectType } from '../../src/git/objects.ts'
-import { buildPack, PackedObjects, type PackEntry } from '../../src/git/pack.ts'
+import { buildPack, PackedObjects, tableCrc32, type PackEntry } from '../../src/git/pack.ts'
+import * as zlib from 'node:zlib'
+import { randomBytes } from 'node:crypto'
 
 // The store writes its objects as packs (git/pack.ts), not through git: these tests hold the packs
 // and their indexes against git's own index-pack, verify-pack, cat-file and fsck --strict.
@@ -167,4 +169,15 @@ t.test('many commits in overlapping batches: each in place when commit resolves,
   t.match(git(['cat-file', '-p', m.commit]), new RegExp(`^parent ${seed}$[\\s\\S]*\\n\\ntry ${m.i}\\n$`, 'm'), 'a commit reads back with its parent and message')
   git(['fsck', '--strict'])
   t.pass('fsck --strict is content after the repacks')
+})
+
+t.test('the CRC-32 of a Node without zlib.crc32 is zlib\'s, chained as the index uses it', async t => {
+  const native = (zlib as { crc32?: (d: Buffer, v?: number) => number }).crc32
+  t.equal(tableCrc32(Buffer.from('123456789')), 0xcbf43926, 'the check value of CRC-32/ISO-HDLC')
+  if (!native) return
+  for (const n of [2, 7, 1000, 65537]) {
+    const a = randomBytes(n)
+    const b = randomBytes(n >> 1)
+    t.equal(tableCrc32(b, tableCrc32(a)), native(b, native(a)), `${n} bytes, then ${n >> 1}`)
+  }
 })
