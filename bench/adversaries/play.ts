@@ -28,7 +28,7 @@ export interface Scenario {
   /** Reports to collect in all, honest and hostile. */
   units: number
   seed: number
-  /** The campaign's noise policy (absent: the default, `fixed`). */
+  /** The campaign's noise policy (absent: the campaign spec's default, `parallel` since session 15). */
   policy?: RatchetPolicy
   /** Hostile contributors join once the honest ones reported this many units (the campaign is under way). */
   hostileAfter?: number
