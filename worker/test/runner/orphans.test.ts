@@ -189,10 +189,15 @@ for (const [how, sandboxed] of stops) {
     t.teardown(() => { worker.kill('SIGKILL') })
     let output = ''
     worker.all!.on('data', (b: Buffer) => { output += String(b) })
+    // The warm start's interpreter has imported torch and reads its standard input (a socket from
+    // node) for the turn.
     const warmWaiting = () => naming([runs[1]]).some(pid => {
-      try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('warm_start.py') } catch { return false }
+      try {
+        const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')
+        return /python/.test(argv[0]) && argv[1]?.endsWith('warm_start.py') && /pipe_read|unix_stream_read/.test(readFileSync(`/proc/${pid}/wchan`, 'utf8'))
+      } catch { return false }
     })
-    await until('the gated run to wait for its data, and the warm start to run', () => /ready for the training data/.test(output) && warmWaiting(),
+    await until('the gated run to wait for its data, and the warm start for its turn', () => /ready for the training data/.test(output) && warmWaiting(),
       { describe: () => output })
     t.pass('a run waits on its gate, the next one waits for its turn')
     worker.kill(how === 'exception' ? 'SIGUSR2' : how)
