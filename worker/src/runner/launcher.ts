@@ -3,7 +3,7 @@
  * runner's `process.on('exit')` hook (process-group.ts) cannot run when the worker is killed with
  * SIGKILL or by the OOM killer; without the launcher, train.py would go on holding the
  * volunteer's GPU as an orphan. The launcher is the leader of the trainer's process group and its
- * parent: when the worker dies it kills the whole group (train.py, an `unshare` around it,
+ * parent: when the worker dies it kills the whole group (train.py, bwrap and the sandbox's PID 1,
  * whatever train.py started). On Linux the kernel tells it at once (prctl PR_SET_PDEATHSIG);
  * elsewhere it notices within a fifth of a second that its parent changed.
  *
@@ -30,6 +30,13 @@ if sys.platform.startswith("linux"):
         pass
 if os.getppid() != worker:  # the worker died before the kernel was told
     kill_group()
+# A session of our own, with no terminal (the runner starts us detached: then we lead it already).
+# Everything the trainer starts stays in it and in our group: bwrap runs without --new-session.
+if os.getsid(0) != os.getpid():
+    try:
+        os.setsid()
+    except OSError:
+        pass
 
 # The runner signals the whole group: the trainer gets its SIGTERM; the launcher waits to report.
 for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -47,6 +54,18 @@ if pid == 0:
                 ctypes.CDLL(None, use_errno=True).syscall(nr, 1, None)  # KEYCTL_JOIN_SESSION_KEYRING
         except (OSError, AttributeError):
             pass
+    # Only standard input and output go on: a descriptor the worker inherited from whatever started
+    # it (a pipe of a CI harness was seen at fd 251 in train.py) is not the trainer's to hold.
+    try:
+        fds = [int(fd) for fd in os.listdir("/proc/self/fd")]
+    except OSError:
+        fds = range(3, 1024)
+    for fd in fds:
+        if fd > 2:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
     try:
         os.execvp(argv[0], argv)
     except OSError as e:

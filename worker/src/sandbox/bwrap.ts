@@ -5,7 +5,8 @@
  * Inside: the system, Python and its packages read-only at their own paths; an empty private HOME
  * and /tmp; exactly the mounts the run asks for (its run folder writable, its data read-only); the
  * GPU's device nodes; fresh user, PID, network, IPC, UTS and cgroup namespaces (no network at all,
- * and nothing outlives PID 1); no capabilities; a new session (no terminal injection); the
+ * and nothing outlives PID 1); no capabilities; the launcher's session, which has no terminal
+ * (launcher.ts: no terminal injection), and its process group (below); the
  * environment given here and nothing else. Not inside: the worker's state, spool, workspaces,
  * tokens, the checkout, HOME, /etc beyond the loader's files, other units' folders.
  */
@@ -67,9 +68,15 @@ export interface SandboxRequest {
 
 /** bwrap's command line for one request: `[bwrap, ...flags, '--', ...command]`. */
 export function bwrapCommand(host: HostLayout, req: SandboxRequest): string[] {
+  // No --new-session: bwrap calls setsid() in the sandbox's PID 1 late in its set-up, and sets that
+  // process's parent-death signal only after it forked the command. A kill of the launcher's group
+  // in between (a worker stopped as a run starts) killed the outer bwrap and left PID 1 in a session
+  // of its own, reparented to init with no death signal: the sandbox ran on for an hour
+  // (docs/RELIABILITY.md, "Worker side: trainer orphans"). In the launcher's group, PID 1 dies with
+  // the group, and the kernel ends the namespace with it. The launcher's session has no terminal.
   const args: string[] = [
     host.bwrap,
-    '--unshare-all', '--unshare-user', '--die-with-parent', '--new-session', '--cap-drop', 'ALL',
+    '--unshare-all', '--unshare-user', '--die-with-parent', '--cap-drop', 'ALL',
     '--uid', String(host.uid), '--gid', String(host.gid), '--hostname', 'sandbox',
   ]
   for (const dir of host.system) args.push('--ro-bind', dir, dir)
