@@ -42,6 +42,8 @@ export interface ClientStats {
   workersWithUnit: number
   units: number
   idleEvents: number
+  /** Units the coordinator took back while they ran (`cancel`: their candidate was closed). */
+  cancelled: number
   bestChanged: number
   heartbeats: number
   errors: Record<string, number>
@@ -77,7 +79,7 @@ function send(m: FromClient): void {
 async function run(cfg: ClientConfig, go: Promise<void>, stopped: Promise<void>): Promise<ClientStats> {
   // Each client process is reproducible given its seed.
   const random = createRng(cfg.seed).next
-  const stats: ClientStats = { connected: 0, connectMs: [], helloFailures: 0, acks: [], firstUnit: [], nextUnit: [], workersWithUnit: 0, units: 0, idleEvents: 0, bestChanged: 0, heartbeats: 0, errors: {} }
+  const stats: ClientStats = { connected: 0, connectMs: [], helloFailures: 0, acks: [], firstUnit: [], nextUnit: [], workersWithUnit: 0, units: 0, idleEvents: 0, cancelled: 0, bestChanged: 0, heartbeats: 0, errors: {} }
   const fail = (what: string, err: unknown) => {
     // Calls cut off by the stop itself (their sockets close under them) are not failures.
     if (stopping) return
@@ -103,7 +105,9 @@ async function run(cfg: ClientConfig, go: Promise<void>, stopped: Promise<void>)
     }
     w.held = null
     waitForUnit(w, false)
-    const p = w.api.worker.report.mutate({ workerId: w.workerId, report: r }).then(() => { stats.acks.push(Date.now()) }, err => fail('report', err))
+    // A report that crossed its unit's `cancel` on the wire is refused as cancelled: no failure.
+    const p = w.api.worker.report.mutate({ workerId: w.workerId, report: r }).then(() => { stats.acks.push(Date.now()) },
+      err => (/^work unit "[^"]+" was cancelled/.test((err as Error).message) ? stats.cancelled++ : fail('report', err)))
     pendingReports.add(p)
     void p.finally(() => pendingReports.delete(p))
   }
@@ -114,6 +118,16 @@ async function run(cfg: ClientConfig, go: Promise<void>, stopped: Promise<void>)
   const onEvent = (w: SimWorker, e: AssignmentEvent) => {
     if (e.type === 'idle') stats.idleEvents++
     if (e.type === 'bestChanged') stats.bestChanged++
+    // As the real worker (loop/held.ts): a cancelled unit's run stops, unreported, and the worker
+    // waits for its next unit, which the coordinator sends for the room freed.
+    if (e.type === 'cancel' && w.held?.id === e.unitId && !stopping) {
+      stats.cancelled++
+      if (w.training) clearTimeout(w.training)
+      w.training = null
+      w.held = null
+      waitForUnit(w, false)
+      return
+    }
     if (e.type !== 'unit' || stopping) return
     stats.units++
     if (e.unit.sourceHash) {
