@@ -27,7 +27,7 @@ export async function startCoordinator(settings: Partial<Settings> = {}, dataDir
      * A campaign; by default the single-run ratchet (one baseline, no verification) unless `noise`
      * says otherwise, under the `fixed` policy unless `noise.policy` names another: these tests
      * script the fixed rule's steps (a verification, then a verdict). Campaigns made through the
-     * CLI (the e2e suites, the dashboard's) get the production default, `parallel`.
+     * CLI (two-workers, campaign-data, `npm start`) get the production default, `parallel`.
      */
     campaign: (name = 'demo', noise: Record<string, unknown> = { replications: 0, baselineRuns: 1 }) =>
       createCampaign(app, { name, seed: { 'train.py': SEED_TRAIN_PY }, spec: { budgetSeconds: 10, profile: 'cpu-tiny', noise: { policy: 'fixed', ...noise } } }),
