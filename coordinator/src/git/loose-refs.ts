@@ -1,4 +1,4 @@
-import { closeSync, existsSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 
 /**
@@ -72,4 +72,41 @@ export class LooseRefs {
       throw err
     }
   }
+}
+
+/**
+ * The ref lock files (`refs/**\/*.lock`, `packed-refs.lock`, `HEAD.lock`) a crashed process left in
+ * a store only this coordinator writes: removed when it opens the store, or the first ref it moves
+ * (the branch, at start) is refused and the coordinator cannot start after a kill -9 that came
+ * while a ref was being written (coordinator/test/faults/kill-coordinator.test.ts found it). A lock
+ * younger than `settleMs` may still belong to a git process of the crashed coordinator that is
+ * ending (it removes its own locks when its input closes): it is given that long to go first.
+ * Returns the locks removed.
+ */
+export async function removeStaleLocks(gitDir: string, settleMs = 2000, now = Date.now): Promise<string[]> {
+  const found: string[] = []
+  for (const f of ['packed-refs.lock', 'HEAD.lock']) if (existsSync(join(gitDir, f))) found.push(join(gitDir, f))
+  if (existsSync(join(gitDir, 'refs'))) {
+    for (const e of readdirSync(join(gitDir, 'refs'), { recursive: true, withFileTypes: true })) {
+      if (e.isFile() && e.name.endsWith('.lock')) found.push(join(e.parentPath ?? (e as unknown as { path: string }).path, e.name))
+    }
+  }
+  const removed: string[] = []
+  for (const lock of found) {
+    for (;;) {
+      let age: number
+      try {
+        age = now() - statSync(lock).mtimeMs
+      } catch {
+        break // gone: its owner finished
+      }
+      if (age >= settleMs) {
+        rmSync(lock, { force: true })
+        removed.push(lock)
+        break
+      }
+      await new Promise(r => setTimeout(r, 100))
+    }
+  }
+  return removed
 }

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto'
 import { catFileObject, GitPipe, lines, upTo } from './pipe.ts'
 import { LooseObjects, treeBody, type ObjectFormat } from './objects.ts'
 import { PackedObjects } from './pack.ts'
-import { LooseRefs } from './loose-refs.ts'
+import { LooseRefs, removeStaleLocks } from './loose-refs.ts'
 import { RefBatch } from './ref-batch.ts'
 
 /**
@@ -165,6 +165,7 @@ export class GitStore {
     if (format !== 'sha1' && format !== 'sha256') throw new Error(`git repository ${dir} uses object format "${format}", which this store cannot write`)
     // Scratch files of earlier versions, which handed objects to hash-object through them.
     await rm(join(dir, 'arg-scratch'), { recursive: true, force: true })
+    for (const lock of await removeStaleLocks(dir)) console.error(`git store: removed ${lock}, left by a process that crashed while moving a ref`)
     return new GitStore(dir, git, format, options)
   }
 

@@ -1,11 +1,11 @@
 import t from 'tap'
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { GitStore } from '../../src/git/store.ts'
-import { isSimpleRef, LooseRefs } from '../../src/git/loose-refs.ts'
+import { isSimpleRef, LooseRefs, removeStaleLocks } from '../../src/git/loose-refs.ts'
 
 // The store writes plain refs itself (git/loose-refs.ts), not through update-ref: these tests hold
 // what it writes against git's own for-each-ref, rev-parse, update-ref and fsck.
@@ -89,4 +89,25 @@ t.test('only plain ref names are written here', async t => {
   for (const ok of ['refs/experiments/e_1-x', 'refs/heads/autoresearch/demo', 'refs/heads/v1.2']) t.ok(isSimpleRef(ok), ok)
   for (const bad of ['HEAD', 'refs', 'refs/', 'refs//x', 'refs/../x', 'refs/x..y', 'refs/.hidden', 'refs/x.lock', 'refs/x.', 'refs/a b', 'refs/a@{1}', '/refs/x', 'refs/x/'])
     t.notOk(isSimpleRef(bad), bad)
+})
+
+t.test('a ref lock a crashed process left is removed when the store opens, so the branch can move again', async t => {
+  const { dir, git, store, commit } = await repo(t)
+  const a = await commit('a\n')
+  const b = await commit('b\n')
+  await store.setRef('refs/heads/autoresearch/demo', a)
+  store.close()
+  const lock = join(dir, 'refs/heads/autoresearch/demo.lock')
+  writeFileSync(lock, `${b}\n`)
+  const old = new Date(Date.now() - 60_000)
+  utimesSync(lock, old, old)
+  const young = join(dir, 'refs/heads/other.lock')
+  writeFileSync(young, `${b}\n`)
+  setTimeout(() => rmSync(young, { force: true }), 300) // a git process of the crashed one, ending
+  const reopened = await GitStore.open(dir)
+  t.teardown(() => reopened.close())
+  t.notOk(existsSync(lock), 'the stale lock is gone')
+  await reopened.setRef('refs/heads/autoresearch/demo', b)
+  t.equal(git(['rev-parse', 'refs/heads/autoresearch/demo']).trim(), b, 'and the branch moves')
+  t.same(await removeStaleLocks(dir), [], 'nothing else was left')
 })
