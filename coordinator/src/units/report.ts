@@ -203,12 +203,6 @@ function recordRun(tx: Writer, worker: Worker, unit: Unit, c: Campaign, r: Repor
   }
   const measured = { campaign: c.name, cls: worker.hardwareClass, valBpb: exp.valBpb!, experiment: run.id, worker: worker.id, kind: unit.kind, seconds: r.metrics!.training_seconds }
   q(tx).measure.run({ ...measured, commit: run.commit })
-  // A verification of a candidate merged meanwhile measured the branch commit's code too (merge.ts
-  // commitMerge copies the runs a candidate had when it merged onto the commit it made): it counts
-  // as a run of that commit, a parent run for the candidates on the new best, as if it had come
-  // before the merge. Either this transaction or the merge's sees the run, never both.
-  const merged = unit.kind === 'verify' && unit.targetExperiment ? q(tx).mergedAs.get({ id: unit.targetExperiment }) : undefined
-  if (merged) q(tx).measure.run({ ...measured, commit: merged.commit })
   out.decided = []
   if (!run.measuring) settle(tx, campaign, [exp], run.now, out)
   else {
@@ -216,6 +210,13 @@ function recordRun(tx: Writer, worker: Worker, unit: Unit, c: Campaign, r: Repor
     const waiting = unit.kind === 'verify'
       ? verified(tx, unit, worker.hardwareClass)
       : q(tx).awaitingBaseline.all({ campaign: c.name, commit: run.commit, cls: worker.hardwareClass })
+    // A verification of a candidate merged meanwhile (no longer pending, so only then asked) measured
+    // the branch commit's code too (merge.ts commitMerge copies the runs a candidate had when it
+    // merged onto the commit it made): it counts as a run of that commit, a parent run for the
+    // candidates on the new best, as if it had come before the merge. Either this transaction or the
+    // merge's sees the run, never both.
+    const merged = unit.kind === 'verify' && waiting.length === 0 && unit.targetExperiment ? q(tx).mergedAs.get({ id: unit.targetExperiment }) : undefined
+    if (merged) q(tx).measure.run({ ...measured, commit: merged.commit })
     settle(tx, campaign, waiting, run.now, out)
     out.decided.unshift({ id: run.id, status: exp.status })
   }
