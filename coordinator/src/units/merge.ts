@@ -72,9 +72,12 @@ export async function commitMerge(ctx: Ctx, job: MergeJob, approval: Approval): 
   ctx.bus.emit({ type: 'best-changed', campaign: c.name, commit, valBpb: ev.candidateMean })
 }
 
+/** Why a candidate gone stale has its running verifications stopped, under its campaign's policy (null: they run on). */
+const staleClosing = (ctx: Ctx, exp: Experiment): string | null => closingReason('stale', getCampaign(ctx, exp.campaign)!.spec.noise.policy)
+
 /** A candidate accepted but not merged, the best having moved: the stale way, as a stale decision goes (judge.ts applyDecision). */
 async function markStale(ctx: Ctx, exp: Experiment, why: string): Promise<void> {
-  const closing = closingReason('stale', getCampaign(ctx, exp.campaign)!.spec.noise.policy)
+  const closing = staleClosing(ctx, exp)
   const cancelled = ctx.db.transaction(tx => {
     tx.update(experiments).set({ status: 'stale', decision: `stale: ${why}` }).where(eq(experiments.id, exp.id)).run()
     return closing ? cancelRunningVerifications(tx, exp.campaign, exp, closing, ctx.now()) : []
@@ -173,7 +176,7 @@ export function staleWithoutFollowUp(ctx: Pick<Ctx, 'db'>): Experiment[] {
 export const MERGE_STEPS: MergeSteps = {
   commit: commitMerge,
   stale: async (ctx, exp) => {
-    stopRunning(ctx, exp, closingReason('stale', getCampaign(ctx, exp.campaign)!.spec.noise.policy))
+    stopRunning(ctx, exp, staleClosing(ctx, exp))
     await mergeStale(ctx, exp)
   },
   closed: (ctx, exp, why) => stopRunning(ctx, exp, why),
