@@ -3,7 +3,7 @@
  * this machine, for each N, and one table.
  *   npx tsx bench/coordinator/run.ts [--workers 1000,5000,10000] [--seconds 60] [--rate 600] [--write-docs]
  * --rate is the report rate the workers offer together (each trains N / rate seconds on average);
- * --cpu-prof DIR writes a V8 CPU profile of each coordinator run there; --write-docs puts the
+ * --cpu-prof DIR writes a V8 CPU profile of each coordinator run there; --node-arg X (repeatable) starts the coordinator's node with X; --write-docs puts the
  * command, the machine, the table and the goals into docs/PERFORMANCE.md (between its markers).
  */
 import { execFileSync } from 'node:child_process'
@@ -22,6 +22,7 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '60' },
     rate: { type: 'string', default: '600' },
     'cpu-prof': { type: 'string' },
+    'node-arg': { type: 'string', multiple: true, default: [] },
     quiet: { type: 'boolean', default: false },
     'connect-timeout': { type: 'string', default: '180' },
     'write-docs': { type: 'boolean', default: false },
@@ -43,7 +44,7 @@ const log = (line: string) => { if (!values.quiet) console.error(`  ${line}`) }
 const results: LoadResult[] = []
 for (const workers of sizes) {
   console.error(`# ${workers} workers, ${seconds} s window, ${rate} reports/s offered`)
-  const r = await runLoad({ workers, seconds, rate, log, connectTimeoutSeconds: Number(values['connect-timeout']), nodeArgs: values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : [] })
+  const r = await runLoad({ workers, seconds, rate, log, connectTimeoutSeconds: Number(values['connect-timeout']), nodeArgs: [...values['node-arg']!, ...(values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : [])] })
   results.push(r)
   log(`experiments ${JSON.stringify(r.experiments)}, merges ${r.merges}, queued units at most ${r.queuedMax}, heartbeats ${fmt(r.heartbeatsPerSecond)}/s, coordinator CPU before the first report ${fmt(r.quietCpuPercent)} %, clients used ${fmt(r.clientCpuPercent)} % CPU, ` +
     `load average before the run ${fmt(r.loadBefore, 1)}`)
