@@ -138,7 +138,7 @@ export interface GridResult {
   overclaiming: string[]
   /** Runs of other classes' baselines than the class of the merged candidate. */
   merges: { trueEffect: number }[]
-  ideas: { sigmas: number; outcome: Idea['outcome']; last?: string; verifies: number; moved: number; hops: number; trace?: string[] }[]
+  ideas: { sigmas: number; /** The effect at the end, in bpb (carried changes may have changed on the way). */ effect: number; outcome: Idea['outcome']; last?: string; verifies: number; moved: number; hops: number; trace?: string[] }[]
   gain: number
 }
 
@@ -264,7 +264,7 @@ class Grid {
       staleRuns: this.out.staleRuns, staleRunsDropped: this.out.staleRunsDropped, screenedClaims: this.screened.size, screenedStale: this.out.screenedStale, lateRuns: this.out.lateRuns, lateRunsMoved: this.out.lateRunsMoved, lateRunsWasted: this.out.lateRunsWasted, cancelledRuns: this.out.cancelledRuns, cancelledSeconds: this.out.cancelledSeconds,
       unreproducedClaims: this.unreproducedClaims, claimsBy: this.claimsBy, ...this.biasRules(),
       suspects: this.suspects(), suspectsWaiting: [...this.candidates.values()].filter(c => c.pending && this.suspects().includes(c.author)).length,
-      merges: this.merges, ideas: this.ideas.map(i => ({ sigmas: i.sigmas, outcome: i.outcome, last: i.last, verifies: i.verifies, moved: i.moved, hops: i.hops, trace: i.trace })), gain,
+      merges: this.merges, ideas: this.ideas.map(i => ({ sigmas: i.sigmas, effect: i.effect, outcome: i.outcome, last: i.last, verifies: i.verifies, moved: i.moved, hops: i.hops, trace: i.trace })), gain,
     }
   }
 
@@ -425,7 +425,7 @@ class Grid {
     const parentRuns = (cls = o.cls) => this.parentRuns(o, cls).filter(r => r.contributorId !== without)
     const elsewhere = this.pooled && this.cfg.carryFromOrigin === 'every-class' ? this.w.sigmas.map((_, k) => k).filter(k => k !== o.cls)
       .map(k => ({ hardwareClass: CLASS(k), samples: samplesOn(k), parentRuns: parentRuns(k), sigma: this.sigma(k) })).filter(k => k.samples.length > 0) : []
-    return carriedFrom(samplesOn(o.cls), parentRuns(), this.sigma(o.cls), authors, further, seq.carryWeight, seq.wildSigmas, elsewhere)
+    return carriedFrom(samplesOn(o.cls), parentRuns(), this.sigma(o.cls), authors, further, seq, elsewhere)
   }
 
   judge(c: Candidate): void {

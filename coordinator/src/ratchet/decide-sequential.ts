@@ -39,8 +39,8 @@ export function judgeSequential(input: RatchetInput, m: Measured): Decision {
   const carried = candidate.carried
   const others = (s: CandidateSample) => !m.authors.has(s.contributorId)
   const cut = seq.wildSigmas
-  const all = pooled(withCarried(used, m.parentSamples, sigma, aboveCap ? carried?.independent : carried?.all, seq.carryWeight, cut), m.elsewhere, sigma, aboveCap ? others : () => true, () => true, cut)
-  const independent = pooled(withCarried(m.independent, m.parentSamples, sigma, carried?.independent, seq.carryWeight, cut), m.elsewhere, sigma, others, () => true, cut)
+  const all = withCarried(used, m.parentSamples, sigma, aboveCap ? carried?.independent : carried?.all, seq, m.elsewhere, aboveCap ? others : () => true, () => true)
+  const independent = withCarried(m.independent, m.parentSamples, sigma, carried?.independent, seq, m.elsewhere, others, () => true)
   // The parent's runs on every class the verdict pools: whose they are goes with a carried change.
   const parentRunsEverywhere = () => [...m.parentRuns, ...m.elsewhere.flatMap(k => k.parentRuns)]
   // Every other contributor's run of C, on any class the verdict pools: the guards' witnesses.
@@ -115,14 +115,19 @@ export function sequentialSettingsOf(policy: RatchetPolicy | undefined, override
 }
 
 /**
- * The estimate of a set of runs against the parent's, combined with carried evidence (weighted);
- * parent runs further than `cutoff`·σ from their median left out, and each candidate run counted at
- * most `cutoff`·σ from the parent's mean (wildSigmas).
+ * The estimate of a set of runs against the parent's (wild runs tamed, `cutoff`·σ), pooled over the
+ * other classes' runs `keep` and `keepParent` let through, then combined with carried evidence
+ * weighted by `carryWeight`. Under `carryCheckZ` the carried evidence is left out when the runs on
+ * this parent are worse than it by more than that many standard errors: the change no longer does
+ * here what it did on its old parent (something merged meanwhile changed it).
  */
-function withCarried(runs: readonly CandidateSample[], parentRuns: readonly number[], sigma: number, carried: EffectEstimate | null | undefined, weight: number, cutoff: number): EffectEstimate | undefined {
-  const own = tamedEstimate(runs, parentRuns, sigma, cutoff)
-  const prior = carried ? discounted(carried, weight) : undefined
-  return own && prior ? combine(own, prior) : own ?? prior
+function withCarried(runs: readonly CandidateSample[], parentRuns: readonly number[], sigma: number, carried: EffectEstimate | null | undefined,
+  seq: SequentialSettings, elsewhere: readonly ClassRuns[], keep: (s: CandidateSample) => boolean, keepParent: (r: ParentRun) => boolean): EffectEstimate | undefined {
+  const own = pooled(tamedEstimate(runs, parentRuns, sigma, seq.wildSigmas), elsewhere, sigma, keep, keepParent, seq.wildSigmas)
+  const prior = carried ? discounted(carried, seq.carryWeight) : undefined
+  if (!own || !prior) return own ?? prior
+  const contradicts = seq.carryCheckZ > 0 && own.delta - prior.delta > seq.carryCheckZ * Math.sqrt(own.variance + prior.variance)
+  return contradicts ? own : combine(own, prior)
 }
 
 /**
@@ -170,16 +175,15 @@ function pooled(own: EffectEstimate | undefined, elsewhere: readonly ClassRuns[]
  * class the origin passes on what it carried, unchanged.
  */
 export function carriedFrom(runs: readonly CandidateSample[], parentRuns: readonly ParentRun[], sigma: number, authors: ReadonlySet<string>,
-  carried: CarriedEvidence | undefined, weight: number = DEFAULT_SEQUENTIAL.carryWeight, cutoff: number = DEFAULT_SEQUENTIAL.wildSigmas,
-  elsewhere: readonly ClassRuns[] = []): CarriedEvidence | undefined {
+  carried: CarriedEvidence | undefined, seq: SequentialSettings = DEFAULT_SEQUENTIAL, elsewhere: readonly ClassRuns[] = []): CarriedEvidence | undefined {
   if (!runs.length || !parentRuns.length) return carried
   const parent = parentRuns.map(r => r.valBpb)
   const others = (s: CandidateSample) => !authors.has(s.contributorId)
   // Under `pooled` and `parallel` the origin's runs on the other approved classes go with it too,
   // each against the origin's parent there, as its own verdict pooled them.
   const independentRuns = [...runs.filter(others), ...elsewhere.flatMap(k => k.samples.filter(others))]
-  const independent = pooled(withCarried(runs.filter(others), parent, sigma, carried?.independent, weight, cutoff), elsewhere, sigma, others, () => true, cutoff)
-  const all = pooled(withCarried(runs, parent, sigma, carried?.all, weight, cutoff), elsewhere, sigma, () => true, () => true, cutoff)
+  const independent = withCarried(runs.filter(others), parent, sigma, carried?.independent, seq, elsewhere, others, () => true)
+  const all = withCarried(runs, parent, sigma, carried?.all, seq, elsewhere, () => true, () => true)
   return carryOf(all, independent, independentRuns, [...parentRuns, ...elsewhere.flatMap(k => k.parentRuns)], carried)
 }
 
@@ -238,8 +242,8 @@ function guards(input: RatchetInput, m: Measured, witnessed: Measured, independe
       : input.candidate.carriedWithout ? input.candidate.carriedWithout(k)?.independent ?? undefined
       : !carried.contributorIds.includes(k) && !carried.parentContributorIds.includes(k) ? carried.independent : undefined
     // On the other classes a parent left with none of its runs drops out of the pool, rather than fall back to k's.
-    const e = pooled(withCarried(rest, parent, sigma, theirs, seq.carryWeight, seq.wildSigmas), m.elsewhere, sigma,
-      s => s.contributorId !== k && !m.authors.has(s.contributorId), r => r.contributorId !== k && !m.authors.has(r.contributorId), seq.wildSigmas)
+    const e = withCarried(rest, parent, sigma, theirs, seq, m.elsewhere,
+      s => s.contributorId !== k && !m.authors.has(s.contributorId), r => r.contributorId !== k && !m.authors.has(r.contributorId))
     if (clears(e, settings.z, settings.minDelta)) continue
     // Only a win the others' runs show by themselves at the verdict's bar earns another look.
     return clears(independent, settings.z, settings.minDelta) && witnessed.independent.length < seq.maxVerifications ? { restsOn: k }

@@ -40,6 +40,12 @@ export interface SequentialSettings {
    * interact with what was merged meanwhile; above 0 because most changes keep their effect.
    */
   carryWeight: number
+  /**
+   * Carried evidence is left out of a verdict when the change's runs on its new parent are worse
+   * than it by more than this many standard errors (0: never): a change whose effect was changed by
+   * what merged meanwhile is judged on what it does now, not on what it did before.
+   */
+  carryCheckZ: number
   /** A Beta(a, b) prior on the share of ideas that are real gains, before the campaign has data. */
   priorGains: number
   priorIdeas: number
@@ -91,6 +97,7 @@ export const DEFAULT_SEQUENTIAL: SequentialSettings = {
   missRate: 0.1,
   maxVerifications: 12,
   carryWeight: 0.5,
+  carryCheckZ: 0,
   priorGains: 1,
   priorIdeas: 10,
   expectedPower: 1,
@@ -100,8 +107,8 @@ export const DEFAULT_SEQUENTIAL: SequentialSettings = {
   wildSigmas: 0,
 }
 
-/** The `parallel` policy's knobs over DEFAULT_SEQUENTIAL (docs/RATCHET.md, "Third round, session 13"). */
-export const PARALLEL_SEQUENTIAL: Partial<SequentialSettings> = { runsPerLook: 4, carryOnMove: true, wildSigmas: 3 }
+/** The `parallel` policy's knobs over DEFAULT_SEQUENTIAL (docs/RATCHET.md, "Third round, session 13"; `carryCheckZ`: session 16). */
+export const PARALLEL_SEQUENTIAL: Partial<SequentialSettings> = { runsPerLook: 4, carryOnMove: true, wildSigmas: 3, carryCheckZ: 2 }
 
 /** The runs left after leaving out those further than `cutoff`·σ from their median (at least 3 runs; cutoff 0: all). */
 export function withoutWild(xs: readonly number[], sigma: number, cutoff: number): number[] {

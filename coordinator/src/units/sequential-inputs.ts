@@ -60,7 +60,7 @@ export function carriedEvidenceOf(tx: Writer, c: Campaign, exp: Experiment, susp
   const authors = new Set<string>()
   for (let e: Experiment | undefined = origin, i = 0; e && i <= MAX_HOPS; e = originOf(tx, e), i++) authors.add(e.contributorId)
   const seq = sequentialSettingsOf(c.spec.noise.policy)
-  return carriedFrom(runs, parent, sigma, authors, further, seq.carryWeight, seq.wildSigmas, elsewhere)
+  return carriedFrom(runs, parent, sigma, authors, further, seq, elsewhere)
 }
 
 /** Carried candidates are followed back this far at most (a chain of merges onto newer bests). */

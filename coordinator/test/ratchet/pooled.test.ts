@@ -2,6 +2,7 @@ import t from 'tap'
 import { decide, type CandidateSample, type ClassRuns, type ParentRun, type RatchetInput } from '../../src/ratchet/decide.ts'
 import { DEFAULT_RATCHET_SETTINGS, type RatchetSettings } from '../../src/ratchet/settings.ts'
 import { carriedFrom } from '../../src/ratchet/decide-sequential.ts'
+import { DEFAULT_SEQUENTIAL } from '../../src/ratchet/sequential.ts'
 
 // The `pooled` policy (docs/RATCHET.md, issue 17): the candidate's class H has σ 0.01 and a parent
 // at 1.000 measured 8 times; class K runs at another level (2.000) with another σ (0.02). A run on
@@ -57,16 +58,16 @@ t.test('a change carried onto a newer best takes its runs on the other classes a
   const onH = [run(0.96, 'a'), run(0.97, 'b')]
   const parentH = parent(1.0, ['p', 'q', 'p', 'q', 'p', 'q', 'p', 'q'])
   const ownClass = carriedFrom(onH, parentH, 0.01, new Set(['a']), undefined)!
-  const everyClass = carriedFrom(onH, parentH, 0.01, new Set(['a']), undefined, 0.5, 0, [onK([run(1.92, 'c')])])!
+  const everyClass = carriedFrom(onH, parentH, 0.01, new Set(['a']), undefined, DEFAULT_SEQUENTIAL, [onK([run(1.92, 'c')])])!
   t.same(ownClass.contributorIds, ['b'])
   t.same(everyClass.contributorIds, ['b', 'c'], "c's run goes with the change, and c is a witness of it")
   t.ok(everyClass.all.variance < ownClass.all.variance, 'surer with the run on K')
   t.ok(everyClass.independent!.variance < ownClass.independent!.variance, "the others' evidence too")
   // A run on K is compared with K's parent: at K's parent's level it shows no gain, though far below H's parent.
-  const flat = carriedFrom(onH, parentH, 0.01, new Set(['a']), undefined, 0.5, 0, [onK([run(0.5, 'c')], 0.5)])!
+  const flat = carriedFrom(onH, parentH, 0.01, new Set(['a']), undefined, DEFAULT_SEQUENTIAL, [onK([run(0.5, 'c')], 0.5)])!
   t.ok(flat.all.delta > ownClass.all.delta, `a null run on K pulls the estimate toward no gain (${flat.all.delta} against ${ownClass.all.delta})`)
   // The author's own runs on another class are a claim there too, never a witness.
-  const authors = carriedFrom(onH, parentH, 0.01, new Set(['a']), undefined, 0.5, 0, [onK([run(1.92, 'a')])])!
+  const authors = carriedFrom(onH, parentH, 0.01, new Set(['a']), undefined, DEFAULT_SEQUENTIAL, [onK([run(1.92, 'a')])])!
   t.same(authors.contributorIds, ['b'])
   t.same(authors.independent, ownClass.independent)
 })

@@ -91,6 +91,22 @@ t.test('a change carried with strong evidence needs one confirming run of the co
   t.not(kind(decide(input([run(1.01, 'd'), run(1.008, 'e')], { carried }))), 'merge')
 })
 
+t.test('carryCheckZ: carried evidence the runs on the new parent contradict is left out, and the change is judged on what it does now', async t => {
+  const carried: CarriedEvidence = { all: { delta: -0.04, variance: 0.3e-4 }, independent: { delta: -0.04, variance: 0.3e-4 }, contributorIds: ['b', 'c'], parentContributorIds: [] }
+  // Three confirming runs of the combination by three contributors: no gain here at all.
+  const runs = [run(1.002, 'd'), run(0.999, 'e'), run(1.0, 'f')]
+  const weighed = decide(input(runs, { carried }))
+  t.equal(weighed.kind, 'merge', `without the check the old evidence outweighs them: ${weighed.message}`)
+  const checked = decide(input(runs, { carried, settings: { ...SETTINGS, sequential: { carryCheckZ: 2 } } }))
+  t.equal(checked.kind, 'discard', checked.message)
+  t.equal(decide(input(runs, { carried, settings: { ...SETTINGS, policy: 'parallel' } })).kind, 'discard', 'parallel checks')
+  // Runs that agree with the carried evidence keep it: one confirming run still merges.
+  t.equal(kind(decide(input([run(0.962, 'd')], { carried, settings: { ...SETTINGS, sequential: { carryCheckZ: 2 } } }))), 'merge')
+  // Runs better than the carried evidence never drop it (the check only ever makes a merge harder).
+  const better = carriedFrom([run(0.9, 'd')], PARENT_RUNS, SIGMA, new Set(['a']), carried, { ...DEFAULT_SEQUENTIAL, carryCheckZ: 2 })!
+  t.ok(better.all.variance < 0.3e-4 / 0.5, 'combined with the carried evidence')
+})
+
 t.test("carried evidence is left out of the verdict without one contributor who ran the old parent: a sybil's second token", async t => {
   // m2, the author's second token, inflated the old parent's baselines, so the origin's honest
   // verification (c) looked like a gain there; on the new best m2 verifies the change far better,
