@@ -37,11 +37,15 @@ export const SourceFiles = z
   .refine(files => Object.values(files).reduce((n, s) => n + s.length, 0) <= LIMITS.sourceBytes, `source files are limited to ${LIMITS.sourceBytes} bytes`)
 export type SourceFiles = z.infer<typeof SourceFiles>
 
+/** The fingerprint of a worker's prepared data, per campaign it prepared for. */
+export const Fingerprints = z.record(CampaignName, z.string().max(128))
+  .refine(f => Object.keys(f).length <= LIMITS.fingerprints, `fingerprints of at most ${LIMITS.fingerprints} campaigns`)
+
 export const WorkerHello = z.object({
   name: DisplayName,
   hardware: Hardware,
   /** The fingerprint of the worker's prepared data, per campaign it prepared for. */
-  fingerprints: z.record(CampaignName, z.string().max(128)).default({}),
+  fingerprints: Fingerprints.default({}),
   version: z.string().max(40),
   /** Units this worker still holds (training or spooled); others leased to it are re-queued at once. */
   holding: z.array(z.string().max(64)).max(16).default([]),

@@ -1,7 +1,7 @@
 import t from 'tap'
 import WebSocket from 'ws'
 import { SERVER_LIMITS } from '../../src/http/trpc.ts'
-import { startCoordinator } from '../helpers.ts'
+import { CPU, startCoordinator, wsClient } from '../helpers.ts'
 
 // DESIGN §11, bounded queues: one socket cannot hold an unbounded number of subscriptions. Each
 // one is a listener on the coordinator's bus that every event of every campaign runs through, so
@@ -69,4 +69,24 @@ t.test('subscriptions over plain HTTP (server-sent events) are refused: each wou
   }
   t.equal(listeners(c), before, 'no stream holds a listener')
   t.match(answers[0], /subscriptions are served over the WebSocket only/, 'the client is told where to subscribe')
+})
+
+t.test('a feed\'s input is bounded: a worker cannot pin a megabyte of fingerprints in each feed it holds', async t => {
+  const c = await startCoordinator()
+  t.teardown(c.close)
+  await c.campaign('demo')
+  const { api, close } = wsClient(c.url, c.workerToken('mallory'))
+  t.teardown(close)
+  const { workerId } = await api.worker.hello.mutate({ name: 'gpu0', hardware: CPU, fingerprints: {}, version: 't' })
+  const subscribe = (fingerprints: Record<string, string>) => new Promise<string>(resolve => {
+    const sub = api.worker.assignments.subscribe({ workerId, fingerprints }, {
+      onStarted: () => { sub.unsubscribe(); resolve('started') },
+      onError: e => resolve(e.message),
+    })
+  })
+  // ~900 KB: 12,000 campaigns' fingerprints, none of which exist; kept for the feed's lifetime.
+  const many = Object.fromEntries(Array.from({ length: 12_000 }, (_, i) => [`c${i}`, 'f'.repeat(64)]))
+  t.match(await subscribe(many), /fingerprints of at most \d+ campaigns/, 'twelve thousand campaigns\' fingerprints are refused')
+  t.match(await subscribe({ demo: 'f'.repeat(4000) }), /too_big|at most 128|Too big/i, 'a fingerprint is a hash, not a blob')
+  t.equal(await subscribe({ demo: 'f'.repeat(64) }), 'started', 'a worker\'s own fingerprints are taken')
 })
