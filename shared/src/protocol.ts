@@ -29,7 +29,8 @@ const CONTROL_BUT_LINES = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g
 export function plainText(s: string, multiline = false): string {
   return multiline ? s.replace(/\r\n/g, '\n').replace(CONTROL_BUT_LINES, ' ') : s.replace(CONTROL_CHARACTERS, ' ')
 }
-const PlainLine = (min: number, max: number) => z.string().min(min).max(max).transform(s => plainText(s))
+/** A string of `min`-`max` characters, its control characters made spaces (`plainText`). */
+export const PlainLine = (min: number, max: number) => z.string().min(min).max(max).transform(s => plainText(s))
 const PlainText = (max: number) => z.string().max(max).transform(s => plainText(s, true))
 
 export const SourceFiles = z

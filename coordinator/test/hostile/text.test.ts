@@ -55,3 +55,21 @@ t.test('control characters and terminal escapes in what a contributor writes nev
   })
   t.notMatch(log, CONTROL, 'the commit message is plain')
 })
+
+t.test('a claim\'s description (the swarm\'s in-flight note) reaches the next claimant of the same code plain', async t => {
+  const c = await startCoordinator()
+  t.teardown(c.close)
+  await c.campaign('demo')
+  const [mallory, ben] = await joinWorkers(c, ['mallory', 'ben'])
+  t.teardown(() => [mallory, ben].forEach(w => w.close()))
+  await mallory.api.worker.report.mutate({ workerId: mallory.workerId, report: report(await mallory.next(), 1.5) })
+  const [mu, bu] = [await mallory.next(), await ben.next()]
+  t.equal(mu.parentCommit, bu.parentCommit, 'both explore the same parent')
+  const hash = sourceHash({ 'train.py': SEED_TRAIN_PY.replace('MATRIX_LR = 0.02', 'MATRIX_LR = 0.04') })
+  const claim = { campaign: 'demo', sourceHash: hash, agent: `heuristic${ESCAPES}` }
+  const mine = await mallory.api.swarm.claim.mutate({ ...claim, workerId: mallory.workerId, unitId: mu.id, leaseToken: mu.leaseToken, description: `lr 0.04 ${ESCAPES}`, changes: [`MATRIX_LR 0.02 -> 0.04${ESCAPES}`] })
+  t.equal(mine.duplicateOf, null, 'mallory claims the edit first')
+  const theirs = await ben.api.swarm.claim.mutate({ ...claim, workerId: ben.workerId, unitId: bu.id, leaseToken: bu.leaseToken, description: 'lr 0.04', changes: [] })
+  t.ok(theirs.duplicateOf, 'ben is told it is in flight')
+  t.notMatch(theirs.duplicateOf!.description, ONE_LINE_CONTROL, `and reads mallory's description plain: ${JSON.stringify(theirs.duplicateOf!.description)}`)
+})
