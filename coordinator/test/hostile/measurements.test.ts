@@ -21,10 +21,14 @@ for (const [what, bad] of [['a denormal', 5e-324], ['a tiny', 0.001], ['an absur
     const bu = await ben.next()
     t.equal(bu.kind, 'baseline')
     await ben.api.worker.report.mutate({ workerId: ben.workerId, report: report(bu, 1.5) })
-    const cu = await carol.next()
-    t.equal(cu.kind, 'explore')
+    // Carol measures the seed too if a baseline is still wanted when she asks; then she explores.
+    let cu = await carol.next()
+    while (cu.kind !== 'explore') {
+      await carol.api.worker.report.mutate({ workerId: carol.workerId, report: report(cu, 1.5) })
+      cu = await carol.next()
+    }
     const claim = await carol.api.worker.report.mutate({ workerId: carol.workerId, report: report(cu, 1.45, SEED_TRAIN_PY.replace('DEPTH = 4', 'DEPTH = 5')) })
-    t.match(claim.decision, /P 1\.500000 over 1/, `the parent's mean is the honest run's: ${claim.decision}`)
+    t.match(claim.decision, /P 1\.500000 over [12]/, `the parent's mean is the honest run's: ${claim.decision}`)
     t.notMatch(claim.decision, /^discarded/, 'a real improvement is not discarded')
   })
 }
