@@ -58,8 +58,8 @@ const q = prepared(db => ({
   runningBaselinesByContributor: db.select({ c: workers.contributorId, n: sql<number>`count(*)` }).from(workUnits).innerJoin(workers, eq(workers.id, workUnits.workerId))
     .where(and(eq(workUnits.campaign, p('campaign')), eq(workUnits.kind, 'baseline'), eq(workUnits.state, 'leased'), eq(workUnits.parentCommit, p('commit')),
       eq(workers.hardwareClass, p('cls')))).groupBy(workers.contributorId).prepare(),
-  atWork: db.selectDistinct({ c: workers.contributorId }).from(workUnits).innerJoin(workers, eq(workers.id, workUnits.workerId))
-    .where(and(eq(workUnits.state, 'leased'), eq(workUnits.campaign, p('campaign')), eq(workers.hardwareClass, p('cls')))).prepare(),
+  atWork: db.select({ c: workers.contributorId }).from(workUnits).innerJoin(workers, eq(workers.id, workUnits.workerId))
+    .where(and(eq(workUnits.state, 'leased'), eq(workUnits.campaign, p('campaign')), eq(workers.hardwareClass, p('cls')))).groupBy(workers.contributorId).prepare(),
   measuredOf: db.select({ commit: measurements.commit, cls: measurements.hardwareClass, worker: measurements.workerId }).from(measurements)
     .where(and(eq(measurements.campaign, p('campaign')), eq(measurements.commit, p('commit')))).prepare(),
   startHypothesis: db.update(hypotheses).set({ status: 'in-progress' }).where(and(eq(hypotheses.id, p('id')), eq(hypotheses.status, 'open'))).prepare(),
@@ -174,7 +174,7 @@ export function leaseNextUnit(ctx: Ctx, worker: Worker, eligible: (c: Campaign) 
           : { kind: 'explore', campaign: c.name, hypothesisId: choice.hypothesisId, parentCommit: choice.parentCommit }, now)
       if (unit.hypothesisId) q(tx).startHypothesis.run({ id: unit.hypothesisId })
       const lease = { workerId: worker.id, leaseToken: newLeaseToken(), leaseExpiresAt: now + leaseSeconds(c, ctx.settings) * 1000,
-        state: 'leased' as const, attempts: unit.attempts + 1, updatedAt: now, progress: null }
+        state: 'leased' as const, attempts: unit.attempts + 1, updatedAt: now, leasedAt: now, progress: null }
       leaseUnit(tx, unit.id, { workerId: lease.workerId, token: lease.leaseToken, expiresAt: lease.leaseExpiresAt }, now)
       logEvent(tx, c.name, 'unit-leased', { unit: unit.id, kind: unit.kind, worker: worker.id, hypothesis: unit.hypothesisId, reason: choice.reason })
       return { ...unit, ...lease }

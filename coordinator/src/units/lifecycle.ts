@@ -176,7 +176,7 @@ function insert(tx: Writer, n: NewUnit, state: 'queued' | 'done', workerId: stri
     id: n.id ?? newId('u'), kind: n.kind, campaign: n.campaign, hypothesisId: n.hypothesisId, parentCommit: n.parentCommit,
     targetCommit: n.targetCommit ?? null, targetExperiment: n.targetExperiment ?? null, hardwareClass: n.hardwareClass ?? null,
     excludedWorker: n.excludedWorker ?? null, excludedContributors: n.excludedContributors ?? null, reservedFor: null, reservedUntil: null,
-    workerId, leaseToken: null, leaseExpiresAt: null, attempts: 0, state, progress: null, createdAt: now, updatedAt: now,
+    workerId, leaseToken: null, leaseExpiresAt: null, leasedAt: null, attempts: 0, state, progress: null, createdAt: now, updatedAt: now,
   }
   const problem = shapeProblem(n)
   if (problem) throw new IllegalTransition('create', unit.id, null, problem)
