@@ -17,6 +17,8 @@ export const LIMITS = {
   swarmViewChars: 10_000,
   /** Experiments one search of the campaign returns. */
   searchResults: 20,
+  /** Campaigns a worker may send data fingerprints for (hello, and its feed, which keeps them while it lasts). */
+  fingerprints: 256,
   /** Sources a worker may say it holds when it subscribes (shared/src/protocol.ts, `HeldSources`). */
   heldSources: 64,
   /** Whole HTTP/WebSocket message. */

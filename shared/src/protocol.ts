@@ -13,16 +13,40 @@ export const DisplayName = z
   .max(LIMITS.nameChars)
   .refine(s => !/[\u0000-\u001f\u007f]/.test(s), 'a name may not contain control characters')
 
+/**
+ * C0 and C1 control characters and DEL: ESC and U+009B (a one-character CSI) start terminal
+ * escapes, NUL and the rest break the one-line formats text is printed in.
+ */
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/g
+const CONTROL_BUT_LINES = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g
+
+/**
+ * Text one contributor writes and others read (a description, a hypothesis): in workers' logs and
+ * agents, in git's log, in `coordinator export`. Control characters become spaces rather than
+ * being refused, so an honest agent's stray line break costs nothing; `multiline` keeps line
+ * breaks (CR LF as LF) and tabs. The result still meets the length bounds checked before.
+ */
+export function plainText(s: string, multiline = false): string {
+  return multiline ? s.replace(/\r\n/g, '\n').replace(CONTROL_BUT_LINES, ' ') : s.replace(CONTROL_CHARACTERS, ' ')
+}
+/** A string of `min`-`max` characters, its control characters made spaces (`plainText`). */
+export const PlainLine = (min: number, max: number) => z.string().min(min).max(max).transform(s => plainText(s))
+const PlainText = (max: number) => z.string().max(max).transform(s => plainText(s, true))
+
 export const SourceFiles = z
   .record(z.string().regex(/^[A-Za-z0-9_.-]+$/), z.string())
   .refine(files => Object.values(files).reduce((n, s) => n + s.length, 0) <= LIMITS.sourceBytes, `source files are limited to ${LIMITS.sourceBytes} bytes`)
 export type SourceFiles = z.infer<typeof SourceFiles>
 
+/** The fingerprint of a worker's prepared data, per campaign it prepared for. */
+export const Fingerprints = z.record(CampaignName, z.string().max(128))
+  .refine(f => Object.keys(f).length <= LIMITS.fingerprints, `fingerprints of at most ${LIMITS.fingerprints} campaigns`)
+
 export const WorkerHello = z.object({
   name: DisplayName,
   hardware: Hardware,
   /** The fingerprint of the worker's prepared data, per campaign it prepared for. */
-  fingerprints: z.record(CampaignName, z.string().max(128)).default({}),
+  fingerprints: Fingerprints.default({}),
   version: z.string().max(40),
   /** Units this worker still holds (training or spooled); others leased to it are re-queued at once. */
   holding: z.array(z.string().max(64)).max(16).default([]),
@@ -129,8 +153,8 @@ export const ReportStatus = z.enum(['ok', 'crash', 'rejected-unsafe', 'rejected-
 export type ReportStatus = z.infer<typeof ReportStatus>
 
 export const FollowUp = z.object({
-  title: z.string().min(3).max(LIMITS.hypothesisTitleChars),
-  body: z.string().max(LIMITS.hypothesisBodyChars).default(''),
+  title: PlainLine(3, LIMITS.hypothesisTitleChars),
+  body: PlainText(LIMITS.hypothesisBodyChars).default(''),
 })
 
 /** What the agent spent on one experiment (all its turns and repair attempts together). */
@@ -156,13 +180,13 @@ export const Report = z.object({
   status: ReportStatus,
   /** The files that were trained (all editable files, full text). */
   source: SourceFiles,
-  description: z.string().min(1).max(LIMITS.descriptionChars),
+  description: PlainLine(1, LIMITS.descriptionChars),
   diff: z.string().max(LIMITS.diffBytes),
   metrics: Metrics.nullable(),
   /** Why the run's number must not count (status rejected-measurement), or why it crashed, in words. */
-  rejection: z.string().max(2000).optional(),
+  rejection: PlainText(2000).optional(),
   logTail: z.string().max(LIMITS.logTailBytes),
-  agentNotes: z.string().max(LIMITS.notesChars).default(''),
+  agentNotes: PlainText(LIMITS.notesChars).default(''),
   followUps: z.array(FollowUp).max(LIMITS.followUps).default([]),
   timings: z.object({ agentSeconds: z.number().nonnegative(), runSeconds: z.number().nonnegative() }),
   /** Token usage and cost of the agent for this experiment. */

@@ -5,6 +5,9 @@ import { AUTH_LIMITER } from '../auth/rate-limit.ts'
 import { bearer } from '../auth/tokens.ts'
 import { ERROR_CODES, UserError, type ErrorCode } from '../errors.ts'
 
+/** Subscriptions one WebSocket may hold open at once (`subscriptionSlots`). */
+export const SUBSCRIPTIONS_PER_CONNECTION = 16
+
 export interface ApiContext {
   app: Ctx
   principal: Principal | null
@@ -25,11 +28,21 @@ export interface ConnectionChecks {
   token: string | null
   /** Worker rows by id, as `ownWorker` returned them, at the generation they were read. */
   workers: Map<string, { generation: string; worker: unknown }>
+  /** Subscriptions open on this connection, and how many it may hold (`subscriptionSlots`). */
+  subscriptions: { open: number; limit: number }
 }
 
+/**
+ * How a call came: subscriptions are served over the WebSocket only. tRPC would also stream them
+ * over plain HTTP (server-sent events), one request each, outside the per-address bound on
+ * WebSockets (http/trpc.ts): nothing of ours uses that, and an address could hold thousands.
+ */
+export type Transport = 'http' | 'websocket'
+
 /** Builds the request context from an HTTP header or the WebSocket connection params. */
-export function makeContext(app: Ctx, token: unknown, remote: string): ApiContext {
-  return { app, principal: authenticate(app, bearer(token)), remote, checked: { token: null, workers: new Map() } }
+export function makeContext(app: Ctx, token: unknown, remote: string, transport: Transport): ApiContext {
+  const subscriptions = { open: 0, limit: transport === 'websocket' ? SUBSCRIPTIONS_PER_CONNECTION : 0 }
+  return { app, principal: authenticate(app, bearer(token)), remote, checked: { token: null, workers: new Map(), subscriptions } }
 }
 
 /** The stable code of an error as the caller sees it (errors.ts); tRPC's own refusals get the nearest one. */
@@ -95,8 +108,48 @@ const durable = t.middleware(async ({ ctx, type, meta, next }) => {
   return result
 })
 
+/**
+ * At most `SUBSCRIPTIONS_PER_CONNECTION` subscriptions open on one connection. Each one is
+ * a listener every bus event runs through (events/bus.ts) and a queue; without a bound one socket,
+ * with no token, opened thousands (test/hostile/subscriptions.test.ts). The slot is taken before
+ * the procedure runs, so subscriptions sent in one burst are counted, and given back once: when
+ * the stream ends, or when tRPC aborts it (stopped, socket closed, or ended before it started,
+ * when a generator's own `finally` never runs).
+ */
+const subscriptionSlots = t.middleware(async ({ ctx, type, signal, next }) => {
+  if (type !== 'subscription') return next()
+  const slots = ctx.checked.subscriptions
+  if (slots.limit === 0) throw new UserError('subscriptions are served over the WebSocket only: connect to ws://<coordinator>/trpc (tRPC\'s wsLink)', 'invalid')
+  if (slots.open >= slots.limit)
+    throw new UserError(`at most ${slots.limit} subscriptions per connection: stop one (subscription.stop) before starting another, or open another connection`, 'rate-limited')
+  slots.open++
+  let held = true
+  const release = () => {
+    if (held) slots.open--
+    held = false
+  }
+  signal?.addEventListener('abort', release, { once: true })
+  const result = await next().catch((err: unknown) => {
+    release()
+    throw err
+  })
+  if (!result.ok || !isAsyncIterable(result.data)) {
+    release()
+    return result
+  }
+  return { ...result, data: releasing(result.data, release) }
+})
+
+async function* releasing<T>(events: AsyncIterable<T>, release: () => void): AsyncGenerator<T> {
+  try {
+    yield* events
+  } finally {
+    release()
+  }
+}
+
 export const router = t.router
-export const publicProcedure = t.procedure.use(userErrors).use(durable)
+export const publicProcedure = t.procedure.use(userErrors).use(subscriptionSlots).use(durable)
 
 /**
  * Whether the caller holds a live token of this kind. A WebSocket authenticated when it opened, so

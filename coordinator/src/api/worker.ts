@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { and, eq, isNotNull } from 'drizzle-orm'
 import { experiments, workUnits } from '../db/schema.ts'
-import { AssignmentEvent, FollowUp, Heartbeat, HeldSources, HelloReply, LIMITS, Report, ReportReply, SourceFiles, WorkerHello } from '@autoresearch-grid/shared'
+import { AssignmentEvent, Fingerprints, FollowUp, Heartbeat, HeldSources, HelloReply, LIMITS, Report, ReportReply, SourceFiles, WorkerHello } from '@autoresearch-grid/shared'
 import { router, workerProcedure, type ApiContext } from './trpc.ts'
 import { ownWorker, fingerprintProblem, type Worker } from '../workers/registry.ts'
 import { heartbeat, hello } from '../units/presence.ts'
@@ -88,7 +88,7 @@ export const workerRouter = router({
    * the coordinator's bus rather than polling the database, with a slow timer as a safety net for
    * room freed without an event. A unit's source is left out when the worker holds it (`sources`).
    */
-  assignments: workerProcedure.input(WorkerRef.extend({ capacity: z.number().int().min(1).max(LIMITS.capacity).default(1), fingerprints: z.record(z.string(), z.string()).default({}),
+  assignments: workerProcedure.input(WorkerRef.extend({ capacity: z.number().int().min(1).max(LIMITS.capacity).default(1), fingerprints: Fingerprints.default({}),
     sources: HeldSources.optional() }))
     .subscription(async function* ({ ctx, input, signal }) {
       const app = ctx.app

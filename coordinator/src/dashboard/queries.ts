@@ -47,9 +47,18 @@ export function recentExperiments(app: Ctx, campaign: string, limit: number) {
     .where(eq(experiments.campaign, campaign)).orderBy(desc(experiments.createdAt)).limit(limit).all()
 }
 
+/** Workers the public worker list shows: the most recently seen (`liveWorkers`). */
+export const LIVE_WORKERS_SHOWN = 200
+
+/**
+ * The workers seen most lately, at most LIVE_WORKERS_SHOWN, each with the unit it holds. Public
+ * (dashboard.workers, /status): it read every worker ever registered, one query each, and a name
+ * costs a contributor one `hello` (test/hostile/worker-list.test.ts).
+ */
 export function liveWorkers(app: Ctx) {
   const rows = app.db.select({ id: workers.id, name: workers.name, hardwareClass: workers.hardwareClass, lastSeen: workers.lastSeen,
-    banned: workers.banned, contributor: contributors.name }).from(workers).leftJoin(contributors, eq(contributors.id, workers.contributorId)).all()
+    banned: workers.banned, contributor: contributors.name }).from(workers).leftJoin(contributors, eq(contributors.id, workers.contributorId))
+    .orderBy(desc(workers.lastSeen)).limit(LIVE_WORKERS_SHOWN).all()
   return rows.map(w => {
     const unit = app.db.select().from(workUnits).where(and(eq(workUnits.workerId, w.id), eq(workUnits.state, 'leased'))).orderBy(desc(workUnits.updatedAt)).get()
     return { ...w, unit: unit ? { id: unit.id, kind: unit.kind, campaign: unit.campaign, progress: unit.progress as { percent: number; step: number; loss: number | null } | null } : null }

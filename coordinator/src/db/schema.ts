@@ -107,6 +107,11 @@ export const workUnits = sqliteTable('work_units', {
   workerId: text('worker_id'),
   leaseToken: text('lease_token'),
   leaseExpiresAt: integer('lease_expires_at'),
+  /**
+   * When the current lease began (or the restart that extended it): heartbeats renew a lease for at
+   * most `maxHoldSeconds` from here (units/leases.ts), then the unit goes back to the queue.
+   */
+  leasedAt: integer('leased_at'),
   attempts: integer('attempts').notNull().default(0),
   state: text('state', { enum: UNIT_STATES }).notNull().default('queued'),
   /** Last progress from heartbeats, as JSON. */

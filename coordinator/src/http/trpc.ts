@@ -5,7 +5,7 @@ import { WebSocketServer } from 'ws'
 import { LIMITS } from '@autoresearch-grid/shared'
 import type { Ctx } from '../context.ts'
 import { appRouter } from '../api/router.ts'
-import { makeContext } from '../api/trpc.ts'
+import { makeContext, SUBSCRIPTIONS_PER_CONNECTION } from '../api/trpc.ts'
 import { TokenSessions } from '../auth/sessions.ts'
 import { addressKey } from '../auth/rate-limit.ts'
 import { HEARTBEAT } from '../workers/heartbeat-interval.ts'
@@ -13,9 +13,11 @@ import { clientAddress, type TrustFunction } from '../auth/trust-proxy.ts'
 
 /**
  * Bounds on what one caller can make the server hold (DESIGN §11): calls in one batched message,
- * and WebSockets open at once from one address (a worker needs one; a dashboard tab one).
+ * WebSockets open at once from one address (a worker needs one; a dashboard tab one), and
+ * subscriptions open at once on one connection (a worker's loop holds one feed, a tab one live
+ * feed; api/trpc.ts, `subscriptionSlots`).
  */
-export const SERVER_LIMITS = { batchCalls: 32, socketsPerAddress: 256, revokedSweepMs: 2000 } as const
+export const SERVER_LIMITS = { batchCalls: 32, socketsPerAddress: 256, subscriptionsPerSocket: SUBSCRIPTIONS_PER_CONNECTION, revokedSweepMs: 2000 } as const
 
 /** The tRPC API at /trpc, over HTTP and over WebSocket (the upgrade of the same path). */
 export async function trpcPlugin(server: FastifyInstance, opts: { app: Ctx; trust: TrustFunction | null }): Promise<void> {
@@ -24,7 +26,7 @@ export async function trpcPlugin(server: FastifyInstance, opts: { app: Ctx; trus
     prefix: '/trpc',
     trpcOptions: {
       router: appRouter,
-      createContext: ({ req }: { req: { headers: Record<string, unknown>; ip: string } }) => makeContext(app, req.headers.authorization, req.ip),
+      createContext: ({ req }: { req: { headers: Record<string, unknown>; ip: string } }) => makeContext(app, req.headers.authorization, req.ip, 'http'),
       maxBatchSize: SERVER_LIMITS.batchCalls,
     },
   })
@@ -38,7 +40,7 @@ function webSockets(server: FastifyInstance, app: Ctx, trust: TrustFunction | nu
     wss,
     router: appRouter,
     createContext: ({ req, res, info }) => {
-      const ctx = makeContext(app, info.connectionParams?.token, clientAddress(req, trust))
+      const ctx = makeContext(app, info.connectionParams?.token, clientAddress(req, trust), 'websocket')
       if (ctx.principal) sessions.add(ctx.principal.tokenId, res)
       return ctx
     },

@@ -38,7 +38,6 @@ export function judgeSequential(input: RatchetInput, m: Measured): Decision {
   const used = aboveCap ? m.independent : candidate.samples
   const carried = candidate.carried
   const others = (s: CandidateSample) => !m.authors.has(s.contributorId)
-  const cut = seq.wildSigmas
   const all = withCarried(used, m.parentSamples, sigma, aboveCap ? carried?.independent : carried?.all, seq, m.elsewhere, aboveCap ? others : () => true, () => true)
   const independent = withCarried(m.independent, m.parentSamples, sigma, carried?.independent, seq, m.elsewhere, others, () => true)
   // The parent's runs on every class the verdict pools: whose they are goes with a carried change.

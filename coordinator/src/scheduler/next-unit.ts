@@ -104,6 +104,13 @@ export interface SchedulerInput {
    * the best. Absent: only baselines of the best are leased.
    */
   parentsOnDemand?: readonly string[]
+  /**
+   * Who measured the best on the worker's class (baselines and verifications, run or running), by
+   * contributor, and the other contributors at work on the campaign on that class (holding a unit
+   * of it), suspects left out. A contributor takes a baseline of the best only while it has no
+   * more of them than each of those (`baselineTurn`). Absent: any contributor may take any.
+   */
+  baselineShares?: { byContributor: Readonly<Record<string, number>>; others: readonly string[] }
 }
 
 export type NextUnit =
@@ -118,20 +125,36 @@ function fitsClass(unit: QueuedUnit, cls: string): boolean {
   return unit.hardwareClass === null || unit.hardwareClass === cls
 }
 
+/**
+ * Whether this worker's contributor may take a baseline of the best now. Their mean is what every
+ * candidate on the best is judged against, and independence is by contributor: handed to whoever
+ * asked first, a contributor with idle workers (names cost nothing) took all of a new best's
+ * baselines and set that mean (test/hostile/baseline-hoarding.test.ts). So they go round by
+ * contributor among those at work on the campaign and class; with self-verification allowed,
+ * independence is not asked for, and any may take them.
+ */
+function baselineTurn(input: SchedulerInput, settings: SchedulerSettings): boolean {
+  const shares = input.baselineShares
+  if (!shares || settings.allowSelfVerification) return true
+  const mine = shares.byContributor[input.worker.contributorId] ?? 0
+  return shares.others.every(c => (shares.byContributor[c] ?? 0) >= mine)
+}
+
 function baselineStep(input: SchedulerInput, settings: SchedulerSettings): NextUnit | undefined {
   const cls = input.worker.hardwareClass
   const ofBest = input.units.filter(u => u.kind === 'baseline' && u.commit === input.best && u.hardwareClass === cls)
-  const queued = ofBest.filter(u => u.leasedTo === null).sort(oldestFirst)[0]
+  const turn = baselineTurn(input, settings)
+  const queued = turn ? ofBest.filter(u => u.leasedTo === null).sort(oldestFirst)[0] : undefined
   if (queued) return { action: 'lease', unitId: queued.id, kind: 'baseline', reason: `baseline of the best on ${cls}` }
   const wanted = new Set(input.parentsOnDemand ?? [])
   // Not by the candidate's own contributors (`excludedContributorIds`): a parent measured by its
   // author is the one number of the test the author would choose.
-  const demand = input.units.filter(u => u.kind === 'baseline' && u.leasedTo === null && u.hardwareClass === cls && wanted.has(u.commit) &&
+  const demand = input.units.filter(u => u.kind === 'baseline' && u.leasedTo === null && u.hardwareClass === cls && wanted.has(u.commit) && (turn || u.commit !== input.best) &&
     !(u.excludedContributorIds ?? []).includes(input.worker.contributorId)).sort(oldestFirst)[0]
   if (demand) return { action: 'lease', unitId: demand.id, kind: 'baseline', reason: `a run of ${demand.commit}, the parent of a candidate under test, on ${cls}` }
   const measured = input.baselines[cls] ?? 0
   const running = ofBest.length
-  if (measured + running < settings.baselineRuns)
+  if (turn && measured + running < settings.baselineRuns)
     return {
       action: 'create',
       kind: 'baseline',

@@ -1,6 +1,6 @@
 import { and, eq, inArray, ne, sql } from 'drizzle-orm'
 import { z } from 'zod'
-import { CANDIDATE_KINDS } from '@autoresearch-grid/shared'
+import { CANDIDATE_KINDS, PlainLine } from '@autoresearch-grid/shared'
 import type { Ctx } from '../context.ts'
 import { experiments, unitContext, workUnits } from '../db/schema.ts'
 import { limitInText, prepared } from '../db/prepared.ts'
@@ -23,9 +23,10 @@ export const Claim = z.object({
   unitId: z.string().max(64),
   leaseToken: z.string().max(64),
   sourceHash: z.string().regex(/^[0-9a-f]{64}$/),
-  description: z.string().max(300),
-  changes: z.array(z.string().max(120)).max(8).default([]),
-  agent: z.string().max(80),
+  // Read by the next worker that claims the same code, and by every agent through the swarm's view.
+  description: PlainLine(0, 300),
+  changes: z.array(PlainLine(0, 120)).max(8).default([]),
+  agent: PlainLine(0, 80),
 })
 export type Claim = z.infer<typeof Claim>
 

@@ -1,5 +1,5 @@
 import { and, desc, eq, inArray, isNull, or, sql } from 'drizzle-orm'
-import type { WorkUnit } from '@autoresearch-grid/shared'
+import { MEASURING_KINDS, type WorkUnit } from '@autoresearch-grid/shared'
 import type { Ctx } from '../context.ts'
 import { experiments, hypotheses, measurements, workUnits } from '../db/schema.ts'
 import { logEvent } from '../events/log.ts'
@@ -48,6 +48,18 @@ const q = prepared(db => ({
   onBest: db.select({ h: workUnits.hypothesisId, kind: workUnits.kind, state: workUnits.state, unit: workUnits }).from(workUnits)
     .where(and(sql`${workUnits.hypothesisId} in (select value from json_each(${p('ids')}))`, eq(workUnits.parentCommit, p('best')),
       sql`+${workUnits.campaign} = ${p('campaign')}`)).prepare(),
+  // Who measured a commit on a class (baselines and verifications), by contributor; who runs its
+  // baselines; and who holds a unit of the campaign on the class: read only while the best's
+  // baselines on the class are being handed out (`baselineShares`).
+  measuredByContributor: db.select({ c: experiments.contributorId, n: sql<number>`count(*)` }).from(measurements)
+    .innerJoin(experiments, eq(experiments.id, measurements.experimentId))
+    .where(and(eq(measurements.campaign, p('campaign')), eq(measurements.commit, p('commit')), eq(measurements.hardwareClass, p('cls')),
+      inArray(measurements.kind, [...MEASURING_KINDS]))).groupBy(experiments.contributorId).prepare(),
+  runningBaselinesByContributor: db.select({ c: workers.contributorId, n: sql<number>`count(*)` }).from(workUnits).innerJoin(workers, eq(workers.id, workUnits.workerId))
+    .where(and(eq(workUnits.campaign, p('campaign')), eq(workUnits.kind, 'baseline'), eq(workUnits.state, 'leased'), eq(workUnits.parentCommit, p('commit')),
+      eq(workers.hardwareClass, p('cls')))).groupBy(workers.contributorId).prepare(),
+  atWork: db.select({ c: workers.contributorId }).from(workUnits).innerJoin(workers, eq(workers.id, workUnits.workerId))
+    .where(and(eq(workUnits.state, 'leased'), eq(workUnits.campaign, p('campaign')), eq(workers.hardwareClass, p('cls')))).groupBy(workers.contributorId).prepare(),
   measuredOf: db.select({ commit: measurements.commit, cls: measurements.hardwareClass, worker: measurements.workerId }).from(measurements)
     .where(and(eq(measurements.campaign, p('campaign')), eq(measurements.commit, p('commit')))).prepare(),
   startHypothesis: db.update(hypotheses).set({ status: 'in-progress' }).where(and(eq(hypotheses.id, p('id')), eq(hypotheses.status, 'open'))).prepare(),
@@ -105,6 +117,9 @@ function snapshot(tx: Writer, c: Campaign, worker: Worker, now: number, reserveM
     by.push(m.worker)
   }
   const units = [...queued, ...runningBaselines, ...takenExplores]
+  const cls = worker.hardwareClass
+  const handingOutBaselines = queued.some(u => u.kind === 'baseline' && u.parentCommit === best && u.hardwareClass === cls) ||
+    (baselines[cls] ?? 0) + runningBaselines.filter(u => u.hardwareClass === cls).length < c.spec.noise.baselineRuns
   const input: SchedulerInput = {
     worker: { id: worker.id, contributorId: worker.contributorId, hardwareClass: worker.hardwareClass },
     best,
@@ -120,9 +135,19 @@ function snapshot(tx: Writer, c: Campaign, worker: Worker, now: number, reserveM
     hypotheses: hs.map(h => ({ id: h.id, priority: h.priority, status: h.status, createdAt: h.createdAt, triedOn: onBest.some(t => t.h === h.id) ? [best] : [] })),
     settings: { baselineRuns: c.spec.noise.baselineRuns, allowSelfVerification: c.spec.noise.allowSelfVerification },
     suspectContributorIds: suspects,
+    baselineShares: handingOutBaselines ? baselineShares(tx, c.name, best, cls, worker.contributorId, suspects) : undefined,
     explorationAllowed: canVerify(tx, c, worker.hardwareClass, now, standing),
   }
   return { input, drawn: draw.drawn }
+}
+
+/** The scheduler's `baselineShares`: the best's runs on a class by contributor, and who else is at work there. */
+function baselineShares(tx: Writer, campaign: string, best: string, cls: string, me: string, suspects: readonly string[]): SchedulerInput['baselineShares'] {
+  const byContributor: Record<string, number> = {}
+  const at = { campaign, commit: best, cls }
+  for (const r of [...q(tx).measuredByContributor.all(at), ...q(tx).runningBaselinesByContributor.all(at)]) byContributor[r.c] = (byContributor[r.c] ?? 0) + r.n
+  const others = q(tx).atWork.all({ campaign, cls }).map(r => r.c).filter(id => id !== me && !suspects.includes(id))
+  return { byContributor, others }
 }
 
 /**
@@ -149,7 +174,7 @@ export function leaseNextUnit(ctx: Ctx, worker: Worker, eligible: (c: Campaign) 
           : { kind: 'explore', campaign: c.name, hypothesisId: choice.hypothesisId, parentCommit: choice.parentCommit }, now)
       if (unit.hypothesisId) q(tx).startHypothesis.run({ id: unit.hypothesisId })
       const lease = { workerId: worker.id, leaseToken: newLeaseToken(), leaseExpiresAt: now + leaseSeconds(c, ctx.settings) * 1000,
-        state: 'leased' as const, attempts: unit.attempts + 1, updatedAt: now, progress: null }
+        state: 'leased' as const, attempts: unit.attempts + 1, updatedAt: now, leasedAt: now, progress: null }
       leaseUnit(tx, unit.id, { workerId: lease.workerId, token: lease.leaseToken, expiresAt: lease.leaseExpiresAt }, now)
       logEvent(tx, c.name, 'unit-leased', { unit: unit.id, kind: unit.kind, worker: worker.id, hypothesis: unit.hypothesisId, reason: choice.reason })
       return { ...unit, ...lease }

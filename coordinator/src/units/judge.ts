@@ -57,6 +57,15 @@ export function ratchetSettings(c: Campaign): RatchetSettings {
 }
 
 /**
+ * The val_bpb a trained model of text can score on held-out text. 8 bits per byte is a model that
+ * knows nothing (uniform over bytes); the best language models score about 0.5-0.7 on web text, so
+ * 0.05 would be ten times better than any. A run outside this range is broken or forged, and as a
+ * baseline one such number moved the parent's mean enough to stall a campaign
+ * (test/hostile/measurements.test.ts).
+ */
+export const PLAUSIBLE_BPB = { min: 0.05, max: 64 } as const
+
+/**
  * Whether a run can count as a measurement at all. Candidates get the full rule from `decide`;
  * baselines and verifications only need to be sane, or they would poison the parent's mean.
  */
@@ -67,6 +76,8 @@ export function runProblem(c: Campaign, status: ReportStatus, m: Metrics | null,
     return { status: 'rejected', reason: 'rejected-measurement', decision: `rejected by the trusted evaluator: ${(rejection ?? '').trim() || 'no reason given'}`.slice(0, 2100) }
   if (status === 'crash' || !m) return { status: 'crash', decision: 'crashed: no metrics' }
   if (!Number.isFinite(m.val_bpb) || m.val_bpb <= 0) return { status: 'rejected', decision: `rejected: val_bpb ${m.val_bpb} is not a positive finite number` }
+  if (m.val_bpb < PLAUSIBLE_BPB.min || m.val_bpb > PLAUSIBLE_BPB.max)
+    return { status: 'rejected', decision: `rejected: val_bpb ${m.val_bpb} is not a plausible bits-per-byte (${PLAUSIBLE_BPB.min} to ${PLAUSIBLE_BPB.max}): the worker's evaluator or its report is broken` }
   const budget = budgetProblem(m.training_seconds, ratchetSettings(c))
   return budget ? { status: 'rejected', decision: `rejected: ${budget}` } : null
 }

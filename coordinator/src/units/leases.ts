@@ -1,4 +1,5 @@
 import { and, eq, lt } from 'drizzle-orm'
+import { LIMITS } from '@autoresearch-grid/shared'
 import type { Ctx, Settings } from '../context.ts'
 import { workUnits } from '../db/schema.ts'
 import { logEvent } from '../events/log.ts'
@@ -11,6 +12,19 @@ export function leaseSeconds(c: Pick<Campaign, 'spec'>, s: Settings): number {
 }
 
 /**
+ * How long heartbeats may keep one lease alive, from when it began (or from the restart that
+ * extended it). A worker holds at most LIMITS.capacity units, trained one after the other, so an
+ * honest one reports each within that many lease lengths; one more is slack. Unbounded, a
+ * contributor drawn to verify a rival's candidate could beat for its unit and never report, and
+ * the candidate waited for good (test/hostile/lease-hold.test.ts); the same held for a
+ * hypothesis's exploration and the best's baselines. Past it, the unit goes back to the queue
+ * under a new token (units/presence.ts).
+ */
+export function maxHoldSeconds(c: Pick<Campaign, 'spec'>, s: Settings): number {
+  return s.maxLeaseHoldSeconds ?? (LIMITS.capacity + 1) * leaseSeconds(c, s)
+}
+
+/**
  * Gives every live lease at least one lease margin from now; run when a coordinator starts serving.
  * Leases run on while the coordinator is down, and nobody can renew them then: after a restart
  * longer than the margin every unit would be re-queued at the first expiry sweep, before its
@@ -20,7 +34,7 @@ export function leaseSeconds(c: Pick<Campaign, 'spec'>, s: Settings): number {
 export function resumeLeases(ctx: Ctx): number {
   const until = ctx.now() + ctx.settings.leaseMarginSeconds * 1000
   return ctx.db.transaction(tx => {
-    const extended = extendLeases(tx, until)
+    const extended = extendLeases(tx, until, ctx.now())
     if (extended) logEvent(tx, null, 'leases-resumed', { units: extended, until })
     return extended
   })

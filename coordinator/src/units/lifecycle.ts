@@ -10,7 +10,7 @@
  *                            │  │   reclaimLease (the lapsed lease's token)  │
  *                            │  │  ◀──────────────────────────────────────  │
  *                            │  │   expireLease (ran out; token kept)        │
- *                            │  │   requeueUnit (its worker lost it; new token)
+ *                            │  │   requeueUnit (its worker lost it, or held it past maxHoldSeconds; new token)
  *      cancelVerifications   │  │ completeUnit (a late report                │ completeUnit (its report)
  *                            ▼  │ with the lapsed lease's token)             ▼
  *                     cancelled └──────────────────────────────────────────▶ done ◀──── recordDone ──── (none)
@@ -83,7 +83,7 @@ const q = prepared(db => ({
   }).prepare(),
   // A verification drawn for another worker stays closed to this one until the draw lapses (verifier-draw.ts).
   lease: db.update(workUnits).set({ workerId: sql`${p('worker')}`, leaseToken: sql`${p('token')}`, leaseExpiresAt: sql`${p('expires')}`, state: 'leased',
-    attempts: sql`${workUnits.attempts} + 1`, updatedAt: sql`${p('now')}`, progress: null })
+    attempts: sql`${workUnits.attempts} + 1`, updatedAt: sql`${p('now')}`, leasedAt: sql`${p('now')}`, progress: null })
     .where(and(eq(workUnits.id, p('id')), eq(workUnits.state, 'queued'),
       or(isNull(workUnits.reservedFor), eq(workUnits.reservedFor, p('worker')), sql`coalesce(${workUnits.reservedUntil}, 0) <= ${p('now')}`))).prepare(),
   reclaim: db.update(workUnits).set({ state: 'leased', workerId: sql`${p('worker')}` })
@@ -111,6 +111,8 @@ const q = prepared(db => ({
     .where(and(eq(workUnits.targetExperiment, p('experiment')), eq(workUnits.kind, 'verify'), eq(workUnits.state, 'leased'))).prepare(),
   extend: db.update(workUnits).set({ leaseExpiresAt: sql`${p('until')}` })
     .where(and(eq(workUnits.state, 'leased'), lt(workUnits.leaseExpiresAt, p('until')))).prepare(),
+  // A restart starts every live lease's hold afresh: nobody could renew it while the coordinator was down.
+  restartHolds: db.update(workUnits).set({ leasedAt: sql`${p('now')}` }).where(eq(workUnits.state, 'leased')).prepare(),
 }))
 
 /** Why `verb` may not run on this row (null: it may). Pure: the guards' rules in words. */
@@ -174,7 +176,7 @@ function insert(tx: Writer, n: NewUnit, state: 'queued' | 'done', workerId: stri
     id: n.id ?? newId('u'), kind: n.kind, campaign: n.campaign, hypothesisId: n.hypothesisId, parentCommit: n.parentCommit,
     targetCommit: n.targetCommit ?? null, targetExperiment: n.targetExperiment ?? null, hardwareClass: n.hardwareClass ?? null,
     excludedWorker: n.excludedWorker ?? null, excludedContributors: n.excludedContributors ?? null, reservedFor: null, reservedUntil: null,
-    workerId, leaseToken: null, leaseExpiresAt: null, attempts: 0, state, progress: null, createdAt: now, updatedAt: now,
+    workerId, leaseToken: null, leaseExpiresAt: null, leasedAt: null, attempts: 0, state, progress: null, createdAt: now, updatedAt: now,
   }
   const problem = shapeProblem(n)
   if (problem) throw new IllegalTransition('create', unit.id, null, problem)
@@ -273,6 +275,7 @@ export function cancelLease(tx: Writer, id: string, now: number): void {
 }
 
 /** leased ⟲ for every lease that ends before `until`: it ends then instead. Returns how many. */
-export function extendLeases(tx: Writer, until: number): number {
+export function extendLeases(tx: Writer, until: number, now: number): number {
+  q(tx).restartHolds.run({ now })
   return q(tx).extend.run({ until }).changes
 }

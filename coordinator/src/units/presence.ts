@@ -6,7 +6,7 @@ import { logEvent } from '../events/log.ts'
 import { getCampaign } from '../campaigns/campaigns.ts'
 import { heartbeatSeconds } from '../workers/heartbeat-interval.ts'
 import { campaignsFor, registerWorker, touchWorker, type Worker } from '../workers/registry.ts'
-import { leaseSeconds } from './leases.ts'
+import { leaseSeconds, maxHoldSeconds } from './leases.ts'
 import { getUnit, reclaimLease, renewLease, requeueUnit } from './lifecycle.ts'
 
 /**
@@ -45,6 +45,7 @@ export function hello(ctx: Ctx, contributorId: string, hi: WorkerHello): HelloRe
 export function heartbeat(ctx: Ctx, worker: Worker, hb: Heartbeat): { cancelled: string[]; heartbeatSeconds: number } {
   const now = ctx.now()
   const cancelled: string[] = []
+  const requeued = new Set<string>()
   // Every worker beats every few seconds: prepared queries only (db/prepared.ts).
   ctx.db.transaction(tx => {
     touchWorker(tx, worker.id, now)
@@ -58,15 +59,26 @@ export function heartbeat(ctx: Ctx, worker: Worker, hb: Heartbeat): { cancelled:
         cancelled.push(u.unitId)
         continue
       }
+      const campaign = getCampaign({ db: tx as never }, unit.campaign)!
+      // Held past its bound (units/leases.ts, maxHoldSeconds): back to the queue under a new token,
+      // and the worker is told to drop it. Its report would be refused from now on.
+      const hold = maxHoldSeconds(campaign, ctx.settings)
+      if (unit.leasedAt !== null && now - unit.leasedAt > hold * 1000) {
+        if (!reclaim) requeueUnit(tx, unit.id, worker.id, now)
+        logEvent(tx, unit.campaign, 'lease-held-too-long', { unit: unit.id, worker: worker.id, heldSeconds: Math.round((now - unit.leasedAt) / 1000), maxSeconds: hold })
+        requeued.add(unit.campaign)
+        cancelled.push(u.unitId)
+        continue
+      }
       if (reclaim) {
         reclaimLease(tx, unit.id, worker.id, u.leaseToken)
         logEvent(tx, unit.campaign, 'lease-reclaimed', { unit: unit.id, worker: worker.id })
       }
-      const campaign = getCampaign({ db: tx as never }, unit.campaign)!
       renewLease(tx, unit.id, { workerId: worker.id, token: u.leaseToken, expiresAt: now + leaseSeconds(campaign, ctx.settings) * 1000 }, u.progress, now)
       ctx.bus.emit({ type: 'progress', campaign: unit.campaign, workerId: worker.id, unitId: unit.id })
     }
   })
+  for (const campaign of requeued) ctx.bus.emit({ type: 'work-available', campaign })
   if (hb.capacity !== undefined) ctx.bus.declareCapacity(worker.id, hb.capacity)
   return { cancelled, heartbeatSeconds: heartbeatSeconds(ctx.bus.workersWithFeeds) }
 }

@@ -13,7 +13,7 @@ import { reserveVerifier, type Unit } from './lifecycle.ts'
  * lately (ACTIVE_WORKER_MS), not banned, of no excluded contributor (the author's; those that
  * verified already while more distinct contributors are needed) and of no suspect (units/suspects.ts:
  * a suspect's runs are no evidence), with a cryptographic random
- * index. Only the drawn worker may take the unit until `reserved_until`; then another is drawn
+ * index: a contributor first, then one of its workers (`drawByContributor`). Only the drawn worker may take the unit until `reserved_until`; then another is drawn
  * (a drawn worker that went away holds nobody up for longer than one window). With nobody
  * eligible the unit stays open to any eligible worker that asks. A classless verification (the
  * pooled policy: any approved class's run is evidence) is drawn among the workers of every class
@@ -65,13 +65,25 @@ export function drawVerifiers(tx: Writer, units: Unit[], now: number, windowMs: 
     const taken = u.targetExperiment ? busyOn(u.targetExperiment) : new Set<string>()
     const fresh = eligible.filter(w => !taken.has(w.contributorId))
     const from = fresh.length ? fresh : eligible
-    const pick = from[randomInt(from.length)]
+    const pick = drawByContributor(from)
     taken.add(pick.contributorId)
     reserveVerifier(tx, u.id, pick.id, now + windowMs)
     drawn = true
     return { ...u, reservedFor: pick.id, reservedUntil: now + windowMs }
   })
   return { units: out, drawn }
+}
+
+/**
+ * A contributor first, each with the same chance, then one of its workers: a worker name costs
+ * nothing (`hello` with a new one), so a draw among workers went to whoever registered the most
+ * (test/hostile/sybil-workers.test.ts: 200 idle names won 24 draws of 24 against one real worker).
+ */
+function drawByContributor<W extends { contributorId: string }>(pool: readonly W[]): W {
+  const contributors = [...new Set(pool.map(w => w.contributorId))]
+  const contributor = contributors[randomInt(contributors.length)]
+  const theirs = pool.filter(w => w.contributorId === contributor)
+  return theirs[randomInt(theirs.length)]
 }
 
 /** Active workers of every approved class, under the key '' (no class is named so). */

@@ -215,6 +215,6 @@ t.test('after a restart, leases ending sooner are extended to the margin; later 
   const late = createUnit(db, verify(), T0)
   leaseUnit(db, late.id, { workerId: bob, token: newLeaseToken(), expiresAt: T0 + 500 }, T0)
   const queued = unitIn(db, 'queued')
-  t.equal(extendLeases(db, T0 + 200), 1)
+  t.equal(extendLeases(db, T0 + 200, T0), 1)
   t.same([row(db, soon.id).lease_expires_at, row(db, late.id).lease_expires_at, row(db, queued.id).state], [T0 + 200, T0 + 500, 'queued'])
 })

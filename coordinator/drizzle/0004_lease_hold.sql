@@ -1,0 +1,1 @@
+ALTER TABLE `work_units` ADD `leased_at` integer;

@@ -1,0 +1,75 @@
+import t from 'tap'
+import { simpleGit } from 'simple-git'
+import { join } from 'node:path'
+import { sourceHash } from '@autoresearch-grid/shared'
+import { httpClient, joinWorkers, report, SEED_TRAIN_PY, startCoordinator } from '../helpers.ts'
+
+// What one contributor writes, others read: a report's description reaches other workers (their
+// agents and their logs: `worker.known`, units' `triedOnParent`, the swarm's search), the git log
+// of the campaign's branch and `coordinator export` in the maintainer's terminal; follow-ups and
+// proposals reach everyone's queue. Terminal escapes in them would rewrite another volunteer's
+// screen (a title, a cleared screen, a hyperlink that lies, an OSC 52 clipboard write); NUL and
+// other control characters break the one-line formats they are printed in.
+
+const ESCAPES = '\u001b]0;owned\u0007\u001b[2J\u001b]52;c;Y3VybCBldmlsfHNo\u0007\u009b31m\u0000\u0008\r'
+/** Control characters other than tab and newline, C1 included (U+009B is a one-character CSI). */
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/
+const ONE_LINE_CONTROL = /[\u0000-\u001f\u007f-\u009f]/
+
+t.test('control characters and terminal escapes in what a contributor writes never reach another contributor or the maintainer', async t => {
+  const c = await startCoordinator()
+  t.teardown(c.close)
+  await c.campaign('demo')
+  const [mallory, ben] = await joinWorkers(c, ['mallory', 'ben'])
+  t.teardown(() => [mallory, ben].forEach(w => w.close()))
+  await mallory.api.worker.report.mutate({ workerId: mallory.workerId, report: report(await mallory.next(), 1.5) })
+  const edit = SEED_TRAIN_PY.replace('MATRIX_LR = 0.02', 'MATRIX_LR = 0.03')
+  const unit = await mallory.next()
+  const reply = await mallory.api.worker.report.mutate({ workerId: mallory.workerId, report: {
+    ...report(unit, 1.6, edit),
+    description: `lr 0.03 ${ESCAPES} done`,
+    agentNotes: `notes\nline two ${ESCAPES}`,
+    followUps: [{ title: `try ${ESCAPES} wider`, body: `because\n${ESCAPES}` }],
+  } })
+  await mallory.api.worker.propose.mutate({ workerId: mallory.workerId, campaign: 'demo', hypotheses: [{ title: `idea ${ESCAPES} x`, body: `body\n${ESCAPES}` }] })
+
+  const known = await ben.api.worker.known.query({ workerId: ben.workerId, campaign: 'demo', sourceHash: sourceHash({ 'train.py': edit }) })
+  t.ok(known, 'another contributor finds the run by its source')
+  t.notMatch(known!.description, ONE_LINE_CONTROL, `worker.known's description is plain: ${JSON.stringify(known!.description)}`)
+  t.match(known!.description, /^lr 0\.03 .*done$/, 'and keeps its words')
+
+  const dashboard = httpClient(c.url, null)
+  const e = (await dashboard.dashboard.experiment.query({ id: reply.experimentId }))!
+  t.notMatch(e.description, ONE_LINE_CONTROL, 'the dashboard\'s description is plain')
+  t.notMatch(e.agentNotes, CONTROL, 'agent notes keep line breaks only')
+  t.match(e.agentNotes, /^notes\nline two /, 'and their words and lines')
+  const queue = await dashboard.dashboard.hypotheses.query({ campaign: 'demo' })
+  t.equal(queue.length, 2, 'the follow-up and the proposal are queued')
+  for (const h of queue) {
+    t.notMatch(h.title, ONE_LINE_CONTROL, `hypothesis title is plain: ${JSON.stringify(h.title)}`)
+    t.notMatch(h.body, CONTROL, 'hypothesis body keeps line breaks only')
+  }
+  const log = await simpleGit(join(c.dir, 'git')).raw(['log', '--format=%B', `refs/experiments/${reply.experimentId}`]).catch(async () => {
+    await new Promise(r => setTimeout(r, 500))
+    return simpleGit(join(c.dir, 'git')).raw(['log', '--format=%B', `refs/experiments/${reply.experimentId}`])
+  })
+  t.notMatch(log, CONTROL, 'the commit message is plain')
+})
+
+t.test('a claim\'s description (the swarm\'s in-flight note) reaches the next claimant of the same code plain', async t => {
+  const c = await startCoordinator()
+  t.teardown(c.close)
+  await c.campaign('demo')
+  const [mallory, ben] = await joinWorkers(c, ['mallory', 'ben'])
+  t.teardown(() => [mallory, ben].forEach(w => w.close()))
+  await mallory.api.worker.report.mutate({ workerId: mallory.workerId, report: report(await mallory.next(), 1.5) })
+  const [mu, bu] = [await mallory.next(), await ben.next()]
+  t.equal(mu.parentCommit, bu.parentCommit, 'both explore the same parent')
+  const hash = sourceHash({ 'train.py': SEED_TRAIN_PY.replace('MATRIX_LR = 0.02', 'MATRIX_LR = 0.04') })
+  const claim = { campaign: 'demo', sourceHash: hash, agent: `heuristic${ESCAPES}` }
+  const mine = await mallory.api.swarm.claim.mutate({ ...claim, workerId: mallory.workerId, unitId: mu.id, leaseToken: mu.leaseToken, description: `lr 0.04 ${ESCAPES}`, changes: [`MATRIX_LR 0.02 -> 0.04${ESCAPES}`] })
+  t.equal(mine.duplicateOf, null, 'mallory claims the edit first')
+  const theirs = await ben.api.swarm.claim.mutate({ ...claim, workerId: ben.workerId, unitId: bu.id, leaseToken: bu.leaseToken, description: 'lr 0.04', changes: [] })
+  t.ok(theirs.duplicateOf, 'ben is told it is in flight')
+  t.notMatch(theirs.duplicateOf!.description, ONE_LINE_CONTROL, `and reads mallory's description plain: ${JSON.stringify(theirs.duplicateOf!.description)}`)
+})
