@@ -310,6 +310,7 @@ class Grid {
       explorationAllowed: self || this.contributorsOn(worker.cls) >= 1 + (cfg.settings.minVerifierContributors ?? 1),
       settings: { baselineRuns: cfg.baselineRuns, allowSelfVerification: self },
       parentsOnDemand: [...new Set(this.queue.filter(u => u.demandFor !== undefined).map(u => u.commit))],
+      baselineShares: self ? undefined : this.baselineShares(worker, bestRuns),
     })
     if (choice.action === 'none') return undefined
     const unit: Unit = choice.action === 'lease' ? this.queue.find(u => u.id === choice.unitId)!
@@ -317,6 +318,17 @@ class Grid {
       : this.newUnit({ kind: 'explore', commit: choice.parentCommit, hardwareClass: null, hypothesisId: null })
     unit.leasedTo = worker.id
     return unit
+  }
+
+  /** As units/assign.ts baselineShares: the best's runs on the worker's class by contributor (running baselines too), and the other contributors at work there. */
+  baselineShares(worker: Worker, bestRuns: readonly Run[]): { byContributor: Record<string, number>; others: string[] } {
+    const byContributor: Record<string, number> = {}
+    const contributorOf = new Map(this.w.workers.map(w => [w.id, w.contributor]))
+    const running = this.queue.filter(u => u.kind === 'baseline' && u.commit === this.best.id && u.hardwareClass === CLASS(worker.cls) && u.leasedTo !== null)
+    for (const c of [...bestRuns.map(r => r.contributor), ...running.map(u => contributorOf.get(u.leasedTo!)!)]) byContributor[c] = (byContributor[c] ?? 0) + 1
+    const suspects = new Set(this.suspects())
+    const others = [...new Set(this.w.workers.filter(w => w.cls === worker.cls && w.contributor !== worker.contributor && !suspects.has(w.contributor)).map(w => w.contributor))]
+    return { byContributor, others }
   }
 
   newUnit(u: Omit<Unit, 'id' | 'leasedTo' | 'queuedAt'>): Unit {
