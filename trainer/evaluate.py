@@ -148,6 +148,13 @@ class ModelServer:
         raw = raw.view(torch.bfloat16) if self.dtype == "bfloat16" else raw
         return raw.to(device).float().view(n, SEQ_LEN, self.vocab)
 
+    def stop(self):
+        """Kills the process at once and waits for it: when it has exited, so has its sandbox (bwrap's
+        PID 1 dies with it, and every process of its PID namespace with that)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
     def close(self):
         if self.proc.poll() is None:
             try:
@@ -252,10 +259,19 @@ def validation_rows(data):
 
 
 def evaluate(servers, data, rows, device, rng):
-    """val_bpb through servers[0]; the causality probe through servers[1]."""
+    """val_bpb through servers[0] (its model loaded already); the causality probe through servers[1],
+    which loads the candidate's model only once servers[0] has exited. Alive together, the two ran
+    candidate code side by side, and shared state the sandbox cannot take away (a lock on a file both
+    see read-only, the kernel's memory counters) let the main server tell the probe server what it
+    had answered: a model that looks ahead could replay it (worker/test/fixtures/hostile/variants.ts,
+    "talk through flock"). The probe server was started with the main one, so this costs a model
+    load, not a start-up."""
     token_bytes = torch.from_numpy(data.token_bytes.astype(np.int64)).to(device)
     probes = plan_probes(rows, rng, min(len(rows), max(MIN_PROBES, len(rows) // PROBE_SHARE)))
     sums, kept = main_pass(servers[0], rows, token_bytes, device, rng, {r for r, _, _ in probes})
+    servers[0].stop()
+    servers[1].load()
+    servers[1].reply()  # the candidate's model is loaded in the probe server
     largest, at_cut = probe_pass(servers[1], rows, probes, kept, device, rng)
     return {
         "val_bpb": sums["nats"] / (math.log(2) * sums["bytes"]), "rows": len(rows), "tokens": int(len(rows) * SEQ_LEN),
@@ -318,10 +334,8 @@ def main(argv=None):
         if not os.path.exists(checkpoint):
             raise ServerError(f"training saved no checkpoint ({os.path.basename(checkpoint)}): "
                               "train.py must end with prepare.save_model(model, config)")
-        for s in servers:
-            s.load()
-        for s in servers:
-            s.reply()  # the candidate's model is loaded
+        servers[0].load()
+        servers[0].reply()  # the candidate's model is loaded in the main server (the probe's: evaluate)
         loaded = time.time()
         rng = np.random.default_rng(args.seed if args.seed is not None else secrets.randbits(64))
         result = evaluate(servers, data, rows, device, rng)
