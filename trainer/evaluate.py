@@ -46,6 +46,7 @@ import math  # noqa: E402
 import queue  # noqa: E402
 import secrets  # noqa: E402
 import shutil  # noqa: E402
+import stat  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
@@ -331,9 +332,14 @@ def main(argv=None):
         if args.wait and sys.stdin.readline().strip() != "go":
             raise ServerError("cancelled before the checkpoint was ready")
         started = time.time()
-        if not os.path.exists(checkpoint):
+        # lstat, never following a link: this process is outside the sandbox, and whether a link's
+        # host target exists would tell the author what is on the volunteer's machine.
+        if not os.path.lexists(checkpoint):
             raise ServerError(f"training saved no checkpoint ({os.path.basename(checkpoint)}): "
                               "train.py must end with prepare.save_model(model, config)")
+        if not stat.S_ISREG(os.lstat(checkpoint).st_mode):
+            raise ServerError(f"the checkpoint ({os.path.basename(checkpoint)}) is not a plain file (a link, a folder, "
+                              "a pipe): train.py must end with prepare.save_model(model, config)")
         servers[0].load()
         servers[0].reply()  # the candidate's model is loaded in the main server (the probe's: evaluate)
         loaded = time.time()

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import { fileURLToPath } from 'node:url'
@@ -59,6 +59,31 @@ sys.exit(1)
     t.match(m.logTail, /more characters of this line cut/, 'the endless line is cut and says so')
     t.ok(m.logTail.length <= LIMITS.logTailBytes, 'the tail kept stays within its limit')
     t.equal(m.status, 'crash')
+  })
+
+  t.test('a symlinked checkpoint does not tell train.py\'s author which paths exist on the volunteer\'s machine', async t => {
+    // The evaluator runs outside the sandbox: had it followed model.safetensors to a host path, its
+    // answer (no checkpoint, or one the model server cannot open) would say whether that path
+    // exists, in the log tail the author reads.
+    const base = t.testdir()
+    const outside = join(base, 'outside')
+    mkdirSync(outside, { recursive: true })
+    writeFileSync(join(outside, 'id_ed25519'), 'a key\n')
+    const errors: string[] = []
+    for (const target of [join(outside, 'id_ed25519'), join(outside, 'no-such-file')]) {
+      const m = await run(join(base, target.endsWith('no-such-file') ? 'missing' : 'present'), `import os, sys, time
+folder = os.environ["AUTORESEARCH_DATA"]
+print("autoresearch: ready for the training data", flush=True)
+while not os.path.exists(os.path.join(folder, "train.bin")):
+    time.sleep(0.01)
+os.symlink(${JSON.stringify(target)}, "model.safetensors")
+print("---\\ntraining_seconds: 0.1\\ntotal_seconds: 0.2\\npeak_vram_mb: 0\\nmfu_percent: 0\\ntotal_tokens_M: 0\\nnum_steps: 1\\nnum_params_M: 0.3\\ndepth: 1", flush=True)
+sys.exit(0)
+`)
+      t.equal(m.status, 'crash', `a symlink to a ${target.endsWith('no-such-file') ? 'missing' : 'present'} host file is no checkpoint: ${m.error}`)
+      errors.push((m.error ?? '').replace(target, 'TARGET'))
+    }
+    t.equal(errors[0], errors[1], 'the same answer whether the host path exists or not')
   })
 
   t.test('escape sequences in a crash line reach the volunteer\'s terminal as visible text', async t => {
