@@ -63,6 +63,7 @@ MIN_PROBES = 16
 PROBE_MAX_DELTA = 0.25        # nats: no prefix position of a probe may move more than this
 PROBE_MEAN_AT_CUT = 0.02      # nats: the mean advantage at the last position before the cut
 REPLY_TIMEOUT = 600           # seconds to wait for one reply (the first includes loading the model)
+LINE_LIMIT = 1 << 16          # bytes kept of one line a model server writes; the rest of it is dropped
 
 
 def pin(buffer):
@@ -76,6 +77,22 @@ def pin(buffer):
             cudart.cudaGetLastError()  # a buffer on a disk-backed file cannot be pinned: clear, go on
     except (AttributeError, RuntimeError):
         pass
+
+
+def bounded_lines(stream):
+    """The lines of a model server's output, each cut at LINE_LIMIT bytes with the rest of it dropped
+    as it is read: the server is candidate code, and one endless line (no newline) was all held here,
+    outside the sandbox, then decoded and joined into the error (256 MiB took ~1 GB)."""
+    while True:
+        line = stream.readline(LINE_LIMIT)
+        if not line:
+            return
+        rest = line
+        while not rest.endswith(b"\n"):
+            rest = stream.readline(LINE_LIMIT)
+            if not rest:
+                break
+        yield line
 
 
 class ServerError(Exception):
@@ -100,12 +117,12 @@ class ModelServer:
         threading.Thread(target=self._read_stderr, daemon=True).start()
 
     def _read_replies(self):
-        for line in self.proc.stdout:
+        for line in bounded_lines(self.proc.stdout):
             self.replies.put(line)
         self.replies.put(None)
 
     def _read_stderr(self):
-        for line in self.proc.stderr:
+        for line in bounded_lines(self.proc.stderr):
             self.stderr.append(line.decode("utf-8", "replace").rstrip())
 
     def _fail(self, why):
