@@ -1,8 +1,9 @@
-import { copyFile, cp, link, lstat, mkdir, readdir, readlink, rename, rm, stat, symlink, unlink, utimes, writeFile } from 'node:fs/promises'
+import { copyFile, cp, link, lstat, mkdir, readdir, readlink, rename, stat, symlink, unlink, utimes, writeFile } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import { execa } from 'execa'
+import { removeTree } from './remove-tree.ts'
 
 /**
  * Compile caches without letting one run change what a later run of different code executes
@@ -40,14 +41,14 @@ export async function cacheForSource(cacheDir: string, sourceHash: string): Prom
     return dir
   }
   const fresh = `${dir}.tmp${process.pid}`
-  await rm(fresh, { recursive: true, force: true })
+  await removeTree(fresh)
   await mkdir(fresh, { recursive: true })
   if (existsSync(trustedDir(cacheDir))) await cp(trustedDir(cacheDir), fresh, { recursive: true })
   for (const sub of ['inductor', 'triton']) await mkdir(join(fresh, sub), { recursive: true })
   try {
     await rename(fresh, dir)
   } catch {
-    await rm(fresh, { recursive: true, force: true }) // another lane made it first: use theirs
+    await removeTree(fresh) // another lane made it first: use theirs
   }
   await evictOldSources(cacheDir)
   return dir
@@ -62,7 +63,7 @@ async function evictOldSources(cacheDir: string): Promise<void> {
   const found = await Promise.all(names.map(async n => ({ n, t: (await stat(join(base, n)).catch(() => null))?.mtimeMs })))
   const aged = found.filter((a): a is { n: string; t: number } => a.t !== undefined)
   aged.sort((a, b) => b.t - a.t)
-  for (const { n } of aged.slice(KEEP_SOURCES)) await rm(join(base, n), { recursive: true, force: true })
+  for (const { n } of aged.slice(KEEP_SOURCES)) await removeTree(join(base, n))
 }
 
 /** After a run of trusted code: its new cache entries join `trusted/` (existing ones are kept). */
@@ -117,13 +118,21 @@ export async function compileBytecode(python: string, cacheDir: string): Promise
   return dir
 }
 
-/** A hard-linked copy of a folder tree: new names and folders, the same files (no data copied). */
-async function linkTree(from: string, to: string): Promise<void> {
+/** Deeper than any compile cache (inductor's and triton's entries lie 3 to 5 folders down). */
+const MAX_CACHE_DEPTH = 12
+
+/**
+ * A hard-linked copy of a folder tree: new names and folders, the same files (no data copied).
+ * Folders below MAX_CACHE_DEPTH are left out: a tree deeper than a path can name is a run's doing.
+ */
+async function linkTree(from: string, to: string, depth = 0): Promise<void> {
   await mkdir(to, { recursive: true })
   for (const name of await readdir(from)) {
     const [src, dst] = [join(from, name), join(to, name)]
     const st = await lstat(src)
-    if (st.isDirectory()) await linkTree(src, dst)
+    if (st.isDirectory()) {
+      if (depth < MAX_CACHE_DEPTH) await linkTree(src, dst, depth + 1)
+    }
     else if (st.isSymbolicLink()) await symlink(await readlink(src), dst)
     else if (st.isFile()) await link(src, dst).catch(() => copyFile(src, dst))
     // FIFOs, sockets, device nodes: no cache holds them; left out.
@@ -167,13 +176,13 @@ export async function cacheForRun(cacheDir: string, sourceHash: string): Promise
   const source = await cacheForSource(cacheDir, sourceHash)
   const work = `${source}.tmp${process.pid}-run${++runCaches}`
   const frozen = `${work}-go`
-  await rm(work, { recursive: true, force: true })
+  await removeTree(work)
   await linkTree(source, work)
   let since: number | null = null
   return {
     dir: work,
     async atGo() {
-      await rm(frozen, { recursive: true, force: true })
+      await removeTree(frozen)
       await linkTree(work, frozen)
       since = Date.now()
       // The file system stamps times from a clock a tick (≤ 10 ms) behind: wait past it, so that
@@ -186,7 +195,7 @@ export async function cacheForRun(cacheDir: string, sourceHash: string): Promise
       const old = `${work}-old`
       await rename(source, old).catch(() => {})
       await rename(kept, source).catch(() => {}) // another run of this source put its own there first: theirs stays
-      await Promise.all([old, work, frozen].map(d => rm(d, { recursive: true, force: true })))
+      await Promise.all([old, work, frozen].map(d => removeTree(d)))
     },
   }
 }

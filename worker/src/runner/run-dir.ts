@@ -1,5 +1,6 @@
-import { chmod, copyFile, mkdir, readdir, rm, writeFile } from 'node:fs/promises'
+import { chmod, copyFile, mkdir, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { removeTree } from './remove-tree.ts'
 
 export interface PrepareRunDirOptions {
   /** Emptied and refilled: a run never sees files from the previous one. */
@@ -32,7 +33,8 @@ export async function prepareRunDir(options: PrepareRunDirOptions): Promise<{ ru
     if (locked.includes(name)) throw new Error(`the unit supplies ${name}, which is locked: only the worker's own copy from ${options.trainerDir} is used`)
   }
   await mkdir(options.runDir, { recursive: true })
-  for (const entry of await readdir(options.runDir)) await rm(join(options.runDir, entry), { recursive: true, force: true })
+  // What the last run left there is hostile: removeTree copes with trees no path can name.
+  for (const entry of await readdir(options.runDir)) await removeTree(join(options.runDir, entry))
 
   for (const [name, text] of Object.entries(options.files)) await writeFile(join(options.runDir, name), text)
   for (const name of locked) {

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { findPython } from '@autoresearch-grid/trainer'
@@ -9,6 +9,7 @@ import { detectSandbox } from '../../src/sandbox/detect.ts'
 import type { HostLayout } from '../../src/sandbox/bwrap.ts'
 import { trainAndMeasure } from '../../src/runner/measure.ts'
 import { prepareRunDir } from '../../src/runner/run-dir.ts'
+import { removeTree } from '../../src/runner/remove-tree.ts'
 import { tagged } from '../fixtures/hostile/world.ts'
 import { sourceHashOf } from '../fixtures/hostile/harness.ts'
 import { sleep, until } from '../../../shared/test/support/until.ts'
@@ -133,6 +134,31 @@ sys.exit(0)
         t.match(seen, /LEARNED/, 'control: unsandboxed, the next run starts with what the first learned')
       }
     }
+  })
+
+  t.test('a compile cache deeper than a path can name is still evicted, and the worker goes on', async t => {
+    // Node's rm names each entry by its full path: a tree past PATH_MAX, made one chdir at a time,
+    // made the eviction of old sources throw, and with it every run of a new source.
+    const dir = t.testdir()
+    t.teardown(() => removeTree(dir))
+    mkdirSync(join(dir, 'cache', 'compile'), { recursive: true })
+    const deep = await run(dir, `import os
+d = os.environ["TORCHINDUCTOR_CACHE_DIR"]
+os.makedirs(d, exist_ok=True)
+os.chdir(d)
+for _ in range(24):
+    os.mkdir("d" * 200)
+    os.chdir("d" * 200)
+open("deep", "w").write("x")
+print("deep tree left", flush=True)
+`, found.host)
+    t.match(deep.logTail, /deep tree left/)
+    for (let i = 0; i < 9; i++) {
+      const m = await run(dir, `print("source ${i}")\n`, found.host) // 9 new sources: the deep one is the oldest of 10, evicted
+      t.match(m.logTail, new RegExp(`source ${i}`), `run ${i} of a new source ran`)
+    }
+    const left = readdirSync(join(dir, 'cache', 'compile', 'by-source'))
+    t.equal(left.length, 8, `the eight most recent sources are kept: ${left.join(', ')}`)
   })
 
   t.test('a planted compile-cache entry is never seen by a run of other code', async t => {
