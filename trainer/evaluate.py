@@ -46,6 +46,7 @@ import math  # noqa: E402
 import queue  # noqa: E402
 import secrets  # noqa: E402
 import shutil  # noqa: E402
+import stat  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
@@ -62,6 +63,7 @@ MIN_PROBES = 16
 PROBE_MAX_DELTA = 0.25        # nats: no prefix position of a probe may move more than this
 PROBE_MEAN_AT_CUT = 0.02      # nats: the mean advantage at the last position before the cut
 REPLY_TIMEOUT = 600           # seconds to wait for one reply (the first includes loading the model)
+LINE_LIMIT = 1 << 16          # bytes kept of one line a model server writes; the rest of it is dropped
 
 
 def pin(buffer):
@@ -75,6 +77,22 @@ def pin(buffer):
             cudart.cudaGetLastError()  # a buffer on a disk-backed file cannot be pinned: clear, go on
     except (AttributeError, RuntimeError):
         pass
+
+
+def bounded_lines(stream):
+    """The lines of a model server's output, each cut at LINE_LIMIT bytes with the rest of it dropped
+    as it is read: the server is candidate code, and one endless line (no newline) was all held here,
+    outside the sandbox, then decoded and joined into the error (256 MiB took ~1 GB)."""
+    while True:
+        line = stream.readline(LINE_LIMIT)
+        if not line:
+            return
+        rest = line
+        while not rest.endswith(b"\n"):
+            rest = stream.readline(LINE_LIMIT)
+            if not rest:
+                break
+        yield line
 
 
 class ServerError(Exception):
@@ -99,12 +117,12 @@ class ModelServer:
         threading.Thread(target=self._read_stderr, daemon=True).start()
 
     def _read_replies(self):
-        for line in self.proc.stdout:
+        for line in bounded_lines(self.proc.stdout):
             self.replies.put(line)
         self.replies.put(None)
 
     def _read_stderr(self):
-        for line in self.proc.stderr:
+        for line in bounded_lines(self.proc.stderr):
             self.stderr.append(line.decode("utf-8", "replace").rstrip())
 
     def _fail(self, why):
@@ -147,6 +165,13 @@ class ModelServer:
         raw = torch.from_numpy(self.buffer[slot * self.slot_values: slot * self.slot_values + n * SEQ_LEN * self.vocab])
         raw = raw.view(torch.bfloat16) if self.dtype == "bfloat16" else raw
         return raw.to(device).float().view(n, SEQ_LEN, self.vocab)
+
+    def stop(self):
+        """Kills the process at once and waits for it: when it has exited, so has its sandbox (bwrap's
+        PID 1 dies with it, and every process of its PID namespace with that)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
     def close(self):
         if self.proc.poll() is None:
@@ -252,10 +277,19 @@ def validation_rows(data):
 
 
 def evaluate(servers, data, rows, device, rng):
-    """val_bpb through servers[0]; the causality probe through servers[1]."""
+    """val_bpb through servers[0] (its model loaded already); the causality probe through servers[1],
+    which loads the candidate's model only once servers[0] has exited. Alive together, the two ran
+    candidate code side by side, and shared state the sandbox cannot take away (a lock on a file both
+    see read-only, the kernel's memory counters) let the main server tell the probe server what it
+    had answered: a model that looks ahead could replay it (worker/test/fixtures/hostile/variants.ts,
+    "talk through flock"). The probe server was started with the main one, so this costs a model
+    load, not a start-up."""
     token_bytes = torch.from_numpy(data.token_bytes.astype(np.int64)).to(device)
     probes = plan_probes(rows, rng, min(len(rows), max(MIN_PROBES, len(rows) // PROBE_SHARE)))
     sums, kept = main_pass(servers[0], rows, token_bytes, device, rng, {r for r, _, _ in probes})
+    servers[0].stop()
+    servers[1].load()
+    servers[1].reply()  # the candidate's model is loaded in the probe server
     largest, at_cut = probe_pass(servers[1], rows, probes, kept, device, rng)
     return {
         "val_bpb": sums["nats"] / (math.log(2) * sums["bytes"]), "rows": len(rows), "tokens": int(len(rows) * SEQ_LEN),
@@ -315,13 +349,16 @@ def main(argv=None):
         if args.wait and sys.stdin.readline().strip() != "go":
             raise ServerError("cancelled before the checkpoint was ready")
         started = time.time()
-        if not os.path.exists(checkpoint):
+        # lstat, never following a link: this process is outside the sandbox, and whether a link's
+        # host target exists would tell the author what is on the volunteer's machine.
+        if not os.path.lexists(checkpoint):
             raise ServerError(f"training saved no checkpoint ({os.path.basename(checkpoint)}): "
                               "train.py must end with prepare.save_model(model, config)")
-        for s in servers:
-            s.load()
-        for s in servers:
-            s.reply()  # the candidate's model is loaded
+        if not stat.S_ISREG(os.lstat(checkpoint).st_mode):
+            raise ServerError(f"the checkpoint ({os.path.basename(checkpoint)}) is not a plain file (a link, a folder, "
+                              "a pipe): train.py must end with prepare.save_model(model, config)")
+        servers[0].load()
+        servers[0].reply()  # the candidate's model is loaded in the main server (the probe's: evaluate)
         loaded = time.time()
         rng = np.random.default_rng(args.seed if args.seed is not None else secrets.randbits(64))
         result = evaluate(servers, data, rows, device, rng)

@@ -255,6 +255,43 @@ def test_logits_of_the_wrong_shape_are_an_error_naming_the_expected_shape(small_
     assert f", {prepare.SEQ_LEN}, {small_data.vocab_size})" in result["error"]
 
 
+def test_a_model_server_flooding_one_endless_line_is_read_in_bounded_memory(small_data_dir, small_data, tmp_path):
+    """The model server is candidate code, and evaluate.py (outside the sandbox) reads its output: one
+    line of 256 MiB with no newline was all held, decoded and joined into the error here (peak memory
+    up by ~0.8 GB). A line is cut at LINE_LIMIT bytes and the rest dropped as it is read."""
+    import resource
+    body = """
+    import sys
+
+
+    class Uniform(nn.Module):
+        def __init__(self, vocab_size):
+            super().__init__()
+            self.vocab_size = vocab_size
+
+        def forward(self, idx):
+            return torch.zeros(*idx.shape, self.vocab_size)
+
+
+    def build_model(config):
+        if __name__ == "train" and config.get("flood"):  # in the model server only
+            chunk = "x" * (1 << 20)
+            for _ in range(256):
+                sys.stderr.write(chunk)
+            sys.stderr.flush()
+            raise RuntimeError("flooded")
+        return Uniform(config["vocab_size"])
+    """
+    quiet = make_candidate(tmp_path / "quiet", body, config_of(small_data))
+    flood = make_candidate(tmp_path / "flood", body, {**config_of(small_data), "flood": True})
+    assert run_evaluate(quiet, small_data_dir)[0].returncode == 0  # the same evaluator, unflooded
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB: the largest child so far
+    proc, result = run_evaluate(flood, small_data_dir)
+    grown = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss - before
+    assert proc.returncode == 1 and "flooded" in result["error"]
+    assert grown < 128 * 1024, f"the evaluator's peak memory grew by {grown // 1024} MiB over the largest process before it"
+
+
 # ---------------------------------------------------------------------------------------------
 # The checkpoint format: safetensors, written and read by prepare.py
 

@@ -12,6 +12,7 @@ import { runSolo } from './solo/loop.ts'
 import { formatChecks, runDoctor } from './doctor/checks.ts'
 import { probeHardware } from './hardware/probe.ts'
 import { progressFor } from './ui/progress.ts'
+import { printable } from './ui/printable.ts'
 
 const program = new Command('worker').description('autoresearch-grid worker: lend a GPU to a research campaign').showHelpAfterError()
 
@@ -85,7 +86,7 @@ researchOptions(program.command('join <url>').description('join a coordinator an
       await Promise.all(loops.map(l => joinCoordinator({ ...common, ...l })))
     } catch (err) {
       if (!(err instanceof NoSandboxError)) throw err
-      console.error(err.message)
+      console.error(printable(err.message))
       process.exit(3)
     }
     process.exit(0)
@@ -135,6 +136,6 @@ program.command('doctor [url]').description('check this machine (python, torch, 
 try {
   await program.parseAsync()
 } catch (err) {
-  console.error(`error: ${(err as Error).message}`)
+  console.error(`error: ${printable((err as Error).message)}`)
   process.exit(2)
 }

@@ -1,8 +1,9 @@
-import { cp, mkdir, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises'
+import { copyFile, cp, link, lstat, mkdir, readdir, readlink, rename, stat, symlink, unlink, utimes, writeFile } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import { execa } from 'execa'
+import { removeTree } from './remove-tree.ts'
 
 /**
  * Compile caches without letting one run change what a later run of different code executes
@@ -19,6 +20,9 @@ import { execa } from 'execa'
  *   ran. A candidate's entries never are.
  * - torch's own bytecode (PYTHONPYCACHEPREFIX) is compiled by the worker itself, outside any
  *   sandbox, from the installed torch; sandboxes see it read-only.
+ * - What a run writes after go (once it has its training data) is not kept (`cacheForRun`): the
+ *   next run of the same source would find it in its untimed start-up, and a run could stash what
+ *   it learned there (its weights) and train on past its budget in the next one.
  */
 
 const KEEP_SOURCES = 8
@@ -37,14 +41,14 @@ export async function cacheForSource(cacheDir: string, sourceHash: string): Prom
     return dir
   }
   const fresh = `${dir}.tmp${process.pid}`
-  await rm(fresh, { recursive: true, force: true })
+  await removeTree(fresh)
   await mkdir(fresh, { recursive: true })
   if (existsSync(trustedDir(cacheDir))) await cp(trustedDir(cacheDir), fresh, { recursive: true })
   for (const sub of ['inductor', 'triton']) await mkdir(join(fresh, sub), { recursive: true })
   try {
     await rename(fresh, dir)
   } catch {
-    await rm(fresh, { recursive: true, force: true }) // another lane made it first: use theirs
+    await removeTree(fresh) // another lane made it first: use theirs
   }
   await evictOldSources(cacheDir)
   return dir
@@ -59,7 +63,7 @@ async function evictOldSources(cacheDir: string): Promise<void> {
   const found = await Promise.all(names.map(async n => ({ n, t: (await stat(join(base, n)).catch(() => null))?.mtimeMs })))
   const aged = found.filter((a): a is { n: string; t: number } => a.t !== undefined)
   aged.sort((a, b) => b.t - a.t)
-  for (const { n } of aged.slice(KEEP_SOURCES)) await rm(join(base, n), { recursive: true, force: true })
+  for (const { n } of aged.slice(KEEP_SOURCES)) await removeTree(join(base, n))
 }
 
 /** After a run of trusted code: its new cache entries join `trusted/` (existing ones are kept). */
@@ -112,4 +116,86 @@ export async function compileBytecode(python: string, cacheDir: string): Promise
   await execa(python, ['-I', '-X', `pycache_prefix=${dir}`, '-c', script], { reject: false, stdin: 'ignore', timeout: 900_000 })
   await writeFile(marker, `${new Date().toISOString()}\n`)
   return dir
+}
+
+/** Deeper than any compile cache (inductor's and triton's entries lie 3 to 5 folders down). */
+const MAX_CACHE_DEPTH = 12
+
+/**
+ * A hard-linked copy of a folder tree: new names and folders, the same files (no data copied).
+ * Folders below MAX_CACHE_DEPTH are left out: a tree deeper than a path can name is a run's doing.
+ */
+async function linkTree(from: string, to: string, depth = 0): Promise<void> {
+  await mkdir(to, { recursive: true })
+  for (const name of await readdir(from)) {
+    const [src, dst] = [join(from, name), join(to, name)]
+    const st = await lstat(src)
+    if (st.isDirectory()) {
+      if (depth < MAX_CACHE_DEPTH) await linkTree(src, dst, depth + 1)
+    }
+    else if (st.isSymbolicLink()) await symlink(await readlink(src), dst)
+    else if (st.isFile()) await link(src, dst).catch(() => copyFile(src, dst))
+    // FIFOs, sockets, device nodes: no cache holds them; left out.
+  }
+}
+
+/** Removes every file under `dir` whose inode changed after `since` (ms since the epoch). */
+async function dropChangedSince(dir: string, since: number): Promise<void> {
+  for (const name of await readdir(dir)) {
+    const p = join(dir, name)
+    const st = await lstat(p)
+    if (st.isDirectory()) await dropChangedSince(p, since)
+    else if (st.ctimeMs > since) await unlink(p)
+  }
+}
+
+/** One run's compile cache: the folder it mounts writable, and what becomes of it. */
+export interface RunCache {
+  /** A hard-linked copy of the source's cache, for this run alone. */
+  dir: string
+  /** At go, before the data is handed over: what the folder holds now is what start-up made. */
+  atGo(): Promise<void>
+  /** After the run (its sandbox gone): the source's cache becomes what the run had at go. */
+  close(): Promise<void>
+}
+
+let runCaches = 0
+
+/**
+ * The compile cache of one run of a source. The run writes a hard-linked copy of the source's
+ * folder; at go (the run waits for its data) that copy's names are frozen into a second hard-linked
+ * copy, and after the run that frozen copy, less every file changed after go (written in place
+ * through its link: the change moves the file's ctime, which no user can set), replaces the
+ * source's folder. A run that never got its data keeps all it wrote. So the next run of the source
+ * finds what start-ups compiled and nothing a run wrote, named or renamed with the data in hand.
+ * The copies cost a link per file, no data. (A page of a shared mapping dirtied before go and
+ * written again before the kernel writes it back does not move the ctime: the kernel writes dirty
+ * pages back within ~35 s, so this is open only to budgets shorter than that, the cpu-tiny profile.)
+ */
+export async function cacheForRun(cacheDir: string, sourceHash: string): Promise<RunCache> {
+  const source = await cacheForSource(cacheDir, sourceHash)
+  const work = `${source}.tmp${process.pid}-run${++runCaches}`
+  const frozen = `${work}-go`
+  await removeTree(work)
+  await linkTree(source, work)
+  let since: number | null = null
+  return {
+    dir: work,
+    async atGo() {
+      await removeTree(frozen)
+      await linkTree(work, frozen)
+      since = Date.now()
+      // The file system stamps times from a clock a tick (≤ 10 ms) behind: wait past it, so that
+      // anything written once the data is there is stamped after `since`.
+      await new Promise(resolve => setTimeout(resolve, 25))
+    },
+    async close() {
+      const kept = since === null ? work : frozen
+      if (since !== null) await dropChangedSince(kept, since)
+      const old = `${work}-old`
+      await rename(source, old).catch(() => {})
+      await rename(kept, source).catch(() => {}) // another run of this source put its own there first: theirs stays
+      await Promise.all([old, work, frozen].map(d => removeTree(d)))
+    },
+  }
 }

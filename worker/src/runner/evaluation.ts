@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs'
-import { access, constants, mkdir, mkdtemp, rm } from 'node:fs/promises'
+import { access, constants, mkdir, mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Profile } from '@autoresearch-grid/shared'
 import { bwrapCommand, INSIDE, sandboxEnvironment, type HostLayout, type Mount } from '../sandbox/bwrap.ts'
 import { trainerEnvironment } from './env.ts'
+import { removeTree } from './remove-tree.ts'
 import { runTrainer } from './trainer.ts'
 
 /** What trainer/evaluate.py printed: the trusted measurement of one checkpoint. */
@@ -126,7 +127,7 @@ export async function runEvaluation(o: EvaluateOptions): Promise<EvaluationOutco
     if (parsed.evaluation || parsed.error !== 'the evaluator printed no result') return { ...base, ...parsed }
     return { ...base, evaluation: null, error: r.error ?? parsed.error }
   } finally {
-    await rm(dir, { recursive: true, force: true })
+    await removeTree(dir) // the model servers could write there (their logits buffers' folders)
   }
 }
 

@@ -2,6 +2,12 @@
  * Splits a stream of text into lines. A carriage return without a newline ends a *transient* line:
  * trainers redraw their progress line with `\r`, and each redraw is a progress update worth
  * reporting but not worth keeping in the log.
+ *
+ * The stream is a stranger's train.py (or its model server, through the evaluator), so a line is
+ * cut at `maxChars` and the rest of it dropped up to its end: a train.py that printed 100 MB with no
+ * newline made the worker hold all of it and scan it again for every 64 KiB chunk (8 MiB took 3 s
+ * of the event loop, 128 MiB some 13 minutes, every lane and the coordinator's connection frozen).
+ * Each chunk is now scanned once, and at most `maxChars` characters are held.
  */
 export interface Line {
   text: string
@@ -9,40 +15,78 @@ export interface Line {
   transient: boolean
 }
 
+/** Longer than any log tail the worker keeps (LIMITS.logTailBytes, 16 KiB). */
+export const MAX_LINE_CHARS = 64 * 1024
+
 export class LineSplitter {
   private pending = ''
+  /** Characters of the current line dropped past `maxChars`. */
+  private dropped = 0
+  /** The last chunk ended with `\r`: the first half of `\r\n`, or a transient line's end. */
+  private heldCr = false
+
+  constructor(private readonly maxChars = MAX_LINE_CHARS) {}
 
   /** Feeds a chunk, returns the lines it completed. */
   push(chunk: string): Line[] {
-    const text = this.pending + chunk
     const out: Line[] = []
-    let start = 0
-    for (let i = 0; i < text.length; i++) {
-      const c = text[i]
-      if (c === '\n') {
-        out.push({ text: text.slice(start, i), transient: false })
+    let i = 0
+    if (this.heldCr && chunk.length > 0) {
+      this.heldCr = false
+      if (chunk.charCodeAt(0) === 10) i = 1
+      this.emit(out, i === 0)
+    }
+    let start = i
+    for (; i < chunk.length; i++) {
+      const c = chunk.charCodeAt(i)
+      if (c === 10) {
+        this.add(chunk.slice(start, i))
+        this.emit(out, false)
         start = i + 1
-      } else if (c === '\r') {
+      } else if (c === 13) {
+        this.add(chunk.slice(start, i))
+        start = i + 1
         // A `\r` at the very end may be the first half of `\r\n`: wait for the next chunk.
-        if (i === text.length - 1) break
-        if (text[i + 1] === '\n') {
-          out.push({ text: text.slice(start, i), transient: false })
+        if (i === chunk.length - 1) {
+          this.heldCr = true
+        } else if (chunk.charCodeAt(i + 1) === 10) {
+          this.emit(out, false)
           i++
+          start = i + 1
         } else {
-          out.push({ text: text.slice(start, i), transient: true })
+          this.emit(out, true)
         }
-        start = i + 1
       }
     }
-    this.pending = text.slice(start)
+    if (start < chunk.length) this.add(chunk.slice(start))
     return out
   }
 
   /** Flushes what is left when the stream ends. */
   end(): Line[] {
-    const rest = this.pending.replace(/\r$/, '')
-    const hadCr = this.pending.endsWith('\r')
+    const out: Line[] = []
+    if (this.pending !== '' || this.dropped > 0) this.emit(out, this.heldCr)
     this.pending = ''
-    return rest === '' ? [] : [{ text: rest, transient: hadCr }]
+    this.dropped = 0
+    this.heldCr = false
+    return out
+  }
+
+  private add(part: string): void {
+    if (part === '') return
+    const room = this.maxChars - this.pending.length
+    if (this.dropped > 0 || part.length > room) {
+      if (room > 0) this.pending += part.slice(0, room)
+      this.dropped += part.length - Math.max(0, room)
+      return
+    }
+    this.pending += part
+  }
+
+  private emit(out: Line[], transient: boolean): void {
+    const text = this.dropped > 0 ? `${this.pending} [… ${this.dropped} more characters of this line cut]` : this.pending
+    out.push({ text, transient })
+    this.pending = ''
+    this.dropped = 0
   }
 }

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Metrics, TrainingSummary } from '@autoresearch-grid/shared'
 import { INSIDE, type HostLayout, type Mount } from '../sandbox/bwrap.ts'
-import { cacheForSource, compileBytecode, promoteToTrusted } from './compile-cache.ts'
+import { cacheForRun, compileBytecode, promoteToTrusted, type RunCache } from './compile-cache.ts'
 import { runEvaluation, type Evaluation, type EvaluateOptions, type EvaluationOutcome } from './evaluation.ts'
 import { clockLimits, describeOver, type ClockLimits } from './clock.ts'
 import { openGate } from './gate.ts'
@@ -86,13 +86,13 @@ export function composeMetrics(summary: TrainingSummary, evaluation: Evaluation,
   }
 }
 
-async function trainingSandbox(o: MeasureOptions, host: HostLayout, gateDir: string | null, bytecode: string | undefined, warm: boolean) {
+function trainingSandbox(o: MeasureOptions, host: HostLayout, gateDir: string | null, bytecode: string | undefined, warm: boolean, cache: RunCache | null) {
   const mounts: Mount[] = [{ host: o.runDir, inside: INSIDE.run, writable: true }]
   if (warm) mounts.push({ host: join(o.trainerDir, WARM_START), inside: `${INSIDE.harness}/${WARM_START}` })
   if (gateDir) mounts.push({ host: gateDir, inside: INSIDE.data })
   const env: Record<string, string> = { AUTORESEARCH_DATA: INSIDE.data, AUTORESEARCH_CACHE: INSIDE.cache }
-  if (o.cacheDir) {
-    mounts.push({ host: await cacheForSource(o.cacheDir, o.sourceHash), inside: `${INSIDE.cache}/compile`, writable: true })
+  if (cache) {
+    mounts.push({ host: cache.dir, inside: `${INSIDE.cache}/compile`, writable: true })
     env.TORCHINDUCTOR_CACHE_DIR = `${INSIDE.cache}/compile/inductor`
     env.TRITON_CACHE_DIR = `${INSIDE.cache}/compile/triton`
   }
@@ -227,13 +227,22 @@ export async function trainAndMeasure(o: MeasureOptions): Promise<Measurement> {
   let turn = new Turn(o, limits, bytecode, lane)
   try {
     const warm = (o.warmStart ?? o.profile === 'gpu') && existsSync(join(o.trainerDir, WARM_START))
-    const sandbox = o.sandbox ? await trainingSandbox(o, o.sandbox, gate?.dir ?? null, bytecode, warm) : undefined
-    const launch = (t: Turn, when?: Promise<boolean>) => runTrainer({
-      python: o.python, runDir: o.runDir, budgetSeconds: o.budgetSeconds, profile: o.profile, seed: o.seed,
-      cacheDir: o.cacheDir, dataDir: gate?.dir ?? o.dataDir, extraEnv: o.extraEnv, signal: t.signal, onProgress: o.onProgress,
-      clock: { limits, beforeGo: () => t.begin(), release: async () => { await gate?.release() } },
-      sandbox, warmStart: when && { script: sandbox ? `${INSIDE.harness}/${WARM_START}` : join(o.trainerDir, WARM_START), when },
-    })
+    // Each training gets its own copy of the source's compile cache, and leaves in it only what it
+    // wrote before go (compile-cache.ts, cacheForRun).
+    const launch = async (t: Turn, when?: Promise<boolean>) => {
+      const cache = o.sandbox && o.cacheDir ? await cacheForRun(o.cacheDir, o.sourceHash) : null
+      const sandbox = o.sandbox ? trainingSandbox(o, o.sandbox, gate?.dir ?? null, bytecode, warm, cache) : undefined
+      try {
+        return await runTrainer({
+          python: o.python, runDir: o.runDir, budgetSeconds: o.budgetSeconds, profile: o.profile, seed: o.seed,
+          cacheDir: o.cacheDir, dataDir: gate?.dir ?? o.dataDir, extraEnv: o.extraEnv, signal: t.signal, onProgress: o.onProgress,
+          clock: { limits, beforeGo: async () => { await t.begin(); await cache?.atGo() }, release: async () => { await gate?.release() } },
+          sandbox, warmStart: when && { script: sandbox ? `${INSIDE.harness}/${WARM_START}` : join(o.trainerDir, WARM_START), when },
+        })
+      } finally {
+        await cache?.close()
+      }
+    }
     let notes = ''
     const started = turn.start().then(() => true, () => false)
     // Warm: the interpreter is up (torch imported) before the turn; train.py itself starts with it.

@@ -1,5 +1,6 @@
-import { chmod, copyFile, mkdir, readdir, rm, writeFile } from 'node:fs/promises'
+import { chmod, copyFile, mkdir, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { removeTree } from './remove-tree.ts'
 
 export interface PrepareRunDirOptions {
   /** Emptied and refilled: a run never sees files from the previous one. */
@@ -32,7 +33,11 @@ export async function prepareRunDir(options: PrepareRunDirOptions): Promise<{ ru
     if (locked.includes(name)) throw new Error(`the unit supplies ${name}, which is locked: only the worker's own copy from ${options.trainerDir} is used`)
   }
   await mkdir(options.runDir, { recursive: true })
-  for (const entry of await readdir(options.runDir)) await rm(join(options.runDir, entry), { recursive: true, force: true })
+  // What the last run left there is hostile. The sandbox's user is the worker's own outside, so a
+  // run may have made the folder unreadable (mode 000): the worker owns it and makes it its own
+  // again. removeTree copes with the rest (folders of mode 000, trees no path can name).
+  await chmod(options.runDir, 0o755).catch(() => {}) // not ours to change: the readdir below says why
+  for (const entry of await readdir(options.runDir)) await removeTree(join(options.runDir, entry))
 
   for (const [name, text] of Object.entries(options.files)) await writeFile(join(options.runDir, name), text)
   for (const name of locked) {

@@ -1,10 +1,12 @@
 import type { Progress } from '@autoresearch-grid/shared'
+import { printable } from './printable.ts'
 
 /**
  * What the worker shows its owner: permanent log lines, and per GPU lane the live state of the
  * run (step, % of budget, loss, ETA, what is being tried). On a terminal the live state is one
  * line redrawn in place under the log; anywhere else (a file, journald, a test) it becomes a plain
- * line at each quarter of the budget.
+ * line at each quarter of the budget. Both print what they are given through `printable`: log lines
+ * and titles carry text from campaign code and the coordinator (printable.ts).
  */
 export interface ProgressSink {
   log(line: string): void
@@ -45,7 +47,7 @@ export function renderLane(lane: string, s: LaneState, width = 20): string {
     s.progress ? ` step ${s.progress.step}` : ' starting',
     s.progress?.loss != null ? ` loss ${s.progress.loss.toFixed(4)}` : '',
     ` ETA ${clock(eta)}`,
-    ` · ${s.title}`,
+    ` · ${printable(s.title)}`,
   ]
   return bits.join('')
 }
@@ -55,7 +57,7 @@ export function plainProgress(write: (line: string) => void): ProgressSink {
   const lanes = new Map<string, LaneState>()
   const prefix = (lane: string) => (lane ? `[${lane}] ` : '')
   return {
-    log: line => write(line),
+    log: line => write(printable(line)),
     start: (lane, run) => {
       lanes.set(lane, { ...run, progress: null, quarter: -1 })
     },
@@ -105,7 +107,7 @@ export function terminalProgress(stream: NodeJS.WriteStream): ProgressSink {
   return {
     log: line => {
       clear()
-      stream.write(`${line}\n`)
+      stream.write(`${printable(line)}\n`)
       draw()
     },
     start: (lane, run) => {

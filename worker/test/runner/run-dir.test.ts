@@ -1,6 +1,8 @@
 import t from 'tap'
-import { readFileSync, statSync, existsSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { execFileSync, spawnSync } from 'node:child_process'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { prepareRunDir } from '../../src/runner/run-dir.ts'
 
 function setup(t: import('tap').Test) {
@@ -51,4 +53,31 @@ t.test('file names that could escape the directory are refused', async t => {
 t.test('a missing locked file says which trainer directory was wrong', async t => {
   const { runDir } = setup(t)
   await t.rejects(prepareRunDir({ runDir, trainerDir: '/nonexistent', files: { 'train.py': '' } }), /\/nonexistent/)
+})
+
+t.test('a run folder a run left unreadable (folders of mode 000, the folder itself too) is emptied by a worker that is not root', async t => {
+  // The sandbox's user is the worker's own outside, so train.py may chmod what it made, and the run
+  // folder, to 000. A worker that is not root could then list or remove none of it, and every later
+  // experiment failed to prepare its run folder. Run as an ordinary user (uid 65534 where the tests are root).
+  const asRoot = process.getuid?.() === 0
+  if (asRoot && !existsSync('/usr/bin/setpriv')) {
+    t.comment('skipped: needs setpriv to act as an ordinary user')
+    return
+  }
+  const { trainerDir, runDir } = setup(t)
+  mkdirSync(join(runDir, 'x', 'y'), { recursive: true })
+  writeFileSync(join(runDir, 'x', 'y', 'f'), 'left\n')
+  mkdirSync(join(runDir, 'empty'))
+  if (asRoot) execFileSync('chown', ['-R', '65534:65534', runDir])
+  for (const d of [join(runDir, 'x'), join(runDir, 'empty'), runDir]) chmodSync(d, 0o000)
+  const module = fileURLToPath(new URL('../../src/runner/run-dir.ts', import.meta.url))
+  const script = `const { prepareRunDir } = await import(${JSON.stringify(module)})
+await prepareRunDir({ runDir: process.env.RUN_DIR, trainerDir: process.env.TRAINER_DIR, files: { 'train.py': '# next\\n' } })
+console.log('prepared')`
+  const argv = [process.execPath, '--import=tsx', '--input-type=module', '-e', script]
+  const r = spawnSync(asRoot ? 'setpriv' : argv[0], asRoot ? ['--reuid=65534', '--regid=65534', '--clear-groups', ...argv] : argv.slice(1), {
+    env: { ...process.env, RUN_DIR: runDir, TRAINER_DIR: trainerDir }, encoding: 'utf8',
+  })
+  t.match(r.stdout, /prepared/, `the next run folder is prepared: ${r.stderr.trim().split('\n').filter(l => /Error/.test(l)).slice(0, 2).join(' ')}`)
+  t.same(readdirSync(runDir).sort(), ['prepare.py', 'train.py'], 'and holds only the next run\'s files')
 })

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { findPython } from '@autoresearch-grid/trainer'
@@ -9,6 +9,7 @@ import { detectSandbox } from '../../src/sandbox/detect.ts'
 import type { HostLayout } from '../../src/sandbox/bwrap.ts'
 import { trainAndMeasure } from '../../src/runner/measure.ts'
 import { prepareRunDir } from '../../src/runner/run-dir.ts'
+import { removeTree } from '../../src/runner/remove-tree.ts'
 import { tagged } from '../fixtures/hostile/world.ts'
 import { sourceHashOf } from '../fixtures/hostile/harness.ts'
 import { sleep, until } from '../../../shared/test/support/until.ts'
@@ -91,6 +92,74 @@ sys.exit(0)
       }
     })
   }
+
+  t.test('what a run learned from its data does not reach the next run of the same source through its compile cache', async t => {
+    // The cache of a source is writable and kept for its next run (a verification, a repeated
+    // baseline): a run could stash what it learned after go (weights) and pick it up in the next
+    // run's untimed start-up, training on past the budget. Three ways: a new file, a start-up file
+    // written over in place, a start-up folder renamed to carry the bits.
+    const source = `import os, sys, time
+d = os.environ.get("TORCHINDUCTOR_CACHE_DIR") or os.path.join(os.environ["AUTORESEARCH_CACHE"], "compile", "inductor")
+os.makedirs(d, exist_ok=True)
+stash, pre, kept = (os.path.join(d, n) for n in ("stash.txt", "pre-go.txt", "compiled.txt"))
+seen = [open(p).read() for p in (stash, pre, kept) if os.path.exists(p)] + sorted(os.listdir(d))
+print("start-up sees:", " | ".join(seen), flush=True)
+open(pre, "w").write("written before go".ljust(40))
+open(kept, "w").write("compiled before go")
+os.makedirs(os.path.join(d, "dir-before-go"), exist_ok=True)
+folder = os.environ["AUTORESEARCH_DATA"]
+print("autoresearch: ready for the training data", flush=True)
+while not os.path.exists(os.path.join(folder, "train.bin")):
+    time.sleep(0.01)
+learned = open(os.path.join(folder, "train.bin"), "rb").read(8).hex()
+open(stash, "w").write("LEARNED " + learned)
+with open(pre, "r+") as f:
+    f.write("LEARNED " + learned)
+os.rename(os.path.join(d, "dir-before-go"), os.path.join(d, "LEARNED-" + learned))
+print("stashed", learned, flush=True)
+sys.exit(0)
+`
+    for (const sandboxed of [true, false]) {
+      const dir = join(t.testdir(), sandboxed ? 'sandboxed' : 'control')
+      mkdirSync(join(dir, 'cache', 'compile'), { recursive: true })
+      const box = sandboxed ? found.host : null
+      const first = await run(dir, source, box)
+      t.match(first.logTail, /^stashed [0-9a-f]+$/m, `${sandboxed ? 'sandboxed' : 'control'}: the first run had its data and stashed from it`)
+      const second = await run(dir, source, box)
+      const seen = /^start-up sees:.*$/m.exec(second.logTail)?.[0] ?? ''
+      if (sandboxed) {
+        t.notMatch(seen, /LEARNED/, `sandboxed: the next run's start-up finds nothing written after go (${seen})`)
+        t.match(seen, /compiled before go/, 'sandboxed: what start-up wrote and left alone (the compile cache proper) is kept')
+      } else {
+        t.match(seen, /LEARNED/, 'control: unsandboxed, the next run starts with what the first learned')
+      }
+    }
+  })
+
+  t.test('a compile cache deeper than a path can name is still evicted, and the worker goes on', async t => {
+    // Node's rm names each entry by its full path: a tree past PATH_MAX, made one chdir at a time,
+    // made the eviction of old sources throw, and with it every run of a new source.
+    const dir = t.testdir()
+    t.teardown(() => removeTree(dir))
+    mkdirSync(join(dir, 'cache', 'compile'), { recursive: true })
+    const deep = await run(dir, `import os
+d = os.environ["TORCHINDUCTOR_CACHE_DIR"]
+os.makedirs(d, exist_ok=True)
+os.chdir(d)
+for _ in range(24):
+    os.mkdir("d" * 200)
+    os.chdir("d" * 200)
+open("deep", "w").write("x")
+print("deep tree left", flush=True)
+`, found.host)
+    t.match(deep.logTail, /deep tree left/)
+    for (let i = 0; i < 9; i++) {
+      const m = await run(dir, `print("source ${i}")\n`, found.host) // 9 new sources: the deep one is the oldest of 10, evicted
+      t.match(m.logTail, new RegExp(`source ${i}`), `run ${i} of a new source ran`)
+    }
+    const left = readdirSync(join(dir, 'cache', 'compile', 'by-source'))
+    t.equal(left.length, 8, `the eight most recent sources are kept: ${left.join(', ')}`)
+  })
 
   t.test('a planted compile-cache entry is never seen by a run of other code', async t => {
     const plant = (tag: string) => `import os, sys

@@ -33,3 +33,11 @@ t.test('on a terminal, log lines scroll above the live line, which is redrawn in
   t.match(out, /first\n/)
   t.match(out, /\r\x1b\[J.*step 3 loss 4\.2000 ETA 2:30/)
 })
+
+t.test('control characters in a log line or a title are printed as visible escapes, never obeyed', async t => {
+  const lines: string[] = []
+  const ui = plainProgress(l => lines.push(l))
+  ui.log('crash: ValueError\x1b]52;c;Y3VybA==\x07\x1b[2J\ttab\nsecond line\r\u009b2J\u202e')
+  t.same(lines, ['crash: ValueError\\u001b]52;c;Y3VybA==\\u0007\\u001b[2J\ttab\nsecond line\\u000d\\u009b2J\\u202e'])
+  t.equal(renderLane('', { ...run, title: 'lr\x1b[31m up', progress: null, quarter: 0 }, 4), '[░░░░]   0% starting ETA 5:00 · lr\\u001b[31m up')
+})
