@@ -184,7 +184,10 @@ export async function cacheForRun(cacheDir: string, sourceHash: string): Promise
     async atGo() {
       await removeTree(frozen)
       await linkTree(work, frozen)
-      since = Date.now()
+      // The links just made changed every file's ctime (its link count), and the file system may
+      // stamp that to the nanosecond: `since` starts after the millisecond they fall in, or start-up's
+      // own files would read as changed after go and be dropped (170 of 200 were, before).
+      since = Date.now() + 1
       // The file system stamps times from a clock a tick (≤ 10 ms) behind: wait past it, so that
       // anything written once the data is there is stamped after `since`.
       await new Promise(resolve => setTimeout(resolve, 25))

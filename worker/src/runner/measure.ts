@@ -228,7 +228,9 @@ export async function trainAndMeasure(o: MeasureOptions): Promise<Measurement> {
   try {
     const warm = (o.warmStart ?? o.profile === 'gpu') && existsSync(join(o.trainerDir, WARM_START))
     // Each training gets its own copy of the source's compile cache, and leaves in it only what it
-    // wrote before go (compile-cache.ts, cacheForRun).
+    // wrote before go (compile-cache.ts, cacheForRun). Its names are frozen as soon as the run asks
+    // for its data, before it waits for its turn on the GPU: the links are made while another run
+    // trains, not on the GPU's time, and the run writes nothing that counts while it waits.
     const launch = async (t: Turn, when?: Promise<boolean>) => {
       const cache = o.sandbox && o.cacheDir ? await cacheForRun(o.cacheDir, o.sourceHash) : null
       const sandbox = o.sandbox ? trainingSandbox(o, o.sandbox, gate?.dir ?? null, bytecode, warm, cache) : undefined
@@ -236,7 +238,7 @@ export async function trainAndMeasure(o: MeasureOptions): Promise<Measurement> {
         return await runTrainer({
           python: o.python, runDir: o.runDir, budgetSeconds: o.budgetSeconds, profile: o.profile, seed: o.seed,
           cacheDir: o.cacheDir, dataDir: gate?.dir ?? o.dataDir, extraEnv: o.extraEnv, signal: t.signal, onProgress: o.onProgress,
-          clock: { limits, beforeGo: async () => { await t.begin(); await cache?.atGo() }, release: async () => { await gate?.release() } },
+          clock: { limits, beforeGo: async () => { await cache?.atGo(); await t.begin() }, release: async () => { await gate?.release() } },
           sandbox, warmStart: when && { script: sandbox ? `${INSIDE.harness}/${WARM_START}` : join(o.trainerDir, WARM_START), when },
         })
       } finally {
