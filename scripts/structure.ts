@@ -22,8 +22,8 @@ export const LAYERS: { name: string; why: string; nodes: string[] }[] = [
   { name: 'trainer glue', why: 'finds a Python for the trainer and prepares its data (trainer/js)', nodes: ['trainer'] },
   { name: 'coordinator: pure core', why: 'decisions on data, no I/O: statistics, ratchet, scheduler, error codes', nodes: [
     'coordinator/errors', 'coordinator/ratchet', 'coordinator/scheduler', 'coordinator/faults'] },
-  { name: 'coordinator: storage and signals', why: 'SQLite, the git store, the event bus and the audit log', nodes: [
-    'coordinator/db', 'coordinator/git', 'coordinator/events'] },
+  { name: 'coordinator: storage and signals', why: 'SQLite, the git store, the event bus, the audit log and the opt-in step trace', nodes: [
+    'coordinator/trace', 'coordinator/db', 'coordinator/git', 'coordinator/events'] },
   { name: 'coordinator: context', why: 'the Ctx every module receives: db, git, bus, settings, clock, in-memory state', nodes: ['coordinator/context'] },
   { name: 'coordinator: domain', why: 'one folder per concept, each writing its own tables', nodes: [
     'coordinator/auth', 'coordinator/dataset', 'coordinator/campaigns', 'coordinator/measurements', 'coordinator/hypotheses', 'coordinator/classes', 'coordinator/review',

@@ -8,6 +8,27 @@
 import { createRng, isCandidate, type AssignmentEvent, type ReportInput, type WorkUnit } from '../../shared/src/index.ts'
 import { boundClient, loopbackAddress } from './ws-client.ts'
 import { editSource, HARDWARE, logTail, runMetrics } from './research-model.ts'
+import { appendFileSync } from 'node:fs'
+
+/**
+ * With AUTORESEARCH_STEP_TRACE=<file> (the coordinator's step trace, coordinator/src/trace/steps.ts),
+ * each process also writes <file>.client-<pid>: a line per next unit (`unit <report sent, epoch ms>
+ * <worker> <ms until the unit came>`) and per late turn of its event loop (`lag <epoch ms> <ms late>`),
+ * for bench/coordinator/steps.ts to split a slow next unit into server and client time.
+ */
+const TRACE = process.env.AUTORESEARCH_STEP_TRACE ? `${process.env.AUTORESEARCH_STEP_TRACE}.client-${process.pid}` : null
+const traceLines: string[] = []
+const epochNow = () => performance.timeOrigin + performance.now()
+if (TRACE) {
+  let last = performance.now()
+  setInterval(() => {
+    const now = performance.now()
+    if (now - last - 5 > 10) traceLines.push(`lag ${epochNow().toFixed(2)} ${(now - last - 5).toFixed(1)}`)
+    last = now
+  }, 5).unref()
+  setInterval(() => { if (traceLines.length) appendFileSync(TRACE, traceLines.splice(0).join('\n') + '\n') }, 1000).unref()
+  process.on('exit', () => { if (traceLines.length) appendFileSync(TRACE, traceLines.splice(0).join('\n') + '\n') })
+}
 
 export interface ClientConfig {
   url: string
@@ -139,6 +160,7 @@ async function run(cfg: ClientConfig, go: Promise<void>, stopped: Promise<void>)
     if (!w.gotUnit) { w.gotUnit = true; stats.workersWithUnit++ }
     if (w.waitingSince) {
       const ms = performance.now() - w.waitingSince.perf
+      if (TRACE && !w.waitingSince.first) traceLines.push(`unit ${(performance.timeOrigin + w.waitingSince.perf).toFixed(2)} ${w.workerId} ${ms.toFixed(2)}`)
       ;(w.waitingSince.first ? stats.firstUnit : stats.nextUnit).push(w.waitingSince.epoch, ms)
       w.waitingSince = null
     }

@@ -16,6 +16,7 @@ import type { BusEvent } from '../events/bus.ts'
 import { accessGeneration, workerChanged } from '../auth/access.ts'
 import { tickBatch } from '../db/tick-batch.ts'
 import { KnownSources, withSourceHash } from '../workers/known-sources.ts'
+import { step } from '../trace/steps.ts'
 
 /**
  * A full feed (as many units held as its capacity) looks again at least every this many poll
@@ -71,7 +72,10 @@ export const workerRouter = router({
   }),
 
   report: workerProcedure.input(WorkerRef.extend({ report: Report })).output(ReportReply)
-    .mutation(({ ctx, input }) => ingestReport(ctx.app, me(ctx, input.workerId), input.report)),
+    .mutation(({ ctx, input }) => {
+      step(input.workerId, 'report-in')
+      return ingestReport(ctx.app, me(ctx, input.workerId), input.report)
+    }),
 
   propose: workerProcedure.input(WorkerRef.extend({ campaign: z.string().max(64), hypotheses: z.array(FollowUp).max(3) }))
     .mutation(({ ctx, input }) => {
@@ -118,6 +122,7 @@ export const workerRouter = router({
         if (e.type === 'best-changed') news.set(e.campaign, e)
         else roomChanged = true
         if (e.type === 'unit-cancelled') cancels.push(e)
+        if (e.type === 'unit-done') step(worker.id, 'woken')
         dirty = true
         wake?.()
       })
@@ -139,14 +144,19 @@ export const workerRouter = router({
             while (held < capacity) {
               // Feeds woken by the same event lease in one transaction (db/tick-batch.ts); a feed that
               // ended while it waited for the batch leases nothing.
+              step(worker.id, 'lease-asked')
               const unit = await tickBatch(app.db).add(() => signal?.aborted ? null : leaseNextUnit(app, me(ctx, worker.id), c => fingerprintProblem(c, input.fingerprints[c.name]) === null))
               if (!unit) break
               idle = false
+              step(worker.id, 'leased')
               const full = await toWorkUnit(app, unit)
               const message = known ? known.strip(full) : withSourceHash(full)
+              step(worker.id, 'built')
               // A lease lost to a power cut would make its report unknown: on disk before it is sent.
               await app.db.durable()
+              step(worker.id, 'durable')
               yield { type: 'unit', unit: message } satisfies AssignmentEvent
+              step(worker.id, 'sent')
               held = leasedCount(app, worker.id)
             }
             // Only a feed with room for work is woken by `work-available` (events/bus.ts).
@@ -166,6 +176,7 @@ export const workerRouter = router({
             wake = () => { clearTimeout(timer); resolve() }
           })
           wake = null
+          step(worker.id, 'awake')
         }
       } finally {
         feed.off()

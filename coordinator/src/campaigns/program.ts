@@ -89,16 +89,25 @@ export async function setProgram(ctx: Ctx, campaign: string, text: string, autho
 
 /** The campaign's current program.md, or null when it has none (campaigns made before programs). */
 export async function currentProgram(ctx: Ctx, campaign: string): Promise<Program | null> {
-  const row = q(ctx.db).current.get({ campaign })
-  if (!row) return null
+  const version = currentProgramVersion(ctx, campaign)
+  return version === null ? null : programAt(ctx, version)
+}
+
+/** The version of the campaign's current program.md, without its text: synchronous, for a transaction. */
+export function currentProgramVersion(ctx: Pick<Ctx, 'db'>, campaign: string): string | null {
+  return q(ctx.db).current.get({ campaign })?.version ?? null
+}
+
+/** program.md as of a version (a commit: its text never changes, so it is kept by version). */
+export async function programAt(ctx: Ctx, version: string): Promise<Program> {
   const texts = ctx.state.of(TEXTS)
-  let text = texts.get(row.version)
+  let text = texts.get(version)
   if (text === undefined) {
-    text = await ctx.git.readFile(row.version, PROGRAM_FILE)
+    text = await ctx.git.readFile(version, PROGRAM_FILE)
     if (texts.size > 200) texts.clear()
-    texts.set(row.version, text)
+    texts.set(version, text)
   }
-  return { version: row.version, text }
+  return { version, text }
 }
 
 /** Every version, newest first. */

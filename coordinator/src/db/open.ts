@@ -7,6 +7,7 @@ import { Worker } from 'node:worker_threads'
 import { fileURLToPath } from 'node:url'
 import { bundledFile, runtimeFile } from '@autoresearch-grid/shared'
 import * as schema from './schema.ts'
+import { step } from '../trace/steps.ts'
 
 export type Db = BetterSQLite3Database<typeof schema> & {
   $client: Database.Database
@@ -44,7 +45,7 @@ export function openDb(file: string, migrationsFolder = process.env.AUTORESEARCH
   // of milliseconds a few times a second under load.
   sqlite.pragma('wal_autocheckpoint = 0')
   const checkpoints = startCheckpoints(file)
-  const wal = groupCommit(`${file}-wal`)
+  const wal = groupCommit(walSync(`${file}-wal`))
   const close = sqlite.close.bind(sqlite)
   sqlite.close = () => {
     void checkpoints.terminate()
@@ -73,24 +74,55 @@ function startCheckpoints(file: string, everyMs = 500): Worker {
 }
 
 /**
- * One fdatasync of the WAL at a time, off the event loop. A caller that arrives while one runs may
- * have committed after it began, so it waits for the next, which serves everyone who arrived
- * meanwhile. fdatasync works on the file, whichever descriptor wrote it; the WAL stays the same
- * file while this connection is open, so one descriptor is kept. With no WAL file there is nothing
- * unsynced: a checkpoint (which syncs the database file) has taken it all.
+ * An fdatasync of the WAL, off the event loop. fdatasync works on the file, whichever descriptor
+ * wrote it; the WAL stays the same file while this connection is open, so one descriptor is kept.
+ * With no WAL file there is nothing unsynced: a checkpoint (which syncs the database file) has
+ * taken it all.
  */
-function groupCommit(wal: string): { durable: () => Promise<void>; close: () => void } {
-  let running: Promise<void> | null = null
-  let next: Promise<void> | null = null
-  let handle: FileHandle | null = null
-  const syncOnce = async () => {
-    handle ??= await open(wal, 'r').catch((err: NodeJS.ErrnoException) => { if (err.code === 'ENOENT') return null; throw err })
-    if (handle) await handle.datasync()
+function walSync(wal: string): { sync: () => Promise<void>; close: () => void } {
+  let handle: Promise<FileHandle | null> | null = null
+  const sync = async () => {
+    handle ??= open(wal, 'r').catch((err: NodeJS.ErrnoException) => { if (err.code === 'ENOENT') return null; throw err })
+    const h = await handle.catch(err => { handle = null; throw err })
+    if (!h) handle = null
+    step('-', 'sync-start')
+    if (h) await h.datasync()
+    step('-', 'sync-end')
+  }
+  return { sync, close: () => { void handle?.then(h => h?.close(), () => {}); handle = null } }
+}
+
+/** Syncs of the WAL that may run at once (groupCommit). */
+export const MAX_SYNCS = 2
+
+/**
+ * Group commit: `durable()` resolves once a sync that began after it was called has ended, so
+ * everything committed before the call is on disk. A caller joins the sync waiting for a slot, if
+ * there is one; otherwise it starts one at once while fewer than MAX_SYNCS run. One sync at a time
+ * made a caller that came while one ran wait for that one to end first, then for its own: two
+ * disk flushes in a row, and a flush on the benchmark's disk takes 70-140 ms at its p99
+ * (docs/PERFORMANCE.md, "Ninth pass"). Two running together each still cover everything written
+ * before they began (fdatasync's promise), so nothing is acknowledged earlier than it is on disk.
+ */
+export function groupCommit(wal: { sync: () => Promise<void>; close: () => void }): { durable: () => Promise<void>; close: () => void } {
+  let running = 0
+  let next: { promise: Promise<void>; begin: () => void } | null = null
+  const run = (): Promise<void> => {
+    running++
+    return wal.sync().finally(() => {
+      running--
+      const n = next
+      next = null
+      n?.begin()
+    })
   }
   const durable = (): Promise<void> => {
-    if (!running) return (running = syncOnce().finally(() => { running = null }))
-    next ??= running.catch(() => {}).then(() => { next = null; return durable() })
-    return next
+    if (next) return next.promise
+    if (running < MAX_SYNCS) return run()
+    let begin!: () => void
+    const promise = new Promise<void>((resolve, reject) => { begin = () => void run().then(resolve, reject) })
+    next = { promise, begin }
+    return promise
   }
-  return { durable, close: () => { void handle?.close(); handle = null } }
+  return { durable, close: wal.close }
 }

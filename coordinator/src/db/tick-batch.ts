@@ -1,4 +1,5 @@
 import type { Db } from './open.ts'
+import { step } from '../trace/steps.ts'
 
 interface Job { run: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void }
 
@@ -31,6 +32,7 @@ export class TickBatch {
 
   private flush(): void {
     this.scheduled = false
+    step('-', 'batch-start')
     const jobs = this.jobs
     this.jobs = []
     const results: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = []
@@ -50,6 +52,7 @@ export class TickBatch {
       for (const job of jobs) job.reject(error)
       return
     }
+    step('-', `batch-end ${jobs.length}`)
     jobs.forEach((job, i) => {
       const r = results[i]
       if (r.ok) job.resolve(r.value)

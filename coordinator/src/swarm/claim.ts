@@ -4,10 +4,10 @@ import { CANDIDATE_KINDS, PlainLine } from '@autoresearch-grid/shared'
 import type { Ctx } from '../context.ts'
 import { experiments, unitContext, workUnits } from '../db/schema.ts'
 import { limitInText, prepared } from '../db/prepared.ts'
+import type { Writer } from '../db/open.ts'
 import { UserError } from '../errors.ts'
 import type { Worker } from '../workers/registry.ts'
 import { forgetViews } from './read.ts'
-import { tickBatch } from '../db/tick-batch.ts'
 
 /**
  * Claims: before it trains, a worker says which candidate its agent chose for a unit (the source
@@ -43,15 +43,25 @@ const q = prepared(db => ({
   claimed: db.select({ id: unitContext.unitId, description: unitContext.claimDescription }).from(unitContext).innerJoin(workUnits, eq(workUnits.id, unitContext.unitId))
     .where(and(eq(unitContext.campaign, p('campaign')), eq(unitContext.parentCommit, p('parent')), eq(unitContext.claimHash, p('hash')), ne(unitContext.unitId, p('unit')),
       inArray(workUnits.state, ['leased', 'done']))).limit(limitInText(1)).prepare(),
+  version: db.select({ version: unitContext.programVersion }).from(unitContext).where(eq(unitContext.unitId, p('unit'))).prepare(),
   record: db.insert(unitContext).values({ unitId: p('unit'), campaign: p('campaign'), parentCommit: p('parent'), programVersion: p('version') })
     .onConflictDoUpdate({ target: unitContext.unitId, set: { programVersion: sql`excluded.program_version`, claimHash: null, claimDescription: null, claimChanges: null, claimedAt: null } }).prepare(),
 }))
 
-/** Notes the program version a unit is handed out under (each lease: a re-leased unit starts afresh). */
-export function recordUnitContext(ctx: Pick<Ctx, 'db'>, unit: { id: string; campaign: string; parentCommit: string }, programVersion: string | null): Promise<void> {
-  // Every lease writes one: in the batch of its turn of the event loop (db/tick-batch.ts), where a
-  // commit of its own cost more than the rest of handing out the unit.
-  return tickBatch(ctx.db).add(() => { q(ctx.db).record.run({ unit: unit.id, campaign: unit.campaign, parent: unit.parentCommit, version: programVersion }) })
+/**
+ * Notes the program version a unit is handed out under (each lease: a re-leased unit starts
+ * afresh). Inside the lease's own transaction (units/assign.ts leaseNextUnit): a batch of its own
+ * (db/tick-batch.ts) made every next unit wait one more turn of the event loop, tens of ms at the
+ * tail under load (docs/PERFORMANCE.md, "Ninth pass"), and a commit of its own cost more than the
+ * rest of handing out the unit.
+ */
+export function recordUnitContext(tx: Writer, unit: { id: string; campaign: string; parentCommit: string }, programVersion: string | null): void {
+  q(tx).record.run({ unit: unit.id, campaign: unit.campaign, parent: unit.parentCommit, version: programVersion })
+}
+
+/** The program version a unit was handed out under (recordUnitContext); null when it had none. */
+export function unitProgramVersion(ctx: Pick<Ctx, 'db'>, unitId: string): string | null {
+  return q(ctx.db).version.get({ unit: unitId })?.version ?? null
 }
 
 export function claimCandidate(ctx: Ctx, worker: Worker, claim: Claim): ClaimReply {

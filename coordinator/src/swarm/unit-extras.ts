@@ -1,8 +1,8 @@
 import { type WorkUnit, isCandidate } from '@autoresearch-grid/shared'
 import type { Ctx } from '../context.ts'
 import type { Campaign } from '../campaigns/campaigns.ts'
-import { currentProgram } from '../campaigns/program.ts'
-import { recordUnitContext } from './claim.ts'
+import { programAt } from '../campaigns/program.ts'
+import { unitProgramVersion } from './claim.ts'
 import { swarmViewFor } from './read.ts'
 
 /**
@@ -11,8 +11,9 @@ import { swarmViewFor } from './read.ts'
  * around the unit's parent.
  */
 export async function unitExtras(ctx: Ctx, campaign: Campaign, unit: { id: string; campaign: string; parentCommit: string; kind: string }): Promise<Pick<WorkUnit, 'program' | 'swarm'>> {
-  const program = await currentProgram(ctx, campaign.name)
-  await recordUnitContext(ctx, unit, program?.version ?? null)
+  // The version its lease recorded (units/assign.ts): the text sent is the one on record.
+  const version = unitProgramVersion(ctx, unit.id)
+  const program = version === null ? null : await programAt(ctx, version)
   // Only agents that edit read the swarm; a baseline or verification carries none.
   return { ...(program ? { program } : {}), ...(isCandidate(unit.kind) ? { swarm: swarmViewFor(ctx, campaign, unit.parentCommit) } : {}) }
 }

@@ -10,6 +10,8 @@ import type { Worker } from '../workers/registry.ts'
 import { leaseSeconds } from './leases.ts'
 import { nextUnit, type SchedulerInput } from '../scheduler/index.ts'
 import { unitExtras } from '../swarm/unit-extras.ts'
+import { recordUnitContext } from '../swarm/claim.ts'
+import { currentProgramVersion } from '../campaigns/program.ts'
 import { drawVerifiers, excludedOf } from './verifier-draw.ts'
 import { suspectContributors } from './suspects.ts'
 import { canVerify, canVerifyAuthors, classStanding } from '../classes/approval.ts'
@@ -176,6 +178,7 @@ export function leaseNextUnit(ctx: Ctx, worker: Worker, eligible: (c: Campaign) 
       const lease = { workerId: worker.id, leaseToken: newLeaseToken(), leaseExpiresAt: now + leaseSeconds(c, ctx.settings) * 1000,
         state: 'leased' as const, attempts: unit.attempts + 1, updatedAt: now, leasedAt: now, progress: null }
       leaseUnit(tx, unit.id, { workerId: lease.workerId, token: lease.leaseToken, expiresAt: lease.leaseExpiresAt }, now)
+      recordUnitContext(tx, unit, currentProgramVersion({ db: tx as never }, c.name))
       logEvent(tx, c.name, 'unit-leased', { unit: unit.id, kind: unit.kind, worker: worker.id, hypothesis: unit.hypothesisId, reason: choice.reason })
       return { ...unit, ...lease }
     }

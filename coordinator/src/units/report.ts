@@ -18,6 +18,7 @@ import { crashPoint } from '../faults/crash-point.ts'
 import { redactSecrets } from '../auth/redact.ts'
 import { getUnit, tryCompleteUnit, type Unit } from './lifecycle.ts'
 import { announceCancelled, announceReport, refusedReply } from './report-outcome.ts'
+import { step } from '../trace/steps.ts'
 
 export type Experiment = typeof experiments.$inferSelect
 
@@ -88,7 +89,9 @@ export async function ingestReport(ctx: Ctx, worker: Worker, r: Report): Promise
   const { unit, c } = checked
   if (r.reused) return ingestReuse(ctx, worker, unit, c, { ...r, reused: r.reused })
   const run = await storeCode(ctx, worker, unit, c, r)
+  step(worker.id, 'stored')
   const outcome = ctx.db.transaction(tx => recordRun(tx, worker, unit, c, r, run))
+  step(worker.id, 'recorded')
   if (!run.measuring) crashPoint('experiment-recorded')
   if (!outcome) return refusedReply(ctx, unit.id)
   announceCancelled(ctx, outcome.cancelled)
@@ -100,6 +103,7 @@ export async function ingestReport(ctx: Ctx, worker: Worker, r: Report): Promise
   for (const job of outcome.merges) await finishMerge(ctx, job)
   for (const exp of outcome.stale) await mergeStale(ctx, exp)
   announceReport(ctx, worker, c, r, run.id, outcome.decided)
+  step(worker.id, 'announced')
   const decision = q(ctx.db).decision.get({ id: run.id })!.d
   return { experimentId: run.id, decision, duplicate: false }
 }
