@@ -260,28 +260,20 @@ def test_a_model_server_flooding_one_endless_line_is_read_in_bounded_memory(smal
     line of 256 MiB with no newline was all held, decoded and joined into the error here (peak memory
     up by ~0.8 GB). A line is cut at LINE_LIMIT bytes and the rest dropped as it is read."""
     import resource
-    body = """
-    import sys
+    body = UNIFORM + """
+import sys
+uniform = build_model
 
 
-    class Uniform(nn.Module):
-        def __init__(self, vocab_size):
-            super().__init__()
-            self.vocab_size = vocab_size
-
-        def forward(self, idx):
-            return torch.zeros(*idx.shape, self.vocab_size)
-
-
-    def build_model(config):
-        if __name__ == "train" and config.get("flood"):  # in the model server only
-            chunk = "x" * (1 << 20)
-            for _ in range(256):
-                sys.stderr.write(chunk)
-            sys.stderr.flush()
-            raise RuntimeError("flooded")
-        return Uniform(config["vocab_size"])
-    """
+def build_model(config):
+    if __name__ == "train" and config.get("flood"):  # in the model server only
+        chunk = "x" * (1 << 20)
+        for _ in range(256):
+            sys.stderr.write(chunk)
+        sys.stderr.flush()
+        raise RuntimeError("flooded")
+    return uniform(config)
+"""
     quiet = make_candidate(tmp_path / "quiet", body, config_of(small_data))
     flood = make_candidate(tmp_path / "flood", body, {**config_of(small_data), "flood": True})
     assert run_evaluate(quiet, small_data_dir)[0].returncode == 0  # the same evaluator, unflooded

@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { simpleGit } from 'simple-git'
 import { join } from 'node:path'
 import { sourceHash } from '@autoresearch-grid/shared'
@@ -16,13 +16,19 @@ const ESCAPES = '\u001b]0;owned\u0007\u001b[2J\u001b]52;c;Y3VybCBldmlsfHNo\u0007
 const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/
 const ONE_LINE_CONTROL = /[\u0000-\u001f\u007f-\u009f]/
 
-t.test('control characters and terminal escapes in what a contributor writes never reach another contributor or the maintainer', async t => {
+/** A coordinator with campaign "demo", mallory's and ben's workers joined, and the best's first baseline in. */
+async function twoContributors(t: Test) {
   const c = await startCoordinator()
   t.teardown(c.close)
   await c.campaign('demo')
   const [mallory, ben] = await joinWorkers(c, ['mallory', 'ben'])
   t.teardown(() => [mallory, ben].forEach(w => w.close()))
   await mallory.api.worker.report.mutate({ workerId: mallory.workerId, report: report(await mallory.next(), 1.5) })
+  return { c, mallory, ben }
+}
+
+t.test('control characters and terminal escapes in what a contributor writes never reach another contributor or the maintainer', async t => {
+  const { c, mallory, ben } = await twoContributors(t)
   const edit = SEED_TRAIN_PY.replace('MATRIX_LR = 0.02', 'MATRIX_LR = 0.03')
   const unit = await mallory.next()
   const reply = await mallory.api.worker.report.mutate({ workerId: mallory.workerId, report: {
@@ -57,12 +63,7 @@ t.test('control characters and terminal escapes in what a contributor writes nev
 })
 
 t.test('a claim\'s description (the swarm\'s in-flight note) reaches the next claimant of the same code plain', async t => {
-  const c = await startCoordinator()
-  t.teardown(c.close)
-  await c.campaign('demo')
-  const [mallory, ben] = await joinWorkers(c, ['mallory', 'ben'])
-  t.teardown(() => [mallory, ben].forEach(w => w.close()))
-  await mallory.api.worker.report.mutate({ workerId: mallory.workerId, report: report(await mallory.next(), 1.5) })
+  const { mallory, ben } = await twoContributors(t)
   const [mu, bu] = [await mallory.next(), await ben.next()]
   t.equal(mu.parentCommit, bu.parentCommit, 'both explore the same parent')
   const hash = sourceHash({ 'train.py': SEED_TRAIN_PY.replace('MATRIX_LR = 0.02', 'MATRIX_LR = 0.04') })
