@@ -1,0 +1,1 @@
+CREATE INDEX `experiments_decided` ON `experiments` (`campaign`,`status`,`kind`);
