@@ -54,7 +54,9 @@ sys.stdout.flush()
 sys.exit(1)
 `)
     clearInterval(beat)
-    t.ok(late < 20_000, `the worker's timers were kept waiting ${(late / 1000).toFixed(2)} s in all`)
+    // The old splitter kept them waiting ~70 s in all here; half of that is the bound, so that a
+    // loaded machine (timers late by tens of ms each) cannot turn it red.
+    t.ok(late < 35_000, `the worker's timers were kept waiting ${(late / 1000).toFixed(2)} s in all`)
     t.match(m.logTail, /flood over/, 'the run was read to its end')
     t.match(m.logTail, /more characters of this line cut/, 'the endless line is cut and says so')
     t.ok(m.logTail.length <= LIMITS.logTailBytes, 'the tail kept stays within its limit')
