@@ -1,1 +1,1 @@
-CREATE INDEX `experiments_decided` ON `experiments` (`campaign`,`status`,`kind`);
+CREATE INDEX `experiments_decided` ON `experiments` (`campaign`,`status`,`kind`,`val_bpb`);

@@ -175,8 +175,9 @@ export const experiments = sqliteTable('experiments', {
   // A contributor's unreproduced claims, counted at every lease (units/suspects.ts).
   index('experiments_reason').on(t.campaign, t.reason, t.contributorId),
   // The campaign's decided candidates by status, counted at every sequential decision
-  // (units/sequential-inputs.ts realRateOfCampaign): covering, so the count reads no row.
-  index('experiments_decided').on(t.campaign, t.status, t.kind),
+  // (units/sequential-inputs.ts realRateOfCampaign; measured ones only): covering, so the count
+  // reads no row.
+  index('experiments_decided').on(t.campaign, t.status, t.kind, t.valBpb),
 ])
 
 /** A val_bpb sample of a commit on a hardware class (baselines, verifications, candidates). */

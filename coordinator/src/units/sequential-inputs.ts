@@ -1,4 +1,4 @@
-import { and, eq, inArray, sql } from 'drizzle-orm'
+import { and, eq, inArray, isNotNull, sql } from 'drizzle-orm'
 import type { Writer } from '../db/open.ts'
 import { prepared } from '../db/prepared.ts'
 import type { Campaign } from '../campaigns/campaigns.ts'
@@ -22,13 +22,19 @@ type Experiment = typeof experiments.$inferSelect
 // bench/coordinator/ops.ts, each count visiting every experiment of the campaign).
 const q = prepared(db => ({
   decided: db.select({ status: experiments.status, n: sql<number>`count(*)` }).from(experiments)
-    .where(and(eq(experiments.campaign, sql.placeholder('campaign')), inArray(experiments.kind, ['explore', 'rebase']), inArray(experiments.status, ['kept', 'discarded', 'rejected'])))
+    .where(and(eq(experiments.campaign, sql.placeholder('campaign')), inArray(experiments.kind, ['explore', 'rebase']), inArray(experiments.status, ['kept', 'discarded', 'rejected']),
+      isNotNull(experiments.valBpb)))
     .groupBy(experiments.status).prepare(),
 }))
 
 /**
  * Merges among decided candidates (explorations and the rebases that carry an idea on: each idea
- * is decided once, at its last commit; its stale ancestors are not counted).
+ * is decided once, at its last commit; its stale ancestors are not counted). Only measured ones: an
+ * exploration recorded as a reuse of code measured before (units/reuse.ts: no run, no val_bpb) is
+ * no new idea decided. Counted, a heuristic worker with nothing left to try on a parent (it
+ * reports its parent's code again, at once, over and over) made hundreds of "decided" candidates a
+ * minute, the observed rate of gains fell toward 0, the bar to merge rose past what any candidate
+ * reached, and the parent never changed (a stalled e2e run: 952 such records, merge at log LR 10.8).
  */
 export function realRateOfCampaign(tx: Writer, c: Campaign): number {
   const rows = q(tx).decided.all({ campaign: c.name })

@@ -6,7 +6,7 @@ import { CampaignSpec } from '@autoresearch-grid/shared'
 import { openDb, type Db } from '../../src/db/open.ts'
 import { campaigns, experiments, hardwareClasses, measurements, workUnits } from '../../src/db/schema.ts'
 import type { Campaign } from '../../src/campaigns/campaigns.ts'
-import { carriedEvidenceOf } from '../../src/units/sequential-inputs.ts'
+import { carriedEvidenceOf, realRateOfCampaign } from '../../src/units/sequential-inputs.ts'
 import type { RatchetPolicy } from '../../src/ratchet/index.ts'
 
 // What a candidate carried onto a newer best inherits from the rows (units/sequential-inputs.ts).
@@ -64,4 +64,24 @@ t.test("a suspect's runs are left out of what is carried, on every class", async
   const { db, c, exp } = await carried(t, 'pooled')
   t.same(carriedEvidenceOf(db, c, exp, new Set(['cat']))!.contributorIds, ['ben'])
   t.same(carriedEvidenceOf(db, c, exp, new Set(['ben']))!.contributorIds, ['cat'])
+})
+
+t.test('the observed rate of real gains counts measured candidates only, not reuses of code measured before', async t => {
+  const dir = await mkdtemp(join(tmpdir(), 'arg-real-rate-'))
+  const db = openDb(join(dir, 'coordinator.db'))
+  t.teardown(async () => { db.$client.close(); await rm(dir, { recursive: true, force: true }) })
+  const spec = CampaignSpec.parse({ budgetSeconds: 300, profile: 'gpu', noise: { priorSigma: 0.01, policy: 'parallel' } })
+  db.insert(campaigns).values({ name: 'demo', branch: 'autoresearch/demo', spec, bestCommit: 'b' }).run()
+  const c = { name: 'demo', spec } as unknown as Campaign
+  const decided = (status: 'kept' | 'discarded', valBpb: number | null) => db.insert(experiments).values({ id: `e${++n}`, unitId: `u${n}`, campaign: 'demo', kind: 'explore',
+    workerId: 'w_a', contributorId: 'a', hardwareClass: H, parentCommit: 'b', commit: `c${n}`, description: 'x', diff: '', sourceHash: 'h', status, valBpb, createdAt: n }).run()
+  decided('kept', 0.9)
+  for (let i = 0; i < 9; i++) decided('discarded', 1.01)
+  const before = realRateOfCampaign(db, c)
+  // A worker with nothing left to try reports its parent's code again and again: each is recorded
+  // as a discarded exploration without a run (units/reuse.ts).
+  for (let i = 0; i < 500; i++) decided('discarded', null)
+  t.equal(realRateOfCampaign(db, c), before, 'reuses leave the rate as it was')
+  decided('discarded', 1.02)
+  t.ok(realRateOfCampaign(db, c) < before, 'a measured candidate still counts')
 })
