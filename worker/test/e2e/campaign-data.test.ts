@@ -63,8 +63,12 @@ t.test('a dir: campaign whose data only the coordinator has is served to two wor
   const env = { AUTORESEARCH_CLIMBMIX_URL: shardUrl }
 
   const cli = (...args: string[]) => execa(process.execPath, [coordinatorCli, '--data', data, ...args], { env, reject: false, all: true })
+  // `fixed` with no replications: every candidate is decided on its own run. Under `parallel` the
+  // test asks other contributors for runs whatever the replications say, and with two contributors
+  // alice, the agent's worker, could spend the whole test verifying bob's candidates and never
+  // explore (CI, session 16: it waited 30 minutes for her first Claude request).
   const created = await cli('campaign', 'create', 'mail', '--source', `dir:${emails}`, '--budget', '2', '--profile', 'cpu-tiny', '--vocab-size', '512',
-    '--program', join(dir, 'program-1.md'), '--author', 'Maja Maintainer', '--replications', '0', '--baseline-runs', '1')
+    '--program', join(dir, 'program-1.md'), '--author', 'Maja Maintainer', '--replications', '0', '--baseline-runs', '1', '--policy', 'fixed')
   if (!t.equal(created.exitCode, 0, 'campaign create prepares the folder')) t.comment(created.all)
   t.match(created.stdout, /data: served by the coordinator \(emails\).*workers download it from \/data\/mail/, 'the campaign serves its data')
   // The coordinator cannot prepare this climbmix (no pyarrow here; elsewhere the stand-in shards are
