@@ -126,7 +126,7 @@ campaign.command('create <name>').description('create a campaign seeded from tra
   .option('--vocab-size <n>', 'tokenizer vocabulary size', int)
   .option('--tokenizer <file>', 'use this tokenizer instead of training one')
   .option('--no-prepare', 'do not run prepare.py here: no pinned fingerprint (workers are not checked)')
-  .option('--replications <n>', 'under --policy fixed: verification runs by other contributors before a merge (default 3)', int)
+  .option('--replications <n>', 'under --policy fixed: verification runs by other contributors before a merge (default 3; 0 only with --policy fixed)', int)
   .option('--baseline-runs <n>', 'baseline runs of each best per hardware class (default 4)', int)
   .option('--allow-self-verification', 'let a contributor verify its own candidates (for a single contributor per class)')
   .option('--min-delta <x>', 'smallest improvement worth keeping (default 0.001)', Number)
@@ -139,6 +139,11 @@ campaign.command('create <name>').description('create a campaign seeded from tra
     if (!profile.success) throw new UserError(`--profile must be gpu or cpu-tiny, not "${o.profile}"`)
     const source = parseSourceOption(o.source, o.numShards)
     if (source.data.kind === 'served' && !o.prepare) throw new UserError('--source dir:PATH needs preparing here (the coordinator serves the prepared data): leave out --no-prepare')
+    // Under the sequential policies other contributors' runs decide, whatever --replications
+    // says: a campaign asking for none waited for ever on verifiers it never meant to have.
+    if (o.replications === 0 && (o.policy ?? 'parallel') !== 'fixed')
+      throw new UserError(`--replications 0 (each candidate decided on its author's run) exists under --policy fixed only; under --policy ${o.policy ?? 'parallel'} ` +
+        'the sequential test asks other contributors for runs until it is decisive. Add --policy fixed, or, for a campaign with one contributor, use --allow-self-verification instead')
     const dataDir = resolve(program.opts().data)
     const trainPy = o.trainPy ?? join(defaultTrainerDir(), 'train.py')
     const programText = await readProgramFile(o.program)

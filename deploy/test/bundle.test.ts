@@ -51,7 +51,7 @@ t.test('the bundles run from a folder with no node_modules: coordinator, campaig
   // prepare.py still checks it with `--check`, which needs the corpus: only the bundle has one
   // (neither the working directory nor prepare.py's folder has node_modules above it).
   const created = await coordinator('campaign', 'create', CORPUS_CAMPAIGN, '--budget', '3', '--profile', 'cpu-tiny', '--vocab-size', String(CORPUS_VOCAB),
-    '--baseline-runs', '1', '--replications', '0', '--no-prepare')
+    '--baseline-runs', '1', '--allow-self-verification', '--no-prepare')
   t.equal(created.exitCode, 0, `campaign create: ${created.all}`)
   const token = (await coordinator('token', 'create', 'alice')).stdout.trim()
   t.match(token, /^arg_wrk_/)
