@@ -195,6 +195,21 @@ export const measurements = sqliteTable('measurements', {
   createdAt: createdAt(),
 }, t => [index('measurements_commit').on(t.campaign, t.commit, t.hardwareClass)])
 
+/**
+ * Verification runs one contributor's workers measured for another contributor's candidates, per
+ * campaign (units/reciprocity.ts): verifications go to a contributor's candidates while it has not
+ * taken far more of another's time than it gave back (scheduler/next-unit.ts, `outOfCredit`).
+ * Counted from session 17 on (a campaign older than that starts at none).
+ */
+export const verifyExchange = sqliteTable('verify_exchange', {
+  campaign: text('campaign').notNull(),
+  /** The contributor whose worker ran the verification. */
+  verifier: text('verifier').notNull(),
+  /** The contributor whose candidate it verified. */
+  author: text('author').notNull(),
+  runs: integer('runs').notNull().default(0),
+}, t => [uniqueIndex('verify_exchange_pair').on(t.campaign, t.verifier, t.author), index('verify_exchange_author').on(t.campaign, t.author)])
+
 /** A move of the campaign branch to a better commit; revertible by the maintainer. */
 export const merges = sqliteTable('merges', {
   id: text('id').primaryKey(),

@@ -9,4 +9,7 @@ export {
   type SchedulerInput,
   type SchedulerSettings,
   type UnitKind,
+  CREDIT_PER_RUN_RECEIVED,
+  VERIFY_CREDIT,
+  verifyCredit,
 } from './next-unit.ts'

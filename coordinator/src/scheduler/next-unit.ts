@@ -11,7 +11,9 @@ import type { UnitKind } from '@autoresearch-grid/shared'
  *      worker on the same token is no independent witness); a worker that has not measured that
  *      candidate yet is preferred.
  *      Candidates of suspect workers and contributors are not verified at all: one that forges
- *      huge claims would otherwise keep every honest worker busy disproving them. A verification
+ *      huge claims would otherwise keep every honest worker busy disproving them. Nor, while the
+ *      worker may explore, those of a contributor whose candidates its own contributor verified
+ *      far more than that one verified back (`outOfCredit`, `verifyCredit`). A verification
  *      reserved for another worker (drawn at random by the coordinator, so the author cannot
  *      predict who verifies) is closed to this one;
  *   3. a rebase (re-implementing a promising change on a newer best) whose run by this worker
@@ -111,6 +113,28 @@ export interface SchedulerInput {
    * more of them than each of those (`baselineTurn`). Absent: any contributor may take any.
    */
   baselineShares?: { byContributor: Readonly<Record<string, number>>; others: readonly string[] }
+  /**
+   * Contributors whose candidates this worker's contributor has verified beyond its credit with
+   * them (`verifyCredit`): while the worker may explore, their verifications are left to others.
+   * Absent: none.
+   */
+  outOfCredit?: readonly string[]
+}
+
+/**
+ * Verification runs one contributor measures for another's candidates before it asks for some
+ * back, and the runs each one it gets back earns. Verification comes before exploration, so without
+ * a bound a contributor that makes candidates faster than it verifies (a fast researcher, or a
+ * hostile one whose forged claims clear the screen but never the suspect rules) kept another's
+ * workers verifying and never exploring (test/hostile/verify-credit.test.ts). Between contributors
+ * that make candidates at a like rate the credit never runs out.
+ */
+export const VERIFY_CREDIT = 8
+export const CREDIT_PER_RUN_RECEIVED = 2
+
+/** What a contributor may still verify for another: VERIFY_CREDIT + CREDIT_PER_RUN_RECEIVED · received − given. */
+export function verifyCredit(given: number, received: number): number {
+  return VERIFY_CREDIT + CREDIT_PER_RUN_RECEIVED * received - given
 }
 
 export type NextUnit =
@@ -175,6 +199,8 @@ function suspectOf(input: SchedulerInput): (workerId: string | null | undefined,
 function verifyStep(input: SchedulerInput, settings: SchedulerSettings): NextUnit | undefined {
   const { id, contributorId, hardwareClass: cls } = input.worker
   const suspect = suspectOf(input)
+  // A worker that may not explore verifies whoever's candidates wait, rather than stand idle.
+  const owed = new Set(input.explorationAllowed === false ? [] : input.outOfCredit ?? [])
   // The list names the author's contributor whenever its workers are excluded (the candidate's own worker with them).
   const mayRun = (u: QueuedUnit) => u.excludedContributorIds
     ? !u.excludedContributorIds.includes(contributorId)
@@ -186,7 +212,8 @@ function verifyStep(input: SchedulerInput, settings: SchedulerSettings): NextUni
       fitsClass(u, cls) &&
       (u.reservedFor ?? id) === id &&
       mayRun(u) &&
-      !suspect(u.candidateWorkerId, u.candidateContributorId),
+      !suspect(u.candidateWorkerId, u.candidateContributorId) &&
+      !owed.has(u.candidateContributorId ?? ''),
   )
   const fresh = (u: QueuedUnit) => !(u.measuredBy ?? []).includes(id)
   const pick = eligible.filter(fresh).sort(oldestFirst)[0] ?? eligible.sort(oldestFirst)[0]

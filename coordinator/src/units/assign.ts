@@ -18,6 +18,7 @@ import { canVerify, canVerifyAuthors, classStanding } from '../classes/approval.
 import { workers } from '../db/schema.ts'
 import { createUnit, getUnit, leaseUnit, newLeaseToken, type Unit } from './lifecycle.ts'
 import { sourceOf } from './source-cache.ts'
+import { creditCheck, outOfCredit } from './reciprocity.ts'
 
 const p = sql.placeholder
 /**
@@ -94,7 +95,10 @@ function snapshot(tx: Writer, c: Campaign, worker: Worker, now: number, reserveM
     if (ok === undefined) standings.set(cls, (ok = classStanding(tx, c, cls).approved))
     return ok
   }
-  const draw = drawVerifiers(tx, KINDS.flatMap(kind => q(tx).queued.all({ campaign: c.name, kind, cls: worker.hardwareClass })), now, reserveMs, suspects, approved)
+  const credit = creditCheck(tx, c.name)
+  const authorOf = (u: Unit) => (u.targetExperiment ? q(tx).contributorOf.get({ id: u.targetExperiment })?.c : undefined) ?? ''
+  const draw = drawVerifiers(tx, KINDS.flatMap(kind => q(tx).queued.all({ campaign: c.name, kind, cls: worker.hardwareClass })), now, reserveMs, suspects, approved,
+    (verifier, u) => credit(verifier, authorOf(u)))
   // A classless verification (the pooled policy) is for approved classes only: elsewhere its run would count for nothing.
   const queued = draw.units.filter(u => !(u.kind === 'verify' && u.hardwareClass === null && !approved(worker.hardwareClass)))
   const runningBaselines = q(tx).runningBaselines.all({ campaign: c.name, best })
@@ -139,6 +143,7 @@ function snapshot(tx: Writer, c: Campaign, worker: Worker, now: number, reserveM
     suspectContributorIds: suspects,
     baselineShares: handingOutBaselines ? baselineShares(tx, c.name, best, cls, worker.contributorId, suspects) : undefined,
     explorationAllowed: canVerify(tx, c, worker.hardwareClass, now, standing),
+    outOfCredit: queued.some(u => u.kind === 'verify') ? outOfCredit(tx, c.name, worker.contributorId) : undefined,
   }
   return { input, drawn: draw.drawn }
 }

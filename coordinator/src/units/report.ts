@@ -19,6 +19,7 @@ import { redactSecrets } from '../auth/redact.ts'
 import { getUnit, tryCompleteUnit, type Unit } from './lifecycle.ts'
 import { announceCancelled, announceReport, refusedReply } from './report-outcome.ts'
 import { step } from '../trace/steps.ts'
+import { recordVerification } from './reciprocity.ts'
 
 export type Experiment = typeof experiments.$inferSelect
 
@@ -207,6 +208,7 @@ function recordRun(tx: Writer, worker: Worker, unit: Unit, c: Campaign, r: Repor
   }
   const measured = { campaign: c.name, cls: worker.hardwareClass, valBpb: exp.valBpb!, experiment: run.id, worker: worker.id, kind: unit.kind, seconds: r.metrics!.training_seconds }
   q(tx).measure.run({ ...measured, commit: run.commit })
+  if (unit.kind === 'verify') recordVerification(tx, c.name, worker.contributorId, unit.targetExperiment)
   out.decided = []
   if (!run.measuring) settle(tx, campaign, [exp], run.now, out)
   else {

@@ -13,7 +13,8 @@ import { reserveVerifier, type Unit } from './lifecycle.ts'
  * lately (ACTIVE_WORKER_MS), not banned, of no excluded contributor (the author's; those that
  * verified already while more distinct contributors are needed) and of no suspect (units/suspects.ts:
  * a suspect's runs are no evidence), with a cryptographic random
- * index: a contributor first, then one of its workers (`drawByContributor`). Only the drawn worker may take the unit until `reserved_until`; then another is drawn
+ * index: a contributor first, then one of its workers (`drawByContributor`), among contributors still in credit
+ * with the candidate's author (`inCredit`). Only the drawn worker may take the unit until `reserved_until`; then another is drawn
  * (a drawn worker that went away holds nobody up for longer than one window). With nobody
  * eligible the unit stays open to any eligible worker that asks. A classless verification (the
  * pooled policy: any approved class's run is evidence) is drawn among the workers of every class
@@ -40,7 +41,7 @@ export function excludedOf(u: Pick<Unit, 'excludedContributors'>): string[] {
  * returns the units as they are now (reservations filled in) and whether any draw happened.
  */
 export function drawVerifiers(tx: Writer, units: Unit[], now: number, windowMs: number, suspects: readonly string[] = [],
-  approved: (cls: string) => boolean = () => false): { units: Unit[]; drawn: boolean } {
+  approved: (cls: string) => boolean = () => false, inCredit?: (verifier: string, u: Unit) => boolean): { units: Unit[]; drawn: boolean } {
   const poolFor = (u: Unit) => (u.hardwareClass === null ? approvedPool(tx, pools, now, approved) : poolOf(tx, pools, u.hardwareClass, now))
   let drawn = false
   const pools = new Map<string, { id: string; contributorId: string }[]>()
@@ -60,7 +61,9 @@ export function drawVerifiers(tx: Writer, units: Unit[], now: number, windowMs: 
   const out = units.map(u => {
     if (u.kind !== 'verify' || u.state !== 'queued' || (u.reservedFor && (u.reservedUntil ?? 0) > now)) return u
     const excluded = excludedOf(u)
-    const eligible = poolFor(u).filter(w => !excluded.includes(w.contributorId) && !suspects.includes(w.contributorId) && w.id !== u.excludedWorker)
+    const anyEligible = poolFor(u).filter(w => !excluded.includes(w.contributorId) && !suspects.includes(w.contributorId) && w.id !== u.excludedWorker)
+    // Nobody in credit with the author (units/reciprocity.ts): open to whoever may take it, as with nobody eligible.
+    const eligible = inCredit ? anyEligible.filter(w => inCredit(w.contributorId, u)) : anyEligible
     if (!eligible.length) return { ...u, reservedFor: null, reservedUntil: null }
     const taken = u.targetExperiment ? busyOn(u.targetExperiment) : new Set<string>()
     const fresh = eligible.filter(w => !taken.has(w.contributorId))

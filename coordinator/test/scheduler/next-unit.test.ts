@@ -1,5 +1,5 @@
 import t from 'tap'
-import { nextUnit, type HypothesisState, type QueuedUnit, type SchedulerInput } from '../../src/scheduler/next-unit.ts'
+import { CREDIT_PER_RUN_RECEIVED, nextUnit, VERIFY_CREDIT, verifyCredit, type HypothesisState, type QueuedUnit, type SchedulerInput } from '../../src/scheduler/next-unit.ts'
 
 const H100 = 'h100-80g'
 const BEST = 'c-best'
@@ -192,6 +192,18 @@ t.test('5. otherwise free exploration on the best', async t => {
 
 t.test('baselineRuns below 1 is a bug and throws', async t => {
   t.throws(() => nextUnit(state({ settings: { baselineRuns: 0, allowSelfVerification: false } })), RangeError)
+})
+
+t.test('verifications of a contributor this one is out of credit with are left to others while it may explore', async t => {
+  const theirs = verify({ candidateContributorId: 'c-fast' })
+  const other = verify({ candidateContributorId: 'c-slow' })
+  t.match(nextUnit(state({ units: [theirs, other], outOfCredit: ['c-fast'] })), { action: 'lease', unitId: other.id }, 'another contributor\'s candidate is verified')
+  t.match(nextUnit(state({ units: [theirs], outOfCredit: ['c-fast'] })), { action: 'create', kind: 'explore' }, 'else the worker explores')
+  t.match(nextUnit(state({ units: [theirs], outOfCredit: ['c-fast'], explorationAllowed: false })), { action: 'lease', unitId: theirs.id },
+    'a worker that may not explore verifies rather than stand idle')
+  t.match(nextUnit(state({ units: [theirs] })), { action: 'lease', unitId: theirs.id }, 'in credit, it verifies first')
+  t.equal(verifyCredit(VERIFY_CREDIT, 0), 0, `${VERIFY_CREDIT} runs given with none back use the credit up`)
+  t.equal(verifyCredit(VERIFY_CREDIT, 1), CREDIT_PER_RUN_RECEIVED, 'each run received earns more')
 })
 
 t.test('candidates of suspect workers are not verified', async t => {
