@@ -1,4 +1,4 @@
-import { nextUnit, type QueuedUnit } from '../../coordinator/src/scheduler/next-unit.ts'
+import { nextUnit, verifyCredit, type QueuedUnit } from '../../coordinator/src/scheduler/next-unit.ts'
 import { decide, type CandidateSample, type CarriedEvidence, type Decision, type ParentRun } from '../../coordinator/src/ratchet/decide.ts'
 import { noiseFloorOfGroups } from '../../coordinator/src/ratchet/noise.ts'
 import { biasedReporters, overclaimers } from '../../coordinator/src/ratchet/bias.ts'
@@ -201,6 +201,8 @@ class Grid {
   commits = new Map<string, Commit>()
   runs: Run[] = []
   runsOf = new Map<string, Run[]>() // commit → runs
+  /** Verification runs by verifier and author contributor (`verifier author`), as the verify_exchange table. */
+  exchange = new Map<string, number>()
   candidates = new Map<string, Candidate>()
   queue: Unit[] = []
   ideas: Idea[] = []
@@ -311,6 +313,7 @@ class Grid {
       settings: { baselineRuns: cfg.baselineRuns, allowSelfVerification: self },
       parentsOnDemand: [...new Set(this.queue.filter(u => u.demandFor !== undefined).map(u => u.commit))],
       baselineShares: self ? undefined : this.baselineShares(worker, bestRuns),
+      outOfCredit: self ? undefined : this.outOfCredit(worker),
     })
     if (choice.action === 'none') return undefined
     const unit: Unit = choice.action === 'lease' ? this.queue.find(u => u.id === choice.unitId)!
@@ -318,6 +321,14 @@ class Grid {
       : this.newUnit({ kind: 'explore', commit: choice.parentCommit, hardwareClass: null, hypothesisId: null })
     unit.leasedTo = worker.id
     return unit
+  }
+
+  /** As units/reciprocity.ts outOfCredit: the authors of queued verifications this worker's contributor verified beyond its credit. */
+  outOfCredit(worker: Worker): string[] {
+    const me = worker.contributor
+    const ex = (verifier: string, author: string) => this.exchange.get(`${verifier} ${author}`) ?? 0
+    const authors = new Set(this.queue.filter(u => u.kind === 'verify' && u.candidateContributorId).map(u => u.candidateContributorId!))
+    return [...authors].filter(a => a !== me && verifyCredit(ex(me, a), ex(a, me)) <= 0)
   }
 
   /** As units/assign.ts baselineShares: the best's runs on the worker's class by contributor (running baselines too), and the other contributors at work there. */
@@ -358,6 +369,7 @@ class Grid {
     if (unit.kind === 'verify') {
       const c = this.candidates.get(unit.commit)!
       this.measure(worker, c.commit, 'verify')
+      if (worker.contributor !== c.author) this.exchange.set(`${worker.contributor} ${c.author}`, (this.exchange.get(`${worker.contributor} ${c.author}`) ?? 0) + 1)
       c.commit.idea!.verifies++
       if (c.commit.parent !== this.best.id) c.commit.idea!.moved++
       if (c.pending) this.judge(c)

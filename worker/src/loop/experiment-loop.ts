@@ -5,6 +5,7 @@ import type { Workspace } from '../workspace/git.ts'
 import type { LaneDepth } from './depth.ts'
 import { prepareExperiment, trainExperiment, type ExperimentContext, type Prepared } from './experiment.ts'
 import { runPipeline } from './pipeline.ts'
+import type { IdleBackoff } from './idle-backoff.ts'
 
 /**
  * The experiment loop of one GPU lane, the same for `worker join` and `worker solo`: units come
@@ -63,6 +64,8 @@ export interface ExperimentLoopOptions {
   ui: ProgressSink
   /** The GPU lane's name in progress output ('' for the only one). */
   lane: string
+  /** Holds the researcher back on a parent that gave it nothing to train (loop/idle-backoff.ts); absent: never. */
+  idle?: IdleBackoff
 }
 
 interface InHand {
@@ -105,6 +108,7 @@ async function prepare(o: ExperimentLoopOptions, unit: WorkUnit): Promise<InHand
   const workspace = await o.workspaces.acquire()
   // Only units the agent edits measure the agent; a baseline or verify is ready at once.
   const timed = isCandidate(unit.kind)
+  if (timed) await o.idle?.wait(unit, signalFor(o, unit))
   if (timed) o.depth.gauge.agentStarted(unit.id)
   try {
     const p = await prepareExperiment(o.ctx, unit, workspace, signalFor(o, unit))
@@ -137,6 +141,7 @@ async function train(o: ExperimentLoopOptions, { p: prepared, data }: InHand): P
     if (!report) return o.ctx.log(`${unit.id}: stopped (${String(signal.reason ?? 'cancelled')})`)
     if (report.timings.runSeconds > 0) o.depth.gauge.trained(report.timings.runSeconds)
     o.depth.recheck()
+    o.idle?.note(unit, report)
     await o.sink.record(p, report)
   } finally {
     o.workspaces.release(p.workspace)

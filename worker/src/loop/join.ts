@@ -21,6 +21,7 @@ import { GpuLane, ROOM_FOR_TWO_RUNS_MB } from '../runner/lane.ts'
 import { StartUpOverlap } from './start-up-overlap.ts'
 import { Spool } from './spool.ts'
 import { LoopStop } from './stop.ts'
+import { IdleBackoff } from './idle-backoff.ts'
 
 export const WORKER_VERSION = '0.2.0'
 
@@ -160,7 +161,7 @@ export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
   sink = coordinatorSink({ o, deliverer, session, held, duty, depth, stop, log })
   try {
     await runExperimentLoop({
-      source: coordinatorSource(held, data, session, stop.signal), sink, depth, signal: stop.signal, ui, lane: o.lane ?? '',
+      source: coordinatorSource(held, data, session, stop.signal), sink, depth, signal: stop.signal, ui, lane: o.lane ?? '', idle: new IdleBackoff({ log }),
       // The next unit may be a stranger's code: its untimed start-up could keep the GPU busy to
       // slow a run being measured (a parent's baseline, a rival's verification), so it starts only
       // when the current one has trained, beside its evaluation (runner/lane.ts, 'evaluation'

@@ -10,6 +10,7 @@ import { DutyCycle } from '../../src/loop/duty-cycle.ts'
 import { runExperimentLoop, type ResultSink, type UnitSource } from '../../src/loop/experiment-loop.ts'
 import type { ExperimentContext, Prepared } from '../../src/loop/experiment.ts'
 import { HeldUnits } from '../../src/loop/held.ts'
+import { IdleBackoff } from '../../src/loop/idle-backoff.ts'
 import type { Measurement, MeasureOptions } from '../../src/runner/measure.ts'
 import type { ProgressSink } from '../../src/ui/progress.ts'
 import type { Workspace } from '../../src/workspace/git.ts'
@@ -120,7 +121,7 @@ class ListSink implements ResultSink {
   failed(u: WorkUnit, err: unknown) { this.failures.push({ unitId: u.id, error: (err as Error).message }) }
 }
 
-async function run(t: Test, o: { units: WorkUnit[]; agent?: Agent; sink?: ResultSink; source?: ListSource; cap?: number; signal?: AbortSignal; check?: ExperimentContext['check'] }) {
+async function run(t: Test, o: { units: WorkUnit[]; agent?: Agent; sink?: ResultSink; source?: ListSource; cap?: number; signal?: AbortSignal; check?: ExperimentContext['check']; idle?: IdleBackoff }) {
   const source = o.source ?? new ListSource(o.units)
   const sink = o.sink ?? new ListSink()
   const m = measurer()
@@ -134,7 +135,7 @@ async function run(t: Test, o: { units: WorkUnit[]; agent?: Agent; sink?: Result
     log: () => {}, onTrained: (seconds, budget) => duty.trained(seconds, budget), dutyCycle: () => duty.ratio(), measure: m.measure,
     check: o.check ?? (async files => (files['train.py'].includes('import os') ? { ok: false, violations: [{ file: 'train.py', line: 1, message: 'import os is not allowed' }] } : { ok: true, violations: [] })),
   }
-  await runExperimentLoop({ source, sink, ctx, workspaces, depth: new LaneDepth(gauge, () => {}), signal: o.signal ?? new AbortController().signal, ui: quietUi, lane: '' })
+  await runExperimentLoop({ source, sink, ctx, workspaces, depth: new LaneDepth(gauge, () => {}), signal: o.signal ?? new AbortController().signal, ui: quietUi, lane: '', idle: o.idle })
   return { source, sink: sink as ListSink, runs: m.runs, workspaces, agent, gauge }
 }
 
@@ -170,6 +171,18 @@ t.test('a candidate whose agent changed nothing is not trained: reported with no
   t.same(r.runs, ['LR = 2\n'], 'only the changed candidate ran')
   t.match(r.sink.reports, [{ unitId: 'a', status: 'ok', metrics: null, agentNotes: /the agent changed nothing/ }, { unitId: 'bb', status: 'ok' }])
   t.equal(r.sink.reports[0].source['train.py'], PARENT)
+})
+
+t.test('a researcher with nothing to train on a parent is held back, longer each time, until a candidate trains', async t => {
+  const lines: string[] = []
+  const idle = new IdleBackoff({ log: line => lines.push(line), firstMs: 5, maxMs: 15 })
+  const other = { ...titled('e', PARENT), parentCommit: 'q'.repeat(40) }
+  const r = await run(t, { units: [titled('a', PARENT), titled('b', PARENT), titled('c', PARENT), titled('d', PARENT), unit('v', 'verify'), other, unit('ff'), titled('g', PARENT)], idle })
+  t.same(r.sink.reports.map(x => x.unitId), ['a', 'b', 'c', 'd', 'v', 'e', 'ff', 'g'], 'every unit is still reported')
+  t.same(lines.map(l => /^(\w+): .* the last (\d+) time\(s\); the researcher starts in ([\d.]+)s$/.exec(l)?.slice(1)), [
+    ['b', '1', '0.0'], ['c', '2', '0.0'], ['d', '3', '0.0'],
+  ], 'b, c and d wait (5, 10, then 15 ms: the cap); the verification does not, nor e (another parent), nor g (after ff trained)')
+  t.equal(idle.delayMs(titled('h', PARENT)), 5, 'g gave nothing again: the next waits from the start')
 })
 
 t.test('a candidate that stays unsafe is reported as refused and never measured', async t => {
