@@ -5,29 +5,23 @@ import { Metrics, Progress } from './metrics.ts'
 import { SwarmView } from './swarm.ts'
 import { LIMITS } from './limits.ts'
 import { UnitKind } from './unit-kinds.ts'
+import { bidiControlIn, HIDING_BUT_LINES, HIDING_CHARACTERS } from './text.ts'
 
 /** Display names: anything printable, stored verbatim and rendered escaped, never used as a path. */
 export const DisplayName = z
   .string()
   .min(1)
   .max(LIMITS.nameChars)
-  .refine(s => !/[\u0000-\u001f\u007f]/.test(s), 'a name may not contain control characters')
-
-/**
- * C0 and C1 control characters and DEL: ESC and U+009B (a one-character CSI) start terminal
- * escapes, NUL and the rest break the one-line formats text is printed in.
- */
-const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/g
-const CONTROL_BUT_LINES = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g
+  .refine(s => !/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/.test(s), 'a name may not contain control characters or bidirectional controls (U+202A-U+202E, U+2066-U+2069)')
 
 /**
  * Text one contributor writes and others read (a description, a hypothesis): in workers' logs and
- * agents, in git's log, in `coordinator export`. Control characters become spaces rather than
- * being refused, so an honest agent's stray line break costs nothing; `multiline` keeps line
- * breaks (CR LF as LF) and tabs. The result still meets the length bounds checked before.
+ * agents, in git's log, in `coordinator export`. Control characters and bidirectional controls
+ * (text.ts) become spaces rather than being refused, so an honest agent's stray line break costs
+ * nothing; `multiline` keeps line breaks (CR LF as LF) and tabs. The result still meets the length bounds checked before.
  */
 export function plainText(s: string, multiline = false): string {
-  return multiline ? s.replace(/\r\n/g, '\n').replace(CONTROL_BUT_LINES, ' ') : s.replace(CONTROL_CHARACTERS, ' ')
+  return multiline ? s.replace(/\r\n/g, '\n').replace(HIDING_BUT_LINES, ' ') : s.replace(HIDING_CHARACTERS, ' ')
 }
 /** A string of `min`-`max` characters, its control characters made spaces (`plainText`). */
 export const PlainLine = (min: number, max: number) => z.string().min(min).max(max).transform(s => plainText(s))
@@ -178,8 +172,11 @@ export const Report = z.object({
   unitId: z.string(),
   leaseToken: z.string(),
   status: ReportStatus,
-  /** The files that were trained (all editable files, full text). */
-  source: SourceFiles,
+  /** The files that were trained (all editable files, full text); none may hold a bidirectional control (text.ts). */
+  source: SourceFiles.superRefine((files, ctx) => {
+    const found = bidiControlIn(files)
+    if (found) ctx.addIssue({ code: 'custom', message: `${found.file}:${found.line}: ${found.message}` })
+  }),
   description: PlainLine(1, LIMITS.descriptionChars),
   diff: z.string().max(LIMITS.diffBytes),
   metrics: Metrics.nullable(),

@@ -2,7 +2,7 @@ import t, { type Test } from 'tap'
 import { simpleGit } from 'simple-git'
 import { join } from 'node:path'
 import { sourceHash } from '@autoresearch-grid/shared'
-import { httpClient, joinWorkers, report, SEED_TRAIN_PY, startCoordinator } from '../helpers.ts'
+import { CPU, httpClient, joinWorkers, report, SEED_TRAIN_PY, startCoordinator, wsClient } from '../helpers.ts'
 
 // What one contributor writes, others read: a report's description reaches other workers (their
 // agents and their logs: `worker.known`, units' `triedOnParent`, the swarm's search), the git log
@@ -73,4 +73,30 @@ t.test('a claim\'s description (the swarm\'s in-flight note) reaches the next cl
   const theirs = await ben.api.swarm.claim.mutate({ ...claim, workerId: ben.workerId, unitId: bu.id, leaseToken: bu.leaseToken, description: 'lr 0.04', changes: [] })
   t.ok(theirs.duplicateOf, 'ben is told it is in flight')
   t.notMatch(theirs.duplicateOf!.description, ONE_LINE_CONTROL, `and reads mallory's description plain: ${JSON.stringify(theirs.duplicateOf!.description)}`)
+})
+
+// "Trojan Source" (CVE-2021-42574): a right-to-left override in a comment or string shows the
+// reviewer of a diff (the maintainer, the review agent, `git log -p`) code in another order than
+// Python runs it, e.g. an early `return` that reads as part of a comment. Bidirectional controls in
+// text become spaces like the rest, and a source that holds one is refused outright.
+const BIDI = '\u202e\u2066\u2069\u202a'
+
+t.test('bidirectional controls: a source holding one is refused, and text holding them is stored plain', async t => {
+  const { c, mallory } = await twoContributors(t)
+  const unit = await mallory.next()
+  const trojan = SEED_TRAIN_PY.replace('MATRIX_LR = 0.02', 'MATRIX_LR = 0.03  # \u202e } \u2066if is_admin:\u2069 \u2066 begin admins only')
+  await t.rejects(mallory.api.worker.report.mutate({ workerId: mallory.workerId, report: report(unit, 1.4, trojan) }),
+    /train\.py:5: U\+202E is a Unicode bidirectional control: it makes code read differently from how it runs, so no source may hold one \(remove it\)/)
+  const experiments = (c.app.db.$client.prepare('select count(*) as n from experiments').get() as { n: number }).n
+  t.equal(experiments, 1, 'nothing was recorded but the baseline')
+  const reply = await mallory.api.worker.report.mutate({ workerId: mallory.workerId, report: {
+    ...report(unit, 1.6, SEED_TRAIN_PY.replace('MATRIX_LR = 0.02', 'MATRIX_LR = 0.05')), description: `lr 0.05 ${BIDI} done`, agentNotes: `a\n${BIDI}b` } })
+  const e = (await httpClient(c.url, null).dashboard.experiment.query({ id: reply.experimentId }))!
+  t.equal(e.description, 'lr 0.05      done', 'the description\'s controls are spaces')
+  t.equal(e.agentNotes, 'a\n    b')
+  const named = c.app.db.$client.prepare('select count(*) as n from workers').get() as { n: number }
+  const rogue = wsClient(c.url, c.workerToken('rogue'))
+  t.teardown(rogue.close)
+  await t.rejects(rogue.api.worker.hello.mutate({ name: `gpu\u202e0`, hardware: CPU, fingerprints: {}, version: 't' }), /a name may not contain control characters or bidirectional controls/)
+  t.equal((c.app.db.$client.prepare('select count(*) as n from workers').get() as { n: number }).n, named.n, 'and a worker name holding one is refused')
 })

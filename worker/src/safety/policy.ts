@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { execa } from 'execa'
-import { runtimeFile } from '@autoresearch-grid/shared'
+import { bidiControlIn, runtimeFile } from '@autoresearch-grid/shared'
 
 /** The ast checker shipped with the worker (see its docstring for the policy). */
 export const CHECKER = runtimeFile('safetyChecker', () => fileURLToPath(new URL('../../safety/check_train.py', import.meta.url)))
@@ -49,6 +49,8 @@ export function describeViolations(violations: readonly Violation[]): string {
 export async function checkSource(python: string, files: Record<string, string>, parent: Record<string, string>, editable: readonly string[]): Promise<SafetyVerdict> {
   const structural = changedFilesProblems(parent, files, editable)
   if (structural.length) return { ok: false, violations: structural }
+  const hidden = bidiControlIn(files)
+  if (hidden) return { ok: false, violations: [hidden] }
   const pyFiles = Object.keys(files).filter(n => n.endsWith('.py'))
   if (pyFiles.length === 0) return { ok: true, violations: [] }
   const dir = await mkdtemp(join(tmpdir(), 'arg-safety-'))

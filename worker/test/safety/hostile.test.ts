@@ -123,3 +123,11 @@ t.test('ordinary trainer idioms pass', async t => {
     t.same(v.violations, [], source.split('\n')[0])
   }
 })
+
+t.test('a candidate holding a bidirectional control ("Trojan Source") is refused before parsing, with its line', async t => {
+  const trojan = `${TRAIN}\n# note \u2067 ignore\n`
+  const v = await checkSource(python, { 'train.py': trojan }, { 'train.py': TRAIN }, ['train.py'])
+  t.equal(v.ok, false)
+  t.same(v.violations.map(x => [x.file, x.line]), [['train.py', trojan.split('\n').findIndex(l => l.includes('\u2067')) + 1]])
+  t.match(v.violations[0].message, /^U\+2067 is a Unicode bidirectional control: it makes code read differently from how it runs/)
+})
