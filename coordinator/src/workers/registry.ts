@@ -1,16 +1,26 @@
-import { and, eq, sql } from 'drizzle-orm'
+import { and, eq, gte, sql } from 'drizzle-orm'
 import { describeSource, hardwareClass, type HelloReply, type WorkerHello } from '@autoresearch-grid/shared'
 import type { Ctx } from '../context.ts'
 import { newId } from '../context.ts'
 import { workers } from '../db/schema.ts'
 import type { Writer } from '../db/open.ts'
 import { logEvent } from '../events/log.ts'
-import { prepared } from '../db/prepared.ts'
+import { limitInText, prepared } from '../db/prepared.ts'
 import { listCampaigns, type Campaign } from '../campaigns/campaigns.ts'
 import { UserError } from '../errors.ts'
 import { dataPathOf } from '../dataset/manifest.ts'
+import { ACTIVE_WORKER_MS } from '../classes/approval.ts'
 
 export type Worker = typeof workers.$inferSelect
+
+/**
+ * Worker names one contributor may have in use at once (seen within ACTIVE_WORKER_MS). A name
+ * costs nothing (`hello` with a new one), and whatever counts independence counts contributors,
+ * but each name is a row every draw of a verifier reads while it is active: unbounded, one token
+ * could make that read as long as it liked (test/hostile/names.test.ts). An honest contributor
+ * has one name per GPU loop; names unused for an hour lapse.
+ */
+export const MAX_ACTIVE_WORKERS_PER_CONTRIBUTOR = 1024
 
 /** Why a worker's numbers would not be comparable on a campaign, with what to do; null if fine. */
 export function fingerprintProblem(c: Campaign, fingerprint: string | undefined): string | null {
@@ -36,6 +46,9 @@ export function registerWorker(tx: Writer, contributorId: string, hi: WorkerHell
   const hardware = { ...hi.hardware, hardwareClass: cls }
   const existing = q(tx).byName.get({ contributor: contributorId, name: hi.name })
   if (existing?.banned) throw new UserError(`worker "${hi.name}" is banned on this coordinator; ask its maintainer`)
+  if (!existing && q(tx).activeOf.get({ contributor: contributorId, since: now - ACTIVE_WORKER_MS })!.n >= MAX_ACTIVE_WORKERS_PER_CONTRIBUTOR)
+    throw new UserError(`this token's contributor has ${MAX_ACTIVE_WORKERS_PER_CONTRIBUTOR} workers seen in the last hour, the most one may have: ` +
+      'give this one the name of a worker that is gone (--name), or wait an hour for unused names to lapse')
   const workerId = existing?.id ?? newId('w')
   if (existing) {
     tx.update(workers).set({ hardware, hardwareClass: cls, lastSeen: now }).where(eq(workers.id, workerId)).run()
@@ -66,6 +79,9 @@ const q = prepared(db => ({
   worker: db.select().from(workers).where(eq(workers.id, sql.placeholder('id'))).prepare(),
   // A crowd of workers joining at once: the hello path is prepared too.
   byName: db.select().from(workers).where(and(eq(workers.contributorId, sql.placeholder('contributor')), eq(workers.name, sql.placeholder('name')))).prepare(),
+  // Through workers_contributor_name; at most the cap's worth of rows are counted.
+  activeOf: db.select({ n: sql<number>`count(*)` }).from(db.select({ one: sql`1` }).from(workers)
+    .where(and(eq(workers.contributorId, sql.placeholder('contributor')), gte(workers.lastSeen, sql.placeholder('since')))).limit(limitInText(MAX_ACTIVE_WORKERS_PER_CONTRIBUTOR)).as('active')).prepare(),
   seen: db.update(workers).set({ lastSeen: sql`${sql.placeholder('now')}` }).where(eq(workers.id, sql.placeholder('id'))).prepare(),
 }))
 
