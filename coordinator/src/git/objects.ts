@@ -1,21 +1,12 @@
 import { createHash } from 'node:crypto'
 import { closeSync, existsSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
-import { open, rename, unlink, type FileHandle } from 'node:fs/promises'
-import { promisify } from 'node:util'
-import { deflate, deflateSync } from 'node:zlib'
-
-const deflateAsync = promisify(deflate)
-/** Objects at least this large are deflated on libuv's threads (`writeAll`). */
-const ASYNC_DEFLATE_BYTES = 4096
+import { deflateSync } from 'node:zlib'
 
 /** The object format of a repository (`extensions.objectFormat`): git's default, or SHA-256. */
 export type ObjectFormat = 'sha1' | 'sha256'
 
 export type ObjectType = 'blob' | 'tree' | 'commit'
-
-/** An object hashed but not yet written (LooseObjects.prepare). */
-export interface PreparedObject { id: string; bytes: Buffer }
 
 /**
  * What git stores for an object and names it by (gitformat-loose(5), "Object format"): the
@@ -111,56 +102,6 @@ export class LooseObjects {
       const tmp = join(folder, `tmp_obj_arg_${process.pid}_${this.made++}`)
       try {
         return { tmp, fd: openSync(tmp, 'wx', 0o444) }
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-      }
-    }
-  }
-
-  /** An object's id and its bytes as stored (the header, then the body), not written yet (`persistAll`). */
-  prepare(type: ObjectType, body: Buffer): PreparedObject {
-    const bytes = objectBytes(type, body)
-    return { id: objectId(this.format, bytes), bytes }
-  }
-
-  /**
-   * Writes prepared objects off the event loop: the files are made by libuv's threads (open, write,
-   * close, rename; deflate too for a large object). Their ids are known before (`prepare`), so a
-   * tree or a commit can name an object not yet written. Resolves when every one is in place.
-   * Three synchronous writes a report were a fifth of the event loop's time per report in ops.ts,
-   * most of it in `open` (docs/PERFORMANCE.md, "Eleventh pass").
-   */
-  async persistAll(objects: readonly PreparedObject[]): Promise<void> {
-    await Promise.all(objects.map(o => this.persist(o.id, o.bytes)))
-  }
-
-  private async persist(id: string, bytes: Buffer): Promise<void> {
-    const folder = join(this.gitDir, 'objects', id.slice(0, 2))
-    const path = join(folder, id.slice(2))
-    if (existsSync(path)) return
-    if (!this.folders.has(folder)) {
-      mkdirSync(folder, { recursive: true })
-      this.folders.add(folder)
-    }
-    // A small object deflates faster here than a trip to the thread pool costs.
-    const data = bytes.length >= ASYNC_DEFLATE_BYTES ? await deflateAsync(bytes, deflateOptions(bytes.length)) : deflateSync(bytes, deflateOptions(bytes.length))
-    const { tmp, file } = await this.temporaryAsync(folder)
-    try {
-      await file.write(data, 0, data.length)
-    } catch (err) {
-      await file.close()
-      await unlink(tmp)
-      throw err
-    }
-    await file.close()
-    await rename(tmp, path)
-  }
-
-  private async temporaryAsync(folder: string): Promise<{ tmp: string; file: FileHandle }> {
-    for (;;) {
-      const tmp = join(folder, `tmp_obj_arg_${process.pid}_${this.made++}`)
-      try {
-        return { tmp, file: await open(tmp, 'wx', 0o444) }
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
       }

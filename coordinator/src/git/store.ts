@@ -201,13 +201,7 @@ export class GitStore {
     const message = input.message.endsWith('\n') ? input.message : `${input.message}\n`
     const text = (tree: string) => `tree ${tree}\n${input.parents.map(p => `parent ${p}\n`).join('')}author ${author.name} <${author.email}> ${when}\n` +
       `committer autoresearch-grid <coordinator@autoresearch-grid.local> ${when}\n\n${message}`
-    if (!this.packs) {
-      const blobs = names.map(name => this.loose.prepare('blob', Buffer.from(input.files[name])))
-      const tree = this.loose.prepare('tree', treeBody(names.map((name, i) => ({ name, id: blobs[i].id }))))
-      const commit = this.loose.prepare('commit', Buffer.from(text(tree.id)))
-      await this.loose.persistAll([...blobs, tree, commit])
-      return commit.id
-    }
+    if (!this.packs) return this.loose.commit(text(this.loose.tree(names.map(name => ({ name, id: this.loose.blob(input.files[name]) })))))
     const blobs = names.map(name => this.packs!.add('blob', Buffer.from(input.files[name])))
     const tree = this.packs.add('tree', treeBody(names.map((name, i) => ({ name, id: blobs[i].id }))))
     const commit = this.packs.add('commit', Buffer.from(text(tree.id)))

@@ -107,19 +107,3 @@ t.test('objects of every size round the window sizes git reads back whole, and g
   t.same(deflateOptions(28_000), { level: 1, windowBits: 15, memLevel: 8 })
   t.equal(git(['fsck', '--strict', '--full', '--no-dangling']).trim(), '', 'git fsck --strict finds nothing wrong')
 })
-
-t.test('objects written by the thread pool (persistAll): whole, once each when asked twice at once, and no temporary file left', async t => {
-  const { dir, git } = await repo(t)
-  const objects = new LooseObjects(dir, 'sha1')
-  // Both sides of the size above which deflate goes to the thread pool too.
-  const texts = [100, 4095, 4096, 50_000].map(n => 'LR = 0.1  # thread pool\n'.repeat(n / 25 + 1).slice(0, n))
-  const prepared = texts.map(text => objects.prepare('blob', Buffer.from(text)))
-  await Promise.all([objects.persistAll(prepared), objects.persistAll(prepared.slice().reverse())])
-  for (const [i, p] of prepared.entries()) {
-    t.equal(p.id, git(['hash-object', '--stdin'], texts[i]).trim(), `${texts[i].length} bytes: hash-object agrees`)
-    t.equal(git(['cat-file', 'blob', p.id]), texts[i], `${texts[i].length} bytes: git reads it back whole`)
-  }
-  const left = readdirSync(join(dir, 'objects'), { recursive: true, encoding: 'utf8' }).filter(f => f.includes('tmp_obj'))
-  t.same(left, [], 'no temporary file stays')
-  t.equal(git(['fsck', '--strict', '--full', '--no-dangling']).trim(), '', 'git fsck --strict finds nothing wrong')
-})
