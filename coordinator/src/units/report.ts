@@ -120,6 +120,12 @@ function checkReport(ctx: Ctx, worker: Worker, r: Report): { reply: ReportReply 
     if (previous.workerId !== worker.id) throw new UserError(`work unit "${unit.id}" was already reported by another worker`)
     return { reply: { experimentId: previous.id, decision: previous.decision, duplicate: true } }
   }
+  // A worker's class is what its latest hello said. Handed out for one class (a baseline, a
+  // verification), a unit's run counts only there: reported from another, a contributor that took a
+  // quiet class's baselines (its turn there) put them on a busy one (test/hostile/class-switch.test.ts).
+  if (unit.hardwareClass !== null && unit.hardwareClass !== worker.hardwareClass)
+    throw new UserError(`work unit "${unit.id}" was handed out for hardware class ${unit.hardwareClass}, and worker "${worker.name}" now registers as ${worker.hardwareClass} ` +
+      '(a hello since named other hardware): a run counts only on the class it was handed out for; drop this unit, and take new work as the worker you are now')
   if (unit.leaseToken !== r.leaseToken) throw new UserError(`work unit "${unit.id}" was re-assigned after your lease ran out; this result is not needed`)
   if (unit.state === 'leased' && unit.workerId !== worker.id) throw new UserError(`work unit "${unit.id}" is leased to another worker`)
   if (unit.state === 'cancelled') throw new UserError(`work unit "${unit.id}" was cancelled`)
