@@ -14,6 +14,7 @@ import { finishMerge, mergeStale, type MergeJob } from './merge.ts'
 import { patchOf } from '../git/patch.ts'
 import { sourceOf } from './source-cache.ts'
 import { ingestReuse } from './reuse.ts'
+import { retryFailedRebase } from './rebase-retry.ts'
 import { crashPoint } from '../faults/crash-point.ts'
 import { redactSecrets } from '../auth/redact.ts'
 import { getUnit, tryCompleteUnit, type Unit } from './lifecycle.ts'
@@ -41,6 +42,7 @@ const q = prepared(db => ({
   awaitingBaseline: db.select().from(experiments).where(and(eq(experiments.campaign, p('campaign')), eq(experiments.parentCommit, p('commit')),
     eq(experiments.status, 'pending'), eq(experiments.hardwareClass, p('cls')), inArray(experiments.kind, [...CANDIDATE_KINDS]))).prepare(),
   decision: db.select({ d: experiments.decision }).from(experiments).where(eq(experiments.id, p('id'))).prepare(),
+  outcome: db.select({ status: experiments.status, reason: experiments.reason }).from(experiments).where(eq(experiments.id, p('id'))).prepare(),
   mergedAs: db.select({ commit: merges.bestAfter }).from(merges).where(eq(merges.experimentId, p('id'))).prepare(),
 }))
 
@@ -209,13 +211,17 @@ function recordRun(tx: Writer, worker: Worker, unit: Unit, c: Campaign, r: Repor
     // now: it gets a replacement run, or is rejected once it failed for enough others. Returning
     // before this left the candidate waiting for a run that would never come.
     if (unit.kind === 'verify') settle(tx, campaign, verified(tx, unit, worker.hardwareClass), run.now, out)
+    retryFailedRebase(tx, campaign, unit, { status: exp.status, reason: exp.reason }, run.now)
     return out
   }
   const measured = { campaign: c.name, cls: worker.hardwareClass, valBpb: exp.valBpb!, experiment: run.id, worker: worker.id, kind: unit.kind, seconds: r.metrics!.training_seconds }
   q(tx).measure.run({ ...measured, commit: run.commit })
   out.decided = []
-  if (!run.measuring) settle(tx, campaign, [exp], run.now, out)
-  else {
+  if (!run.measuring) {
+    settle(tx, campaign, [exp], run.now, out)
+    const decided = q(tx).outcome.get({ id: run.id })!
+    retryFailedRebase(tx, campaign, unit, decided, run.now)
+  } else {
     // A verification settles its own candidate; a baseline those waiting on its commit (indexed lookups either way).
     const waiting = unit.kind === 'verify'
       ? verified(tx, unit, worker.hardwareClass)
