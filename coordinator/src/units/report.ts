@@ -15,6 +15,7 @@ import { patchOf } from '../git/patch.ts'
 import { sourceOf } from './source-cache.ts'
 import { ingestReuse } from './reuse.ts'
 import { retryFailedRebase } from './rebase-retry.ts'
+import { takeStoredReport } from './report-pace.ts'
 import { crashPoint } from '../faults/crash-point.ts'
 import { redactSecrets } from '../auth/redact.ts'
 import { getUnit, tryCompleteUnit, type Unit } from './lifecycle.ts'
@@ -167,6 +168,8 @@ async function storeCode(ctx: Ctx, worker: Worker, unit: Unit, c: Campaign, r: R
   // noise alone could merge it (a lucky run against an unlucky baseline) and move the best to the
   // same code with a lower number, which every real improvement after it would then have to beat.
   const unchanged = parent !== null && sourceHash(parent) === hash
+  // A new commit and its diff stay for good: at most what real work could report (units/report-pace.ts).
+  if (!measuring && !unchanged) takeStoredReport(ctx, worker.contributorId, c)
   const commit = measuring ?? (unchanged ? unit.parentCommit : await ctx.git.commit({ files: r.source, parents: [unit.parentCommit], message: commitMessage(r, c), author }))
   // Counted from the two sources, exactly as git's numstat would (shared/src/lines-delta.ts): no git run.
   const linesDelta = parent === null ? 0 : countLinesDelta(parent, r.source)
