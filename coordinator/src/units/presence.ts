@@ -23,7 +23,7 @@ const q = prepared(db => ({
 export function hello(ctx: Ctx, contributorId: string, hi: WorkerHello): HelloReply {
   const now = ctx.now()
   const workerId = ctx.db.transaction(tx => {
-    const workerId = registerWorker(tx, contributorId, hi, now)
+    const workerId = registerWorker(tx, contributorId, hi, now, ctx.settings.maxActiveWorkersPerContributor)
     // A restarted worker lost whatever it was not holding: hand those units to someone else now,
     // rather than after their leases run out. So is a unit handed out for a class the worker no
     // longer says it has: its report would be refused (units/report.ts).

@@ -1,4 +1,4 @@
-import { and, eq, sql } from 'drizzle-orm'
+import { and, eq, gte, sql } from 'drizzle-orm'
 import { describeSource, hardwareClass, type HelloReply, type WorkerHello } from '@autoresearch-grid/shared'
 import type { Ctx } from '../context.ts'
 import { newId } from '../context.ts'
@@ -9,6 +9,14 @@ import { prepared } from '../db/prepared.ts'
 import { listCampaigns, type Campaign } from '../campaigns/campaigns.ts'
 import { UserError } from '../errors.ts'
 import { dataPathOf } from '../dataset/manifest.ts'
+import { ACTIVE_WORKER_MS } from '../classes/approval.ts'
+
+/**
+ * Workers of one contributor seen within the hour (ACTIVE_WORKER_MS) beyond which a hello with a
+ * new name is refused: eight times the units a contributor may hold at once (units/assign.ts), far
+ * above what one person runs, and a bound on the rows a token can add in an hour.
+ */
+export const DEFAULT_MAX_ACTIVE_WORKERS = 256
 
 export type Worker = typeof workers.$inferSelect
 
@@ -31,11 +39,19 @@ export function fingerprintProblem(c: Campaign, fingerprint: string | undefined)
  * hardware class is derived here, not taken on the worker's word (results are compared within a
  * class). Returns its id. The units it held are the work-unit loop's (units/presence.ts).
  */
-export function registerWorker(tx: Writer, contributorId: string, hi: WorkerHello, now: number): string {
+export function registerWorker(tx: Writer, contributorId: string, hi: WorkerHello, now: number, maxActiveWorkers?: number): string {
   const cls = hardwareClass({ gpus: hi.hardware.gpus, arch: hi.hardware.cpu.arch, mps: hi.hardware.hardwareClass.startsWith('mps') })
   const hardware = { ...hi.hardware, hardwareClass: cls }
   const existing = q(tx).byName.get({ contributor: contributorId, name: hi.name })
   if (existing?.banned) throw new UserError(`worker "${hi.name}" is banned on this coordinator; ask its maintainer`)
+  if (!existing) {
+    // A name costs one hello, and each is a row for good: one token registered ~1,000 a second
+    // (test/hostile/worker-names.test.ts). New names stop at the bound of workers seen lately.
+    const max = maxActiveWorkers ?? DEFAULT_MAX_ACTIVE_WORKERS
+    if (q(tx).activeOf.get({ contributor: contributorId, since: now - ACTIVE_WORKER_MS })!.n >= max)
+      throw new UserError(`your token already has ${max} workers seen within the hour, the most one contributor may have: ` +
+        `start workers under names they had before (worker join --name), or wait for unused names to go quiet`, 'quota')
+  }
   const workerId = existing?.id ?? newId('w')
   if (existing) {
     tx.update(workers).set({ hardware, hardwareClass: cls, lastSeen: now }).where(eq(workers.id, workerId)).run()
@@ -66,6 +82,8 @@ const q = prepared(db => ({
   worker: db.select().from(workers).where(eq(workers.id, sql.placeholder('id'))).prepare(),
   // A crowd of workers joining at once: the hello path is prepared too.
   byName: db.select().from(workers).where(and(eq(workers.contributorId, sql.placeholder('contributor')), eq(workers.name, sql.placeholder('name')))).prepare(),
+  activeOf: db.select({ n: sql<number>`count(*)` }).from(workers)
+    .where(and(eq(workers.contributorId, sql.placeholder('contributor')), gte(workers.lastSeen, sql.placeholder('since')))).prepare(),
   seen: db.update(workers).set({ lastSeen: sql`${sql.placeholder('now')}` }).where(eq(workers.id, sql.placeholder('id'))).prepare(),
 }))
 
