@@ -1,4 +1,5 @@
 import t from 'tap'
+import type { Test } from 'tap'
 import type { AssignmentEvent, WorkUnit } from '@autoresearch-grid/shared'
 import { CPU, joinWorkers, report, SEED_TRAIN_PY, startCoordinator, wsClient } from '../helpers.ts'
 
@@ -14,7 +15,7 @@ const edit = (from: string, to: string) => SEED_TRAIN_PY.replace(from, to)
 
 type Coordinator = Awaited<ReturnType<typeof startCoordinator>>
 
-async function mallory(c: Coordinator, t: Tap.Test) {
+async function mallory(c: Coordinator, t: Test) {
   const { api, close } = wsClient(c.url, c.workerToken('mallory'))
   t.teardown(close)
   const { workerId } = await api.worker.hello.mutate({ name: 'm0', hardware: CPU, fingerprints: {}, version: 't' })
@@ -26,7 +27,7 @@ async function mallory(c: Coordinator, t: Tap.Test) {
 }
 
 /** Ann's change merges; Ben's, promising on the seed, conflicts with it and waits for a rebase. */
-async function rivalRebaseQueued(t: Tap.Test) {
+async function rivalRebaseQueued(t: Test) {
   const c = await startCoordinator()
   t.teardown(c.close)
   await c.campaign('demo', { replications: 0, baselineRuns: 1, priorSigma: 0.01 })

@@ -17,7 +17,7 @@ t.test('a contributor may have a bounded number of workers seen within the hour;
   t.teardown(mallory.close)
   const hello = (name: string) => mallory.api.worker.hello.mutate({ name, hardware: CPU, fingerprints: {}, version: 't' })
   let registered = 0
-  let refused: Error | null = null
+  let refused = null as Error | null
   for (let i = 0; i < 3 * MAX && !refused; i++) await hello(`sybil-${i}`).then(() => registered++, (e: Error) => { refused = e })
   t.equal(registered, MAX, `${MAX} names are registered`)
   t.match(refused?.message, new RegExp(`already has ${MAX} workers seen within the hour.*start workers under names they had before`), 'the next new name is refused, saying what to do')
