@@ -74,3 +74,14 @@ t.test('a claim\'s description (the swarm\'s in-flight note) reaches the next cl
   t.ok(theirs.duplicateOf, 'ben is told it is in flight')
   t.notMatch(theirs.duplicateOf!.description, ONE_LINE_CONTROL, `and reads mallory's description plain: ${JSON.stringify(theirs.duplicateOf!.description)}`)
 })
+
+t.test('a description with replacement patterns ($` and $\') is shown as written in the page\'s summary, not spliced into it', async t => {
+  // The page's no-script summary was put in with String.replace and a string: `$\`` and `$'` in it
+  // copied the page before and after the marker into the summary (third round).
+  const { c, mallory } = await twoContributors(t)
+  const unit = await mallory.next()
+  await mallory.api.worker.report.mutate({ workerId: mallory.workerId, report: { ...report(unit, 1.6, SEED_TRAIN_PY.replace('MATRIX_LR = 0.02', 'MATRIX_LR = 0.03')), description: "lr $` and $' here" } })
+  const page = await (await fetch(c.url + '/')).text()
+  t.equal(page.match(/<!doctype html>/gi)?.length, 1, 'the page is in it once')
+  t.match(page, /lr \$` and \$(&#39;|&#x27;|') here/, 'the description as written')
+})
