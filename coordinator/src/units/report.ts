@@ -2,7 +2,7 @@ import { and, eq, inArray, sql } from 'drizzle-orm'
 import { LIMITS, sourceHash, type Report, type ReportReply, CANDIDATE_KINDS, linesDelta as countLinesDelta } from '@autoresearch-grid/shared'
 import type { Ctx } from '../context.ts'
 import { newId } from '../context.ts'
-import { contributors, experiments, hypotheses, measurements, merges } from '../db/schema.ts'
+import { contributors, experiments, measurements, merges } from '../db/schema.ts'
 import { logEvent } from '../events/log.ts'
 import type { Writer } from '../db/open.ts'
 import { prepared } from '../db/prepared.ts'
@@ -15,6 +15,7 @@ import { patchOf } from '../git/patch.ts'
 import { sourceOf } from './source-cache.ts'
 import { ingestReuse } from './reuse.ts'
 import { retryFailedRebase } from './rebase-retry.ts'
+import { afterFailedTry } from './hypothesis-retry.ts'
 import { takeStoredReport } from './report-pace.ts'
 import { crashPoint } from '../faults/crash-point.ts'
 import { redactSecrets } from '../auth/redact.ts'
@@ -209,7 +210,7 @@ function recordRun(tx: Writer, worker: Worker, unit: Unit, c: Campaign, r: Repor
   logEvent(tx, c.name, 'experiment', { experiment: run.id, worker: worker.id, kind: unit.kind, status: exp.status, valBpb: exp.valBpb })
   const out: Outcome = { merges: [], stale: [], decided: [{ id: run.id, status: exp.status }], cancelled: [] }
   if (problem) {
-    if (unit.hypothesisId) tx.update(hypotheses).set({ status: 'tested' }).where(eq(hypotheses.id, unit.hypothesisId)).run()
+    if (unit.hypothesisId) afterFailedTry(tx, unit.hypothesisId)
     // A verification that crashed or was refused counts against its candidate, which is re-decided
     // now: it gets a replacement run, or is rejected once it failed for enough others. Returning
     // before this left the candidate waiting for a run that would never come.
