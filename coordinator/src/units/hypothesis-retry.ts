@@ -1,4 +1,4 @@
-import { eq, sql } from 'drizzle-orm'
+import { and, eq, inArray, sql } from 'drizzle-orm'
 import type { Writer } from '../db/open.ts'
 import { prepared } from '../db/prepared.ts'
 import { experiments, hypotheses, workUnits } from '../db/schema.ts'
@@ -16,7 +16,9 @@ import { FAILED_REBASE_CONTRIBUTORS, failedOnItsWord } from './rebase-retry.ts'
 const q = prepared(db => ({
   tries: db.select({ contributorId: experiments.contributorId, status: experiments.status, reason: experiments.reason }).from(workUnits)
     .innerJoin(experiments, eq(experiments.unitId, workUnits.id)).where(eq(workUnits.hypothesisId, sql.placeholder('h'))).prepare(),
-  set: db.update(hypotheses).set({ status: sql`${sql.placeholder('status')}` }).where(eq(hypotheses.id, sql.placeholder('h'))).prepare(),
+  // Only an idea still in the queue: one the maintainer dropped (rejected) or that merged meanwhile stays so.
+  set: db.update(hypotheses).set({ status: sql`${sql.placeholder('status')}` })
+    .where(and(eq(hypotheses.id, sql.placeholder('h')), inArray(hypotheses.status, ['open', 'in-progress']))).prepare(),
 }))
 
 /** After an exploration's report that decided nothing (in its transaction): its hypothesis, open again or tested. */
