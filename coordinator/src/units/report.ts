@@ -196,7 +196,10 @@ function recordRun(tx: Writer, worker: Worker, unit: Unit, c: Campaign, r: Repor
   // Unchanged code that ran (or was not trained at all: the worker's agent changed nothing, and it
   // reports no metrics) is no candidate; a number that fails the sanity checks is not kept with it.
   const problem = run.unchanged && r.status === 'ok' ? noChange(c, unit) : sanity
-  const valBpb = run.unchanged && sanity ? null : r.metrics?.val_bpb ?? null
+  // An unchanged run's number stays in its metrics, not as a candidate's val_bpb: rows with one count
+  // as decided candidates in the observed rate of gains (units/sequential-inputs.ts), and such
+  // reports cost nothing to send (test/hostile/unchanged-rate.test.ts).
+  const valBpb = run.unchanged ? null : r.metrics?.val_bpb ?? null
   const exp: Experiment = {
     id: run.id, unitId: unit.id, campaign: c.name, kind: unit.kind, workerId: worker.id, contributorId: worker.contributorId,
     hardwareClass: worker.hardwareClass, hypothesisId: unit.hypothesisId, parentCommit: unit.parentCommit, commit: run.commit,
