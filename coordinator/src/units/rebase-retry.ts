@@ -22,9 +22,10 @@ export const FAILED_REBASE_RUNS = 3
 /**
  * Outcomes decided on the rebasing worker's word alone: no run (a crash, a refusal, a number that
  * failed the sanity checks), no change, a reuse of code measured before (units/reuse.ts: not
- * trained), or its own claim short of the screen ('not-promising').
+ * trained), a copy of a live candidate (units/report.ts), or its own claim short of the screen
+ * ('not-promising').
  */
-const ON_ITS_WORD = ['no-change', 'reused', 'not-promising']
+const ON_ITS_WORD = ['no-change', 'reused', 'duplicate', 'not-promising']
 export function failedOnItsWord(status: string, reason: string | null): boolean {
   return (FAILED_STATUSES as readonly string[]).includes(status) || (status === 'discarded' && ON_ITS_WORD.includes(reason ?? ''))
 }

@@ -45,8 +45,15 @@ const q = prepared(db => ({
     eq(experiments.status, 'pending'), eq(experiments.hardwareClass, p('cls')), inArray(experiments.kind, [...CANDIDATE_KINDS]))).prepare(),
   decision: db.select({ d: experiments.decision }).from(experiments).where(eq(experiments.id, p('id'))).prepare(),
   outcome: db.select({ status: experiments.status, reason: experiments.reason }).from(experiments).where(eq(experiments.id, p('id'))).prepare(),
+  // A live candidate of the same code on the same parent (through experiments_source).
+  sameOnParent: db.select({ id: experiments.id, commit: experiments.commit }).from(experiments).where(and(eq(experiments.sourceHash, p('hash')),
+    eq(experiments.campaign, p('campaign')), eq(experiments.parentCommit, p('parent')), inArray(experiments.kind, [...CANDIDATE_KINDS]),
+    inArray(experiments.status, [...LIVE_CANDIDATE]))).limit(1).prepare(),
   mergedAs: db.select({ commit: merges.bestAfter }).from(merges).where(eq(merges.experimentId, p('id'))).prepare(),
 }))
+
+/** Candidates still in the race: a copy of one is no candidate of its own (storeCode). */
+const LIVE_CANDIDATE = ['pending', 'stale', 'merging', 'awaiting-review', 'kept'] as const
 
 /** Defined in shared/ (the worker asks `worker.known` with the same hash); re-exported for tests. */
 export { sourceHash }
@@ -148,6 +155,8 @@ interface StoredRun {
   measuring: string | null
   /** A candidate whose code is its parent's, byte for byte: no new commit, and nothing to decide. */
   unchanged: boolean
+  /** A candidate whose code is a live candidate's on the same parent: that one's id; no new commit, nothing to decide. */
+  copyOf: string | null
   commit: string
   hash: string
   linesDelta: number
@@ -169,19 +178,24 @@ async function storeCode(ctx: Ctx, worker: Worker, unit: Unit, c: Campaign, r: R
   // noise alone could merge it (a lucky run against an unlucky baseline) and move the best to the
   // same code with a lower number, which every real improvement after it would then have to beat.
   const unchanged = parent !== null && sourceHash(parent) === hash
+  // The same code as a candidate still in the race on the same parent is a copy, not a second
+  // candidate: the code of every candidate is public, and a copy reported by another contributor
+  // was judged on its own, could merge first under its name, and left the original to be carried
+  // onto a best that already held it (test/hostile/copied-change.test.ts).
+  const copy = measuring || unchanged ? undefined : q(ctx.db).sameOnParent.get({ hash, campaign: c.name, parent: unit.parentCommit })
   // A new commit and its diff stay for good: at most what real work could report (units/report-pace.ts).
-  if (!measuring && !unchanged) takeStoredReport(ctx, worker.contributorId, c)
-  const commit = measuring ?? (unchanged ? unit.parentCommit : await ctx.git.commit({ files: r.source, parents: [unit.parentCommit], message: commitMessage(r, c), author }))
+  if (!measuring && !unchanged && !copy) takeStoredReport(ctx, worker.contributorId, c)
+  const commit = measuring ?? (unchanged ? unit.parentCommit : copy ? copy.commit : await ctx.git.commit({ files: r.source, parents: [unit.parentCommit], message: commitMessage(r, c), author }))
   // Counted from the two sources, exactly as git's numstat would (shared/src/lines-delta.ts): no git run.
   const linesDelta = parent === null ? 0 : countLinesDelta(parent, r.source)
   // The diff on record is the coordinator's, not the worker's: rebases and reviews rely on it. It is
   // computed here from the parent's files and the committed ones (git/patch.ts: 0.1-0.2 ms, against a
   // round trip to diff-tree that cost ~0.6 ms here and 1.1-1.4 ms in git), by git where that is
   // too long for the event loop or a file is binary.
-  const diff = parent === null || unchanged ? '' : (patchOf(parent, r.source) ?? await ctx.git.changes(commit)).slice(0, LIMITS.diffBytes)
+  const diff = parent === null || unchanged || copy ? '' : (patchOf(parent, r.source) ?? await ctx.git.changes(commit)).slice(0, LIMITS.diffBytes)
   const id = newId('e')
   const now = ctx.now()
-  return { id, measuring, unchanged, commit, hash, linesDelta, diff, now }
+  return { id, measuring, unchanged, copyOf: copy?.id ?? null, commit, hash, linesDelta, diff, now }
 }
 
 /**
@@ -195,11 +209,11 @@ function recordRun(tx: Writer, worker: Worker, unit: Unit, c: Campaign, r: Repor
   const sanity = runProblem(campaign, r.status, r.metrics, r.rejection)
   // Unchanged code that ran (or was not trained at all: the worker's agent changed nothing, and it
   // reports no metrics) is no candidate; a number that fails the sanity checks is not kept with it.
-  const problem = run.unchanged && r.status === 'ok' ? noChange(c, unit) : sanity
+  const problem = run.unchanged && r.status === 'ok' ? noChange(c, unit) : run.copyOf ? copied(run.copyOf) : sanity
   // An unchanged run's number stays in its metrics, not as a candidate's val_bpb: rows with one count
   // as decided candidates in the observed rate of gains (units/sequential-inputs.ts), and such
   // reports cost nothing to send (test/hostile/unchanged-rate.test.ts).
-  const valBpb = run.unchanged ? null : r.metrics?.val_bpb ?? null
+  const valBpb = run.unchanged || run.copyOf ? null : r.metrics?.val_bpb ?? null
   const exp: Experiment = {
     id: run.id, unitId: unit.id, campaign: c.name, kind: unit.kind, workerId: worker.id, contributorId: worker.contributorId,
     hardwareClass: worker.hardwareClass, hypothesisId: unit.hypothesisId, parentCommit: unit.parentCommit, commit: run.commit,
@@ -249,6 +263,15 @@ function recordRun(tx: Writer, worker: Worker, unit: Unit, c: Campaign, r: Repor
 /** The pending candidate a verification unit is of: on the worker's class, or on any class for a classless (pooled) one. */
 function verified(tx: Writer, unit: Unit, cls: string): Experiment[] {
   return unit.hardwareClass === null ? q(tx).candidateAnyClass.all({ id: unit.targetExperiment ?? '' }) : q(tx).candidate.all({ id: unit.targetExperiment ?? '', cls })
+}
+
+/** What a candidate whose code is a live candidate's on the same parent gets (storeCode): on record, never a candidate. */
+function copied(of: string): { status: Experiment['status']; decision: string; reason: string } {
+  return {
+    status: 'discarded',
+    reason: 'duplicate',
+    decision: `discarded: the same code as candidate ${of} on the same parent, which is still in the race: it is judged there; this run is on record but is not evidence`,
+  }
 }
 
 /** What a candidate whose code is its parent's gets (storeCode): on record, never a candidate. */
