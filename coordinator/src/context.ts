@@ -55,6 +55,8 @@ export interface Settings {
   maxOpenUnitsPerContributor?: number
   /** Open agent hypotheses one contributor may have in a campaign (absent: hypotheses/quota.ts's default, 30). */
   maxOpenProposalsPerContributor?: number
+  /** Workers of one contributor seen within the hour beyond which a new name is refused (absent: workers/registry.ts's default, 256). */
+  maxActiveWorkersPerContributor?: number
   /** How long heartbeats may keep one lease alive (absent: units/leases.ts's `maxHoldSeconds`, capacity + 1 lease lengths). */
   maxLeaseHoldSeconds?: number
 }

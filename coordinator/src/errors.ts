@@ -21,7 +21,10 @@ export const ERROR_CODES = {
   quota: { http: 429, trpc: 'BAD_REQUEST' },
   /** No valid token for this: ask the maintainer for one. */
   unauthorized: { http: 401, trpc: 'UNAUTHORIZED' },
-  /** Too many failed logins from this address: wait, then come back with a valid token. */
+  /**
+   * Too many requests: failed logins from this address, subscriptions on one socket, or a
+   * contributor's reports of new code (units/report-pace.ts). Wait, then send it again.
+   */
   'rate-limited': { http: 429, trpc: 'TOO_MANY_REQUESTS' },
   /** The coordinator's own files do not match what it recorded: only the maintainer can fix it. */
   damaged: { http: 500, trpc: 'INTERNAL_SERVER_ERROR' },

@@ -177,13 +177,24 @@ export interface ExperimentFilter {
   limit: number
 }
 
+/**
+ * Experiments a search by words reads at most: the campaign's newest. Anyone may search, and a
+ * word nobody wrote reads every row it may, in the event loop, through each row's diff (the
+ * decision is stored after it): over 2,000 experiments whose diffs a contributor had made 200 KB
+ * each, one anonymous search held the coordinator for ~0.2 s (test/hostile/search-cost.test.ts).
+ */
+export const TEXT_SEARCH_WINDOW = 1000
+
 /** The experiments list, newest first, narrowed by the filters the page offers. */
 export function listExperiments(app: Ctx, f: ExperimentFilter) {
   const where: (SQL | undefined)[] = [eq(experiments.campaign, f.campaign)]
   if (f.status) where.push(eq(experiments.status, f.status as never))
   if (f.kind) where.push(eq(experiments.kind, f.kind as never))
   if (f.workerId) where.push(eq(experiments.workerId, f.workerId))
-  for (const word of (f.text ?? '').trim().split(/\s+/).filter(Boolean).slice(0, 8)) {
+  const words = (f.text ?? '').trim().split(/\s+/).filter(Boolean).slice(0, 8)
+  // Words are found among the campaign's newest TEXT_SEARCH_WINDOW experiments only (see there).
+  if (words.length) where.push(sql`${experiments.id} in (select ${experiments.id} from ${experiments} where ${experiments.campaign} = ${f.campaign} order by ${experiments.createdAt} desc limit ${TEXT_SEARCH_WINDOW})`)
+  for (const word of words) {
     const pattern = `%${word.replace(/[\\%_]/g, ch => `\\${ch}`)}%`
     const match = (col: Parameters<typeof like>[0]) => sql`${col} like ${pattern} escape '\\'`
     where.push(or(match(experiments.description), match(experiments.decision), match(experiments.id), match(experiments.commit),

@@ -95,7 +95,8 @@ export const workUnits = sqliteTable('work_units', {
   /**
    * verify: contributors none of whose workers may take it, as a JSON array: the candidate's author
    * (and a carried candidate's origin author), and while too few distinct contributors have
-   * verified, those who have. Rewritten at every decision on the candidate.
+   * verified, those who have. Rewritten at every decision on the candidate. rebase: contributors
+   * whose rebase of the same idea failed on their own word (units/rebase-retry.ts).
    */
   excludedContributors: text('excluded_contributors', { mode: 'json' }).$type<string[]>(),
   /**

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { z } from 'zod'
 
 /**
@@ -57,13 +58,21 @@ export const CAMPAIGN_RULES = `The locked-file contract of every campaign:
 Ordinary research is fine: any hyperparameter, architecture, optimizer, schedule, precision or
 initialization change that trains the model honestly within the rules, even a bad idea.`
 
-/** A marker the texts do not contain, so the fence cannot be closed from inside. */
-export function boundaryFor(texts: readonly string[]): string {
-  for (let n = 0; ; n++) {
-    const b = `UNTRUSTED-${n.toString(36)}`
-    if (!texts.some(t => t.includes(b))) return b
+/**
+ * A marker the texts do not contain, so the fence cannot be closed from inside: the first of a few
+ * short ones, else a random one. Counting on through short markers let a contributor's source list
+ * them all (18,000 fit in 256 KiB), and the search then scanned the diff and the source once per
+ * marker, ~0.9 s of the coordinator's event loop for every review attempt (review/policy.test.ts).
+ */
+export function boundaryFor(texts: readonly string[], draw: () => string = () => randomBytes(8).toString('hex')): string {
+  const free = (b: string) => !texts.some(t => t.includes(b))
+  for (let n = 0; n < SHORT_MARKERS; n++) if (free(`UNTRUSTED-${n}`)) return `UNTRUSTED-${n}`
+  for (;;) {
+    const b = `UNTRUSTED-${draw()}`
+    if (free(b)) return b
   }
 }
+const SHORT_MARKERS = 8
 
 /** Source with line numbers, so concerns can name lines the maintainer can find. */
 export function numbered(text: string): string {

@@ -47,6 +47,7 @@ export interface QueuedUnit {
    * verify: contributors none of whose workers may take it (the ratchet's latest decision). When
    * given, it replaces the rule "not the candidate's contributor" (which self-verification lifts).
    * A parent run on demand (a baseline named in `parentsOnDemand`): the candidate's authors.
+   * rebase: contributors whose rebase of the same idea failed (units/rebase-retry.ts).
    */
   excludedContributorIds?: readonly string[] | null
   /** verify: the only worker that may take it for now; null or absent: any eligible worker. */
@@ -221,7 +222,9 @@ function verifyStep(input: SchedulerInput, settings: SchedulerSettings): NextUni
 }
 
 function rebaseStep(input: SchedulerInput): NextUnit | undefined {
-  const pick = input.units.filter(u => u.kind === 'rebase' && u.leasedTo === null && u.verifiable !== false && fitsClass(u, input.worker.hardwareClass)).sort(oldestFirst)[0]
+  // Not by a contributor whose rebase of the same idea failed on its own word (units/rebase-retry.ts).
+  const pick = input.units.filter(u => u.kind === 'rebase' && u.leasedTo === null && u.verifiable !== false && fitsClass(u, input.worker.hardwareClass) &&
+    !(u.excludedContributorIds ?? []).includes(input.worker.contributorId)).sort(oldestFirst)[0]
   return pick && { action: 'lease', unitId: pick.id, kind: 'rebase', reason: `rebase onto the best` }
 }
 

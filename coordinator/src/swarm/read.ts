@@ -192,6 +192,17 @@ export function forgetViews(ctx: Pick<Ctx, 'state'>, campaign: string): void {
   for (const key of views.keys()) if (key.startsWith(`${campaign}\0`)) views.delete(key)
 }
 
+/**
+ * What one search reads at most: the campaign's newest SEARCH_WINDOW experiments, and the first
+ * SEARCH_DIFF_CHARS of each diff. A search that matches nothing reads every row it may, in the
+ * event loop: over 2,000 experiments whose diffs a contributor had made 200 KB each (a 256 KiB
+ * source of random text), one search for a word nobody wrote held the coordinator for ~0.5 s, and a
+ * worker may search as often as it likes (test/hostile/search-cost.test.ts). An agent's edit of
+ * train.py is a few KB of diff; what it searches for is recent work.
+ */
+export const SEARCH_WINDOW = 500
+export const SEARCH_DIFF_CHARS = 16 * 1024
+
 const escapeLike = (s: string) => s.replace(/[\\%_]/g, c => `\\${c}`)
 
 /**
@@ -203,11 +214,14 @@ export function searchExperiments(ctx: Ctx, campaign: string, query: SwarmQuery,
   const where: (SQL | undefined)[] = [eq(experiments.campaign, campaign), inArray(experiments.kind, [...CANDIDATE_KINDS])]
   if (query.status) where.push(eq(experiments.status, query.status as never))
   if (query.parent) where.push(like(experiments.parentCommit, `${query.parent}%`)) // hex only (SwarmQuery)
+  // The newest SEARCH_WINDOW experiments, the head of each diff (SEARCH_DIFF_CHARS): see below.
+  where.push(sql`${experiments.id} in (select ${experiments.id} from ${experiments} where ${experiments.campaign} = ${campaign} order by ${experiments.createdAt} desc limit ${SEARCH_WINDOW})`)
+  const diffHead = sql`substr(${experiments.diff}, 1, ${SEARCH_DIFF_CHARS})`
   for (const word of (query.text ?? '').toLowerCase().split(/\s+/).filter(Boolean).slice(0, 8)) {
     const pat = `%${escapeLike(word)}%`
-    where.push(or(sql`lower(${experiments.description}) like ${pat} escape '\\'`, sql`lower(${experiments.agentNotes}) like ${pat} escape '\\'`, sql`lower(${experiments.diff}) like ${pat} escape '\\'`))
+    where.push(or(sql`lower(${experiments.description}) like ${pat} escape '\\'`, sql`lower(${experiments.agentNotes}) like ${pat} escape '\\'`, sql`lower(${diffHead}) like ${pat} escape '\\'`))
   }
-  if (query.constant) where.push(sql`${experiments.diff} like ${`%${escapeLike(query.constant)}%`} escape '\\'`)
+  if (query.constant) where.push(sql`${diffHead} like ${`%${escapeLike(query.constant)}%`} escape '\\'`)
   const limit = Math.min(query.limit ?? 10, LIMITS.searchResults)
   const rows = ctx.db.select(columns).from(experiments).where(and(...where)).orderBy(desc(experiments.createdAt)).limit(limit * 5).all()
   const mean = meansOf(ctx, campaign)

@@ -133,7 +133,7 @@ function snapshot(tx: Writer, c: Campaign, worker: Worker, now: number, reserveM
     units: units.map(u => ({
       id: u.id, kind: u.kind, commit: u.kind === 'verify' ? u.targetCommit! : u.parentCommit, hardwareClass: u.hardwareClass,
       candidateWorkerId: u.excludedWorker, candidateContributorId: u.targetExperiment ? contributorOf.get(u.targetExperiment) : null, measuredBy: u.kind === 'verify' ? measuredBy.get(u.targetCommit!) ?? [] : [],
-      excludedContributorIds: u.kind === 'verify' && u.excludedContributors ? excludedOf(u) : null,
+      excludedContributorIds: (u.kind === 'verify' || u.kind === 'rebase') && u.excludedContributors ? excludedOf(u) : null,
       reservedFor: u.state === 'queued' && (u.reservedUntil ?? 0) > now ? u.reservedFor : null,
       verifiable: u.kind === 'rebase' && u.state === 'queued' ? verifiable(u) : undefined,
       hypothesisId: u.hypothesisId, leasedTo: u.state === 'leased' ? u.workerId : null, queuedAt: u.createdAt,

@@ -1,8 +1,8 @@
 import { and, eq, inArray, notExists } from 'drizzle-orm'
-import { CANDIDATE_KINDS, linesDelta as countLinesDelta } from '@autoresearch-grid/shared'
+import { CANDIDATE_KINDS, linesDelta as countLinesDelta, sourceHash } from '@autoresearch-grid/shared'
 import type { Ctx } from '../context.ts'
 import { newId } from '../context.ts'
-import { campaigns, contributors, experiments, measurements, merges, workers, workUnits } from '../db/schema.ts'
+import { campaigns, contributors, experiments, hypotheses, measurements, merges, workers, workUnits } from '../db/schema.ts'
 import { logEvent } from '../events/log.ts'
 import { getCampaign } from '../campaigns/campaigns.ts'
 import { applyDecision, cancelRunningVerifications, closingReason, decideCandidate } from './judge.ts'
@@ -10,7 +10,7 @@ import { announceCancelled } from './report-outcome.ts'
 import { sourceOf } from './source-cache.ts'
 import { gateMerge } from '../review/gate.ts'
 import type { Approval, MergeJob, MergeSteps } from '../review/rows.ts'
-import { createUnit, recordDone } from './lifecycle.ts'
+import { cancelVerifications, createUnit, recordDone } from './lifecycle.ts'
 
 type Experiment = typeof experiments.$inferSelect
 export type { MergeJob }
@@ -113,6 +113,10 @@ async function mergeStaleOnce(ctx: Ctx, exp: Experiment): Promise<boolean> {
   const c = getCampaign(ctx, exp.campaign)!
   const files = await ctx.git.mergeFiles(c.bestCommit, exp.commit, c.spec.editableFiles)
   const now = ctx.now()
+  // The best holds the change already (another candidate made the same edit, or copied it, and
+  // merged first): merged onto it, it would be a candidate with no change, which noise alone could
+  // merge (docs/RATCHET.md, rule 0; test/hostile/copied-change.test.ts). It is closed as such.
+  if (files && sourceHash(files) === sourceHash(await sourceOf(ctx, c.bestCommit, c.spec.editableFiles))) return closeAsHeld(ctx, exp, c.bestCommit, now)
   if (files) {
     const message = `${exp.description}\n\nthree-way merge of experiment ${exp.id} onto ${c.bestCommit.slice(0, 10)}\ncampaign: ${c.name}`
     const commit = await ctx.git.commit({ files, parents: [c.bestCommit, exp.commit], message, author: author(ctx, exp.contributorId), date: now })
@@ -144,6 +148,22 @@ async function mergeStaleOnce(ctx: Ctx, exp: Experiment): Promise<boolean> {
     logEvent(tx, c.name, 'rebase-queued', { experiment: exp.id, onto: c.bestCommit })
     return true
   })
+}
+
+/** A stale candidate whose change the best (`best`) already holds: discarded as `no-change`, its verifications ended. */
+function closeAsHeld(ctx: Ctx, exp: Experiment, best: string, now: number): boolean {
+  const stored = ctx.db.transaction(tx => {
+    if (getCampaign({ db: tx as never }, exp.campaign)!.bestCommit !== best) return null
+    const decision = `discarded: no change: its change is already in the best ${best.slice(0, 10)} (the same edit merged first), so there is nothing to carry onto it`
+    tx.update(experiments).set({ status: 'discarded', reason: 'no-change', decision }).where(eq(experiments.id, exp.id)).run()
+    if (exp.hypothesisId) tx.update(hypotheses).set({ status: 'tested' }).where(and(eq(hypotheses.id, exp.hypothesisId), inArray(hypotheses.status, ['open', 'in-progress']))).run()
+    cancelVerifications(tx, exp.id, now)
+    logEvent(tx, exp.campaign, 'decision', { experiment: exp.id, kind: 'discard', message: decision })
+    return cancelRunningVerifications(tx, exp.campaign, exp, 'discarded', now)
+  })
+  if (stored === null) return false
+  announceCancelled(ctx, stored)
+  return true
 }
 
 /**

@@ -1,7 +1,8 @@
-import { and, eq, notInArray } from 'drizzle-orm'
+import { and, eq, isNotNull, ne, notInArray, or, sql } from 'drizzle-orm'
 import type { HelloReply, Heartbeat, WorkerHello } from '@autoresearch-grid/shared'
 import type { Ctx } from '../context.ts'
-import { workUnits } from '../db/schema.ts'
+import { workUnits, workers } from '../db/schema.ts'
+import { prepared } from '../db/prepared.ts'
 import { logEvent } from '../events/log.ts'
 import { getCampaign } from '../campaigns/campaigns.ts'
 import { heartbeatSeconds } from '../workers/heartbeat-interval.ts'
@@ -14,15 +15,22 @@ import { getUnit, reclaimLease, renewLease, requeueUnit } from './lifecycle.ts'
  * heartbeats renew the leases it does. The worker's own row is workers/registry.ts's.
  */
 
+const q = prepared(db => ({
+  classOf: db.select({ cls: workers.hardwareClass }).from(workers).where(eq(workers.id, sql.placeholder('id'))).prepare(),
+}))
+
 /** Registers (or re-registers) one GPU loop of a contributor; re-queues units it no longer holds. */
 export function hello(ctx: Ctx, contributorId: string, hi: WorkerHello): HelloReply {
   const now = ctx.now()
   const workerId = ctx.db.transaction(tx => {
-    const workerId = registerWorker(tx, contributorId, hi, now)
+    const workerId = registerWorker(tx, contributorId, hi, now, ctx.settings.maxActiveWorkersPerContributor)
     // A restarted worker lost whatever it was not holding: hand those units to someone else now,
-    // rather than after their leases run out.
+    // rather than after their leases run out. So is a unit handed out for a class the worker no
+    // longer says it has: its report would be refused (units/report.ts).
+    const cls = q(tx).classOf.get({ id: workerId })!.cls
     const lost = tx.select({ id: workUnits.id }).from(workUnits)
-      .where(and(eq(workUnits.workerId, workerId), eq(workUnits.state, 'leased'), hi.holding.length ? notInArray(workUnits.id, hi.holding) : undefined)).all()
+      .where(and(eq(workUnits.workerId, workerId), eq(workUnits.state, 'leased'),
+        hi.holding.length ? or(notInArray(workUnits.id, hi.holding), and(isNotNull(workUnits.hardwareClass), ne(workUnits.hardwareClass, cls))) : undefined)).all()
     if (lost.length) {
       // A fresh lease token each: the worker said it no longer holds them, so nothing may be
       // reported or reclaimed with the old token (a report for the lost run is not coming, and one

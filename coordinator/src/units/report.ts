@@ -2,7 +2,7 @@ import { and, eq, inArray, sql } from 'drizzle-orm'
 import { LIMITS, sourceHash, type Report, type ReportReply, CANDIDATE_KINDS, linesDelta as countLinesDelta } from '@autoresearch-grid/shared'
 import type { Ctx } from '../context.ts'
 import { newId } from '../context.ts'
-import { contributors, experiments, hypotheses, measurements, merges } from '../db/schema.ts'
+import { contributors, experiments, measurements, merges } from '../db/schema.ts'
 import { logEvent } from '../events/log.ts'
 import type { Writer } from '../db/open.ts'
 import { prepared } from '../db/prepared.ts'
@@ -14,6 +14,9 @@ import { finishMerge, mergeStale, type MergeJob } from './merge.ts'
 import { patchOf } from '../git/patch.ts'
 import { sourceOf } from './source-cache.ts'
 import { ingestReuse } from './reuse.ts'
+import { retryFailedRebase } from './rebase-retry.ts'
+import { afterFailedTry } from './hypothesis-retry.ts'
+import { takeStoredReport } from './report-pace.ts'
 import { crashPoint } from '../faults/crash-point.ts'
 import { redactSecrets } from '../auth/redact.ts'
 import { getUnit, tryCompleteUnit, type Unit } from './lifecycle.ts'
@@ -42,8 +45,16 @@ const q = prepared(db => ({
   awaitingBaseline: db.select().from(experiments).where(and(eq(experiments.campaign, p('campaign')), eq(experiments.parentCommit, p('commit')),
     eq(experiments.status, 'pending'), eq(experiments.hardwareClass, p('cls')), inArray(experiments.kind, [...CANDIDATE_KINDS]))).prepare(),
   decision: db.select({ d: experiments.decision }).from(experiments).where(eq(experiments.id, p('id'))).prepare(),
+  outcome: db.select({ status: experiments.status, reason: experiments.reason }).from(experiments).where(eq(experiments.id, p('id'))).prepare(),
+  // A live candidate of the same code on the same parent (through experiments_source).
+  sameOnParent: db.select({ id: experiments.id, commit: experiments.commit }).from(experiments).where(and(eq(experiments.sourceHash, p('hash')),
+    eq(experiments.campaign, p('campaign')), eq(experiments.parentCommit, p('parent')), inArray(experiments.kind, [...CANDIDATE_KINDS]),
+    inArray(experiments.status, [...LIVE_CANDIDATE]))).limit(1).prepare(),
   mergedAs: db.select({ commit: merges.bestAfter }).from(merges).where(eq(merges.experimentId, p('id'))).prepare(),
 }))
+
+/** Candidates still in the race: a copy of one is no candidate of its own (storeCode). */
+const LIVE_CANDIDATE = ['pending', 'stale', 'merging', 'awaiting-review', 'kept'] as const
 
 /** Defined in shared/ (the worker asks `worker.known` with the same hash); re-exported for tests. */
 export { sourceHash }
@@ -121,6 +132,12 @@ function checkReport(ctx: Ctx, worker: Worker, r: Report): { reply: ReportReply 
     if (previous.workerId !== worker.id) throw new UserError(`work unit "${unit.id}" was already reported by another worker`)
     return { reply: { experimentId: previous.id, decision: previous.decision, duplicate: true } }
   }
+  // A worker's class is what its latest hello said. Handed out for one class (a baseline, a
+  // verification), a unit's run counts only there: reported from another, a contributor that took a
+  // quiet class's baselines (its turn there) put them on a busy one (test/hostile/class-switch.test.ts).
+  if (unit.hardwareClass !== null && unit.hardwareClass !== worker.hardwareClass)
+    throw new UserError(`work unit "${unit.id}" was handed out for hardware class ${unit.hardwareClass}, and worker "${worker.name}" now registers as ${worker.hardwareClass} ` +
+      '(a hello since named other hardware): a run counts only on the class it was handed out for; drop this unit, and take new work as the worker you are now')
   if (unit.leaseToken !== r.leaseToken) throw new UserError(`work unit "${unit.id}" was re-assigned after your lease ran out; this result is not needed`)
   if (unit.state === 'leased' && unit.workerId !== worker.id) throw new UserError(`work unit "${unit.id}" is leased to another worker`)
   if (unit.state === 'cancelled') throw new UserError(`work unit "${unit.id}" was cancelled`)
@@ -139,6 +156,8 @@ interface StoredRun {
   measuring: string | null
   /** A candidate whose code is its parent's, byte for byte: no new commit, and nothing to decide. */
   unchanged: boolean
+  /** A candidate whose code is a live candidate's on the same parent: that one's id; no new commit, nothing to decide. */
+  copyOf: string | null
   commit: string
   hash: string
   linesDelta: number
@@ -160,17 +179,24 @@ async function storeCode(ctx: Ctx, worker: Worker, unit: Unit, c: Campaign, r: R
   // noise alone could merge it (a lucky run against an unlucky baseline) and move the best to the
   // same code with a lower number, which every real improvement after it would then have to beat.
   const unchanged = parent !== null && sourceHash(parent) === hash
-  const commit = measuring ?? (unchanged ? unit.parentCommit : await ctx.git.commit({ files: r.source, parents: [unit.parentCommit], message: commitMessage(r, c), author }))
+  // The same code as a candidate still in the race on the same parent is a copy, not a second
+  // candidate: the code of every candidate is public, and a copy reported by another contributor
+  // was judged on its own, could merge first under its name, and left the original to be carried
+  // onto a best that already held it (test/hostile/copied-change.test.ts).
+  const copy = measuring || unchanged ? undefined : q(ctx.db).sameOnParent.get({ hash, campaign: c.name, parent: unit.parentCommit })
+  // A new commit and its diff stay for good: at most what real work could report (units/report-pace.ts).
+  if (!measuring && !unchanged && !copy) takeStoredReport(ctx, worker.contributorId, c)
+  const commit = measuring ?? (unchanged ? unit.parentCommit : copy ? copy.commit : await ctx.git.commit({ files: r.source, parents: [unit.parentCommit], message: commitMessage(r, c), author }))
   // Counted from the two sources, exactly as git's numstat would (shared/src/lines-delta.ts): no git run.
   const linesDelta = parent === null ? 0 : countLinesDelta(parent, r.source)
   // The diff on record is the coordinator's, not the worker's: rebases and reviews rely on it. It is
   // computed here from the parent's files and the committed ones (git/patch.ts: 0.1-0.2 ms, against a
   // round trip to diff-tree that cost ~0.6 ms here and 1.1-1.4 ms in git), by git where that is
   // too long for the event loop or a file is binary.
-  const diff = parent === null || unchanged ? '' : (patchOf(parent, r.source) ?? await ctx.git.changes(commit)).slice(0, LIMITS.diffBytes)
+  const diff = parent === null || unchanged || copy ? '' : (patchOf(parent, r.source) ?? await ctx.git.changes(commit)).slice(0, LIMITS.diffBytes)
   const id = newId('e')
   const now = ctx.now()
-  return { id, measuring, unchanged, commit, hash, linesDelta, diff, now }
+  return { id, measuring, unchanged, copyOf: copy?.id ?? null, commit, hash, linesDelta, diff, now }
 }
 
 /**
@@ -184,8 +210,11 @@ function recordRun(tx: Writer, worker: Worker, unit: Unit, c: Campaign, r: Repor
   const sanity = runProblem(campaign, r.status, r.metrics, r.rejection)
   // Unchanged code that ran (or was not trained at all: the worker's agent changed nothing, and it
   // reports no metrics) is no candidate; a number that fails the sanity checks is not kept with it.
-  const problem = run.unchanged && r.status === 'ok' ? noChange(c, unit) : sanity
-  const valBpb = run.unchanged && sanity ? null : r.metrics?.val_bpb ?? null
+  const problem = run.unchanged && r.status === 'ok' ? noChange(c, unit) : run.copyOf ? copied(run.copyOf) : sanity
+  // An unchanged run's number stays in its metrics, not as a candidate's val_bpb: rows with one count
+  // as decided candidates in the observed rate of gains (units/sequential-inputs.ts), and such
+  // reports cost nothing to send (test/hostile/unchanged-rate.test.ts).
+  const valBpb = run.unchanged || run.copyOf ? null : r.metrics?.val_bpb ?? null
   const exp: Experiment = {
     id: run.id, unitId: unit.id, campaign: c.name, kind: unit.kind, workerId: worker.id, contributorId: worker.contributorId,
     hardwareClass: worker.hardwareClass, hypothesisId: unit.hypothesisId, parentCommit: unit.parentCommit, commit: run.commit,
@@ -199,19 +228,23 @@ function recordRun(tx: Writer, worker: Worker, unit: Unit, c: Campaign, r: Repor
   logEvent(tx, c.name, 'experiment', { experiment: run.id, worker: worker.id, kind: unit.kind, status: exp.status, valBpb: exp.valBpb })
   const out: Outcome = { merges: [], stale: [], decided: [{ id: run.id, status: exp.status }], cancelled: [] }
   if (problem) {
-    if (unit.hypothesisId) tx.update(hypotheses).set({ status: 'tested' }).where(eq(hypotheses.id, unit.hypothesisId)).run()
+    if (unit.hypothesisId) afterFailedTry(tx, unit.hypothesisId)
     // A verification that crashed or was refused counts against its candidate, which is re-decided
     // now: it gets a replacement run, or is rejected once it failed for enough others. Returning
     // before this left the candidate waiting for a run that would never come.
     if (unit.kind === 'verify') settle(tx, campaign, verified(tx, unit, worker.hardwareClass), run.now, out)
+    retryFailedRebase(tx, campaign, unit, { status: exp.status, reason: exp.reason }, run.now)
     return out
   }
   const measured = { campaign: c.name, cls: worker.hardwareClass, valBpb: exp.valBpb!, experiment: run.id, worker: worker.id, kind: unit.kind, seconds: r.metrics!.training_seconds }
   q(tx).measure.run({ ...measured, commit: run.commit })
   if (unit.kind === 'verify') recordVerification(tx, c.name, worker.contributorId, unit.targetExperiment)
   out.decided = []
-  if (!run.measuring) settle(tx, campaign, [exp], run.now, out)
-  else {
+  if (!run.measuring) {
+    settle(tx, campaign, [exp], run.now, out)
+    const decided = q(tx).outcome.get({ id: run.id })!
+    retryFailedRebase(tx, campaign, unit, decided, run.now)
+  } else {
     // A verification settles its own candidate; a baseline those waiting on its commit (indexed lookups either way).
     const waiting = unit.kind === 'verify'
       ? verified(tx, unit, worker.hardwareClass)
@@ -232,6 +265,15 @@ function recordRun(tx: Writer, worker: Worker, unit: Unit, c: Campaign, r: Repor
 /** The pending candidate a verification unit is of: on the worker's class, or on any class for a classless (pooled) one. */
 function verified(tx: Writer, unit: Unit, cls: string): Experiment[] {
   return unit.hardwareClass === null ? q(tx).candidateAnyClass.all({ id: unit.targetExperiment ?? '' }) : q(tx).candidate.all({ id: unit.targetExperiment ?? '', cls })
+}
+
+/** What a candidate whose code is a live candidate's on the same parent gets (storeCode): on record, never a candidate. */
+function copied(of: string): { status: Experiment['status']; decision: string; reason: string } {
+  return {
+    status: 'discarded',
+    reason: 'duplicate',
+    decision: `discarded: the same code as candidate ${of} on the same parent, which is still in the race: it is judged there; this run is on record but is not evidence`,
+  }
 }
 
 /** What a candidate whose code is its parent's gets (storeCode): on record, never a candidate. */

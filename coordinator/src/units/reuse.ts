@@ -2,7 +2,7 @@ import { eq } from 'drizzle-orm'
 import { LIMITS, sourceHash, type Report, type ReportReply, isCandidate, linesDelta as countLinesDelta } from '@autoresearch-grid/shared'
 import type { Ctx } from '../context.ts'
 import { newId } from '../context.ts'
-import { experiments, hypotheses } from '../db/schema.ts'
+import { experiments } from '../db/schema.ts'
 import { logEvent } from '../events/log.ts'
 import type { Campaign } from '../campaigns/campaigns.ts'
 import { UserError } from '../errors.ts'
@@ -10,6 +10,8 @@ import type { Worker } from '../workers/registry.ts'
 import { sourceOf } from './source-cache.ts'
 import { tryCompleteUnit, type Unit } from './lifecycle.ts'
 import { announceReport, refusedReply } from './report-outcome.ts'
+import { retryFailedRebase } from './rebase-retry.ts'
+import { afterFailedTry } from './hypothesis-retry.ts'
 
 /**
  * A report that says "not trained: `worker.known` answered that this exact source was already
@@ -34,9 +36,11 @@ export async function ingestReuse(ctx: Ctx, worker: Worker, unit: Unit, c: Campa
       id, unitId: unit.id, campaign: c.name, kind: unit.kind, workerId: worker.id, contributorId: worker.contributorId, hardwareClass: worker.hardwareClass,
       hypothesisId: unit.hypothesisId, parentCommit: unit.parentCommit, commit: earlier.commit, description: r.description.slice(0, LIMITS.descriptionChars),
       diff: earlier.parentCommit === unit.parentCommit ? earlier.diff : '', sourceHash: hash, linesDelta, metrics: null, valBpb: null, status: 'discarded',
-      decision, logTail: '', agentNotes: r.agentNotes, timings: r.timings, createdAt: now,
+      reason: 'reused', decision, logTail: '', agentNotes: r.agentNotes, timings: r.timings, createdAt: now,
     }).run()
-    if (unit.hypothesisId) tx.update(hypotheses).set({ status: 'tested' }).where(eq(hypotheses.id, unit.hypothesisId)).run()
+    // A rebase of someone else's idea not trained is no verdict on the idea (units/rebase-retry.ts).
+    retryFailedRebase(tx, c, unit, { status: 'discarded', reason: 'reused' }, now)
+    if (unit.hypothesisId) afterFailedTry(tx, unit.hypothesisId)
     logEvent(tx, c.name, 'experiment', { experiment: id, worker: worker.id, kind: unit.kind, status: 'discarded', valBpb: null, reused: earlier.id })
     return true
   })

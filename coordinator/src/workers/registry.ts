@@ -5,22 +5,20 @@ import { newId } from '../context.ts'
 import { workers } from '../db/schema.ts'
 import type { Writer } from '../db/open.ts'
 import { logEvent } from '../events/log.ts'
-import { limitInText, prepared } from '../db/prepared.ts'
+import { prepared } from '../db/prepared.ts'
 import { listCampaigns, type Campaign } from '../campaigns/campaigns.ts'
 import { UserError } from '../errors.ts'
 import { dataPathOf } from '../dataset/manifest.ts'
 import { ACTIVE_WORKER_MS } from '../classes/approval.ts'
 
-export type Worker = typeof workers.$inferSelect
-
 /**
- * Worker names one contributor may have in use at once (seen within ACTIVE_WORKER_MS). A name
- * costs nothing (`hello` with a new one), and whatever counts independence counts contributors,
- * but each name is a row every draw of a verifier reads while it is active: unbounded, one token
- * could make that read as long as it liked (test/hostile/names.test.ts). An honest contributor
- * has one name per GPU loop; names unused for an hour lapse.
+ * Workers of one contributor seen within the hour (ACTIVE_WORKER_MS) beyond which a hello with a
+ * new name is refused: eight times the units a contributor may hold at once (units/assign.ts), far
+ * above what one person runs, and a bound on the rows a token can add in an hour.
  */
-export const MAX_ACTIVE_WORKERS_PER_CONTRIBUTOR = 1024
+export const DEFAULT_MAX_ACTIVE_WORKERS = 256
+
+export type Worker = typeof workers.$inferSelect
 
 /** Why a worker's numbers would not be comparable on a campaign, with what to do; null if fine. */
 export function fingerprintProblem(c: Campaign, fingerprint: string | undefined): string | null {
@@ -41,14 +39,19 @@ export function fingerprintProblem(c: Campaign, fingerprint: string | undefined)
  * hardware class is derived here, not taken on the worker's word (results are compared within a
  * class). Returns its id. The units it held are the work-unit loop's (units/presence.ts).
  */
-export function registerWorker(tx: Writer, contributorId: string, hi: WorkerHello, now: number): string {
+export function registerWorker(tx: Writer, contributorId: string, hi: WorkerHello, now: number, maxActiveWorkers?: number): string {
   const cls = hardwareClass({ gpus: hi.hardware.gpus, arch: hi.hardware.cpu.arch, mps: hi.hardware.hardwareClass.startsWith('mps') })
   const hardware = { ...hi.hardware, hardwareClass: cls }
   const existing = q(tx).byName.get({ contributor: contributorId, name: hi.name })
   if (existing?.banned) throw new UserError(`worker "${hi.name}" is banned on this coordinator; ask its maintainer`)
-  if (!existing && q(tx).activeOf.get({ contributor: contributorId, since: now - ACTIVE_WORKER_MS })!.n >= MAX_ACTIVE_WORKERS_PER_CONTRIBUTOR)
-    throw new UserError(`this token's contributor has ${MAX_ACTIVE_WORKERS_PER_CONTRIBUTOR} workers seen in the last hour, the most one may have: ` +
-      'give this one the name of a worker that is gone (--name), or wait an hour for unused names to lapse')
+  if (!existing) {
+    // A name costs one hello, and each is a row for good: one token registered ~1,000 a second
+    // (test/hostile/worker-names.test.ts). New names stop at the bound of workers seen lately.
+    const max = maxActiveWorkers ?? DEFAULT_MAX_ACTIVE_WORKERS
+    if (q(tx).activeOf.get({ contributor: contributorId, since: now - ACTIVE_WORKER_MS })!.n >= max)
+      throw new UserError(`your token already has ${max} workers seen within the hour, the most one contributor may have: ` +
+        `start workers under names they had before (worker join --name), or wait for unused names to go quiet`, 'quota')
+  }
   const workerId = existing?.id ?? newId('w')
   if (existing) {
     tx.update(workers).set({ hardware, hardwareClass: cls, lastSeen: now }).where(eq(workers.id, workerId)).run()
@@ -79,9 +82,8 @@ const q = prepared(db => ({
   worker: db.select().from(workers).where(eq(workers.id, sql.placeholder('id'))).prepare(),
   // A crowd of workers joining at once: the hello path is prepared too.
   byName: db.select().from(workers).where(and(eq(workers.contributorId, sql.placeholder('contributor')), eq(workers.name, sql.placeholder('name')))).prepare(),
-  // Through workers_contributor_name; at most the cap's worth of rows are counted.
-  activeOf: db.select({ n: sql<number>`count(*)` }).from(db.select({ one: sql`1` }).from(workers)
-    .where(and(eq(workers.contributorId, sql.placeholder('contributor')), gte(workers.lastSeen, sql.placeholder('since')))).limit(limitInText(MAX_ACTIVE_WORKERS_PER_CONTRIBUTOR)).as('active')).prepare(),
+  activeOf: db.select({ n: sql<number>`count(*)` }).from(workers)
+    .where(and(eq(workers.contributorId, sql.placeholder('contributor')), gte(workers.lastSeen, sql.placeholder('since')))).prepare(),
   seen: db.update(workers).set({ lastSeen: sql`${sql.placeholder('now')}` }).where(eq(workers.id, sql.placeholder('id'))).prepare(),
 }))
 

@@ -4,8 +4,7 @@ import { existsSync, readdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { simpleGit } from 'simple-git'
 import { escapeHtml } from '../../src/status/page.ts'
-import { CPU, httpClient, joinWorkers, report, SEED_TRAIN_PY, startCoordinator, wsClient } from '../helpers.ts'
-import { MAX_ACTIVE_WORKERS_PER_CONTRIBUTOR } from '../../src/workers/registry.ts'
+import { httpClient, joinWorkers, report, SEED_TRAIN_PY, startCoordinator } from '../helpers.ts'
 
 // shared/protocol.ts DisplayName: "anything printable, stored verbatim and rendered escaped, never
 // used as a path". Hostile names for contributors, workers, hypotheses and descriptions.
@@ -106,27 +105,4 @@ t.test('a contributor whose name git cannot use as an author still gets results 
   t.equal(refs.split('\n').filter(l => l.endsWith(' unnamed contributor')).length, 2, 'their commits carry the fallback author')
   const names = c.app.db.$client.prepare('select name from contributors order by name').all() as { name: string }[]
   t.same(names.map(n => n.name), ['...', '<>'], 'the contributors keep their names verbatim')
-})
-
-t.test(`a contributor has at most ${MAX_ACTIVE_WORKERS_PER_CONTRIBUTOR} worker names in use; an old one may be reused, and unused ones lapse`, async t => {
-  const c = await startCoordinator()
-  t.teardown(c.close)
-  const token = c.workerToken('mallory')
-  const { api, close } = wsClient(c.url, token)
-  t.teardown(close)
-  const hi = (name: string) => api.worker.hello.mutate({ name, hardware: CPU, fingerprints: {}, version: 't' })
-  const { workerId } = await hi('real-gpu0')
-  const db = c.app.db.$client
-  const contributor = (db.prepare('select contributor_id as c from workers where id = ?').get(workerId) as { c: string }).c
-  // The rest of the names, written straight in (a thousand hellos would only slow the test).
-  const add = db.prepare("insert into workers (id, name, contributor_id, hardware, hardware_class, last_seen) values (?, ?, ?, '{}', 'cpu-x86_64', ?)")
-  db.transaction(() => { for (let i = 1; i < MAX_ACTIVE_WORKERS_PER_CONTRIBUTOR; i++) add.run(`w_fake${i}`, `sybil-${i}`, contributor, Date.now()) })()
-  await t.rejects(hi('sybil-new'), /has 1024 workers seen in the last hour, the most one may have: give this one the name of a worker that is gone \(--name\), or wait an hour/)
-  t.ok((await hi('sybil-7')).workerId, 'a name in use says hello again')
-  t.ok((await hi('real-gpu0')).workerId)
-  const ben = wsClient(c.url, c.workerToken('ben'))
-  t.teardown(ben.close)
-  t.ok((await ben.api.worker.hello.mutate({ name: 'ben-gpu0', hardware: CPU, fingerprints: {}, version: 't' })).workerId, 'another contributor is not held back')
-  db.prepare("update workers set last_seen = ? where name like 'sybil-%' and name != 'sybil-7'").run(Date.now() - 2 * 60 * 60 * 1000)
-  t.ok((await hi('sybil-new')).workerId, 'once names lapse, a new one is taken')
 })

@@ -100,3 +100,14 @@ t.test('bidirectional controls: a source holding one is refused, and text holdin
   await t.rejects(rogue.api.worker.hello.mutate({ name: `gpu\u202e0`, hardware: CPU, fingerprints: {}, version: 't' }), /a name may not contain control characters or bidirectional controls/)
   t.equal((c.app.db.$client.prepare('select count(*) as n from workers').get() as { n: number }).n, named.n, 'and a worker name holding one is refused')
 })
+
+t.test('a description with replacement patterns ($` and $\') is shown as written in the page\'s summary, not spliced into it', async t => {
+  // The page's no-script summary was put in with String.replace and a string: `$\`` and `$'` in it
+  // copied the page before and after the marker into the summary (third round).
+  const { c, mallory } = await twoContributors(t)
+  const unit = await mallory.next()
+  await mallory.api.worker.report.mutate({ workerId: mallory.workerId, report: { ...report(unit, 1.6, SEED_TRAIN_PY.replace('MATRIX_LR = 0.02', 'MATRIX_LR = 0.03')), description: "lr $` and $' here" } })
+  const page = await (await fetch(c.url + '/')).text()
+  t.equal(page.match(/<!doctype html>/gi)?.length, 1, 'the page is in it once')
+  t.match(page, /lr \$` and \$(&#39;|&#x27;|') here/, 'the description as written')
+})

@@ -77,6 +77,16 @@ t.test('the untrusted text is fenced by a marker it does not contain, so it cann
   t.match(text, /UNTRUSTED-1 BEGIN description/)
 })
 
+t.test('a source that lists every short marker does not make the boundary search walk them all', async t => {
+  // 18,000 markers fit in a 256 KiB source; counting on through them scanned diff and source once
+  // per marker, ~0.9 s of the event loop for every review attempt.
+  const markers = Array.from({ length: 18_000 }, (_, n) => `UNTRUSTED-${n.toString(36)}`).join('\n')
+  let drawn = 0
+  const b = boundaryFor(['desc', markers.replace(/^/gm, '+'), markers], () => `X${++drawn}`)
+  t.equal(b, 'UNTRUSTED-X1', 'a random marker, the first drawn, since none of the short ones is free')
+  t.notOk(markers.includes(b))
+})
+
 t.test('the reviewer sees the rules, the program, the evidence and the numbered candidate', async t => {
   t.match(systemPrompt(input), /prepare.py is LOCKED/)
   t.match(systemPrompt(input), /Only train.py may change/)
