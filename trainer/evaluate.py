@@ -164,7 +164,11 @@ class ModelServer:
     def logits(self, slot, n, device):
         raw = torch.from_numpy(self.buffer[slot * self.slot_values: slot * self.slot_values + n * SEQ_LEN * self.vocab])
         raw = raw.view(torch.bfloat16) if self.dtype == "bfloat16" else raw
-        return raw.to(device).float().view(n, SEQ_LEN, self.vocab)
+        # A copy of our own, always: the server may write into its buffer at any time (a thread of
+        # its own, while two requests are in flight). On a CPU, float32 logits were a view of it,
+        # and a server that changed them between the log-sum-exp and the target's logit took a
+        # constant off every loss, alike in both servers, so the probe saw nothing.
+        return raw.to(device, copy=True).float().view(n, SEQ_LEN, self.vocab)
 
     def stop(self):
         """Kills the process at once and waits for it: when it has exited, so has its sandbox (bwrap's
@@ -184,8 +188,11 @@ class ModelServer:
 
 
 def token_losses(logits, y):
-    """Per-token cross-entropy in nats, computed here from what the model returned."""
-    return torch.logsumexp(logits, dim=-1) - logits.gather(-1, y[..., None]).squeeze(-1)
+    """Per-token cross-entropy in nats, computed here from what the model returned. log_softmax takes
+    each position's largest logit off before it adds up: logsumexp(x) - x[y] subtracted two numbers
+    of the logits' own size, and a model that added 1e9 to all its logits (float32's step there is
+    64, more than ln V) scored 0 nats on every token it liked, causally, unseen by the probe."""
+    return -torch.log_softmax(logits, dim=-1).gather(-1, y[..., None]).squeeze(-1)
 
 
 def run_batches(server, inputs, device, on_logits):
