@@ -2,6 +2,7 @@ import t from 'tap'
 import { spawn } from 'node:child_process'
 import { existsSync, lstatSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { findPython } from '@autoresearch-grid/trainer'
 import { cacheForRun, cacheForSource } from '../../src/runner/compile-cache.ts'
 
 // What a run's start-up compiled before go is the cache proper, and the next run of the source
@@ -47,8 +48,9 @@ t.test('a file written after go is not kept, nor one written over in place', asy
 // where the next run of the same source could read and write it (8 of 8 tries, through the real
 // runner and bwrap). Here a plain process plays the sandbox, as fast as the worker.
 const SWAPPER = `
-import ctypes, os, sys, time
+import ctypes, os, platform, sys, time
 libc = ctypes.CDLL(None, use_errno=True)
+RENAMEAT2 = {"x86_64": 316, "aarch64": 276}[platform.machine()]
 pairs = [(d, d + ".link") for d in sys.argv[1:]]
 for d, _ in pairs:
     os.utime(d, ns=(0, time.time_ns()))  # an atime before the mtime: listing d sets it
@@ -57,14 +59,14 @@ deadline = time.monotonic() + 60
 while pairs and time.monotonic() < deadline:
     for d, s in list(pairs):
         if os.stat(d).st_atime_ns != 0:  # the worker listed d: it looks d's entry up next
-            libc.syscall(316, -100, d.encode(), -100, s.encode(), 2)  # renameat2(RENAME_EXCHANGE)
+            libc.syscall(RENAMEAT2, -100, d.encode(), -100, s.encode(), 2)  # renameat2(RENAME_EXCHANGE)
             pairs.remove((d, s))
 `
 
-t.test('a folder swapped for a symlink while the worker freezes the cache is never followed', { skip: process.platform !== 'linux' && 'renameat2 is Linux\'s' }, async t => {
-  const { findPython } = await import('@autoresearch-grid/trainer')
-  const python = await findPython().catch(() => null)
-  if (!python) return t.skip('needs a Python')
+const python = await findPython().catch(() => null)
+
+t.test('a folder swapped for a symlink while the worker freezes the cache is never followed', { skip: process.platform !== 'linux' ? 'renameat2 is Linux\'s' : python ? false : 'needs a Python' }, async t => {
+  if (!python) return
   const dir = t.testdir()
   const host = join(dir, 'home', '.ssh')
   mkdirSync(host, { recursive: true })
