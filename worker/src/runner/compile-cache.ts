@@ -182,6 +182,7 @@ async function linkEntry(src: string, dst: string, depth: number): Promise<void>
   // FIFOs, sockets, device nodes: no cache holds them; left out.
 }
 
+/** Removes every file under `dir` whose inode changed after `since` (ms since the epoch). */
 async function dropChangedSince(dir: string, since: number): Promise<void> {
   for (const name of await readdir(dir)) {
     const p = join(dir, name)

@@ -39,8 +39,9 @@ export async function prepareRunDir(options: PrepareRunDirOptions): Promise<{ ru
   await chmod(options.runDir, 0o755).catch(() => {}) // not ours to change: the readdir below says why
   for (const entry of await readdir(options.runDir)) await removeTree(join(options.runDir, entry))
   // readdir names entries in UTF-8: one that is not (a byte 0xff) came back as U+FFFD, its removal
-  // found nothing, and the file stayed for the next run, of anyone's code (a train.py kept its
-  // weights so from one run to the next). What is left goes with the folder (coreutils' rm takes any bytes).
+  // found nothing, and the file stayed for the next run, of anyone's code (through the runner and
+  // bwrap, a second run read what the first left so). What is left goes with the folder
+  // (coreutils' rm takes any bytes).
   if ((await readdir(options.runDir, { encoding: 'buffer' })).length) {
     await removeTree(options.runDir)
     await mkdir(options.runDir, { recursive: true })

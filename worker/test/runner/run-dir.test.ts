@@ -40,7 +40,7 @@ t.test('files from a previous run are removed, including a read-only prepare.py'
 
 // Node gives names as UTF-8, and a name that is not (the byte 0xff) came back as U+FFFD: its
 // removal found nothing to remove, and the file stayed for the next run, of anyone's code, to read.
-// A train.py kept its weights so from one run to the next on a worker (tried through bwrap).
+// Through the runner and bwrap, the second of two runs read what the first wrote to `stash\xff`.
 t.test('names that are not UTF-8 are removed too: nothing of a run is left for the next', async t => {
   const { trainerDir, runDir } = setup(t)
   const odd = (name: string) => Buffer.from(join(runDir, name), 'latin1')
