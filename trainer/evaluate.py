@@ -102,7 +102,7 @@ class ServerError(Exception):
 class ModelServer:
     """One model_server.py process and its logits buffer."""
 
-    def __init__(self, argv, shm, rows, vocab, dtype):
+    def __init__(self, argv, shm, rows, vocab, dtype, cwd=None):
         self.rows, self.vocab, self.dtype = rows, vocab, dtype
         self.slot_values = rows * SEQ_LEN * vocab
         np_dtype = np.float32 if dtype == "float32" else np.int16
@@ -111,7 +111,7 @@ class ModelServer:
         self.buffer = np.memmap(shm, dtype=np_dtype, mode="r+", shape=(2 * self.slot_values,))
         pin(self.buffer)
         argv = [*argv, "--rows", str(rows), "--seq-len", str(SEQ_LEN), "--vocab", str(vocab), "--dtype", dtype]
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.replies, self.stderr = queue.Queue(), collections.deque(maxlen=40)
         threading.Thread(target=self._read_replies, daemon=True).start()
         threading.Thread(target=self._read_stderr, daemon=True).start()
@@ -349,7 +349,11 @@ def main(argv=None):
         else:
             shms = [os.path.join(scratch, f"logits{i}.bin") for i in range(2)]
             commands = [(default_server(run_dir, checkpoint, shm), shm) for shm in shms]
-        servers = [ModelServer(argv, shm, EVAL_ROWS, data.vocab_size, dtype) for argv, shm in commands]
+        # Unsandboxed servers (tests, `worker solo`) run in the run folder, as training did; sandboxed
+        # ones are put there by their sandbox. This process never works there: the worker starts it
+        # elsewhere, since what training left in that folder is no one's to find by a relative name.
+        cwd = None if args.server else run_dir
+        servers = [ModelServer(argv, shm, EVAL_ROWS, data.vocab_size, dtype, cwd) for argv, shm in commands]
         rows = validation_rows(data)
         for s in servers:
             s.reply()  # torch imported, no candidate code yet

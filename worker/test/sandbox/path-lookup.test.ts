@@ -1,5 +1,5 @@
 import t from 'tap'
-import { existsSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { execa } from 'execa'
@@ -47,4 +47,38 @@ t.test('the sandbox is started by bwrap\'s absolute path, never looked up on PAT
   const found = await detectSandbox(python.path)
   if (!found.ok) return t.fail(`no sandbox here: ${found.problem}`)
   t.ok(found.host.bwrap.startsWith('/'), found.host.bwrap)
+})
+
+// The same for libraries: `export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:/usr/local/cuda/lib64` on a
+// machine where it was empty gives an empty first entry, and the loader reads that as the working
+// directory. The launcher and evaluate.py started in the run folder after training: a libexpat.so.1
+// that train.py left there (a shim that loads the real one, and runs its own code first) was loaded
+// into both, outside the sandbox, as the worker's user.
+const SHIM = `
+#include <stdio.h>
+__attribute__((constructor)) static void planted(void) {
+    FILE *f = fopen(MARKER, "a");
+    if (f) { fputs("loaded outside the sandbox\\n", f); fclose(f); }
+}
+`
+
+const hasCc = existsSync('/usr/bin/cc') && existsSync('/lib/x86_64-linux-gnu/libexpat.so.1')
+
+t.test('a library train.py leaves in its run folder is never loaded outside the sandbox, whatever LD_LIBRARY_PATH holds', { skip: !python ? 'needs a Python with torch' : !hasCc ? 'needs cc and an x86-64 libexpat to build the planted library' : false }, async t => {
+  if (!python) return
+  const data = await sharedCorpus()
+  const dir = t.testdir()
+  const marker = join(dir, 'PLANTED-LIB-RAN')
+  writeFileSync(join(dir, 'empty.c'), 'void arg_stub(void) {}\n')
+  writeFileSync(join(dir, 'shim.c'), SHIM)
+  await execa('cc', ['-shared', '-fPIC', '-o', join(dir, 'real.so'), '-Wl,-soname,/lib/x86_64-linux-gnu/libexpat.so.1', join(dir, 'empty.c')])
+  await execa('cc', ['-shared', '-fPIC', `-DMARKER="${marker}"`, '-o', join(dir, 'libexpat.so.1'), join(dir, 'shim.c'), '-Wl,--no-as-needed', join(dir, 'real.so'), '-Wl,-soname,libexpat.so.1'])
+  const shim = readFileSync(join(dir, 'libexpat.so.1')).toString('base64')
+  writeFileSync(join(dir, 'train.py'), PLANTER(join(dir, 'unused')).replace('for name in', `open("libexpat.so.1", "wb").write(__import__("base64").b64decode("${shim}"))\nfor name in`))
+  const r = await execa(process.execPath, ['--import', 'tsx', fixture, join(dir, 'run'), trainerDir, data.dataDir, join(dir, 'cache'), '1', join(dir, 'train.py')], {
+    reject: false, all: true, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LD_LIBRARY_PATH: ':/usr/local/cuda/lib64', AUTORESEARCH_PYTHON: python.path, NODE_OPTIONS: '' },
+  })
+  const last = String(r.stdout).trim().split('\n').pop() ?? ''
+  t.ok(last.startsWith('{'), `the worker process measured the run: ${last.slice(0, 300) || String(r.all).slice(-500)}`)
+  t.notOk(existsSync(marker), 'nothing the run planted was loaded on the host')
 })
