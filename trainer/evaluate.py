@@ -102,7 +102,7 @@ class ServerError(Exception):
 class ModelServer:
     """One model_server.py process and its logits buffer."""
 
-    def __init__(self, argv, shm, rows, vocab, dtype):
+    def __init__(self, argv, shm, rows, vocab, dtype, cwd=None):
         self.rows, self.vocab, self.dtype = rows, vocab, dtype
         self.slot_values = rows * SEQ_LEN * vocab
         np_dtype = np.float32 if dtype == "float32" else np.int16
@@ -111,7 +111,7 @@ class ModelServer:
         self.buffer = np.memmap(shm, dtype=np_dtype, mode="r+", shape=(2 * self.slot_values,))
         pin(self.buffer)
         argv = [*argv, "--rows", str(rows), "--seq-len", str(SEQ_LEN), "--vocab", str(vocab), "--dtype", dtype]
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.replies, self.stderr = queue.Queue(), collections.deque(maxlen=40)
         threading.Thread(target=self._read_replies, daemon=True).start()
         threading.Thread(target=self._read_stderr, daemon=True).start()
@@ -164,7 +164,11 @@ class ModelServer:
     def logits(self, slot, n, device):
         raw = torch.from_numpy(self.buffer[slot * self.slot_values: slot * self.slot_values + n * SEQ_LEN * self.vocab])
         raw = raw.view(torch.bfloat16) if self.dtype == "bfloat16" else raw
-        return raw.to(device).float().view(n, SEQ_LEN, self.vocab)
+        # A copy of our own, always: the server may write into its buffer at any time (a thread of
+        # its own, while two requests are in flight). On a CPU, float32 logits were a view of it,
+        # and a server that changed them between the log-sum-exp and the target's logit took a
+        # constant off every loss, alike in both servers, so the probe saw nothing.
+        return raw.to(device, copy=True).float().view(n, SEQ_LEN, self.vocab)
 
     def stop(self):
         """Kills the process at once and waits for it: when it has exited, so has its sandbox (bwrap's
@@ -184,8 +188,11 @@ class ModelServer:
 
 
 def token_losses(logits, y):
-    """Per-token cross-entropy in nats, computed here from what the model returned."""
-    return torch.logsumexp(logits, dim=-1) - logits.gather(-1, y[..., None]).squeeze(-1)
+    """Per-token cross-entropy in nats, computed here from what the model returned. log_softmax takes
+    each position's largest logit off before it adds up: logsumexp(x) - x[y] subtracted two numbers
+    of the logits' own size, and a model that added 1e9 to all its logits (float32's step there is
+    64, more than ln V) scored 0 nats on every token it liked, causally, unseen by the probe."""
+    return -torch.log_softmax(logits, dim=-1).gather(-1, y[..., None]).squeeze(-1)
 
 
 def run_batches(server, inputs, device, on_logits):
@@ -342,7 +349,11 @@ def main(argv=None):
         else:
             shms = [os.path.join(scratch, f"logits{i}.bin") for i in range(2)]
             commands = [(default_server(run_dir, checkpoint, shm), shm) for shm in shms]
-        servers = [ModelServer(argv, shm, EVAL_ROWS, data.vocab_size, dtype) for argv, shm in commands]
+        # Unsandboxed servers (tests, `worker solo`) run in the run folder, as training did; sandboxed
+        # ones are put there by their sandbox. This process never works there: the worker starts it
+        # elsewhere, since what training left in that folder is no one's to find by a relative name.
+        cwd = None if args.server else run_dir
+        servers = [ModelServer(argv, shm, EVAL_ROWS, data.vocab_size, dtype, cwd) for argv, shm in commands]
         rows = validation_rows(data)
         for s in servers:
             s.reply()  # torch imported, no candidate code yet

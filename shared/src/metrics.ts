@@ -90,10 +90,15 @@ export function parseProgressLine(line: string): Progress | null {
   if (!step || !pct) return null
   const loss = /loss\s+([\d.eE+-]+|nan|inf)/i.exec(line)
   const rem = /remaining\s+([\d.]+)s/.exec(line)
-  return {
+  const finite = (x: number) => (Number.isFinite(x) ? x : null)
+  const progress = {
     step: Number(step[1]),
     percent: Math.min(100, Number(pct[1])),
-    loss: loss ? Number(loss[1]) : null,
-    remainingSeconds: rem ? Number(rem[1]) : null,
+    loss: loss ? finite(Number(loss[1])) : null,
+    remainingSeconds: rem ? finite(Number(rem[1])) : null,
   }
+  // The line is campaign code's, and it rides in every heartbeat of the worker: one the heartbeat's
+  // schema refuses ("1.2.3%", a step past 2^53) had the coordinator refuse them all while the run
+  // lasted, and the leases of every unit the worker held went unrenewed.
+  return Progress.safeParse(progress).success ? progress : null
 }

@@ -61,3 +61,17 @@ t.test('progress lines give step, percent, loss and remaining time', async t => 
   t.same(parseProgressLine('step 00042 | 37.5% | loss 4.1234 | tok/s 12345 | mfu 38.2% | remaining 187s'), { step: 42, percent: 37.5, loss: 4.1234, remainingSeconds: 187 })
   t.equal(parseProgressLine('compiling the model...'), null)
 })
+
+// A progress line is campaign code's output, and it rides in every heartbeat of the worker. A value
+// the heartbeat's schema refuses ("1.2.3%" read as NaN, sent as null; a step past 2^53) made the
+// coordinator refuse the worker's heartbeats for as long as the run lasted: the leases of all its
+// units, other contributors' included, went unrenewed.
+t.test('a progress line whose numbers the heartbeat would refuse is no progress at all', async t => {
+  const { Heartbeat } = await import('../src/protocol.ts')
+  for (const line of ['step 00001 | 1.2.3% | loss 4.1', 'step 99999999999999999999 | 5% | loss 4', 'step 1 | 5% | loss nan | remaining 1.2.3s', 'step 1 | 5% | loss inf']) {
+    const p = parseProgressLine(line)
+    const wire = JSON.parse(JSON.stringify({ workerId: 'w', units: [{ unitId: 'u', leaseToken: 't', progress: p }] }))
+    t.ok(Heartbeat.safeParse(wire).success, `${line}: ${JSON.stringify(p)} goes into a heartbeat the coordinator accepts`)
+  }
+  t.same(parseProgressLine('step 1 | 5% | loss nan | remaining 1.2.3s'), { step: 1, percent: 5, loss: null, remainingSeconds: null }, 'a diverged loss is shown as unknown')
+})

@@ -182,6 +182,52 @@ def test_a_model_that_looks_ahead_in_most_rows_only_is_rejected(small_data_dir, 
     assert "looks ahead" in result["rejection"]
 
 
+def test_a_huge_offset_on_every_logit_changes_nothing(small_data_dir, small_data, tmp_path):
+    """Adding one constant to all of a position's logits leaves its distribution as it was. Scored as
+    logsumexp(x) - x[y], two numbers near 1e9 were subtracted in float32, whose step there (64) is
+    more than ln V: every shifted position cost 0 nats. Shifting about half the rows (chosen from
+    their first tokens, so both model servers choose alike) passed the probe with val_bpb roughly
+    halved; shifting all of them, with 0."""
+    body = UNIFORM + """
+class Shifted(nn.Module):
+    def __init__(self, vocab_size):
+        super().__init__()
+        self.inner = Uniform(vocab_size)
+
+    def forward(self, idx):
+        shift = 1e9 * (idx[:, 1:9].sum(dim=1) % 2 == 0).float()
+        return self.inner(idx) + shift[:, None, None]
+
+
+def build_model(config):
+    return Shifted(config["vocab_size"])
+"""
+    run_dir = make_candidate(tmp_path / "run", body, config_of(small_data))
+    proc, result = run_evaluate(run_dir, small_data_dir)
+    assert proc.returncode == 0, result
+    nbytes = small_data.token_bytes[validation_rows(small_data)[:, 1:]]
+    uniform = math.log2(small_data.vocab_size) * int((nbytes > 0).sum()) / int(nbytes.sum())
+    assert result["val_bpb"] == pytest.approx(uniform, rel=1e-6)
+    assert result["rejection"] is None
+
+
+def test_the_logits_scored_are_the_evaluators_copy_not_the_shared_buffer(tmp_path):
+    """The model server may write into its logits buffer at any time, from a thread of its own, while
+    the evaluator scores a batch (two requests are in flight). On a CPU the logits were a view of
+    that buffer: the server could change them between the log-sum-exp and the target's logit, and
+    take a constant off every loss that the probe, racing alike in both servers, does not see."""
+    import evaluate
+    server = evaluate.ModelServer.__new__(evaluate.ModelServer)
+    server.rows, server.vocab, server.dtype = 2, 3, "float32"
+    server.slot_values = 2 * evaluate.SEQ_LEN * 3
+    server.buffer = np.memmap(tmp_path / "logits.bin", dtype=np.float32, mode="w+", shape=(2 * server.slot_values,))
+    server.buffer[:] = 1.0
+    logits = server.logits(1, 2, torch.device("cpu"))
+    server.buffer[:] = 5.0  # the server writes again
+    assert logits.shape == (2, evaluate.SEQ_LEN, 3)
+    assert bool((logits == 1.0).all())
+
+
 def test_the_model_is_given_the_inputs_only_never_the_targets(small_data_dir, small_data, tmp_path):
     body = """
     class Inquisitive(nn.Module):

@@ -1,5 +1,5 @@
-import { copyFile, cp, link, lstat, mkdir, readdir, readlink, rename, stat, symlink, unlink, utimes, writeFile } from 'node:fs/promises'
-import { existsSync } from 'node:fs'
+import { copyFile, cp, link, lstat, mkdir, open, readdir, readlink, rename, stat, symlink, unlink, utimes, writeFile, type FileHandle } from 'node:fs/promises'
+import { constants, existsSync } from 'node:fs'
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import { execa } from 'execa'
@@ -121,22 +121,65 @@ export async function compileBytecode(python: string, cacheDir: string): Promise
 /** Deeper than any compile cache (inductor's and triton's entries lie 3 to 5 folders down). */
 const MAX_CACHE_DEPTH = 12
 
+/** What the tree doing under a walk looks like: a name gone, or now a link, a file or a folder. */
+const CHANGED = new Set(['ENOENT', 'ELOOP', 'ENOTDIR', 'EISDIR', 'EINVAL'])
+const changedUnder = (err: unknown) => CHANGED.has((err as NodeJS.ErrnoException).code ?? '')
+
 /**
  * A hard-linked copy of a folder tree: new names and folders, the same files (no data copied).
  * Folders below MAX_CACHE_DEPTH are left out: a tree deeper than a path can name is a run's doing.
+ *
+ * The tree may be a live sandbox's (the run's cache, frozen at go while train.py waits for its
+ * data), which can swap any folder for a symlink at any moment. Walked by path, the worker looked a
+ * folder's entries up through such a link, outside the sandbox: a train.py that swapped one as the
+ * worker listed it (timed by the folder's atime) had the volunteer's SSH key hard-linked into its
+ * source's cache, for the next run of that source to read and write (8 of 8 tries). So each folder
+ * is opened once, never through a link (O_NOFOLLOW), and everything in it is reached through that
+ * descriptor: /proc/self/fd/N/name, where the kernel resolves N to the folder opened and `name` is
+ * never followed (lstat, link and O_NOFOLLOW opens do not). What changes under the walk is left out.
+ * Linux only, as the sandbox is.
  */
 async function linkTree(from: string, to: string, depth = 0): Promise<void> {
-  await mkdir(to, { recursive: true })
-  for (const name of await readdir(from)) {
-    const [src, dst] = [join(from, name), join(to, name)]
-    const st = await lstat(src)
-    if (st.isDirectory()) {
-      if (depth < MAX_CACHE_DEPTH) await linkTree(src, dst, depth + 1)
-    }
-    else if (st.isSymbolicLink()) await symlink(await readlink(src), dst)
-    else if (st.isFile()) await link(src, dst).catch(() => copyFile(src, dst))
-    // FIFOs, sockets, device nodes: no cache holds them; left out.
+  let folder: FileHandle
+  try {
+    folder = await open(from, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW)
+  } catch (err) {
+    if (depth > 0 && changedUnder(err)) return
+    throw err
   }
+  try {
+    const here = `/proc/self/fd/${folder.fd}`
+    await mkdir(to, { recursive: true })
+    for (const name of await readdir(here)) {
+      try {
+        await linkEntry(`${here}/${name}`, join(to, name), depth)
+      } catch (err) {
+        if (!changedUnder(err)) throw err
+      }
+    }
+  } finally {
+    await folder.close()
+  }
+}
+
+async function linkEntry(src: string, dst: string, depth: number): Promise<void> {
+  const st = await lstat(src)
+  if (st.isDirectory()) {
+    if (depth < MAX_CACHE_DEPTH) await linkTree(src, dst, depth + 1)
+  } else if (st.isSymbolicLink()) await symlink(await readlink(src), dst)
+  else if (st.isFile()) {
+    // link(2) never follows `src`; the copy (a file system without hard links) opens it without
+    // following either, and copies from the descriptor.
+    await link(src, dst).catch(async () => {
+      const file = await open(src, constants.O_RDONLY | constants.O_NOFOLLOW)
+      try {
+        await copyFile(`/proc/self/fd/${file.fd}`, dst)
+      } finally {
+        await file.close()
+      }
+    })
+  }
+  // FIFOs, sockets, device nodes: no cache holds them; left out.
 }
 
 /** Removes every file under `dir` whose inode changed after `since` (ms since the epoch). */

@@ -11,11 +11,25 @@ const PASS = [
 ]
 const SECRET = /KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH|COOKIE|SESSION/i
 
+/**
+ * Search paths whose empty or relative entries mean the working directory: PATH to the shell and
+ * execvp, LD_LIBRARY_PATH to the dynamic loader. `export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:/usr/local/cuda/lib64`
+ * where it was empty gives an empty first entry, and the worker's own processes (the launcher,
+ * evaluate.py) started in a run folder that train.py had written: a libexpat.so.1 it left there was
+ * loaded into both, outside the sandbox (worker/test/sandbox/path-lookup.test.ts).
+ */
+const SEARCH_PATHS = new Set(['PATH', 'LD_LIBRARY_PATH', 'LIBRARY_PATH', 'PYTHONPATH'])
+
+/** Pure: a search path with only its absolute entries. */
+export function absoluteEntries(value: string): string {
+  return value.split(':').filter(entry => entry.startsWith('/')).join(':')
+}
+
 export function trainerEnvironment(base: NodeJS.ProcessEnv): Record<string, string> {
   const out: Record<string, string> = {}
   for (const [name, value] of Object.entries(base)) {
     if (value === undefined || SECRET.test(name)) continue
-    if (PASS.some(re => re.test(name))) out[name] = value
+    if (PASS.some(re => re.test(name))) out[name] = SEARCH_PATHS.has(name) ? absoluteEntries(value) : value
   }
   return out
 }

@@ -54,6 +54,11 @@ if pid == 0:
                 ctypes.CDLL(None, use_errno=True).syscall(nr, 1, None)  # KEYCTL_JOIN_SESSION_KEYRING
         except (OSError, AttributeError):
             pass
+    # No core dumps, and no way to allow them (the hard limit; no user namespace can raise it): where
+    # core_pattern is a pipe (apport, systemd-coredump), a crash inside the sandbox had a helper run
+    # as root on the host, outside every namespace, read the crashed process's memory, as the run laid it out.
+    import resource
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     # Only standard input and output go on: a descriptor the worker inherited from whatever started
     # it (a pipe of a CI harness was seen at fd 251 in train.py) is not the trainer's to hold.
     try:

@@ -38,6 +38,14 @@ export async function prepareRunDir(options: PrepareRunDirOptions): Promise<{ ru
   // again. removeTree copes with the rest (folders of mode 000, trees no path can name).
   await chmod(options.runDir, 0o755).catch(() => {}) // not ours to change: the readdir below says why
   for (const entry of await readdir(options.runDir)) await removeTree(join(options.runDir, entry))
+  // readdir names entries in UTF-8: one that is not (a byte 0xff) came back as U+FFFD, its removal
+  // found nothing, and the file stayed for the next run, of anyone's code (through the runner and
+  // bwrap, a second run read what the first left so). What is left goes with the folder
+  // (coreutils' rm takes any bytes).
+  if ((await readdir(options.runDir, { encoding: 'buffer' })).length) {
+    await removeTree(options.runDir)
+    await mkdir(options.runDir, { recursive: true })
+  }
 
   for (const [name, text] of Object.entries(options.files)) await writeFile(join(options.runDir, name), text)
   for (const name of locked) {

@@ -4,7 +4,7 @@ import { parseProgressLine, parseTrainingSummary, type Profile, type Progress, t
 import { LineSplitter, type Line } from './lines.ts'
 import { OutputCollector } from './output.ts'
 import { groupAlive, signalGroup, trackGroup } from './process-group.ts'
-import { trainerEnvironment } from './env.ts'
+import { absoluteEntries, trainerEnvironment } from './env.ts'
 import { LAUNCH_FAILED, launched } from './launcher.ts'
 import { forgetGroup, recordGroup } from './leftovers.ts'
 import { markerOf, readClock, type ClockLimits, type ClockReading, type ClockTimes, type Marker } from './clock.ts'
@@ -80,6 +80,12 @@ export interface RunTrainerOptions {
   clock?: { limits: ClockLimits; release(): Promise<void>; beforeGo?(): Promise<void> }
   onProgress?: (progress: Progress) => void
   onLine?: (line: string) => void
+  /**
+   * The process's working folder; `runDir` by default. The evaluator's is the worker's trainer
+   * folder: it starts after training wrote the run folder, and relative lookups (an empty entry of
+   * PATH or LD_LIBRARY_PATH) land in the working folder.
+   */
+  cwd?: string
   signal?: AbortSignal
 }
 
@@ -180,7 +186,7 @@ function trainerCommand(options: RunTrainerOptions, script: string): { command: 
   const insideEnv = insideEnvironment(env, sandbox.env)
   if (options.clock) insideEnv.AUTORESEARCH_DATA_GATED = '1'
   const command = launched(options.python, bwrapCommand(sandbox.host, { mounts: sandbox.mounts, env: insideEnv, cwd: INSIDE.run, command: inner }))
-  return { command, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8' } }
+  return { command, env: { PATH: absoluteEntries(process.env.PATH ?? '/usr/bin:/bin'), LANG: 'C.UTF-8' } }
 }
 
 const reasonOf = (signal: AbortSignal) => signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? 'cancelled')
@@ -283,7 +289,7 @@ class TrainerProcess {
   async run(command: string[], env: Record<string, string>): Promise<void> {
     const o = this.options
     const child = execa(command[0], command.slice(1), {
-      cwd: o.runDir, env, extendEnv: false, detached: true, stdin: o.release || o.warmStart ? 'pipe' : 'ignore', all: true, buffer: false, reject: false,
+      cwd: o.cwd ?? o.runDir, env, extendEnv: false, detached: true, stdin: o.release || o.warmStart ? 'pipe' : 'ignore', all: true, buffer: false, reject: false,
     })
     this.pgid = child.pid
     const untrack = this.pgid === undefined ? () => {} : trackGroup(this.pgid)

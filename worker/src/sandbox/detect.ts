@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs'
+import { accessSync, constants, readFileSync, statSync } from 'node:fs'
+import { delimiter, isAbsolute, join, resolve } from 'node:path'
 import { execa } from 'execa'
 import { bwrapCommand, INSIDE, type HostLayout } from './bwrap.ts'
 import { probeHost } from './host.ts'
@@ -61,15 +62,38 @@ const cache = new Map<string, Promise<Sandbox | NoSandbox>>()
  * Finds bubblewrap and proves it works here: runs the trainer's Python inside a sandbox built the
  * way every run's is, and checks from inside that the network and the host's HOME are gone.
  */
+/**
+ * The absolute path of an executable: a name with a slash as it stands, a bare name from PATH's
+ * absolute entries only. The sandbox was started as `bwrap`, looked up on PATH each time, and the
+ * evaluator starts its model servers with the run folder as its working directory, after training
+ * wrote there: where PATH held an empty entry or `.` (the working directory), a train.py that left
+ * an executable named `bwrap` in its run folder had evaluate.py run it, unsandboxed, as the worker.
+ */
+export function absoluteExecutable(name: string, path = process.env.PATH ?? ''): string | null {
+  if (name.includes('/')) return resolve(name)
+  for (const dir of path.split(delimiter)) {
+    if (!isAbsolute(dir)) continue
+    const candidate = join(dir, name)
+    try {
+      accessSync(candidate, constants.X_OK)
+      if (statSync(candidate).isFile()) return candidate
+    } catch {
+      // not here
+    }
+  }
+  return null
+}
+
 export function detectSandbox(python: string, options: { bwrap?: string; fresh?: boolean } = {}): Promise<Sandbox | NoSandbox> {
-  const bwrap = options.bwrap ?? process.env.AUTORESEARCH_BWRAP ?? 'bwrap'
-  const key = `${bwrap}\0${python}`
+  const named = options.bwrap ?? process.env.AUTORESEARCH_BWRAP ?? 'bwrap'
+  const bwrap = absoluteExecutable(named)
+  const key = `${bwrap ?? named}\0${python}`
   if (!options.fresh && cache.has(key)) return cache.get(key)!
   const probe = (async (): Promise<Sandbox | NoSandbox> => {
-    const version = await execa(bwrap, ['--version'], { reject: false, stdin: 'ignore', timeout: 10_000 })
-    if (version.exitCode !== 0) {
+    const version = bwrap ? await execa(bwrap, ['--version'], { reject: false, stdin: 'ignore', timeout: 10_000 }) : null
+    if (!bwrap || version?.exitCode !== 0) {
       return {
-        ok: false, problem: `bubblewrap (${bwrap}) is not installed`,
+        ok: false, problem: `bubblewrap (${bwrap ?? named}) is not installed`,
         fix: 'install it: sudo apt-get install bubblewrap (Debian/Ubuntu), sudo dnf install bubblewrap (Fedora), sudo pacman -S bubblewrap (Arch); or point AUTORESEARCH_BWRAP at a bwrap binary',
       }
     }
@@ -85,7 +109,7 @@ export function detectSandbox(python: string, options: { bwrap?: string; fresh?:
     const out = String(r.stdout)
     if (r.exitCode !== 0) return diagnoseUserNamespaces(readSysctl, String(r.stderr).trim().split('\n').pop() ?? '')
     if (out.includes('net')) return { ok: false, problem: 'the sandbox could reach the network', fix: 'report this: bwrap --unshare-all should remove the network' }
-    const version_ = String(version.stdout).trim()
+    const version_ = String(version!.stdout).trim()
     return { ok: true, host, how: `bubblewrap sandbox (${version_}; no network, private HOME and /tmp, read-only system, ${host.devices.length} GPU device node(s))` }
   })()
   cache.set(key, probe)

@@ -38,6 +38,19 @@ t.test('files from a previous run are removed, including a read-only prepare.py'
   t.equal(readFileSync(join(runDir, 'train.py'), 'utf8'), 'x = 1\n')
 })
 
+// Node gives names as UTF-8, and a name that is not (the byte 0xff) came back as U+FFFD: its
+// removal found nothing to remove, and the file stayed for the next run, of anyone's code, to read.
+// Through the runner and bwrap, the second of two runs read what the first wrote to `stash\xff`.
+t.test('names that are not UTF-8 are removed too: nothing of a run is left for the next', async t => {
+  const { trainerDir, runDir } = setup(t)
+  const odd = (name: string) => Buffer.from(join(runDir, name), 'latin1')
+  writeFileSync(odd('stash\xff'), 'weights of the last run')
+  mkdirSync(odd('dir\xfe'))
+  writeFileSync(Buffer.concat([odd('dir\xfe'), Buffer.from('/inner')]), 'x')
+  await prepareRunDir({ runDir, trainerDir, files: { 'train.py': '' } })
+  t.same(readdirSync(Buffer.from(runDir), { encoding: 'buffer' }).map(b => b.toString('latin1')).sort(), ['prepare.py', 'train.py'])
+})
+
 t.test('a unit may not supply a locked file', async t => {
   const { trainerDir, runDir } = setup(t)
   await t.rejects(prepareRunDir({ runDir, trainerDir, files: { 'prepare.py': 'evil' } }), /locked/)

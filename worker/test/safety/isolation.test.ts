@@ -53,3 +53,8 @@ t.test('the trainer does not inherit the worker\'s secrets', async t => {
   t.same(Object.keys(trainerEnvironment({ PATH: '/bin', CUDA_VISIBLE_DEVICES: '0', GITHUB_TOKEN: 'x', AUTORESEARCH_TOKEN: 'y', AUTORESEARCH_CACHE: '/c', SSH_AUTH_SOCK: '/s' })).sort(),
     ['AUTORESEARCH_CACHE', 'CUDA_VISIBLE_DEVICES', 'PATH'])
 })
+
+t.test('search paths reach the trainer with their absolute entries only: an empty or relative one means the working folder', async t => {
+  const env = trainerEnvironment({ PATH: ':/usr/bin:.:bin:/bin:', LD_LIBRARY_PATH: ':/usr/local/cuda/lib64', PYTHONPATH: 'lib:/opt/py', CUDA_HOME: '/usr/local/cuda' })
+  t.same(env, { PATH: '/usr/bin:/bin', LD_LIBRARY_PATH: '/usr/local/cuda/lib64', PYTHONPATH: '/opt/py', CUDA_HOME: '/usr/local/cuda' })
+})
