@@ -59,10 +59,6 @@ export function diagnoseUserNamespaces(sysctl: (path: string) => string | null, 
 const cache = new Map<string, Promise<Sandbox | NoSandbox>>()
 
 /**
- * Finds bubblewrap and proves it works here: runs the trainer's Python inside a sandbox built the
- * way every run's is, and checks from inside that the network and the host's HOME are gone.
- */
-/**
  * The absolute path of an executable: a name with a slash as it stands, a bare name from PATH's
  * absolute entries only. The sandbox was started as `bwrap`, looked up on PATH each time, and the
  * evaluator starts its model servers with the run folder as its working directory, after training
@@ -84,6 +80,10 @@ export function absoluteExecutable(name: string, path = process.env.PATH ?? ''):
   return null
 }
 
+/**
+ * Finds bubblewrap and proves it works here: runs the trainer's Python inside a sandbox built the
+ * way every run's is, and checks from inside that the network and the host's HOME are gone.
+ */
 export function detectSandbox(python: string, options: { bwrap?: string; fresh?: boolean } = {}): Promise<Sandbox | NoSandbox> {
   const named = options.bwrap ?? process.env.AUTORESEARCH_BWRAP ?? 'bwrap'
   const bwrap = absoluteExecutable(named)
