@@ -12,13 +12,16 @@ export const DisplayName = z
   .min(1)
   .max(LIMITS.nameChars)
   .refine(s => !/[\u0000-\u001f\u007f]/.test(s), 'a name may not contain control characters')
+  .refine(s => !/[\u202a-\u202e\u2066-\u2069]/.test(s), 'a name may not contain bidirectional overrides (U+202A-202E, U+2066-2069): they reorder how the text around them is shown')
 
 /**
  * C0 and C1 control characters and DEL: ESC and U+009B (a one-character CSI) start terminal
- * escapes, NUL and the rest break the one-line formats text is printed in.
+ * escapes, NUL and the rest break the one-line formats text is printed in. Bidirectional
+ * embeddings, overrides and isolates (U+202A-202E, U+2066-2069) reorder what a terminal or a page
+ * shows after them ("Trojan source"): a description could show another text than it holds.
  */
-const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/g
-const CONTROL_BUT_LINES = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g
+const CONTROL_BUT_LINES = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g
 
 /**
  * Text one contributor writes and others read (a description, a hypothesis): in workers' logs and
