@@ -52,7 +52,7 @@ t.test('an exploration that changed nothing is on record, never a candidate: noi
   const exp = (await api.dashboard.experiment.query({ id: r.experimentId }))!
   t.equal(exp.status, 'discarded')
   t.equal(exp.commit, seed, 'no new commit: the run is of its parent')
-  t.equal(exp.metrics?.val_bpb, 1.45, "the worker's number stays on record, in its metrics")
+  t.equal((exp.metrics as { val_bpb?: number } | null)?.val_bpb, 1.45, "the worker's number stays on record, in its metrics")
   t.equal(exp.valBpb, null, 'not as a candidate\'s val_bpb, which would count it as a decided candidate (hostile/unchanged-rate.test.ts)')
   const rows = c.app.db.$client.prepare('select kind from measurements where "commit" = ?').all(seed) as { kind: string }[]
   t.same(rows.map(x => x.kind), ['baseline'], 'and it is not evidence about the parent either')

@@ -38,7 +38,7 @@ t.test('a contributor saying hello in a loop is paced: twice as many as it may h
   const mallory = wsClient(c.url, c.workerToken('mallory'))
   t.teardown(mallory.close)
   const events = () => (c.app.db.$client.prepare("select count(*) as n from events where type = 'worker-hello'").get() as { n: number }).n
-  let refused: (Error & { data?: { code?: string } }) | null = null
+  let refused = null as (Error & { data?: { code?: string } }) | null
   let said = 0
   for (let i = 0; i < 5 * MAX && !refused; i++) await mallory.api.worker.hello.mutate({ name: 'm0', hardware: CPU, fingerprints: {}, version: 't' }).then(() => said++, (e: Error) => { refused = e })
   t.ok(said >= 2 * MAX && said < 3 * MAX, `${said} hellos went through before one was refused`)
