@@ -73,17 +73,28 @@ function jaccard(a: ReadonlySet<string>, b: ReadonlySet<string>): number {
 
 const isNumber = (w: string) => /^\d/.test(w)
 
+/** What similarity compares of a text: its words and word pairs, and its numbers. */
+export interface Idea {
+  shingles: ReadonlySet<string>
+  numbers: ReadonlySet<string>
+}
+
+export function ideaOf(text: string): Idea {
+  const words = normalizeWords(text)
+  return { shingles: shingles(words), numbers: new Set(words.filter(isNumber)) }
+}
+
+function similarityOf(a: Idea, b: Idea): number {
+  const numbers = a.numbers.size > 0 && b.numbers.size > 0 ? jaccard(a.numbers, b.numbers) : 1
+  return jaccard(a.shingles, b.shingles) * numbers
+}
+
 /**
  * Similarity in [0, 1]: Jaccard of the two texts' words and adjacent word pairs, times the Jaccard
  * of their numbers when both name some. 1 for the same normalized text.
  */
 export function similarity(a: string, b: string): number {
-  const wa = normalizeWords(a)
-  const wb = normalizeWords(b)
-  const na = new Set(wa.filter(isNumber))
-  const nb = new Set(wb.filter(isNumber))
-  const numbers = na.size > 0 && nb.size > 0 ? jaccard(na, nb) : 1
-  return jaccard(shingles(wa), shingles(wb)) * numbers
+  return similarityOf(ideaOf(a), ideaOf(b))
 }
 
 /** At or above this, two hypotheses are treated as one idea (see the examples in the tests). */
@@ -92,6 +103,8 @@ export const DEFAULT_DUPLICATE_THRESHOLD = 0.6
 export interface ExistingHypothesis {
   id: string
   text: string
+  /** Its `ideaOf(text)`, when the caller keeps them (hypotheses/add.ts). */
+  idea?: Idea
 }
 
 /** The most similar existing hypothesis at or above the threshold, or undefined if the idea is new. */
@@ -101,8 +114,9 @@ export function findDuplicate(
   threshold: number = DEFAULT_DUPLICATE_THRESHOLD,
 ): { id: string; similarity: number } | undefined {
   let best: { id: string; similarity: number } | undefined
+  const idea = ideaOf(text)
   for (const h of existing) {
-    const s = similarity(text, h.text)
+    const s = similarityOf(idea, h.idea ?? ideaOf(h.text))
     if (s >= threshold && (best === undefined || s > best.similarity)) best = { id: h.id, similarity: s }
   }
   return best

@@ -64,18 +64,21 @@ function sanityFailure(s: CandidateSample, settings: RatchetSettings): Decision 
 }
 
 /**
- * Verification runs that failed elsewhere reject C once this many other contributors saw it fail,
- * or FAILED_RUNS_LIMIT failures in all: one contributor's crashes cannot kill a candidate, and a
- * candidate that crashes for everyone does not keep earning verification runs.
+ * Verification runs that failed elsewhere reject C once this many other contributors saw it fail:
+ * one contributor's crashes cannot kill a candidate. A contributor whose verification failed runs
+ * no more of them (`decide` adds it to the excluded), so a candidate that crashes for one
+ * contributor does not keep earning its runs. There was also a limit of three failures in all,
+ * whoever's: one saboteur, the only other contributor eligible, crashed three verifications at
+ * once (no training needed) and rejected every candidate it was drawn for
+ * (test/hostile/verify-crash.test.ts).
  */
 export const FAILED_CONTRIBUTORS_TO_REJECT = 2
 
 export { EXTRA_VERIFICATIONS } from './evidence.ts'
-export const FAILED_RUNS_LIMIT = 3
 
 function failedElsewhere(failed: readonly { contributorId: string }[], witnesses: (id: string) => boolean): Decision | undefined {
   const others = new Set(failed.map(f => f.contributorId).filter(witnesses))
-  if (others.size < FAILED_CONTRIBUTORS_TO_REJECT && failed.length < FAILED_RUNS_LIMIT) return undefined
+  if (others.size < FAILED_CONTRIBUTORS_TO_REJECT) return undefined
   return {
     kind: 'reject',
     reason: 'fails-elsewhere',
@@ -84,6 +87,14 @@ function failedElsewhere(failed: readonly { contributorId: string }[], witnesses
 }
 
 export function decide(input: RatchetInput): Decision {
+  const d = decideOnce(input)
+  // A contributor whose verification failed has said what it sees: further runs go to others.
+  const failed = [...new Set((input.candidate.failedRuns ?? []).map(f => f.contributorId))].filter(id => id !== input.candidate.authorId)
+  if (d.kind !== 'verify' || !failed.length) return d
+  return { ...d, excludeContributorIds: [...new Set([...d.excludeContributorIds, ...failed])] }
+}
+
+function decideOnce(input: RatchetInput): Decision {
   const { candidate, sigma, parentIsBest, settings } = input
   assertValidSettings(settings)
   if (!(Number.isFinite(sigma) && sigma >= 0)) throw new RangeError(`sigma must be a number ≥ 0, got ${sigma}`)

@@ -1,5 +1,5 @@
 /** The noise-aware ratchet: pure decisions over measurements, and the tools to check them. */
-export { decide, EXTRA_VERIFICATIONS, type CarriedEvidence, type ClassRuns, FAILED_CONTRIBUTORS_TO_REJECT, FAILED_RUNS_LIMIT, type CandidateSample, type Decision, type DiscardReason, type Evidence, type ParentRun, type RatchetInput, type RejectReason, type VerifyReason } from './decide.ts'
+export { decide, EXTRA_VERIFICATIONS, type CarriedEvidence, type ClassRuns, FAILED_CONTRIBUTORS_TO_REJECT, type CandidateSample, type Decision, type DiscardReason, type Evidence, type ParentRun, type RatchetInput, type RejectReason, type VerifyReason } from './decide.ts'
 export { assertValidSettings, BUDGET_SLACK_SECONDS, budgetProblem, DEFAULT_RATCHET_SETTINGS, isSequential, poolsClasses, type RatchetPolicy, type RatchetSettings } from './settings.ts'
 export { BIAS_MIN_COMMITS, BIAS_SHIFT, BIAS_Z, biasedReporters, CLAIM_GAP_MIN_CANDIDATES, CLAIM_GAP_SIGMA, overclaimers, type ClaimGap, type CommitRun, type ReportingBias, type UnselectedRun } from './bias.ts'
 export { FORGER_UNREPRODUCED_RATE, HONEST_UNREPRODUCED_RATE, MIN_UNREPRODUCED, UNREPRODUCED_ALPHA, unreproducedClaimants, type DecidedClaim } from './unreproduced.ts'

@@ -7,6 +7,7 @@ import { logEvent } from '../events/log.ts'
 import { getCampaign } from '../campaigns/campaigns.ts'
 import { heartbeatSeconds } from '../workers/heartbeat-interval.ts'
 import { campaignsFor, registerWorker, touchWorker, type Worker } from '../workers/registry.ts'
+import { takeHello } from '../workers/hello-pace.ts'
 import { leaseSeconds, maxHoldSeconds } from './leases.ts'
 import { getUnit, reclaimLease, renewLease, requeueUnit } from './lifecycle.ts'
 
@@ -22,6 +23,7 @@ const q = prepared(db => ({
 /** Registers (or re-registers) one GPU loop of a contributor; re-queues units it no longer holds. */
 export function hello(ctx: Ctx, contributorId: string, hi: WorkerHello): HelloReply {
   const now = ctx.now()
+  takeHello(ctx, contributorId)
   const workerId = ctx.db.transaction(tx => {
     const workerId = registerWorker(tx, contributorId, hi, now, ctx.settings.maxActiveWorkersPerContributor)
     // A restarted worker lost whatever it was not holding: hand those units to someone else now,

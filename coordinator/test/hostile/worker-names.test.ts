@@ -28,3 +28,21 @@ t.test('a contributor may have a bounded number of workers seen within the hour;
   t.teardown(ben.close)
   t.ok(await ben.api.worker.hello.mutate({ name: 'ben-gpu0', hardware: CPU, fingerprints: {}, version: 't' }), 'another contributor\'s new worker is not held back')
 })
+
+t.test('a contributor saying hello in a loop is paced: twice as many as it may have workers at once, then one a second', async t => {
+  // Each hello, under a name known or new, was a transaction and a row of the event log, which
+  // nothing prunes: one token added ~1,000 rows a second.
+  const c = await startCoordinator({ maxActiveWorkersPerContributor: MAX })
+  t.teardown(c.close)
+  await c.campaign('demo')
+  const mallory = wsClient(c.url, c.workerToken('mallory'))
+  t.teardown(mallory.close)
+  const events = () => (c.app.db.$client.prepare("select count(*) as n from events where type = 'worker-hello'").get() as { n: number }).n
+  let refused = null as (Error & { data?: { code?: string } }) | null
+  let said = 0
+  for (let i = 0; i < 5 * MAX && !refused; i++) await mallory.api.worker.hello.mutate({ name: 'm0', hardware: CPU, fingerprints: {}, version: 't' }).then(() => said++, (e: Error) => { refused = e })
+  t.ok(said >= 2 * MAX && said < 3 * MAX, `${said} hellos went through before one was refused`)
+  t.match(refused?.message, /said hello \d+ times in quick succession.*wait \d+ s/, 'the next is refused, saying how long to wait')
+  t.equal(refused?.data?.code, 'TOO_MANY_REQUESTS', 'as a refusal its reconnect loop retries')
+  t.equal(events(), said, 'a refused hello logs nothing')
+})
