@@ -111,15 +111,3 @@ t.test('a description with replacement patterns ($` and $\') is shown as written
   t.equal(page.match(/<!doctype html>/gi)?.length, 1, 'the page is in it once')
   t.match(page, /lr \$` and \$(&#39;|&#x27;|') here/, 'the description as written')
 })
-
-t.test('bidirectional overrides in what a contributor writes are spaces, and refused in a name', async t => {
-  // U+202E and its kin reorder how the text after them is shown, in a terminal (coordinator export)
-  // and on the dashboard: a description could show another text than it holds (third round).
-  const { c, mallory } = await twoContributors(t)
-  const unit = await mallory.next()
-  const r = await mallory.api.worker.report.mutate({ workerId: mallory.workerId, report: { ...report(unit, 1.6, SEED_TRAIN_PY.replace('MATRIX_LR = 0.02', 'MATRIX_LR = 0.03')), description: 'lr 0.03 \u202edevorppa\u202c \u2066x\u2069' } })
-  const e = await httpClient(c.url, null).dashboard.experiment.query({ id: r.experimentId })
-  t.equal(e?.description, 'lr 0.03  devorppa   x ', 'stored with spaces for them')
-  await t.rejects(mallory.api.worker.hello.mutate({ name: 'ben\u202e0upg', hardware: { gpus: [], cpu: { model: 'x', cores: 2, arch: 'x86_64' }, platform: 'linux', torch: null, hardwareClass: 'cpu-x86_64' }, fingerprints: {}, version: 't' }),
-    /bidirectional overrides/, 'a worker name with one is refused, saying why')
-})
