@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { CPU, startCoordinator, wsClient } from '../helpers.ts'
 
 // A worker name costs one `hello`, and each new name is a row of the workers table for good (and a
@@ -9,12 +9,18 @@ import { CPU, startCoordinator, wsClient } from '../helpers.ts'
 
 const MAX = 12
 
-t.test('a contributor may have a bounded number of workers seen within the hour; a new name past it is refused, known names are not', async t => {
+/** A coordinator bounding workers at MAX, with campaign "demo" and a client on Mallory's token. */
+async function withMallory(t: Test) {
   const c = await startCoordinator({ maxActiveWorkersPerContributor: MAX })
   t.teardown(c.close)
   await c.campaign('demo')
   const mallory = wsClient(c.url, c.workerToken('mallory'))
   t.teardown(mallory.close)
+  return { c, mallory }
+}
+
+t.test('a contributor may have a bounded number of workers seen within the hour; a new name past it is refused, known names are not', async t => {
+  const { c, mallory } = await withMallory(t)
   const hello = (name: string) => mallory.api.worker.hello.mutate({ name, hardware: CPU, fingerprints: {}, version: 't' })
   let registered = 0
   let refused = null as Error | null
@@ -32,11 +38,7 @@ t.test('a contributor may have a bounded number of workers seen within the hour;
 t.test('a contributor saying hello in a loop is paced: twice as many as it may have workers at once, then one a second', async t => {
   // Each hello, under a name known or new, was a transaction and a row of the event log, which
   // nothing prunes: one token added ~1,000 rows a second.
-  const c = await startCoordinator({ maxActiveWorkersPerContributor: MAX })
-  t.teardown(c.close)
-  await c.campaign('demo')
-  const mallory = wsClient(c.url, c.workerToken('mallory'))
-  t.teardown(mallory.close)
+  const { c, mallory } = await withMallory(t)
   const events = () => (c.app.db.$client.prepare("select count(*) as n from events where type = 'worker-hello'").get() as { n: number }).n
   let refused = null as (Error & { data?: { code?: string } }) | null
   let said = 0
