@@ -42,8 +42,11 @@ t.test('a contributor saying hello in a loop is paced: twice as many as it may h
   const events = () => (c.app.db.$client.prepare("select count(*) as n from events where type = 'worker-hello'").get() as { n: number }).n
   let refused = null as (Error & { data?: { code?: string } }) | null
   let said = 0
+  const started = Date.now()
   for (let i = 0; i < 5 * MAX && !refused; i++) await mallory.api.worker.hello.mutate({ name: 'm0', hardware: CPU, fingerprints: {}, version: 't' }).then(() => said++, (e: Error) => { refused = e })
-  t.ok(said >= 2 * MAX && said < 3 * MAX, `${said} hellos went through before one was refused`)
+  // The bucket refills one a second, so a slow machine lets a few more through: bounded by the time the loop took.
+  const refilled = Math.ceil((Date.now() - started) / 1000)
+  t.ok(said >= 2 * MAX && said <= 2 * MAX + refilled, `${said} hellos went through before one was refused (${refilled} s)`)
   t.match(refused?.message, /said hello \d+ times in quick succession.*wait \d+ s/, 'the next is refused, saying how long to wait')
   t.equal(refused?.data?.code, 'TOO_MANY_REQUESTS', 'as a refusal its reconnect loop retries')
   t.equal(events(), said, 'a refused hello logs nothing')
