@@ -95,10 +95,15 @@ function snapshot(tx: Writer, c: Campaign, worker: Worker, now: number, reserveM
     if (ok === undefined) standings.set(cls, (ok = classStanding(tx, c, cls).approved))
     return ok
   }
+  // The contributor of each target experiment, read once: the draw asks for every worker of its pool.
+  const authors = new Map<string, string | null>()
+  const authorOf = (experiment: string) => {
+    if (!authors.has(experiment)) authors.set(experiment, q(tx).contributorOf.get({ id: experiment })?.c ?? null)
+    return authors.get(experiment)!
+  }
   const credit = creditCheck(tx, c.name)
-  const authorOf = (u: Unit) => (u.targetExperiment ? q(tx).contributorOf.get({ id: u.targetExperiment })?.c : undefined) ?? ''
   const draw = drawVerifiers(tx, KINDS.flatMap(kind => q(tx).queued.all({ campaign: c.name, kind, cls: worker.hardwareClass })), now, reserveMs, suspects, approved,
-    (verifier, u) => credit(verifier, authorOf(u)))
+    (verifier, u) => credit(verifier, (u.targetExperiment ? authorOf(u.targetExperiment) : null) ?? ''))
   // A classless verification (the pooled policy) is for approved classes only: elsewhere its run would count for nothing.
   const queued = draw.units.filter(u => !(u.kind === 'verify' && u.hardwareClass === null && !approved(worker.hardwareClass)))
   const runningBaselines = q(tx).runningBaselines.all({ campaign: c.name, best })
@@ -109,7 +114,7 @@ function snapshot(tx: Writer, c: Campaign, worker: Worker, now: number, reserveM
   const measured = [best, ...verifyTargets].flatMap(commit => q(tx).measuredOf.all({ campaign: c.name, commit }))
   // A verification is closed to every worker of the candidate's contributor, not only its own worker.
   const contributorOf = new Map(queued.filter(u => (u.kind === 'verify' || u.kind === 'rebase') && u.targetExperiment).map(u => u.targetExperiment!)
-    .map(e => [e, q(tx).contributorOf.get({ id: e })?.c ?? null]))
+    .map(e => [e, authorOf(e)]))
   const standing = classStanding(tx, c, worker.hardwareClass)
   // A rebase this worker runs has two authors, its contributor and the origin's: can anyone else verify it?
   const verifiable = (u: (typeof queued)[number]) => canVerifyAuthors(tx, c, worker.hardwareClass, now,
