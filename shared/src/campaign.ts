@@ -22,6 +22,12 @@ export const NoisePolicy = z.object({
   z: z.number().positive().default(2.25),
   /** Standard errors the author's own run must clear to earn verification runs at all. */
   screenZ: z.number().nonnegative().default(1),
+  /**
+   * Standard errors a simplification (a change that deletes lines) must stay within minDelta by, on
+   * the other contributors' runs: Δ + simplificationZ·SE ≤ minDelta. 0 merges on the point estimate,
+   * which lets a harmful deletion through as often as noise hides it (docs/RATCHET.md, "Simplifications").
+   */
+  simplificationZ: z.number().nonnegative().default(1),
   /** Verification runs (by workers of other contributors) needed before a merge; 0 keeps single runs. */
   replications: z.number().int().min(0).max(10).default(3),
   /** Baseline runs of each best per hardware class, for a tight parent mean. */

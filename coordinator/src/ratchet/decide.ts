@@ -1,6 +1,6 @@
-import { contradicted, EXTRA_VERIFICATIONS, describe, evidenceOf, fmt, signed, SIMPLIFICATION, verifierContributors, withoutAnyOne, type Measured } from './evidence.ts'
+import { contradicted, EXTRA_VERIFICATIONS, describe, evidenceOf, fmt, harmBound, signed, SIMPLIFICATION, verifierContributors, withoutAnyOne, type Measured } from './evidence.ts'
 import { judgeSequential } from './decide-sequential.ts'
-import { assertValidSettings, budgetProblem, isSequential, poolsClasses, type RatchetSettings } from './settings.ts'
+import { assertValidSettings, budgetProblem, isSequential, poolsClasses, SIMPLIFICATION_Z, type RatchetSettings } from './settings.ts'
 
 /**
  * THE ratchet (DESIGN §7): what to do with candidate C, trained from parent P, given every val_bpb
@@ -23,8 +23,11 @@ import { assertValidSettings, budgetProblem, isSequential, poolsClasses, type Ra
  * 3. Verdict: with the verifications in, all samples together must clear z, and the other
  *    contributors' runs by themselves must clear screenZ (they would have earned verification on their
  *    own); then C merges.
- * A change that deletes code (linesDelta < 0) is a simplification win when Δ ≤ +minDelta, screened,
- * verified and judged the same way.
+ * A change that deletes code (linesDelta < 0) is a simplification: its claim is screened at Δ ≤
+ * +minDelta and verified the same way, and it merges when the other contributors' runs show it no
+ * worse than that with a margin: Δ + simplificationZ·σ·√(1/n_C + 1/n_P) ≤ +minDelta (harmBound). On
+ * the point estimate alone, a forged claim carried a deletion truly 0.5σ worse into the best 18 % of
+ * the time (bench/adversaries/simplification-drift.ts).
  *
  * Two guards keep one contributor's numbers from carrying a merge on their own:
  * - the independent runs (other contributors') must show the win by themselves: clear
@@ -190,10 +193,13 @@ function judgeMeasured(input: RatchetInput, m: Measured): Decision {
   const alone = independent.length > 0 && !aboveCap ? evidenceOf(independent, parentSamples, sigma, screen, 'independent') : undefined
   const final = wins(evidence)
   const improvement = final.improvement && (alone === undefined || alone.delta <= -alone.threshold)
-  const simplification = !improvement && !aboveCap && final.simplification && (alone === undefined || alone.delta <= settings.minDelta)
+  // A simplification is judged on the other contributors' runs (on all of them where the author may
+  // verify and nobody else has), and its bound, not its point estimate, must be within minDelta.
+  const notWorse = (e: Evidence) => harmBound(e, settings) <= settings.minDelta
+  const simplification = !improvement && !aboveCap && final.simplification && notWorse(alone ?? evidence)
   // With two or more verifying contributors required, no one of them may be what carries it.
   const pairProof = verifierContributors(settings, aboveCap) >= 2
-    ? withoutAnyOne(independent, m.parentRuns, m.authors, sigma, settings, e => (improvement ? wins(e).improvement : e.delta <= settings.minDelta))
+    ? withoutAnyOne(independent, m.parentRuns, m.authors, sigma, settings, e => (improvement ? wins(e).improvement : notWorse(e)))
     : undefined
   if (!improvement && !simplification) return contradicted(notAWin(evidence, alone, final, aboveCap, claim, settings), author, independent, sigma, settings)
   // Not yet shown without any one contributor: more runs by others, a few at most, rather than a
@@ -202,7 +208,7 @@ function judgeMeasured(input: RatchetInput, m: Measured): Decision {
   // forged claim carries the pooled verdict, and every further look would be another chance for
   // honest noise to pass the check.
   const othersAlone = independent.length ? evidenceOf(independent, parentSamples, sigma, settings, 'independent') : undefined
-  const othersShow = othersAlone !== undefined && (improvement ? wins(othersAlone).improvement : othersAlone.delta <= settings.minDelta)
+  const othersShow = othersAlone !== undefined && (improvement ? wins(othersAlone).improvement : notWorse(othersAlone))
   const extra = Math.max(1, settings.replications) + EXTRA_VERIFICATIONS - independent.length
   if (pairProof && othersShow && extra > 0)
     return { kind: 'verify', reason: aboveCap ? 'above-cap' : simplification ? 'simplification' : 'promising', needed: 1, excludeContributorIds: [...m.authors], evidence: claim,
@@ -250,8 +256,19 @@ function notAWin(evidence: Evidence, alone: Evidence | undefined, final: { impro
         ? `rejected: claimed improvement ${fmt(-claim.delta)} was not reproduced by other contributors: ${describe(evidence)}`
         : `rejected: a claimed improvement above the cap (carried over from its origin) was not reproduced by other contributors: ${describe(evidence)}`,
     }
-  if (final.improvement || final.simplification) {
-    const bar = final.improvement ? -alone!.threshold : settings.minDelta
+  if (final.simplification && !final.improvement) {
+    const shown = alone ?? evidence
+    const whose = alone ? "other contributors' runs" : 'runs'
+    return {
+      kind: 'discard',
+      reason: 'not-reproduced',
+      evidence,
+      message: `discarded: a simplification must be shown no worse than the parent: on the ${whose}, Δ ${signed(shown.delta)} plus ` +
+        `${settings.simplificationZ ?? SIMPLIFICATION_Z} standard error(s) is ${signed(harmBound(shown, settings))}, needed ≤ ${signed(settings.minDelta)}; ${describe(evidence)}`,
+    }
+  }
+  if (final.improvement) {
+    const bar = -alone!.threshold
     return {
       kind: 'discard',
       reason: 'not-reproduced',

@@ -1,5 +1,5 @@
 import { mean } from './stats.ts'
-import type { RatchetSettings } from './settings.ts'
+import { SIMPLIFICATION_Z, type RatchetSettings } from './settings.ts'
 import type { CandidateSample, ClassRuns, Decision, Evidence, ParentRun } from './verdict-types.ts'
 
 /**
@@ -33,6 +33,14 @@ export function evidenceOf(samples: readonly CandidateSample[], parent: readonly
     parentMean,
     samplesUsed,
   }
+}
+
+/**
+ * A simplification's bound on its harm, Δ + simplificationZ·σ·√(1/n_C + 1/n_P), which must stay
+ * within minDelta for it to merge: not worse than the parent, shown rather than merely not refuted.
+ */
+export function harmBound(e: Evidence, settings: RatchetSettings): number {
+  return e.delta + (settings.simplificationZ ?? SIMPLIFICATION_Z) * e.sigma * Math.sqrt(1 / e.nC + 1 / e.nP)
 }
 
 export function describe(e: Evidence): string {

@@ -62,6 +62,13 @@ export interface RatchetSettings {
    * one of them (decide.ts): one accomplice cannot carry a merge. Issue 15 asks for 2.
    */
   minVerifierContributors?: number
+  /**
+   * How many standard errors above the other contributors' Δ a simplification's bound sits, which
+   * must stay within minDelta for it to merge (non-inferiority: Δ + simplificationZ·SE ≤ minDelta).
+   * Absent: SIMPLIFICATION_Z. 0 is the point estimate alone, the rule before session 18, under which
+   * a forged claim merged a deletion truly 0.5σ worse 18 % of the time (docs/RATCHET.md, "Simplifications").
+   */
+  simplificationZ?: number
   /** Absent: `fixed`. Simplifications (code deleted, within noise) are judged by the fixed rule under either. */
   policy?: RatchetPolicy
   /** The sequential policy's knobs over DEFAULT_SEQUENTIAL (sequential.ts). */
@@ -87,6 +94,9 @@ export const DEFAULT_RATCHET_SETTINGS: RatchetSettings = {
   minVerifierContributors: 2,
 }
 
+/** See RatchetSettings.simplificationZ: one standard error, the screen's bar. */
+export const SIMPLIFICATION_Z = 1
+
 /** See RatchetSettings.budgetSlackSeconds: a step or two of the CPU trainer under load. */
 export const BUDGET_SLACK_SECONDS = 5
 
@@ -109,6 +119,7 @@ export function assertValidSettings(s: RatchetSettings): void {
   if (!(Number.isFinite(s.minDelta) && s.minDelta >= 0)) bad('minDelta must be ≥ 0', s.minDelta)
   if (!(Number.isFinite(s.z) && s.z >= 0)) bad('z must be ≥ 0', s.z)
   if (s.screenZ !== undefined && !(Number.isFinite(s.screenZ) && s.screenZ >= 0)) bad('screenZ must be ≥ 0', s.screenZ)
+  if (s.simplificationZ !== undefined && !(Number.isFinite(s.simplificationZ) && s.simplificationZ >= 0)) bad('simplificationZ must be ≥ 0', s.simplificationZ)
   if (!(Number.isInteger(s.replications) && s.replications >= 0)) bad('replications must be a whole number ≥ 0', s.replications)
   if (!(Number.isFinite(s.maxImprovement) && s.maxImprovement > 0)) bad('maxImprovement must be > 0', s.maxImprovement)
   if (!(Number.isFinite(s.budgetSeconds) && s.budgetSeconds > 0)) bad('budgetSeconds must be > 0', s.budgetSeconds)

@@ -284,9 +284,35 @@ t.test('simplification wins', async t => {
     t.equal(d.reason, 'simplification')
   })
 
-  t.test('a verified simplification merges, flagged', async t => {
-    const d = expectKind(t, decide(input([run(1.0005), run(0.9995, 'w-b'), run(1.0, 'w-c')], { linesDelta: -12 })), 'merge')
+  t.test('a verified simplification merges, flagged, once its runs show it no worse than +minDelta', async t => {
+    // σ 0.001: the other workers' Δ −0.00025 plus one standard error (0.001·√(1/2 + 1/4)) is +0.00062.
+    const d = expectKind(t, decide(input([run(1.0005), run(0.9995, 'w-b'), run(1.0, 'w-c')], { linesDelta: -12, sigma: 0.001 })), 'merge')
     t.equal(d.simplification, true)
+  })
+
+  t.test('a simplification within +minDelta on the point estimate, but not by a standard error, is discarded and says why', async t => {
+    // σ 0.01: the same runs' bound is −0.00025 + 0.00866 = +0.00841, above +minDelta.
+    const d = expectKind(t, decide(input([run(1.0005), run(0.9995, 'w-b'), run(1.0, 'w-c')], { linesDelta: -12 })), 'discard')
+    t.equal(d.reason, 'not-reproduced')
+    t.match(d.message, /simplification must be shown no worse than the parent: on the other contributors' runs, Δ -0\.000250 plus 1 standard error\(s\) is \+0\.008410, needed ≤ \+0\.001000/)
+  })
+
+  t.test('simplificationZ 0 judges on the point estimate (the rule before the bound)', async t => {
+    const d = expectKind(t, decide(input([run(1.0005), run(0.9995, 'w-b'), run(1.0, 'w-c')], { linesDelta: -12, settings: { simplificationZ: 0 } })), 'merge')
+    t.equal(d.simplification, true)
+  })
+
+  t.test("a friend's low verification cannot carry a simplification: the bound must hold without any one contributor", async t => {
+    // σ 0.001, two contributors required. With w-friend's 0.998 the others' bound is −0.00013 +
+    // 0.001·√(1/3 + 1/4) = +0.00063, inside minDelta; w-b's runs alone are within it on the point
+    // estimate (Δ +0.0008, what merged before the bound) but not by a standard error (+0.0017).
+    const samples = [run(0.999), run(0.998, 'w-friend'), run(1.0008, 'w-b'), run(1.0008, 'w-b')]
+    const d = expectKind(t, decide(input(samples, { linesDelta: -12, sigma: 0.001, settings: { minVerifierContributors: 2 } })), 'verify')
+    t.equal(d.reason, 'simplification')
+  })
+
+  t.test('a negative simplificationZ is a bug in the settings', async t => {
+    t.throws(() => decide(input([run(1.0)], { linesDelta: -12, settings: { simplificationZ: -1 } })), /simplificationZ must be ≥ 0/)
   })
 
   t.test('a change that deletes code but is worse than +minDelta is discarded', async t => {
