@@ -1,6 +1,6 @@
 import { z } from 'zod'
-import { and, eq, isNotNull } from 'drizzle-orm'
-import { experiments, workUnits } from '../db/schema.ts'
+import { eq } from 'drizzle-orm'
+import { workUnits } from '../db/schema.ts'
 import { AssignmentEvent, Fingerprints, FollowUp, Heartbeat, HeldSources, HelloReply, LIMITS, Report, ReportReply, SourceFiles, WorkerHello } from '@autoresearch-grid/shared'
 import { router, workerProcedure, type ApiContext } from './trpc.ts'
 import { ownWorker, fingerprintProblem, type Worker } from '../workers/registry.ts'
@@ -8,6 +8,7 @@ import { heartbeat, hello } from '../units/presence.ts'
 import { leasedCount, leaseNextUnit, toWorkUnit } from '../units/assign.ts'
 import { sourceOf } from '../units/source-cache.ts'
 import { ingestReport } from '../units/report.ts'
+import { knownRun } from '../units/reuse.ts'
 import { addHypothesis } from '../hypotheses/add.ts'
 import { getCampaign } from '../campaigns/campaigns.ts'
 import { UserError } from '../errors.ts'
@@ -204,8 +205,7 @@ export const workerRouter = router({
   known: workerProcedure.input(WorkerRef.extend({ campaign: z.string().max(64), sourceHash: z.string().regex(/^[0-9a-f]{64}$/) }))
     .query(({ ctx, input }) => {
       const w = me(ctx, input.workerId)
-      const e = ctx.app.db.select().from(experiments).where(and(eq(experiments.campaign, input.campaign), eq(experiments.sourceHash, input.sourceHash),
-        eq(experiments.hardwareClass, w.hardwareClass), isNotNull(experiments.valBpb))).orderBy(experiments.createdAt).get()
+      const e = knownRun(ctx.app, input.campaign, input.sourceHash, w.hardwareClass)
       return e ? { experimentId: e.id, valBpb: e.valBpb, status: e.status, description: e.description } : null
     }),
 

@@ -36,10 +36,20 @@ export interface ClaimReply {
 }
 
 const p = sql.placeholder
+
+/**
+ * A candidate of this exact code already measured on the parent, found through `experiments_source`.
+ * The unary `+` keeps SQLite's planner off `experiments_parent`, which it prefers for its two equal
+ * columns and which visits every experiment tried on the parent (as units/report.ts sameOnParentQuery;
+ * test/db/indexes.test.ts checks the plan).
+ */
+export const measuredOnParentQuery = (db: Writer) => db.select({ id: experiments.id, description: experiments.description, status: experiments.status, valBpb: experiments.valBpb })
+  .from(experiments).where(and(eq(experiments.sourceHash, p('hash')), eq(sql`+${experiments.campaign}`, p('campaign')), eq(sql`+${experiments.parentCommit}`, p('parent')),
+    inArray(experiments.kind, [...CANDIDATE_KINDS]))).limit(limitInText(1))
+
 const q = prepared(db => ({
   unit: db.select().from(workUnits).where(eq(workUnits.id, p('id'))).prepare(),
-  measured: db.select({ id: experiments.id, description: experiments.description, status: experiments.status, valBpb: experiments.valBpb }).from(experiments)
-    .where(and(eq(experiments.campaign, p('campaign')), eq(experiments.parentCommit, p('parent')), eq(experiments.sourceHash, p('hash')), inArray(experiments.kind, [...CANDIDATE_KINDS]))).limit(limitInText(1)).prepare(),
+  measured: measuredOnParentQuery(db).prepare(),
   claimed: db.select({ id: unitContext.unitId, description: unitContext.claimDescription }).from(unitContext).innerJoin(workUnits, eq(workUnits.id, unitContext.unitId))
     .where(and(eq(unitContext.campaign, p('campaign')), eq(unitContext.parentCommit, p('parent')), eq(unitContext.claimHash, p('hash')), ne(unitContext.unitId, p('unit')),
       inArray(workUnits.state, ['leased', 'done']))).limit(limitInText(1)).prepare(),

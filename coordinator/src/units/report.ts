@@ -46,12 +46,21 @@ const q = prepared(db => ({
     eq(experiments.status, 'pending'), eq(experiments.hardwareClass, p('cls')), inArray(experiments.kind, [...CANDIDATE_KINDS]))).prepare(),
   decision: db.select({ d: experiments.decision }).from(experiments).where(eq(experiments.id, p('id'))).prepare(),
   outcome: db.select({ status: experiments.status, reason: experiments.reason }).from(experiments).where(eq(experiments.id, p('id'))).prepare(),
-  // A live candidate of the same code on the same parent (through experiments_source).
-  sameOnParent: db.select({ id: experiments.id, commit: experiments.commit }).from(experiments).where(and(eq(experiments.sourceHash, p('hash')),
-    eq(experiments.campaign, p('campaign')), eq(experiments.parentCommit, p('parent')), inArray(experiments.kind, [...CANDIDATE_KINDS]),
-    inArray(experiments.status, [...LIVE_CANDIDATE]))).limit(1).prepare(),
+  sameOnParent: sameOnParentQuery(db).prepare(),
   mergedAs: db.select({ commit: merges.bestAfter }).from(merges).where(eq(merges.experimentId, p('id'))).prepare(),
 }))
+
+/**
+ * A live candidate of the same code on the same parent, found through `experiments_source` (a
+ * source hash matches a handful of rows). The unary `+` keeps SQLite's planner off
+ * `experiments_parent (campaign, parent_commit)`, which it prefers for its two equal columns and which
+ * visits every experiment ever tried on the parent: 18 % of the coordinator's profile in
+ * bench/coordinator/ops.ts, growing for as long as the best does not move (docs/PERFORMANCE.md,
+ * "Twelfth pass"; test/db/indexes.test.ts checks the plan).
+ */
+export const sameOnParentQuery = (db: Writer) => db.select({ id: experiments.id, commit: experiments.commit }).from(experiments).where(and(
+  eq(experiments.sourceHash, p('hash')), eq(sql`+${experiments.campaign}`, p('campaign')), eq(sql`+${experiments.parentCommit}`, p('parent')),
+  inArray(experiments.kind, [...CANDIDATE_KINDS]), inArray(experiments.status, [...LIVE_CANDIDATE]))).limit(1)
 
 /** Candidates still in the race: a copy of one is no candidate of its own (storeCode). */
 const LIVE_CANDIDATE = ['pending', 'stale', 'merging', 'awaiting-review', 'kept'] as const

@@ -1,8 +1,10 @@
-import { eq } from 'drizzle-orm'
+import { and, eq, isNotNull, sql } from 'drizzle-orm'
 import { LIMITS, sourceHash, type Report, type ReportReply, isCandidate, linesDelta as countLinesDelta } from '@autoresearch-grid/shared'
 import type { Ctx } from '../context.ts'
 import { newId } from '../context.ts'
 import { experiments } from '../db/schema.ts'
+import type { Writer } from '../db/open.ts'
+import { prepared } from '../db/prepared.ts'
 import { logEvent } from '../events/log.ts'
 import type { Campaign } from '../campaigns/campaigns.ts'
 import { UserError } from '../errors.ts'
@@ -12,6 +14,23 @@ import { tryCompleteUnit, type Unit } from './lifecycle.ts'
 import { announceReport, refusedReply } from './report-outcome.ts'
 import { retryFailedRebase } from './rebase-retry.ts'
 import { afterFailedTry } from './hypothesis-retry.ts'
+
+/**
+ * The earliest measured run of this exact source on a class in a campaign (`worker.known`), found
+ * through `experiments_source (source_hash, hardware_class)`. The unary `+` keeps SQLite's planner off
+ * `experiments_campaign`, which it took for the campaign's equality and the order by creation, and
+ * which read every experiment of the campaign on each call: a worker asks before each run it trains
+ * (docs/PERFORMANCE.md, "Twelfth pass"; test/db/indexes.test.ts checks the plan).
+ */
+export const knownRunQuery = (db: Writer) => db.select().from(experiments).where(and(eq(experiments.sourceHash, sql.placeholder('hash')),
+  eq(experiments.hardwareClass, sql.placeholder('cls')), eq(sql`+${experiments.campaign}`, sql.placeholder('campaign')), isNotNull(experiments.valBpb)))
+  .orderBy(experiments.createdAt).limit(1)
+const q = prepared(db => ({ known: knownRunQuery(db).prepare() }))
+
+/** What `worker.known` answers: the earlier measurement of this source on the class, if any. */
+export function knownRun(ctx: Pick<Ctx, 'db'>, campaign: string, hash: string, hardwareClass: string) {
+  return q(ctx.db).known.get({ campaign, hash, cls: hardwareClass })
+}
 
 /**
  * A report that says "not trained: `worker.known` answered that this exact source was already

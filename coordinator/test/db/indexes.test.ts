@@ -3,6 +3,9 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { openDb } from '../../src/db/open.ts'
+import { sameOnParentQuery } from '../../src/units/report.ts'
+import { knownRunQuery } from '../../src/units/reuse.ts'
+import { measuredOnParentQuery } from '../../src/swarm/claim.ts'
 
 // Counts taken on every decision must not read the rows they count: the campaign's decided
 // candidates by status (units/sequential-inputs.ts realRateOfCampaign) visited every experiment
@@ -17,3 +20,23 @@ t.test('the decided candidates are counted from a covering index, on the migrate
     and kind in ('explore', 'rebase') and status in ('kept', 'discarded', 'rejected') and val_bpb is not null group by status`).all('demo') as { detail: string }[]
   t.match(plan.map(p => p.detail).join('\n'), /USING COVERING INDEX experiments_decided/, JSON.stringify(plan))
 })
+
+// Lookups of one source's rows must go through `experiments_source`: the planner preferred the
+// campaign's or the parent's index, which visit every experiment of the campaign or of the parent
+// (docs/PERFORMANCE.md, "Twelfth pass").
+const bySource: [string, (db: ReturnType<typeof openDb>) => { toSQL: () => { sql: string; params: unknown[] } }, RegExp][] = [
+  ["a report's copy check (units/report.ts)", sameOnParentQuery, /USING INDEX experiments_source \(source_hash=\?\)/],
+  ["a claim's check for the same code measured on the parent (swarm/claim.ts)", measuredOnParentQuery, /USING INDEX experiments_source \(source_hash=\?\)/],
+  ['worker.known, the earlier run of a source on a class (units/reuse.ts)', knownRunQuery, /USING INDEX experiments_source \(source_hash=\? AND hardware_class=\?\)/],
+]
+for (const [what, query, index] of bySource) {
+  t.test(`${what} reads the rows of its source, not every experiment of the campaign or the parent`, async t => {
+    const dir = await mkdtemp(join(tmpdir(), 'arg-indexes-'))
+    const db = openDb(join(dir, 'coordinator.db'))
+    t.teardown(async () => { db.$client.close(); await rm(dir, { recursive: true, force: true }) })
+    const { sql, params } = query(db).toSQL()
+    const detail = (db.$client.prepare(`explain query plan ${sql}`).all(...params.map(() => 'x')) as { detail: string }[]).map(p => p.detail).join('\n')
+    t.match(detail, index, detail)
+    t.notMatch(detail, /experiments_parent|experiments_campaign/, detail)
+  })
+}
