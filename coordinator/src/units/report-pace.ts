@@ -16,8 +16,11 @@ import { DEFAULT_MAX_OPEN_UNITS } from './assign.ts'
  * many trained runs. Twice as many are let through (crashes come sooner), per campaign; a report
  * past it is refused as `rate-limited`, which a worker retries later (worker/src/loop/deliver.ts:
  * TOO_MANY_REQUESTS is not final), so no honest result is lost, only delayed. Runs of the
- * coordinator's own commits (baselines, verifications), unchanged code and reuses store no code
- * and are not counted.
+ * coordinator's own commits (baselines, verifications) are not counted: whose turn they are is the
+ * scheduler's. Every other report is (fourth red team): one of unchanged code or a reuse stores no
+ * code, but its row keeps a log tail and notes (~20 KiB), and a reuse kept a copy of the earlier
+ * diff; uncounted, one token's two workers stored 2,293 such rows in 5 s, 347 MB of data dir
+ * (test/hostile/reuse-flood.test.ts).
  */
 const PACE = stateKey('stored reports per contributor and campaign', () => new Map<string, number[]>())
 
@@ -42,7 +45,7 @@ export function takeStoredReport(ctx: Pick<Ctx, 'settings' | 'state' | 'now'>, c
   if (times.length >= max) {
     pace.set(key, times)
     const wait = Math.ceil((times[0] - since) / 1000)
-    throw new UserError(`your workers reported ${times.length} changed candidates to "${c.name}" in the last ${Math.round(paceWindowMs(c) / 1000)} s, ` +
+    throw new UserError(`your workers reported ${times.length} candidates to "${c.name}" in the last ${Math.round(paceWindowMs(c) / 1000)} s, ` +
       `more than ${max / 2} units held at once can train in that time: this report is refused for now; send it again in ${wait} s or more`, 'rate-limited')
   }
   times.push(now)
