@@ -101,6 +101,9 @@ export async function ingestReport(ctx: Ctx, worker: Worker, r: Report): Promise
   const checked = checkReport(ctx, worker, r)
   if ('reply' in checked) return checked.reply
   const { unit, c } = checked
+  // Every report is a row for good (a crash's log tail and notes, ~20 KiB; a candidate's commit and
+  // diff): at most what real work could report (units/report-pace.ts).
+  takeStoredReport(ctx, worker.contributorId, c)
   if (r.reused) return ingestReuse(ctx, worker, unit, c, { ...r, reused: r.reused })
   const run = await storeCode(ctx, worker, unit, c, r)
   step(worker.id, 'stored')
@@ -188,9 +191,6 @@ async function storeCode(ctx: Ctx, worker: Worker, unit: Unit, c: Campaign, r: R
   // was judged on its own, could merge first under its name, and left the original to be carried
   // onto a best that already held it (test/hostile/copied-change.test.ts).
   const copy = measuring || unchanged ? undefined : q(ctx.db).sameOnParent.get({ hash, campaign: c.name, parent: unit.parentCommit })
-  // A new commit and its diff stay for good, and so does every candidate's row (a crash's log tail and
-  // notes, ~20 KiB): at most what real work could report (units/report-pace.ts).
-  if (!measuring) takeStoredReport(ctx, worker.contributorId, c)
   const commit = measuring ?? (unchanged ? unit.parentCommit : copy ? copy.commit : await ctx.git.commit({ files: r.source, parents: [unit.parentCommit], message: commitMessage(r, c), author }))
   // Counted from the two sources, exactly as git's numstat would (shared/src/lines-delta.ts): no git run.
   const linesDelta = parent === null ? 0 : countLinesDelta(parent, r.source)

@@ -12,7 +12,6 @@ import { tryCompleteUnit, type Unit } from './lifecycle.ts'
 import { announceReport, refusedReply } from './report-outcome.ts'
 import { retryFailedRebase } from './rebase-retry.ts'
 import { afterFailedTry } from './hypothesis-retry.ts'
-import { takeStoredReport } from './report-pace.ts'
 
 /**
  * A report that says "not trained: `worker.known` answered that this exact source was already
@@ -22,12 +21,10 @@ import { takeStoredReport } from './report-pace.ts'
  * verifications exist to measure again. The row keeps no diff: it copied the earlier one's (up to
  * 256 KiB) when both had the same parent, and reuses were not paced, so one measured candidate
  * reported again as a reuse of itself stored 250 KB a row, as fast as units came
- * (test/hostile/reuse-flood.test.ts). The dashboard reads its change from git (the same commit).
+ * (test/hostile/row-flood.test.ts). The dashboard reads its change from git (the same commit).
  */
 export async function ingestReuse(ctx: Ctx, worker: Worker, unit: Unit, c: Campaign, r: Report & { reused: { experimentId: string } }): Promise<ReportReply> {
   if (!isCandidate(unit.kind)) throw new UserError(`a ${unit.kind} unit exists to measure its code again: train it, do not report a reuse`)
-  // A row for good, like any candidate's report: paced (units/report-pace.ts).
-  takeStoredReport(ctx, worker.contributorId, c)
   const hash = sourceHash(r.source)
   const earlier = ctx.db.select().from(experiments).where(eq(experiments.id, r.reused.experimentId)).get()
   if (!earlier || earlier.campaign !== c.name || earlier.sourceHash !== hash || earlier.hardwareClass !== worker.hardwareClass || earlier.valBpb === null)

@@ -66,3 +66,28 @@ t.test('reports of unchanged code and reuses are paced like reports of new code'
   const reuse = await api.worker.report.mutate({ workerId, report: { ...report(await next(), null), reused: { experimentId: 'e-none' } } }).catch((e: TRPCClientError<never>) => e)
   t.equal((reuse as TRPCClientError<never>).data && ((reuse as TRPCClientError<never>).data as unknown as { code?: string }).code, 'TOO_MANY_REQUESTS', 'and so is a reuse')
 })
+
+t.test('crashed baselines of a class of one\'s own are paced too', async t => {
+  const c = await startCoordinator({ maxOpenUnitsPerContributor: 4 })
+  t.teardown(c.close)
+  await createCampaign(c.app, { name: 'demo', seed: { 'train.py': SEED_TRAIN_PY }, spec: { budgetSeconds: 3600, profile: 'cpu-tiny', noise: { policy: 'parallel', baselineRuns: 4, priorSigma: 0.01 } } })
+  const { api, close } = wsClient(c.url, c.workerToken('mallory'))
+  t.teardown(close)
+  // A class nobody else has: its baselines are hers alone, and a crashed one is queued again.
+  const { workerId } = await api.worker.hello.mutate({ name: 'm0', hardware: { ...CPU, hardwareClass: 'mallory-1' }, fingerprints: {}, version: 't' })
+  const units: WorkUnit[] = []
+  const sub = api.worker.assignments.subscribe({ workerId, capacity: 4 }, { onData: (e: AssignmentEvent) => { if (e.type === 'unit') units.push(e.unit) } })
+  t.teardown(() => sub.unsubscribe())
+  let stored = 0
+  const refused: TRPCClientError<never>[] = []
+  for (let i = 0; i < 20 && refused.length < 2; i++) {
+    while (!units.length) await new Promise(r => setTimeout(r, 10))
+    const u = units.shift()!
+    t.equal(u.kind, 'baseline')
+    await api.worker.report.mutate({ workerId, report: { ...report(u, null), logTail: 'L'.repeat(16 * 1024), agentNotes: 'N'.repeat(4000) } })
+      .then(() => stored++, (e: TRPCClientError<never>) => { refused.push(e) })
+  }
+  t.comment(`RESULT mallory's instant baseline crashes stored: ${stored}, refused: ${refused.length}`)
+  t.equal(stored, 8, 'twice the units she may hold are stored')
+  t.equal((refused[0].data as unknown as { code?: string }).code, 'TOO_MANY_REQUESTS', 'the rest wait')
+})
