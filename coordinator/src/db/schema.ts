@@ -167,6 +167,13 @@ export const experiments = sqliteTable('experiments', {
   logTail: text('log_tail').notNull().default(''),
   agentNotes: text('agent_notes').notNull().default(''),
   timings: text('timings', { mode: 'json' }),
+  /**
+   * A rebase's code is its origin's change re-applied on the new best (units/rebase-content.ts):
+   * only then does it carry the origin's evidence. False: a change of its own, judged as an original
+   * (and the origin's rebase is queued again). Null for every other experiment, and for rebases
+   * recorded before this column (carried, as they were).
+   */
+  carriesOrigin: integer('carries_origin', { mode: 'boolean' }),
   createdAt: createdAt(),
 }, t => [
   index('experiments_campaign').on(t.campaign, t.createdAt),

@@ -33,7 +33,7 @@ export function failedOnItsWord(status: string, reason: string | null): boolean 
 const p = sql.placeholder
 const q = prepared(db => ({
   // The rebases of an origin that were reported, with their outcome and contributor.
-  reported: db.select({ contributorId: experiments.contributorId, status: experiments.status, reason: experiments.reason }).from(workUnits)
+  reported: db.select({ contributorId: experiments.contributorId, status: experiments.status, reason: experiments.reason, carriesOrigin: experiments.carriesOrigin }).from(workUnits)
     .innerJoin(experiments, eq(experiments.unitId, workUnits.id))
     .where(and(eq(workUnits.targetExperiment, p('origin')), eq(workUnits.kind, 'rebase'))).prepare(),
   open: db.select({ id: workUnits.id }).from(workUnits)
@@ -45,14 +45,17 @@ const q = prepared(db => ({
  * word, queue another rebase of the same origin on the current best for a contributor that has not
  * failed it, unless enough have. Returns whether one was queued.
  */
-export function retryFailedRebase(tx: Writer, c: Campaign, unit: Unit, outcome: { status: string; reason: string | null }, now: number): boolean {
-  if (unit.kind !== 'rebase' || !unit.targetExperiment || !failedOnItsWord(outcome.status, outcome.reason)) return false
+export function retryFailedRebase(tx: Writer, c: Campaign, unit: Unit, outcome: { status: string; reason: string | null; carriesOrigin?: boolean | null }, now: number): boolean {
+  // A rebase whose code is not its origin's change (units/rebase-content.ts) did not re-apply it:
+  // a change of its own reported for a rival's rebase left the rival's idea untried on the best.
+  const failed = (o: { status: string; reason: string | null; carriesOrigin?: boolean | null }) => o.carriesOrigin === false || failedOnItsWord(o.status, o.reason)
+  if (unit.kind !== 'rebase' || !unit.targetExperiment || !failed(outcome)) return false
   const origin = unit.targetExperiment
   if (q(tx).open.get({ origin })) return false
-  const failed = q(tx).reported.all({ origin }).filter(r => failedOnItsWord(r.status, r.reason))
-  const by = [...new Set(failed.map(r => r.contributorId))]
-  if (by.length >= FAILED_REBASE_CONTRIBUTORS || failed.length >= FAILED_REBASE_RUNS) {
-    logEvent(tx, c.name, 'rebase-abandoned', { experiment: origin, failedBy: by, runs: failed.length })
+  const failures = q(tx).reported.all({ origin }).filter(failed)
+  const by = [...new Set(failures.map(r => r.contributorId))]
+  if (by.length >= FAILED_REBASE_CONTRIBUTORS || failures.length >= FAILED_REBASE_RUNS) {
+    logEvent(tx, c.name, 'rebase-abandoned', { experiment: origin, failedBy: by, runs: failures.length })
     return false
   }
   const again = createUnit(tx, { kind: 'rebase', campaign: c.name, hypothesisId: unit.hypothesisId, parentCommit: c.bestCommit, targetExperiment: origin, excludedContributors: by }, now)

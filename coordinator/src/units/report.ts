@@ -1,5 +1,5 @@
 import { and, eq, inArray, sql } from 'drizzle-orm'
-import { LIMITS, sourceHash, type Report, type ReportReply, CANDIDATE_KINDS, linesDelta as countLinesDelta } from '@autoresearch-grid/shared'
+import { LIMITS, sourceHash, type Report, type ReportReply, type SourceFiles, CANDIDATE_KINDS, linesDelta as countLinesDelta } from '@autoresearch-grid/shared'
 import type { Ctx } from '../context.ts'
 import { newId } from '../context.ts'
 import { contributors, experiments, measurements, merges } from '../db/schema.ts'
@@ -23,12 +23,13 @@ import { getUnit, tryCompleteUnit, type Unit } from './lifecycle.ts'
 import { announceCancelled, announceReport, refusedReply } from './report-outcome.ts'
 import { step } from '../trace/steps.ts'
 import { recordVerification } from './reciprocity.ts'
+import { carriesChange } from './rebase-content.ts'
 
 export type Experiment = typeof experiments.$inferSelect
 
 const p = sql.placeholder
 const EXPERIMENT_COLUMNS = ['id', 'unitId', 'campaign', 'kind', 'workerId', 'contributorId', 'hardwareClass', 'hypothesisId', 'parentCommit', 'commit', 'description',
-  'diff', 'sourceHash', 'linesDelta', 'metrics', 'valBpb', 'status', 'decision', 'reason', 'logTail', 'agentNotes', 'timings', 'createdAt'] as const satisfies (keyof Experiment)[]
+  'diff', 'sourceHash', 'linesDelta', 'metrics', 'valBpb', 'status', 'decision', 'reason', 'logTail', 'agentNotes', 'timings', 'carriesOrigin', 'createdAt'] as const satisfies (keyof Experiment)[]
 /** Every report runs these: prepared once (db/prepared.ts). */
 const q = prepared(db => ({
   ofUnit: db.select().from(experiments).where(eq(experiments.unitId, p('unit'))).prepare(),
@@ -48,6 +49,7 @@ const q = prepared(db => ({
   outcome: db.select({ status: experiments.status, reason: experiments.reason }).from(experiments).where(eq(experiments.id, p('id'))).prepare(),
   sameOnParent: sameOnParentQuery(db).prepare(),
   mergedAs: db.select({ commit: merges.bestAfter }).from(merges).where(eq(merges.experimentId, p('id'))).prepare(),
+  origin: db.select({ commit: experiments.commit, parentCommit: experiments.parentCommit }).from(experiments).where(eq(experiments.id, p('id'))).prepare(),
 }))
 
 /**
@@ -108,6 +110,9 @@ export async function ingestReport(ctx: Ctx, worker: Worker, r: Report): Promise
   const checked = checkReport(ctx, worker, r)
   if ('reply' in checked) return checked.reply
   const { unit, c } = checked
+  // Every report is a row for good (a crash's log tail and notes, ~20 KiB; a candidate's commit and
+  // diff): at most what real work could report (units/report-pace.ts).
+  takeStoredReport(ctx, worker.contributorId, c)
   if (r.reused) return ingestReuse(ctx, worker, unit, c, { ...r, reused: r.reused })
   const run = await storeCode(ctx, worker, unit, c, r)
   step(worker.id, 'stored')
@@ -171,6 +176,8 @@ interface StoredRun {
   hash: string
   linesDelta: number
   diff: string
+  /** A rebase: whether its code is its origin's change re-applied (units/rebase-content.ts); null otherwise. */
+  carriesOrigin: boolean | null
   now: number
 }
 
@@ -193,8 +200,6 @@ async function storeCode(ctx: Ctx, worker: Worker, unit: Unit, c: Campaign, r: R
   // was judged on its own, could merge first under its name, and left the original to be carried
   // onto a best that already held it (test/hostile/copied-change.test.ts).
   const copy = measuring || unchanged ? undefined : q(ctx.db).sameOnParent.get({ hash, campaign: c.name, parent: unit.parentCommit })
-  // A new commit and its diff stay for good: at most what real work could report (units/report-pace.ts).
-  if (!measuring && !unchanged && !copy) takeStoredReport(ctx, worker.contributorId, c)
   const commit = measuring ?? (unchanged ? unit.parentCommit : copy ? copy.commit : await ctx.git.commit({ files: r.source, parents: [unit.parentCommit], message: commitMessage(r, c), author }))
   // Counted from the two sources, exactly as git's numstat would (shared/src/lines-delta.ts): no git run.
   const linesDelta = parent === null ? 0 : countLinesDelta(parent, r.source)
@@ -203,9 +208,18 @@ async function storeCode(ctx: Ctx, worker: Worker, unit: Unit, c: Campaign, r: R
   // round trip to diff-tree that cost ~0.6 ms here and 1.1-1.4 ms in git), by git where that is
   // too long for the event loop or a file is binary.
   const diff = parent === null || unchanged || copy ? '' : (patchOf(parent, r.source) ?? await ctx.git.changes(commit)).slice(0, LIMITS.diffBytes)
+  const carries = unit.kind === 'rebase' && !unchanged && !copy ? await carriesOrigin(ctx, unit, c, parent!, r.source) : null
   const id = newId('e')
   const now = ctx.now()
-  return { id, measuring, unchanged, copyOf: copy?.id ?? null, commit, hash, linesDelta, diff, now }
+  return { id, measuring, unchanged, copyOf: copy?.id ?? null, commit, hash, linesDelta, diff, carriesOrigin: carries, now }
+}
+
+/** Whether a rebase's code re-applies its origin's change on the unit's parent (units/rebase-content.ts). */
+async function carriesOrigin(ctx: Ctx, unit: Unit, c: Campaign, parent: SourceFiles, result: SourceFiles): Promise<boolean> {
+  const origin = unit.targetExperiment ? q(ctx.db).origin.get({ id: unit.targetExperiment }) : undefined
+  if (!origin) return false
+  const [base, change] = await Promise.all([sourceOf(ctx, origin.parentCommit, c.spec.editableFiles), sourceOf(ctx, origin.commit, c.spec.editableFiles)])
+  return carriesChange(base, change, parent, result)
 }
 
 /**
@@ -230,7 +244,7 @@ function recordRun(tx: Writer, worker: Worker, unit: Unit, c: Campaign, r: Repor
     description: r.description.slice(0, LIMITS.descriptionChars), diff: run.diff, sourceHash: run.hash, linesDelta: run.linesDelta, metrics: r.metrics,
     valBpb, status: problem?.status ?? (run.measuring ? 'measured' : 'pending'),
     decision: problem?.decision ?? (run.measuring ? `measured ${r.metrics!.val_bpb.toFixed(6)} on ${worker.hardwareClass}` : ''), reason: problem?.reason ?? null,
-    logTail: redactSecrets(r.logTail), agentNotes: r.agentNotes, timings: r.timings, createdAt: run.now,
+    logTail: redactSecrets(r.logTail), agentNotes: r.agentNotes, timings: r.timings, carriesOrigin: run.carriesOrigin, createdAt: run.now,
   }
   const json = (v: unknown) => (v === null || v === undefined ? null : JSON.stringify(v))
   q(tx).insert.run({ ...exp, metrics: json(exp.metrics), timings: json(exp.timings) })
@@ -242,7 +256,7 @@ function recordRun(tx: Writer, worker: Worker, unit: Unit, c: Campaign, r: Repor
     // now: it gets a replacement run, or is rejected once it failed for enough others. Returning
     // before this left the candidate waiting for a run that would never come.
     if (unit.kind === 'verify') settle(tx, campaign, verified(tx, unit, worker.hardwareClass), run.now, out)
-    retryFailedRebase(tx, campaign, unit, { status: exp.status, reason: exp.reason }, run.now)
+    retryFailedRebase(tx, campaign, unit, { status: exp.status, reason: exp.reason, carriesOrigin: run.carriesOrigin }, run.now)
     return out
   }
   const measured = { campaign: c.name, cls: worker.hardwareClass, valBpb: exp.valBpb!, experiment: run.id, worker: worker.id, kind: unit.kind, seconds: r.metrics!.training_seconds }
@@ -252,7 +266,7 @@ function recordRun(tx: Writer, worker: Worker, unit: Unit, c: Campaign, r: Repor
   if (!run.measuring) {
     settle(tx, campaign, [exp], run.now, out)
     const decided = q(tx).outcome.get({ id: run.id })!
-    retryFailedRebase(tx, campaign, unit, decided, run.now)
+    retryFailedRebase(tx, campaign, unit, { ...decided, carriesOrigin: run.carriesOrigin }, run.now)
   } else {
     // A verification settles its own candidate; a baseline those waiting on its commit (indexed lookups either way).
     const waiting = unit.kind === 'verify'

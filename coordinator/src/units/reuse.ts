@@ -37,7 +37,10 @@ export function knownRun(ctx: Pick<Ctx, 'db'>, campaign: string, hash: string, h
  * measured on my class" (DESIGN §8: an identical train.py is never trained twice). The unit gets
  * its experiment, pointing at the earlier commit, with no new measurement: the earlier one stands
  * and the ratchet has nothing new to decide. Only candidates can be reused; baselines and
- * verifications exist to measure again.
+ * verifications exist to measure again. The row keeps no diff: it copied the earlier one's (up to
+ * 256 KiB) when both had the same parent, and reuses were not paced, so one measured candidate
+ * reported again as a reuse of itself stored 250 KB a row, as fast as units came
+ * (test/hostile/row-flood.test.ts). The dashboard reads its change from git (the same commit).
  */
 export async function ingestReuse(ctx: Ctx, worker: Worker, unit: Unit, c: Campaign, r: Report & { reused: { experimentId: string } }): Promise<ReportReply> {
   if (!isCandidate(unit.kind)) throw new UserError(`a ${unit.kind} unit exists to measure its code again: train it, do not report a reuse`)
@@ -54,7 +57,7 @@ export async function ingestReuse(ctx: Ctx, worker: Worker, unit: Unit, c: Campa
     tx.insert(experiments).values({
       id, unitId: unit.id, campaign: c.name, kind: unit.kind, workerId: worker.id, contributorId: worker.contributorId, hardwareClass: worker.hardwareClass,
       hypothesisId: unit.hypothesisId, parentCommit: unit.parentCommit, commit: earlier.commit, description: r.description.slice(0, LIMITS.descriptionChars),
-      diff: earlier.parentCommit === unit.parentCommit ? earlier.diff : '', sourceHash: hash, linesDelta, metrics: null, valBpb: null, status: 'discarded',
+      diff: '', sourceHash: hash, linesDelta, metrics: null, valBpb: null, status: 'discarded',
       reason: 'reused', decision, logTail: '', agentNotes: r.agentNotes, timings: r.timings, createdAt: now,
     }).run()
     // A rebase of someone else's idea not trained is no verdict on the idea (units/rebase-retry.ts).

@@ -80,9 +80,12 @@ export function carriedEvidenceOf(tx: Writer, c: Campaign, exp: Experiment, susp
 /** Carried candidates are followed back this far at most (a chain of merges onto newer bests). */
 const MAX_HOPS = 20
 
-/** The experiment a carried candidate came from: its rebase unit's target. */
+/**
+ * The experiment a carried candidate came from: its rebase unit's target; none for a rebase whose
+ * code is not its origin's change re-applied (`carriesOrigin` false, units/rebase-content.ts).
+ */
 function originOf(tx: Writer, exp: Experiment): Experiment | undefined {
-  if (exp.kind !== 'rebase') return undefined
+  if (exp.kind !== 'rebase' || exp.carriesOrigin === false) return undefined
   const target = tx.select({ target: workUnits.targetExperiment }).from(workUnits).where(eq(workUnits.id, exp.unitId)).get()?.target
   return target ? tx.select().from(experiments).where(eq(experiments.id, target)).get() : undefined
 }

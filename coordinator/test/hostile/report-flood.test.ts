@@ -42,7 +42,7 @@ t.test('a contributor\'s reports that store new code are bounded by what its uni
   }
   t.comment(`RESULT mallory's instant crash reports stored: ${stored}, refused: ${refused.length}`)
   t.equal(stored, 8, 'twice the units she may hold are stored')
-  t.match(refused[0].message, /reported 8 changed candidates to "demo" in the last 2700 s.*send it again in \d+ s/, 'the rest are refused, saying when to send them again')
+  t.match(refused[0].message, /reported 8 runs to "demo" in the last 2700 s.*send it again in \d+ s/, 'the rest are refused, saying when to send them again')
   t.equal((refused[0].data as unknown as { code?: string }).code, 'TOO_MANY_REQUESTS', 'as a refusal a worker retries, not a final one')
   const commits = c.app.db.$client.prepare("select count(*) as n from experiments e join contributors k on k.id = e.contributor_id where k.name = 'mallory'").get() as { n: number }
   t.equal(commits.n, 8, 'nothing of the refused reports was stored')

@@ -12,7 +12,8 @@ import { joinWorkers, report, startCoordinator } from '../helpers.ts'
 // its val_bpb, which only measured candidates carry, is left empty.
 
 t.test('explorations reported unchanged do not count as decided candidates in the observed rate of gains', async t => {
-  const c = await startCoordinator()
+  // Room for her 150 reports within one pace window (units/report-pace.ts, which now bounds them too).
+  const c = await startCoordinator({ maxOpenUnitsPerContributor: 100 })
   t.teardown(c.close)
   await c.campaign('demo', { policy: 'parallel', baselineRuns: 1, priorSigma: 0.01 })
   const [ben, cat, mallory] = await joinWorkers(c, ['ben', 'cat', 'mallory'])
