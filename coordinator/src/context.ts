@@ -59,6 +59,8 @@ export interface Settings {
   maxActiveWorkersPerContributor?: number
   /** How long heartbeats may keep one lease alive (absent: units/leases.ts's `maxHoldSeconds`, capacity + 1 lease lengths). */
   maxLeaseHoldSeconds?: number
+  /** How long the audit log keeps the grid's traffic, leases and hellos (ms; absent: events/retention.ts's default, 7 days). */
+  eventRetentionMs?: number
 }
 
 export interface ReviewAgentSettings {

@@ -6,11 +6,15 @@ import { Bus } from './events/bus.ts'
 import { DEFAULT_SETTINGS, ProcessState, type Ctx, type Settings } from './context.ts'
 import { syncBranches } from './campaigns/campaigns.ts'
 import { expireLeases } from './units/leases.ts'
+import { pruneEvents } from './events/retention.ts'
 import { recoverMerges } from './units/merge.ts'
 import { restoreExperimentRefs } from './units/experiment-refs.ts'
 import { startReviewRunner, type ReviewRunner } from './review/runner.ts'
 import { supersedeAll } from './review/verdicts.ts'
 import { MERGE_STEPS } from './units/merge.ts'
+
+/** How often the event log's old traffic is pruned (events/retention.ts). */
+const EVENT_PRUNE_MS = 60_000
 
 /** Opens a coordinator's state in a data dir: `coordinator.db` (SQLite) and `git/` (the code). */
 export async function openCoordinator(dataDir: string, settings: Partial<Settings> = {}, gitOptions: GitStoreOptions = {}): Promise<Ctx & { reviewRunner: ReviewRunner; close(): void }> {
@@ -23,9 +27,15 @@ export async function openCoordinator(dataDir: string, settings: Partial<Setting
   await recoverMerges(ctx)
   const timer = setInterval(() => expireLeases(ctx), Math.max(250, ctx.settings.pollMs))
   timer.unref()
+  // The audit log's traffic (leases, hellos) goes after a week; a pass is a few short transactions.
+  const pruned = { id: 0 }
+  const pruner = setInterval(() => {
+    try { pruneEvents(db, { now: ctx.now(), retentionMs: ctx.settings.eventRetentionMs, pruned }) } catch (e) { process.emitWarning(`pruning the event log failed (it is tried again in a minute): ${(e as Error).message}`) }
+  }, EVENT_PRUNE_MS)
+  pruner.unref()
   // A review left pending while the best moved (a crash in between) goes the stale way now;
   // reviews still owed by the agent are picked up by the runner's first pass.
   await supersedeAll(ctx, MERGE_STEPS)
   const reviewRunner = startReviewRunner(ctx, MERGE_STEPS)
-  return { ...ctx, reviewRunner, close: () => { reviewRunner.stop(); clearInterval(timer); git.close(); db.$client.close() } }
+  return { ...ctx, reviewRunner, close: () => { reviewRunner.stop(); clearInterval(timer); clearInterval(pruner); git.close(); db.$client.close() } }
 }
