@@ -238,7 +238,12 @@ export const merges = sqliteTable('merges', {
   /** Their reasons, as recorded in the review (and in the merge commit's trailer). */
   reviewReason: text('review_reason'),
   createdAt: createdAt(),
-})
+}, t => [
+  // A campaign's merges newest first (the dashboard's history, every page load), and an
+  // experiment's merge (a late verification of a merged candidate): both read the whole table before.
+  index('merges_campaign').on(t.campaign, t.createdAt),
+  index('merges_experiment').on(t.experimentId),
+])
 
 const REVIEW_MODES = ['agent', 'maintainer', 'agent+maintainer', 'none'] as const
 const VERDICTS = ['approve', 'reject'] as const

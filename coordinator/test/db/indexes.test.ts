@@ -40,3 +40,14 @@ for (const [what, query, index] of bySource) {
     t.notMatch(detail, /experiments_parent|experiments_campaign/, detail)
   })
 }
+
+t.test("a campaign's merges newest first, and an experiment's merge, read through the merges' indexes", async t => {
+  const dir = await mkdtemp(join(tmpdir(), 'arg-indexes-'))
+  const db = openDb(join(dir, 'coordinator.db'))
+  t.teardown(async () => { db.$client.close(); await rm(dir, { recursive: true, force: true }) })
+  const plan = (sql: string) => (db.$client.prepare(`explain query plan ${sql}`).all('x') as { detail: string }[]).map(p => p.detail).join('\n')
+  const history = plan(`select best_after from merges where campaign = ? order by created_at desc limit 10`)
+  t.match(history, /USING INDEX merges_campaign \(campaign=\?\)/, history)
+  t.notMatch(history, /TEMP B-TREE/, history)
+  t.match(plan(`select best_after from merges where experiment_id = ?`), /USING INDEX merges_experiment \(experiment_id=\?\)/)
+})
