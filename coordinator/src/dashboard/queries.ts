@@ -6,6 +6,8 @@ import { noiseFloorOf } from '../measurements/noise-floor.ts'
 import { progressCurve, type CurveExperiment } from './curve.ts'
 import { effectiveReview } from '../review/policy.ts'
 import { reviewOf } from '../review/queue.ts'
+import { patchOf } from '../git/patch.ts'
+import { sourceOf } from '../units/source-cache.ts'
 
 /** Reads behind the dashboard's sections (and the status page); all scoped to a campaign but the workers'. */
 
@@ -234,13 +236,18 @@ export async function experimentDetail(app: Ctx, id: string) {
     return w ? `${w.name} (${w.contributor ?? '?'})` : String(v)
   }) : []
   const hypothesis = e.hypothesisId ? app.db.select({ id: hypotheses.id, title: hypotheses.title, body: hypotheses.body }).from(hypotheses).where(eq(hypotheses.id, e.hypothesisId)).get() ?? null : null
+  const c = getCampaign(app, e.campaign)
   let diff = e.diff
   try {
-    diff = (await app.git.diff(e.parentCommit, e.commit)) || e.diff
+    // Made here from the two sources (cached, read through git's long-lived pipe) as a report's diff
+    // is (git/patch.ts): an anonymous reader asking for one experiment after another started a git
+    // process for each. A source too long for that, or binary, still goes to git.
+    const files = c?.spec.editableFiles
+    const here = files ? patchOf(await sourceOf(app, e.parentCommit, files), await sourceOf(app, e.commit, files)) : undefined
+    diff = (here ?? (await app.git.diff(e.parentCommit, e.commit))) || e.diff
   } catch {
     // The commit is written before the experiment row, so this only happens to a damaged store.
   }
-  const c = getCampaign(app, e.campaign)
   return {
     ...e, diff, merge: merge && { ...merge, verifiers }, worker: app.db.select({ name: workers.name }).from(workers).where(eq(workers.id, e.workerId)).get()?.name ?? null,
     contributor: app.db.select({ name: contributors.name }).from(contributors).where(eq(contributors.id, e.contributorId)).get()?.name ?? null, hypothesis,
