@@ -50,6 +50,7 @@ function mustExist(ctx: Pick<Ctx, 'db'>, campaign: string): void {
 
 /** Texts by version, per coordinator (ctx.state): commits never change. */
 const TEXTS = stateKey('program.md texts by version', () => new Map<string, string>())
+const HISTORIES = stateKey('program.md histories by campaign and current version', () => new Map<string, ProgramVersion[]>())
 
 /** Why a program.md cannot be used, with what to do; null if it is fine. */
 export function programProblem(text: string): string | null {
@@ -113,6 +114,15 @@ export async function programAt(ctx: Ctx, version: string): Promise<Program> {
 /** Every version, newest first. */
 export async function programHistory(ctx: Ctx, campaign: string, max = 50): Promise<ProgramVersion[]> {
   mustExist(ctx, campaign)
-  if (!(await ctx.git.resolve(programRef(campaign)))) return []
-  return (await ctx.git.log(programRef(campaign), max)).map(c => ({ version: c.commit, author: c.author, email: c.email, date: c.date, message: c.subject }))
+  // The history changes only with the current version: kept by it, so the dashboard's anonymous
+  // readers do not start two git processes (rev-parse, log) a read.
+  const key = `${campaign}\0${currentProgramVersion(ctx, campaign)}\0${max}`
+  const histories = ctx.state.of(HISTORIES)
+  const known = histories.get(key)
+  if (known) return known
+  const history = !(await ctx.git.resolve(programRef(campaign))) ? []
+    : (await ctx.git.log(programRef(campaign), max)).map(c => ({ version: c.commit, author: c.author, email: c.email, date: c.date, message: c.subject }))
+  if (histories.size >= 1000) histories.clear()
+  histories.set(key, history)
+  return history
 }
