@@ -80,7 +80,10 @@ function serverCommand(o: EvaluateOptions, host: HostLayout, shmDir: string): st
   const mounts: Mount[] = [
     { host: o.runDir, inside: INSIDE.run },
     { host: join(o.trainerDir, 'model_server.py'), inside: `${INSIDE.harness}/model_server.py` },
-    { host: shmDir, inside: INSIDE.shm, writable: true },
+    // The buffer file alone, which evaluate.py creates before it starts the server: its folder is in
+    // the host's /dev/shm, and writable it let a model fill the host's memory with files of its own,
+    // kept past the run if the worker died before removing them (model_server.py bounds the file's size).
+    { host: join(shmDir, 'logits.bin'), inside: `${INSIDE.shm}/logits.bin`, writable: true },
   ]
   const inside: Record<string, string> = { AUTORESEARCH_CACHE: INSIDE.cache, AUTORESEARCH_PROFILE: o.profile, PYTHONUNBUFFERED: '1' }
   if (o.bytecode) {
