@@ -182,6 +182,35 @@ def test_a_model_that_looks_ahead_in_most_rows_only_is_rejected(small_data_dir, 
     assert "looks ahead" in result["rejection"]
 
 
+def test_a_model_that_looks_one_token_ahead_a_little_is_rejected(small_data_dir, small_data, tmp_path):
+    """A model that peeks at the next input token (the target) and raises its logit by a little, on
+    every row. Its outputs on a probe row differ from the main pass only at the position just before
+    the cut, by about the nats it gains there: under 0.25 there, and a mean advantage at the cut of
+    0.015 passed the old 0.02 bound, so 0.015 nats were taken off every target, unseen. A causal model
+    moves by 0 (bit for bit), so the bound is now far below what such a peek gains to be worth it."""
+    body = UNIFORM + """
+class PeeksALittle(nn.Module):
+    def __init__(self, vocab_size):
+        super().__init__()
+        self.inner = Uniform(vocab_size)
+
+    def forward(self, idx):
+        return self.inner(idx) + 0.015 * F.one_hot(idx.roll(-1, dims=1), self.inner.vocab_size).float()
+
+
+def build_model(config):
+    return PeeksALittle(config["vocab_size"])
+"""
+    run_dir = make_candidate(tmp_path / "run", body, config_of(small_data))
+    proc, result = run_evaluate(run_dir, small_data_dir)
+    assert proc.returncode == 0, result
+    nbytes = small_data.token_bytes[validation_rows(small_data)[:, 1:]]
+    uniform = math.log2(small_data.vocab_size) * int((nbytes > 0).sum()) / int(nbytes.sum())
+    assert result["val_bpb"] < uniform - 0.002  # what peeking would have gained
+    assert result["probe_max_delta"] < 0.25 and 0.01 < result["probe_mean_at_cut"] < 0.02  # inside the old bounds
+    assert "looks ahead" in (result["rejection"] or "")
+
+
 def test_a_huge_offset_on_every_logit_changes_nothing(small_data_dir, small_data, tmp_path):
     """Adding one constant to all of a position's logits leaves its distribution as it was. Scored as
     logsumexp(x) - x[y], two numbers near 1e9 were subtracted in float32, whose step there (64) is
