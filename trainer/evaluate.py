@@ -117,7 +117,11 @@ class ModelServer:
         pin(self.buffer)
         argv = [*argv, "--rows", str(rows), "--seq-len", str(SEQ_LEN), "--vocab", str(vocab), "--dtype", dtype]
         self.proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        self.replies, self.stderr = queue.Queue(), collections.deque(maxlen=40)
+        # A few replies at most: the server owes one a request, two in flight. Unbounded, a model that
+        # held this process in a write of its next request (its forward stuck, its input pipe shrunk
+        # to a page) and wrote lines to its reply channel had every one of them kept here, outside the
+        # sandbox, for as long as the worker let the evaluation run. Past these, the pipe waits.
+        self.replies, self.stderr = queue.Queue(maxsize=4), collections.deque(maxlen=40)
         threading.Thread(target=self._read_replies, daemon=True).start()
         threading.Thread(target=self._read_stderr, daemon=True).start()
 

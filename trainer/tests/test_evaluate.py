@@ -359,6 +359,54 @@ def build_model(config):
     assert grown < 128 * 1024, f"the evaluator's peak memory grew by {grown // 1024} MiB over the largest process before it"
 
 
+def test_a_model_server_flooding_reply_lines_is_read_in_bounded_memory(small_data_dir, small_data, tmp_path):
+    """Lines on the reply channel were queued without bound, and evaluate.py takes one a request. A
+    model whose forward never returns, with its input pipe shrunk to a page (F_SETPIPE_SZ), holds
+    evaluate.py in a write of its next request, outside the sandbox, while a thread of the model
+    writes lines to the reply channel: every one of them was kept, for as long as the worker lets an
+    evaluation run (300 s and more). The queue now holds a few lines; the rest wait in the pipe."""
+    import resource
+    body = UNIFORM + """
+import fcntl, os, sys, threading, time
+uniform = build_model
+
+
+class Stuck(nn.Module):
+    def forward(self, idx):
+        time.sleep(3600)
+
+
+def flood():
+    server = sys.modules["__main__"]
+    fcntl.fcntl(server._REQUESTS.fileno(), fcntl.F_SETPIPE_SZ, 4096)
+    out = os.dup(server._REPLY.fileno())
+    os.set_blocking(out, False)
+    line, sent, deadline = b"x" * 65535 + b"\\n", 0, time.time() + 6
+    while sent < 768 << 20 and time.time() < deadline:
+        try:
+            sent += os.write(out, line)
+        except BlockingIOError:
+            time.sleep(0.001)
+    print("flooded", sent >> 20, "MiB", file=sys.stderr, flush=True)
+    os._exit(3)
+
+
+def build_model(config):
+    if __name__ == "train" and config.get("flood"):  # in the model server only
+        threading.Thread(target=flood, daemon=True).start()
+        return Stuck()
+    return uniform(config)
+"""
+    quiet = make_candidate(tmp_path / "quiet", body, config_of(small_data))
+    flood = make_candidate(tmp_path / "flood", body, {**config_of(small_data), "flood": True})
+    assert run_evaluate(quiet, small_data_dir)[0].returncode == 0  # the same evaluator, unflooded
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB: the largest child so far
+    proc, result = run_evaluate(flood, small_data_dir)
+    grown = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss - before
+    assert proc.returncode == 1, result
+    assert grown < 128 * 1024, f"the evaluator's peak memory grew by {grown // 1024} MiB over the largest process before it"
+
+
 # ---------------------------------------------------------------------------------------------
 # The checkpoint format: safetensors, written and read by prepare.py
 
