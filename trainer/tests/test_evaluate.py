@@ -211,6 +211,38 @@ def build_model(config):
     assert "looks ahead" in (result["rejection"] or "")
 
 
+def test_a_model_that_looks_ahead_early_in_its_rows_only_is_rejected(small_data_dir, small_data, tmp_path):
+    """A probe's cut fell in the last three quarters of a row (T // 4 to T - 1), and the positions
+    compared are those before it, whose inputs are the original row's up to the cut. A model that
+    looked ahead only at positions whose next token lies in a row's first quarter saw the same
+    tokens in both processes: its outputs did not move at all (probe Δ = 0), and it scored those
+    positions nearly perfectly, a quarter of every row. The cut now falls anywhere after the first
+    token, so every position is the one before a cut as often as any other."""
+    import prepare
+    body = f"""
+class PeeksEarly(nn.Module):
+    def __init__(self, vocab_size):
+        super().__init__()
+        self.vocab_size = vocab_size
+
+    def forward(self, idx):
+        ahead = 10.0 * F.one_hot(idx.roll(-1, dims=1), self.vocab_size).float()
+        ahead[:, {prepare.SEQ_LEN // 4 - 1}:] = 0  # the next token must lie in the first quarter
+        return ahead
+
+
+def build_model(config):
+    return PeeksEarly(config["vocab_size"])
+"""
+    run_dir = make_candidate(tmp_path / "run", body, config_of(small_data))
+    proc, result = run_evaluate(run_dir, small_data_dir)
+    assert proc.returncode == 0, result
+    nbytes = small_data.token_bytes[validation_rows(small_data)[:, 1:]]
+    uniform = math.log2(small_data.vocab_size) * int((nbytes > 0).sum()) / int(nbytes.sum())
+    assert result["val_bpb"] < 0.9 * uniform  # what peeking would have gained
+    assert "looks ahead" in (result["rejection"] or "")
+
+
 def test_a_huge_offset_on_every_logit_changes_nothing(small_data_dir, small_data, tmp_path):
     """Adding one constant to all of a position's logits leaves its distribution as it was. Scored as
     logsumexp(x) - x[y], two numbers near 1e9 were subtracted in float32, whose step there (64) is
