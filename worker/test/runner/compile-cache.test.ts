@@ -1,6 +1,6 @@
 import t from 'tap'
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
-import { existsSync, lstatSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, linkSync, lstatSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { findPython } from '@autoresearch-grid/trainer'
@@ -40,6 +40,35 @@ t.test('a file written after go is not kept, nor one written over in place', asy
   await second.close()
   t.notOk(existsSync(join(source, 'stash.bin')), 'new after go: dropped')
   t.notOk(existsSync(join(source, 'startup.bin')), 'written in place after go: dropped')
+})
+
+// A file linked as often as the file system allows (65,000 on ext4) cannot be linked once more: the
+// freeze at go copied it instead, once for every name. A run that made one big file and 64,999 names
+// for it had the worker write 65,000 times its size, off the clock and with no limit, while every
+// later run of the GPU waited for its turn behind it. Such names are left out now.
+t.test('a file linked as often as the file system allows is not copied once per name at go', async t => {
+  const dir = t.testdir()
+  const source = await cacheForSource(dir, 'abc')
+  const run = await cacheForRun(dir, 'abc')
+  const folder = join(run.dir, 'inductor')
+  mkdirSync(folder, { recursive: true })
+  const original = join(folder, 'f0')
+  writeFileSync(original, 'x')
+  let names = 1
+  try {
+    for (; names < 70_000; names++) linkSync(original, join(folder, `f${names}`))
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EMLINK') throw err
+  }
+  if (names >= 70_000) {
+    t.comment('skipped: this file system has no small limit on links')
+    return
+  }
+  const ino = statSync(original).ino
+  await run.atGo()
+  await run.close()
+  const copies = readdirSync(join(source, 'inductor')).filter(n => statSync(join(source, 'inductor', n)).ino !== ino).length
+  t.equal(copies, 0, `no copies of a file that had ${names} names`)
 })
 
 // The sandbox's user is the worker's own outside: a run may chmod what its start-up made in its
