@@ -73,7 +73,7 @@ export async function promoteToTrusted(cacheDir: string, sourceHash: string): Pr
   await mkdir(trustedDir(cacheDir), { recursive: true })
   // What the worker cannot read (a start-up may chmod its files to 000) is left out: copied, it threw,
   // and the baseline that had run was never reported. A link is copied as a link, never followed.
-  const readable = async (src: string) => (await lstat(src)).isSymbolicLink() || access(src, constants.R_OK).then(() => true, () => false)
+  const readable = (src: string) => lstat(src).then(st => st.isSymbolicLink() || access(src, constants.R_OK).then(() => true), () => false).catch(() => false)
   await cp(dir, trustedDir(cacheDir), { recursive: true, force: false, errorOnExist: false, filter: readable })
 }
 
