@@ -3,11 +3,11 @@ model_server.py: runs a candidate's model for the trusted evaluator. LOCKED.
 
 This process holds UNTRUSTED code: it imports the candidate's train.py, rebuilds the model with
 `train.build_model(config)`, loads the weights training saved, and answers forward passes. It runs
-in a sandbox of its own (no data, no network, nothing writable but its logits buffer), started by
-evaluate.py, which sends it input tokens only — never the targets — and computes the loss itself
-from the logits it returns. Nothing this process does can change how evaluate.py counts: at worst
-it returns bad logits, which score badly, or logits that look ahead, which the causality probe
-catches.
+in a sandbox of its own (no data, no network, nothing writable but its logits buffer, a file it
+cannot grow), started by evaluate.py, which sends it input tokens only — never the targets — and
+computes the loss itself from the logits it returns. Nothing this process does can change how
+evaluate.py counts: at worst it returns bad logits, which score badly, or logits that look ahead,
+which the causality probe catches.
 
   python model_server.py --run-dir DIR --checkpoint FILE --shm FILE --rows B --seq-len T
                          --vocab V --dtype float32|bfloat16
@@ -71,7 +71,20 @@ def load_candidate(run_dir, checkpoint):
     return model.to(device).eval(), device
 
 
+def bound_file_size(args):
+    """No file this process (or anything it starts) writes may outgrow the logits buffer: the buffer
+    is a file in the host's /dev/shm, memory outside the sandbox, and a model that grew it (ftruncate,
+    a write past its end) held that memory for as long as the worker lived. The hard limit too: no
+    user namespace can raise it again. Python ignores SIGXFSZ, so such a write fails with EFBIG."""
+    import resource
+    size = 2 * args.rows * args.seq_len * args.vocab * (4 if args.dtype == "float32" else 2)
+    hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
+    limit = size if hard == resource.RLIM_INFINITY else min(size, hard)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+
 def serve(args):
+    bound_file_size(args)
     import numpy as np
     import torch
     if torch.cuda.is_available():

@@ -182,6 +182,67 @@ def test_a_model_that_looks_ahead_in_most_rows_only_is_rejected(small_data_dir, 
     assert "looks ahead" in result["rejection"]
 
 
+def test_a_model_that_looks_one_token_ahead_a_little_is_rejected(small_data_dir, small_data, tmp_path):
+    """A model that peeks at the next input token (the target) and raises its logit by a little, on
+    every row. Its outputs on a probe row differ from the main pass only at the position just before
+    the cut, by about the nats it gains there: under 0.25 there, and a mean advantage at the cut of
+    0.015 passed the old 0.02 bound, so 0.015 nats were taken off every target, unseen. A causal model
+    moves by 0 (bit for bit), so the bound is now far below what such a peek gains to be worth it."""
+    body = UNIFORM + """
+class PeeksALittle(nn.Module):
+    def __init__(self, vocab_size):
+        super().__init__()
+        self.inner = Uniform(vocab_size)
+
+    def forward(self, idx):
+        return self.inner(idx) + 0.015 * F.one_hot(idx.roll(-1, dims=1), self.inner.vocab_size).float()
+
+
+def build_model(config):
+    return PeeksALittle(config["vocab_size"])
+"""
+    run_dir = make_candidate(tmp_path / "run", body, config_of(small_data))
+    proc, result = run_evaluate(run_dir, small_data_dir)
+    assert proc.returncode == 0, result
+    nbytes = small_data.token_bytes[validation_rows(small_data)[:, 1:]]
+    uniform = math.log2(small_data.vocab_size) * int((nbytes > 0).sum()) / int(nbytes.sum())
+    assert result["val_bpb"] < uniform - 0.002  # what peeking would have gained
+    assert result["probe_max_delta"] < 0.25 and 0.01 < result["probe_mean_at_cut"] < 0.02  # inside the old bounds
+    assert "looks ahead" in (result["rejection"] or "")
+
+
+def test_a_model_that_looks_ahead_early_in_its_rows_only_is_rejected(small_data_dir, small_data, tmp_path):
+    """A probe's cut fell in the last three quarters of a row (T // 4 to T - 1), and the positions
+    compared are those before it, whose inputs are the original row's up to the cut. A model that
+    looked ahead only at positions whose next token lies in a row's first quarter saw the same
+    tokens in both processes: its outputs did not move at all (probe Δ = 0), and it scored those
+    positions nearly perfectly, a quarter of every row. The cut now falls anywhere after the first
+    token, so every position is the one before a cut as often as any other."""
+    import prepare
+    body = f"""
+class PeeksEarly(nn.Module):
+    def __init__(self, vocab_size):
+        super().__init__()
+        self.vocab_size = vocab_size
+
+    def forward(self, idx):
+        ahead = 10.0 * F.one_hot(idx.roll(-1, dims=1), self.vocab_size).float()
+        ahead[:, {prepare.SEQ_LEN // 4 - 1}:] = 0  # the next token must lie in the first quarter
+        return ahead
+
+
+def build_model(config):
+    return PeeksEarly(config["vocab_size"])
+"""
+    run_dir = make_candidate(tmp_path / "run", body, config_of(small_data))
+    proc, result = run_evaluate(run_dir, small_data_dir)
+    assert proc.returncode == 0, result
+    nbytes = small_data.token_bytes[validation_rows(small_data)[:, 1:]]
+    uniform = math.log2(small_data.vocab_size) * int((nbytes > 0).sum()) / int(nbytes.sum())
+    assert result["val_bpb"] < 0.9 * uniform  # what peeking would have gained
+    assert "looks ahead" in (result["rejection"] or "")
+
+
 def test_a_huge_offset_on_every_logit_changes_nothing(small_data_dir, small_data, tmp_path):
     """Adding one constant to all of a position's logits leaves its distribution as it was. Scored as
     logsumexp(x) - x[y], two numbers near 1e9 were subtracted in float32, whose step there (64) is
@@ -327,6 +388,54 @@ def build_model(config):
     proc, result = run_evaluate(flood, small_data_dir)
     grown = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss - before
     assert proc.returncode == 1 and "flooded" in result["error"]
+    assert grown < 128 * 1024, f"the evaluator's peak memory grew by {grown // 1024} MiB over the largest process before it"
+
+
+def test_a_model_server_flooding_reply_lines_is_read_in_bounded_memory(small_data_dir, small_data, tmp_path):
+    """Lines on the reply channel were queued without bound, and evaluate.py takes one a request. A
+    model whose forward never returns, with its input pipe shrunk to a page (F_SETPIPE_SZ), holds
+    evaluate.py in a write of its next request, outside the sandbox, while a thread of the model
+    writes lines to the reply channel: every one of them was kept, for as long as the worker lets an
+    evaluation run (300 s and more). The queue now holds a few lines; the rest wait in the pipe."""
+    import resource
+    body = UNIFORM + """
+import fcntl, os, sys, threading, time
+uniform = build_model
+
+
+class Stuck(nn.Module):
+    def forward(self, idx):
+        time.sleep(3600)
+
+
+def flood():
+    server = sys.modules["__main__"]
+    fcntl.fcntl(server._REQUESTS.fileno(), fcntl.F_SETPIPE_SZ, 4096)
+    out = os.dup(server._REPLY.fileno())
+    os.set_blocking(out, False)
+    line, sent, deadline = b"x" * 65535 + b"\\n", 0, time.time() + 6
+    while sent < 768 << 20 and time.time() < deadline:
+        try:
+            sent += os.write(out, line)
+        except BlockingIOError:
+            time.sleep(0.001)
+    print("flooded", sent >> 20, "MiB", file=sys.stderr, flush=True)
+    os._exit(3)
+
+
+def build_model(config):
+    if __name__ == "train" and config.get("flood"):  # in the model server only
+        threading.Thread(target=flood, daemon=True).start()
+        return Stuck()
+    return uniform(config)
+"""
+    quiet = make_candidate(tmp_path / "quiet", body, config_of(small_data))
+    flood = make_candidate(tmp_path / "flood", body, {**config_of(small_data), "flood": True})
+    assert run_evaluate(quiet, small_data_dir)[0].returncode == 0  # the same evaluator, unflooded
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB: the largest child so far
+    proc, result = run_evaluate(flood, small_data_dir)
+    grown = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss - before
+    assert proc.returncode == 1, result
     assert grown < 128 * 1024, f"the evaluator's peak memory grew by {grown // 1024} MiB over the largest process before it"
 
 

@@ -59,13 +59,21 @@ function lockedContext(task: AgentTask): string {
 
 const fence = (name: string, text: string) => `<file name="${name}">\n${text}\n</file>`
 
+/**
+ * Another contributor's text (a hypothesis, a rebase's reference diff) inside `<tag>`: a closing
+ * tag of its own (`</hypothesis>`, then words of its own) put those words outside the fence, where
+ * the prompt's own instructions are. Inside, it is written `<\/tag`.
+ */
+const unclosing = (tag: string, text: string) => text.replace(new RegExp(`</(?=\\s*${tag})`, 'gi'), '<\\/')
+const fenced = (tag: string, attributes: string, text: string) => `<${tag}${unclosing(tag, attributes)}>\n${unclosing(tag, text)}\n</${tag}>`
+
 export function firstMessage(task: AgentTask): string {
   const u = task.unit
   const parts: string[] = []
   if (u.kind === 'rebase' && u.referenceDiff) {
-    parts.push(`This is a rebase: another worker's change improved val_bpb, but the code moved on since. Re-implement the idea of this diff on the current files below (not a blind patch: the lines may differ).\n\n<reference_diff>\n${u.referenceDiff}\n</reference_diff>`)
+    parts.push(`This is a rebase: another worker's change improved val_bpb, but the code moved on since. Re-implement the idea of this diff on the current files below (not a blind patch: the lines may differ).\n\n${fenced('reference_diff', '', u.referenceDiff)}`)
   } else if (u.hypothesis) {
-    parts.push(`Test this hypothesis:\n\n<hypothesis title="${u.hypothesis.title.replace(/"/g, "'")}">\n${u.hypothesis.body || u.hypothesis.title}\n</hypothesis>`)
+    parts.push(`Test this hypothesis:\n\n${fenced('hypothesis', ` title="${u.hypothesis.title.replace(/"/g, "'")}"`, u.hypothesis.body || u.hypothesis.title)}`)
   } else {
     parts.push('No hypothesis was assigned: choose the most promising change you can think of.')
   }

@@ -1,4 +1,4 @@
-import { copyFile, cp, link, lstat, mkdir, open, readdir, readlink, rename, stat, symlink, unlink, utimes, writeFile, type FileHandle } from 'node:fs/promises'
+import { access, copyFile, cp, link, lstat, mkdir, open, readdir, readlink, rename, stat, symlink, unlink, utimes, writeFile, type FileHandle } from 'node:fs/promises'
 import { constants, existsSync } from 'node:fs'
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
@@ -71,7 +71,10 @@ export async function promoteToTrusted(cacheDir: string, sourceHash: string): Pr
   const dir = sourceDir(cacheDir, sourceHash)
   if (!existsSync(dir)) return
   await mkdir(trustedDir(cacheDir), { recursive: true })
-  await cp(dir, trustedDir(cacheDir), { recursive: true, force: false, errorOnExist: false })
+  // What the worker cannot read (a start-up may chmod its files to 000) is left out: copied, it threw,
+  // and the baseline that had run was never reported. A link is copied as a link, never followed.
+  const readable = (src: string) => lstat(src).then(st => st.isSymbolicLink() || access(src, constants.R_OK).then(() => true), () => false).catch(() => false)
+  await cp(dir, trustedDir(cacheDir), { recursive: true, force: false, errorOnExist: false, filter: readable })
 }
 
 /**
@@ -121,9 +124,16 @@ export async function compileBytecode(python: string, cacheDir: string): Promise
 /** Deeper than any compile cache (inductor's and triton's entries lie 3 to 5 folders down). */
 const MAX_CACHE_DEPTH = 12
 
-/** What the tree doing under a walk looks like: a name gone, or now a link, a file or a folder. */
-const CHANGED = new Set(['ENOENT', 'ELOOP', 'ENOTDIR', 'EISDIR', 'EINVAL'])
-const changedUnder = (err: unknown) => CHANGED.has((err as NodeJS.ErrnoException).code ?? '')
+/**
+ * What the tree doing under a walk looks like: a name gone, or now a link, a file or a folder; or
+ * made unreadable (mode 000: the sandbox's user is the worker's own outside, so a run may chmod
+ * what it made). Left out: a worker that is not root threw on such a folder at go, and every later
+ * run of the source threw before it started, never reported.
+ */
+const UNREADABLE = new Set(['EACCES', 'EPERM'])
+const CHANGED = new Set(['ENOENT', 'ELOOP', 'ENOTDIR', 'EISDIR', 'EINVAL', ...UNREADABLE])
+const codeOf = (err: unknown) => (err as NodeJS.ErrnoException).code ?? ''
+const changedUnder = (err: unknown) => CHANGED.has(codeOf(err))
 
 /**
  * A hard-linked copy of a folder tree: new names and folders, the same files (no data copied).
@@ -145,7 +155,9 @@ async function linkTree(from: string, to: string, depth = 0): Promise<void> {
     folder = await open(from, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW)
   } catch (err) {
     if (depth > 0 && changedUnder(err)) return
-    throw err
+    if (!UNREADABLE.has(codeOf(err))) throw err
+    await mkdir(to, { recursive: true }) // the cache's own folder, made unreadable: an empty copy
+    return
   }
   try {
     const here = `/proc/self/fd/${folder.fd}`
@@ -169,8 +181,11 @@ async function linkEntry(src: string, dst: string, depth: number): Promise<void>
   } else if (st.isSymbolicLink()) await symlink(await readlink(src), dst)
   else if (st.isFile()) {
     // link(2) never follows `src`; the copy (a file system without hard links) opens it without
-    // following either, and copies from the descriptor.
-    await link(src, dst).catch(async () => {
+    // following either, and copies from the descriptor. A file with as many names as the file
+    // system allows (EMLINK, 65,000 on ext4) is left out: copied, once per name, a run's one big
+    // file with 64,999 names had the worker write 65,000 times its size, untimed, before go.
+    await link(src, dst).catch(async (err: unknown) => {
+      if (codeOf(err) === 'EMLINK') return
       const file = await open(src, constants.O_RDONLY | constants.O_NOFOLLOW)
       try {
         await copyFile(`/proc/self/fd/${file.fd}`, dst)

@@ -57,12 +57,21 @@ export interface EvaluateOptions {
 
 const LINE = /^evaluation: (\{.*\})\s*$/m
 
-/** Pure: the evaluator's last `evaluation: {...}` line, or why there is none. */
-export function parseEvaluation(logTail: string): { evaluation: Evaluation | null; error: string | null } {
-  const lines = logTail.split('\n').filter(l => LINE.test(l))
+/**
+ * Pure: the evaluator's last `evaluation: {...}` line in `output`, or why there is none. Give it whole
+ * lines: a log tail is cut from the front, and an error line longer than the tail (a model's own
+ * words, escaped) was cut so that what was left began with `evaluation: {`, which threw here.
+ */
+export function parseEvaluation(output: string): { evaluation: Evaluation | null; error: string | null } {
+  const lines = output.split('\n').filter(l => LINE.test(l))
   const last = lines.length ? LINE.exec(lines[lines.length - 1])![1] : null
   if (!last) return { evaluation: null, error: 'the evaluator printed no result' }
-  const parsed = JSON.parse(last) as Partial<Evaluation> & { error?: string }
+  let parsed: Partial<Evaluation> & { error?: string }
+  try {
+    parsed = JSON.parse(last) as Partial<Evaluation> & { error?: string }
+  } catch {
+    return { evaluation: null, error: 'the evaluator\'s result line could not be read' }
+  }
   if (parsed.error) return { evaluation: null, error: parsed.error }
   if (typeof parsed.val_bpb !== 'number') return { evaluation: null, error: 'the evaluator printed no val_bpb' }
   return { evaluation: parsed as Evaluation, error: null }
@@ -80,7 +89,10 @@ function serverCommand(o: EvaluateOptions, host: HostLayout, shmDir: string): st
   const mounts: Mount[] = [
     { host: o.runDir, inside: INSIDE.run },
     { host: join(o.trainerDir, 'model_server.py'), inside: `${INSIDE.harness}/model_server.py` },
-    { host: shmDir, inside: INSIDE.shm, writable: true },
+    // The buffer file alone, which evaluate.py creates before it starts the server: its folder is in
+    // the host's /dev/shm, and writable it let a model fill the host's memory with files of its own,
+    // kept past the run if the worker died before removing them (model_server.py bounds the file's size).
+    { host: join(shmDir, 'logits.bin'), inside: `${INSIDE.shm}/logits.bin`, writable: true },
   ]
   const inside: Record<string, string> = { AUTORESEARCH_CACHE: INSIDE.cache, AUTORESEARCH_PROFILE: o.profile, PYTHONUNBUFFERED: '1' }
   if (o.bytecode) {
@@ -112,6 +124,8 @@ export async function runEvaluation(o: EvaluateOptions): Promise<EvaluationOutco
         args.push('--server', JSON.stringify(serverCommand(o, o.sandbox, shmDir)), '--shm', join(shmDir, 'logits.bin'))
       }
     }
+    // The result is read from whole lines as they come, not from the log tail (cut to fit a report).
+    let result = ''
     const env: Record<string, string> = { ...o.extraEnv }
     if (o.bytecode) env.PYTHONPYCACHEPREFIX = o.bytecode
     const r = await runTrainer({
@@ -120,10 +134,11 @@ export async function runEvaluation(o: EvaluateOptions): Promise<EvaluationOutco
       // -I ignores PYTHONPYCACHEPREFIX: the trusted bytecode goes on the command line.
       script: 'evaluate.py', argv: [o.python, '-I', '-B', ...(o.bytecode ? ['-X', `pycache_prefix=${o.bytecode}`] : []), join(o.trainerDir, 'evaluate.py'), ...args],
       release: o.checkpointReady?.then(ready => (ready ? 'go\n' : null)),
+      onLine: line => { if (LINE.test(line)) result = line },
     })
     const base = { logTail: r.logTail, seconds: r.runSeconds, aborted: r.aborted }
     if (r.aborted) return { ...base, evaluation: null, error: r.error }
-    const parsed = parseEvaluation(r.logTail)
+    const parsed = parseEvaluation(result)
     if (parsed.evaluation || parsed.error !== 'the evaluator printed no result') return { ...base, ...parsed }
     return { ...base, evaluation: null, error: r.error ?? parsed.error }
   } finally {

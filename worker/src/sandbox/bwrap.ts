@@ -26,6 +26,15 @@ export const INSIDE = {
   harness: '/sandbox/harness',
 } as const
 
+/**
+ * The size of each writable tmpfs inside (/tmp, /dev/shm, HOME), unless the layout says otherwise.
+ * A tmpfs is memory that belongs to no process: the kernel's OOM killer, which picks a process by
+ * its own memory, never picks the run that filled one (each took up to half the machine's RAM, the
+ * kernel's default), and kills the worker or the volunteer's own programs instead. Honest runs keep
+ * little there (their caches have folders of their own); a run that needs more fails, visibly.
+ */
+export const TMPFS_BYTES = 4 * 1024 ** 3
+
 export interface HostLayout {
   /** The bwrap binary. */
   bwrap: string
@@ -45,6 +54,8 @@ export interface HostLayout {
    */
   procReadOnly: string[]
   procHidden: string[]
+  /** The size of each writable tmpfs inside (/tmp, /dev/shm, HOME); TMPFS_BYTES by default. */
+  tmpfsBytes?: number
   /** Run as this user inside (a user namespace maps it to the worker's own user). */
   uid: number
   gid: number
@@ -88,13 +99,14 @@ export function bwrapCommand(host: HostLayout, req: SandboxRequest): string[] {
   args.push('--proc', '/proc')
   for (const path of host.procReadOnly) args.push('--ro-bind', path, path)
   for (const path of host.procHidden) args.push('--ro-bind', '/dev/null', path)
-  args.push('--dev', '/dev', '--tmpfs', '/dev/shm', '--tmpfs', '/tmp', '--tmpfs', '/sandbox', '--dir', INSIDE.home)
+  const size = ['--size', String(host.tmpfsBytes ?? TMPFS_BYTES)]
+  args.push('--dev', '/dev', ...size, '--tmpfs', '/dev/shm', ...size, '--tmpfs', '/tmp', '--tmpfs', '/sandbox', '--dir', INSIDE.home)
   for (const node of host.devices) args.push('--dev-bind', node, node)
   for (const m of req.mounts) args.push(m.writable ? '--bind' : '--ro-bind', m.host, m.inside)
   // The mount points above are made by bwrap inside the sandbox's tmpfs; then it is made read-only,
   // so the only writable places are the run's own mounts, HOME and /tmp.
   args.push('--remount-ro', '/sandbox')
-  args.push('--tmpfs', INSIDE.home)
+  args.push(...size, '--tmpfs', INSIDE.home)
   if (req.seccompFd !== undefined) args.push('--seccomp', String(req.seccompFd))
   args.push('--clearenv')
   for (const [k, v] of Object.entries(req.env).sort(([a], [b]) => a.localeCompare(b))) args.push('--setenv', k, v)

@@ -1,7 +1,8 @@
 import t from 'tap'
-import { spawn } from 'node:child_process'
-import { existsSync, lstatSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { execFileSync, spawn, spawnSync } from 'node:child_process'
+import { existsSync, linkSync, lstatSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { findPython } from '@autoresearch-grid/trainer'
 import { cacheForRun, cacheForSource } from '../../src/runner/compile-cache.ts'
 
@@ -39,6 +40,87 @@ t.test('a file written after go is not kept, nor one written over in place', asy
   await second.close()
   t.notOk(existsSync(join(source, 'stash.bin')), 'new after go: dropped')
   t.notOk(existsSync(join(source, 'startup.bin')), 'written in place after go: dropped')
+})
+
+// A file linked as often as the file system allows (65,000 on ext4) cannot be linked once more: the
+// freeze at go copied it instead, once for every name. A run that made one big file and 64,999 names
+// for it had the worker write 65,000 times its size, off the clock and with no limit, while every
+// later run of the GPU waited for its turn behind it. Such names are left out now.
+t.test('a file linked as often as the file system allows is not copied once per name at go', async t => {
+  const dir = t.testdir()
+  const source = await cacheForSource(dir, 'abc')
+  const run = await cacheForRun(dir, 'abc')
+  const folder = join(run.dir, 'inductor')
+  mkdirSync(folder, { recursive: true })
+  const original = join(folder, 'f0')
+  writeFileSync(original, 'x')
+  let names = 1
+  try {
+    for (; names < 70_000; names++) linkSync(original, join(folder, `f${names}`))
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EMLINK') throw err
+  }
+  if (names >= 70_000) {
+    t.comment('skipped: this file system has no small limit on links')
+    return
+  }
+  const ino = statSync(original).ino
+  await run.atGo()
+  await run.close()
+  const copies = readdirSync(join(source, 'inductor')).filter(n => statSync(join(source, 'inductor', n)).ino !== ino).length
+  t.equal(copies, 0, `no copies of a file that had ${names} names`)
+})
+
+// The sandbox's user is the worker's own outside: a run may chmod what its start-up made in its
+// cache, and the cache's own folder, to 000. A worker that is not root then could not open them:
+// the freeze at go threw (the run ended as "aborted", never reported), and, kept as the source's
+// cache, the next run of the same source threw before it started, every time ("failed inside the
+// worker", left for its lease to expire); a file of mode 000 in a baseline's cache made the baseline
+// throw after it ran, when its cache joined the trusted layer. Run as an ordinary user (uid 65534
+// where the tests are root).
+t.test('folders a run made unreadable in its cache stop neither the freeze at go nor the next run of the source', async t => {
+  const asRoot = process.getuid?.() === 0
+  if (asRoot && !existsSync('/usr/bin/setpriv')) {
+    t.comment('skipped: needs setpriv to act as an ordinary user')
+    return
+  }
+  const dir = t.testdir()
+  if (asRoot) execFileSync('chown', ['-R', '65534:65534', dir])
+  const module = fileURLToPath(new URL('../../src/runner/compile-cache.ts', import.meta.url))
+  const script = `import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+const { cacheForRun, cacheForSource, promoteToTrusted } = await import(${JSON.stringify(module)})
+const dir = process.env.CACHE_DIR
+const source = await cacheForSource(dir, 'abc')
+for (const lock of ['folder', 'root']) {
+  const run = await cacheForRun(dir, 'abc')
+  mkdirSync(join(run.dir, 'inductor', 'locked', 'sub'), { recursive: true })
+  writeFileSync(join(run.dir, 'inductor', 'compiled.py'), 'compiled before go')
+  chmodSync(join(run.dir, 'inductor', 'locked'), 0)
+  if (lock === 'root') chmodSync(run.dir, 0)
+  await run.atGo()
+  await run.close()
+  console.log(lock, 'frozen and closed; kept the rest:', existsSync(join(source, 'inductor', 'compiled.py')))
+}
+const next = await cacheForRun(dir, 'abc')
+mkdirSync(join(next.dir, 'inductor'), { recursive: true })
+writeFileSync(join(next.dir, 'inductor', 'sealed.py'), 'x')
+chmodSync(join(next.dir, 'inductor', 'sealed.py'), 0)
+await next.atGo()
+await next.close()
+console.log('the next run of the source started')
+await promoteToTrusted(dir, 'abc')
+console.log('promoted')`
+  const argv = [process.execPath, '--import=tsx', '--input-type=module', '-e', script]
+  const r = spawnSync(asRoot ? 'setpriv' : argv[0], asRoot ? ['--reuid=65534', '--regid=65534', '--clear-groups', ...argv] : argv.slice(1), {
+    env: { ...process.env, CACHE_DIR: dir }, encoding: 'utf8',
+  })
+  const error = r.stderr.trim().split('\n').filter(l => /Error/.test(l)).slice(0, 2).join(' ')
+  t.match(r.stdout, /folder frozen and closed; kept the rest: true/, `a folder of mode 000: ${error}`)
+  t.match(r.stdout, /root frozen and closed/, `the cache's own folder of mode 000: ${error}`)
+  t.match(r.stdout, /the next run of the source started/, `the next run: ${error}`)
+  t.match(r.stdout, /promoted/, `a baseline's cache holding a file of mode 000 joins the trusted layer without it: ${error}`)
+  if (asRoot) execFileSync('chmod', ['-R', 'u+rwx', dir])
 })
 
 // The run's cache is its sandbox's to change while the worker freezes it at go. A train.py that
