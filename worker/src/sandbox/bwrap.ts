@@ -54,7 +54,10 @@ export interface HostLayout {
    */
   procReadOnly: string[]
   procHidden: string[]
-  /** The size of each writable tmpfs inside (/tmp, /dev/shm, HOME); TMPFS_BYTES by default. */
+  /**
+   * The size of each writable tmpfs inside (/tmp, /dev/shm, HOME); TMPFS_BYTES by default. 0: no
+   * bound, where bwrap cannot set one (before 0.7.0, or installed setuid: detect.ts tmpfsSizeProblem).
+   */
   tmpfsBytes?: number
   /** Run as this user inside (a user namespace maps it to the worker's own user). */
   uid: number
@@ -99,7 +102,7 @@ export function bwrapCommand(host: HostLayout, req: SandboxRequest): string[] {
   args.push('--proc', '/proc')
   for (const path of host.procReadOnly) args.push('--ro-bind', path, path)
   for (const path of host.procHidden) args.push('--ro-bind', '/dev/null', path)
-  const size = ['--size', String(host.tmpfsBytes ?? TMPFS_BYTES)]
+  const size = host.tmpfsBytes === 0 ? [] : ['--size', String(host.tmpfsBytes ?? TMPFS_BYTES)]
   args.push('--dev', '/dev', ...size, '--tmpfs', '/dev/shm', ...size, '--tmpfs', '/tmp', '--tmpfs', '/sandbox', '--dir', INSIDE.home)
   for (const node of host.devices) args.push('--dev-bind', node, node)
   for (const m of req.mounts) args.push(m.writable ? '--bind' : '--ro-bind', m.host, m.inside)

@@ -81,6 +81,31 @@ export function absoluteExecutable(name: string, path = process.env.PATH ?? ''):
 }
 
 /**
+ * Why bwrap cannot bound the sandbox's tmpfs sizes here (bwrap.ts TMPFS_BYTES), or null when it can:
+ * `--size` came with bubblewrap 0.7.0 and is refused by a setuid bwrap. Ubuntu 22.04 ships 0.6.1 and
+ * Debian 11 0.4.1: there the option failed every sandbox, the worker's own check included, so the
+ * tmpfs go unbounded instead, as they were before, and the worker says so when it starts.
+ */
+export function tmpfsSizeProblem(versionText: string, isSetuid: boolean): string | null {
+  if (isSetuid) return 'tmpfs sizes unbounded: bwrap is installed setuid, which refuses --size'
+  const m = /(\d+)\.(\d+)(?:\.(\d+))?/.exec(versionText)
+  if (!m) return `tmpfs sizes unbounded: bwrap's version is unknown (${JSON.stringify(versionText.slice(0, 40))})`
+  const [major, minor] = [Number(m[1]), Number(m[2])]
+  return major > 0 || minor >= 7 ? null : `tmpfs sizes unbounded: bubblewrap ${m[0]} has no --size (0.7.0 and later do)`
+}
+
+/** The set-user-ID bit (node's fs.constants has no name for it). */
+const S_ISUID = 0o4000
+
+function setuid(file: string): boolean {
+  try {
+    return (statSync(file).mode & S_ISUID) !== 0
+  } catch {
+    return false
+  }
+}
+
+/**
  * Finds bubblewrap and proves it works here: runs the trainer's Python inside a sandbox built the
  * way every run's is, and checks from inside that the network and the host's HOME are gone.
  */
@@ -97,20 +122,22 @@ export function detectSandbox(python: string, options: { bwrap?: string; fresh?:
         fix: 'install it: sudo apt-get install bubblewrap (Debian/Ubuntu), sudo dnf install bubblewrap (Fedora), sudo pacman -S bubblewrap (Arch); or point AUTORESEARCH_BWRAP at a bwrap binary',
       }
     }
+    const version_ = String(version!.stdout).trim()
     let host: HostLayout
     try {
       host = await probeHost(bwrap, python)
     } catch (err) {
       return { ok: false, problem: (err as Error).message, fix: 'check that the trainer Python runs (worker doctor)' }
     }
+    const unbounded = tmpfsSizeProblem(version_, setuid(bwrap))
+    if (unbounded) host = { ...host, tmpfsBytes: 0 }
     const check = 'import socket, os, sys\ns = socket.socket()\ntry:\n    s.connect(("1.1.1.1", 53)); print("net")\nexcept OSError:\n    pass\nprint(os.getuid(), os.getcwd())'
     const cmd = bwrapCommand(host, { mounts: [], env: { PATH: '/usr/bin:/bin' }, cwd: INSIDE.home, command: [python, '-I', '-c', check] })
     const r = await execa(cmd[0], cmd.slice(1), { reject: false, stdin: 'ignore', timeout: 300_000 }) // a hang guard: importing torch took over 60 s at load 30
     const out = String(r.stdout)
     if (r.exitCode !== 0) return diagnoseUserNamespaces(readSysctl, String(r.stderr).trim().split('\n').pop() ?? '')
     if (out.includes('net')) return { ok: false, problem: 'the sandbox could reach the network', fix: 'report this: bwrap --unshare-all should remove the network' }
-    const version_ = String(version!.stdout).trim()
-    return { ok: true, host, how: `bubblewrap sandbox (${version_}; no network, private HOME and /tmp, read-only system, ${host.devices.length} GPU device node(s))` }
+    return { ok: true, host, how: `bubblewrap sandbox (${version_}; no network, private HOME and /tmp, read-only system, ${host.devices.length} GPU device node(s)${unbounded ? `; ${unbounded}` : ''})` }
   })()
   cache.set(key, probe)
   return probe

@@ -1,10 +1,11 @@
 import t from 'tap'
-import { mkdirSync } from 'node:fs'
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { findPython } from '@autoresearch-grid/trainer'
 import { sharedCorpus } from '../fixtures/corpus.ts'
-import { detectSandbox } from '../../src/sandbox/detect.ts'
+import { detectSandbox, tmpfsSizeProblem } from '../../src/sandbox/detect.ts'
+import { bwrapCommand } from '../../src/sandbox/bwrap.ts'
 import { removeTree } from '../../src/runner/remove-tree.ts'
 import { openLab, runVariant } from '../fixtures/hostile/harness.ts'
 import type { Variant } from '../fixtures/hostile/variants.ts'
@@ -53,4 +54,34 @@ t.test('train.py cannot hold more memory in the sandbox\'s tmpfs folders than th
   } finally {
     await removeTree(dir)
   }
+})
+
+// `--size` came with bubblewrap 0.7.0 (Ubuntu 22.04 ships 0.6.1, Debian 11 0.4.1) and a setuid bwrap
+// refuses it: there every sandbox, the worker's own check included, failed on the option. The
+// tmpfs go unbounded there instead, and the worker says so.
+t.test('tmpfsSizeProblem: which bwrap can bound a tmpfs', async t => {
+  t.equal(tmpfsSizeProblem('bubblewrap 0.8.0', false), null)
+  t.equal(tmpfsSizeProblem('bubblewrap 0.7.0', false), null)
+  t.equal(tmpfsSizeProblem('bubblewrap 0.11.1', false), null)
+  t.match(tmpfsSizeProblem('bubblewrap 0.6.1', false), /unbounded: bubblewrap 0\.6\.1 has no --size/)
+  t.match(tmpfsSizeProblem('bubblewrap 0.4.1', false), /has no --size/)
+  t.match(tmpfsSizeProblem('bubblewrap 0.8.0', true), /setuid/)
+  t.match(tmpfsSizeProblem('something else', false), /version is unknown/)
+})
+
+t.test('a bwrap without --size still gives a working sandbox, its tmpfs unbounded and said so', { skip: python ? false : 'needs a Python with torch' }, async t => {
+  if (!python) return
+  const real = await detectSandbox(python.path)
+  if (!real.ok) return t.fail(`no sandbox here: ${real.problem}`)
+  t.notOk(bwrapCommand(real.host, { mounts: [], env: {}, cwd: '/', command: ['true'] }).includes('--size') && real.how.includes('unbounded'), 'the real one bounds them, or says it cannot')
+  // An old bubblewrap: version 0.6.1, and --size an unknown option, as bwrap answers one.
+  const dir = t.testdir({})
+  const old = join(dir, 'bwrap')
+  writeFileSync(old, `#!/bin/sh\n[ "$1" = --version ] && { echo "bubblewrap 0.6.1"; exit 0; }\nfor a in "$@"; do [ "$a" = --size ] && { echo "bwrap: Unknown option --size" >&2; exit 1; }; done\nexec ${real.host.bwrap} "$@"\n`)
+  chmodSync(old, 0o755)
+  const found = await detectSandbox(python.path, { bwrap: old, fresh: true })
+  if (!found.ok) return t.fail(`the old bwrap gave no sandbox: ${found.problem}`)
+  t.equal(found.host.tmpfsBytes, 0)
+  t.match(found.how, /tmpfs sizes unbounded: bubblewrap 0\.6\.1 has no --size/)
+  t.notOk(bwrapCommand(found.host, { mounts: [], env: {}, cwd: '/', command: ['true'] }).includes('--size'))
 })
