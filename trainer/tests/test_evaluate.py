@@ -43,6 +43,12 @@ def config_of(data):
     return {"vocab_size": data.vocab_size, "seq_len": prepare.SEQ_LEN}
 
 
+def uniform_bpb(data):
+    """What a uniform model scores on the pinned rows: log2(V) bits per counted target, over their bytes."""
+    nbytes = data.token_bytes[validation_rows(data)[:, 1:]]
+    return math.log2(data.vocab_size) * int((nbytes > 0).sum()) / int(nbytes.sum())
+
+
 def validation_rows(data):
     """The pinned rows as evaluate.py's docstring defines them: the first EVAL_TOKENS // SEQ_LEN rows
     of SEQ_LEN + 1 tokens of the validation documents, packed in their order."""
@@ -204,8 +210,7 @@ def build_model(config):
     run_dir = make_candidate(tmp_path / "run", body, config_of(small_data))
     proc, result = run_evaluate(run_dir, small_data_dir)
     assert proc.returncode == 0, result
-    nbytes = small_data.token_bytes[validation_rows(small_data)[:, 1:]]
-    uniform = math.log2(small_data.vocab_size) * int((nbytes > 0).sum()) / int(nbytes.sum())
+    uniform = uniform_bpb(small_data)
     assert result["val_bpb"] < uniform - 0.002  # what peeking would have gained
     assert result["probe_max_delta"] < 0.25 and 0.01 < result["probe_mean_at_cut"] < 0.02  # inside the old bounds
     assert "looks ahead" in (result["rejection"] or "")
@@ -237,8 +242,7 @@ def build_model(config):
     run_dir = make_candidate(tmp_path / "run", body, config_of(small_data))
     proc, result = run_evaluate(run_dir, small_data_dir)
     assert proc.returncode == 0, result
-    nbytes = small_data.token_bytes[validation_rows(small_data)[:, 1:]]
-    uniform = math.log2(small_data.vocab_size) * int((nbytes > 0).sum()) / int(nbytes.sum())
+    uniform = uniform_bpb(small_data)
     assert result["val_bpb"] < 0.9 * uniform  # what peeking would have gained
     assert "looks ahead" in (result["rejection"] or "")
 
@@ -266,8 +270,7 @@ def build_model(config):
     run_dir = make_candidate(tmp_path / "run", body, config_of(small_data))
     proc, result = run_evaluate(run_dir, small_data_dir)
     assert proc.returncode == 0, result
-    nbytes = small_data.token_bytes[validation_rows(small_data)[:, 1:]]
-    uniform = math.log2(small_data.vocab_size) * int((nbytes > 0).sum()) / int(nbytes.sum())
+    uniform = uniform_bpb(small_data)
     assert result["val_bpb"] == pytest.approx(uniform, rel=1e-6)
     assert result["rejection"] is None
 
