@@ -1,6 +1,6 @@
 import t from 'tap'
 import { createRng } from '@autoresearch-grid/shared'
-import { BIAS_MIN_COMMITS, biasedReporters, CLAIM_GAP_MIN_CANDIDATES, type CommitRun, overclaimers, type UnselectedRun } from '../../src/ratchet/bias.ts'
+import { BIAS_MIN_COMMITS, biasedReporters, CLAIM_GAP_MIN_CANDIDATES, type CommitRun, MIN_WITNESSES, overclaimers, type UnselectedRun } from '../../src/ratchet/bias.ts'
 
 // ratchet/bias.ts: a contributor whose baselines and verifications sit systematically apart from
 // other contributors' runs of the same commits is a biased reporter; honest noise is not.
@@ -56,6 +56,37 @@ t.test('classes are compared apart: a class of its own is no bias', async t => {
   t.same(biasedReporters(runs, () => SIGMA), [])
 })
 
+t.test('a pair reporting 3σ high never makes a lone honest contributor the biased one', async t => {
+  // docs/SECURITY.md, "A pair frames an honest contributor": the pair were the median of every
+  // commit H shared with them, and H was flagged in 80 % of campaigns after 6 commits.
+  let framed = 0
+  let pair = 0
+  for (const commits of [3, 6, 12, 24]) {
+    for (let seed = 1; seed <= 50; seed++) {
+      const found = biasedReporters(campaign({ honest: 0, mallory: 3, friend: 3 }, commits, 1000 * commits + seed), () => SIGMA)
+      framed += found.filter(b => b.contributorId === 'honest').length
+      pair += found.length - found.filter(b => b.contributorId === 'honest').length
+    }
+  }
+  t.equal(framed, 0, 'the honest contributor, in none of 200 campaigns of 3 to 24 shared commits')
+  t.equal(pair, 0, `nor the pair: with ${MIN_WITNESSES - 1} others, nobody has ${MIN_WITNESSES} witnesses`)
+})
+
+t.test('a lowballer among three honest contributors is still flagged, and a pair among three honest is', async t => {
+  let lowball = 0
+  let honest = 0
+  for (let seed = 1; seed <= 50; seed++) {
+    const found = biasedReporters(campaign({ h1: 0, h2: 0, h3: 0, lowball: -3 }, 12, 2000 + seed), () => SIGMA)
+    lowball += found.filter(b => b.contributorId === 'lowball').length
+    honest += found.length - found.filter(b => b.contributorId === 'lowball').length
+  }
+  t.ok(lowball >= 48, `${lowball} of 50 lowballers after 12 shared commits`)
+  t.equal(honest, 0, 'no honest contributor beside it')
+  const found = biasedReporters(campaign({ h1: 0, h2: 0, h3: 0, mallory: 3, friend: 3 }, 12, 3000), () => SIGMA)
+  t.same(found.map(b => b.contributorId), ['friend', 'mallory'], 'each of the pair has three honest witnesses')
+  t.ok(found.every(b => b.witnesses >= MIN_WITNESSES), `witnesses ${found.map(b => b.witnesses).join(', ')}`)
+})
+
 /**
  * Candidates of one author, each verified by three other contributors: the author's claim is its
  * true score plus `claimOffset` σ plus noise, and (as the screen does) only claims that looked
@@ -76,10 +107,16 @@ function verifiedCandidates(claimOffset: number, candidates: number, seed: numbe
   return runs
 }
 
-t.test('an author whose claims sit 4σ below what others measure is found by its third verified candidate', async t => {
-  let found = 0
-  for (let seed = 1; seed <= 100; seed++) found += overclaimers(verifiedCandidates(-4, CLAIM_GAP_MIN_CANDIDATES, seed), () => SIGMA).length
-  t.ok(found >= 85, `${found} of 100 forgers below the cap`)
+t.test('an author whose claims sit 4σ below what others measure is found by its third to sixth verified candidate', async t => {
+  // Each of its three verifiers must show the gap on its own (MIN_WITNESSES): 73 of 100 by the
+  // third candidate, 90 by the sixth (95 and 97 when the median of the three was enough).
+  const found = (candidates: number) => {
+    let n = 0
+    for (let seed = 1; seed <= 100; seed++) n += overclaimers(verifiedCandidates(-4, candidates, seed), () => SIGMA).length
+    return n
+  }
+  t.ok(found(CLAIM_GAP_MIN_CANDIDATES) >= 65, `${found(CLAIM_GAP_MIN_CANDIDATES)} of 100 forgers below the cap by the third`)
+  t.ok(found(6) >= 85, `${found(6)} of 100 by the sixth`)
   t.same(overclaimers(verifiedCandidates(-4, CLAIM_GAP_MIN_CANDIDATES - 1, 1), () => SIGMA), [], 'not before')
 })
 
@@ -88,4 +125,15 @@ t.test('an honest author is not, though its claims were verified because they lo
   // The worst honest case: every idea null, so every verified claim was luck.
   for (let seed = 1; seed <= 300; seed++) flagged += overclaimers(verifiedCandidates(0, 6, seed), () => SIGMA).length
   t.ok(flagged <= 1, `${flagged} of 300 honest authors of null ideas, 6 verified candidates each`)
+})
+
+t.test('an honest author whose only verifiers are a pair reporting 3σ high is not an overclaimer', async t => {
+  let framed = 0
+  for (let seed = 1; seed <= 100; seed++) {
+    // The same candidates, verified by the pair alone, each run 3σ high.
+    const runs = verifiedCandidates(0, 6, seed).filter(r => r.claim || r.contributorId !== 'v3')
+      .map(r => (r.claim ? r : { ...r, contributorId: r.contributorId === 'v1' ? 'mallory' : 'friend', valBpb: r.valBpb + 3 * SIGMA }))
+    framed += overclaimers(runs, () => SIGMA).length
+  }
+  t.equal(framed, 0, 'none of 100 honest authors of 6 verified candidates')
 })
