@@ -49,6 +49,18 @@ def uniform_bpb(data):
     return math.log2(data.vocab_size) * int((nbytes > 0).sum()) / int(nbytes.sum())
 
 
+def flooded_evaluation(body, data_dir, data, tmp_path):
+    """Evaluates `body` once quiet, then with `flood` in its config: (process, result, how far the
+    evaluator's peak memory grew over the largest process before it, in KiB)."""
+    import resource
+    quiet = make_candidate(tmp_path / "quiet", body, config_of(data))
+    flood = make_candidate(tmp_path / "flood", body, {**config_of(data), "flood": True})
+    assert run_evaluate(quiet, data_dir)[0].returncode == 0  # the same evaluator, unflooded
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB: the largest child so far
+    proc, result = run_evaluate(flood, data_dir)
+    return proc, result, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss - before
+
+
 def validation_rows(data):
     """The pinned rows as evaluate.py's docstring defines them: the first EVAL_TOKENS // SEQ_LEN rows
     of SEQ_LEN + 1 tokens of the validation documents, packed in their order."""
@@ -369,7 +381,6 @@ def test_a_model_server_flooding_one_endless_line_is_read_in_bounded_memory(smal
     """The model server is candidate code, and evaluate.py (outside the sandbox) reads its output: one
     line of 256 MiB with no newline was all held, decoded and joined into the error here (peak memory
     up by ~0.8 GB). A line is cut at LINE_LIMIT bytes and the rest dropped as it is read."""
-    import resource
     body = UNIFORM + """
 import sys
 uniform = build_model
@@ -384,12 +395,7 @@ def build_model(config):
         raise RuntimeError("flooded")
     return uniform(config)
 """
-    quiet = make_candidate(tmp_path / "quiet", body, config_of(small_data))
-    flood = make_candidate(tmp_path / "flood", body, {**config_of(small_data), "flood": True})
-    assert run_evaluate(quiet, small_data_dir)[0].returncode == 0  # the same evaluator, unflooded
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB: the largest child so far
-    proc, result = run_evaluate(flood, small_data_dir)
-    grown = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss - before
+    proc, result, grown = flooded_evaluation(body, small_data_dir, small_data, tmp_path)
     assert proc.returncode == 1 and "flooded" in result["error"]
     assert grown < 128 * 1024, f"the evaluator's peak memory grew by {grown // 1024} MiB over the largest process before it"
 
@@ -400,7 +406,6 @@ def test_a_model_server_flooding_reply_lines_is_read_in_bounded_memory(small_dat
     evaluate.py in a write of its next request, outside the sandbox, while a thread of the model
     writes lines to the reply channel: every one of them was kept, for as long as the worker lets an
     evaluation run (300 s and more). The queue now holds a few lines; the rest wait in the pipe."""
-    import resource
     body = UNIFORM + """
 import fcntl, os, sys, threading, time
 uniform = build_model
@@ -432,12 +437,7 @@ def build_model(config):
         return Stuck()
     return uniform(config)
 """
-    quiet = make_candidate(tmp_path / "quiet", body, config_of(small_data))
-    flood = make_candidate(tmp_path / "flood", body, {**config_of(small_data), "flood": True})
-    assert run_evaluate(quiet, small_data_dir)[0].returncode == 0  # the same evaluator, unflooded
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB: the largest child so far
-    proc, result = run_evaluate(flood, small_data_dir)
-    grown = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss - before
+    proc, result, grown = flooded_evaluation(body, small_data_dir, small_data, tmp_path)
     assert proc.returncode == 1, result
     assert grown < 128 * 1024, f"the evaluator's peak memory grew by {grown // 1024} MiB over the largest process before it"
 
