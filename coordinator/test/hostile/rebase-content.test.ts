@@ -1,12 +1,11 @@
 import t from 'tap'
-import type { Test } from 'tap'
-import type { AssignmentEvent, WorkUnit } from '@autoresearch-grid/shared'
 import { eq } from 'drizzle-orm'
 import { getCampaign } from '../../src/campaigns/campaigns.ts'
 import { experiments } from '../../src/db/schema.ts'
 import { carriedEvidenceOf } from '../../src/units/sequential-inputs.ts'
 import { carriesChange } from '../../src/units/rebase-content.ts'
-import { CPU, joinWorkers, report, SEED_TRAIN_PY, startCoordinator, wsClient } from '../helpers.ts'
+import { report } from '../helpers.ts'
+import { edit, mallory, rivalRebaseQueued } from './rival-rebase.ts'
 
 // A rebase unit asks a worker to re-apply a rival's change on the best (units/merge.ts mergeStale),
 // and any contributor's worker may take it. Nothing checked that its report was that change: under
@@ -16,39 +15,6 @@ import { CPU, joinWorkers, report, SEED_TRAIN_PY, startCoordinator, wsClient } f
 // origin only when its code is the origin's change on the new best, line for line
 // (units/rebase-content.ts); otherwise it is judged as an original, and the idea gets another rebase.
 
-const edit = (from: string, to: string) => SEED_TRAIN_PY.replace(from, to)
-
-/** Ann's change merges; Ben's, promising on the seed, conflicts with it and waits for a rebase (as in rebase-veto.test.ts). */
-async function rivalRebaseQueued(t: Test) {
-  const c = await startCoordinator()
-  t.teardown(c.close)
-  await c.campaign('demo', { replications: 0, baselineRuns: 1, priorSigma: 0.01 })
-  const [ann, ben, cat] = await joinWorkers(c, ['ann', 'ben', 'cat'])
-  t.teardown(() => [ann, ben, cat].forEach(w => w.close()))
-  await ann.api.worker.report.mutate({ workerId: ann.workerId, report: report(await ann.next(), 1.50) })
-  const [ua, ub] = [await ann.next(), await ben.next()]
-  const catHolds = await cat.next()
-  await ann.api.worker.report.mutate({ workerId: ann.workerId, report: report(ua, 1.45, edit('DEPTH = 4', 'DEPTH = 6')) })
-  await ann.api.worker.report.mutate({ workerId: ann.workerId, report: report(await ann.next(), 1.45) })
-  await ann.next()
-  ben.stopFeed()
-  const stale = await ben.api.worker.report.mutate({ workerId: ben.workerId, report: report(ub, 1.44, edit('DEPTH = 4', 'DEPTH = 8')) })
-  t.match(stale.decision, /^stale/)
-  const rebases = () => c.app.db.$client.prepare("select id, state from work_units where kind = 'rebase' and target_experiment = ? order by created_at").all(stale.experimentId) as { id: string; state: string }[]
-  t.equal(rebases().length, 1, 'a rebase unit is queued')
-  return { c, cat, catHolds, rebases }
-}
-
-async function mallory(c: Awaited<ReturnType<typeof startCoordinator>>, t: Test) {
-  const { api, close } = wsClient(c.url, c.workerToken('mallory'))
-  t.teardown(close)
-  const { workerId } = await api.worker.hello.mutate({ name: 'm0', hardware: CPU, fingerprints: {}, version: 't' })
-  const units: WorkUnit[] = []
-  const sub = api.worker.assignments.subscribe({ workerId }, { onData: (e: AssignmentEvent) => { if (e.type === 'unit') units.push(e.unit) } })
-  t.teardown(() => sub.unsubscribe())
-  const next = async () => { while (!units.length) await new Promise(r => setTimeout(r, 20)); return units.shift()! }
-  return { api, workerId, next }
-}
 
 t.test('a rival\'s rebase reported with other code carries none of the rival\'s evidence, and the idea is re-applied by someone else', async t => {
   const { c, cat, catHolds, rebases } = await rivalRebaseQueued(t)
