@@ -55,6 +55,11 @@ program.command('start').description('serve the API (HTTP + WebSocket) and the s
   .option('--port <n>', 'port to listen on', int, 8377)
   .option('--host <host>', 'address to listen on', '127.0.0.1')
   .option('--lease-margin <s>', 'seconds a lease lasts beyond the budget', int)
+  .option('--event-retention <days>', 'days the audit log keeps leases and hellos (decisions, merges and reviews stay for good); default 7', (v: string) => {
+    const n = Number(v)
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number of days, 1 or more')
+    return n
+  })
   .option('--trust-proxy <proxies>', 'behind a reverse proxy: whose X-Forwarded-For names the client (true | a hop count | addresses or subnets, comma-separated)',
     (v: string) => {
       try {
@@ -63,11 +68,14 @@ program.command('start').description('serve the API (HTTP + WebSocket) and the s
         throw new InvalidArgumentError((err as Error).message)
       }
     })
-  .action(async (o: { port: number; host: string; leaseMargin?: number; trustProxy?: TrustProxy }) => {
+  .action(async (o: { port: number; host: string; leaseMargin?: number; eventRetention?: number; trustProxy?: TrustProxy }) => {
     const dataDir = resolve(program.opts().data)
     // The review agent's key comes from the environment, and only here (context.ts, Settings.reviewAgent).
     const reviewAgent = reviewAgentFromEnv(process.env)
-    const app = await openCoordinator(dataDir, { reviewAgent, ...(o.leaseMargin !== undefined ? { leaseMarginSeconds: o.leaseMargin } : {}) })
+    const app = await openCoordinator(dataDir, {
+      reviewAgent, ...(o.leaseMargin !== undefined ? { leaseMarginSeconds: o.leaseMargin } : {}),
+      ...(o.eventRetention !== undefined ? { eventRetentionMs: o.eventRetention * 24 * 60 * 60 * 1000 } : {}),
+    })
     // Workers kept training while this coordinator was down: their leases get one margin to reconnect.
     const resumed = resumeLeases(app)
     const { file } = await adminToken(dataDir, app)

@@ -29,13 +29,17 @@ export async function openCoordinator(dataDir: string, settings: Partial<Setting
   timer.unref()
   // The audit log's traffic (leases, hellos) goes after a week; a pass is a few short transactions.
   const pruned = { id: 0 }
-  const pruner = setInterval(() => {
+  const prune = () => {
     try { pruneEvents(db, { now: ctx.now(), retentionMs: ctx.settings.eventRetentionMs, pruned }) } catch (e) { process.emitWarning(`pruning the event log failed (it is tried again in a minute): ${(e as Error).message}`) }
-  }, EVENT_PRUNE_MS)
+  }
+  // A first pass soon after start (a coordinator restarted often still prunes), then every minute.
+  const firstPrune = setTimeout(prune, 1000)
+  firstPrune.unref()
+  const pruner = setInterval(prune, EVENT_PRUNE_MS)
   pruner.unref()
   // A review left pending while the best moved (a crash in between) goes the stale way now;
   // reviews still owed by the agent are picked up by the runner's first pass.
   await supersedeAll(ctx, MERGE_STEPS)
   const reviewRunner = startReviewRunner(ctx, MERGE_STEPS)
-  return { ...ctx, reviewRunner, close: () => { reviewRunner.stop(); clearInterval(timer); clearInterval(pruner); git.close(); db.$client.close() } }
+  return { ...ctx, reviewRunner, close: () => { reviewRunner.stop(); clearInterval(timer); clearTimeout(firstPrune); clearInterval(pruner); git.close(); db.$client.close() } }
 }

@@ -5,6 +5,10 @@ import { join } from 'node:path'
 import { openDb } from '../../src/db/open.ts'
 import { events } from '../../src/db/schema.ts'
 import { DEFAULT_EVENT_RETENTION_MS, PRUNE_BATCH, pruneEvents } from '../../src/events/retention.ts'
+import { spawnSync } from 'node:child_process'
+import { openCoordinator } from '../../src/coordinator.ts'
+import { CoordinatorProcess, readDb } from '../faults/coordinator-process.ts'
+import { coordinatorCli as CLI } from '../../../shared/test/support/cli.ts'
 
 const DAY = 24 * 60 * 60 * 1000
 const NOW = Date.UTC(2026, 11, 5)
@@ -56,4 +60,32 @@ t.test('a hello flood is pruned in short passes, each from where the last stoppe
   t.same(types(), ['decision', ...Array(5).fill('unit-leased')])
   add('worker-hello', 10 * DAY)
   t.equal(prune(), 0, 'an old-dated row written after young ones waits for them (ids grow with time)')
+})
+
+// The coordinator prunes on its own: a first pass a second after it starts, then every minute, with
+// the retention `coordinator start --event-retention <days>` gives (7 days without it).
+t.test('`coordinator start --event-retention 2` prunes traffic older than two days, soon after it starts', async t => {
+  const dir = await mkdtemp(join(tmpdir(), 'arg-retention-start-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const app = await openCoordinator(dir)
+  const now = Date.now()
+  app.db.insert(events).values([
+    { campaign: null, type: 'worker-hello', payload: {}, createdAt: now - 3 * DAY },
+    { campaign: null, type: 'decision', payload: {}, createdAt: now - 3 * DAY },
+    { campaign: null, type: 'unit-leased', payload: {}, createdAt: now - DAY },
+  ]).run()
+  app.close()
+  const coord = new CoordinatorProcess(dir, ['--event-retention', '2'])
+  t.teardown(() => coord.stop())
+  await coord.start()
+  const types = () => readDb(dir, db => (db.prepare('select type from events order by id').all() as { type: string }[]).map(r => r.type))
+  // Until the first pass has run (a second after the start; every minute after that; tap's timeout bounds it).
+  while (types().includes('worker-hello')) await new Promise(r => setTimeout(r, 200))
+  t.ok(types().includes('decision') && types().includes('unit-leased'), 'the hello of three days ago went; the decision, and the lease of a day ago, stay')
+})
+
+t.test('`--event-retention` takes whole days, 1 or more', async t => {
+  const r = spawnSync(process.execPath, [CLI, '--data', t.testdir({}), 'start', '--event-retention', '0'], { encoding: 'utf8' })
+  t.not(r.status, 0)
+  t.match(r.stderr, /--event-retention.*expected a whole number of days, 1 or more/)
 })
