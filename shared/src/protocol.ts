@@ -5,14 +5,14 @@ import { Metrics, Progress } from './metrics.ts'
 import { SwarmView } from './swarm.ts'
 import { LIMITS } from './limits.ts'
 import { UnitKind } from './unit-kinds.ts'
-import { bidiControlIn, HIDING_BUT_LINES, HIDING_CHARACTERS } from './text.ts'
+import { bidiControlIn, HIDING_BUT_LINES, HIDING_CHARACTERS, hidesText } from './text.ts'
 
 /** Display names: anything printable, stored verbatim and rendered escaped, never used as a path. */
 export const DisplayName = z
   .string()
   .min(1)
   .max(LIMITS.nameChars)
-  .refine(s => !/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/.test(s), 'a name may not contain control characters or bidirectional controls (U+202A-U+202E, U+2066-U+2069)')
+  .refine(s => !hidesText(s), 'a name may not contain control characters or bidirectional controls (U+202A-U+202E, U+2066-U+2069)')
 
 /**
  * Text one contributor writes and others read (a description, a hypothesis): in workers' logs and

@@ -18,6 +18,12 @@ export const HIDING_CHARACTERS = new RegExp(`[\\n\\t${C0_BUT_LINES}${DEL_AND_C1}
 /** The same but line feed and tab (global: for `replace`). */
 export const HIDING_BUT_LINES = new RegExp(`[${C0_BUT_LINES}${DEL_AND_C1}${BIDI}]`, 'g')
 const BIDI_CONTROL = new RegExp(`[${BIDI}]`)
+const HIDING_ONE = new RegExp(HIDING_CHARACTERS.source)
+
+/** Whether `s` holds any of the characters above (line feed and tab included): display names refuse them. */
+export function hidesText(s: string): boolean {
+  return HIDING_ONE.test(s)
+}
 
 /**
  * The first bidirectional control in these source files, or null: one in code makes a reviewer (the
