@@ -23,7 +23,7 @@ export const ERROR_CODES = {
   unauthorized: { http: 401, trpc: 'UNAUTHORIZED' },
   /**
    * Too many requests: failed logins from this address, subscriptions on one socket, or a
-   * contributor's reports of new code (units/report-pace.ts). Wait, then send it again.
+   * contributor's reports (units/report-pace.ts), or hellos (workers/hello-pace.ts). Wait, then send it again.
    */
   'rate-limited': { http: 429, trpc: 'TOO_MANY_REQUESTS' },
   /** The coordinator's own files do not match what it recorded: only the maintainer can fix it. */

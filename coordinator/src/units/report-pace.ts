@@ -23,7 +23,7 @@ import { DEFAULT_MAX_OPEN_UNITS } from './assign.ts'
  * its own, whose baselines only it could take, crashed 1,299 of them in 4 s, each one queued again
  * (test/hostile/row-flood.test.ts).
  */
-const PACE = stateKey('stored reports per contributor and campaign', () => new Map<string, number[]>())
+const PACE = stateKey('reports per contributor and campaign', () => new Map<string, number[]>())
 
 /** Reports a contributor may make in one window of a campaign. */
 export function reportsPerWindow(ctx: Pick<Ctx, 'settings'>): number {
@@ -36,7 +36,7 @@ export function paceWindowMs(c: Campaign): number {
 }
 
 /** Counts one report, or refuses it (UserError `rate-limited`) when the window is full. */
-export function takeStoredReport(ctx: Pick<Ctx, 'settings' | 'state' | 'now'>, contributorId: string, c: Campaign): void {
+export function takeReport(ctx: Pick<Ctx, 'settings' | 'state' | 'now'>, contributorId: string, c: Campaign): void {
   const pace = ctx.state.of(PACE)
   const key = `${contributorId}\0${c.name}`
   const now = ctx.now()

@@ -16,7 +16,7 @@ import { sourceOf } from './source-cache.ts'
 import { ingestReuse } from './reuse.ts'
 import { retryFailedRebase } from './rebase-retry.ts'
 import { afterFailedTry } from './hypothesis-retry.ts'
-import { takeStoredReport } from './report-pace.ts'
+import { takeReport } from './report-pace.ts'
 import { crashPoint } from '../faults/crash-point.ts'
 import { redactSecrets } from '../auth/redact.ts'
 import { getUnit, tryCompleteUnit, type Unit } from './lifecycle.ts'
@@ -112,7 +112,7 @@ export async function ingestReport(ctx: Ctx, worker: Worker, r: Report): Promise
   const { unit, c } = checked
   // Every report is a row for good (a crash's log tail and notes, ~20 KiB; a candidate's commit and
   // diff): at most what real work could report (units/report-pace.ts).
-  takeStoredReport(ctx, worker.contributorId, c)
+  takeReport(ctx, worker.contributorId, c)
   if (r.reused) return ingestReuse(ctx, worker, unit, c, { ...r, reused: r.reused })
   const run = await storeCode(ctx, worker, unit, c, r)
   step(worker.id, 'stored')

@@ -4,7 +4,7 @@ import { DEFAULT_MAX_ACTIVE_WORKERS } from './registry.ts'
 
 /**
  * How often one contributor's workers may say hello. Each hello is a transaction and a row of the
- * event log, which nothing prunes; one token saying hello in a loop added ~1,000 a second
+ * event log (kept a week: events/retention.ts); one token saying hello in a loop added ~1,000 a second
  * (test/hostile/worker-names.test.ts). A token bucket per contributor: twice as many at once as
  * it may have workers (all of them starting, or reconnecting after a coordinator restart, twice),
  * then one a second. A refused hello is `rate-limited`, which a worker's reconnect loop tries again later
