@@ -8,9 +8,11 @@
  * used over the measured loop, per report: that is the coordinator's cost too. Last, the whole loop's
  * CPU per report, of the process and of its main thread alone: the event loop is what serves the
  * calls, the rest is V8's helpers and the coordinator's own threads (checkpoints, git objects).
- * With --packs, the store writes its objects as packs (git/pack.ts) instead of loose objects; with
- * --fsck, last, the store's packs and `git fsck --strict` on its repository.
- *   npx tsx bench/coordinator/ops.ts [--workers 1000] [--reports 1000] [--packs] [--fsck]
+ * --objects picks how the store writes a report's objects (git/store.ts): `staged` (the coordinator's
+ * default: kept in the database, a pack per 200 ms window), `loose` (three files a report, the
+ * default before session 19) or `packs` (a pack per 2 ms window, awaited; `--packs` says the same);
+ * with --fsck, last, the store's packs and `git fsck --strict` on its repository.
+ *   npx tsx bench/coordinator/ops.ts [--workers 1000] [--reports 1000] [--objects staged|loose|packs] [--fsck]
  */
 import { execFileSync } from 'node:child_process'
 import { readdirSync } from 'node:fs'
@@ -30,13 +32,16 @@ import { ingestReport } from '../../coordinator/src/units/report.ts'
 import { editSource, HARDWARE, logTail, runMetrics } from './research-model.ts'
 import { sample, threadCpuSeconds } from './proc.ts'
 
-const { values } = parseArgs({ options: { workers: { type: 'string', default: '1000' }, reports: { type: 'string', default: '1000' }, fsck: { type: 'boolean', default: false }, packs: { type: 'boolean', default: false } } })
+const { values } = parseArgs({ options: { workers: { type: 'string', default: '1000' }, reports: { type: 'string', default: '1000' }, fsck: { type: 'boolean', default: false }, packs: { type: 'boolean', default: false },
+  objects: { type: 'string', default: 'staged' } } })
+const objects = values.packs ? 'packs' : values.objects
+if (objects !== 'staged' && objects !== 'loose' && objects !== 'packs') throw new Error(`--objects must be staged, loose or packs, not ${JSON.stringify(objects)}`)
 const W = Number(values.workers)
 const N = Number(values.reports)
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 
 const dir = await mkdtemp(join(tmpdir(), 'arg-ops-'))
-const app = await openCoordinator(dir, {}, { objects: values.packs ? 'packs' : 'loose' })
+const app = await openCoordinator(dir, {}, { objects })
 await createCampaign(app, { name: 'bench', seed: { 'train.py': await readFile(join(ROOT, 'trainer/train.py'), 'utf8') }, spec: { budgetSeconds: 2, profile: 'gpu' } })
 const random = createRng(1).next
 // Ten workers per contributor, as in the load benchmark (load.ts).

@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { openDb } from './db/open.ts'
+import { sqliteObjectStage } from './db/object-stage.ts'
 import { GitStore, type GitStoreOptions } from './git/store.ts'
 import { Bus } from './events/bus.ts'
 import { DEFAULT_SETTINGS, ProcessState, type Ctx, type Settings } from './context.ts'
@@ -20,7 +21,9 @@ const EVENT_PRUNE_MS = 60_000
 export async function openCoordinator(dataDir: string, settings: Partial<Settings> = {}, gitOptions: GitStoreOptions = {}): Promise<Ctx & { reviewRunner: ReviewRunner; close(): void }> {
   await mkdir(dataDir, { recursive: true })
   const db = openDb(join(dataDir, 'coordinator.db'))
-  const git = await GitStore.open(join(dataDir, 'git'), gitOptions)
+  // Objects staged in the database until a pack holds them, unless the caller asks for another way.
+  const objects = gitOptions.objects ?? 'staged'
+  const git = await GitStore.open(join(dataDir, 'git'), { ...gitOptions, objects, stage: objects === 'staged' ? gitOptions.stage ?? sqliteObjectStage(db.$client) : undefined })
   const ctx: Ctx = { db, git, bus: new Bus(), dataDir, settings: { ...DEFAULT_SETTINGS, ...settings }, now: Date.now, state: new ProcessState() }
   await syncBranches(ctx)
   await restoreExperimentRefs(ctx)

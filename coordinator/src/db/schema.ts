@@ -4,7 +4,7 @@
  * from it with `pnpm --filter @autoresearch-grid/coordinator db:generate` and never edited by hand.
  */
 import { sql } from 'drizzle-orm'
-import { index, integer, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
+import { blob, index, integer, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
 import { EXPERIMENT_STATUSES, HYPOTHESIS_STATUSES, UNIT_KINDS, UNIT_STATES } from '@autoresearch-grid/shared'
 
 const now = sql`(unixepoch('subsec') * 1000)`
@@ -356,4 +356,17 @@ export const campaignPrograms = sqliteTable('campaign_programs', {
   /** The commit of refs/programs/<campaign> that holds the current program.md. */
   version: text('version').notNull(),
   updatedAt: integer('updated_at').notNull(),
+})
+
+/**
+ * Git objects written before their pack is in place (git/store.ts `objects: 'staged'`,
+ * db/object-stage.ts): a report's blob, tree and commit, kept here from its transaction's sync until
+ * a pack holds them (then deleted, within a second). Rows left by a crash are written at the next start.
+ */
+export const stagedObjects = sqliteTable('staged_objects', {
+  /** The object's id in the repository's format (hex). */
+  id: text('id').primaryKey(),
+  type: text('type', { enum: ['blob', 'tree', 'commit'] }).notNull(),
+  /** The object's body, without git's header. */
+  body: blob('body', { mode: 'buffer' }).notNull(),
 })

@@ -144,6 +144,15 @@ export interface PackedObjectsOptions {
   env?: Record<string, string>
   /** Told of each repack's end (tests, logs). */
   onRepack?: (result: { ok: boolean; ms: number; packsBefore: number }) => void
+  /** Told of the ids of each pack once it is in place (a staging store drops its copies). */
+  onWritten?: (ids: string[]) => void
+  /**
+   * What a pack that failed to be written does: by default its objects' promises reject, and they
+   * are written again only if asked for again. With `retry` (a staging store keeps the objects
+   * meanwhile) they are queued again into the next window, and their promises resolve only once a
+   * later pack holds them: they never reject.
+   */
+  retry?: boolean
 }
 
 /** What `known` holds for an object whose pack is in place. */
@@ -189,7 +198,14 @@ export class PackedObjects {
   private readonly known = new Map<string, Promise<void>>()
   private waiting: PackEntry[] = []
   private waitingDone: Promise<void> | null = null
+  /** Starts the waiting objects' pack now instead of at the window's end. */
+  private startNow: (() => void) | null = null
+  /** Cancels the waiting objects' window (close, with `retry`: they stay staged). */
+  private cancelWindow: (() => void) | null = null
+  private closed = false
   private inFlight = new Set<Promise<void>>()
+  /** The last pack's write: packs are written one after another, so one in place means every earlier one is. */
+  private chain: Promise<void> = IN_PLACE
   private made = 0
   private readonly packDir: string
   private packsSinceRepack = 0
@@ -203,26 +219,59 @@ export class PackedObjects {
     mkdirSync(this.packDir, { recursive: true })
   }
 
-  /** Queues one object (unless written already) and returns its id and when it is in place. */
-  add(type: ObjectType, body: Buffer): { id: string; written: Promise<void> } {
+  /**
+   * Queues one object (unless written or queued already) and returns its id, when it is in place,
+   * and whether this call queued it (false: an earlier one did, or its pack is in place).
+   */
+  add(type: ObjectType, body: Buffer): { id: string; written: Promise<void>; queued: boolean } {
     const id = objectId(this.format, objectBytes(type, body))
     const known = this.known.get(id)
-    if (known) return { id, written: known }
-    if (!this.waitingDone) this.waitingDone = this.schedule()
-    const written = this.waitingDone
-    this.waiting.push({ id, type, body })
-    if (this.known.size >= KNOWN_MAX) this.known.clear()
-    this.known.set(id, written)
-    return { id, written }
+    if (known) return { id, written: known, queued: false }
+    return { id, written: this.queue({ id, type, body }), queued: true }
   }
 
-  /** The objects waiting are written now (not at the window's end); resolves when they are in place. */
+  private queue(entry: PackEntry): Promise<void> {
+    if (!this.waitingDone) this.waitingDone = this.schedule()
+    const written = this.waitingDone
+    this.waiting.push(entry)
+    if (this.known.size >= KNOWN_MAX) this.forgetWritten()
+    this.known.set(entry.id, written)
+    return written
+  }
+
+  /** Forgets the ids whose packs are in place (never one still on its way: `due` must not call it in place). */
+  private forgetWritten(): void {
+    for (const [id, p] of this.known) if (p === IN_PLACE) this.known.delete(id)
+  }
+
+  /** The objects waiting are written at the window's end, or when `flushNow` asks; resolves when they are in place. */
   private schedule(): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const go = () => { this.write().then(resolve, reject) }
-      if (this.opts.windowMs) setTimeout(go, this.opts.windowMs)
-      else setImmediate(go)
+    const done = new Promise<void>((resolve, reject) => {
+      let started = false
+      const go = () => {
+        if (started) return
+        started = true
+        cancel()
+        this.startNow = this.cancelWindow = null
+        this.write().then(resolve, reject)
+      }
+      const cancel = this.opts.windowMs ? clearTimeout.bind(null, setTimeout(go, this.opts.windowMs)) : clearImmediate.bind(null, setImmediate(go))
+      this.startNow = go
+      this.cancelWindow = cancel
     })
+    // With `retry` nothing rejects it but a fault of this code: a caller that does not wait for it must not crash the process.
+    if (this.opts.retry) done.catch(err => console.error(`git store: writing packs failed: ${(err as Error).message}`))
+    return done
+  }
+
+  /**
+   * The owner is closing: no callback and no repack from now on. With `retry`, objects still
+   * waiting for their window are not written (their stage keeps them for the next start); without,
+   * they are, as their callers wait for them.
+   */
+  close(): void {
+    this.closed = true
+    if (this.opts.retry) this.cancelWindow?.()
   }
 
   /** Whether a repack is running now. */
@@ -233,6 +282,23 @@ export class PackedObjects {
   /** Whether this process wrote an object of this id and its pack is in place. */
   has(id: string): boolean {
     return this.known.get(id) === IN_PLACE
+  }
+
+  /** The promise of an object queued or on its way, or null (in place, or never queued here). */
+  due(id: string): Promise<void> | null {
+    const p = this.known.get(id)
+    return p && p !== IN_PLACE ? p : null
+  }
+
+  /** Whether any object is queued or on its way. */
+  get pending(): boolean {
+    return this.waitingDone !== null || this.inFlight.size > 0
+  }
+
+  /** Starts the waiting objects' pack now (a reader needs them); resolves when every pack asked for is in place. */
+  async flushNow(): Promise<void> {
+    this.startNow?.()
+    await Promise.allSettled([...this.inFlight])
   }
 
   /** Resolves when every pack asked for so far is in place and no repack is running. */
@@ -248,18 +314,26 @@ export class PackedObjects {
     const entries = this.waiting
     this.waiting = []
     this.waitingDone = null
-    const done = this.writePack(entries)
+    const done = this.chain.then(() => this.writePack(entries))
+    this.chain = done.catch(() => {})
     this.inFlight.add(done)
     try {
       await done
     } catch (err) {
-      // Asked for again later, they are written again.
       for (const e of entries) this.known.delete(e.id)
-      throw err
+      if (!this.opts.retry) throw err
+      if (this.closed) return
+      // Kept by the caller's stage meanwhile: queued again into the next window, which this waits for.
+      console.error(`git store: a pack of ${entries.length} objects was not written (${(err as Error).message}); it is tried again`)
+      for (const e of entries) if (!this.known.has(e.id)) this.queue(e)
+      await this.waitingDone
+      return
     } finally {
       this.inFlight.delete(done)
     }
     for (const e of entries) if (this.known.has(e.id)) this.known.set(e.id, IN_PLACE)
+    if (this.closed) return
+    this.opts.onWritten?.(entries.map(e => e.id))
     this.packsWritten++
     this.packsSinceRepack++
     if (this.opts.repackAfter && this.packsSinceRepack >= this.opts.repackAfter && !this.repack) this.startRepack()

@@ -4,8 +4,8 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { catFileObject, GitPipe, lines, upTo } from './pipe.ts'
-import { LooseObjects, treeBody, type ObjectFormat } from './objects.ts'
-import { PackedObjects } from './pack.ts'
+import { LooseObjects, treeBody, type ObjectFormat, type ObjectType } from './objects.ts'
+import { PackedObjects, type PackEntry } from './pack.ts'
 import { LooseRefs, removeStaleLocks } from './loose-refs.ts'
 import { RefBatch } from './ref-batch.ts'
 
@@ -76,15 +76,41 @@ const PACK_WINDOW_MS = 2
 
 export interface GitStoreOptions {
   /**
-   * How objects are written: `loose` (the default), three files a report, on the event loop
+   * How objects are written: `loose` (the default here), three files a report, on the event loop
    * (git/objects.ts); `packs`, a pack per 2 ms window written by libuv's threads and repacked in the
-   * background (git/pack.ts). Measured in bench/coordinator/ops.ts, packs took 0.6-1.4 ms a report
-   * off the event loop while the disk was busy and nothing while it was quiet, and cost ~0.5 ms more
-   * of the process's CPU and ~0.5 ms more of git's in the median (docs/PERFORMANCE.md, "Eighth
-   * pass"): not the default until measured under the HTTP load, where a window holds several reports.
+   * background (git/pack.ts), each commit awaiting its pack (docs/PERFORMANCE.md, "Eighth pass": no
+   * better in the median); `staged` (the coordinator's, since session 19), the same packs over a 200 ms
+   * window that no commit waits for, the objects kept in the coordinator's database meanwhile
+   * (`stage`): a report creates no file, and the refs and readers that need an object wait for its
+   * pack (docs/PERFORMANCE.md, "Thirteenth pass").
    */
-  objects?: 'loose' | 'packs'
+  objects?: 'loose' | 'packs' | 'staged'
+  /**
+   * With `objects: 'staged'`, where a commit's objects are kept until their pack is in place: the
+   * coordinator's database (db/object-stage.ts), so they are on disk with the transaction that
+   * names them.
+   */
+  stage?: ObjectStage
 }
+
+/**
+ * Objects kept durably until their pack is in place (`objects: 'staged'`). `put` writes them in the
+ * caller's database before the report's transaction, whose sync makes both durable; `drop` forgets
+ * those a pack now holds; `all`, at start, gives back what a crash left unwritten.
+ */
+export interface ObjectStage {
+  put(objects: PackEntry[]): void
+  all(): PackEntry[]
+  drop(ids: string[]): void
+}
+
+/**
+ * How long staged objects wait for others to share their pack. Nothing waits for them but the
+ * experiment refs (already batched, nothing reads them at once) and readers, which start the pack
+ * at once: so the window is long, and at 30-500 reports a second a pack holds 6-100 reports'
+ * objects instead of three files a report (docs/PERFORMANCE.md, "Thirteenth pass").
+ */
+const STAGED_WINDOW_MS = 200
 
 /** Packs this store writes before a `git repack --geometric=2` rolls them up in the background. */
 const REPACK_AFTER = 50
@@ -109,8 +135,9 @@ function objectId(id: string): string {
  * (`compareAndSwap`, campaigns/program.ts: of two maintainers saving at once, the loser builds on
  * the winner's version). What a report or a merge needs goes through this process or
  * long-running plumbing processes (git/pipe.ts), never a git started per call: blobs, trees and
- * commits are written here as loose objects (git/objects.ts; a commit is the text `commit-tree`
- * would write) or, opened with `objects: 'packs'`, a pack per 2 ms window (git/pack.ts), file contents come from `cat-file --batch`,
+ * commits are written here (a commit is the text `commit-tree` would write): as loose objects
+ * (git/objects.ts), or packs (git/pack.ts) per 2 ms window (`objects: 'packs'`) or per 200 ms
+ * window, staged in the database meanwhile (`objects: 'staged'`, the coordinator's); file contents come from `cat-file --batch`,
  * diffs from `diff-tree --stdin` (a report's own patch is made without git: git/patch.ts), refs written here as loose refs (git/loose-refs.ts) or, for
  * the rest, through `update-ref --stdin`, and three-way merges from
  * `merge-tree --write-tree` run by a shell loop (git 2.39's `merge-tree --stdin` answers only at
@@ -119,8 +146,12 @@ function objectId(id: string): string {
 export class GitStore {
   private readonly pipes: Record<'objects' | 'diffs' | 'refs' | 'merges', GitPipe>
   private readonly loose: LooseObjects
-  /** Null unless the store was opened with `objects: 'packs'`. */
+  /** Null unless the store was opened with `objects: 'packs'` or `'staged'`. */
   private readonly packs: PackedObjects | null
+  /** Null unless `objects: 'staged'`. */
+  private readonly stage: ObjectStage | null
+  /** The files of staged commits whose pack is not in place yet (staged), so reading them waits for nothing. */
+  private readonly stagedFiles = new Map<string, Record<string, Buffer>>()
   /** Null where git keeps refs in a reftable, not in files. */
   private readonly looseRefs: LooseRefs | null
   /** Ends each answer of diff-tree and of the merge loop; random, so no file content can forge it. */
@@ -134,7 +165,12 @@ export class GitStore {
     const env = gitEnv({})
     const git_ = (...args: string[]) => new GitPipe(dir, 'git', args, env)
     this.loose = new LooseObjects(dir, format)
-    this.packs = options.objects === 'packs' ? new PackedObjects(dir, format, { windowMs: PACK_WINDOW_MS, repackAfter: REPACK_AFTER, env }) : null
+    if (options.objects === 'staged' && !options.stage) throw new Error('staged objects need a stage to keep them in')
+    this.stage = options.objects === 'staged' ? options.stage! : null
+    const stage = this.stage
+    this.packs = options.objects === 'packs' ? new PackedObjects(dir, format, { windowMs: PACK_WINDOW_MS, repackAfter: REPACK_AFTER, env })
+      : stage ? new PackedObjects(dir, format, { windowMs: STAGED_WINDOW_MS, repackAfter: REPACK_AFTER, env, retry: true, onWritten: ids => stage.drop(ids) })
+      : null
     this.looseRefs = existsSync(join(dir, 'reftable')) ? null : new LooseRefs(dir, id => this.packs?.has(id) ?? false)
     this.pipes = {
       objects: git_('cat-file', '--batch'),
@@ -146,7 +182,8 @@ export class GitStore {
     }
     // A batch that git refuses (a ref locked by another git process makes the whole transaction
     // fail) is retried ref by ref; what still fails waits for restoreExperimentRefs at the next start.
-    this.refBatch = new RefBatch(updates => this.updateRefs(updates), REF_WINDOW_MS, async (_err, updates) => {
+    // A ref names an object in place: staged objects' pack may still be due.
+    this.refBatch = new RefBatch(async updates => { await this.inPlace(updates.map(u => u[1]), false); await this.updateRefs(updates) }, REF_WINDOW_MS, async (_err, updates) => {
       for (const [ref, to] of updates) {
         await this.setRef(ref, to).catch((err: Error) => console.error(`git store: ${ref} not written (${err.message}); it is restored at the next start`))
       }
@@ -166,7 +203,38 @@ export class GitStore {
     // Scratch files of earlier versions, which handed objects to hash-object through them.
     await rm(join(dir, 'arg-scratch'), { recursive: true, force: true })
     for (const lock of await removeStaleLocks(dir)) console.error(`git store: removed ${lock}, left by a process that crashed while moving a ref`)
-    return new GitStore(dir, git, format, options)
+    const store = new GitStore(dir, git, format, options)
+    await store.unstage()
+    return store
+  }
+
+  /** Writes what the stage kept from a process that ended before their pack was in place. */
+  private async unstage(): Promise<void> {
+    if (!this.stage || !this.packs) return
+    const kept = this.stage.all()
+    for (const e of kept) {
+      const { id } = this.packs.add(e.type, e.body)
+      // A row that is not what it names (a damaged database) is dropped, not written under a false name.
+      if (id !== e.id) {
+        console.error(`git store: staged object ${e.id} does not hash to its id; dropped`)
+        this.stage.drop([e.id])
+      }
+    }
+    if (kept.length) await this.packs.flushNow()
+  }
+
+  /**
+   * Resolves once these objects are in place: at once unless one is in a pack still due (staged or
+   * packed objects), whose writing starts now unless `now` is false (the refs, which can wait for
+   * the window to end).
+   */
+  private async inPlace(ids: string[], now = true): Promise<void> {
+    const packs = this.packs
+    if (!packs?.pending) return
+    const due = ids.map(id => packs.due(id)).filter(p => p !== null)
+    if (!due.length) return
+    if (now) await packs.flushNow()
+    await Promise.all(due)
   }
 
   /**
@@ -187,6 +255,8 @@ export class GitStore {
     })
     if (toGit.length) this.updateRefs(toGit).catch(() => {})
     for (const p of Object.values(this.pipes)) p.close()
+    // Staged objects not in a pack yet stay in the stage: written at the next start.
+    this.packs?.close()
   }
 
   /** Writes a commit whose tree holds exactly `files`; returns its sha. Touches no ref. */
@@ -202,11 +272,26 @@ export class GitStore {
     const text = (tree: string) => `tree ${tree}\n${input.parents.map(p => `parent ${p}\n`).join('')}author ${author.name} <${author.email}> ${when}\n` +
       `committer autoresearch-grid <coordinator@autoresearch-grid.local> ${when}\n\n${message}`
     if (!this.packs) return this.loose.commit(text(this.loose.tree(names.map(name => ({ name, id: this.loose.blob(input.files[name]) })))))
-    const blobs = names.map(name => this.packs!.add('blob', Buffer.from(input.files[name])))
-    const tree = this.packs.add('tree', treeBody(names.map((name, i) => ({ name, id: blobs[i].id }))))
-    const commit = this.packs.add('commit', Buffer.from(text(tree.id)))
+    const entries: { type: ObjectType; body: Buffer }[] = names.map(name => ({ type: 'blob', body: Buffer.from(input.files[name]) }))
+    const blobs = entries.map(e => this.packs!.add(e.type, e.body))
+    entries.push({ type: 'tree', body: treeBody(names.map((name, i) => ({ name, id: blobs[i].id }))) })
+    const tree = this.packs.add('tree', entries[entries.length - 1].body)
+    entries.push({ type: 'commit', body: Buffer.from(text(tree.id)) })
+    const commit = this.packs.add('commit', entries[entries.length - 1].body)
+    const added = [...blobs, tree, commit]
+    if (this.stage) {
+      // Durable with the caller's next transaction; in a pack within the window. Until then its
+      // files are read from here, and anything that names it (a ref, git) waits for its pack.
+      this.stage.put(added.flatMap((o, i) => (o.queued ? [{ id: o.id, ...entries[i] }] : [])))
+      if (commit.queued) {
+        // The bytes stored, read back as git's would be (a lone surrogate comes back as U+FFFD).
+        this.stagedFiles.set(commit.id, Object.fromEntries(names.map((name, i) => [name, entries[i].body])))
+        void commit.written.then(() => this.stagedFiles.delete(commit.id))
+      }
+      return commit.id
+    }
     // Written in the pack of this window (or one already on its way): in place when this resolves.
-    await Promise.all([...blobs, tree, commit].map(o => o.written))
+    await Promise.all(added.map(o => o.written))
     return commit.id
   }
 
@@ -228,6 +313,7 @@ export class GitStore {
     this.endOfDiff ??= this.commit({ files: {}, parents: [], message: 'end of diff', author: { name: 'autoresearch-grid', email: 'coordinator@autoresearch-grid.local' }, date: 0 })
       .catch(err => { this.endOfDiff = null; throw err })
     const end = await this.endOfDiff
+    await this.inPlace(parent ? [commit, parent, end] : [commit, end])
     const head = `${this.mark}${commit}\n`
     const answer = upTo(`${this.mark}${end}\n`)
     const question = parent ? `${objectId(commit)} ${objectId(parent)}\n` : `${objectId(commit)}\n`
@@ -238,6 +324,7 @@ export class GitStore {
 
   /** Moves `ref` to `to` only if it still points at `from` (null: only if it does not exist). */
   async compareAndSwap(ref: string, to: string, from: string | null): Promise<boolean> {
+    await this.inPlace([to])
     try {
       await this.git.raw(['update-ref', ref, to, from ?? '0'.repeat(40)])
       return true
@@ -253,6 +340,7 @@ export class GitStore {
    */
   async setRef(ref: string, to: string): Promise<void> {
     checkRefUpdate(ref, to)
+    await this.inPlace([to])
     if (this.looseRefs?.canWrite(ref, to)) return this.looseRefs.write(ref, to)
     await this.updateRefs([[ref, to]])
   }
@@ -300,6 +388,9 @@ export class GitStore {
 
   async readFile(commit: string, name: string): Promise<string> {
     if (!FILE_NAME.test(name)) throw new Error(`refusing file name ${JSON.stringify(name)}`)
+    const staged = this.stagedFiles.get(commit)
+    if (staged && Object.hasOwn(staged, name)) return staged[name].toString('utf8')
+    await this.inPlace([commit])
     return this.pipes.objects.request(`${objectId(commit)}:${name}\n`, catFileObject(`${name} in ${commit}`))
   }
 
@@ -322,6 +413,7 @@ export class GitStore {
    * Returns the merged files' tree as a commit-ready file map, or null on a conflict.
    */
   async mergeFiles(ours: string, theirs: string, names: string[]): Promise<Record<string, string> | null> {
+    await this.inPlace([ours, theirs])
     const out = await this.pipes.merges.request(`${objectId(ours)} ${objectId(theirs)}\n`, out => {
       const at = out.indexOf(this.mark)
       const nl = at < 0 ? -1 : out.indexOf(10, at)
@@ -335,6 +427,7 @@ export class GitStore {
   }
 
   async diff(from: string, to: string): Promise<string> {
+    await this.inPlace([from, to])
     return this.git.raw(['diff', from, to])
   }
 }
