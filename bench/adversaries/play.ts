@@ -154,7 +154,7 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
     return await tally(s, app, clients, started)
   } finally {
     await server.close()
-    app.close()
+    await app.close()
     await rm(dir, { recursive: true, force: true })
   }
 }

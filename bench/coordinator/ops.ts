@@ -107,5 +107,5 @@ if (values.fsck) {
   execFileSync('git', ['fsck', '--strict'], { cwd: app.git.dir, stdio: ['ignore', 'ignore', 'inherit'] })
   console.log(`git store: ${stats.packsWritten} packs written, ${stats.repacks} repacks, ${packs} packs in objects/pack; git fsck --strict: content`)
 }
-app.close()
+await app.close()
 await rm(dir, { recursive: true, force: true })

@@ -18,7 +18,7 @@ import { MERGE_STEPS } from './units/merge.ts'
 const EVENT_PRUNE_MS = 60_000
 
 /** Opens a coordinator's state in a data dir: `coordinator.db` (SQLite) and `git/` (the code). */
-export async function openCoordinator(dataDir: string, settings: Partial<Settings> = {}, gitOptions: GitStoreOptions = {}): Promise<Ctx & { reviewRunner: ReviewRunner; close(): void }> {
+export async function openCoordinator(dataDir: string, settings: Partial<Settings> = {}, gitOptions: GitStoreOptions = {}): Promise<Ctx & { reviewRunner: ReviewRunner; close(): Promise<void> }> {
   await mkdir(dataDir, { recursive: true })
   const db = openDb(join(dataDir, 'coordinator.db'))
   // Objects staged in the database until a pack holds them, unless the caller asks for another way.
@@ -44,5 +44,7 @@ export async function openCoordinator(dataDir: string, settings: Partial<Setting
   // reviews still owed by the agent are picked up by the runner's first pass.
   await supersedeAll(ctx, MERGE_STEPS)
   const reviewRunner = startReviewRunner(ctx, MERGE_STEPS)
-  return { ...ctx, reviewRunner, close: () => { reviewRunner.stop(); clearInterval(timer); clearTimeout(firstPrune); clearInterval(pruner); git.close(); db.$client.close() } }
+  // Closed at once; the promise resolves when git's files on their way are written (a caller that
+  // removes the data dir next waits for it).
+  return { ...ctx, reviewRunner, close: () => { reviewRunner.stop(); clearInterval(timer); clearTimeout(firstPrune); clearInterval(pruner); const quiet = git.close(); db.$client.close(); return quiet } }
 }

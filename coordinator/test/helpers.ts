@@ -31,8 +31,8 @@ export async function startCoordinator(settings: Partial<Settings> = {}, dataDir
      */
     campaign: (name = 'demo', noise: Record<string, unknown> = { replications: 0, baselineRuns: 1 }) =>
       createCampaign(app, { name, seed: { 'train.py': SEED_TRAIN_PY }, spec: { budgetSeconds: 10, profile: 'cpu-tiny', noise: { policy: 'fixed', ...noise } } }),
-    stop: async () => { await server.close(); app.close() },
-    close: async () => { await server.close(); app.close(); if (!dataDir) await rm(dir, { recursive: true, force: true }) },
+    stop: async () => { await server.close(); await app.close() },
+    close: async () => { await server.close(); await app.close(); if (!dataDir) await rm(dir, { recursive: true, force: true }) },
   }
 }
 

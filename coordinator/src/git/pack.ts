@@ -200,7 +200,7 @@ export class PackedObjects {
   private waitingDone: Promise<void> | null = null
   /** Starts the waiting objects' pack now instead of at the window's end. */
   private startNow: (() => void) | null = null
-  /** Cancels the waiting objects' window (close, with `retry`: they stay staged). */
+  /** Cancels the waiting objects' window and lets its waiters go (close, with `retry`: they stay staged). */
   private cancelWindow: (() => void) | null = null
   private closed = false
   private inFlight = new Set<Promise<void>>()
@@ -257,7 +257,8 @@ export class PackedObjects {
       }
       const cancel = this.opts.windowMs ? clearTimeout.bind(null, setTimeout(go, this.opts.windowMs)) : clearImmediate.bind(null, setImmediate(go))
       this.startNow = go
-      this.cancelWindow = cancel
+      // Closing: the window is not written, and whoever waits for it is let go (its stage keeps the objects).
+      this.cancelWindow = () => { started = true; cancel(); this.startNow = this.cancelWindow = null; resolve() }
     })
     // With `retry` nothing rejects it but a fault of this code: a caller that does not wait for it must not crash the process.
     if (this.opts.retry) done.catch(err => console.error(`git store: writing packs failed: ${(err as Error).message}`))
@@ -293,6 +294,11 @@ export class PackedObjects {
   /** Whether any object is queued or on its way. */
   get pending(): boolean {
     return this.waitingDone !== null || this.inFlight.size > 0
+  }
+
+  /** Resolves when the packs on their way are in place (or failed); starts none. */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.inFlight])
   }
 
   /** Starts the waiting objects' pack now (a reader needs them); resolves when every pack asked for is in place. */

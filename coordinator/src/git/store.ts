@@ -160,6 +160,8 @@ export class GitStore {
   private endOfDiff: Promise<string> | null = null
   /** Refs moved by `setRefSoon`, written together by update-ref. */
   private readonly refBatch: RefBatch
+  /** Set by `close`: a batch of refs still waiting for its objects is left to restoreExperimentRefs. */
+  private closed = false
 
   private constructor(readonly dir: string, private readonly git: SimpleGit, format: ObjectFormat, options: GitStoreOptions) {
     const env = gitEnv({})
@@ -183,8 +185,12 @@ export class GitStore {
     // A batch that git refuses (a ref locked by another git process makes the whole transaction
     // fail) is retried ref by ref; what still fails waits for restoreExperimentRefs at the next start.
     // A ref names an object in place: staged objects' pack may still be due.
-    this.refBatch = new RefBatch(async updates => { await this.inPlace(updates.map(u => u[1]), false); await this.updateRefs(updates) }, REF_WINDOW_MS, async (_err, updates) => {
+    this.refBatch = new RefBatch(async updates => {
+      await this.inPlace(updates.map(u => u[1]), false)
+      if (!this.closed) await this.updateRefs(updates)
+    }, REF_WINDOW_MS, async (_err, updates) => {
       for (const [ref, to] of updates) {
+        if (this.closed) return
         await this.setRef(ref, to).catch((err: Error) => console.error(`git store: ${ref} not written (${err.message}); it is restored at the next start`))
       }
     })
@@ -242,7 +248,8 @@ export class GitStore {
    * refs still waiting in the batch are handed to them or written here (a batch already sent is
    * read by update-ref before the end of its input). A ref lost anyway is restored at start.
    */
-  close(): void {
+  close(): Promise<void> {
+    this.closed = true
     const waiting = this.refBatch.take()
     const toGit = waiting.filter(([ref, to]) => {
       if (!this.looseRefs?.canWrite(ref, to)) return true
@@ -257,10 +264,18 @@ export class GitStore {
     for (const p of Object.values(this.pipes)) p.close()
     // Staged objects not in a pack yet stay in the stage: written at the next start.
     this.packs?.close()
+    // What is already on its way (a pack's files, a ref batch) ends soon: a caller that removes the
+    // repository next waits for it.
+    return Promise.allSettled([this.packs?.settled(), this.refBatch.flush()]).then(() => {})
   }
 
-  /** Writes a commit whose tree holds exactly `files`; returns its sha. Touches no ref. */
-  async commit(input: CommitInput): Promise<string> {
+  /**
+   * Writes a commit whose tree holds exactly `files`; returns its sha once it is in place (git can
+   * read it). Touches no ref. With `staged: true` and a staged store, it returns as soon as the
+   * objects are in the stage, for a caller whose next transaction makes them durable (a report): git
+   * has them within the window, and whatever names them waits for that (refs, readers).
+   */
+  async commit(input: CommitInput, { staged = false }: { staged?: boolean } = {}): Promise<string> {
     const names = Object.keys(input.files).sort()
     for (const name of names) if (!FILE_NAME.test(name) || name.startsWith('.')) throw new Error(`refusing file name ${JSON.stringify(name)}`)
     input.parents.forEach(objectId)
@@ -288,6 +303,7 @@ export class GitStore {
         this.stagedFiles.set(commit.id, Object.fromEntries(names.map((name, i) => [name, entries[i].body])))
         void commit.written.then(() => this.stagedFiles.delete(commit.id))
       }
+      if (!staged) await this.inPlace([commit.id])
       return commit.id
     }
     // Written in the pack of this window (or one already on its way): in place when this resolves.

@@ -200,7 +200,7 @@ async function storeCode(ctx: Ctx, worker: Worker, unit: Unit, c: Campaign, r: R
   // was judged on its own, could merge first under its name, and left the original to be carried
   // onto a best that already held it (test/hostile/copied-change.test.ts).
   const copy = measuring || unchanged ? undefined : q(ctx.db).sameOnParent.get({ hash, campaign: c.name, parent: unit.parentCommit })
-  const commit = measuring ?? (unchanged ? unit.parentCommit : copy ? copy.commit : await ctx.git.commit({ files: r.source, parents: [unit.parentCommit], message: commitMessage(r, c), author }))
+  const commit = measuring ?? (unchanged ? unit.parentCommit : copy ? copy.commit : await ctx.git.commit({ files: r.source, parents: [unit.parentCommit], message: commitMessage(r, c), author }, { staged: true }))
   // Counted from the two sources, exactly as git's numstat would (shared/src/lines-delta.ts): no git run.
   const linesDelta = parent === null ? 0 : countLinesDelta(parent, r.source)
   // The diff on record is the coordinator's, not the worker's: rebases and reviews rely on it. It is
