@@ -126,6 +126,26 @@ function writeNewFile(path: string, bytes: Buffer): Promise<boolean> {
   })
 }
 
+/** writeNewFile on the event loop: for a writer whose packs are few and large (`syncWrites`). */
+function writeNewFileSync(path: string, bytes: Buffer): boolean {
+  let fd: number
+  try {
+    fd = fs.openSync(path, 'wx', 0o444)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false
+    throw err
+  }
+  try {
+    for (let at = 0; at < bytes.length;) at += fs.writeSync(fd, bytes, at, bytes.length - at)
+  } catch (err) {
+    fs.closeSync(fd)
+    fs.unlinkSync(path)
+    throw err
+  }
+  fs.closeSync(fd)
+  return true
+}
+
 /** fs.rename through its callback (see writeNewFile). */
 function rename(from: string, to: string): Promise<void> {
   return new Promise((resolve, reject) => fs.rename(from, to, err => (err ? reject(err) : resolve())))
@@ -153,6 +173,14 @@ export interface PackedObjectsOptions {
    * later pack holds them: they never reject.
    */
   retry?: boolean
+  /**
+   * Writes each pack's two files on the event loop instead of libuv's threads: for long windows,
+   * where a pack holds many reports' objects and costs ~1 ms a window. On libuv's threads, under the
+   * load benchmark at 10,000 workers, the packs' file calls queued behind the database's syncs and
+   * everything else of the pool: 6 packs on their way and 2,000 commits' files waiting after 4 s,
+   * and the coordinator's memory grew past 1.2 GB (docs/PERFORMANCE.md, "Thirteenth pass").
+   */
+  syncWrites?: boolean
 }
 
 /** What `known` holds for an object whose pack is in place. */
@@ -347,6 +375,26 @@ export class PackedObjects {
 
   private async writePack(entries: PackEntry[]): Promise<void> {
     const { name, pack, idx } = buildPack(this.format, entries)
+    if (this.opts.syncWrites) {
+      const temporary = (kind: 'pack' | 'idx', bytes: Buffer) => {
+        for (;;) {
+          const tmp = join(this.packDir, `tmp_${kind}_arg_${process.pid}_${this.made++}`)
+          if (writeNewFileSync(tmp, bytes)) return tmp
+        }
+      }
+      const packTmp = temporary('pack', pack)
+      let idxTmp: string | null = null
+      try {
+        idxTmp = temporary('idx', idx)
+        fs.renameSync(packTmp, join(this.packDir, `pack-${name}.pack`))
+        fs.renameSync(idxTmp, join(this.packDir, `pack-${name}.idx`))
+      } catch (err) {
+        fs.rmSync(packTmp, { force: true })
+        if (idxTmp) fs.rmSync(idxTmp, { force: true })
+        throw err
+      }
+      return
+    }
     const packTmp = await this.writeTemporary('pack', pack)
     let idxTmp: string | null = null
     try {

@@ -171,7 +171,7 @@ export class GitStore {
     this.stage = options.objects === 'staged' ? options.stage! : null
     const stage = this.stage
     this.packs = options.objects === 'packs' ? new PackedObjects(dir, format, { windowMs: PACK_WINDOW_MS, repackAfter: REPACK_AFTER, env })
-      : stage ? new PackedObjects(dir, format, { windowMs: STAGED_WINDOW_MS, repackAfter: REPACK_AFTER, env, retry: true, onWritten: ids => stage.drop(ids) })
+      : stage ? new PackedObjects(dir, format, { windowMs: STAGED_WINDOW_MS, repackAfter: REPACK_AFTER, env, retry: true, syncWrites: true, onWritten: ids => stage.drop(ids) })
       : null
     this.looseRefs = existsSync(join(dir, 'reftable')) ? null : new LooseRefs(dir, id => this.packs?.has(id) ?? false)
     this.pipes = {
