@@ -186,6 +186,9 @@ export interface PackedObjectsOptions {
 /** What `known` holds for an object whose pack is in place. */
 const IN_PLACE: Promise<void> = Promise.resolve()
 
+/** A pack that keeps failing (a full disk) is logged once in this many tries: every 10 s at a 200 ms window. */
+const RETRY_LOG_EVERY = 50
+
 /** How many ids `PackedObjects` remembers as written before it forgets them all (a cache: a miss costs a duplicate object). */
 const KNOWN_MAX = 200_000
 
@@ -231,6 +234,8 @@ export class PackedObjects {
   /** Cancels the waiting objects' window and lets its waiters go (close, with `retry`: they stay staged). */
   private cancelWindow: (() => void) | null = null
   private closed = false
+  /** Packs that failed in a row (with `retry`): the first is logged, then one in RETRY_LOG_EVERY, and the recovery. */
+  private failing = 0
   private inFlight = new Set<Promise<void>>()
   /** The last pack's write: packs are written one after another, so one in place means every earlier one is. */
   private chain: Promise<void> = IN_PLACE
@@ -358,7 +363,8 @@ export class PackedObjects {
       if (!this.opts.retry) throw err
       if (this.closed) return
       // Kept by the caller's stage meanwhile: queued again into the next window, which this waits for.
-      console.error(`git store: a pack of ${entries.length} objects was not written (${(err as Error).message}); it is tried again`)
+      if (this.failing++ % RETRY_LOG_EVERY === 0)
+        console.error(`git store: a pack of ${entries.length} objects was not written (${(err as Error).message}); it is tried again every window (${this.failing} failed in a row)`)
       for (const e of entries) if (!this.known.has(e.id)) this.queue(e)
       await this.waitingDone
       return
@@ -368,6 +374,8 @@ export class PackedObjects {
     for (const e of entries) if (this.known.has(e.id)) this.known.set(e.id, IN_PLACE)
     if (this.closed) return
     this.opts.onWritten?.(entries.map(e => e.id))
+    if (this.failing) console.error(`git store: packs are written again, after ${this.failing} that failed`)
+    this.failing = 0
     this.packsWritten++
     this.packsSinceRepack++
     if (this.opts.repackAfter && this.packsSinceRepack >= this.opts.repackAfter && !this.repack) this.startRepack()
