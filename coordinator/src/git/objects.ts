@@ -41,6 +41,30 @@ export function deflateOptions(size: number): { level: number; windowBits: numbe
 }
 
 /**
+ * Writes `bytes` to a new file at `path`, read-only as git leaves objects, created exclusively:
+ * false (nothing written) if the name is taken, so a leftover of an earlier process is skipped over.
+ * A file half written is removed.
+ */
+export function writeNewFileSync(path: string, bytes: Buffer): boolean {
+  let fd: number
+  try {
+    fd = openSync(path, 'wx', 0o444)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false
+    throw err
+  }
+  try {
+    for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at, bytes.length - at)
+  } catch (err) {
+    closeSync(fd)
+    unlinkSync(path)
+    throw err
+  }
+  closeSync(fd)
+  return true
+}
+
+/**
  * Writes objects into a repository's object store from this process, as git itself would write
  * a loose object: zlib-deflated header and body at `objects/<first 2 hex>/<rest>`, written to a
  * temporary file in that folder and renamed into place, so a reader never sees half an object and
@@ -82,29 +106,16 @@ export class LooseObjects {
       mkdirSync(folder, { recursive: true })
       this.folders.add(folder)
     }
-    const { tmp, fd } = this.temporary(folder)
-    try {
-      const data = deflateSync(bytes, deflateOptions(bytes.length))
-      writeSync(fd, data, 0, data.length)
-    } catch (err) {
-      closeSync(fd)
-      unlinkSync(tmp)
-      throw err
-    }
-    closeSync(fd)
-    renameSync(tmp, path)
+    const data = deflateSync(bytes, deflateOptions(bytes.length))
+    renameSync(this.temporary(folder, data), path)
     return id
   }
 
-  /** A new file of ours in `folder`, for one object's bytes until it is renamed into place. */
-  private temporary(folder: string): { tmp: string; fd: number } {
+  /** A new file of ours in `folder` holding `data`, one object's bytes until it is renamed into place. */
+  private temporary(folder: string, data: Buffer): string {
     for (;;) {
       const tmp = join(folder, `tmp_obj_arg_${process.pid}_${this.made++}`)
-      try {
-        return { tmp, fd: openSync(tmp, 'wx', 0o444) }
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-      }
+      if (writeNewFileSync(tmp, data)) return tmp
     }
   }
 

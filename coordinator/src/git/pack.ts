@@ -4,7 +4,7 @@ import { unlink } from 'node:fs/promises'
 import fs, { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import * as zlib from 'node:zlib'
-import { deflateOptions, objectBytes, objectId, type ObjectFormat, type ObjectType } from './objects.ts'
+import { deflateOptions, objectBytes, objectId, writeNewFileSync, type ObjectFormat, type ObjectType } from './objects.ts'
 
 /**
  * CRC-32 (the zlib polynomial, as the pack index wants it): Node's own where it has one (20.15 and
@@ -126,30 +126,18 @@ function writeNewFile(path: string, bytes: Buffer): Promise<boolean> {
   })
 }
 
-/** writeNewFile on the event loop: for a writer whose packs are few and large (`syncWrites`). */
-function writeNewFileSync(path: string, bytes: Buffer): boolean {
-  let fd: number
-  try {
-    fd = fs.openSync(path, 'wx', 0o444)
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false
-    throw err
-  }
-  try {
-    for (let at = 0; at < bytes.length;) at += fs.writeSync(fd, bytes, at, bytes.length - at)
-  } catch (err) {
-    fs.closeSync(fd)
-    fs.unlinkSync(path)
-    throw err
-  }
-  fs.closeSync(fd)
-  return true
-}
-
 /** fs.rename through its callback (see writeNewFile). */
 function rename(from: string, to: string): Promise<void> {
   return new Promise((resolve, reject) => fs.rename(from, to, err => (err ? reject(err) : resolve())))
 }
+
+/** How a pack's files are made: by libuv's threads (the default), or on the event loop (`syncWrites`). */
+interface PackFiles {
+  writeNew(path: string, bytes: Buffer): Promise<boolean>
+  rename(from: string, to: string): Promise<void>
+}
+const THREADED: PackFiles = { writeNew: writeNewFile, rename }
+const ON_THE_LOOP: PackFiles = { writeNew: async (path, bytes) => writeNewFileSync(path, bytes), rename: async (from, to) => fs.renameSync(from, to) }
 
 export interface PackedObjectsOptions {
   /**
@@ -241,6 +229,7 @@ export class PackedObjects {
   private chain: Promise<void> = IN_PLACE
   private made = 0
   private readonly packDir: string
+  private readonly files: PackFiles
   private packsSinceRepack = 0
   private repack: Promise<void> | null = null
   /** Repacks that ended, and packs this process wrote. */
@@ -249,6 +238,7 @@ export class PackedObjects {
 
   constructor(private readonly gitDir: string, readonly format: ObjectFormat, private readonly opts: PackedObjectsOptions = {}) {
     this.packDir = join(gitDir, 'objects', 'pack')
+    this.files = opts.syncWrites ? ON_THE_LOOP : THREADED
     mkdirSync(this.packDir, { recursive: true })
   }
 
@@ -337,7 +327,7 @@ export class PackedObjects {
   /** Starts the waiting objects' pack now (a reader needs them); resolves when every pack asked for is in place. */
   async flushNow(): Promise<void> {
     this.startNow?.()
-    await Promise.allSettled([...this.inFlight])
+    await this.settled()
   }
 
   /** Resolves when every pack asked for so far is in place and no repack is running. */
@@ -383,32 +373,12 @@ export class PackedObjects {
 
   private async writePack(entries: PackEntry[]): Promise<void> {
     const { name, pack, idx } = buildPack(this.format, entries)
-    if (this.opts.syncWrites) {
-      const temporary = (kind: 'pack' | 'idx', bytes: Buffer) => {
-        for (;;) {
-          const tmp = join(this.packDir, `tmp_${kind}_arg_${process.pid}_${this.made++}`)
-          if (writeNewFileSync(tmp, bytes)) return tmp
-        }
-      }
-      const packTmp = temporary('pack', pack)
-      let idxTmp: string | null = null
-      try {
-        idxTmp = temporary('idx', idx)
-        fs.renameSync(packTmp, join(this.packDir, `pack-${name}.pack`))
-        fs.renameSync(idxTmp, join(this.packDir, `pack-${name}.idx`))
-      } catch (err) {
-        fs.rmSync(packTmp, { force: true })
-        if (idxTmp) fs.rmSync(idxTmp, { force: true })
-        throw err
-      }
-      return
-    }
     const packTmp = await this.writeTemporary('pack', pack)
     let idxTmp: string | null = null
     try {
       idxTmp = await this.writeTemporary('idx', idx)
-      await rename(packTmp, join(this.packDir, `pack-${name}.pack`))
-      await rename(idxTmp, join(this.packDir, `pack-${name}.idx`))
+      await this.files.rename(packTmp, join(this.packDir, `pack-${name}.pack`))
+      await this.files.rename(idxTmp, join(this.packDir, `pack-${name}.idx`))
     } catch (err) {
       await unlink(packTmp).catch(() => {})
       if (idxTmp) await unlink(idxTmp).catch(() => {})
@@ -424,7 +394,7 @@ export class PackedObjects {
   private async writeTemporary(kind: 'pack' | 'idx', bytes: Buffer): Promise<string> {
     for (;;) {
       const tmp = join(this.packDir, `tmp_${kind}_arg_${process.pid}_${this.made++}`)
-      if (await writeNewFile(tmp, bytes)) return tmp
+      if (await this.files.writeNew(tmp, bytes)) return tmp
     }
   }
 

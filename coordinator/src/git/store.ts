@@ -287,20 +287,19 @@ export class GitStore {
     const text = (tree: string) => `tree ${tree}\n${input.parents.map(p => `parent ${p}\n`).join('')}author ${author.name} <${author.email}> ${when}\n` +
       `committer autoresearch-grid <coordinator@autoresearch-grid.local> ${when}\n\n${message}`
     if (!this.packs) return this.loose.commit(text(this.loose.tree(names.map(name => ({ name, id: this.loose.blob(input.files[name]) })))))
-    const entries: { type: ObjectType; body: Buffer }[] = names.map(name => ({ type: 'blob', body: Buffer.from(input.files[name]) }))
-    const blobs = entries.map(e => this.packs!.add(e.type, e.body))
-    entries.push({ type: 'tree', body: treeBody(names.map((name, i) => ({ name, id: blobs[i].id }))) })
-    const tree = this.packs.add('tree', entries[entries.length - 1].body)
-    entries.push({ type: 'commit', body: Buffer.from(text(tree.id)) })
-    const commit = this.packs.add('commit', entries[entries.length - 1].body)
+    const packs = this.packs
+    const add = (type: ObjectType, body: Buffer) => ({ ...packs.add(type, body), type, body })
+    const blobs = names.map(name => add('blob', Buffer.from(input.files[name])))
+    const tree = add('tree', treeBody(names.map((name, i) => ({ name, id: blobs[i].id }))))
+    const commit = add('commit', Buffer.from(text(tree.id)))
     const added = [...blobs, tree, commit]
     if (this.stage) {
       // Durable with the caller's next transaction; in a pack within the window. Until then its
       // files are read from here, and anything that names it (a ref, git) waits for its pack.
-      this.stage.put(added.flatMap((o, i) => (o.queued ? [{ id: o.id, ...entries[i] }] : [])))
+      this.stage.put(added.filter(o => o.queued).map(({ id, type, body }) => ({ id, type, body })))
       if (commit.queued) {
         // The bytes stored, read back as git's would be (a lone surrogate comes back as U+FFFD).
-        this.stagedFiles.set(commit.id, Object.fromEntries(names.map((name, i) => [name, entries[i].body])))
+        this.stagedFiles.set(commit.id, Object.fromEntries(names.map((name, i) => [name, blobs[i].body])))
         void commit.written.then(() => this.stagedFiles.delete(commit.id))
       }
       if (!staged) await this.inPlace([commit.id])
