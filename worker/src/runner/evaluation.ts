@@ -102,6 +102,7 @@ function serverCommand(o: EvaluateOptions, host: HostLayout, shmDir: string): st
   const { PYTHONPYCACHEPREFIX, ...base } = { ...trainerEnvironment(process.env), ...o.extraEnv }
   return bwrapCommand(host, {
     mounts,
+    seccomp: 'model-server',
     env: sandboxEnvironment(base, inside),
     cwd: INSIDE.run,
     command: [o.python, '-B', `${INSIDE.harness}/model_server.py`, '--run-dir', INSIDE.run, '--checkpoint', `${INSIDE.run}/model.safetensors`, '--shm', `${INSIDE.shm}/logits.bin`],

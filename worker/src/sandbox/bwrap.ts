@@ -7,9 +7,11 @@
  * GPU's device nodes; fresh user, PID, network, IPC, UTS and cgroup namespaces (no network at all,
  * and nothing outlives PID 1); no capabilities; the launcher's session, which has no terminal
  * (launcher.ts: no terminal injection), and its process group (below); the
- * environment given here and nothing else. Not inside: the worker's state, spool, workspaces,
+ * environment given here and nothing else; a seccomp filter (seccomp.ts). Not inside: the worker's state, spool, workspaces,
  * tokens, the checkout, HOME, /etc beyond the loader's files, other units' folders.
  */
+
+import type { SeccompProfile } from './seccomp.ts'
 
 /**
  * Fixed paths inside the sandbox, so the code sees no host path in its environment or working
@@ -59,6 +61,11 @@ export interface HostLayout {
    * bound, where bwrap cannot set one (before 0.7.0, or installed setuid: detect.ts tmpfsSizeProblem).
    */
   tmpfsBytes?: number
+  /**
+   * The seccomp programs (seccomp.ts) as files, by profile: bwrap reads the request's from a file
+   * descriptor. Absent: no filter (an architecture seccomp.ts has no table for).
+   */
+  seccomp?: Record<SeccompProfile, string>
   /** Run as this user inside (a user namespace maps it to the worker's own user). */
   uid: number
   gid: number
@@ -76,11 +83,17 @@ export interface SandboxRequest {
   env: Record<string, string>
   cwd: string
   command: readonly string[]
-  /** File descriptor bwrap reads a seccomp BPF program from, if any. */
-  seccompFd?: number
+  /** The seccomp profile (seccomp.ts): `run` unless said otherwise. */
+  seccomp?: SeccompProfile
 }
 
-/** bwrap's command line for one request: `[bwrap, ...flags, '--', ...command]`. */
+/** The descriptor the program file is opened on for bwrap (`--seccomp`), which closes it before the command runs. */
+const SECCOMP_FD = 9
+
+/**
+ * bwrap's command line for one request: `[bwrap, ...flags, '--', ...command]`; with a seccomp
+ * filter, started by /bin/sh, which opens the program's file on SECCOMP_FD and execs bwrap.
+ */
 export function bwrapCommand(host: HostLayout, req: SandboxRequest): string[] {
   // No --new-session: bwrap calls setsid() in the sandbox's PID 1 late in its set-up, and sets that
   // process's parent-death signal only after it forked the command. A kill of the launcher's group
@@ -110,11 +123,12 @@ export function bwrapCommand(host: HostLayout, req: SandboxRequest): string[] {
   // so the only writable places are the run's own mounts, HOME and /tmp.
   args.push('--remount-ro', '/sandbox')
   args.push(...size, '--tmpfs', INSIDE.home)
-  if (req.seccompFd !== undefined) args.push('--seccomp', String(req.seccompFd))
+  const filter = host.seccomp?.[req.seccomp ?? 'run']
+  if (filter) args.push('--seccomp', String(SECCOMP_FD))
   args.push('--clearenv')
   for (const [k, v] of Object.entries(req.env).sort(([a], [b]) => a.localeCompare(b))) args.push('--setenv', k, v)
   args.push('--chdir', req.cwd, '--', ...req.command)
-  return args
+  return filter ? ['/bin/sh', '-c', `f=$1; shift; exec "$@" ${SECCOMP_FD}<"$f"`, 'sh', filter, ...args] : args
 }
 
 /**

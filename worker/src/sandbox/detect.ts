@@ -131,13 +131,21 @@ export function detectSandbox(python: string, options: { bwrap?: string; fresh?:
     }
     const unbounded = tmpfsSizeProblem(version_, setuid(bwrap))
     if (unbounded) host = { ...host, tmpfsBytes: 0 }
-    const check = 'import socket, os, sys\ns = socket.socket()\ntry:\n    s.connect(("1.1.1.1", 53)); print("net")\nexcept OSError:\n    pass\nprint(os.getuid(), os.getcwd())'
+    // The network must be gone, and a nested user namespace refused (the seccomp filter in force).
+    const check = 'import ctypes, socket, os, sys\ns = socket.socket()\ntry:\n    s.connect(("1.1.1.1", 53)); print("net")\nexcept OSError:\n    pass\n' +
+      'if ctypes.CDLL(None, use_errno=True).unshare(0x10000000) == 0:\n    print("userns")\nprint(os.getuid(), os.getcwd())'
     const cmd = bwrapCommand(host, { mounts: [], env: { PATH: '/usr/bin:/bin' }, cwd: INSIDE.home, command: [python, '-I', '-c', check] })
     const r = await execa(cmd[0], cmd.slice(1), { reject: false, stdin: 'ignore', timeout: 300_000 }) // a hang guard: importing torch took over 60 s at load 30
     const out = String(r.stdout)
-    if (r.exitCode !== 0) return diagnoseUserNamespaces(readSysctl, String(r.stderr).trim().split('\n').pop() ?? '')
+    const stderr = String(r.stderr).trim().split('\n').pop() ?? ''
+    if (r.exitCode !== 0 && host.seccomp && /seccomp/i.test(stderr)) {
+      return { ok: false, problem: `the kernel refused the sandbox's seccomp filter: ${stderr}`, fix: 'run the worker on a Linux kernel built with CONFIG_SECCOMP_FILTER (every major distribution\'s is), or report this with `uname -a`' }
+    }
+    if (r.exitCode !== 0) return diagnoseUserNamespaces(readSysctl, stderr)
     if (out.includes('net')) return { ok: false, problem: 'the sandbox could reach the network', fix: 'report this: bwrap --unshare-all should remove the network' }
-    return { ok: true, host, how: `bubblewrap sandbox (${version_}; no network, private HOME and /tmp, read-only system, ${host.devices.length} GPU device node(s)${unbounded ? `; ${unbounded}` : ''})` }
+    if (host.seccomp && out.includes('userns')) return { ok: false, problem: 'the sandbox\'s seccomp filter is not in force (a nested user namespace was allowed)', fix: 'report this with `bwrap --version` and `uname -a`' }
+    const filter = host.seccomp ? 'seccomp filter' : `no seccomp filter (none written for ${process.arch})`
+    return { ok: true, host, how: `bubblewrap sandbox (${version_}; no network, private HOME and /tmp, read-only system, ${filter}, ${host.devices.length} GPU device node(s)${unbounded ? `; ${unbounded}` : ''})` }
   })()
   cache.set(key, probe)
   return probe

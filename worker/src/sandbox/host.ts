@@ -1,7 +1,9 @@
-import { existsSync, lstatSync, readdirSync, readlinkSync, realpathSync } from 'node:fs'
-import { delimiter, dirname, isAbsolute } from 'node:path'
+import { chmodSync, existsSync, lstatSync, mkdtempSync, readdirSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { delimiter, dirname, isAbsolute, join } from 'node:path'
 import { execa } from 'execa'
 import type { HostLayout } from './bwrap.ts'
+import { seccompArch, seccompProgram, type SeccompProfile } from './seccomp.ts'
 
 /** Top-level folders that are symlinks into /usr on merged-usr systems, real folders elsewhere. */
 const ROOT_ENTRIES = ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32']
@@ -14,7 +16,10 @@ const ETC = ['/etc/ld.so.cache', '/etc/ld.so.conf', '/etc/ld.so.conf.d', '/etc/a
 
 /** Under /proc: read-only, and hidden (as Docker's default profile masks them). */
 const PROC_READ_ONLY = ['/proc/sys', '/proc/sysrq-trigger', '/proc/fs', '/proc/bus', '/proc/irq']
-const PROC_HIDDEN = ['/proc/kcore', '/proc/keys', '/proc/timer_list', '/proc/kallsyms']
+const PROC_HIDDEN = ['/proc/kcore', '/proc/keys', '/proc/timer_list', '/proc/kallsyms',
+  // Every file lock on the machine, with its inode: a sandbox could watch another's locks through it
+  // (seccomp.ts takes locks from the model servers; this takes the watching from everyone).
+  '/proc/locks']
 
 /** CUDA and ROCm device nodes, and where GPU containers keep the driver's user-space libraries. */
 const GPU_NODE = /^(nvidia\d*|nvidiactl|nvidia-uvm|nvidia-uvm-tools|nvidia-modeset|nvidia-caps|kfd|dri)$/
@@ -79,6 +84,28 @@ export function gpuDevices(dev = '/dev'): string[] {
 }
 
 /**
+ * The seccomp programs of this machine's architecture as read-only files in a private folder
+ * (mkdtemp: 0700, ours), written once a process (again if something removed them) and removed when
+ * it exits; null where seccomp.ts has no table.
+ */
+export function writeSeccompFiles(arch = seccompArch()): Record<SeccompProfile, string> | null {
+  if (!arch) return null
+  const known = seccompFiles.get(arch)
+  if (known && Object.values(known).every(f => existsSync(f))) return known
+  const dir = mkdtempSync(join(tmpdir(), 'arg-seccomp-'))
+  if (seccompFiles.size === 0) process.once('exit', () => { for (const f of seccompFiles.values()) rmSync(dirname(f.run), { recursive: true, force: true }) })
+  const files = {} as Record<SeccompProfile, string>
+  for (const profile of ['run', 'model-server'] as const) {
+    files[profile] = join(dir, `${profile}.bpf`)
+    writeFileSync(files[profile], seccompProgram(arch, profile))
+    chmodSync(files[profile], 0o444)
+  }
+  seccompFiles.set(arch, files)
+  return files
+}
+const seccompFiles = new Map<string, Record<SeccompProfile, string>>()
+
+/**
  * What the sandbox needs to know about this machine; `python` is the trainer's interpreter.
  * `privateDirs` (the worker's state) are never mounted, nor any folder that holds them.
  */
@@ -91,6 +118,7 @@ export async function probeHost(bwrap: string, python: string, privateDirs: read
   const covered = ['/usr', ...rootEntries.filter(e => e.symlink === null).map(e => e.path)]
   const home = process.env.HOME && existsSync(process.env.HOME) ? [realpathSync(process.env.HOME)] : []
   const refused = [...home, ...privateDirs.filter(d => existsSync(d)).map(d => realpathSync(d))]
+  const seccomp = writeSeccompFiles()
   return {
     bwrap,
     rootEntries,
@@ -99,6 +127,7 @@ export async function probeHost(bwrap: string, python: string, privateDirs: read
     devices: gpuDevices(),
     procReadOnly: PROC_READ_ONLY.filter(p => existsSync(p)),
     procHidden: PROC_HIDDEN.filter(p => existsSync(p)),
+    ...(seccomp ? { seccomp } : {}),
     uid: 65534,
     gid: 65534,
   }
