@@ -223,7 +223,8 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     for (const c of clients) c.send({ type: 'stop' } satisfies ToClient)
     const stats = await within(Promise.all(done), 60_000, 'collecting client statistics')
     const windowSeconds = (windowEnd - windowStart) / 1000
-    await stopProcess(coordinator)
+    // Generous: a coordinator started with --cpu-prof writes its profile as it exits.
+    await stopProcess(coordinator, 60_000)
 
     const db = openDb(join(dir, 'coordinator.db'))
     const byStatus = db.$client.prepare('select status, count(*) as n from experiments group by status').all() as { status: string; n: number }[]

@@ -10,14 +10,16 @@ import { TokenSessions } from '../auth/sessions.ts'
 import { addressKey } from '../auth/rate-limit.ts'
 import { HEARTBEAT } from '../workers/heartbeat-interval.ts'
 import { clientAddress, type TrustFunction } from '../auth/trust-proxy.ts'
+import { TurnBudget } from './turn-budget.ts'
 
 /**
  * Bounds on what one caller can make the server hold (DESIGN §11): calls in one batched message,
  * WebSockets open at once from one address (a worker needs one; a dashboard tab one), and
  * subscriptions open at once on one connection (a worker's loop holds one feed, a tab one live
- * feed; api/trpc.ts, `subscriptionSlots`).
+ * feed; api/trpc.ts, `subscriptionSlots`), and the time one turn of the event loop spends on
+ * WebSocket messages before the rest of the coordinator runs (http/turn-budget.ts).
  */
-export const SERVER_LIMITS = { batchCalls: 32, socketsPerAddress: 256, subscriptionsPerSocket: SUBSCRIPTIONS_PER_CONNECTION, revokedSweepMs: 2000 } as const
+export const SERVER_LIMITS = { batchCalls: 32, socketsPerAddress: 256, subscriptionsPerSocket: SUBSCRIPTIONS_PER_CONNECTION, revokedSweepMs: 2000, messageMsPerTurn: 20 } as const
 
 /** The tRPC API at /trpc, over HTTP and over WebSocket (the upgrade of the same path). */
 export async function trpcPlugin(server: FastifyInstance, opts: { app: Ctx; trust: TrustFunction | null }): Promise<void> {
@@ -51,6 +53,7 @@ function webSockets(server: FastifyInstance, app: Ctx, trust: TrustFunction | nu
     maxBatchSize: SERVER_LIMITS.batchCalls,
   })
   const sockets = new Map<string, number>()
+  const budget = new TurnBudget(SERVER_LIMITS.messageMsPerTurn)
   server.server.on('upgrade', (req, socket, head) => {
     if (!req.url?.startsWith('/trpc')) return socket.destroy()
     const key = addressKey(clientAddress(req, trust))
@@ -65,6 +68,7 @@ function webSockets(server: FastifyInstance, app: Ctx, trust: TrustFunction | nu
         if (n > 0) sockets.set(key, n)
         else sockets.delete(key)
       })
+      budget.gate(ws)
       wss.emit('connection', ws, req)
     })
   })
