@@ -12,9 +12,9 @@ import WebSocket from 'ws'
  * "Fourteenth pass"): no lease was written, no pack, no timer ran, for the whole turn.
  *
  * Now a message is handled at once only while less than `budgetMs` has passed since the turn's first
- * message and nothing is waiting. Otherwise it waits in a queue, in arrival order, and its socket
- * stops being read (`pause`: the kernel's buffers and TCP push back on the sender) until the
- * socket's last waiting message is handled. The queue is worked through at the end of each turn
+ * message and nothing is waiting. Otherwise it waits in a queue, in arrival order; a socket with
+ * HELD_PER_SOCKET messages waiting stops being read (`pause`: the kernel's buffers and TCP push back
+ * on the sender) until one of them has been handled. The queue is worked through at the end of each turn
  * (setImmediate) while the turn's budget lasts, so the timers and I/O of the coordinator get a turn
  * between. Nothing is
  * dropped; a socket's messages keep their order; a socket that closes meanwhile has its waiting
@@ -50,10 +50,9 @@ export class TurnBudget {
         queueMicrotask(() => { this.justHandled = false })
         return emit(event, ...args)
       }
-      held++
-      ws.pause()
+      if (++held === HELD_PER_SOCKET) ws.pause()
       this.queue.push(() => {
-        if (--held === 0) ws.resume()
+        if (held-- === HELD_PER_SOCKET) ws.resume()
         if (ws.readyState === WebSocket.OPEN) emit(event, ...args)
       })
       this.schedule()
@@ -95,6 +94,15 @@ export class TurnBudget {
     if (this.queue.length) this.schedule()
   }
 }
+
+/**
+ * Messages of one socket that may wait before it is no longer read. A worker has one or two calls
+ * out at a time (a report, a heartbeat); a client that sends without waiting for answers is held to
+ * this many, and TCP pushes back on the rest. Below it the socket is still read: a paused socket
+ * leaves the worker's own keep-alive PING unanswered, and the worker drops a connection whose PONG
+ * is 10 s late (worker/src/client/connect.ts), which a queue under load can take.
+ */
+const HELD_PER_SOCKET = 8
 
 /** The most waiting messages one turn handles (its budget usually ends it sooner). */
 const SLOTS = 64
