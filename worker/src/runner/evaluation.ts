@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Profile } from '@autoresearch-grid/shared'
 import { bwrapCommand, INSIDE, sandboxEnvironment, type HostLayout, type Mount } from '../sandbox/bwrap.ts'
+import { ensureSeccompFiles } from '../sandbox/host.ts'
 import { trainerEnvironment } from './env.ts'
 import { removeTree } from './remove-tree.ts'
 import { runTrainer } from './trainer.ts'
@@ -119,6 +120,7 @@ export async function runEvaluation(o: EvaluateOptions): Promise<EvaluationOutco
   try {
     const args = ['--run-dir', o.runDir, ...(o.checkpointReady ? ['--wait'] : [])]
     if (o.sandbox) {
+      ensureSeccompFiles(o.sandbox)
       for (const i of [0, 1]) {
         const shmDir = join(dir, String(i))
         await mkdir(shmDir)

@@ -9,6 +9,7 @@ import { LAUNCH_FAILED, launched } from './launcher.ts'
 import { forgetGroup, recordGroup } from './leftovers.ts'
 import { markerOf, readClock, type ClockLimits, type ClockReading, type ClockTimes, type Marker } from './clock.ts'
 import { bwrapCommand, INSIDE, sandboxEnvironment, type HostLayout, type Mount } from '../sandbox/bwrap.ts'
+import { ensureSeccompFiles } from '../sandbox/host.ts'
 
 /** A run inside the sandbox: its mounts and its whole environment (nothing else passes). */
 export interface SandboxedRun {
@@ -183,6 +184,7 @@ function trainerCommand(options: RunTrainerOptions, script: string): { command: 
   const inner = options.argv ?? (options.warmStart ? [options.python, options.warmStart.script, script] : [options.python, script])
   const sandbox = options.sandbox
   if (!sandbox) return { command: launched(options.python, [...(options.wrap ?? []), ...inner]), env }
+  ensureSeccompFiles(sandbox.host)
   const insideEnv = insideEnvironment(env, sandbox.env)
   if (options.clock) insideEnv.AUTORESEARCH_DATA_GATED = '1'
   const command = launched(options.python, bwrapCommand(sandbox.host, { mounts: sandbox.mounts, env: insideEnv, cwd: INSIDE.run, command: inner }))

@@ -106,6 +106,17 @@ export function writeSeccompFiles(arch = seccompArch()): Record<SeccompProfile, 
 const seccompFiles = new Map<string, Record<SeccompProfile, string>>()
 
 /**
+ * Before a sandbox starts: the host's program files are there, or written again into a fresh
+ * private folder (a temp cleaner removes files of a worker idle for days). Never into the old
+ * folder's path, which anyone may have made again meanwhile.
+ */
+export function ensureSeccompFiles(host: HostLayout): void {
+  if (!host.seccomp || Object.values(host.seccomp).every(f => existsSync(f))) return
+  const fresh = writeSeccompFiles()
+  if (fresh) Object.assign(host.seccomp, fresh)
+}
+
+/**
  * What the sandbox needs to know about this machine; `python` is the trainer's interpreter.
  * `privateDirs` (the worker's state) are never mounted, nor any folder that holds them.
  */

@@ -1,5 +1,6 @@
 import t from 'tap'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { dirname } from 'node:path'
 import { execa } from 'execa'
 import { findPython } from '@autoresearch-grid/trainer'
 import {
@@ -7,6 +8,7 @@ import {
   type SeccompArch, type SeccompProfile,
 } from '../../src/sandbox/seccomp.ts'
 import { detectSandbox } from '../../src/sandbox/detect.ts'
+import { ensureSeccompFiles, writeSeccompFiles } from '../../src/sandbox/host.ts'
 import { bwrapCommand, INSIDE, type HostLayout } from '../../src/sandbox/bwrap.ts'
 
 // The sandbox's seccomp filter (src/sandbox/seccomp.ts): first what the program decides, through a
@@ -160,4 +162,21 @@ t.test('a lock in one model server is not seen from another', { skip: host?.secc
   t.equal(await pair('none'), 'held by another', 'without the filter the lock is a channel between sandboxes')
   t.equal(await pair('run'), 'held by another', 'training keeps real locks (inductor\'s and triton\'s caches between processes)')
   t.equal(await pair('model-server'), 'free', 'between model servers it carries nothing')
+})
+
+// A temp cleaner may remove the program files of a worker idle for days: the next sandbox writes
+// them again, into a fresh private folder, never into the old path (anyone may have made it since).
+t.test('program files removed under a running worker are written again before the next sandbox', { skip: seccompArch() ? false : 'no table for this arch' }, async t => {
+  const files = writeSeccompFiles()!
+  const layout = { seccomp: { ...files } } as HostLayout
+  rmSync(dirname(files.run), { recursive: true, force: true })
+  ensureSeccompFiles(layout)
+  for (const profile of ['run', 'model-server'] as const) {
+    t.not(layout.seccomp![profile], files[profile], `${profile}: a new path`)
+    t.same(readFileSync(layout.seccomp![profile]), seccompProgram(seccompArch()!, profile), `${profile}: the program`)
+  }
+  t.equal(statSync(dirname(layout.seccomp!.run)).mode & 0o777, 0o700, 'in a folder only the worker can enter')
+  const again = { ...layout.seccomp! }
+  ensureSeccompFiles(layout)
+  t.same(layout.seccomp, again, 'left as they are while they exist')
 })
