@@ -14,18 +14,18 @@ import WebSocket from 'ws'
  * Now a message is handled at once only while less than `budgetMs` has passed since the turn's first
  * message and nothing is waiting. Otherwise it waits in a queue, in arrival order; a socket with
  * HELD_PER_SOCKET messages waiting stops being read (`pause`: the kernel's buffers and TCP push back
- * on the sender) until one of them has been handled. The queue is worked through at the end of each turn
- * (setImmediate) while the turn's budget lasts, so the timers and I/O of the coordinator get a turn
- * between. Nothing is
- * dropped; a socket's messages keep their order; a socket that closes meanwhile has its waiting
- * messages dropped with it, as its unread bytes would be. The keep-alive's PING and PONG are never
- * held: a PONG held past tRPC's wait would close a live connection.
+ * on the sender) until one of them has been handled. The queue is worked through at the end of each
+ * turn (setImmediate) while the turn's budget lasts, so the timers and I/O of the coordinator get a
+ * turn between. Nothing is dropped; a socket's messages keep their order; a socket that closes
+ * meanwhile has its waiting messages dropped with it, as its unread bytes would be. The keep-alive's
+ * PING and PONG are never held: a PONG held past tRPC's wait would close a live connection.
  */
 export class TurnBudget {
   /** When this turn handled its first message; null before it has. */
   private turnStart: number | null = null
   private readonly queue: (() => void)[] = []
-  private scheduled = false
+  /** Immediates of this turn's end not yet run (schedule). */
+  private pending = 0
   /** A message was just handled at once and its procedure has not run on yet (see `gate`). */
   private justHandled = false
 
@@ -48,6 +48,7 @@ export class TurnBudget {
       if (!this.justHandled && held === 0 && this.queue.length === 0 && this.open()) {
         this.justHandled = true
         queueMicrotask(() => { this.justHandled = false })
+        this.schedule()
         return emit(event, ...args)
       }
       if (++held === HELD_PER_SOCKET) ws.pause()
@@ -67,29 +68,28 @@ export class TurnBudget {
    */
   private open(): boolean {
     const now = this.now()
-    if (this.turnStart === null) {
-      this.turnStart = now
-      this.schedule()
-      return true
-    }
+    if (this.turnStart === null) this.turnStart = now
     return now - this.turnStart < this.budgetMs
   }
 
   /**
-   * The end of the turn: SLOTS immediates, each handling one waiting message while the budget
-   * lasts (Node runs promise callbacks between immediates, so each slot sees what the one before
-   * cost); the last one closes the turn, and opens the next one's slots if messages still wait.
+   * The end of the turn, in immediates: one that closes it when nothing waits; SLOTS when messages
+   * wait, each handling one while the budget lasts (Node runs promise callbacks between immediates,
+   * so each slot sees what the ones before cost). The last to run closes the turn, and opens the
+   * next one's slots if messages still wait.
    */
   private schedule(): void {
-    if (this.scheduled) return
-    this.scheduled = true
-    for (let i = 1; i <= SLOTS; i++) setImmediate(this.slot, i === SLOTS)
+    const want = this.queue.length ? SLOTS : 1
+    while (this.pending < want) {
+      this.pending++
+      setImmediate(this.slot)
+    }
   }
 
-  private readonly slot = (last: boolean): void => {
+  private readonly slot = (): void => {
+    this.pending--
     if (this.queue.length && this.open()) this.queue.shift()!()
-    if (!last) return
-    this.scheduled = false
+    if (this.pending > 0) return
     this.turnStart = null
     if (this.queue.length) this.schedule()
   }

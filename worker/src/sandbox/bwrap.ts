@@ -6,9 +6,9 @@
  * and /tmp; exactly the mounts the run asks for (its run folder writable, its data read-only); the
  * GPU's device nodes; fresh user, PID, network, IPC, UTS and cgroup namespaces (no network at all,
  * and nothing outlives PID 1); no capabilities; the launcher's session, which has no terminal
- * (launcher.ts: no terminal injection), and its process group (below); the
- * environment given here and nothing else; a seccomp filter (seccomp.ts). Not inside: the worker's state, spool, workspaces,
- * tokens, the checkout, HOME, /etc beyond the loader's files, other units' folders.
+ * (launcher.ts: no terminal injection), and its process group (below); the environment given here
+ * and nothing else; a seccomp filter (seccomp.ts). Not inside: the worker's state, spool,
+ * workspaces, tokens, the checkout, HOME, /etc beyond the loader's files, other units' folders.
  */
 
 import type { SeccompProfile } from './seccomp.ts'
