@@ -31,7 +31,7 @@ export class TurnBudget {
 
   constructor(readonly budgetMs: number, private readonly now: () => number = () => performance.now()) {}
 
-  /** Messages waiting now (for tests and the trace). */
+  /** Messages waiting now (the tests read it). */
   get waiting(): number {
     return this.queue.length
   }

@@ -76,14 +76,14 @@ export function drawVerifiers(tx: Writer, units: Unit[], now: number, windowMs: 
     if (!set) busy.set(target, (set = new Set(q(tx).onTarget.all({ target }).map(r => r.c))))
     return set
   }
-  const reserved = (u: Unit) => u.kind === 'verify' && !!u.targetExperiment && !!u.reservedFor && (u.reservedUntil ?? 0) > now
+  const reservedNow = (u: Unit) => !!u.reservedFor && (u.reservedUntil ?? 0) > now
   for (const u of units) {
-    if (!reserved(u)) continue
+    if (u.kind !== 'verify' || !u.targetExperiment || !reservedNow(u)) continue
     const c = poolFor(u).contributorOf.get(u.reservedFor!)
-    if (c) busyOn(u.targetExperiment!).add(c)
+    if (c) busyOn(u.targetExperiment).add(c)
   }
   const out = units.map(u => {
-    if (u.kind !== 'verify' || u.state !== 'queued' || (u.reservedFor && (u.reservedUntil ?? 0) > now)) return u
+    if (u.kind !== 'verify' || u.state !== 'queued' || reservedNow(u)) return u
     const excluded = excludedOf(u)
     // Eligible contributors, each with its workers that may take the unit.
     const eligible: [string, string[]][] = []

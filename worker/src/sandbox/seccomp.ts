@@ -27,12 +27,17 @@ export function seccompArch(nodeArch: string = process.arch): SeccompArch | null
 }
 
 /** AUDIT_ARCH_* of <linux/audit.h>: what seccomp_data.arch holds for each calling convention. */
-const AUDIT_ARCH: Record<SeccompArch, number> = { x86_64: 0xc000003e, aarch64: 0xc00000b7 }
+export const AUDIT_ARCH: Record<SeccompArch, number> = { x86_64: 0xc000003e, aarch64: 0xc00000b7 }
 /** x32 calls on x86_64 carry this bit in their number. */
 const X32_BIT = 0x40000000
 
-/** Syscall numbers (<asm/unistd_64.h> on x86_64; <asm-generic/unistd.h> on aarch64). */
-const SYSCALLS: Record<string, Record<SeccompArch, number | null>> = {
+type Numbers = Record<string, Record<SeccompArch, number | null>>
+
+/**
+ * Refused in every sandbox (the file comment says why), by their numbers (<asm/unistd_64.h> on
+ * x86_64; <asm-generic/unistd.h> on aarch64; null: the arch has no such call).
+ */
+const REFUSED_CALLS: Numbers = {
   ptrace: { x86_64: 101, aarch64: 117 },
   process_vm_readv: { x86_64: 310, aarch64: 270 },
   process_vm_writev: { x86_64: 311, aarch64: 271 },
@@ -94,15 +99,18 @@ const SYSCALLS: Record<string, Record<SeccompArch, number | null>> = {
   fanotify_init: { x86_64: 300, aarch64: 262 },
   inotify_init: { x86_64: 253, aarch64: null },
   inotify_init1: { x86_64: 294, aarch64: 26 },
-  // Judged by their arguments below, not refused whole.
+}
+
+/** Judged by their arguments (seccompProgram), not refused whole. */
+const JUDGED_CALLS: Numbers = {
   clone: { x86_64: 56, aarch64: 220 },
   clone3: { x86_64: 435, aarch64: 435 },
   flock: { x86_64: 73, aarch64: 32 },
   fcntl: { x86_64: 72, aarch64: 25 },
 }
 
-/** Refused in every sandbox (the file comment says why). */
-export const REFUSED = Object.keys(SYSCALLS).filter(n => !['clone', 'clone3', 'flock', 'fcntl'].includes(n))
+export const SYSCALLS: Numbers = { ...REFUSED_CALLS, ...JUDGED_CALLS }
+export const REFUSED = Object.keys(REFUSED_CALLS)
 
 /** CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET. */
 export const CLONE_NAMESPACES = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000
@@ -181,7 +189,7 @@ function assemble(program: Insn[]): Buffer {
   return out
 }
 
-/** What the kernel would do with one call: a classic BPF interpreter for this file's programs (tests, `worker doctor`). */
+/** What the kernel would do with one call: a classic BPF interpreter for this file's programs (the tests read them with it). */
 export function seccompVerdict(program: Buffer, call: { arch: number; nr: number; args?: number[] }): number {
   const data = Buffer.alloc(64)
   data.writeInt32LE(call.nr, NR)
@@ -203,5 +211,3 @@ export function seccompVerdict(program: Buffer, call: { arch: number; nr: number
   }
   throw new Error('seccomp program: fell off its end')
 }
-
-export { AUDIT_ARCH, SYSCALLS }
