@@ -1,7 +1,7 @@
 import t from 'tap'
 import { simpleGit } from 'simple-git'
 import { join } from 'node:path'
-import type { AssignmentEvent, WorkUnit } from '@autoresearch-grid/shared'
+import { type AssignmentEvent, createRng, type WorkUnit } from '@autoresearch-grid/shared'
 import { createCampaign } from '../../src/campaigns/campaigns.ts'
 import { CPU, joinWorkers, report, SEED_TRAIN_PY, startCoordinator, wsClient } from '../helpers.ts'
 import { ignoreCancelled } from './drive.ts'
@@ -13,7 +13,9 @@ type Coordinator = Awaited<ReturnType<typeof startCoordinator>>
 type Worker = Awaited<ReturnType<typeof joinWorkers>>[number]
 
 const FORGED = SEED_TRAIN_PY.replace('DEPTH = 4', 'DEPTH = 99')
-const honest = () => 1.5 + (Math.random() - 0.5) * 0.004
+// Seeded: an unlucky draw of Math.random once left the claim undecided at the step cap (CI, session 20).
+const noise = createRng(17).next
+const honest = () => 1.5 + (noise() - 0.5) * 0.004
 
 const mergeCount = (c: Coordinator) => (c.app.db.$client.prepare('select count(*) as n from merges').get() as { n: number }).n
 const branchLength = async (c: Coordinator) => Number((await simpleGit(join(c.dir, 'git')).raw(['rev-list', '--count', 'autoresearch/demo'])).trim())
@@ -47,7 +49,7 @@ t.test('a forged huge improvement is verified by other workers, rejected as unre
   const workers = await joinWorkers(c, ['mallory', 'ben', 'dee'])
   t.teardown(() => workers.forEach(w => w.close()))
   const [mallory] = workers
-  const { claim, ownVerifications } = await play(workers, mallory, id => statusOf(c, id).status !== 'pending', 20)
+  const { claim, ownVerifications } = await play(workers, mallory, id => statusOf(c, id).status !== 'pending', 60)
   const final = statusOf(c, claim)
   t.equal(final.status, 'rejected', 'the claim is rejected')
   t.match(final.decision, /claimed improvement above the cap [0-9.]+ was not reproduced by other contributors/, final.decision)
