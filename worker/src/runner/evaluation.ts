@@ -133,7 +133,7 @@ export async function runEvaluation(o: EvaluateOptions): Promise<EvaluationOutco
     if (o.bytecode) env.PYTHONPYCACHEPREFIX = o.bytecode
     const r = await runTrainer({
       python: o.python, runDir: o.runDir, cwd: o.trainerDir, budgetSeconds: o.timeoutSeconds, profile: o.profile,
-      cacheDir: o.cacheDir, dataDir: o.dataDir, extraEnv: env, hardTimeoutSeconds: o.timeoutSeconds, signal: o.signal,
+      cacheDir: o.cacheDir, dataDir: o.dataDir, extraEnv: env, hardTimeoutSeconds: o.timeoutSeconds, signal: o.signal, limits: o.sandbox?.limits,
       // -I ignores PYTHONPYCACHEPREFIX: the trusted bytecode goes on the command line.
       script: 'evaluate.py', argv: [o.python, '-I', '-B', ...(o.bytecode ? ['-X', `pycache_prefix=${o.bytecode}`] : []), join(o.trainerDir, 'evaluate.py'), ...args],
       release: o.checkpointReady?.then(ready => (ready ? 'go\n' : null)),

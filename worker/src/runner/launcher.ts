@@ -1,3 +1,5 @@
+import { cgroupFiles, RUN_CGROUP_PREFIX, type SandboxLimits } from '../sandbox/limits.ts'
+
 /**
  * The trainer starts through a tiny launcher of ours that ties its life to the worker's. The
  * runner's `process.on('exit')` hook (process-group.ts) cannot run when the worker is killed with
@@ -13,8 +15,9 @@
  * train.py, which it only execs.
  */
 export const LAUNCHER_PY = `
-import os, signal, sys, time
-worker, argv = int(sys.argv[1]), sys.argv[2:]
+import json, os, signal, sys, time
+worker, limits, argv = int(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3:]
+RUN_CGROUP = "${RUN_CGROUP_PREFIX}%d"
 
 def kill_group(*_):
     os.killpg(0, signal.SIGKILL)  # the trainer, what it started, and this launcher
@@ -59,6 +62,24 @@ if pid == 0:
     # as root on the host, outside every namespace, read the crashed process's memory, as the run laid it out.
     import resource
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    # When memory runs out, the OOM killer takes the run first, not the volunteer's programs.
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(limits.get("oom", 1000)))
+    except OSError:
+        pass
+    # A cgroup of the run's own under each parent the worker may divide (sandbox/limits.ts).
+    for parent in limits.get("cgroups", []):
+        d = os.path.join(parent["dir"], RUN_CGROUP % os.getpid())
+        try:
+            os.mkdir(d)
+            for name, value in parent["files"].items():
+                with open(os.path.join(d, name), "w") as f:
+                    f.write(value)
+            with open(os.path.join(d, "cgroup.procs"), "w") as f:
+                f.write(str(os.getpid()))
+        except OSError as e:
+            print(f"launcher: no {'+'.join(parent['controllers'])} cgroup for this run: {e}", file=sys.stderr, flush=True)
     # Only standard input and output go on: a descriptor the worker inherited from whatever started
     # it (a pipe of a CI harness was seen at fd 251 in train.py) is not the trainer's to hold.
     try:
@@ -83,6 +104,17 @@ while True:
     if os.getppid() != worker:
         kill_group()
     time.sleep(poll)
+# The run's cgroups go once the last of its processes has (the sandbox's die with its PID 1).
+for parent in limits.get("cgroups", []):
+    d = os.path.join(parent["dir"], RUN_CGROUP % pid)
+    for _ in range(100):
+        try:
+            os.rmdir(d)
+            break
+        except FileNotFoundError:
+            break
+        except OSError:
+            time.sleep(0.05)
 
 # Ends the way the trainer ended, so the runner reads the trainer's exit code or signal.
 if os.WIFSIGNALED(status):
@@ -98,7 +130,12 @@ sys.exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
 /** The line the launcher prints when the command it was given cannot be started (exit code 127). */
 export const LAUNCH_FAILED = /^launcher: could not start (.*)$/m
 
-/** `command` run through the launcher by `python`, for a worker whose pid is `workerPid`. */
-export function launched(python: string, command: readonly string[], workerPid = process.pid): string[] {
-  return [python, '-I', '-S', '-c', LAUNCHER_PY, String(workerPid), ...command]
+/**
+ * `command` run through the launcher by `python`, for a worker whose pid is `workerPid`; with a
+ * sandbox's `limits`, in cgroups of its own where this machine has them.
+ */
+export function launched(python: string, command: readonly string[], workerPid = process.pid, limits?: Pick<SandboxLimits, 'cgroups' | 'tasks' | 'memoryBytes'>): string[] {
+  const cgroups = (limits?.cgroups ?? []).map(g => ({ dir: g.dir, controllers: g.controllers, files: cgroupFiles(g, limits!) }))
+  const conf = { oom: 1000, cgroups }
+  return [python, '-I', '-S', '-c', LAUNCHER_PY, String(workerPid), JSON.stringify(conf), ...command]
 }

@@ -10,6 +10,7 @@ import { forgetGroup, recordGroup } from './leftovers.ts'
 import { markerOf, readClock, type ClockLimits, type ClockReading, type ClockTimes, type Marker } from './clock.ts'
 import { bwrapCommand, INSIDE, sandboxEnvironment, type HostLayout, type Mount } from '../sandbox/bwrap.ts'
 import { ensureSeccompFiles } from '../sandbox/host.ts'
+import type { SandboxLimits } from '../sandbox/limits.ts'
 
 /** A run inside the sandbox: its mounts and its whole environment (nothing else passes). */
 export interface SandboxedRun {
@@ -56,6 +57,11 @@ export interface RunTrainerOptions {
    * runner's to kill.
    */
   wrap?: readonly string[]
+  /**
+   * Unsandboxed, the cgroups the launcher puts the run in (sandbox/limits.ts): the evaluator's,
+   * whose model servers are sandboxes it starts. A sandboxed run takes its host's.
+   */
+  limits?: Pick<SandboxLimits, 'cgroups' | 'tasks' | 'memoryBytes'>
   /**
    * Run inside the bubblewrap sandbox (sandbox/bwrap.ts): the environment above is not used, the
    * sandbox's is, and `runDir` is reached through its mount. Killing the group kills bwrap, and
@@ -183,11 +189,11 @@ function trainerCommand(options: RunTrainerOptions, script: string): { command: 
   // Through the launcher, which kills the trainer's group if the worker dies (launcher.ts).
   const inner = options.argv ?? (options.warmStart ? [options.python, options.warmStart.script, script] : [options.python, script])
   const sandbox = options.sandbox
-  if (!sandbox) return { command: launched(options.python, [...(options.wrap ?? []), ...inner]), env }
+  if (!sandbox) return { command: launched(options.python, [...(options.wrap ?? []), ...inner], process.pid, options.limits), env }
   ensureSeccompFiles(sandbox.host)
   const insideEnv = insideEnvironment(env, sandbox.env)
   if (options.clock) insideEnv.AUTORESEARCH_DATA_GATED = '1'
-  const command = launched(options.python, bwrapCommand(sandbox.host, { mounts: sandbox.mounts, env: insideEnv, cwd: INSIDE.run, command: inner }))
+  const command = launched(options.python, bwrapCommand(sandbox.host, { mounts: sandbox.mounts, env: insideEnv, cwd: INSIDE.run, command: inner }), process.pid, sandbox.host.limits)
   return { command, env: { PATH: absoluteEntries(process.env.PATH ?? '/usr/bin:/bin'), LANG: 'C.UTF-8' } }
 }
 

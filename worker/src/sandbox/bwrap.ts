@@ -11,6 +11,7 @@
  * workspaces, tokens, the checkout, HOME, /etc beyond the loader's files, other units' folders.
  */
 
+import { type SandboxLimits, withTaskLimit } from './limits.ts'
 import type { SeccompProfile } from './seccomp.ts'
 
 /**
@@ -66,6 +67,11 @@ export interface HostLayout {
    * descriptor. Absent: no filter (an architecture seccomp.ts has no table for).
    */
   seccomp?: Record<SeccompProfile, string>
+  /**
+   * What one sandbox may hold (limits.ts): its command starts under the task limit; the launcher puts
+   * each run in cgroups of its own where `cgroups` names any. Absent: the machine's bounds only.
+   */
+  limits?: SandboxLimits
   /** Run as this user inside (a user namespace maps it to the worker's own user). */
   uid: number
   gid: number
@@ -127,7 +133,7 @@ export function bwrapCommand(host: HostLayout, req: SandboxRequest): string[] {
   if (filter) args.push('--seccomp', String(SECCOMP_FD))
   args.push('--clearenv')
   for (const [k, v] of Object.entries(req.env).sort(([a], [b]) => a.localeCompare(b))) args.push('--setenv', k, v)
-  args.push('--chdir', req.cwd, '--', ...req.command)
+  args.push('--chdir', req.cwd, '--', ...(host.limits ? withTaskLimit(host.limits, req.command) : req.command))
   return filter ? ['/bin/sh', '-c', `f=$1; shift; exec "$@" ${SECCOMP_FD}<"$f"`, 'sh', filter, ...args] : args
 }
 

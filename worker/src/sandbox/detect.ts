@@ -3,6 +3,7 @@ import { delimiter, isAbsolute, join, resolve } from 'node:path'
 import { execa } from 'execa'
 import { bwrapCommand, INSIDE, type HostLayout } from './bwrap.ts'
 import { probeHost } from './host.ts'
+import { describeLimits } from './limits.ts'
 
 export interface Sandbox {
   ok: true
@@ -145,7 +146,7 @@ export function detectSandbox(python: string, options: { bwrap?: string; fresh?:
     if (out.includes('net')) return { ok: false, problem: 'the sandbox could reach the network', fix: 'report this: bwrap --unshare-all should remove the network' }
     if (host.seccomp && out.includes('userns')) return { ok: false, problem: 'the sandbox\'s seccomp filter is not in force (a nested user namespace was allowed)', fix: 'report this with `bwrap --version` and `uname -a`' }
     const filter = host.seccomp ? 'seccomp filter' : `no seccomp filter (none written for ${process.arch})`
-    return { ok: true, host, how: `bubblewrap sandbox (${version_}; no network, private HOME and /tmp, read-only system, ${filter}, ${host.devices.length} GPU device node(s)${unbounded ? `; ${unbounded}` : ''})` }
+    return { ok: true, host, how: `bubblewrap sandbox (${version_}; no network, private HOME and /tmp, read-only system, ${filter}, ${host.devices.length} GPU device node(s)${unbounded ? `; ${unbounded}` : ''}${host.limits ? `; ${describeLimits(host.limits)}` : ''})` }
   })()
   cache.set(key, probe)
   return probe

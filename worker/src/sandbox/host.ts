@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { delimiter, dirname, isAbsolute, join } from 'node:path'
 import { execa } from 'execa'
 import type { HostLayout } from './bwrap.ts'
+import { sandboxLimits } from './limits.ts'
 import { seccompArch, seccompProgram, type SeccompProfile } from './seccomp.ts'
 
 /** Top-level folders that are symlinks into /usr on merged-usr systems, real folders elsewhere. */
@@ -139,6 +140,7 @@ export async function probeHost(bwrap: string, python: string, privateDirs: read
     procReadOnly: PROC_READ_ONLY.filter(p => existsSync(p)),
     procHidden: PROC_HIDDEN.filter(p => existsSync(p)),
     ...(seccomp ? { seccomp } : {}),
+    limits: sandboxLimits(python),
     uid: 65534,
     gid: 65534,
   }

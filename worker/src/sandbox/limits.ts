@@ -1,0 +1,194 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs'
+import { cpus, totalmem } from 'node:os'
+import { join } from 'node:path'
+
+/**
+ * What one sandbox may hold of the volunteer's machine (docs/SECURITY.md, "Limits on tasks and
+ * memory"). A fork bomb or a memory hog in train.py used to be bounded by the machine alone.
+ *
+ * - Tasks (processes and threads): RLIMIT_NPROC, set inside the sandbox by a prelude of ours before
+ *   the command runs (TASK_LIMIT_PY), soft and hard, so the code cannot raise it. The kernel counts
+ *   it per user and user namespace, and exempts root: it binds a worker run as any other user.
+ * - Tasks and memory, where this worker may make cgroups (a root worker on a cgroup v1 host, or a
+ *   cgroup v2 one whose controllers are enabled for its children): each run in a cgroup of its own
+ *   with pids.max and a memory limit, made and removed by the launcher (launcher.ts). A tmpfs page
+ *   is charged to the cgroup of the run that wrote it.
+ * - Everywhere: the run's oom_score_adj is 1000 (launcher.ts), so when memory runs out the kernel's
+ *   OOM killer takes the run, not the volunteer's programs or the worker.
+ */
+export interface SandboxLimits {
+  /** The trainer's interpreter, which runs the prelude inside. */
+  python: string
+  /** Tasks the sandbox's user may have (RLIMIT_NPROC), and a run's cgroup (pids.max). */
+  tasks: number
+  /** Bytes a run's cgroup may hold. */
+  memoryBytes: number
+  /** Where this worker makes each run's cgroups: one per controller hierarchy. Empty: none here. */
+  cgroups: CgroupParent[]
+}
+
+/** A cgroup folder this worker may make children in, and which of the limits its children take. */
+export interface CgroupParent {
+  dir: string
+  version: 1 | 2
+  /** The controllers a child's files limit: ['pids'], ['memory'] (v1) or both (v2). */
+  controllers: ('pids' | 'memory')[]
+}
+
+/** The files a run's cgroup under `parent` is given before the run joins it: name to value. */
+export function cgroupFiles(parent: CgroupParent, limits: Pick<SandboxLimits, 'tasks' | 'memoryBytes'>): Record<string, string> {
+  const files: Record<string, string> = {}
+  if (parent.controllers.includes('pids')) files['pids.max'] = String(limits.tasks)
+  if (parent.controllers.includes('memory')) {
+    if (parent.version === 1) files['memory.limit_in_bytes'] = String(limits.memoryBytes)
+    else Object.assign(files, { 'memory.max': String(limits.memoryBytes), 'memory.swap.max': '0' })
+  }
+  return files
+}
+
+/**
+ * Honest runs stay far below: PyTorch's thread pools (one thread a core), the inductor's compile
+ * workers, CUDA's own threads, a few hundred on a big box. A bomb stops here, the machine with room.
+ */
+export function taskLimit(cores = cpus().length): number {
+  return Math.max(4096, 32 * cores)
+}
+
+/** All the memory but a tenth of the machine (at least 2 GiB), kept for the volunteer and the worker. */
+export function memoryLimit(total = totalmem()): number {
+  const GiB = 1024 ** 3
+  return Math.max(GiB, total - Math.max(2 * GiB, Math.floor(total / 10)))
+}
+
+/**
+ * Sets the task limit, then becomes the command: run with `-I -S`, so nothing of the run folder or
+ * the environment is imported first. Ours, not the agent's.
+ */
+export const TASK_LIMIT_PY = `
+import os, resource, sys
+n = int(sys.argv[1])
+resource.setrlimit(resource.RLIMIT_NPROC, (n, n))
+try:
+    os.execvp(sys.argv[2], sys.argv[2:])
+except OSError as e:
+    print(f"limits: could not start {sys.argv[2]}: {e}", file=sys.stderr, flush=True)
+    os._exit(127)
+`
+
+/** `command` started inside the sandbox under the task limit. */
+export function withTaskLimit(limits: Pick<SandboxLimits, 'python' | 'tasks'>, command: readonly string[]): string[] {
+  return [limits.python, '-I', '-S', '-c', TASK_LIMIT_PY, String(limits.tasks), ...command]
+}
+
+/** The prefix of each run's cgroup folder: `arg-run-<launcher's child pid>`. */
+export const RUN_CGROUP_PREFIX = 'arg-run-'
+
+interface Mount { root: string; at: string; type: 'cgroup' | 'cgroup2'; options: string[] }
+
+/** The cgroup mounts of /proc/self/mountinfo. */
+function cgroupMounts(mountinfo: string): Mount[] {
+  const out: Mount[] = []
+  for (const line of mountinfo.split('\n')) {
+    const [left, right] = line.split(' - ')
+    if (!left || !right) continue
+    const f = left.split(' ')
+    const [type, , superOptions = ''] = right.split(' ')
+    if (type !== 'cgroup' && type !== 'cgroup2') continue
+    out.push({ root: f[3]!, at: f[4]!.replace(/\\040/g, ' '), type, options: superOptions.split(',') })
+  }
+  return out
+}
+
+/**
+ * Pure: the folders of this process's own cgroups that hold the pids and memory controllers, from
+ * /proc/self/cgroup and /proc/self/mountinfo, with each child's limit files. On cgroup v2 the
+ * controllers come from `subtreeControl`, the controllers the process's cgroup enables for its
+ * children (read by the caller): a child has the files only for those.
+ */
+export function cgroupParents(procCgroup: string, mountinfo: string, subtreeControl: (dir: string) => string | null): CgroupParent[] {
+  const mounts = cgroupMounts(mountinfo)
+  const own = (m: Mount, path: string) => {
+    const rel = m.root === '/' ? path : path.startsWith(`${m.root}/`) || path === m.root ? path.slice(m.root.length) : null
+    return rel === null ? null : join(m.at, rel).replace(/(.)\/$/, '$1')
+  }
+  const out: CgroupParent[] = []
+  for (const line of procCgroup.split('\n')) {
+    const m = /^(\d+):([^:]*):(.*)$/.exec(line.trim())
+    if (!m) continue
+    const [, , names, path] = m as unknown as [string, string, string, string]
+    if (names === '') {
+      const mount = mounts.find(x => x.type === 'cgroup2')
+      const dir = mount && own(mount, path)
+      const enabled = dir ? (subtreeControl(dir) ?? '').split(/\s+/) : []
+      const controllers = (['memory', 'pids'] as const).filter(c => enabled.includes(c))
+      if (dir && controllers.length) out.push({ dir, version: 2, controllers })
+      continue
+    }
+    for (const controller of names.split(',')) {
+      if (controller !== 'pids' && controller !== 'memory') continue
+      const mount = mounts.find(x => x.type === 'cgroup' && x.options.includes(controller))
+      const dir = mount && own(mount, path)
+      if (dir) out.push({ dir, version: 1, controllers: [controller] })
+    }
+  }
+  return out
+}
+
+function read(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8')
+  } catch {
+    return null
+  }
+}
+
+/**
+ * The cgroup parents this worker can use: those in which a child can be made and given its limits,
+ * tried now with a child of its own (then removed). Run cgroups left by a launcher killed with its
+ * worker (their process gone) are removed on the way.
+ */
+export function usableCgroups(limits: Pick<SandboxLimits, 'tasks' | 'memoryBytes'>): CgroupParent[] {
+  const procCgroup = read('/proc/self/cgroup')
+  const mountinfo = read('/proc/self/mountinfo')
+  if (!procCgroup || !mountinfo) return []
+  const usable: CgroupParent[] = []
+  for (const parent of cgroupParents(procCgroup, mountinfo, dir => read(join(dir, 'cgroup.subtree_control')))) {
+    const probe = join(parent.dir, `arg-probe-${process.pid}`)
+    try {
+      mkdirSync(probe)
+      try {
+        for (const [file, value] of Object.entries(cgroupFiles(parent, limits))) writeFileSync(join(probe, file), value)
+        usable.push(parent)
+      } finally {
+        rmdirSync(probe)
+      }
+    } catch {
+      continue // not ours to divide
+    }
+    try {
+      for (const name of readdirSync(parent.dir)) {
+        const pid = name.startsWith(RUN_CGROUP_PREFIX) ? name.slice(RUN_CGROUP_PREFIX.length) : ''
+        if (/^\d+$/.test(pid) && !existsSync(`/proc/${pid}`)) try { rmdirSync(join(parent.dir, name)) } catch { /* in use */ }
+      }
+    } catch { /* unreadable */ }
+  }
+  return usable
+}
+
+/** The limits of this machine, in words for the worker's start line. */
+export function describeLimits(l: SandboxLimits): string {
+  const GiB = (n: number) => `${(n / 1024 ** 3).toFixed(1)} GiB`
+  const tasks = `tasks ≤ ${l.tasks}`
+  const has = (c: 'pids' | 'memory') => l.cgroups.some(g => g.controllers.includes(c))
+  const memory = has('memory') ? `memory ≤ ${GiB(l.memoryBytes)} (cgroup)` : 'memory bounded by the machine (the OOM killer takes the run first)'
+  const root = process.getuid?.() === 0
+  const taskHow = has('pids') ? `${tasks} (cgroup)` : root ? 'tasks unbounded (a root worker is exempt from RLIMIT_NPROC, and no cgroup is writable)' : `${tasks} (RLIMIT_NPROC)`
+  return `${taskHow}, ${memory}`
+}
+
+/** This machine's limits for sandboxes run by `python`. */
+export function sandboxLimits(python: string): SandboxLimits {
+  const tasks = taskLimit()
+  const memoryBytes = memoryLimit()
+  return { python, tasks, memoryBytes, cgroups: usableCgroups({ tasks, memoryBytes }) }
+}

@@ -1,0 +1,138 @@
+import t from 'tap'
+import { existsSync, readdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { execa } from 'execa'
+import { launched } from '../../src/runner/launcher.ts'
+import { bwrapCommand, INSIDE, type HostLayout } from '../../src/sandbox/bwrap.ts'
+import { detectSandbox } from '../../src/sandbox/detect.ts'
+import { cgroupFiles, cgroupParents, memoryLimit, RUN_CGROUP_PREFIX, taskLimit, type SandboxLimits } from '../../src/sandbox/limits.ts'
+
+// A stranger's train.py may start threads and processes, or take memory, until the volunteer's
+// machine stops answering. Each sandbox now has a task limit (RLIMIT_NPROC inside; a pids cgroup
+// where the worker may make one), a memory limit where it may make a memory cgroup, and the OOM
+// killer's first place everywhere (src/sandbox/limits.ts).
+const PYTHON = process.env.AUTORESEARCH_TEST_PYTHON ?? process.env.AUTORESEARCH_PYTHON ?? 'python3'
+const GiB = 1024 ** 3
+
+t.test('the limits scale with the machine and leave the volunteer room', async t => {
+  t.equal(taskLimit(2), 4096, 'a small machine: 4096 tasks')
+  t.equal(taskLimit(256), 8192, 'a big one: 32 a core')
+  t.equal(memoryLimit(24 * GiB), 24 * GiB - Math.floor(2.4 * GiB), 'a tenth of the machine is kept')
+  t.equal(memoryLimit(8 * GiB), 6 * GiB, 'at least 2 GiB is kept')
+  t.equal(memoryLimit(2 * GiB), GiB, 'a run may always have 1 GiB')
+})
+
+const LIMITS = { tasks: 100, memoryBytes: 5 * GiB }
+const V1_MOUNTS = [
+  '31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755',
+  '35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory',
+  '39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids',
+  '32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct',
+].join('\n')
+
+t.test('cgroup v1: the pids and memory hierarchies, at the process\'s own place in each', async t => {
+  const parents = cgroupParents('9:pids:/\n4:memory:/process_api/abc\n2:cpu,cpuacct:/\n0::/\n', V1_MOUNTS, () => '')
+  t.same(parents, [
+    { dir: '/sys/fs/cgroup/pids', version: 1, controllers: ['pids'] },
+    { dir: '/sys/fs/cgroup/memory/process_api/abc', version: 1, controllers: ['memory'] },
+  ])
+  t.same(parents.map(p => cgroupFiles(p, LIMITS)), [{ 'pids.max': '100' }, { 'memory.limit_in_bytes': String(5 * GiB) }])
+  // A container's view: the hierarchy mounted from the container's own cgroup, not the root.
+  const mounted = '40 31 0:36 /docker/c1 /sys/fs/cgroup/pids ro,nosuid - cgroup cgroup rw,pids'
+  t.same(cgroupParents('9:pids:/docker/c1/worker\n', mounted, () => null), [{ dir: '/sys/fs/cgroup/pids/worker', version: 1, controllers: ['pids'] }])
+  t.same(cgroupParents('9:pids:/elsewhere\n', mounted, () => null), [], 'a place outside the mount is not reachable')
+})
+
+t.test('cgroup v2: only the controllers the process\'s cgroup enables for its children', async t => {
+  const mounts = '30 23 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate'
+  const asked: string[] = []
+  const both = cgroupParents('0::/user.slice/worker.scope\n', mounts, dir => { asked.push(dir); return 'cpu memory pids\n' })
+  t.same(asked, ['/sys/fs/cgroup/user.slice/worker.scope'])
+  t.same(both, [{ dir: '/sys/fs/cgroup/user.slice/worker.scope', version: 2, controllers: ['memory', 'pids'] }])
+  t.same(cgroupFiles(both[0]!, LIMITS), { 'pids.max': '100', 'memory.max': String(5 * GiB), 'memory.swap.max': '0' }, 'no swap either: a run swapping the machine to a crawl is what the limit is for')
+  t.same(cgroupParents('0::/a\n', mounts, () => 'pids'), [{ dir: '/sys/fs/cgroup/a', version: 2, controllers: ['pids'] }])
+  t.same(cgroupParents('0::/a\n', mounts, () => ''), [], 'nothing enabled: no cgroup of its own (a leaf with processes cannot enable any)')
+  t.same(cgroupParents('0::/a\n', mounts, () => null), [], 'unreadable: none')
+})
+
+/** Runs a Python payload in a sandbox with these limits, through the launcher as a run is. */
+async function sandboxed(host: HostLayout, limits: SandboxLimits, payload: string, prefix: string[] = []) {
+  const inner = bwrapCommand({ ...host, limits }, { mounts: [], env: { PATH: '/usr/bin:/bin' }, cwd: INSIDE.home, command: [PYTHON, '-c', payload] })
+  const command = launched(PYTHON, [...prefix, ...inner], process.pid, limits)
+  return execa(command[0], command.slice(1), { reject: false, stdin: 'ignore', timeout: 120_000 })
+}
+
+const THREADS = `
+import os, resource, threading
+threading.stack_size(65536)
+release, made = threading.Event(), 0
+try:
+    for made in range(1, 2001):
+        threading.Thread(target=release.wait, daemon=True).start()
+except RuntimeError:
+    made -= 1
+release.set()
+print("threads", made)
+print("nproc", *resource.getrlimit(resource.RLIMIT_NPROC))
+try:
+    resource.setrlimit(resource.RLIMIT_NPROC, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    print("raised")
+except (ValueError, OSError):
+    print("not raised")
+print("oom", open("/proc/self/oom_score_adj").read().strip())
+`
+
+const count = (out: string, key: string) => Number(new RegExp(`^${key} (\\d+)`, 'm').exec(out)?.[1] ?? Number.NaN)
+const runCgroups = (limits: SandboxLimits) => limits.cgroups.flatMap(g => readdirSync(g.dir).filter(n => n.startsWith(RUN_CGROUP_PREFIX)).map(n => join(g.dir, n)))
+
+t.test('inside: tasks stop at the limit, which the code cannot raise, and the OOM killer takes the run first', async t => {
+  const found = await detectSandbox(PYTHON)
+  if (!found.ok) { t.comment(`no sandbox: ${found.problem}`); return }
+  t.ok(found.host.limits, 'every sandbox of this machine has limits')
+  t.match(found.how, /tasks (≤ \d+|unbounded)/, `the worker says which: ${found.how}`)
+  const before = runCgroups(found.host.limits!)
+  const limits = { ...found.host.limits!, tasks: 64 }
+  const r = await sandboxed(found.host, limits, THREADS)
+  t.equal(r.exitCode, 0, String(r.stderr).slice(-600))
+  const made = count(String(r.stdout), 'threads')
+  t.equal(String(r.stdout).match(/^nproc (\d+) (\d+)/m)?.slice(1).join(' '), '64 64', 'RLIMIT_NPROC is the limit, soft and hard')
+  t.match(String(r.stdout), /^not raised$/m, 'the code cannot raise it')
+  t.match(String(r.stdout), /^oom 1000$/m, 'oom_score_adj 1000: the run dies before the volunteer\'s programs')
+  const pids = limits.cgroups.some(g => g.controllers.includes('pids'))
+  if (pids || process.getuid?.() !== 0) t.ok(made < 64, `started ${made} threads under a limit of 64 tasks (${pids ? 'pids cgroup' : 'RLIMIT_NPROC'})`)
+  else t.comment(`a root worker with no pids cgroup: RLIMIT_NPROC binds no root process (${made} threads)`)
+  t.same(runCgroups(limits), before, 'the run\'s cgroups are gone with it')
+})
+
+t.test('a worker run as another user than root is held by RLIMIT_NPROC alone', async t => {
+  const found = await detectSandbox(PYTHON)
+  if (!found.ok) { t.comment(`no sandbox: ${found.problem}`); return }
+  const root = process.getuid?.() === 0
+  if (root && !existsSync('/usr/bin/setpriv')) { t.comment('root here, and no setpriv to run the sandbox as another user'); return }
+  // As nobody: the seccomp program's folder is the worker's own (0700), so this sandbox goes without it.
+  const { seccomp: _, ...host } = found.host
+  const prefix = root ? ['/usr/bin/setpriv', '--reuid', '65534', '--regid', '65534', '--clear-groups'] : []
+  const r = await sandboxed(host, { ...found.host.limits!, tasks: 64, cgroups: [] }, THREADS, prefix)
+  if (r.exitCode !== 0 && /namespace|Operation not permitted/i.test(String(r.stderr))) { t.comment(`bwrap refused as nobody here: ${String(r.stderr).trim()}`); return }
+  t.equal(r.exitCode, 0, String(r.stderr).slice(-600))
+  const made = count(String(r.stdout), 'threads')
+  t.ok(made < 64, `started ${made} threads under RLIMIT_NPROC 64, no cgroup`)
+})
+
+t.test('memory past the run\'s cgroup limit kills the run, not the worker', async t => {
+  const found = await detectSandbox(PYTHON)
+  if (!found.ok) { t.comment(`no sandbox: ${found.problem}`); return }
+  const limits = { ...found.host.limits!, memoryBytes: 256 * 1024 ** 2 }
+  if (!limits.cgroups.some(g => g.controllers.includes('memory'))) { t.comment('no memory cgroup this worker may make here: memory is bounded by the machine (and the OOM killer takes the run first)'); return }
+  const before = runCgroups(limits)
+  const r = await sandboxed(found.host, limits, `
+chunks = []
+for i in range(32):
+    chunks.append(bytearray(64 * 1024 * 1024))  # 2 GiB in all, every page written
+    print("held", (i + 1) * 64, "MiB", flush=True)
+print("survived")`)
+  t.notMatch(String(r.stdout), /survived/, 'the run did not get 2 GiB past a 256 MiB limit')
+  t.ok(r.signal === 'SIGKILL' || r.exitCode === 137, `killed by the kernel (${r.signal ?? r.exitCode}), after ${String(r.stdout).trim().split('\n').pop()}`)
+  t.ok(count(String(r.stdout), 'held') <= 256, 'no more than the limit was ever held')
+  t.same(runCgroups(limits), before, 'the run\'s cgroups are gone with it')
+})
