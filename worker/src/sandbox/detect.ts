@@ -134,7 +134,7 @@ export function detectSandbox(python: string, options: { bwrap?: string; fresh?:
     if (unbounded) host = { ...host, tmpfsBytes: 0 }
     // The network must be gone, and a nested user namespace refused (the seccomp filter in force).
     const check = 'import ctypes, socket, os, sys\ns = socket.socket()\ntry:\n    s.connect(("1.1.1.1", 53)); print("net")\nexcept OSError:\n    pass\n' +
-      'if ctypes.CDLL(None, use_errno=True).unshare(0x10000000) == 0:\n    print("userns")\nprint(os.getuid(), os.getcwd())'
+      'if ctypes.CDLL(None, use_errno=True).unshare(0x10000000) == 0:\n    print("userns")\nimport resource\nprint("nproc", resource.getrlimit(resource.RLIMIT_NPROC)[1])\nprint(os.getuid(), os.getcwd())'
     const cmd = bwrapCommand(host, { mounts: [], env: { PATH: '/usr/bin:/bin' }, cwd: INSIDE.home, command: [python, '-I', '-c', check] })
     const r = await execa(cmd[0], cmd.slice(1), { reject: false, stdin: 'ignore', timeout: 300_000 }) // a hang guard: importing torch took over 60 s at load 30
     const out = String(r.stdout)
@@ -145,6 +145,7 @@ export function detectSandbox(python: string, options: { bwrap?: string; fresh?:
     if (r.exitCode !== 0) return diagnoseUserNamespaces(readSysctl, stderr)
     if (out.includes('net')) return { ok: false, problem: 'the sandbox could reach the network', fix: 'report this: bwrap --unshare-all should remove the network' }
     if (host.seccomp && out.includes('userns')) return { ok: false, problem: 'the sandbox\'s seccomp filter is not in force (a nested user namespace was allowed)', fix: 'report this with `bwrap --version` and `uname -a`' }
+    if (host.limits && !out.includes(`nproc ${host.limits.tasks}\n`)) return { ok: false, problem: `the sandbox's task limit is not in force (${/nproc \S+/.exec(out)?.[0] ?? 'no answer'})`, fix: 'report this with `uname -a`' }
     const filter = host.seccomp ? 'seccomp filter' : `no seccomp filter (none written for ${process.arch})`
     return { ok: true, host, how: `bubblewrap sandbox (${version_}; no network, private HOME and /tmp, read-only system, ${filter}, ${host.devices.length} GPU device node(s)${unbounded ? `; ${unbounded}` : ''}${host.limits ? `; ${describeLimits(host.limits)}` : ''})` }
   })()
