@@ -186,9 +186,22 @@ export function describeLimits(l: SandboxLimits): string {
   return `${taskHow}, ${memory}`
 }
 
+/**
+ * A volunteer's own setting, from the environment: a positive whole number, or the default. A box
+ * whose honest runs need more tasks or memory than the defaults sets AUTORESEARCH_SANDBOX_TASKS or
+ * AUTORESEARCH_SANDBOX_MEMORY_GB; anything else is refused at start with what to write.
+ */
+export function setting(env: Record<string, string | undefined>, name: string, fallback: number, scale = 1): number {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  const n = Number(raw)
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name}=${JSON.stringify(raw)} is not a positive number: unset it, or write e.g. ${name}=${fallback / scale >= 1 ? Math.round(fallback / scale) : 8}`)
+  return Math.floor(n * scale)
+}
+
 /** This machine's limits for sandboxes run by `python`. */
-export function sandboxLimits(python: string): SandboxLimits {
-  const tasks = taskLimit()
-  const memoryBytes = memoryLimit()
+export function sandboxLimits(python: string, env: Record<string, string | undefined> = process.env): SandboxLimits {
+  const tasks = setting(env, 'AUTORESEARCH_SANDBOX_TASKS', taskLimit())
+  const memoryBytes = setting(env, 'AUTORESEARCH_SANDBOX_MEMORY_GB', memoryLimit(), 1024 ** 3)
   return { python, tasks, memoryBytes, cgroups: usableCgroups({ tasks, memoryBytes }) }
 }

@@ -1,11 +1,11 @@
-import t from 'tap'
-import { existsSync, readdirSync } from 'node:fs'
+import t, { type Test } from 'tap'
+import { existsSync, mkdirSync, readdirSync, rmdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { execa } from 'execa'
 import { launched } from '../../src/runner/launcher.ts'
 import { bwrapCommand, INSIDE, type HostLayout } from '../../src/sandbox/bwrap.ts'
 import { detectSandbox } from '../../src/sandbox/detect.ts'
-import { cgroupFiles, cgroupParents, memoryLimit, RUN_CGROUP_PREFIX, taskLimit, type SandboxLimits } from '../../src/sandbox/limits.ts'
+import { cgroupFiles, cgroupParents, memoryLimit, RUN_CGROUP_PREFIX, setting, taskLimit, type SandboxLimits } from '../../src/sandbox/limits.ts'
 
 // A stranger's train.py may start threads and processes, or take memory, until the volunteer's
 // machine stops answering. Each sandbox now has a task limit (RLIMIT_NPROC inside; a pids cgroup
@@ -20,6 +20,11 @@ t.test('the limits scale with the machine and leave the volunteer room', async t
   t.equal(memoryLimit(24 * GiB), 24 * GiB - Math.floor(2.4 * GiB), 'a tenth of the machine is kept')
   t.equal(memoryLimit(8 * GiB), 6 * GiB, 'at least 2 GiB is kept')
   t.equal(memoryLimit(2 * GiB), GiB, 'a run may always have 1 GiB')
+  t.equal(setting({}, 'AUTORESEARCH_SANDBOX_TASKS', 4096), 4096, 'unset: the default')
+  t.equal(setting({ AUTORESEARCH_SANDBOX_TASKS: '20000' }, 'AUTORESEARCH_SANDBOX_TASKS', 4096), 20000, 'a volunteer\'s own setting')
+  t.equal(setting({ AUTORESEARCH_SANDBOX_MEMORY_GB: '1.5' }, 'AUTORESEARCH_SANDBOX_MEMORY_GB', 8 * GiB, GiB), Math.floor(1.5 * GiB))
+  t.throws(() => setting({ AUTORESEARCH_SANDBOX_MEMORY_GB: '8G' }, 'AUTORESEARCH_SANDBOX_MEMORY_GB', 8 * GiB, GiB), /AUTORESEARCH_SANDBOX_MEMORY_GB="8G" is not a positive number: unset it, or write e\.g\. AUTORESEARCH_SANDBOX_MEMORY_GB=8/)
+  t.throws(() => setting({ AUTORESEARCH_SANDBOX_TASKS: '0' }, 'AUTORESEARCH_SANDBOX_TASKS', 4096), /is not a positive number/)
 })
 
 const LIMITS = { tasks: 100, memoryBytes: 5 * GiB }
@@ -82,6 +87,20 @@ except (ValueError, OSError):
 print("oom", open("/proc/self/oom_score_adj").read().strip())
 `
 
+/**
+ * The limits with cgroup parents of this test's own, made under the machine's: the run cgroups the
+ * test looks for are then its runs' alone, whatever other tests run meanwhile.
+ */
+function ownParents(t: Test, limits: SandboxLimits, more: Partial<SandboxLimits> = {}): SandboxLimits {
+  const cgroups = limits.cgroups.map((g, i) => {
+    const dir = join(g.dir, `arg-test-${process.pid}-${i}-${Math.random().toString(36).slice(2, 8)}`)
+    mkdirSync(dir)
+    t.teardown(() => rmdirSync(dir))
+    return { ...g, dir }
+  })
+  return { ...limits, ...more, cgroups }
+}
+
 const count = (out: string, key: string) => Number(new RegExp(`^${key} (\\d+)`, 'm').exec(out)?.[1] ?? Number.NaN)
 const runCgroups = (limits: SandboxLimits) => limits.cgroups.flatMap(g => readdirSync(g.dir).filter(n => n.startsWith(RUN_CGROUP_PREFIX)).map(n => join(g.dir, n)))
 
@@ -90,8 +109,7 @@ t.test('inside: tasks stop at the limit, which the code cannot raise, and the OO
   if (!found.ok) { t.comment(`no sandbox: ${found.problem}`); return }
   t.ok(found.host.limits, 'every sandbox of this machine has limits')
   t.match(found.how, /tasks (≤ \d+|unbounded)/, `the worker says which: ${found.how}`)
-  const before = runCgroups(found.host.limits!)
-  const limits = { ...found.host.limits!, tasks: 64 }
+  const limits = ownParents(t, found.host.limits!, { tasks: 64 })
   const r = await sandboxed(found.host, limits, THREADS)
   t.equal(r.exitCode, 0, String(r.stderr).slice(-600))
   const made = count(String(r.stdout), 'threads')
@@ -101,7 +119,7 @@ t.test('inside: tasks stop at the limit, which the code cannot raise, and the OO
   const pids = limits.cgroups.some(g => g.controllers.includes('pids'))
   if (pids || process.getuid?.() !== 0) t.ok(made < 64, `started ${made} threads under a limit of 64 tasks (${pids ? 'pids cgroup' : 'RLIMIT_NPROC'})`)
   else t.comment(`a root worker with no pids cgroup: RLIMIT_NPROC binds no root process (${made} threads)`)
-  t.same(runCgroups(limits), before, 'the run\'s cgroups are gone with it')
+  t.same(runCgroups(limits), [], 'the run\'s cgroups are gone with it')
 })
 
 t.test('a worker run as another user than root is held by RLIMIT_NPROC alone', async t => {
@@ -122,9 +140,8 @@ t.test('a worker run as another user than root is held by RLIMIT_NPROC alone', a
 t.test('memory past the run\'s cgroup limit kills the run, not the worker', async t => {
   const found = await detectSandbox(PYTHON)
   if (!found.ok) { t.comment(`no sandbox: ${found.problem}`); return }
-  const limits = { ...found.host.limits!, memoryBytes: 256 * 1024 ** 2 }
+  const limits = ownParents(t, found.host.limits!, { memoryBytes: 256 * 1024 ** 2 })
   if (!limits.cgroups.some(g => g.controllers.includes('memory'))) { t.comment('no memory cgroup this worker may make here: memory is bounded by the machine (and the OOM killer takes the run first)'); return }
-  const before = runCgroups(limits)
   const r = await sandboxed(found.host, limits, `
 chunks = []
 for i in range(32):
@@ -134,5 +151,5 @@ print("survived")`)
   t.notMatch(String(r.stdout), /survived/, 'the run did not get 2 GiB past a 256 MiB limit')
   t.ok(r.signal === 'SIGKILL' || r.exitCode === 137, `killed by the kernel (${r.signal ?? r.exitCode}), after ${String(r.stdout).trim().split('\n').pop()}`)
   t.ok(count(String(r.stdout), 'held') <= 256, 'no more than the limit was ever held')
-  t.same(runCgroups(limits), before, 'the run\'s cgroups are gone with it')
+  t.same(runCgroups(limits), [], 'the run\'s cgroups are gone with it')
 })
