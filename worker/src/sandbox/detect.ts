@@ -128,7 +128,8 @@ export function detectSandbox(python: string, options: { bwrap?: string; fresh?:
     try {
       host = await probeHost(bwrap, python)
     } catch (err) {
-      return { ok: false, problem: (err as Error).message, fix: 'check that the trainer Python runs (worker doctor)' }
+      const message = (err as Error).message
+      return { ok: false, problem: message, fix: /^AUTORESEARCH_SANDBOX_/.test(message) ? 'set it as the problem says' : 'check that the trainer Python runs (worker doctor)' }
     }
     const unbounded = tmpfsSizeProblem(version_, setuid(bwrap))
     if (unbounded) host = { ...host, tmpfsBytes: 0 }
