@@ -30,6 +30,8 @@ const q = prepared(db => ({
     .where(and(eq(workUnits.targetExperiment, sql.placeholder('target')), eq(workUnits.kind, 'verify'), inArray(workUnits.state, ['leased', 'done']))).prepare(),
   /** The pool by class for a second: leases with verifications queued would otherwise each read every worker of the class. */
   poolCache: new Map<string, { at: number; pool: Pool }>(),
+  /** Every active worker by class, for a second: the classless pool is made of the approved ones. */
+  classesCache: null as { at: number; classes: Map<string, { id: string; contributorId: string }[]> } | null,
 }))
 
 export function excludedOf(u: Pick<Unit, 'excludedContributors'>): string[] {
@@ -65,7 +67,7 @@ export function drawVerifiers(tx: Writer, units: Unit[], now: number, windowMs: 
   const poolFor = (u: Unit): Pool => {
     const key = u.hardwareClass ?? ''
     let pool = pools.get(key)
-    if (!pool) pools.set(key, (pool = u.hardwareClass === null ? poolIndex(approvedPool(tx, now, approved)) : poolOf(tx, u.hardwareClass, now)))
+    if (!pool) pools.set(key, (pool = u.hardwareClass === null ? approvedPool(tx, now, approved) : poolOf(tx, u.hardwareClass, now)))
     return pool
   }
   let drawn = false
@@ -111,20 +113,38 @@ export function drawVerifiers(tx: Writer, units: Unit[], now: number, windowMs: 
   return { units: out, drawn }
 }
 
-/** Active workers of every approved class. */
-function approvedPool(tx: Writer, now: number, approved: (cls: string) => boolean): { id: string; contributorId: string }[] {
-  return q(tx).everyClass.all({ since: now - ACTIVE_WORKER_MS }).filter(w => approved(w.cls)).map(w => ({ id: w.id, contributorId: w.contributorId }))
+/**
+ * Active workers of every approved class, indexed. Read for every lease while a classless
+ * verification is queued (the default policy's): the workers by class are read once a second, and
+ * the index of each set of approved classes is kept as long, so a lease reads neither 10,000
+ * workers nor builds their index.
+ */
+function approvedPool(tx: Writer, now: number, approved: (cls: string) => boolean): Pool {
+  const { poolCache } = q(tx)
+  let byClass = q(tx).classesCache
+  if (!byClass || Math.abs(now - byClass.at) >= 1000) {
+    const classes = new Map<string, { id: string; contributorId: string }[]>()
+    for (const w of q(tx).everyClass.all({ since: now - ACTIVE_WORKER_MS })) {
+      const theirs = classes.get(w.cls)
+      if (theirs) theirs.push({ id: w.id, contributorId: w.contributorId })
+      else classes.set(w.cls, [{ id: w.id, contributorId: w.contributorId }])
+    }
+    q(tx).classesCache = byClass = { at: now, classes }
+  }
+  const chosen = [...byClass.classes.keys()].filter(approved).sort()
+  return cached(poolCache, `\0approved\0${chosen.join('\0')}`, now, () => poolIndex(chosen.flatMap(c => byClass.classes.get(c)!)))
 }
 
 function poolOf(tx: Writer, cls: string, now: number): Pool {
-  let pool: Pool
-  const { poolCache } = q(tx)
-  const hit = poolCache.get(cls)
-  if (hit && Math.abs(now - hit.at) < 1000) pool = hit.pool
-  else {
-    if (poolCache.size > 100) poolCache.clear()
-    pool = poolIndex(q(tx).pool.all({ cls, since: now - ACTIVE_WORKER_MS }))
-    poolCache.set(cls, { at: now, pool })
-  }
+  return cached(q(tx).poolCache, cls, now, () => poolIndex(q(tx).pool.all({ cls, since: now - ACTIVE_WORKER_MS })))
+}
+
+/** A pool made at most a second ago under `key`, or `make`'s, kept. */
+function cached(cache: Map<string, { at: number; pool: Pool }>, key: string, now: number, make: () => Pool): Pool {
+  const hit = cache.get(key)
+  if (hit && Math.abs(now - hit.at) < 1000) return hit.pool
+  if (cache.size > 100) cache.clear()
+  const pool = make()
+  cache.set(key, { at: now, pool })
   return pool
 }
