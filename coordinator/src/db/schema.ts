@@ -370,3 +370,17 @@ export const stagedObjects = sqliteTable('staged_objects', {
   /** The object's body, without git's header. */
   body: blob('body', { mode: 'buffer' }).notNull(),
 })
+
+/**
+ * The decided candidates of each campaign by status (explorations and rebases with a measured
+ * val_bpb, kept, discarded or rejected): the campaign's observed rate of real gains, read at every
+ * sequential decision (units/sequential-inputs.ts realRateOfCampaign). Kept by triggers on
+ * `experiments` (drizzle/0010_decided_counts.sql), so every writer keeps it exact; counting the
+ * covering index instead read every decided experiment of the campaign at every decision, 8.6 % of
+ * the coordinator's CPU at 10,000 workers (docs/PERFORMANCE.md, "Fifteenth pass").
+ */
+export const decidedCounts = sqliteTable('decided_counts', {
+  campaign: text('campaign').notNull(),
+  status: text('status', { enum: EXPERIMENT_STATUSES }).notNull(),
+  n: integer('n').notNull(),
+}, t => [uniqueIndex('decided_counts_key').on(t.campaign, t.status)])

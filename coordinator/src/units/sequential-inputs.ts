@@ -1,8 +1,8 @@
-import { and, eq, inArray, isNotNull, sql } from 'drizzle-orm'
+import { and, eq, inArray, sql } from 'drizzle-orm'
 import type { Writer } from '../db/open.ts'
 import { prepared } from '../db/prepared.ts'
 import type { Campaign } from '../campaigns/campaigns.ts'
-import { experiments, measurements, workUnits } from '../db/schema.ts'
+import { decidedCounts, experiments, measurements, workUnits } from '../db/schema.ts'
 import { carriedFrom, DEFAULT_SEQUENTIAL, poolsClasses, realRateOf, sequentialSettingsOf, type CarriedEvidence, type ClassRuns } from '../ratchet/index.ts'
 import { classStanding } from '../classes/approval.ts'
 import { noiseFloorOf } from '../measurements/noise-floor.ts'
@@ -17,14 +17,9 @@ import { noiseFloorOf } from '../measurements/noise-floor.ts'
 
 type Experiment = typeof experiments.$inferSelect
 
-// Counted at every sequential decision: prepared once, and answered from the covering index
-// `experiments_decided` without reading a row (it was 28 % of the coordinator's profile in
-// bench/coordinator/ops.ts, each count visiting every experiment of the campaign).
+// Read at every sequential decision: the counts triggers keep (db/schema.ts `decidedCounts`).
 const q = prepared(db => ({
-  decided: db.select({ status: experiments.status, n: sql<number>`count(*)` }).from(experiments)
-    .where(and(eq(experiments.campaign, sql.placeholder('campaign')), inArray(experiments.kind, ['explore', 'rebase']), inArray(experiments.status, ['kept', 'discarded', 'rejected']),
-      isNotNull(experiments.valBpb)))
-    .groupBy(experiments.status).prepare(),
+  decided: db.select({ status: decidedCounts.status, n: decidedCounts.n }).from(decidedCounts).where(eq(decidedCounts.campaign, sql.placeholder('campaign'))).prepare(),
 }))
 
 /**
