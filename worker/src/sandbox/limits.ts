@@ -101,7 +101,7 @@ function cgroupMounts(mountinfo: string): Mount[] {
 
 /**
  * Pure: the folders of this process's own cgroups that hold the pids and memory controllers, from
- * /proc/self/cgroup and /proc/self/mountinfo, with each child's limit files. On cgroup v2 the
+ * /proc/self/cgroup and /proc/self/mountinfo (a child's files: `cgroupFiles`). On cgroup v2 the
  * controllers come from `subtreeControl`, the controllers the process's cgroup enables for its
  * children (read by the caller): a child has the files only for those.
  */
