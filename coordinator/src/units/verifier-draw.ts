@@ -132,7 +132,8 @@ function approvedPool(tx: Writer, now: number, approved: (cls: string) => boolea
     q(tx).classesCache = byClass = { at: now, classes }
   }
   const chosen = [...byClass.classes.keys()].filter(approved).sort()
-  return cached(poolCache, `\0approved\0${chosen.join('\0')}`, now, () => poolIndex(chosen.flatMap(c => byClass.classes.get(c)!)))
+  // Keyed by the read too: an index is never older than the workers it was made of.
+  return cached(poolCache, `\0approved\0${byClass.at}\0${chosen.join('\0')}`, now, () => poolIndex(chosen.flatMap(c => byClass.classes.get(c)!)))
 }
 
 function poolOf(tx: Writer, cls: string, now: number): Pool {
