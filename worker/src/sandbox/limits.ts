@@ -33,6 +33,8 @@ export interface CgroupParent {
   version: 1 | 2
   /** The controllers a child's files limit: ['pids'], ['memory'] (v1) or both (v2). */
   controllers: ('pids' | 'memory')[]
+  /** v1 memory with swap accounting: memory and swap together get the limit too (memory.memsw.*). */
+  swap?: boolean
 }
 
 /** The files a run's cgroup under `parent` is given before the run joins it: name to value. */
@@ -40,7 +42,9 @@ export function cgroupFiles(parent: CgroupParent, limits: Pick<SandboxLimits, 't
   const files: Record<string, string> = {}
   if (parent.controllers.includes('pids')) files['pids.max'] = String(limits.tasks)
   if (parent.controllers.includes('memory')) {
-    if (parent.version === 1) files['memory.limit_in_bytes'] = String(limits.memoryBytes)
+    // v1's limit is of memory alone: past it, a run is swapped out rather than stopped, unless
+    // memory and swap together are limited too (written second: it may not be below the first).
+    if (parent.version === 1) Object.assign(files, { 'memory.limit_in_bytes': String(limits.memoryBytes) }, parent.swap ? { 'memory.memsw.limit_in_bytes': String(limits.memoryBytes) } : {})
     else Object.assign(files, { 'memory.max': String(limits.memoryBytes), 'memory.swap.max': '0' })
   }
   return files
@@ -152,7 +156,8 @@ export function usableCgroups(limits: Pick<SandboxLimits, 'tasks' | 'memoryBytes
   const mountinfo = read('/proc/self/mountinfo')
   if (!procCgroup || !mountinfo) return []
   const usable: CgroupParent[] = []
-  for (const parent of cgroupParents(procCgroup, mountinfo, dir => read(join(dir, 'cgroup.subtree_control')))) {
+  for (const found of cgroupParents(procCgroup, mountinfo, dir => read(join(dir, 'cgroup.subtree_control')))) {
+    const parent = found.version === 1 && found.controllers.includes('memory') && existsSync(join(found.dir, 'memory.memsw.limit_in_bytes')) ? { ...found, swap: true } : found
     const probe = join(parent.dir, `arg-probe-${process.pid}`)
     try {
       mkdirSync(probe)

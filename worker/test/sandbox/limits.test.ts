@@ -42,6 +42,8 @@ t.test('cgroup v1: the pids and memory hierarchies, at the process\'s own place 
     { dir: '/sys/fs/cgroup/memory/process_api/abc', version: 1, controllers: ['memory'] },
   ])
   t.same(parents.map(p => cgroupFiles(p, LIMITS)), [{ 'pids.max': '100' }, { 'memory.limit_in_bytes': String(5 * GiB) }])
+  t.same(Object.entries(cgroupFiles({ ...parents[1]!, swap: true }, LIMITS)), [['memory.limit_in_bytes', String(5 * GiB)], ['memory.memsw.limit_in_bytes', String(5 * GiB)]],
+    'with swap accounting, memory and swap together too, written second')
   // A container's view: the hierarchy mounted from the container's own cgroup, not the root.
   const mounted = '40 31 0:36 /docker/c1 /sys/fs/cgroup/pids ro,nosuid - cgroup cgroup rw,pids'
   t.same(cgroupParents('9:pids:/docker/c1/worker\n', mounted, () => null), [{ dir: '/sys/fs/cgroup/pids/worker', version: 1, controllers: ['pids'] }])
