@@ -10,7 +10,7 @@ import { forgetGroup, recordGroup } from './leftovers.ts'
 import { markerOf, readClock, type ClockLimits, type ClockReading, type ClockTimes, type Marker } from './clock.ts'
 import { bwrapCommand, INSIDE, sandboxEnvironment, type HostLayout, type Mount } from '../sandbox/bwrap.ts'
 import { ensureSeccompFiles } from '../sandbox/host.ts'
-import type { SandboxLimits } from '../sandbox/limits.ts'
+import { removeDeadRunCgroupsSoon, type SandboxLimits } from '../sandbox/limits.ts'
 
 /** A run inside the sandbox: its mounts and its whole environment (nothing else passes). */
 export interface SandboxedRun {
@@ -345,6 +345,9 @@ class TrainerProcess {
     o.signal?.removeEventListener('abort', onAbort)
     untrack()
     if (await recorded) await forgetGroup(o.runDir)
+    // A launcher killed with its group (the time limit, a cancel) left its run's cgroups behind.
+    const cgroups = o.sandbox?.host.limits?.cgroups ?? o.limits?.cgroups
+    if (cgroups?.length && (result.signal || this.outcome.timedOut || this.outcome.aborted)) removeDeadRunCgroupsSoon(cgroups)
     this.settle(result, command[0])
   }
 

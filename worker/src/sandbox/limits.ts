@@ -148,8 +148,7 @@ function read(path: string): string | null {
 
 /**
  * The cgroup parents this worker can use: those in which a child can be made and given its limits,
- * tried now with a child of its own (then removed). Run cgroups left by a launcher killed with its
- * worker (their process gone) are removed on the way.
+ * tried now with a child of its own (then removed). Run cgroups left by dead launchers go on the way.
  */
 export function usableCgroups(limits: Pick<SandboxLimits, 'tasks' | 'memoryBytes'>): CgroupParent[] {
   const procCgroup = read('/proc/self/cgroup')
@@ -170,14 +169,34 @@ export function usableCgroups(limits: Pick<SandboxLimits, 'tasks' | 'memoryBytes
     } catch {
       continue // not ours to divide
     }
+  }
+  removeDeadRunCgroups(usable)
+  return usable
+}
+
+/**
+ * removeDeadRunCgroups now, and again a second and five seconds later (the last processes of a
+ * sandbox killed with its launcher may still be exiting). The timers keep no process alive.
+ */
+export function removeDeadRunCgroupsSoon(parents: readonly CgroupParent[]): void {
+  removeDeadRunCgroups(parents)
+  for (const ms of [1000, 5000]) setTimeout(() => removeDeadRunCgroups(parents), ms).unref()
+}
+
+/**
+ * Removes the run cgroups under `parents` whose launcher is gone: a launcher killed with its group
+ * (a run stopped at its time limit, or cancelled, gets SIGKILL after its grace) or with its worker
+ * could not remove its own. One still holding processes stays until a later call.
+ */
+export function removeDeadRunCgroups(parents: readonly CgroupParent[]): void {
+  for (const parent of parents) {
     try {
       for (const name of readdirSync(parent.dir)) {
         const pid = name.startsWith(RUN_CGROUP_PREFIX) ? name.slice(RUN_CGROUP_PREFIX.length) : ''
-        if (/^\d+$/.test(pid) && !existsSync(`/proc/${pid}`)) try { rmdirSync(join(parent.dir, name)) } catch { /* in use */ }
+        if (/^\d+$/.test(pid) && !existsSync(`/proc/${pid}`)) try { rmdirSync(join(parent.dir, name)) } catch { /* processes left */ }
       }
     } catch { /* unreadable */ }
   }
-  return usable
 }
 
 /** The limits of this machine, in words for the worker's start line. */

@@ -3,6 +3,8 @@ import { existsSync, mkdirSync, readdirSync, rmdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { execa } from 'execa'
 import { launched } from '../../src/runner/launcher.ts'
+import { runTrainer } from '../../src/runner/trainer.ts'
+import { until } from '../../../shared/test/support/until.ts'
 import { bwrapCommand, INSIDE, type HostLayout } from '../../src/sandbox/bwrap.ts'
 import { detectSandbox } from '../../src/sandbox/detect.ts'
 import { cgroupFiles, cgroupParents, memoryLimit, RUN_CGROUP_PREFIX, setting, taskLimit, type SandboxLimits } from '../../src/sandbox/limits.ts'
@@ -154,4 +156,20 @@ print("survived")`)
   t.ok(r.signal === 'SIGKILL' || r.exitCode === 137, `killed by the kernel (${r.signal ?? r.exitCode}), after ${String(r.stdout).trim().split('\n').pop()}`)
   t.ok(count(String(r.stdout), 'held') <= 256, 'no more than the limit was ever held')
   t.same(runCgroups(limits), [], 'the run\'s cgroups are gone with it')
+})
+
+t.test('a run the worker stops at its time limit leaves no cgroup behind, though its launcher is killed with it', async t => {
+  const found = await detectSandbox(PYTHON)
+  if (!found.ok) { t.comment(`no sandbox: ${found.problem}`); return }
+  if (!found.host.limits?.cgroups.length) { t.comment('no cgroup this worker may make here'); return }
+  const limits = ownParents(t, found.host.limits)
+  const runDir = t.testdir({})
+  const r = await runTrainer({
+    python: PYTHON, runDir, budgetSeconds: 1, hardTimeoutSeconds: 2, killGraceSeconds: 1, profile: 'cpu-tiny',
+    argv: [PYTHON, '-c', 'import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nprint("holding", flush=True)\ntime.sleep(600)'],
+    sandbox: { host: { ...found.host, limits }, mounts: [{ host: runDir, inside: INSIDE.run, writable: true }], env: {} },
+  })
+  t.ok(r.timedOut, 'stopped at its limit')
+  await until('the run\'s cgroups to be gone', () => runCgroups(limits).length === 0, { describe: () => runCgroups(limits).join('\n') })
+  t.pass('its cgroups are gone')
 })
