@@ -33,7 +33,10 @@ export interface CgroupParent {
   version: 1 | 2
   /** The controllers a child's files limit: ['pids'], ['memory'] (v1) or both (v2). */
   controllers: ('pids' | 'memory')[]
-  /** v1 memory with swap accounting: memory and swap together get the limit too (memory.memsw.*). */
+  /**
+   * Memory with swap accounting (the kernel's, found on a child at start): v1 limits memory and swap
+   * together too (memory.memsw.*), v2 allows no swap (memory.swap.max). Without it, memory alone.
+   */
   swap?: boolean
 }
 
@@ -45,7 +48,7 @@ export function cgroupFiles(parent: CgroupParent, limits: Pick<SandboxLimits, 't
     // v1's limit is of memory alone: past it, a run is swapped out rather than stopped, unless
     // memory and swap together are limited too (written second: it may not be below the first).
     if (parent.version === 1) Object.assign(files, { 'memory.limit_in_bytes': String(limits.memoryBytes) }, parent.swap ? { 'memory.memsw.limit_in_bytes': String(limits.memoryBytes) } : {})
-    else Object.assign(files, { 'memory.max': String(limits.memoryBytes), 'memory.swap.max': '0' })
+    else Object.assign(files, { 'memory.max': String(limits.memoryBytes) }, parent.swap ? { 'memory.swap.max': '0' } : {})
   }
   return files
 }
@@ -156,10 +159,11 @@ export function usableCgroups(limits: Pick<SandboxLimits, 'tasks' | 'memoryBytes
   if (!procCgroup || !mountinfo) return []
   const usable: CgroupParent[] = []
   for (const found of cgroupParents(procCgroup, mountinfo, dir => read(join(dir, 'cgroup.subtree_control')))) {
-    const parent = found.version === 1 && found.controllers.includes('memory') && existsSync(join(found.dir, 'memory.memsw.limit_in_bytes')) ? { ...found, swap: true } : found
-    const probe = join(parent.dir, `arg-probe-${process.pid}`)
+    const probe = join(found.dir, `arg-probe-${process.pid}`)
     try {
       mkdirSync(probe)
+      const swapFile = found.version === 1 ? 'memory.memsw.limit_in_bytes' : 'memory.swap.max'
+      const parent = found.controllers.includes('memory') && existsSync(join(probe, swapFile)) ? { ...found, swap: true } : found
       try {
         for (const [file, value] of Object.entries(cgroupFiles(parent, limits))) writeFileSync(join(probe, file), value)
         usable.push(parent)
