@@ -78,7 +78,15 @@ export function drawVerifiers(tx: Writer, units: Unit[], now: number, windowMs: 
     if (!set) busy.set(target, (set = new Set(q(tx).onTarget.all({ target }).map(r => r.c))))
     return set
   }
-  const reservedNow = (u: Unit) => !!u.reservedFor && (u.reservedUntil ?? 0) > now
+  // A live reservation holds while its contributor is still in credit with the author. One that
+  // ran out since (its earlier verifications of the same author were reported) is never given the
+  // unit by the scheduler (`outOfCredit`), and held it from everyone else for the whole window:
+  // a claim waited 10 minutes for its last verification (test/hostile/forged-results.test.ts).
+  const reservedNow = (u: Unit) => {
+    if (!u.reservedFor || (u.reservedUntil ?? 0) <= now) return false
+    const holder = inCredit && u.targetExperiment ? poolFor(u).contributorOf.get(u.reservedFor) : undefined
+    return holder === undefined || inCredit!(holder, u)
+  }
   for (const u of units) {
     if (u.kind !== 'verify' || !u.targetExperiment || !reservedNow(u)) continue
     const c = poolFor(u).contributorOf.get(u.reservedFor!)

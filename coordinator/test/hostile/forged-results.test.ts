@@ -51,6 +51,8 @@ t.test('a forged huge improvement is verified by other workers, rejected as unre
   const [mallory] = workers
   const { claim, ownVerifications } = await play(workers, mallory, id => statusOf(c, id).status !== 'pending', 60)
   const final = statusOf(c, claim)
+  if (final.status !== 'rejected') t.comment(JSON.stringify(c.app.db.$client.prepare(`select kind, state, worker_id, reserved_for, reserved_until, excluded_contributors, hardware_class, created_at
+    from work_units where target_experiment = ? order by created_at`).all(claim)))
   t.equal(final.status, 'rejected', 'the claim is rejected')
   t.match(final.decision, /claimed improvement above the cap [0-9.]+ was not reproduced by other contributors/, final.decision)
   t.equal(ownVerifications, 0, 'mallory never verified her own claim')

@@ -76,3 +76,27 @@ t.test('the verifier draw prefers contributors still in credit with the author',
   t.equal(drawn.length, CANDIDATES, 'every verification was drawn')
   t.same([...new Set(drawn.map(d => d.name))], ['dee'], 'all to dee, in credit; none to carol (drawn at random, she had about half)')
 })
+
+t.test('a verification reserved for a contributor that has since run out of credit is drawn again, not held for its window', async t => {
+  const c = await startCoordinator()
+  t.teardown(c.close)
+  await c.campaign('demo', { replications: 1, baselineRuns: 1 })
+  const [ben, carol, dee] = await joinWorkers(c, ['ben', 'carol', 'dee'])
+  t.teardown(() => [ben, carol, dee].forEach(w => w.close()))
+  const sql = c.app.db.$client
+  const contributorOf = (name: string) => (sql.prepare('select contributor_id as id from workers where name = ?').get(name) as { id: string }).id
+  const spent = (name: string) => sql.prepare("insert into verify_exchange (campaign, verifier, author, runs) values ('demo', ?, ?, ?)").run(contributorOf(name), contributorOf('ben'), VERIFY_CREDIT)
+  const reservedTo = () => (sql.prepare("select w.name as name from work_units u join workers w on w.id = u.reserved_for where u.kind = 'verify' and u.state = 'queued'").get() as { name: string } | undefined)?.name
+  spent('dee') // so the first draw goes to carol
+  await ben.api.worker.report.mutate({ workerId: ben.workerId, report: report(await ben.next(), 1.5) })
+  const u = await ben.next()
+  await ben.api.worker.report.mutate({ workerId: ben.workerId, report: report(u, 1.45, freshEdit(u.source['train.py'])) })
+  const next = await ben.next()
+  t.equal(reservedTo(), 'carol', 'drawn for carol, the one in credit')
+  // Carol's earlier verifications of ben's are counted meanwhile (as when they are reported), and dee's credit comes back.
+  sql.prepare('delete from verify_exchange where verifier = ?').run(contributorOf('dee'))
+  spent('carol')
+  await ben.api.worker.report.mutate({ workerId: ben.workerId, report: report(next, 1.6, freshEdit(next.source['train.py'])) })
+  await ben.next() // a lease: the draw looks at the reservation again
+  t.equal(reservedTo(), 'dee', 'drawn again, for dee: the scheduler would never hand it to carol now')
+})
