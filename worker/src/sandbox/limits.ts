@@ -215,7 +215,7 @@ export function describeLimits(l: SandboxLimits): string {
 }
 
 /**
- * A volunteer's own setting, from the environment: a positive whole number, or the default. A box
+ * A volunteer's own setting, from the environment: a positive number (floored after `scale`), or the default. A box
  * whose honest runs need more tasks or memory than the defaults sets AUTORESEARCH_SANDBOX_TASKS or
  * AUTORESEARCH_SANDBOX_MEMORY_GB; anything else is refused at start with what to write.
  */
