@@ -49,7 +49,7 @@ WINDOW_PATTERN = "L"  # per layer, repeated: S = sliding window, L = full contex
 SHORT_WINDOW = 0.5  # sliding window as a fraction of the context length
 LOGIT_SOFTCAP = 15.0  # logits are squashed into (-cap, cap): keeps early training calm
 TOTAL_BATCH_TOKENS = 2**19  # tokens per optimizer step (reached by gradient accumulation)
-DEVICE_BATCH = 128  # rows of SEQ_LEN tokens per forward/backward pass
+DEVICE_BATCH = 64  # rows of SEQ_LEN tokens per forward/backward pass (128: 1.8% more tok/s, twice the memory)
 FLEX_OPTIONS = {}  # kernel_options for flex_attention (block sizes, warps, stages; "bwd_"/"fwd_" prefixes)
 
 # Sizes for the cpu-tiny profile (CPU demos and tests): tens of steps in a few seconds on 2 cores.

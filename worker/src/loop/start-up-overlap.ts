@@ -25,8 +25,9 @@ import type { Overlap } from '../runner/lane.ts'
  *   - any other `verify`: another contributor's unmerged candidate;
  *   - `rebase`: another contributor's unmerged idea (its diff three-way merged onto the best, or
  *     re-implemented by the agent with that diff as its reference);
- *   - anything on a card without room for two runs (under 120 GB, runner/lane.ts: on an 80 GB card
- *     start-ups beside training failed for want of memory, measured; `worker solo` draws the same line).
+ *   - anything on a card without room for two runs (under 64 GB at the seed's batch, runner/lane.ts:
+ *     start-ups beside training failed for want of memory where two runs did not fit, measured;
+ *     `worker solo` draws the same line).
  *
  * What is accepted, and why it is bounded:
  *   - the run timed beside an own start-up may be someone else's (a rival's verification). The

@@ -31,13 +31,13 @@
 export type Overlap = 'training' | 'evaluation'
 
 /**
- * A card that holds a training run and the next run's start-up. Measured on the H200 (`worker join`,
- * model-changing edits, docs/PERFORMANCE.md): one run holds 49-53 GB, and the next one's warm-up (a
- * forward and backward at the training's batch) peaked the two at 114 GB. On the H200 with 62 GB
- * held by another process, so that the runs saw an 80 GB card, 5 start-ups in 4 units failed for
- * memory beside a training (duty cycle 58 % against 79 %): an 80 GB card overlaps evaluation only.
+ * A card that holds a training run and the next run's start-up (docs/PERFORMANCE.md, "Worker: GPU duty
+ * cycle"). At the seed's DEVICE_BATCH of 128, one run held 49-53 GB and a training plus the next
+ * one's warm-up peaked at 114 GB on the H200, so an 80 GB card overlapped evaluations only (62 % on
+ * an H100). At 64 (session 22, an H100): one run 25.5 GB at 1.8 % fewer tokens/s, so two fit an
+ * 80 GB card (81,559 MiB) with room for an edit that deepens the model; a 48 GB card does not.
  */
-export const ROOM_FOR_TWO_RUNS_MB = 120_000
+export const ROOM_FOR_TWO_RUNS_MB = 64_000
 
 export class GpuLane {
   /** Tickets waiting for their turn, in launch order. */
