@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Device driver of the 2026-12-04 run (issue 17 part 2, docs/PERFORMANCE.md): `worker join` at 60 s and 300 s budgets with
 # model-changing edits (AGENT=model-changing), one after the other
-# in the background (setsid), logs in /tmp/duty-logs, copied to $OUT when the call ends.
+# in the background (setsid), logs in /tmp/duty-logs (nvidia-smi every 5 s in gpu.csv, the machine's
+# threads every 2 s in tasks.txt), copied to $OUT when the call ends.
 #   bash bench/duty-cycle/join-gpu-device.sh start SECONDS   # set up, start, wait up to SECONDS
 #   bash bench/duty-cycle/join-gpu-device.sh wait SECONDS    # wait up to SECONDS more (or until both runs are done)
 # Run from the repository root with dist/ (npm run bundle) and .devnode/ (node.xz; the bubblewrap and
@@ -27,6 +28,7 @@ if [ "${1:-}" = start ]; then
   cat $L/machine.txt
   setsid env HARNESS="$HARNESS" bash -c "
     nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 5 > $L/gpu.csv 2>&1 &
+    while :; do echo \"\$(date +%T) \$(ps -eLo pid= | wc -l)\"; sleep 2; done > $L/tasks.txt 2>&1 &
     if [ -n \"${BALLAST_MB:-}\" ]; then
       python3 -c 'import sys, time, torch; x = torch.empty(int(sys.argv[1]) * 2**20, dtype=torch.uint8, device=\"cuda\"); print(\"ballast\", x.numel() >> 20, \"MiB\", flush=True); time.sleep(10**6)' ${BALLAST_MB:-0} > $L/ballast.log 2>&1 &
       sleep 15

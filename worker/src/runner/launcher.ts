@@ -97,13 +97,53 @@ if pid == 0:
     except OSError as e:
         print(f"launcher: could not start {argv[0]}: {e}", file=sys.stderr, flush=True)
         os._exit(127)
+
+def tasks_below(root):
+    """The tasks (threads) of \`root\` and every process below it, from /proc: in the sandbox's PID
+    namespaces too, whose orphans go to their namespace's first process, which is below \`root\`."""
+    children, threads = {}, {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2:].split()  # after the name, which may hold anything
+        children.setdefault(int(fields[1]), []).append(int(d))
+        threads[int(d)] = int(fields[17])
+    n, todo = 0, [root]
+    while todo:
+        p = todo.pop()
+        n += threads.get(p, 0)
+        todo.extend(children.get(p, ()))
+    return n
+
+count = int(limits.get("count_tasks") or 0)
+if count:
+    import select
+    try:
+        wake = os.pidfd_open(pid)  # readable when the child ends: no wait after a run
+    except (AttributeError, OSError):
+        wake = None
 while True:
-    done, status = os.waitpid(pid, os.WNOHANG if poll else 0)
+    done, status = os.waitpid(pid, os.WNOHANG if (poll or count) else 0)
     if done:
         break
     if os.getppid() != worker:
         kill_group()
-    time.sleep(poll)
+    if count:
+        n = tasks_below(pid)
+        if n > count:
+            print(f"launcher: the run had {n} tasks, over its limit of {count}: stopped", file=sys.stderr, flush=True)
+            kill_group()
+        if wake is not None:
+            select.select([wake], [], [], 1.0)
+        else:
+            time.sleep(0.2)
+    else:
+        time.sleep(poll)
 # The run's cgroups go once the last of its processes has (the sandbox's die with its PID 1).
 for parent in limits.get("cgroups", []):
     d = os.path.join(parent["dir"], RUN_CGROUP % pid)
@@ -132,10 +172,11 @@ export const LAUNCH_FAILED = /^launcher: could not start (.*)$/m
 
 /**
  * `command` run through the launcher by `python`, for a worker whose pid is `workerPid`; with a
- * sandbox's `limits`, in cgroups of its own where this machine has them.
+ * sandbox's `limits`, in cgroups of its own where this machine has them, and its tasks counted by the
+ * launcher each second where nothing in the kernel bounds them (`countTasks`).
  */
-export function launched(python: string, command: readonly string[], workerPid = process.pid, limits?: Pick<SandboxLimits, 'cgroups' | 'tasks' | 'memoryBytes'>): string[] {
+export function launched(python: string, command: readonly string[], workerPid = process.pid, limits?: Pick<SandboxLimits, 'cgroups' | 'tasks' | 'memoryBytes' | 'countTasks'>): string[] {
   const cgroups = (limits?.cgroups ?? []).map(g => ({ dir: g.dir, controllers: g.controllers, files: cgroupFiles(g, limits!) }))
-  const conf = { oom: 1000, cgroups }
+  const conf = { oom: 1000, cgroups, count_tasks: limits?.countTasks ? limits.tasks : 0 }
   return [python, '-I', '-S', '-c', LAUNCHER_PY, String(workerPid), JSON.stringify(conf), ...command]
 }

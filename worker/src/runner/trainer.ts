@@ -61,7 +61,7 @@ export interface RunTrainerOptions {
    * Unsandboxed, the cgroups the launcher puts the run in (sandbox/limits.ts): the evaluator's,
    * whose model servers are sandboxes it starts. A sandboxed run takes its host's.
    */
-  limits?: Pick<SandboxLimits, 'cgroups' | 'tasks' | 'memoryBytes'>
+  limits?: Pick<SandboxLimits, 'cgroups' | 'tasks' | 'memoryBytes' | 'countTasks'>
   /**
    * Run inside the bubblewrap sandbox (sandbox/bwrap.ts): the environment above is not used, the
    * sandbox's is, and `runDir` is reached through its mount. Killing the group kills bwrap, and

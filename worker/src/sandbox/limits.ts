@@ -13,6 +13,10 @@ import { join } from 'node:path'
  *   cgroup v2 one whose controllers are enabled for its children): each run in a cgroup of its own
  *   with pids.max and a memory limit, made and removed by the launcher (launcher.ts). A tmpfs page
  *   is charged to the cgroup of the run that wrote it.
+ * - Tasks, where neither binds (a root worker with no pids cgroup: a container's root, the device
+ *   machine of docs/PERFORMANCE.md): the launcher counts the tasks below it each second, in /proc,
+ *   and kills the run's process group past the limit (`countTasks`). Later than the kernel by up to a
+ *   second, so a bomb gets further first, but it stops.
  * - Everywhere: the run's oom_score_adj is 1000 (launcher.ts), so when memory runs out the kernel's
  *   OOM killer takes the run, not the volunteer's programs or the worker.
  */
@@ -25,6 +29,8 @@ export interface SandboxLimits {
   memoryBytes: number
   /** Where this worker makes each run's cgroups: one per controller hierarchy. Empty: none here. */
   cgroups: CgroupParent[]
+  /** The launcher counts each run's tasks against `tasks` (neither RLIMIT_NPROC nor a pids cgroup binds here). */
+  countTasks?: boolean
 }
 
 /** A cgroup folder this worker may make children in, and which of the limits its children take. */
@@ -209,8 +215,7 @@ export function describeLimits(l: SandboxLimits): string {
   const tasks = `tasks ≤ ${l.tasks}`
   const has = (c: 'pids' | 'memory') => l.cgroups.some(g => g.controllers.includes(c))
   const memory = has('memory') ? `memory ≤ ${GiB(l.memoryBytes)} (cgroup)` : 'memory bounded by the machine (the OOM killer takes the run first)'
-  const root = process.getuid?.() === 0
-  const taskHow = has('pids') ? `${tasks} (cgroup)` : root ? 'tasks unbounded (a root worker is exempt from RLIMIT_NPROC, and no cgroup is writable)' : `${tasks} (RLIMIT_NPROC)`
+  const taskHow = has('pids') ? `${tasks} (cgroup)` : l.countTasks ? `${tasks} (counted by the launcher each second: a root worker is exempt from RLIMIT_NPROC, and no cgroup is writable)` : `${tasks} (RLIMIT_NPROC)`
   return `${taskHow}, ${memory}`
 }
 
@@ -231,5 +236,7 @@ export function setting(env: Record<string, string | undefined>, name: string, f
 export function sandboxLimits(python: string, env: Record<string, string | undefined> = process.env): SandboxLimits {
   const tasks = setting(env, 'AUTORESEARCH_SANDBOX_TASKS', taskLimit())
   const memoryBytes = setting(env, 'AUTORESEARCH_SANDBOX_MEMORY_GB', memoryLimit(), 1024 ** 3)
-  return { python, tasks, memoryBytes, cgroups: usableCgroups({ tasks, memoryBytes }) }
+  const cgroups = usableCgroups({ tasks, memoryBytes })
+  const countTasks = process.getuid?.() === 0 && !cgroups.some(g => g.controllers.includes('pids'))
+  return { python, tasks, memoryBytes, cgroups, ...(countTasks ? { countTasks } : {}) }
 }

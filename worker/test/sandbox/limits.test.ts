@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import { existsSync, mkdirSync, readdirSync, rmdirSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { execa } from 'execa'
 import { launched } from '../../src/runner/launcher.ts'
@@ -7,7 +7,7 @@ import { runTrainer } from '../../src/runner/trainer.ts'
 import { until } from '../../../shared/test/support/until.ts'
 import { bwrapCommand, INSIDE, type HostLayout } from '../../src/sandbox/bwrap.ts'
 import { detectSandbox } from '../../src/sandbox/detect.ts'
-import { cgroupFiles, cgroupParents, memoryLimit, RUN_CGROUP_PREFIX, setting, taskLimit, type SandboxLimits } from '../../src/sandbox/limits.ts'
+import { cgroupFiles, cgroupParents, describeLimits, memoryLimit, RUN_CGROUP_PREFIX, setting, taskLimit, type SandboxLimits } from '../../src/sandbox/limits.ts'
 
 // A stranger's train.py may start threads and processes, or take memory, until the volunteer's
 // machine stops answering. Each sandbox now has a task limit (RLIMIT_NPROC inside; a pids cgroup
@@ -140,6 +140,50 @@ t.test('a worker run as another user than root is held by RLIMIT_NPROC alone', a
   t.equal(r.exitCode, 0, String(r.stderr).slice(-600))
   const made = count(String(r.stdout), 'threads')
   t.ok(made < 64, `started ${made} threads under RLIMIT_NPROC 64, no cgroup`)
+})
+
+// `n` threads or processes, each held `seconds` (a bomb: 600, so one left behind fails the test by its
+// time-out; the launcher looks each second), then a normal end.
+const HOLD = (how: 'threads' | 'processes', n: number, seconds: number, marker = '') => `# ${marker}
+import os, sys, threading, time
+made = 0
+for made in range(1, ${n} + 1):
+    if "${how}" == "threads":
+        threading.Thread(target=time.sleep, args=(${seconds},), daemon=True).start()
+    elif os.fork() == 0:
+        os.setsid()  # out of the launcher's process group: the sandbox's PID namespace still ends
+        time.sleep(${seconds})
+        os._exit(0)
+print("made", made, flush=True)
+time.sleep(${seconds})
+print("survived", flush=True)
+`
+
+/** The processes whose command line holds `marker`. */
+function holding(marker: string): string[] {
+  return readdirSync('/proc').filter(d => /^\d+$/.test(d) && (() => {
+    try { return readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(marker) } catch { return false }
+  })())
+}
+
+t.test('where nothing in the kernel bounds tasks (root, no pids cgroup), the launcher counts them and stops the run', async t => {
+  const found = await detectSandbox(PYTHON)
+  if (!found.ok) { t.comment(`no sandbox: ${found.problem}`); return }
+  const limits: SandboxLimits = { ...found.host.limits!, tasks: 64, cgroups: [], countTasks: true }
+  t.match(describeLimits(limits), /^tasks ≤ 64 \(counted by the launcher each second/, 'the start line says how')
+  for (const how of ['threads', 'processes'] as const) {
+    const marker = `bomb-${process.pid}-${how}-${Math.random().toString(36).slice(2)}`
+    const r = await sandboxed(found.host, limits, HOLD(how, 300, 600, marker))
+    t.notMatch(String(r.stdout), /survived/, `${how}: the run did not go on past its limit`)
+    t.match(String(r.stderr), /launcher: the run had \d+ tasks, over its limit of 64: stopped/, `${how}: the log says why`)
+    t.ok(r.signal === 'SIGKILL' || r.exitCode === 137, `${how}: killed (${r.signal ?? r.exitCode})`)
+    await until(`${how}: none of the run's processes left`, () => holding(marker).length === 0, { describe: () => holding(marker).join(' ') })
+  }
+  const honest = await sandboxed(found.host, limits, HOLD('threads', 8, 2))
+  t.equal(honest.exitCode, 0, `a run under the limit is left alone: ${String(honest.stderr).slice(-300)}`)
+  t.match(String(honest.stdout), /^survived$/m)
+  const plain = launched(PYTHON, ['true'], process.pid, { ...limits, countTasks: false })
+  t.match(plain[6]!, /"count_tasks":0/, 'a worker the kernel bounds counts nothing')
 })
 
 t.test('memory past the run\'s cgroup limit kills the run, not the worker', async t => {
