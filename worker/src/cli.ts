@@ -6,7 +6,7 @@ import type { Profile } from '@autoresearch-grid/shared'
 import { DataPreparer } from './data/preparer.ts'
 import { joinCoordinator } from './loop/join.ts'
 import { readToken } from './client/token.ts'
-import { NoSandboxError, UNSAFE_FLAG } from './sandbox/choose.ts'
+import { RefusedWorkError, UNSAFE_FLAG } from './sandbox/choose.ts'
 import { parseGpuList, planLoops } from './loop/gpus.ts'
 import { runSolo } from './solo/loop.ts'
 import { formatChecks, runDoctor } from './doctor/checks.ts'
@@ -85,7 +85,7 @@ researchOptions(program.command('join <url>').description('join a coordinator an
     try {
       await Promise.all(loops.map(l => joinCoordinator({ ...common, ...l })))
     } catch (err) {
-      if (!(err instanceof NoSandboxError)) throw err
+      if (!(err instanceof RefusedWorkError)) throw err
       console.error(printable(err.message))
       process.exit(3)
     }

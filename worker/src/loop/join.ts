@@ -18,6 +18,8 @@ import { HeldUnits } from './held.ts'
 import { laneContext, openLane, stopLeftoverTrainer, type Lane } from './lane.ts'
 import { WorkspacePool } from './slots.ts'
 import { GpuLane, ROOM_FOR_TWO_RUNS_MB } from '../runner/lane.ts'
+import { RefusedWorkError } from '../sandbox/choose.ts'
+import { diskProblem } from '../sandbox/limits.ts'
 import { StartUpOverlap } from './start-up-overlap.ts'
 import { Spool } from './spool.ts'
 import { LoopStop } from './stop.ts'
@@ -114,6 +116,8 @@ export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
   const overlap = gpuLane && new StartUpOverlap(roomForTwo)
   const overlapWords = roomForTwo ? ', next start-up beside training (own code) or evaluation (others\' code)' : ', next start-up beside evaluation'
   log(`worker ${o.name}: ${hardware.hardwareClass}, torch ${lane.python.torchVersion} (${lane.python.path}); researcher: ${lane.agent.label}; ${cap > 1 ? `pipelined, up to ${cap} units${gpuLane ? overlapWords : ''}` : 'not pipelined'}; trainer: ${lane.sandbox.how}`)
+  const disk = lane.sandbox.host?.limits ? diskProblem(o.stateDir, lane.sandbox.host.limits.diskFloorBytes) : null
+  if (disk) throw new RefusedWorkError(`refusing work: ${disk}`)
   await stopLeftoverTrainer(lane, log)
 
   const duty = new DutyCycle()

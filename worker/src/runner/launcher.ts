@@ -1,4 +1,4 @@
-import { cgroupFiles, RUN_CGROUP_PREFIX, type SandboxLimits } from '../sandbox/limits.ts'
+import { cgroupFiles, diskFloor, RUN_CGROUP_PREFIX, type SandboxLimits } from '../sandbox/limits.ts'
 
 /**
  * The trainer starts through a tiny launcher of ours that ties its life to the worker's. The
@@ -120,24 +120,41 @@ def tasks_below(root):
         todo.extend(children.get(p, ()))
     return n
 
+def free_bytes(path):
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
 count = int(limits.get("count_tasks") or 0)
-if count:
+disks = limits.get("disks", [])  # [path, the free bytes below which the run stops]
+watch = count or disks
+if watch:
     import select
     try:
         wake = os.pidfd_open(pid)  # readable when the child ends: no wait after a run
     except (AttributeError, OSError):
         wake = None
+
+def stop(why):
+    print(f"launcher: {why}: stopped", file=sys.stderr, flush=True)
+    kill_group()
+
 while True:
-    done, status = os.waitpid(pid, os.WNOHANG if (poll or count) else 0)
+    done, status = os.waitpid(pid, os.WNOHANG if (poll or watch) else 0)
     if done:
         break
     if os.getppid() != worker:
         kill_group()
-    if count:
-        n = tasks_below(pid)
+    if watch:
+        n = tasks_below(pid) if count else 0
         if n > count:
-            print(f"launcher: the run had {n} tasks, over its limit of {count}: stopped", file=sys.stderr, flush=True)
-            kill_group()
+            stop(f"the run had {n} tasks, over its limit of {count}")
+        for path, floor in disks:
+            try:
+                free = free_bytes(path)
+            except OSError:
+                continue
+            if free < floor:
+                stop(f"the disk the run writes to had {free >> 20} MiB free, below the floor of {floor >> 20} MiB")
         if wake is not None:
             select.select([wake], [], [], 1.0)
         else:
@@ -167,16 +184,24 @@ if os.WIFSIGNALED(status):
 sys.exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
 `
 
+/** What of a sandbox's limits the launcher is given. */
+export type LaunchLimits = Pick<SandboxLimits, 'cgroups' | 'tasks' | 'memoryBytes' | 'countTasks' | 'diskFloorBytes'>
+
+/** The line the launcher prints when it stops a run past one of its limits: the limit, in words. */
+export const LIMIT_STOP = /^launcher: (.*): stopped$/m
+
 /** The line the launcher prints when the command it was given cannot be started (exit code 127). */
 export const LAUNCH_FAILED = /^launcher: could not start (.*)$/m
 
 /**
  * `command` run through the launcher by `python`, for a worker whose pid is `workerPid`; with a
- * sandbox's `limits`, in cgroups of its own where this machine has them, and its tasks counted by the
- * launcher each second where nothing in the kernel bounds them (`countTasks`).
+ * sandbox's `limits`, in cgroups of its own where this machine has them, its tasks counted by the
+ * launcher each second where nothing in the kernel bounds them (`countTasks`), and stopped when a
+ * filesystem it `writes` to (its writable mounts) runs low (sandbox/limits.ts, the disk floor).
  */
-export function launched(python: string, command: readonly string[], workerPid = process.pid, limits?: Pick<SandboxLimits, 'cgroups' | 'tasks' | 'memoryBytes' | 'countTasks'>): string[] {
+export function launched(python: string, command: readonly string[], workerPid = process.pid, limits?: LaunchLimits, writes: readonly string[] = []): string[] {
   const cgroups = (limits?.cgroups ?? []).map(g => ({ dir: g.dir, controllers: g.controllers, files: cgroupFiles(g, limits!) }))
-  const conf = { oom: 1000, cgroups, count_tasks: limits?.countTasks ? limits.tasks : 0 }
+  const disks = limits ? writes.flatMap(path => { try { return [[path, diskFloor(path, limits.diskFloorBytes)]] } catch { return [] } }) : []
+  const conf = { oom: 1000, cgroups, count_tasks: limits?.countTasks ? limits.tasks : 0, disks }
   return [python, '-I', '-S', '-c', LAUNCHER_PY, String(workerPid), JSON.stringify(conf), ...command]
 }

@@ -5,12 +5,12 @@ import { LineSplitter, type Line } from './lines.ts'
 import { OutputCollector } from './output.ts'
 import { groupAlive, signalGroup, trackGroup } from './process-group.ts'
 import { absoluteEntries, trainerEnvironment } from './env.ts'
-import { LAUNCH_FAILED, launched } from './launcher.ts'
+import { LAUNCH_FAILED, launched, LIMIT_STOP, type LaunchLimits } from './launcher.ts'
 import { forgetGroup, recordGroup } from './leftovers.ts'
 import { markerOf, readClock, type ClockLimits, type ClockReading, type ClockTimes, type Marker } from './clock.ts'
 import { bwrapCommand, INSIDE, sandboxEnvironment, type HostLayout, type Mount } from '../sandbox/bwrap.ts'
 import { ensureSeccompFiles } from '../sandbox/host.ts'
-import { removeDeadRunCgroupsSoon, type SandboxLimits } from '../sandbox/limits.ts'
+import { removeDeadRunCgroupsSoon } from '../sandbox/limits.ts'
 
 /** A run inside the sandbox: its mounts and its whole environment (nothing else passes). */
 export interface SandboxedRun {
@@ -61,7 +61,7 @@ export interface RunTrainerOptions {
    * Unsandboxed, the cgroups the launcher puts the run in (sandbox/limits.ts): the evaluator's,
    * whose model servers are sandboxes it starts. A sandboxed run takes its host's.
    */
-  limits?: Pick<SandboxLimits, 'cgroups' | 'tasks' | 'memoryBytes' | 'countTasks'>
+  limits?: LaunchLimits
   /**
    * Run inside the bubblewrap sandbox (sandbox/bwrap.ts): the environment above is not used, the
    * sandbox's is, and `runDir` is reached through its mount. Killing the group kills bwrap, and
@@ -148,6 +148,8 @@ export function judgeRun(outcome: Outcome, summaryText: string | null, logTail: 
   if (o.aborted) return { summary: null, error: `aborted: ${o.abortReason}` }
   const cause = lastPythonError(logTail)
   if (o.endedAtSave) return summaryOf(summaryText, o.script, `${o.script} saved its weights but printed no summary before saving (the run ends at prepare.save_model)`)
+  const limit = o.signal === 'SIGKILL' ? LIMIT_STOP.exec(logTail) : null
+  if (limit) return { summary: null, error: `${o.script} was stopped past a limit of the sandbox: ${limit[1]}` }
   if (o.signal) return { summary: null, error: `${o.script} was killed by ${o.signal}${o.signal === 'SIGKILL' ? ' (out of memory?)' : ''}${cause ? `; last error: ${cause}` : ''}` }
   if (o.exitCode !== 0) return { summary: null, error: `${o.script} exited with code ${o.exitCode}${cause ? `: ${cause}` : ''}` }
   return summaryOf(summaryText, o.script, null)
@@ -193,7 +195,8 @@ function trainerCommand(options: RunTrainerOptions, script: string): { command: 
   ensureSeccompFiles(sandbox.host)
   const insideEnv = insideEnvironment(env, sandbox.env)
   if (options.clock) insideEnv.AUTORESEARCH_DATA_GATED = '1'
-  const command = launched(options.python, bwrapCommand(sandbox.host, { mounts: sandbox.mounts, env: insideEnv, cwd: INSIDE.run, command: inner }), process.pid, sandbox.host.limits)
+  const writes = sandbox.mounts.filter(m => m.writable).map(m => m.host)
+  const command = launched(options.python, bwrapCommand(sandbox.host, { mounts: sandbox.mounts, env: insideEnv, cwd: INSIDE.run, command: inner }), process.pid, sandbox.host.limits, writes)
   return { command, env: { PATH: absoluteEntries(process.env.PATH ?? '/usr/bin:/bin'), LANG: 'C.UTF-8' } }
 }
 

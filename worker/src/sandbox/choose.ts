@@ -10,7 +10,12 @@ export interface SandboxChoice {
 /** The flag a volunteer passes to run other people's code without a sandbox, knowing what it means. */
 export const UNSAFE_FLAG = '--unsafe-no-sandbox'
 
-export class NoSandboxError extends Error {
+/** The worker will not take work on this machine as it stands; the message says what to do. */
+export class RefusedWorkError extends Error {
+  override name = 'RefusedWorkError'
+}
+
+export class NoSandboxError extends RefusedWorkError {
   override name = 'NoSandboxError'
 }
 

@@ -1,6 +1,6 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statfsSync, writeFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 
 /**
  * What one sandbox may hold of the volunteer's machine (docs/SECURITY.md, "Limits on tasks and
@@ -19,6 +19,9 @@ import { join } from 'node:path'
  *   second, so a bomb gets further first, but it stops.
  * - Everywhere: the run's oom_score_adj is 1000 (launcher.ts), so when memory runs out the kernel's
  *   OOM killer takes the run, not the volunteer's programs or the worker.
+ * - Disk: the launcher stops a run when a filesystem it writes to (its writable mounts: the run
+ *   folder, the compile cache) falls below a floor of free space, checked each second. The sandbox's
+ *   own /tmp, HOME and /dev/shm are tmpfs of bounded size (bwrap.ts TMPFS_BYTES).
  */
 export interface SandboxLimits {
   /** The trainer's interpreter, which runs the prelude inside. */
@@ -31,6 +34,8 @@ export interface SandboxLimits {
   cgroups: CgroupParent[]
   /** The launcher counts each run's tasks against `tasks` (neither RLIMIT_NPROC nor a pids cgroup binds here). */
   countTasks?: boolean
+  /** The free bytes below which the launcher stops a run writing to that filesystem; absent: `diskFloor`'s rule. */
+  diskFloorBytes?: number
 }
 
 /** A cgroup folder this worker may make children in, and which of the limits its children take. */
@@ -209,6 +214,37 @@ export function removeDeadRunCgroups(parents: readonly CgroupParent[]): void {
   }
 }
 
+/**
+ * The free bytes below which the launcher stops a run that writes to `path`'s filesystem: the
+ * volunteer's own setting, or 2 % of the filesystem, at least 1 GiB and at most 10 GiB. An honest run
+ * writes its weights and compile caches there, a few GB at most.
+ */
+export function diskFloor(path: string, given?: number): number {
+  if (given) return given
+  const st = statfsSync(path)
+  return Math.min(10 * 1024 ** 3, Math.max(1024 ** 3, Math.floor((st.blocks * st.bsize) / 50)))
+}
+
+/**
+ * Why runs could not write under `dir` (the state folder): its disk is below the floor already, so
+ * every run would be stopped at once. Null when there is room, or when its disk cannot be read.
+ */
+export function diskProblem(dir: string, given?: number): string | null {
+  let at = resolve(dir)
+  while (!existsSync(at) && dirname(at) !== at) at = dirname(at)
+  try {
+    const st = statfsSync(at)
+    const free = st.bavail * st.bsize
+    const floor = diskFloor(at, given)
+    if (free >= floor) return null
+    const GiB = (n: number) => `${(n / 1024 ** 3).toFixed(1)} GiB`
+    return `the disk holding ${dir} has ${GiB(free)} free, and runs are stopped below ${GiB(floor)} free ` +
+      '(2 % of the disk, 1-10 GiB, or AUTORESEARCH_SANDBOX_DISK_FLOOR_GB): free some space there, or point --state at a disk with room'
+  } catch {
+    return null
+  }
+}
+
 /** The limits of this machine, in words for the worker's start line. */
 export function describeLimits(l: SandboxLimits): string {
   const GiB = (n: number) => `${(n / 1024 ** 3).toFixed(1)} GiB`
@@ -216,13 +252,15 @@ export function describeLimits(l: SandboxLimits): string {
   const has = (c: 'pids' | 'memory') => l.cgroups.some(g => g.controllers.includes(c))
   const memory = has('memory') ? `memory ≤ ${GiB(l.memoryBytes)} (cgroup)` : 'memory bounded by the machine (the OOM killer takes the run first)'
   const taskHow = has('pids') ? `${tasks} (cgroup)` : l.countTasks ? `${tasks} (counted by the launcher each second: a root worker is exempt from RLIMIT_NPROC, and no cgroup is writable)` : `${tasks} (RLIMIT_NPROC)`
-  return `${taskHow}, ${memory}`
+  const disk = l.diskFloorBytes ? `disk: stopped below ${GiB(l.diskFloorBytes)} free` : 'disk: stopped below 2 % free (1-10 GiB)'
+  return `${taskHow}, ${memory}, ${disk}`
 }
 
 /**
  * A volunteer's own setting, from the environment: a positive number (floored after `scale`), or the default. A box
  * whose honest runs need more tasks or memory than the defaults sets AUTORESEARCH_SANDBOX_TASKS or
- * AUTORESEARCH_SANDBOX_MEMORY_GB; anything else is refused at start with what to write.
+ * AUTORESEARCH_SANDBOX_MEMORY_GB, and one that wants more disk kept free AUTORESEARCH_SANDBOX_DISK_FLOOR_GB;
+ * anything else is refused at start with what to write.
  */
 export function setting(env: Record<string, string | undefined>, name: string, fallback: number, scale = 1): number {
   const raw = env[name]
@@ -236,7 +274,8 @@ export function setting(env: Record<string, string | undefined>, name: string, f
 export function sandboxLimits(python: string, env: Record<string, string | undefined> = process.env): SandboxLimits {
   const tasks = setting(env, 'AUTORESEARCH_SANDBOX_TASKS', taskLimit())
   const memoryBytes = setting(env, 'AUTORESEARCH_SANDBOX_MEMORY_GB', memoryLimit(), 1024 ** 3)
+  const floor = setting(env, 'AUTORESEARCH_SANDBOX_DISK_FLOOR_GB', 0, 1024 ** 3)
   const cgroups = usableCgroups({ tasks, memoryBytes })
   const countTasks = process.getuid?.() === 0 && !cgroups.some(g => g.controllers.includes('pids'))
-  return { python, tasks, memoryBytes, cgroups, ...(countTasks ? { countTasks } : {}) }
+  return { python, tasks, memoryBytes, cgroups, ...(countTasks ? { countTasks } : {}), ...(floor ? { diskFloorBytes: floor } : {}) }
 }

@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statfsSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { execa } from 'execa'
 import { launched } from '../../src/runner/launcher.ts'
@@ -7,7 +7,7 @@ import { runTrainer } from '../../src/runner/trainer.ts'
 import { until } from '../../../shared/test/support/until.ts'
 import { bwrapCommand, INSIDE, type HostLayout } from '../../src/sandbox/bwrap.ts'
 import { detectSandbox } from '../../src/sandbox/detect.ts'
-import { cgroupFiles, cgroupParents, describeLimits, memoryLimit, RUN_CGROUP_PREFIX, setting, taskLimit, type SandboxLimits } from '../../src/sandbox/limits.ts'
+import { cgroupFiles, cgroupParents, describeLimits, diskFloor, diskProblem, memoryLimit, RUN_CGROUP_PREFIX, sandboxLimits, setting, taskLimit, type SandboxLimits } from '../../src/sandbox/limits.ts'
 
 // A stranger's train.py may start threads and processes, or take memory, until the volunteer's
 // machine stops answering. Each sandbox now has a task limit (RLIMIT_NPROC inside; a pids cgroup
@@ -66,9 +66,10 @@ t.test('cgroup v2: only the controllers the process\'s cgroup enables for its ch
 })
 
 /** Runs a Python payload in a sandbox with these limits, through the launcher as a run is. */
-async function sandboxed(host: HostLayout, limits: SandboxLimits, payload: string, prefix: string[] = []) {
-  const inner = bwrapCommand({ ...host, limits }, { mounts: [], env: { PATH: '/usr/bin:/bin' }, cwd: INSIDE.home, command: [PYTHON, '-c', payload] })
-  const command = launched(PYTHON, [...prefix, ...inner], process.pid, limits)
+async function sandboxed(host: HostLayout, limits: SandboxLimits, payload: string, prefix: string[] = [], runDir?: string) {
+  const mounts = runDir ? [{ host: runDir, inside: INSIDE.run, writable: true }] : []
+  const inner = bwrapCommand({ ...host, limits }, { mounts, env: { PATH: '/usr/bin:/bin' }, cwd: INSIDE.home, command: [PYTHON, '-c', payload] })
+  const command = launched(PYTHON, [...prefix, ...inner], process.pid, limits, runDir ? [runDir] : [])
   return execa(command[0], command.slice(1), { reject: false, stdin: 'ignore', timeout: 120_000 })
 }
 
@@ -184,6 +185,44 @@ t.test('where nothing in the kernel bounds tasks (root, no pids cgroup), the lau
   t.match(String(honest.stdout), /^survived$/m)
   const plain = launched(PYTHON, ['true'], process.pid, { ...limits, countTasks: false })
   t.match(plain[6]!, /"count_tasks":0/, 'a worker the kernel bounds counts nothing')
+})
+
+t.test('a run that fills the disk it writes to is stopped at the floor of free space', async t => {
+  const found = await detectSandbox(PYTHON)
+  if (!found.ok) { t.comment(`no sandbox: ${found.problem}`); return }
+  const runDir = t.testdir({})
+  const free = () => { const st = statfsSync(runDir); return st.bavail * st.bsize }
+  const MiB = 1024 ** 2
+  const write = (mib: number) => `
+import os, time
+with open("${INSIDE.run}/fill", "wb") as f:
+    for i in range(${mib}):
+        f.write(os.urandom(1 << 20)); f.flush(); os.fsync(f.fileno())
+        if i % 8 == 7: time.sleep(0.02)
+print("wrote", ${mib}, flush=True)
+`
+  // The floor 48 MiB under what is free now: 1 GiB written would cross it in a second or so.
+  const r = await sandboxed(found.host, { ...found.host.limits!, diskFloorBytes: free() - 48 * MiB }, write(1024), [], runDir)
+  t.notMatch(String(r.stdout), /wrote/, 'it did not write its gigabyte')
+  t.match(String(r.stderr), /launcher: the disk the run writes to had \d+ MiB free, below the floor of \d+ MiB: stopped/, 'the log says why')
+  t.ok(r.signal === 'SIGKILL' || r.exitCode === 137, `killed (${r.signal ?? r.exitCode})`)
+  t.ok(statSync(join(runDir, 'fill')).size < 512 * MiB, `it wrote ${statSync(join(runDir, 'fill')).size >> 20} MiB, not the whole of it`)
+  // A run as the worker starts it: its writable mounts are what the launcher watches, and the error says why.
+  const run = await runTrainer({
+    python: PYTHON, runDir, budgetSeconds: 60, profile: 'cpu-tiny', argv: [PYTHON, '-c', write(1024)],
+    sandbox: { host: { ...found.host, limits: { ...found.host.limits!, diskFloorBytes: free() - 48 * MiB } }, mounts: [{ host: runDir, inside: INSIDE.run, writable: true }], env: {} },
+  })
+  t.match(run.error ?? '', /^train\.py was stopped past a limit of the sandbox: the disk the run writes to had \d+ MiB free, below the floor of \d+ MiB$/, 'the run\'s error names the limit')
+  const honest = await sandboxed(found.host, { ...found.host.limits!, diskFloorBytes: free() - 1024 * MiB }, write(4), [], runDir)
+  t.equal(honest.exitCode, 0, `a run far from the floor is left alone: ${String(honest.stderr).slice(-300)}`)
+  t.match(describeLimits({ ...found.host.limits!, diskFloorBytes: 2 * GiB }), /disk: stopped below 2\.0 GiB free$/)
+  // The worker will not start on a disk already below the floor: each run would be stopped at once.
+  t.equal(diskProblem(join(runDir, 'not', 'made', 'yet'), free() - 1024 * MiB), null, 'room: no problem')
+  t.match(diskProblem(join(runDir, 'not', 'made', 'yet'), free() + 1024 * MiB) ?? '', /^the disk holding .*yet has [\d.]+ GiB free, and runs are stopped below [\d.]+ GiB free \(2 % of the disk, 1-10 GiB, or AUTORESEARCH_SANDBOX_DISK_FLOOR_GB\): free some space there, or point --state at a disk with room$/)
+  const floor = diskFloor(runDir)
+  t.ok(floor >= GiB && floor <= 10 * GiB, `the default floor here: ${(floor / GiB).toFixed(1)} GiB`)
+  t.equal(sandboxLimits(PYTHON, { AUTORESEARCH_SANDBOX_DISK_FLOOR_GB: '3' }).diskFloorBytes, 3 * GiB, 'a volunteer\'s own floor')
+  t.match(describeLimits({ ...found.host.limits!, diskFloorBytes: undefined }), /disk: stopped below 2 % free \(1-10 GiB\)$/)
 })
 
 t.test('memory past the run\'s cgroup limit kills the run, not the worker', async t => {
