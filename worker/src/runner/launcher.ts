@@ -108,11 +108,12 @@ def tasks_below(root):
         try:
             with open(f"/proc/{d}/stat", "rb") as f:
                 stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(b")") + 2:].split()  # after the name, which may hold anything
-        children.setdefault(int(fields[1]), []).append(int(d))
-        threads[int(d)] = int(fields[17])
+            fields = stat[stat.rfind(b")") + 2:].split()  # after the name, which may hold anything
+            parent, n = int(fields[1]), int(fields[17])
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+        children.setdefault(parent, []).append(int(d))
+        threads[int(d)] = n
     n, todo = 0, [root]
     while todo:
         p = todo.pop()
