@@ -9,6 +9,7 @@ import { prepareSourceFlags, type DataSource, type Hardware } from '@autoresearc
 import { connect } from '../client/connect.ts'
 import { probeHardware } from '../hardware/probe.ts'
 import { detectSandbox } from '../sandbox/detect.ts'
+import { diskFloor, setting } from '../sandbox/limits.ts'
 import { UNSAFE_FLAG } from '../sandbox/choose.ts'
 import { CHECKER } from '../safety/policy.ts'
 import { checkSourceData } from './source-data.ts'
@@ -92,11 +93,13 @@ export async function runDoctor(o: DoctorOptions): Promise<Check[]> {
     const at = await nearestExisting(o.stateDir)
     const s = await statfs(at)
     const free = s.bavail * s.bsize
-    const min = o.minFreeBytes ?? 2 * GB
+    // Below the floor the launcher stops every run (sandbox/limits.ts), and `worker join` refuses to start.
+    const floor = diskFloor(at, setting(process.env, 'AUTORESEARCH_SANDBOX_DISK_FLOOR_GB', 0, GB) || undefined)
+    const min = o.minFreeBytes ?? Math.max(2 * GB, floor)
     const warn = o.warnFreeBytes ?? 20 * GB
-    const detail = `${(free / GB).toFixed(1)} GB free at ${at}`
+    const detail = `${(free / GB).toFixed(1)} GB free at ${at}; runs are stopped below ${(floor / GB).toFixed(1)} GB free`
     checks.push(free < min
-      ? { name: 'disk', level: 'fail', detail, fix: `free at least ${(min / GB).toFixed(0)} GB there, or pass --state on a bigger disk` }
+      ? { name: 'disk', level: 'fail', detail, fix: `free at least ${Math.ceil(min / GB)} GB there, or pass --state on a bigger disk` }
       : free < warn
         ? { name: 'disk', level: 'warn', detail, fix: `gpu campaigns download data shards: ${(warn / GB).toFixed(0)} GB or more is comfortable` }
         : { name: 'disk', level: 'ok', detail })

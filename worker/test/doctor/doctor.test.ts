@@ -30,6 +30,7 @@ t.test('a healthy CPU box talking to a coordinator that accepts its token', asyn
   t.equal(by['python + torch'].level, 'ok')
   t.equal(by['safety checker'].level, 'ok')
   t.equal(by.disk.level, 'ok')
+  t.match(by.disk.detail, /^[\d.]+ GB free at .*; runs are stopped below [\d.]+ GB free$/, 'the floor of free disk below which runs are stopped')
   t.equal(by.coordinator.level, 'ok', by.coordinator.detail)
   t.equal(by['data for demo'].level, 'warn', 'not prepared yet: join will do it')
   t.match(by['data for demo'].fix, /worker join/)
