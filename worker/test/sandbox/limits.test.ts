@@ -5,6 +5,7 @@ import { execa } from 'execa'
 import { launched } from '../../src/runner/launcher.ts'
 import { runTrainer } from '../../src/runner/trainer.ts'
 import { until } from '../../../shared/test/support/until.ts'
+import { workerCli } from '../../../shared/test/support/cli.ts'
 import { bwrapCommand, INSIDE, type HostLayout } from '../../src/sandbox/bwrap.ts'
 import { detectSandbox } from '../../src/sandbox/detect.ts'
 import { cgroupFiles, cgroupParents, describeLimits, diskFloor, diskProblem, memoryLimit, RUN_CGROUP_PREFIX, sandboxLimits, setting, taskLimit, type SandboxLimits } from '../../src/sandbox/limits.ts'
@@ -223,6 +224,18 @@ print("wrote", ${mib}, flush=True)
   t.ok(floor >= GiB && floor <= 10 * GiB, `the default floor here: ${(floor / GiB).toFixed(1)} GiB`)
   t.equal(sandboxLimits(PYTHON, { AUTORESEARCH_SANDBOX_DISK_FLOOR_GB: '3' }).diskFloorBytes, 3 * GiB, 'a volunteer\'s own floor')
   t.match(describeLimits({ ...found.host.limits!, diskFloorBytes: undefined }), /disk: stopped below 2 % free \(1-10 GiB\)$/)
+})
+
+t.test('worker join will not start on a disk below the floor, and says what to do', async t => {
+  const found = await detectSandbox(PYTHON)
+  if (!found.ok) { t.comment(`no sandbox: ${found.problem}`); return }
+  const state = t.testdir({})
+  // A floor of a petabyte: no disk here has that free. Nothing listens on port 9: it must not get as far as connecting.
+  const r = await execa(process.execPath, [workerCli, 'join', 'http://127.0.0.1:9', '--token', 'arg_wrk_disk-floor-test', '--name', 'floor', '--state', state, '--max-units', '1'],
+    { reject: false, all: true, stdin: 'ignore', timeout: 300_000, env: { AUTORESEARCH_SANDBOX_DISK_FLOOR_GB: '1000000', AUTORESEARCH_PYTHON: PYTHON } })
+  t.equal(r.exitCode, 3, String(r.all).slice(-600))
+  t.match(String(r.all), /refusing work: the disk holding .* has [\d.]+ GiB free, and runs are stopped below 1000000\.0 GiB free .*: free some space there, or point --state at a disk with room/)
+  t.match(String(r.all), /disk: stopped below 1000000\.0 GiB free/, 'its start line says the floor')
 })
 
 t.test('memory past the run\'s cgroup limit kills the run, not the worker', async t => {
