@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import type { AssignmentEvent, WorkUnit } from '@autoresearch-grid/shared'
 import { CPU, joinWorkers, report, startCoordinator, wsClient } from '../helpers.ts'
 import { drive, freshEdit, type Driven } from './drive.ts'
@@ -56,28 +56,11 @@ t.test('a contributor whose candidates come faster than others verify them does 
   t.equal(rows[0].runs, verified, 'her measured verifications, counted for bob')
 })
 
-t.test('the verifier draw prefers contributors still in credit with the author', async t => {
-  const c = await startCoordinator()
-  t.teardown(c.close)
-  await c.campaign('demo', { replications: 1, baselineRuns: 1 })
-  const [ben, carol, dee] = await joinWorkers(c, ['ben', 'carol', 'dee'])
-  t.teardown(() => [ben, carol, dee].forEach(w => w.close()))
-  const contributorOf = (name: string) => (c.app.db.$client.prepare('select contributor_id as id from workers where name = ?').get(name) as { id: string }).id
-  // Carol has verified ben's candidates up to her credit, and ben none of hers.
-  c.app.db.$client.prepare("insert into verify_exchange (campaign, verifier, author, runs) values ('demo', ?, ?, ?)").run(contributorOf('carol'), contributorOf('ben'), VERIFY_CREDIT)
-  await ben.api.worker.report.mutate({ workerId: ben.workerId, report: report(await ben.next(), 1.5) })
-  const CANDIDATES = 12
-  for (let i = 0; i < CANDIDATES; i++) {
-    const u = await ben.next()
-    await ben.api.worker.report.mutate({ workerId: ben.workerId, report: report(u, 1.45, freshEdit(u.source['train.py'])) })
-  }
-  await ben.next() // one more lease: the last candidate's verification is drawn too
-  const drawn = c.app.db.$client.prepare("select w.name as name from work_units u join workers w on w.id = u.reserved_for where u.kind = 'verify'").all() as { name: string }[]
-  t.equal(drawn.length, CANDIDATES, 'every verification was drawn')
-  t.same([...new Set(drawn.map(d => d.name))], ['dee'], 'all to dee, in credit; none to carol (drawn at random, she had about half)')
-})
-
-t.test('a verification reserved for a contributor that has since run out of credit is drawn again, not held for its window', async t => {
+/**
+ * A campaign with ben, the author, and carol and dee, who may verify him; `spent(name)` records that
+ * name's contributor has verified ben's candidates up to its credit, and ben none of theirs.
+ */
+async function authorAndTwoVerifiers(t: Test) {
   const c = await startCoordinator()
   t.teardown(c.close)
   await c.campaign('demo', { replications: 1, baselineRuns: 1 })
@@ -86,6 +69,26 @@ t.test('a verification reserved for a contributor that has since run out of cred
   const sql = c.app.db.$client
   const contributorOf = (name: string) => (sql.prepare('select contributor_id as id from workers where name = ?').get(name) as { id: string }).id
   const spent = (name: string) => sql.prepare("insert into verify_exchange (campaign, verifier, author, runs) values ('demo', ?, ?, ?)").run(contributorOf(name), contributorOf('ben'), VERIFY_CREDIT)
+  return { ben, sql, contributorOf, spent }
+}
+
+t.test('the verifier draw prefers contributors still in credit with the author', async t => {
+  const { ben, sql, spent } = await authorAndTwoVerifiers(t)
+  spent('carol')
+  await ben.api.worker.report.mutate({ workerId: ben.workerId, report: report(await ben.next(), 1.5) })
+  const CANDIDATES = 12
+  for (let i = 0; i < CANDIDATES; i++) {
+    const u = await ben.next()
+    await ben.api.worker.report.mutate({ workerId: ben.workerId, report: report(u, 1.45, freshEdit(u.source['train.py'])) })
+  }
+  await ben.next() // one more lease: the last candidate's verification is drawn too
+  const drawn = sql.prepare("select w.name as name from work_units u join workers w on w.id = u.reserved_for where u.kind = 'verify'").all() as { name: string }[]
+  t.equal(drawn.length, CANDIDATES, 'every verification was drawn')
+  t.same([...new Set(drawn.map(d => d.name))], ['dee'], 'all to dee, in credit; none to carol (drawn at random, she had about half)')
+})
+
+t.test('a verification reserved for a contributor that has since run out of credit is drawn again, not held for its window', async t => {
+  const { ben, sql, contributorOf, spent } = await authorAndTwoVerifiers(t)
   const reservedTo = () => (sql.prepare("select w.name as name from work_units u join workers w on w.id = u.reserved_for where u.kind = 'verify' and u.state = 'queued'").get() as { name: string } | undefined)?.name
   spent('dee') // so the first draw goes to carol
   await ben.api.worker.report.mutate({ workerId: ben.workerId, report: report(await ben.next(), 1.5) })

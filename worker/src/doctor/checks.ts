@@ -1,7 +1,6 @@
 import { mkdtemp, rm, statfs, writeFile } from 'node:fs/promises'
-import { existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { execa } from 'execa'
 import { TRPCClientError } from '@trpc/client'
 import { parseDescription, findPython, embeddedCorpusEnv, type FoundPython } from '@autoresearch-grid/trainer'
@@ -9,7 +8,7 @@ import { prepareSourceFlags, type DataSource, type Hardware } from '@autoresearc
 import { connect } from '../client/connect.ts'
 import { probeHardware } from '../hardware/probe.ts'
 import { detectSandbox } from '../sandbox/detect.ts'
-import { diskFloor, setting } from '../sandbox/limits.ts'
+import { diskFloor, diskFloorSetting, nearestExisting } from '../sandbox/limits.ts'
 import { UNSAFE_FLAG } from '../sandbox/choose.ts'
 import { CHECKER } from '../safety/policy.ts'
 import { checkSourceData } from './source-data.ts'
@@ -38,12 +37,6 @@ export function formatChecks(checks: readonly Check[]): string {
   const warned = checks.filter(c => c.level === 'warn').length
   lines.push(failed ? `${failed} problem${failed > 1 ? 's' : ''} to fix before this worker can contribute` : warned ? 'ready, with warnings' : 'ready')
   return lines.join('\n')
-}
-
-async function nearestExisting(path: string): Promise<string> {
-  let p = path
-  while (!existsSync(p) && dirname(p) !== p) p = dirname(p)
-  return p
 }
 
 /**
@@ -90,11 +83,11 @@ export async function runDoctor(o: DoctorOptions): Promise<Check[]> {
   }
 
   try {
-    const at = await nearestExisting(o.stateDir)
+    const at = nearestExisting(o.stateDir)
     const s = await statfs(at)
     const free = s.bavail * s.bsize
     // Below the floor the launcher stops every run (sandbox/limits.ts), and `worker join` refuses to start.
-    const floor = diskFloor(at, setting(process.env, 'AUTORESEARCH_SANDBOX_DISK_FLOOR_GB', 0, GB) || undefined)
+    const floor = diskFloor(at, diskFloorSetting())
     const min = o.minFreeBytes ?? Math.max(2 * GB, floor)
     const warn = o.warnFreeBytes ?? 20 * GB
     const detail = `${(free / GB).toFixed(1)} GB free at ${at}; runs are stopped below ${(floor / GB).toFixed(1)} GB free`

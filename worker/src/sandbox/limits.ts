@@ -214,6 +214,18 @@ export function removeDeadRunCgroups(parents: readonly CgroupParent[]): void {
   }
 }
 
+/** The volunteer's own floor of free disk (AUTORESEARCH_SANDBOX_DISK_FLOOR_GB), in bytes; undefined: `diskFloor`'s rule. */
+export function diskFloorSetting(env: Record<string, string | undefined> = process.env): number | undefined {
+  return setting(env, 'AUTORESEARCH_SANDBOX_DISK_FLOOR_GB', 0, 1024 ** 3) || undefined
+}
+
+/** `path`, or its nearest ancestor that exists (a state folder not made yet). */
+export function nearestExisting(path: string): string {
+  let at = resolve(path)
+  while (!existsSync(at) && dirname(at) !== at) at = dirname(at)
+  return at
+}
+
 /**
  * The free bytes below which the launcher stops a run that writes to `path`'s filesystem: the
  * volunteer's own setting, or 2 % of the filesystem, at least 1 GiB and at most 10 GiB. An honest run
@@ -230,8 +242,7 @@ export function diskFloor(path: string, given?: number): number {
  * every run would be stopped at once. Null when there is room, or when its disk cannot be read.
  */
 export function diskProblem(dir: string, given?: number): string | null {
-  let at = resolve(dir)
-  while (!existsSync(at) && dirname(at) !== at) at = dirname(at)
+  const at = nearestExisting(dir)
   try {
     const st = statfsSync(at)
     const free = st.bavail * st.bsize
@@ -274,7 +285,7 @@ export function setting(env: Record<string, string | undefined>, name: string, f
 export function sandboxLimits(python: string, env: Record<string, string | undefined> = process.env): SandboxLimits {
   const tasks = setting(env, 'AUTORESEARCH_SANDBOX_TASKS', taskLimit())
   const memoryBytes = setting(env, 'AUTORESEARCH_SANDBOX_MEMORY_GB', memoryLimit(), 1024 ** 3)
-  const floor = setting(env, 'AUTORESEARCH_SANDBOX_DISK_FLOOR_GB', 0, 1024 ** 3)
+  const floor = diskFloorSetting(env)
   const cgroups = usableCgroups({ tasks, memoryBytes })
   const countTasks = process.getuid?.() === 0 && !cgroups.some(g => g.controllers.includes('pids'))
   return { python, tasks, memoryBytes, cgroups, ...(countTasks ? { countTasks } : {}), ...(floor ? { diskFloorBytes: floor } : {}) }

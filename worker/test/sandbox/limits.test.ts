@@ -1,11 +1,12 @@
 import t, { type Test } from 'tap'
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statfsSync, statSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, rmdirSync, statfsSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { execa } from 'execa'
 import { launched } from '../../src/runner/launcher.ts'
 import { runTrainer } from '../../src/runner/trainer.ts'
 import { until } from '../../../shared/test/support/until.ts'
 import { workerCli } from '../../../shared/test/support/cli.ts'
+import { tagged } from '../fixtures/hostile/world.ts'
 import { bwrapCommand, INSIDE, type HostLayout } from '../../src/sandbox/bwrap.ts'
 import { detectSandbox } from '../../src/sandbox/detect.ts'
 import { cgroupFiles, cgroupParents, describeLimits, diskFloor, diskProblem, memoryLimit, RUN_CGROUP_PREFIX, sandboxLimits, setting, taskLimit, type SandboxLimits } from '../../src/sandbox/limits.ts'
@@ -161,13 +162,6 @@ time.sleep(${seconds})
 print("survived", flush=True)
 `
 
-/** The processes whose command line holds `marker`. */
-function holding(marker: string): string[] {
-  return readdirSync('/proc').filter(d => /^\d+$/.test(d) && (() => {
-    try { return readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(marker) } catch { return false }
-  })())
-}
-
 t.test('where nothing in the kernel bounds tasks (root, no pids cgroup), the launcher counts them and stops the run', async t => {
   const found = await detectSandbox(PYTHON)
   if (!found.ok) { t.comment(`no sandbox: ${found.problem}`); return }
@@ -179,7 +173,7 @@ t.test('where nothing in the kernel bounds tasks (root, no pids cgroup), the lau
     t.notMatch(String(r.stdout), /survived/, `${how}: the run did not go on past its limit`)
     t.match(String(r.stderr), /launcher: the run had \d+ tasks, over its limit of 64: stopped/, `${how}: the log says why`)
     t.ok(r.signal === 'SIGKILL' || r.exitCode === 137, `${how}: killed (${r.signal ?? r.exitCode})`)
-    await until(`${how}: none of the run's processes left`, () => holding(marker).length === 0, { describe: () => holding(marker).join(' ') })
+    await until(`${how}: none of the run's processes left`, () => tagged(marker).length === 0, { describe: () => tagged(marker).join(' ') })
   }
   const honest = await sandboxed(found.host, limits, HOLD('threads', 8, 2))
   t.equal(honest.exitCode, 0, `a run under the limit is left alone: ${String(honest.stderr).slice(-300)}`)
