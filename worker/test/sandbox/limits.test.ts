@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import { existsSync, mkdirSync, readdirSync, rmdirSync, statfsSync, statSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, rmdirSync, rmSync, statfsSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { execa } from 'execa'
 import { launched } from '../../src/runner/launcher.ts'
@@ -188,23 +188,27 @@ t.test('a run that fills the disk it writes to is stopped at the floor of free s
   const runDir = t.testdir({})
   const free = () => { const st = statfsSync(runDir); return st.bavail * st.bsize }
   const MiB = 1024 ** 2
-  const write = (mib: number) => `
+  // Writes `mib` MiB, or with `hold`, 96 MiB and then waits 600 s for the launcher (no race with its
+  // once-a-second look, however busy the machine: one left running fails the test by its time-out).
+  const write = (mib: number, hold = false) => `
 import os, time
 with open("${INSIDE.run}/fill", "wb") as f:
     for i in range(${mib}):
         f.write(os.urandom(1 << 20)); f.flush(); os.fsync(f.fileno())
-        if i % 8 == 7: time.sleep(0.02)
+        if ${hold ? 'True' : 'False'} and i == 95:
+            time.sleep(600)
 print("wrote", ${mib}, flush=True)
 `
-  // The floor 48 MiB under what is free now: 1 GiB written would cross it in a second or so.
-  const r = await sandboxed(found.host, { ...found.host.limits!, diskFloorBytes: free() - 48 * MiB }, write(1024), [], runDir)
+  // The floor 48 MiB under what is free now: the first 96 MiB cross it.
+  const r = await sandboxed(found.host, { ...found.host.limits!, diskFloorBytes: free() - 48 * MiB }, write(1024, true), [], runDir)
   t.notMatch(String(r.stdout), /wrote/, 'it did not write its gigabyte')
   t.match(String(r.stderr), /launcher: the disk the run writes to had \d+ MiB free, below the floor of \d+ MiB: stopped/, 'the log says why')
   t.ok(r.signal === 'SIGKILL' || r.exitCode === 137, `killed (${r.signal ?? r.exitCode})`)
   t.ok(statSync(join(runDir, 'fill')).size < 512 * MiB, `it wrote ${statSync(join(runDir, 'fill')).size >> 20} MiB, not the whole of it`)
   // A run as the worker starts it: its writable mounts are what the launcher watches, and the error says why.
+  rmSync(join(runDir, 'fill')) // the space the first one held is free again: this one crosses the floor by itself
   const run = await runTrainer({
-    python: PYTHON, runDir, budgetSeconds: 60, profile: 'cpu-tiny', argv: [PYTHON, '-c', write(1024)],
+    python: PYTHON, runDir, budgetSeconds: 60, profile: 'cpu-tiny', argv: [PYTHON, '-c', write(1024, true)],
     sandbox: { host: { ...found.host, limits: { ...found.host.limits!, diskFloorBytes: free() - 48 * MiB } }, mounts: [{ host: runDir, inside: INSIDE.run, writable: true }], env: {} },
   })
   t.match(run.error ?? '', /^train\.py was stopped past a limit of the sandbox: the disk the run writes to had \d+ MiB free, below the floor of \d+ MiB$/, 'the run\'s error names the limit')
