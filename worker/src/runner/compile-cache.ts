@@ -213,8 +213,12 @@ export interface RunCache {
   dir: string
   /** At go, before the data is handed over: what the folder holds now is what start-up made. */
   atGo(): Promise<void>
-  /** After the run (its sandbox gone): the source's cache becomes what the run had at go. */
-  close(): Promise<void>
+  /**
+   * After the run (its sandbox gone): the source's cache becomes what the run had at go; with
+   * `keep` false (a run stopped past a limit of the sandbox, e.g. one that filled the disk before
+   * go) nothing of it is kept, and the source's cache stays as it was.
+   */
+  close(keep?: boolean): Promise<void>
 }
 
 let runCaches = 0
@@ -250,7 +254,8 @@ export async function cacheForRun(cacheDir: string, sourceHash: string): Promise
       // anything written once the data is there is stamped after `since`.
       await new Promise(resolve => setTimeout(resolve, 25))
     },
-    async close() {
+    async close(keep = true) {
+      if (!keep) return void (await Promise.all([work, frozen].map(d => removeTree(d))))
       const kept = since === null ? work : frozen
       if (since !== null) await dropChangedSince(kept, since)
       const old = `${work}-old`

@@ -1,4 +1,4 @@
-import { cgroupFiles, diskFloor, RUN_CGROUP_PREFIX, type SandboxLimits } from '../sandbox/limits.ts'
+import { cgroupFiles, DISK_SHARE_MIN_BYTES, diskFloor, RUN_CGROUP_PREFIX, type SandboxLimits } from '../sandbox/limits.ts'
 
 /**
  * The trainer starts through a tiny launcher of ours that ties its life to the worker's. The
@@ -125,9 +125,63 @@ def free_bytes(path):
     st = os.statvfs(path)
     return st.f_bavail * st.f_frsize
 
+WALK_MOST = 500000
+
+def held_under(paths):
+    """The bytes each file and folder under \`paths\` holds, by (device, inode): a file with several
+    names counts once. None when the trees cannot be read whole (a folder the run made unreadable, a
+    path too long to name, more names than WALK_MOST): then the run is taken for the writer."""
+    held, todo = {}, list(paths)
+    while todo:
+        p = todo.pop()
+        try:
+            s = os.lstat(p)
+        except FileNotFoundError:
+            continue  # gone meanwhile
+        except OSError:
+            return None
+        held[(s.st_dev, s.st_ino)] = s.st_blocks * 512
+        if len(held) > WALK_MOST:
+            return None
+        if s.st_mode & 0o170000 == 0o040000:  # a folder, never a link to one
+            try:
+                todo.extend(os.path.join(p, n) for n in os.listdir(p))
+            except FileNotFoundError:
+                continue
+            except OSError:
+                return None
+    return held
+
+def written_since(paths, before):
+    """What the run wrote under \`paths\` since \`before\` (held_under at its start), in bytes by
+    device: new files whole, older ones by what they grew. Hard links to what was there (the compile
+    cache's copies, frozen at go) write nothing. None: not readable whole."""
+    now = held_under(paths)
+    if now is None or before is None:
+        return None
+    out = {}
+    for key, b in now.items():
+        grew = b - before.get(key, 0)
+        if grew > 0:
+            out[key[0]] = out.get(key[0], 0) + grew
+    return out
+
 count = int(limits.get("count_tasks") or 0)
-disks = limits.get("disks", [])  # [path, the free bytes below which the run stops]
+# [path, the free bytes below which a run that wrote its share stops]. Below the floor the launcher
+# stops its run only if the run itself wrote at least half of the space lost since it started (and
+# at least share_min): a hostile run that fills the disk does not get an honest one beside it stopped.
+disks = limits.get("disks", [])
+share_min = int(limits.get("disk_share_min") or 0)
 watch = count or disks
+if disks:
+    start = {}
+    for path, floor in disks:
+        try:
+            start[path] = (os.stat(path).st_dev, free_bytes(path))
+        except OSError:
+            pass
+    before = held_under([path for path, _ in disks])
+    spared = set()
 if watch:
     import select
     try:
@@ -149,13 +203,26 @@ while True:
         n = tasks_below(pid) if count else 0
         if n > count:
             stop(f"the run had {n} tasks, over its limit of {count}")
+        wrote = False
         for path, floor in disks:
             try:
                 free = free_bytes(path)
             except OSError:
                 continue
-            if free < floor:
-                stop(f"the disk the run writes to had {free >> 20} MiB free, below the floor of {floor >> 20} MiB")
+            if free >= floor or path not in start:
+                continue
+            dev, free_then = start[path]
+            if wrote is False:
+                wrote = written_since([p for p, _ in disks], before)
+            low = f"the disk the run writes to had {free >> 20} MiB free, below the floor of {floor >> 20} MiB"
+            if wrote is None:
+                stop(f"{low}, and the run's folders could not be read whole")
+            mine, lost = wrote.get(dev, 0), max(0, free_then - free)
+            if mine >= max(lost // 2, share_min):
+                stop(f"{low}; the run wrote {mine >> 20} MiB of it")
+            if path not in spared:
+                spared.add(path)
+                print(f"launcher: {low}, but the run wrote only {mine >> 20} MiB of the {lost >> 20} MiB lost since it started: it goes on", file=sys.stderr, flush=True)
         if wake is not None:
             select.select([wake], [], [], 1.0)
         else:
@@ -198,11 +265,12 @@ export const LAUNCH_FAILED = /^launcher: could not start (.*)$/m
  * `command` run through the launcher by `python`, for a worker whose pid is `workerPid`; with a
  * sandbox's `limits`, in cgroups of its own where this machine has them, its tasks counted by the
  * launcher each second where nothing in the kernel bounds them (`countTasks`), and stopped when a
- * filesystem it `writes` to (its writable mounts) runs low (sandbox/limits.ts, the disk floor).
+ * filesystem it `writes` to (its writable mounts) runs low and the run wrote its share of the fall
+ * (sandbox/limits.ts, the disk floor).
  */
 export function launched(python: string, command: readonly string[], workerPid = process.pid, limits?: LaunchLimits, writes: readonly string[] = []): string[] {
   const cgroups = (limits?.cgroups ?? []).map(g => ({ dir: g.dir, controllers: g.controllers, files: cgroupFiles(g, limits!) }))
   const disks = limits ? writes.flatMap(path => { try { return [[path, diskFloor(path, limits.diskFloorBytes)]] } catch { return [] } }) : []
-  const conf = { oom: 1000, cgroups, count_tasks: limits?.countTasks ? limits.tasks : 0, disks }
+  const conf = { oom: 1000, cgroups, count_tasks: limits?.countTasks ? limits.tasks : 0, disks, disk_share_min: DISK_SHARE_MIN_BYTES }
   return [python, '-I', '-S', '-c', LAUNCHER_PY, String(workerPid), JSON.stringify(conf), ...command]
 }

@@ -7,7 +7,8 @@ import { runEvaluation, type Evaluation, type EvaluateOptions, type EvaluationOu
 import { clockLimits, describeOver, type ClockLimits } from './clock.ts'
 import { openGate } from './gate.ts'
 import { GpuLane, type Overlap, type Ticket } from './lane.ts'
-import { runTrainer, type RunTrainerOptions } from './trainer.ts'
+import { runTrainer, stoppedPastLimit, type RunTrainerOptions } from './trainer.ts'
+import { emptyRunDir } from './run-dir.ts'
 
 /**
  * One experiment's number, measured so that the candidate cannot bend it (DESIGN §11, docs/SECURITY.md):
@@ -234,15 +235,23 @@ export async function trainAndMeasure(o: MeasureOptions): Promise<Measurement> {
     const launch = async (t: Turn, when?: Promise<boolean>) => {
       const cache = o.sandbox && o.cacheDir ? await cacheForRun(o.cacheDir, o.sourceHash) : null
       const sandbox = o.sandbox ? trainingSandbox(o, o.sandbox, gate?.dir ?? null, bytecode, warm, cache) : undefined
+      let keep = true
       try {
-        return await runTrainer({
+        const r = await runTrainer({
           python: o.python, runDir: o.runDir, budgetSeconds: o.budgetSeconds, profile: o.profile, seed: o.seed,
           cacheDir: o.cacheDir, dataDir: gate?.dir ?? o.dataDir, extraEnv: o.extraEnv, signal: t.signal, onProgress: o.onProgress,
           clock: { limits, beforeGo: async () => { await cache?.atGo(); await t.begin() }, release: async () => { await gate?.release() } },
           sandbox, warmStart: when && { script: sandbox ? `${INSIDE.harness}/${WARM_START}` : join(o.trainerDir, WARM_START), when },
         })
+        // Stopped past a limit (it filled the disk, say): what it wrote goes at once, not at the next
+        // run in this folder, so a run beside it or after it does not start on a disk it filled.
+        if (stoppedPastLimit(r)) {
+          keep = false
+          await emptyRunDir(o.runDir)
+        }
+        return r
       } finally {
-        await cache?.close()
+        await cache?.close(keep)
       }
     }
     let notes = ''

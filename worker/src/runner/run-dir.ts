@@ -22,6 +22,24 @@ function checkFileName(name: string): void {
   }
 }
 
+/** Makes `runDir` (made if missing) empty of whatever the last run left there, which is hostile. */
+export async function emptyRunDir(runDir: string): Promise<void> {
+  await mkdir(runDir, { recursive: true })
+  // The sandbox's user is the worker's own outside, so a run may have made the folder unreadable
+  // (mode 000): the worker owns it and makes it its own again. removeTree copes with the rest
+  // (folders of mode 000, trees no path can name).
+  await chmod(runDir, 0o755).catch(() => {}) // not ours to change: the readdir below says why
+  for (const entry of await readdir(runDir)) await removeTree(join(runDir, entry))
+  // readdir names entries in UTF-8: one that is not (a byte 0xff) came back as U+FFFD, its removal
+  // found nothing, and the file stayed for the next run, of anyone's code (through the runner and
+  // bwrap, a second run read what the first left so). What is left goes with the folder
+  // (coreutils' rm takes any bytes).
+  if ((await readdir(runDir, { encoding: 'buffer' })).length) {
+    await removeTree(runDir)
+    await mkdir(runDir, { recursive: true })
+  }
+}
+
 /**
  * Builds the directory a trainer runs in: the unit's files plus *copies* of the locked files, made
  * read-only, so whatever the agent or the trainer does there cannot touch the originals.
@@ -32,21 +50,7 @@ export async function prepareRunDir(options: PrepareRunDirOptions): Promise<{ ru
     checkFileName(name)
     if (locked.includes(name)) throw new Error(`the unit supplies ${name}, which is locked: only the worker's own copy from ${options.trainerDir} is used`)
   }
-  await mkdir(options.runDir, { recursive: true })
-  // What the last run left there is hostile. The sandbox's user is the worker's own outside, so a
-  // run may have made the folder unreadable (mode 000): the worker owns it and makes it its own
-  // again. removeTree copes with the rest (folders of mode 000, trees no path can name).
-  await chmod(options.runDir, 0o755).catch(() => {}) // not ours to change: the readdir below says why
-  for (const entry of await readdir(options.runDir)) await removeTree(join(options.runDir, entry))
-  // readdir names entries in UTF-8: one that is not (a byte 0xff) came back as U+FFFD, its removal
-  // found nothing, and the file stayed for the next run, of anyone's code (through the runner and
-  // bwrap, a second run read what the first left so). What is left goes with the folder
-  // (coreutils' rm takes any bytes).
-  if ((await readdir(options.runDir, { encoding: 'buffer' })).length) {
-    await removeTree(options.runDir)
-    await mkdir(options.runDir, { recursive: true })
-  }
-
+  await emptyRunDir(options.runDir)
   for (const [name, text] of Object.entries(options.files)) await writeFile(join(options.runDir, name), text)
   for (const name of locked) {
     const target = join(options.runDir, name)

@@ -139,6 +139,9 @@ interface Outcome {
   script: string
 }
 
+/** Pure: whether the launcher stopped the run past a limit of the sandbox (a task bomb, a full disk). */
+export const stoppedPastLimit = (r: Pick<TrainerResult, 'signal' | 'logTail'>): boolean => r.signal === 'SIGKILL' && LIMIT_STOP.test(r.logTail)
+
 /** Pure: turns how the process ended and what it printed into the training summary or an error. */
 export function judgeRun(outcome: Outcome, summaryText: string | null, logTail: string, clock: ClockReading | null = null): { summary: TrainingSummary | null; error: string | null } {
   const o = outcome

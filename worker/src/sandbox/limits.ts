@@ -20,8 +20,13 @@ import { dirname, join, resolve } from 'node:path'
  * - Everywhere: the run's oom_score_adj is 1000 (launcher.ts), so when memory runs out the kernel's
  *   OOM killer takes the run, not the volunteer's programs or the worker.
  * - Disk: the launcher stops a run when a filesystem it writes to (its writable mounts: the run
- *   folder, the compile cache) falls below a floor of free space, checked each second. The sandbox's
- *   own /tmp, HOME and /dev/shm are tmpfs of bounded size (bwrap.ts TMPFS_BYTES).
+ *   folder, the compile cache) falls below a floor of free space, checked each second, and the run
+ *   itself wrote at least half of what that filesystem lost since the run started (and at least
+ *   DISK_SHARE_MIN_BYTES). Every run's launcher watches the same disk: a hostile run that fills it
+ *   is stopped, and an honest one beside it goes on. The run's writes are counted by inode in its
+ *   writable folders, against what they held when it started; folders it made unreadable count it
+ *   as the writer. The sandbox's own /tmp, HOME and /dev/shm are tmpfs of bounded size (bwrap.ts
+ *   TMPFS_BYTES).
  */
 export interface SandboxLimits {
   /** The trainer's interpreter, which runs the prelude inside. */
@@ -225,6 +230,13 @@ export function nearestExisting(path: string): string {
   while (!existsSync(at) && dirname(at) !== at) at = dirname(at)
   return at
 }
+
+/**
+ * Below the floor, a run that wrote less than this since it started goes on, whatever share of the
+ * fall it is: a run that starts on a disk already below the floor (filled by something else) may
+ * still write its log, a small model's weights and its compile cache.
+ */
+export const DISK_SHARE_MIN_BYTES = 256 * 1024 ** 2
 
 /**
  * The free bytes below which the launcher stops a run that writes to `path`'s filesystem: the

@@ -1,9 +1,12 @@
 import t, { type Test } from 'tap'
-import { existsSync, mkdirSync, readdirSync, rmdirSync, rmSync, statfsSync, statSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, rmdirSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { execa } from 'execa'
 import { launched } from '../../src/runner/launcher.ts'
 import { runTrainer } from '../../src/runner/trainer.ts'
+import { trainAndMeasure } from '../../src/runner/measure.ts'
+import { prepareRunDir } from '../../src/runner/run-dir.ts'
+import { removeTree } from '../../src/runner/remove-tree.ts'
 import { until } from '../../../shared/test/support/until.ts'
 import { workerCli } from '../../../shared/test/support/cli.ts'
 import { tagged } from '../fixtures/hostile/world.ts'
@@ -68,7 +71,26 @@ t.test('cgroup v2: only the controllers the process\'s cgroup enables for its ch
 })
 
 /** Runs a Python payload in a sandbox with these limits, through the launcher as a run is. */
-async function sandboxed(host: HostLayout, limits: SandboxLimits, payload: string, prefix: string[] = [], runDir?: string) {
+const MiB = 1024 ** 2
+const freeUnder = (dir: string) => { const st = statfsSync(dir); return st.bavail * st.bsize }
+
+/**
+ * Writes `mib` MiB to the run folder, one fsynced MiB at a time, and says so; or with `hold`, 320
+ * MiB and then waits 600 s for the launcher (no race with its once-a-second look, however busy the
+ * machine: one left running fails the test by its time-out).
+ */
+const DISK_WRITER = (mib: number, hold = false) => `
+import os, time
+with open("${INSIDE.run}/fill", "wb") as f:
+    for i in range(${mib}):
+        f.write(os.urandom(1 << 20)); f.flush(); os.fsync(f.fileno())
+        if ${hold ? 'True' : 'False'} and i == 319:
+            time.sleep(600)
+print("wrote", ${mib}, flush=True)
+`
+const DISK_BOMB = () => DISK_WRITER(1024, true)
+
+function sandboxed(host: HostLayout, limits: SandboxLimits, payload: string, prefix: string[] = [], runDir?: string) {
   const mounts = runDir ? [{ host: runDir, inside: INSIDE.run, writable: true }] : []
   const inner = bwrapCommand({ ...host, limits }, { mounts, env: { PATH: '/usr/bin:/bin' }, cwd: INSIDE.home, command: [PYTHON, '-c', payload] })
   const command = launched(PYTHON, [...prefix, ...inner], process.pid, limits, runDir ? [runDir] : [])
@@ -186,33 +208,23 @@ t.test('a run that fills the disk it writes to is stopped at the floor of free s
   const found = await detectSandbox(PYTHON)
   if (!found.ok) { t.comment(`no sandbox: ${found.problem}`); return }
   const runDir = t.testdir({})
-  const free = () => { const st = statfsSync(runDir); return st.bavail * st.bsize }
-  const MiB = 1024 ** 2
-  // Writes `mib` MiB, or with `hold`, 96 MiB and then waits 600 s for the launcher (no race with its
-  // once-a-second look, however busy the machine: one left running fails the test by its time-out).
-  const write = (mib: number, hold = false) => `
-import os, time
-with open("${INSIDE.run}/fill", "wb") as f:
-    for i in range(${mib}):
-        f.write(os.urandom(1 << 20)); f.flush(); os.fsync(f.fileno())
-        if ${hold ? 'True' : 'False'} and i == 95:
-            time.sleep(600)
-print("wrote", ${mib}, flush=True)
-`
-  // The floor 48 MiB under what is free now: the first 96 MiB cross it.
-  const r = await sandboxed(found.host, { ...found.host.limits!, diskFloorBytes: free() - 48 * MiB }, write(1024, true), [], runDir)
+  const free = () => freeUnder(runDir)
+  // The floor 48 MiB under what is free now: the bomb's first 320 MiB cross it, and are more than
+  // the share a run may write below the floor (DISK_SHARE_MIN_BYTES).
+  const r = await sandboxed(found.host, { ...found.host.limits!, diskFloorBytes: free() - 48 * MiB }, DISK_BOMB(), [], runDir)
   t.notMatch(String(r.stdout), /wrote/, 'it did not write its gigabyte')
-  t.match(String(r.stderr), /launcher: the disk the run writes to had \d+ MiB free, below the floor of \d+ MiB: stopped/, 'the log says why')
+  t.match(String(r.stderr), /launcher: the disk the run writes to had \d+ MiB free, below the floor of \d+ MiB; the run wrote 3\d\d MiB of it: stopped/, 'the log says why')
   t.ok(r.signal === 'SIGKILL' || r.exitCode === 137, `killed (${r.signal ?? r.exitCode})`)
   t.ok(statSync(join(runDir, 'fill')).size < 512 * MiB, `it wrote ${statSync(join(runDir, 'fill')).size >> 20} MiB, not the whole of it`)
   // A run as the worker starts it: its writable mounts are what the launcher watches, and the error says why.
   rmSync(join(runDir, 'fill')) // the space the first one held is free again: this one crosses the floor by itself
   const run = await runTrainer({
-    python: PYTHON, runDir, budgetSeconds: 60, profile: 'cpu-tiny', argv: [PYTHON, '-c', write(1024, true)],
+    python: PYTHON, runDir, budgetSeconds: 60, profile: 'cpu-tiny', argv: [PYTHON, '-c', DISK_BOMB()],
     sandbox: { host: { ...found.host, limits: { ...found.host.limits!, diskFloorBytes: free() - 48 * MiB } }, mounts: [{ host: runDir, inside: INSIDE.run, writable: true }], env: {} },
   })
-  t.match(run.error ?? '', /^train\.py was stopped past a limit of the sandbox: the disk the run writes to had \d+ MiB free, below the floor of \d+ MiB$/, 'the run\'s error names the limit')
-  const honest = await sandboxed(found.host, { ...found.host.limits!, diskFloorBytes: free() - 1024 * MiB }, write(4), [], runDir)
+  t.match(run.error ?? '', /^train\.py was stopped past a limit of the sandbox: the disk the run writes to had \d+ MiB free, below the floor of \d+ MiB; the run wrote \d+ MiB of it$/, 'the run\'s error names the limit')
+  rmSync(join(runDir, 'fill'))
+  const honest = await sandboxed(found.host, { ...found.host.limits!, diskFloorBytes: free() - 1024 * MiB }, DISK_WRITER(4), [], runDir)
   t.equal(honest.exitCode, 0, `a run far from the floor is left alone: ${String(honest.stderr).slice(-300)}`)
   t.match(describeLimits({ ...found.host.limits!, diskFloorBytes: 2 * GiB }), /disk: stopped below 2\.0 GiB free$/)
   // The worker will not start on a disk already below the floor: each run would be stopped at once.
@@ -222,6 +234,75 @@ print("wrote", ${mib}, flush=True)
   t.ok(floor >= GiB && floor <= 10 * GiB, `the default floor here: ${(floor / GiB).toFixed(1)} GiB`)
   t.equal(sandboxLimits(PYTHON, { AUTORESEARCH_SANDBOX_DISK_FLOOR_GB: '3' }).diskFloorBytes, 3 * GiB, 'a volunteer\'s own floor')
   t.match(describeLimits({ ...found.host.limits!, diskFloorBytes: undefined }), /disk: stopped below 2 % free \(1-10 GiB\)$/)
+})
+
+t.test('below the floor, only the run that wrote its share is stopped: an honest run beside a disk bomb goes on', async t => {
+  const found = await detectSandbox(PYTHON)
+  if (!found.ok) { t.comment(`no sandbox: ${found.problem}`); return }
+  const [bombDir, honestDir, deepDir] = [t.testdir({ bomb: {}, honest: {}, deep: {} })].flatMap(d => [join(d, 'bomb'), join(d, 'honest'), join(d, 'deep')])
+  const floor = freeUnder(bombDir) - 160 * MiB
+  const limits = { ...found.host.limits!, diskFloorBytes: floor }
+  // The honest run writes 8 MiB, waits for the disk to fall below the floor and then for the test's
+  // word (given once its launcher has looked at the disk below the floor and let it go on), and ends.
+  const honest = sandboxed(found.host, limits, `
+import os, time
+with open("${INSIDE.run}/weights", "wb") as f:
+    f.write(os.urandom(8 << 20))
+def free():
+    st = os.statvfs("${INSIDE.run}")
+    return st.f_bavail * st.f_frsize
+while free() >= ${floor}:
+    time.sleep(0.05)
+print("below the floor", flush=True)
+while not os.path.exists("${INSIDE.run}/go"):
+    time.sleep(0.05)
+print("survived", flush=True)
+`, [], honestDir)
+  let said = ''
+  honest.stderr?.on('data', (chunk: Buffer) => { said += chunk })
+  const bomb = await sandboxed(found.host, limits, DISK_BOMB(), [], bombDir)
+  t.match(String(bomb.stderr), /below the floor of \d+ MiB; the run wrote 3\d\d MiB of it: stopped/, 'the bomb is stopped')
+  await until('the honest run\'s launcher to look at the disk below the floor', () => /but the run wrote only \d+ MiB of the \d+ MiB lost since it started: it goes on/.test(said), { describe: () => said })
+  writeFileSync(join(honestDir, 'go'), '')
+  const ended = await honest
+  t.equal(ended.exitCode, 0, `the honest run beside it ends by itself: ${String(ended.stderr).slice(-400)}`)
+  t.match(String(ended.stdout), /survived/)
+  t.match(said, /the run wrote only [0-9] MiB/, 'its own 8 MiB were counted, not the bomb\'s')
+
+  // A run whose folders cannot be read whole is taken for the writer: here a tree deeper than a path
+  // can name (a folder of mode 000 is another way, for a worker that is not root).
+  const deep = await sandboxed(found.host, limits, `
+import os, time
+os.chdir("${INSIDE.run}")
+for i in range(30):
+    os.mkdir("d" * 200)
+    os.chdir("d" * 200)
+open("fill", "wb").write(os.urandom(1 << 20))
+time.sleep(600)
+`, [], deepDir)
+  t.match(String(deep.stderr), /below the floor of \d+ MiB, and the run's folders could not be read whole: stopped/, 'it is stopped, though it wrote 1 MiB')
+  await removeTree(deepDir)
+})
+
+t.test('a run stopped at the floor leaves nothing on the disk: its run folder is emptied and its compile cache is not kept', async t => {
+  const found = await detectSandbox(PYTHON)
+  if (!found.ok) { t.comment(`no sandbox: ${found.problem}`); return }
+  const dir = t.testdir({ run: {}, cache: {}, trainer: { 'prepare.py': '# locked\n' } })
+  const [runDir, cacheDir, trainerDir] = ['run', 'cache', 'trainer'].map(n => join(dir, n))
+  // Before go (it never asks for its data), into the compile cache a start-up may write.
+  const train = DISK_BOMB().replace(`"${INSIDE.run}/fill"`, `"${INSIDE.cache}/compile/inductor/fill"`)
+  await prepareRunDir({ runDir, files: { 'train.py': train }, trainerDir, lockedFiles: ['prepare.py'] })
+  const before = freeUnder(runDir)
+  const m = await trainAndMeasure({
+    python: PYTHON, trainerDir, runDir, budgetSeconds: 60, profile: 'cpu-tiny', cacheDir, sourceHash: 'f'.repeat(64),
+    sandbox: { ...found.host, limits: { ...found.host.limits!, diskFloorBytes: before - 48 * MiB } },
+  })
+  t.equal(m.status, 'crash')
+  t.match(m.error ?? '', /was stopped past a limit of the sandbox: the disk the run writes to had \d+ MiB free/, m.logTail.slice(-400))
+  t.same(readdirSync(runDir), [], 'the run folder is empty')
+  const left = readdirSync(cacheDir, { recursive: true, withFileTypes: true }).filter(f => f.isFile() && f.name === 'fill')
+  t.same(left.map(f => f.name), [], 'nothing it wrote is kept in the compile cache')
+  t.ok(freeUnder(runDir) > before - 48 * MiB, 'the disk is above the floor again')
 })
 
 t.test('worker join will not start on a disk below the floor, and says what to do', async t => {
