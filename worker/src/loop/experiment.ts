@@ -57,6 +57,8 @@ export interface ExperimentContext {
   onTraining?: (running: boolean) => void
   /** A run trained `seconds` on its data by the worker's clock, on a budget of `budget`: the duty cycle. */
   onTrained?: (seconds: number, budget: number) => void
+  /** A run of `unit`, files of hash `sourceHash`, was measured; its trainer reported a peak of `peakMb` (loop/start-up-overlap.ts). */
+  onMeasured?: (unit: WorkUnit, sourceHash: string, peakMb: number | undefined) => void
   /** The duty cycle to put in reports. */
   dutyCycle?: () => number | undefined
   /**
@@ -239,6 +241,7 @@ export async function trainExperiment(ctx: ExperimentContext, p: Prepared, data:
       onProgress: prog => ctx.onProgress?.(unit, prog),
     }).finally(() => seat?.free())
     ctx.onTrained?.(result.trainSeconds, unit.budgetSeconds)
+    if (result.metrics) ctx.onMeasured?.(unit, hash, result.metrics.peak_vram_mb)
     if (result.status !== 'aborted') ctx.log(`${unit.id}: start-up ${result.startupSeconds.toFixed(1)}s (off the clock), trained ${result.trainSeconds.toFixed(1)}s, evaluated in ${(result.runSeconds - result.trainSeconds).toFixed(1)}s`)
     runSeconds += result.runSeconds
     if (result.status === 'aborted' || signal?.aborted) return null

@@ -17,7 +17,7 @@ import { usageLine } from './experiment.ts'
 import { HeldUnits } from './held.ts'
 import { laneContext, openLane, stopLeftoverTrainer, type Lane } from './lane.ts'
 import { WorkspacePool } from './slots.ts'
-import { GpuLane, ROOM_FOR_TWO_RUNS_MB } from '../runner/lane.ts'
+import { GpuLane } from '../runner/lane.ts'
 import { RefusedWorkError } from '../sandbox/choose.ts'
 import { diskProblem } from '../sandbox/limits.ts'
 import { StartUpOverlap } from './start-up-overlap.ts'
@@ -112,9 +112,8 @@ export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
   // The lane's default is 'evaluation': the next unit may be a stranger's code. The worker's own
   // code may start beside training where the card holds two runs (loop/start-up-overlap.ts).
   const gpuLane = cap > 1 && (o.overlapStartUp ?? hardware.gpus.length > 0) ? new GpuLane('evaluation') : undefined
-  const roomForTwo = (hardware.gpus[0]?.memoryMb ?? 0) >= ROOM_FOR_TWO_RUNS_MB
-  const overlap = gpuLane && new StartUpOverlap(roomForTwo)
-  const overlapWords = roomForTwo ? ', next start-up beside training (own code) or evaluation (others\' code)' : ', next start-up beside evaluation'
+  const overlap = gpuLane && new StartUpOverlap(hardware.gpus[0]?.memoryMb ?? 0, undefined, log)
+  const overlapWords = overlap?.roomForTwo ? ', next start-up beside training (own code, while two runs fit the card) or evaluation (others\' code)' : ', next start-up beside evaluation'
   log(`worker ${o.name}: ${hardware.hardwareClass}, torch ${lane.python.torchVersion} (${lane.python.path}); researcher: ${lane.agent.label}; ${cap > 1 ? `pipelined, up to ${cap} units${gpuLane ? overlapWords : ''}` : 'not pipelined'}; trainer: ${lane.sandbox.how}`)
   const disk = lane.sandbox.host?.limits ? diskProblem(o.stateDir, lane.sandbox.host.limits.diskFloorBytes) : null
   if (disk) throw new RefusedWorkError(`refusing work: ${disk}`)
@@ -170,7 +169,7 @@ export async function joinCoordinator(o: JoinOptions): Promise<JoinSummary> {
       // slow a run being measured (a parent's baseline, a rival's verification), so it starts only
       // when the current one has trained, beside its evaluation (runner/lane.ts, 'evaluation'
       // overlap). The worker's own code starts beside training (loop/start-up-overlap.ts).
-      ctx: { ...coordinatorContext(lane, o, { held, session, duty, ui, log }), lane: gpuLane, startUpOverlap: overlap && ((unit, hash) => overlap.overlapFor(unit, hash)) },
+      ctx: { ...coordinatorContext(lane, o, { held, session, duty, ui, log }), lane: gpuLane, startUpOverlap: overlap && ((unit, hash) => overlap.overlapFor(unit, hash)), onMeasured: overlap && ((unit, hash, peak) => overlap.measured(unit, hash, peak)) },
       workspaces: new WorkspacePool(join(o.stateDir, 'workspaces'), cap),
     })
     // A natural end (maxUnits) waits for the results to reach the coordinator; a stop keeps them

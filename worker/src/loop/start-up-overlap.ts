@@ -1,5 +1,5 @@
 import type { WorkUnit } from '@autoresearch-grid/shared'
-import type { Overlap } from '../runner/lane.ts'
+import { cardFootprintMb, roomForTwoRuns, type Overlap } from '../runner/lane.ts'
 
 /**
  * Which runs of `worker join` may start up beside another run's *training* (runner/lane.ts,
@@ -25,9 +25,14 @@ import type { Overlap } from '../runner/lane.ts'
  *   - any other `verify`: another contributor's unmerged candidate;
  *   - `rebase`: another contributor's unmerged idea (its diff three-way merged onto the best, or
  *     re-implemented by the agent with that diff as its reference);
- *   - anything on a card without room for two runs (under 64 GB at the seed's batch, runner/lane.ts:
- *     start-ups beside training failed for want of memory where two runs did not fit, measured;
- *     `worker solo` draws the same line).
+ *   - anything on a card without room for two runs (runner/lane.ts, `roomForTwoRuns`: start-ups
+ *     beside training failed for want of memory where two runs did not fit, measured). Until a run
+ *     is measured the line is the seed's (64 GB); then it is twice what the last run of the
+ *     worker's own code held at its peak (its trainer's peak_vram_mb), so a campaign whose best
+ *     grew past half the card stops overlapping instead of failing start-ups and redoing them
+ *     alone. Only the worker's own runs set it: a stranger's train.py reports its own peak, and a
+ *     lie there would make the worker start beside training where two runs do not fit (`worker
+ *     solo` keeps the fixed line).
  *
  * What is accepted, and why it is bounded:
  *   - the run timed beside an own start-up may be someone else's (a rival's verification). The
@@ -47,17 +52,40 @@ import type { Overlap } from '../runner/lane.ts'
 export class StartUpOverlap {
   /** Source hashes of the worker's own explore runs, newest last (bounded). */
   private readonly written: string[] = []
+  /** peak_vram_mb of the last measured run of the worker's own code; null before one. */
+  private lastPeakMb: number | null = null
 
-  /** `roomForTwo`: the card holds a training run and another run's start-up (runner/lane.ts, ROOM_FOR_TWO_RUNS_MB). */
-  constructor(private readonly roomForTwo: boolean, private readonly remember = 256) {}
+  /**
+   * `cardMb`: the GPU's memory (runner/lane.ts, `roomForTwoRuns`). `say` hears when the room for two
+   * runs changes with a measured peak.
+   */
+  constructor(private readonly cardMb: number, private readonly remember = 256, private readonly say: (line: string) => void = () => {}) {}
+
+  /** Whether the card holds a training run and another run's start-up, as far as is known now. */
+  get roomForTwo(): boolean {
+    return roomForTwoRuns(this.cardMb, this.lastPeakMb)
+  }
 
   /** What the start-up of `unit`'s run, with files of hash `sourceHash`, may overlap. Remembers the worker's own explore code. */
   overlapFor(unit: Pick<WorkUnit, 'kind'>, sourceHash: string): Overlap {
     if (unit.kind === 'explore') this.wrote(sourceHash)
-    if (!this.roomForTwo) return 'evaluation'
-    if (unit.kind === 'explore' || unit.kind === 'baseline') return 'training'
-    if (unit.kind === 'verify' && this.written.includes(sourceHash)) return 'training'
-    return 'evaluation'
+    return this.roomForTwo && this.own(unit, sourceHash) ? 'training' : 'evaluation'
+  }
+
+  /** A run of `unit` (files of hash `sourceHash`) was measured, and its trainer reported a peak of `peakMb`. */
+  measured(unit: Pick<WorkUnit, 'kind'>, sourceHash: string, peakMb: number | null | undefined): void {
+    if (!this.own(unit, sourceHash) || typeof peakMb !== 'number' || !Number.isFinite(peakMb) || peakMb <= 0) return
+    const before = this.roomForTwo
+    this.lastPeakMb = peakMb
+    if (this.roomForTwo !== before) {
+      const held = `the last run of its own code held ${(cardFootprintMb(peakMb) / 1024).toFixed(1)} GiB of the card at its peak (${(this.cardMb / 1024).toFixed(1)} GiB)`
+      this.say(this.roomForTwo ? `next start-ups of its own code beside training again: ${held}, two fit` : `next start-ups beside evaluation only: ${held}, two do not fit`)
+    }
+  }
+
+  /** Code the worker vouches for: its own researcher's edit of the best, the best itself, or a verification of its own edit. */
+  private own(unit: Pick<WorkUnit, 'kind'>, sourceHash: string): boolean {
+    return unit.kind === 'explore' || unit.kind === 'baseline' || (unit.kind === 'verify' && this.written.includes(sourceHash))
   }
 
   private wrote(hash: string): void {

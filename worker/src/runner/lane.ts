@@ -39,6 +39,25 @@ export type Overlap = 'training' | 'evaluation'
  */
 export const ROOM_FOR_TWO_RUNS_MB = 64_000
 
+/**
+ * What a run whose trainer reported `peakMb` (peak_vram_mb: torch's peak of allocated memory) holds
+ * on the card: the allocator's reserve and the CUDA context on top. Measured on an H100 (session 22,
+ * docs/runs/device-batch-2026-12-05-h100): a peak of 23,137 MiB held 25,517 on the card, 45,469 held
+ * 50,097 (nvidia-smi): 1.1 times the peak and a GiB covers both.
+ */
+export const cardFootprintMb = (peakMb: number): number => Math.ceil(peakMb * 1.1) + 1024
+
+/**
+ * Whether a card of `cardMb` holds a training run and the next run's start-up: by the fixed line
+ * until a run has been measured, then by what the last run of the worker's own code held at its peak
+ * (the next one is an edit of the same best): an agent that grows the model past what two runs can
+ * hold turns the overlap off, and a small model turns it on for a card under the line.
+ */
+export function roomForTwoRuns(cardMb: number, lastPeakMb: number | null): boolean {
+  if (lastPeakMb === null || !Number.isFinite(lastPeakMb) || lastPeakMb <= 0) return cardMb >= ROOM_FOR_TWO_RUNS_MB
+  return cardMb >= 2 * cardFootprintMb(lastPeakMb)
+}
+
 export class GpuLane {
   /** Tickets waiting for their turn, in launch order. */
   private readonly queue: Ticket[] = []
