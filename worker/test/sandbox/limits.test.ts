@@ -12,7 +12,7 @@ import { workerCli } from '../../../shared/test/support/cli.ts'
 import { tagged } from '../fixtures/hostile/world.ts'
 import { bwrapCommand, INSIDE, type HostLayout } from '../../src/sandbox/bwrap.ts'
 import { detectSandbox } from '../../src/sandbox/detect.ts'
-import { cgroupFiles, cgroupParents, describeLimits, diskFloor, diskProblem, memoryLimit, RUN_CGROUP_PREFIX, sandboxLimits, setting, taskLimit, type SandboxLimits } from '../../src/sandbox/limits.ts'
+import { cgroupFiles, cgroupParents, describeLimits, DISK_SHARE_MIN_BYTES, diskFloor, diskProblem, memoryLimit, RUN_CGROUP_PREFIX, sandboxLimits, setting, taskLimit, type SandboxLimits } from '../../src/sandbox/limits.ts'
 
 // A stranger's train.py may start threads and processes, or take memory, until the volunteer's
 // machine stops answering. Each sandbox now has a task limit (RLIMIT_NPROC inside; a pids cgroup
@@ -89,6 +89,12 @@ with open("${INSIDE.run}/fill", "wb") as f:
 print("wrote", ${mib}, flush=True)
 `
 const DISK_BOMB = () => DISK_WRITER(1024, true)
+const LAUNCHER_LINE = /^launcher: .*$/m
+/** The launcher's stop came once the bomb had written at least the share a run may write below the floor, and before it went on past its 320 MiB. */
+const wroteShare = (stderr: unknown) => {
+  const mib = Number(/the run wrote (\d+) MiB of it: stopped/.exec(String(stderr))?.[1])
+  return mib >= DISK_SHARE_MIN_BYTES / MiB && mib <= 320
+}
 
 function sandboxed(host: HostLayout, limits: SandboxLimits, payload: string, prefix: string[] = [], runDir?: string) {
   const mounts = runDir ? [{ host: runDir, inside: INSIDE.run, writable: true }] : []
@@ -213,7 +219,8 @@ t.test('a run that fills the disk it writes to is stopped at the floor of free s
   // the share a run may write below the floor (DISK_SHARE_MIN_BYTES).
   const r = await sandboxed(found.host, { ...found.host.limits!, diskFloorBytes: free() - 48 * MiB }, DISK_BOMB(), [], runDir)
   t.notMatch(String(r.stdout), /wrote/, 'it did not write its gigabyte')
-  t.match(String(r.stderr), /launcher: the disk the run writes to had \d+ MiB free, below the floor of \d+ MiB; the run wrote 3\d\d MiB of it: stopped/, 'the log says why')
+  t.match(String(r.stderr), /launcher: the disk the run writes to had \d+ MiB free, below the floor of \d+ MiB; the run wrote \d+ MiB of it: stopped/, 'the log says why')
+  t.ok(wroteShare(r.stderr), `stopped once it had written its share: ${String(r.stderr).match(LAUNCHER_LINE)?.[0]}`)
   t.ok(r.signal === 'SIGKILL' || r.exitCode === 137, `killed (${r.signal ?? r.exitCode})`)
   t.ok(statSync(join(runDir, 'fill')).size < 512 * MiB, `it wrote ${statSync(join(runDir, 'fill')).size >> 20} MiB, not the whole of it`)
   // A run as the worker starts it: its writable mounts are what the launcher watches, and the error says why.
@@ -261,7 +268,8 @@ print("survived", flush=True)
   let said = ''
   honest.stderr?.on('data', (chunk: Buffer) => { said += chunk })
   const bomb = await sandboxed(found.host, limits, DISK_BOMB(), [], bombDir)
-  t.match(String(bomb.stderr), /below the floor of \d+ MiB; the run wrote 3\d\d MiB of it: stopped/, 'the bomb is stopped')
+  t.match(String(bomb.stderr), /below the floor of \d+ MiB; the run wrote \d+ MiB of it: stopped/, 'the bomb is stopped')
+  t.ok(wroteShare(bomb.stderr), `once it had written its share: ${String(bomb.stderr).match(LAUNCHER_LINE)?.[0]}`)
   await until('the honest run\'s launcher to look at the disk below the floor', () => /but the run wrote only \d+ MiB of the \d+ MiB lost since it started: it goes on/.test(said), { describe: () => said })
   writeFileSync(join(honestDir, 'go'), '')
   const ended = await honest
