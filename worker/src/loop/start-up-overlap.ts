@@ -31,8 +31,8 @@ import { cardFootprintMb, roomForTwoRuns, type Overlap } from '../runner/lane.ts
  *     worker's own code held at its peak (its trainer's peak_vram_mb), so a campaign whose best
  *     grew past half the card stops overlapping instead of failing start-ups and redoing them
  *     alone. Only the worker's own runs set it: a stranger's train.py reports its own peak, and a
- *     lie there would make the worker start beside training where two runs do not fit (`worker
- *     solo` keeps the fixed line).
+ *     lie there would make the worker start beside training where two runs do not fit. `worker
+ *     solo` uses the same rule: its runs are all the volunteer's own (baselines and explores).
  *
  * What is accepted, and why it is bounded:
  *   - the run timed beside an own start-up may be someone else's (a rival's verification). The

@@ -10,7 +10,8 @@ import { laneContext, openLane, stopLeftoverTrainer } from '../loop/lane.ts'
 import { WorkspacePool } from '../loop/slots.ts'
 import { LoopStop } from '../loop/stop.ts'
 import { plainProgress, progressFor, type ProgressSink } from '../ui/progress.ts'
-import { GpuLane, ROOM_FOR_TWO_RUNS_MB } from '../runner/lane.ts'
+import { GpuLane } from '../runner/lane.ts'
+import { StartUpOverlap } from '../loop/start-up-overlap.ts'
 import { ResearchRepo } from './repo.ts'
 import { LocalResearch } from './research.ts'
 
@@ -72,18 +73,22 @@ export async function runSolo(o: SoloOptions): Promise<SoloSummary> {
   const hardware = await probeHardware({ python: lane.python.path, env: { ...process.env, ...o.env } })
   const profile = o.profile ?? (hardware.gpus.length ? 'gpu' : 'cpu-tiny')
   // On a GPU the next run starts up while this one trains (runner/lane.ts) where the card holds
-  // both (45 GB each at peak on the H200); on a smaller one only beside its evaluation. On a CPU
-  // start-up would take cores from the timed training.
-  const overlap = (hardware.gpus[0]?.memoryMb ?? 0) >= ROOM_FOR_TWO_RUNS_MB ? 'training' : 'evaluation'
-  const gpuLane = profile === 'gpu' && pipelined ? new GpuLane(overlap) : undefined
-  log(`solo on ${repo.branch} in ${o.dir}: ${profile}, ${o.budgetSeconds}s per experiment; researcher: ${lane.agent.label}; ${pipelined ? `pipelined${gpuLane ? `, next start-up beside ${overlap}` : ''}` : 'not pipelined'}; trainer: ${lane.sandbox.how}`)
+  // both, by what the last run held at its peak (loop/start-up-overlap.ts: every run of solo is the
+  // volunteer's own code); otherwise only beside its evaluation. On a CPU start-up would take cores
+  // from the timed training.
+  const gpuLane = profile === 'gpu' && pipelined ? new GpuLane('evaluation') : undefined
+  const overlap = gpuLane && new StartUpOverlap(hardware.gpus[0]?.memoryMb ?? 0, undefined, log)
+  log(`solo on ${repo.branch} in ${o.dir}: ${profile}, ${o.budgetSeconds}s per experiment; researcher: ${lane.agent.label}; ${pipelined ? `pipelined${overlap ? `, next start-up beside ${overlap.roomForTwo ? 'training (while two runs fit the card)' : 'evaluation'}` : ''}` : 'not pipelined'}; trainer: ${lane.sandbox.how}`)
   await stopLeftoverTrainer(lane, log)
   log(`preparing data (${profile})`)
   const cacheDir = join(stateDir, 'data')
   const data = await ensurePrepared({ python: lane.python.path, trainerDir: o.trainerDir, cacheDir, profile, vocabSize: o.vocabSize, signal: o.signal })
 
   const duty = new DutyCycle()
-  const ctx = laneContext(lane, { ...o, duty, log }, { onProgress: (_unit, p) => ui.progress('', p), lane: gpuLane })
+  const ctx = laneContext(lane, { ...o, duty, log }, {
+    onProgress: (_unit, p) => ui.progress('', p), lane: gpuLane,
+    startUpOverlap: overlap && ((unit, hash) => overlap.overlapFor(unit, hash)), onMeasured: overlap && ((unit, hash, peak) => overlap.measured(unit, hash, peak)),
+  })
   let research: LocalResearch | null = null
   const stop = new LoopStop<SoloSummary>(o.signal, () => {
     const d = duty.seconds()
