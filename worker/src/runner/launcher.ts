@@ -98,9 +98,8 @@ if pid == 0:
         print(f"launcher: could not start {argv[0]}: {e}", file=sys.stderr, flush=True)
         os._exit(127)
 
-def tasks_below(root):
-    """The tasks (threads) of \`root\` and every process below it, from /proc: in the sandbox's PID
-    namespaces too, whose orphans go to their namespace's first process, which is below \`root\`."""
+def processes():
+    """Every process's children and its number of tasks (threads), from /proc."""
     children, threads = {}, {}
     for d in os.listdir("/proc"):
         if not d.isdigit():
@@ -114,12 +113,41 @@ def tasks_below(root):
             continue  # gone meanwhile
         children.setdefault(parent, []).append(int(d))
         threads[int(d)] = n
-    n, todo = 0, [root]
+    return children, threads
+
+def below(root, children):
+    """\`root\` and every process below it: in the sandbox's PID namespaces too, whose orphans go to
+    their namespace's first process, which is below \`root\`."""
+    out, todo = [], [root]
     while todo:
         p = todo.pop()
-        n += threads.get(p, 0)
+        out.append(p)
         todo.extend(children.get(p, ()))
-    return n
+    return out
+
+def tasks_below(root):
+    """The tasks (threads) of \`root\` and every process below it."""
+    children, threads = processes()
+    return sum(threads.get(p, 0) for p in below(root, children))
+
+def deleted_but_open(root):
+    """Files the run's processes hold open after deleting them, which no walk of its folders finds:
+    (device, inode) -> bytes. (What only a message in flight on a socket holds is not seen: the floor
+    below which every run stops is for that.)"""
+    held = {}
+    for p in below(root, processes()[0]):
+        try:
+            fds = os.listdir(f"/proc/{p}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                s = os.stat(f"/proc/{p}/fd/{fd}")
+            except OSError:
+                continue
+            if s.st_nlink == 0 and s.st_mode & 0o170000 == 0o100000:
+                held[(s.st_dev, s.st_ino)] = s.st_blocks * 512
+    return held
 
 def free_bytes(path):
     st = os.statvfs(path)
@@ -153,12 +181,14 @@ def held_under(paths):
     return held
 
 def written_since(paths, before):
-    """What the run wrote under \`paths\` since \`before\` (held_under at its start), in bytes by
-    device: new files whole, older ones by what they grew. Hard links to what was there (the compile
-    cache's copies, frozen at go) write nothing. None: not readable whole."""
+    """What the run wrote under \`paths\` since \`before\` (held_under at its start), and into files it
+    deleted but holds open, in bytes by device: new files whole, older ones by what they grew. Hard
+    links to what was there (the compile cache's copies, frozen at go) write nothing. None: not
+    readable whole."""
     now = held_under(paths)
     if now is None or before is None:
         return None
+    now.update(deleted_but_open(pid))
     out = {}
     for key, b in now.items():
         grew = b - before.get(key, 0)
@@ -170,6 +200,7 @@ count = int(limits.get("count_tasks") or 0)
 # [path, the free bytes below which a run that wrote its share stops]. Below the floor the launcher
 # stops its run only if the run itself wrote at least half of the space lost since it started (and
 # at least share_min): a hostile run that fills the disk does not get an honest one beside it stopped.
+# Below half the floor every run stops: writes no count sees (a file passed on a socket) end there.
 disks = limits.get("disks", [])
 share_min = int(limits.get("disk_share_min") or 0)
 watch = count or disks
@@ -215,6 +246,8 @@ while True:
             if wrote is False:
                 wrote = written_since([p for p, _ in disks], before)
             low = f"the disk the run writes to had {free >> 20} MiB free, below the floor of {floor >> 20} MiB"
+            if free < floor // 2:
+                stop(f"{low}, and below half of it every run on it stops, whoever wrote")
             if wrote is None:
                 stop(f"{low}, and the run's folders could not be read whole")
             mine, lost = wrote.get(dev, 0), max(0, free_then - free)

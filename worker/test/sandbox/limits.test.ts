@@ -292,6 +292,21 @@ time.sleep(600)
   await removeTree(deepDir)
 })
 
+t.test('a file the run deleted but holds open counts as its own, and below half the floor every run stops', async t => {
+  const found = await detectSandbox(PYTHON)
+  if (!found.ok) { t.comment(`no sandbox: ${found.problem}`); return }
+  const runDir = t.testdir({})
+  // No walk of its folders finds this: the name is gone before the first byte.
+  const hidden = await sandboxed(found.host, { ...found.host.limits!, diskFloorBytes: freeUnder(runDir) - 48 * MiB },
+    DISK_BOMB().replace('with open("' + INSIDE.run + '/fill", "wb") as f:', 'with open("' + INSIDE.run + '/fill", "wb") as f:\n    os.unlink("' + INSIDE.run + '/fill")'), [], runDir)
+  t.match(String(hidden.stderr), /below the floor of \d+ MiB; the run wrote \d+ MiB of it: stopped/, `stopped: ${String(hidden.stderr).match(LAUNCHER_LINE)?.[0]}`)
+  t.ok(wroteShare(hidden.stderr), 'its deleted file was counted')
+  t.same(readdirSync(runDir), [], 'it had no name to find')
+  // Far below the floor (half of it), a run that wrote nothing is stopped too: the disk comes first.
+  const honest = await sandboxed(found.host, { ...found.host.limits!, diskFloorBytes: 2 * freeUnder(runDir) + 512 * MiB }, 'import time\ntime.sleep(600)', [], runDir)
+  t.match(String(honest.stderr), /below the floor of \d+ MiB, and below half of it every run on it stops, whoever wrote: stopped/)
+})
+
 t.test('a run stopped at the floor leaves nothing on the disk: its run folder is emptied and its compile cache is not kept', async t => {
   const found = await detectSandbox(PYTHON)
   if (!found.ok) { t.comment(`no sandbox: ${found.problem}`); return }
