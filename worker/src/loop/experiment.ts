@@ -61,6 +61,8 @@ export interface ExperimentContext {
   onMeasured?: (unit: WorkUnit, sourceHash: string, peakMb: number | undefined) => void
   /** The duty cycle to put in reports. */
   dutyCycle?: () => number | undefined
+  /** Resolves once the disk has room for a run (loop/lane.ts, `untilRoomOnDisk`); awaited before each run. */
+  roomOnDisk?: (signal?: AbortSignal) => Promise<void>
   /**
    * Whether this exact source was already measured on this worker's hardware class (the
    * coordinator's `worker.known`); absent where there is nobody to ask (`worker solo`).
@@ -229,6 +231,8 @@ export async function trainExperiment(ctx: ExperimentContext, p: Prepared, data:
   for (;;) {
     ctx.log(`${unit.id} ${unit.kind} on ${unit.campaign}${p.attempts > 1 ? ` (attempt ${p.attempts})` : ''}: ${p.description}`)
     const files = editableOnly(p.files, unit.editableFiles)
+    await ctx.roomOnDisk?.(signal)
+    if (signal?.aborted) return null
     const seat = ctx.lane?.seat()
     const runDir = seatRunDir(ctx.runDir, seat?.index ?? 0)
     await prepareRunDir({ runDir, files, trainerDir: ctx.trainerDir })

@@ -3,6 +3,7 @@ import type { Agent } from '../agent/agent.ts'
 import { chooseAgent } from '../agent/choose.ts'
 import { killLeftover } from '../runner/leftovers.ts'
 import { chooseSandbox, type SandboxChoice } from '../sandbox/choose.ts'
+import { diskProblem } from '../sandbox/limits.ts'
 import type { DutyCycle } from './duty-cycle.ts'
 import { runDirOf, seatRunDir, type ExperimentContext } from './experiment.ts'
 import { readLocked, readProgram } from './program.ts'
@@ -52,6 +53,31 @@ export async function stopLeftoverTrainer(lane: Lane, log: (line: string) => voi
   if (leftover) log(`stopped a trainer that a previous run of this worker left running (process group ${leftover})`)
 }
 
+/**
+ * Returns once the disk under `dir` is above the floor (`floor()`, read at each look) below which
+ * runs are stopped (sandbox/limits.ts, `diskProblem`), or `signal` aborts: a run started below it would be stopped as
+ * soon as it wrote its weights (below the floor a run's own writes of 256 MiB or more are half of the
+ * fall), a failed verification counted against its candidate. The unit's lease runs out meanwhile
+ * and another worker takes it. Says once that it waits, and once that it goes on.
+ */
+export async function untilRoomOnDisk(dir: string, floor: () => number | undefined, log: (line: string) => void, signal?: AbortSignal, pollMs = 30_000): Promise<void> {
+  let waited = false
+  for (let problem = diskProblem(dir, floor()); problem && !signal?.aborted; problem = diskProblem(dir, floor())) {
+    if (!waited) log(`waiting before the next run: ${problem}`)
+    waited = true
+    await new Promise<void>(resolve => {
+      const timer = setTimeout(done, pollMs)
+      signal?.addEventListener('abort', done, { once: true })
+      function done() {
+        clearTimeout(timer)
+        signal?.removeEventListener('abort', done)
+        resolve()
+      }
+    })
+  }
+  if (waited && !signal?.aborted) log('room on the disk again: the next run starts')
+}
+
 /** The experiment context of the lane: its parts, the duty cycle, and what the caller adds. */
 export function laneContext(lane: Lane, o: { trainerDir: string; env?: Record<string, string>; seed?: number; duty: DutyCycle; log: (line: string) => void }, extra: Partial<ExperimentContext> = {}): ExperimentContext {
   return {
@@ -59,6 +85,7 @@ export function laneContext(lane: Lane, o: { trainerDir: string; env?: Record<st
     env: o.env, trainerSeed: o.seed, baseSeed: o.seed, log: o.log,
     onTrained: (seconds, budget) => o.duty.trained(seconds, budget),
     dutyCycle: () => o.duty.ratio(),
+    roomOnDisk: lane.sandbox.host?.limits ? signal => untilRoomOnDisk(lane.runDir, () => lane.sandbox.host?.limits?.diskFloorBytes, o.log, signal) : undefined,
     ...extra,
   }
 }

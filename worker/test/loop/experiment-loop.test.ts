@@ -121,7 +121,7 @@ class ListSink implements ResultSink {
   failed(u: WorkUnit, err: unknown) { this.failures.push({ unitId: u.id, error: (err as Error).message }) }
 }
 
-async function run(t: Test, o: { units: WorkUnit[]; agent?: Agent; sink?: ResultSink; source?: ListSource; cap?: number; signal?: AbortSignal; check?: ExperimentContext['check']; idle?: IdleBackoff }) {
+async function run(t: Test, o: { units: WorkUnit[]; agent?: Agent; sink?: ResultSink; source?: ListSource; cap?: number; signal?: AbortSignal; check?: ExperimentContext['check']; idle?: IdleBackoff; roomOnDisk?: (runsSoFar: number) => Promise<void> }) {
   const source = o.source ?? new ListSource(o.units)
   const sink = o.sink ?? new ListSink()
   const m = measurer()
@@ -133,6 +133,7 @@ async function run(t: Test, o: { units: WorkUnit[]; agent?: Agent; sink?: Result
   const ctx: ExperimentContext = {
     agent, python: '/no/python', trainerDir, program: 'research', sandbox: null, runDir: join(trainerDir, 'run'),
     log: () => {}, onTrained: (seconds, budget) => duty.trained(seconds, budget), dutyCycle: () => duty.ratio(), measure: m.measure,
+    roomOnDisk: o.roomOnDisk && (() => o.roomOnDisk!(m.runs.length)),
     check: o.check ?? (async files => (files['train.py'].includes('import os') ? { ok: false, violations: [{ file: 'train.py', line: 1, message: 'import os is not allowed' }] } : { ok: true, violations: [] })),
   }
   await runExperimentLoop({ source, sink, ctx, workspaces, depth: new LaneDepth(gauge, () => {}), signal: o.signal ?? new AbortController().signal, ui: quietUi, lane: '', idle: o.idle })
@@ -149,6 +150,13 @@ t.test('every unit the source gives is prepared by the agent, trained once and r
   t.same(r.sink.reports.map(x => x.leaseToken), ['lease-a', 'lease-bb', 'lease-ccc'], 'each report names its lease')
   t.same(r.source.released, ['a', 'bb', 'ccc'], 'each unit left the loop\'s hands')
   t.equal(r.workspaces.out, 0, 'every workspace went back to the pool')
+})
+
+t.test('each run waits for room on the disk first (loop/lane.ts untilRoomOnDisk), a repaired one too', async t => {
+  const looked: number[] = []
+  const r = await run(t, { units: [titled('a', 'CRASH = 1\n'), unit('bb')], roomOnDisk: async runsSoFar => { looked.push(runsSoFar) } })
+  t.same(r.runs, ['CRASH = 1\n', 'LR = 2\n', 'LR = 2\n'])
+  t.same(looked, [0, 1, 2], 'once before each of the three runs, before it was measured')
 })
 
 t.test('a crashed run goes back to the agent, and the repaired candidate is what gets reported', async t => {
