@@ -74,27 +74,37 @@ t.test('cgroup v2: only the controllers the process\'s cgroup enables for its ch
 const MiB = 1024 ** 2
 const freeUnder = (dir: string) => { const st = statfsSync(dir); return st.bavail * st.bsize }
 
-/**
- * Writes `mib` MiB to the run folder, one fsynced MiB at a time, and says so; or with `hold`, 320
- * MiB and then waits 600 s for the launcher (no race with its once-a-second look, however busy the
- * machine: one left running fails the test by its time-out).
- */
-const DISK_WRITER = (mib: number, hold = false) => `
-import os, time
+/** Writes `mib` MiB to the run folder, one fsynced MiB at a time, and says so. */
+const DISK_WRITER = (mib: number) => `
+import os
 with open("${INSIDE.run}/fill", "wb") as f:
     for i in range(${mib}):
         f.write(os.urandom(1 << 20)); f.flush(); os.fsync(f.fileno())
-        if ${hold ? 'True' : 'False'} and i == 319:
-            time.sleep(600)
 print("wrote", ${mib}, flush=True)
 `
-const DISK_BOMB = () => DISK_WRITER(1024, true)
+/**
+ * A run that fills the disk: one fsynced MiB at a time to `path` (deleted first with `unlink`), up to
+ * 4 GiB; once it has written 320 MiB (more than the share a run may write below the floor) and the
+ * disk is below `floor`, a MiB every 50 ms, so the launcher's once-a-second look finds it well short
+ * of 4 GiB however busy the machine, and whatever other tests write to the same disk meanwhile.
+ */
+const DISK_BOMB = (floor: number, { path = `${INSIDE.run}/fill`, unlink = false } = {}) => `
+import os, time
+def free():
+    st = os.statvfs(os.path.dirname("${path}"))
+    return st.f_bavail * st.f_frsize
+with open("${path}", "wb") as f:
+    if ${unlink ? 'True' : 'False'}:
+        os.unlink("${path}")
+    for i in range(4096):
+        f.write(os.urandom(1 << 20)); f.flush(); os.fsync(f.fileno())
+        if i >= 319 and free() < ${floor}:
+            time.sleep(0.05)
+print("wrote", 4096, flush=True)
+`
 const LAUNCHER_LINE = /^launcher: .*$/m
-/** The launcher's stop came once the bomb had written at least the share a run may write below the floor, and before it went on past its 320 MiB. */
-const wroteShare = (stderr: unknown) => {
-  const mib = Number(/the run wrote (\d+) MiB of it: stopped/.exec(String(stderr))?.[1])
-  return mib >= DISK_SHARE_MIN_BYTES / MiB && mib <= 320
-}
+/** The launcher's stop came once the bomb had written at least the share a run may write below the floor. */
+const wroteShare = (stderr: unknown) => Number(/the run wrote (\d+) MiB of it: stopped/.exec(String(stderr))?.[1]) >= DISK_SHARE_MIN_BYTES / MiB
 
 function sandboxed(host: HostLayout, limits: SandboxLimits, payload: string, prefix: string[] = [], runDir?: string) {
   const mounts = runDir ? [{ host: runDir, inside: INSIDE.run, writable: true }] : []
@@ -215,30 +225,32 @@ t.test('a run that fills the disk it writes to is stopped at the floor of free s
   if (!found.ok) { t.comment(`no sandbox: ${found.problem}`); return }
   const runDir = t.testdir({})
   const free = () => freeUnder(runDir)
-  // The floor 48 MiB under what is free now: the bomb's first 320 MiB cross it, and are more than
-  // the share a run may write below the floor (DISK_SHARE_MIN_BYTES).
-  const r = await sandboxed(found.host, { ...found.host.limits!, diskFloorBytes: free() - 48 * MiB }, DISK_BOMB(), [], runDir)
-  t.notMatch(String(r.stdout), /wrote/, 'it did not write its gigabyte')
+  // The floor 48 MiB under what is free now: the bomb crosses it, and writes more than the share a
+  // run may write below the floor (DISK_SHARE_MIN_BYTES).
+  const floor = free() - 48 * MiB
+  const r = await sandboxed(found.host, { ...found.host.limits!, diskFloorBytes: floor }, DISK_BOMB(floor), [], runDir)
+  t.notMatch(String(r.stdout), /wrote/, 'it did not write its 4 GiB')
   t.match(String(r.stderr), /launcher: the disk the run writes to had \d+ MiB free, below the floor of \d+ MiB; the run wrote \d+ MiB of it: stopped/, 'the log says why')
   t.ok(wroteShare(r.stderr), `stopped once it had written its share: ${String(r.stderr).match(LAUNCHER_LINE)?.[0]}`)
   t.ok(r.signal === 'SIGKILL' || r.exitCode === 137, `killed (${r.signal ?? r.exitCode})`)
-  t.ok(statSync(join(runDir, 'fill')).size < 512 * MiB, `it wrote ${statSync(join(runDir, 'fill')).size >> 20} MiB, not the whole of it`)
+  t.ok(statSync(join(runDir, 'fill')).size < 4096 * MiB, `it wrote ${statSync(join(runDir, 'fill')).size >> 20} MiB, not the whole of it`)
   // A run as the worker starts it: its writable mounts are what the launcher watches, and the error says why.
   rmSync(join(runDir, 'fill')) // the space the first one held is free again: this one crosses the floor by itself
+  const again = free() - 48 * MiB
   const run = await runTrainer({
-    python: PYTHON, runDir, budgetSeconds: 60, profile: 'cpu-tiny', argv: [PYTHON, '-c', DISK_BOMB()],
-    sandbox: { host: { ...found.host, limits: { ...found.host.limits!, diskFloorBytes: free() - 48 * MiB } }, mounts: [{ host: runDir, inside: INSIDE.run, writable: true }], env: {} },
+    python: PYTHON, runDir, budgetSeconds: 60, profile: 'cpu-tiny', argv: [PYTHON, '-c', DISK_BOMB(again)],
+    sandbox: { host: { ...found.host, limits: { ...found.host.limits!, diskFloorBytes: again } }, mounts: [{ host: runDir, inside: INSIDE.run, writable: true }], env: {} },
   })
   t.match(run.error ?? '', /^train\.py was stopped past a limit of the sandbox: the disk the run writes to had \d+ MiB free, below the floor of \d+ MiB; the run wrote \d+ MiB of it$/, 'the run\'s error names the limit')
   rmSync(join(runDir, 'fill'))
-  const honest = await sandboxed(found.host, { ...found.host.limits!, diskFloorBytes: free() - 1024 * MiB }, DISK_WRITER(4), [], runDir)
+  const honest = await sandboxed(found.host, { ...found.host.limits!, diskFloorBytes: Math.floor(free() / 2) }, DISK_WRITER(4), [], runDir)
   t.equal(honest.exitCode, 0, `a run far from the floor is left alone: ${String(honest.stderr).slice(-300)}`)
   t.match(describeLimits({ ...found.host.limits!, diskFloorBytes: 2 * GiB }), /disk: stopped below 2\.0 GiB free$/)
   // The worker will not start on a disk already below the floor: each run would be stopped at once.
-  t.equal(diskProblem(join(runDir, 'not', 'made', 'yet'), free() - 1024 * MiB), null, 'room: no problem')
-  t.match(diskProblem(join(runDir, 'not', 'made', 'yet'), free() + 1024 * MiB) ?? '', /^the disk holding .*yet has [\d.]+ GiB free, and runs are stopped below [\d.]+ GiB free \(2 % of the disk, 1-10 GiB, or AUTORESEARCH_SANDBOX_DISK_FLOOR_GB\): free some space there, or point --state at a disk with room$/)
-  const floor = diskFloor(runDir)
-  t.ok(floor >= GiB && floor <= 10 * GiB, `the default floor here: ${(floor / GiB).toFixed(1)} GiB`)
+  t.equal(diskProblem(join(runDir, 'not', 'made', 'yet'), Math.floor(free() / 2)), null, 'room: no problem')
+  t.match(diskProblem(join(runDir, 'not', 'made', 'yet'), 2 * free()) ?? '', /^the disk holding .*yet has [\d.]+ GiB free, and runs are stopped below [\d.]+ GiB free \(2 % of the disk, 1-10 GiB, or AUTORESEARCH_SANDBOX_DISK_FLOOR_GB\): free some space there, or point --state at a disk with room$/)
+  const defaultFloor = diskFloor(runDir)
+  t.ok(defaultFloor >= GiB && defaultFloor <= 10 * GiB, `the default floor here: ${(defaultFloor / GiB).toFixed(1)} GiB`)
   t.equal(sandboxLimits(PYTHON, { AUTORESEARCH_SANDBOX_DISK_FLOOR_GB: '3' }).diskFloorBytes, 3 * GiB, 'a volunteer\'s own floor')
   t.match(describeLimits({ ...found.host.limits!, diskFloorBytes: undefined }), /disk: stopped below 2 % free \(1-10 GiB\)$/)
 })
@@ -267,7 +279,7 @@ print("survived", flush=True)
 `, [], honestDir)
   let said = ''
   honest.stderr?.on('data', (chunk: Buffer) => { said += chunk })
-  const bomb = await sandboxed(found.host, limits, DISK_BOMB(), [], bombDir)
+  const bomb = await sandboxed(found.host, limits, DISK_BOMB(floor), [], bombDir)
   t.match(String(bomb.stderr), /below the floor of \d+ MiB; the run wrote \d+ MiB of it: stopped/, 'the bomb is stopped')
   t.ok(wroteShare(bomb.stderr), `once it had written its share: ${String(bomb.stderr).match(LAUNCHER_LINE)?.[0]}`)
   await until('the honest run\'s launcher to look at the disk below the floor', () => /but the run wrote only \d+ MiB of the \d+ MiB lost since it started: it goes on/.test(said), { describe: () => said })
@@ -279,7 +291,8 @@ print("survived", flush=True)
 
   // A run whose folders cannot be read whole is taken for the writer: here a tree deeper than a path
   // can name (a folder of mode 000 is another way, for a worker that is not root).
-  const deep = await sandboxed(found.host, limits, `
+  // Its floor 2 GiB above what is free: below the floor, and far from half of it.
+  const deep = await sandboxed(found.host, { ...limits, diskFloorBytes: freeUnder(deepDir) + 2 * GiB }, `
 import os, time
 os.chdir("${INSIDE.run}")
 for i in range(30):
@@ -297,13 +310,14 @@ t.test('a file the run deleted but holds open counts as its own, and below half 
   if (!found.ok) { t.comment(`no sandbox: ${found.problem}`); return }
   const runDir = t.testdir({})
   // No walk of its folders finds this: the name is gone before the first byte.
-  const hidden = await sandboxed(found.host, { ...found.host.limits!, diskFloorBytes: freeUnder(runDir) - 48 * MiB },
-    DISK_BOMB().replace('with open("' + INSIDE.run + '/fill", "wb") as f:', 'with open("' + INSIDE.run + '/fill", "wb") as f:\n    os.unlink("' + INSIDE.run + '/fill")'), [], runDir)
+  const floor = freeUnder(runDir) - 48 * MiB
+  const hidden = await sandboxed(found.host, { ...found.host.limits!, diskFloorBytes: floor }, DISK_BOMB(floor, { unlink: true }), [], runDir)
   t.match(String(hidden.stderr), /below the floor of \d+ MiB; the run wrote \d+ MiB of it: stopped/, `stopped: ${String(hidden.stderr).match(LAUNCHER_LINE)?.[0]}`)
   t.ok(wroteShare(hidden.stderr), 'its deleted file was counted')
   t.same(readdirSync(runDir), [], 'it had no name to find')
   // Far below the floor (half of it), a run that wrote nothing is stopped too: the disk comes first.
-  const honest = await sandboxed(found.host, { ...found.host.limits!, diskFloorBytes: 2 * freeUnder(runDir) + 512 * MiB }, 'import time\ntime.sleep(600)', [], runDir)
+  // A floor of four times what is free: no other test frees that much meanwhile.
+  const honest = await sandboxed(found.host, { ...found.host.limits!, diskFloorBytes: 4 * freeUnder(runDir) }, 'import time\ntime.sleep(600)', [], runDir)
   t.match(String(honest.stderr), /below the floor of \d+ MiB, and below half of it every run on it stops, whoever wrote: stopped/)
 })
 
@@ -313,19 +327,18 @@ t.test('a run stopped at the floor leaves nothing on the disk: its run folder is
   const dir = t.testdir({ run: {}, cache: {}, trainer: { 'prepare.py': '# locked\n' } })
   const [runDir, cacheDir, trainerDir] = ['run', 'cache', 'trainer'].map(n => join(dir, n))
   // Before go (it never asks for its data), into the compile cache a start-up may write.
-  const train = DISK_BOMB().replace(`"${INSIDE.run}/fill"`, `"${INSIDE.cache}/compile/inductor/fill"`)
+  const floor = freeUnder(runDir) - 48 * MiB
+  const train = DISK_BOMB(floor, { path: `${INSIDE.cache}/compile/inductor/fill` })
   await prepareRunDir({ runDir, files: { 'train.py': train }, trainerDir, lockedFiles: ['prepare.py'] })
-  const before = freeUnder(runDir)
   const m = await trainAndMeasure({
     python: PYTHON, trainerDir, runDir, budgetSeconds: 60, profile: 'cpu-tiny', cacheDir, sourceHash: 'f'.repeat(64),
-    sandbox: { ...found.host, limits: { ...found.host.limits!, diskFloorBytes: before - 48 * MiB } },
+    sandbox: { ...found.host, limits: { ...found.host.limits!, diskFloorBytes: floor } },
   })
   t.equal(m.status, 'crash')
   t.match(m.error ?? '', /was stopped past a limit of the sandbox: the disk the run writes to had \d+ MiB free/, m.logTail.slice(-400))
   t.same(readdirSync(runDir), [], 'the run folder is empty')
   const left = readdirSync(cacheDir, { recursive: true, withFileTypes: true }).filter(f => f.isFile() && f.name === 'fill')
-  t.same(left.map(f => f.name), [], 'nothing it wrote is kept in the compile cache')
-  t.ok(freeUnder(runDir) > before - 48 * MiB, 'the disk is above the floor again')
+  t.same(left.map(f => f.name), [], 'nothing it wrote is kept in the compile cache: the space is free again')
 })
 
 t.test('worker join will not start on a disk below the floor, and says what to do', async t => {
