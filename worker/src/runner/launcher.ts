@@ -41,63 +41,6 @@ if os.getsid(0) != os.getpid():
     except OSError:
         pass
 
-# The runner signals the whole group: the trainer gets its SIGTERM; the launcher waits to report.
-for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-    signal.signal(s, lambda *_: None)
-pid = os.fork()
-if pid == 0:
-    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR2):
-        signal.signal(s, signal.SIG_DFL)
-    # A new, empty session keyring: the worker's (Kerberos tickets, login keys) stays out of reach.
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes, platform
-            nr = {"x86_64": 250, "aarch64": 219}.get(platform.machine())  # keyctl
-            if nr:
-                ctypes.CDLL(None, use_errno=True).syscall(nr, 1, None)  # KEYCTL_JOIN_SESSION_KEYRING
-        except (OSError, AttributeError):
-            pass
-    # No core dumps, and no way to allow them (the hard limit; no user namespace can raise it): where
-    # core_pattern is a pipe (apport, systemd-coredump), a crash inside the sandbox had a helper run
-    # as root on the host, outside every namespace, read the crashed process's memory, as the run laid it out.
-    import resource
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    # When memory runs out, the OOM killer takes the run first, not the volunteer's programs.
-    try:
-        with open("/proc/self/oom_score_adj", "w") as f:
-            f.write(str(limits.get("oom", 1000)))
-    except OSError:
-        pass
-    # A cgroup of the run's own under each parent the worker may divide (sandbox/limits.ts).
-    for parent in limits.get("cgroups", []):
-        d = os.path.join(parent["dir"], RUN_CGROUP % os.getpid())
-        try:
-            os.mkdir(d)
-            for name, value in parent["files"].items():
-                with open(os.path.join(d, name), "w") as f:
-                    f.write(value)
-            with open(os.path.join(d, "cgroup.procs"), "w") as f:
-                f.write(str(os.getpid()))
-        except OSError as e:
-            print(f"launcher: no {'+'.join(parent['controllers'])} cgroup for this run: {e}", file=sys.stderr, flush=True)
-    # Only standard input and output go on: a descriptor the worker inherited from whatever started
-    # it (a pipe of a CI harness was seen at fd 251 in train.py) is not the trainer's to hold.
-    try:
-        fds = [int(fd) for fd in os.listdir("/proc/self/fd")]
-    except OSError:
-        fds = range(3, 1024)
-    for fd in fds:
-        if fd > 2:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-    try:
-        os.execvp(argv[0], argv)
-    except OSError as e:
-        print(f"launcher: could not start {argv[0]}: {e}", file=sys.stderr, flush=True)
-        os._exit(127)
-
 def processes():
     """Every process's children and its number of tasks (threads), from /proc."""
     children, threads = {}, {}
@@ -180,7 +123,7 @@ def held_under(paths):
                 return None
     return held
 
-def written_since(paths, before):
+def written_since(paths, before, root):
     """What the run wrote under \`paths\` since \`before\` (held_under at its start), and into files it
     deleted but holds open, in bytes by device: new files whole, older ones by what they grew. Hard
     links to what was there (the compile cache's copies, frozen at go) write nothing. None: not
@@ -188,7 +131,7 @@ def written_since(paths, before):
     now = held_under(paths)
     if now is None or before is None:
         return None
-    now.update(deleted_but_open(pid))
+    now.update(deleted_but_open(root))
     out = {}
     for key, b in now.items():
         grew = b - before.get(key, 0)
@@ -196,14 +139,14 @@ def written_since(paths, before):
             out[key[0]] = out.get(key[0], 0) + grew
     return out
 
-count = int(limits.get("count_tasks") or 0)
 # [path, the free bytes below which a run that wrote its share stops]. Below the floor the launcher
 # stops its run only if the run itself wrote at least half of the space lost since it started (and
 # at least share_min): a hostile run that fills the disk does not get an honest one beside it stopped.
 # Below half the floor every run stops: writes no count sees (a file passed on a socket) end there.
 disks = limits.get("disks", [])
 share_min = int(limits.get("disk_share_min") or 0)
-watch = count or disks
+# What the run's folders hold and how much is free, taken before the fork: nothing of the run's has
+# run yet, so nothing it writes (or fallocates) at once can pass for what was there.
 if disks:
     start = {}
     for path, floor in disks:
@@ -212,7 +155,67 @@ if disks:
         except OSError:
             pass
     before = held_under([path for path, _ in disks])
-    spared = set()
+    spared = set()  # devices whose "goes on" was said
+
+# The runner signals the whole group: the trainer gets its SIGTERM; the launcher waits to report.
+for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    signal.signal(s, lambda *_: None)
+pid = os.fork()
+if pid == 0:
+    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR2):
+        signal.signal(s, signal.SIG_DFL)
+    # A new, empty session keyring: the worker's (Kerberos tickets, login keys) stays out of reach.
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes, platform
+            nr = {"x86_64": 250, "aarch64": 219}.get(platform.machine())  # keyctl
+            if nr:
+                ctypes.CDLL(None, use_errno=True).syscall(nr, 1, None)  # KEYCTL_JOIN_SESSION_KEYRING
+        except (OSError, AttributeError):
+            pass
+    # No core dumps, and no way to allow them (the hard limit; no user namespace can raise it): where
+    # core_pattern is a pipe (apport, systemd-coredump), a crash inside the sandbox had a helper run
+    # as root on the host, outside every namespace, read the crashed process's memory, as the run laid it out.
+    import resource
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    # When memory runs out, the OOM killer takes the run first, not the volunteer's programs.
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(limits.get("oom", 1000)))
+    except OSError:
+        pass
+    # A cgroup of the run's own under each parent the worker may divide (sandbox/limits.ts).
+    for parent in limits.get("cgroups", []):
+        d = os.path.join(parent["dir"], RUN_CGROUP % os.getpid())
+        try:
+            os.mkdir(d)
+            for name, value in parent["files"].items():
+                with open(os.path.join(d, name), "w") as f:
+                    f.write(value)
+            with open(os.path.join(d, "cgroup.procs"), "w") as f:
+                f.write(str(os.getpid()))
+        except OSError as e:
+            print(f"launcher: no {'+'.join(parent['controllers'])} cgroup for this run: {e}", file=sys.stderr, flush=True)
+    # Only standard input and output go on: a descriptor the worker inherited from whatever started
+    # it (a pipe of a CI harness was seen at fd 251 in train.py) is not the trainer's to hold.
+    try:
+        fds = [int(fd) for fd in os.listdir("/proc/self/fd")]
+    except OSError:
+        fds = range(3, 1024)
+    for fd in fds:
+        if fd > 2:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    try:
+        os.execvp(argv[0], argv)
+    except OSError as e:
+        print(f"launcher: could not start {argv[0]}: {e}", file=sys.stderr, flush=True)
+        os._exit(127)
+
+count = int(limits.get("count_tasks") or 0)
+watch = count or disks
 if watch:
     import select
     try:
@@ -244,7 +247,7 @@ while True:
                 continue
             dev, free_then = start[path]
             if wrote is False:
-                wrote = written_since([p for p, _ in disks], before)
+                wrote = written_since([p for p, _ in disks], before, pid)
             low = f"the disk the run writes to had {free >> 20} MiB free, below the floor of {floor >> 20} MiB"
             if free < floor // 2:
                 stop(f"{low}, and below half of it every run on it stops, whoever wrote")
@@ -253,8 +256,8 @@ while True:
             mine, lost = wrote.get(dev, 0), max(0, free_then - free)
             if mine >= max(lost // 2, share_min):
                 stop(f"{low}; the run wrote {mine >> 20} MiB of it")
-            if path not in spared:
-                spared.add(path)
+            if dev not in spared:
+                spared.add(dev)
                 print(f"launcher: {low}, but the run wrote only {mine >> 20} MiB of the {lost >> 20} MiB lost since it started: it goes on", file=sys.stderr, flush=True)
         if wake is not None:
             select.select([wake], [], [], 1.0)
