@@ -86,7 +86,8 @@ export async function runDoctor(o: DoctorOptions): Promise<Check[]> {
     const at = nearestExisting(o.stateDir)
     const s = await statfs(at)
     const free = s.bavail * s.bsize
-    // Below the floor the launcher stops every run (sandbox/limits.ts), and `worker join` refuses to start.
+    // Below the floor the launcher stops a run that wrote its share of the fall (sandbox/limits.ts),
+    // `worker join` refuses to start, and each run waits for room.
     const floor = diskFloor(at, diskFloorSetting())
     const min = o.minFreeBytes ?? Math.max(2 * GB, floor)
     const warn = o.warnFreeBytes ?? 20 * GB

@@ -55,10 +55,10 @@ export async function stopLeftoverTrainer(lane: Lane, log: (line: string) => voi
 
 /**
  * Returns once the disk under `dir` is above the floor (`floor()`, read at each look) below which
- * runs are stopped (sandbox/limits.ts, `diskProblem`), or `signal` aborts: a run started below it would be stopped as
- * soon as it wrote its weights (below the floor a run's own writes of 256 MiB or more are half of the
- * fall), a failed verification counted against its candidate. The unit's lease runs out meanwhile
- * and another worker takes it. Says once that it waits, and once that it goes on.
+ * runs are stopped (sandbox/limits.ts, `diskProblem`), or `signal` aborts: a run started below it
+ * would be stopped as soon as it wrote its weights (below the floor a run's own writes of 256 MiB or
+ * more are half of the fall), a failed verification counted against its candidate. The unit's lease
+ * runs out meanwhile and another worker takes it. Says once that it waits, and once that it goes on.
  */
 export async function untilRoomOnDisk(dir: string, floor: () => number | undefined, log: (line: string) => void, signal?: AbortSignal, pollMs = 30_000): Promise<void> {
   let waited = false

@@ -25,8 +25,8 @@ import { dirname, join, resolve } from 'node:path'
  *   DISK_SHARE_MIN_BYTES). Every run's launcher watches the same disk: a hostile run that fills it
  *   is stopped, and an honest one beside it goes on. The run's writes are counted by inode in its
  *   writable folders, against what they held when it started, and in files it deleted but holds
- *   open; folders it made unreadable count it as the writer. Below half the floor every run stops. The sandbox's own /tmp, HOME and /dev/shm are tmpfs of bounded size (bwrap.ts
- *   TMPFS_BYTES).
+ *   open; folders it made unreadable count it as the writer. Below half the floor every run stops.
+ *   The sandbox's own /tmp, HOME and /dev/shm are tmpfs of bounded size (bwrap.ts TMPFS_BYTES).
  */
 export interface SandboxLimits {
   /** The trainer's interpreter, which runs the prelude inside. */
