@@ -15,9 +15,10 @@ file, read its frames, see the targets, or print the number.
             Without it, both are started here as plain subprocesses (tests, `worker solo`).
   --shm     where this program creates each server's logits buffer (the server sees it at its
             own path).
-  --wait    start the servers (torch imported, CUDA up) and read the validation split, then wait
-            for a line `go` on stdin before touching the checkpoint: the worker starts this while
-            training still runs, so evaluation's start-up costs no time after it.
+  --wait    start the servers (torch imported, CUDA up; on the cpu-tiny profile the main one only)
+            and read the validation split, then wait for a line `go` on stdin before touching the
+            checkpoint: the worker starts this while training still runs, so evaluation's start-up
+            costs no time after it.
 Reads the validation split from the data set (AUTORESEARCH_DATA, as prepare.py), and prints one
 line `evaluation: {json}` with val_bpb, the token and byte counts, the causality probe's numbers,
 and `rejection` (null, or why the number must not count). Exit 0 when that line was printed.
@@ -53,7 +54,6 @@ import threading  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 
 from prepare import CHECKPOINT, EVAL_TOKENS, PROFILE, SEQ_LEN, DataError, load_data, packed_rows  # noqa: E402
 
@@ -71,17 +71,78 @@ REPLY_TIMEOUT = 600           # seconds to wait for one reply (the first include
 LINE_LIMIT = 1 << 16          # bytes kept of one line a model server writes; the rest of it is dropped
 
 
-def pin(buffer):
-    """Page-locks a shared logits buffer for the GPU: copies from pinned memory run at the bus's
-    speed, from pageable memory at a fraction of it. Where CUDA cannot (or is absent), nothing."""
-    if not torch.cuda.is_available():
-        return
-    try:
-        cudart = torch.cuda.cudart()
-        if int(cudart.cudaHostRegister(buffer.ctypes.data, buffer.nbytes, 0)) != 0:
-            cudart.cudaGetLastError()  # a buffer on a disk-backed file cannot be pinned: clear, go on
-    except (AttributeError, RuntimeError):
+class NumpyScorer:
+    """Scores on the CPU with numpy, for the cpu-tiny profile: float32 logits, and no torch in this
+    process. Importing torch cost ~1.5 CPU-seconds here, a third of what an evaluation of 8,192
+    tokens spent on CPU cores (and taken from the training beside it when the worker starts the
+    evaluator early). The same formula as TorchScorer, step for step, in the same precision."""
+
+    dtype = "float32"          # what the model servers write into their buffers
+    start_probe_early = False  # a torch import on CPU cores is CPU time, not a wait; see main()
+
+    def pin(self, buffer):
         pass
+
+    def logits(self, raw, n, vocab):
+        # A copy of our own, always: the server may write into its buffer at any time (a thread of
+        # its own, while two requests are in flight). On a CPU, float32 logits were a view of it,
+        # and a server that changed them between the log-sum-exp and the target's logit took a
+        # constant off every loss, alike in both servers, so the probe saw nothing.
+        return np.array(raw, dtype=np.float32, copy=True).reshape(n, SEQ_LEN, vocab)
+
+    def losses(self, logits, y):
+        """Per-token cross-entropy in nats (float32, like the logits), computed here from what the
+        model returned: log_softmax as torch computes it, each position's largest logit taken off
+        before the sum. logsumexp(x) - x[y] subtracted two numbers of the logits' own size, and a
+        model that added 1e9 to all its logits (float32's step there is 64, more than ln V) scored 0
+        nats on every token it liked, causally, unseen by the probe. A logit of NaN or +inf makes
+        its position's loss NaN, which the verdict rejects."""
+        with np.errstate(all="ignore"):
+            shifted = logits - logits.max(axis=-1, keepdims=True)
+            log_sum = np.log(np.exp(shifted).sum(axis=-1))
+            picked = np.take_along_axis(shifted, np.asarray(y, dtype=np.int64)[..., None], axis=-1)[..., 0]
+            return log_sum - picked
+
+
+class TorchScorer:
+    """Scores with torch, on the GPU where there is one (bfloat16 logits, 1 GiB a request: numpy
+    would take minutes over the gpu profile's 8.4M tokens), else on the CPU in float32."""
+
+    def __init__(self):
+        import torch
+        self.torch = torch
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.dtype = "bfloat16" if self.device.type == "cuda" else "float32"
+        self.start_probe_early = True  # its start-up (torch, the CUDA context) is seconds of waiting
+
+    def pin(self, buffer):
+        """Page-locks a shared logits buffer for the GPU: copies from pinned memory run at the bus's
+        speed, from pageable memory at a fraction of it. Where CUDA cannot (or is absent), nothing."""
+        if self.device.type != "cuda":
+            return
+        try:
+            cudart = self.torch.cuda.cudart()
+            if int(cudart.cudaHostRegister(buffer.ctypes.data, buffer.nbytes, 0)) != 0:
+                cudart.cudaGetLastError()  # a buffer on a disk-backed file cannot be pinned: clear, go on
+        except (AttributeError, RuntimeError):
+            pass
+
+    def logits(self, raw, n, vocab):
+        raw = self.torch.from_numpy(raw)
+        raw = raw.view(self.torch.bfloat16) if self.dtype == "bfloat16" else raw
+        return raw.to(self.device, copy=True).float().view(n, SEQ_LEN, vocab)  # our own copy: NumpyScorer.logits
+
+    def losses(self, logits, y):
+        """NumpyScorer.losses, with torch's log_softmax; returned to the CPU as a numpy array."""
+        y = self.torch.from_numpy(np.asarray(y, dtype=np.int64)).to(self.device)
+        losses = -self.torch.log_softmax(logits, dim=-1).gather(-1, y[..., None]).squeeze(-1)
+        return losses.cpu().numpy()
+
+
+def scorer_for(profile):
+    """numpy on the cpu-tiny profile, torch on the gpu profile. The profile decides, not the machine:
+    every number of one campaign (one profile, prepare.fingerprint) is then scored by the same code."""
+    return NumpyScorer() if profile == "cpu-tiny" else TorchScorer()
 
 
 def bounded_lines(stream):
@@ -107,15 +168,15 @@ class ServerError(Exception):
 class ModelServer:
     """One model_server.py process and its logits buffer."""
 
-    def __init__(self, argv, shm, rows, vocab, dtype, cwd=None):
-        self.rows, self.vocab, self.dtype = rows, vocab, dtype
+    def __init__(self, argv, shm, rows, vocab, scorer, cwd=None):
+        self.rows, self.vocab, self.scorer = rows, vocab, scorer
         self.slot_values = rows * SEQ_LEN * vocab
-        np_dtype = np.float32 if dtype == "float32" else np.int16
+        np_dtype = np.float32 if scorer.dtype == "float32" else np.int16
         with open(shm, "wb") as f:
             f.truncate(2 * self.slot_values * np.dtype(np_dtype).itemsize)
         self.buffer = np.memmap(shm, dtype=np_dtype, mode="r+", shape=(2 * self.slot_values,))
-        pin(self.buffer)
-        argv = [*argv, "--rows", str(rows), "--seq-len", str(SEQ_LEN), "--vocab", str(vocab), "--dtype", dtype]
+        scorer.pin(self.buffer)
+        argv = [*argv, "--rows", str(rows), "--seq-len", str(SEQ_LEN), "--vocab", str(vocab), "--dtype", scorer.dtype]
         self.proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         # A few replies at most: the server owes one a request, two in flight. Unbounded, a model that
         # held this process in a write of its next request (its forward stuck, its input pipe shrunk
@@ -170,14 +231,9 @@ class ModelServer:
         except (BrokenPipeError, OSError):
             self._fail("the model process closed its input")
 
-    def logits(self, slot, n, device):
-        raw = torch.from_numpy(self.buffer[slot * self.slot_values: slot * self.slot_values + n * SEQ_LEN * self.vocab])
-        raw = raw.view(torch.bfloat16) if self.dtype == "bfloat16" else raw
-        # A copy of our own, always: the server may write into its buffer at any time (a thread of
-        # its own, while two requests are in flight). On a CPU, float32 logits were a view of it,
-        # and a server that changed them between the log-sum-exp and the target's logit took a
-        # constant off every loss, alike in both servers, so the probe saw nothing.
-        return raw.to(device, copy=True).float().view(n, SEQ_LEN, self.vocab)
+    def logits(self, slot, n):
+        """The logits of `n` rows in `slot`, copied out of the buffer (the scorer's own copy)."""
+        return self.scorer.logits(self.buffer[slot * self.slot_values: slot * self.slot_values + n * SEQ_LEN * self.vocab], n, self.vocab)
 
     def stop(self):
         """Kills the process at once and waits for it: when it has exited, so has its sandbox (bwrap's
@@ -196,15 +252,7 @@ class ModelServer:
                 self.proc.wait()
 
 
-def token_losses(logits, y):
-    """Per-token cross-entropy in nats, computed here from what the model returned. log_softmax takes
-    each position's largest logit off before it adds up: logsumexp(x) - x[y] subtracted two numbers
-    of the logits' own size, and a model that added 1e9 to all its logits (float32's step there is
-    64, more than ln V) scored 0 nats on every token it liked, causally, unseen by the probe."""
-    return -torch.log_softmax(logits, dim=-1).gather(-1, y[..., None]).squeeze(-1)
-
-
-def run_batches(server, inputs, device, on_logits):
+def run_batches(server, inputs, on_logits):
     """Sends every batch of inputs through one server, two requests in flight so the model computes
     the next batch while this one is scored; on_logits(i, logits) for each, in order."""
     pending = collections.deque()
@@ -212,7 +260,7 @@ def run_batches(server, inputs, device, on_logits):
     def take():
         i, slot, n = pending.popleft()
         server.reply()
-        on_logits(i, server.logits(slot, n, device))
+        on_logits(i, server.logits(slot, n))
 
     for i, x in enumerate(inputs):
         server.request(i % 2, x)
@@ -243,7 +291,7 @@ def plan_probes(rows, rng, count):
     return probes
 
 
-def main_pass(server, rows, token_bytes, device, rng, probed):
+def main_pass(server, rows, token_bytes, rng, probed):
     """Every row once, in a secret order, short last batch padded and ignored. Returns the sums of
     nats and bytes, and the per-token losses of the probed rows."""
     B = server.rows
@@ -254,20 +302,20 @@ def main_pass(server, rows, token_bytes, device, rng, probed):
 
     def score(i, logits):
         idx = index[i]
-        y = torch.from_numpy(rows[idx, 1:]).to(device)
-        losses = token_losses(logits[:len(idx)], y)
+        y = rows[idx, 1:]
+        losses = server.scorer.losses(logits[:len(idx)], y)
         b = token_bytes[y]
-        sums["nats"] += float((losses.double() * (b > 0)).sum())
+        sums["nats"] += float((losses.astype(np.float64) * (b > 0)).sum())
         sums["bytes"] += int(b.sum())
         for j, r in enumerate(idx):
             if int(r) in probed:
-                kept[int(r)] = losses[j].cpu()
+                kept[int(r)] = losses[j].copy()
 
-    run_batches(server, inputs, device, score)
+    run_batches(server, inputs, score)
     return sums, kept
 
 
-def probe_pass(server, rows, probes, kept, device, rng):
+def probe_pass(server, rows, probes, kept, rng):
     """The probe rows among ordinary rows, in batches of the same size, through a fresh process.
     Returns, per probe, the largest change of a prefix loss and the change just before the cut."""
     B = server.rows
@@ -281,12 +329,11 @@ def probe_pass(server, rows, probes, kept, device, rng):
         for j, (r, cut, _) in enumerate(chunks[i]):
             if r is None:
                 continue
-            y = torch.from_numpy(rows[r, 1:cut + 1]).to(device)
-            delta = token_losses(logits[j, :cut], y).cpu() - kept[r][:cut]
-            largest.append(float(delta.abs().max()) if bool(torch.isfinite(delta).all()) else math.inf)
+            delta = server.scorer.losses(logits[j, :cut], rows[r, 1:cut + 1]) - kept[r][:cut]
+            largest.append(float(np.abs(delta).max()) if bool(np.isfinite(delta).all()) else math.inf)
             at_cut.append(float(delta[cut - 1]))
 
-    run_batches(server, [np.stack([x for _, _, x in chunk]) for chunk in chunks], device, compare)
+    run_batches(server, [np.stack([x for _, _, x in chunk]) for chunk in chunks], compare)
     return largest, at_cut
 
 
@@ -298,21 +345,24 @@ def validation_rows(data):
     return rows
 
 
-def evaluate(servers, data, rows, device, rng):
+def evaluate(servers, start_probe_server, data, rows, rng):
     """val_bpb through servers[0] (its model loaded already); the causality probe through servers[1],
     which loads the candidate's model only once servers[0] has exited. Alive together, the two ran
     candidate code side by side, and shared state the sandbox cannot take away (a lock on a file both
     see read-only, the kernel's memory counters) let the main server tell the probe server what it
     had answered: a model that looks ahead could replay it (worker/test/fixtures/hostile/variants.ts,
-    "talk through flock"). The probe server was started with the main one, so this costs a model
-    load, not a start-up."""
-    token_bytes = torch.from_numpy(data.token_bytes.astype(np.int64)).to(device)
+    "talk through flock"). On a GPU the probe server was started with the main one, so this costs a
+    model load, not a start-up; on the cpu-tiny profile it is started here (appended to `servers`)."""
+    token_bytes = data.token_bytes.astype(np.int64)
     probes = plan_probes(rows, rng, min(len(rows), max(MIN_PROBES, len(rows) // PROBE_SHARE)))
-    sums, kept = main_pass(servers[0], rows, token_bytes, device, rng, {r for r, _, _ in probes})
+    sums, kept = main_pass(servers[0], rows, token_bytes, rng, {r for r, _, _ in probes})
     servers[0].stop()
+    if len(servers) == 1:
+        servers.append(start_probe_server())
+        servers[1].reply()  # torch imported, no candidate code yet
     servers[1].load()
     servers[1].reply()  # the candidate's model is loaded in the probe server
-    largest, at_cut = probe_pass(servers[1], rows, probes, kept, device, rng)
+    largest, at_cut = probe_pass(servers[1], rows, probes, kept, rng)
     return {
         "val_bpb": sums["nats"] / (math.log(2) * sums["bytes"]), "rows": len(rows), "tokens": int(len(rows) * SEQ_LEN),
         "bytes": sums["bytes"], "probes": len(probes), "probe_max_delta": max(largest), "probe_mean_at_cut": float(np.mean(at_cut)),
@@ -354,8 +404,7 @@ def main(argv=None):
     if len(args.server) not in (0, 2) or len(args.shm) != len(args.server):
         ap.error("give --server and --shm twice (main and probe server), or neither")
     scratch = tempfile.mkdtemp(prefix="arg-eval-", dir="/dev/shm" if os.access("/dev/shm", os.W_OK) else None)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dtype = "bfloat16" if device.type == "cuda" else "float32"
+    scorer = scorer_for(PROFILE)
     servers = []
     try:
         data = load_data()
@@ -368,7 +417,11 @@ def main(argv=None):
         # ones are put there by their sandbox. This process never works there: the worker starts it
         # elsewhere, since what training left in that folder is no one's to find by a relative name.
         cwd = None if args.server else run_dir
-        servers = [ModelServer(argv, shm, EVAL_ROWS, data.vocab_size, dtype, cwd) for argv, shm in commands]
+        start = [lambda i=i: ModelServer(*commands[i], EVAL_ROWS, data.vocab_size, scorer, cwd) for i in range(2)]
+        # The probe server starts with the main one where its start-up is a wait (a GPU's CUDA
+        # context, done while training runs), and when it is needed where it is CPU time (a torch
+        # import on the cores the training beside it uses; a model that fails to load never needs it).
+        servers.extend(s() for s in (start if scorer.start_probe_early else start[:1]))
         rows = validation_rows(data)
         for s in servers:
             s.reply()  # torch imported, no candidate code yet
@@ -387,7 +440,7 @@ def main(argv=None):
         servers[0].reply()  # the candidate's model is loaded in the main server (the probe's: evaluate)
         loaded = time.time()
         rng = np.random.default_rng(args.seed if args.seed is not None else secrets.randbits(64))
-        result = evaluate(servers, data, rows, device, rng)
+        result = evaluate(servers, start[1], data, rows, rng)
         result["rejection"] = verdict(result)
     except (ServerError, DataError) as e:
         print("evaluation: " + json.dumps({"error": str(e)[:4000]}), flush=True)

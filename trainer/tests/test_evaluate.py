@@ -293,15 +293,47 @@ def test_the_logits_scored_are_the_evaluators_copy_not_the_shared_buffer(tmp_pat
     that buffer: the server could change them between the log-sum-exp and the target's logit, and
     take a constant off every loss that the probe, racing alike in both servers, does not see."""
     import evaluate
-    server = evaluate.ModelServer.__new__(evaluate.ModelServer)
-    server.rows, server.vocab, server.dtype = 2, 3, "float32"
-    server.slot_values = 2 * evaluate.SEQ_LEN * 3
-    server.buffer = np.memmap(tmp_path / "logits.bin", dtype=np.float32, mode="w+", shape=(2 * server.slot_values,))
-    server.buffer[:] = 1.0
-    logits = server.logits(1, 2, torch.device("cpu"))
-    server.buffer[:] = 5.0  # the server writes again
-    assert logits.shape == (2, evaluate.SEQ_LEN, 3)
-    assert bool((logits == 1.0).all())
+    for scorer in (evaluate.NumpyScorer(), evaluate.TorchScorer()):
+        server = evaluate.ModelServer.__new__(evaluate.ModelServer)
+        server.rows, server.vocab, server.scorer = 2, 3, scorer
+        server.slot_values = 2 * evaluate.SEQ_LEN * 3
+        server.buffer = np.memmap(tmp_path / "logits.bin", dtype=np.float32, mode="w+", shape=(2 * server.slot_values,))
+        server.buffer[:] = 1.0
+        logits = server.logits(1, 2)
+        server.buffer[:] = 5.0  # the server writes again
+        assert tuple(logits.shape) == (2, evaluate.SEQ_LEN, 3)
+        assert bool((logits == 1.0).all()), type(scorer).__name__
+
+
+def test_the_two_scorers_give_the_same_losses():
+    """The cpu-tiny profile scores with numpy (no torch import in the evaluator), the gpu profile
+    with torch: the same log_softmax, step for step, on ordinary logits, on logits shifted by 1e9
+    (a plain logsumexp(x) - x[y] gave 0 nats there), and a loss that is not finite where a logit
+    is NaN or +inf."""
+    import evaluate
+    numpy_scorer, torch_scorer = evaluate.NumpyScorer(), evaluate.TorchScorer()
+    assert isinstance(evaluate.scorer_for("cpu-tiny"), evaluate.NumpyScorer)
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 3, size=(4, 16, 50)).astype(np.float32)
+    y = rng.integers(0, 50, size=(4, 16))
+    for shift in (0.0, 1e9):
+        shifted = logits + np.float32(shift)
+        ours = numpy_scorer.losses(shifted, y)
+        theirs = torch_scorer.losses(torch.from_numpy(shifted), y)
+        assert ours.dtype == np.float32 and ours.shape == (4, 16)
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)
+        if shift == 0.0:
+            exact = -F.log_softmax(torch.from_numpy(logits).double(), -1).gather(-1, torch.from_numpy(y)[..., None])[..., 0]
+            np.testing.assert_allclose(ours, exact.numpy(), rtol=1e-5, atol=1e-5)
+    assert numpy_scorer.losses(logits[0, :5], y[0, :5]).shape == (5,)  # a probe's prefix: one row, cut
+    for bad in (np.nan, np.inf, -np.inf):
+        broken = logits.copy()
+        broken[1, 3, 7] = bad
+        ours = numpy_scorer.losses(broken, y)
+        theirs = torch_scorer.losses(torch.from_numpy(broken), y)
+        assert np.array_equal(np.isfinite(ours), np.isfinite(theirs)), bad
+        assert np.isfinite(np.delete(ours.ravel(), 1 * 16 + 3)).all()
+        assert np.isfinite(ours[1, 3]) == (bad == -np.inf and y[1, 3] != 7)  # -inf: a token it rules out
 
 
 def test_the_model_is_given_the_inputs_only_never_the_targets(small_data_dir, small_data, tmp_path):
