@@ -326,6 +326,14 @@ def test_the_two_scorers_give_the_same_losses():
             exact = -F.log_softmax(torch.from_numpy(logits).double(), -1).gather(-1, torch.from_numpy(y)[..., None])[..., 0]
             np.testing.assert_allclose(ours, exact.numpy(), rtol=1e-5, atol=1e-5)
     assert numpy_scorer.losses(logits[0, :5], y[0, :5]).shape == (5,)  # a probe's prefix: one row, cut
+    # At float32's ends: x - max overflows to -inf for the others, or for the target (an infinite loss).
+    edge = np.zeros((1, 3, 5), dtype=np.float32)
+    edge[0, 0, :], edge[0, 0, 0] = -3e38, 3e38
+    edge[0, 1, :], edge[0, 1, 1] = 3e38, -3e38
+    edge[0, 2, :] = np.finfo(np.float32).max
+    ours, theirs = numpy_scorer.losses(edge, [[0, 1, 2]]), torch_scorer.losses(torch.from_numpy(edge), [[0, 1, 2]])
+    np.testing.assert_array_equal(ours, theirs)
+    assert ours[0, 0] == 0 and ours[0, 1] == np.inf and ours[0, 2] == pytest.approx(math.log(5))
     for bad in (np.nan, np.inf, -np.inf):
         broken = logits.copy()
         broken[1, 3, 7] = bad
