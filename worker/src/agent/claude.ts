@@ -6,6 +6,7 @@ import { EditableFiles, FILE_TOOLS } from './file-tools.ts'
 import { costOf, priceOf, type Price } from './pricing.ts'
 import { firstMessage, repairMessage, systemPrompt } from './prompt.ts'
 import { runSearch, SEARCH_TOOL } from '../swarm/search-tool.ts'
+import { pause } from '../client/backoff.ts'
 
 type MessageParam = Anthropic.MessageParam
 type Message = Anthropic.Message
@@ -60,11 +61,6 @@ function explain(err: unknown, model: string): string {
   }
   return `Anthropic API call failed: ${(err as Error).message}`
 }
-
-const sleep = (ms: number, signal?: AbortSignal) => new Promise<void>(resolve => {
-  const t = setTimeout(resolve, ms)
-  signal?.addEventListener('abort', () => { clearTimeout(t); resolve() }, { once: true })
-})
 
 export class ClaudeAgent implements Agent {
   readonly label: string
@@ -210,9 +206,9 @@ class ClaudeSession implements AgentSession {
         if (this.task.signal?.aborted) throw new AgentError('stopped')
         if (!transient(err)) throw new AgentError(explain(err, this.agent.model))
         if (round >= rounds) throw new AgentError(`${explain(err, this.agent.model)} (gave up after ${rounds + 1} rounds of retries)`)
-        const pause = Math.min(60_000, (o.retryBaseMs ?? 5000) * 2 ** round) * (0.75 + Math.random() / 2)
-        this.task.log?.(`${this.task.unit.id}: ${explain(err, this.agent.model)}; retrying in ${(pause / 1000).toFixed(1)}s`)
-        await sleep(pause, this.task.signal)
+        const wait = Math.min(60_000, (o.retryBaseMs ?? 5000) * 2 ** round) * (0.75 + Math.random() / 2)
+        this.task.log?.(`${this.task.unit.id}: ${explain(err, this.agent.model)}; retrying in ${(wait / 1000).toFixed(1)}s`)
+        await pause(wait, this.task.signal)
       }
     }
   }

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { datasetId, DatasetManifest, type DatasetFile } from '@autoresearch-grid/shared'
+import { pause } from '../client/backoff.ts'
 
 /**
  * Downloads the prepared data set a coordinator serves (a campaign whose data only it has) into a
@@ -52,11 +53,6 @@ async function sha256File(path: string): Promise<string> {
   for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer)
   return h.digest('hex')
 }
-
-const sleep = (ms: number, signal?: AbortSignal) => new Promise<void>(resolve => {
-  const t = setTimeout(resolve, ms)
-  signal?.addEventListener('abort', () => { clearTimeout(t); resolve() }, { once: true })
-})
 
 /** A file system error in words that say what to do. */
 export function diskProblem(err: unknown, where: string, needBytes: number): string | null {
@@ -122,9 +118,9 @@ async function fetchFile(o: ServedDataOptions, file: DatasetFile, partial: strin
         throw err instanceof ServedDataError ? err : new ServedDataError(`downloading ${file.name} failed after ${attempt} attempt(s): ${(err as Error).message}`)
       }
       const have = await stat(part).then(s => s.size, () => 0)
-      const pause = (o.retryBaseMs ?? 1000) * 2 ** (attempt - 1)
-      o.log?.(`data set: ${file.name} interrupted at ${have} of ${file.size} bytes (${(err as Error).message}); resuming in ${(pause / 1000).toFixed(1)} s`)
-      await sleep(pause, o.signal)
+      const wait = (o.retryBaseMs ?? 1000) * 2 ** (attempt - 1)
+      o.log?.(`data set: ${file.name} interrupted at ${have} of ${file.size} bytes (${(err as Error).message}); resuming in ${(wait / 1000).toFixed(1)} s`)
+      await pause(wait, o.signal)
     }
   }
 }
@@ -197,7 +193,7 @@ async function download(o: ServedDataOptions, manifest: DatasetManifest, dir: st
     if (!said) o.log?.(`data set ${manifest.id.slice(0, 12)}: another process of this machine is downloading it; waiting`)
     said = true
     if (Date.now() > deadline || o.signal?.aborted) throw new ServedDataError(`waited too long for another process to download the data set into ${o.root}`)
-    await sleep(1000, o.signal)
+    await pause(1000, o.signal)
   }
   try {
     if (await exists(join(dir, 'meta.json'))) return { dir, manifest, downloaded: false }

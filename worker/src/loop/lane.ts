@@ -1,6 +1,7 @@
 import { findPython } from '@autoresearch-grid/trainer'
 import type { Agent } from '../agent/agent.ts'
 import { chooseAgent } from '../agent/choose.ts'
+import { pause } from '../client/backoff.ts'
 import { killLeftover } from '../runner/leftovers.ts'
 import { chooseSandbox, type SandboxChoice } from '../sandbox/choose.ts'
 import { diskProblem } from '../sandbox/limits.ts'
@@ -65,15 +66,7 @@ export async function untilRoomOnDisk(dir: string, floor: () => number | undefin
   for (let problem = diskProblem(dir, floor()); problem && !signal?.aborted; problem = diskProblem(dir, floor())) {
     if (!waited) log(`waiting before the next run: ${problem}`)
     waited = true
-    await new Promise<void>(resolve => {
-      const timer = setTimeout(done, pollMs)
-      signal?.addEventListener('abort', done, { once: true })
-      function done() {
-        clearTimeout(timer)
-        signal?.removeEventListener('abort', done)
-        resolve()
-      }
-    })
+    await pause(pollMs, signal)
   }
   if (waited && !signal?.aborted) log('room on the disk again: the next run starts')
 }
