@@ -122,9 +122,12 @@ export const workUnits = sqliteTable('work_units', {
 }, t => [
   index('work_units_state').on(t.state, t.campaign),
   index('work_units_worker').on(t.workerId, t.state),
-  // The scheduler's questions, in time independent of how many units are leased (units/assign.ts):
-  // running baselines of a campaign, and what was tried or is being tried of a hypothesis on a parent.
-  index('work_units_kind').on(t.campaign, t.kind, t.state),
+  // The scheduler's questions, in time independent of how many units are leased or queued
+  // (units/assign.ts): running baselines of a campaign, the oldest queued units of a kind (in the
+  // index's order, so a lease reads its window and not the whole queue: with (campaign, kind, state)
+  // alone every queued unit of the kind was read and sorted, 1,400 verifications a lease at 10,000
+  // workers), and what was tried or is being tried of a hypothesis on a parent.
+  index('work_units_queue').on(t.campaign, t.kind, t.state, t.createdAt, t.id),
   index('work_units_hypothesis').on(t.hypothesisId, t.parentCommit),
   // A candidate's verification units, counted or cancelled at each decision on it (units/judge.ts).
   index('work_units_target').on(t.targetExperiment),

@@ -29,6 +29,13 @@ const p = sql.placeholder
  */
 const QUEUE_WINDOW = 64
 const KINDS = ['baseline', 'verify', 'rebase', 'explore'] as const
+/**
+ * The oldest queued units of one kind that a worker of this class could take (see `snapshot`), in
+ * the order of `work_units_queue`: SQLite walks the index and stops at the window, whatever the
+ * length of the queue (test/db/indexes.test.ts).
+ */
+export const queuedWindowQuery = (db: Writer) => db.select().from(workUnits).where(and(eq(workUnits.state, 'queued'), eq(workUnits.campaign, p('campaign')),
+  eq(workUnits.kind, p('kind')), or(isNull(workUnits.hardwareClass), eq(workUnits.hardwareClass, p('cls'))))).orderBy(workUnits.createdAt, workUnits.id).limit(limitInText(QUEUE_WINDOW))
 /** Every lease runs these: prepared once (db/prepared.ts). */
 const q = prepared(db => ({
   leased: db.select({ n: sql<number>`count(*)` }).from(workUnits).where(and(eq(workUnits.workerId, p('worker')), eq(workUnits.state, 'leased'))).prepare(),
@@ -37,9 +44,7 @@ const q = prepared(db => ({
   // workers, ten times that at 10,000 (docs/PERFORMANCE.md, "Coordinator under load").
   leasedByContributor: db.select({ n: sql<number>`count(*)` }).from(workUnits)
     .where(and(eq(workUnits.state, 'leased'), inArray(workUnits.workerId, db.select({ id: workers.id }).from(workers).where(eq(workers.contributorId, p('contributor')))))).prepare(),
-  // The oldest queued units of one kind that a worker of this class could take (see `snapshot`).
-  queued: db.select().from(workUnits).where(and(eq(workUnits.state, 'queued'), eq(workUnits.campaign, p('campaign')), eq(workUnits.kind, p('kind')),
-    or(isNull(workUnits.hardwareClass), eq(workUnits.hardwareClass, p('cls'))))).orderBy(workUnits.createdAt, workUnits.id).limit(limitInText(QUEUE_WINDOW)).prepare(),
+  queued: queuedWindowQuery(db).prepare(),
   runningBaselines: db.select().from(workUnits)
     .where(and(eq(workUnits.campaign, p('campaign')), eq(workUnits.kind, 'baseline'), eq(workUnits.state, 'leased'), eq(workUnits.parentCommit, p('best')))).prepare(),
   openHypotheses: db.select().from(hypotheses).where(and(eq(hypotheses.campaign, p('campaign')), inArray(hypotheses.status, ['open', 'in-progress']))).prepare(),

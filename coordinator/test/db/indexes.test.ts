@@ -6,6 +6,7 @@ import { openDb } from '../../src/db/open.ts'
 import { sameOnParentQuery } from '../../src/units/report.ts'
 import { knownRunQuery } from '../../src/units/reuse.ts'
 import { measuredOnParentQuery } from '../../src/swarm/claim.ts'
+import { queuedWindowQuery } from '../../src/units/assign.ts'
 
 // Counts taken on every decision must not read the rows they count: the campaign's decided
 // candidates by status (units/sequential-inputs.ts realRateOfCampaign) are kept by triggers in
@@ -48,4 +49,18 @@ t.test("a campaign's merges newest first, and an experiment's merge, read throug
   t.match(history, /USING INDEX merges_campaign \(campaign=\?\)/, history)
   t.notMatch(history, /TEMP B-TREE/, history)
   t.match(plan(`select best_after from merges where experiment_id = ?`), /USING INDEX merges_experiment \(experiment_id=\?\)/)
+})
+
+// A lease reads the oldest queued units of each kind, 64 at most (units/assign.ts QUEUE_WINDOW). On an
+// index of (campaign, kind, state) alone SQLite read every queued unit of the kind and sorted them:
+// 1,400 verifications queued at 10,000 workers made that read most of a lease (docs/PERFORMANCE.md,
+// "Sixteenth pass"). In the index's order it stops at the window.
+t.test("a lease's window of the queue is read in the queue index's order, not sorted from the whole queue", async t => {
+  const dir = await mkdtemp(join(tmpdir(), 'arg-indexes-'))
+  const db = openDb(join(dir, 'coordinator.db'))
+  t.teardown(async () => { db.$client.close(); await rm(dir, { recursive: true, force: true }) })
+  const { sql, params } = queuedWindowQuery(db).toSQL()
+  const detail = (db.$client.prepare(`explain query plan ${sql}`).all(...params.map(() => 'x')) as { detail: string }[]).map(p => p.detail).join('\n')
+  t.match(detail, /USING INDEX work_units_queue \(campaign=\? AND kind=\? AND state=\?\)/, detail)
+  t.notMatch(detail, /TEMP B-TREE/, detail)
 })
