@@ -385,3 +385,26 @@ t.test('a verification goes to a worker drawn at random among the eligible ones,
   t.same([...picks.keys()].sort(), ws.slice(1).map(w => w.workerId).sort(), 'every eligible worker is drawn')
   t.ok([...picks.values()].every(n => n > 40), `roughly evenly: ${[...picks.values()].join(', ')}`)
 })
+
+t.test("a candidate's second verification is drawn among contributors not already holding one", async t => {
+  const c = await startCoordinator()
+  t.teardown(c.close)
+  await c.campaign('demo', { replications: 2, baselineRuns: 1 })
+  const ws = await joinWorkers(c, ['ann', 'ben', 'dee', 'eve', 'fay'])
+  t.teardown(() => ws.forEach(w => w.close()))
+  for (const w of ws) w.stopFeed()
+  const ann = row<{ id: string }>(c, "select id from contributors where name = 'ann'").id
+  const verification = () => createUnit(c.app.db, { kind: 'verify', campaign: 'demo', hypothesisId: null, parentCommit: 'x', targetCommit: 'y', targetExperiment: 'e_busy',
+    hardwareClass: 'cpu-x86_64', excludedWorker: ws[0].workerId, excludedContributors: [ann] }, 0)
+  // ben's worker holds a live reservation of one; the other is drawn each time from its stored state.
+  const held = { ...verification(), reservedFor: ws[1].workerId, reservedUntil: Date.now() + 60_000 }
+  const open = verification()
+  const picks = new Map<string, number>()
+  for (let i = 0; i < 200; i++) {
+    const { units } = drawVerifiers(c.app.db, [held, open], Date.now(), 1000)
+    t.equal(units[0].reservedFor, ws[1].workerId, 'the live reservation stands')
+    picks.set(units[1].reservedFor!, (picks.get(units[1].reservedFor!) ?? 0) + 1)
+  }
+  t.notOk(picks.has(ws[1].workerId), 'never ben, who holds the other one')
+  t.same([...picks.keys()].sort(), ws.slice(2).map(w => w.workerId).sort(), 'each other eligible contributor is drawn')
+})
