@@ -365,17 +365,27 @@ t.test('units a restarted worker no longer holds are re-queued with a fresh leas
   await t.rejects(ann.api.worker.report.mutate({ workerId: ann.workerId, report: report(u, 1.5) }), /re-assigned/)
 })
 
-t.test('a verification goes to a worker drawn at random among the eligible ones, never the author\'s', async t => {
+/**
+ * Five contributors with a worker each and their feeds stopped, and a maker of queued verifications
+ * of ann's candidate `target` (ann's worker excluded), for the draws below to start from as stored.
+ */
+async function drawSetup(t: Test, target: string) {
   const c = await startCoordinator()
   t.teardown(c.close)
-  await c.campaign('demo', { replications: 1, baselineRuns: 1 })
+  await c.campaign('demo', { replications: 2, baselineRuns: 1 })
   const ws = await joinWorkers(c, ['ann', 'ben', 'dee', 'eve', 'fay'])
   t.teardown(() => ws.forEach(w => w.close()))
   for (const w of ws) w.stopFeed()
   const ann = row<{ id: string }>(c, "select id from contributors where name = 'ann'").id
-  // A queued verification of a candidate nobody has verified yet: each draw below starts from it as stored.
-  const unit = createUnit(c.app.db, { kind: 'verify', campaign: 'demo', hypothesisId: null, parentCommit: 'x', targetCommit: 'y', targetExperiment: 'e_draw',
+  const verification = () => createUnit(c.app.db, { kind: 'verify', campaign: 'demo', hypothesisId: null, parentCommit: 'x', targetCommit: 'y', targetExperiment: target,
     hardwareClass: 'cpu-x86_64', excludedWorker: ws[0].workerId, excludedContributors: [ann] }, 0)
+  return { c, ws, verification }
+}
+
+t.test('a verification goes to a worker drawn at random among the eligible ones, never the author\'s', async t => {
+  const { c, ws, verification } = await drawSetup(t, 'e_draw')
+  // A queued verification of a candidate nobody has verified yet: each draw below starts from it as stored.
+  const unit = verification()
   const picks = new Map<string, number>()
   for (let i = 0; i < 400; i++) {
     const { units } = drawVerifiers(c.app.db, [unit], Date.now(), 1000)
@@ -387,15 +397,7 @@ t.test('a verification goes to a worker drawn at random among the eligible ones,
 })
 
 t.test("a candidate's second verification is drawn among contributors not already holding one", async t => {
-  const c = await startCoordinator()
-  t.teardown(c.close)
-  await c.campaign('demo', { replications: 2, baselineRuns: 1 })
-  const ws = await joinWorkers(c, ['ann', 'ben', 'dee', 'eve', 'fay'])
-  t.teardown(() => ws.forEach(w => w.close()))
-  for (const w of ws) w.stopFeed()
-  const ann = row<{ id: string }>(c, "select id from contributors where name = 'ann'").id
-  const verification = () => createUnit(c.app.db, { kind: 'verify', campaign: 'demo', hypothesisId: null, parentCommit: 'x', targetCommit: 'y', targetExperiment: 'e_busy',
-    hardwareClass: 'cpu-x86_64', excludedWorker: ws[0].workerId, excludedContributors: [ann] }, 0)
+  const { c, ws, verification } = await drawSetup(t, 'e_busy')
   // ben's worker holds a live reservation of one; the other is drawn each time from its stored state.
   const held = { ...verification(), reservedFor: ws[1].workerId, reservedUntil: Date.now() + 60_000 }
   const open = verification()
