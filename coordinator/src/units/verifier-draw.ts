@@ -75,14 +75,16 @@ export function drawVerifiers(tx: Writer, units: Unit[], now: number, windowMs: 
   // ran out since (its earlier verifications of the same author were reported) is never given the
   // unit by the scheduler (`outOfCredit`), and held it from everyone else for the whole window:
   // a claim waited 10 minutes for its last verification (test/hostile/forged-results.test.ts).
+  const liveReservation = (u: Unit) => {
+    if (!u.reservedFor || (u.reservedUntil ?? 0) <= now) return false
+    const holder = inCredit && u.targetExperiment ? poolFor(u).contributorOf.get(u.reservedFor) : undefined
+    return holder === undefined || inCredit!(holder, u)
+  }
   // Asked once per unit: the credit check reads the author's exchange.
   const live = new Map<string, boolean>()
   const reservedNow = (u: Unit) => {
     let held = live.get(u.id)
-    if (held === undefined) {
-      const holder = u.reservedFor && (u.reservedUntil ?? 0) > now && inCredit && u.targetExperiment ? poolFor(u).contributorOf.get(u.reservedFor) : undefined
-      live.set(u.id, (held = !!u.reservedFor && (u.reservedUntil ?? 0) > now && (holder === undefined || inCredit!(holder, u))))
-    }
+    if (held === undefined) live.set(u.id, (held = liveReservation(u)))
     return held
   }
   // Per candidate, the contributors already on it (holding a live reservation among `units`, holding
