@@ -398,8 +398,9 @@ t.test('a verification goes to a worker drawn at random among the eligible ones,
 
 t.test("a candidate's second verification is drawn among contributors not already holding one", async t => {
   const { c, ws, verification } = await drawSetup(t, 'e_busy')
-  // ben's worker holds a live reservation of one; the other is drawn each time from its stored state.
-  const held = { ...verification(), reservedFor: ws[1].workerId, reservedUntil: Date.now() + 60_000 }
+  // ben's worker holds a live reservation of one (for an hour: no machine is slow enough to see it end
+  // in this loop); the other is drawn each time from its stored state.
+  const held = { ...verification(), reservedFor: ws[1].workerId, reservedUntil: Date.now() + 3_600_000 }
   const open = verification()
   const picks = new Map<string, number>()
   for (let i = 0; i < 200; i++) {
