@@ -1,11 +1,12 @@
 /**
  * One client process of the coordinator load benchmark: it holds many simulated workers, each with
  * its own tRPC WebSocket connection to the coordinator (loopback only: see ws-client.ts), and runs the worker's loop
- * on a compressed clock: hello, subscribe to `worker.assignments`, "train" for a second or so,
+ * on a compressed clock: hello, subscribe to `worker.assignments`, for a candidate claim its code
+ * (`swarm.claim`) and ask whether it was measured (`worker.known`), "train" for a second or so,
  * report, and heartbeat as often as the coordinator asks, like the real worker. Started by load.ts
  * with an IPC channel; it gets `start`, `go` and `stop` messages and answers with `ready` and `stats`.
  */
-import { createRng, isCandidate, type AssignmentEvent, type ReportInput, type WorkUnit } from '../../shared/src/index.ts'
+import { createRng, isCandidate, sourceHash, type AssignmentEvent, type ReportInput, type WorkUnit } from '../../shared/src/index.ts'
 import { boundClient, loopbackAddress } from './ws-client.ts'
 import { editSource, HARDWARE, logTail, runMetrics } from './research-model.ts'
 import { appendFileSync } from 'node:fs'
@@ -42,6 +43,10 @@ export interface ClientConfig {
   meanTrainMs: number
   budgetSeconds: number
   heartbeatMs: number
+  /** The clients' keep-alive: pings after this long without a message (absent: the real worker's). */
+  pingMs?: number
+  /** false: no `swarm.claim` and `worker.known` before a candidate's run (as the bench before session 26). */
+  candidateCalls?: boolean
   /** Hellos in flight at once, per process. */
   connectConcurrency: number
   seed: number
@@ -113,12 +118,10 @@ async function run(cfg: ClientConfig, go: Promise<void>, stopped: Promise<void>)
 
   const waitForUnit = (w: SimWorker, first: boolean) => { w.waitingSince = { perf: performance.now(), epoch: Date.now(), first } }
 
-  const report = (w: SimWorker, unit: WorkUnit, trainedMs: number) => {
+  const report = (w: SimWorker, unit: WorkUnit, trainedMs: number, edit: { source: string; description: string }) => {
     w.training = null
     if (stopping) return
-    const measuring = !isCandidate(unit.kind)
     const name = unit.editableFiles[0]
-    const edit = measuring ? { source: unit.source[name], description: `${unit.kind} run` } : editSource(unit.source[name], random)
     const r: ReportInput = {
       unitId: unit.id, leaseToken: unit.leaseToken, status: 'ok', source: { ...unit.source, [name]: edit.source }, description: edit.description,
       diff: '', metrics: runMetrics(edit.source, cfg.budgetSeconds, random), logTail: logTail(), agentNotes: '',
@@ -165,11 +168,22 @@ async function run(cfg: ClientConfig, go: Promise<void>, stopped: Promise<void>)
       w.waitingSince = null
     }
     w.held = e.unit
+    const unit = e.unit
+    const name = unit.editableFiles[0]
+    const edit = isCandidate(unit.kind) ? editSource(unit.source[name], random) : { source: unit.source[name], description: `${unit.kind} run` }
+    // The real worker claims its agent's candidate (agent/with-swarm.ts) and asks whether that exact
+    // code was measured on its class (loop/experiment.ts) before it trains: two calls per candidate.
+    if (isCandidate(unit.kind) && cfg.candidateCalls !== false) {
+      const hash = sourceHash({ [name]: edit.source })
+      w.api.swarm.claim.mutate({ workerId: w.workerId, unitId: unit.id, leaseToken: unit.leaseToken, sourceHash: hash, description: edit.description, changes: [], agent: 'bench' })
+        .catch(err => fail('claim', err))
+      w.api.worker.known.query({ workerId: w.workerId, campaign: unit.campaign, sourceHash: hash }).catch(err => fail('known', err))
+    }
     const trainMs = cfg.meanTrainMs * (0.5 + random())
     // The first units wait for everyone to connect: connect time measures connecting, not the
     // report traffic of the workers that came first.
-    if (started) w.training = setTimeout(() => report(w, e.unit, trainMs), trainMs)
-    else void go.then(() => { if (!stopping) w.training = setTimeout(() => report(w, e.unit, trainMs), trainMs) })
+    if (started) w.training = setTimeout(() => report(w, unit, trainMs, edit), trainMs)
+    else void go.then(() => { if (!stopping) w.training = setTimeout(() => report(w, unit, trainMs, edit), trainMs) })
   }
   let started = false
   void go.then(() => { started = true })
@@ -177,7 +191,7 @@ async function run(cfg: ClientConfig, go: Promise<void>, stopped: Promise<void>)
   const join = async (index: number): Promise<void> => {
     const contributor = Math.floor(index / cfg.workersPerToken)
     const opened = performance.now()
-    const { api, close } = boundClient(cfg.url, cfg.tokens[contributor], loopbackAddress(contributor))
+    const { api, close } = boundClient(cfg.url, cfg.tokens[contributor], loopbackAddress(contributor), cfg.pingMs)
     try {
       const { workerId, heartbeatSeconds } = await api.worker.hello.mutate({ name: `bench-${index}`, hardware: HARDWARE[index % HARDWARE.length], fingerprints: {}, version: 'bench', agent: 'heuristic' })
       stats.connectMs.push(performance.now() - opened)

@@ -39,6 +39,10 @@ export interface LoadOptions {
   workersPerProcess?: number
   /** Heartbeat interval when the coordinator does not say (it does: workers/heartbeat-interval.ts). */
   heartbeatMs?: number
+  /** The clients' keep-alive interval (ms of quiet before a ping); absent: the real worker's. */
+  pingMs?: number
+  /** false: the clients skip a candidate's `swarm.claim` and `worker.known` (the bench before session 26). */
+  candidateCalls?: boolean
   /** How long the workers may take to connect before the window starts anyway (default 180 s). */
   connectTimeoutSeconds?: number
   /** Extra node flags for the coordinator, e.g. --cpu-prof. */
@@ -182,7 +186,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       done.push(messages('stats').then(m => (m as Extract<FromClient, { type: 'stats' }>).stats))
       done[p].catch(() => {})
       ready[p].catch(() => {})
-      const config: ClientConfig = { url: started.url, first, count, tokens, workersPerToken, meanTrainMs, budgetSeconds, heartbeatMs, connectConcurrency: 50, seed: 1 + p }
+      const config: ClientConfig = { url: started.url, first, count, tokens, workersPerToken, meanTrainMs, budgetSeconds, heartbeatMs, pingMs: o.pingMs, candidateCalls: o.candidateCalls, connectConcurrency: 50, seed: 1 + p }
       child.send({ type: 'start', config } satisfies ToClient)
     }
     const readies = await within(Promise.all(ready), (o.connectTimeoutSeconds ?? 180) * 1000, 'connecting').catch(() => null)

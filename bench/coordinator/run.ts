@@ -2,6 +2,8 @@
  * Coordinator under load (docs/PERFORMANCE.md): N simulated workers against a real coordinator on
  * this machine, for each N, and one table.
  *   npx tsx bench/coordinator/run.ts [--workers 1000,5000,10000] [--seconds 60] [--rate 600] [--write-docs]
+ * --client-ping-ms N: the clients ping after N ms without a message (default: as the real worker does);
+ * --no-candidate-calls: the clients skip the claim and the `known` query a real worker makes before a candidate's run.
  * --rate is the report rate the workers offer together (each trains N / rate seconds on average);
  * --cpu-prof DIR writes a V8 CPU profile of each coordinator run there; --node-arg X (repeatable) starts the coordinator's node with X; --write-docs puts the
  * command, the machine, the table and the goals into docs/PERFORMANCE.md (between its markers).
@@ -25,6 +27,8 @@ const { values } = parseArgs({
     'node-arg': { type: 'string', multiple: true, default: [] },
     quiet: { type: 'boolean', default: false },
     'connect-timeout': { type: 'string', default: '180' },
+    'client-ping-ms': { type: 'string' },
+    'no-candidate-calls': { type: 'boolean', default: false },
     'write-docs': { type: 'boolean', default: false },
   },
 })
@@ -44,7 +48,7 @@ const log = (line: string) => { if (!values.quiet) console.error(`  ${line}`) }
 const results: LoadResult[] = []
 for (const workers of sizes) {
   console.error(`# ${workers} workers, ${seconds} s window, ${rate} reports/s offered`)
-  const r = await runLoad({ workers, seconds, rate, log, connectTimeoutSeconds: Number(values['connect-timeout']), nodeArgs: [...values['node-arg']!, ...(values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : [])] })
+  const r = await runLoad({ workers, seconds, rate, log, connectTimeoutSeconds: Number(values['connect-timeout']), pingMs: values['client-ping-ms'] ? Number(values['client-ping-ms']) : undefined, candidateCalls: !values['no-candidate-calls'], nodeArgs: [...values['node-arg']!, ...(values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : [])] })
   results.push(r)
   log(`experiments ${JSON.stringify(r.experiments)}, merges ${r.merges}, queued units at most ${r.queuedMax}, heartbeats ${fmt(r.heartbeatsPerSecond)}/s, coordinator CPU before the first report ${fmt(r.quietCpuPercent)} %, clients used ${fmt(r.clientCpuPercent)} % CPU, ` +
     `load average before the run ${fmt(r.loadBefore, 1)}`)

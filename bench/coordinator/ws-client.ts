@@ -9,6 +9,7 @@ import { createRequire } from 'node:module'
 import { createTRPCClient, createWSClient, wsLink } from '../../coordinator/node_modules/@trpc/client/dist/index.mjs'
 import type WebSocketType from '../../coordinator/node_modules/@types/ws/index.mjs'
 import type { AppRouter } from '../../coordinator/src/api/router.ts'
+import { workerKeepAlive } from '../../worker/src/client/connect.ts'
 
 const WebSocket = createRequire(new URL('../../coordinator/package.json', import.meta.url))('ws') as typeof WebSocketType
 
@@ -17,12 +18,14 @@ export function loopbackAddress(k: number): string {
   return `127.1.${Math.floor(k / 250)}.${(k % 250) + 1}`
 }
 
-export function boundClient(url: string, token: string, localAddress: string) {
+/** Keep-alive as the real worker's (worker/src/client/connect.ts), or pings after `pingMs` of quiet. */
+export function boundClient(url: string, token: string, localAddress: string, pingMs?: number) {
   class Bound extends WebSocket {
     constructor(address: string, protocols?: string | string[]) {
       super(address, protocols, { localAddress })
     }
   }
-  const client = createWSClient({ url: url.replace(/^http/, 'ws') + '/trpc', WebSocket: Bound as never, connectionParams: () => ({ token }), retryDelayMs: () => 1000 })
+  const client = createWSClient({ url: url.replace(/^http/, 'ws') + '/trpc', WebSocket: Bound as never, connectionParams: () => ({ token }), retryDelayMs: () => 1000,
+    keepAlive: pingMs ? { ...workerKeepAlive, intervalMs: pingMs } : workerKeepAlive })
   return { api: createTRPCClient<AppRouter>({ links: [wsLink({ client })] }), close: () => client.close() }
 }

@@ -72,6 +72,18 @@ export const HelloReply = z.object({
 })
 export type HelloReply = z.infer<typeof HelloReply>
 
+/** The longest a coordinator spaces out a worker's heartbeats (`heartbeatSeconds`). */
+export const HEARTBEAT_MAX_SECONDS = 60
+
+/**
+ * The WebSocket keep-alive of both ends: a side pings only after `idleMs` without a message from
+ * the other, and drops the socket when no pong comes within `pongWaitMs`. A live worker beats at
+ * least every HEARTBEAT_MAX_SECONDS and hears back, so neither end pings a live connection; a dead
+ * link is found within `idleMs + pongWaitMs`. The worker's pinged after 10 s of quiet: at 10,000
+ * workers beating every 40 s, ~750 pings a second (docs/PERFORMANCE.md, "Seventeenth pass").
+ */
+export const KEEPALIVE = { idleMs: (HEARTBEAT_MAX_SECONDS + 15) * 1000, pongWaitMs: 10_000 } as const
+
 /** A `sourceHash` (shared/src/source-hash.ts): SHA-256 of the files, names included. */
 export const SourceHash = z.string().regex(/^[0-9a-f]{64}$/)
 

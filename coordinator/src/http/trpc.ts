@@ -2,13 +2,12 @@ import type { FastifyInstance } from 'fastify'
 import { fastifyTRPCPlugin } from '@trpc/server/adapters/fastify'
 import { applyWSSHandler } from '@trpc/server/adapters/ws'
 import { WebSocketServer } from 'ws'
-import { LIMITS } from '@autoresearch-grid/shared'
+import { KEEPALIVE, LIMITS } from '@autoresearch-grid/shared'
 import type { Ctx } from '../context.ts'
 import { appRouter } from '../api/router.ts'
 import { makeContext, SUBSCRIPTIONS_PER_CONNECTION } from '../api/trpc.ts'
 import { TokenSessions } from '../auth/sessions.ts'
 import { addressKey } from '../auth/rate-limit.ts'
-import { HEARTBEAT } from '../workers/heartbeat-interval.ts'
 import { clientAddress, type TrustFunction } from '../auth/trust-proxy.ts'
 import { TurnBudget } from './turn-budget.ts'
 
@@ -49,7 +48,7 @@ function webSockets(server: FastifyInstance, app: Ctx, trust: TrustFunction | nu
     // A socket is pinged only after this long without a message; a worker's heartbeats already
     // say it is alive, so the quiet time is longer than the longest heartbeat interval. At 15 s,
     // 10,000 workers beating every 40 s drew 667 pings (and pongs) a second.
-    keepAlive: { enabled: true, pingMs: (HEARTBEAT.maxSeconds + 15) * 1000, pongWaitMs: 10_000 },
+    keepAlive: { enabled: true, pingMs: KEEPALIVE.idleMs, pongWaitMs: KEEPALIVE.pongWaitMs },
     maxBatchSize: SERVER_LIMITS.batchCalls,
   })
   const sockets = new Map<string, number>()

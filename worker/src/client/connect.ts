@@ -2,6 +2,7 @@ import { createTRPCClient, createWSClient, wsLink, type TRPCClient } from '@trpc
 import WebSocket from 'ws'
 import type { AppRouter } from '@autoresearch-grid/coordinator'
 import { backoffMs } from './backoff.ts'
+import { KEEPALIVE } from '@autoresearch-grid/shared'
 
 export type Api = TRPCClient<AppRouter>
 
@@ -27,6 +28,12 @@ export function coordinatorUrls(url: string): { ws: string; http: string } {
 }
 
 /**
+ * The socket's keep-alive (shared KEEPALIVE): a ping only after a quiet spell longer than the
+ * heartbeat's, so a live worker never pings; it still finds a dead link in under 90 s.
+ */
+export const workerKeepAlive = { enabled: true, intervalMs: KEEPALIVE.idleMs, pongTimeoutMs: KEEPALIVE.pongWaitMs }
+
+/**
  * One WebSocket to the coordinator for everything: calls and the assignment feed. The socket
  * reconnects by itself with exponential back-off and jitter; tRPC re-subscribes after a reconnect.
  */
@@ -37,7 +44,7 @@ export function connect(url: string, token: string, hooks: { onOpen?(): void; on
     WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
     connectionParams: () => ({ token }),
     retryDelayMs: attempt => backoffMs(attempt, Math.random, 500, hooks.maxRetryDelayMs ?? 30_000),
-    keepAlive: { enabled: true, intervalMs: 10_000, pongTimeoutMs: 10_000 },
+    keepAlive: workerKeepAlive,
     onOpen: hooks.onOpen,
     onClose: hooks.onClose,
   })
