@@ -79,8 +79,8 @@ export const HEARTBEAT_MAX_SECONDS = 60
  * The WebSocket keep-alive of both ends: a side pings only after `idleMs` without a message from
  * the other, and drops the socket when no pong comes within `pongWaitMs`. A live worker beats at
  * least every HEARTBEAT_MAX_SECONDS and hears back, so neither end pings a live connection; a dead
- * link is found within `idleMs + pongWaitMs`. The worker's pinged after 10 s of quiet: at 10,000
- * workers beating every 40 s, ~750 pings a second (docs/PERFORMANCE.md, "Seventeenth pass").
+ * link is found within `idleMs + pongWaitMs`. The worker's end once pinged after 10 s of quiet: at
+ * 10,000 workers beating every 40 s, ~750 pings a second (docs/PERFORMANCE.md, "Seventeenth pass").
  */
 export const KEEPALIVE = { idleMs: (HEARTBEAT_MAX_SECONDS + 15) * 1000, pongWaitMs: 10_000 } as const
 
