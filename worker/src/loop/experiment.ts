@@ -61,8 +61,13 @@ export interface ExperimentContext {
   onMeasured?: (unit: WorkUnit, sourceHash: string, peakMb: number | undefined) => void
   /** The duty cycle to put in reports. */
   dutyCycle?: () => number | undefined
-  /** Resolves once the disk has room for a run (loop/lane.ts, `untilRoomOnDisk`); awaited before each run. */
-  roomOnDisk?: (signal?: AbortSignal) => Promise<void>
+  /**
+   * Resolves once the disk has room for a run (loop/lane.ts, `untilRoomOnDisk`); awaited before each
+   * run. `waiting` hears when a wait starts and ends.
+   */
+  roomOnDisk?: (signal?: AbortSignal, waiting?: (waiting: boolean) => void) => Promise<void>
+  /** The unit's run waits for room on the disk, or goes on: its lease is left to run out meanwhile (loop/held.ts). */
+  park?: (unit: WorkUnit, waiting: boolean) => void
   /**
    * Whether this exact source was already measured on this worker's hardware class (the
    * coordinator's `worker.known`); absent where there is nobody to ask (`worker solo`).
@@ -231,7 +236,7 @@ export async function trainExperiment(ctx: ExperimentContext, p: Prepared, data:
   for (;;) {
     ctx.log(`${unit.id} ${unit.kind} on ${unit.campaign}${p.attempts > 1 ? ` (attempt ${p.attempts})` : ''}: ${p.description}`)
     const files = editableOnly(p.files, unit.editableFiles)
-    await ctx.roomOnDisk?.(signal)
+    await ctx.roomOnDisk?.(signal, waiting => ctx.park?.(unit, waiting))
     if (signal?.aborted) return null
     const seat = ctx.lane?.seat()
     const runDir = seatRunDir(ctx.runDir, seat?.index ?? 0)

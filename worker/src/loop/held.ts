@@ -18,6 +18,8 @@ interface Held {
 export class HeldUnits {
   private readonly held = new Map<string, Held>()
   private readonly queue: WorkUnit[] = []
+  /** Units whose run waits for room on the disk (loop/lane.ts, `untilRoomOnDisk`). */
+  private readonly parked = new Set<string>()
   /** Wakes every `next` waiting for the feed. */
   private waiting: (() => void)[] = []
   /** The most units held at once. */
@@ -80,11 +82,26 @@ export class HeldUnits {
     return this.held.has(unitId)
   }
 
+  /**
+   * The leases heartbeats and a hello name, so the coordinator keeps them. While a run waits for
+   * room on the disk, the units that wait with it are left out: the one waiting and those not yet
+   * taken from the queue. Their leases run out as if this worker were gone, and another worker may
+   * take them; one that nobody took is reclaimed by the next heartbeat that names it again, one that
+   * was taken is cancelled here by it (units/presence.ts, `heartbeat`).
+   */
   leases(): Lease[] {
-    return [...this.held.values()].map(h => ({ unitId: h.unit.id, leaseToken: h.unit.leaseToken, progress: h.progress }))
+    const waiting = this.parked.size > 0 ? new Set([...this.parked, ...this.queue.map(u => u.id)]) : null
+    return [...this.held.values()].filter(h => !waiting?.has(h.unit.id)).map(h => ({ unitId: h.unit.id, leaseToken: h.unit.leaseToken, progress: h.progress }))
+  }
+
+  /** The unit's run waits for room on the disk (`waiting`), or goes on: see `leases`. */
+  park(unitId: string, waiting: boolean): void {
+    if (waiting && this.held.has(unitId)) this.parked.add(unitId)
+    else this.parked.delete(unitId)
   }
 
   release(unitId: string): void {
+    this.parked.delete(unitId)
     if (this.held.delete(unitId)) this.duty.hold(-1)
   }
 }

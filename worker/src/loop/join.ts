@@ -256,6 +256,10 @@ function coordinatorContext(lane: Lane, o: JoinOptions, c: { held: HeldUnits; se
       search: (unit, query) => session.api.swarm.search.query({ workerId: session.workerId, campaign: unit.campaign, query, parent: unit.parentCommit }),
       claim: (unit, claim) => session.api.swarm.claim.mutate({ workerId: session.workerId, unitId: unit.id, leaseToken: held.leaseToken(unit.id) ?? '', ...claim }),
     }),
+    park: (unit, waiting) => {
+      held.park(unit.id, waiting)
+      if (waiting) c.log(`${unit.id}: its lease is left to run out while the disk has no room, so another worker can take it`)
+    },
     onProgress: (unit, p) => {
       held.progress(unit.id, p)
       c.ui.progress(o.lane ?? '', p)

@@ -58,15 +58,25 @@ export async function stopLeftoverTrainer(lane: Lane, log: (line: string) => voi
  * Returns once the disk under `dir` is above the floor (`floor()`, read at each look) below which
  * runs are stopped (sandbox/limits.ts, `diskProblem`), or `signal` aborts: a run started below it
  * would be stopped as soon as it wrote its weights (below the floor a run's own writes of 256 MiB or
- * more are half of the fall), a failed verification counted against its candidate. The unit's lease
- * runs out meanwhile and another worker takes it. Says once that it waits, and once that it goes on.
+ * more are half of the fall), a failed verification counted against its candidate. Says once that
+ * it waits, and once that it goes on; `o.waiting` hears when the wait starts and ends, so the
+ * worker stops renewing the lease of the unit that waits and another worker can take it
+ * (loop/held.ts, `leases`).
  */
-export async function untilRoomOnDisk(dir: string, floor: () => number | undefined, log: (line: string) => void, signal?: AbortSignal, pollMs = 30_000): Promise<void> {
+export async function untilRoomOnDisk(dir: string, floor: () => number | undefined, log: (line: string) => void, signal?: AbortSignal,
+  o: { pollMs?: number; waiting?: (waiting: boolean) => void } = {}): Promise<void> {
   let waited = false
-  for (let problem = diskProblem(dir, floor()); problem && !signal?.aborted; problem = diskProblem(dir, floor())) {
-    if (!waited) log(`waiting before the next run: ${problem}`)
-    waited = true
-    await pause(pollMs, signal)
+  try {
+    for (let problem = diskProblem(dir, floor()); problem && !signal?.aborted; problem = diskProblem(dir, floor())) {
+      if (!waited) {
+        log(`waiting before the next run: ${problem}`)
+        o.waiting?.(true)
+      }
+      waited = true
+      await pause(o.pollMs ?? 30_000, signal)
+    }
+  } finally {
+    if (waited) o.waiting?.(false)
   }
   if (waited && !signal?.aborted) log('room on the disk again: the next run starts')
 }
@@ -78,7 +88,7 @@ export function laneContext(lane: Lane, o: { trainerDir: string; env?: Record<st
     env: o.env, trainerSeed: o.seed, baseSeed: o.seed, log: o.log,
     onTrained: (seconds, budget) => o.duty.trained(seconds, budget),
     dutyCycle: () => o.duty.ratio(),
-    roomOnDisk: lane.sandbox.host?.limits ? signal => untilRoomOnDisk(lane.runDir, () => lane.sandbox.host?.limits?.diskFloorBytes, o.log, signal) : undefined,
+    roomOnDisk: lane.sandbox.host?.limits ? (signal, waiting) => untilRoomOnDisk(lane.runDir, () => lane.sandbox.host?.limits?.diskFloorBytes, o.log, signal, { waiting }) : undefined,
     ...extra,
   }
 }

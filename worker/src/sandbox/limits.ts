@@ -187,7 +187,7 @@ export function usableCgroups(limits: Pick<SandboxLimits, 'tasks' | 'memoryBytes
         rmdirSync(probe)
       }
     } catch {
-      continue // not ours to divide
+      // not ours to divide: skip it
     }
   }
   removeDeadRunCgroups(usable)

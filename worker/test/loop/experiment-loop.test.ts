@@ -121,7 +121,7 @@ class ListSink implements ResultSink {
   failed(u: WorkUnit, err: unknown) { this.failures.push({ unitId: u.id, error: (err as Error).message }) }
 }
 
-async function run(t: Test, o: { units: WorkUnit[]; agent?: Agent; sink?: ResultSink; source?: ListSource; cap?: number; signal?: AbortSignal; check?: ExperimentContext['check']; idle?: IdleBackoff; roomOnDisk?: (runsSoFar: number) => Promise<void> }) {
+async function run(t: Test, o: { units: WorkUnit[]; agent?: Agent; sink?: ResultSink; source?: ListSource; cap?: number; signal?: AbortSignal; check?: ExperimentContext['check']; idle?: IdleBackoff; roomOnDisk?: (runsSoFar: number, waiting?: (waiting: boolean) => void) => Promise<void>; park?: ExperimentContext['park'] }) {
   const source = o.source ?? new ListSource(o.units)
   const sink = o.sink ?? new ListSink()
   const m = measurer()
@@ -133,7 +133,8 @@ async function run(t: Test, o: { units: WorkUnit[]; agent?: Agent; sink?: Result
   const ctx: ExperimentContext = {
     agent, python: '/no/python', trainerDir, program: 'research', sandbox: null, runDir: join(trainerDir, 'run'),
     log: () => {}, onTrained: (seconds, budget) => duty.trained(seconds, budget), dutyCycle: () => duty.ratio(), measure: m.measure,
-    roomOnDisk: o.roomOnDisk && (() => o.roomOnDisk!(m.runs.length)),
+    roomOnDisk: o.roomOnDisk && ((_signal, waiting) => o.roomOnDisk!(m.runs.length, waiting)),
+    park: o.park,
     check: o.check ?? (async files => (files['train.py'].includes('import os') ? { ok: false, violations: [{ file: 'train.py', line: 1, message: 'import os is not allowed' }] } : { ok: true, violations: [] })),
   }
   await runExperimentLoop({ source, sink, ctx, workspaces, depth: new LaneDepth(gauge, () => {}), signal: o.signal ?? new AbortController().signal, ui: quietUi, lane: '', idle: o.idle })
@@ -259,4 +260,37 @@ t.test('held units: a unit sent again under a new lease carries on under it, and
   const never = held.next(stop.signal)
   stop.abort()
   t.equal(await never, null, 'a stop ends the wait')
+})
+
+t.test('held units: while a run waits for room on the disk, its unit and the queued ones are left out of the leases, so they run out', async t => {
+  const held = new HeldUnits(new DutyCycle())
+  const stop = new AbortController()
+  for (const id of ['a', 'b', 'c']) held.arrived(unit(id))
+  const a = await held.next(stop.signal)
+  const b = await held.next(stop.signal)
+  held.progress('a', { step: 3, percent: 30, loss: 1, remainingSeconds: 2 })
+  held.park(b!.id, true)
+  t.same(held.leases().map(l => l.unitId), ['a'], 'a trains and keeps its lease; b waits for the disk, c waits in the queue behind it')
+  held.park('gone', true)
+  held.park(b!.id, false)
+  t.same(held.leases().map(l => l.unitId), ['a', 'b', 'c'], 'room again: all three are named, and the next heartbeat reclaims or cancels them')
+  held.park(b!.id, true)
+  held.release(b!.id)
+  t.same(held.leases().map(l => l.unitId), ['a', 'c'], 'a unit that left the loop\'s hands is no longer parked')
+  t.ok(a)
+})
+
+t.test('a run that waits for room on the disk parks its unit for the wait, and only then', async t => {
+  const parked: string[] = []
+  const r = await run(t, {
+    units: [unit('a'), unit('bb')],
+    roomOnDisk: async (runsSoFar, waiting) => {
+      if (runsSoFar !== 1) return
+      waiting?.(true)
+      waiting?.(false)
+    },
+    park: (u, waiting) => parked.push(`${u.id} ${waiting}`),
+  })
+  t.same(r.runs, ['LR = 1\n', 'LR = 2\n'])
+  t.same(parked, ['bb true', 'bb false'], 'bb waited, a did not')
 })
