@@ -35,7 +35,7 @@ export const contributors = sqliteTable('contributors', {
    */
   suspectClearedAt: integer('suspect_cleared_at'),
   createdAt: createdAt(),
-})
+}, t => [index('contributors_cleared').on(t.suspectClearedAt)])
 
 /** Bearer tokens: only a SHA-256 hash is stored; revoking sets revoked_at. */
 export const tokens = sqliteTable('tokens', {

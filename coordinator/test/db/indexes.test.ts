@@ -7,6 +7,7 @@ import { sameOnParentQuery } from '../../src/units/report.ts'
 import { knownRunQuery } from '../../src/units/reuse.ts'
 import { measuredOnParentQuery } from '../../src/swarm/claim.ts'
 import { queuedWindowQuery } from '../../src/units/assign.ts'
+import { clearingsQuery } from '../../src/units/suspects.ts'
 
 // Counts taken on every decision must not read the rows they count: the campaign's decided
 // candidates by status (units/sequential-inputs.ts realRateOfCampaign) are kept by triggers in
@@ -18,6 +19,18 @@ t.test('the decided candidates are read from their counts by the table\'s key, o
   t.teardown(async () => { db.$client.close(); await rm(dir, { recursive: true, force: true }) })
   const plan = db.$client.prepare('explain query plan select status, n from decided_counts where campaign = ?').all('demo') as { detail: string }[]
   t.match(plan.map(p => p.detail).join('\n'), /USING INDEX decided_counts_key \(campaign=\?\)/, JSON.stringify(plan))
+})
+
+// Every lease and report asks whether the maintainer cleared anyone since: through the index of
+// clearings, never a read of every contributor (docs/PERFORMANCE.md, "Eighteenth pass").
+t.test("the maintainer's clearings are read from their index, not from every contributor", async t => {
+  const dir = await mkdtemp(join(tmpdir(), 'arg-indexes-'))
+  const db = openDb(join(dir, 'coordinator.db'))
+  t.teardown(async () => { db.$client.close(); await rm(dir, { recursive: true, force: true }) })
+  const { sql } = clearingsQuery(db).toSQL()
+  const detail = (db.$client.prepare(`explain query plan ${sql}`).all() as { detail: string }[]).map(p => p.detail).join('\n')
+  t.match(detail, /USING COVERING INDEX contributors_cleared \(suspect_cleared_at>\?\)/, detail)
+  t.notMatch(detail, /SCAN contributors/, detail)
 })
 
 // Lookups of one source's rows must go through `experiments_source`: the planner preferred the

@@ -3,7 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { openDb, type Db } from '../../src/db/open.ts'
-import { campaigns, experiments, measurements } from '../../src/db/schema.ts'
+import { eq } from 'drizzle-orm'
+import { campaigns, contributors, experiments, measurements } from '../../src/db/schema.ts'
 import { suspectContributors } from '../../src/units/suspects.ts'
 
 // The suspects of a campaign (units/suspects.ts) keep its runs in memory and bring them up to date
@@ -135,4 +136,24 @@ t.test('two unreproduced claims above the cap far apart among many (honest wild 
   decided(db, 'fay', true)
   t.same(suspectContributors(db, 'demo', PRIOR), ['fay'], 'fay: two in a row')
   t.same(suspectContributors(db, 'demo', PRIOR), fresh())
+})
+
+t.test("the maintainer's clearings end a suspicion at the next look, two clearings in the same millisecond too", async t => {
+  const { db, fresh } = await open(t)
+  const who = ['ann', 'bob', 'cat', 'dan', 'eve', 'low', 'lo2']
+  db.insert(contributors).values(who.map(id => ({ id, name: id }))).run()
+  // The scenario above, with a second contributor whose every run is as low as the first's.
+  for (const [c, commit, v] of reports()) {
+    run(db, c, commit, v)
+    if (c === 'low') run(db, 'lo2', commit, v)
+  }
+  t.same(suspectContributors(db, 'demo', PRIOR).sort(), ['lo2', 'low'], 'both low reporters are suspects')
+  // admin.clearSuspect's write, at one fixed time for both: the second clearing leaves the latest
+  // clearing time as it was, and must still be seen.
+  const clear = (id: string) => db.update(contributors).set({ suspectClearedAt: 1_000_000 }).where(eq(contributors.id, id)).run()
+  clear('low')
+  t.same(suspectContributors(db, 'demo', PRIOR), ['lo2'], 'the cleared one is no longer a suspect: its runs before the clearing stop counting')
+  clear('lo2')
+  t.same(suspectContributors(db, 'demo', PRIOR), [], 'nor the second, cleared in the same millisecond')
+  t.same(fresh(), [], 'as a connection that reads everything at once finds')
 })

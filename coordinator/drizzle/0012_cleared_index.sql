@@ -1,0 +1,1 @@
+CREATE INDEX `contributors_cleared` ON `contributors` (`suspect_cleared_at`);
