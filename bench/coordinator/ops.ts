@@ -11,8 +11,9 @@
  * --objects picks how the store writes a report's objects (git/store.ts): `staged` (the coordinator's
  * default: kept in the database, a pack per 200 ms window), `loose` (three files a report, the
  * default before session 19) or `packs` (a pack per 2 ms window, awaited; `--packs` says the same);
- * with --fsck, last, the store's packs and `git fsck --strict` on its repository.
- *   npx tsx bench/coordinator/ops.ts [--workers 1000] [--reports 1000] [--objects staged|loose|packs] [--fsck]
+ * with --fsck, last, the store's packs and `git fsck --strict` on its repository; with --sql-time, the
+ * statements that took longest over the measured loop (sql-time.ts: the timing adds to the CPU above).
+ *   npx tsx bench/coordinator/ops.ts [--workers 1000] [--reports 1000] [--objects staged|loose|packs] [--fsck] [--sql-time]
  */
 import { execFileSync } from 'node:child_process'
 import { readdirSync } from 'node:fs'
@@ -31,8 +32,10 @@ import { leaseNextUnit, toWorkUnit } from '../../coordinator/src/units/assign.ts
 import { ingestReport } from '../../coordinator/src/units/report.ts'
 import { editSource, HARDWARE, logTail, runMetrics } from './research-model.ts'
 import { sample, threadCpuSeconds } from './proc.ts'
+import { timeStatements } from './sql-time.ts'
 
 const { values } = parseArgs({ options: { workers: { type: 'string', default: '1000' }, reports: { type: 'string', default: '1000' }, fsck: { type: 'boolean', default: false }, packs: { type: 'boolean', default: false },
+  'sql-time': { type: 'boolean', default: false },
   objects: { type: 'string', default: 'staged' } } })
 const objects = values.packs ? 'packs' : values.objects
 if (objects !== 'staged' && objects !== 'loose' && objects !== 'packs') throw new Error(`--objects must be staged, loose or packs, not ${JSON.stringify(objects)}`)
@@ -67,8 +70,10 @@ const lease = async (w: (typeof workers)[number]) => {
     return row && toWorkUnit(app, row)
   })
 }
+const sqlTime = values['sql-time'] ? timeStatements(app.db.$client) : null
 for (const w of workers) await lease(w)
 for (const o of Object.values(ops)) Object.assign(o, { ms: 0, n: 0 })
+sqlTime?.reset()
 const gitBefore = sample(process.pid)!.childCpuSeconds
 const mainBefore = threadCpuSeconds(process.pid)
 const processBefore = process.cpuUsage()
@@ -101,6 +106,7 @@ const per = (o: { ms: number; n: number }) => `${(o.ms / o.n).toFixed(2)} ms (n=
 console.log(`${W} workers, ${N} reports: CPU per lease and unit message ${per(ops.lease)}, per report ${per(ops.report)}, per heartbeat ${per(ops.heartbeat)}; ` +
   `git processes ${(gitMs / ops.report.n).toFixed(2)} ms per report (clock ticks of /proc); ` +
   `the whole loop (report, next lease, heartbeat) per report: process ${(processMs / ops.report.n).toFixed(2)} ms, of which its main thread (the event loop) ${(mainMs / ops.report.n).toFixed(2)} ms`)
+if (sqlTime) console.log(sqlTime.report(25).join('\n'))
 if (values.fsck) {
   const packs = readdirSync(join(app.git.dir, 'objects', 'pack')).filter(f => f.endsWith('.idx')).length
   const stats = app.git.packStats()

@@ -13,7 +13,7 @@ import { Deliverer } from './deliver.ts'
 import { DEFAULT_DEPTH_CAP, DepthGauge, LaneDepth } from './depth.ts'
 import { DutyCycle } from './duty-cycle.ts'
 import { runExperimentLoop, type ResultSink, type UnitSource } from './experiment-loop.ts'
-import { usageLine } from './experiment.ts'
+import { usageLine, type ExperimentContext } from './experiment.ts'
 import { HeldUnits } from './held.ts'
 import { laneContext, openLane, stopLeftoverTrainer, type Lane } from './lane.ts'
 import { WorkspacePool } from './slots.ts'
@@ -74,6 +74,8 @@ export interface JoinOptions {
   progress?: ProgressSink
   /** Stop after this many trained units (benchmarks, tests). */
   maxUnits?: number
+  /** Waits for room on the disk before each run (tests; default: the lane's floor, loop/lane.ts `untilRoomOnDisk`). */
+  roomOnDisk?: ExperimentContext['roomOnDisk']
   /** Pause before the first redelivery of a result; doubled per attempt (default 1 s). */
   redeliverMs?: number
   /** How long one delivery attempt may wait for the coordinator (default 30 s). */
@@ -256,6 +258,7 @@ function coordinatorContext(lane: Lane, o: JoinOptions, c: { held: HeldUnits; se
       search: (unit, query) => session.api.swarm.search.query({ workerId: session.workerId, campaign: unit.campaign, query, parent: unit.parentCommit }),
       claim: (unit, claim) => session.api.swarm.claim.mutate({ workerId: session.workerId, unitId: unit.id, leaseToken: held.leaseToken(unit.id) ?? '', ...claim }),
     }),
+    ...(o.roomOnDisk ? { roomOnDisk: o.roomOnDisk } : {}),
     park: (unit, waiting) => {
       held.park(unit.id, waiting)
       if (waiting) c.log(`${unit.id}: its lease is left to run out while the disk has no room, so another worker can take it`)
