@@ -1,9 +1,10 @@
 /**
- * The time of every SQL statement a connection's process runs, added up by the statement's text
- * (docs/PERFORMANCE.md, "Eighteenth pass"): better-sqlite3's statement methods are wrapped on their
- * shared prototype, so every statement of every connection of this process is timed, the ones
- * better-sqlite3 runs for a transaction (`BEGIN`, `COMMIT`, savepoints) too. A measuring aid for
- * the in-process benchmark (ops.ts `--sql-time`); the timing itself costs a little per call.
+ * The time of every SQL statement this process runs, added up by the statement's text
+ * (docs/PERFORMANCE.md, "Eighteenth pass"): better-sqlite3's statement methods (`get`, `all`,
+ * `run`; the coordinator iterates none) are wrapped on their shared prototype, so every statement
+ * of every connection is timed, the ones better-sqlite3 runs for a transaction (`BEGIN`, `COMMIT`,
+ * savepoints) too. A measuring aid for the in-process benchmark (ops.ts `--sql-time`); the timing
+ * itself costs a little per call.
  */
 import type { Db } from '../../coordinator/src/db/open.ts'
 
@@ -12,7 +13,7 @@ interface Total { calls: number; ms: number }
 export function timeStatements(db: Db['$client']): { reset: () => void; report: (n: number) => string[] } {
   const proto = Object.getPrototypeOf(db.prepare('select 1')) as Record<string, (...args: unknown[]) => unknown>
   let totals = new Map<string, Total>()
-  for (const method of ['get', 'all', 'run', 'iterate']) {
+  for (const method of ['get', 'all', 'run']) {
     const original = proto[method]
     proto[method] = function (this: { source: string }, ...args: unknown[]) {
       const start = performance.now()
