@@ -1,4 +1,5 @@
-import { createTRPCClient, createWSClient, wsLink, type TRPCClient } from '@trpc/client'
+import { createTRPCClient, createWSClient, TRPCClientError, wsLink, type TRPCClient, type TRPCLink } from '@trpc/client'
+import { observable } from '@trpc/server/observable'
 import WebSocket from 'ws'
 import type { AppRouter } from '@autoresearch-grid/coordinator'
 import { backoffMs } from './backoff.ts'
@@ -36,6 +37,10 @@ export const workerKeepAlive = { enabled: true, intervalMs: KEEPALIVE.idleMs, po
 /**
  * One WebSocket to the coordinator for everything: calls and the assignment feed. The socket
  * reconnects by itself with exponential back-off and jitter; tRPC re-subscribes after a reconnect.
+ * Once closed it stays closed: a call made after `close` fails at once. tRPC's client opens its
+ * socket again for any call it is given, closed or not, and then reconnects for good: a heartbeat
+ * whose spool read was still pending at `close` kept a finished `worker join` process alive,
+ * knocking at a coordinator that was gone.
  */
 export function connect(url: string, token: string, hooks: { onOpen?(): void; onClose?(cause?: unknown): void; maxRetryDelayMs?: number } = {}): Connection {
   const urls = coordinatorUrls(url)
@@ -48,6 +53,16 @@ export function connect(url: string, token: string, hooks: { onOpen?(): void; on
     onOpen: hooks.onOpen,
     onClose: hooks.onClose,
   })
-  const api = createTRPCClient<AppRouter>({ links: [wsLink({ client })] })
-  return { api, httpBase: urls.http, close: async () => client.close() }
+  let closed = false
+  const afterClose: TRPCLink<AppRouter> = () => ({ op, next }) => closed
+    ? observable(observer => observer.error(TRPCClientError.from(new Error(`${op.path}: the connection to the coordinator was closed`))))
+    : next(op)
+  const api = createTRPCClient<AppRouter>({ links: [afterClose, wsLink({ client })] })
+  return {
+    api, httpBase: urls.http,
+    close: async () => {
+      closed = true
+      await client.close()
+    },
+  }
 }
